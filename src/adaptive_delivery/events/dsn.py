@@ -1,0 +1,394 @@
+"""Parse what providers send back: DSN bounces (RFC 3464), ARF complaints (RFC 5965), and the
+many pre-standard bounce formats MTAs still emit (qmail, Exim, Sendmail, Postfix text, …).
+
+`parse_message(raw)` returns a `Parsed` with a kind (`dsn`, `arf`, `auto_reply`, `not_bounce`)
+and one `Verdict` per failed recipient, or raises `MalformedMessage` with a reason for input
+that cannot be read as mail at all (binary, truncated, no headers, undecodable).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from dataclasses import dataclass, field
+from email.message import Message
+
+from adaptive_delivery.events.reasons import classify, outcome_for
+
+MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+
+
+class MalformedMessage(ValueError):
+    """The input is not a readable e-mail message; `reason` says why (for the quarantine)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Verdict:
+    recipient: str = ""
+    status: str = ""  # enhanced status code, e.g. 5.1.1
+    reply_code: str = ""  # SMTP reply code, e.g. 550
+    diagnostic: str = ""
+    action: str = ""
+    remote_mta: str = ""
+    reason: str = "undefined"
+    hard_bounce: bool = False
+    outcome: str = "soft_bounce"
+    feedback_type: str | None = None
+    source_ip: str = ""
+
+
+@dataclass
+class Parsed:
+    kind: str  # dsn | arf | auto_reply | not_bounce
+    verdicts: list[Verdict] = field(default_factory=list)
+    subject: str = ""
+    sender_mta: str = ""
+    date: str = ""
+    original_message_id: str = ""
+    why: str = ""  # for not_bounce: what made us decide
+
+
+_STATUS_RX = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
+_REPLY_RX = re.compile(r"(?<![\d.#:/-])([245]\d\d)(?:[ -]|$)")
+_EMAIL_RX = re.compile(r"<?([A-Za-z0-9._%+\-=/'!#$&*?^`{|}~]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,})>?")
+_BOUNCE_FROM = re.compile(r"mailer-daemon|postmaster|mail delivery|mail administrator|mailer_daemon|mdaemon|"
+                          r"delivery subsystem|system administrator|microsoftexchange|mailerdaemon|no-?reply@.*(bounce|amazonses)|"
+                          r"bounce", re.I)
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|undelivered|delivery (status|failure|failed|notification|has failed|report)|returned mail|"
+    r"failure notice|mail delivery|could not be delivered|delivery problem|non[- ]?delivery|nondeliverable|"
+    r"returned to sender|mail system error|rejected|warning: could not send|message not delivered|"
+    r"delivery final failure|bounce|unzustellbar|fehler|error|failed|permanent|delayed|problem", re.I)
+_AUTO_REPLY_SUBJECT = re.compile(r"out of (the )?office|auto(matic)?[ -]?(reply|response)|\bauto:|vacation|away from|autoreply", re.I)
+# Lines after which the bounce text is over and the returned original message begins.
+_ORIGINAL_START = re.compile(
+    r"^(-{2,}.*(original message|copy of (the|your) message|returned message|below this line|undelivered message|"
+    r"message headers follow|headers of your message).*|"
+    r"\s*-+\s*original message\s*-+.*|original message follows.*|.*this is a copy of the message.*|"
+    r"content-type: message/(rfc822|rfc822-headers).*|\s*-+ the header of the original message is following\. -+.*)$",
+    re.I | re.M,
+)
+
+
+def _decode_part(part: Message) -> str:
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:  # noqa: BLE001 - a broken transfer encoding: fall back to the raw text
+        payload = None
+    if payload is None:
+        raw = part.get_payload()
+        return raw if isinstance(raw, str) else ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return payload.decode(charset, errors="replace")
+    except LookupError:
+        return payload.decode("latin-1", errors="replace")
+
+
+def _load(raw: bytes) -> Message:
+    if not raw or not raw.strip():
+        raise MalformedMessage("empty input")
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise MalformedMessage(f"message larger than {MAX_MESSAGE_BYTES} bytes")
+    head = raw[:4096]
+    if b"\x00" in head:
+        raise MalformedMessage("binary content (NUL bytes) where a message was expected")
+    printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in head) / len(head)
+    if printable < 0.75:
+        raise MalformedMessage(f"not text: only {printable:.0%} printable bytes in the first 4 KiB")
+    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    names = {k.lower() for k in msg.keys()}
+    if not names:
+        raise MalformedMessage("no header fields")
+    if not names & {"from", "subject", "date", "content-type", "return-path", "received", "to", "message-id"}:
+        raise MalformedMessage("none of the header fields a message carries (From, Date, Subject, Received…)")
+    if msg.defects and any("Missing" in type(d).__name__ or "Invalid" in type(d).__name__ for d in msg.defects) \
+            and not msg.get_payload():
+        raise MalformedMessage(f"unparseable structure: {[type(d).__name__ for d in msg.defects]}")
+    body = msg.get_payload()
+    if body is None or (isinstance(body, str) and not body.strip() and not msg.is_multipart()):
+        raise MalformedMessage("truncated: headers but no body")
+    return msg
+
+
+def _header(msg: Message, name: str) -> str:
+    value = msg.get(name, "")
+    try:
+        parts = email.header.decode_header(str(value))
+        return " ".join(
+            (t.decode(c or "utf-8", errors="replace") if isinstance(t, bytes) else t) for t, c in parts
+        ).strip()
+    except Exception:  # noqa: BLE001 - a broken encoded-word: keep the raw value
+        return str(value).strip()
+
+
+def _fields(block: str) -> dict[str, list[str]]:
+    """RFC 822-style fields of a delivery-status or feedback-report block (with continuations)."""
+    out: dict[str, list[str]] = {}
+    key = None
+    for line in block.splitlines():
+        if line[:1] in (" ", "\t") and key:
+            out[key][-1] += " " + line.strip()
+        elif ":" in line:
+            k, v = line.split(":", 1)
+            key = k.strip().lower()
+            out.setdefault(key, []).append(v.strip())
+    return out
+
+
+def _split_type(value: str) -> str:
+    """'rfc822; user@example.com' -> 'user@example.com'; 'smtp; 550 ...' -> '550 ...'."""
+    return value.split(";", 1)[1].strip() if ";" in value else value.strip()
+
+
+def _codes(text: str) -> tuple[str, str]:
+    status = _STATUS_RX.search(text)
+    reply = _REPLY_RX.search(text)
+    return (".".join(status.groups()) if status else "", reply.group(1) if reply else "")
+
+
+def _finish(v: Verdict, context: str = "") -> Verdict:
+    diag_status, diag_reply = _codes(v.diagnostic)
+    if not v.reply_code:
+        v.reply_code = diag_reply
+    if not v.status or (v.status.endswith(".0.0") and diag_status and not diag_status.endswith(".0.0")):
+        v.status = diag_status or v.status
+    v.reason = classify(v.diagnostic, v.status, v.reply_code, v.action)
+    command = _smtp_command(v.diagnostic) or _smtp_command(context)
+    if v.reason == "userunknown" and command == "data":
+        v.reason = "filtered"  # a recipient refused only after DATA is a content/recipient filter, not a dead address
+    elif v.reason in ("undefined", "onhold", "userunknown") and command == "mail from":
+        v.reason = "rejected"  # refused at MAIL FROM: the sender, not the recipient
+    if v.recipient.endswith("@googlegroups.com") and v.reason in ("undefined", "onhold", "userunknown"):
+        v.reason = "rejected"  # Google Groups refuses posts from non-members
+    v.hard_bounce = v.reason in {"userunknown", "hostunknown", "hasmoved", "notaccept"} and not v.status.startswith("4.")
+    v.outcome = outcome_for(v.reason, v.hard_bounce)
+    return v
+
+
+# ---- ARF -----------------------------------------------------------------------------------
+def _parse_arf(msg: Message) -> Parsed | None:
+    report = None
+    original = None
+    text_parts = []
+    for part in msg.walk():
+        ctype = part.get_content_type()
+        if ctype == "message/feedback-report":
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                report = "\n".join(str(p) for p in payload)
+            else:
+                report = _decode_part(part)
+        elif ctype in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers"):
+            original = part
+        elif ctype == "text/plain":
+            text_parts.append(_decode_part(part))
+    if report is None:
+        # some providers send feedback reports inline as text (pre-ARF Hotmail, AOL, Yahoo)
+        joined = "\n".join(text_parts) or (_decode_part(msg) if not msg.is_multipart() else "")
+        if re.search(r"^feedback-type:\s*\S+", joined, re.I | re.M):
+            report = joined
+        else:
+            return None
+    f = _fields(report)
+    ftype = (f.get("feedback-type", ["abuse"])[0] or "abuse").lower()
+    rcpts = f.get("original-rcpt-to", []) + f.get("removal-recipient", [])
+    if not rcpts and original is not None:
+        inner = original.get_payload()
+        inner = inner[0] if isinstance(inner, list) and inner else None
+        if isinstance(inner, Message) and inner.get("To"):
+            rcpts = [str(inner.get("To"))]
+    if not rcpts:
+        rcpts = [""]
+    verdicts = []
+    for r in rcpts:
+        m = _EMAIL_RX.search(r)
+        v = Verdict(recipient=m.group(1).lower() if m else "", reason="feedback", outcome="complaint",
+                    feedback_type=ftype, source_ip=(f.get("source-ip", [""])[0]))
+        verdicts.append(v)
+    return Parsed(kind="arf", verdicts=verdicts, subject=_header(msg, "Subject"), date=_header(msg, "Date"))
+
+
+# ---- RFC 3464 ------------------------------------------------------------------------------
+def _delivery_status_blocks(msg: Message) -> list[str] | None:
+    for part in msg.walk():
+        if part.get_content_type() in ("message/delivery-status", "message/global-delivery-status"):
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                return [str(p) if not isinstance(p, Message) else "\n".join(f"{k}: {v}" for k, v in p.items()) for p in payload]
+            text = _decode_part(part)
+            return [b for b in re.split(r"\n\s*\n", text) if b.strip()]
+    return None
+
+
+def _parse_rfc3464(msg: Message, body: str) -> list[Verdict] | None:
+    blocks = _delivery_status_blocks(msg)
+    if blocks is None:
+        return None
+    verdicts = []
+    for block in blocks:
+        f = _fields(block)
+        if "final-recipient" not in f and "original-recipient" not in f and "action" not in f:
+            continue
+        rcpt = _split_type((f.get("final-recipient") or f.get("original-recipient") or [""])[0])
+        m = _EMAIL_RX.search(rcpt)
+        action = (f.get("action", [""])[0]).lower()
+        status = (f.get("status", [""])[0]).split()[0] if f.get("status", [""])[0] else ""
+        diag = _split_type(f.get("diagnostic-code", [""])[0]) if f.get("diagnostic-code") else ""
+        if not diag:
+            diag = _diagnostic_near(body, m.group(1) if m else "") or ""
+        v = Verdict(recipient=m.group(1).lower() if m else rcpt.lower(), status=_clean_status(status), diagnostic=diag,
+                    action=action, remote_mta=_split_type(f.get("remote-mta", [""])[0]))
+        if action.startswith("delayed") and not diag:
+            v.diagnostic = "delivery delayed"
+        verdicts.append(_finish(v, body))
+    return verdicts or None
+
+
+def _clean_status(status: str) -> str:
+    m = _STATUS_RX.search(status)
+    return ".".join(m.groups()) if m else ""
+
+
+# ---- pre-standard text bounces ---------------------------------------------------------------
+def _bounce_text(msg: Message) -> str:
+    """The human-readable part of a bounce, cut before the returned original message."""
+    texts = []
+    for part in msg.walk():
+        if part.get_content_maintype() == "multipart":
+            continue
+        ctype = part.get_content_type()
+        if ctype in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers"):
+            break
+        if ctype.startswith("text/"):
+            t = _decode_part(part)
+            if ctype == "text/html":
+                t = re.sub(r"<[^>]+>", " ", t)
+            texts.append(t)
+    text = "\n".join(texts)
+    m = _ORIGINAL_START.search(text)
+    return text[: m.start()] if m else text
+
+
+def _smtp_lines(lines: list[str]) -> list[str]:
+    return [ln.strip() for ln in lines if re.match(r"\s*(<<<\s*)?[45]\d\d[ -]", ln) or re.search(r"\b[45]\d\d[ -]#?[45]\.\d", ln)
+            or re.search(r"(said|returned|reason|error|diagnostic[- ]code|remote server)\s*:", ln, re.I)]
+
+
+def _diagnostic_near(text: str, rcpt: str) -> str:
+    """The server's words about `rcpt`: the lines after its mention, plus any SMTP reply lines."""
+    lines = [ln.rstrip() for ln in text.splitlines()]
+    chunk_text = ""
+    if rcpt:
+        for i, line in enumerate(lines):
+            if rcpt.lower() in line.lower():
+                chunk = [line] + lines[i + 1 : i + 10]
+                stop = next((j for j, ln in enumerate(chunk[1:], 1) if not ln.strip() and j > 2), len(chunk))
+                chunk_text = " ".join(ln.strip() for ln in chunk[:stop] if ln.strip())
+                break
+    has_code = bool(_REPLY_RX.search(chunk_text) or _STATUS_RX.search(chunk_text))
+    if chunk_text and has_code:
+        return chunk_text
+    extra = " ".join(_smtp_lines(lines)[:6])
+    if chunk_text or extra:
+        return f"{chunk_text} {extra}".strip()
+    return " ".join(ln.strip() for ln in lines if ln.strip())[:1500]
+
+
+_COMMAND_RX = re.compile(
+    r"(?:in reply to|after|smtp command|while (?:talking|sending)|did not like our|>>>)\s*(?:the\s*)?(end of data|data|rcpt to|mail from|connect|helo|ehlo)",
+    re.I,
+)
+
+
+def _smtp_command(text: str) -> str:
+    """The SMTP command the failure answered: the last one named before the first error reply."""
+    if not text:
+        return ""
+    reply = re.search(r"(?<![\d.])[45]\d\d[ -]", text)
+    cut = reply.start() if reply else len(text)
+    before = list(_COMMAND_RX.finditer(text[:cut]))
+    m = before[-1] if before else _COMMAND_RX.search(text)
+    return m.group(1).lower().replace("end of data", "data") if m else ""
+
+
+_RCPT_LINE = re.compile(
+    r"^\s*(?:<([^>\s]+@[^>\s]+)>\s*:?|([^\s<>()\"]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,})\s*(?:\.\.\.|:|$)|"
+    r"(?:to|recipient|address|original-recipient|final-recipient):?\s*<?([^\s<>]+@[^\s<>]+?)>?[\s,:;]*$)",
+    re.I,
+)
+
+
+def _text_recipients(text: str, exclude: set[str]) -> list[str]:
+    found: list[str] = []
+    for line in text.splitlines():
+        m = _RCPT_LINE.match(line)
+        if not m:
+            continue
+        addr = (m.group(1) or m.group(2) or m.group(3) or "").strip(".:;,").lower()
+        if "@" in addr and addr not in exclude and addr not in found and not _BOUNCE_FROM.search(addr.split("@")[0]):
+            found.append(addr)
+    return found
+
+
+def _parse_text_bounce(msg: Message, text: str) -> list[Verdict]:
+    exclude = {a.lower() for _, a in email.utils.getaddresses([str(msg.get("To", "")), str(msg.get("From", ""))])}
+    failed = [a.strip().lower() for a in str(msg.get("X-Failed-Recipients", "")).split(",") if "@" in a]
+    rcpts = failed or _text_recipients(text, exclude)
+    if not rcpts:
+        rcpts = [""]
+    verdicts = []
+    for r in rcpts:
+        diag = _diagnostic_near(text, r) if r else _diagnostic_near(text, "")
+        verdicts.append(_finish(Verdict(recipient=r, diagnostic=diag), text))
+    return verdicts
+
+
+# ---- entry point ---------------------------------------------------------------------------
+def _looks_like_bounce(msg: Message) -> tuple[bool, str]:
+    ctype = msg.get_content_type()
+    report_type = (msg.get_param("report-type") or "").lower() if ctype == "multipart/report" else ""
+    if report_type in ("delivery-status", "feedback-report"):
+        return True, f"multipart/report; report-type={report_type}"
+    sender = _header(msg, "From") + " " + str(msg.get("Return-Path", ""))
+    subject = _header(msg, "Subject")
+    empty_return_path = str(msg.get("Return-Path", "")).strip() in ("<>", "")  and "Return-Path" in msg
+    if msg.get("X-Failed-Recipients"):
+        return True, "X-Failed-Recipients header"
+    if _BOUNCE_FROM.search(sender) and _BOUNCE_SUBJECT.search(subject):
+        return True, "sent by a mail system about a delivery failure"
+    if empty_return_path and _BOUNCE_SUBJECT.search(subject):
+        return True, "null return path and a failure subject"
+    if _delivery_status_blocks(msg) is not None:
+        return True, "message/delivery-status part"
+    if _BOUNCE_FROM.search(sender) and re.search(r"(could not|can't|cannot|unable to) (be )?deliver|permanent (error|fatal)|"
+                                                r"delivery (has )?failed|undeliverable", _bounce_text(msg), re.I):
+        return True, "mail-system sender describing a failed delivery"
+    return False, "no bounce markers (report type, mail-system sender with failure subject, failed-recipient headers)"
+
+
+def parse_message(raw: bytes) -> Parsed:
+    """Classify one raw message and extract its verdicts (see the module docstring)."""
+    msg = _load(raw)
+    subject = _header(msg, "Subject")
+    arf = _parse_arf(msg)
+    if arf is not None:
+        return arf
+    auto = str(msg.get("Auto-Submitted", "")).lower()
+    is_bounce, why = _looks_like_bounce(msg)
+    if not is_bounce:
+        if auto.startswith("auto-replied") or _AUTO_REPLY_SUBJECT.search(subject) or msg.get("X-Autoreply") or \
+                msg.get("X-Autorespond") or str(msg.get("Precedence", "")).lower() == "auto_reply":
+            sender = _EMAIL_RX.search(_header(msg, "From"))
+            v = Verdict(recipient=sender.group(1).lower() if sender else "", reason="vacation", outcome="auto_reply")
+            return Parsed(kind="auto_reply", verdicts=[v], subject=subject, why="automatic reply (RFC 3834)")
+        return Parsed(kind="not_bounce", subject=subject, why=why)
+    text = _bounce_text(msg)
+    verdicts = _parse_rfc3464(msg, text) or _parse_text_bounce(msg, text)
+    return Parsed(kind="dsn", verdicts=verdicts, subject=subject, date=_header(msg, "Date"),
+                  sender_mta=_header(msg, "From"))
