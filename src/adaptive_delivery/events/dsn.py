@@ -64,6 +64,13 @@ _BOUNCE_SUBJECT = re.compile(
     r"failure notice|mail delivery|could not be delivered|delivery problem|non[- ]?delivery|nondeliverable|"
     r"returned to sender|mail system error|rejected|warning: could not send|message not delivered|"
     r"delivery final failure|bounce|unzustellbar|fehler|error|failed|permanent|delayed|problem", re.I)
+_FAILURE_BODY = re.compile(
+    r"(could not|can't|cannot|couldn't|unable to|was not|wasn't) (be )?deliver|permanent (error|fatal|failure)|delivery (has )?failed|"
+    r"undeliverable|not (been )?delivered to|did not reach the following|delivery to the following recipients? failed|"
+    r"^\s*(final-recipient|diagnostic-code|remote-mta)\s*:|transcript of session follows|the following addresses had|"
+    r"returned mail|message could not be delivered|mail delivery failed|following recipients? (could not|failed)",
+    re.I | re.M,
+)
 _AUTO_REPLY_SUBJECT = re.compile(r"out of (the )?office|auto(matic)?[ -]?(reply|response)|\bauto:|vacation|away from|autoreply", re.I)
 # Lines after which the bounce text is over and the returned original message begins.
 _ORIGINAL_START = re.compile(
@@ -160,7 +167,8 @@ def _finish(v: Verdict, context: str = "") -> Verdict:
         v.status = diag_status or v.status
     v.reason = classify(v.diagnostic, v.status, v.reply_code, v.action)
     command = _smtp_command(v.diagnostic) or _smtp_command(context)
-    if v.reason == "userunknown" and command == "data":
+    generic_unknown = re.search(r"user ?unknown|unknown user|no such user|recipient address rejected|not found", v.diagnostic, re.I)
+    if v.reason == "userunknown" and command == "data" and not v.status.startswith("5.1.") and generic_unknown:
         v.reason = "filtered"  # a recipient refused only after DATA is a content/recipient filter, not a dead address
     elif v.reason in ("undefined", "onhold", "userunknown") and command == "mail from":
         v.reason = "rejected"  # refused at MAIL FROM: the sender, not the recipient
@@ -317,35 +325,61 @@ def _smtp_command(text: str) -> str:
     return m.group(1).lower().replace("end of data", "data") if m else ""
 
 
+_ADDR = r"[A-Za-z0-9._%+\-=/'!#$&*?^`{|}~]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"
+# A line that names a failed recipient: the address first on the line (bare, quoted or in <>),
+# after an SMTP reply code (Sendmail: "550 <addr>... reason"), or after a "to:/recipient:" label.
 _RCPT_LINE = re.compile(
-    r"^\s*(?:<([^>\s]+@[^>\s]+)>\s*:?|([^\s<>()\"]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,})\s*(?:\.\.\.|:|$)|"
-    r"(?:to|recipient|address|original-recipient|final-recipient):?\s*<?([^\s<>]+@[^\s<>]+?)>?[\s,:;]*$)",
+    rf"^\s*(?:[45]\d\d[ -]+)?[\"'<(\[]*({_ADDR})[\"'>)\]]*(?:\s|:|\.\.\.|,|;|$)|"
+    rf"(?:delivered to|recipient|recipients?|address(?:es)?|addressee|destination|failed|to)\s*:?\s*[\"'<]*({_ADDR})[\"'>]*\s*[.,;:]?\s*$",
     re.I,
 )
+_HEADER_LINE = re.compile(r"^\s*(from|sent|subject|date|cc|bcc|reply-to|return-path|message-id|received|x-[\w-]+)\s*:", re.I)
+_TO_HEADER_LINE = re.compile(r"^\s*to\s*:\s*\S+@\S+\s*$", re.I)
 
 
-def _text_recipients(text: str, exclude: set[str]) -> list[str]:
-    found: list[str] = []
+def _segments(text: str, exclude: set[str]) -> list[tuple[str, str]]:
+    """Split a bounce's text into (recipient, the lines about it), in order of appearance."""
+    order: list[str] = []
+    lines_of: dict[str, list[str]] = {}
+    current: str | None = None
     for line in text.splitlines():
-        m = _RCPT_LINE.match(line)
-        if not m:
+        if _HEADER_LINE.match(line) or _TO_HEADER_LINE.match(line):
+            current = None
             continue
-        addr = (m.group(1) or m.group(2) or m.group(3) or "").strip(".:;,").lower()
-        if "@" in addr and addr not in exclude and addr not in found and not _BOUNCE_FROM.search(addr.split("@")[0]):
-            found.append(addr)
-    return found
+        m = _RCPT_LINE.search(line)
+        addr = (m.group(1) or m.group(2)).lower() if m else None
+        if addr and addr not in exclude and not _BOUNCE_FROM.search(addr.split("@")[0]):
+            current = addr
+            if addr not in lines_of:
+                order.append(addr)
+                lines_of[addr] = []
+            lines_of[addr].append(line.strip())
+            continue
+        if current is not None:
+            if len(lines_of[current]) < 14 and not re.match(r"^\s*-{3,}", line):
+                lines_of[current].append(line.strip())
+    return [(a, " ".join(x for x in lines_of[a] if x)) for a in order]
 
 
 def _parse_text_bounce(msg: Message, text: str) -> list[Verdict]:
-    exclude = {a.lower() for _, a in email.utils.getaddresses([str(msg.get("To", "")), str(msg.get("From", ""))])}
+    exclude = {a.lower() for _, a in email.utils.getaddresses([str(msg.get("To", "")), str(msg.get("From", "")),
+                                                                str(msg.get("Return-Path", ""))]) if a}
     failed = [a.strip().lower() for a in str(msg.get("X-Failed-Recipients", "")).split(",") if "@" in a]
-    rcpts = failed or _text_recipients(text, exclude)
-    if not rcpts:
-        rcpts = [""]
+    segments = _segments(text, exclude)
+    if failed:
+        by_addr = dict(segments)
+        segments = [(a, by_addr.get(a, "")) for a in failed]
+    if not segments:
+        segments = [("", "")]
+    global_lines = " ".join(_smtp_lines(text.splitlines())[:6])
     verdicts = []
-    for r in rcpts:
-        diag = _diagnostic_near(text, r) if r else _diagnostic_near(text, "")
-        verdicts.append(_finish(Verdict(recipient=r, diagnostic=diag), text))
+    for rcpt, chunk in segments:
+        has_code = bool(_REPLY_RX.search(chunk) or _STATUS_RX.search(chunk))
+        informative = has_code or len(chunk) > len(rcpt) + 25
+        diag = chunk if informative else f"{chunk} {global_lines}".strip()
+        if not diag.strip():
+            diag = " ".join(ln.strip() for ln in text.splitlines() if ln.strip())[:1500]
+        verdicts.append(_finish(Verdict(recipient=rcpt, diagnostic=diag), text))
     return verdicts
 
 
@@ -366,9 +400,9 @@ def _looks_like_bounce(msg: Message) -> tuple[bool, str]:
         return True, "null return path and a failure subject"
     if _delivery_status_blocks(msg) is not None:
         return True, "message/delivery-status part"
-    if _BOUNCE_FROM.search(sender) and re.search(r"(could not|can't|cannot|unable to) (be )?deliver|permanent (error|fatal)|"
-                                                r"delivery (has )?failed|undeliverable", _bounce_text(msg), re.I):
-        return True, "mail-system sender describing a failed delivery"
+    body = _bounce_text(msg)[:20_000]
+    if _FAILURE_BODY.search(body):
+        return True, "the body describes a failed delivery"
     return False, "no bounce markers (report type, mail-system sender with failure subject, failed-recipient headers)"
 
 
