@@ -1,0 +1,65 @@
+# Adaptive Delivery — the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+SERVING_VENV := .venv-serving
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+# Install torch from the CPU wheel before anything that depends on it (a bare `torch` pulls CUDA).
+TORCH := torch==2.13.0
+export OMP_NUM_THREADS ?= 2
+export PYTHONHASHSEED := 0
+
+.DEFAULT_GOAL := help
+.PHONY: help run test test-fast bench lint lock serving-env clean distclean
+
+help: ## Show the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements/platform.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip wheel setuptools
+	$(PIP) install -q $(TORCH)
+	$(PIP) install -q -r requirements/platform.lock
+	$(PIP) install -q --no-deps -e .
+	touch $@
+
+$(SERVING_VENV)/.installed: requirements/serving.lock pyproject.toml
+	$(PYTHON) -m venv $(SERVING_VENV)
+	$(SERVING_VENV)/bin/pip install -q --upgrade pip wheel setuptools
+	$(SERVING_VENV)/bin/pip install -q $(TORCH)
+	$(SERVING_VENV)/bin/pip install -q -r requirements/serving.lock
+	$(SERVING_VENV)/bin/pip install -q --no-deps -e .
+	touch $@
+
+serving-env: $(SERVING_VENV)/.installed ## Build the serving environment (MLServer runtimes)
+
+run: $(VENV)/.installed ## Run the main job end to end on the embedded defaults
+	$(VENV)/bin/adaptive-delivery run --out runs/latest
+
+test: $(VENV)/.installed ## Run every test (unit, integration with real tools, end to end)
+	$(PY) -m pytest -q
+
+test-fast: $(VENV)/.installed ## Unit tests only
+	$(PY) -m pytest -q tests/unit
+
+bench: $(VENV)/.installed ## Reproducible speed measurements (writes benchmarks/results/)
+	$(PY) benchmarks/simulator_throughput.py
+	$(PY) benchmarks/bounce_parser.py
+
+lint: $(VENV)/.installed ## Static checks
+	$(VENV)/bin/ruff check src tests benchmarks
+
+lock: ## Re-resolve both environments from pyproject.toml and rewrite the lock files
+	rm -rf /tmp/ad-lock-p /tmp/ad-lock-s
+	$(PYTHON) -m venv /tmp/ad-lock-p && /tmp/ad-lock-p/bin/pip install -q $(TORCH) && /tmp/ad-lock-p/bin/pip install -q -e '.[platform,dev]'
+	/tmp/ad-lock-p/bin/pip freeze --exclude-editable | grep -v '^adaptive-delivery' > requirements/platform.lock
+	$(PYTHON) -m venv /tmp/ad-lock-s && /tmp/ad-lock-s/bin/pip install -q $(TORCH) && /tmp/ad-lock-s/bin/pip install -q -e '.[serving,dev]'
+	/tmp/ad-lock-s/bin/pip freeze --exclude-editable | grep -v '^adaptive-delivery' > requirements/serving.lock
+
+clean: ## Remove run outputs and caches
+	rm -rf runs .pytest_cache .hypothesis .ruff_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +
+
+distclean: clean ## Also remove both virtual environments
+	rm -rf $(VENV) $(SERVING_VENV)
