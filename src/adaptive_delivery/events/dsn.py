@@ -105,9 +105,10 @@ def _load(raw: bytes) -> Message:
     head = raw[:4096]
     if b"\x00" in head:
         raise MalformedMessage("binary content (NUL bytes) where a message was expected")
-    printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in head) / len(head)
-    if printable < 0.75:
-        raise MalformedMessage(f"not text: only {printable:.0%} printable bytes in the first 4 KiB")
+    # text in any charset (8-bit included) has almost no control bytes; binary data has many
+    control = sum((b < 32 and b not in (9, 10, 12, 13, 27)) or b == 127 for b in head) / len(head)
+    if control > 0.05:
+        raise MalformedMessage(f"not text: {control:.0%} control bytes in the first 4 KiB")
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     names = {k.lower() for k in msg.keys()}
     if not names:
