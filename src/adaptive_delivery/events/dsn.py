@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import re
 from dataclasses import dataclass, field
 from email.message import Message
@@ -68,7 +69,8 @@ _FAILURE_BODY = re.compile(
     r"(could not|can't|cannot|couldn't|unable to|was not|wasn't) (be )?deliver|permanent (error|fatal|failure)|delivery (has )?failed|"
     r"undeliverable|not (been )?delivered to|did not reach the following|delivery to the following recipients? failed|"
     r"^\s*(final-recipient|diagnostic-code|remote-mta)\s*:|transcript of session follows|the following addresses had|"
-    r"returned mail|message could not be delivered|mail delivery failed|following recipients? (could not|failed)",
+    r"returned mail|message could not be delivered|mail delivery failed|following recipients? (could not|failed)|"
+    r"invalid user address|error message below|not a member of this (mailing )?list|are not member",
     re.I | re.M,
 )
 _AUTO_REPLY_SUBJECT = re.compile(r"out of (the )?office|auto(matic)?[ -]?(reply|response)|\bauto:|vacation|away from|autoreply", re.I)
@@ -160,7 +162,21 @@ def _codes(text: str) -> tuple[str, str]:
     return (".".join(status.groups()) if status else "", reply.group(1) if reply else "")
 
 
-def _finish(v: Verdict, context: str = "") -> Verdict:
+# Replies that only ever come from the recipient check (RCPT stage) of the MTA that wrote them.
+_DEFINITE_UNKNOWN = re.compile(
+    r"recipient name is not recognized|invalid final delivery userid|not listed in domino directory|delivery error: dd|"
+    r"destinataire invalide|no valid recipients|^unknown user:|smtp:rcpt", re.I)
+# Vendor bounce categories some MTAs attach (PowerMTA's X-PowerMTA-BounceCategory).
+_VENDOR_CATEGORY = {"bad-mailbox": "userunknown", "bad-domain": "hostunknown", "inactive-mailbox": "suspend",
+                    "quota-issues": "mailboxfull", "spam-related": "spamdetected", "policy-related": "policyviolation",
+                    "routing-errors": "networkerror", "message-expired": "expired", "no-answer-from-host": "networkerror",
+                    "relaying-issues": "norelaying", "virus-related": "virusdetected", "content-related": "contenterror",
+                    "protocol-errors": "syntaxerror", "bad-connection": "networkerror", "invalid-sender": "rejected"}
+# Headers that identify MTAs whose text bounces only report recipient-stage (RCPT) refusals.
+_RCPT_STAGE_MTAS = ("X-NAI-Header", "X-PowerMTA-VirtualMTA")
+
+
+def _finish(v: Verdict, context: str = "", msg: Message | None = None) -> Verdict:
     diag_status, diag_reply = _codes(v.diagnostic)
     if not v.reply_code:
         v.reply_code = diag_reply
@@ -168,10 +184,20 @@ def _finish(v: Verdict, context: str = "") -> Verdict:
         v.status = diag_status or v.status
     v.reason = classify(v.diagnostic, v.status, v.reply_code, v.action)
     command = _smtp_command(v.diagnostic) or _smtp_command(context)
-    generic_unknown = re.search(r"user ?unknown|unknown user|no such user|recipient address rejected|not found", v.diagnostic, re.I)
-    if v.reason == "userunknown" and command == "data" and not v.status.startswith("5.1.") and generic_unknown:
-        v.reason = "filtered"  # a recipient refused only after DATA is a content/recipient filter, not a dead address
-    elif v.reason in ("undefined", "onhold", "userunknown") and command == "mail from":
+    if msg is not None:
+        category = str(msg.get("X-PowerMTA-BounceCategory", "")).strip().lower()
+        if category in _VENDOR_CATEGORY and v.reason in ("undefined", "onhold", "userunknown", "filtered"):
+            v.reason = _VENDOR_CATEGORY[category]
+        if not command and (any(msg.get(h) for h in _RCPT_STAGE_MTAS) or "SMTP32" in str(msg.get("X-Mailer", ""))
+                            or "MSEXCH:" in context):
+            command = "rcpt to"
+    if _DEFINITE_UNKNOWN.search(v.diagnostic.strip()):
+        command = command or "rcpt to"
+    if v.reason == "userunknown" and not re.match(r"[45]\.1\.", v.status) and command not in ("rcpt to", "mail from"):
+        # "no such user" said outside RCPT (after DATA, or with no command known) and without an
+        # address-status code is a recipient-side filter more often than a dead mailbox
+        v.reason = "filtered"
+    elif v.reason in ("undefined", "onhold", "userunknown", "hostunknown") and command == "mail from":
         v.reason = "rejected"  # refused at MAIL FROM: the sender, not the recipient
     if v.recipient.endswith("@googlegroups.com") and v.reason in ("undefined", "onhold", "userunknown"):
         v.reason = "rejected"  # Google Groups refuses posts from non-members
@@ -255,7 +281,7 @@ def _parse_rfc3464(msg: Message, body: str) -> list[Verdict] | None:
                     action=action, remote_mta=_split_type(f.get("remote-mta", [""])[0]))
         if action.startswith("delayed") and not diag:
             v.diagnostic = "delivery delayed"
-        verdicts.append(_finish(v, body))
+        verdicts.append(_finish(v, body, msg))
     return verdicts or None
 
 
@@ -310,9 +336,14 @@ def _diagnostic_near(text: str, rcpt: str) -> str:
 
 
 _COMMAND_RX = re.compile(
-    r"(?:in reply to|after|smtp command|while (?:talking|sending)|did not like our|>>>)\s*(?:the\s*)?(end of data|data|rcpt to|mail from|connect|helo|ehlo)",
+    r"(?:in reply to|after|smtp command|while (?:talking|sending)|did not like our|>>>|for)\s*(?:the\s*)?"
+    r"(end of data|data|rcpt(?: to)?|mail(?: from)?|connect|helo|ehlo|text)(?:\s+command|\b)|"
+    r"(does not like recipient|\[rcpt_to\]|\[mail_from\]|sender was rejected|my name was rejected)",
     re.I,
 )
+_COMMAND_ALIASES = {"end of data": "data", "text": "data", "rcpt": "rcpt to", "mail": "mail from",
+                    "does not like recipient": "rcpt to", "[rcpt_to]": "rcpt to", "[mail_from]": "mail from",
+                    "sender was rejected": "mail from", "my name was rejected": "helo"}
 
 
 def _smtp_command(text: str) -> str:
@@ -323,7 +354,10 @@ def _smtp_command(text: str) -> str:
     cut = reply.start() if reply else len(text)
     before = list(_COMMAND_RX.finditer(text[:cut]))
     m = before[-1] if before else _COMMAND_RX.search(text)
-    return m.group(1).lower().replace("end of data", "data") if m else ""
+    if not m:
+        return ""
+    word = (m.group(1) or m.group(2)).lower()
+    return _COMMAND_ALIASES.get(word, word)
 
 
 _ADDR = r"[A-Za-z0-9._%+\-=/'!#$&*?^`{|}~]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"
@@ -331,7 +365,7 @@ _ADDR = r"[A-Za-z0-9._%+\-=/'!#$&*?^`{|}~]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"
 # after an SMTP reply code (Sendmail: "550 <addr>... reason"), or after a "to:/recipient:" label.
 _RCPT_LINE = re.compile(
     rf"^\s*(?:[45]\d\d[ -]+)?[\"'<(\[]*({_ADDR})[\"'>)\]]*(?:\s|:|\.\.\.|,|;|$)|"
-    rf"(?:delivered to|recipient|recipients?|address(?:es)?|addressee|destination|failed|to)\s*:?\s*[\"'<]*({_ADDR})[\"'>]*\s*[.,;:]?\s*$",
+    rf"(?:delivered to|recipient|recipients?|address(?:es)?|addressee|destination|failed|to)\s*:?\s*(?:rfc822;\s*)?[\"'<]*({_ADDR})[\"'>]*\s*[.,;:]?\s*$",
     re.I,
 )
 _HEADER_LINE = re.compile(r"^\s*(from|sent|subject|date|cc|bcc|reply-to|return-path|message-id|received|x-[\w-]+)\s*:", re.I)
@@ -357,7 +391,7 @@ def _segments(text: str, exclude: set[str]) -> list[tuple[str, str]]:
             lines_of[addr].append(line.strip())
             continue
         if current is not None:
-            if len(lines_of[current]) < 14 and not re.match(r"^\s*-{3,}", line):
+            if len(lines_of[current]) < 30 and not re.match(r"^\s*-{3,}", line):
                 lines_of[current].append(line.strip())
     return [(a, " ".join(x for x in lines_of[a] if x)) for a in order]
 
@@ -380,7 +414,7 @@ def _parse_text_bounce(msg: Message, text: str) -> list[Verdict]:
         diag = chunk if informative else f"{chunk} {global_lines}".strip()
         if not diag.strip():
             diag = " ".join(ln.strip() for ln in text.splitlines() if ln.strip())[:1500]
-        verdicts.append(_finish(Verdict(recipient=rcpt, diagnostic=diag), text))
+        verdicts.append(_finish(Verdict(recipient=rcpt, diagnostic=diag), text, msg))
     return verdicts
 
 
@@ -407,13 +441,79 @@ def _looks_like_bounce(msg: Message) -> tuple[bool, str]:
     return False, "no bounce markers (report type, mail-system sender with failure subject, failed-recipient headers)"
 
 
+def _parse_ses_notification(msg: Message) -> Parsed | None:
+    """Amazon SES event notifications delivered by SNS e-mail: a JSON document in the body."""
+    if not msg.is_multipart():
+        body = _decode_part(msg)
+    else:
+        body = "\n".join(_decode_part(p) for p in msg.walk() if p.get_content_type() == "text/plain")
+    start = body.find('{"notificationType"')
+    if start < 0:
+        start = body.find('{"eventType"')
+    if start < 0:
+        return None
+    try:
+        doc, _ = json.JSONDecoder().raw_decode(body[start:])
+    except ValueError:
+        return None
+    kind = doc.get("notificationType") or doc.get("eventType")
+    verdicts: list[Verdict] = []
+    if kind == "Bounce":
+        b = doc.get("bounce") or {}
+        for r in b.get("bouncedRecipients") or []:
+            diag = _split_type(str(r.get("diagnosticCode") or ""))
+            v = Verdict(recipient=str(r.get("emailAddress") or "").lower(), status=_clean_status(str(r.get("status") or "")),
+                        diagnostic=diag or f"{b.get('bounceType', '')} {b.get('bounceSubType', '')}", action=str(r.get("action") or ""))
+            verdicts.append(_finish(v))
+    elif kind == "Complaint":
+        c = doc.get("complaint") or {}
+        for r in c.get("complainedRecipients") or []:
+            verdicts.append(Verdict(recipient=str(r.get("emailAddress") or "").lower(), reason="feedback", outcome="complaint",
+                                    feedback_type=str(c.get("complaintFeedbackType") or "abuse").lower()))
+    elif kind == "Delivery":
+        d = doc.get("delivery") or {}
+        for r in d.get("recipients") or []:
+            reply = str(d.get("smtpResponse") or "250 OK")
+            status, code = _codes(reply)
+            verdicts.append(Verdict(recipient=str(r).lower(), status=status or "2.0.0", reply_code=code or "250",
+                                    diagnostic=reply, action="delivered", reason="delivered", outcome="delivered"))
+    else:
+        return None
+    if not verdicts:
+        return None
+    return Parsed(kind="arf" if kind == "Complaint" else "dsn", verdicts=verdicts, subject=_header(msg, "Subject"),
+                  date=_header(msg, "Date"))
+
+
+def _parse_provider_feedback(msg: Message) -> Parsed | None:
+    """Complaint formats that predate or bypass ARF: Microsoft JMRP reports and Apple Mail's
+    one-click unsubscribe (an opt-out request sent on the reader's behalf)."""
+    if str(msg.get("X-Apple-Unsubscribe", "")).strip().lower() == "true":
+        rcpt = _EMAIL_RX.search(_header(msg, "To"))
+        return Parsed(kind="arf", verdicts=[Verdict(recipient=rcpt.group(1).lower() if rcpt else "", reason="feedback",
+                                                    outcome="complaint", feedback_type="opt-out")],
+                      subject=_header(msg, "Subject"), date=_header(msg, "Date"))
+    for part in msg.walk():
+        if part.get_content_type() != "message/rfc822":
+            continue
+        payload = part.get_payload()
+        inner = payload[0] if isinstance(payload, list) and payload else None
+        if isinstance(inner, Message) and inner.get("X-HmXmrOriginalRecipient"):
+            return Parsed(kind="arf", verdicts=[Verdict(recipient=str(inner.get("X-HmXmrOriginalRecipient")).strip().lower(),
+                                                        reason="feedback", outcome="complaint", feedback_type="abuse",
+                                                        source_ip=str(inner.get("X-Reporter-IP", "")).strip())],
+                          subject=_header(msg, "Subject"), date=_header(msg, "Date"))
+    return None
+
+
 def parse_message(raw: bytes) -> Parsed:
     """Classify one raw message and extract its verdicts (see the module docstring)."""
     msg = _load(raw)
     subject = _header(msg, "Subject")
-    arf = _parse_arf(msg)
-    if arf is not None:
-        return arf
+    for special in (_parse_arf, _parse_provider_feedback, _parse_ses_notification):
+        found = special(msg)
+        if found is not None:
+            return found
     auto = str(msg.get("Auto-Submitted", "")).lower()
     is_bounce, why = _looks_like_bounce(msg)
     if not is_bounce:
