@@ -184,21 +184,20 @@ def _finish(v: Verdict, context: str = "", msg: Message | None = None) -> Verdic
         v.status = diag_status or v.status
     v.reason = classify(v.diagnostic, v.status, v.reply_code, v.action)
     command = _smtp_command(v.diagnostic) or _smtp_command(context)
-    if msg is not None:
-        category = str(msg.get("X-PowerMTA-BounceCategory", "")).strip().lower()
-        if category in _VENDOR_CATEGORY and v.reason in ("undefined", "onhold", "userunknown", "filtered"):
-            v.reason = _VENDOR_CATEGORY[category]
-        if not command and (any(msg.get(h) for h in _RCPT_STAGE_MTAS) or "SMTP32" in str(msg.get("X-Mailer", ""))
-                            or "MSEXCH:" in context):
-            command = "rcpt to"
+    category = str(msg.get("X-PowerMTA-BounceCategory", "")).strip().lower() if msg is not None else ""
+    if msg is not None and command in ("", "data") and (
+            any(msg.get(h) for h in _RCPT_STAGE_MTAS) or "SMTP32" in str(msg.get("X-Mailer", "")) or "MSEXCH:" in context):
+        command = "rcpt to"
     if _DEFINITE_UNKNOWN.search(v.diagnostic.strip()):
-        command = command or "rcpt to"
+        command = "rcpt to"
     if v.reason == "userunknown" and not re.match(r"[45]\.1\.", v.status) and command not in ("rcpt to", "mail from"):
         # "no such user" said outside RCPT (after DATA, or with no command known) and without an
         # address-status code is a recipient-side filter more often than a dead mailbox
         v.reason = "filtered"
     elif v.reason in ("undefined", "onhold", "userunknown", "hostunknown") and command == "mail from":
         v.reason = "rejected"  # refused at MAIL FROM: the sender, not the recipient
+    if category in _VENDOR_CATEGORY and v.reason in ("undefined", "onhold", "userunknown", "filtered"):
+        v.reason = _VENDOR_CATEGORY[category]  # the sending MTA's own classification
     if v.recipient.endswith("@googlegroups.com") and v.reason in ("undefined", "onhold", "userunknown"):
         v.reason = "rejected"  # Google Groups refuses posts from non-members
     v.hard_bounce = v.reason in {"userunknown", "hostunknown", "hasmoved", "notaccept"} and not v.status.startswith("4.")
@@ -250,7 +249,23 @@ def _parse_arf(msg: Message) -> Parsed | None:
 
 
 # ---- RFC 3464 ------------------------------------------------------------------------------
+_DSN_FIELD_BLOCK = re.compile(r"^(final-recipient|original-recipient)\s*:", re.I | re.M)
+
+
 def _delivery_status_blocks(msg: Message) -> list[str] | None:
+    found = _delivery_status_part(msg)
+    if found is not None:
+        return found
+    # a report whose MIME structure is broken still carries its per-recipient fields as text
+    text = "\n".join(p.get_payload() for p in msg.walk() if isinstance(p.get_payload(), str))
+    if not _DSN_FIELD_BLOCK.search(text):
+        return None
+    text = _ORIGINAL_START.split(text)[0] if _ORIGINAL_START.search(text) else text
+    blocks = [b for b in re.split(r"\n\s*\n", text) if _DSN_FIELD_BLOCK.search(b) or re.search(r"^action\s*:", b, re.I | re.M)]
+    return blocks or None
+
+
+def _delivery_status_part(msg: Message) -> list[str] | None:
     for part in msg.walk():
         if part.get_content_type() in ("message/delivery-status", "message/global-delivery-status"):
             payload = part.get_payload()
@@ -296,6 +311,8 @@ def _bounce_text(msg: Message) -> str:
     texts = []
     for part in msg.walk():
         if part.get_content_maintype() == "multipart":
+            if isinstance(part.get_payload(), str):  # a multipart whose boundary could not be parsed
+                texts.append(part.get_payload())
             continue
         ctype = part.get_content_type()
         if ctype in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers"):
@@ -447,6 +464,7 @@ def _parse_ses_notification(msg: Message) -> Parsed | None:
         body = _decode_part(msg)
     else:
         body = "\n".join(_decode_part(p) for p in msg.walk() if p.get_content_type() == "text/plain")
+    body = re.sub(r"!\r?\n ", "", body)  # undo the line wrapping mail systems apply to long lines
     start = body.find('{"notificationType"')
     if start < 0:
         start = body.find('{"eventType"')
@@ -455,6 +473,11 @@ def _parse_ses_notification(msg: Message) -> Parsed | None:
     try:
         doc, _ = json.JSONDecoder().raw_decode(body[start:])
     except ValueError:
+        try:
+            doc, _ = json.JSONDecoder().raw_decode(re.sub(r"\r?\n", "", body[start:]))
+        except ValueError:
+            return None
+    if not isinstance(doc, dict):
         return None
     kind = doc.get("notificationType") or doc.get("eventType")
     verdicts: list[Verdict] = []
