@@ -64,14 +64,22 @@ _BOUNCE_SUBJECT = re.compile(
     r"undeliver|undelivered|delivery (status|failure|failed|notification|has failed|report)|returned mail|"
     r"failure notice|mail delivery|could not be delivered|delivery problem|non[- ]?delivery|nondeliverable|"
     r"returned to sender|mail system error|rejected|warning: could not send|message not delivered|"
-    r"delivery final failure|bounce|unzustellbar|fehler|error|failed|permanent|delayed|problem", re.I)
+    r"delivery final failure|mail failure|bounce|unzustellbar|fehler|error|failed|permanent|delayed|problem", re.I)
 _FAILURE_BODY = re.compile(
     r"(could not|can't|cannot|couldn't|unable to|was not|wasn't) (be )?deliver|permanent (error|fatal|failure)|delivery (has )?failed|"
     r"undeliverable|not (been )?delivered to|did not reach the following|delivery to the following recipients? failed|"
     r"^\s*(final-recipient|diagnostic-code|remote-mta)\s*:|transcript of session follows|the following addresses had|"
     r"returned mail|message could not be delivered|mail delivery failed|following recipients? (could not|failed)|"
-    r"invalid user address|error message below|not a member of this (mailing )?list|are not member",
+    r"invalid user address|error message below|not a member of this (mailing )?list|are not member|duplicated message-id|"
+    r"incorrectly constructed",
     re.I | re.M,
+)
+# Failure wording precise enough to trust without an SMTP code (MTAs that omit codes use these).
+_KNOWN_FAILURE = re.compile(
+    r"incorrectly constructed|all hosts have been failing|retry timeout exceeded|host not found|"
+    r"unrouteable|no such (user|mailbox)|user unknown|unknown user|"
+    r"was not delivered to|could not be delivered to|delivery to the following recipients? failed",
+    re.I,
 )
 _AUTO_REPLY_SUBJECT = re.compile(r"out of (the )?office|auto(matic)?[ -]?(reply|response)|\bauto:|vacation|away from|autoreply", re.I)
 # Lines after which the bounce text is over and the returned original message begins.
@@ -105,8 +113,9 @@ def _load(raw: bytes) -> Message:
     if len(raw) > MAX_MESSAGE_BYTES:
         raise MalformedMessage(f"message larger than {MAX_MESSAGE_BYTES} bytes")
     head = raw[:4096]
-    if b"\x00" in head:
+    if head.count(b"\x00") > len(head) // 100:
         raise MalformedMessage("binary content (NUL bytes) where a message was expected")
+    raw = raw.replace(b"\x00", b"")  # a few stray NULs (seen from some MTAs) are noise, not structure
     # text in any charset (8-bit included) has almost no control bytes; binary data has many
     control = sum((b < 32 and b not in (9, 10, 12, 13, 27)) or b == 127 for b in head) / len(head)
     if control > 0.05:
@@ -157,15 +166,19 @@ def _split_type(value: str) -> str:
 
 
 def _codes(text: str) -> tuple[str, str]:
-    status = _STATUS_RX.search(text)
-    reply = _REPLY_RX.search(text)
-    return (".".join(status.groups()) if status else "", reply.group(1) if reply else "")
+    """The enhanced status and reply code of the failure (an error code wins over an earlier 2xx)."""
+    statuses = [".".join(m.groups()) for m in _STATUS_RX.finditer(text)]
+    replies = [m.group(1) for m in _REPLY_RX.finditer(text)]
+    status = next((x for x in statuses if x[0] in "45"), statuses[0] if statuses else "")
+    reply = next((x for x in replies if x[0] in "45"), replies[0] if replies else "")
+    return status, reply
 
 
 # Replies that only ever come from the recipient check (RCPT stage) of the MTA that wrote them.
 _DEFINITE_UNKNOWN = re.compile(
     r"recipient name is not recognized|invalid final delivery userid|not listed in domino directory|delivery error: dd|"
-    r"destinataire invalide|no valid recipients|^unknown user:|smtp:rcpt", re.I)
+    r"destinataire invalide|no valid recipients|unknown user: |smtp:rcpt|<<<\s*5\d\d.{0,80}user unknown|"
+    r"<[^<>\s]+@[^<>\s]+>:?\s*user unknown", re.I)
 # Vendor bounce categories some MTAs attach (PowerMTA's X-PowerMTA-BounceCategory).
 _VENDOR_CATEGORY = {"bad-mailbox": "userunknown", "bad-domain": "hostunknown", "inactive-mailbox": "suspend",
                     "quota-issues": "mailboxfull", "spam-related": "spamdetected", "policy-related": "policyviolation",
@@ -185,8 +198,11 @@ def _finish(v: Verdict, context: str = "", msg: Message | None = None) -> Verdic
     v.reason = classify(v.diagnostic, v.status, v.reply_code, v.action)
     command = _smtp_command(v.diagnostic) or _smtp_command(context)
     category = str(msg.get("X-PowerMTA-BounceCategory", "")).strip().lower() if msg is not None else ""
+    if not category:
+        found = re.search(r"x-powermta-bouncecategory:\s*([\w-]+)", context, re.I)
+        category = found.group(1).lower() if found else ""
     if msg is not None and command in ("", "data") and (
-            any(msg.get(h) for h in _RCPT_STAGE_MTAS) or "SMTP32" in str(msg.get("X-Mailer", "")) or "MSEXCH:" in context):
+            any(msg.get(h) for h in _RCPT_STAGE_MTAS) or "SMTP32" in str(msg.get("X-Mailer", "")) or "MSEXCH:IMS" in context):
         command = "rcpt to"
     if _DEFINITE_UNKNOWN.search(v.diagnostic.strip()):
         command = "rcpt to"
@@ -196,6 +212,8 @@ def _finish(v: Verdict, context: str = "", msg: Message | None = None) -> Verdic
         v.reason = "filtered"
     elif v.reason in ("undefined", "onhold", "userunknown", "hostunknown") and command == "mail from":
         v.reason = "rejected"  # refused at MAIL FROM: the sender, not the recipient
+    elif v.reason in ("undefined", "onhold", "systemerror", "policyviolation") and command in ("connect", "helo", "ehlo"):
+        v.reason = "blocked"  # refused before any message was offered: the connecting host itself
     if category in _VENDOR_CATEGORY and v.reason in ("undefined", "onhold", "userunknown", "filtered"):
         v.reason = _VENDOR_CATEGORY[category]  # the sending MTA's own classification
     if v.recipient.endswith("@googlegroups.com") and v.reason in ("undefined", "onhold", "userunknown"):
@@ -266,14 +284,18 @@ def _delivery_status_blocks(msg: Message) -> list[str] | None:
 
 
 def _delivery_status_part(msg: Message) -> list[str] | None:
+    """Per-recipient blocks of every delivery-status part (some reports carry more than one)."""
+    blocks: list[str] = []
+    found = False
     for part in msg.walk():
         if part.get_content_type() in ("message/delivery-status", "message/global-delivery-status"):
+            found = True
             payload = part.get_payload()
             if isinstance(payload, list):
-                return [str(p) if not isinstance(p, Message) else "\n".join(f"{k}: {v}" for k, v in p.items()) for p in payload]
-            text = _decode_part(part)
-            return [b for b in re.split(r"\n\s*\n", text) if b.strip()]
-    return None
+                blocks += [str(p) if not isinstance(p, Message) else "\n".join(f"{k}: {v}" for k, v in p.items()) for p in payload]
+            else:
+                blocks += [b for b in re.split(r"\n\s*\n", _decode_part(part)) if b.strip()]
+    return blocks if found else None
 
 
 def _parse_rfc3464(msg: Message, body: str) -> list[Verdict] | None:
@@ -296,7 +318,7 @@ def _parse_rfc3464(msg: Message, body: str) -> list[Verdict] | None:
                     action=action, remote_mta=_split_type(f.get("remote-mta", [""])[0]))
         if action.startswith("delayed") and not diag:
             v.diagnostic = "delivery delayed"
-        verdicts.append(_finish(v, body, msg))
+        verdicts.append(_finish(v, body + "\n" + "\n".join(blocks), msg))
     return verdicts or None
 
 
@@ -354,13 +376,14 @@ def _diagnostic_near(text: str, rcpt: str) -> str:
 
 _COMMAND_RX = re.compile(
     r"(?:in reply to|after|smtp command|while (?:talking|sending)|did not like our|>>>|for)\s*(?:the\s*)?"
-    r"(end of data|data|rcpt(?: to)?|mail(?: from)?|connect|helo|ehlo|text)(?:\s+command|\b)|"
-    r"(does not like recipient|\[rcpt_to\]|\[mail_from\]|sender was rejected|my name was rejected)",
-    re.I,
+    r"(end of data|data|rcpt(?: to)?|mail(?: from)?|connect|helo|ehlo|text|initial connection)(?:\s+command|\b)|"
+    r"(does not like recipient|\[rcpt_to\]|\[mail_from\]|sender was rejected|my name was rejected|^\s*rcpt to:)",
+    re.I | re.M,
 )
 _COMMAND_ALIASES = {"end of data": "data", "text": "data", "rcpt": "rcpt to", "mail": "mail from",
                     "does not like recipient": "rcpt to", "[rcpt_to]": "rcpt to", "[mail_from]": "mail from",
-                    "sender was rejected": "mail from", "my name was rejected": "helo"}
+                    "sender was rejected": "mail from", "my name was rejected": "helo",
+                    "initial connection": "connect", "rcpt to:": "rcpt to"}
 
 
 def _smtp_command(text: str) -> str:
@@ -373,7 +396,7 @@ def _smtp_command(text: str) -> str:
     m = before[-1] if before else _COMMAND_RX.search(text)
     if not m:
         return ""
-    word = (m.group(1) or m.group(2)).lower()
+    word = (m.group(1) or m.group(2)).lower().strip()
     return _COMMAND_ALIASES.get(word, word)
 
 
@@ -385,6 +408,7 @@ _RCPT_LINE = re.compile(
     rf"(?:delivered to|recipient|recipients?|address(?:es)?|addressee|destination|failed|to)\s*:?\s*(?:rfc822;\s*)?[\"'<]*({_ADDR})[\"'>]*\s*[.,;:]?\s*$",
     re.I,
 )
+_RCPT_MARKER = re.compile(rf"\bRCPT(?: TO)?:\s*<({_ADDR})>", re.I)
 _HEADER_LINE = re.compile(r"^\s*(from|sent|subject|date|cc|bcc|reply-to|return-path|message-id|received|x-[\w-]+)\s*:", re.I)
 _TO_HEADER_LINE = re.compile(r"^\s*to\s*:\s*\S+@\S+\s*$", re.I)
 
@@ -395,6 +419,15 @@ def _segments(text: str, exclude: set[str]) -> list[tuple[str, str]]:
     lines_of: dict[str, list[str]] = {}
     current: str | None = None
     for line in text.splitlines():
+        marker = _RCPT_MARKER.search(line)
+        if marker and marker.group(1).lower() not in exclude:
+            addr = marker.group(1).lower()
+            current = addr
+            if addr not in lines_of:
+                order.append(addr)
+                lines_of[addr] = []
+            lines_of[addr].append(line.strip())
+            continue
         if _HEADER_LINE.match(line) or _TO_HEADER_LINE.match(line):
             current = None
             continue
@@ -468,6 +501,13 @@ def _parse_ses_notification(msg: Message) -> Parsed | None:
     start = body.find('{"notificationType"')
     if start < 0:
         start = body.find('{"eventType"')
+    envelope = body.find('"Type" : "Notification"') if start < 0 else -1
+    if envelope >= 0:  # an SNS envelope whose "Message" is the notification, as a JSON string
+        try:
+            outer, _ = json.JSONDecoder().raw_decode(body[body.rfind("{", 0, envelope):])
+            body, start = str(outer.get("Message", "")), 0
+        except ValueError:
+            return None
     if start < 0:
         return None
     try:
@@ -547,6 +587,11 @@ def parse_message(raw: bytes) -> Parsed:
             return Parsed(kind="auto_reply", verdicts=[v], subject=subject, why="automatic reply (RFC 3834)")
         return Parsed(kind="not_bounce", subject=subject, why=why)
     text = _bounce_text(msg)
+    if auto.startswith("auto-replied") and _delivery_status_blocks(msg) is None and not msg.get("X-Failed-Recipients") \
+            and not (_STATUS_RX.search(text) or _REPLY_RX.search(text)) and not _KNOWN_FAILURE.search(text):
+        # an automatic reply with no delivery report, no SMTP code and no known failure wording is a
+        # notice written by some other software (a mailbox rule, a helpdesk): not an MTA's failure report
+        return Parsed(kind="auto_reply", subject=subject, why="automatic notice without any delivery-failure evidence")
     verdicts = _parse_rfc3464(msg, text) or _parse_text_bounce(msg, text)
     return Parsed(kind="dsn", verdicts=verdicts, subject=subject, date=_header(msg, "Date"),
                   sender_mta=_header(msg, "From"))

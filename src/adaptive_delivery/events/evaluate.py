@@ -69,5 +69,5 @@ def score_corpus(root: str | Path) -> CorpusScore:
             kind = parse_message(path.read_bytes()).kind
         except MalformedMessage:
             kind = "malformed"
-        score.not_bounce_rejected += int(kind in ("not_bounce", "malformed"))
+        score.not_bounce_rejected += int(kind not in ("dsn", "arf"))  # not a failure report or complaint
     return score
