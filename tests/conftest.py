@@ -15,9 +15,9 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 @pytest.fixture(scope="session")
 def tiny_world(tmp_path_factory) -> Path:
-    """3,000 subscribers over 6 days: every event kind appears, in a few seconds."""
+    """6,000 subscribers over 7 days: every event kind appears, in a few seconds."""
     out = tmp_path_factory.mktemp("tiny_world")
-    simulate(WorldConfig(subscribers=3_000, days=6, seed=11), out, progress=False)
+    simulate(WorldConfig(subscribers=6_000, days=7, seed=11), out, progress=False)
     return out
 
 

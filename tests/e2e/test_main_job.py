@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 
 def test_main_job_writes_lake_truth_and_report(tmp_path):

@@ -1,8 +1,8 @@
 """The bounce/ARF parser measured on real DSN and ARF messages from many MTAs and providers
 (sisimai/set-of-emails, BSD-2-Clause), against their published expected verdicts."""
 
-from adaptive_delivery.events.evaluate import score_corpus
 from adaptive_delivery.events.dsn import MalformedMessage, parse_message
+from adaptive_delivery.events.evaluate import score_corpus
 
 # The issue's acceptance thresholds.
 MIN_OUTCOME_ACCURACY = 0.95

@@ -1,6 +1,5 @@
 """The bounce/ARF parser on hand-written messages, and on garbage: never a crash."""
 
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings

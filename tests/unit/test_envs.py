@@ -5,7 +5,12 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from adaptive_delivery.world import dynamics as dyn
-from adaptive_delivery.world.envs import THROTTLE_MULTIPLIERS, ThrottleEnv, WarmupEnv, throttle_reward
+from adaptive_delivery.world.envs import (
+    THROTTLE_MULTIPLIERS,
+    ThrottleEnv,
+    WarmupEnv,
+    throttle_reward,
+)
 
 
 @pytest.mark.parametrize("env", [ThrottleEnv("gmail", seed=0), WarmupEnv(seed=0)], ids=["throttle", "warmup"])

@@ -121,7 +121,7 @@ def _load(raw: bytes) -> Message:
     if control > 0.05:
         raise MalformedMessage(f"not text: {control:.0%} control bytes in the first 4 KiB")
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
-    names = {k.lower() for k in msg.keys()}
+    names = {k.lower() for k in msg}
     if not names:
         raise MalformedMessage("no header fields")
     if not names & {"from", "subject", "date", "content-type", "return-path", "received", "to", "message-id"}:
@@ -440,9 +440,8 @@ def _segments(text: str, exclude: set[str]) -> list[tuple[str, str]]:
                 lines_of[addr] = []
             lines_of[addr].append(line.strip())
             continue
-        if current is not None:
-            if len(lines_of[current]) < 30 and not re.match(r"^\s*-{3,}", line):
-                lines_of[current].append(line.strip())
+        if current is not None and len(lines_of[current]) < 30 and not re.match(r"^\s*-{3,}", line):
+            lines_of[current].append(line.strip())
     return [(a, " ".join(x for x in lines_of[a] if x)) for a in order]
 
 

@@ -36,7 +36,7 @@ def world_rates(out: str | Path, by: str | None = None) -> dict[str, dict[str, f
         n = sub.num_rows
         cls = sub.column("true_class")
 
-        def share(value: str) -> float:
+        def share(value: str, cls=cls, n=n) -> float:
             return pc.sum(pc.equal(cls, value).cast(pa.int64())).as_py() / max(n, 1)
 
         delivered = share("inbox") + share("spam")

@@ -81,5 +81,5 @@ class WorldConfig:
     limit_scale: float = 1.0
     strictness_scale: float = 1.0
 
-    def with_(self, **kwargs) -> "WorldConfig":
+    def with_(self, **kwargs) -> WorldConfig:
         return replace(self, **kwargs)

@@ -132,7 +132,7 @@ class ThrottleEnv(gym.Env):
         p_delivered = max(1.0 - p_block - p_hard - p_soft - p_defer, 0.0)
         p = np.array([p_delivered, p_defer, p_soft, p_hard, p_block])
         counts = self.np_random.multinomial(n, p / p.sum())
-        return dict(zip(("delivered", "deferred", "soft_bounce", "hard_bounce", "block"), map(int, counts)))
+        return dict(zip(("delivered", "deferred", "soft_bounce", "hard_bounce", "block"), map(int, counts), strict=False))
 
     # ---- gym API -----------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from adaptive_delivery.world.providers import PROVIDERS, N_PROVIDERS
+from adaptive_delivery.world.providers import N_PROVIDERS, PROVIDERS
 
 NEVER = np.iinfo(np.int32).max
 CLIENTS = ("gmail_app", "gmail_web", "apple_mail", "outlook", "yahoo_app", "other")

@@ -44,7 +44,7 @@ def write_report(out: str | Path) -> dict:
     df = daily_rates(out)
     fig, axes = plt.subplots(2, 2, figsize=(12, 7), sharex=True)
     for ax, col, title in zip(axes.ravel(), ("inbox", "block", "bounce", "reputation"),
-                              ("inbox placement", "blocks", "bounces", "reputation (0-100)")):
+                              ("inbox placement", "blocks", "bounces", "reputation (0-100)"), strict=False):
         for org, g in df.groupby("org_id"):
             ax.plot(g["date"], g[col], marker=".", label=org)
         if col in TARGETS or f"{col}_rate" in TARGETS:

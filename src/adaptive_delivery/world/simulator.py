@@ -150,7 +150,7 @@ class World:
                 & (pop.hard_bounces[mine] < max(s.suppress_after_hard_bounces, 1) if s.suppress_after_hard_bounces else True)
             ]
             n_campaigns = int(np.floor(s.campaigns_per_day) + (rng.random() < s.campaigns_per_day % 1))
-            for c in range(n_campaigns):
+            for _ in range(n_campaigns):
                 transactional = rng.random() < s.transactional_share
                 share = 0.08 if transactional else s.audience_share
                 audience = eligible[rng.random(eligible.size) < share]
@@ -240,7 +240,7 @@ class World:
         p_first_defer = np.clip(dyn.BASE_DEFERRAL + over_share, 0, 1)
         p_expire = np.clip(dyn.EXPIRY_PER_PRESSURE * over_share + 0.02, 0, 1)
         is_soft = cls == CLASS_INDEX["soft_bounce"]
-        soft_full = is_soft & (full | (rng.random(n) < 0))  # a full mailbox always explains a soft bounce
+        soft_full = is_soft & full  # a full mailbox explains a soft bounce; otherwise a deferral expired
         accepted = (cls == CLASS_INDEX["inbox"]) | (cls == CLASS_INDEX["spam"])
         p_defer_then_ok = p_first_defer * (1 - p_expire) / np.maximum(1 - p_first_defer * p_expire, 1e-9)
         deferred_first = (accepted & (rng.random(n) < p_defer_then_ok)) | (is_soft & ~soft_full)
@@ -359,7 +359,6 @@ class World:
     # ---- tables -------------------------------------------------------------------------
     def _event_tables(self, rng, d: int, m, fate, e) -> dict[str, pa.Table]:
         pop = self.pop
-        n = m["sub"].size
         sub, prov, ip, sender = m["sub"], m["provider"], m["ip"], m["sender"]
         mid = np.array(_ids(f"m{d:04d}-", m["seq"] - m["seq"][0], 7), dtype=object)
         sub_ids = np.array(_ids("s", sub, 8), dtype=object)
@@ -464,7 +463,7 @@ class World:
                     texts[rs] = _fill(reply.text, mid[i[rs]], ip_name[i[rs]], sub_ids[i[rs]], rcpt_domain[i[rs]], sending_domain[i[rs]])
         att = cat["attempt"]
         return pa.table({
-            "event_id": [f"{a}-a{b}" for a, b in zip(mid[i].tolist(), att.tolist())],
+            "event_id": [f"{a}-a{b}" for a, b in zip(mid[i].tolist(), att.tolist(), strict=False)],
             "message_id": mid[i], "attempt": att.astype(np.int16), "event_ts": _ts(cat["ts"]),
             "status": cat["status"], "smtp_code": codes, "enhanced_status": enhanced, "reply_text": texts,
             "latency_ms": np.round(latency[i], 1), "bounce_class": cat["bounce_class"], "reason": cat["reason"],
@@ -508,7 +507,6 @@ class World:
         return pa.table(out)
 
     def _truth_tables(self, d: int, m, fate, e) -> dict[str, pa.Table]:
-        n = m["sub"].size
         mid = np.array(_ids(f"m{d:04d}-", m["seq"] - m["seq"][0], 7), dtype=object)
         mat = fate["matrix"]
         messages = pa.table({
@@ -546,7 +544,7 @@ class World:
         return doms[k] if k < len(doms) else None
 
     def _emails(self, sub: np.ndarray, domain: np.ndarray) -> np.ndarray:
-        return np.array([f"u{s:08d}@{dm}" for s, dm in zip(sub.tolist(), domain.tolist())], dtype=object)
+        return np.array([f"u{s:08d}@{dm}" for s, dm in zip(sub.tolist(), domain.tolist(), strict=False)], dtype=object)
 
     # ---- dimensions and the whole-run truth -----------------------------------------------
     def dimension_tables(self) -> dict[str, pa.Table]:
@@ -633,7 +631,7 @@ def _fill(template: str, mid, ip, sub_ids, rcpt_domain, sending_domain) -> np.nd
     if not needs:
         return np.full(len(mid), template, dtype=object)
     out = []
-    for q, i, s, rd, sd in zip(mid.tolist(), ip.tolist(), sub_ids.tolist(), rcpt_domain.tolist(), sending_domain.tolist()):
+    for q, i, s, rd, sd in zip(mid.tolist(), ip.tolist(), sub_ids.tolist(), rcpt_domain.tolist(), sending_domain.tolist(), strict=False):
         t = template
         if "{qid}" in t:
             t = t.replace("{qid}", hashlib.blake2s(q.encode(), digest_size=6).hexdigest())
