@@ -30,3 +30,20 @@ def test_every_corpus_file_parses_or_is_refused_with_a_reason(bounce_corpus):
             parse_message(path.read_bytes())
         except MalformedMessage as exc:
             assert exc.reason, path
+
+
+def test_ingesting_the_corpus_accounts_for_every_file_and_is_idempotent(bounce_corpus, tmp_path):
+    from adaptive_delivery.events.ingest import ingest_mail
+    from adaptive_delivery.events.lake import EventsLake
+
+    files = sorted((bounce_corpus / "maildir").iterdir()) + sorted((bounce_corpus / "not-bounce").iterdir())
+    lake = EventsLake(tmp_path / "lake")
+    first = ingest_mail(lake, files)
+    assert first.items_in == len(files) == first.items_accepted + first.items_quarantined
+    assert first.items_accepted > 550 and first.events["outcomes"] > 500 and first.events["complaints"] >= 20
+    second = ingest_mail(lake, files)
+    assert sum(second.events.values()) == 0
+    assert second.duplicates == sum(first.events.values())
+    outcomes = lake.read("outcomes")
+    assert set(outcomes.column("status").to_pylist()) <= {"accepted", "deferred", "bounced", "blocked"}
+    assert set(outcomes.column("source").to_pylist()) == {"dsn"}
