@@ -413,36 +413,34 @@ _HEADER_LINE = re.compile(r"^\s*(from|sent|subject|date|cc|bcc|reply-to|return-p
 _TO_HEADER_LINE = re.compile(r"^\s*to\s*:\s*\S+@\S+\s*$", re.I)
 
 
+def _recipient_on_line(line: str, exclude: set[str]) -> str | None:
+    """The failed recipient a line introduces, if it introduces one."""
+    marker = _RCPT_MARKER.search(line)
+    if marker and marker.group(1).lower() not in exclude:
+        return marker.group(1).lower()
+    if _HEADER_LINE.match(line) or _TO_HEADER_LINE.match(line):
+        return None
+    m = _RCPT_LINE.search(line)
+    addr = (m.group(1) or m.group(2)).lower() if m else None
+    if addr and addr not in exclude and not _BOUNCE_FROM.search(addr.split("@")[0]):
+        return addr
+    return None
+
+
 def _segments(text: str, exclude: set[str]) -> list[tuple[str, str]]:
     """Split a bounce's text into (recipient, the lines about it), in order of appearance."""
-    order: list[str] = []
-    lines_of: dict[str, list[str]] = {}
+    lines_of: dict[str, list[str]] = {}  # insertion order is the order of appearance
     current: str | None = None
     for line in text.splitlines():
-        marker = _RCPT_MARKER.search(line)
-        if marker and marker.group(1).lower() not in exclude:
-            addr = marker.group(1).lower()
+        addr = _recipient_on_line(line, exclude)
+        if addr:
             current = addr
-            if addr not in lines_of:
-                order.append(addr)
-                lines_of[addr] = []
-            lines_of[addr].append(line.strip())
-            continue
-        if _HEADER_LINE.match(line) or _TO_HEADER_LINE.match(line):
-            current = None
-            continue
-        m = _RCPT_LINE.search(line)
-        addr = (m.group(1) or m.group(2)).lower() if m else None
-        if addr and addr not in exclude and not _BOUNCE_FROM.search(addr.split("@")[0]):
-            current = addr
-            if addr not in lines_of:
-                order.append(addr)
-                lines_of[addr] = []
-            lines_of[addr].append(line.strip())
-            continue
-        if current is not None and len(lines_of[current]) < 30 and not re.match(r"^\s*-{3,}", line):
+            lines_of.setdefault(addr, []).append(line.strip())
+        elif _HEADER_LINE.match(line) or _TO_HEADER_LINE.match(line):
+            current = None  # header lines quoted in the report belong to no recipient
+        elif current is not None and len(lines_of[current]) < 30 and not re.match(r"^\s*-{3,}", line):
             lines_of[current].append(line.strip())
-    return [(a, " ".join(x for x in lines_of[a] if x)) for a in order]
+    return [(a, " ".join(x for x in lines if x)) for a, lines in lines_of.items()]
 
 
 def _parse_text_bounce(msg: Message, text: str) -> list[Verdict]:
