@@ -1,0 +1,117 @@
+"""Feature definitions shared by the Spark jobs, the pandas reference and the Feast repo.
+
+A feature table is a series of snapshots: each row describes an entity as it was at
+`event_timestamp`, computed only from events strictly before that instant, so a point-in-time
+join can never see the future. Snapshot cadences follow the TTLs of spec §4.1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+# Spec §4.2: engagement score weights and the 14-day half-life; score = 100·sigmoid(sum/10).
+ENGAGEMENT_WEIGHTS = {"open": 1.0, "click": 3.0, "conversion": 10.0, "unsubscribe": -20.0, "complaint": -50.0}
+HALF_LIFE_DAYS = 14.0
+NEVER_DAYS = 999.0  # "days since" for something that never happened
+
+# Snapshot cadence per entity (also the Feast TTLs of spec §4.1).
+SUBSCRIBER_EVERY = timedelta(days=1)
+SENDER_EVERY = timedelta(hours=1)
+PROVIDER_EVERY = timedelta(minutes=15)
+SUBSCRIBER_TTL = timedelta(hours=24)
+SENDER_TTL = timedelta(hours=1)
+PROVIDER_TTL = timedelta(minutes=15)
+
+# Spec §3.5 warm-up stages by daily volume (upper bounds).
+WARMUP_STAGE_UPPER = (500, 5_000, 50_000, 500_000)
+
+# Common spam-trigger phrases (public deliverability guidance; matched case-insensitively).
+SPAM_TRIGGER_WORDS = (
+    "free", "act now", "limited time", "guaranteed", "winner", "click here", "cash", "no obligation",
+    "risk-free", "risk free", "urgent", "buy now", "lowest price", "$$$", "exclusive deal", "earn money",
+    "double your", "once in a lifetime", "congratulations", "100%", "order now", "special promotion",
+)
+PERSONALIZATION_LEVEL = {"none": 0, "basic": 1, "advanced": 2}
+
+SUBSCRIBER_FEATURES = (
+    "engagement_score", "days_since_last_open", "days_since_last_click", "opens_30d", "clicks_30d",
+    "emails_received_30d", "open_hour_heatmap", "click_hour_heatmap", "open_weekday_heatmap",
+    "typical_response_hours", "engagement_consistency", "hard_bounces_total", "soft_bounces_total",
+    "complaints_total", "bounce_history", "complaint_history", "tenure_days", "email_domain",
+    "domain_category", "provider", "client", "device",
+)
+SENDER_METRICS = (
+    "sent_24h", "hard_bounce_rate_24h", "soft_bounce_rate_24h", "bounce_rate_24h", "block_rate_24h",
+    "deferral_rate_24h", "complaint_rate_24h", "open_rate_24h", "volume_today", "volume_this_hour",
+    "max_daily_volume_7d", "warmup_stage",
+)
+DOMAIN_FEATURES = (*SENDER_METRICS, "domain_age_days", "spf", "dkim", "dmarc", "one_click_unsubscribe")
+IP_FEATURES = (*SENDER_METRICS, "ip_age_days")
+PROVIDER_FEATURES = (
+    "attempts_15m", "accept_rate_15m", "deferrals_per_min", "blocks_per_min", "rate_4xx_15m", "rate_5xx_15m",
+    "mean_latency_ms_15m", "throttle_signals_per_min",
+)
+CONTENT_FEATURES = (
+    "subject_length", "subject_spam_words", "body_spam_words", "all_caps_share", "exclamation_density",
+    "link_count", "image_count", "image_to_text_ratio", "personalization_level", "has_unsubscribe_link",
+    "has_list_unsubscribe_header",
+)
+TEMPORAL_FEATURES = ("hour_of_day", "day_of_week", "is_weekend", "is_holiday")
+# Replies that mean "slow down" rather than "go away" (reasons from events.reasons).
+THROTTLE_REASONS = ("speeding", "badreputation", "toomanyconn")
+
+FEATURE_TABLES = ("subscriber", "sender_domain", "sender_ip", "provider", "content", "calendar")
+
+
+@dataclass(frozen=True)
+class Snapshots:
+    """The instants at which each entity is described, for a lake covering [first_day, last_day]."""
+
+    first_day: date
+    last_day: date
+
+    def _series(self, every: timedelta) -> list[datetime]:
+        start = datetime.combine(self.first_day, datetime.min.time()) + every
+        end = datetime.combine(self.last_day + timedelta(days=1), datetime.min.time())
+        out, t = [], start
+        while t <= end:
+            out.append(t)
+            t += every
+        return out
+
+    def subscriber(self) -> list[datetime]:
+        return self._series(SUBSCRIBER_EVERY)
+
+    def sender(self) -> list[datetime]:
+        return self._series(SENDER_EVERY)
+
+    def provider(self) -> list[datetime]:
+        return self._series(PROVIDER_EVERY)
+
+
+def warmup_stage(max_daily_volume: float) -> int:
+    """0 cold … 4 established, from the largest daily volume of the last 7 days (spec §3.5)."""
+    for i, upper in enumerate(WARMUP_STAGE_UPPER):
+        if max_daily_volume < upper:
+            return i
+    return len(WARMUP_STAGE_UPPER)
+
+
+def us_holidays(year: int) -> set[date]:
+    """US federal holidays that move mailbox behaviour (fixed dates, no observed-day shifts)."""
+
+    def nth_weekday(month: int, weekday: int, n: int) -> date:
+        d = date(year, month, 1)
+        d += timedelta(days=(weekday - d.weekday()) % 7)
+        return d + timedelta(weeks=n - 1)
+
+    def last_weekday(month: int, weekday: int) -> date:
+        d = date(year, month + 1, 1) - timedelta(days=1) if month < 12 else date(year, 12, 31)
+        return d - timedelta(days=(d.weekday() - weekday) % 7)
+
+    return {
+        date(year, 1, 1), nth_weekday(1, 0, 3), nth_weekday(2, 0, 3), last_weekday(5, 0), date(year, 6, 19),
+        date(year, 7, 4), nth_weekday(9, 0, 1), nth_weekday(10, 0, 2), date(year, 11, 11), nth_weekday(11, 3, 4),
+        date(year, 12, 25),
+    }
