@@ -1,0 +1,89 @@
+"""One feature service per model: what each model reads (spec §3)."""
+
+from feast import FeatureService
+
+from feature_views import (
+    content_features,
+    provider_features,
+    sender_domain_features,
+    sender_ip_features,
+    subscriber_features,
+    temporal_features,
+)
+
+_deliverability_subscriber = subscriber_features[[
+    "engagement_score", "days_since_last_open", "opens_30d", "clicks_30d", "emails_received_30d", "bounce_history",
+    "complaint_history", "hard_bounces_total", "tenure_days", "email_domain", "domain_category", "provider",
+]]
+
+services = {
+    "MDL-001": FeatureService(
+        name="mdl_001_deliverability",
+        features=[_deliverability_subscriber, sender_domain_features, sender_ip_features, content_features,
+                  provider_features, temporal_features],
+        description="Deliverability predictor: inbox / spam / soft bounce / hard bounce / block per message",
+    ),
+    "MDL-002": FeatureService(
+        name="mdl_002_send_time",
+        features=[subscriber_features[["open_hour_heatmap", "click_hour_heatmap", "open_weekday_heatmap",
+                                       "typical_response_hours", "engagement_consistency", "days_since_last_open",
+                                       "client", "device", "domain_category"]], temporal_features],
+        description="Optimal send time per subscriber",
+    ),
+    "MDL-003": FeatureService(
+        name="mdl_003_throttle",
+        features=[provider_features, sender_ip_features[["volume_this_hour", "volume_today", "warmup_stage",
+                                                           "block_rate_24h", "deferral_rate_24h"]], temporal_features],
+        description="Throttle rate optimizer (state of spec §3.2)",
+    ),
+    "MDL-004": FeatureService(
+        name="mdl_004_domain_reputation",
+        features=[sender_domain_features, sender_ip_features],
+        description="Domain reputation scorer",
+    ),
+    "MDL-005": FeatureService(
+        name="mdl_005_engagement",
+        features=[subscriber_features, content_features, temporal_features],
+        description="Engagement (open/click) predictor",
+    ),
+    "MDL-006": FeatureService(
+        name="mdl_006_churn_complaint",
+        features=[subscriber_features, content_features[["subject_spam_words", "body_spam_words", "all_caps_share",
+                                                          "exclamation_density", "has_unsubscribe_link"]]],
+        description="Churn / complaint risk",
+    ),
+    "MDL-007": FeatureService(
+        name="mdl_007_content_quality",
+        features=[content_features],
+        description="Content quality scorer",
+    ),
+    "MDL-008": FeatureService(
+        name="mdl_008_isp_behaviour",
+        features=[provider_features, temporal_features],
+        description="ISP behaviour clusters",
+    ),
+    "MDL-009": FeatureService(
+        name="mdl_009_warmup",
+        features=[sender_ip_features, sender_domain_features[["domain_age_days", "warmup_stage", "bounce_rate_24h",
+                                                               "complaint_rate_24h", "block_rate_24h"]]],
+        description="IP/domain warm-up optimizer (state of spec §3.5)",
+    ),
+    "MDL-010": FeatureService(
+        name="mdl_010_list_hygiene",
+        features=[subscriber_features[["days_since_last_open", "days_since_last_click", "opens_30d", "emails_received_30d",
+                                       "hard_bounces_total", "soft_bounces_total", "complaints_total", "tenure_days",
+                                       "domain_category", "engagement_score"]]],
+        description="List hygiene scorer",
+    ),
+}
+
+mdl_001_deliverability = services["MDL-001"]
+mdl_002_send_time = services["MDL-002"]
+mdl_003_throttle = services["MDL-003"]
+mdl_004_domain_reputation = services["MDL-004"]
+mdl_005_engagement = services["MDL-005"]
+mdl_006_churn_complaint = services["MDL-006"]
+mdl_007_content_quality = services["MDL-007"]
+mdl_008_isp_behaviour = services["MDL-008"]
+mdl_009_warmup = services["MDL-009"]
+mdl_010_list_hygiene = services["MDL-010"]

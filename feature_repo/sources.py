@@ -1,0 +1,31 @@
+"""Where feature tables live. The Spark feature jobs write them; the profile decides the reader:
+Parquet files for the local profile, SparkSources for the cluster profile (AD_FEAST_PROFILE)."""
+
+import os
+from datetime import timedelta
+
+from feast import FileSource, PushSource
+from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
+
+DATA = os.environ.get("AD_FEATURE_DATA", "data/features")
+PROFILE = os.environ.get("AD_FEAST_PROFILE", "local")
+
+
+def _source(table: str):
+    path = f"{DATA.rstrip('/')}/{table}"
+    if PROFILE == "cluster":
+        return SparkSource(name=f"{table}_source", path=path, file_format="parquet", timestamp_field="event_timestamp")
+    return FileSource(name=f"{table}_source", path=path, timestamp_field="event_timestamp")
+
+
+subscriber_source = _source("subscriber")
+sender_domain_source = _source("sender_domain")
+sender_ip_source = _source("sender_ip")
+provider_source = _source("provider")
+content_source = _source("content")
+
+# The feedback loop pushes fresh engagement and provider signals between batch builds.
+subscriber_push = PushSource(name="subscriber_push", batch_source=subscriber_source)
+provider_push = PushSource(name="provider_push", batch_source=provider_source)
+
+__all__ = ["timedelta"]

@@ -1,0 +1,101 @@
+"""Feast on the local profile, for real: apply, materialise into SQLite, point-in-time retrieval,
+online reads."""
+
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+
+from adaptive_delivery.features import store as st
+
+
+@pytest.fixture(scope="module")
+def local_store(built_features, tmp_path_factory):
+    _, out, ref = built_features
+    fs = st.open_store(tmp_path_factory.mktemp("feast"), out, project="test_local")
+    st.apply(fs)
+    start = ref["calendar"]["hour_ts"].min()
+    end = ref["subscriber"]["event_timestamp"].max()
+    st.materialize(fs, start.to_pydatetime(), end.to_pydatetime())
+    return fs, ref
+
+
+def _asof(table: pd.DataFrame, key: str, entity: str, t: pd.Timestamp, ttl: timedelta) -> pd.Series | None:
+    rows = table[(table[key] == entity) & (table["event_timestamp"] <= t) & (table["event_timestamp"] >= t - ttl)]
+    return rows.sort_values("event_timestamp").iloc[-1] if len(rows) else None
+
+
+def test_point_in_time_join_never_uses_a_value_from_after_the_event(local_store):
+    fs, ref = local_store
+    sub = ref["subscriber"]
+    # subscribers whose score changed from one snapshot to the next: the boundary is where leaks show
+    changed = sub.sort_values("event_timestamp").groupby("subscriber_id")["engagement_score"].nunique()
+    people = list(changed[changed > 2].index[:20])
+    snaps = sorted(sub["event_timestamp"].unique())[1:-1]
+    rows = []
+    for i, person in enumerate(people):
+        T = pd.Timestamp(snaps[i % len(snaps)])
+        for t in (T - pd.Timedelta(microseconds=1), T, T + pd.Timedelta(hours=7)):
+            rows.append({"subscriber_id": person, "event_timestamp": t})
+    entity_df = pd.DataFrame(rows)
+    got = st.historical(fs, entity_df, ["subscriber_features:engagement_score", "subscriber_features:opens_30d"])
+    assert len(got) == len(entity_df)
+    for r in got.itertuples():
+        expected = _asof(sub, "subscriber_id", r.subscriber_id, r.event_timestamp, timedelta(hours=24))
+        assert expected is not None
+        assert r.subscriber_features__engagement_score == pytest.approx(expected["engagement_score"])
+        assert r.subscriber_features__opens_30d == expected["opens_30d"]
+    just_before = got[got["event_timestamp"].dt.microsecond == 999999]
+    for r in just_before.itertuples():  # one microsecond before a snapshot must not see that snapshot
+        nxt = sub[(sub["subscriber_id"] == r.subscriber_id) & (sub["event_timestamp"] > r.event_timestamp)].iloc[0]
+        prev = _asof(sub, "subscriber_id", r.subscriber_id, r.event_timestamp, timedelta(hours=24))
+        assert r.subscriber_features__engagement_score == pytest.approx(prev["engagement_score"])
+        assert nxt["event_timestamp"] > r.event_timestamp
+
+
+def test_sender_and_provider_values_respect_their_ttls(local_store):
+    fs, ref = local_store
+    ips = ref["sender_ip"]
+    busy = ips[ips["sent_24h"] > 0].iloc[len(ips[ips["sent_24h"] > 0]) // 2]
+    t = busy["event_timestamp"] + pd.Timedelta(minutes=59)
+    got = st.historical(fs, pd.DataFrame({"sending_ip": [busy["sending_ip"]], "event_timestamp": [t]}),
+                        ["sender_ip_features:sent_24h", "sender_ip_features:block_rate_24h"])
+    assert got["sender_ip_features__sent_24h"].iloc[0] == busy["sent_24h"]
+    prov = ref["provider"].iloc[200]
+    got = st.historical(fs, pd.DataFrame({"provider": [prov["provider"]], "event_timestamp": [prov["event_timestamp"] + pd.Timedelta(minutes=5)]}),
+                        ["provider_features:attempts_15m"])
+    assert got["provider_features__attempts_15m"].iloc[0] == prov["attempts_15m"]
+
+
+def test_online_reads_return_what_was_materialised(local_store):
+    fs, ref = local_store
+    sub = ref["subscriber"]
+    latest = sub.sort_values("event_timestamp").groupby("subscriber_id").last()
+    people = list(latest.index[:50])
+    got = st.online(fs, ["subscriber_features:engagement_score", "subscriber_features:open_hour_heatmap",
+                         "subscriber_features:email_domain"], [{"subscriber_id": p} for p in people])
+    for p, score, heat, dom in zip(people, got["subscriber_features__engagement_score"],
+                                   got["subscriber_features__open_hour_heatmap"], got["subscriber_features__email_domain"], strict=True):
+        assert score == pytest.approx(latest.loc[p, "engagement_score"])
+        assert heat == pytest.approx(list(latest.loc[p, "open_hour_heatmap"]))
+        assert dom == latest.loc[p, "email_domain"]
+    prov = ref["provider"].sort_values("event_timestamp").groupby("provider").last()
+    got = st.online(fs, ["provider_features:attempts_15m"], [{"provider": p} for p in prov.index])
+    assert got["provider_features__attempts_15m"] == list(prov["attempts_15m"])
+
+
+def test_temporal_features_come_from_the_send_time(local_store):
+    fs, ref = local_store
+    person = ref["subscriber"]["subscriber_id"].iloc[0]
+    t = ref["subscriber"]["event_timestamp"].max() - pd.Timedelta(hours=3)
+    got = st.historical(fs, pd.DataFrame({"subscriber_id": [person], "event_timestamp": [t], "send_ts": [t]}),
+                        ["subscriber_features:engagement_score", "temporal_features:hour_of_day",
+                         "temporal_features:day_of_week", "temporal_features:is_weekend"])
+    assert got["temporal_features__hour_of_day"].iloc[0] == t.hour
+    assert got["temporal_features__day_of_week"].iloc[0] == t.weekday()
+
+
+def test_every_model_has_a_feature_service(local_store):
+    fs, _ = local_store
+    for i in range(1, 11):
+        assert st.service(fs, f"MDL-{i:03d}").name.startswith(f"mdl_{i:03d}_")
