@@ -36,21 +36,24 @@ def profile_yaml(profile: str) -> Path:
     return repo / "feature_store.yaml" if profile == "local" else repo / "profiles" / f"{profile}.yaml"
 
 
-def configure(home: str | Path, data: str | Path, profile: str = "local", **env: str) -> None:
+def configure(home: str | Path, data: str | Path, profile: str = "local", project: str = "adaptive_delivery",
+              **env: str) -> None:
     """Point the definitions and the profile at a store home (registry, online DB) and feature data."""
     Path(home).mkdir(parents=True, exist_ok=True)
     os.environ["AD_FEAST_HOME"] = str(Path(home).resolve())
     os.environ["AD_FEATURE_DATA"] = str(data if "://" in str(data) else Path(data).resolve())
     os.environ["AD_FEAST_PROFILE"] = "cluster" if profile == "cluster" else "local"
-    os.environ.setdefault("AD_FEAST_PROJECT", "adaptive_delivery")
+    os.environ["AD_FEAST_PROJECT"] = project
     os.environ.update(env)
 
 
-def open_store(home: str | Path, data: str | Path, profile: str = "local", **env: str):
-    """A FeatureStore for `profile`, with the registry and online store under `home`."""
+def open_store(home: str | Path, data: str | Path, profile: str = "local", project: str = "adaptive_delivery",
+               **env: str):
+    """A FeatureStore for `profile`, with the registry and online store under `home`; `project`
+    namespaces everything it writes (registry entries, online keys)."""
     from feast import FeatureStore
 
-    configure(home, data, profile, **env)
+    configure(home, data, profile, project, **env)
     return FeatureStore(repo_path=str(feature_repo_path()), fs_yaml_file=profile_yaml(profile))
 
 
