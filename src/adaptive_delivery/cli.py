@@ -14,6 +14,8 @@ from rich.table import Table
 app = typer.Typer(add_completion=False, help="Adaptive Delivery: learn how to deliver email, safely.")
 ingest_app = typer.Typer(help="Bring real bounces, complaints and MTA logs into the events lake.")
 app.add_typer(ingest_app, name="ingest")
+features_app = typer.Typer(help="Build feature tables with Spark and serve them through Feast.")
+app.add_typer(features_app, name="features")
 console = Console()
 
 
@@ -93,6 +95,57 @@ def ingest_kumo(
     console.print(json.dumps(report.as_dict(), indent=2))
 
 
+@features_app.command("build")
+def features_build(
+    lake: Path = typer.Option(Path("runs/world/lake"), help="The events lake to read."),
+    out: Path = typer.Option(None, help="Where to publish the feature tables (default: LAKE/../features)."),
+    master: str = typer.Option("local[*]", help="Spark master (local[*] in-process; use spark-submit for a cluster)."),
+) -> None:
+    """Build every feature table from the lake with Spark and publish them together."""
+    from adaptive_delivery.features.spark_jobs import FeatureBuildError, build_features, spark_session
+
+    out = out or lake.parent / "features"
+    try:
+        rows = build_features(lake, out, spark_session(master=master))
+    except FeatureBuildError as exc:
+        console.print(f"[red]feature build failed:[/red] {exc}")
+        raise typer.Exit(code=2) from exc
+    _print_rows(f"feature tables: {out}", rows)
+
+
+@features_app.command("materialize")
+def features_materialize(
+    features: Path = typer.Option(Path("runs/world/features"), help="Published feature tables."),
+    home: Path = typer.Option(None, help="Feature-store home: registry and online store (default: FEATURES/../feast)."),
+    profile: str = typer.Option("local", help="local | redis-local | cluster"),
+    hours: float = typer.Option(24.0, help="Materialise the last HOURS of the data (the online window)."),
+) -> None:
+    """Register the Feast definitions and load the latest feature values into the online store."""
+    from datetime import timedelta
+
+    import pyarrow.dataset as ds
+    import pyarrow.compute as pc
+
+    from adaptive_delivery.features import store as st
+
+    home = home or features.parent / "feast"
+    fs = st.open_store(home, features, profile)
+    applied = st.apply(fs)
+    end = pc.max(ds.dataset(features / "calendar").to_table(columns=["event_timestamp"]).column(0)).as_py() + timedelta(hours=1)
+    st.materialize(fs, end - timedelta(hours=hours), end)
+    console.print(f"applied {len(applied)} Feast objects; materialised {end - timedelta(hours=hours)} .. {end} "
+                  f"into the {profile} online store under {home}")
+
+
+def _print_rows(title: str, rows: dict) -> None:
+    t = Table(title=title)
+    t.add_column("table")
+    t.add_column("rows", justify="right")
+    for k, v in rows.items():
+        t.add_row(k, f"{v:,}")
+    console.print(t)
+
+
 @app.command("score-bounces")
 def score_bounces(
     corpus: Path = typer.Argument(..., exists=True, file_okay=False, help="A folder with maildir/, not-bounce/ and expected.json."),
@@ -125,7 +178,7 @@ def run(
     from adaptive_delivery.world.simulator import simulate as sim
 
     _prepare_out(out, overwrite=True)
-    console.rule("1/2 simulate the world")
+    console.rule("1/4 simulate the world")
     sim(WorldConfig(subscribers=subscribers, days=days, seed=seed), out)
     summary = EventsLake(out / "lake").summary()
     t = Table(title=f"events lake: {out / 'lake'}")
@@ -135,10 +188,34 @@ def run(
     for kind, v in summary.items():
         t.add_row(kind, f"{v['rows']:,}", str(v.get("days", "")))
     console.print(t)
-    console.rule("2/2 calibration report")
+    console.rule("2/4 calibration report")
     _print_calibration(write_report(out))
-    console.print(f"[bold]outputs[/bold]: lake {out / 'lake'} | truth {out / 'truth'} | "
-                  f"report {out / 'calibration.json'} | plot {out / 'world.png'}")
+    console.rule("3/4 feature build (Spark)")
+    features_build(lake=out / "lake", out=out / "features", master="local[*]")
+    console.rule("4/4 feature store (Feast: register, materialise, read online)")
+    features_materialize(features=out / "features", home=out / "feast", profile="local", hours=24.0)
+    _show_online_sample(out)
+    console.print(f"[bold]outputs[/bold]: lake {out / 'lake'} | truth {out / 'truth'} | features {out / 'features'} | "
+                  f"feature store {out / 'feast'} | report {out / 'calibration.json'} | plot {out / 'world.png'}")
+
+
+def _show_online_sample(out: Path) -> None:
+    """Read a few subscribers back from the online store: proof the loop from lake to serving closes."""
+    import pyarrow.dataset as ds
+
+    from adaptive_delivery.features import store as st
+
+    fs = st.open_store(out / "feast", out / "features")
+    ids = ds.dataset(out / "features" / "subscriber").to_table(columns=["subscriber_id"]).column(0).to_pylist()
+    people = sorted(set(ids))[:5]
+    got = st.online(fs, ["subscriber_features:engagement_score", "subscriber_features:opens_30d",
+                         "subscriber_features:days_since_last_open"], [{"subscriber_id": p} for p in people])
+    t = Table(title="online store sample (subscriber_features)")
+    for col in got:
+        t.add_column(col.replace("subscriber_features__", ""))
+    for row in zip(*got.values(), strict=True):
+        t.add_row(*(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row))
+    console.print(t)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,10 @@ def test_main_job_writes_lake_truth_and_report(tmp_path):
     table = json.loads((out / "calibration.json").read_text())
     assert set(table["by_sender"]) == {"acme", "bolt", "cirrus"}
     assert (out / "world.png").stat().st_size > 10_000
+    for table in ("subscriber", "sender_domain", "sender_ip", "provider", "content", "calendar"):
+        assert list((out / "features" / table).glob("*.parquet")), table
+    assert (out / "feast" / "online.db").exists() and (out / "feast" / "registry.db").exists()
+    assert "online store sample" in result.stdout
 
 
 def test_simulate_refuses_to_overwrite_without_flag(tmp_path):
