@@ -33,7 +33,7 @@ FEATURES = [f"subscriber_features:{f}" for f in (
 
 def _time(fs, rows: list[dict], n: int) -> dict:
     lat = []
-    for i in range(n):
+    for _ in range(n):
         batch = rows
         t0 = time.perf_counter()
         fs.get_online_features(features=FEATURES, entity_rows=batch).to_dict()

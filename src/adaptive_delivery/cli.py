@@ -102,7 +102,11 @@ def features_build(
     master: str = typer.Option("local[*]", help="Spark master (local[*] in-process; use spark-submit for a cluster)."),
 ) -> None:
     """Build every feature table from the lake with Spark and publish them together."""
-    from adaptive_delivery.features.spark_jobs import FeatureBuildError, build_features, spark_session
+    from adaptive_delivery.features.spark_jobs import (
+        FeatureBuildError,
+        build_features,
+        spark_session,
+    )
 
     out = out or lake.parent / "features"
     try:
@@ -123,8 +127,8 @@ def features_materialize(
     """Register the Feast definitions and load the latest feature values into the online store."""
     from datetime import timedelta
 
-    import pyarrow.dataset as ds
     import pyarrow.compute as pc
+    import pyarrow.dataset as ds
 
     from adaptive_delivery.features import store as st
 

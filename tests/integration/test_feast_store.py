@@ -99,3 +99,19 @@ def test_every_model_has_a_feature_service(local_store):
     fs, _ = local_store
     for i in range(1, 11):
         assert st.service(fs, f"MDL-{i:03d}").name.startswith(f"mdl_{i:03d}_")
+
+
+def test_push_source_updates_the_online_store_between_builds(local_store):
+    """The feedback loop pushes fresh provider signals; online reads see them at once."""
+    fs, ref = local_store
+    latest = ref["provider"]["event_timestamp"].max()
+    fresh = pd.DataFrame([{
+        "provider": "gmail", "event_timestamp": latest + pd.Timedelta(minutes=15), "attempts_15m": 4242,
+        "accept_rate_15m": 0.5, "deferrals_per_min": 9.0, "blocks_per_min": 1.0, "rate_4xx_15m": 0.4,
+        "rate_5xx_15m": 0.1, "mean_latency_ms_15m": 900.0, "throttle_signals_per_min": 8.0,
+    }])
+    fs.push("provider_push", fresh)
+    got = st.online(fs, ["provider_features:attempts_15m", "provider_features:throttle_signals_per_min"],
+                    [{"provider": "gmail"}])
+    assert got["provider_features__attempts_15m"] == [4242]
+    assert got["provider_features__throttle_signals_per_min"] == [8.0]

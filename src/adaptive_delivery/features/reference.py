@@ -140,7 +140,7 @@ def sender_features(inp: dict, key: str) -> pd.DataFrame:
         week = s[(s["send_ts"] >= day_start - 6 * DAY) & (s["send_ts"] < T)]
         daily_max = week.groupby([key, week["send_ts"].dt.floor("D")]).size().groupby(level=0).max()
 
-        def count(mask: pd.Series) -> pd.Series:
+        def count(mask: pd.Series, ow: pd.DataFrame = ow) -> pd.Series:
             return ow[mask].groupby(key).size()
 
         for k in keys:
