@@ -1,0 +1,192 @@
+"""MDL-001 Deliverability Predictor: per message, P(inbox, spam, soft bounce, hard bounce, block)
+from subscriber, sender, content, temporal and provider-context features (spec §3.1), as an
+ensemble of gradient-boosted trees (XGBoost) and a feed-forward network (PyTorch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from adaptive_delivery.events.lake import EventsLake
+from adaptive_delivery.models.spec import Gate, ModelSpec, Schedule, register
+from adaptive_delivery.training.dataset import Dataset, encode
+
+CLASSES = ("inbox", "spam", "soft_bounce", "hard_bounce", "block")
+# Feature columns as Feast returns them (full names) for the mdl_001_deliverability service.
+CATEGORICAL = ["subscriber_features__email_domain", "subscriber_features__domain_category", "provider"]
+NUMERIC = [
+    "subscriber_features__engagement_score", "subscriber_features__days_since_last_open",
+    "subscriber_features__opens_30d", "subscriber_features__clicks_30d", "subscriber_features__emails_received_30d",
+    "subscriber_features__bounce_history", "subscriber_features__complaint_history",
+    "subscriber_features__hard_bounces_total", "subscriber_features__tenure_days",
+    *[f"sender_domain_features__{c}" for c in (
+        "sent_24h", "hard_bounce_rate_24h", "soft_bounce_rate_24h", "block_rate_24h", "deferral_rate_24h",
+        "complaint_rate_24h", "open_rate_24h", "volume_today", "volume_this_hour", "warmup_stage", "domain_age_days",
+        "spf", "dkim", "dmarc", "one_click_unsubscribe")],
+    *[f"sender_ip_features__{c}" for c in (
+        "sent_24h", "hard_bounce_rate_24h", "block_rate_24h", "deferral_rate_24h", "complaint_rate_24h",
+        "open_rate_24h", "volume_today", "volume_this_hour", "warmup_stage", "ip_age_days")],
+    *[f"content_features__{c}" for c in (
+        "subject_length", "subject_spam_words", "body_spam_words", "all_caps_share", "exclamation_density",
+        "link_count", "image_count", "image_to_text_ratio", "personalization_level", "has_unsubscribe_link",
+        "has_list_unsubscribe_header")],
+    *[f"provider_features__{c}" for c in (
+        "attempts_15m", "accept_rate_15m", "deferrals_per_min", "blocks_per_min", "rate_4xx_15m", "rate_5xx_15m",
+        "mean_latency_ms_15m", "throttle_signals_per_min")],
+    "temporal_features__hour_of_day", "temporal_features__day_of_week", "temporal_features__is_weekend",
+    "temporal_features__is_holiday", "send_rate_per_min", "is_transactional",
+]
+FEATURES = NUMERIC + CATEGORICAL
+
+
+def labels_from_lake(lake_root: str | Path) -> pd.DataFrame:
+    """One row per message with a known final outcome: the send's keys, its time, and the class.
+
+    A message's label is its last delivery outcome: accepted with an observed placement (inbox or
+    spam), a soft or hard bounce, or a block. Messages still deferred, or accepted with no placement
+    observation (as in most real logs), have no label and are left out.
+    """
+    lake = EventsLake(lake_root)
+    sends = lake.read("sends", columns=["message_id", "subscriber_id", "sending_domain", "sending_ip", "provider",
+                                        "content_id", "send_ts", "send_rate_per_min", "campaign_type"]).to_pandas()
+    out = lake.read("outcomes", columns=["message_id", "attempt", "event_ts", "status", "bounce_class", "placement"]).to_pandas()
+    final = out.sort_values(["message_id", "event_ts"]).groupby("message_id").tail(1)
+    cls = np.select(
+        [(final["status"] == "accepted") & (final["placement"] == "inbox"),
+         (final["status"] == "accepted") & (final["placement"] == "spam"),
+         (final["status"] == "bounced") & (final["bounce_class"] == "soft"),
+         (final["status"] == "bounced") & (final["bounce_class"] == "hard"),
+         final["status"] == "blocked"],
+        [0, 1, 2, 3, 4], default=-1)
+    final = final.assign(label=cls)[lambda d: d["label"] >= 0][["message_id", "label"]]
+    frame = sends.merge(final, on="message_id", how="inner")
+    frame["event_timestamp"] = frame["send_ts"]
+    frame["is_transactional"] = (frame["campaign_type"] == "transactional").astype(float)
+    return frame.drop(columns=["campaign_type"]).reset_index(drop=True)
+
+
+def dataset_from_frame(frame: pd.DataFrame, categories: dict[str, list[str]] | None = None) -> Dataset:
+    """Encode a Feast training frame (labels joined with features) into model inputs."""
+    X, cats = encode(frame, FEATURES, CATEGORICAL, categories)
+    return Dataset(X=X, y=frame["label"].to_numpy(dtype=int),
+                   keys=frame[["message_id", "event_timestamp", "subscriber_id", "provider"]].reset_index(drop=True),
+                   categories=cats)
+
+
+# ---- the model -------------------------------------------------------------------------------
+@dataclass
+class EnsembleConfig:
+    xgb_params: dict = field(default_factory=lambda: {
+        "max_depth": 6, "learning_rate": 0.1, "n_estimators": 300, "min_child_weight": 2.0, "subsample": 0.9,
+        "colsample_bytree": 0.9, "reg_lambda": 1.0, "reg_alpha": 0.0})
+    nn_hidden: tuple[int, ...] = (64, 32)
+    nn_epochs: int = 12
+    nn_lr: float = 2e-3
+    nn_batch: int = 512
+    nn_weight: float = 0.3  # share of the network in the averaged probabilities
+    seed: int = 0
+
+
+class DeliverabilityEnsemble:
+    """XGBoost + feed-forward network, probabilities averaged. Missing values: native in XGBoost;
+    for the network, imputed with training medians plus a missing-indicator per column."""
+
+    def __init__(self, config: EnsembleConfig | None = None) -> None:
+        self.config = config or EnsembleConfig()
+        self.xgb = None
+        self.net = None
+        self.columns: list[str] = []
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> DeliverabilityEnsemble:
+        import xgboost as xgb
+
+        self.columns = list(X.columns)
+        p = self.config.xgb_params
+        self.xgb = xgb.XGBClassifier(objective="multi:softprob", num_class=len(CLASSES), tree_method="hist",
+                                     n_jobs=2, random_state=self.config.seed, eval_metric="mlogloss", **p)
+        self.xgb.fit(X.to_numpy(dtype=np.float32), y)
+        if self.config.nn_weight > 0:
+            self._fit_net(X, y)
+        return self
+
+    # -- network --
+    def _nn_inputs(self, X: pd.DataFrame) -> np.ndarray:
+        a = X[self.columns].to_numpy(dtype=np.float64)
+        miss = np.isnan(a)
+        a = np.where(miss, self._median, a)
+        a = (a - self._mean) / self._std
+        return np.concatenate([a, miss.astype(np.float64)], axis=1).astype(np.float32)
+
+    def _fit_net(self, X: pd.DataFrame, y: np.ndarray) -> None:
+        import torch
+        from torch import nn
+
+        torch.manual_seed(self.config.seed)
+        a = X.to_numpy(dtype=np.float64)
+        self._median = np.nan_to_num(np.nanmedian(np.where(np.isnan(a), np.nan, a), axis=0))
+        filled = np.where(np.isnan(a), self._median, a)
+        self._mean, self._std = filled.mean(axis=0), filled.std(axis=0) + 1e-6
+        inputs = torch.from_numpy(self._nn_inputs(X))
+        target = torch.from_numpy(y.astype(np.int64))
+        layers: list[nn.Module] = []
+        width = inputs.shape[1]
+        for h in self.config.nn_hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        layers.append(nn.Linear(width, len(CLASSES)))
+        self.net = nn.Sequential(*layers)
+        opt = torch.optim.Adam(self.net.parameters(), lr=self.config.nn_lr)
+        loss_fn = nn.CrossEntropyLoss()
+        gen = torch.Generator().manual_seed(self.config.seed)
+        self.losses: list[float] = []
+        for _ in range(self.config.nn_epochs):
+            order = torch.randperm(len(target), generator=gen)
+            total = 0.0
+            for start in range(0, len(order), self.config.nn_batch):
+                idx = order[start:start + self.config.nn_batch]
+                opt.zero_grad()
+                loss = loss_fn(self.net(inputs[idx]), target[idx])
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(idx)
+            self.losses.append(total / len(target))
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        p = self.xgb.predict_proba(X[self.columns].to_numpy(dtype=np.float32))
+        if self.net is None or self.config.nn_weight <= 0:
+            return p
+        import torch
+
+        with torch.no_grad():
+            q = torch.softmax(self.net(torch.from_numpy(self._nn_inputs(X))), dim=1).numpy()
+        w = self.config.nn_weight
+        return (1 - w) * p + w * q
+
+    def feature_importance(self) -> dict[str, float]:
+        gain = self.xgb.get_booster().get_score(importance_type="gain")
+        named = {self.columns[int(k[1:])] if k.startswith("f") and k[1:].isdigit() else k: v for k, v in gain.items()}
+        total = sum(named.values()) or 1.0
+        return dict(sorted(((k, v / total) for k, v in named.items()), key=lambda kv: -kv[1]))
+
+
+SPEC = register(ModelSpec(
+    model_id="MDL-001",
+    name="Deliverability Predictor",
+    feature_service="mdl_001_deliverability",
+    label="final delivery outcome of a message: inbox, spam, soft bounce, hard bounce, block",
+    classes=CLASSES,
+    primary_metric="macro_roc_auc",
+    metrics=("macro_roc_auc", "roc_auc_inbox", "roc_auc_spam", "roc_auc_soft_bounce", "roc_auc_hard_bounce",
+             "roc_auc_block", "macro_f1", "precision_at_90_recall_macro", "ece", "log_loss"),
+    gates=(Gate("macro_roc_auc", max_drop=0.02, floor=0.70),),
+    schedule=Schedule.CONTINUOUS,
+    serving_signature={"probabilities": "P(inbox, spam, soft_bounce, hard_bounce, block) per message",
+                       "action": "send | send_monitored | defer | skip (spec §6.1)"},
+    needs_gpu=True,  # the network trains on a GPU node on the cluster; CPU works for small data
+    holdout_days=7,
+    min_training_rows=1_000,
+))
