@@ -5,6 +5,7 @@ import os
 from datetime import timedelta
 
 from feast import FileSource, PushSource
+from feast.data_format import ParquetFormat
 from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
 
 DATA = os.environ.get("AD_FEATURE_DATA", "data/features")
@@ -15,7 +16,9 @@ def _source(table: str):
     path = f"{DATA.rstrip('/')}/{table}"
     if PROFILE == "cluster":
         return SparkSource(name=f"{table}_source", path=path, file_format="parquet", timestamp_field="event_timestamp")
-    return FileSource(name=f"{table}_source", path=path, timestamp_field="event_timestamp")
+    # a glob over the table's Parquet parts: what the DuckDB offline store reads (Spark writes many parts)
+    return FileSource(name=f"{table}_source", path=f"{path}/*.parquet", file_format=ParquetFormat(),
+                      timestamp_field="event_timestamp")
 
 
 subscriber_source = _source("subscriber")

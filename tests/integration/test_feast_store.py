@@ -115,3 +115,17 @@ def test_push_source_updates_the_online_store_between_builds(local_store):
                     [{"provider": "gmail"}])
     assert got["provider_features__attempts_15m"] == [4242]
     assert got["provider_features__throttle_signals_per_min"] == [8.0]
+
+
+def test_rows_without_a_value_inside_the_ttl_are_kept_with_missing_features(local_store):
+    """A training row earlier than any snapshot (or older than the TTL) keeps its label and gets
+    missing feature values, rather than silently disappearing from the training set."""
+    fs, ref = local_store
+    person = ref["subscriber"]["subscriber_id"].iloc[0]
+    first = ref["subscriber"]["event_timestamp"].min()
+    rows = pd.DataFrame({"subscriber_id": [person, person],
+                         "event_timestamp": [first - pd.Timedelta(hours=30), first + pd.Timedelta(hours=1)]})
+    got = st.historical(fs, rows, ["subscriber_features:engagement_score"]).sort_values("event_timestamp")
+    assert len(got) == 2
+    assert pd.isna(got["subscriber_features__engagement_score"].iloc[0])
+    assert not pd.isna(got["subscriber_features__engagement_score"].iloc[1])
