@@ -1,0 +1,93 @@
+"""Registering models in MLflow and the champion/challenger gate shared by every model.
+
+A trained model is logged as a pyfunc, registered under the spec's name and given the alias
+`challenger`; the gate compares it with the current `champion` on the spec's gates and, if it
+passes, moves `champion` to it. Every verdict says why in words.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+
+from adaptive_delivery.models.spec import ModelSpec
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+@dataclass
+class GateVerdict:
+    passed: bool
+    reasons: list[str]
+    challenger_version: str
+    champion_version: str | None
+
+    def summary(self) -> str:
+        head = "PROMOTE" if self.passed else "STOP"
+        return f"{head}: " + "; ".join(self.reasons)
+
+
+def evaluate_gates(spec: ModelSpec, challenger: dict[str, float], champion: dict[str, float] | None,
+                   extra_failures: list[str] | None = None) -> tuple[bool, list[str]]:
+    """Apply the spec's gates: absolute floors, and no relative drop beyond `max_drop` vs the champion."""
+    reasons: list[str] = []
+    ok = True
+    for gate in spec.gates:
+        value = challenger.get(gate.metric, float("nan"))
+        if math.isnan(value):
+            return False, [f"challenger has no {gate.metric}"]
+        if gate.floor is not None and ((value < gate.floor) if gate.higher_is_better else (value > gate.floor)):
+            ok = False
+            reasons.append(f"{gate.metric} {value:.4f} is past the floor {gate.floor}")
+        if champion is None or math.isnan(champion.get(gate.metric, float("nan"))):
+            reasons.append(f"{gate.metric} {value:.4f}; no champion yet")
+            continue
+        base = champion[gate.metric]
+        change = (value - base) / abs(base) if base else 0.0
+        drop = -change if gate.higher_is_better else change
+        if drop > gate.max_drop:
+            ok = False
+            reasons.append(f"{gate.metric} {value:.4f} vs champion {base:.4f}: {drop:.1%} worse (> {gate.max_drop:.0%} allowed)")
+        else:
+            reasons.append(f"{gate.metric} {value:.4f} vs champion {base:.4f} ({change:+.1%})")
+    for failure in extra_failures or []:
+        ok = False
+        reasons.append(failure)
+    return ok, reasons
+
+
+def register_challenger(client, spec: ModelSpec, run_id: str, artifact_name: str = "model") -> str:
+    """Register the run's model as a new version and point `challenger` at it; returns the version."""
+    from mlflow.exceptions import MlflowException
+
+    with contextlib.suppress(MlflowException):  # already registered
+        client.create_registered_model(spec.registered_name, description=f"{spec.model_id} {spec.name}: {spec.label}")
+    model_uri = f"runs:/{run_id}/{artifact_name}"
+    version = client.create_model_version(spec.registered_name, source=model_uri, run_id=run_id)
+    client.set_registered_model_alias(spec.registered_name, CHALLENGER, version.version)
+    return str(version.version)
+
+
+def alias_metrics(client, spec: ModelSpec, alias: str) -> tuple[str | None, dict[str, float] | None]:
+    """The version behind an alias and the metrics its training run logged (None if no such alias)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mv = client.get_model_version_by_alias(spec.registered_name, alias)
+    except MlflowException:
+        return None, None
+    return str(mv.version), dict(client.get_run(mv.run_id).data.metrics)
+
+
+def gate_and_promote(client, spec: ModelSpec, challenger_version: str, challenger_metrics: dict[str, float],
+                     extra_failures: list[str] | None = None) -> GateVerdict:
+    """Compare the challenger with the champion; move `champion` only when every gate passes."""
+    champion_version, champion_metrics = alias_metrics(client, spec, CHAMPION)
+    ok, reasons = evaluate_gates(spec, challenger_metrics, champion_metrics, extra_failures)
+    if ok:
+        client.set_registered_model_alias(spec.registered_name, CHAMPION, challenger_version)
+    client.set_model_version_tag(spec.registered_name, challenger_version, "gate", "passed" if ok else "failed")
+    client.set_model_version_tag(spec.registered_name, challenger_version, "gate_reasons", "; ".join(reasons)[:4900])
+    return GateVerdict(ok, reasons, challenger_version, champion_version)
