@@ -23,8 +23,11 @@ def mlflow_client(tmp_path_factory):
     uri = f"sqlite:///{root / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    client = MlflowClient(uri, uri)
+    # artifacts beside the store, never in the working directory
+    client.create_experiment("gate-tests", artifact_location=(root / "artifacts").as_uri())
     mlflow.set_experiment("gate-tests")
-    return MlflowClient(uri, uri)
+    return client
 
 
 def _run_with(metrics: dict) -> str:
