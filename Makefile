@@ -50,12 +50,14 @@ bench: $(VENV)/.installed ## Reproducible speed measurements (writes benchmarks/
 lint: $(VENV)/.installed ## Static checks
 	$(VENV)/bin/ruff check src tests benchmarks
 
+LOCK_DIR := build/lock
 lock: ## Re-resolve both environments from pyproject.toml and rewrite the lock files
-	rm -rf /tmp/ad-lock-p /tmp/ad-lock-s
-	$(PYTHON) -m venv /tmp/ad-lock-p && /tmp/ad-lock-p/bin/pip install -q $(TORCH) && /tmp/ad-lock-p/bin/pip install -q -e '.[platform,dev]'
-	/tmp/ad-lock-p/bin/pip freeze --exclude-editable | grep -v '^adaptive-delivery' > requirements/platform.lock
-	$(PYTHON) -m venv /tmp/ad-lock-s && /tmp/ad-lock-s/bin/pip install -q $(TORCH) && /tmp/ad-lock-s/bin/pip install -q -e '.[serving,dev]'
-	/tmp/ad-lock-s/bin/pip freeze --exclude-editable | grep -v '^adaptive-delivery' > requirements/serving.lock
+	rm -rf $(LOCK_DIR)
+	$(PYTHON) -m venv $(LOCK_DIR)/platform && $(LOCK_DIR)/platform/bin/pip install -q $(TORCH) && $(LOCK_DIR)/platform/bin/pip install -q -e '.[platform,dev]'
+	$(LOCK_DIR)/platform/bin/pip freeze --exclude-editable | grep -v '^adaptive-delivery' > requirements/platform.lock
+	$(PYTHON) -m venv $(LOCK_DIR)/serving && $(LOCK_DIR)/serving/bin/pip install -q $(TORCH) && $(LOCK_DIR)/serving/bin/pip install -q -e '.[serving,dev]'
+	$(LOCK_DIR)/serving/bin/pip freeze --exclude-editable | grep -v '^adaptive-delivery' > requirements/serving.lock
+	rm -rf $(LOCK_DIR)
 
 clean: ## Remove run outputs and caches
 	rm -rf runs .pytest_cache .hypothesis .ruff_cache
