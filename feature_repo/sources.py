@@ -2,7 +2,6 @@
 Parquet files for the local profile, SparkSources for the cluster profile (AD_FEAST_PROFILE)."""
 
 import os
-from datetime import timedelta
 
 from feast import FileSource, PushSource
 from feast.data_format import ParquetFormat
@@ -30,5 +29,3 @@ content_source = _source("content")
 # The feedback loop pushes fresh engagement and provider signals between batch builds.
 subscriber_push = PushSource(name="subscriber_push", batch_source=subscriber_source)
 provider_push = PushSource(name="provider_push", batch_source=provider_source)
-
-__all__ = ["timedelta"]

@@ -201,9 +201,12 @@ _PHRASES: list[tuple[str, tuple[str, ...]]] = [
     ("onhold", (r"pending",)),
     ("userunknown", (r"recipient address rejected",)),
 ]
-_COMPILED = [(name, re.compile("|".join(f"(?:{p})" for p in phrases), re.IGNORECASE | re.DOTALL))
-             for name, phrases in _PHRASES if phrases]
-_STRONG = {i for i, (name, _) in enumerate(_PHRASES[: [n for n, _ in _PHRASES].index("__strong_end__")])}
+# One compiled pattern per entry; the entries before the sentinel are the strong ones.
+_COMPILED = [
+    (name, re.compile("|".join(f"(?:{p})" for p in phrases), re.IGNORECASE | re.DOTALL) if phrases else None)
+    for name, phrases in _PHRASES
+]
+_STRONG_END = [n for n, _ in _PHRASES].index("__strong_end__")
 # Multi-line replies repeat their code on every line ("550-5.7.1 ..."); drop the repeats before matching.
 _CONTINUATION = re.compile(r"(?<=\S)\s+[245]\d\d[- ][245]\.\d{1,3}\.\d{1,3}\s+")
 
@@ -236,18 +239,10 @@ def reason_from_status(status: str) -> str | None:
 
 def reason_from_text(text: str, strong_only: bool = False) -> str | None:
     text = _CONTINUATION.sub(" ", text)
-    for i, (name, rx) in enumerate(_COMPILED_INDEXED):
-        if strong_only and i not in _STRONG:
-            break
+    for name, rx in _COMPILED[:_STRONG_END] if strong_only else _COMPILED:
         if rx is not None and rx.search(text):
             return name
     return None
-
-
-_COMPILED_INDEXED = [
-    (name, re.compile("|".join(f"(?:{p})" for p in phrases), re.IGNORECASE | re.DOTALL) if phrases else None)
-    for name, phrases in _PHRASES
-]
 
 
 def classify(diagnostic: str, status: str = "", reply_code: str = "", action: str = "") -> str:

@@ -140,20 +140,21 @@ def sender_features(inp: dict, key: str) -> pd.DataFrame:
         week = s[(s["send_ts"] >= day_start - 6 * DAY) & (s["send_ts"] < T)]
         daily_max = week.groupby([key, week["send_ts"].dt.floor("D")]).size().groupby(level=0).max()
 
-        def count(mask: pd.Series, ow: pd.DataFrame = ow) -> pd.Series:
-            return ow[mask].groupby(key).size()
-
+        bounced = ow["status"] == "bounced"
+        hard_w = ow[bounced & (ow["bounce_class"] == "hard")].groupby(key).size()
+        soft_w = ow[bounced & (ow["bounce_class"] == "soft")].groupby(key).size()
+        blocked_w = ow[ow["status"] == "blocked"].groupby(key).size()
+        deferred_w = ow[ow["status"] == "deferred"].groupby(key).size()
         for k in keys:
             sent = int(sw.get(k, 0))
             denom = max(sent, 1)
-            hard = int(count((ow["status"] == "bounced") & (ow["bounce_class"] == "hard")).get(k, 0))
-            soft = int(count((ow["status"] == "bounced") & (ow["bounce_class"] == "soft")).get(k, 0))
+            hard, soft = int(hard_w.get(k, 0)), int(soft_w.get(k, 0))
             mx = float(daily_max.get(k, 0))
             rows.append({
                 key: k, "event_timestamp": T, "sent_24h": sent, "hard_bounce_rate_24h": hard / denom,
                 "soft_bounce_rate_24h": soft / denom, "bounce_rate_24h": (hard + soft) / denom,
-                "block_rate_24h": int(count(ow["status"] == "blocked").get(k, 0)) / denom,
-                "deferral_rate_24h": int(count(ow["status"] == "deferred").get(k, 0)) / denom,
+                "block_rate_24h": int(blocked_w.get(k, 0)) / denom,
+                "deferral_rate_24h": int(deferred_w.get(k, 0)) / denom,
                 "complaint_rate_24h": int(cw.get(k, 0)) / denom, "open_rate_24h": int(hw.get(k, 0)) / denom,
                 "volume_today": int(today.get(k, 0)), "volume_this_hour": int(hour.get(k, 0)),
                 "max_daily_volume_7d": mx, "warmup_stage": fd.warmup_stage(mx),

@@ -12,7 +12,7 @@ import argparse
 import math
 import shutil
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -389,5 +389,3 @@ def main(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":
     main()
 
-
-__all__ = ["FeatureBuildError", "build_features", "check_lake", "spark_session", "timedelta"]
