@@ -10,8 +10,7 @@ import pytest
 from adaptive_delivery.events.lake import EventsLake
 from adaptive_delivery.features import definitions as fd
 
-KEYS = {"subscriber": "subscriber_id", "sender_domain": "sending_domain", "sender_ip": "sending_ip",
-        "provider": "provider", "content": "content_id", "calendar": "hour_ts"}
+KEYS = {table: key for table, (key, _) in fd.FEATURE_TABLES.items()}
 
 
 def _sorted(df: pd.DataFrame, table: str) -> pd.DataFrame:
@@ -24,6 +23,8 @@ def test_spark_output_equals_the_pandas_reference(built_features, table):
     _, out, reference = built_features
     spark_df = _sorted(ds.dataset(out / table).to_table().to_pandas(), table)
     ref = _sorted(reference[table], table)
+    key, features = fd.FEATURE_TABLES[table]
+    assert set(ref.columns) == {key, "event_timestamp", *features}  # exactly what the definitions declare
     assert set(spark_df.columns) == set(ref.columns)
     assert len(spark_df) == len(ref) > 0
     for col in ref.columns:

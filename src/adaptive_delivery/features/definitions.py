@@ -34,34 +34,46 @@ SPAM_TRIGGER_WORDS = (
 )
 PERSONALIZATION_LEVEL = {"none": 0, "basic": 1, "advanced": 2}
 
-SUBSCRIBER_FEATURES = (
-    "engagement_score", "days_since_last_open", "days_since_last_click", "opens_30d", "clicks_30d",
-    "emails_received_30d", "open_hour_heatmap", "click_hour_heatmap", "open_weekday_heatmap",
-    "typical_response_hours", "engagement_consistency", "hard_bounces_total", "soft_bounces_total",
-    "complaints_total", "bounce_history", "complaint_history", "tenure_days", "email_domain",
-    "domain_category", "provider", "client", "device",
-)
-SENDER_METRICS = (
-    "sent_24h", "hard_bounce_rate_24h", "soft_bounce_rate_24h", "bounce_rate_24h", "block_rate_24h",
-    "deferral_rate_24h", "complaint_rate_24h", "open_rate_24h", "volume_today", "volume_this_hour",
-    "max_daily_volume_7d", "warmup_stage",
-)
-DOMAIN_FEATURES = (*SENDER_METRICS, "domain_age_days", "spf", "dkim", "dmarc", "one_click_unsubscribe")
-IP_FEATURES = (*SENDER_METRICS, "ip_age_days")
-PROVIDER_FEATURES = (
-    "attempts_15m", "accept_rate_15m", "deferrals_per_min", "blocks_per_min", "rate_4xx_15m", "rate_5xx_15m",
-    "mean_latency_ms_15m", "throttle_signals_per_min",
-)
-CONTENT_FEATURES = (
-    "subject_length", "subject_spam_words", "body_spam_words", "all_caps_share", "exclamation_density",
-    "link_count", "image_count", "image_to_text_ratio", "personalization_level", "has_unsubscribe_link",
-    "has_list_unsubscribe_header",
-)
-TEMPORAL_FEATURES = ("hour_of_day", "day_of_week", "is_weekend", "is_holiday")
+# Every feature of every table with its value kind ("float", "int", "str", "bool", "float_array"):
+# the Feast schemas are generated from these, and the tests hold both builders to them.
+SUBSCRIBER_FEATURES: dict[str, str] = {
+    "engagement_score": "float", "days_since_last_open": "float", "days_since_last_click": "float",
+    "opens_30d": "int", "clicks_30d": "int", "emails_received_30d": "int", "open_hour_heatmap": "float_array",
+    "click_hour_heatmap": "float_array", "open_weekday_heatmap": "float_array", "typical_response_hours": "float",
+    "engagement_consistency": "float", "hard_bounces_total": "int", "soft_bounces_total": "int",
+    "complaints_total": "int", "bounce_history": "int", "complaint_history": "int", "tenure_days": "float",
+    "email_domain": "str", "domain_category": "str", "provider": "str", "client": "str", "device": "str",
+}
+SENDER_METRICS: dict[str, str] = {
+    "sent_24h": "int", "hard_bounce_rate_24h": "float", "soft_bounce_rate_24h": "float", "bounce_rate_24h": "float",
+    "block_rate_24h": "float", "deferral_rate_24h": "float", "complaint_rate_24h": "float", "open_rate_24h": "float",
+    "volume_today": "int", "volume_this_hour": "int", "max_daily_volume_7d": "float", "warmup_stage": "int",
+}
+DOMAIN_FEATURES: dict[str, str] = {**SENDER_METRICS, "domain_age_days": "float", "spf": "bool", "dkim": "bool",
+                                   "dmarc": "bool", "one_click_unsubscribe": "bool"}
+IP_FEATURES: dict[str, str] = {**SENDER_METRICS, "ip_age_days": "float"}
+PROVIDER_FEATURES: dict[str, str] = {
+    "attempts_15m": "int", "accept_rate_15m": "float", "deferrals_per_min": "float", "blocks_per_min": "float",
+    "rate_4xx_15m": "float", "rate_5xx_15m": "float", "mean_latency_ms_15m": "float", "throttle_signals_per_min": "float",
+}
+CONTENT_FEATURES: dict[str, str] = {
+    "subject_length": "int", "subject_spam_words": "int", "body_spam_words": "int", "all_caps_share": "float",
+    "exclamation_density": "float", "link_count": "int", "image_count": "int", "image_to_text_ratio": "float",
+    "personalization_level": "int", "has_unsubscribe_link": "bool", "has_list_unsubscribe_header": "bool",
+}
+TEMPORAL_FEATURES: dict[str, str] = {"hour_of_day": "int", "day_of_week": "int", "is_weekend": "bool", "is_holiday": "bool"}
 # Replies that mean "slow down" rather than "go away" (reasons from events.reasons).
 THROTTLE_REASONS = ("speeding", "badreputation", "toomanyconn")
 
-FEATURE_TABLES = ("subscriber", "sender_domain", "sender_ip", "provider", "content", "calendar")
+# table -> (entity key column, its features)
+FEATURE_TABLES: dict[str, tuple[str, dict[str, str]]] = {
+    "subscriber": ("subscriber_id", SUBSCRIBER_FEATURES),
+    "sender_domain": ("sending_domain", DOMAIN_FEATURES),
+    "sender_ip": ("sending_ip", IP_FEATURES),
+    "provider": ("provider", PROVIDER_FEATURES),
+    "content": ("content_id", CONTENT_FEATURES),
+    "calendar": ("hour_ts", TEMPORAL_FEATURES),
+}
 
 
 @dataclass(frozen=True)
