@@ -86,3 +86,19 @@ def test_machine_opens_come_from_apple_mail_readers(tiny_world):
     assert machine.num_rows > 0
     assert set(machine["client"].to_pylist()) == {"apple_mail"}
     assert set(machine["event_type"].to_pylist()) == {"open"}
+
+
+def test_suppression_setting_decides_whether_dead_addresses_are_mailed_again(tmp_path):
+    from adaptive_delivery.world.config import SenderConfig
+
+    def repeat_hard_bounces(after: int) -> int:
+        sender = SenderConfig("solo", "mail.solo.example", 1.0, n_ips=1, suppress_after_hard_bounces=after,
+                              initial_invalid_share=0.1, audience_share=0.9)
+        out = tmp_path / f"after{after}"
+        simulate(WorldConfig(subscribers=2_000, days=4, seed=3, senders=(sender,)), out, progress=False)
+        o = EventsLake(out / "lake").read("outcomes").to_pandas()
+        hard = o[o["bounce_class"] == "hard"]
+        return int((hard.groupby("subscriber_id").size() > 1).sum())
+
+    assert repeat_hard_bounces(1) == 0  # suppressed after the first hard bounce
+    assert repeat_hard_bounces(0) > 0  # 0: never suppressed, dead addresses keep bouncing

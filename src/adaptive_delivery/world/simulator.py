@@ -145,10 +145,10 @@ class World:
         cols: dict[str, list[np.ndarray]] = {k: [] for k in ("sub", "ts", "ip", "campaign", "rate", "transactional")}
         for k, s in enumerate(self.senders):
             mine = live[(pop.sender[live] == k) & (pop.signup_day[live] <= d)]
-            eligible = mine[
-                ~pop.unsubscribed[mine] & ~pop.complained[mine]
-                & (pop.hard_bounces[mine] < max(s.suppress_after_hard_bounces, 1) if s.suppress_after_hard_bounces else True)
-            ]
+            keep = ~pop.unsubscribed[mine] & ~pop.complained[mine]
+            if s.suppress_after_hard_bounces:  # 0 means the sender never suppresses hard-bounced addresses
+                keep &= pop.hard_bounces[mine] < s.suppress_after_hard_bounces
+            eligible = mine[keep]
             n_campaigns = int(np.floor(s.campaigns_per_day) + (rng.random() < s.campaigns_per_day % 1))
             for _ in range(n_campaigns):
                 transactional = rng.random() < s.transactional_share
