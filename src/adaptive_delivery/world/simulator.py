@@ -91,7 +91,6 @@ class World:
         self.trailing_volume = np.zeros(n_ips)
         self.complaint_rate = np.zeros((len(self.senders), N_PROVIDERS))
         self.day_index = 0
-        self.message_seq = 0
         self.contents: list[Content] = []
         self.campaign_rows: list[dict] = []
 
@@ -190,8 +189,7 @@ class World:
         order = np.argsort(msgs["ts"], kind="stable")
         msgs = {k: v[order] for k, v in msgs.items()}
         n = msgs["sub"].size
-        msgs["seq"] = np.arange(self.message_seq, self.message_seq + n)
-        self.message_seq += n
+        msgs["message_id"] = np.array(_ids(f"m{d:04d}-", np.arange(n), 7), dtype=object)  # unique per day prefix
         msgs["provider"] = pop.provider[msgs["sub"]].astype(int)
         msgs["sender"] = pop.sender[msgs["sub"]].astype(int)
         return msgs
@@ -360,7 +358,7 @@ class World:
     def _event_tables(self, rng, d: int, m, fate, e) -> dict[str, pa.Table]:
         pop = self.pop
         sub, prov, ip, sender = m["sub"], m["provider"], m["ip"], m["sender"]
-        mid = np.array(_ids(f"m{d:04d}-", m["seq"] - m["seq"][0], 7), dtype=object)
+        mid = m["message_id"]
         sub_ids = np.array(_ids("s", sub, 8), dtype=object)
         provider_names = np.array(PROVIDER_NAMES, dtype=object)
         domains = np.array([self._email_domain(i) for i in range(N_PROVIDERS * 8)], dtype=object)
@@ -507,7 +505,7 @@ class World:
         return pa.table(out)
 
     def _truth_tables(self, d: int, m, fate, e) -> dict[str, pa.Table]:
-        mid = np.array(_ids(f"m{d:04d}-", m["seq"] - m["seq"][0], 7), dtype=object)
+        mid = m["message_id"]
         mat = fate["matrix"]
         messages = pa.table({
             "message_id": mid,
