@@ -22,13 +22,15 @@ TARGETS = {
 }
 
 
-def _truth_messages(out: Path) -> pa.Table:
-    return ds.dataset(out / "truth" / "messages", format="parquet", partitioning="hive").to_table()
+def truth_messages(out: str | Path) -> pa.Table:
+    """The per-message truth table of a simulated world (read once, reuse for several summaries)."""
+    return ds.dataset(Path(out) / "truth" / "messages", format="parquet", partitioning="hive").to_table()
 
 
-def world_rates(out: str | Path, by: str | None = None) -> dict[str, dict[str, float]]:
-    """Rates per `by` column of the truth table (e.g. 'org_id', 'provider') or overall ('all')."""
-    t = _truth_messages(Path(out))
+def world_rates(out: str | Path | pa.Table, by: str | None = None) -> dict[str, dict[str, float]]:
+    """Rates per `by` column of the truth table (e.g. 'org_id', 'provider') or overall ('all');
+    `out` is a world folder or its already-read truth table."""
+    t = out if isinstance(out, pa.Table) else truth_messages(out)
     keys = ["all"] if by is None else sorted(set(t.column(by).to_pylist()))
     result: dict[str, dict[str, float]] = {}
     for key in keys:

@@ -6,16 +6,14 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.dataset as ds
+import pyarrow as pa
 
-from adaptive_delivery.world.calibration import TARGETS, world_rates
+from adaptive_delivery.world.calibration import TARGETS, truth_messages, world_rates
 
 
-def daily_rates(out: str | Path) -> pd.DataFrame:
+def daily_rates(truth: pa.Table) -> pd.DataFrame:
     """Per day and sender: the share of each true outcome, opens and mean reputation."""
-    t = ds.dataset(Path(out) / "truth" / "messages", format="parquet", partitioning="hive").to_table(
-        columns=["date", "org_id", "true_class", "human_open", "complained", "reputation"]
-    ).to_pandas()
+    t = truth.select(["date", "org_id", "true_class", "human_open", "complained", "reputation"]).to_pandas()
     t["date"] = pd.to_datetime(t["date"].astype(str))
     out_df = t.groupby(["date", "org_id"]).agg(
         messages=("true_class", "size"),
@@ -37,11 +35,12 @@ def write_report(out: str | Path) -> dict:
     import matplotlib.pyplot as plt
 
     out = Path(out)
-    rates = world_rates(out, by="org_id")
-    overall = world_rates(out)["all"]
+    truth = truth_messages(out)
+    rates = world_rates(truth, by="org_id")
+    overall = world_rates(truth)["all"]
     table = {"targets": {k: v[0] for k, v in TARGETS.items()}, "overall": overall, "by_sender": rates}
     (out / "calibration.json").write_text(json.dumps(table, indent=2))
-    df = daily_rates(out)
+    df = daily_rates(truth)
     fig, axes = plt.subplots(2, 2, figsize=(12, 7), sharex=True)
     for ax, col, title in zip(axes.ravel(), ("inbox", "block", "bounce", "reputation"),
                               ("inbox placement", "blocks", "bounces", "reputation (0-100)"), strict=False):
