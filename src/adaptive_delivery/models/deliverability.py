@@ -127,7 +127,7 @@ class DeliverabilityEnsemble:
 
         torch.manual_seed(self.config.seed)
         a = X.to_numpy(dtype=np.float64)
-        self._median = np.nan_to_num(np.nanmedian(np.where(np.isnan(a), np.nan, a), axis=0))
+        self._median = np.nan_to_num(np.nanmedian(a, axis=0))  # an all-missing column imputes 0
         filled = np.where(np.isnan(a), self._median, a)
         self._mean, self._std = filled.mean(axis=0), filled.std(axis=0) + 1e-6
         inputs = torch.from_numpy(self._nn_inputs(X))
