@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -139,6 +140,97 @@ def features_materialize(
     st.materialize(fs, end - timedelta(hours=hours), end)
     console.print(f"applied {len(applied)} Feast objects; materialised {end - timedelta(hours=hours)} .. {end} "
                   f"into the {profile} online store under {home}")
+
+
+DEFAULT_MLFLOW_HOME = Path("runs/mlflow")
+
+
+def _training_pipelines():
+    """The KFP adapter lives beside the package (pipelines/), not inside it: import it from the checkout."""
+    root = Path(__file__).resolve().parents[2]
+    if (root / "pipelines" / "training.py").exists() and str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    try:
+        from pipelines import training
+    except ImportError as exc:
+        raise typer.BadParameter("the KFP pipelines are not importable: run from a checkout of the repository") from exc
+    return training
+
+
+@app.command()
+def train(
+    model_id: str = typer.Argument(..., help="A model id, e.g. MDL-001 (see `adaptive-delivery models`)."),
+    profile: str = typer.Option("quick", help="quick (a few trials, capped rows) | full (the cluster's setting)."),
+    world: Path = typer.Option(Path("runs/latest"), help="A run folder holding lake/, features/ (and truth/ from the simulator)."),
+    mlflow_home: Path = typer.Option(DEFAULT_MLFLOW_HOME, help="MLflow store (SQLite + artifacts); kept across runs."),
+    tracking_uri: str = typer.Option(None, help="An MLflow tracking server instead of the local store."),
+) -> None:
+    """Run the training pipeline locally (KFP SubprocessRunner): tune, train, evaluate, register, gate."""
+    from adaptive_delivery.models.spec import get
+    from adaptive_delivery.models.spec import profile as get_profile
+    from adaptive_delivery.training.tracking import default_tracking_uri
+
+    try:
+        spec, _ = get(model_id), get_profile(profile)
+    except KeyError as exc:
+        raise typer.BadParameter(str(exc.args[0])) from exc
+    for part in ("lake", "features"):
+        if not (world / part).is_dir():
+            raise typer.BadParameter(f"{world / part} does not exist: run `adaptive-delivery run` or build features first",
+                                     param_hint="--world")
+    mlflow_home.mkdir(parents=True, exist_ok=True)
+    uri = tracking_uri or default_tracking_uri(mlflow_home)
+    truth = world / "truth" if (world / "truth" / "messages").is_dir() else None
+    try:
+        verdict = _training_pipelines().run_local(
+            spec, lake=world / "lake", features=world / "features", feast_home=world / "feast", tracking_uri=uri,
+            pipeline_root=world / "kfp", truth_dir=truth, profile=profile)
+    except RuntimeError as exc:
+        reason = _stopped_reason(uri)
+        console.print(f"[red]training stopped[/red]: {reason or exc}")
+        raise typer.Exit(code=2) from exc
+    colour = "green" if verdict.startswith("PROMOTE") else "yellow"
+    console.print(f"[{colour}]{verdict}[/{colour}]")
+    console.print(f"MLflow: {uri}  (browse: mlflow ui --backend-store-uri {uri})")
+
+
+def _stopped_reason(uri: str) -> str | None:
+    """The reason the last failed run recorded (the step that stopped it and its message)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()], "attributes.status = 'FAILED'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    if not runs:
+        return None
+    tags = runs[0].data.tags
+    return f"step {tags.get('failed_step', '?')}: {tags.get('stopped_reason', '')}"
+
+
+@app.command()
+def models(
+    mlflow_home: Path = typer.Option(DEFAULT_MLFLOW_HOME, help="MLflow store to read aliases from."),
+    tracking_uri: str = typer.Option(None, help="An MLflow tracking server instead of the local store."),
+) -> None:
+    """List the model specs and which version each alias (champion, challenger) points to."""
+    from adaptive_delivery.models.spec import all_specs
+    from adaptive_delivery.training.registry import CHALLENGER, CHAMPION, alias_metrics
+    from adaptive_delivery.training.tracking import Tracking, default_tracking_uri
+
+    uri = tracking_uri or (default_tracking_uri(mlflow_home) if (mlflow_home / "mlflow.db").exists() else None)
+    client = Tracking(uri).client() if uri else None
+    t = Table(title=f"model specs{f' and registry {uri}' if uri else ' (no registry yet)'}")
+    for col in ("id", "name", "feature service", "schedule", "gpu", "primary metric", CHAMPION, CHALLENGER):
+        t.add_column(col)
+    for spec in all_specs():
+        cells = []
+        for alias in (CHAMPION, CHALLENGER):
+            version, metrics = alias_metrics(client, spec, alias) if client else (None, None)
+            value = (metrics or {}).get(spec.primary_metric)
+            cells.append("—" if version is None else f"v{version}" + (f" ({value:.4f})" if value is not None else ""))
+        t.add_row(spec.model_id, spec.name, spec.feature_service, spec.schedule.value, "yes" if spec.needs_gpu else "no",
+                  spec.primary_metric, *cells)
+    console.print(t)
 
 
 def _print_rows(title: str, rows: dict) -> None:

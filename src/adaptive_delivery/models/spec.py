@@ -7,6 +7,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import numpy as np
+    import pandas as pd
+
+    from adaptive_delivery.training.dataset import Dataset
 
 
 class Schedule(StrEnum):
@@ -37,6 +46,32 @@ class Gate:
 
 
 @dataclass(frozen=True)
+class TrainingProfile:
+    """How much effort a training run spends: Optuna trials, CV folds, and row caps that keep a
+    laptop run bounded (the cluster uses `full`)."""
+
+    name: str
+    trials: int
+    cv_folds: int
+    max_tuning_rows: int | None
+    max_training_rows: int | None
+    epochs_scale: float = 1.0  # multiplies a network's epoch count
+
+
+PROFILES = {
+    "quick": TrainingProfile("quick", trials=4, cv_folds=3, max_tuning_rows=30_000, max_training_rows=200_000, epochs_scale=0.5),
+    "full": TrainingProfile("full", trials=30, cv_folds=4, max_tuning_rows=200_000, max_training_rows=None),
+}
+
+
+def profile(name: str) -> TrainingProfile:
+    try:
+        return PROFILES[name]
+    except KeyError as exc:
+        raise KeyError(f"unknown training profile {name!r}; known: {sorted(PROFILES)}") from exc
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     model_id: str  # MDL-001 …
     name: str
@@ -51,8 +86,17 @@ class ModelSpec:
     needs_gpu: bool = False
     holdout_days: int = 7
     min_training_rows: int = 1_000
-    build_dataset: Callable | None = field(default=None, compare=False, repr=False)
-    train: Callable | None = field(default=None, compare=False, repr=False)
+    # Columns whose change over time is expected (ages, calendars): left out of the drift gate.
+    drift_exempt: tuple[str, ...] = ()
+    # Share of checked features that may drift between training and holdout before the gate stops.
+    drift_share: float = 0.5
+    # The training entry points; the generic pipeline calls only these.
+    labels: Callable[[Path], pd.DataFrame] | None = field(default=None, compare=False, repr=False)
+    to_dataset: Callable[..., Dataset] | None = field(default=None, compare=False, repr=False)
+    search_space: Callable[[Any, TrainingProfile], dict] | None = field(default=None, compare=False, repr=False)
+    fit: Callable[[Dataset, dict, TrainingProfile], Any] | None = field(default=None, compare=False, repr=False)
+    # Turns predicted probabilities into the action the caller takes (None: probabilities only).
+    decide: Callable[[np.ndarray], np.ndarray] | None = field(default=None, compare=False, repr=False)
 
     @property
     def registered_name(self) -> str:

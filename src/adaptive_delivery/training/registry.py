@@ -58,13 +58,15 @@ def evaluate_gates(spec: ModelSpec, challenger: dict[str, float], champion: dict
     return ok, reasons
 
 
-def register_challenger(client, spec: ModelSpec, run_id: str, artifact_name: str = "model") -> str:
-    """Register the run's model as a new version and point `challenger` at it; returns the version."""
+def register_challenger(client, spec: ModelSpec, run_id: str, artifact_name: str = "model",
+                        model_uri: str | None = None) -> str:
+    """Register the run's model (or `model_uri`, a logged model) as a new version and point
+    `challenger` at it; returns the version."""
     from mlflow.exceptions import MlflowException
 
     with contextlib.suppress(MlflowException):  # already registered
         client.create_registered_model(spec.registered_name, description=f"{spec.model_id} {spec.name}: {spec.label}")
-    model_uri = f"runs:/{run_id}/{artifact_name}"
+    model_uri = model_uri or f"runs:/{run_id}/{artifact_name}"
     version = client.create_model_version(spec.registered_name, source=model_uri, run_id=run_id)
     client.set_registered_model_alias(spec.registered_name, CHALLENGER, version.version)
     return str(version.version)
@@ -82,9 +84,15 @@ def alias_metrics(client, spec: ModelSpec, alias: str) -> tuple[str | None, dict
 
 
 def gate_and_promote(client, spec: ModelSpec, challenger_version: str, challenger_metrics: dict[str, float],
-                     extra_failures: list[str] | None = None) -> GateVerdict:
-    """Compare the challenger with the champion; move `champion` only when every gate passes."""
-    champion_version, champion_metrics = alias_metrics(client, spec, CHAMPION)
+                     extra_failures: list[str] | None = None,
+                     champion_metrics: dict[str, float] | None = None) -> GateVerdict:
+    """Compare the challenger with the champion; move `champion` only when every gate passes.
+    `champion_metrics` are the champion's scores on the challenger's holdout where the caller could
+    re-evaluate it (a fair comparison); otherwise the metrics its own training run logged."""
+    champion_version, logged = alias_metrics(client, spec, CHAMPION)
+    if champion_version == challenger_version:
+        champion_version, logged = None, None
+    champion_metrics = champion_metrics if champion_metrics is not None else logged
     ok, reasons = evaluate_gates(spec, challenger_metrics, champion_metrics, extra_failures)
     if ok:
         client.set_registered_model_alias(spec.registered_name, CHAMPION, challenger_version)

@@ -1,7 +1,12 @@
-"""The steps every training run takes, as plain functions (the KFP components wrap these)."""
+"""The steps every training run takes, as plain functions over files (the KFP components wrap
+these one to one, and the tests call them directly). Generic over model specs: a step only calls
+the spec's entry points (labels, to_dataset, search_space, fit, decide).
+"""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +14,21 @@ import pandas as pd
 import pyarrow.dataset as ds
 
 from adaptive_delivery.features import store as st
-from adaptive_delivery.models.spec import ModelSpec
+from adaptive_delivery.models.spec import ModelSpec, TrainingProfile
+from adaptive_delivery.training.bundle import TrainedModel
+from adaptive_delivery.training.dataset import (
+    Dataset,
+    TrainingDataError,
+    check_training_set,
+    time_split,
+)
+from adaptive_delivery.training.evaluation import classification_report
+from adaptive_delivery.training.tracking import Tracking
+
+LABEL = "label"
 
 
+# ---- load ----------------------------------------------------------------------------------------
 def training_frame(spec: ModelSpec, labels: pd.DataFrame, features_dir: str | Path, feast_home: str | Path,
                    project: str = "adaptive_delivery") -> pd.DataFrame:
     """Labels joined point-in-time with the spec's feature service (full feature names)."""
@@ -22,6 +39,151 @@ def training_frame(spec: ModelSpec, labels: pd.DataFrame, features_dir: str | Pa
     return frame.sort_values("event_timestamp", kind="stable").reset_index(drop=True)
 
 
+def split_training_set(spec: ModelSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Check the joined frame and split it by time; raises TrainingDataError with the reason."""
+    if LABEL not in frame.columns:
+        raise TrainingDataError(f"training frame has no {LABEL!r} column (columns: {sorted(frame.columns)[:8]}…)")
+    if len(frame) == 0:
+        raise TrainingDataError("training set is empty: no labelled events in the lake")
+    holdout = time_split(frame, spec.holdout_days)
+    data = spec.to_dataset(frame)
+    check_training_set(data, spec.classes, spec.min_training_rows, holdout)
+    return frame[~holdout].reset_index(drop=True), frame[holdout].reset_index(drop=True)
+
+
+def start_run(spec: ModelSpec, tracking: Tracking, profile: TrainingProfile, inputs: dict[str, str]) -> str:
+    """The parent MLflow run of one pipeline run."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    tags = {"model_id": spec.model_id, "profile": profile.name, "registered_name": spec.registered_name}
+    return tracking.start_parent(f"train {spec.model_id} {stamp}", tags,
+                                 {"model_id": spec.model_id, "profile": profile.name, "trials": profile.trials,
+                                  "cv_folds": profile.cv_folds, "holdout_days": spec.holdout_days, **inputs})
+
+
+def load_step(spec: ModelSpec, tracking: Tracking, run_id: str, lake: str | Path, features: str | Path,
+              feast_home: str | Path, train_out: str | Path, holdout_out: str | Path) -> dict[str, object]:
+    """Labels from the lake, features from Feast, checks, time split; writes both sides as Parquet."""
+    import mlflow
+
+    with tracking.step(run_id, "load"):
+        labels = spec.labels(Path(lake))
+        frame = training_frame(spec, labels, features, feast_home)
+        train, holdout = split_training_set(spec, frame)
+        for part, path in ((train, train_out), (holdout, holdout_out)):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            part.to_parquet(path, index=False)
+        summary = {"rows_train": len(train), "rows_holdout": len(holdout),
+                   "holdout_from": str(holdout["event_timestamp"].min()),
+                   "train_from": str(train["event_timestamp"].min()), "train_until": str(train["event_timestamp"].max())}
+        counts = {f"train_class_{spec.classes[k]}": int(v) for k, v in train[LABEL].value_counts().items()}
+        mlflow.log_params({k: summary[k] for k in ("holdout_from", "train_from", "train_until")})
+        mlflow.log_metrics({"rows_train": len(train), "rows_holdout": len(holdout), **counts})
+        tracking.log_to(run_id, params={"rows_train": len(train), "rows_holdout": len(holdout)})
+    return summary
+
+
+# ---- drift ---------------------------------------------------------------------------------------
+def drift_step(spec: ModelSpec, tracking: Tracking, run_id: str, train_path: str | Path, holdout_path: str | Path,
+               html_out: str | Path) -> list[str]:
+    """Evidently drift between training and holdout features; returns gate failures (may be empty)."""
+    import mlflow
+
+    from adaptive_delivery.monitoring.drift import check_drift, drift_columns
+
+    with tracking.step(run_id, "drift"):
+        train, holdout = pd.read_parquet(train_path), pd.read_parquet(holdout_path)
+        data = spec.to_dataset(train)
+        columns = drift_columns(data.X, list(data.X.columns), spec.drift_exempt)
+        result = check_drift(data.X, spec.to_dataset(holdout, data.categories).X, columns, html_out,
+                             drift_share=spec.drift_share)
+        mlflow.log_metrics({"drifted_features": len(result.drifted), "drift_share": result.share})
+        mlflow.log_dict({"checked": result.checked, "drifted": result.drifted, "emptied": result.emptied,
+                         "gate_share": result.drift_share}, "drift.json")
+        mlflow.log_artifact(str(html_out), "reports")
+        client = tracking.client()
+        tracking.log_to(run_id, metrics={"drift_share": result.share})
+        client.log_artifact(run_id, str(html_out), "reports")
+        client.set_tag(run_id, "drift", result.summary())
+    return result.failures()
+
+
+# ---- tune ----------------------------------------------------------------------------------------
+def _cap_rows(frame: pd.DataFrame, limit: int | None, seed: int = 0) -> pd.DataFrame:
+    """At most `limit` rows, drawn at random but kept in time order (time-series CV needs it)."""
+    if limit is None or len(frame) <= limit:
+        return frame
+    return frame.sample(limit, random_state=seed).sort_values("event_timestamp", kind="stable").reset_index(drop=True)
+
+
+def cv_score(spec: ModelSpec, data: Dataset, params: dict, profile: TrainingProfile) -> float:
+    """Mean primary metric over time-series folds: train on the past, score on the next block."""
+    from sklearn.model_selection import TimeSeriesSplit
+
+    scores = []
+    for train_idx, valid_idx in TimeSeriesSplit(n_splits=profile.cv_folds).split(data.X):
+        train = data.subset(np.isin(np.arange(len(data)), train_idx))
+        if len(np.unique(train.y)) < len(spec.classes):
+            continue  # an early fold without every class cannot train a multi-class model
+        model = spec.fit(train, params, profile)
+        valid = data.subset(np.isin(np.arange(len(data)), valid_idx))
+        proba = model.predict_proba(valid.X)
+        scores.append(classification_report(valid.y, proba, spec.classes)[spec.primary_metric])
+    if not scores:
+        raise TrainingDataError("no cross-validation fold holds every class; the training window is too short")
+    return float(np.nanmean(scores))
+
+
+def tune_step(spec: ModelSpec, tracking: Tracking, run_id: str, profile: TrainingProfile, train_path: str | Path,
+              params_out: str | Path, seed: int = 0) -> dict:
+    """Optuna (TPE) over the spec's search space; every trial is an MLflow run under this step."""
+    import mlflow
+    import optuna
+    from optuna_integration.mlflow import MLflowCallback
+
+    with tracking.step(run_id, "tune"):
+        data = spec.to_dataset(_cap_rows(pd.read_parquet(train_path), profile.max_tuning_rows, seed))
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(direction="maximize", study_name=f"{spec.model_id}-{run_id[:8]}",
+                                    sampler=optuna.samplers.TPESampler(seed=seed))
+        callback = MLflowCallback(tracking_uri=tracking.uri, metric_name=f"cv_{spec.primary_metric}", create_experiment=False,
+                                  mlflow_kwargs={"nested": True, "experiment_id": tracking.experiment_id()})
+        study.optimize(lambda trial: cv_score(spec, data, spec.search_space(trial, profile), profile),
+                       n_trials=profile.trials, callbacks=[callback])
+        best = dict(study.best_params)
+        mlflow.log_params({f"best_{k}": v for k, v in best.items()})
+        mlflow.log_metrics({f"best_cv_{spec.primary_metric}": study.best_value, "trials": len(study.trials),
+                            "tuning_rows": len(data)})
+        tracking.log_to(run_id, params=best, metrics={f"cv_{spec.primary_metric}": study.best_value})
+        Path(params_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(params_out).write_text(json.dumps(best, indent=2))
+    return best
+
+
+# ---- train ---------------------------------------------------------------------------------------
+def train_step(spec: ModelSpec, tracking: Tracking, run_id: str, profile: TrainingProfile, train_path: str | Path,
+               params_path: str | Path, model_out: str | Path, seed: int = 0) -> TrainedModel:
+    """Fit the final model on the whole training window with the tuned parameters."""
+    import mlflow
+
+    with tracking.step(run_id, "train"):
+        frame = _cap_rows(pd.read_parquet(train_path), profile.max_training_rows, seed)
+        params = json.loads(Path(params_path).read_text())
+        data = spec.to_dataset(frame)
+        model = spec.fit(data, params, profile)
+        bundle = TrainedModel(model_id=spec.model_id, classes=spec.classes, features=list(data.X.columns),
+                              categorical=list(data.categories), categories=data.categories, model=model, params=params,
+                              trained_rows=len(data), trained_until=str(frame["event_timestamp"].max()))
+        bundle.save(model_out)
+        mlflow.log_params(params)
+        mlflow.log_metric("training_rows", len(data))
+        mlflow.set_tag("device", getattr(model, "device_used", "cpu"))
+        losses = getattr(model, "losses", None) or []
+        for epoch, loss in enumerate(losses):
+            mlflow.log_metric("nn_train_loss", loss, step=epoch)
+    return bundle
+
+
+# ---- evaluate ------------------------------------------------------------------------------------
 def oracle_probabilities(truth_dir: str | Path, message_ids: pd.Series, classes: tuple[str, ...]) -> np.ndarray:
     """The simulator's true class probabilities for these messages (rows in the given order)."""
     cols = ["message_id", *[f"p_{c}" for c in classes]]
@@ -31,3 +193,99 @@ def oracle_probabilities(truth_dir: str | Path, message_ids: pd.Series, classes:
         raise KeyError("some messages have no truth record (was the lake written by the simulator?)")
     p = aligned[cols[1:]].to_numpy(dtype=float)
     return p / p.sum(axis=1, keepdims=True)
+
+
+def evaluate_bundle(spec: ModelSpec, bundle: TrainedModel, holdout: pd.DataFrame) -> dict[str, float]:
+    """The spec's metrics for a trained model on a holdout frame."""
+    proba = bundle.predict_proba(holdout)
+    return classification_report(holdout[LABEL].to_numpy(dtype=int), proba, spec.classes)
+
+
+def evaluate_step(spec: ModelSpec, tracking: Tracking, run_id: str, model_path: str | Path, holdout_path: str | Path,
+                  truth_dir: str | Path | None, report_out: str | Path) -> dict[str, float]:
+    """Holdout metrics beside the oracle's, the HTML report and reliability plot; logged on the parent."""
+    import mlflow
+
+    from adaptive_delivery.training import report
+
+    with tracking.step(run_id, "evaluate"):
+        bundle = TrainedModel.load(model_path)
+        holdout = pd.read_parquet(holdout_path)
+        y = holdout[LABEL].to_numpy(dtype=int)
+        proba = bundle.predict_proba(holdout)
+        metrics = classification_report(y, proba, spec.classes)
+        oracle = oracle_metrics = None
+        if truth_dir:
+            oracle = oracle_probabilities(truth_dir, holdout["message_id"], spec.classes)
+            oracle_metrics = classification_report(y, oracle, spec.classes)
+        report_out = Path(report_out)
+        plot = report.reliability_plot(y, proba, spec.classes, report_out.with_suffix(".png"), oracle)
+        actions = report.action_table(spec.decide(proba), y, spec.classes) if spec.decide else None
+        report.write_html(report_out, f"{spec.model_id} {spec.name}: holdout evaluation", metrics, oracle_metrics, y, proba,
+                          spec.classes, bundle.feature_importance(), plot, actions)
+        logged = {**metrics, **({f"oracle_{k}": v for k, v in oracle_metrics.items()} if oracle_metrics else {})}
+        logged = {k: v for k, v in logged.items() if not np.isnan(v)}
+        mlflow.log_metrics(logged)
+        client = tracking.client()
+        tracking.log_to(run_id, metrics=logged)
+        for path in (report_out, plot):
+            client.log_artifact(run_id, str(path), "reports")
+        client.log_dict(run_id, bundle.feature_importance(), "reports/feature_importance.json")
+    return metrics
+
+
+# ---- register and gate ---------------------------------------------------------------------------
+def register_step(spec: ModelSpec, tracking: Tracking, run_id: str, model_path: str | Path,
+                  holdout_path: str | Path) -> str:
+    """Log the pyfunc model on the parent run, register it, point `challenger` at it; returns the version."""
+    import mlflow
+
+    from adaptive_delivery.training.pyfunc import log_bundle
+    from adaptive_delivery.training.registry import register_challenger
+
+    with tracking.step(run_id, "register"):
+        example = pd.read_parquet(holdout_path)
+        client = tracking.client()
+        with mlflow.start_run(run_id=run_id, nested=True):  # the model belongs to the parent run
+            info = log_bundle(model_path, example)
+        client.update_run(run_id, status="RUNNING")  # the gate step closes the parent run
+        version = register_challenger(client, spec, run_id, model_uri=info.model_uri)
+        mlflow.log_param("registered_version", version)
+        client.set_tag(run_id, "registered_version", version)
+    return version
+
+
+def gate_step(spec: ModelSpec, tracking: Tracking, run_id: str, version: str, holdout_path: str | Path,
+              drift_failures: list[str]) -> str:
+    """Compare the challenger with the champion on this run's holdout and promote or stop; the
+    verdict goes to the model version's tags, the run's tags, and the return value."""
+    import mlflow
+
+    from adaptive_delivery.training.registry import CHALLENGER, alias_metrics, gate_and_promote
+
+    with tracking.step(run_id, "gate"):
+        client = tracking.client()
+        holdout = pd.read_parquet(holdout_path)
+        challenger = _bundle_for(client, spec, f"models:/{spec.registered_name}@{CHALLENGER}")
+        challenger_metrics = evaluate_bundle(spec, challenger, holdout)
+        champion_version, _ = alias_metrics(client, spec, "champion")
+        champion_metrics = None
+        if champion_version is not None and champion_version != version:
+            champion = _bundle_for(client, spec, f"models:/{spec.registered_name}/{champion_version}")
+            champion_metrics = evaluate_bundle(spec, champion, holdout)  # same holdout: a fair comparison
+        verdict = gate_and_promote(client, spec, version, challenger_metrics, drift_failures, champion_metrics)
+        mlflow.log_metrics({f"challenger_{spec.primary_metric}": challenger_metrics[spec.primary_metric],
+                            **({f"champion_{spec.primary_metric}": champion_metrics[spec.primary_metric]}
+                               if champion_metrics else {})})
+        mlflow.set_tag("verdict", verdict.summary()[:4900])
+        client.set_tag(run_id, "verdict", verdict.summary()[:4900])
+        client.set_tag(run_id, "promoted", str(verdict.passed).lower())
+    tracking.finish_parent(run_id)
+    return verdict.summary()
+
+
+def _bundle_for(client, spec: ModelSpec, model_uri: str) -> TrainedModel:
+    """The bundle inside a registered pyfunc model (loaded the way a consumer would load it)."""
+    import mlflow.pyfunc
+
+    return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().bundle

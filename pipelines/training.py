@@ -1,0 +1,120 @@
+"""The one training pipeline, specialised per model spec: load → drift → tune → train → evaluate →
+register → gate. Runs locally through `kfp.local.SubprocessRunner(use_venv=False)` and compiles to
+pipeline YAML for Kubeflow, where steps of a model that needs a GPU ask for an `nvidia.com/gpu` on
+an A100 node and every other step asks for CPU and memory only.
+
+    python -m pipelines.training compile MDL-001 --out build/pipelines/
+"""
+
+
+import argparse
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from kfp import compiler, dsl, kubernetes
+
+from adaptive_delivery.models.spec import ModelSpec, all_specs, get
+from components.check_drift import check_drift
+from components.evaluate import evaluate
+from components.gate import gate
+from components.load_training_set import load_training_set
+from components.register import register
+from components.train_model import train_model
+from components.tune import tune
+
+# Where GPU steps run on the cluster: A100 nodes (GKE's accelerator label; other clouds relabel).
+GPU_NODE_LABEL = ("cloud.google.com/gke-accelerator", "nvidia-tesla-a100")
+GPU_RESOURCE = "nvidia.com/gpu"
+
+
+@dataclass(frozen=True)
+class StepResources:
+    cpu: str
+    memory: str
+    gpu: bool = False
+
+
+def step_resources(spec: ModelSpec) -> dict[str, StepResources]:
+    """Requests per step: tuning and training get the GPU when the model has a network to train."""
+    heavy = StepResources("8", "32G", gpu=spec.needs_gpu)
+    return {"load": StepResources("2", "8G"), "drift": StepResources("1", "4G"), "tune": heavy, "train": heavy,
+            "evaluate": StepResources("2", "8G"), "register": StepResources("1", "2G"), "gate": StepResources("2", "8G")}
+
+
+def _place(task: dsl.PipelineTask, res: StepResources) -> dsl.PipelineTask:
+    task.set_cpu_request(res.cpu).set_memory_request(res.memory).set_memory_limit(res.memory)
+    task.set_caching_options(False)  # retraining must see today's data, never a cached split
+    if res.gpu:
+        task.set_accelerator_type(GPU_RESOURCE).set_accelerator_limit(1)
+        kubernetes.add_node_selector(task, label_key=GPU_NODE_LABEL[0], label_value=GPU_NODE_LABEL[1])
+        kubernetes.add_toleration(task, key=GPU_RESOURCE, operator="Exists", effect="NoSchedule")
+    return task
+
+
+def build_pipeline(spec: ModelSpec):
+    """The pipeline function for one model (its id and resources are fixed at compile time)."""
+    res = step_resources(spec)
+
+    @dsl.pipeline(name=f"train-{spec.model_id.lower()}",
+                  description=f"Tune, train, evaluate, register and gate {spec.model_id} {spec.name}.")
+    def training_pipeline(lake: str, features: str, feast_home: str, tracking_uri: str, truth_dir: str = "",
+                          profile: str = "quick", experiment: str = "adaptive-delivery") -> str:
+        ids = {"model_id": spec.model_id, "tracking_uri": tracking_uri, "experiment": experiment}
+        load = _place(load_training_set(profile=profile, lake=lake, features=features, feast_home=feast_home, **ids),
+                      res["load"])
+        run_id = load.outputs["Output"]
+        train_set, holdout_set = load.outputs["train"], load.outputs["holdout"]
+        drift = _place(check_drift(run_id=run_id, train=train_set, holdout=holdout_set, **ids), res["drift"])
+        tuned = _place(tune(profile=profile, run_id=run_id, train=train_set, **ids), res["tune"])
+        trained = _place(train_model(profile=profile, run_id=run_id, train=train_set,
+                                     best_params=tuned.outputs["best_params"], **ids), res["train"])
+        scored = _place(evaluate(run_id=run_id, truth_dir=truth_dir, model=trained.outputs["model"],
+                                 holdout=holdout_set, **ids), res["evaluate"])
+        registered = _place(register(run_id=run_id, model=trained.outputs["model"], holdout=holdout_set, **ids),
+                            res["register"]).after(scored)
+        verdict = _place(gate(run_id=run_id, version=registered.output, drift_failures=drift.outputs["Output"],
+                              holdout=holdout_set, **ids), res["gate"])
+        return verdict.output
+
+    return training_pipeline
+
+
+def compile_pipeline(spec: ModelSpec, out_dir: str | Path) -> Path:
+    path = Path(out_dir) / f"train-{spec.model_id.lower()}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    compiler.Compiler().compile(build_pipeline(spec), str(path))
+    return path
+
+
+def run_local(spec: ModelSpec, *, lake: Path, features: Path, feast_home: Path, tracking_uri: str,
+              pipeline_root: Path, truth_dir: Path | None = None, profile: str = "quick",
+              experiment: str = "adaptive-delivery") -> str:
+    """Run the pipeline in this environment, one subprocess per step; returns the gate's verdict.
+    A failing step raises RuntimeError (after marking the MLflow run FAILED with its reason)."""
+    from kfp import local
+
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(Path(pipeline_root).resolve()),
+               raise_on_error=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*base image.*", category=RuntimeWarning)
+        task = build_pipeline(spec)(lake=str(Path(lake).resolve()), features=str(Path(features).resolve()),
+                                    feast_home=str(Path(feast_home).resolve()), tracking_uri=tracking_uri,
+                                    truth_dir=str(Path(truth_dir).resolve()) if truth_dir else "", profile=profile,
+                                    experiment=experiment)
+    return str(task.output)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    comp = sub.add_parser("compile", help="write pipeline YAML for a cluster")
+    comp.add_argument("model_id", nargs="?", help="one model (default: every registered spec)")
+    comp.add_argument("--out", default="build/pipelines")
+    args = parser.parse_args()
+    for spec in [get(args.model_id)] if args.model_id else all_specs():
+        print(compile_pipeline(spec, args.out))
+
+
+if __name__ == "__main__":
+    main()

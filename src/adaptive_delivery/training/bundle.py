@@ -1,0 +1,70 @@
+"""A trained model together with everything needed to use it on raw feature rows: the feature
+columns it was trained on, the categorical vocabularies, the classes, and the spec's action policy.
+
+Training, evaluation, the MLflow pyfunc and the serving runtimes all predict through this one
+object, so a feature is encoded the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from adaptive_delivery.training.dataset import encode
+
+
+@dataclass
+class TrainedModel:
+    model_id: str
+    classes: tuple[str, ...]
+    features: list[str]
+    categorical: list[str]
+    categories: dict[str, list[str]]
+    model: Any  # has predict_proba(X) on the encoded matrix
+    params: dict = field(default_factory=dict)
+    trained_rows: int = 0
+    trained_until: str = ""
+
+    def encode(self, frame: pd.DataFrame) -> pd.DataFrame:
+        X, _ = encode(frame, self.features, self.categorical, self.categories)
+        return X
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Class probabilities for raw feature rows (Feast's full feature names as columns)."""
+        return np.asarray(self.model.predict_proba(self.encode(frame)), dtype=float)
+
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """One column per class probability, and the action when the spec declares a policy."""
+        from adaptive_delivery.models.spec import get
+
+        proba = self.predict_proba(frame)
+        out = pd.DataFrame(proba, columns=[f"p_{c}" for c in self.classes])
+        decide = get(self.model_id).decide
+        if decide is not None:
+            out["action"] = decide(proba)
+        return out
+
+    def feature_importance(self) -> dict[str, float]:
+        get_importance = getattr(self.model, "feature_importance", None)
+        return get_importance() if get_importance else {}
+
+    def save(self, path: str | Path) -> Path:
+        import joblib
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        joblib.dump(self, path)
+        return path
+
+    @staticmethod
+    def load(path: str | Path) -> TrainedModel:
+        import joblib
+
+        obj = joblib.load(path)
+        if not isinstance(obj, TrainedModel):
+            raise TypeError(f"{path} does not hold a TrainedModel (got {type(obj).__name__})")
+        return obj
