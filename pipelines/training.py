@@ -98,6 +98,8 @@ def run_local(spec: ModelSpec, *, lake: Path, features: Path, feast_home: Path, 
                raise_on_error=True)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*base image.*", category=RuntimeWarning)
+        # resources and accelerators are for the cluster; the local runner says so for every task
+        warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
         task = build_pipeline(spec)(lake=str(Path(lake).resolve()), features=str(Path(features).resolve()),
                                     feast_home=str(Path(feast_home).resolve()), tracking_uri=tracking_uri,
                                     truth_dir=str(Path(truth_dir).resolve()) if truth_dir else "", profile=profile,

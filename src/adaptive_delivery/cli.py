@@ -189,9 +189,30 @@ def train(
         reason = _stopped_reason(uri)
         console.print(f"[red]training stopped[/red]: {reason or exc}")
         raise typer.Exit(code=2) from exc
+    _print_training_summary(uri, spec)
     colour = "green" if verdict.startswith("PROMOTE") else "yellow"
     console.print(f"[{colour}]{verdict}[/{colour}]")
     console.print(f"MLflow: {uri}  (browse: mlflow ui --backend-store-uri {uri})")
+
+
+def _print_training_summary(uri: str, spec) -> None:
+    """The latest run's holdout metrics beside the simulator oracle's."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()], f"tags.model_id = '{spec.model_id}'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    if not runs:
+        return
+    m = runs[0].data.metrics
+    t = Table(title=f"{spec.model_id} holdout ({int(m.get('rows', 0)):,} messages), run {runs[0].info.run_id[:8]}")
+    for col in ("metric", "model", "oracle"):
+        t.add_column(col)
+    for name in spec.metrics:
+        if name in m:
+            oracle = m.get(f"oracle_{name}")
+            t.add_row(name, f"{m[name]:.4f}", "—" if oracle is None else f"{oracle:.4f}")
+    console.print(t)
 
 
 def _stopped_reason(uri: str) -> str | None:
@@ -266,15 +287,18 @@ def run(
     subscribers: int = typer.Option(5_000, min=100),
     days: int = typer.Option(14, min=1),
     seed: int = typer.Option(7),
+    profile: str = typer.Option("quick", help="Training profile for MDL-001 (quick | full)."),
+    mlflow_home: Path = typer.Option(DEFAULT_MLFLOW_HOME, help="MLflow store, kept across runs (the champion lives here)."),
 ) -> None:
-    """The main job on the embedded defaults: simulate the world and report on it."""
+    """The main job on the embedded defaults: simulate the world, build and serve its features, and
+    train, evaluate, register and gate MDL-001."""
     from adaptive_delivery.events.lake import EventsLake
     from adaptive_delivery.world.config import WorldConfig
     from adaptive_delivery.world.report import write_report
     from adaptive_delivery.world.simulator import simulate as sim
 
     _prepare_out(out, overwrite=True)
-    console.rule("1/4 simulate the world")
+    console.rule("1/5 simulate the world")
     sim(WorldConfig(subscribers=subscribers, days=days, seed=seed), out)
     summary = EventsLake(out / "lake").summary()
     t = Table(title=f"events lake: {out / 'lake'}")
@@ -284,15 +308,18 @@ def run(
     for kind, v in summary.items():
         t.add_row(kind, f"{v['rows']:,}", str(v.get("days", "")))
     console.print(t)
-    console.rule("2/4 calibration report")
+    console.rule("2/5 calibration report")
     _print_calibration(write_report(out))
-    console.rule("3/4 feature build (Spark)")
+    console.rule("3/5 feature build (Spark)")
     features_build(lake=out / "lake", out=out / "features", master="local[*]")
-    console.rule("4/4 feature store (Feast: register, materialise, read online)")
+    console.rule("4/5 feature store (Feast: register, materialise, read online)")
     features_materialize(features=out / "features", home=out / "feast", profile="local", hours=24.0)
     _show_online_sample(out)
+    console.rule("5/5 train MDL-001 (Kubeflow pipeline, local runner): tune, train, evaluate, register, gate")
+    train(model_id="MDL-001", profile=profile, world=out, mlflow_home=mlflow_home, tracking_uri=None)
     console.print(f"[bold]outputs[/bold]: lake {out / 'lake'} | truth {out / 'truth'} | features {out / 'features'} | "
-                  f"feature store {out / 'feast'} | report {out / 'calibration.json'} | plot {out / 'world.png'}")
+                  f"feature store {out / 'feast'} | report {out / 'calibration.json'} | plot {out / 'world.png'} | "
+                  f"pipeline artifacts {out / 'kfp'} | MLflow {mlflow_home}")
 
 
 def _show_online_sample(out: Path) -> None:

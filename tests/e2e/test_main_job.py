@@ -7,7 +7,8 @@ import sys
 
 def test_main_job_writes_lake_truth_and_report(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "adaptive_delivery.cli", "run", "--out", str(out), "--subscribers", "1500", "--days", "4"]
+    cmd = [sys.executable, "-m", "adaptive_delivery.cli", "run", "--out", str(out), "--subscribers", "2000", "--days", "10",
+           "--mlflow-home", str(tmp_path / "mlflow")]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "outputs" in result.stdout
@@ -21,6 +22,9 @@ def test_main_job_writes_lake_truth_and_report(tmp_path):
         assert list((out / "features" / table).glob("*.parquet")), table
     assert (out / "feast" / "online.db").exists() and (out / "feast" / "registry.db").exists()
     assert "online store sample" in result.stdout
+    # MDL-001 went through the training pipeline and the registry
+    assert "macro_roc_auc" in result.stdout and ("PROMOTE" in result.stdout or "STOP" in result.stdout)
+    assert (tmp_path / "mlflow" / "mlflow.db").exists() and list((out / "kfp").rglob("holdout"))
 
 
 def test_simulate_refuses_to_overwrite_without_flag(tmp_path):

@@ -99,10 +99,10 @@ def drift_step(spec: ModelSpec, tracking: Tracking, run_id: str, train_path: str
         mlflow.log_metrics({"drifted_features": len(result.drifted), "drift_share": result.share})
         mlflow.log_dict({"checked": result.checked, "drifted": result.drifted, "emptied": result.emptied,
                          "gate_share": result.drift_share}, "drift.json")
-        mlflow.log_artifact(str(html_out), "reports")
-        client = tracking.client()
+        tracking.log_file(None, html_out, "reports/drift.html")
         tracking.log_to(run_id, metrics={"drift_share": result.share})
-        client.log_artifact(run_id, str(html_out), "reports")
+        tracking.log_file(run_id, html_out, "reports/drift.html")
+        client = tracking.client()
         client.set_tag(run_id, "drift", result.summary())
     return result.failures()
 
@@ -219,7 +219,7 @@ def evaluate_step(spec: ModelSpec, tracking: Tracking, run_id: str, model_path: 
             oracle = oracle_probabilities(truth_dir, holdout["message_id"], spec.classes)
             oracle_metrics = classification_report(y, oracle, spec.classes)
         report_out = Path(report_out)
-        plot = report.reliability_plot(y, proba, spec.classes, report_out.with_suffix(".png"), oracle)
+        plot = report.reliability_plot(y, proba, spec.classes, report_out.parent / "reliability.png", oracle)
         actions = report.action_table(spec.decide(proba), y, spec.classes) if spec.decide else None
         report.write_html(report_out, f"{spec.model_id} {spec.name}: holdout evaluation", metrics, oracle_metrics, y, proba,
                           spec.classes, bundle.feature_importance(), plot, actions)
@@ -228,8 +228,8 @@ def evaluate_step(spec: ModelSpec, tracking: Tracking, run_id: str, model_path: 
         mlflow.log_metrics(logged)
         client = tracking.client()
         tracking.log_to(run_id, metrics=logged)
-        for path in (report_out, plot):
-            client.log_artifact(run_id, str(path), "reports")
+        tracking.log_file(run_id, report_out, "reports/evaluation.html")
+        tracking.log_file(run_id, plot, "reports/reliability.png")
         client.log_dict(run_id, bundle.feature_importance(), "reports/feature_importance.json")
     return metrics
 

@@ -92,6 +92,23 @@ class Tracking:
             run_id, metrics=[Metric(k, float(v), stamp, 0) for k, v in (metrics or {}).items()],
             params=[Param(k, str(v)[:6000]) for k, v in (params or {}).items()])
 
+    def log_file(self, run_id: str | None, path: str | Path, artifact_path: str) -> None:
+        """Log a file under a chosen name (KFP names its artifact files after the output, not the
+        content); `run_id` None means this process's active run."""
+        import shutil
+        import tempfile
+
+        import mlflow
+
+        folder, _, name = artifact_path.rpartition("/")
+        with tempfile.TemporaryDirectory() as tmp:
+            named = Path(tmp) / name
+            shutil.copyfile(path, named)
+            if run_id is None:
+                mlflow.log_artifact(str(named), folder or None)
+            else:
+                self.client().log_artifact(run_id, str(named), folder or None)
+
     def fail_parent(self, parent_run_id: str, step: str, exc: BaseException) -> None:
         client = self.client()
         client.set_tag(parent_run_id, "failed_step", step)

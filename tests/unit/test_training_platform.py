@@ -1,0 +1,128 @@
+"""The generic training steps without a cluster: profiles, MDL-001's entry points, the bundle every
+consumer predicts through, time-series cross-validation, the training-set split and the drift check."""
+
+import dataclasses
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from adaptive_delivery.models import deliverability as mdl
+from adaptive_delivery.models.spec import PROFILES, get, profile
+from adaptive_delivery.monitoring.drift import check_drift, drift_columns
+from adaptive_delivery.training.bundle import TrainedModel
+from adaptive_delivery.training.dataset import Dataset, TrainingDataError
+from adaptive_delivery.training.steps import cv_score, split_training_set
+
+QUICK = profile("quick")
+
+
+def test_profiles_bound_the_effort_and_unknown_ones_are_refused():
+    assert PROFILES["quick"].trials < PROFILES["full"].trials
+    assert PROFILES["full"].max_training_rows is None
+    with pytest.raises(KeyError, match="unknown training profile 'huge'"):
+        profile("huge")
+
+
+def test_every_search_space_point_builds_a_valid_ensemble_config():
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(5):
+        trial = study.ask()
+        params = mdl.search_space(trial, QUICK)
+        config = mdl.config_from_params(params, QUICK)
+        assert 3 <= config.xgb_params["max_depth"] <= 10 and 0 <= config.nn_weight <= 0.5
+        assert config.nn_epochs == max(1, round(mdl.EnsembleConfig().nn_epochs * QUICK.epochs_scale))
+        study.tell(trial, 0.5)
+    with pytest.raises(ValueError, match="unknown MDL-001 parameters"):
+        mdl.config_from_params({"max_depht": 4})
+
+
+def _frame(n=1500, seed=0, days=14):
+    """A feature frame shaped like Feast's output for MDL-001, with a learnable label."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({c: rng.normal(size=n) for c in mdl.NUMERIC})
+    frame["subscriber_features__email_domain"] = rng.choice(["gmail.com", "yahoo.com", "outlook.com"], n)
+    frame["subscriber_features__domain_category"] = "consumer"
+    frame["provider"] = rng.choice(["gmail", "yahoo"], n)
+    score = frame["subscriber_features__engagement_score"].to_numpy()
+    frame["label"] = np.select([score > 0.3, score > -0.3, score > -0.8, score > -1.4], [0, 1, 2, 3], 4)
+    frame["event_timestamp"] = pd.Timestamp("2026-03-01", tz="UTC") + pd.to_timedelta(np.sort(rng.random(n)) * days, unit="D")
+    frame["message_id"] = [f"m{i}" for i in range(n)]
+    frame["subscriber_id"] = [f"s{i % 300}" for i in range(n)]
+    return frame
+
+
+def test_trained_bundle_round_trips_and_answers_with_probabilities_and_actions(tmp_path):
+    spec = get("MDL-001")
+    data = spec.to_dataset(_frame())
+    model = spec.fit(data, {"n_estimators": 30, "nn_weight": 0.2, "nn_epochs": 2}, QUICK)
+    bundle = TrainedModel("MDL-001", spec.classes, list(data.X.columns), list(data.categories), data.categories, model)
+    loaded = TrainedModel.load(bundle.save(tmp_path / "bundle.joblib"))
+    raw = _frame(50, seed=3)
+    raw.loc[0, "subscriber_features__email_domain"] = "never-seen.example"  # unknown category: encoded, not an error
+    out = loaded.predict_frame(raw)
+    assert list(out.columns) == [f"p_{c}" for c in spec.classes] + ["action"]
+    assert np.allclose(out.filter(like="p_").sum(axis=1), 1.0, atol=1e-5)
+    assert set(out["action"]) <= {"send", "send_monitored", "defer", "skip"}
+    assert np.allclose(loaded.predict_proba(raw), bundle.predict_proba(raw))
+    import joblib
+
+    joblib.dump({"not": "a model"}, tmp_path / "other.joblib")
+    with pytest.raises(TypeError, match="does not hold a TrainedModel"):
+        TrainedModel.load(tmp_path / "other.joblib")
+
+
+def test_time_series_cv_scores_the_future_with_the_past():
+    spec = get("MDL-001")
+    data = spec.to_dataset(_frame(1200))
+    seen = []
+
+    def fit(train: Dataset, params, prof):
+        seen.append(train.keys["event_timestamp"].max())
+        return spec.fit(train, params, prof)
+
+    score = cv_score(dataclasses.replace(spec, fit=fit), data, {"n_estimators": 20, "nn_weight": 0.0}, QUICK)
+    assert 0.6 < score <= 1.0
+    assert len(seen) == QUICK.cv_folds and seen == sorted(seen)  # each fold trains on a longer past
+
+
+def test_split_stops_bad_training_sets_with_a_reason():
+    spec = get("MDL-001")
+    train, holdout = split_training_set(spec, _frame(3000, days=21))
+    assert train["event_timestamp"].max() < holdout["event_timestamp"].min() and len(holdout) > 0
+    with pytest.raises(TrainingDataError, match="too small"):
+        split_training_set(spec, _frame(600, days=21))
+    no_block = _frame(3000, days=21)
+    no_block = no_block[no_block["label"] != 4]
+    with pytest.raises(TrainingDataError, match="missing from the training rows"):
+        split_training_set(spec, no_block)
+    with pytest.raises(TrainingDataError, match="missing feature columns"):
+        split_training_set(spec, _frame(3000, days=21).drop(columns=["content_features__link_count"]))
+    with pytest.raises(TrainingDataError, match="no 'label' column"):
+        split_training_set(spec, _frame(3000).drop(columns=["label"]))
+
+
+def test_drift_check_flags_shifted_and_emptied_features_and_passes_stable_ones(tmp_path):
+    rng = np.random.default_rng(0)
+    ref = pd.DataFrame({f"f{i}": rng.normal(size=3000) for i in range(6)})
+    same = pd.DataFrame({f"f{i}": rng.normal(size=3000) for i in range(6)})
+    stable = check_drift(ref, same, list(ref.columns), tmp_path / "stable.html")
+    assert not stable.dataset_drift and stable.failures() == []
+    assert (tmp_path / "stable.html").stat().st_size > 10_000  # Evidently's report
+    shifted = same.copy()
+    for col in ("f0", "f1", "f2", "f3"):
+        shifted[col] = shifted[col] * 3 + 2
+    moved = check_drift(ref, shifted, list(ref.columns))
+    assert moved.dataset_drift and set(moved.drifted) == {"f0", "f1", "f2", "f3"}
+    assert "4 of 6 features drifted" in moved.failures()[0]
+    assert not check_drift(ref, shifted, list(ref.columns), drift_share=0.8).dataset_drift
+    broken = same.copy()
+    broken["f5"] = np.nan
+    result = check_drift(ref, broken, list(ref.columns))
+    assert result.emptied == ["f5"] and "went missing" in result.failures()[0]
+
+
+def test_drift_columns_skip_exempt_constant_and_text_columns():
+    frame = pd.DataFrame({"a": [1.0, 2.0], "age": [1.0, 2.0], "const": [1.0, 1.0], "text": ["x", "y"]})
+    assert drift_columns(frame, ["a", "age", "const", "text", "absent"], exempt=("age",)) == ["a"]
