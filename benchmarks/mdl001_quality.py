@@ -70,7 +70,8 @@ def main() -> None:
     spec = get("MDL-001")
     t = time.perf_counter()
     verdict = run_local(spec, lake=root / "lake", features=root / "features", feast_home=root / "feast",
-                        tracking_uri=tracking.uri, pipeline_root=root / "kfp", truth_dir=root / "truth", profile=args.profile)
+                        tracking_uri=tracking.uri, pipeline_root=root / "kfp", truth_dir=root / "truth", profile=args.profile,
+                        experiment=tracking.experiment)
     timings["pipeline_s"] = time.perf_counter() - t
     client = tracking.client()
     exp = client.get_experiment_by_name(tracking.experiment).experiment_id

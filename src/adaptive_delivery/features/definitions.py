@@ -42,6 +42,7 @@ SUBSCRIBER_FEATURES: dict[str, str] = {
     "click_hour_heatmap": "float_array", "open_weekday_heatmap": "float_array", "typical_response_hours": "float",
     "engagement_consistency": "float", "hard_bounces_total": "int", "soft_bounces_total": "int",
     "complaints_total": "int", "bounce_history": "int", "complaint_history": "int", "tenure_days": "float",
+    "days_since_last_bounce": "float", "inbox_placements_30d": "int", "spam_placements_30d": "int",
     "email_domain": "str", "domain_category": "str", "provider": "str", "client": "str", "device": "str",
 }
 SENDER_METRICS: dict[str, str] = {

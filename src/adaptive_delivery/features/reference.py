@@ -61,6 +61,7 @@ def subscriber_features(inp: dict) -> pd.DataFrame:
                                                  send_ts=("send_ts", "first")).reset_index()
     out = inp["outcomes"]
     bounced = out[out["status"] == "bounced"]
+    placed = out[(out["status"] == "accepted") & out["placement"].notna()]
     subs = inp["subscribers"]
     frames = []
     for t in inp["snapshots"].subscriber():
@@ -91,6 +92,10 @@ def subscriber_features(inp: dict) -> pd.DataFrame:
         b = bounced[bounced["event_ts"] < T]
         f["hard_bounces_total"] = b[b["bounce_class"] == "hard"].groupby("subscriber_id").size().reindex(f.index).fillna(0).astype("int64")
         f["soft_bounces_total"] = b[b["bounce_class"] == "soft"].groupby("subscriber_id").size().reindex(f.index).fillna(0).astype("int64")
+        f["days_since_last_bounce"] = ((T - b.groupby("subscriber_id")["event_ts"].max()) / DAY).reindex(f.index).fillna(fd.NEVER_DAYS)
+        p = placed[(placed["event_ts"] < T) & (placed["event_ts"] >= month)]
+        for where in ("inbox", "spam"):
+            f[f"{where}_placements_30d"] = p[p["placement"] == where].groupby("subscriber_id").size().reindex(f.index).fillna(0).astype("int64")
         cp = inp["complaints"][inp["complaints"]["event_ts"] < T]
         f["complaints_total"] = cp.groupby("subscriber_id").size().reindex(f.index).fillna(0).astype("int64")
         f["bounce_history"] = ((f["hard_bounces_total"] + f["soft_bounces_total"]) > 0).astype("int64")

@@ -151,7 +151,14 @@ def subscriber_features(spark: SparkSession, inp: dict) -> DataFrame:
     bounced = inp["outcomes"].filter((F.col("status") == "bounced") & F.col("subscriber_id").isNotNull())
     bounces = (bounced.crossJoin(snaps).filter(F.col("event_ts") < F.col("T")).groupBy("subscriber_id", "T").agg(
         F.sum((F.col("bounce_class") == "hard").cast("long")).alias("hard_bounces_total"),
-        F.sum((F.col("bounce_class") == "soft").cast("long")).alias("soft_bounces_total")))
+        F.sum((F.col("bounce_class") == "soft").cast("long")).alias("soft_bounces_total"),
+        F.max("event_ts").alias("last_bounce")))
+    placed = inp["outcomes"].filter((F.col("status") == "accepted") & F.col("placement").isNotNull()
+                                    & F.col("subscriber_id").isNotNull())
+    placements = (placed.crossJoin(snaps).filter((F.col("event_ts") < F.col("T")) & (F.col("event_ts") >= month))
+                  .groupBy("subscriber_id", "T").agg(
+                      F.sum((F.col("placement") == "inbox").cast("long")).alias("inbox_placements_30d"),
+                      F.sum((F.col("placement") == "spam").cast("long")).alias("spam_placements_30d")))
     complaints = (inp["complaints"].filter(F.col("subscriber_id").isNotNull()).crossJoin(snaps)
                   .filter(F.col("event_ts") < F.col("T")).groupBy("subscriber_id", "T").agg(F.count("*").alias("complaints_total")))
     grid = (inp["subscribers"].crossJoin(snaps).filter(F.col("signup_ts") < F.col("T"))
@@ -161,7 +168,7 @@ def subscriber_features(spark: SparkSession, inp: dict) -> DataFrame:
                  heatmap(opens, F.hour("event_ts"), 24, "open_hour_heatmap"),
                  heatmap(clicks, F.hour("event_ts"), 24, "click_hour_heatmap"),
                  heatmap(opens, (F.dayofweek("event_ts") + 5) % 7, 7, "open_weekday_heatmap"),
-                 response, bounces, complaints):
+                 response, bounces, placements, complaints):
         f = f.join(part, ["subscriber_id", "T"], "left")
     zeros24 = F.array(*[F.lit(0.0)] * 24)
     days_since = lambda c: F.coalesce((_us("T") - _us(c)) / F.lit(float(US_PER_DAY)), F.lit(fd.NEVER_DAYS))  # noqa: E731
@@ -180,6 +187,9 @@ def subscriber_features(spark: SparkSession, inp: dict) -> DataFrame:
         F.coalesce("hard_bounces_total", F.lit(0)).cast("long").alias("hard_bounces_total"),
         F.coalesce("soft_bounces_total", F.lit(0)).cast("long").alias("soft_bounces_total"),
         F.coalesce("complaints_total", F.lit(0)).cast("long").alias("complaints_total"),
+        days_since("last_bounce").alias("days_since_last_bounce"),
+        F.coalesce("inbox_placements_30d", F.lit(0)).cast("long").alias("inbox_placements_30d"),
+        F.coalesce("spam_placements_30d", F.lit(0)).cast("long").alias("spam_placements_30d"),
         ((_us("T") - _us("signup_ts")) / F.lit(float(US_PER_DAY))).alias("tenure_days"),
         "email_domain", "domain_category", "provider", "client", "device", F.col("T").alias("event_timestamp"),
     )
