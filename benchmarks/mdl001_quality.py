@@ -75,7 +75,7 @@ def main() -> None:
     timings["pipeline_s"] = time.perf_counter() - t
     client = tracking.client()
     exp = client.get_experiment_by_name(tracking.experiment).experiment_id
-    run = client.search_runs([exp], order_by=["attributes.start_time DESC"], max_results=1)[0]
+    run = client.search_runs([exp], "tags.model_id = 'MDL-001'", order_by=["attributes.start_time DESC"], max_results=1)[0]
     m = run.data.metrics
     steps = {c.data.tags["step"]: c.data.metrics.get("step_seconds") for c in
              client.search_runs([exp], f"tags.mlflow.parentRunId = '{run.info.run_id}'")}

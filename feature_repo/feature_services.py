@@ -7,6 +7,7 @@ from feature_views import (
     provider_features,
     sender_domain_features,
     sender_ip_features,
+    sender_provider_features,
     subscriber_features,
     temporal_features,
 )
@@ -21,8 +22,8 @@ _deliverability_subscriber = subscriber_features[[
 services = {
     "MDL-001": FeatureService(
         name="mdl_001_deliverability",
-        features=[_deliverability_subscriber, sender_domain_features, sender_ip_features, content_features,
-                  provider_features, temporal_features],
+        features=[_deliverability_subscriber, sender_domain_features, sender_ip_features, sender_provider_features,
+                  content_features, provider_features, temporal_features],
         description="Deliverability predictor: inbox / spam / soft bounce / hard bounce / block per message",
     ),
     "MDL-002": FeatureService(

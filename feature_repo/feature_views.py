@@ -15,6 +15,7 @@ from sources import (
     provider_push,
     sender_domain_source,
     sender_ip_source,
+    sender_provider_source,
     subscriber_push,
 )
 
@@ -52,6 +53,16 @@ sender_ip_features = FeatureView(
     ttl=fd.SENDER_TTL,
     schema=_fields(fd.IP_FEATURES),
     source=sender_ip_source,
+    online=True,
+    tags={"owner": "ml", "refresh": "hourly"},
+)
+
+sender_provider_features = FeatureView(
+    name="sender_provider_features",
+    entities=[sender_ip, provider],
+    ttl=fd.SENDER_TTL,
+    schema=_fields(fd.SENDER_PROVIDER_FEATURES),
+    source=sender_provider_source,
     online=True,
     tags={"owner": "ml", "refresh": "hourly"},
 )

@@ -23,6 +23,7 @@ def _source(table: str):
 subscriber_source = _source("subscriber")
 sender_domain_source = _source("sender_domain")
 sender_ip_source = _source("sender_ip")
+sender_provider_source = _source("sender_provider")
 provider_source = _source("provider")
 content_source = _source("content")
 

@@ -10,11 +10,11 @@ import pytest
 from adaptive_delivery.events.lake import EventsLake
 from adaptive_delivery.features import definitions as fd
 
-KEYS = {table: key for table, (key, _) in fd.FEATURE_TABLES.items()}
+KEYS = {table: [key] if isinstance(key, str) else list(key) for table, (key, _) in fd.FEATURE_TABLES.items()}
 
 
 def _sorted(df: pd.DataFrame, table: str) -> pd.DataFrame:
-    keys = [KEYS[table]] + (["event_timestamp"] if table not in ("content", "calendar") else [])
+    keys = KEYS[table] + (["event_timestamp"] if table not in ("content", "calendar") else [])
     return df.sort_values(keys).reset_index(drop=True)
 
 
@@ -23,8 +23,8 @@ def test_spark_output_equals_the_pandas_reference(built_features, table):
     _, out, reference = built_features
     spark_df = _sorted(ds.dataset(out / table).to_table().to_pandas(), table)
     ref = _sorted(reference[table], table)
-    key, features = fd.FEATURE_TABLES[table]
-    assert set(ref.columns) == {key, "event_timestamp", *features}  # exactly what the definitions declare
+    _, features = fd.FEATURE_TABLES[table]
+    assert set(ref.columns) == {*KEYS[table], "event_timestamp", *features}  # exactly what the definitions declare
     assert set(spark_df.columns) == set(ref.columns)
     assert len(spark_df) == len(ref) > 0
     for col in ref.columns:
@@ -42,6 +42,12 @@ def test_features_are_not_trivially_constant(built_features):
     sub = ref["subscriber"]
     assert sub["engagement_score"].std() > 1 and (sub["opens_30d"] > 0).any() and (sub["hard_bounces_total"] > 0).any()
     assert (ref["provider"]["attempts_15m"] > 0).any() and (ref["sender_ip"]["sent_24h"] > 0).any()
+    pairs = ref["sender_provider"]
+    assert (pairs["block_rate_24h"] > 0).any() and (pairs["spam_placement_rate_24h"] > 0).any()
+    # the pairs of one IP add up to the IP's own 24-hour volume
+    ip = ref["sender_ip"].set_index(["sending_ip", "event_timestamp"])["sent_24h"]
+    summed = pairs.groupby(["sending_ip", "event_timestamp"])["sent_24h"].sum()
+    assert (summed == ip.reindex(summed.index)).all()
 
 
 def test_engagement_score_follows_the_spec_formula(built_features):

@@ -57,6 +57,11 @@ PROVIDER_FEATURES: dict[str, str] = {
     "attempts_15m": "int", "accept_rate_15m": "float", "deferrals_per_min": "float", "blocks_per_min": "float",
     "rate_4xx_15m": "float", "rate_5xx_15m": "float", "mean_latency_ms_15m": "float", "throttle_signals_per_min": "float",
 }
+# Per sending IP and mailbox provider: how this provider treats this sender lately.
+SENDER_PROVIDER_FEATURES: dict[str, str] = {
+    "sent_24h": "int", "volume_this_hour": "int", "block_rate_24h": "float", "deferral_rate_24h": "float",
+    "bounce_rate_24h": "float", "spam_placement_rate_24h": "float", "placements_24h": "int",
+}
 CONTENT_FEATURES: dict[str, str] = {
     "subject_length": "int", "subject_spam_words": "int", "body_spam_words": "int", "all_caps_share": "float",
     "exclamation_density": "float", "link_count": "int", "image_count": "int", "image_to_text_ratio": "float",
@@ -66,11 +71,12 @@ TEMPORAL_FEATURES: dict[str, str] = {"hour_of_day": "int", "day_of_week": "int",
 # Replies that mean "slow down" rather than "go away" (reasons from events.reasons).
 THROTTLE_REASONS = ("speeding", "badreputation", "toomanyconn")
 
-# table -> (entity key column, its features)
-FEATURE_TABLES: dict[str, tuple[str, dict[str, str]]] = {
+# table -> (entity key column or columns, its features)
+FEATURE_TABLES: dict[str, tuple[str | tuple[str, ...], dict[str, str]]] = {
     "subscriber": ("subscriber_id", SUBSCRIBER_FEATURES),
     "sender_domain": ("sending_domain", DOMAIN_FEATURES),
     "sender_ip": ("sending_ip", IP_FEATURES),
+    "sender_provider": (("sending_ip", "provider"), SENDER_PROVIDER_FEATURES),
     "provider": ("provider", PROVIDER_FEATURES),
     "content": ("content_id", CONTENT_FEATURES),
     "calendar": ("hour_ts", TEMPORAL_FEATURES),

@@ -176,6 +176,39 @@ def sender_features(inp: dict, key: str) -> pd.DataFrame:
     return out
 
 
+# ---- sender x provider -----------------------------------------------------------------------
+def sender_provider_features(inp: dict) -> pd.DataFrame:
+    """Per sending IP and mailbox provider, hourly: 24-hour block, deferral, bounce and spam-placement
+    rates and this hour's volume, as the provider sees this sender."""
+    snaps = [_utc(t) for t in inp["snapshots"].sender()]
+    keys = ["sending_ip", "provider"]
+    pairs = [(ip, p) for ip in sorted(set(inp["ips"]["sending_ip"])) for p in sorted(set(inp["sends"]["provider"]))]
+    s, o = inp["sends"], inp["outcomes"]
+    rows = []
+    for T in snaps:
+        start = T - 24 * HOUR
+        sw = s[(s["send_ts"] >= start) & (s["send_ts"] < T)].groupby(keys).size()
+        hour = s[(s["send_ts"] >= T - HOUR) & (s["send_ts"] < T)].groupby(keys).size()
+        ow = o[(o["event_ts"] >= start) & (o["event_ts"] < T)]
+        accepted = ow["status"] == "accepted"
+        counts = {name: ow[mask].groupby(keys).size() for name, mask in (
+            ("blocked", ow["status"] == "blocked"), ("deferred", ow["status"] == "deferred"),
+            ("bounced", ow["status"] == "bounced"), ("inbox", accepted & (ow["placement"] == "inbox")),
+            ("spam", accepted & (ow["placement"] == "spam")))}
+        for pair in pairs:
+            sent = int(sw.get(pair, 0))
+            denom = max(sent, 1)
+            got = {k: int(v.get(pair, 0)) for k, v in counts.items()}
+            placed = got["inbox"] + got["spam"]
+            rows.append({
+                "sending_ip": pair[0], "provider": pair[1], "event_timestamp": T, "sent_24h": sent,
+                "volume_this_hour": int(hour.get(pair, 0)), "block_rate_24h": got["blocked"] / denom,
+                "deferral_rate_24h": got["deferred"] / denom, "bounce_rate_24h": got["bounced"] / denom,
+                "spam_placement_rate_24h": got["spam"] / placed if placed else 0.0, "placements_24h": placed,
+            })
+    return pd.DataFrame(rows)
+
+
 # ---- providers -------------------------------------------------------------------------------
 def provider_features(inp: dict) -> pd.DataFrame:
     """What each mailbox provider has been answering in the last 15 minutes."""
@@ -255,6 +288,7 @@ def build_all(lake_root: str | Path) -> dict[str, pd.DataFrame]:
         "subscriber": subscriber_features(inp),
         "sender_domain": sender_features(inp, "sending_domain"),
         "sender_ip": sender_features(inp, "sending_ip"),
+        "sender_provider": sender_provider_features(inp),
         "provider": provider_features(inp),
         "content": content_features(inp),
         "calendar": calendar_features(inp),

@@ -269,6 +269,47 @@ def sender_features(spark: SparkSession, inp: dict, key: str) -> DataFrame:
         "ip_age_days", (_us("event_timestamp") - _us("first_used_ts")) / F.lit(float(US_PER_DAY))).drop("first_used_ts")
 
 
+# ---- sender x provider -----------------------------------------------------------------------
+def sender_provider_features(spark: SparkSession, inp: dict) -> DataFrame:
+    """Per sending IP and mailbox provider, hourly: the provider-specific view of a sender's
+    standing (spec §3.1 contextual features: ISP-specific recent issues)."""
+    snaps = inp["snapshots"]
+    first = datetime.combine(snaps.first_day, datetime.min.time())
+    n_hours = len(snaps.sender())
+    keys = ["sending_ip", "provider"]
+    pairs = inp["ips"].select("sending_ip").distinct().crossJoin(inp["sends"].select("provider").distinct())
+    grid = pairs.crossJoin(spark.range(n_hours).withColumnRenamed("id", "i"))
+    o = inp["outcomes"]
+    counts = [
+        inp["sends"].groupBy(*keys, _bucket_of("send_ts", first, 3600).alias("i")).agg(F.count("*").alias("sent")),
+        o.groupBy(*keys, _bucket_of("event_ts", first, 3600).alias("i")).agg(
+            F.sum((F.col("status") == "blocked").cast("long")).alias("blocked"),
+            F.sum((F.col("status") == "deferred").cast("long")).alias("deferred"),
+            F.sum((F.col("status") == "bounced").cast("long")).alias("bounced"),
+            F.sum(((F.col("status") == "accepted") & (F.col("placement") == "inbox")).cast("long")).alias("inbox"),
+            F.sum(((F.col("status") == "accepted") & (F.col("placement") == "spam")).cast("long")).alias("spam")),
+    ]
+    f = grid
+    for c in counts:
+        f = f.join(c, [*keys, "i"], "left")
+    cols = ("sent", "blocked", "deferred", "bounced", "inbox", "spam")
+    f = f.na.fill(0, list(cols))
+    last24 = Window.partitionBy(*keys).orderBy("i").rangeBetween(-23, 0)
+    for c in cols:
+        f = f.withColumn(f"{c}_24h", F.sum(c).over(last24))
+    denom = F.greatest(F.col("sent_24h"), F.lit(1)).cast("double")
+    placed = F.col("inbox_24h") + F.col("spam_24h")
+    start_us = int((first - datetime(1970, 1, 1)).total_seconds()) * 1_000_000
+    T = F.timestamp_micros(F.lit(start_us) + (F.col("i") + 1) * F.lit(3600 * 1_000_000))
+    return f.select(
+        *keys, T.alias("event_timestamp"), F.col("sent_24h").cast("long"), F.col("sent").cast("long").alias("volume_this_hour"),
+        (F.col("blocked_24h") / denom).alias("block_rate_24h"), (F.col("deferred_24h") / denom).alias("deferral_rate_24h"),
+        (F.col("bounced_24h") / denom).alias("bounce_rate_24h"),
+        F.when(placed > 0, F.col("spam_24h") / placed).otherwise(F.lit(0.0)).alias("spam_placement_rate_24h"),
+        placed.cast("long").alias("placements_24h"),
+    )
+
+
 # ---- providers -------------------------------------------------------------------------------
 def provider_features(spark: SparkSession, inp: dict) -> DataFrame:
     snaps = inp["snapshots"]
@@ -358,6 +399,7 @@ def build_features(lake_root: str | Path, out: str | Path, spark: SparkSession |
             "subscriber": subscriber_features(spark, inp),
             "sender_domain": sender_features(spark, inp, "sending_domain"),
             "sender_ip": sender_features(spark, inp, "sending_ip"),
+            "sender_provider": sender_provider_features(spark, inp),
             "provider": provider_features(spark, inp),
             "content": content_features(spark, inp),
             "calendar": calendar_features(spark, inp),

@@ -33,6 +33,9 @@ NUMERIC = [
     *[f"sender_ip_features__{c}" for c in (
         "sent_24h", "hard_bounce_rate_24h", "block_rate_24h", "deferral_rate_24h", "complaint_rate_24h",
         "open_rate_24h", "volume_today", "volume_this_hour", "warmup_stage", "ip_age_days")],
+    *[f"sender_provider_features__{c}" for c in (
+        "sent_24h", "volume_this_hour", "block_rate_24h", "deferral_rate_24h", "bounce_rate_24h",
+        "spam_placement_rate_24h", "placements_24h")],
     *[f"content_features__{c}" for c in (
         "subject_length", "subject_spam_words", "body_spam_words", "all_caps_share", "exclamation_density",
         "link_count", "image_count", "image_to_text_ratio", "personalization_level", "has_unsubscribe_link",
@@ -91,6 +94,10 @@ class EnsembleConfig:
     nn_lr: float = 2e-3
     nn_batch: int = 512
     nn_weight: float = 0.3  # share of the network in the averaged probabilities
+    # The trees stop growing when the most recent slice of the training window stops improving:
+    # n_estimators is a ceiling, and a learning rate tuned on a sample cannot overfit the full set.
+    early_stopping_rounds: int = 30
+    validation_share: float = 0.1
     seed: int = 0
 
 
@@ -109,9 +116,16 @@ class DeliverabilityEnsemble:
 
         self.columns = list(X.columns)
         p = self.config.xgb_params
+        matrix = X.to_numpy(dtype=np.float32)
+        cut = len(y) - int(len(y) * self.config.validation_share)
+        stop = self.config.early_stopping_rounds if self.config.early_stopping_rounds and len(np.unique(y[:cut])) == len(CLASSES) else None
         self.xgb = xgb.XGBClassifier(objective="multi:softprob", num_class=len(CLASSES), tree_method="hist",
-                                     n_jobs=2, random_state=self.config.seed, eval_metric="mlogloss", **p)
-        self.xgb.fit(X.to_numpy(dtype=np.float32), y)
+                                     n_jobs=2, random_state=self.config.seed, eval_metric="mlogloss",
+                                     early_stopping_rounds=stop, **p)
+        if stop:  # rows arrive in time order: validate on the most recent slice
+            self.xgb.fit(matrix[:cut], y[:cut], eval_set=[(matrix[cut:], y[cut:])], verbose=False)
+        else:
+            self.xgb.fit(matrix, y)
         if self.config.nn_weight > 0:
             self._fit_net(X, y)
         return self
@@ -188,9 +202,9 @@ XGB_PARAMS = ("max_depth", "learning_rate", "n_estimators", "min_child_weight", 
 def search_space(trial, profile: TrainingProfile) -> dict:
     """Optuna's search space: the trees' shape and regularisation, and the network's share."""
     return {
-        "max_depth": trial.suggest_int("max_depth", 3, 10),
-        "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.3, log=True),
-        "n_estimators": trial.suggest_int("n_estimators", 100, 600 if profile.name == "full" else 300, step=50),
+        "max_depth": trial.suggest_int("max_depth", 3, 9),
+        "learning_rate": trial.suggest_float("learning_rate", 0.03, 0.3, log=True),
+        "n_estimators": trial.suggest_int("n_estimators", 200, 800 if profile.name == "full" else 400, step=50),
         "min_child_weight": trial.suggest_float("min_child_weight", 0.5, 20.0, log=True),
         "subsample": trial.suggest_float("subsample", 0.6, 1.0),
         "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
