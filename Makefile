@@ -37,7 +37,7 @@ serving-env: $(SERVING_VENV)/.installed ## Build the serving environment (MLServ
 run: $(VENV)/.installed ## Run the main job end to end on the embedded defaults
 	$(VENV)/bin/adaptive-delivery run --out runs/latest
 
-test: $(VENV)/.installed ## Run every test (unit, integration with real tools, end to end)
+test: $(VENV)/.installed $(SERVING_VENV)/.installed ## Run every test (unit, integration with real tools, end to end)
 	$(PY) -m pytest -q
 
 test-fast: $(VENV)/.installed ## Unit tests only
@@ -48,7 +48,7 @@ bench: $(VENV)/.installed ## Reproducible speed measurements (writes benchmarks/
 	$(PY) benchmarks/bounce_parser.py
 
 lint: $(VENV)/.installed ## Static checks
-	$(VENV)/bin/ruff check src tests benchmarks components pipelines
+	$(VENV)/bin/ruff check src tests benchmarks components pipelines serving
 
 LOCK_DIR := build/lock
 lock: ## Re-resolve both environments from pyproject.toml and rewrite the lock files

@@ -1,0 +1,95 @@
+"""The local serving stack: resolve a registered model by alias (what the rollout controller does
+for Seldon on a cluster), write MLServer's settings, start MLServer on 127.0.0.1 from the serving
+environment, and wait until the model is ready. Runs in the platform environment (it needs the
+MLflow client); MLServer itself runs in `.venv-serving`."""
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SERVING_PYTHON = REPO / ".venv-serving" / "bin" / "python"
+RUNTIME = "serving.runtime.DeliverabilityRuntime"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def resolve_alias(client, registered_name: str, alias: str, dest: Path) -> tuple[str, Path]:
+    """The version behind an alias and a local copy of its model files."""
+    import mlflow.artifacts
+
+    mv = client.get_model_version_by_alias(registered_name, alias)
+    local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{registered_name}/{mv.version}",
+                                                dst_path=str(dest / f"{registered_name}-v{mv.version}"))
+    return str(mv.version), Path(local)
+
+
+def write_settings(root: Path, models: dict[str, tuple[str, Path]], http_port: int, grpc_port: int,
+                   prediction_log: Path | None = None, host: str = "127.0.0.1") -> Path:
+    """settings.json and one model-settings.json per model name -> (version, model folder)."""
+    root.mkdir(parents=True, exist_ok=True)
+    # parallel_workers 0: MLServer 1.7 crash-loops with inference workers on uvloop>=0.22, and one
+    # process keeps the latency path short
+    (root / "settings.json").write_text(json.dumps({
+        "host": host, "http_port": http_port, "grpc_port": grpc_port, "parallel_workers": 0,
+        "metrics_endpoint": None, "debug": False}, indent=2))
+    for name, (version, folder) in models.items():
+        d = root / name
+        d.mkdir(exist_ok=True)
+        extra = {"version": version, **({"prediction_log": str(prediction_log)} if prediction_log else {})}
+        (d / "model-settings.json").write_text(json.dumps({
+            "name": name, "implementation": RUNTIME,
+            "parameters": {"uri": str(folder), "version": version, "extra": extra}}, indent=2))
+    return root
+
+
+@dataclass
+class LocalServer:
+    process: subprocess.Popen
+    http_port: int
+    grpc_port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start(settings_dir: Path, http_port: int, grpc_port: int, model: str, timeout_s: float = 120) -> LocalServer:
+    """Start `mlserver start` from the serving environment; returns once `model` is ready."""
+    if not SERVING_PYTHON.exists():
+        raise FileNotFoundError(f"the serving environment is missing ({SERVING_PYTHON}); run `make serving-env`")
+    log = settings_dir / "mlserver.log"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+    proc = subprocess.Popen([str(SERVING_PYTHON), "-m", "mlserver.cli.main", "start", str(settings_dir)], cwd=REPO,
+                            env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    server = LocalServer(proc, http_port, grpc_port, log)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"MLServer exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/v2/models/{model}/ready", timeout=2) as r:
+                if r.status == 200:
+                    return server
+        except OSError:
+            pass
+        time.sleep(0.5)
+    server.stop()
+    raise TimeoutError(f"MLServer did not report {model} ready within {timeout_s:.0f}s: {log.read_text()[-2000:]}")

@@ -1,0 +1,85 @@
+"""MLServer runtime for MDL-001: Open Inference Protocol (V2) requests in, spec §6.1 decisions out.
+
+Runs in the serving environment. The request carries one input per feature column (BYTES for
+categorical columns, numbers otherwise) plus an optional `message_id`; the response carries one
+output per field of the decision. Malformed requests get HTTP 400 / gRPC INVALID_ARGUMENT with the
+reason. Every decision is appended to the prediction log with its message id and model version.
+"""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+from mlserver import MLModel
+from mlserver.codecs import NumpyCodec, StringCodec
+from mlserver.errors import MLServerError
+from mlserver.types import InferenceRequest, InferenceResponse, RequestInput
+
+from adaptive_delivery.decisions.service import RequestError, decision_frame, feature_rows
+from adaptive_delivery.training.bundle import TrainedModel
+
+
+def find_bundle(uri: str) -> Path:
+    """The bundle file inside an MLflow pyfunc model folder (or the bundle file itself)."""
+    path = Path(uri)
+    if path.is_file():
+        return path
+    mlmodel = path / "MLmodel"
+    if not mlmodel.exists():
+        raise FileNotFoundError(f"{uri} is neither a model bundle nor an MLflow model folder")
+    artifacts = yaml.safe_load(mlmodel.read_text())["flavors"]["python_function"]["artifacts"]
+    return path / artifacts["bundle"]["path"]
+
+
+def _decode(inp: RequestInput) -> np.ndarray:
+    try:
+        if inp.datatype == "BYTES":
+            return np.asarray(StringCodec.decode_input(inp), dtype=object)
+        return np.asarray(NumpyCodec.decode_input(inp))
+    except Exception as exc:  # shape and data disagree, unknown datatype, …
+        raise MLServerError(f"input {inp.name!r} cannot be decoded as {inp.datatype} {inp.shape}: {exc}") from exc
+
+
+class DeliverabilityRuntime(MLModel):
+    async def load(self) -> bool:
+        params = self.settings.parameters
+        self.bundle = TrainedModel.load(find_bundle(params.uri))
+        extra = params.extra or {}
+        self.model_version = str(params.version or extra.get("version", "unknown"))
+        log = extra.get("prediction_log")
+        self.log_path = Path(log) if log else None
+        return True
+
+    async def predict(self, payload: InferenceRequest) -> InferenceResponse:
+        columns = {}
+        for inp in payload.inputs:
+            values = _decode(inp)
+            if values.ndim > 1 and values.shape[1] == 1:
+                values = values[:, 0]
+            columns[inp.name] = values
+        try:
+            rows, ids = feature_rows(columns, self.bundle.features, self.bundle.categorical)
+        except RequestError as exc:
+            raise MLServerError(str(exc)) from exc
+        out = decision_frame(self.bundle, rows, ids, self.model_version)
+        self._log(out)
+        outputs = []
+        for col in out.columns:
+            values = out[col].to_numpy()
+            if values.dtype == object:
+                outputs.append(StringCodec.encode_output(col, [str(v) for v in values]))
+            else:
+                outputs.append(NumpyCodec.encode_output(col, values.astype(np.float64)))
+        return InferenceResponse(model_name=self.name, model_version=self.model_version, id=payload.id, outputs=outputs)
+
+    def _log(self, out) -> None:
+        if self.log_path is None:
+            return
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        stamp = time.time()
+        with self.log_path.open("a") as fh:
+            for rec in out.to_dict(orient="records"):
+                fh.write(json.dumps({"ts": stamp, "model": self.name, **rec}) + "\n")
+

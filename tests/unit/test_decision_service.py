@@ -1,0 +1,62 @@
+"""The decision service's request checks and spec §6.1 response, without a server."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from adaptive_delivery.decisions.service import RequestError, decision_frame, feature_rows
+from adaptive_delivery.training.bundle import TrainedModel
+
+CLASSES = ("inbox", "spam", "soft_bounce", "hard_bounce", "block")
+
+
+class _Fixed:
+    """A model answering fixed probabilities, so the response mapping can be checked exactly."""
+
+    def __init__(self, rows):
+        self.rows = np.asarray(rows, dtype=float)
+
+    def predict_proba(self, X):
+        return np.repeat(self.rows[:1], len(X), axis=0) if len(self.rows) == 1 else self.rows[: len(X)]
+
+
+def _bundle(rows):
+    return TrainedModel("MDL-001", CLASSES, ["a", "dom"], ["dom"], {"dom": ["gmail.com"]}, _Fixed(rows))
+
+
+def test_valid_columns_become_rows_with_message_ids():
+    rows, ids = feature_rows({"a": [1, 2.5], "dom": ["gmail.com", "x.example"], "message_id": ["m1", "m2"]},
+                             ["a", "dom"], ["dom"])
+    assert list(rows["a"]) == [1.0, 2.5] and list(rows["dom"]) == ["gmail.com", "x.example"] and ids == ["m1", "m2"]
+    assert feature_rows({"a": [3], "dom": ["y"]}, ["a", "dom"], ["dom"])[1] == ["0"]
+
+
+@pytest.mark.parametrize(("columns", "message"), [
+    ({}, "no inputs"),
+    ({"a": [1, 2], "dom": ["x"]}, "different lengths"),
+    ({"a": [], "dom": []}, "empty"),
+    ({"a": [1]}, r"missing inputs: \['dom'\]"),
+    ({"a": [1], "dom": ["x"], "colour": ["red"]}, "unknown inputs"),
+    ({"a": ["high"], "dom": ["x"]}, "'a' must be numeric"),
+    ({"a": [float("nan")], "dom": ["x"]}, "NaN or infinite"),
+    ({"a": [[1, 2]], "dom": ["x"]}, "one value per message"),
+])
+def test_malformed_requests_are_refused_with_a_reason(columns, message):
+    with pytest.raises(RequestError, match=message):
+        feature_rows(columns, ["a", "dom"], ["dom"])
+
+
+def test_oversized_batches_are_refused():
+    with pytest.raises(RequestError, match="exceeds the limit of 10"):
+        feature_rows({"a": list(range(11)), "dom": ["x"] * 11}, ["a", "dom"], ["dom"], max_batch=10)
+
+
+def test_response_carries_probabilities_action_reason_risk_confidence_and_version():
+    proba = [[0.9, 0.05, 0.02, 0.02, 0.01], [0.1, 0.1, 0.1, 0.6, 0.1], [0.2, 0.7, 0.05, 0.03, 0.02]]
+    rows = pd.DataFrame({"a": [1.0, 2.0, 3.0], "dom": ["gmail.com"] * 3})
+    out = decision_frame(_bundle(proba), rows, ["m1", "m2", "m3"], "7")
+    assert list(out["action"]) == ["send", "skip", "defer"]
+    assert list(out["reason"]) == ["Good inbox probability", "High bounce/block risk", "High spam folder risk"]
+    assert np.allclose(out["p_hard_bounce"], [0.02, 0.6, 0.03]) and np.allclose(out["confidence"], [0.9, 0.6, 0.7])
+    assert np.allclose(out["risk_score"], [0.1, 0.7, 0.7]) and set(out["model_version"]) == {"7"}
+    assert list(out["message_id"]) == ["m1", "m2", "m3"]
