@@ -1,0 +1,245 @@
+"""The rollout controller: a candidate model walks shadow → canary → ramp → full (spec §8), advancing
+when a stage has lasted long enough, has enough samples and no guardrail is worse; rolled back on a
+significant degradation beyond the threshold or an error spike; promoted when it reaches full
+traffic. The state is a JSON file written atomically, so the controller survives a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+
+from adaptive_delivery.rollout.stats import two_proportion_z
+
+SIGNIFICANCE = 0.05  # spec §8.1
+MIN_SAMPLE = 10_000  # per arm, spec §8.1
+MAX_DEGRADATION = 0.05  # relative, spec §8.1 rollback trigger
+# An error spike rolls back at once, without waiting for samples: the candidate's error rate is at
+# least twice the control's and at least this much above it.
+ERROR_SPIKE_MARGIN = 0.01
+ERROR_SPIKE_MIN_REQUESTS = 100
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    traffic: float  # the candidate's share of live decisions (0 in shadow: it is mirrored)
+    min_days: float
+    mirror: bool = False
+
+
+def default_plan(time_scale: float = 1.0) -> tuple[Stage, ...]:
+    """Spec §8.1: shadow ≥ 7 days, canary 5% ≥ 3 days, ramp 25% and 50% ≥ 3 days each, then 100%.
+    `time_scale` compresses the durations (the simulator runs a day in seconds)."""
+    return (Stage("shadow", 0.0, 7 * time_scale, mirror=True), Stage("canary", 0.05, 3 * time_scale),
+            Stage("ramp-25", 0.25, 3 * time_scale), Stage("ramp-50", 0.50, 3 * time_scale), Stage("full", 1.0, 0.0))
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    metric: str
+    higher_is_better: bool
+    max_degradation: float = MAX_DEGRADATION
+    proportion: bool = True  # tested with the two-proportion z-test; otherwise compared as a value
+
+
+GUARDRAILS = (
+    Guardrail("delivery_rate", higher_is_better=True),
+    Guardrail("inbox_rate", higher_is_better=True),
+    Guardrail("bounce_rate", higher_is_better=False),
+    Guardrail("complaint_rate", higher_is_better=False),
+    Guardrail("error_rate", higher_is_better=False),
+    Guardrail("latency_p99_ms", higher_is_better=False, max_degradation=0.25, proportion=False),
+)
+# In shadow the candidate decides nothing: only what it would have predicted can be judged.
+SHADOW_GUARDRAILS = (
+    Guardrail("shadow_score", higher_is_better=True, max_degradation=0.02, proportion=False),
+    Guardrail("error_rate", higher_is_better=False),
+    Guardrail("latency_p99_ms", higher_is_better=False, max_degradation=0.25, proportion=False),
+)
+COUNTS = {"delivery_rate": "delivered", "inbox_rate": "inboxed", "bounce_rate": "bounced",
+          "complaint_rate": "complained", "error_rate": "errors"}
+
+
+@dataclass
+class ArmStats:
+    """What one arm did over the stage: messages decided, what happened to them, how it served."""
+
+    messages: int = 0
+    delivered: int = 0
+    inboxed: int = 0
+    bounced: int = 0
+    complained: int = 0
+    requests: int = 0
+    errors: int = 0
+    latency_p99_ms: float = 0.0
+    shadow_score: float = float("nan")  # e.g. macro AUC of its predictions on realised outcomes
+
+    def rate(self, metric: str) -> float:
+        if metric in COUNTS:
+            denom = self.requests if metric == "error_rate" else self.messages
+            return getattr(self, COUNTS[metric]) / denom if denom else 0.0
+        return float(getattr(self, metric))
+
+    def total(self, metric: str) -> int:
+        return self.requests if metric == "error_rate" else self.messages
+
+
+class Status(StrEnum):
+    RUNNING = "running"
+    PROMOTED = "promoted"
+    ROLLED_BACK = "rolled_back"
+
+
+class Action(StrEnum):
+    HOLD = "hold"
+    ADVANCE = "advance"
+    PROMOTE = "promote"
+    ROLLBACK = "rollback"
+
+
+@dataclass
+class Evidence:
+    metric: str
+    control: float
+    candidate: float
+    change: float  # relative, signed (candidate vs control)
+    z: float | None
+    p: float | None
+    degraded: bool
+
+
+@dataclass
+class Verdict:
+    action: Action
+    reason: str
+    stage: str
+    evidence: list[Evidence]
+    control_n: int
+    candidate_n: int
+
+
+@dataclass
+class Experiment:
+    experiment_id: str
+    model_id: str
+    control_version: str
+    candidate_version: str
+    plan: list[Stage]
+    stage_index: int = 0
+    stage_started: str = ""
+    status: Status = Status.RUNNING
+    history: list[dict] = field(default_factory=list)
+    min_sample: int = MIN_SAMPLE
+    significance: float = SIGNIFICANCE
+
+    @property
+    def stage(self) -> Stage:
+        return self.plan[self.stage_index]
+
+    def candidate_share(self) -> float:
+        return self.stage.traffic if self.status == Status.RUNNING else (1.0 if self.status == Status.PROMOTED else 0.0)
+
+
+def judge(exp: Experiment, control: ArmStats, candidate: ArmStats, now: datetime) -> Verdict:
+    """What the controller should do now, with the evidence for it."""
+    stage = exp.stage
+    rails = SHADOW_GUARDRAILS if stage.mirror else GUARDRAILS
+    evidence = [_compare(g, control, candidate, exp.significance) for g in rails]
+    args = dict(stage=stage.name, evidence=evidence, control_n=control.messages, candidate_n=candidate.messages)
+    if candidate.requests >= ERROR_SPIKE_MIN_REQUESTS:
+        c, t = control.rate("error_rate"), candidate.rate("error_rate")
+        if t >= max(2 * c, c + ERROR_SPIKE_MARGIN):
+            return Verdict(Action.ROLLBACK, f"error spike: candidate {t:.2%} vs control {c:.2%}", **args)
+    enough = stage.mirror or (control.messages >= exp.min_sample and candidate.messages >= exp.min_sample)
+    degraded = [e for e in evidence if e.degraded]
+    if degraded and enough:
+        worst = ", ".join(f"{e.metric} {e.change:+.1%}" + (f" (z={e.z:.2f}, p={e.p:.3g})" if e.z is not None else "")
+                          for e in degraded)
+        return Verdict(Action.ROLLBACK, f"{stage.name}: degraded beyond the threshold: {worst}", **args)
+    elapsed = (now - datetime.fromisoformat(exp.stage_started)).total_seconds() / 86_400 if exp.stage_started else 0.0
+    if elapsed < stage.min_days:
+        return Verdict(Action.HOLD, f"{stage.name}: {elapsed:.2f} of {stage.min_days:.2f} days", **args)
+    if not enough:
+        return Verdict(Action.HOLD, f"{stage.name}: {min(control.messages, candidate.messages):,} of {exp.min_sample:,} "
+                                    "messages per arm", **args)
+    nxt = exp.stage_index + 1
+    if nxt >= len(exp.plan) - 1:
+        return Verdict(Action.PROMOTE, f"{stage.name} passed every guardrail: promote to 100%", **args)
+    return Verdict(Action.ADVANCE, f"{stage.name} passed every guardrail: advance to {exp.plan[nxt].name}", **args)
+
+
+def _compare(g: Guardrail, control: ArmStats, candidate: ArmStats, alpha: float) -> Evidence:
+    a, b = control.rate(g.metric), candidate.rate(g.metric)
+    if a != a or b != b:  # NaN: not measured in this stage
+        return Evidence(g.metric, a, b, 0.0, None, None, False)
+    change = (b - a) / abs(a) if a else (0.0 if b == a else float("inf") * (1 if b > a else -1))
+    worse = -change if g.higher_is_better else change
+    if g.proportion:
+        z, p = two_proportion_z(getattr(control, COUNTS[g.metric]), control.total(g.metric),
+                                getattr(candidate, COUNTS[g.metric]), candidate.total(g.metric))
+        return Evidence(g.metric, a, b, change, z, p, worse > g.max_degradation and p < alpha)
+    return Evidence(g.metric, a, b, change, None, None, worse > g.max_degradation)
+
+
+def apply(exp: Experiment, verdict: Verdict, now: datetime) -> Experiment:
+    """Move the experiment on according to the verdict and record it in its history."""
+    exp.history.append({"at": now.isoformat(), "action": verdict.action.value, "reason": verdict.reason,
+                        "stage": verdict.stage, "control_n": verdict.control_n, "candidate_n": verdict.candidate_n,
+                        "evidence": [asdict(e) for e in verdict.evidence]})
+    if verdict.action == Action.ADVANCE:
+        exp.stage_index += 1
+        exp.stage_started = now.isoformat()
+    elif verdict.action == Action.PROMOTE:
+        exp.stage_index = len(exp.plan) - 1
+        exp.status = Status.PROMOTED
+    elif verdict.action == Action.ROLLBACK:
+        exp.status = Status.ROLLED_BACK
+    return exp
+
+
+def start(experiment_id: str, model_id: str, control_version: str, candidate_version: str, now: datetime,
+          plan: tuple[Stage, ...] | None = None, min_sample: int = MIN_SAMPLE) -> Experiment:
+    return Experiment(experiment_id, model_id, control_version, candidate_version, list(plan or default_plan()),
+                      stage_started=now.isoformat(), min_sample=min_sample)
+
+
+# ---- persistence -----------------------------------------------------------------------------
+class RolloutStore:
+    """One JSON file per experiment under `root`; writes are atomic (write, then rename)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def path(self, experiment_id: str) -> Path:
+        return self.root / f"{experiment_id}.json"
+
+    def save(self, exp: Experiment) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        data = asdict(exp)
+        data["status"] = exp.status.value
+        tmp = self.path(exp.experiment_id).with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(data, indent=2, default=str))
+        os.replace(tmp, self.path(exp.experiment_id))
+        return self.path(exp.experiment_id)
+
+    def load(self, experiment_id: str) -> Experiment:
+        path = self.path(experiment_id)
+        if not path.exists():
+            raise FileNotFoundError(f"no rollout {experiment_id!r} under {self.root}")
+        data = json.loads(path.read_text())
+        data["plan"] = [Stage(**s) for s in data["plan"]]
+        data["status"] = Status(data["status"])
+        return Experiment(**data)
+
+    def list(self) -> list[Experiment]:
+        return [self.load(p.stem) for p in sorted(self.root.glob("*.json"))] if self.root.exists() else []
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+

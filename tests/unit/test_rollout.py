@@ -1,0 +1,125 @@
+"""The rollout controller: sticky assignment, the z-test, stage progression, guardrails, rollback
+triggers (property-based: they always fire) and state that survives a restart."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import norm
+
+from adaptive_delivery.rollout.assignment import bucket, fnv1a_32, in_treatment
+from adaptive_delivery.rollout.controller import (
+    Action,
+    ArmStats,
+    RolloutStore,
+    Status,
+    apply,
+    default_plan,
+    judge,
+    start,
+)
+from adaptive_delivery.rollout.stats import two_proportion_z
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def test_fnv1a_matches_the_reference_vectors():
+    assert fnv1a_32(b"") == 0x811C9DC5 and fnv1a_32(b"a") == 0xE40C292C and fnv1a_32(b"foobar") == 0xBF9CF968
+
+
+def test_assignment_is_sticky_and_close_to_the_share():
+    ids = [f"sub-{i}" for i in range(20_000)]
+    first, again = in_treatment(ids, "exp-1", 0.05), in_treatment(ids, "exp-1", 0.05)
+    assert (first == again).all() and 0.04 < first.mean() < 0.06
+    assert 0.45 < in_treatment(ids, "exp-1", 0.5).mean() < 0.55
+    assert (in_treatment(ids, "exp-2", 0.05) != first).any()  # another experiment reshuffles
+
+
+@given(st.text(min_size=1, max_size=30), st.floats(0, 1), st.floats(0, 1))
+def test_raising_the_share_never_moves_a_treated_subscriber_back(subscriber, a, b):
+    low, high = sorted((a, b))
+    if in_treatment([subscriber], "exp", low)[0]:
+        assert in_treatment([subscriber], "exp", high)[0]
+    assert 0.0 <= bucket(subscriber, "exp") <= 1.0
+
+
+def test_z_test_agrees_with_the_normal_distribution():
+    z, p = two_proportion_z(100, 1000, 130, 1000)
+    pooled = 230 / 2000
+    expected = 0.03 / (pooled * (1 - pooled) * 2 / 1000) ** 0.5
+    assert z == pytest.approx(expected) and p == pytest.approx(2 * norm.sf(expected))
+    assert two_proportion_z(0, 0, 5, 10) == (0.0, 1.0)
+
+
+def _arm(n, delivered=0.97, inbox=0.85, bounced=0.02, complained=0.0005, errors=0.0, latency=5.0, score=0.8):
+    return ArmStats(messages=n, delivered=round(n * delivered), inboxed=round(n * inbox), bounced=round(n * bounced),
+                    complained=round(n * complained), requests=n // 100, errors=round(n // 100 * errors),
+                    latency_p99_ms=latency, shadow_score=score)
+
+
+def test_a_good_candidate_walks_every_stage_and_is_promoted():
+    exp = start("e1", "MDL-001", "1", "2", T0)
+    now, seen = T0, []
+    while exp.status == Status.RUNNING:
+        now += timedelta(days=1)
+        verdict = judge(exp, _arm(50_000), _arm(50_000, bounced=0.019, inbox=0.86), now)
+        seen.append((exp.stage.name, verdict.action))
+        apply(exp, verdict, now)
+        assert len(seen) < 40
+    assert exp.status == Status.PROMOTED
+    advanced = [stage for stage, action in seen if action in (Action.ADVANCE, Action.PROMOTE)]
+    assert advanced == ["shadow", "canary", "ramp-25", "ramp-50"]
+    assert sum(1 for stage, a in seen if stage == "shadow" and a == Action.HOLD) == 6  # 7 days in shadow
+    assert exp.candidate_share() == 1.0
+
+
+def test_a_worse_candidate_is_rolled_back_at_canary_with_the_evidence():
+    exp = start("e2", "MDL-001", "1", "2", T0)
+    apply(exp, judge(exp, _arm(50_000), _arm(50_000), T0 + timedelta(days=7)), T0 + timedelta(days=7))
+    assert exp.stage.name == "canary"
+    verdict = judge(exp, _arm(200_000), _arm(12_000, bounced=0.03), T0 + timedelta(days=8))
+    assert verdict.action == Action.ROLLBACK and "bounce_rate +50.0%" in verdict.reason
+    bounce = next(e for e in verdict.evidence if e.metric == "bounce_rate")
+    assert bounce.z > 1.96 and bounce.p < 0.05 and bounce.degraded
+    apply(exp, verdict, T0 + timedelta(days=8))
+    assert exp.status == Status.ROLLED_BACK and exp.candidate_share() == 0.0
+
+
+def test_small_samples_hold_even_when_rates_look_bad():
+    exp = start("e3", "MDL-001", "1", "2", T0)
+    exp.stage_index = 1
+    verdict = judge(exp, _arm(9_000), _arm(500, bounced=0.05), T0 + timedelta(days=4))
+    assert verdict.action == Action.HOLD and "of 10,000 messages per arm" in verdict.reason
+
+
+def test_a_worse_shadow_score_stops_the_candidate_before_any_traffic():
+    exp = start("e4", "MDL-001", "1", "2", T0)
+    verdict = judge(exp, _arm(20_000, score=0.80), _arm(20_000, score=0.70), T0 + timedelta(days=1))
+    assert verdict.action == Action.ROLLBACK and "shadow_score" in verdict.reason
+
+
+@settings(max_examples=200, deadline=None)
+@given(stage=st.integers(0, 3), control_err=st.floats(0, 0.2), extra=st.floats(0, 0.5),
+       requests=st.integers(100, 100_000), messages=st.integers(0, 100_000))
+def test_an_error_spike_always_rolls_back_whatever_the_stage_or_samples(stage, control_err, extra, requests, messages):
+    exp = start("p", "MDL-001", "1", "2", T0)
+    exp.stage_index = stage
+    control = ArmStats(messages=messages, requests=requests, errors=round(requests * control_err))
+    c_rate = control.errors / requests
+    cand_rate = min(1.0, max(2 * c_rate, c_rate + 0.01) + extra)
+    candidate = ArmStats(messages=messages, requests=requests, errors=min(requests, int(requests * cand_rate) + 1))
+    if candidate.errors / requests >= max(2 * c_rate, c_rate + 0.01):
+        assert judge(exp, control, candidate, T0).action == Action.ROLLBACK
+
+
+def test_state_survives_a_restart(tmp_path):
+    store = RolloutStore(tmp_path)
+    exp = start("e5", "MDL-001", "3", "4", T0, plan=default_plan(time_scale=1 / 24))
+    apply(exp, judge(exp, _arm(20_000), _arm(20_000), T0 + timedelta(hours=8)), T0 + timedelta(hours=8))
+    store.save(exp)
+    back = RolloutStore(tmp_path).load("e5")
+    assert back == exp and back.stage.name == "canary" and back.history[0]["action"] == "advance"
+    assert [e.experiment_id for e in store.list()] == ["e5"]
+    with pytest.raises(FileNotFoundError, match="no rollout 'nope'"):
+        store.load("nope")
