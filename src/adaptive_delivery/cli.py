@@ -17,6 +17,8 @@ ingest_app = typer.Typer(help="Bring real bounces, complaints and MTA logs into 
 app.add_typer(ingest_app, name="ingest")
 features_app = typer.Typer(help="Build feature tables with Spark and serve them through Feast.")
 app.add_typer(features_app, name="features")
+rollout_app = typer.Typer(help="Roll a challenger out safely: shadow, canary, ramp; promote or roll back.")
+app.add_typer(rollout_app, name="rollout")
 console = Console()
 
 
@@ -146,15 +148,11 @@ DEFAULT_MLFLOW_HOME = Path("runs/mlflow")
 
 
 def _training_pipelines():
-    """The KFP adapter lives beside the package (pipelines/), not inside it: import it from the checkout."""
-    root = Path(__file__).resolve().parents[2]
-    if (root / "pipelines" / "training.py").exists() and str(root) not in sys.path:
-        sys.path.insert(0, str(root))
+    """The KFP adapter lives beside the package (pipelines/), not inside it."""
     try:
-        from pipelines import training
+        return _repo_import("pipelines.training")
     except ImportError as exc:
         raise typer.BadParameter("the KFP pipelines are not importable: run from a checkout of the repository") from exc
-    return training
 
 
 @app.command()
@@ -252,6 +250,183 @@ def models(
         t.add_row(spec.model_id, spec.name, spec.feature_service, spec.schedule.value, "yes" if spec.needs_gpu else "no",
                   spec.primary_metric, *cells)
     console.print(t)
+
+
+DEFAULT_ROLLOUTS = Path("runs/rollouts")
+
+
+def _repo_import(module: str):
+    """Adapters that live beside the package (pipelines/, serving/): import them from the checkout."""
+    import importlib
+
+    root = Path(__file__).resolve().parents[2]
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return importlib.import_module(module)
+
+
+def _registry(mlflow_home: Path, tracking_uri: str | None):
+    from adaptive_delivery.training.tracking import Tracking, default_tracking_uri
+
+    uri = tracking_uri or default_tracking_uri(mlflow_home)
+    if not tracking_uri and not (mlflow_home / "mlflow.db").exists():
+        raise typer.BadParameter(f"no MLflow store under {mlflow_home}: train a model first", param_hint="--mlflow-home")
+    return Tracking(uri).client()
+
+
+@app.command()
+def serve(
+    model_id: str = typer.Argument("MDL-001"),
+    aliases: str = typer.Option("champion,challenger", help="Registry aliases to serve (each as its own model)."),
+    http_port: int = typer.Option(8080), grpc_port: int = typer.Option(8081),
+    mlflow_home: Path = typer.Option(DEFAULT_MLFLOW_HOME), tracking_uri: str = typer.Option(None),
+    out: Path = typer.Option(Path("runs/serving"), help="MLServer settings, model copies, prediction log."),
+) -> None:
+    """Start the local serving stack: MLServer on 127.0.0.1 with the registered versions behind ALIASES."""
+    from mlflow.exceptions import MlflowException
+
+    from adaptive_delivery.models.spec import get
+
+    local = _repo_import("serving.local")
+    spec, client = get(model_id), _registry(mlflow_home, tracking_uri)
+    models: dict[str, tuple[str, Path]] = {}
+    for alias in [a.strip() for a in aliases.split(",") if a.strip()]:
+        try:
+            version, folder = local.resolve_alias(client, spec.registered_name, alias, out / "models")
+        except MlflowException:
+            console.print(f"[yellow]no version behind alias {alias!r}; skipped[/yellow]")
+            continue
+        models.setdefault(f"{spec.model_id.lower()}-v{version}", (version, folder))
+        if alias == "champion":
+            models[spec.model_id.lower()] = (version, folder)
+    if not models:
+        raise typer.BadParameter(f"nothing registered under {aliases} for {spec.model_id}")
+    settings = local.write_settings(out / "mlserver", models, http_port, grpc_port, prediction_log=out / "predictions.jsonl")
+    server = local.start(settings, http_port, grpc_port, next(iter(models)))
+    console.print(f"serving {', '.join(models)} at {server.url}/v2/models/<name>/infer (gRPC 127.0.0.1:{grpc_port}); "
+                  f"log {server.log}; Ctrl-C stops")
+    try:
+        server.process.wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+def _rollout_store(state: Path):
+    from adaptive_delivery.rollout.controller import RolloutStore
+
+    return RolloutStore(state)
+
+
+def _current(model_id: str, state: Path):
+    from adaptive_delivery.rollout.controller import Status
+
+    running = [e for e in _rollout_store(state).list() if e.model_id == model_id.upper() and e.status == Status.RUNNING]
+    if not running:
+        raise typer.BadParameter(f"no running rollout for {model_id.upper()} under {state}")
+    return running[-1]
+
+
+def _write_manifests(exp, client, spec, state: Path) -> Path:
+    seldon = _repo_import("serving.seldon")
+
+    def served(version: str):
+        return seldon.ServedVersion(version, client.get_model_version(spec.registered_name, version).source)
+
+    path = state / f"{exp.experiment_id}.seldon.yaml"
+    path.write_text(seldon.to_yaml(seldon.manifests(exp, served(exp.control_version), served(exp.candidate_version))))
+    return path
+
+
+def _show(exp) -> None:
+    t = Table(title=f"rollout {exp.experiment_id}: {exp.model_id} v{exp.control_version} -> v{exp.candidate_version}")
+    for col in ("status", "stage", "candidate share", "stage started", "decisions"):
+        t.add_column(col)
+    t.add_row(exp.status.value, exp.stage.name, f"{exp.candidate_share():.0%}", exp.stage_started, str(len(exp.history)))
+    console.print(t)
+    if exp.history:
+        last = exp.history[-1]
+        console.print(f"last: {last['action']} at {last['at']}: {last['reason']}")
+        ev = Table(title="evidence (control vs candidate)")
+        for col in ("metric", "control", "candidate", "change", "z", "p", "degraded"):
+            ev.add_column(col)
+        for e in last["evidence"]:
+            ev.add_row(e["metric"], f"{e['control']:.4f}", f"{e['candidate']:.4f}", f"{e['change']:+.1%}",
+                       "" if e["z"] is None else f"{e['z']:.2f}", "" if e["p"] is None else f"{e['p']:.3g}", str(e["degraded"]))
+        console.print(ev)
+
+
+@rollout_app.command("start")
+def rollout_start(
+    model_id: str = typer.Argument("MDL-001"),
+    time_scale: float = typer.Option(1.0, help="Multiplies every stage's minimum duration (1 = spec §8 days)."),
+    state: Path = typer.Option(DEFAULT_ROLLOUTS), mlflow_home: Path = typer.Option(DEFAULT_MLFLOW_HOME),
+    tracking_uri: str = typer.Option(None),
+) -> None:
+    """Start rolling the `challenger` out against the `champion` (shadow first)."""
+    from adaptive_delivery.models.spec import get
+    from adaptive_delivery.rollout import controller as rc
+    from adaptive_delivery.training.registry import CHALLENGER, CHAMPION, alias_metrics
+
+    spec, client = get(model_id), _registry(mlflow_home, tracking_uri)
+    control, _ = alias_metrics(client, spec, CHAMPION)
+    candidate, _ = alias_metrics(client, spec, CHALLENGER)
+    if control is None or candidate is None or control == candidate:
+        raise typer.BadParameter(f"{spec.model_id} needs a champion and a different challenger "
+                                 f"(champion: {control}, challenger: {candidate})")
+    now = rc.utcnow()
+    exp = rc.start(f"{now:%Y%m%d%H%M%S}", spec.model_id, control, candidate, now, plan=rc.default_plan(time_scale))
+    store = _rollout_store(state)
+    store.save(exp)
+    _show(exp)
+    console.print(f"state {store.path(exp.experiment_id)}; Seldon manifests {_write_manifests(exp, client, spec, state)}")
+
+
+@rollout_app.command("status")
+def rollout_status(model_id: str = typer.Argument("MDL-001"), state: Path = typer.Option(DEFAULT_ROLLOUTS)) -> None:
+    """Show every rollout of a model and the evidence of its last decision."""
+    found = [e for e in _rollout_store(state).list() if e.model_id == model_id.upper()]
+    if not found:
+        console.print(f"no rollouts of {model_id.upper()} under {state}")
+    for exp in found:
+        _show(exp)
+
+
+def _decide(model_id: str, action, reason: str, state: Path, mlflow_home: Path, tracking_uri: str | None) -> None:
+    from adaptive_delivery.models.spec import get
+    from adaptive_delivery.rollout import controller as rc
+    from adaptive_delivery.training.registry import CHAMPION
+
+    exp = _current(model_id, state)
+    if action == rc.Action.ADVANCE and exp.stage_index + 1 >= len(exp.plan) - 1:
+        action = rc.Action.PROMOTE
+    rc.apply(exp, rc.Verdict(action, reason, exp.stage.name, [], 0, 0), rc.utcnow())
+    spec, client = get(model_id), _registry(mlflow_home, tracking_uri)
+    if exp.status == rc.Status.PROMOTED:
+        client.set_registered_model_alias(spec.registered_name, CHAMPION, exp.candidate_version)
+    client.set_model_version_tag(spec.registered_name, exp.candidate_version, "rollout", f"{exp.status.value}: {reason}")
+    _rollout_store(state).save(exp)
+    _show(exp)
+    console.print(f"Seldon manifests {_write_manifests(exp, client, spec, state)}")
+
+
+@rollout_app.command("advance")
+def rollout_advance(model_id: str = typer.Argument("MDL-001"), reason: str = typer.Option("operator approved"),
+                    state: Path = typer.Option(DEFAULT_ROLLOUTS), mlflow_home: Path = typer.Option(DEFAULT_MLFLOW_HOME),
+                    tracking_uri: str = typer.Option(None)) -> None:
+    """Move the running rollout to its next stage now (an operator's decision, recorded as such)."""
+    from adaptive_delivery.rollout.controller import Action
+
+    _decide(model_id, Action.ADVANCE, f"manual: {reason}", state, mlflow_home, tracking_uri)
+
+
+@rollout_app.command("rollback")
+def rollout_rollback(model_id: str = typer.Argument("MDL-001"), reason: str = typer.Option("operator decision"),
+                     state: Path = typer.Option(DEFAULT_ROLLOUTS), mlflow_home: Path = typer.Option(DEFAULT_MLFLOW_HOME),
+                     tracking_uri: str = typer.Option(None)) -> None:
+    """Stop the running rollout: all traffic back to the champion."""
+    from adaptive_delivery.rollout.controller import Action
+
+    _decide(model_id, Action.ROLLBACK, f"manual: {reason}", state, mlflow_home, tracking_uri)
 
 
 def _print_rows(title: str, rows: dict) -> None:
