@@ -96,6 +96,29 @@ def test_served_probabilities_equal_the_registered_model_offline(served):
     assert [x["message_id"] for x in logged[-300:]] == ids and {x["model_version"] for x in logged} == {version}
 
 
+def _grpc(server, body, tmp_path):
+    import subprocess
+
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps(body))
+    cmd = [str(local.SERVING_PYTHON), "-m", "serving.grpc_client", "--port", str(server.grpc_port), "--model", "mdl-001",
+           str(request)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=local.REPO)
+    return done.returncode, json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else done.stderr
+
+
+def test_grpc_answers_like_rest_and_refuses_bad_requests_with_invalid_argument(served, tmp_path):
+    server, _, _ = served
+    frame = _frame(20, 9)[mdl.FEATURES]
+    rest = {o["name"]: o["data"] for o in _infer(server, _v2(frame)).json()["outputs"]}
+    code, reply = _grpc(server, _v2(frame), tmp_path)
+    assert code == 0, reply
+    outputs = {o["name"]: o["data"] for o in reply["outputs"]}
+    assert np.allclose(outputs["p_inbox"], rest["p_inbox"]) and outputs["action"] == rest["action"]
+    code, reply = _grpc(server, _v2(frame.drop(columns=["provider"])), tmp_path)
+    assert code == 3 and reply["code"] == "INVALID_ARGUMENT" and "missing inputs" in reply["error"]
+
+
 def test_malformed_requests_get_400_with_a_reason(served):
     server, _, _ = served
     frame = _frame(3, 8)[mdl.FEATURES]
