@@ -138,17 +138,14 @@ def tune_step(spec: ModelSpec, tracking: Tracking, run_id: str, profile: Trainin
     """Optuna (TPE) over the spec's search space; every trial is an MLflow run under this step."""
     import mlflow
     import optuna
-    from optuna_integration.mlflow import MLflowCallback
 
     with tracking.step(run_id, "tune"):
         data = spec.to_dataset(_cap_rows(pd.read_parquet(train_path), profile.max_tuning_rows, seed))
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(direction="maximize", study_name=f"{spec.model_id}-{run_id[:8]}",
                                     sampler=optuna.samplers.TPESampler(seed=seed))
-        callback = MLflowCallback(tracking_uri=tracking.uri, metric_name=f"cv_{spec.primary_metric}", create_experiment=False,
-                                  mlflow_kwargs={"nested": True, "experiment_id": tracking.experiment_id()})
         study.optimize(lambda trial: cv_score(spec, data, spec.search_space(trial, profile), profile),
-                       n_trials=profile.trials, callbacks=[callback])
+                       n_trials=profile.trials, callbacks=[_trial_logger(f"cv_{spec.primary_metric}", tracking.experiment_id())])
         best = dict(study.best_params)
         mlflow.log_params({f"best_{k}": v for k, v in best.items()})
         mlflow.log_metrics({f"best_cv_{spec.primary_metric}": study.best_value, "trials": len(study.trials),
@@ -157,6 +154,24 @@ def tune_step(spec: ModelSpec, tracking: Tracking, run_id: str, profile: Trainin
         Path(params_out).parent.mkdir(parents=True, exist_ok=True)
         Path(params_out).write_text(json.dumps(best, indent=2))
     return best
+
+
+def _trial_logger(metric: str, experiment_id: str):
+    """An Optuna callback that records each finished trial as a nested MLflow run (optuna-integration's
+    MLflowCallback is deprecated and leaving for OptunaHub)."""
+    import mlflow
+
+    def log(study, trial) -> None:
+        with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True, experiment_id=experiment_id,
+                              tags={"optuna.study": study.study_name, "optuna.trial": str(trial.number),
+                                    "optuna.state": trial.state.name}):
+            mlflow.log_params(trial.params)
+            if trial.value is not None:
+                mlflow.log_metric(metric, trial.value)
+            if trial.duration is not None:
+                mlflow.log_metric("trial_seconds", trial.duration.total_seconds())
+
+    return log
 
 
 # ---- train ---------------------------------------------------------------------------------------
