@@ -35,7 +35,6 @@ from adaptive_delivery.training.registry import CHAMPION  # noqa: E402
 from adaptive_delivery.training.tracking import Tracking, default_tracking_uri  # noqa: E402
 from serving import local  # noqa: E402
 from serving.client import online_feature_rows, v2_request  # noqa: E402
-from serving.runtime import find_bundle  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 
@@ -69,13 +68,14 @@ def main() -> None:
     parser.add_argument("--world", type=Path, default=REPO / "runs" / "latest")
     parser.add_argument("--mlflow-home", type=Path, default=REPO / "runs" / "mlflow")
     parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--batches", default="1,1000")
     args = parser.parse_args()
     if not (args.world / "feast" / "online.db").exists() or not (args.mlflow_home / "mlflow.db").exists():
         sys.exit(f"needs a materialised world and a champion: run `make run` first ({args.world}, {args.mlflow_home})")
     client = Tracking(default_tracking_uri(args.mlflow_home)).client()
     work = args.world.parent / "bench-serving"
     version, folder = local.resolve_alias(client, SPEC.registered_name, CHAMPION, work / "models")
-    bundle = TrainedModel.load(find_bundle(str(folder)))
+    bundle = TrainedModel.load(TrainedModel.locate(folder))
     fs = st.open_store(args.world / "feast", args.world / "features")
     service = fs.get_feature_service(SPEC.feature_service)
     msgs = _messages(args.world, 1000)
@@ -83,7 +83,7 @@ def main() -> None:
     # the stock XGBoost runtime serves the ensemble's booster on the encoded matrix
     booster_dir = work / "xgb"
     booster_dir.mkdir(parents=True, exist_ok=True)
-    bundle.model.xgb.get_booster().save_model(str(booster_dir / "model.json"))
+    bundle.model.xgb.save_model(str(booster_dir / "model.json"))  # the sklearn wrapper records "classifier"
     http, grpc = local.free_port(), local.free_port()
     settings = local.write_settings(work / "mlserver", {"mdl-001": (version, folder)}, http, grpc)
     (settings / "xgb").mkdir(exist_ok=True)
@@ -94,7 +94,7 @@ def main() -> None:
     session = requests.Session()
     results: dict[str, dict] = {"model_version": version, "features": len(bundle.features)}
     try:
-        for batch in (1, 1000):
+        for batch in [int(b) for b in args.batches.split(",")]:
             part = online.head(batch)
             encoded = bundle.encode(part).to_numpy(dtype=np.float32)
             body = v2_request(part, bundle.features, bundle.categorical)
@@ -109,10 +109,14 @@ def main() -> None:
                 r.raise_for_status()
 
             def ours(body=body):
-                session.post(f"{server.url}/v2/models/mdl-001/infer", json=body).raise_for_status()
+                r = session.post(f"{server.url}/v2/models/mdl-001/infer", json=body)
+                if r.status_code != 200:
+                    raise RuntimeError(f"our runtime: {r.status_code} {r.text[:300]}")
 
             def stock(xgb_body=xgb_body):
-                session.post(f"{server.url}/v2/models/xgb/infer", json=xgb_body).raise_for_status()
+                r = session.post(f"{server.url}/v2/models/xgb/infer", json=xgb_body)
+                if r.status_code != 200:
+                    raise RuntimeError(f"stock runtime: {r.status_code} {r.text[:300]}")
 
             n = args.requests
             results[f"batch_{batch}"] = {

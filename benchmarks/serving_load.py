@@ -30,7 +30,6 @@ from adaptive_delivery.training.registry import CHAMPION  # noqa: E402
 from adaptive_delivery.training.tracking import Tracking, default_tracking_uri  # noqa: E402
 from serving import local  # noqa: E402
 from serving.client import online_feature_rows, v2_request  # noqa: E402
-from serving.runtime import find_bundle  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 
@@ -49,7 +48,7 @@ def main() -> None:
     client = Tracking(default_tracking_uri(args.mlflow_home)).client()
     work = args.world.parent / "bench-load"
     version, folder = local.resolve_alias(client, SPEC.registered_name, CHAMPION, work / "models")
-    bundle = TrainedModel.load(find_bundle(str(folder)))
+    bundle = TrainedModel.load(TrainedModel.locate(folder))
     sends = EventsLake(args.world / "lake").read("sends").to_pandas()
     msgs = sends[sends["send_ts"] >= sends["send_ts"].max().floor("D")].head(args.batch * 20).reset_index(drop=True)
     fs = st.open_store(args.world / "feast", args.world / "features")

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 from mlserver import MLModel
 from mlserver.codecs import NumpyCodec, StringCodec
 from mlserver.errors import MLServerError
@@ -19,18 +18,6 @@ from mlserver.types import InferenceRequest, InferenceResponse, RequestInput
 
 from adaptive_delivery.decisions.service import RequestError, decision_frame, feature_rows
 from adaptive_delivery.training.bundle import TrainedModel
-
-
-def find_bundle(uri: str) -> Path:
-    """The bundle file inside an MLflow pyfunc model folder (or the bundle file itself)."""
-    path = Path(uri)
-    if path.is_file():
-        return path
-    mlmodel = path / "MLmodel"
-    if not mlmodel.exists():
-        raise FileNotFoundError(f"{uri} is neither a model bundle nor an MLflow model folder")
-    artifacts = yaml.safe_load(mlmodel.read_text())["flavors"]["python_function"]["artifacts"]
-    return path / artifacts["bundle"]["path"]
 
 
 def _decode(inp: RequestInput) -> np.ndarray:
@@ -45,7 +32,7 @@ def _decode(inp: RequestInput) -> np.ndarray:
 class DeliverabilityRuntime(MLModel):
     async def load(self) -> bool:
         params = self.settings.parameters
-        self.bundle = TrainedModel.load(find_bundle(params.uri))
+        self.bundle = TrainedModel.load(TrainedModel.locate(params.uri))
         extra = params.extra or {}
         self.model_version = str(params.version or extra.get("version", "unknown"))
         log = extra.get("prediction_log")

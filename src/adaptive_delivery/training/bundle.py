@@ -61,6 +61,20 @@ class TrainedModel:
         return path
 
     @staticmethod
+    def locate(uri: str | Path) -> Path:
+        """The bundle file inside an MLflow pyfunc model folder (or the bundle file itself)."""
+        import yaml
+
+        path = Path(uri)
+        if path.is_file():
+            return path
+        mlmodel = path / "MLmodel"
+        if not mlmodel.exists():
+            raise FileNotFoundError(f"{uri} is neither a model bundle nor an MLflow model folder")
+        artifacts = yaml.safe_load(mlmodel.read_text())["flavors"]["python_function"]["artifacts"]
+        return path / artifacts["bundle"]["path"]
+
+    @staticmethod
     def load(path: str | Path) -> TrainedModel:
         import joblib
 
