@@ -92,7 +92,9 @@ def main() -> None:
         "parameters": {"uri": str(booster_dir / "model.json"), "version": version}}))
     server = local.start(settings, http, grpc, "mdl-001")
     session = requests.Session()
-    results: dict[str, dict] = {"model_version": version, "features": len(bundle.features)}
+    path = RESULTS / "serving_latency.json"
+    results: dict = json.loads(path.read_text()) if path.exists() else {}  # batches measured earlier are kept
+    results.update({"model_version": version, "features": len(bundle.features)})
     try:
         for batch in [int(b) for b in args.batches.split(",")]:
             part = online.head(batch)
@@ -130,7 +132,7 @@ def main() -> None:
         server.stop()
     results["command"] = "python benchmarks/serving_latency.py"
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "serving_latency.json").write_text(json.dumps(results, indent=2))
+    path.write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

@@ -34,23 +34,30 @@ class Dataset:
 def encode(frame: pd.DataFrame, feature_columns: list[str], categorical: list[str],
            categories: dict[str, list[str]] | None = None) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     """Numeric matrix from feature columns: booleans as 0/1, categoricals as codes of a fixed
-    vocabulary (unknown values -> -1), so training and serving encode identically."""
+    vocabulary (unknown or missing values -> -1), so training and serving encode identically.
+    Column by column in numpy: serving encodes one message at a time, where pandas' per-column
+    overhead would cost more than the model."""
     missing = [c for c in feature_columns if c not in frame.columns]
     if missing:
         raise TrainingDataError(f"training frame is missing feature columns {missing}")
     categories = dict(categories or {})
-    out = {}
-    for col in feature_columns:
-        values = frame[col]
-        if col in categorical:
-            vocab = categories.setdefault(col, sorted(str(v) for v in values.dropna().unique()))
-            index = {v: i for i, v in enumerate(vocab)}
-            out[col] = values.map(lambda v, index=index: index.get(str(v), -1) if pd.notna(v) else -1).astype("float64")
-        elif values.dtype == bool or values.dtype == object:
-            out[col] = values.astype("float64")
-        else:
-            out[col] = pd.to_numeric(values, errors="raise").astype("float64")
-    return pd.DataFrame(out), categories
+    out = np.empty((len(frame), len(feature_columns)), dtype=np.float64)
+    numeric = [j for j, col in enumerate(feature_columns) if col not in categorical]
+    try:  # one conversion for every numeric column when they all convert as they are
+        out[:, numeric] = frame[[feature_columns[j] for j in numeric]].to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError):
+        for j in numeric:
+            out[:, j] = pd.to_numeric(frame[feature_columns[j]], errors="raise").to_numpy(dtype=np.float64, na_value=np.nan)
+    for j, col in enumerate(feature_columns):
+        if col not in categorical:
+            continue
+        series = frame[col]
+        present = series.notna().to_numpy()
+        text = series.to_numpy(dtype=object)
+        vocab = categories.setdefault(col, sorted({str(v) for v in text[present]}))
+        index = {v: i for i, v in enumerate(vocab)}
+        out[:, j] = [index.get(str(v), -1) if ok else -1 for v, ok in zip(text, present, strict=True)]
+    return pd.DataFrame(out, columns=list(feature_columns), index=frame.index).reset_index(drop=True), categories
 
 
 def time_split(keys: pd.DataFrame, holdout_days: int, time_column: str = "event_timestamp") -> np.ndarray:
