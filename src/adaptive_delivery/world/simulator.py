@@ -9,6 +9,7 @@ returns the day's event tables plus its truth tables. Nothing loops per message 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -40,6 +41,10 @@ OPEN_HORIZON_H = 72
 BLOCKLIST_MIN_HITS = 5
 BLOCKLIST_HITS_PER_10K = 5.0
 BLOCKLIST_DAYS = 3
+
+
+# Sees one day's planned sends (sends-log rows) and says which go out.
+SendFilter = Callable[[int, pa.Table], np.ndarray]
 
 
 @dataclass
@@ -112,7 +117,9 @@ class World:
         return limit, strict
 
     # ---- one day ------------------------------------------------------------------------
-    def step_day(self) -> DayResult:
+    def step_day(self, send_filter: SendFilter | None = None) -> DayResult:
+        """Advance one day. `send_filter` sees the day's planned sends (the sends-log rows) before
+        anything happens and returns which of them go out: a sender's decision service in the loop."""
         d = self.day_index
         today = self.config.start + timedelta(days=d)
         day0_us = _epoch_us(today)
@@ -126,6 +133,9 @@ class World:
                     pop.add(rng, int(n_new), k, d, s.signup_invalid_share, s.trap_share * 0.3, tenure_days=None)
 
         msgs = self._plan_sends(rng, d, day0_us)
+        if send_filter is not None and msgs["sub"].size:
+            keep = np.asarray(send_filter(d, self.sends_table(msgs)), dtype=bool)
+            msgs = {k: v[keep] for k, v in msgs.items()}
         if msgs["sub"].size == 0:
             self.day_index += 1
             return DayResult(today, {}, {})
@@ -355,27 +365,37 @@ class World:
         pop.engagement_logit[sub] += np.where(e["opened"], 0.02, -0.006).astype(np.float32)
 
     # ---- tables -------------------------------------------------------------------------
-    def _event_tables(self, rng, d: int, m, fate, e) -> dict[str, pa.Table]:
+    def sends_table(self, m: dict[str, np.ndarray]) -> pa.Table:
+        """The sends log rows of planned messages `m` (what a sender knows before it sends)."""
         pop = self.pop
         sub, prov, ip, sender = m["sub"], m["provider"], m["ip"], m["sender"]
         mid = m["message_id"]
-        sub_ids = np.array(_ids("s", sub, 8), dtype=object)
-        provider_names = np.array(PROVIDER_NAMES, dtype=object)
         domains = np.array([self._email_domain(i) for i in range(N_PROVIDERS * 8)], dtype=object)
-        rcpt_domain = domains[prov * 8 + pop.domain[sub]]
-        sending_domain = np.array([s.sending_domain for s in self.senders], dtype=object)[sender]
-        ip_name = np.array(self.ip_names, dtype=object)[ip]
         camp = self.campaign_rows
-        campaign_id = np.array([c["campaign_id"] for c in camp], dtype=object)[m["campaign"]]
-        content_id = np.array([c["content_id"] for c in camp], dtype=object)[m["campaign"]]
-        ctype = np.where(m["transactional"], "transactional", "marketing").astype(object)
-        sends = pa.table({
-            "event_id": mid, "message_id": mid, "campaign_id": campaign_id,
+        return pa.table({
+            "event_id": mid, "message_id": mid,
+            "campaign_id": np.array([c["campaign_id"] for c in camp], dtype=object)[m["campaign"]],
             "org_id": np.array([s.org_id for s in self.senders], dtype=object)[sender],
-            "subscriber_id": sub_ids, "recipient_domain": rcpt_domain, "provider": provider_names[prov],
-            "sending_domain": sending_domain, "sending_ip": ip_name, "content_id": content_id,
-            "campaign_type": ctype, "send_ts": _ts(m["ts"]), "send_rate_per_min": m["rate"].astype(float),
+            "subscriber_id": np.array(_ids("s", sub, 8), dtype=object),
+            "recipient_domain": domains[prov * 8 + pop.domain[sub]],
+            "provider": np.array(PROVIDER_NAMES, dtype=object)[prov],
+            "sending_domain": np.array([s.sending_domain for s in self.senders], dtype=object)[sender],
+            "sending_ip": np.array(self.ip_names, dtype=object)[ip],
+            "content_id": np.array([c["content_id"] for c in camp], dtype=object)[m["campaign"]],
+            "campaign_type": np.where(m["transactional"], "transactional", "marketing").astype(object),
+            "send_ts": _ts(m["ts"]), "send_rate_per_min": m["rate"].astype(float),
         })
+
+    def _event_tables(self, rng, d: int, m, fate, e) -> dict[str, pa.Table]:
+        sub, prov = m["sub"], m["provider"]
+        mid = m["message_id"]
+        sends = self.sends_table(m)
+        sub_ids = sends.column("subscriber_id").to_numpy(zero_copy_only=False)
+        provider_names = np.array(PROVIDER_NAMES, dtype=object)
+        rcpt_domain = sends.column("recipient_domain").to_numpy(zero_copy_only=False)
+        sending_domain = sends.column("sending_domain").to_numpy(zero_copy_only=False)
+        ip_name = sends.column("sending_ip").to_numpy(zero_copy_only=False)
+        campaign_id = sends.column("campaign_id").to_numpy(zero_copy_only=False)
         outcomes = self._outcome_table(rng, d, m, fate, e, mid, sub_ids, rcpt_domain, sending_domain, ip_name, provider_names)
         c = e["complained"] & np.array([PROVIDERS[p].sends_fbl for p in range(N_PROVIDERS)])[prov]
         complaints = pa.table({
@@ -643,6 +663,32 @@ def _fill(template: str, mid, ip, sub_ids, rcpt_domain, sending_domain) -> np.nd
     return np.array(out, dtype=object)
 
 
+def write_day(result: DayResult, lake: EventsLake, truth_dir: Path, end_us: int | None = None) -> dict[str, int]:
+    """Write one simulated day's events into the lake (partitioned by event day; events after
+    `end_us`, e.g. opens after the world's last day, are dropped) and its truth tables."""
+    gen = result.day.isoformat()
+    written: dict[str, int] = {}
+    for kind, table in result.events.items():
+        ts = table.column("send_ts" if kind == "sends" else "event_ts").cast(pa.int64()).to_numpy()
+        keep = ts < end_us if end_us is not None else np.ones(ts.size, bool)
+        days = (ts // US_PER_DAY).astype("datetime64[D]")
+        for day in np.unique(days[keep]):
+            part = table.filter(pa.array(keep & (days == day)))
+            lake.write_partition(kind, day.astype(date), part, part=f"sim-{gen}")
+        written[kind] = int(keep.sum())
+    for name, table in result.truth.items():
+        write_parquet_atomic(table, truth_dir / name / f"date={gen}" / "part-0.parquet")
+    return written
+
+
+def write_dimensions(world: World, lake: EventsLake, truth_dir: Path) -> None:
+    """The dimension tables (subscribers, senders, IPs, campaigns, contents) and the hidden traits."""
+    for kind, table in world.dimension_tables().items():
+        lake.write_dimension(kind, table)
+    write_parquet_atomic(world.subscriber_truth(), truth_dir / "subscribers.parquet")
+    write_parquet_atomic(world.provider_truth(), truth_dir / "providers.parquet")
+
+
 def simulate(config: WorldConfig, out: str | Path, progress: bool = True) -> dict:
     """Generate `config.days` days into `out/lake` (events) and `out/truth` (what models never see)."""
     from rich.progress import Progress
@@ -657,21 +703,8 @@ def simulate(config: WorldConfig, out: str | Path, progress: bool = True) -> dic
         task = bar.add_task(f"simulating {config.days} days", total=config.days)
         for _ in range(config.days):
             result = world.step_day()
-            gen = result.day.isoformat()
-            for kind, table in result.events.items():
-                ts_col = "send_ts" if kind == "sends" else "event_ts"
-                ts = table.column(ts_col).cast(pa.int64()).to_numpy()
-                keep = ts < end_us
-                days = (ts // US_PER_DAY).astype("datetime64[D]")
-                for day in np.unique(days[keep]):
-                    part = table.filter(pa.array(keep & (days == day)))
-                    lake.write_partition(kind, day.astype(date), part, part=f"sim-{gen}")
-                totals[kind] = totals.get(kind, 0) + int(keep.sum())
-            for name, table in result.truth.items():
-                write_parquet_atomic(table, truth_dir / name / f"date={gen}" / "part-0.parquet")
+            for kind, n in write_day(result, lake, truth_dir, end_us).items():
+                totals[kind] = totals.get(kind, 0) + n
             bar.advance(task)
-    for kind, table in world.dimension_tables().items():
-        lake.write_dimension(kind, table)
-    write_parquet_atomic(world.subscriber_truth(), truth_dir / "subscribers.parquet")
-    write_parquet_atomic(world.provider_truth(), truth_dir / "providers.parquet")
+    write_dimensions(world, lake, truth_dir)
     return {"lake": str(lake.root), "truth": str(truth_dir), "events": totals, "subscribers": world.pop.size}
