@@ -97,15 +97,7 @@ send_time = RequestSource(name="send_time", schema=[Field(name="send_ts", dtype=
 )
 def temporal_features(inputs: pd.DataFrame) -> pd.DataFrame:
     """Hour, weekday, weekend and US holiday of the moment a message is sent (UTC)."""
-    import pandas as pd  # Feast runs this function from its source: it must import what it uses
+    # Feast runs this function from its source: it must import what it uses
+    from adaptive_delivery.features.definitions import temporal_features as from_send_time
 
-    from adaptive_delivery.features.definitions import us_holidays
-
-    ts = pd.to_datetime(inputs["send_ts"], utc=True)
-    holidays = set().union(*(us_holidays(y) for y in set(ts.dt.year)))
-    return pd.DataFrame({
-        "hour_of_day": ts.dt.hour.astype("int64"),
-        "day_of_week": ts.dt.weekday.astype("int64"),
-        "is_weekend": ts.dt.weekday >= 5,
-        "is_holiday": ts.dt.date.isin(holidays),
-    })
+    return from_send_time(inputs["send_ts"]).set_axis(inputs.index)

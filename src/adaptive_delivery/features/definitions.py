@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Spec §4.2: engagement score weights and the 14-day half-life; score = 100·sigmoid(sum/10).
 ENGAGEMENT_WEIGHTS = {"open": 1.0, "click": 3.0, "conversion": 10.0, "unsubscribe": -20.0, "complaint": -50.0}
@@ -109,6 +113,31 @@ class Snapshots:
         return self._series(PROVIDER_EVERY)
 
 
+@dataclass(frozen=True)
+class Instant:
+    """One instant at which every entity is described: what the online store holds when a
+    decision is taken at `at` (the simulator's decision loop reads features this way)."""
+
+    at: datetime
+
+    @property
+    def first_day(self) -> date:
+        return self.at.date()
+
+    @property
+    def last_day(self) -> date:
+        return self.at.date()
+
+    def subscriber(self) -> list[datetime]:
+        return [self.at]
+
+    def sender(self) -> list[datetime]:
+        return [self.at]
+
+    def provider(self) -> list[datetime]:
+        return [self.at]
+
+
 def warmup_stage(max_daily_volume: float) -> int:
     """0 cold … 4 established, from the largest daily volume of the last 7 days (spec §3.5)."""
     for i, upper in enumerate(WARMUP_STAGE_UPPER):
@@ -134,3 +163,18 @@ def us_holidays(year: int) -> set[date]:
         date(year, 7, 4), nth_weekday(9, 0, 1), nth_weekday(10, 0, 2), date(year, 11, 11), nth_weekday(11, 3, 4),
         date(year, 12, 25),
     }
+
+
+def temporal_features(send_ts: pd.Series) -> pd.DataFrame:
+    """Hour, weekday, weekend and US holiday of the moment a message is sent (UTC): the on-demand
+    view's logic, shared with callers that compute rows without Feast."""
+    import pandas as pd
+
+    ts = pd.to_datetime(pd.Series(send_ts).reset_index(drop=True), utc=True)
+    holidays = set().union(*(us_holidays(y) for y in set(ts.dt.year)))
+    return pd.DataFrame({
+        "hour_of_day": ts.dt.hour.astype("int64"),
+        "day_of_week": ts.dt.weekday.astype("int64"),
+        "is_weekend": ts.dt.weekday >= 5,
+        "is_holiday": ts.dt.date.isin(holidays),
+    })

@@ -25,8 +25,9 @@ def _utc(ts: datetime) -> pd.Timestamp:
     return pd.Timestamp(ts).tz_localize(timezone.utc) if ts.tzinfo is None else pd.Timestamp(ts)
 
 
-def load_inputs(lake_root: str | Path) -> dict[str, pd.DataFrame]:
-    """The lake as pandas frames, with outcomes, complaints and engagement tied to their send."""
+def load_inputs(lake_root: str | Path, snapshots: fd.Snapshots | fd.Instant | None = None) -> dict[str, pd.DataFrame]:
+    """The lake as pandas frames, with outcomes, complaints and engagement tied to their send;
+    features are described at `snapshots` (by default every snapshot the lake covers)."""
     lake = EventsLake(lake_root)
     sends = lake.read("sends").to_pandas()
     keys = sends[["message_id", "subscriber_id", "sending_domain", "sending_ip", "send_ts", "provider"]]
@@ -43,7 +44,8 @@ def load_inputs(lake_root: str | Path) -> dict[str, pd.DataFrame]:
         "sends": sends, "outcomes": outcomes, "complaints": complaints, "engagement": engagement,
         "subscribers": lake.read("subscribers").to_pandas(), "senders": lake.read("senders").to_pandas(),
         "ips": lake.read("ips").to_pandas(), "campaigns": lake.read("campaigns").to_pandas(),
-        "contents": lake.read("contents").to_pandas(), "snapshots": fd.Snapshots(days[0], days[-1]),
+        "contents": lake.read("contents").to_pandas(),
+        "snapshots": snapshots if snapshots is not None else fd.Snapshots(days[0], days[-1]),
     }
 
 
@@ -282,8 +284,8 @@ def calendar_features(inp: dict) -> pd.DataFrame:
     })
 
 
-def build_all(lake_root: str | Path) -> dict[str, pd.DataFrame]:
-    inp = load_inputs(lake_root)
+def build_all(lake_root: str | Path, snapshots: fd.Snapshots | fd.Instant | None = None) -> dict[str, pd.DataFrame]:
+    inp = load_inputs(lake_root, snapshots)
     return {
         "subscriber": subscriber_features(inp),
         "sender_domain": sender_features(inp, "sending_domain"),
