@@ -346,13 +346,7 @@ def _show(exp) -> None:
     if exp.history:
         last = exp.history[-1]
         console.print(f"last: {last['action']} at {last['at']}: {last['reason']}")
-        ev = Table(title="evidence (control vs candidate)")
-        for col in ("metric", "control", "candidate", "change", "z", "p", "degraded"):
-            ev.add_column(col)
-        for e in last["evidence"]:
-            ev.add_row(e["metric"], f"{e['control']:.4f}", f"{e['candidate']:.4f}", f"{e['change']:+.1%}",
-                       "" if e["z"] is None else f"{e['z']:.2f}", "" if e["p"] is None else f"{e['p']:.3g}", str(e["degraded"]))
-        console.print(ev)
+        _print_evidence("evidence (control vs candidate)", last["evidence"])
 
 
 @rollout_app.command("start")
@@ -394,16 +388,14 @@ def rollout_status(model_id: str = typer.Argument("MDL-001"), state: Path = type
 def _decide(model_id: str, action, reason: str, state: Path, mlflow_home: Path, tracking_uri: str | None) -> None:
     from adaptive_delivery.models.spec import get
     from adaptive_delivery.rollout import controller as rc
-    from adaptive_delivery.training.registry import CHAMPION
+    from adaptive_delivery.rollout.registry import record_decision
 
     exp = _current(model_id, state)
     if action == rc.Action.ADVANCE and exp.stage_index + 1 >= len(exp.plan) - 1:
         action = rc.Action.PROMOTE
     rc.apply(exp, rc.Verdict(action, reason, exp.stage.name, [], 0, 0), rc.utcnow())
     spec, client = get(model_id), _registry(mlflow_home, tracking_uri)
-    if exp.status == rc.Status.PROMOTED:
-        client.set_registered_model_alias(spec.registered_name, CHAMPION, exp.candidate_version)
-    client.set_model_version_tag(spec.registered_name, exp.candidate_version, "rollout", f"{exp.status.value}: {reason}")
+    record_decision(client, spec.registered_name, exp, reason)
     _rollout_store(state).save(exp)
     _show(exp)
     console.print(f"Seldon manifests {_write_manifests(exp, client, spec, state)}")
@@ -427,6 +419,40 @@ def rollout_rollback(model_id: str = typer.Argument("MDL-001"), reason: str = ty
     from adaptive_delivery.rollout.controller import Action
 
     _decide(model_id, Action.ROLLBACK, f"manual: {reason}", state, mlflow_home, tracking_uri)
+
+
+@rollout_app.command("simulate")
+def rollout_simulate(
+    subscribers: int = typer.Option(60_000, help="Subscribers in the simulated world."),
+    warmup_days: int = typer.Option(8, help="Days simulated (every message sent) before the rollouts."),
+    max_days: int = typer.Option(20, help="Longest a rollout may run, in simulated days."),
+    min_sample: int = typer.Option(10_000, help="Messages per arm before a stage may be judged (spec §8: 10,000)."),
+    seed: int = typer.Option(21), out: Path = typer.Option(Path("runs/rollout-sim")),
+) -> None:
+    """Roll a better and a deliberately worse MDL-001 candidate out inside the simulated world;
+    print and save the evidence of every controller decision."""
+    from adaptive_delivery.rollout.scenario import ScenarioConfig, plot_scenario, run_scenario
+
+    cfg = ScenarioConfig(subscribers=subscribers, warmup_days=warmup_days, max_days=max_days, min_sample=min_sample,
+                         seed=seed)
+    summary = run_scenario(cfg, out, log=console.print)
+    for name, run in summary["runs"].items():
+        console.rule(f"{name} candidate v{summary['versions'][name]}: {run['status']} at {run['final_stage']} "
+                     f"after {run['days']} days; champion is now v{run['champion_after']}")
+        for record in run["decisions"]:
+            _print_evidence(f"{record['stage']}: {record['action']} - {record['reason']} "
+                            f"(n = {record['control_n']:,} vs {record['candidate_n']:,})", record["evidence"])
+    console.print(f"evidence {out}/<better|worse>/evidence.json; summary {out}/summary.json; plot {plot_scenario(out)}")
+
+
+def _print_evidence(title: str, evidence: list[dict]) -> None:
+    ev = Table(title=title)
+    for col in ("metric", "control", "candidate", "change", "z", "p", "degraded"):
+        ev.add_column(col)
+    for e in evidence:
+        ev.add_row(e["metric"], f"{e['control']:.4f}", f"{e['candidate']:.4f}", f"{e['change']:+.1%}",
+                   "" if e["z"] is None else f"{e['z']:.2f}", "" if e["p"] is None else f"{e['p']:.3g}", str(e["degraded"]))
+    console.print(ev)
 
 
 def _print_rows(title: str, rows: dict) -> None:

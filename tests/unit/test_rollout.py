@@ -12,6 +12,7 @@ from adaptive_delivery.rollout.assignment import bucket, fnv1a_32, in_treatment
 from adaptive_delivery.rollout.controller import (
     Action,
     ArmStats,
+    Evidence,
     RolloutStore,
     Status,
     apply,
@@ -99,6 +100,38 @@ def test_a_worse_shadow_score_stops_the_candidate_before_any_traffic():
     assert verdict.action == Action.ROLLBACK and "shadow_score" in verdict.reason
 
 
+def test_skipping_good_mail_to_protect_the_rates_is_rolled_back_skipping_doomed_mail_is_not():
+    exp = start("e6", "MDL-001", "1", "2", T0)
+    exp.stage_index = 1
+    later = T0 + timedelta(days=4)
+    control = ArmStats(messages=200_000, sent=198_000, delivered=190_000, inboxed=160_000, bounced=4_000)
+    # skips 10% of its mail, good mail among it: its rates of sent mail look better, less is delivered
+    hoarder = ArmStats(messages=12_000, sent=10_800, delivered=10_500, inboxed=8_900, bounced=150)
+    verdict = judge(exp, control, hoarder, later)
+    assert verdict.action == Action.ROLLBACK and "delivered_share" in verdict.reason
+    delivered = next(e for e in verdict.evidence if e.metric == "delivered_share")
+    assert delivered.p < 0.05 and delivered.degraded
+    assert hoarder.rate("bounce_rate") < control.rate("bounce_rate")  # what the rates of sent mail alone would say
+    # skips the 5% of its mail that would have been refused: as much is delivered, nothing degrades
+    careful = ArmStats(messages=12_000, sent=11_280, delivered=11_080, inboxed=9_600, bounced=200)
+    assert judge(exp, control, careful, later).action != Action.ROLLBACK
+
+
+def test_latency_is_judged_only_on_enough_requests_and_beyond_a_noise_floor():
+    exp = start("e7", "MDL-001", "1", "2", T0)
+    later = T0 + timedelta(days=8)
+
+    def latency_verdict(control_ms: float, candidate_ms: float, requests: int) -> Evidence:
+        c, t = _arm(20_000, latency=control_ms), _arm(20_000, latency=candidate_ms)
+        c.requests = t.requests = requests
+        return next(e for e in judge(exp, c, t, later).evidence if e.metric == "latency_p99_ms")
+
+    assert latency_verdict(20.0, 40.0, 100).degraded  # twice as slow, well measured
+    assert not latency_verdict(20.0, 40.0, 5).degraded  # a p99 of five batches says nothing
+    assert not latency_verdict(4.0, 8.0, 100).degraded  # +4 ms: under the noise floor
+    assert not latency_verdict(20.0, 24.0, 100).degraded  # +20%: within the allowance
+
+
 @settings(max_examples=200, deadline=None)
 @given(stage=st.integers(0, 3), control_err=st.floats(0, 0.2), extra=st.floats(0, 0.5),
        requests=st.integers(100, 100_000), messages=st.integers(0, 100_000))
@@ -123,3 +156,30 @@ def test_state_survives_a_restart(tmp_path):
     assert [e.experiment_id for e in store.list()] == ["e5"]
     with pytest.raises(FileNotFoundError, match="no rollout 'nope'"):
         store.load("nope")
+
+
+def test_decision_rows_join_every_view_on_its_keys_and_leave_unknown_entities_missing():
+    import pandas as pd
+
+    from adaptive_delivery.rollout.simulation import decision_rows
+
+    t = pd.Timestamp("2026-03-05", tz="UTC")
+    tables = {
+        "subscriber": pd.DataFrame({"subscriber_id": ["s1"], "event_timestamp": [t], "opens_30d": [4]}),
+        "sender_domain": pd.DataFrame({"sending_domain": ["d"], "sent_24h": [100]}),
+        "sender_ip": pd.DataFrame({"sending_ip": ["ip"], "sent_24h": [60]}),
+        "sender_provider": pd.DataFrame({"sending_ip": ["ip", "ip"], "provider": ["gmail", "yahoo"], "sent_24h": [40, 20]}),
+        "provider": pd.DataFrame({"provider": ["gmail", "yahoo"], "attempts_15m": [7, 3]}),
+        "content": pd.DataFrame({"content_id": ["c"], "link_count": [2]}),
+    }
+    sends = pd.DataFrame({"message_id": ["m1", "m2"], "subscriber_id": ["s1", "new"], "sending_domain": ["d", "d"],
+                          "sending_ip": ["ip", "ip"], "provider": ["yahoo", "gmail"], "content_id": ["c", "c"],
+                          "send_ts": [t + pd.Timedelta(hours=14), t + pd.Timedelta(days=2, hours=3)],
+                          "send_rate_per_min": [300.0, 60.0], "campaign_type": ["marketing", "transactional"]})
+    rows = decision_rows(tables, sends)
+    assert rows["subscriber_features__opens_30d"].iloc[0] == 4 and pd.isna(rows["subscriber_features__opens_30d"].iloc[1])
+    assert rows["sender_provider_features__sent_24h"].tolist() == [20, 40]
+    assert rows["provider_features__attempts_15m"].tolist() == [3, 7]
+    assert rows["temporal_features__hour_of_day"].tolist() == [14, 3]
+    assert rows["temporal_features__is_weekend"].tolist() == [False, True]  # 2026-03-07 is a Saturday
+    assert rows["is_transactional"].tolist() == [0.0, 1.0]

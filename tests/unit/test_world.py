@@ -102,3 +102,22 @@ def test_suppression_setting_decides_whether_dead_addresses_are_mailed_again(tmp
 
     assert repeat_hard_bounces(1) == 0  # suppressed after the first hard bounce
     assert repeat_hard_bounces(0) > 0  # 0: never suppressed, dead addresses keep bouncing
+
+
+def test_a_send_filter_decides_which_planned_messages_go_out():
+    from adaptive_delivery.world.simulator import World
+
+    cfg = WorldConfig(subscribers=1_500, days=2, seed=9)
+    planned = []
+
+    def every_other(day: int, sends) -> list[bool]:
+        planned.append(sends.column("message_id").to_pylist())
+        return [i % 2 == 0 for i in range(sends.num_rows)]
+
+    free, filtered = World(cfg), World(cfg)
+    all_sent = free.step_day().events["sends"].column("message_id").to_pylist()
+    some_sent = filtered.step_day(every_other).events["sends"].column("message_id").to_pylist()
+    assert planned[0] == all_sent  # the filter sees exactly what would have gone out
+    assert some_sent == all_sent[::2]
+    outcomes = filtered.step_day(lambda d, s: [False] * s.num_rows)
+    assert outcomes.events == {}  # nothing sent, nothing happens

@@ -49,6 +49,20 @@ NUMERIC = [
 FEATURES = NUMERIC + CATEGORICAL
 
 
+def final_outcomes(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Each message's last delivery outcome (status, bounce class, placement) and its class index
+    in CLASSES, -1 where it has none yet (still deferred, or accepted with no placement seen)."""
+    final = outcomes.sort_values(["message_id", "event_ts"]).groupby("message_id").tail(1)
+    cls = np.select(
+        [(final["status"] == "accepted") & (final["placement"] == "inbox"),
+         (final["status"] == "accepted") & (final["placement"] == "spam"),
+         (final["status"] == "bounced") & (final["bounce_class"] == "soft"),
+         (final["status"] == "bounced") & (final["bounce_class"] == "hard"),
+         final["status"] == "blocked"],
+        [0, 1, 2, 3, 4], default=-1)
+    return final.assign(label=cls).reset_index(drop=True)
+
+
 def labels_from_lake(lake_root: str | Path) -> pd.DataFrame:
     """One row per message with a known final outcome: the send's keys, its time, and the class.
 
@@ -60,16 +74,8 @@ def labels_from_lake(lake_root: str | Path) -> pd.DataFrame:
     sends = lake.read("sends", columns=["message_id", "subscriber_id", "sending_domain", "sending_ip", "provider",
                                         "content_id", "send_ts", "send_rate_per_min", "campaign_type"]).to_pandas()
     out = lake.read("outcomes", columns=["message_id", "attempt", "event_ts", "status", "bounce_class", "placement"]).to_pandas()
-    final = out.sort_values(["message_id", "event_ts"]).groupby("message_id").tail(1)
-    cls = np.select(
-        [(final["status"] == "accepted") & (final["placement"] == "inbox"),
-         (final["status"] == "accepted") & (final["placement"] == "spam"),
-         (final["status"] == "bounced") & (final["bounce_class"] == "soft"),
-         (final["status"] == "bounced") & (final["bounce_class"] == "hard"),
-         final["status"] == "blocked"],
-        [0, 1, 2, 3, 4], default=-1)
-    final = final.assign(label=cls)[lambda d: d["label"] >= 0][["message_id", "label"]]
-    frame = sends.merge(final, on="message_id", how="inner")
+    final = final_outcomes(out)
+    frame = sends.merge(final.loc[final["label"] >= 0, ["message_id", "label"]], on="message_id", how="inner")
     frame["event_timestamp"] = frame["send_ts"]
     frame["is_transactional"] = (frame["campaign_type"] == "transactional").astype(float)
     return frame.drop(columns=["campaign_type"]).reset_index(drop=True)

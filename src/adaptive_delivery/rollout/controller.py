@@ -45,6 +45,13 @@ class Guardrail:
     higher_is_better: bool
     max_degradation: float = MAX_DEGRADATION
     proportion: bool = True  # tested with the two-proportion z-test; otherwise compared as a value
+    # for a value (not a proportion): judged only once both arms served this many requests, and a
+    # change smaller than `min_absolute` never counts (a p99 of a few batches is noise)
+    min_requests: int = 0
+    min_absolute: float = 0.0
+
+
+LATENCY = dict(max_degradation=0.25, proportion=False, min_requests=30, min_absolute=5.0)
 
 
 GUARDRAILS = (
@@ -52,22 +59,28 @@ GUARDRAILS = (
     Guardrail("inbox_rate", higher_is_better=True),
     Guardrail("bounce_rate", higher_is_better=False),
     Guardrail("complaint_rate", higher_is_better=False),
+    # rates of sent mail improve by skipping mail; what reached a mailbox, of all the mail the arm
+    # decided on, does not: skipping mail that would have been refused costs nothing here, skipping
+    # good mail does
+    Guardrail("delivered_share", higher_is_better=True),
     Guardrail("error_rate", higher_is_better=False),
-    Guardrail("latency_p99_ms", higher_is_better=False, max_degradation=0.25, proportion=False),
+    Guardrail("latency_p99_ms", higher_is_better=False, **LATENCY),
 )
 # In shadow the candidate decides nothing: only what it would have predicted can be judged.
 SHADOW_GUARDRAILS = (
     Guardrail("shadow_score", higher_is_better=True, max_degradation=0.02, proportion=False),
     Guardrail("error_rate", higher_is_better=False),
-    Guardrail("latency_p99_ms", higher_is_better=False, max_degradation=0.25, proportion=False),
+    Guardrail("latency_p99_ms", higher_is_better=False, **LATENCY),
 )
-COUNTS = {"delivery_rate": "delivered", "inbox_rate": "inboxed", "bounce_rate": "bounced",
-          "complaint_rate": "complained", "error_rate": "errors"}
+# metric -> (count, denominator) fields of ArmStats
+COUNTS = {"delivery_rate": ("delivered", "sent"), "inbox_rate": ("inboxed", "sent"), "bounce_rate": ("bounced", "sent"),
+          "complaint_rate": ("complained", "sent"), "delivered_share": ("delivered", "messages"), "error_rate": ("errors", "requests")}
 
 
 @dataclass
 class ArmStats:
-    """What one arm did over the stage: messages decided, what happened to them, how it served."""
+    """What one arm did over the stage: messages it decided, how many it let out, what happened to
+    those, how it served. `sent` None means every decided message went out."""
 
     messages: int = 0
     delivered: int = 0
@@ -78,15 +91,21 @@ class ArmStats:
     errors: int = 0
     latency_p99_ms: float = 0.0
     shadow_score: float = float("nan")  # e.g. macro AUC of its predictions on realised outcomes
+    sent: int | None = None
+
+    def count(self, field_name: str) -> int:
+        if field_name == "sent" and self.sent is None:
+            return self.messages
+        return int(getattr(self, field_name))
 
     def rate(self, metric: str) -> float:
         if metric in COUNTS:
-            denom = self.requests if metric == "error_rate" else self.messages
-            return getattr(self, COUNTS[metric]) / denom if denom else 0.0
+            num, denom = (self.count(f) for f in COUNTS[metric])
+            return num / denom if denom else 0.0
         return float(getattr(self, metric))
 
     def total(self, metric: str) -> int:
-        return self.requests if metric == "error_rate" else self.messages
+        return self.count(COUNTS[metric][1])
 
 
 class Status(StrEnum):
@@ -180,10 +199,12 @@ def _compare(g: Guardrail, control: ArmStats, candidate: ArmStats, alpha: float)
     change = (b - a) / abs(a) if a else (0.0 if b == a else float("inf") * (1 if b > a else -1))
     worse = -change if g.higher_is_better else change
     if g.proportion:
-        z, p = two_proportion_z(getattr(control, COUNTS[g.metric]), control.total(g.metric),
-                                getattr(candidate, COUNTS[g.metric]), candidate.total(g.metric))
+        num = COUNTS[g.metric][0]
+        z, p = two_proportion_z(control.count(num), control.total(g.metric), candidate.count(num), candidate.total(g.metric))
         return Evidence(g.metric, a, b, change, z, p, worse > g.max_degradation and p < alpha)
-    return Evidence(g.metric, a, b, change, None, None, worse > g.max_degradation)
+    measured = min(control.requests, candidate.requests) >= g.min_requests
+    return Evidence(g.metric, a, b, change, None, None,
+                    measured and worse > g.max_degradation and abs(b - a) >= g.min_absolute)
 
 
 def apply(exp: Experiment, verdict: Verdict, now: datetime) -> Experiment:
