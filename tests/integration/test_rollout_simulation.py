@@ -19,8 +19,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory):
     out = tmp_path_factory.mktemp("rollout-sim")
-    cfg = ScenarioConfig(subscribers=6_000, warmup_days=5, champion_days=2, champion_rows=2_000, max_days=8,
-                         min_sample=150, seed=21)
+    cfg = ScenarioConfig(subscribers=8_000, warmup_days=5, champion_days=2, champion_rows=2_000, max_days=10,
+                         min_sample=450, seed=21)
     return out, run_scenario(cfg, out, log=lambda _: None)
 
 
@@ -41,10 +41,10 @@ def test_the_worse_candidate_passes_shadow_and_is_rolled_back_at_canary(scenario
     assert run["status"] == "rolled_back" and run["final_stage"] == "canary"
     shadow, canary = run["decisions"]
     assert shadow["action"] == "advance"  # its rankings are intact: offline AUC cannot tell
-    assert canary["action"] == "rollback" and "bounce_rate" in canary["reason"]
-    bounce = next(e for e in canary["evidence"] if e["metric"] == "bounce_rate")
-    assert bounce["degraded"] and bounce["p"] < 0.05 and bounce["candidate"] > bounce["control"]
-    assert canary["candidate_n"] >= 150 and canary["control_n"] >= 150
+    assert canary["action"] == "rollback" and "delivered_share" in canary["reason"]
+    delivered = next(e for e in canary["evidence"] if e["metric"] == "delivered_share")
+    assert delivered["degraded"] and delivered["p"] < 0.05 and delivered["candidate"] < delivered["control"]
+    assert canary["candidate_n"] >= 450 and canary["control_n"] >= 450
     # the champion did not move
     assert run["champion_after"] == summary["versions"]["champion"]
 

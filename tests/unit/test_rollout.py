@@ -121,15 +121,37 @@ def test_latency_is_judged_only_on_enough_requests_and_beyond_a_noise_floor():
     exp = start("e7", "MDL-001", "1", "2", T0)
     later = T0 + timedelta(days=8)
 
-    def latency_verdict(control_ms: float, candidate_ms: float, requests: int) -> Evidence:
-        c, t = _arm(20_000, latency=control_ms), _arm(20_000, latency=candidate_ms)
+    def latency(metric: str, control_ms: float, candidate_ms: float, requests: int) -> Evidence:
+        c, t = _arm(20_000), _arm(20_000)
+        setattr(c, metric, control_ms)
+        setattr(t, metric, candidate_ms)
         c.requests = t.requests = requests
-        return next(e for e in judge(exp, c, t, later).evidence if e.metric == "latency_p99_ms")
+        return next(e for e in judge(exp, c, t, later).evidence if e.metric == metric)
 
-    assert latency_verdict(20.0, 40.0, 100).degraded  # twice as slow, well measured
-    assert not latency_verdict(20.0, 40.0, 5).degraded  # a p99 of five batches says nothing
-    assert not latency_verdict(4.0, 8.0, 100).degraded  # +4 ms: under the noise floor
-    assert not latency_verdict(20.0, 24.0, 100).degraded  # +20%: within the allowance
+    assert latency("latency_p50_ms", 8.0, 16.0, 100).degraded  # twice as slow, well measured
+    assert not latency("latency_p50_ms", 8.0, 16.0, 5).degraded  # five requests say nothing
+    assert not latency("latency_p50_ms", 2.0, 2.8, 100).degraded  # +0.8 ms: under the noise floor
+    assert not latency("latency_p50_ms", 8.0, 9.6, 100).degraded  # +20%: within the allowance
+    assert not latency("latency_p99_ms", 20.0, 40.0, 500).degraded  # a p99 of 500 is its 5 slowest
+    assert "fewer than 1000 requests" in latency("latency_p99_ms", 20.0, 40.0, 500).note
+    assert latency("latency_p99_ms", 20.0, 40.0, 5_000).degraded
+
+
+def test_rare_events_are_not_judged_on_a_handful():
+    exp = start("e8", "MDL-001", "1", "2", T0)
+    exp.stage_index = 2
+    control = ArmStats(messages=42_000, delivered=40_000, inboxed=33_000, bounced=600, complained=5)
+    candidate = ArmStats(messages=14_000, delivered=13_330, inboxed=11_000, bounced=200, complained=6)
+    verdict = judge(exp, control, candidate, T0 + timedelta(days=12))
+    complaints = next(e for e in verdict.evidence if e.metric == "complaint_rate")
+    assert complaints.p < 0.05 and complaints.change > 1.0  # +250%, "significant" by the z-test alone
+    assert not complaints.degraded and "too few events" in complaints.note
+    assert verdict.action != Action.ROLLBACK
+    # the same rates on ten times the mail: now it is evidence
+    ten_times = {k: 10 * v for k, v in vars(candidate).items() if isinstance(v, int)}
+    control_x10 = ArmStats(**{k: 10 * v for k, v in vars(control).items() if isinstance(v, int)})
+    verdict = judge(exp, control_x10, ArmStats(**ten_times), T0 + timedelta(days=12))
+    assert verdict.action == Action.ROLLBACK and "complaint_rate" in verdict.reason
 
 
 @settings(max_examples=200, deadline=None)

@@ -1,8 +1,10 @@
 """The rollout scenario: one simulated world, warmed up with every message sent; a champion
 trained on its first days; then two rollouts from the same moment of the same world (same
 random draws): a better candidate (retrained on the most recent days), which must walk shadow → canary
-→ ramp → full and be promoted, and a deliberately worse one (the same model shipped with
-class-weighted probabilities), which must pass shadow on AUC and be rolled back at canary.
+→ ramp → full and be promoted, and a deliberately worse one: the same model as if trained with
+class-balanced weights and shipped without correcting its probabilities. Its rankings are intact,
+so it passes shadow on AUC; its inflated bounce and block probabilities make it skip good mail,
+which only live traffic shows: it must be rolled back at canary.
 Models live in an MLflow registry; promotion moves `champion`, every decision tags the version.
 """
 
@@ -27,8 +29,12 @@ from adaptive_delivery.training.tracking import Tracking, default_tracking_uri
 from adaptive_delivery.world.config import WorldConfig
 from adaptive_delivery.world.simulator import World
 
-# The worse candidate's probabilities: hard bounces and blocks weighted as if 20 times rarer.
-WORSE_REWEIGHTING = {"hard_bounce": 0.05, "block": 0.05}
+
+def balanced_weights(labels: pd.Series, classes: tuple[str, ...]) -> dict[str, float]:
+    """scikit-learn's class_weight="balanced": n / (k * count) per class. Probabilities of a model
+    trained with these weights over-state every rare class by its weight."""
+    counts = labels.value_counts().reindex(range(len(classes)), fill_value=0).clip(lower=1)
+    return {c: float(len(labels) / (len(classes) * counts.iloc[i])) for i, c in enumerate(classes)}
 
 
 @dataclass(frozen=True)
@@ -94,7 +100,7 @@ def run_scenario(cfg: ScenarioConfig, out: Path, log: Callable[[str], None] = pr
                      - pd.Timedelta(days=cfg.candidate_days - 1)]
     better = _fit(spec, recent.sample(min(200_000, len(recent)), random_state=cfg.seed), cfg.seed)
     history.to_parquet(base / "decision_rows.parquet", index=False)
-    worse = sim.reweighted(better, WORSE_REWEIGHTING)
+    worse = sim.reweighted(better, balanced_weights(recent["label"], spec.classes))
 
     tracking = Tracking(default_tracking_uri(out / "mlflow"), experiment="rollout-simulation")
     (out / "mlflow").mkdir(parents=True, exist_ok=True)

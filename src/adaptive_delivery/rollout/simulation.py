@@ -80,10 +80,10 @@ class ArmModel:
 
 
 class ClassReweighted:
-    """A model whose probabilities are re-weighted per class and renormalised: the classic mistake
-    of training with class weights and shipping the weighted probabilities. Rankings within a class
-    barely move (offline AUC passes), but thresholds on probabilities stop firing. Used to build
-    the deliberately worse candidate of the rollout scenario."""
+    """A model whose probabilities are re-weighted per class and renormalised: what training with
+    class weights and shipping the weighted probabilities does. Rankings within a class barely
+    move (offline AUC passes), but thresholds on probabilities fire on the wrong mail. Used to
+    build the deliberately worse candidate of the rollout scenario."""
 
     def __init__(self, base, weights: dict[int, float]) -> None:
         self.base = base
@@ -167,6 +167,7 @@ class StageTally:
         for arm in ARMS:
             stats = getattr(self, arm)
             lat = self.latencies[arm]
+            stats.latency_p50_ms = float(np.percentile(lat, 50)) if lat else 0.0
             stats.latency_p99_ms = float(np.percentile(lat, 99)) if lat else 0.0
             if self.shadow["y"]:
                 y = np.concatenate(self.shadow["y"])
