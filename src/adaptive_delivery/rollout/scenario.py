@@ -141,7 +141,8 @@ def run_scenario(cfg: ScenarioConfig, out: Path, log: Callable[[str], None] = pr
 
 
 def plot_scenario(out: Path) -> Path:
-    """Per rollout: the candidate's traffic share and both arms' bounce rate, day by day (PNG)."""
+    """Per rollout: the candidate's traffic share and what each arm delivered, of all the mail it
+    decided on and of the mail it let out, day by day (PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -154,18 +155,22 @@ def plot_scenario(out: Path) -> Path:
         days = [d["day"][5:] for d in run["days"]]
         share = [d["candidate_share"] * 100 for d in run["days"]]
 
-        def bounce(arm: str, run=run) -> list[float]:
-            return [100 * d[arm]["bounced"] / d[arm]["sent"] if d[arm]["sent"] else float("nan") for d in run["days"]]
+        def rate(arm: str, num: str, denom: str, run=run) -> list[float]:
+            return [100 * d[arm][num] / d[arm][denom] if d[arm][denom] else float("nan") for d in run["days"]]
 
         ax.bar(days, share, color="#dde5f0", label="candidate traffic %")
         ax.set_ylabel("candidate traffic (%)")
         twin = ax.twinx()
-        twin.plot(days, bounce("control"), "o-", color="#345", label="bounce rate, champion")
-        twin.plot(days, bounce("candidate"), "s-", color="#c33", label="bounce rate, candidate")
-        twin.set_ylabel("bounce rate of sent mail (%)")
+        for arm, colour, marker in (("control", "#345", "o"), ("candidate", "#c33", "s")):
+            who = "champion" if arm == "control" else "candidate"
+            twin.plot(days, rate(arm, "delivered", "messages"), marker + "-", color=colour,
+                      label=f"delivered, of all its mail ({who})")
+            twin.plot(days, rate(arm, "delivered", "sent"), marker + "--", color=colour, alpha=0.6,
+                      label=f"delivered, of mail it sent ({who})")
+        twin.set_ylabel("%")
         ax.set_title(f"{name} candidate: {run['experiment']['status']}")
         ax.tick_params(axis="x", rotation=60)
-        twin.legend(loc="upper left", fontsize=8)
+        twin.legend(loc="lower left", fontsize=7)
     fig.tight_layout()
     path = out / "rollouts.png"
     fig.savefig(path, dpi=110)
