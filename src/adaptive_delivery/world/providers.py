@@ -7,7 +7,7 @@ replies, the simulator's truth tables expose it for evaluation only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 
 import numpy as np
@@ -150,9 +150,13 @@ def provider_for_domain(domain: str) -> str:
     return DOMAIN_TO_PROVIDER.get(domain.lower().strip(), "corporate")
 
 
+@cache
 def provider_array(attr: str) -> np.ndarray:
-    """One attribute of every provider as an array indexed by provider index."""
-    return np.array([getattr(p, attr) for p in PROVIDERS], dtype=float)
+    """One attribute of every provider as an array indexed by provider index (read-only and
+    cached: the laws call this on every 30-second step)."""
+    values = np.array([getattr(p, attr) for p in PROVIDERS], dtype=float)
+    values.setflags(write=False)
+    return values
 
 
 @dataclass(frozen=True)
