@@ -56,8 +56,10 @@ def test_pushing_past_the_limit_costs_reward_and_brings_blocks():
 
 
 def test_reward_follows_the_spec():
-    assert throttle_reward({"delivered": 1000}, 0) == pytest.approx(1000.0)
-    assert throttle_reward({"delivered": 900, "block": 100}, 100) == pytest.approx(900 - 1000 - 1.0)
+    assert throttle_reward({"delivered": 1000}, 0) == pytest.approx(1.0)
+    assert throttle_reward({"delivered": 900, "block": 100}, 100) == pytest.approx((900 - 1000 - 1.0) / 1000)
+    # throughput pays: twice the delivered mail at twice the rate earns about twice the reward
+    assert throttle_reward({"delivered": 400}, 800) > 1.9 * throttle_reward({"delivered": 200}, 400)
 
 
 def test_warmup_rewards_patience_and_punishes_blasting():

@@ -19,8 +19,14 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from adaptive_delivery.decisions.rails import STAGE_NAMES, stage_of
 from adaptive_delivery.world import dynamics as dyn
-from adaptive_delivery.world.providers import PROVIDER_INDEX, PROVIDERS, provider_array
+from adaptive_delivery.world.providers import (
+    PROVIDER_INDEX,
+    PROVIDERS,
+    provider_array,
+    reply_catalog,
+)
 
 # Spec §6.2: the per-provider "safe default" rates a static MTA configuration would use (msgs/min).
 STATIC_DEFAULT_RATE_PER_MIN = {"gmail": 100, "yahoo": 150, "outlook": 200, "aol": 100}
@@ -47,10 +53,37 @@ class Audience:
 
 
 def throttle_reward(counts: dict[str, int], rate_per_min: float) -> float:
-    """Spec §3.2: outcome rewards per 1,000 messages attempted, minus 0.01 x rate."""
-    n = max(sum(counts.values()), 1)
+    """Spec §3.2 in units of 1,000 messages: each delivered message +1, deferral -0.5, soft bounce -1,
+    hard bounce -2, block -10, all divided by 1,000, minus 0.01 x rate in the same unit.
+
+    Read this way the reward grows with delivered throughput (a 30-s window that delivers 200
+    messages earns about 0.2) and the rate term is the slight preference for lower rates the spec
+    asks for. Averaging per message instead would pay a controller the same for 10 messages a
+    minute as for 1,000, and it would learn to send nothing."""
     total = sum(REWARD[k] * counts.get(k, 0) for k in REWARD)
-    return 1000.0 * total / n - RATE_PENALTY * rate_per_min
+    return (total - RATE_PENALTY * rate_per_min) / 1000.0
+
+
+OUTCOME_KINDS = ("delivered", "deferred", "soft_bounce", "hard_bounce", "block")
+# the reply kinds (smtp_replies.yaml) a window's non-delivered outcomes are answered with
+REPLY_KIND = {"deferred": "throttle", "soft_bounce": "mailbox_full", "hard_bounce": "user_unknown", "block": "block"}
+TRANSIENT_REPLY = "421 4.3.0 Temporary System Problem. Try again later."
+REPLY_FILL = {"{ip}": "192.0.2.10", "{qid}": "a1b2c3d4e5", "{rcpt}": "someone@example.net", "{domain}": "example.com"}
+
+
+@dataclass
+class Window:
+    """What one 30-second window of sending to one provider came back with."""
+
+    counts: dict[str, int]
+    rate_blocks: int  # blocks caused by sending too fast (truth: the world's rate part)
+    replies: list[tuple[str, int]]  # (SMTP reply line, how many messages got it)
+
+
+def _fill_reply(code: int, enhanced: str, text: str) -> str:
+    for key, value in REPLY_FILL.items():
+        text = text.replace(key, value)
+    return f"{code} {enhanced} {text}"
 
 
 class ThrottleEnv(gym.Env):
@@ -59,7 +92,13 @@ class ThrottleEnv(gym.Env):
     Observation (spec §3.2): current rate, queue depth, success rate over 1/5/15 min, deferrals
     and blocks in the last minute, mean reply latency, 4xx and 5xx rates, hour, weekday, the
     best rate seen with >95% success, warm-up stage, reputation (as a postmaster tool reports it,
-    with noise). `info["truth"]` carries the hidden limit for evaluation only.
+    with noise). `info["truth"]` carries the hidden limit for evaluation only; `info["replies"]`
+    the SMTP reply lines of the window (what rule-based MTAs react to).
+
+    `limit_jitter` draws each episode's hidden limit scale from [1/(1+j), 1+j] (log-uniform), so
+    worlds with different seeds have different capacities and a policy must find them.
+    `step(action)` multiplies the current rate by one of the spec's multipliers; `step_rate(rate)`
+    sets a rate directly (what a safety-railed controller does).
     """
 
     metadata = {"render_modes": []}
@@ -82,6 +121,7 @@ class ThrottleEnv(gym.Env):
         start_rate_per_min: float | None = None,
         limit_change_step: int | None = None,
         limit_change_scale: float = 0.5,
+        limit_jitter: float = 0.0,
         start_hour: int = 14,
         seed: int | None = None,
     ) -> None:
@@ -102,20 +142,22 @@ class ThrottleEnv(gym.Env):
         self.start_rate = start_rate_per_min or self.base_rate
         self.limit_change_step = limit_change_step
         self.limit_change_scale = limit_change_scale
+        self.limit_jitter = limit_jitter
         self.start_hour = start_hour
         self.action_space = spaces.Discrete(len(THROTTLE_MULTIPLIERS))
         self.observation_space = spaces.Box(low=0.0, high=np.inf, shape=(len(self.OBS_NAMES),), dtype=np.float32)
+        self.replies = reply_catalog().get(provider, reply_catalog()["default"])
         self._seed = seed
         self.reset(seed=seed)
 
     # ---- the world's side ------------------------------------------------------------------
     def hidden_limit_per_min(self) -> float:
         scale = self.limit_change_scale if (self.limit_change_step is not None and self.t >= self.limit_change_step) else 1.0
-        return float(dyn.hourly_limit(self.p, self.reputation, self.warm, scale)) / 60.0
+        return float(dyn.hourly_limit(self.p, self.reputation, self.warm, scale * self.limit_scale)) / 60.0
 
-    def _window(self, n: int, rate_per_min: float) -> dict[str, int]:
+    def _window(self, n: int, rate_per_min: float, limit_per_min: float) -> Window:
         a = self.audience
-        pressure = dyn.rate_pressure(rate_per_min * 60.0, self.hidden_limit_per_min() * 60.0)
+        pressure = dyn.rate_pressure(rate_per_min * 60.0, limit_per_min * 60.0)
         probs = dyn.outcome_probabilities(
             provider=self.p, reputation=self.reputation, pressure=pressure, blocklisted=False,
             spf_or_dkim=True, dmarc=True, one_click=True, address_invalid=a.invalid_share,
@@ -131,37 +173,70 @@ class ThrottleEnv(gym.Env):
         p_defer = float(probs.p_first_defer)
         p_delivered = max(1.0 - p_block - p_hard - p_soft - p_defer, 0.0)
         p = np.array([p_delivered, p_defer, p_soft, p_hard, p_block])
-        counts = self.np_random.multinomial(n, p / p.sum())
-        return dict(zip(("delivered", "deferred", "soft_bounce", "hard_bounce", "block"), map(int, counts), strict=False))
+        counts = dict(zip(OUTCOME_KINDS, map(int, self.np_random.multinomial(n, p / p.sum())), strict=True))
+        # the share of blocks the rate caused: what the block probability would lose without it
+        not_rate = 1.0 - float(np.prod([1.0 - float(v) for k, v in probs.block_parts.items() if k != "rate"]))
+        rate_share = (p_block - not_rate) / p_block if p_block > 0 else 0.0
+        rate_blocks = int(self.np_random.binomial(counts["block"], min(max(rate_share, 0.0), 1.0)))
+        # deferrals below the limit are greylisting and transient load, answered generically;
+        # only the share the pressure adds gets the provider's rate-limit reply
+        over = 1.0 - 1.0 / (1.0 + float(pressure))
+        transient = int(self.np_random.binomial(counts["deferred"], dyn.BASE_DEFERRAL / (dyn.BASE_DEFERRAL + over)))
+        return Window(counts, rate_blocks, self._replies(counts, transient, rate_blocks))
+
+    def _replies(self, counts: dict[str, int], transient_deferrals: int, rate_blocks: int) -> list[tuple[str, int]]:
+        """Reply lines per outcome, drawn from the provider's real replies for each situation: the
+        rate-limit replies for what the speed caused, policy refusals for the background blocks."""
+        lines: list[tuple[str, int]] = [(TRANSIENT_REPLY, transient_deferrals)] if transient_deferrals else []
+        parts = [(kind, counts[outcome]) for outcome, kind in REPLY_KIND.items()]
+        parts[0] = ("reputation" if self.reputation < 45 else "throttle", counts["deferred"] - transient_deferrals)
+        parts[-1] = ("block", rate_blocks)
+        parts.append(("spam_content", counts["block"] - rate_blocks))
+        for kind, n in parts:
+            if n <= 0:
+                continue
+            options = self.replies[kind]
+            picks = self.np_random.multinomial(n, np.full(len(options), 1.0 / len(options)))
+            lines += [(_fill_reply(r.code, r.enhanced, r.text), int(k)) for r, k in zip(options, picks, strict=True) if k]
+        return lines
 
     # ---- gym API -----------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         self.t = 0
+        j = float(self.limit_jitter)
+        self.limit_scale = float(np.exp(self.np_random.uniform(-np.log1p(j), np.log1p(j)))) if j > 0 else 1.0
         self.reputation = float(self.reputation0)
         self.warm = float(self.warm0)
         self.rate = float(self.start_rate)
         self.queue = float(self.backlog0 if self.backlog0 is not None else 10 ** 9)
-        self.history: deque[dict[str, int]] = deque(maxlen=30)
+        # per window: (sent, delivered, deferred, blocks, 4xx, 5xx)
+        self.history: deque[tuple[int, int, int, int, int, int]] = deque(maxlen=30)
         self.hour_stats = {k: 0.0 for k in ("sent", "hard", "complaints", "blocks", "opens")}
         self.good_rate = self.base_rate
         self.latency = self.profile.reply_latency_ms
         return self._obs(), {}
 
     def step(self, action):
-        mult = THROTTLE_MULTIPLIERS[int(action)]
-        self.rate = float(np.clip(self.rate * mult, 1.0, 1e6))
+        return self.step_rate(self.rate * THROTTLE_MULTIPLIERS[int(action)])
+
+    def step_rate(self, rate_per_min: float):
+        """Send at `rate_per_min` for the next 30 seconds."""
+        self.rate = float(np.clip(rate_per_min, 0.0, 1e6))
+        limit = self.hidden_limit_per_min()
         self.queue += self.arrivals_per_min * STEP_SECONDS / 60.0
         n = int(min(self.queue, self.rate * STEP_SECONDS / 60.0))
-        counts = self._window(n, self.rate) if n > 0 else dict(delivered=0, deferred=0, soft_bounce=0, hard_bounce=0, block=0)
+        window = self._window(n, self.rate, limit) if n > 0 else Window(dict.fromkeys(OUTCOME_KINDS, 0), 0, [])
+        counts = window.counts
         self.queue -= n - counts["deferred"]
-        self.history.append(counts)
-        reward = throttle_reward(counts, self.rate) if n > 0 else -RATE_PENALTY * self.rate
-        pressure = float(dyn.rate_pressure(self.rate * 60.0, self.hidden_limit_per_min() * 60.0))
+        fours = counts["deferred"] + counts["soft_bounce"]
+        self.history.append((n, counts["delivered"], counts["deferred"], counts["block"], fours, counts["block"] + counts["hard_bounce"]))
+        reward = throttle_reward(counts, self.rate)
+        pressure = float(dyn.rate_pressure(self.rate * 60.0, limit * 60.0))
         self.latency = self.profile.reply_latency_ms * (1.0 + pressure) * float(self.np_random.lognormal(0, 0.2))
-        self._account(counts)
-        ok = counts["delivered"] / max(n, 1)
-        if ok > 0.95 and n > 0:
+        complaints = int(self.np_random.binomial(counts["delivered"], self.audience.complaint_per_inbox))
+        self._account(counts, complaints)
+        if n > 0 and counts["delivered"] / n > 0.95:
             self.good_rate = max(self.good_rate, self.rate)
         self.t += 1
         truncated = self.t >= self.episode_steps
@@ -169,18 +244,21 @@ class ThrottleEnv(gym.Env):
         info = {
             "counts": counts,
             "rate_per_min": self.rate,
-            "truth": {"limit_per_min": self.hidden_limit_per_min(), "pressure": pressure, "reputation": self.reputation},
+            "rate_blocks": window.rate_blocks,
+            "complaints": complaints,
+            "replies": window.replies,
+            "truth": {"limit_per_min": limit, "pressure": pressure, "reputation": self.reputation},
         }
         return self._obs(), float(reward), bool(terminated), bool(truncated), info
 
-    def _account(self, counts: dict[str, int]) -> None:
+    def _account(self, counts: dict[str, int], complaints: int) -> None:
         """Reputation moves hourly with the same law as the daily log generator (dt = 1/24 day)."""
         a = self.audience
         sent = sum(counts.values())
         self.hour_stats["sent"] += sent
         self.hour_stats["hard"] += counts["hard_bounce"]
         self.hour_stats["blocks"] += counts["block"]
-        self.hour_stats["complaints"] += counts["delivered"] * a.complaint_per_inbox
+        self.hour_stats["complaints"] += complaints
         self.hour_stats["opens"] += counts["delivered"] * a.human_open_rate
         if (self.t + 1) % (3600 // STEP_SECONDS) == 0:
             h = self.hour_stats
@@ -192,31 +270,29 @@ class ThrottleEnv(gym.Env):
             self.hour_stats = {k: 0.0 for k in self.hour_stats}
 
     def _obs(self) -> np.ndarray:
-        def success(window: int) -> float:
-            recent = list(self.history)[-window:]
-            sent = sum(sum(c.values()) for c in recent)
-            return sum(c["delivered"] for c in recent) / sent if sent else 1.0
+        hist = self.history
 
-        last = list(self.history)[-2:]
-        sent_1m = sum(sum(c.values()) for c in last) or 1
-        deferrals = sum(c["deferred"] for c in last)
-        blocks = sum(c["block"] for c in last)
-        fives = sum(c["block"] + c["hard_bounce"] for c in last)
-        fours = sum(c["deferred"] + c["soft_bounce"] for c in last)
+        def success(window: int) -> float:
+            recent = list(hist)[-window:]
+            sent = sum(w[0] for w in recent)
+            return sum(w[1] for w in recent) / sent if sent else 1.0
+
+        last = list(hist)[-2:]
+        sent_1m = sum(w[0] for w in last) or 1
         seconds = self.t * STEP_SECONDS
         hour = (self.start_hour + seconds // 3600) % 24
+        weekday = ((self.start_hour * 3600 + seconds) // 86_400) % 7
         rep_seen = float(np.clip(self.reputation + self.np_random.normal(0, 3.0), 0, 100))
         return np.array([
-            self.rate, min(self.queue, 1e7), success(2), success(10), success(30), deferrals, blocks,
-            self.latency, fours / sent_1m, fives / sent_1m, hour, 2, self.good_rate,
+            self.rate, min(self.queue, 1e7), success(2), success(10), success(30),
+            sum(w[2] for w in last), sum(w[3] for w in last), self.latency,
+            sum(w[4] for w in last) / sent_1m, sum(w[5] for w in last) / sent_1m, hour, weekday, self.good_rate,
             warmup_stage_index(self.warm), rep_seen,
         ], dtype=np.float32)
 
 
 # ---- warm-up -------------------------------------------------------------------------------
-WARMUP_STAGES = ("cold", "early", "mid", "late", "established")
-# Spec §3.5: upper daily limit of each stage (messages/day per IP).
-STAGE_UPPER = (500, 5_000, 50_000, 500_000, float("inf"))
+WARMUP_STAGES = STAGE_NAMES
 WARMUP_ACTIONS = ("hold", "increase_10", "increase_25", "increase_50", "decrease_10", "decrease_25", "pause")
 WARMUP_FACTORS = (1.0, 1.10, 1.25, 1.50, 0.90, 0.75, 0.0)
 # Spec §3.5 reward.
@@ -224,10 +300,7 @@ WARMUP_REWARD = {"escalation": 10.0, "good": 1.0, "degradation": -5.0, "block_ev
 
 
 def warmup_stage_index(daily_volume: float) -> int:
-    for i, upper in enumerate(STAGE_UPPER):
-        if daily_volume <= upper:
-            return i
-    return len(STAGE_UPPER) - 1
+    return stage_of(daily_volume)
 
 
 class WarmupEnv(gym.Env):

@@ -1,0 +1,129 @@
+"""Throttle baselines and harness: KumoMTA's own rules, AIMD, the bandit, the oracle, the rails."""
+
+import numpy as np
+import pytest
+
+from adaptive_delivery.decisions.kumomta_shaping import (
+    TrafficShaper,
+    parse_duration_s,
+    parse_rate_per_min,
+    shaping_for,
+)
+from adaptive_delivery.decisions.rails import known_limit_per_min
+from adaptive_delivery.decisions.throttle import (
+    AIMD,
+    FEATURE_NAMES,
+    ContextualBandit,
+    KumoMTA,
+    Oracle,
+    StaticDefaults,
+    run_policy,
+    throttle_features,
+)
+from adaptive_delivery.world.envs import ThrottleEnv
+
+GMAIL_RATE_LIMITED = ("421 4.7.28 [192.0.2.10] Our system has detected an unusual rate of unsolicited mail originating "
+                      "from your IP address. To protect our users from spam, mail sent from your IP address has been "
+                      "temporarily rate limited.")
+YAHOO_TSS04 = "421 4.7.0 [TSS04] Messages from 192.0.2.10 temporarily deferred due to unexpected volume or user complaints"
+
+
+def test_kumomta_units_parse_as_kumomta_writes_them():
+    assert parse_rate_per_min("100/s") == 6000
+    assert parse_rate_per_min("10/minute") == 10
+    assert parse_rate_per_min("10000/h") == pytest.approx(166.67, rel=1e-3)
+    assert parse_duration_s("90m") == 5400
+    assert parse_duration_s("2 hours") == 7200
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration_s("soon")
+
+
+def test_shipped_files_give_each_provider_its_blocks():
+    gmail = shaping_for("gmail")
+    assert gmail.connection_limit == 5 and gmail.max_deliveries_per_connection == 50  # provider "google"
+    assert any("unusual rate" in r.pattern.pattern for r in gmail.rules)  # community "gmail" automation
+    yahoo, aol = shaping_for("yahoo"), shaping_for("aol")
+    assert yahoo.rules == aol.rules  # AOL's MX rolls up to Yahoo's
+    assert any(r.per_hour == 2 and r.duration_s == 7200 for r in yahoo.rules if "TSS04" in r.pattern.pattern)
+    assert shaping_for("corporate").max_message_rate_per_min == 6000  # the default block: 100/s
+
+
+def test_automation_fires_at_its_threshold_and_expires():
+    shaper = TrafficShaper(shaping_for("gmail"))
+    open_rate = shaper.rate_per_min(320, 0)
+    shaper.observe([(GMAIL_RATE_LIMITED, 1)], now_s=0)
+    assert shaper.rate_per_min(320, 30) == open_rate  # 1 match: the rule wants 2 within an hour
+    shaper.observe([(GMAIL_RATE_LIMITED, 1)], now_s=60)
+    assert shaper.rate_per_min(320, 90) == 10  # SetConfig max_message_rate = 10/minute for 30 minutes
+    assert shaper.rate_per_min(320, 60 + 1801) == open_rate
+
+
+def test_a_suspend_rule_stops_the_queue():
+    shaper = TrafficShaper(shaping_for("yahoo"))
+    shaper.observe([(YAHOO_TSS04, 2)], now_s=0)
+    assert shaper.rate_per_min(450, 60) == 0.0
+    assert shaper.fired and any("TSS04" in regex for _, _, regex in shaper.fired)
+
+
+def test_kumomta_pushes_what_its_connections_carry():
+    shaper = TrafficShaper(shaping_for("gmail"))
+    assert shaper.rate_per_min(320, 0) > 2 * shaper.rate_per_min(640, 0) * 0.99  # half the latency, twice the rate
+    assert TrafficShaper(shaping_for("gmail"), rate_override_per_min=100).rate_per_min(320, 0) == 100
+
+
+def test_features_are_scale_free():
+    env = ThrottleEnv("gmail", seed=0)
+    obs, _ = env.reset(seed=0)
+    x = throttle_features(obs, "gmail")
+    assert x.shape == (len(FEATURE_NAMES),) and np.isfinite(x).all()
+    doubled = obs.copy()
+    doubled[0] *= 2
+    assert throttle_features(doubled, "gmail")[FEATURE_NAMES.index("log_rate_vs_known_limit")] == pytest.approx(
+        x[FEATURE_NAMES.index("log_rate_vs_known_limit")] + np.log(2), abs=1e-5)
+
+
+@pytest.mark.parametrize("policy", [AIMD(), ContextualBandit(seed=1), Oracle()], ids=lambda p: p.name)
+def test_railed_policies_stay_on_the_rails(policy):
+    env = ThrottleEnv("yahoo", episode_steps=10_000, limit_jitter=0.5)
+    trace = run_policy(policy, env, seed=5, steps=600)
+    rates = np.array(trace.rate)
+    assert (rates >= 10).all() and (rates <= known_limit_per_min("yahoo")).all()
+    steps = rates[1:] / rates[:-1]
+    assert (steps <= 1.5 + 1e-9).all() and (steps >= 0.5 - 1e-9).all()
+
+
+def test_the_oracle_sends_at_the_hidden_limit_and_beats_the_static_default():
+    env = ThrottleEnv("gmail", episode_steps=10_000, limit_jitter=0.5)
+    oracle = run_policy(Oracle(), env, seed=3, steps=240)
+    static = run_policy(StaticDefaults(), env, seed=3, steps=240)
+    assert np.allclose(oracle.rate[5:], oracle.limit[5:], rtol=1e-6)
+    assert sum(oracle.rate_blocks) == 0
+    assert oracle.summary()["delivered_per_hour"] > 2 * static.summary()["delivered_per_hour"]
+
+
+def test_aimd_backs_off_when_the_limit_halves():
+    env = ThrottleEnv("outlook", episode_steps=10_000, limit_change_step=400, limit_change_scale=0.5)
+    trace = run_policy(AIMD(), env, seed=2, steps=800)
+    before, after = np.mean(trace.rate[300:400]), np.mean(trace.rate[600:800])
+    assert after < 0.75 * before
+
+
+def test_the_bandit_learns_online_and_its_exploration_decays():
+    bandit = ContextualBandit(seed=0)
+    env = ThrottleEnv("gmail", episode_steps=10_000, limit_jitter=0.5)
+    run_policy(bandit, env, seed=9, steps=800)
+    assert bandit.epsilon == pytest.approx(0.05)  # 0.3 * 0.995**n floors at 0.05 after ~360 decisions
+    assert np.abs(bandit.b).sum() > 0
+    learned = bandit.state()
+    fresh = ContextualBandit(seed=0)
+    fresh.load(learned)
+    assert np.array_equal(fresh.values(np.ones(len(FEATURE_NAMES))), bandit.values(np.ones(len(FEATURE_NAMES))))
+
+
+def test_kumomta_as_shipped_meets_the_providers_limit_head_on():
+    """Unconfigured, KumoMTA pushes what its connections carry, far past a hidden limit; its rules
+    then suspend the queue. The harness records exactly that (no rails for rule-based MTAs)."""
+    env = ThrottleEnv("yahoo", episode_steps=10_000)
+    trace = run_policy(KumoMTA(), env, seed=4, steps=240)
+    assert max(trace.rate) > 2 * max(trace.limit)
+    assert min(trace.rate) == 0.0  # suspended by a TSA rule
