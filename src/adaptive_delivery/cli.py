@@ -499,13 +499,14 @@ def throttle_evaluate(
     from rich.progress import Progress
 
     from adaptive_delivery.decisions import throttle_report as tr
+    from adaptive_delivery.world.providers import PROVIDER_NAMES
 
     ppo = policy if policy.exists() else None
     if ppo is None:
         console.print(f"[yellow]{policy} not found: evaluating the baselines only (train with `throttle train`)")
     seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     with Progress(console=console) as progress:
-        task = progress.add_task("worlds", total=len(seed_list) * 8)
+        task = progress.add_task("worlds", total=len(seed_list) * len(PROVIDER_NAMES))
         df = tr.evaluate(ppo, seeds=seed_list, days=days, workers=workers, on_world_done=lambda _: progress.advance(task))
     tab = tr.add_overall_oracle_share(tr.table(df))
     shown = tab[["provider", "policy", "delivered_per_hour", "block_rate", "rate_block_rate", "deferral_rate",
@@ -516,10 +517,10 @@ def throttle_evaluate(
     if ppo is not None:
         extra["targets"] = tr.targets(tab)
         traces = tr.adaptation_traces(ppo)
-        cut = int(4 * 3600 / 30)
-        extra["limit_halved"] = tr.adaptation_summary(traces, cut).to_dict(orient="records")
+        after_cut = tr.adaptation_summary(traces)
+        extra["limit_halved"] = after_cut.to_dict(orient="records")
         plot = tr.plot_adaptation(traces, out / "limit_halved.png")
-        print(tr.adaptation_summary(traces, cut).to_markdown(index=False, floatfmt=".4g"))
+        print(after_cut.to_markdown(index=False, floatfmt=".4g"))
         console.print(f"targets: {extra['targets']}; trace {plot}")
     tr.save(tab, out, extra)
     console.print(f"table {out / 'throttle_eval.md'}; targets {out / 'throttle_targets.json'}")

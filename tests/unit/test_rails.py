@@ -13,8 +13,8 @@ from adaptive_delivery.decisions.rails import (
     ThrottleRails,
     WarmupRails,
     known_limit_per_min,
-    stage_of,
 )
+from adaptive_delivery.features.definitions import warmup_stage
 
 any_float = st.floats(allow_nan=True, allow_infinity=True, width=64)
 rates = st.floats(min_value=0.0, max_value=1e7, allow_nan=False)
@@ -93,7 +93,7 @@ def test_resuming_after_a_pause_needs_a_recorded_approval(proposed, current, day
 def test_a_jump_of_more_than_one_stage_needs_approval(proposed, current, day, increase):
     rails = WarmupRails(max_daily_increase=increase)
     out = rails.apply(proposed, current, day)
-    assert stage_of(out.volume) <= stage_of(max(current, 50)) + 1
+    assert warmup_stage(out.volume) <= warmup_stage(max(current, 50)) + 1
     approved = rails.apply(proposed, current, day, approvals=(Approval("stage_jump", "ops"),))
     assert approved.volume >= out.volume
 

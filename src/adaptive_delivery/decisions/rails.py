@@ -54,11 +54,6 @@ def known_limit_per_min(provider: str) -> float:
     return KNOWN_LIMIT_PER_MIN.get(provider, DEFAULT_KNOWN_LIMIT_PER_MIN)
 
 
-def stage_of(daily_volume: float) -> int:
-    """Index into STAGE_NAMES of the stage a daily volume belongs to."""
-    return warmup_stage(daily_volume)
-
-
 @dataclass(frozen=True)
 class RailedRate:
     rate_per_min: float
@@ -194,12 +189,12 @@ class WarmupRails:
         if vol > ceiling:
             rails.append("max_daily_increase")
             vol = ceiling
-        if stage_of(vol) > stage_of(current) + 1:
+        if warmup_stage(vol) > warmup_stage(current) + 1:
             jump = _take(approvals, "stage_jump")
             if jump is None:
                 rails.append("stage_jump_needs_approval")
                 needs.append("stage_jump")
-                vol = math.nextafter(STAGE_UPPER[stage_of(current) + 1], 0.0)
+                vol = math.nextafter(STAGE_UPPER[warmup_stage(current) + 1], 0.0)
             else:
                 used.append(jump)
         if vol < self.min_volume:

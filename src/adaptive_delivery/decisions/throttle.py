@@ -21,11 +21,10 @@ import numpy as np
 from adaptive_delivery.decisions.kumomta_shaping import TrafficShaper, shaping_for
 from adaptive_delivery.decisions.rails import ThrottleRails, known_limit_per_min
 from adaptive_delivery.world.envs import (
-    DEFAULT_RATE_PER_MIN,
-    STATIC_DEFAULT_RATE_PER_MIN,
     STEP_SECONDS,
     THROTTLE_MULTIPLIERS,
     ThrottleEnv,
+    static_rate_per_min,
 )
 from adaptive_delivery.world.providers import PROVIDER_INDEX, PROVIDERS
 
@@ -34,10 +33,6 @@ FEATURE_NAMES = (
     "bias", "deferral_share_1m", "block_share_1m", "failure_1m", "failure_5m", "failure_15m",
     "latency_excess", "log_rate_vs_good", "log_rate_vs_known_limit", "reputation",
 )
-
-
-def static_rate_per_min(provider: str) -> float:
-    return float(STATIC_DEFAULT_RATE_PER_MIN.get(provider, DEFAULT_RATE_PER_MIN))
 
 
 def typical_latency_ms(provider: str) -> float:

@@ -35,6 +35,8 @@ from adaptive_delivery.world.providers import PROVIDER_NAMES
 STEPS_PER_DAY = 86_400 // STEP_SECONDS
 HELD_OUT_SEEDS = (1001, 1002)
 LIMIT_JITTER = 0.5
+LIMIT_CUT_HOURS = 4.0  # when the provider halves its limit in the adaptation run
+LIMIT_CUT_STEP = int(LIMIT_CUT_HOURS * 3600 / STEP_SECONDS)
 
 
 def baseline_policies() -> list[ThrottlePolicy]:
@@ -147,11 +149,10 @@ def targets(tab: pd.DataFrame, learned: str = "ppo", baseline: str = "kumomta+ra
     }
 
 
-def adaptation_traces(ppo_path: Path | None, provider: str = "gmail", seed: int = 2001, hours: float = 12.0,
-                      cut_at_hours: float = 4.0) -> list[Trace]:
-    """Every policy on one world whose provider halves its limit part-way through."""
+def adaptation_traces(ppo_path: Path | None, provider: str = "gmail", seed: int = 2001, hours: float = 12.0) -> list[Trace]:
+    """Every policy on one world whose provider halves its limit after LIMIT_CUT_HOURS."""
     steps = int(hours * 3600 / STEP_SECONDS)
-    world = World(provider, seed, steps, limit_change_step=int(cut_at_hours * 3600 / STEP_SECONDS))
+    world = World(provider, seed, steps, limit_change_step=LIMIT_CUT_STEP)
     return _run_world((world, ppo_path))
 
 
@@ -186,7 +187,7 @@ def plot_adaptation(traces: list[Trace], path: Path, show: Sequence[str] = ("ppo
     return path
 
 
-def adaptation_summary(traces: list[Trace], cut_step: int) -> pd.DataFrame:
+def adaptation_summary(traces: list[Trace], cut_step: int = LIMIT_CUT_STEP) -> pd.DataFrame:
     """After the cut: throughput and speed-caused blocks per policy (the 'block storm' check)."""
     rows = []
     for t in traces:

@@ -68,7 +68,6 @@ class RailedThrottleEnv(gym.Env):
         self.env.rate = float(self.env.hidden_limit_per_min() * rng.uniform(0.2, 1.3))
         self.rails = ThrottleRails.for_provider(provider)
         self.scale = reward_scale(provider)
-        self._obs = obs
         return throttle_features(obs, provider), {}
 
     def step(self, action):
@@ -76,7 +75,6 @@ class RailedThrottleEnv(gym.Env):
         proposed = self.env.rate * multiplier(float(np.asarray(action).reshape(-1)[0]))
         railed = self.rails.apply(proposed, self.env.rate)
         obs, reward, terminated, truncated, info = self.env.step_rate(railed.rate_per_min)
-        self._obs = obs
         return throttle_features(obs, self.env.provider), float(reward * self.scale), terminated, truncated, info
 
 

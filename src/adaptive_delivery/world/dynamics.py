@@ -65,6 +65,11 @@ def rate_pressure(attempted_per_hour: np.ndarray, limit_per_hour: np.ndarray) ->
     return np.maximum(np.asarray(attempted_per_hour, float) / np.maximum(limit_per_hour, 1.0) - 1.0, 0.0)
 
 
+def over_limit_share(pressure: np.ndarray | float) -> np.ndarray:
+    """Share of a window's attempts that fall above the allowance (deferred beyond greylisting)."""
+    return 1.0 - 1.0 / (1.0 + np.asarray(pressure, float))
+
+
 def rate_block_probability(provider: np.ndarray, pressure: np.ndarray) -> np.ndarray:
     """Pushing far past the limit turns deferrals into blocks (421 TS03, S3150, 4.7.28 storms)."""
     block_ratio = provider_array("block_ratio")[np.asarray(provider)]
@@ -184,7 +189,7 @@ def outcome_probabilities(
     full = np.asarray(mailbox_full, float)
     p_hard = not_blocked * invalid
     reachable = not_blocked * (1.0 - invalid)
-    over_share = 1.0 - 1.0 / (1.0 + pressure)  # share of the window above the allowance
+    over_share = over_limit_share(pressure)
     p_first_defer = np.clip(BASE_DEFERRAL + over_share, 0.0, 1.0)
     p_expire = np.clip(EXPIRY_PER_PRESSURE * over_share + 0.02, 0.0, 1.0)
     p_soft_given_reachable = full + (1.0 - full) * p_first_defer * p_expire

@@ -19,7 +19,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from adaptive_delivery.decisions.rails import STAGE_NAMES, stage_of
+from adaptive_delivery.decisions.rails import BLOCK_EVENT_ALL_BLOCKS, BLOCK_EVENT_RATE_BLOCKS
+from adaptive_delivery.features.definitions import warmup_stage
 from adaptive_delivery.world import dynamics as dyn
 from adaptive_delivery.world.providers import (
     PROVIDER_INDEX,
@@ -31,6 +32,11 @@ from adaptive_delivery.world.providers import (
 # Spec §6.2: the per-provider "safe default" rates a static MTA configuration would use (msgs/min).
 STATIC_DEFAULT_RATE_PER_MIN = {"gmail": 100, "yahoo": 150, "outlook": 200, "aol": 100}
 DEFAULT_RATE_PER_MIN = 50
+
+
+def static_rate_per_min(provider: str) -> float:
+    return float(STATIC_DEFAULT_RATE_PER_MIN.get(provider, DEFAULT_RATE_PER_MIN))
+
 # Spec §3.2 multipliers.
 THROTTLE_MULTIPLIERS = (0.1, 0.5, 1.0, 1.5, 2.0, 3.0)
 # Spec §3.2 reward per 1,000 messages.
@@ -65,8 +71,6 @@ def throttle_reward(counts: dict[str, int], rate_per_min: float) -> float:
 
 
 OUTCOME_KINDS = ("delivered", "deferred", "soft_bounce", "hard_bounce", "block")
-# the reply kinds (smtp_replies.yaml) a window's non-delivered outcomes are answered with
-REPLY_KIND = {"deferred": "throttle", "soft_bounce": "mailbox_full", "hard_bounce": "user_unknown", "block": "block"}
 TRANSIENT_REPLY = "421 4.3.0 Temporary System Problem. Try again later."
 REPLY_FILL = {"{ip}": "192.0.2.10", "{qid}": "a1b2c3d4e5", "{rcpt}": "someone@example.net", "{domain}": "example.com"}
 
@@ -138,7 +142,7 @@ class ThrottleEnv(gym.Env):
         self.episode_steps = episode_steps
         self.backlog0 = backlog
         self.arrivals_per_min = arrivals_per_min
-        self.base_rate = float(STATIC_DEFAULT_RATE_PER_MIN.get(provider, DEFAULT_RATE_PER_MIN))
+        self.base_rate = static_rate_per_min(provider)
         self.start_rate = start_rate_per_min or self.base_rate
         self.limit_change_step = limit_change_step
         self.limit_change_scale = limit_change_scale
@@ -180,7 +184,7 @@ class ThrottleEnv(gym.Env):
         rate_blocks = int(self.np_random.binomial(counts["block"], min(max(rate_share, 0.0), 1.0)))
         # deferrals below the limit are greylisting and transient load, answered generically;
         # only the share the pressure adds gets the provider's rate-limit reply
-        over = 1.0 - 1.0 / (1.0 + float(pressure))
+        over = float(dyn.over_limit_share(pressure))
         transient = int(self.np_random.binomial(counts["deferred"], dyn.BASE_DEFERRAL / (dyn.BASE_DEFERRAL + over)))
         return Window(counts, rate_blocks, self._replies(counts, transient, rate_blocks))
 
@@ -188,10 +192,13 @@ class ThrottleEnv(gym.Env):
         """Reply lines per outcome, drawn from the provider's real replies for each situation: the
         rate-limit replies for what the speed caused, policy refusals for the background blocks."""
         lines: list[tuple[str, int]] = [(TRANSIENT_REPLY, transient_deferrals)] if transient_deferrals else []
-        parts = [(kind, counts[outcome]) for outcome, kind in REPLY_KIND.items()]
-        parts[0] = ("reputation" if self.reputation < 45 else "throttle", counts["deferred"] - transient_deferrals)
-        parts[-1] = ("block", rate_blocks)
-        parts.append(("spam_content", counts["block"] - rate_blocks))
+        parts = [
+            ("reputation" if self.reputation < 45 else "throttle", counts["deferred"] - transient_deferrals),
+            ("mailbox_full", counts["soft_bounce"]),
+            ("user_unknown", counts["hard_bounce"]),
+            ("block", rate_blocks),
+            ("spam_content", counts["block"] - rate_blocks),
+        ]
         for kind, n in parts:
             if n <= 0:
                 continue
@@ -270,14 +277,14 @@ class ThrottleEnv(gym.Env):
             self.hour_stats = {k: 0.0 for k in self.hour_stats}
 
     def _obs(self) -> np.ndarray:
-        hist = self.history
+        hist = list(self.history)
 
         def success(window: int) -> float:
-            recent = list(hist)[-window:]
+            recent = hist[-window:]
             sent = sum(w[0] for w in recent)
             return sum(w[1] for w in recent) / sent if sent else 1.0
 
-        last = list(hist)[-2:]
+        last = hist[-2:]
         sent_1m = sum(w[0] for w in last) or 1
         seconds = self.t * STEP_SECONDS
         hour = (self.start_hour + seconds // 3600) % 24
@@ -287,20 +294,15 @@ class ThrottleEnv(gym.Env):
             self.rate, min(self.queue, 1e7), success(2), success(10), success(30),
             sum(w[2] for w in last), sum(w[3] for w in last), self.latency,
             sum(w[4] for w in last) / sent_1m, sum(w[5] for w in last) / sent_1m, hour, weekday, self.good_rate,
-            warmup_stage_index(self.warm), rep_seen,
+            warmup_stage(self.warm), rep_seen,
         ], dtype=np.float32)
 
 
 # ---- warm-up -------------------------------------------------------------------------------
-WARMUP_STAGES = STAGE_NAMES
 WARMUP_ACTIONS = ("hold", "increase_10", "increase_25", "increase_50", "decrease_10", "decrease_25", "pause")
 WARMUP_FACTORS = (1.0, 1.10, 1.25, 1.50, 0.90, 0.75, 0.0)
 # Spec §3.5 reward.
 WARMUP_REWARD = {"escalation": 10.0, "good": 1.0, "degradation": -5.0, "block_event": -50.0, "reputation_damage": -100.0}
-
-
-def warmup_stage_index(daily_volume: float) -> int:
-    return stage_of(daily_volume)
 
 
 class WarmupEnv(gym.Env):
@@ -405,7 +407,7 @@ class WarmupEnv(gym.Env):
                                                           "reputation": prev_rep, "capacity": float(self.capacity.sum())}
         prev = self.history[-1] if self.history else None
         self.history.append(day)
-        new_stage = warmup_stage_index(day["delivered"]) if volume > 0 else self.stage
+        new_stage = warmup_stage(day["delivered"]) if volume > 0 else self.stage
         reward = 0.0
         if new_stage > self.stage:
             reward += WARMUP_REWARD["escalation"]
@@ -413,7 +415,7 @@ class WarmupEnv(gym.Env):
             reward += WARMUP_REWARD["good"]
         if prev and (day["bounce_rate"] > prev["bounce_rate"] + 0.01 or day["deferral_rate"] > prev["deferral_rate"] + 0.05):
             reward += WARMUP_REWARD["degradation"]
-        if day["rate_block_rate"] > 0.001 or day["block_rate"] > 0.03:
+        if day["rate_block_rate"] > BLOCK_EVENT_RATE_BLOCKS or day["block_rate"] > BLOCK_EVENT_ALL_BLOCKS:
             reward += WARMUP_REWARD["block_event"]
         if day["reputation"] < prev_rep - 5.0:
             reward += WARMUP_REWARD["reputation_damage"]
