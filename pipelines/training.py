@@ -115,6 +115,9 @@ def main() -> None:
     comp.add_argument("--out", default="build/pipelines")
     args = parser.parse_args()
     for spec in [get(args.model_id)] if args.model_id else all_specs():
+        if spec.trainer != "pipeline":
+            print(f"{spec.model_id}: learned in the simulator by its own command, not by this pipeline")
+            continue
         print(compile_pipeline(spec, args.out))
 
 

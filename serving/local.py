@@ -15,6 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SERVING_PYTHON = REPO / ".venv-serving" / "bin" / "python"
 RUNTIME = "serving.runtime.DeliverabilityRuntime"
+THROTTLE_RUNTIME = "serving.runtime.ThrottleRuntime"
 
 
 def free_port() -> int:
@@ -34,8 +35,10 @@ def resolve_alias(client, registered_name: str, alias: str, dest: Path) -> tuple
 
 
 def write_settings(root: Path, models: dict[str, tuple[str, Path]], http_port: int, grpc_port: int,
-                   prediction_log: Path | None = None, host: str = "127.0.0.1") -> Path:
-    """settings.json and one model-settings.json per model name -> (version, model folder)."""
+                   prediction_log: Path | None = None, host: str = "127.0.0.1",
+                   runtimes: dict[str, str] | None = None) -> Path:
+    """settings.json and one model-settings.json per model name -> (version, model folder);
+    `runtimes` names a model's MLServer implementation where it is not MDL-001's."""
     root.mkdir(parents=True, exist_ok=True)
     # parallel_workers 0: MLServer 1.7 crash-loops with inference workers on uvloop>=0.22, and one
     # process keeps the latency path short
@@ -47,7 +50,7 @@ def write_settings(root: Path, models: dict[str, tuple[str, Path]], http_port: i
         d.mkdir(exist_ok=True)
         extra = {"version": version, **({"prediction_log": str(prediction_log)} if prediction_log else {})}
         (d / "model-settings.json").write_text(json.dumps({
-            "name": name, "implementation": RUNTIME,
+            "name": name, "implementation": (runtimes or {}).get(name, RUNTIME),
             "parameters": {"uri": str(folder), "version": version, "extra": extra}}, indent=2))
     return root
 

@@ -70,3 +70,39 @@ class DeliverabilityRuntime(MLModel):
             for rec in out.to_dict(orient="records"):
                 fh.write(json.dumps({"ts": stamp, "model": self.name, **rec}) + "\n")
 
+
+
+class ThrottleRuntime(MLModel):
+    """MDL-003 over V2: one row per provider window (`provider` as BYTES, the MTA's window state as
+    numbers) in; recommended rate, action, confidence and the rails applied out."""
+
+    async def load(self) -> bool:
+        from adaptive_delivery.models.policy_export import MlpActor
+
+        params = self.settings.parameters
+        found = sorted(Path(params.uri).rglob("*actor*.npz"))
+        if not found:
+            raise MLServerError(f"no exported actor (*actor*.npz) under {params.uri}")
+        self.actor = MlpActor.load(found[0])
+        self.model_version = str(params.version or (params.extra or {}).get("version", "unknown"))
+        return True
+
+    async def predict(self, payload: InferenceRequest) -> InferenceResponse:
+        from adaptive_delivery.decisions.throttle_service import recommend
+
+        columns = {}
+        for inp in payload.inputs:
+            values = _decode(inp)
+            columns[inp.name] = values.reshape(-1) if values.ndim > 1 and values.shape[-1] == 1 else values
+        try:
+            out = recommend(self.actor, columns, self.model_version)
+        except RequestError as exc:
+            raise MLServerError(str(exc)) from exc
+        outputs = []
+        for col in out.columns:
+            values = out[col].to_numpy()
+            if values.dtype == object:
+                outputs.append(StringCodec.encode_output(col, [str(v) for v in values]))
+            else:
+                outputs.append(NumpyCodec.encode_output(col, values.astype(np.float64)))
+        return InferenceResponse(model_name=self.name, model_version=self.model_version, id=payload.id, outputs=outputs)

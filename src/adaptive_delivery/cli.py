@@ -21,6 +21,8 @@ rollout_app = typer.Typer(help="Roll a challenger out safely: shadow, canary, ra
 app.add_typer(rollout_app, name="rollout")
 throttle_app = typer.Typer(help="MDL-003: learn per-provider sending rates; compare with rule-based MTAs.")
 app.add_typer(throttle_app, name="throttle")
+warmup_app = typer.Typer(help="MDL-009: learn how fast a new IP may grow; compare with fixed schedules and rules.")
+app.add_typer(warmup_app, name="warmup")
 console = Console()
 
 
@@ -524,6 +526,138 @@ def throttle_evaluate(
         console.print(f"targets: {extra['targets']}; trace {plot}")
     tr.save(tab, out, extra)
     console.print(f"table {out / 'throttle_eval.md'}; targets {out / 'throttle_targets.json'}")
+
+
+def _register_policy(spec_id: str, policy: Path, metrics: dict[str, float], files: dict[str, Path],
+                     mlflow_home: Path, tracking_uri: str | None, example=None, python_model=None) -> None:
+    """Export the actor, log the run, register `challenger`, gate against `champion`."""
+    from stable_baselines3 import PPO
+
+    from adaptive_delivery.models.policy_export import save_actor
+    from adaptive_delivery.models.spec import get
+    from adaptive_delivery.training.policies import register_policy
+    from adaptive_delivery.training.tracking import Tracking, default_tracking_uri
+
+    spec = get(spec_id)
+    actor = save_actor(PPO.load(str(policy), device="cpu"), policy.with_name(policy.stem + "_actor.npz"))
+    mlflow_home.mkdir(parents=True, exist_ok=True)
+    tracking = Tracking(tracking_uri or default_tracking_uri(mlflow_home))
+    training = policy.parent / "training.json"
+    params = {"policy": policy.name, **(json.loads(training.read_text()) if training.exists() else {})}
+    run_id, verdict = register_policy(spec, tracking=tracking, actor_path=actor, params=params, metrics=metrics,
+                                      files={"policy/" + policy.name: policy, **files}, example=example,
+                                      python_model=python_model)
+    console.print(f"{spec.model_id} run {run_id}: registered v{verdict.challenger_version} as challenger")
+    console.print(("[green]" if verdict.passed else "[red]") + verdict.summary())
+
+
+@throttle_app.command("register")
+def throttle_register(
+    policy: Path = typer.Option(Path("runs/throttle/mdl003_ppo.zip"), exists=True, help="The trained policy."),
+    evaluation: Path = typer.Option(Path("runs/throttle"), help="Where `throttle evaluate` wrote its table."),
+    mlflow_home: Path = typer.Option(Path("runs/mlflow"), help="The local MLflow store."),
+    tracking_uri: str = typer.Option(None, help="An MLflow tracking server instead of the local store."),
+) -> None:
+    """Register the evaluated MDL-003 policy in MLflow (challenger) and gate it against the champion."""
+    import pandas as pd
+
+    from adaptive_delivery.decisions.throttle_service import example_request
+    from adaptive_delivery.training.policies import ThrottlePyfunc
+
+    table_csv = evaluation / "throttle_eval.csv"
+    if not table_csv.exists():
+        raise typer.BadParameter(f"{table_csv} is missing: run `throttle evaluate` first", param_hint="--evaluation")
+    tab = pd.read_csv(table_csv)
+    overall = tab[tab.provider == "ALL"].set_index("policy")
+    if "ppo" not in overall.index:
+        raise typer.BadParameter(f"{table_csv} has no PPO row: evaluate with the trained policy", param_hint="--evaluation")
+    metrics = {k: float(overall.loc["ppo", k]) for k in ("oracle_share", "delivered_per_hour", "rate_block_rate",
+                                                         "block_rate", "deferral_rate")}
+    metrics["throughput_gain_vs_kumomta"] = metrics["delivered_per_hour"] / float(overall.loc["kumomta+rates", "delivered_per_hour"]) - 1
+    metrics |= {f"oracle_{k}": float(overall.loc["oracle", k]) for k in ("delivered_per_hour", "rate_block_rate", "block_rate")}
+    files = {f"evaluation/{f.name}": f for f in (table_csv, evaluation / "throttle_eval.md", evaluation / "limit_halved.png") if f.exists()}
+    _register_policy("MDL-003", policy, metrics, files, mlflow_home, tracking_uri, example=example_request(),
+                     python_model=ThrottlePyfunc())
+
+
+@warmup_app.command("train")
+def warmup_train(
+    timesteps: int = typer.Option(150_000, min=1_000, help="PPO environment steps (daily decisions)."),
+    out: Path = typer.Option(Path("runs/warmup"), help="Writes OUT/mdl009_ppo.zip and OUT/training.json."),
+    seed: int = typer.Option(0),
+    device: str = typer.Option("cpu", help="cpu | cuda (the MLP is small: cpu is usually as fast)."),
+) -> None:
+    """Train MDL-009's PPO policy on new IPs in the world, behind the warm-up rails."""
+    from adaptive_delivery.models.warmup import save_policy, train_ppo
+
+    console.rule(f"MDL-009: PPO for {timesteps:,} daily decisions on {device}")
+    result = train_ppo(timesteps, seed=seed, device=device, progress=True)
+    path = save_policy(result.model, out / "mdl009_ppo")
+    meta = {"timesteps": timesteps, "seconds": round(result.seconds, 1), "device": device, "seed": seed, "policy": str(path)}
+    (out / "training.json").write_text(json.dumps(meta, indent=2))
+    console.print(f"trained in {result.seconds:.0f} s ({timesteps / result.seconds:,.0f} steps/s); policy {path}")
+
+
+@warmup_app.command("evaluate")
+def warmup_evaluate(
+    policy: Path = typer.Option(Path("runs/warmup/mdl009_ppo.zip"), help="A trained MDL-009 policy (skipped if absent)."),
+    days: int = typer.Option(40, min=2, help="Daily decisions per new IP."),
+    seeds: str = typer.Option("1001-1010", help="World seeds, a list or a range (training uses seeds >= 100,000)."),
+    out: Path = typer.Option(Path("runs/warmup"), help="Writes the table (CSV, Markdown), per-run rows and the plot."),
+) -> None:
+    """Every warm-up policy on the same new IPs: days to full capacity, reputation damage, block
+    events, pauses; per audience (this world's typical list and a clean one)."""
+    from adaptive_delivery.decisions import warmup_report as wr
+
+    ppo = policy if policy.exists() else None
+    if ppo is None:
+        console.print(f"[yellow]{policy} not found: evaluating the baselines only (train with `warmup train`)")
+    seed_list = _seed_list(seeds)
+    with console.status(f"{len(seed_list)} new IPs x {days} days per policy and audience"):
+        df, traces = wr.evaluate(wr.policies_with(ppo), seeds=seed_list, days=days)
+    tab = wr.table(df, days)
+    console.rule(f"warm-up policies: {len(seed_list)} held-out new IPs x {days} days")
+    print(tab.to_markdown(index=False, floatfmt=".4g"))
+    plots = {name: str(wr.plot(tr, out / f"warmup_{name}.png", seed_list[0])) for name, tr in traces.items()}
+    wr.save(tab, df, out, {"days": days, "seeds": seed_list, "plots": plots})
+    if ppo is not None:  # what MDL-009 would have told an operator each day on the first IP
+        plans = wr.plan_records(wr.policies_with(ppo)[-2], seed_list[0], days)
+        (out / "warmup_plans.jsonl").write_text("".join(json.dumps(p) + "\n" for p in plans))
+    console.print(f"table {out / 'warmup_eval.md'}; plots {', '.join(plots.values())}")
+
+
+@warmup_app.command("register")
+def warmup_register(
+    policy: Path = typer.Option(Path("runs/warmup/mdl009_ppo.zip"), exists=True, help="The trained policy."),
+    evaluation: Path = typer.Option(Path("runs/warmup"), help="Where `warmup evaluate` wrote its rows."),
+    mlflow_home: Path = typer.Option(Path("runs/mlflow"), help="The local MLflow store."),
+    tracking_uri: str = typer.Option(None, help="An MLflow tracking server instead of the local store."),
+) -> None:
+    """Register the evaluated MDL-009 policy in MLflow (challenger) and gate it against the champion."""
+    import pandas as pd
+
+    from adaptive_delivery.decisions import warmup_report as wr
+    from adaptive_delivery.models.warmup import PPOWarmup, example_features
+    from adaptive_delivery.training.policies import ActorPyfunc
+
+    runs_csv = evaluation / "warmup_runs.csv"
+    if not runs_csv.exists():
+        raise typer.BadParameter(f"{runs_csv} is missing: run `warmup evaluate` first", param_hint="--evaluation")
+    df = pd.read_csv(runs_csv)
+    days = int(json.loads((evaluation / "warmup_summary.json").read_text())["days"])
+    metrics = wr.policy_metrics(df, PPOWarmup.name, days)
+    metrics |= {f"oracle_{k}": v for k, v in wr.policy_metrics(df, "oracle", days).items()}
+    files = {f"evaluation/{f.name}": f for f in sorted(evaluation.glob("warmup_*")) if f.suffix in (".csv", ".md", ".png", ".json", ".jsonl")}
+    _register_policy("MDL-009", policy, metrics, files, mlflow_home, tracking_uri, example=example_features(),
+                     python_model=ActorPyfunc())
+
+
+def _seed_list(text: str) -> list[int]:
+    """'1,2,5' or '1001-1010'."""
+    if "-" in text and "," not in text:
+        lo, hi = (int(x) for x in text.split("-", 1))
+        return list(range(lo, hi + 1))
+    return [int(s) for s in text.split(",") if s.strip()]
 
 
 @app.command("score-bounces")

@@ -62,3 +62,42 @@ def test_the_cli_writes_table_targets_and_trace(policy_path, tmp_path):
     saved = json.loads((out / "throttle_targets.json").read_text())
     assert "targets" in saved and {r["policy"] for r in saved["limit_halved"]} >= {"ppo", "oracle"}
     assert (out / "limit_halved.png").stat().st_size > 10_000
+
+
+def test_the_exported_actor_acts_exactly_like_the_trained_policy(policy_path, tmp_path):
+    from stable_baselines3 import PPO
+
+    from adaptive_delivery.models.policy_export import MlpActor, save_actor
+
+    model = PPO.load(str(policy_path), device="cpu")
+    actor = MlpActor.load(save_actor(model, tmp_path / "actor.npz"))
+    x = np.random.default_rng(0).normal(size=(64, 10)).astype(np.float32)
+    expected, _ = model.predict(x, deterministic=True)
+    got, confidence = actor.act(x)
+    np.testing.assert_allclose(got, np.clip(expected.reshape(-1), -1, 1), atol=1e-5)
+    assert actor.kind == "continuous" and np.all((confidence > 0) & (confidence < 1))
+
+
+def test_the_cli_registers_the_evaluated_policy_and_the_gate_judges_it(policy_path, tmp_path):
+    from adaptive_delivery.models.spec import get
+    from adaptive_delivery.training.registry import CHALLENGER, CHAMPION, alias_metrics
+    from adaptive_delivery.training.tracking import Tracking, default_tracking_uri
+
+    out, home = tmp_path / "eval", tmp_path / "mlflow"
+    runner = CliRunner()
+    result = runner.invoke(app, ["throttle", "evaluate", "--policy", str(policy_path), "--days", "0.02",
+                                 "--seeds", "1001", "--workers", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["throttle", "register", "--policy", str(policy_path), "--evaluation", str(out),
+                                 "--mlflow-home", str(home)])
+    assert result.exit_code == 0, result.output
+    client = Tracking(default_tracking_uri(home)).client()
+    spec = get("MDL-003")
+    version, metrics = alias_metrics(client, spec, CHALLENGER)
+    assert version == "1" and {"oracle_share", "rate_block_rate", "oracle_delivered_per_hour"} <= set(metrics)
+    tags = client.get_model_version(spec.registered_name, version).tags
+    # a 2k-step policy is nowhere near 90% of the oracle: the gate must stop it, naming the floor
+    promoted = alias_metrics(client, spec, CHAMPION)[0] is not None
+    assert (tags["gate"] == "passed") == promoted
+    if metrics["oracle_share"] < 0.9:
+        assert tags["gate"] == "failed" and "oracle_share" in tags["gate_reasons"]

@@ -40,14 +40,19 @@ MAX_DAILY_INCREASE = 0.5
 PAUSE_BOUNCE_RATE = 0.05
 PAUSE_COMPLAINT_RATE = 0.001
 # A block event: a provider refusing the IP, not one policy refusal among thousands (every sender
-# sees a background of those). Either speed-related refusals above 0.1% of the day's mail, or
-# refusals of any kind above 3% of it.
+# sees a background of those, and a new IP more of them). Either speed-related refusals above 0.1%
+# of the day's mail, or refusals of any kind 3 points above the trailing week's level.
 BLOCK_EVENT_RATE_BLOCKS = 0.001
 BLOCK_EVENT_ALL_BLOCKS = 0.03
 MIN_DAILY_VOLUME = 50.0
 STAGE_NAMES = ("cold", "early", "mid", "late", "established")
 # Spec §3.5: upper daily limit of each stage (messages/day per IP); one table with the features'.
 STAGE_UPPER = (*map(float, WARMUP_STAGE_UPPER), math.inf)
+
+
+def is_block_event(block_rate: float, rate_block_rate: float, baseline_block_rate: float = 0.0) -> bool:
+    """Spec §3.5's "any block event": speed-related refusals, or refusals jumping above their usual level."""
+    return rate_block_rate > BLOCK_EVENT_RATE_BLOCKS or block_rate > baseline_block_rate + BLOCK_EVENT_ALL_BLOCKS
 
 
 def known_limit_per_min(provider: str) -> float:
@@ -110,6 +115,7 @@ class DayMetrics:
     block_rate: float
     rate_block_rate: float = 0.0
     deferral_rate: float = 0.0
+    baseline_block_rate: float = 0.0  # the trailing week's refusal rate (0 where there is none)
 
     def pause_reasons(self) -> tuple[str, ...]:
         reasons = []
@@ -117,7 +123,7 @@ class DayMetrics:
             reasons.append(f"bounce rate {self.bounce_rate:.2%} > {PAUSE_BOUNCE_RATE:.0%}")
         if self.complaint_rate > PAUSE_COMPLAINT_RATE:
             reasons.append(f"complaint rate {self.complaint_rate:.3%} > {PAUSE_COMPLAINT_RATE:.1%}")
-        if self.rate_block_rate > BLOCK_EVENT_RATE_BLOCKS or self.block_rate > BLOCK_EVENT_ALL_BLOCKS:
+        if is_block_event(self.block_rate, self.rate_block_rate, self.baseline_block_rate):
             reasons.append(f"block event ({self.block_rate:.2%} refused, {self.rate_block_rate:.2%} for speed)")
         return tuple(reasons)
 

@@ -35,6 +35,16 @@ FEATURE_NAMES = (
 )
 
 
+MAX_UP, MAX_DOWN = 1.5, 0.5  # what the ±50% rail lets through
+
+
+def multiplier(action: float) -> float:
+    """A learned policy's output in [-1, 1] as a rate multiplier in [0.5, 1.5] (0 -> hold):
+    exactly the moves the ±50% rail lets reach the world."""
+    a = float(np.clip(action, -1.0, 1.0))
+    return float(MAX_UP ** a) if a >= 0 else float((1.0 / MAX_DOWN) ** a)
+
+
 def typical_latency_ms(provider: str) -> float:
     """The reply latency an MTA sees from this provider on a quiet day (its own history)."""
     return PROVIDERS[PROVIDER_INDEX[provider]].reply_latency_ms

@@ -84,6 +84,9 @@ class ModelSpec:
     schedule: Schedule
     serving_signature: dict[str, str]  # output name -> description
     needs_gpu: bool = False
+    # "pipeline": the supervised KFP pipeline trains it from a feature table; "simulator": a
+    # control policy learned in the world (its CLI trains, evaluates and registers it, same gates).
+    trainer: str = "pipeline"
     holdout_days: int = 7
     min_training_rows: int = 1_000
     # Columns whose change over time is expected (ages, calendars): left out of the drift gate.
@@ -129,4 +132,4 @@ def all_specs() -> list[ModelSpec]:
 
 def _load_all() -> None:
     """Import every model module so its spec registers itself."""
-    from adaptive_delivery.models import deliverability  # noqa: F401
+    from adaptive_delivery.models import deliverability, throttle, warmup  # noqa: F401

@@ -19,7 +19,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from adaptive_delivery.decisions.rails import BLOCK_EVENT_ALL_BLOCKS, BLOCK_EVENT_RATE_BLOCKS
+from adaptive_delivery.decisions.rails import is_block_event
 from adaptive_delivery.features.definitions import warmup_stage
 from adaptive_delivery.world import dynamics as dyn
 from adaptive_delivery.world.providers import (
@@ -90,12 +90,27 @@ def _fill_reply(code: int, enhanced: str, text: str) -> str:
     return f"{code} {enhanced} {text}"
 
 
+def updated_good_rate(good_rate: float, rate: float, sent: int, counts: dict[str, int]) -> float:
+    """The best rate seen with > 95% delivered, lowered to what actually got through once the
+    provider defers more than 5% (rate x accepted share estimates the limit under pressure), so
+    the memory follows a limit that has been cut instead of holding on to the old one."""
+    if sent <= 0:
+        return good_rate
+    if counts["delivered"] / sent > 0.95:
+        good_rate = max(good_rate, rate)
+    deferred_share = counts["deferred"] / sent
+    if deferred_share > 0.05:
+        good_rate = min(good_rate, rate * (1.0 - deferred_share))
+    return good_rate
+
+
 class ThrottleEnv(gym.Env):
     """Per-provider throttling: choose a rate multiplier every 30 s, the provider answers.
 
     Observation (spec §3.2): current rate, queue depth, success rate over 1/5/15 min, deferrals
     and blocks in the last minute, mean reply latency, 4xx and 5xx rates, hour, weekday, the
-    best rate seen with >95% success, warm-up stage, reputation (as a postmaster tool reports it,
+    best rate seen with >95% success (forgotten down to what got through once the provider
+    defers), warm-up stage, reputation (as a postmaster tool reports it,
     with noise). `info["truth"]` carries the hidden limit for evaluation only; `info["replies"]`
     the SMTP reply lines of the window (what rule-based MTAs react to).
 
@@ -243,8 +258,7 @@ class ThrottleEnv(gym.Env):
         self.latency = self.profile.reply_latency_ms * (1.0 + pressure) * float(self.np_random.lognormal(0, 0.2))
         complaints = int(self.np_random.binomial(counts["delivered"], self.audience.complaint_per_inbox))
         self._account(counts, complaints)
-        if n > 0 and counts["delivered"] / n > 0.95:
-            self.good_rate = max(self.good_rate, self.rate)
+        self.good_rate = updated_good_rate(self.good_rate, self.rate, n, counts)
         self.t += 1
         truncated = self.t >= self.episode_steps
         terminated = self.queue <= 0
@@ -301,8 +315,21 @@ class ThrottleEnv(gym.Env):
 # ---- warm-up -------------------------------------------------------------------------------
 WARMUP_ACTIONS = ("hold", "increase_10", "increase_25", "increase_50", "decrease_10", "decrease_25", "pause")
 WARMUP_FACTORS = (1.0, 1.10, 1.25, 1.50, 0.90, 0.75, 0.0)
-# Spec §3.5 reward.
+# Spec §3.5 reward ("escalation" is paid per +50% of clean growth: `escalation_steps`).
 WARMUP_REWARD = {"escalation": 10.0, "good": 1.0, "degradation": -5.0, "block_event": -50.0, "reputation_damage": -100.0}
+
+
+# An escalation counts only on a day the providers took without heavy throttling.
+ESCALATION_MAX_DEFERRAL = 0.05
+
+
+def escalation_steps(best_clean_volume: float, volume: float) -> float:
+    """Spec §3.5's "+10 per successful escalation", counted per +50% of daily volume carried
+    cleanly above the best clean day so far. Stage boundaries alone sit 10x apart: a learner
+    would get one signal a week, and nothing for the climb from 5,000 to 50,000 a day."""
+    if volume <= best_clean_volume:
+        return 0.0
+    return float(np.log(volume / best_clean_volume) / np.log(1.5))
 
 
 class WarmupEnv(gym.Env):
@@ -346,6 +373,7 @@ class WarmupEnv(gym.Env):
         self.ip_rep = np.full(len(PROVIDERS), dyn.REPUTATION_NEW)
         self.stage = 0
         self.days_in_stage = 0
+        self.best_clean_volume = float(self.start_volume)
         self.history: deque[dict[str, float]] = deque(maxlen=7)
         self.reached_day: int | None = None
         return self._obs({"sent": 0, "bounce_rate": 0, "complaint_rate": 0, "block_rate": 0, "worst_accept": 1}), {}
@@ -392,30 +420,41 @@ class WarmupEnv(gym.Env):
 
     def step(self, action):
         name = WARMUP_ACTIONS[int(action)]
-        prev_rep = float(np.average(self.ip_rep, weights=self.shares))
         if name == "pause":
-            self.paused = True
-            volume = 0.0
-        else:
-            if self.paused:
-                self.paused = False
-            self.limit = max(self.limit * WARMUP_FACTORS[int(action)], 50.0)
-            volume = self.limit
+            return self.step_volume(0.0, action=name)
+        return self.step_volume(max(self.limit * WARMUP_FACTORS[int(action)], 50.0), action=name)
+
+    def carryable_per_day(self) -> float:
+        """Truth, for the oracle: the daily volume every provider takes today without pressure
+        (the provider whose allowance runs out first, at its share of the audience)."""
+        limit = dyn.hourly_limit(np.arange(len(PROVIDERS)), self.ip_rep, self.capacity)
+        return float(np.min(limit * self.send_hours / self.shares))
+
+    def step_volume(self, volume: float, *, action: str = "set_volume"):
+        """Send `volume` messages today (0 = paused); what a railed controller does."""
+        prev_rep = float(np.average(self.ip_rep, weights=self.shares))
+        volume = max(float(volume), 0.0) if np.isfinite(volume) else 0.0
+        self.paused = volume <= 0
+        if not self.paused:
+            self.limit = volume
         day = self.send_day(volume) if volume > 0 else {"sent": 0.0, "delivered": 0.0, "bounce_rate": 0.0,
                                                           "complaint_rate": 0.0, "block_rate": 0.0, "deferral_rate": 0.0,
                                                           "rate_block_rate": 0.0, "worst_accept": 1.0,
                                                           "reputation": prev_rep, "capacity": float(self.capacity.sum())}
+        day["baseline_block_rate"] = self.trailing_block_rate(default=day["block_rate"])
         prev = self.history[-1] if self.history else None
         self.history.append(day)
         new_stage = warmup_stage(day["delivered"]) if volume > 0 else self.stage
+        good = day["bounce_rate"] < 0.02 and day["complaint_rate"] < 0.0005 and day["rate_block_rate"] < 0.001
         reward = 0.0
-        if new_stage > self.stage:
-            reward += WARMUP_REWARD["escalation"]
-        elif day["bounce_rate"] < 0.02 and day["complaint_rate"] < 0.0005 and day["rate_block_rate"] < 0.001:
+        if good and day["deferral_rate"] < ESCALATION_MAX_DEFERRAL:
+            reward += WARMUP_REWARD["escalation"] * escalation_steps(self.best_clean_volume, volume)
+            self.best_clean_volume = max(self.best_clean_volume, volume)
+        if good:
             reward += WARMUP_REWARD["good"]
         if prev and (day["bounce_rate"] > prev["bounce_rate"] + 0.01 or day["deferral_rate"] > prev["deferral_rate"] + 0.05):
             reward += WARMUP_REWARD["degradation"]
-        if day["rate_block_rate"] > BLOCK_EVENT_RATE_BLOCKS or day["block_rate"] > BLOCK_EVENT_ALL_BLOCKS:
+        if volume > 0 and is_block_event(day["block_rate"], day["rate_block_rate"], day["baseline_block_rate"]):
             reward += WARMUP_REWARD["block_event"]
         if day["reputation"] < prev_rep - 5.0:
             reward += WARMUP_REWARD["reputation_damage"]
@@ -426,8 +465,13 @@ class WarmupEnv(gym.Env):
             self.reached_day = self.day
         terminated = self.reached_day is not None
         truncated = self.day >= self.max_days
-        info = {"day": day, "action": name, "truth": {"capacity": self.capacity.copy(), "reputation": self.ip_rep.copy()}}
+        info = {"day": day, "action": action, "reward": float(reward), "truth": {"capacity": self.capacity.copy(), "reputation": self.ip_rep.copy()}}
         return self._obs(day), float(reward), terminated, truncated, info
+
+    def trailing_block_rate(self, default: float) -> float:
+        """The refusal rate of the days sent so far this week (`default` before the first)."""
+        sent = sum(h["sent"] for h in self.history)
+        return sum(h["block_rate"] * h["sent"] for h in self.history) / sent if sent else default
 
     def _obs(self, day: dict[str, float]) -> np.ndarray:
         hist = list(self.history)

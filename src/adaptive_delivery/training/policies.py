@@ -1,0 +1,104 @@
+"""Registering a learned control policy (MDL-003 throttle, MDL-009 warm-up) the way every model
+is registered: one MLflow run with the training parameters, the held-out evaluation's metrics
+(the oracle's beside them), the tables and plots; the exported actor logged as a pyfunc model,
+registered as `challenger` and gated against `champion` with the spec's gates (`registry`).
+
+These models train in the world simulator, not on a feature table, so they skip the supervised
+pipeline's load/tune steps; registration, aliases and gates are the same code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+from adaptive_delivery.models.spec import ModelSpec
+from adaptive_delivery.training.registry import GateVerdict, gate_and_promote, register_challenger
+from adaptive_delivery.training.tracking import Tracking
+
+ACTOR_ARTIFACT = "actor"
+RUNTIME_LIBRARIES = ("numpy", "pandas", "gymnasium", "mlflow-skinny")
+
+
+class ThrottlePyfunc(mlflow.pyfunc.PythonModel):
+    """Rate requests (one row per provider window) in, MDL-003 recommendations out."""
+
+    def load_context(self, context) -> None:
+        from adaptive_delivery.models.policy_export import MlpActor
+
+        self.actor = MlpActor.load(context.artifacts[ACTOR_ARTIFACT])
+        self.version = str((context.model_config or {}).get("version", "unknown"))
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        from adaptive_delivery.decisions.throttle_service import recommend
+
+        frame = pd.DataFrame(model_input)
+        return recommend(self.actor, {c: frame[c].to_numpy() for c in frame.columns}, self.version)
+
+
+class ActorPyfunc(mlflow.pyfunc.PythonModel):
+    """Feature rows (the model's FEATURE_NAMES) in, the policy's action and confidence out."""
+
+    def load_context(self, context) -> None:
+        from adaptive_delivery.models.policy_export import MlpActor
+
+        self.actor = MlpActor.load(context.artifacts[ACTOR_ARTIFACT])
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        action, confidence = self.actor.act(pd.DataFrame(model_input).to_numpy(dtype=np.float64))
+        return pd.DataFrame({"action": action, "confidence": confidence})
+
+
+def _pins() -> list[str]:
+    from importlib import metadata
+
+    pins = []
+    for lib in RUNTIME_LIBRARIES:
+        try:
+            pins.append(f"{lib}=={metadata.version(lib)}")
+        except metadata.PackageNotFoundError:
+            pins.append(lib)
+    return pins
+
+
+def register_policy(
+    spec: ModelSpec,
+    *,
+    tracking: Tracking,
+    actor_path: Path,
+    params: dict[str, object],
+    metrics: dict[str, float],
+    files: dict[str, Path],
+    example: pd.DataFrame | None = None,
+    python_model: mlflow.pyfunc.PythonModel | None = None,
+) -> tuple[str, GateVerdict]:
+    """Log one policy run, register it as `challenger`, gate it; returns (run id, verdict)."""
+    import mlflow
+
+    client = tracking.client()
+    run = client.create_run(tracking.experiment_id(), run_name=f"train {spec.model_id}",
+                            tags={"model_id": spec.model_id, "trainer": "reinforcement"})
+    run_id = run.info.run_id
+    tracking.log_to(run_id, params=params, metrics={k: float(v) for k, v in metrics.items() if np.isfinite(v)})
+    for artifact_path, path in files.items():
+        tracking.log_file(run_id, path, artifact_path)
+    with mlflow.start_run(run_id=run_id):
+        signature = None
+        if example is not None and python_model is not None:
+            from mlflow.models import infer_signature
+
+            model = python_model
+            model.load_context(type("Ctx", (), {"artifacts": {ACTOR_ARTIFACT: str(actor_path)}, "model_config": {}})())
+            signature = infer_signature(example, model.predict(None, example))
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=python_model or ActorPyfunc(), artifacts={ACTOR_ARTIFACT: str(actor_path)},
+            signature=signature, pip_requirements=_pins(),
+        )
+    version = register_challenger(client, spec, run_id, model_uri=info.model_uri)
+    verdict = gate_and_promote(client, spec, version, metrics)
+    client.set_tag(run_id, "gate", verdict.summary()[:4900])
+    tracking.finish_parent(run_id)
+    return run_id, verdict
