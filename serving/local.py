@@ -14,8 +14,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SERVING_PYTHON = REPO / ".venv-serving" / "bin" / "python"
-RUNTIME = "serving.runtime.DeliverabilityRuntime"
-THROTTLE_RUNTIME = "serving.runtime.ThrottleRuntime"
+RUNTIME = "serving.runtime.DeliverabilityRuntime"  # what a model without its own runtime gets
 
 
 def free_port() -> int:

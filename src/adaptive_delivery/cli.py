@@ -293,6 +293,8 @@ def serve(
 
     local = _repo_import("serving.local")
     spec, client = get(model_id), _registry(mlflow_home, tracking_uri)
+    if spec.runtime is None:
+        raise typer.BadParameter(f"{spec.model_id} has no network runtime (its spec sets none)", param_hint="MODEL_ID")
     models: dict[str, tuple[str, Path]] = {}
     for alias in [a.strip() for a in aliases.split(",") if a.strip()]:
         try:
@@ -305,7 +307,8 @@ def serve(
             models[spec.model_id.lower()] = (version, folder)
     if not models:
         raise typer.BadParameter(f"nothing registered under {aliases} for {spec.model_id}")
-    settings = local.write_settings(out / "mlserver", models, http_port, grpc_port, prediction_log=out / "predictions.jsonl")
+    settings = local.write_settings(out / "mlserver", models, http_port, grpc_port, prediction_log=out / "predictions.jsonl",
+                                    runtimes=dict.fromkeys(models, spec.runtime))
     server = local.start(settings, http_port, grpc_port, next(iter(models)))
     console.print(f"serving {', '.join(models)} at {server.url}/v2/models/<name>/infer (gRPC 127.0.0.1:{grpc_port}); "
                   f"log {server.log}; Ctrl-C stops")
@@ -474,6 +477,7 @@ def throttle_train(
     out: Path = typer.Option(Path("runs/throttle"), help="Writes OUT/mdl003_ppo.zip and OUT/training.json."),
     seed: int = typer.Option(0),
     device: str = typer.Option("cpu", help="cpu | cuda (the MLP is small: cpu is usually as fast)."),
+    speed_block_penalty: float = typer.Option(None, help="Extra training cost per speed-caused block (default: the model's)."),
 ) -> None:
     """Train MDL-003's PPO policy in the world's throttling environment, behind the safety rails."""
     import json
@@ -481,9 +485,13 @@ def throttle_train(
     from adaptive_delivery.models.throttle import save_policy, train_ppo
 
     console.rule(f"MDL-003: PPO for {timesteps:,} steps on {device}")
-    result = train_ppo(timesteps, seed=seed, device=device, progress=True)
+    from adaptive_delivery.models.throttle import SPEED_BLOCK_PENALTY
+
+    penalty = SPEED_BLOCK_PENALTY if speed_block_penalty is None else speed_block_penalty
+    result = train_ppo(timesteps, seed=seed, device=device, progress=True, speed_block_penalty=penalty)
     path = save_policy(result.model, out / "mdl003_ppo")
-    meta = {"timesteps": timesteps, "seconds": round(result.seconds, 1), "device": device, "seed": seed, "policy": str(path)}
+    meta = {"timesteps": timesteps, "seconds": round(result.seconds, 1), "device": device, "seed": seed,
+            "speed_block_penalty": penalty, "policy": str(path)}
     (out / "training.json").write_text(json.dumps(meta, indent=2))
     console.print(f"trained in {result.seconds:.0f} s ({timesteps / result.seconds:,.0f} steps/s); policy {path}")
 

@@ -37,7 +37,7 @@ def served(tmp_path_factory):
     version, folder = local.resolve_alias(tracking.client(), SPEC.registered_name, CHALLENGER, root / "models")
     http, grpc = local.free_port(), local.free_port()
     settings = local.write_settings(root / "mlserver", {"mdl-003": (version, folder)}, http, grpc,
-                                    runtimes={"mdl-003": local.THROTTLE_RUNTIME})
+                                    runtimes={"mdl-003": SPEC.runtime})
     server = local.start(settings, http, grpc, "mdl-003")
     yield server, MlpActor.load(actor_path), version
     server.stop()

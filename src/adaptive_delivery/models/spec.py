@@ -87,6 +87,9 @@ class ModelSpec:
     # "pipeline": the supervised KFP pipeline trains it from a feature table; "simulator": a
     # control policy learned in the world (its CLI trains, evaluates and registers it, same gates).
     trainer: str = "pipeline"
+    # The MLServer implementation that serves it (a dotted path in the repo's `serving` package);
+    # None: not served over the network yet.
+    runtime: str | None = "serving.runtime.DeliverabilityRuntime"
     holdout_days: int = 7
     min_training_rows: int = 1_000
     # Columns whose change over time is expected (ages, calendars): left out of the drift gate.

@@ -35,7 +35,7 @@ TRAIN_SEED_FLOOR = 100_000
 # spec's reward alone pays for crossing a strict provider's limit (a window 1% over still nets
 # more delivered mail than block penalty), while the issue bounds speed-caused blocks at 0.1%;
 # a fixed Lagrangian-style penalty on that constraint is how the policy learns to respect it.
-SPEED_BLOCK_PENALTY = 40.0
+SPEED_BLOCK_PENALTY = 10.0
 
 
 def reward_scale(provider: str) -> float:
@@ -49,7 +49,9 @@ class RailedThrottleEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, providers: tuple[str, ...] = TRAIN_PROVIDERS, episode_steps: int = EPISODE_STEPS,
-                 limit_jitter: float = 0.5, seed: int | None = None) -> None:
+                 limit_jitter: float = 0.5, speed_block_penalty: float = SPEED_BLOCK_PENALTY,
+                 seed: int | None = None) -> None:
+        self.speed_block_penalty = speed_block_penalty
         self.providers = providers
         self.episode_steps = episode_steps
         self.limit_jitter = limit_jitter
@@ -76,7 +78,7 @@ class RailedThrottleEnv(gym.Env):
         proposed = self.env.rate * multiplier(float(np.asarray(action).reshape(-1)[0]))
         railed = self.rails.apply(proposed, self.env.rate)
         obs, reward, terminated, truncated, info = self.env.step_rate(railed.rate_per_min)
-        reward -= SPEED_BLOCK_PENALTY * info["rate_blocks"] / 1000.0
+        reward -= self.speed_block_penalty * info["rate_blocks"] / 1000.0
         return throttle_features(obs, self.env.provider), float(reward * self.scale), terminated, truncated, info
 
 
@@ -109,12 +111,13 @@ class TrainingResult:
 
 
 def train_ppo(timesteps: int = 200_000, seed: int = 0, n_envs: int = 4, device: str = "cpu",
+              speed_block_penalty: float = SPEED_BLOCK_PENALTY,
               progress: bool = False) -> TrainingResult:
     """Train MDL-003 with PPO (gamma 0.95) on `n_envs` parallel training worlds."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
 
-    vec = make_vec_env(RailedThrottleEnv, n_envs=n_envs, seed=seed)
+    vec = make_vec_env(RailedThrottleEnv, n_envs=n_envs, seed=seed, env_kwargs={"speed_block_penalty": speed_block_penalty})
     model = PPO(
         "MlpPolicy", vec, gamma=GAMMA, n_steps=512, batch_size=256, learning_rate=3e-4, ent_coef=0.0,
         policy_kwargs={"net_arch": [64, 64]}, seed=seed, device=device, verbose=0,
@@ -158,4 +161,5 @@ SPEC = register(ModelSpec(
         "rails_applied": "which safety rails bound the recommendation",
     },
     trainer="simulator",
+    runtime="serving.runtime.ThrottleRuntime",
 ))

@@ -186,6 +186,7 @@ SPEC = register(ModelSpec(
         "rails_applied": "which safety rails bound the plan, and what waits for a human's approval",
     },
     trainer="simulator",
+    runtime=None,  # daily decisions: the plan comes from `warmup` runs and the pyfunc model
 ))
 
 
