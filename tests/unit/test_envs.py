@@ -79,3 +79,14 @@ def test_warmup_rewards_patience_and_punishes_blasting():
     blaster, blaster_blocks = run(3)  # +50% a day
     assert blaster_blocks > patient_blocks
     assert patient > blaster
+
+
+def test_the_good_rate_memory_follows_a_cut_limit_down():
+    from adaptive_delivery.world.envs import updated_good_rate
+
+    clean = {"delivered": 98, "deferred": 1}
+    assert updated_good_rate(100.0, 150.0, 100, clean) == 150.0  # a clean window at a higher rate
+    assert updated_good_rate(200.0, 150.0, 100, clean) == 200.0  # a clean window never lowers it
+    pushed = {"delivered": 70, "deferred": 25}
+    assert updated_good_rate(200.0, 150.0, 100, pushed) == pytest.approx(150.0 * 0.75)  # what got through
+    assert updated_good_rate(200.0, 150.0, 0, pushed) == 200.0  # nothing sent, nothing learned

@@ -35,7 +35,7 @@ TRAIN_SEED_FLOOR = 100_000
 # spec's reward alone pays for crossing a strict provider's limit (a window 1% over still nets
 # more delivered mail than block penalty), while the issue bounds speed-caused blocks at 0.1%;
 # a fixed Lagrangian-style penalty on that constraint is how the policy learns to respect it.
-SPEED_BLOCK_PENALTY = 10.0
+SPEED_BLOCK_PENALTY = 3.0
 
 
 def reward_scale(provider: str) -> float:
