@@ -1,7 +1,9 @@
-"""The one training pipeline, specialised per model spec: load → drift → tune → train → evaluate →
-register → gate. Runs locally through `kfp.local.SubprocessRunner(use_venv=False)` and compiles to
-pipeline YAML for Kubeflow, where steps of a model that needs a GPU ask for an `nvidia.com/gpu` on
-an A100 node and every other step asks for CPU and memory only.
+"""The training pipelines, specialised per model spec. Supervised models: load → drift → tune →
+train → evaluate → register → gate. Control policies learned in the simulator (MDL-003, MDL-009):
+train → evaluate (beside the baselines and the oracle) → register + gate. Both run locally through
+`kfp.local.SubprocessRunner(use_venv=False)` and compile to pipeline YAML for Kubeflow, where
+steps of a model that needs a GPU ask for an `nvidia.com/gpu` on an A100 node and every other step
+asks for CPU and memory only.
 
     python -m pipelines.training compile MDL-001 --out build/pipelines/
 """
@@ -17,10 +19,13 @@ from kfp import compiler, dsl, kubernetes
 from adaptive_delivery.models.spec import ModelSpec, all_specs, get
 from components.check_drift import check_drift
 from components.evaluate import evaluate
+from components.evaluate_policy import evaluate_policy
 from components.gate import gate
 from components.load_training_set import load_training_set
 from components.register import register
+from components.register_policy import register_policy
 from components.train_model import train_model
+from components.train_policy import train_policy
 from components.tune import tune
 
 # Where GPU steps run on the cluster: A100 nodes (GKE's accelerator label; other clouds relabel).
@@ -80,11 +85,50 @@ def build_pipeline(spec: ModelSpec):
     return training_pipeline
 
 
+def build_policy_pipeline(spec: ModelSpec):
+    """The pipeline of a control policy learned in the simulator: train -> evaluate on held-out
+    worlds beside the baselines and the oracle -> register `challenger` and gate."""
+    heavy = StepResources("8", "16G", gpu=spec.needs_gpu)
+
+    @dsl.pipeline(name=f"train-{spec.model_id.lower()}",
+                  description=f"Train {spec.model_id} {spec.name} in the world simulator, evaluate, register and gate.")
+    def policy_pipeline(tracking_uri: str, profile: str = "quick", seed: int = 0,
+                        experiment: str = "adaptive-delivery") -> str:
+        trained = _place(train_policy(model_id=spec.model_id, profile=profile, seed=seed), heavy)
+        scored = _place(evaluate_policy(model_id=spec.model_id, profile=profile, policy=trained.outputs["policy"]),
+                        StepResources("8", "16G"))
+        verdict = _place(register_policy(model_id=spec.model_id, profile=profile, tracking_uri=tracking_uri,
+                                         experiment=experiment, policy=trained.outputs["policy"],
+                                         evaluation=scored.outputs["evaluation"]), StepResources("1", "4G"))
+        return verdict.output
+
+    return policy_pipeline
+
+
+def pipeline_for(spec: ModelSpec):
+    """Supervised models get the feature-table pipeline; simulator-trained policies their own."""
+    return build_policy_pipeline(spec) if spec.trainer == "simulator" else build_pipeline(spec)
+
+
 def compile_pipeline(spec: ModelSpec, out_dir: str | Path) -> Path:
     path = Path(out_dir) / f"train-{spec.model_id.lower()}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(build_pipeline(spec), str(path))
+    compiler.Compiler().compile(pipeline_for(spec), str(path))
     return path
+
+
+def run_policy_local(spec: ModelSpec, *, tracking_uri: str, pipeline_root: Path, profile: str = "quick",
+                     seed: int = 0, experiment: str = "adaptive-delivery") -> str:
+    """Run a control policy's pipeline through KFP's local runner; returns the gate's verdict."""
+    from kfp import local
+
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(Path(pipeline_root).resolve()),
+               raise_on_error=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*base image.*", category=RuntimeWarning)
+        warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
+        task = build_policy_pipeline(spec)(tracking_uri=tracking_uri, profile=profile, seed=seed, experiment=experiment)
+    return str(task.output)
 
 
 def run_local(spec: ModelSpec, *, lake: Path, features: Path, feast_home: Path, tracking_uri: str,
@@ -115,9 +159,6 @@ def main() -> None:
     comp.add_argument("--out", default="build/pipelines")
     args = parser.parse_args()
     for spec in [get(args.model_id)] if args.model_id else all_specs():
-        if spec.trainer != "pipeline":
-            print(f"{spec.model_id}: learned in the simulator by its own command, not by this pipeline")
-            continue
         print(compile_pipeline(spec, args.out))
 
 

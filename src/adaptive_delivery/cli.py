@@ -176,6 +176,9 @@ def train(
         spec, _ = get(model_id), get_profile(profile)
     except KeyError as exc:
         raise typer.BadParameter(str(exc.args[0])) from exc
+    if spec.trainer == "simulator":
+        _train_policy(spec, profile, mlflow_home, tracking_uri, world)
+        return
     for part in ("lake", "features"):
         if not (world / part).is_dir():
             raise typer.BadParameter(f"{world / part} does not exist: run `adaptive-delivery run` or build features first",
@@ -194,6 +197,22 @@ def train(
     _print_training_summary(uri, spec)
     colour = "green" if verdict.startswith("PROMOTE") else "yellow"
     console.print(f"[{colour}]{verdict}[/{colour}]")
+    console.print(f"MLflow: {uri}  (browse: mlflow ui --backend-store-uri {uri})")
+
+
+def _train_policy(spec, profile: str, mlflow_home: Path, tracking_uri: str | None, world: Path) -> None:
+    """A control policy: its own pipeline (train in the world, evaluate, register + gate)."""
+    from adaptive_delivery.training.tracking import default_tracking_uri
+
+    mlflow_home.mkdir(parents=True, exist_ok=True)
+    uri = tracking_uri or default_tracking_uri(mlflow_home)
+    console.rule(f"{spec.model_id}: policy pipeline ({profile}: {spec.policy_trainer.timesteps[profile]:,} steps)")
+    try:
+        verdict = _training_pipelines().run_policy_local(spec, tracking_uri=uri, pipeline_root=world / "kfp", profile=profile)
+    except RuntimeError as exc:
+        console.print(f"[red]training stopped[/red]: {exc}")
+        raise typer.Exit(code=2) from exc
+    console.print(("[green]" if verdict.startswith("PROMOTE") else "[yellow]") + verdict)
     console.print(f"MLflow: {uri}  (browse: mlflow ui --backend-store-uri {uri})")
 
 
@@ -514,48 +533,44 @@ def throttle_evaluate(
     ppo = policy if policy.exists() else None
     if ppo is None:
         console.print(f"[yellow]{policy} not found: evaluating the baselines only (train with `throttle train`)")
-    seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    seed_list = _seed_list(seeds)
     with Progress(console=console) as progress:
         task = progress.add_task("worlds", total=len(seed_list) * len(PROVIDER_NAMES))
-        df = tr.evaluate(ppo, seeds=seed_list, days=days, workers=workers, on_world_done=lambda _: progress.advance(task))
-    tab = tr.add_overall_oracle_share(tr.table(df))
+        tab, extra = tr.evaluate_into(ppo, out, days=days, seeds=seed_list, workers=workers, trace=ppo is not None,
+                                      on_world_done=lambda _: progress.advance(task))
     shown = tab[["provider", "policy", "delivered_per_hour", "block_rate", "rate_block_rate", "deferral_rate",
                  "complaint_rate", "reputation_end", "oracle_share"]]
     console.rule(f"throttle policies over {days:g} simulated days x {len(seed_list)} held-out worlds per provider")
     print(shown.to_markdown(index=False, floatfmt=".4g"))
-    extra: dict = {"days": days, "seeds": seed_list}
     if ppo is not None:
-        extra["targets"] = tr.targets(tab)
-        traces = tr.adaptation_traces(ppo)
-        after_cut = tr.adaptation_summary(traces)
-        extra["limit_halved"] = after_cut.to_dict(orient="records")
-        plot = tr.plot_adaptation(traces, out / "limit_halved.png")
-        print(after_cut.to_markdown(index=False, floatfmt=".4g"))
-        console.print(f"targets: {extra['targets']}; trace {plot}")
-    tr.save(tab, out, extra)
+        print(pd_records_markdown(extra["limit_halved"]))
+        console.print(f"targets: {extra['targets']}; trace {extra['plot']}")
+        (out / "metrics.json").write_text(json.dumps(tr.registry_metrics(tab), indent=2))
     console.print(f"table {out / 'throttle_eval.md'}; targets {out / 'throttle_targets.json'}")
 
 
-def _register_policy(spec_id: str, policy: Path, metrics: dict[str, float], files: dict[str, Path],
-                     mlflow_home: Path, tracking_uri: str | None, example=None, python_model=None) -> None:
-    """Export the actor, log the run, register `challenger`, gate against `champion`."""
-    from stable_baselines3 import PPO
+def pd_records_markdown(records: list[dict]) -> str:
+    import pandas as pd
 
-    from adaptive_delivery.models.policy_export import save_actor
+    return pd.DataFrame(records).to_markdown(index=False, floatfmt=".4g")
+
+
+def _register_evaluated(spec_id: str, policy: Path, evaluation: Path, mlflow_home: Path, tracking_uri: str | None) -> None:
+    """Register an evaluated policy (`challenger`) and gate it against the champion."""
     from adaptive_delivery.models.spec import get
-    from adaptive_delivery.training.policies import register_policy
+    from adaptive_delivery.training.policies import register_policy_step
     from adaptive_delivery.training.tracking import Tracking, default_tracking_uri
 
     spec = get(spec_id)
-    actor = save_actor(PPO.load(str(policy), device="cpu"), policy.with_name(policy.stem + "_actor.npz"))
     mlflow_home.mkdir(parents=True, exist_ok=True)
     tracking = Tracking(tracking_uri or default_tracking_uri(mlflow_home))
     training = policy.parent / "training.json"
     params = {"policy": policy.name, **(json.loads(training.read_text()) if training.exists() else {})}
-    run_id, verdict = register_policy(spec, tracking=tracking, actor_path=actor, params=params, metrics=metrics,
-                                      files={"policy/" + policy.name: policy, **files}, example=example,
-                                      python_model=python_model)
-    console.print(f"{spec.model_id} run {run_id}: registered v{verdict.challenger_version} as challenger")
+    try:
+        verdict = register_policy_step(spec, tracking, policy, evaluation, params)
+    except FileNotFoundError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--evaluation") from exc
+    console.print(f"{spec.model_id}: registered v{verdict.challenger_version} as challenger")
     console.print(("[green]" if verdict.passed else "[red]") + verdict.summary())
 
 
@@ -567,25 +582,7 @@ def throttle_register(
     tracking_uri: str = typer.Option(None, help="An MLflow tracking server instead of the local store."),
 ) -> None:
     """Register the evaluated MDL-003 policy in MLflow (challenger) and gate it against the champion."""
-    import pandas as pd
-
-    from adaptive_delivery.decisions.throttle_service import example_request
-    from adaptive_delivery.training.policies import ThrottlePyfunc
-
-    table_csv = evaluation / "throttle_eval.csv"
-    if not table_csv.exists():
-        raise typer.BadParameter(f"{table_csv} is missing: run `throttle evaluate` first", param_hint="--evaluation")
-    tab = pd.read_csv(table_csv)
-    overall = tab[tab.provider == "ALL"].set_index("policy")
-    if "ppo" not in overall.index:
-        raise typer.BadParameter(f"{table_csv} has no PPO row: evaluate with the trained policy", param_hint="--evaluation")
-    metrics = {k: float(overall.loc["ppo", k]) for k in ("oracle_share", "delivered_per_hour", "rate_block_rate",
-                                                         "block_rate", "deferral_rate")}
-    metrics["throughput_gain_vs_kumomta"] = metrics["delivered_per_hour"] / float(overall.loc["kumomta+rates", "delivered_per_hour"]) - 1
-    metrics |= {f"oracle_{k}": float(overall.loc["oracle", k]) for k in ("delivered_per_hour", "rate_block_rate", "block_rate")}
-    files = {f"evaluation/{f.name}": f for f in (table_csv, evaluation / "throttle_eval.md", evaluation / "limit_halved.png") if f.exists()}
-    _register_policy("MDL-003", policy, metrics, files, mlflow_home, tracking_uri, example=example_request(),
-                     python_model=ThrottlePyfunc())
+    _register_evaluated("MDL-003", policy, evaluation, mlflow_home, tracking_uri)
 
 
 @warmup_app.command("train")
@@ -622,16 +619,12 @@ def warmup_evaluate(
         console.print(f"[yellow]{policy} not found: evaluating the baselines only (train with `warmup train`)")
     seed_list = _seed_list(seeds)
     with console.status(f"{len(seed_list)} new IPs x {days} days per policy and audience"):
-        df, traces = wr.evaluate(wr.policies_with(ppo), seeds=seed_list, days=days)
-    tab = wr.table(df, days)
+        tab, df, extra = wr.evaluate_into(ppo, out, days=days, seeds=seed_list)
     console.rule(f"warm-up policies: {len(seed_list)} held-out new IPs x {days} days")
     print(tab.to_markdown(index=False, floatfmt=".4g"))
-    plots = {name: str(wr.plot(tr, out / f"warmup_{name}.png", seed_list[0])) for name, tr in traces.items()}
-    wr.save(tab, df, out, {"days": days, "seeds": seed_list, "plots": plots})
-    if ppo is not None:  # what MDL-009 would have told an operator each day on the first IP
-        plans = wr.plan_records(wr.policies_with(ppo)[-2], seed_list[0], days)
-        (out / "warmup_plans.jsonl").write_text("".join(json.dumps(p) + "\n" for p in plans))
-    console.print(f"table {out / 'warmup_eval.md'}; plots {', '.join(plots.values())}")
+    if ppo is not None:
+        (out / "metrics.json").write_text(json.dumps(wr.registry_metrics(df, days), indent=2))
+    console.print(f"table {out / 'warmup_eval.md'}; plots {', '.join(extra['plots'].values())}")
 
 
 @warmup_app.command("register")
@@ -642,22 +635,7 @@ def warmup_register(
     tracking_uri: str = typer.Option(None, help="An MLflow tracking server instead of the local store."),
 ) -> None:
     """Register the evaluated MDL-009 policy in MLflow (challenger) and gate it against the champion."""
-    import pandas as pd
-
-    from adaptive_delivery.decisions import warmup_report as wr
-    from adaptive_delivery.models.warmup import PPOWarmup, example_features
-    from adaptive_delivery.training.policies import ActorPyfunc
-
-    runs_csv = evaluation / "warmup_runs.csv"
-    if not runs_csv.exists():
-        raise typer.BadParameter(f"{runs_csv} is missing: run `warmup evaluate` first", param_hint="--evaluation")
-    df = pd.read_csv(runs_csv)
-    days = int(json.loads((evaluation / "warmup_summary.json").read_text())["days"])
-    metrics = wr.policy_metrics(df, PPOWarmup.name, days)
-    metrics |= {f"oracle_{k}": v for k, v in wr.policy_metrics(df, "oracle", days).items()}
-    files = {f"evaluation/{f.name}": f for f in sorted(evaluation.glob("warmup_*")) if f.suffix in (".csv", ".md", ".png", ".json", ".jsonl")}
-    _register_policy("MDL-009", policy, metrics, files, mlflow_home, tracking_uri, example=example_features(),
-                     python_model=ActorPyfunc())
+    _register_evaluated("MDL-009", policy, evaluation, mlflow_home, tracking_uri)
 
 
 def _seed_list(text: str) -> list[int]:

@@ -55,7 +55,8 @@ def test_pipeline_parameters_are_the_inputs_a_scheduler_passes(tmp_path):
     assert params["profile"]["defaultValue"] == "quick"
 
 
-@pytest.mark.parametrize("component", ["check_drift", "evaluate", "gate", "load_training_set", "register", "train_model", "tune"])
+@pytest.mark.parametrize("component", ["check_drift", "evaluate", "gate", "load_training_set", "register", "train_model", "tune",
+                                       "train_policy", "evaluate_policy", "register_policy"])
 def test_components_are_thin_and_import_the_package_inside(component):
     import importlib
     import inspect
@@ -63,3 +64,14 @@ def test_components_are_thin_and_import_the_package_inside(component):
     comp = getattr(importlib.import_module(f"components.{component}"), component)
     source = inspect.getsource(comp.python_func)
     assert "from adaptive_delivery" in source and len(source.splitlines()) < 30
+
+
+@pytest.mark.parametrize("model_id", ["MDL-003", "MDL-009"])
+def test_a_simulator_trained_policy_gets_its_own_pipeline_on_cpu(model_id, tmp_path):
+    docs, pipeline, platform = _compiled(get(model_id), tmp_path)
+    assert pipeline.pipeline_info.name == f"train-{model_id.lower()}"
+    assert set(pipeline.root.dag.tasks) == {"train-policy", "evaluate-policy", "register-policy"}
+    executors = docs[0]["deploymentSpec"]["executors"]
+    assert not any(ex["container"]["resources"].get("accelerator") for ex in executors.values())
+    assert all(ex["container"]["resources"]["cpuRequest"] > 0 for ex in executors.values())
+    assert {"tracking_uri", "profile", "seed", "experiment"} <= set(docs[0]["root"]["inputDefinitions"]["parameters"])

@@ -209,3 +209,30 @@ def save(tab: pd.DataFrame, out: Path, extra: dict) -> None:
     tab.to_csv(out / "throttle_eval.csv", index=False)
     (out / "throttle_eval.md").write_text(tab.to_markdown(index=False, floatfmt=".4g"))
     (out / "throttle_targets.json").write_text(json.dumps(extra, indent=2, default=float))
+
+
+def registry_metrics(tab: pd.DataFrame, learned: str = "ppo", baseline: str = "kumomta+rates") -> dict[str, float]:
+    """The overall row's numbers the registry gates on, with the oracle's beside them."""
+    overall = tab[tab.provider == "ALL"].set_index("policy")
+    if learned not in overall.index:
+        raise KeyError(f"the table has no {learned!r} row: evaluate with the trained policy")
+    keys = ("oracle_share", "delivered_per_hour", "rate_block_rate", "block_rate", "deferral_rate")
+    metrics = {k: float(overall.loc[learned, k]) for k in keys}
+    metrics["throughput_gain_vs_kumomta"] = metrics["delivered_per_hour"] / float(overall.loc[baseline, "delivered_per_hour"]) - 1
+    metrics |= {f"oracle_{k}": float(overall.loc["oracle", k]) for k in ("delivered_per_hour", "rate_block_rate", "block_rate")}
+    return metrics
+
+
+def evaluate_into(policy: Path, out: Path, *, days: float, seeds: Sequence[int], workers: int = 2,
+                  trace: bool = True, on_world_done: Callable[[World], None] | None = None) -> tuple[pd.DataFrame, dict]:
+    """Evaluate every policy with `policy` as PPO, write the table, targets and (with `trace`) the
+    limit-halving run; returns the table and what was saved beside it."""
+    df = evaluate(policy, seeds=seeds, days=days, workers=workers, on_world_done=on_world_done)
+    tab = add_overall_oracle_share(table(df))
+    extra: dict = {"days": days, "seeds": list(seeds), "targets": targets(tab)}
+    if trace:
+        traces = adaptation_traces(policy)
+        extra["limit_halved"] = adaptation_summary(traces).to_dict(orient="records")
+        extra["plot"] = str(plot_adaptation(traces, out / "limit_halved.png"))
+    save(tab, out, extra)
+    return tab, extra

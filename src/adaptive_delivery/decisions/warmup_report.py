@@ -127,3 +127,24 @@ def policy_metrics(df: pd.DataFrame, policy: str, days: int = HORIZON_DAYS) -> d
         "reputation_damage": float(rows.reputation_damage.mean()),
         "pause_days": float(rows.pause_days.mean()),
     }
+
+
+def evaluate_into(policy: Path | None, out: Path, *, days: int = HORIZON_DAYS,
+                  seeds: Sequence[int] = HELD_OUT_SEEDS) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Evaluate every warm-up policy (with `policy` as PPO), write the table, per-run rows, plots
+    and, with a policy, its daily plan records; returns (table, rows, what was saved)."""
+    policies = policies_with(policy)
+    df, traces = evaluate(policies, seeds=seeds, days=days)
+    tab = table(df, days)
+    plots = {name: str(plot(tr, out / f"warmup_{name}.png", seeds[0])) for name, tr in traces.items()}
+    extra = {"days": days, "seeds": list(seeds), "plots": plots}
+    save(tab, df, out, extra)
+    if policy is not None:  # what MDL-009 would have told an operator each day on the first IP
+        plans = plan_records(policies[-2], seeds[0], days)
+        (out / "warmup_plans.jsonl").write_text("".join(json.dumps(p) + "\n" for p in plans))
+    return tab, df, extra
+
+
+def registry_metrics(df: pd.DataFrame, days: int, learned: str = "PPO (MDL-009)") -> dict[str, float]:
+    """The learned policy's registry metrics with the oracle's beside them (`oracle_*`)."""
+    return policy_metrics(df, learned, days) | {f"oracle_{k}": v for k, v in policy_metrics(df, "oracle", days).items()}

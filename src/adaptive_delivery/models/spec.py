@@ -72,6 +72,20 @@ def profile(name: str) -> TrainingProfile:
 
 
 @dataclass(frozen=True)
+class PolicyTrainer:
+    """How one simulator-trained model trains, evaluates and describes itself; a spec carries it.
+
+    `evaluate` writes its tables and plots into the folder it gets and returns the registry
+    metrics (the oracle's beside ours under `oracle_*`)."""
+
+    train: Callable[[int, int, Path], Path]  # (timesteps, seed, out folder) -> policy file
+    evaluate: Callable[[Path, Path, str], dict[str, float]]  # (policy, out folder, profile) -> metrics
+    example: Callable[[], pd.DataFrame]  # a valid request for the registry's signature
+    pyfunc: Callable[[], Any]  # an mlflow.pyfunc.PythonModel
+    timesteps: dict[str, int]  # per training profile
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     model_id: str  # MDL-001 …
     name: str
@@ -90,6 +104,8 @@ class ModelSpec:
     # The MLServer implementation that serves it (a dotted path in the repo's `serving` package);
     # None: not served over the network yet.
     runtime: str | None = "serving.runtime.DeliverabilityRuntime"
+    # For trainer "simulator": how it trains, evaluates and describes itself (training.policies).
+    policy_trainer: PolicyTrainer | None = field(default=None, compare=False, repr=False)
     holdout_days: int = 7
     min_training_rows: int = 1_000
     # Columns whose change over time is expected (ages, calendars): left out of the drift gate.

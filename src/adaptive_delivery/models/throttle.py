@@ -12,6 +12,7 @@ spec's reward unchanged.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from gymnasium import spaces
 
 from adaptive_delivery.decisions.rails import ThrottleRails, known_limit_per_min
 from adaptive_delivery.decisions.throttle import FEATURE_NAMES, Step, multiplier, throttle_features
-from adaptive_delivery.models.spec import Gate, ModelSpec, Schedule, register
+from adaptive_delivery.models.spec import Gate, ModelSpec, PolicyTrainer, Schedule, register
 from adaptive_delivery.world.envs import ThrottleEnv
 from adaptive_delivery.world.providers import PROVIDER_NAMES
 
@@ -139,6 +140,36 @@ def load_policy(path: Path) -> PPOThrottle:
     return PPOThrottle(PPO.load(str(path), device="cpu"))
 
 
+# ---- how the policy pipeline trains and evaluates MDL-003 (training.policies) ---------------------
+def _train_for_pipeline(timesteps: int, seed: int, out: Path) -> Path:
+    result = train_ppo(timesteps, seed=seed)
+    path = save_policy(result.model, out / "mdl003_ppo")
+    meta = {"timesteps": timesteps, "seconds": round(result.seconds, 1), "seed": seed, "speed_block_penalty": SPEED_BLOCK_PENALTY}
+    (out / "training.json").write_text(json.dumps(meta, indent=2))
+    return path
+
+
+def _evaluate_for_pipeline(policy: Path, out: Path, profile: str) -> dict[str, float]:
+    from adaptive_delivery.decisions import throttle_report as tr
+
+    full = profile == "full"
+    tab, _ = tr.evaluate_into(policy, out, days=7.0 if full else 0.02, seeds=tr.HELD_OUT_SEEDS if full else (1001,),
+                              workers=2 if full else 1, trace=full)
+    return tr.registry_metrics(tab)
+
+
+def _pyfunc():
+    from adaptive_delivery.training.policies import ThrottlePyfunc
+
+    return ThrottlePyfunc()
+
+
+def _example():
+    from adaptive_delivery.decisions.throttle_service import example_request
+
+    return example_request()
+
+
 SPEC = register(ModelSpec(
     model_id="MDL-003",
     name="Throttle Rate Optimizer",
@@ -162,4 +193,6 @@ SPEC = register(ModelSpec(
     },
     trainer="simulator",
     runtime="serving.runtime.ThrottleRuntime",
+    policy_trainer=PolicyTrainer(train=_train_for_pipeline, evaluate=_evaluate_for_pipeline, example=_example,
+                                 pyfunc=_pyfunc, timesteps={"quick": 2_048, "full": 800_000}),
 ))

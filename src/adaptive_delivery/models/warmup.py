@@ -7,6 +7,7 @@ learns to read the signals rather than one list; evaluation worlds use seeds tra
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from adaptive_delivery.decisions.warmup import (
     WarmupState,
     action_volume,
 )
-from adaptive_delivery.models.spec import Gate, ModelSpec, Schedule, register
+from adaptive_delivery.models.spec import Gate, ModelSpec, PolicyTrainer, Schedule, register
 from adaptive_delivery.world.envs import WARMUP_ACTIONS, Audience, WarmupEnv
 
 GAMMA = 0.95
@@ -164,6 +165,41 @@ def load_policy(path: Path) -> PPOWarmup:
     return PPOWarmup(PPO.load(str(path), device="cpu"))
 
 
+def example_features(days: int = 5, seed: int = 0) -> pd.DataFrame:
+    """Feature rows of a few warm-up days (the registry's input example)."""
+    from adaptive_delivery.decisions.warmup import RuleEscalation
+
+    run = WarmupRun(WarmupEnv(start_volume=START_VOLUME, max_days=days + 1))
+    state, policy, rows = run.reset(seed), RuleEscalation(), []
+    for _ in range(days):
+        rows.append(warmup_features(state))
+        run.send(run.decide(policy.propose(state), railed=True))
+        state = run.state()
+    return pd.DataFrame(rows, columns=list(FEATURE_NAMES))
+
+
+# ---- how the policy pipeline trains and evaluates MDL-009 (training.policies) ---------------------
+def _train_for_pipeline(timesteps: int, seed: int, out: Path) -> Path:
+    result = train_ppo(timesteps, seed=seed)
+    path = save_policy(result.model, out / "mdl009_ppo")
+    (out / "training.json").write_text(json.dumps({"timesteps": timesteps, "seconds": round(result.seconds, 1), "seed": seed}))
+    return path
+
+
+def _evaluate_for_pipeline(policy: Path, out: Path, profile: str) -> dict[str, float]:
+    from adaptive_delivery.decisions import warmup_report as wr
+
+    days, seeds = (HORIZON_DAYS, wr.HELD_OUT_SEEDS) if profile == "full" else (12, (1001, 1002))
+    _, df, _ = wr.evaluate_into(policy, out, days=days, seeds=seeds)
+    return wr.registry_metrics(df, days)
+
+
+def _pyfunc():
+    from adaptive_delivery.training.policies import ActorPyfunc
+
+    return ActorPyfunc()
+
+
 SPEC = register(ModelSpec(
     model_id="MDL-009",
     name="Warmup Optimizer",
@@ -187,17 +223,7 @@ SPEC = register(ModelSpec(
     },
     trainer="simulator",
     runtime=None,  # daily decisions: the plan comes from `warmup` runs and the pyfunc model
+    policy_trainer=PolicyTrainer(train=_train_for_pipeline, evaluate=_evaluate_for_pipeline,
+                                 example=example_features, pyfunc=_pyfunc,
+                                 timesteps={"quick": 1_024, "full": 300_000}),
 ))
-
-
-def example_features(days: int = 5, seed: int = 0) -> pd.DataFrame:
-    """Feature rows of a few warm-up days (the registry's input example)."""
-    from adaptive_delivery.decisions.warmup import RuleEscalation
-
-    run = WarmupRun(WarmupEnv(start_volume=START_VOLUME, max_days=days + 1))
-    state, policy, rows = run.reset(seed), RuleEscalation(), []
-    for _ in range(days):
-        rows.append(warmup_features(state))
-        run.send(run.decide(policy.propose(state), railed=True))
-        state = run.state()
-    return pd.DataFrame(rows, columns=list(FEATURE_NAMES))

@@ -9,13 +9,15 @@ pipeline's load/tune steps; registration, aliases and gates are the same code.
 
 from __future__ import annotations
 
+import json
+import tempfile
 from pathlib import Path
 
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
-from adaptive_delivery.models.spec import ModelSpec
+from adaptive_delivery.models.spec import ModelSpec, PolicyTrainer
 from adaptive_delivery.training.registry import GateVerdict, gate_and_promote, register_challenger
 from adaptive_delivery.training.tracking import Tracking
 
@@ -102,3 +104,55 @@ def register_policy(
     client.set_tag(run_id, "gate", verdict.summary()[:4900])
     tracking.finish_parent(run_id)
     return run_id, verdict
+
+
+# ---- the policy pipeline's steps (components/*_policy.py wrap these) -----------------------------
+METRICS_FILE = "metrics.json"
+REPORT_SUFFIXES = (".csv", ".md", ".png", ".json", ".jsonl", ".html")
+
+
+def trainer_of(spec: ModelSpec) -> PolicyTrainer:
+    if spec.policy_trainer is None:
+        raise ValueError(f"{spec.model_id} is not trained in the simulator (trainer={spec.trainer!r})")
+    return spec.policy_trainer
+
+
+def train_policy_step(spec: ModelSpec, profile: str, seed: int, dest: Path) -> Path:
+    """Train the policy for the profile's step budget and write it to `dest` exactly."""
+    import shutil
+
+    trainer = trainer_of(spec)
+    with tempfile.TemporaryDirectory() as tmp:
+        trained = trainer.train(trainer.timesteps[profile], seed, Path(tmp))
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(trained, dest)
+    return dest
+
+
+def evaluate_policy_step(spec: ModelSpec, policy: Path, out: Path, profile: str) -> dict[str, float]:
+    """Evaluate on held-out worlds; the metrics also land in OUT/metrics.json for the next step."""
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = trainer_of(spec).evaluate(policy, out, profile)
+    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def register_policy_step(spec: ModelSpec, tracking: Tracking, policy: Path, evaluation: Path,
+                         params: dict[str, object] | None = None) -> GateVerdict:
+    """Export the actor, log the run with the evaluation's files, register `challenger`, gate."""
+    from stable_baselines3 import PPO
+
+    from adaptive_delivery.models.policy_export import save_actor
+
+    metrics_file = evaluation / METRICS_FILE
+    if not metrics_file.exists():
+        raise FileNotFoundError(f"{metrics_file} is missing: evaluate the policy first")
+    trainer = trainer_of(spec)
+    with tempfile.TemporaryDirectory() as tmp:
+        actor = save_actor(PPO.load(str(policy), device="cpu"), Path(tmp) / f"{spec.model_id.lower()}_actor.npz")
+        files = {f"evaluation/{f.name}": f for f in sorted(evaluation.iterdir()) if f.suffix in REPORT_SUFFIXES}
+        files[f"policy/{spec.model_id.lower()}_ppo.zip"] = policy
+        _, verdict = register_policy(spec, tracking=tracking, actor_path=actor, params=params or {},
+                                     metrics=json.loads(metrics_file.read_text()), files=files,
+                                     example=trainer.example(), python_model=trainer.pyfunc())
+    return verdict
