@@ -29,6 +29,27 @@ def _decode(inp: RequestInput) -> np.ndarray:
         raise MLServerError(f"input {inp.name!r} cannot be decoded as {inp.datatype} {inp.shape}: {exc}") from exc
 
 
+def _columns(payload: InferenceRequest) -> dict[str, np.ndarray]:
+    """One flat array per named input (a [n, 1] input counts as n values)."""
+    columns = {}
+    for inp in payload.inputs:
+        values = _decode(inp)
+        columns[inp.name] = values[:, 0] if values.ndim > 1 and values.shape[1] == 1 else values
+    return columns
+
+
+def _encode(out) -> list:
+    """One V2 output per column of a response frame: text as BYTES, numbers as FP64."""
+    outputs = []
+    for col in out.columns:
+        values = out[col].to_numpy()
+        if values.dtype == object:
+            outputs.append(StringCodec.encode_output(col, [str(v) for v in values]))
+        else:
+            outputs.append(NumpyCodec.encode_output(col, values.astype(np.float64)))
+    return outputs
+
+
 class DeliverabilityRuntime(MLModel):
     async def load(self) -> bool:
         params = self.settings.parameters
@@ -40,26 +61,15 @@ class DeliverabilityRuntime(MLModel):
         return True
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
-        columns = {}
-        for inp in payload.inputs:
-            values = _decode(inp)
-            if values.ndim > 1 and values.shape[1] == 1:
-                values = values[:, 0]
-            columns[inp.name] = values
+        columns = _columns(payload)
         try:
             rows, ids = feature_rows(columns, self.bundle.features, self.bundle.categorical)
         except RequestError as exc:
             raise MLServerError(str(exc)) from exc
         out = decision_frame(self.bundle, rows, ids, self.model_version)
         self._log(out)
-        outputs = []
-        for col in out.columns:
-            values = out[col].to_numpy()
-            if values.dtype == object:
-                outputs.append(StringCodec.encode_output(col, [str(v) for v in values]))
-            else:
-                outputs.append(NumpyCodec.encode_output(col, values.astype(np.float64)))
-        return InferenceResponse(model_name=self.name, model_version=self.model_version, id=payload.id, outputs=outputs)
+        return InferenceResponse(model_name=self.name, model_version=self.model_version, id=payload.id,
+                                 outputs=_encode(out))
 
     def _log(self, out) -> None:
         if self.log_path is None:
@@ -90,19 +100,10 @@ class ThrottleRuntime(MLModel):
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
         from adaptive_delivery.decisions.throttle_service import recommend
 
-        columns = {}
-        for inp in payload.inputs:
-            values = _decode(inp)
-            columns[inp.name] = values.reshape(-1) if values.ndim > 1 and values.shape[-1] == 1 else values
+        columns = _columns(payload)
         try:
             out = recommend(self.actor, columns, self.model_version)
         except RequestError as exc:
             raise MLServerError(str(exc)) from exc
-        outputs = []
-        for col in out.columns:
-            values = out[col].to_numpy()
-            if values.dtype == object:
-                outputs.append(StringCodec.encode_output(col, [str(v) for v in values]))
-            else:
-                outputs.append(NumpyCodec.encode_output(col, values.astype(np.float64)))
-        return InferenceResponse(model_name=self.name, model_version=self.model_version, id=payload.id, outputs=outputs)
+        return InferenceResponse(model_name=self.name, model_version=self.model_version, id=payload.id,
+                                 outputs=_encode(out))

@@ -499,20 +499,16 @@ def throttle_train(
     speed_block_penalty: float = typer.Option(None, help="Extra training cost per speed-caused block (default: the model's)."),
 ) -> None:
     """Train MDL-003's PPO policy in the world's throttling environment, behind the safety rails."""
-    import json
-
-    from adaptive_delivery.models.throttle import save_policy, train_ppo
+    from adaptive_delivery.models.throttle import SPEED_BLOCK_PENALTY, train_and_save
 
     console.rule(f"MDL-003: PPO for {timesteps:,} steps on {device}")
-    from adaptive_delivery.models.throttle import SPEED_BLOCK_PENALTY
-
     penalty = SPEED_BLOCK_PENALTY if speed_block_penalty is None else speed_block_penalty
-    result = train_ppo(timesteps, seed=seed, device=device, progress=True, speed_block_penalty=penalty)
-    path = save_policy(result.model, out / "mdl003_ppo")
-    meta = {"timesteps": timesteps, "seconds": round(result.seconds, 1), "device": device, "seed": seed,
-            "speed_block_penalty": penalty, "policy": str(path)}
-    (out / "training.json").write_text(json.dumps(meta, indent=2))
-    console.print(f"trained in {result.seconds:.0f} s ({timesteps / result.seconds:,.0f} steps/s); policy {path}")
+    _report_training(out, train_and_save(timesteps, seed, out, device=device, progress=True, speed_block_penalty=penalty))
+
+
+def _report_training(out: Path, policy: Path) -> None:
+    meta = json.loads((out / "training.json").read_text())
+    console.print(f"trained in {meta['seconds']:.0f} s ({meta['timesteps'] / meta['seconds']:,.0f} steps/s); policy {policy}")
 
 
 @throttle_app.command("evaluate")
@@ -593,14 +589,10 @@ def warmup_train(
     device: str = typer.Option("cpu", help="cpu | cuda (the MLP is small: cpu is usually as fast)."),
 ) -> None:
     """Train MDL-009's PPO policy on new IPs in the world, behind the warm-up rails."""
-    from adaptive_delivery.models.warmup import save_policy, train_ppo
+    from adaptive_delivery.models.warmup import train_and_save
 
     console.rule(f"MDL-009: PPO for {timesteps:,} daily decisions on {device}")
-    result = train_ppo(timesteps, seed=seed, device=device, progress=True)
-    path = save_policy(result.model, out / "mdl009_ppo")
-    meta = {"timesteps": timesteps, "seconds": round(result.seconds, 1), "device": device, "seed": seed, "policy": str(path)}
-    (out / "training.json").write_text(json.dumps(meta, indent=2))
-    console.print(f"trained in {result.seconds:.0f} s ({timesteps / result.seconds:,.0f} steps/s); policy {path}")
+    _report_training(out, train_and_save(timesteps, seed, out, device=device, progress=True))
 
 
 @warmup_app.command("evaluate")

@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 
 from adaptive_delivery.cli import app
 from adaptive_delivery.decisions import throttle_report as tr
+from adaptive_delivery.models.ppo import save_policy
 from adaptive_delivery.models.throttle import (
     RailedThrottleEnv,
     load_policy,
     multiplier,
-    save_policy,
     train_ppo,
 )
 

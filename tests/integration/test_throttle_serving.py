@@ -9,8 +9,9 @@ import requests
 
 from adaptive_delivery.decisions.throttle_service import REQUIRED, example_request, recommend
 from adaptive_delivery.models.policy_export import MlpActor, save_actor
+from adaptive_delivery.models.ppo import save_policy
 from adaptive_delivery.models.spec import get
-from adaptive_delivery.models.throttle import save_policy, train_ppo
+from adaptive_delivery.models.throttle import train_ppo
 from adaptive_delivery.training.policies import ThrottlePyfunc, register_policy
 from adaptive_delivery.training.registry import CHALLENGER
 from adaptive_delivery.training.tracking import Tracking, default_tracking_uri

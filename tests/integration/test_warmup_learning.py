@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 
 from adaptive_delivery.cli import app
 from adaptive_delivery.decisions.warmup import run_warmup
+from adaptive_delivery.models.ppo import save_policy
 from adaptive_delivery.models.warmup import (
     RailedWarmupEnv,
     example_features,
     load_policy,
-    save_policy,
     train_ppo,
 )
 

@@ -12,8 +12,6 @@ spec's reward unchanged.
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from gymnasium import spaces
 
 from adaptive_delivery.decisions.rails import ThrottleRails, known_limit_per_min
 from adaptive_delivery.decisions.throttle import FEATURE_NAMES, Step, multiplier, throttle_features
+from adaptive_delivery.models import ppo
 from adaptive_delivery.models.spec import Gate, ModelSpec, PolicyTrainer, Schedule, register
 from adaptive_delivery.world.envs import ThrottleEnv
 from adaptive_delivery.world.providers import PROVIDER_NAMES
@@ -103,52 +102,26 @@ class PPOThrottle:
         return step.rate_per_min * self.act(throttle_features(step.obs, self._provider))
 
 
-@dataclass
-class TrainingResult:
-    model: object
-    seconds: float
-    timesteps: int
-    device: str
-
-
 def train_ppo(timesteps: int = 200_000, seed: int = 0, n_envs: int = 4, device: str = "cpu",
-              speed_block_penalty: float = SPEED_BLOCK_PENALTY,
-              progress: bool = False) -> TrainingResult:
+              speed_block_penalty: float = SPEED_BLOCK_PENALTY, progress: bool = False) -> ppo.TrainingResult:
     """Train MDL-003 with PPO (gamma 0.95) on `n_envs` parallel training worlds."""
-    from stable_baselines3 import PPO
-    from stable_baselines3.common.env_util import make_vec_env
-
-    vec = make_vec_env(RailedThrottleEnv, n_envs=n_envs, seed=seed, env_kwargs={"speed_block_penalty": speed_block_penalty})
-    model = PPO(
-        "MlpPolicy", vec, gamma=GAMMA, n_steps=512, batch_size=256, learning_rate=3e-4, ent_coef=0.0,
-        policy_kwargs={"net_arch": [64, 64]}, seed=seed, device=device, verbose=0,
-    )
-    start = time.perf_counter()
-    model.learn(total_timesteps=timesteps, progress_bar=progress)
-    return TrainingResult(model, time.perf_counter() - start, timesteps, device)
+    return ppo.train(RailedThrottleEnv, timesteps=timesteps, seed=seed, n_envs=n_envs, gamma=GAMMA, n_steps=512,
+                     ent_coef=0.0, env_kwargs={"speed_block_penalty": speed_block_penalty}, device=device,
+                     progress=progress)
 
 
-def save_policy(model: object, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(str(path))  # type: ignore[attr-defined]
-    return path.with_suffix(".zip")
+def train_and_save(timesteps: int, seed: int, out: Path, *, device: str = "cpu", progress: bool = False,
+                   speed_block_penalty: float = SPEED_BLOCK_PENALTY) -> Path:
+    """Train, then write OUT/mdl003_ppo.zip and OUT/training.json (the CLI and the pipeline)."""
+    result = train_ppo(timesteps, seed=seed, device=device, speed_block_penalty=speed_block_penalty, progress=progress)
+    return ppo.save_run(result, out, "mdl003_ppo", seed, speed_block_penalty=speed_block_penalty)
 
 
 def load_policy(path: Path) -> PPOThrottle:
-    from stable_baselines3 import PPO
-
-    return PPOThrottle(PPO.load(str(path), device="cpu"))
+    return PPOThrottle(ppo.load_model(path))
 
 
 # ---- how the policy pipeline trains and evaluates MDL-003 (training.policies) ---------------------
-def _train_for_pipeline(timesteps: int, seed: int, out: Path) -> Path:
-    result = train_ppo(timesteps, seed=seed)
-    path = save_policy(result.model, out / "mdl003_ppo")
-    meta = {"timesteps": timesteps, "seconds": round(result.seconds, 1), "seed": seed, "speed_block_penalty": SPEED_BLOCK_PENALTY}
-    (out / "training.json").write_text(json.dumps(meta, indent=2))
-    return path
-
-
 def _evaluate_for_pipeline(policy: Path, out: Path, profile: str) -> dict[str, float]:
     from adaptive_delivery.decisions import throttle_report as tr
 
@@ -193,6 +166,6 @@ SPEC = register(ModelSpec(
     },
     trainer="simulator",
     runtime="serving.runtime.ThrottleRuntime",
-    policy_trainer=PolicyTrainer(train=_train_for_pipeline, evaluate=_evaluate_for_pipeline, example=_example,
+    policy_trainer=PolicyTrainer(train=train_and_save, evaluate=_evaluate_for_pipeline, example=_example,
                                  pyfunc=_pyfunc, timesteps={"quick": 2_048, "full": 800_000}),
 ))

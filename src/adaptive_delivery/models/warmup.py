@@ -7,9 +7,7 @@ learns to read the signals rather than one list; evaluation worlds use seeds tra
 
 from __future__ import annotations
 
-import json
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from adaptive_delivery.decisions.warmup import (
     WarmupState,
     action_volume,
 )
+from adaptive_delivery.models import ppo
 from adaptive_delivery.models.spec import Gate, ModelSpec, PolicyTrainer, Schedule, register
 from adaptive_delivery.world.envs import WARMUP_ACTIONS, Audience, WarmupEnv
 
@@ -129,40 +128,20 @@ class PPOWarmup:
         return action_volume(self.last_action, state.limit)
 
 
-@dataclass
-class TrainingResult:
-    model: object
-    seconds: float
-    timesteps: int
-    device: str
-
-
 def train_ppo(timesteps: int = 100_000, seed: int = 0, n_envs: int = 8, device: str = "cpu",
-              progress: bool = False) -> TrainingResult:
+              progress: bool = False) -> ppo.TrainingResult:
     """Train MDL-009 with PPO (gamma 0.95) on `n_envs` parallel new IPs."""
-    from stable_baselines3 import PPO
-    from stable_baselines3.common.env_util import make_vec_env
-
-    vec = make_vec_env(RailedWarmupEnv, n_envs=n_envs, seed=seed)
-    model = PPO(
-        "MlpPolicy", vec, gamma=GAMMA, n_steps=256, batch_size=256, learning_rate=3e-4, ent_coef=0.01,
-        policy_kwargs={"net_arch": [64, 64]}, seed=seed, device=device, verbose=0,
-    )
-    start = time.perf_counter()
-    model.learn(total_timesteps=timesteps, progress_bar=progress)
-    return TrainingResult(model, time.perf_counter() - start, timesteps, device)
+    return ppo.train(RailedWarmupEnv, timesteps=timesteps, seed=seed, n_envs=n_envs, gamma=GAMMA, n_steps=256,
+                     ent_coef=0.01, device=device, progress=progress)
 
 
-def save_policy(model: object, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(str(path))  # type: ignore[attr-defined]
-    return path.with_suffix(".zip")
+def train_and_save(timesteps: int, seed: int, out: Path, *, device: str = "cpu", progress: bool = False) -> Path:
+    """Train, then write OUT/mdl009_ppo.zip and OUT/training.json (the CLI and the pipeline)."""
+    return ppo.save_run(train_ppo(timesteps, seed=seed, device=device, progress=progress), out, "mdl009_ppo", seed)
 
 
 def load_policy(path: Path) -> PPOWarmup:
-    from stable_baselines3 import PPO
-
-    return PPOWarmup(PPO.load(str(path), device="cpu"))
+    return PPOWarmup(ppo.load_model(path))
 
 
 def example_features(days: int = 5, seed: int = 0) -> pd.DataFrame:
@@ -179,13 +158,6 @@ def example_features(days: int = 5, seed: int = 0) -> pd.DataFrame:
 
 
 # ---- how the policy pipeline trains and evaluates MDL-009 (training.policies) ---------------------
-def _train_for_pipeline(timesteps: int, seed: int, out: Path) -> Path:
-    result = train_ppo(timesteps, seed=seed)
-    path = save_policy(result.model, out / "mdl009_ppo")
-    (out / "training.json").write_text(json.dumps({"timesteps": timesteps, "seconds": round(result.seconds, 1), "seed": seed}))
-    return path
-
-
 def _evaluate_for_pipeline(policy: Path, out: Path, profile: str) -> dict[str, float]:
     from adaptive_delivery.decisions import warmup_report as wr
 
@@ -223,7 +195,7 @@ SPEC = register(ModelSpec(
     },
     trainer="simulator",
     runtime=None,  # daily decisions: the plan comes from `warmup` runs and the pyfunc model
-    policy_trainer=PolicyTrainer(train=_train_for_pipeline, evaluate=_evaluate_for_pipeline,
+    policy_trainer=PolicyTrainer(train=train_and_save, evaluate=_evaluate_for_pipeline,
                                  example=example_features, pyfunc=_pyfunc,
                                  timesteps={"quick": 1_024, "full": 300_000}),
 ))

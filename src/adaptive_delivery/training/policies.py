@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
 from adaptive_delivery.models.spec import ModelSpec, PolicyTrainer
+from adaptive_delivery.training.pyfunc import pip_requirements
 from adaptive_delivery.training.registry import GateVerdict, gate_and_promote, register_challenger
 from adaptive_delivery.training.tracking import Tracking
 
@@ -54,18 +56,6 @@ class ActorPyfunc(mlflow.pyfunc.PythonModel):
         return pd.DataFrame({"action": action, "confidence": confidence})
 
 
-def _pins() -> list[str]:
-    from importlib import metadata
-
-    pins = []
-    for lib in RUNTIME_LIBRARIES:
-        try:
-            pins.append(f"{lib}=={metadata.version(lib)}")
-        except metadata.PackageNotFoundError:
-            pins.append(lib)
-    return pins
-
-
 def register_policy(
     spec: ModelSpec,
     *,
@@ -92,12 +82,12 @@ def register_policy(
         if example is not None and python_model is not None:
             from mlflow.models import infer_signature
 
-            model = python_model
-            model.load_context(type("Ctx", (), {"artifacts": {ACTOR_ARTIFACT: str(actor_path)}, "model_config": {}})())
-            signature = infer_signature(example, model.predict(None, example))
+            # the model loads from the artifact it will be logged with, as MLflow would load it
+            python_model.load_context(SimpleNamespace(artifacts={ACTOR_ARTIFACT: str(actor_path)}, model_config={}))
+            signature = infer_signature(example, python_model.predict(None, example))
         info = mlflow.pyfunc.log_model(
             name="model", python_model=python_model or ActorPyfunc(), artifacts={ACTOR_ARTIFACT: str(actor_path)},
-            signature=signature, pip_requirements=_pins(),
+            signature=signature, pip_requirements=pip_requirements(RUNTIME_LIBRARIES),
         )
     version = register_challenger(client, spec, run_id, model_uri=info.model_uri)
     verdict = gate_and_promote(client, spec, version, metrics)

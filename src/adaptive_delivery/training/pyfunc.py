@@ -26,10 +26,10 @@ class BundlePyfunc(mlflow.pyfunc.PythonModel):
         return self.bundle.predict_frame(pd.DataFrame(model_input))
 
 
-def pip_requirements() -> list[str]:
+def pip_requirements(libraries: tuple[str, ...] = RUNTIME_LIBRARIES) -> list[str]:
     """Pinned to what trained the model; the adaptive-delivery package itself comes with the image."""
     pins = []
-    for lib in RUNTIME_LIBRARIES:
+    for lib in libraries:
         try:
             pins.append(f"{lib}=={metadata.version(lib)}")
         except metadata.PackageNotFoundError:
