@@ -48,7 +48,7 @@ bench: $(VENV)/.installed ## Reproducible speed measurements (writes benchmarks/
 	$(PY) benchmarks/bounce_parser.py
 
 lint: $(VENV)/.installed ## Static checks
-	$(VENV)/bin/ruff check src tests benchmarks components pipelines serving
+	$(VENV)/bin/ruff check src tests benchmarks components pipelines serving dags
 
 LOCK_DIR := build/lock
 lock: ## Re-resolve both environments from pyproject.toml and rewrite the lock files

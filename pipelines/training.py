@@ -151,13 +151,62 @@ def run_local(spec: ModelSpec, *, lake: Path, features: Path, feast_home: Path, 
     return str(task.output)
 
 
+def pipeline_arguments(spec: ModelSpec, dep) -> dict[str, object]:
+    """The run arguments of a spec's pipeline for a deployment (`adaptive_delivery.jobs.Deployment`)."""
+    if spec.trainer == "simulator":
+        return {"tracking_uri": dep.tracking_uri, "profile": dep.training_profile}
+    truth = dep.truth if (dep.truth / "messages").is_dir() else None
+    return {"lake": str(dep.lake), "features": str(dep.features), "feast_home": str(dep.feast_home),
+            "tracking_uri": dep.tracking_uri, "truth_dir": str(truth) if truth else "", "profile": dep.training_profile}
+
+
+def submit(spec: ModelSpec, host: str, arguments: dict[str, object], *, experiment: str = "adaptive-delivery",
+           timeout_s: int = 6 * 3600, client=None) -> str:
+    """Submit a spec's pipeline to a Kubeflow Pipelines endpoint, wait for it, and fail on a failed
+    run (an Airflow task then retries or alerts); returns the run's final state."""
+    import kfp
+
+    client = client or kfp.Client(host=host)
+    run = client.create_run_from_pipeline_func(pipeline_for(spec), arguments={**arguments, "experiment": experiment},
+                                               run_name=f"train-{spec.model_id.lower()}", experiment_name=experiment,
+                                               enable_caching=False)
+    done = client.wait_for_run_completion(run.run_id, timeout=timeout_s)
+    state = str(getattr(done, "state", "UNKNOWN")).upper()
+    if state != "SUCCEEDED":
+        raise RuntimeError(f"Kubeflow run {run.run_id} of {spec.model_id} ended {state} (see the KFP UI at {host})")
+    return state
+
+
+def run_for(spec: ModelSpec, dep, *, experiment: str = "adaptive-delivery") -> str:
+    """Run a spec's pipeline where the deployment says: KFP's local runner, or a Kubeflow cluster.
+    Returns the gate's verdict locally and the run's final state on a cluster (the verdict is in MLflow)."""
+    args = pipeline_arguments(spec, dep)
+    if dep.kfp_host:
+        return submit(spec, dep.kfp_host, args, experiment=experiment)
+    root = dep.home / "kfp"
+    if spec.trainer == "simulator":
+        return run_policy_local(spec, tracking_uri=dep.tracking_uri, pipeline_root=root, profile=dep.training_profile,
+                                experiment=experiment)
+    return run_local(spec, lake=dep.lake, features=dep.features, feast_home=dep.feast_home,
+                     tracking_uri=dep.tracking_uri, pipeline_root=root,
+                     truth_dir=Path(args["truth_dir"]) if args["truth_dir"] else None, profile=dep.training_profile,
+                     experiment=experiment)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     comp = sub.add_parser("compile", help="write pipeline YAML for a cluster")
     comp.add_argument("model_id", nargs="?", help="one model (default: every registered spec)")
     comp.add_argument("--out", default="build/pipelines")
+    run = sub.add_parser("submit", help="run one spec's pipeline where the AD_* deployment says (a cluster: Kubeflow)")
+    run.add_argument("model_id")
     args = parser.parse_args()
+    if args.command == "submit":
+        from adaptive_delivery.jobs import deployment
+
+        print(run_for(get(args.model_id), deployment()))
+        return
     for spec in [get(args.model_id)] if args.model_id else all_specs():
         print(compile_pipeline(spec, args.out))
 

@@ -35,15 +35,17 @@ def resolve_alias(client, registered_name: str, alias: str, dest: Path) -> tuple
 
 def write_settings(root: Path, models: dict[str, tuple[str, Path]], http_port: int, grpc_port: int,
                    prediction_log: Path | None = None, host: str = "127.0.0.1",
-                   runtimes: dict[str, str] | None = None) -> Path:
+                   runtimes: dict[str, str] | None = None, metrics_port: int | None = None) -> Path:
     """settings.json and one model-settings.json per model name -> (version, model folder);
-    `runtimes` names a model's MLServer implementation where it is not MDL-001's."""
+    `runtimes` names a model's MLServer implementation where it is not MDL-001's; `metrics_port`
+    turns on MLServer's Prometheus endpoint (/metrics on that port)."""
     root.mkdir(parents=True, exist_ok=True)
     # parallel_workers 0: MLServer 1.7 crash-loops with inference workers on uvloop>=0.22, and one
     # process keeps the latency path short
     (root / "settings.json").write_text(json.dumps({
         "host": host, "http_port": http_port, "grpc_port": grpc_port, "parallel_workers": 0,
-        "metrics_endpoint": None, "debug": False}, indent=2))
+        **({"metrics_endpoint": "/metrics", "metrics_port": metrics_port} if metrics_port else {"metrics_endpoint": None}),
+        "debug": False}, indent=2))
     for name, (version, folder) in models.items():
         d = root / name
         d.mkdir(exist_ok=True)

@@ -19,6 +19,28 @@ from mlserver.types import InferenceRequest, InferenceResponse, RequestInput
 from adaptive_delivery.decisions.service import RequestError, decision_frame, feature_rows
 from adaptive_delivery.training.bundle import TrainedModel
 
+SERVING_METRICS = ("prediction_latency_seconds", "prediction_batch_size", "throttle_recommended_rate", "rl_action")
+_metrics: dict | None = None
+
+
+def serving_metrics() -> dict:
+    """This process's metrics, in prometheus_client's default registry, which MLServer's metrics
+    endpoint serves (with parallel_workers 0); created once however many models load."""
+    global _metrics
+    if _metrics is None:
+        from prometheus_client import REGISTRY
+
+        from adaptive_delivery.monitoring.metrics import make
+
+        _metrics = {name: make(name, REGISTRY) for name in SERVING_METRICS}
+    return _metrics
+
+
+def _observe(model: str, started: float, rows: int) -> None:
+    m = serving_metrics()
+    m["prediction_latency_seconds"].labels(model=model).observe(time.perf_counter() - started)
+    m["prediction_batch_size"].labels(model=model).observe(rows)
+
 
 def _decode(inp: RequestInput) -> np.ndarray:
     try:
@@ -61,6 +83,7 @@ class DeliverabilityRuntime(MLModel):
         return True
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
+        started = time.perf_counter()
         columns = _columns(payload)
         try:
             rows, ids = feature_rows(columns, self.bundle.features, self.bundle.categorical)
@@ -68,6 +91,7 @@ class DeliverabilityRuntime(MLModel):
             raise MLServerError(str(exc)) from exc
         out = decision_frame(self.bundle, rows, ids, self.model_version)
         self._log(out)
+        _observe(self.name, started, len(out))
         return InferenceResponse(model_name=self.name, model_version=self.model_version, id=payload.id,
                                  outputs=_encode(out))
 
@@ -100,10 +124,16 @@ class ThrottleRuntime(MLModel):
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
         from adaptive_delivery.decisions.throttle_service import recommend
 
+        started = time.perf_counter()
         columns = _columns(payload)
         try:
             out = recommend(self.actor, columns, self.model_version)
         except RequestError as exc:
             raise MLServerError(str(exc)) from exc
+        _observe(self.name, started, len(out))
+        m = serving_metrics()
+        for rec in out[["provider", "recommended_rate_per_min", "multiplier"]].itertuples(index=False):
+            m["throttle_recommended_rate"].labels(isp=rec.provider).set(rec.recommended_rate_per_min)
+            m["rl_action"].labels(isp=rec.provider, model=self.name).set(rec.multiplier)
         return InferenceResponse(model_name=self.name, model_version=self.model_version, id=payload.id,
                                  outputs=_encode(out))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import typer
@@ -23,6 +23,8 @@ throttle_app = typer.Typer(help="MDL-003: learn per-provider sending rates; comp
 app.add_typer(throttle_app, name="throttle")
 warmup_app = typer.Typer(help="MDL-009: learn how fast a new IP may grow; compare with fixed schedules and rules.")
 app.add_typer(warmup_app, name="warmup")
+loop_app = typer.Typer(help="The unattended loop (AD_* deployment): the simulated world, its timeline, scenarios.")
+app.add_typer(loop_app, name="loop")
 console = Console()
 
 
@@ -656,6 +658,45 @@ def score_bounces(
     console.print(t)
 
 
+ENGINES = ("airflow", "direct")
+
+
+def _repo_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def _airflow_env(airflow_home: Path, extra: dict[str, str]) -> dict[str, str]:
+    """A self-contained Airflow for this checkout: SQLite metadata under `airflow_home`, the repo's
+    DAGs, no examples, few workers (standalone would start 32)."""
+    import os
+
+    return {**os.environ, "AIRFLOW_HOME": str(airflow_home.resolve()),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(_repo_root() / "dags"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__PARALLELISM": "4", "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True", **extra}
+
+
+def airflow_dags_test(dag_id: str, logical_date: date, env: dict[str, str], conf: dict | None = None) -> int:
+    """`airflow dags test` of one DAG (migrating the metadata database first when it is new)."""
+    import subprocess
+
+    airflow = str(Path(sys.executable).parent / "airflow")
+    if not (Path(env["AIRFLOW_HOME"]) / "airflow.db").exists():
+        subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, text=True)
+    cmd = [airflow, "dags", "test", dag_id, logical_date.isoformat()]
+    if conf:
+        cmd[3:3] = ["-c", json.dumps(conf)]
+    return subprocess.run(cmd, env=env, check=False).returncode
+
+
+def _main_job_env(out: Path, subscribers: int, days: int, seed: int, profile: str, mlflow_home: Path) -> dict[str, str]:
+    from adaptive_delivery.training.tracking import default_tracking_uri
+
+    mlflow_home.mkdir(parents=True, exist_ok=True)
+    return {"AD_PROFILE": "local", "AD_HOME": str(out.resolve()), "AD_WORLD_SUBSCRIBERS": str(subscribers),
+            "AD_WORLD_HORIZON_DAYS": str(days), "AD_WORLD_SEED": str(seed), "AD_TRAINING_PROFILE": profile,
+            "AD_TRACKING_URI": default_tracking_uri(mlflow_home.resolve())}
+
+
 @app.command()
 def run(
     out: Path = typer.Option(Path("runs/latest"), help="Where the run's lake, truth and reports go."),
@@ -664,56 +705,131 @@ def run(
     seed: int = typer.Option(7),
     profile: str = typer.Option("quick", help="Training profile for MDL-001 (quick | full)."),
     mlflow_home: Path = typer.Option(DEFAULT_MLFLOW_HOME, help="MLflow store, kept across runs (the champion lives here)."),
+    engine: str = typer.Option("airflow", help="airflow: run the ad_main DAG (`airflow dags test`); direct: the same "
+                                               "job functions in this process."),
+    airflow_home: Path = typer.Option(None, help="Airflow's home (default: OUT/../airflow)."),
 ) -> None:
     """The main job on the embedded defaults: simulate the world, build and serve its features, and
-    train, evaluate, register and gate MDL-001."""
-    from adaptive_delivery.events.lake import EventsLake
-    from adaptive_delivery.world.config import WorldConfig
-    from adaptive_delivery.world.report import write_report
-    from adaptive_delivery.world.simulator import simulate as sim
+    train, evaluate, register and gate MDL-001, through Airflow's ad_main DAG."""
+    import os
 
+    from adaptive_delivery import jobs
+    from adaptive_delivery.world import live
+    from adaptive_delivery.world.config import WorldConfig
+
+    if engine not in ENGINES:
+        raise typer.BadParameter(f"choose one of {', '.join(ENGINES)}", param_hint="--engine")
     _prepare_out(out, overwrite=True)
-    console.rule("1/5 simulate the world")
-    sim(WorldConfig(subscribers=subscribers, days=days, seed=seed), out)
-    summary = EventsLake(out / "lake").summary()
-    t = Table(title=f"events lake: {out / 'lake'}")
-    t.add_column("kind")
-    t.add_column("rows", justify="right")
-    t.add_column("days", justify="right")
-    for kind, v in summary.items():
+    live.state_path(out).unlink(missing_ok=True)  # a fresh world every run
+    (out / jobs.TIMELINE).unlink(missing_ok=True)
+    env = _main_job_env(out, subscribers, days, seed, profile, mlflow_home)
+    until = WorldConfig.start + timedelta(days=days)
+    if engine == "airflow":
+        console.rule(f"the main job through Airflow: ad_main, logical date {until}")
+        code = airflow_dags_test("ad_main", until, _airflow_env(airflow_home or out.parent / "airflow", env))
+        if code != 0:
+            console.print(f"[red]ad_main failed[/red] (exit {code}); the task logs above say where")
+            raise typer.Exit(code=2)
+        dep = jobs.deployment(env)
+    else:
+        dep = jobs.deployment({**os.environ, **env})
+        console.rule("1/5 simulate the world")
+        jobs.simulate_until(dep, until)
+        console.rule("2/5 calibration report")
+        jobs.calibrate(dep)
+        console.rule("3/5 feature build (Spark)")
+        jobs.build_features(dep)
+        console.rule("4/5 feature store (Feast: register, materialise, read online)")
+        end = jobs.latest_feature_hour(dep)
+        jobs.materialize(dep, end - jobs.ONLINE_WINDOW, end)
+        console.rule("5/5 train MDL-001 (Kubeflow pipeline, local runner): tune, train, evaluate, register, gate")
+        try:
+            _training_pipelines().run_for(_spec(jobs.MAIN_MODEL), dep)
+        except RuntimeError as exc:
+            console.print(f"[red]training stopped[/red]: {_stopped_reason(dep.tracking_uri) or exc}")
+            raise typer.Exit(code=2) from exc
+    _summarise_main_job(dep)
+
+
+def _spec(model_id: str):
+    from adaptive_delivery.models.spec import get
+
+    return get(model_id)
+
+
+def _summarise_main_job(dep) -> None:
+    """What the run produced, read back from its outputs (the same whichever engine ran it)."""
+    from adaptive_delivery import jobs
+    from adaptive_delivery.events.lake import EventsLake
+    from adaptive_delivery.training.registry import latest_training_run
+
+    t = Table(title=f"events lake: {dep.lake}")
+    for col in ("kind", "rows", "days"):
+        t.add_column(col, justify="right" if col != "kind" else "left")
+    for kind, v in EventsLake(dep.lake).summary().items():
         t.add_row(kind, f"{v['rows']:,}", str(v.get("days", "")))
     console.print(t)
-    console.rule("2/5 calibration report")
-    _print_calibration(write_report(out))
-    console.rule("3/5 feature build (Spark)")
-    features_build(lake=out / "lake", out=out / "features", master="local[*]")
-    console.rule("4/5 feature store (Feast: register, materialise, read online)")
-    features_materialize(features=out / "features", home=out / "feast", profile="local", hours=24.0)
-    _show_online_sample(out)
-    console.rule("5/5 train MDL-001 (Kubeflow pipeline, local runner): tune, train, evaluate, register, gate")
-    train(model_id="MDL-001", profile=profile, world=out, mlflow_home=mlflow_home, tracking_uri=None)
-    console.print(f"[bold]outputs[/bold]: lake {out / 'lake'} | truth {out / 'truth'} | features {out / 'features'} | "
-                  f"feature store {out / 'feast'} | report {out / 'calibration.json'} | plot {out / 'world.png'} | "
-                  f"pipeline artifacts {out / 'kfp'} | MLflow {mlflow_home}")
+    _print_calibration(json.loads((dep.home / "calibration.json").read_text()))
+    _show_online_sample(dep)
+    spec = _spec(jobs.MAIN_MODEL)
+    _print_training_summary(dep.tracking_uri, spec)
+    last = latest_training_run(dep.tracking_uri, spec)
+    verdict = str(last.get("verdict", ""))
+    console.print(("[green]" if verdict.startswith("PROMOTE") else "[yellow]") + verdict)
+    console.print(f"[bold]outputs[/bold]: lake {dep.lake} | truth {dep.truth} | features {dep.features} | "
+                  f"feature store {dep.feast_home} | report {dep.home / 'calibration.json'} | plot {dep.home / 'world.png'} | "
+                  f"pipeline artifacts {dep.home / 'kfp'} | timeline {dep.home / jobs.TIMELINE} | MLflow {dep.tracking_uri}")
 
 
-def _show_online_sample(out: Path) -> None:
-    """Read a few subscribers back from the online store: proof the loop from lake to serving closes."""
-    import pyarrow.dataset as ds
+def _show_online_sample(dep) -> None:
+    """A few subscribers read back from the online store: proof the loop from lake to serving closes."""
+    from adaptive_delivery import jobs
 
-    from adaptive_delivery.features import store as st
-
-    fs = st.open_store(out / "feast", out / "features")
-    ids = ds.dataset(out / "features" / "subscriber").to_table(columns=["subscriber_id"]).column(0).to_pylist()
-    people = sorted(set(ids))[:5]
-    got = st.online(fs, ["subscriber_features:engagement_score", "subscriber_features:opens_30d",
-                         "subscriber_features:days_since_last_open"], [{"subscriber_id": p} for p in people])
+    got = jobs.online_sample(dep)
     t = Table(title="online store sample (subscriber_features)")
     for col in got:
         t.add_column(col.replace("subscriber_features__", ""))
     for row in zip(*got.values(), strict=True):
         t.add_row(*(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row))
     console.print(t)
+
+
+@loop_app.command("status")
+def loop_status(last: int = typer.Option(20, help="How many timeline entries to show.")) -> None:
+    """Where the loop's world stands and what the loop did last (AD_HOME/timeline.jsonl)."""
+    from adaptive_delivery import jobs
+    from adaptive_delivery.world import live
+
+    dep = jobs.deployment()
+    console.print(f"deployment [bold]{dep.name}[/bold], home {dep.home}, MLflow {dep.tracking_uri}")
+    if dep.world is not None:
+        console.print_json(json.dumps(live.status(dep.home)))
+    t = Table(title=f"timeline ({dep.home / jobs.TIMELINE})")
+    for col in ("at", "world day", "step", "summary"):
+        t.add_column(col)
+    for e in jobs.timeline(dep)[-last:]:
+        t.add_row(e["at"], str(e.get("world_day") or ""), e["step"], e["summary"])
+    console.print(t)
+
+
+@loop_app.command("change-provider")
+def loop_change_provider(
+    provider: str = typer.Argument(..., help="gmail, yahoo, outlook, …"),
+    limit_scale: float = typer.Option(1.0, help="Multiplies the provider's hidden sending limit."),
+    strictness_scale: float = typer.Option(1.0, help="Multiplies its spam filter's strictness."),
+) -> None:
+    """A scenario: from the next simulated day a mailbox provider changes its behaviour, unannounced."""
+    from adaptive_delivery import jobs
+    from adaptive_delivery.world import live
+
+    dep = jobs.deployment()
+    try:
+        config = live.change_provider(dep.home, provider, limit_scale, strictness_scale)
+    except (ValueError, live.WorldStateError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    jobs.record(dep, "scenario", f"{provider} changes: limit x{limit_scale}, spam filter strictness x{strictness_scale} "
+                f"from simulated day {config.change_day}", provider=provider)
+    console.print(live.status(dep.home)["change"])
 
 
 if __name__ == "__main__":

@@ -36,10 +36,11 @@ def served(tmp_path_factory):
                                  example=example_request(), python_model=ThrottlePyfunc())
     assert not verdict.passed and any("oracle_share" in r for r in verdict.reasons)  # below the 90% floor
     version, folder = local.resolve_alias(tracking.client(), SPEC.registered_name, CHALLENGER, root / "models")
-    http, grpc = local.free_port(), local.free_port()
+    http, grpc, metrics = local.free_port(), local.free_port(), local.free_port()
     settings = local.write_settings(root / "mlserver", {"mdl-003": (version, folder)}, http, grpc,
-                                    runtimes={"mdl-003": SPEC.runtime})
+                                    runtimes={"mdl-003": SPEC.runtime}, metrics_port=metrics)
     server = local.start(settings, http, grpc, "mdl-003")
+    server.metrics_url = f"http://127.0.0.1:{metrics}/metrics"
     yield server, MlpActor.load(actor_path), version
     server.stop()
 
@@ -75,3 +76,22 @@ def test_bad_rate_requests_get_400_with_a_reason(served):
     negative = _body(frame.assign(current_send_rate=-5.0))
     r = _infer(server, negative)
     assert r.status_code == 400 and "current_send_rate" in r.text
+
+
+def test_prometheus_metrics_follow_the_served_decisions(served):
+    """MLServer's /metrics shows the latency histogram and each provider's last recommendation."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    server, _, _ = served
+    frame = example_request(("gmail", "yahoo"))
+    r = _infer(server, _body(frame))
+    assert r.status_code == 200, r.text
+    rates = dict(zip(frame["provider"], r.json()["outputs"][[o["name"] for o in r.json()["outputs"]].index(
+        "recommended_rate_per_min")]["data"], strict=True))
+    text = requests.get(server.metrics_url, timeout=10).text
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+    assert samples[("prediction_latency_seconds_count", (("model", "mdl-003"),))] >= 1
+    assert samples[("prediction_batch_size_sum", (("model", "mdl-003"),))] >= 2
+    for isp, rate in rates.items():
+        assert samples[("throttle_recommended_rate", (("isp", isp),))] == pytest.approx(rate)

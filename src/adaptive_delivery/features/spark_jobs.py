@@ -12,6 +12,7 @@ import argparse
 import math
 import shutil
 import uuid
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
@@ -385,8 +386,29 @@ def calendar_features(spark: SparkSession, inp: dict) -> DataFrame:
 
 
 # ---- the job -----------------------------------------------------------------------------
-def build_features(lake_root: str | Path, out: str | Path, spark: SparkSession | None = None) -> dict[str, int]:
-    """Build every feature table from the lake and publish them together; returns rows per table."""
+TABLE_BUILDERS: dict[str, Callable[[SparkSession, dict], DataFrame]] = {
+    "subscriber": subscriber_features,
+    "sender_domain": lambda spark, inp: sender_features(spark, inp, "sending_domain"),
+    "sender_ip": lambda spark, inp: sender_features(spark, inp, "sending_ip"),
+    "sender_provider": sender_provider_features,
+    "provider": provider_features,
+    "content": content_features,
+    "calendar": calendar_features,
+}
+# Spec §4.1 cadences: sender and provider features refresh hourly (TTL 1 h / 15 min); the daily
+# build refreshes everything, subscriber and content features included.
+HOURLY_TABLES = ("sender_domain", "sender_ip", "sender_provider", "provider", "calendar")
+ALL_TABLES = tuple(TABLE_BUILDERS)
+
+
+def build_features(lake_root: str | Path, out: str | Path, spark: SparkSession | None = None,
+                   tables: Iterable[str] | None = None) -> dict[str, int]:
+    """Build feature tables from the lake (all of them, or `tables`) and publish them; returns rows
+    per table. A full build swaps the whole set at once; a partial one swaps each table it built."""
+    chosen = tuple(tables) if tables is not None else ALL_TABLES
+    unknown = sorted(set(chosen) - set(TABLE_BUILDERS))
+    if unknown or not chosen:
+        raise FeatureBuildError(f"unknown feature tables {unknown or '(none chosen)'}; known: {', '.join(ALL_TABLES)}")
     lake = EventsLake(lake_root)
     check_lake(lake)
     own = spark is None
@@ -395,20 +417,14 @@ def build_features(lake_root: str | Path, out: str | Path, spark: SparkSession |
     staging = out.parent / f".{out.name}.staging-{uuid.uuid4().hex[:8]}"
     try:
         inp = load_inputs(spark, lake)
-        tables = {
-            "subscriber": subscriber_features(spark, inp),
-            "sender_domain": sender_features(spark, inp, "sending_domain"),
-            "sender_ip": sender_features(spark, inp, "sending_ip"),
-            "sender_provider": sender_provider_features(spark, inp),
-            "provider": provider_features(spark, inp),
-            "content": content_features(spark, inp),
-            "calendar": calendar_features(spark, inp),
-        }
         rows = {}
-        for name, df in tables.items():
-            df.write.mode("overwrite").parquet(str(staging / name))
+        for name in chosen:
+            TABLE_BUILDERS[name](spark, inp).write.mode("overwrite").parquet(str(staging / name))
             rows[name] = spark.read.parquet(str(staging / name)).count()
-        publish(staging, out)
+        if set(chosen) == set(ALL_TABLES) or not out.exists():
+            publish(staging, out)
+        else:
+            publish_tables(staging, out, chosen)
         return rows
     except Exception:
         shutil.rmtree(staging, ignore_errors=True)
@@ -428,14 +444,22 @@ def publish(staging: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def publish_tables(staging: Path, out: Path, names: Iterable[str]) -> None:
+    """Swap each staged table into `out` on its own (each table is whole; tables may differ in age)."""
+    for name in names:
+        publish(staging / name, out / name)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Build feature tables from an events lake (spark-submit entry point).")
     parser.add_argument("--lake", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--master", default=None, help="Spark master; omit under spark-submit")
+    parser.add_argument("--tables", default=None, help=f"comma-separated subset of {','.join(ALL_TABLES)} (default: all)")
     args = parser.parse_args(argv)
     spark = spark_session(master=args.master) if args.master else SparkSession.builder.getOrCreate()
-    print(build_features(args.lake, args.out, spark))
+    print(build_features(args.lake, args.out, spark, args.tables.split(",") if args.tables else None))
 
 
 if __name__ == "__main__":

@@ -99,3 +99,25 @@ def gate_and_promote(client, spec: ModelSpec, challenger_version: str, challenge
     client.set_model_version_tag(spec.registered_name, challenger_version, "gate", "passed" if ok else "failed")
     client.set_model_version_tag(spec.registered_name, challenger_version, "gate_reasons", "; ".join(reasons)[:4900])
     return GateVerdict(ok, reasons, challenger_version, champion_version)
+
+
+def latest_training_run(tracking_uri: str, spec: ModelSpec) -> dict[str, object]:
+    """The newest training run of a spec: id, status, primary metric beside the oracle's, registered
+    version and the gate's verdict (empty when it never trained)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(experiments, f"tags.model_id = '{spec.model_id}'",
+                              order_by=["attributes.start_time DESC"], max_results=1) if experiments else []
+    if not runs:
+        return {}
+    run = runs[0]
+    m, tags = run.data.metrics, run.data.tags
+    out: dict[str, object] = {"run_id": run.info.run_id, "status": run.info.status,
+                              "version": tags.get("registered_version"), "promoted": tags.get("promoted") == "true",
+                              "verdict": tags.get("verdict") or tags.get("stopped_reason", "")}
+    for name in (spec.primary_metric, f"oracle_{spec.primary_metric}"):
+        if name in m:
+            out[name] = round(float(m[name]), 4)
+    return out

@@ -78,7 +78,8 @@ def load_step(spec: ModelSpec, tracking: Tracking, run_id: str, lake: str | Path
         counts = {f"train_class_{spec.classes[k]}": int(v) for k, v in train[LABEL].value_counts().items()}
         mlflow.log_params({k: summary[k] for k in ("holdout_from", "train_from", "train_until")})
         mlflow.log_metrics({"rows_train": len(train), "rows_holdout": len(holdout), **counts})
-        tracking.log_to(run_id, params={"rows_train": len(train), "rows_holdout": len(holdout)})
+        tracking.log_to(run_id, params={"rows_train": len(train), "rows_holdout": len(holdout),
+                                        **{k: summary[k] for k in ("holdout_from", "train_from", "train_until")}})
     return summary
 
 
@@ -281,12 +282,12 @@ def gate_step(spec: ModelSpec, tracking: Tracking, run_id: str, version: str, ho
     with tracking.step(run_id, "gate"):
         client = tracking.client()
         holdout = pd.read_parquet(holdout_path)
-        challenger = _bundle_for(client, spec, f"models:/{spec.registered_name}@{CHALLENGER}")
+        challenger = registered_bundle(client, spec, f"models:/{spec.registered_name}@{CHALLENGER}")
         challenger_metrics = evaluate_bundle(spec, challenger, holdout)
         champion_version, _ = alias_metrics(client, spec, "champion")
         champion_metrics = None
         if champion_version is not None and champion_version != version:
-            champion = _bundle_for(client, spec, f"models:/{spec.registered_name}/{champion_version}")
+            champion = registered_bundle(client, spec, f"models:/{spec.registered_name}/{champion_version}")
             champion_metrics = evaluate_bundle(spec, champion, holdout)  # same holdout: a fair comparison
         verdict = gate_and_promote(client, spec, version, challenger_metrics, drift_failures, champion_metrics)
         mlflow.log_metrics({f"challenger_{spec.primary_metric}": challenger_metrics[spec.primary_metric],
@@ -299,7 +300,7 @@ def gate_step(spec: ModelSpec, tracking: Tracking, run_id: str, version: str, ho
     return verdict.summary()
 
 
-def _bundle_for(client, spec: ModelSpec, model_uri: str) -> TrainedModel:
+def registered_bundle(client, spec: ModelSpec, model_uri: str) -> TrainedModel:
     """The bundle inside a registered pyfunc model (loaded the way a consumer would load it)."""
     import mlflow.pyfunc
 

@@ -1,0 +1,58 @@
+"""One retraining DAG per model spec, on the spec's schedule (spec §2.1): run the spec's Kubeflow
+pipeline (KFP's local runner, or a Kubeflow cluster, as the deployment says), then record the
+outcome. The drift DAG triggers these with a reason when monitoring says a model must retrain;
+a pipeline whose gate stops the challenger succeeds with that verdict: nothing is promoted."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from ad_common import DEFAULT_ARGS, START, deployment, repo_on_path, retrain_dag_id
+from airflow.sdk import Param, dag, get_current_context, task
+
+from adaptive_delivery.models.spec import ModelSpec, all_specs
+
+
+@task
+def train(model_id: str) -> str:
+    """Tune, train, evaluate, register and gate through the spec's pipeline; returns the verdict."""
+    repo_on_path()
+    from adaptive_delivery.jobs import record
+    from adaptive_delivery.models.spec import get
+    from pipelines.training import run_for
+
+    dep = deployment()
+    reason = get_current_context()["params"].get("reason", "schedule")
+    record(dep, "retrain", f"{model_id}: pipeline started ({reason})", model_id=model_id, reason=reason)
+    verdict = run_for(get(model_id), dep)
+    return verdict
+
+
+@task
+def summarise(model_id: str, verdict: str) -> dict:
+    """The registered version, its holdout metrics beside the oracle's, and the gate's verdict, on the timeline."""
+    from adaptive_delivery.jobs import record
+    from adaptive_delivery.models.spec import get
+    from adaptive_delivery.training.registry import latest_training_run
+
+    dep = deployment()
+    run = latest_training_run(dep.tracking_uri, get(model_id))
+    record(dep, "retrain", f"{model_id}: {verdict.splitlines()[0][:200]}", model_id=model_id, **run)
+    return run
+
+
+def retrain_dag(spec: ModelSpec):
+    @dag(dag_id=retrain_dag_id(spec.model_id), schedule=spec.schedule.cron, start_date=START, catchup=False,
+         max_active_runs=1, default_args={**DEFAULT_ARGS, "execution_timeout": timedelta(hours=6)},
+         tags=["adaptive-delivery", "training", spec.model_id, spec.trainer],
+         params={"reason": Param("schedule", type="string", description="why this run retrains")},
+         doc_md=f"Retrain {spec.model_id} {spec.name} ({spec.schedule.value}; GPU: {spec.needs_gpu}).\n\n{__doc__}",
+         dagrun_timeout=timedelta(hours=8))
+    def retrain():
+        summarise(spec.model_id, train(spec.model_id))
+
+    return retrain()
+
+
+for _spec in all_specs():
+    globals()[retrain_dag_id(_spec.model_id)] = retrain_dag(_spec)

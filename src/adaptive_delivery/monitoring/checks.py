@@ -1,0 +1,142 @@
+"""Drift and degradation checks of a served model against what it was trained on.
+
+The reference is the champion's own training window; the current window is the messages whose
+outcomes arrived in the data interval, with the feature values the store served for them (the
+same point-in-time join training uses). Three signals, as spec §7.2 asks:
+
+- data drift (Evidently, per feature and as a share of features) and prediction drift (Evidently
+  on the predicted class probabilities);
+- feature shift: a feature's mean moved more than 2 training standard deviations (alert);
+- performance on labelled outcomes: the primary metric fell more than 2% below what the champion
+  scored at registration, or under an absolute floor (retrain).
+
+The simulator oracle's score on the same window is reported beside ours where the truth exists.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from adaptive_delivery.models.spec import ModelSpec
+from adaptive_delivery.monitoring.drift import DriftResult, check_drift, drift_columns
+
+# Spec §7.2: "AUC drop > 2%" triggers retraining (relative to the champion's registered score).
+MAX_METRIC_DROP = 0.02
+# Spec §7.2: a feature whose mean moved more than 2 training standard deviations alerts.
+MAX_FEATURE_SHIFT_SD = 2.0
+# Fewer labelled rows than this in the window: the performance check abstains (too noisy to act on).
+MIN_LABELLED_ROWS = 500
+
+
+@dataclass
+class MonitorResult:
+    model_id: str
+    version: str
+    window: tuple[str, str]
+    rows_reference: int
+    rows_current: int
+    metric: str
+    current: float | None  # the primary metric on the window's labelled outcomes
+    registered: float | None  # what the champion scored on its own holdout
+    oracle: float | None  # the simulator oracle on the same window
+    floor: float | None
+    data_drift: dict = field(default_factory=dict)
+    prediction_drift: dict = field(default_factory=dict)
+    shifted: dict[str, float] = field(default_factory=dict)  # feature -> shift in training SDs
+    retrain: list[str] = field(default_factory=list)  # reasons to retrain (empty: none)
+    alerts: list[str] = field(default_factory=list)  # reasons to tell a person
+    reports: dict[str, str] = field(default_factory=dict)  # name -> file
+
+    @property
+    def drop(self) -> float | None:
+        if self.current is None or not self.registered:
+            return None
+        return (self.registered - self.current) / self.registered
+
+    def summary(self) -> str:
+        perf = "n/a" if self.current is None else f"{self.current:.4f}"
+        oracle = "" if self.oracle is None else f" (oracle {self.oracle:.4f})"
+        verdict = "RETRAIN: " + "; ".join(self.retrain) if self.retrain else "OK"
+        return (f"{self.model_id} v{self.version} {self.window[0]}..{self.window[1]}: {self.metric} {perf}{oracle} vs "
+                f"{self.registered if self.registered is None else round(self.registered, 4)} at registration; "
+                f"{self.data_drift.get('summary', '')}; {verdict}")
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "drop": self.drop, "summary": self.summary()}
+
+
+def feature_shift(reference: pd.DataFrame, current: pd.DataFrame, columns: list[str]) -> dict[str, float]:
+    """|mean(current) - mean(reference)| / sd(reference) per column, for columns above the alert level."""
+    out = {}
+    for c in columns:
+        sd = float(reference[c].std())
+        if not np.isfinite(sd) or sd == 0:
+            continue
+        shift = abs(float(current[c].mean()) - float(reference[c].mean())) / sd
+        if np.isfinite(shift) and shift > MAX_FEATURE_SHIFT_SD:
+            out[c] = round(shift, 2)
+    return out
+
+
+def judge(spec: ModelSpec, current: float | None, registered: float | None, rows: int, data: DriftResult,
+          shifted: dict[str, float]) -> tuple[list[str], list[str]]:
+    """(reasons to retrain, alerts) from the three signals."""
+    retrain, alerts = [], []
+    floor = next((g.floor for g in spec.gates if g.metric == spec.primary_metric), None)
+    if current is not None and rows >= MIN_LABELLED_ROWS:
+        if registered and (registered - current) / registered > MAX_METRIC_DROP:
+            retrain.append(f"{spec.primary_metric} {current:.4f} is {100 * (registered - current) / registered:.1f}% "
+                           f"below the {registered:.4f} it scored at registration (> {100 * MAX_METRIC_DROP:.0f}%)")
+        if floor is not None and current < floor:
+            retrain.append(f"{spec.primary_metric} {current:.4f} is under the floor {floor}")
+    elif rows < MIN_LABELLED_ROWS:
+        alerts.append(f"only {rows} labelled outcomes in the window (< {MIN_LABELLED_ROWS}): performance not judged")
+    retrain.extend(data.failures())
+    if shifted:
+        top = ", ".join(f"{k} ({v} SD)" for k, v in sorted(shifted.items(), key=lambda kv: -kv[1])[:5])
+        alerts.append(f"{len(shifted)} feature(s) shifted > {MAX_FEATURE_SHIFT_SD:.0f} SD: {top}")
+    return retrain, alerts
+
+
+def monitor(spec: ModelSpec, bundle, reference: pd.DataFrame, current: pd.DataFrame, *, version: str,
+            registered: float | None, out_dir: str | Path, window: tuple[datetime, datetime],
+            oracle_proba: np.ndarray | None = None) -> MonitorResult:
+    """Compare `current` (labelled rows of the window) with `reference` (the training window)."""
+    from adaptive_delivery.training.evaluation import classification_report
+    from adaptive_delivery.training.steps import LABEL
+
+    out_dir = Path(out_dir)
+    ref_data = spec.to_dataset(reference)
+    cur_data = spec.to_dataset(current, ref_data.categories)
+    columns = drift_columns(ref_data.X, list(ref_data.X.columns), spec.drift_exempt)
+    data = check_drift(ref_data.X, cur_data.X, columns, out_dir / "data_drift.html", drift_share=spec.drift_share)
+    names = [f"p_{c}" for c in spec.classes]
+    ref_pred = pd.DataFrame(bundle.predict_proba(reference), columns=names)
+    cur_proba = bundle.predict_proba(current)
+    pred = check_drift(ref_pred, pd.DataFrame(cur_proba, columns=names), names, out_dir / "prediction_drift.html",
+                       drift_share=spec.drift_share)
+    shifted = feature_shift(ref_data.X, cur_data.X, columns)
+    y = current[LABEL].to_numpy(dtype=int)
+    present = len(np.unique(y)) >= 2
+    value = classification_report(y, cur_proba, spec.classes).get(spec.primary_metric) if present else None
+    oracle = (classification_report(y, oracle_proba, spec.classes).get(spec.primary_metric)
+              if present and oracle_proba is not None else None)
+    value = None if value is None or not np.isfinite(value) else float(value)
+    oracle = None if oracle is None or not np.isfinite(oracle) else float(oracle)
+    retrain, alerts = judge(spec, value, registered, len(current), data, shifted)
+    floor = next((g.floor for g in spec.gates if g.metric == spec.primary_metric), None)
+    result = MonitorResult(
+        spec.model_id, version, (f"{window[0]:%Y-%m-%d %H:%M}", f"{window[1]:%Y-%m-%d %H:%M}"), len(reference),
+        len(current), spec.primary_metric, value, registered, oracle, floor,
+        {"share": data.share, "drifted": data.drifted, "checked": len(data.checked), "summary": data.summary()},
+        {"share": pred.share, "drifted": pred.drifted, "summary": pred.summary()}, shifted, retrain, alerts,
+        {"data_drift": str(out_dir / "data_drift.html"), "prediction_drift": str(out_dir / "prediction_drift.html")})
+    (out_dir / "monitor.json").write_text(json.dumps(result.as_dict(), indent=2, default=str))
+    result.reports["summary"] = str(out_dir / "monitor.json")
+    return result

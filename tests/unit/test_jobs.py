@@ -1,0 +1,44 @@
+"""The deployment profile chooses the engines; the jobs record what they did on the timeline."""
+
+import pytest
+
+from adaptive_delivery import jobs
+
+
+def test_local_profile_is_the_embedded_default(tmp_path):
+    dep = jobs.deployment({"AD_HOME": str(tmp_path)})
+    assert dep.name == "local" and dep.kfp_host is None and dep.spark_in_process
+    assert dep.tracking_uri.startswith("sqlite:///") and dep.world is not None
+    assert dep.lake == tmp_path / "lake" and dep.feast_profile == "local"
+
+
+def test_cluster_profile_needs_its_services_named():
+    with pytest.raises(jobs.DeploymentError, match="AD_KFP_HOST"):
+        jobs.deployment({"AD_PROFILE": "cluster", "AD_TRACKING_URI": "http://mlflow:5000",
+                         "AD_SPARK_MASTER": "k8s://https://kubernetes.default.svc"})
+    with pytest.raises(jobs.DeploymentError, match="choose one of"):
+        jobs.deployment({"AD_PROFILE": "laptop"})
+
+
+def test_cluster_profile_submits_spark_to_kubernetes(tmp_path):
+    dep = jobs.deployment({"AD_PROFILE": "cluster", "AD_HOME": str(tmp_path), "AD_TRACKING_URI": "http://mlflow:5000",
+                           "AD_SPARK_MASTER": "k8s://https://kubernetes.default.svc", "AD_KFP_HOST": "http://kfp:8888"})
+    assert not dep.spark_in_process and dep.world is None and dep.feast_profile == "cluster"
+    cmd = jobs.spark_submit_command(dep, ["provider"])
+    assert cmd[:3] == ["spark-submit", "--master", "k8s://https://kubernetes.default.svc"]
+    assert "--deploy-mode" in cmd and "spark.kubernetes.container.image=adaptive-delivery/platform:latest" in cmd
+    assert cmd[-2:] == ["--tables", "provider"] and cmd[cmd.index("--lake") + 1] == str(tmp_path / "lake")
+    with pytest.raises(jobs.DeploymentError, match="no simulated world"):
+        jobs.simulate_until(dep, dep.home)
+
+
+def test_timeline_records_each_step_in_order(tmp_path):
+    dep = jobs.deployment({"AD_HOME": str(tmp_path)})
+    jobs.record(dep, "features", "built 7 tables", rows={"subscriber": 10})
+    jobs.record(dep, "monitor", "MDL-001 OK")
+    steps = jobs.timeline(dep)
+    assert [s["step"] for s in steps] == ["features", "monitor"] and steps[0]["rows"] == {"subscriber": 10}
+
+
+def test_feature_views_follow_the_tables():
+    assert jobs.feature_views_for(["provider", "calendar", "subscriber"]) == ["provider_features", "subscriber_features"]
