@@ -41,6 +41,16 @@ def summarise(model_id: str, verdict: str) -> dict:
     return run
 
 
+@task
+def start_rollout(model_id: str, run: dict) -> dict | None:
+    """A champion the gate promoted over an earlier one is rolled out against it (shadow first)."""
+    from adaptive_delivery.jobs import start_rollout as start
+
+    if not run.get("promoted"):
+        return None
+    return start(deployment(), model_id, get_current_context()["logical_date"])
+
+
 def retrain_dag(spec: ModelSpec):
     @dag(dag_id=retrain_dag_id(spec.model_id), schedule=spec.schedule.cron, start_date=START, catchup=False,
          max_active_runs=1, default_args={**DEFAULT_ARGS, "execution_timeout": timedelta(hours=6)},
@@ -49,7 +59,9 @@ def retrain_dag(spec: ModelSpec):
          doc_md=f"Retrain {spec.model_id} {spec.name} ({spec.schedule.value}; GPU: {spec.needs_gpu}).\n\n{__doc__}",
          dagrun_timeout=timedelta(hours=8))
     def retrain():
-        summarise(spec.model_id, train(spec.model_id))
+        run = summarise(spec.model_id, train(spec.model_id))
+        if spec.trainer == "pipeline":  # decisions served per message go through a rollout
+            start_rollout(spec.model_id, run)
 
     return retrain()
 

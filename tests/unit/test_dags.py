@@ -54,7 +54,7 @@ def test_every_dag_is_tagged_owned_retried_and_bounded(bag):
 
 
 def test_the_loop_has_its_dags(bag):
-    expected = {"ad_main", "ad_world", "ad_features_hourly", "ad_features_daily", "ad_monitor",
+    expected = {"ad_main", "ad_world", "ad_features_hourly", "ad_features_daily", "ad_monitor", "ad_rollout",
                 *(f"ad_retrain_{s.model_id.lower().replace('-', '_')}" for s in all_specs())}
     assert expected <= set(bag["dags"])
 
@@ -63,7 +63,8 @@ def test_retraining_follows_each_spec_schedule(bag):
     for spec in all_specs():
         d = bag["dags"][f"ad_retrain_{spec.model_id.lower().replace('-', '_')}"]
         assert d["schedule"] == spec.schedule.cron, spec.model_id
-        assert spec.model_id in d["tags"] and d["tasks"] == ["summarise", "train"]
+        tasks = ["start_rollout", "summarise", "train"] if spec.trainer == "pipeline" else ["summarise", "train"]
+        assert spec.model_id in d["tags"] and d["tasks"] == tasks
 
 
 def test_parsing_imports_nothing_heavy(bag):

@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -280,6 +280,35 @@ def _shadow_labels(tally: StageTally, final: pd.DataFrame, today: DayDecisions) 
         tally.shadow[arm].append(today.probs[arm][pos.loc[hit].to_numpy()])
 
 
+def tally_day(tally: StageTally, decided: DayDecisions, events: dict[str, pa.Table], today: date,
+              prediction_log: Path | None = None) -> dict[str, dict]:
+    """Add one day's per-arm outcomes to the stage's tally (and the shadow labels, and the
+    prediction log); returns what each arm did that day."""
+    if prediction_log is not None and decided.logged:
+        write_parquet_atomic(pa.Table.from_pandas(pd.concat(decided.logged, ignore_index=True), preserve_index=False),
+                             prediction_log / f"date={today.isoformat()}" / "part-0.parquet")
+    final = _final(events)
+    complaints = set(events["complaints"].column("message_id").to_pylist()) if "complaints" in events else set()
+    per_arm = {}
+    for arm in ARMS:
+        got = _arm_outcomes(final, complaints, decided.done[arm].sent_ids)
+        tally.add(arm, decided.done[arm], got)
+        rec = decided.done[arm]
+        per_arm[arm] = {"messages": len(rec.message_ids), "sent": len(rec.sent_ids), **got,
+                        "requests": len(rec.latencies_ms), "errors": rec.errors}
+    if decided.experiment.stage.mirror and decided.probs:
+        _shadow_labels(tally, final, decided)
+    return per_arm
+
+
+def day_decisions(lake_root: Path, truth_dir: Path, world: World, exp: rc.Experiment, control: ArmModel,
+                  candidate: ArmModel) -> DayDecisions:
+    """The send filter of the world's next day: decisions taken at its midnight."""
+    today = world.config.start + timedelta(days=world.day_index)
+    return DayDecisions(lake_root, truth_dir, world, datetime.combine(today, datetime.min.time()), exp,
+                        {"control": control, "candidate": candidate})
+
+
 def run_rollout(world: World, lake_root: Path, truth_dir: Path, control: ArmModel, candidate: ArmModel,
                 exp: rc.Experiment, store: rc.RolloutStore, max_days: int,
                 on_decision: Callable[[rc.Experiment, rc.Verdict], None] | None = None,
@@ -294,25 +323,11 @@ def run_rollout(world: World, lake_root: Path, truth_dir: Path, control: ArmMode
             break
         today = world.config.start + timedelta(days=world.day_index)
         stage, share = exp.stage, exp.candidate_share()
-        decided = DayDecisions(lake_root, truth_dir, world, datetime.combine(today, datetime.min.time()), exp,
-                               {"control": control, "candidate": candidate})
+        decided = day_decisions(lake_root, truth_dir, world, exp, control, candidate)
         result = world.step_day(decided)
         write_day(result, lake, truth_dir)
         write_dimensions(world, lake, truth_dir)
-        if prediction_log is not None and decided.logged:
-            write_parquet_atomic(pa.Table.from_pandas(pd.concat(decided.logged, ignore_index=True), preserve_index=False),
-                                 prediction_log / f"date={today.isoformat()}" / "part-0.parquet")
-        final = _final(result.events)
-        complaints = set(result.events["complaints"].column("message_id").to_pylist()) if "complaints" in result.events else set()
-        per_arm = {}
-        for arm in ARMS:
-            got = _arm_outcomes(final, complaints, decided.done[arm].sent_ids)
-            tally.add(arm, decided.done[arm], got)
-            rec = decided.done[arm]
-            per_arm[arm] = {"messages": len(rec.message_ids), "sent": len(rec.sent_ids), **got,
-                            "requests": len(rec.latencies_ms), "errors": rec.errors}
-        if stage.mirror and decided.probs:
-            _shadow_labels(tally, final, decided)
+        per_arm = tally_day(tally, decided, result.events, today, prediction_log)
         now = datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
         verdict = rc.judge(exp, *tally.snapshot(), now)
         days.append(DayLog(today.isoformat(), stage.name, share, len(decided.message_ids), per_arm["control"],

@@ -15,6 +15,8 @@ from adaptive_delivery.models.spec import ModelSpec
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+# Tag on a version the gate promoted over an earlier champion: the version it replaced.
+REPLACED_TAG = "replaced_champion"
 
 
 @dataclass
@@ -96,6 +98,8 @@ def gate_and_promote(client, spec: ModelSpec, challenger_version: str, challenge
     ok, reasons = evaluate_gates(spec, challenger_metrics, champion_metrics, extra_failures)
     if ok:
         client.set_registered_model_alias(spec.registered_name, CHAMPION, challenger_version)
+        if champion_version is not None:  # a rollout compares the two on live traffic (rollout.live)
+            client.set_model_version_tag(spec.registered_name, challenger_version, REPLACED_TAG, champion_version)
     client.set_model_version_tag(spec.registered_name, challenger_version, "gate", "passed" if ok else "failed")
     client.set_model_version_tag(spec.registered_name, challenger_version, "gate_reasons", "; ".join(reasons)[:4900])
     return GateVerdict(ok, reasons, challenger_version, champion_version)

@@ -11,6 +11,7 @@ single-day advances equals `simulate` for N days.
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -136,6 +137,23 @@ def advance(home: str | Path, days: int = 1, config: WorldConfig | None = None,
     write_dimensions(state.world, lake, truth_dir)
     save(home, state)
     return Advanced(simulated, totals, state.today)
+
+
+def step_one(home: str | Path, make_filter: Callable[[World], SendFilter], config: WorldConfig | None = None) -> DayResult:
+    """Simulate one day with the send filter `make_filter` builds from the loaded world (a decision
+    service in the loop: it needs the world's campaigns and lake); returns the day's events."""
+    home = Path(home)
+    state = load(home) or (create(home, config) if config is not None else None)
+    if state is None:
+        raise WorldStateError(f"no world under {home}: pass a WorldConfig to create one")
+    if state.world.day_index + 1 > state.world.config.days:
+        raise WorldStateError(f"the world under {home} was sized for {state.world.config.days} days and has run them all")
+    result = state.world.step_day(make_filter(state.world))
+    _flush(state, EventsLake(home / "lake"), home / "truth", result if result.events else None,
+           _epoch_us(state.today), {})
+    write_dimensions(state.world, EventsLake(home / "lake"), home / "truth")
+    save(home, state)
+    return result
 
 
 def advance_until(home: str | Path, until: date, config: WorldConfig | None = None,
