@@ -675,17 +675,24 @@ def _airflow_env(airflow_home: Path, extra: dict[str, str]) -> dict[str, str]:
             "AIRFLOW__CORE__PARALLELISM": "4", "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True", **extra}
 
 
-def airflow_dags_test(dag_id: str, logical_date: date, env: dict[str, str], conf: dict | None = None) -> int:
-    """`airflow dags test` of one DAG (migrating the metadata database first when it is new)."""
+def airflow_dags_test(dag_id: str, logical_date: date, env: dict[str, str], conf: dict | None = None,
+                      log: Path | None = None) -> int:
+    """`airflow dags test` of one DAG (migrating the metadata database first when it is new); its
+    output goes to the console, or to `log`."""
     import subprocess
 
     airflow = str(Path(sys.executable).parent / "airflow")
     if not (Path(env["AIRFLOW_HOME"]) / "airflow.db").exists():
+        Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
         subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, text=True)
     cmd = [airflow, "dags", "test", dag_id, logical_date.isoformat()]
     if conf:
         cmd[3:3] = ["-c", json.dumps(conf)]
-    return subprocess.run(cmd, env=env, check=False).returncode
+    if log is None:
+        return subprocess.run(cmd, env=env, check=False).returncode
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as fh:
+        return subprocess.run(cmd, env=env, check=False, stdout=fh, stderr=subprocess.STDOUT).returncode
 
 
 def _main_job_env(out: Path, subscribers: int, days: int, seed: int, profile: str, mlflow_home: Path) -> dict[str, str]:
@@ -810,6 +817,54 @@ def loop_status(last: int = typer.Option(20, help="How many timeline entries to 
     for e in jobs.timeline(dep)[-last:]:
         t.add_row(e["at"], str(e.get("world_day") or ""), e["step"], e["summary"])
     console.print(t)
+
+
+@loop_app.command("scenario")
+def loop_scenario(
+    home: Path = typer.Option(Path("runs/scenario"), help="The loop's home (recreated)."),
+    subscribers: int = typer.Option(20_000, min=1_000),
+    provider: str = typer.Option("gmail"),
+    limit_scale: float = typer.Option(1.0, help="The provider's hidden limit is multiplied by this."),
+    strictness_scale: float = typer.Option(2.0, help="Its spam filter's strictness is multiplied by this."),
+    steady_days: int = typer.Option(3, help="Days the loop runs unchanged after the first champion."),
+    max_days: int = typer.Option(21, help="Days after the first champion the loop may run."),
+    min_sample: int = typer.Option(1_000, help="Rollout minimum sample per arm (spec §8: 10,000)."),
+    seed: int = typer.Option(7),
+) -> None:
+    """A provider changes mid-run, unannounced: Airflow's DAGs (`airflow dags test`, one simulated day
+    at a time) must detect it, retrain, gate and roll out. Prints the timeline; writes
+    HOME/scenario.json, HOME/scenario.png, the DAG logs under HOME/dag-runs/."""
+    from adaptive_delivery import jobs
+    from adaptive_delivery.monitoring import scenario as sc
+
+    if home.exists():
+        shutil.rmtree(home)
+    cfg = sc.DriftScenario(subscribers=subscribers, seed=seed, steady_days=steady_days, provider=provider,
+                           limit_scale=limit_scale, strictness_scale=strictness_scale, max_days=max_days,
+                           rollout_min_sample=min_sample)
+    env = cfg.env(home)
+    airflow_env = _airflow_env(home / "airflow", env)
+    dep = jobs.deployment(env)
+
+    def run_dag(dag_id: str, day: date, conf: dict | None) -> None:
+        log = home / "dag-runs" / f"{day}-{dag_id}.log"
+        if airflow_dags_test(dag_id, day, airflow_env, conf, log=log) != 0:
+            console.print(f"[red]{dag_id} for {day} failed[/red]: see {log}")
+            raise typer.Exit(code=2)
+        console.print(f"[dim]{day} {dag_id}: success ({log.name})[/dim]")
+
+    summary = sc.run(cfg, dep, run_dag, log=console.print)
+    t = Table(title=f"timeline ({dep.home / jobs.TIMELINE})")
+    for col in ("world day", "step", "summary"):
+        t.add_column(col)
+    for e in summary["timeline"]:
+        if e["step"] not in ("features", "materialize", "world", "calibrate"):
+            t.add_row(str(e.get("world_day") or ""), e["step"], e["summary"][:160])
+    console.print(t)
+    console.print(f"change {summary['change_day']}; first alarm after it {summary['detected_on']}; retrained "
+                  f"{summary['retrained_on']}; rollout {summary['rollout_ended']}")
+    console.print(f"summary {dep.home / 'scenario.json'}; plot {summary['plot']}; Airflow home {home / 'airflow'}; "
+                  f"MLflow {dep.tracking_uri}")
 
 
 @loop_app.command("change-provider")
