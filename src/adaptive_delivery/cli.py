@@ -825,7 +825,9 @@ def loop_scenario(
     subscribers: int = typer.Option(20_000, min=1_000),
     provider: str = typer.Option("gmail"),
     limit_scale: float = typer.Option(1.0, help="The provider's hidden limit is multiplied by this."),
-    strictness_scale: float = typer.Option(2.0, help="Its spam filter's strictness is multiplied by this."),
+    strictness_scale: float = typer.Option(1.0, help="Its spam filter's strictness is multiplied by this."),
+    inbox_shift: float = typer.Option(-1.5, help="Its inbox logit moves by this for all mail (negative: tighter)."),
+    warmup_days: int = typer.Option(35, help="Days simulated before the first champion (30-day features settle)."),
     steady_days: int = typer.Option(3, help="Days the loop runs unchanged after the first champion."),
     max_days: int = typer.Option(21, help="Days after the first champion the loop may run."),
     min_sample: int = typer.Option(1_000, help="Rollout minimum sample per arm (spec §8: 10,000)."),
@@ -839,8 +841,10 @@ def loop_scenario(
 
     if home.exists():
         shutil.rmtree(home)
-    cfg = sc.DriftScenario(subscribers=subscribers, seed=seed, steady_days=steady_days, provider=provider,
-                           limit_scale=limit_scale, strictness_scale=strictness_scale, max_days=max_days,
+    cfg = sc.DriftScenario(subscribers=subscribers, seed=seed, warmup_days=warmup_days, steady_days=steady_days,
+                           provider=provider,
+                           limit_scale=limit_scale, strictness_scale=strictness_scale, inbox_shift=inbox_shift,
+                           max_days=max_days,
                            rollout_min_sample=min_sample)
     env = cfg.env(home)
     airflow_env = _airflow_env(home / "airflow", env)
@@ -872,6 +876,7 @@ def loop_change_provider(
     provider: str = typer.Argument(..., help="gmail, yahoo, outlook, …"),
     limit_scale: float = typer.Option(1.0, help="Multiplies the provider's hidden sending limit."),
     strictness_scale: float = typer.Option(1.0, help="Multiplies its spam filter's strictness."),
+    inbox_shift: float = typer.Option(0.0, help="Moves its inbox logit for all mail (negative: a tightening)."),
 ) -> None:
     """A scenario: from the next simulated day a mailbox provider changes its behaviour, unannounced."""
     from adaptive_delivery import jobs
@@ -879,11 +884,11 @@ def loop_change_provider(
 
     dep = jobs.deployment()
     try:
-        config = live.change_provider(dep.home, provider, limit_scale, strictness_scale)
+        config = live.change_provider(dep.home, provider, limit_scale, strictness_scale, inbox_shift)
     except (ValueError, live.WorldStateError) as exc:
         raise typer.BadParameter(str(exc)) from exc
-    jobs.record(dep, "scenario", f"{provider} changes: limit x{limit_scale}, spam filter strictness x{strictness_scale} "
-                f"from simulated day {config.change_day}", provider=provider)
+    jobs.record(dep, "scenario", f"{provider} changes: limit x{limit_scale}, spam filter strictness x{strictness_scale}, "
+                f"inbox logit {inbox_shift:+} from simulated day {config.change_day}", provider=provider)
     console.print(live.status(dep.home)["change"])
 
 

@@ -363,6 +363,10 @@ def online_sample(dep: Deployment, n: int = 5) -> dict[str, list]:
 MONITOR_EXPERIMENT = "adaptive-delivery-monitoring"
 # Reference rows drawn from the champion's training window (enough for the tests, quick to score).
 REFERENCE_ROWS = 20_000
+# The reference is the last week the champion trained on (its freshest picture of the world), and a
+# check looks at the last three days of outcomes at least: one day of rare classes is too noisy.
+REFERENCE_WINDOW = timedelta(days=7)
+MONITOR_WINDOW = timedelta(days=3)
 
 
 def monitor(dep: Deployment, model_id: str, start: datetime, end: datetime) -> dict:
@@ -396,11 +400,11 @@ def monitor(dep: Deployment, model_id: str, start: datetime, end: datetime) -> d
     params = _training_params(client, client.get_model_version(spec.registered_name, version).run_id)
     labels = spec.labels(dep.lake)
     ts = pd.to_datetime(labels["event_timestamp"], utc=True)
-    ref_from, ref_until = pd.Timestamp(params["train_from"]), pd.Timestamp(params["train_until"])
-    ref_from = ref_from.tz_localize("UTC") if ref_from.tzinfo is None else ref_from
+    ref_until = pd.Timestamp(params["train_until"])
     ref_until = ref_until.tz_localize("UTC") if ref_until.tzinfo is None else ref_until
-    in_ref = (ts >= ref_from) & (ts <= ref_until)
-    in_cur = (ts >= pd.Timestamp(start)) & (ts < pd.Timestamp(end))
+    in_ref = (ts > ref_until - REFERENCE_WINDOW) & (ts <= ref_until)
+    start = min(pd.Timestamp(start), pd.Timestamp(end) - MONITOR_WINDOW)
+    in_cur = (ts >= start) & (ts < pd.Timestamp(end))
     reference = labels[in_ref]
     if len(reference) > REFERENCE_ROWS:
         reference = reference.sample(REFERENCE_ROWS, random_state=0)

@@ -2,6 +2,7 @@
 
 from datetime import date
 
+import numpy as np
 import pyarrow.dataset as ds
 import pytest
 
@@ -45,11 +46,21 @@ def test_late_events_reach_the_lake_on_their_day(tmp_path):
 
 def test_provider_change_is_saved_and_takes_effect_from_its_day(tmp_path):
     live.advance(tmp_path, 1, CONFIG)
-    config = live.change_provider(tmp_path, "gmail", limit_scale=0.5, strictness_scale=1.5)
+    config = live.change_provider(tmp_path, "gmail", limit_scale=0.5, strictness_scale=1.5, inbox_shift=-1.0)
     assert config.change_day == 1 and live.status(tmp_path)["change"]["provider"] == "gmail"
-    assert live.load(tmp_path).world._scales(1)[0].min() == 0.5 and live.load(tmp_path).world._scales(0)[0].min() == 1.0
+    world = live.load(tmp_path).world
+    assert world._scales(1)[0].min() == 0.5 and world._scales(0)[0].min() == 1.0
+    assert world._scales(1)[2].min() == -1.0 and world._scales(0)[2].min() == 0.0
     with pytest.raises(ValueError, match="unknown provider"):
         live.change_provider(tmp_path, "no-such-isp")
+
+
+def test_a_tighter_filter_lowers_every_senders_inbox_chance():
+    from adaptive_delivery.world import dynamics as dyn
+
+    args = dict(provider=np.zeros(3, int), reputation=70.0, engagement=np.array([0.1, 0.3, 0.6]), spamminess=0.3,
+                quality=0.5, one_click=True, domain_age_days=400.0, complaint_rate=0.0)
+    assert (dyn.inbox_probability(**args, inbox_shift=-1.5) < dyn.inbox_probability(**args)).all()
 
 
 def test_clear_errors_without_a_world_or_past_the_horizon(tmp_path):

@@ -8,7 +8,9 @@ same point-in-time join training uses). Three signals, as spec §7.2 asks:
   on the predicted class probabilities);
 - feature shift: a feature's mean moved more than 2 training standard deviations (alert);
 - performance on labelled outcomes: the primary metric fell more than 2% below what the champion
-  scored at registration, or under an absolute floor (retrain).
+  scored at registration (and a bootstrap bound says the window's noise does not explain it), or
+  under an absolute floor, or a provider's observed class rate left the predicted one by more than
+  5 points (prediction vs actual) (retrain). Drift alerts and is reported; the promotion gate acts on it.
 
 The simulator oracle's score on the same window is reported beside ours where the truth exists.
 """
@@ -32,6 +34,18 @@ MAX_METRIC_DROP = 0.02
 MAX_FEATURE_SHIFT_SD = 2.0
 # Fewer labelled rows than this in the window: the performance check abstains (too noisy to act on).
 MIN_LABELLED_ROWS = 500
+# A drop retrains only when the bootstrap's 95th percentile of the window's metric is still below
+# the registration score (a one-sided 5% test against the window's sampling noise).
+BOOTSTRAP_RESAMPLES = 200
+UPPER_QUANTILE = 0.95
+# Prediction vs actual (spec §7.2's panel) per provider and class: MDL-001's actions are thresholds
+# on probabilities (spec §6.1), so a provider whose observed rate left the predicted one by more
+# than 5 points moves decisions even when rankings (AUC) hold. Judged on segments of >= 500
+# labelled messages, and only when the gap is far outside binomial noise (|z| > 4).
+CALIBRATION_GAP = 0.05
+CALIBRATION_MIN_ROWS = 500
+CALIBRATION_MIN_Z = 4.0
+SEGMENT = "provider"  # the column calibration is judged per value of
 
 
 @dataclass
@@ -49,6 +63,7 @@ class MonitorResult:
     data_drift: dict = field(default_factory=dict)
     prediction_drift: dict = field(default_factory=dict)
     shifted: dict[str, float] = field(default_factory=dict)  # feature -> shift in training SDs
+    calibration: list[dict] = field(default_factory=list)  # segments whose observed rate left the predicted
     retrain: list[str] = field(default_factory=list)  # reasons to retrain (empty: none)
     alerts: list[str] = field(default_factory=list)  # reasons to tell a person
     reports: dict[str, str] = field(default_factory=dict)  # name -> file
@@ -84,20 +99,66 @@ def feature_shift(reference: pd.DataFrame, current: pd.DataFrame, columns: list[
     return out
 
 
+def metric_upper_bound(spec: ModelSpec, y: np.ndarray, proba: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES,
+                       seed: int = 0) -> float | None:
+    """The bootstrap upper bound (UPPER_QUANTILE) of the primary metric on these outcomes: a day of
+    mail is a sample, and a drop that this bound still shows is not the sample's luck."""
+    from adaptive_delivery.training.evaluation import classification_report
+
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(resamples):
+        idx = rng.integers(0, len(y), len(y))
+        if len(np.unique(y[idx])) < len(np.unique(y)):
+            continue
+        v = classification_report(y[idx], proba[idx], spec.classes).get(spec.primary_metric)
+        if v is not None and np.isfinite(v):
+            values.append(v)
+    return float(np.quantile(values, UPPER_QUANTILE)) if values else None
+
+
+def calibration_gaps(classes: tuple[str, ...], y: np.ndarray, proba: np.ndarray, segment: np.ndarray) -> list[dict]:
+    """Per segment (provider) and class: mean predicted vs observed rate, for the gaps beyond
+    CALIBRATION_GAP that binomial noise cannot explain."""
+    out = []
+    for seg in np.unique(segment):
+        mask = segment == seg
+        n = int(mask.sum())
+        if n < CALIBRATION_MIN_ROWS:
+            continue
+        for k, name in enumerate(classes):
+            predicted, observed = float(proba[mask, k].mean()), float((y[mask] == k).mean())
+            sd = np.sqrt(max(predicted * (1 - predicted), 1e-9) / n)
+            z = (observed - predicted) / sd
+            if abs(observed - predicted) > CALIBRATION_GAP and abs(z) > CALIBRATION_MIN_Z:
+                out.append({"segment": str(seg), "class": name, "predicted": round(predicted, 4),
+                            "observed": round(observed, 4), "z": round(float(z), 1), "rows": n})
+    return out
+
+
 def judge(spec: ModelSpec, current: float | None, registered: float | None, rows: int, data: DriftResult,
-          shifted: dict[str, float]) -> tuple[list[str], list[str]]:
-    """(reasons to retrain, alerts) from the three signals."""
+          shifted: dict[str, float], upper: float | None = None,
+          calibration: list[dict] | None = None) -> tuple[list[str], list[str]]:
+    """(reasons to retrain, alerts): performance retrains (a drop of more than 2% against
+    registration that the bootstrap bound confirms, or a score under the floor); drift and feature
+    shift alert and are reported (the promotion gate stops a challenger on drift)."""
     retrain, alerts = [], []
     floor = next((g.floor for g in spec.gates if g.metric == spec.primary_metric), None)
     if current is not None and rows >= MIN_LABELLED_ROWS:
         if registered and (registered - current) / registered > MAX_METRIC_DROP:
-            retrain.append(f"{spec.primary_metric} {current:.4f} is {100 * (registered - current) / registered:.1f}% "
-                           f"below the {registered:.4f} it scored at registration (> {100 * MAX_METRIC_DROP:.0f}%)")
+            sure = upper is None or upper < registered
+            text = (f"{spec.primary_metric} {current:.4f} is {100 * (registered - current) / registered:.1f}% "
+                    f"below the {registered:.4f} it scored at registration (> {100 * MAX_METRIC_DROP:.0f}%"
+                    + (f"; {100 * UPPER_QUANTILE:.0f}% bound {upper:.4f})" if upper is not None else ")"))
+            (retrain if sure else alerts).append(text if sure else text + ": within the sample's noise")
         if floor is not None and current < floor:
             retrain.append(f"{spec.primary_metric} {current:.4f} is under the floor {floor}")
     elif rows < MIN_LABELLED_ROWS:
         alerts.append(f"only {rows} labelled outcomes in the window (< {MIN_LABELLED_ROWS}): performance not judged")
-    retrain.extend(data.failures())
+    for gap in calibration or []:
+        retrain.append(f"{gap['segment']}: {gap['class']} observed {gap['observed']:.1%} vs predicted "
+                       f"{gap['predicted']:.1%} on {gap['rows']:,} messages (z={gap['z']})")
+    alerts.extend(data.failures())
     if shifted:
         top = ", ".join(f"{k} ({v} SD)" for k, v in sorted(shifted.items(), key=lambda kv: -kv[1])[:5])
         alerts.append(f"{len(shifted)} feature(s) shifted > {MAX_FEATURE_SHIFT_SD:.0f} SD: {top}")
@@ -129,13 +190,17 @@ def monitor(spec: ModelSpec, bundle, reference: pd.DataFrame, current: pd.DataFr
               if present and oracle_proba is not None else None)
     value = None if value is None or not np.isfinite(value) else float(value)
     oracle = None if oracle is None or not np.isfinite(oracle) else float(oracle)
-    retrain, alerts = judge(spec, value, registered, len(current), data, shifted)
+    upper = None
+    if value is not None and registered and (registered - value) / registered > MAX_METRIC_DROP:
+        upper = metric_upper_bound(spec, y, cur_proba)
+    gaps = calibration_gaps(spec.classes, y, cur_proba, current[SEGMENT].to_numpy()) if SEGMENT in current else []
+    retrain, alerts = judge(spec, value, registered, len(current), data, shifted, upper, gaps)
     floor = next((g.floor for g in spec.gates if g.metric == spec.primary_metric), None)
     result = MonitorResult(
         spec.model_id, version, (f"{window[0]:%Y-%m-%d %H:%M}", f"{window[1]:%Y-%m-%d %H:%M}"), len(reference),
         len(current), spec.primary_metric, value, registered, oracle, floor,
         {"share": data.share, "drifted": data.drifted, "checked": len(data.checked), "summary": data.summary()},
-        {"share": pred.share, "drifted": pred.drifted, "summary": pred.summary()}, shifted, retrain, alerts,
+        {"share": pred.share, "drifted": pred.drifted, "summary": pred.summary()}, shifted, gaps, retrain, alerts,
         {"data_drift": str(out_dir / "data_drift.html"), "prediction_drift": str(out_dir / "prediction_drift.html")})
     (out_dir / "monitor.json").write_text(json.dumps(result.as_dict(), indent=2, default=str))
     result.reports["summary"] = str(out_dir / "monitor.json")

@@ -48,6 +48,8 @@ CATALOGUE: tuple[MetricDef, ...] = (
               ("model",)),
     MetricDef("feature_shift_sd", "gauge", "|mean(current) - mean(training)| / sd(training) of a shifted feature.",
               ("model", "feature")),
+    MetricDef("calibration_gap", "gauge", "Observed minus predicted class rate where monitoring found a gap.",
+              ("model", "segment", "class")),
     MetricDef("retraining_triggered", "counter", "Retraining runs requested by monitoring, by model.", ("model",)),
     MetricDef("prediction_latency_seconds", "histogram", "Time to answer one inference request (one batch).",
               ("model",)),
@@ -133,6 +135,9 @@ def monitor_metrics(result: Mapping[str, object]) -> JobMetrics:
     out.set("prediction_drift_share", (result.get("prediction_drift") or {}).get("share", 0.0), model=model)
     for feature, sd in (result.get("shifted") or {}).items():
         out.set("feature_shift_sd", sd, model=model, feature=feature)
+    for gap in result.get("calibration") or []:
+        out.set("calibration_gap", gap["observed"] - gap["predicted"], model=model, segment=gap["segment"],
+                **{"class": gap["class"]})
     out.inc("retraining_triggered", 1.0 if result.get("retrain") else 0.0, model=model)
     for isp, rate in (result.get("block_rate_by_provider") or {}).items():
         out.set("block_rate", rate, isp=isp)

@@ -33,11 +33,12 @@ RETRAIN_COOLDOWN_DAYS = 2
 class DriftScenario:
     subscribers: int = 20_000
     seed: int = 7
-    warmup_days: int = 14  # days simulated before the first champion is trained
+    warmup_days: int = 35  # days before the first champion: the 30-day features have settled
     steady_days: int = 3  # days the loop runs unchanged before the provider changes
     provider: str = "gmail"
     limit_scale: float = 1.0
-    strictness_scale: float = 2.0
+    strictness_scale: float = 1.0
+    inbox_shift: float = -1.5  # the provider's filter tightens on all bulk mail (inbox logit)
     max_days: int = 21  # days after the first champion the loop may run
     rollout_time_scale: float = 1 / 7  # spec §8 durations x 1/7: shadow one day, canary/ramp judged daily
     rollout_min_sample: int = 1_000  # per arm; spec §8's 10,000 needs ~10x the subscribers
@@ -83,11 +84,13 @@ def run(s: DriftScenario, dep: jobs.Deployment, run_dag: RunDag, log: Callable[[
     change_day, alarms, retrains, ended = None, [], [], None
     for i in range(s.max_days):
         if i == s.steady_days:
-            config = live.change_provider(dep.home, s.provider, s.limit_scale, s.strictness_scale)
+            config = live.change_provider(dep.home, s.provider, s.limit_scale, s.strictness_scale, s.inbox_shift)
             change_day = s.start + timedelta(days=config.change_day)
             jobs.record(dep, "scenario", f"{s.provider} changes from {change_day}, unannounced: hidden limit "
-                        f"x{s.limit_scale}, spam filter strictness x{s.strictness_scale}", provider=s.provider)
-            log(f"{change_day}: {s.provider} changes (limit x{s.limit_scale}, strictness x{s.strictness_scale})")
+                        f"x{s.limit_scale}, spam filter strictness x{s.strictness_scale}, inbox logit {s.inbox_shift:+}",
+                        provider=s.provider)
+            log(f"{change_day}: {s.provider} changes (limit x{s.limit_scale}, strictness x{s.strictness_scale}, "
+                f"inbox logit {s.inbox_shift:+})")
         day += timedelta(days=1)
         mark = len(jobs.timeline(dep))
         running, _ = _rollout_state(dep)
@@ -132,7 +135,7 @@ def monitor_series(dep: jobs.Deployment) -> list[dict]:
     out = []
     for path in sorted((dep.reports / "monitor" / MODEL).glob("*/monitor.json")):
         r = json.loads(path.read_text())
-        out.append({"day": r["window"][0][:10], "version": r["version"], "auc": r["current"], "oracle": r["oracle"],
+        out.append({"day": r["window"][1][:10], "version": r["version"], "auc": r["current"], "oracle": r["oracle"],
                     "registered": r["registered"], "drift_share": r["data_drift"]["share"],
                     "retrain": bool(r["retrain"]),
                     "block_rate": (r.get("block_rate_by_provider") or {})})

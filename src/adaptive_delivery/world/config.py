@@ -80,6 +80,9 @@ class WorldConfig:
     change_provider: str | None = None
     limit_scale: float = 1.0
     strictness_scale: float = 1.0
+    # ... and moves its inbox logit for all mail by `inbox_shift` (negative: a filter tightening on
+    # bulk mail, as Gmail's 2024 bulk-sender rules did)
+    inbox_shift: float = 0.0
 
     def with_(self, **kwargs) -> WorldConfig:
         return replace(self, **kwargs)

@@ -106,8 +106,10 @@ def inbox_probability(
     complaint_rate: np.ndarray | float,
     subscriber_noise: np.ndarray | float = 0.0,
     strictness_scale: np.ndarray | float = 1.0,
+    inbox_shift: np.ndarray | float = 0.0,
 ) -> np.ndarray:
-    """P(inbox | accepted): reputation, content, the subscriber's engagement and published rules."""
+    """P(inbox | accepted): reputation, content, the subscriber's engagement and published rules;
+    `inbox_shift` moves the provider's filter for all bulk mail (a scenario's tightening)."""
     p = np.asarray(provider)
     logit = (
         provider_array("inbox_intercept")[p]
@@ -119,6 +121,7 @@ def inbox_probability(
         - 1.2 * np.exp(-np.asarray(domain_age_days, float) / 20.0)
         - 1.5 * sigmoid((np.asarray(complaint_rate, float) - provider_array("complaint_hard_limit")[p]) / 0.0004)
         + subscriber_noise
+        + inbox_shift
     )
     return sigmoid(logit)
 
@@ -165,6 +168,7 @@ def outcome_probabilities(
     complaint_rate: np.ndarray | float,
     subscriber_noise: np.ndarray | float = 0.0,
     strictness_scale: np.ndarray | float = 1.0,
+    inbox_shift: np.ndarray | float = 0.0,
 ) -> OutcomeProbabilities:
     """The true outcome distribution of a message given everything the world knows.
 
@@ -197,7 +201,7 @@ def outcome_probabilities(
     p_accept = reachable * (1.0 - p_soft_given_reachable)
     q_inbox = inbox_probability(
         provider, reputation, engagement, spamminess, quality, one_click, domain_age_days,
-        complaint_rate, subscriber_noise, strictness_scale,
+        complaint_rate, subscriber_noise, strictness_scale, inbox_shift,
     )
     return OutcomeProbabilities(
         p_block=p_block,

@@ -167,10 +167,11 @@ def advance_until(home: str | Path, until: date, config: WorldConfig | None = No
 
 
 def change_provider(home: str | Path, provider: str, limit_scale: float = 1.0, strictness_scale: float = 1.0,
-                    from_day: date | None = None) -> WorldConfig:
+                    inbox_shift: float = 0.0, from_day: date | None = None) -> WorldConfig:
     """A mailbox provider changes its behaviour from `from_day` (default: the next simulated day):
     its hidden limit is multiplied by `limit_scale` and its spam filter's strictness by
-    `strictness_scale`. The models are not told; they must notice."""
+    `strictness_scale`, and its inbox logit moves by `inbox_shift` for all mail (negative: it
+    tightens its filter on bulk mail). The models are not told; they must notice."""
     if provider not in PROVIDER_INDEX:
         raise ValueError(f"unknown provider {provider!r}; known: {', '.join(sorted(PROVIDER_INDEX))}")
     if limit_scale <= 0 or strictness_scale <= 0:
@@ -181,7 +182,8 @@ def change_provider(home: str | Path, provider: str, limit_scale: float = 1.0, s
     start = from_day or state.today
     day = (start - state.world.config.start).days
     state.world.config = replace(state.world.config, change_day=day, change_provider=provider,
-                                 limit_scale=float(limit_scale), strictness_scale=float(strictness_scale))
+                                 limit_scale=float(limit_scale), strictness_scale=float(strictness_scale),
+                                 inbox_shift=float(inbox_shift))
     save(home, state)
     return state.world.config
 
@@ -197,4 +199,4 @@ def status(home: str | Path) -> dict:
             "pending_late_events": int(sum(t.num_rows for r in state.pending for t in r.events.values())),
             "change": None if c.change_day is None else {
                 "provider": c.change_provider, "from": (c.start + timedelta(days=c.change_day)).isoformat(),
-                "limit_scale": c.limit_scale, "strictness_scale": c.strictness_scale}}
+                "limit_scale": c.limit_scale, "strictness_scale": c.strictness_scale, "inbox_shift": c.inbox_shift}}

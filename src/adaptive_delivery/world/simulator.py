@@ -106,15 +106,18 @@ class World:
         return np.random.default_rng(int.from_bytes(hashlib.sha256(material).digest()[:8], "little"))
 
     # ---- scenario hooks -----------------------------------------------------------------
-    def _scales(self, day: int) -> tuple[np.ndarray, np.ndarray]:
+    def _scales(self, day: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per provider on `day`: hidden-limit factor, content-strictness factor, inbox logit shift."""
         limit = np.ones(N_PROVIDERS)
         strict = np.ones(N_PROVIDERS)
+        shift = np.zeros(N_PROVIDERS)
         c = self.config
         if c.change_day is not None and day >= c.change_day and c.change_provider:
             p = PROVIDER_INDEX[c.change_provider]
             limit[p] = c.limit_scale
             strict[p] = c.strictness_scale
-        return limit, strict
+            shift[p] = c.inbox_shift
+        return limit, strict, shift
 
     # ---- one day ------------------------------------------------------------------------
     def step_day(self, send_filter: SendFilter | None = None) -> DayResult:
@@ -208,7 +211,7 @@ class World:
         pop = self.pop
         n = m["sub"].size
         prov, ip, sender, sub = m["provider"], m["ip"], m["sender"], m["sub"]
-        limit_scale, strict_scale = self._scales(d)
+        limit_scale, strict_scale, inbox_shift = self._scales(d)
         # hourly pressure per (ip, provider, hour)
         hour = ((m["ts"] // (3600 * US_PER_S)) % 24).astype(int)
         rep = 0.5 * self.ip_reputation[ip, prov] + 0.5 * self.domain_reputation[sender, prov]
@@ -234,7 +237,7 @@ class World:
             spf_or_dkim=spf, dmarc=dmarc, one_click=one_click, address_invalid=invalid.astype(float),
             mailbox_full=full.astype(float), engagement=engagement, spamminess=spam, quality=quality,
             domain_age_days=domain_age, complaint_rate=self.complaint_rate[sender, prov],
-            subscriber_noise=pop.noise[sub], strictness_scale=strict_scale[prov],
+            subscriber_noise=pop.noise[sub], strictness_scale=strict_scale[prov], inbox_shift=inbox_shift[prov],
         )
         matrix = probs.matrix()
         cum = np.cumsum(matrix, axis=1)
@@ -539,7 +542,7 @@ class World:
             "content_spamminess": fate["spam"].astype(np.float32), "content_quality": fate["quality"].astype(np.float32),
         })
         n_ips = len(self.ip_names)
-        limit_scale, _ = self._scales(d)
+        limit_scale, _, _ = self._scales(d)
         ipi = np.repeat(np.arange(n_ips), N_PROVIDERS)
         pi = np.tile(np.arange(N_PROVIDERS), n_ips)
         rep = 0.5 * self.ip_reputation[ipi, pi] + 0.5 * self.domain_reputation[self.ip_sender[ipi], pi]
