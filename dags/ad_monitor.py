@@ -29,9 +29,12 @@ def check(model_id: str) -> dict:
 
 @task
 def retraining_requests(results: list[dict]) -> list[dict]:
-    """One trigger per model that must retrain, carrying the reason to the retraining run."""
+    """One trigger per model that must retrain, carrying the reason and the window of a retraining
+    that answers an alarm (gated on the newest day, recalibrated on the day before) to the run."""
+    from adaptive_delivery.monitoring.checks import ADAPTIVE_RETRAINING
+
     return [{"trigger_dag_id": retrain_dag_id(r["model_id"]),
-             "conf": {"reason": ("monitor: " + "; ".join(r["retrain"]))[:500]}}
+             "conf": {"reason": ("monitor: " + "; ".join(r["retrain"]))[:500], **ADAPTIVE_RETRAINING}}
             for r in results if r.get("retrain")]
 
 

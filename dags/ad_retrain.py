@@ -22,9 +22,12 @@ def train(model_id: str) -> str:
     from pipelines.training import run_for
 
     dep = deployment()
-    reason = get_current_context()["params"].get("reason", "schedule")
-    record(dep, "retrain", f"{model_id}: pipeline started ({reason})", model_id=model_id, reason=reason)
-    verdict = run_for(get(model_id), dep)
+    params = get_current_context()["params"]
+    reason = params.get("reason", "schedule")
+    window = {k: int(params.get(k) or 0) for k in ("holdout_days", "recalibration_days")}
+    record(dep, "retrain", f"{model_id}: pipeline started ({reason})", model_id=model_id, reason=reason,
+           **{k: v for k, v in window.items() if v})
+    verdict = run_for(get(model_id), dep, window=window)
     return verdict
 
 
@@ -55,7 +58,11 @@ def retrain_dag(spec: ModelSpec):
     @dag(dag_id=retrain_dag_id(spec.model_id), schedule=spec.schedule.cron, start_date=START, catchup=False,
          max_active_runs=1, default_args={**DEFAULT_ARGS, "execution_timeout": timedelta(hours=6)},
          tags=["adaptive-delivery", "training", spec.model_id, spec.trainer],
-         params={"reason": Param("schedule", type="string", description="why this run retrains")},
+         params={"reason": Param("schedule", type="string", description="why this run retrains"),
+                 "holdout_days": Param(0, type="integer", minimum=0,
+                                       description="days held out for evaluation and the gate (0: the spec's)"),
+                 "recalibration_days": Param(0, type="integer", minimum=0,
+                                             description="newest training days that fit per-provider offsets (0: none)")},
          doc_md=f"Retrain {spec.model_id} {spec.name} ({spec.schedule.value}; GPU: {spec.needs_gpu}).\n\n{__doc__}",
          dagrun_timeout=timedelta(hours=8))
     def retrain():

@@ -64,16 +64,19 @@ def build_pipeline(spec: ModelSpec):
     @dsl.pipeline(name=f"train-{spec.model_id.lower()}",
                   description=f"Tune, train, evaluate, register and gate {spec.model_id} {spec.name}.")
     def training_pipeline(lake: str, features: str, feast_home: str, tracking_uri: str, truth_dir: str = "",
-                          profile: str = "quick", experiment: str = "adaptive-delivery") -> str:
+                          profile: str = "quick", experiment: str = "adaptive-delivery", holdout_days: int = 0,
+                          recalibration_days: int = 0) -> str:
         ids = {"model_id": spec.model_id, "tracking_uri": tracking_uri, "experiment": experiment}
-        load = _place(load_training_set(profile=profile, lake=lake, features=features, feast_home=feast_home, **ids),
+        load = _place(load_training_set(profile=profile, lake=lake, features=features, feast_home=feast_home,
+                                        holdout_days=holdout_days, recalibration_days=recalibration_days, **ids),
                       res["load"])
         run_id = load.outputs["Output"]
         train_set, holdout_set = load.outputs["train"], load.outputs["holdout"]
         drift = _place(check_drift(run_id=run_id, train=train_set, holdout=holdout_set, **ids), res["drift"])
         tuned = _place(tune(profile=profile, run_id=run_id, train=train_set, **ids), res["tune"])
         trained = _place(train_model(profile=profile, run_id=run_id, train=train_set,
-                                     best_params=tuned.outputs["best_params"], **ids), res["train"])
+                                     best_params=tuned.outputs["best_params"], recalibration_days=recalibration_days,
+                                     **ids), res["train"])
         scored = _place(evaluate(run_id=run_id, truth_dir=truth_dir, model=trained.outputs["model"],
                                  holdout=holdout_set, **ids), res["evaluate"])
         registered = _place(register(run_id=run_id, model=trained.outputs["model"], holdout=holdout_set, **ids),
@@ -133,7 +136,7 @@ def run_policy_local(spec: ModelSpec, *, tracking_uri: str, pipeline_root: Path,
 
 def run_local(spec: ModelSpec, *, lake: Path, features: Path, feast_home: Path, tracking_uri: str,
               pipeline_root: Path, truth_dir: Path | None = None, profile: str = "quick",
-              experiment: str = "adaptive-delivery") -> str:
+              experiment: str = "adaptive-delivery", holdout_days: int = 0, recalibration_days: int = 0) -> str:
     """Run the pipeline in this environment, one subprocess per step; returns the gate's verdict.
     A failing step raises RuntimeError (after marking the MLflow run FAILED with its reason)."""
     from kfp import local
@@ -147,17 +150,28 @@ def run_local(spec: ModelSpec, *, lake: Path, features: Path, feast_home: Path, 
         task = build_pipeline(spec)(lake=str(Path(lake).resolve()), features=str(Path(features).resolve()),
                                     feast_home=str(Path(feast_home).resolve()), tracking_uri=tracking_uri,
                                     truth_dir=str(Path(truth_dir).resolve()) if truth_dir else "", profile=profile,
-                                    experiment=experiment)
+                                    experiment=experiment, holdout_days=holdout_days,
+                                    recalibration_days=recalibration_days)
     return str(task.output)
 
 
-def pipeline_arguments(spec: ModelSpec, dep) -> dict[str, object]:
-    """The run arguments of a spec's pipeline for a deployment (`adaptive_delivery.jobs.Deployment`)."""
+# Run arguments a retraining request may set (the monitoring DAG's, answering an alarm); the
+# policy pipelines learn in the simulator and take none of them.
+WINDOW_ARGUMENTS = ("holdout_days", "recalibration_days")
+
+
+def pipeline_arguments(spec: ModelSpec, dep, window: dict[str, int] | None = None) -> dict[str, object]:
+    """The run arguments of a spec's pipeline for a deployment (`adaptive_delivery.jobs.Deployment`),
+    with a request's window arguments (`holdout_days`, `recalibration_days`; 0 or absent: the spec's)."""
     if spec.trainer == "simulator":
         return {"tracking_uri": dep.tracking_uri, "profile": dep.training_profile}
+    unknown = set(window or {}) - set(WINDOW_ARGUMENTS)
+    if unknown:
+        raise ValueError(f"unknown pipeline window arguments {sorted(unknown)}; known: {list(WINDOW_ARGUMENTS)}")
     truth = dep.truth if (dep.truth / "messages").is_dir() else None
     return {"lake": str(dep.lake), "features": str(dep.features), "feast_home": str(dep.feast_home),
-            "tracking_uri": dep.tracking_uri, "truth_dir": str(truth) if truth else "", "profile": dep.training_profile}
+            "tracking_uri": dep.tracking_uri, "truth_dir": str(truth) if truth else "", "profile": dep.training_profile,
+            **{k: int((window or {}).get(k) or 0) for k in WINDOW_ARGUMENTS}}
 
 
 def submit(spec: ModelSpec, host: str, arguments: dict[str, object], *, experiment: str = "adaptive-delivery",
@@ -177,10 +191,10 @@ def submit(spec: ModelSpec, host: str, arguments: dict[str, object], *, experime
     return state
 
 
-def run_for(spec: ModelSpec, dep, *, experiment: str = "adaptive-delivery") -> str:
+def run_for(spec: ModelSpec, dep, *, experiment: str = "adaptive-delivery", window: dict[str, int] | None = None) -> str:
     """Run a spec's pipeline where the deployment says: KFP's local runner, or a Kubeflow cluster.
     Returns the gate's verdict locally and the run's final state on a cluster (the verdict is in MLflow)."""
-    args = pipeline_arguments(spec, dep)
+    args = pipeline_arguments(spec, dep, window)
     if dep.kfp_host:
         return submit(spec, dep.kfp_host, args, experiment=experiment)
     root = dep.home / "kfp"
@@ -190,7 +204,7 @@ def run_for(spec: ModelSpec, dep, *, experiment: str = "adaptive-delivery") -> s
     return run_local(spec, lake=dep.lake, features=dep.features, feast_home=dep.feast_home,
                      tracking_uri=dep.tracking_uri, pipeline_root=root,
                      truth_dir=Path(args["truth_dir"]) if args["truth_dir"] else None, profile=dep.training_profile,
-                     experiment=experiment)
+                     experiment=experiment, **{k: args[k] for k in WINDOW_ARGUMENTS})
 
 
 def main() -> None:

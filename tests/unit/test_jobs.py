@@ -42,3 +42,18 @@ def test_timeline_records_each_step_in_order(tmp_path):
 
 def test_feature_views_follow_the_tables():
     assert jobs.feature_views_for(["provider", "calendar", "subscriber"]) == ["provider_features", "subscriber_features"]
+
+
+def test_a_retraining_request_moves_the_split_and_policies_ignore_it(tmp_path):
+    from adaptive_delivery.models.spec import get
+    from adaptive_delivery.monitoring.checks import ADAPTIVE_RETRAINING
+    from pipelines.training import pipeline_arguments
+
+    dep = jobs.deployment({"AD_HOME": str(tmp_path)})
+    plain = pipeline_arguments(get("MDL-001"), dep)
+    assert plain["holdout_days"] == 0 and plain["recalibration_days"] == 0  # 0: the spec's split, no offsets
+    asked = pipeline_arguments(get("MDL-001"), dep, ADAPTIVE_RETRAINING)
+    assert asked["holdout_days"] == 1 and asked["recalibration_days"] == 1
+    assert "holdout_days" not in pipeline_arguments(get("MDL-003"), dep, ADAPTIVE_RETRAINING)
+    with pytest.raises(ValueError, match="unknown pipeline window arguments"):
+        pipeline_arguments(get("MDL-001"), dep, {"holdout_dayz": 2})

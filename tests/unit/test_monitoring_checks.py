@@ -60,3 +60,6 @@ def test_a_provider_whose_outcomes_left_the_predictions_asks_for_retraining():
     assert any(r.startswith("gmail: inbox observed") for r in retrain)
     calm = checks.calibration_gaps(SPEC.classes, np.where(rng.random(n) < 0.8, 0, 1), proba, segment)
     assert calm == []
+    rates = checks.segment_rates(SPEC.classes, y, proba, segment)  # the panel kept for every day
+    assert rates["gmail"]["rows"] == n // 2 and rates["gmail"]["predicted"]["inbox"] == 0.8
+    assert abs(rates["gmail"]["observed"]["inbox"] - 0.68) < 0.03 and abs(rates["yahoo"]["observed"]["inbox"] - 0.8) < 0.03

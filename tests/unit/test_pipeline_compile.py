@@ -53,6 +53,8 @@ def test_pipeline_parameters_are_the_inputs_a_scheduler_passes(tmp_path):
     params = docs[0]["root"]["inputDefinitions"]["parameters"]
     assert {"lake", "features", "feast_home", "tracking_uri", "truth_dir", "profile", "experiment"} <= set(params)
     assert params["profile"]["defaultValue"] == "quick"
+    # a retraining that answers a monitoring alarm moves the split and recalibrates; 0 keeps the spec's
+    assert params["holdout_days"]["defaultValue"] == 0 and params["recalibration_days"]["defaultValue"] == 0
 
 
 @pytest.mark.parametrize("component", ["check_drift", "evaluate", "gate", "load_training_set", "register", "train_model", "tune",

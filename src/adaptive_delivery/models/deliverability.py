@@ -261,6 +261,7 @@ SPEC = register(ModelSpec(
     needs_gpu=True,  # the network trains on a GPU node on the cluster; CPU works for small data
     holdout_days=7,
     min_training_rows=1_000,
+    segment="provider",
     drift_exempt=("subscriber_features__tenure_days", "sender_domain_features__domain_age_days",
                   "sender_ip_features__ip_age_days", "sender_domain_features__warmup_stage",
                   "sender_ip_features__warmup_stage", "temporal_features__day_of_week", "temporal_features__is_weekend",

@@ -108,6 +108,9 @@ class ModelSpec:
     policy_trainer: PolicyTrainer | None = field(default=None, compare=False, repr=False)
     holdout_days: int = 7
     min_training_rows: int = 1_000
+    # A raw column whose values behave as separate populations (MDL-001: the mailbox provider):
+    # monitoring judges prediction vs actual per value, and a retraining may recalibrate per value.
+    segment: str | None = None
     # Columns whose change over time is expected (ages, calendars): left out of the drift gate.
     drift_exempt: tuple[str, ...] = ()
     # Share of checked features that may drift between training and holdout before the gate stops.

@@ -45,7 +45,10 @@ UPPER_QUANTILE = 0.95
 CALIBRATION_GAP = 0.05
 CALIBRATION_MIN_ROWS = 500
 CALIBRATION_MIN_Z = 4.0
-SEGMENT = "provider"  # the column calibration is judged per value of
+# A retraining that answers a performance or calibration alarm learns the level of the newest
+# day: it is gated on the last day (holdout) and recalibrated per segment on the day before it
+# (training.recalibration), while the model itself still learns its ranking from the whole window.
+ADAPTIVE_RETRAINING = {"holdout_days": 1, "recalibration_days": 1}
 
 
 @dataclass
@@ -64,6 +67,7 @@ class MonitorResult:
     prediction_drift: dict = field(default_factory=dict)
     shifted: dict[str, float] = field(default_factory=dict)  # feature -> shift in training SDs
     calibration: list[dict] = field(default_factory=list)  # segments whose observed rate left the predicted
+    segments: dict[str, dict] = field(default_factory=dict)  # segment -> rows, predicted and observed class rates
     retrain: list[str] = field(default_factory=list)  # reasons to retrain (empty: none)
     alerts: list[str] = field(default_factory=list)  # reasons to tell a person
     reports: dict[str, str] = field(default_factory=dict)  # name -> file
@@ -117,22 +121,33 @@ def metric_upper_bound(spec: ModelSpec, y: np.ndarray, proba: np.ndarray, resamp
     return float(np.quantile(values, UPPER_QUANTILE)) if values else None
 
 
+def segment_rates(classes: tuple[str, ...], y: np.ndarray, proba: np.ndarray, segment: np.ndarray) -> dict[str, dict]:
+    """Per segment (provider): rows, and mean predicted vs observed rate of each class (the
+    prediction-vs-actual panel, kept for every monitored day)."""
+    out = {}
+    for seg in np.unique(segment.astype(str)):
+        mask = segment.astype(str) == seg
+        out[str(seg)] = {"rows": int(mask.sum()),
+                         "predicted": {c: round(float(proba[mask, k].mean()), 4) for k, c in enumerate(classes)},
+                         "observed": {c: round(float((y[mask] == k).mean()), 4) for k, c in enumerate(classes)}}
+    return out
+
+
 def calibration_gaps(classes: tuple[str, ...], y: np.ndarray, proba: np.ndarray, segment: np.ndarray) -> list[dict]:
     """Per segment (provider) and class: mean predicted vs observed rate, for the gaps beyond
     CALIBRATION_GAP that binomial noise cannot explain."""
     out = []
-    for seg in np.unique(segment):
-        mask = segment == seg
-        n = int(mask.sum())
+    for seg, rates in segment_rates(classes, y, proba, segment).items():
+        n = rates["rows"]
         if n < CALIBRATION_MIN_ROWS:
             continue
-        for k, name in enumerate(classes):
-            predicted, observed = float(proba[mask, k].mean()), float((y[mask] == k).mean())
+        for name in classes:
+            predicted, observed = rates["predicted"][name], rates["observed"][name]
             sd = np.sqrt(max(predicted * (1 - predicted), 1e-9) / n)
             z = (observed - predicted) / sd
             if abs(observed - predicted) > CALIBRATION_GAP and abs(z) > CALIBRATION_MIN_Z:
-                out.append({"segment": str(seg), "class": name, "predicted": round(predicted, 4),
-                            "observed": round(observed, 4), "z": round(float(z), 1), "rows": n})
+                out.append({"segment": seg, "class": name, "predicted": predicted, "observed": observed,
+                            "z": round(float(z), 1), "rows": n})
     return out
 
 
@@ -193,15 +208,20 @@ def monitor(spec: ModelSpec, bundle, reference: pd.DataFrame, current: pd.DataFr
     upper = None
     if value is not None and registered and (registered - value) / registered > MAX_METRIC_DROP:
         upper = metric_upper_bound(spec, y, cur_proba)
-    gaps = calibration_gaps(spec.classes, y, cur_proba, current[SEGMENT].to_numpy()) if SEGMENT in current else []
+    segment = spec.segment
+    by_segment = segment and segment in current
+    gaps = calibration_gaps(spec.classes, y, cur_proba, current[segment].to_numpy()) if by_segment else []
+    rates = segment_rates(spec.classes, y, cur_proba, current[segment].to_numpy()) if by_segment else {}
     retrain, alerts = judge(spec, value, registered, len(current), data, shifted, upper, gaps)
     floor = next((g.floor for g in spec.gates if g.metric == spec.primary_metric), None)
     result = MonitorResult(
-        spec.model_id, version, (f"{window[0]:%Y-%m-%d %H:%M}", f"{window[1]:%Y-%m-%d %H:%M}"), len(reference),
-        len(current), spec.primary_metric, value, registered, oracle, floor,
-        {"share": data.share, "drifted": data.drifted, "checked": len(data.checked), "summary": data.summary()},
-        {"share": pred.share, "drifted": pred.drifted, "summary": pred.summary()}, shifted, gaps, retrain, alerts,
-        {"data_drift": str(out_dir / "data_drift.html"), "prediction_drift": str(out_dir / "prediction_drift.html")})
+        model_id=spec.model_id, version=version, window=(f"{window[0]:%Y-%m-%d %H:%M}", f"{window[1]:%Y-%m-%d %H:%M}"),
+        rows_reference=len(reference), rows_current=len(current), metric=spec.primary_metric, current=value,
+        registered=registered, oracle=oracle, floor=floor,
+        data_drift={"share": data.share, "drifted": data.drifted, "checked": len(data.checked), "summary": data.summary()},
+        prediction_drift={"share": pred.share, "drifted": pred.drifted, "summary": pred.summary()}, shifted=shifted,
+        calibration=gaps, segments=rates, retrain=retrain, alerts=alerts,
+        reports={"data_drift": str(out_dir / "data_drift.html"), "prediction_drift": str(out_dir / "prediction_drift.html")})
     (out_dir / "monitor.json").write_text(json.dumps(result.as_dict(), indent=2, default=str))
     result.reports["summary"] = str(out_dir / "monitor.json")
     return result

@@ -19,6 +19,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from adaptive_delivery import jobs
+from adaptive_delivery.monitoring.checks import ADAPTIVE_RETRAINING
 from adaptive_delivery.world import live
 from adaptive_delivery.world.config import WorldConfig
 
@@ -116,7 +117,7 @@ def run(s: DriftScenario, dep: jobs.Deployment, run_dag: RunDag, log: Callable[[
             break
         cooled = not retrains or (day - retrains[-1]).days >= RETRAIN_COOLDOWN_DAYS
         if reasons and not running and cooled:
-            run_dag("ad_retrain_mdl_001", day, {"reason": "monitor: " + "; ".join(reasons)[:400]})
+            run_dag("ad_retrain_mdl_001", day, {"reason": "monitor: " + "; ".join(reasons)[:400], **ADAPTIVE_RETRAINING})
             retrains.append(day)
             for e in _entries(dep, "retrain", mark)[-1:]:
                 log(f"{day}: retrained: {e['summary']}")
@@ -126,7 +127,7 @@ def run(s: DriftScenario, dep: jobs.Deployment, run_dag: RunDag, log: Callable[[
                                                                                             "status": ended[1]},
                "timeline": jobs.timeline(dep)}
     (dep.home / "scenario.json").write_text(json.dumps(summary, indent=2, default=str))
-    summary["plot"] = str(plot(dep))
+    summary["plot"] = str(plot(dep, s.provider))
     return summary
 
 
@@ -137,21 +138,21 @@ def monitor_series(dep: jobs.Deployment) -> list[dict]:
         r = json.loads(path.read_text())
         out.append({"day": r["window"][1][:10], "version": r["version"], "auc": r["current"], "oracle": r["oracle"],
                     "registered": r["registered"], "drift_share": r["data_drift"]["share"],
-                    "retrain": bool(r["retrain"]),
+                    "retrain": bool(r["retrain"]), "segments": r.get("segments") or {},
                     "block_rate": (r.get("block_rate_by_provider") or {})})
     return out
 
 
-def plot(dep: jobs.Deployment) -> Path:
+def plot(dep: jobs.Deployment, provider: str = "gmail") -> Path:
     """The champion's AUC on each day's outcomes beside the oracle's, the change, retraining and
-    the rollout's decisions (PNG)."""
+    the rollout's decisions; below, the changed provider's predicted vs observed inbox rate (PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     series = monitor_series(dep)
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig, (ax, low) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     days = [r["day"][5:] for r in series]
     ax.plot(days, [r["auc"] for r in series], "o-", color="#345", label="champion: macro AUC on the day's outcomes")
     ax.plot(days, [r["oracle"] for r in series], "s--", color="#999", label="simulator oracle, same outcomes")
@@ -170,8 +171,14 @@ def plot(dep: jobs.Deployment) -> Path:
                 ax.text(days.index(x), ax.get_ylim()[0], label, rotation=90, fontsize=6, va="bottom")
     ax.set_ylabel("macro ROC-AUC")
     ax.set_title("MDL-001 through an unannounced provider change (red bands: monitoring asked to retrain)")
-    ax.tick_params(axis="x", rotation=60)
     ax.legend(fontsize=7, loc="lower left")
+    rates = [r["segments"].get(provider) or {} for r in series]
+    for key, style in (("observed", "o-"), ("predicted", "s--")):
+        low.plot(days, [(x.get(key) or {}).get("inbox", float("nan")) for x in rates], style,
+                 label=f"{provider}: {key} inbox rate (monitor window)")
+    low.set_ylabel("inbox rate")
+    low.legend(fontsize=7, loc="lower left")
+    low.tick_params(axis="x", rotation=60)
     fig.tight_layout()
     path = dep.home / "scenario.png"
     fig.savefig(path, dpi=120)

@@ -102,7 +102,8 @@ def reweighted(bundle: TrainedModel, weights: dict[str, float]) -> TrainedModel:
     return TrainedModel(bundle.model_id, bundle.classes, bundle.features, bundle.categorical, bundle.categories,
                         ClassReweighted(bundle.model, {index[c]: w for c, w in weights.items()}),
                         params={**bundle.params, "class_reweighting": weights}, trained_rows=bundle.trained_rows,
-                        trained_until=bundle.trained_until)
+                        trained_until=bundle.trained_until, segment=bundle.segment,
+                        offsets=dict(getattr(bundle, "offsets", None) or {}))
 
 
 # ---- one day of decisions ------------------------------------------------------------------------

@@ -28,6 +28,10 @@ class TrainedModel:
     params: dict = field(default_factory=dict)
     trained_rows: int = 0
     trained_until: str = ""
+    # Per-segment probability offsets fitted on the newest days (training.recalibration); the
+    # segment is a raw feature column (MDL-001: provider). Empty: the model's own probabilities.
+    segment: str = ""
+    offsets: dict[str, list[float]] = field(default_factory=dict)
 
     def encode(self, frame: pd.DataFrame) -> pd.DataFrame:
         X, _ = encode(frame, self.features, self.categorical, self.categories)
@@ -35,7 +39,13 @@ class TrainedModel:
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Class probabilities for raw feature rows (Feast's full feature names as columns)."""
-        return np.asarray(self.model.predict_proba(self.encode(frame)), dtype=float)
+        proba = np.asarray(self.model.predict_proba(self.encode(frame)), dtype=float)
+        offsets = getattr(self, "offsets", None)  # bundles saved before recalibration existed have none
+        if offsets and self.segment in frame.columns:
+            from adaptive_delivery.training.recalibration import apply_segment_offsets
+
+            proba = apply_segment_offsets(proba, frame[self.segment].to_numpy(), offsets)
+        return proba
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """One column per class probability, and the action when the spec declares a policy."""

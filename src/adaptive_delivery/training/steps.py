@@ -39,13 +39,14 @@ def training_frame(spec: ModelSpec, labels: pd.DataFrame, features_dir: str | Pa
     return frame.sort_values("event_timestamp", kind="stable").reset_index(drop=True)
 
 
-def split_training_set(spec: ModelSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Check the joined frame and split it by time; raises TrainingDataError with the reason."""
+def split_training_set(spec: ModelSpec, frame: pd.DataFrame, holdout_days: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Check the joined frame and split it by time (the last `holdout_days`, 0: the spec's);
+    raises TrainingDataError with the reason."""
     if LABEL not in frame.columns:
         raise TrainingDataError(f"training frame has no {LABEL!r} column (columns: {sorted(frame.columns)[:8]}…)")
     if len(frame) == 0:
         raise TrainingDataError("training set is empty: no labelled events in the lake")
-    holdout = time_split(frame, spec.holdout_days)
+    holdout = time_split(frame, holdout_days or spec.holdout_days)
     data = spec.to_dataset(frame)
     check_training_set(data, spec.classes, spec.min_training_rows, holdout)
     return frame[~holdout].reset_index(drop=True), frame[holdout].reset_index(drop=True)
@@ -60,15 +61,26 @@ def start_run(spec: ModelSpec, tracking: Tracking, profile: TrainingProfile, inp
                                   "cv_folds": profile.cv_folds, "holdout_days": spec.holdout_days, **inputs})
 
 
+def window_overrides(holdout_days: int, recalibration_days: int) -> dict[str, str]:
+    """The run parameters of a retraining that departs from the spec's split (a monitoring alarm's)."""
+    out = {}
+    if holdout_days:
+        out["holdout_days"] = str(holdout_days)
+    if recalibration_days:
+        out["recalibration_days"] = str(recalibration_days)
+    return out
+
+
 def load_step(spec: ModelSpec, tracking: Tracking, run_id: str, lake: str | Path, features: str | Path,
-              feast_home: str | Path, train_out: str | Path, holdout_out: str | Path) -> dict[str, object]:
+              feast_home: str | Path, train_out: str | Path, holdout_out: str | Path,
+              holdout_days: int = 0) -> dict[str, object]:
     """Labels from the lake, features from Feast, checks, time split; writes both sides as Parquet."""
     import mlflow
 
     with tracking.step(run_id, "load"):
         labels = spec.labels(Path(lake))
         frame = training_frame(spec, labels, features, feast_home)
-        train, holdout = split_training_set(spec, frame)
+        train, holdout = split_training_set(spec, frame, holdout_days)
         for part, path in ((train, train_out), (holdout, holdout_out)):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             part.to_parquet(path, index=False)
@@ -176,19 +188,48 @@ def _trial_logger(metric: str, experiment_id: str):
 
 
 # ---- train ---------------------------------------------------------------------------------------
+def recalibration_split(spec: ModelSpec, frame: pd.DataFrame, days: int) -> np.ndarray:
+    """True for the rows of the last `days` days of the training window, which fit the per-segment
+    offsets instead of the model (none when `days` is 0 or the spec has no segment)."""
+    if not days or not spec.segment:
+        return np.zeros(len(frame), dtype=bool)
+    if spec.segment not in frame.columns:
+        raise TrainingDataError(f"recalibration needs the segment column {spec.segment!r} in the training frame")
+    newest = time_split(frame, days)
+    if newest.all() or len(frame) - int(newest.sum()) < spec.min_training_rows:
+        raise TrainingDataError(f"recalibrating on the last {days} day(s) leaves {len(frame) - int(newest.sum())} rows "
+                                f"to fit the model on, need at least {spec.min_training_rows}")
+    return newest
+
+
 def train_step(spec: ModelSpec, tracking: Tracking, run_id: str, profile: TrainingProfile, train_path: str | Path,
-               params_path: str | Path, model_out: str | Path, seed: int = 0) -> TrainedModel:
-    """Fit the final model on the whole training window with the tuned parameters."""
+               params_path: str | Path, model_out: str | Path, seed: int = 0, recalibration_days: int = 0) -> TrainedModel:
+    """Fit the final model on the training window with the tuned parameters; with
+    `recalibration_days`, fit it on the window before those days and the per-segment offsets on them."""
     import mlflow
 
+    from adaptive_delivery.training.recalibration import fit_segment_offsets
+
     with tracking.step(run_id, "train"):
-        frame = _cap_rows(pd.read_parquet(train_path), profile.max_training_rows, seed)
+        whole = pd.read_parquet(train_path)
+        newest = recalibration_split(spec, whole, recalibration_days)
+        frame = _cap_rows(whole[~newest].reset_index(drop=True), profile.max_training_rows, seed)
         params = json.loads(Path(params_path).read_text())
         data = spec.to_dataset(frame)
         model = spec.fit(data, params, profile)
         bundle = TrainedModel(model_id=spec.model_id, classes=spec.classes, features=list(data.X.columns),
                               categorical=list(data.categories), categories=data.categories, model=model, params=params,
                               trained_rows=len(data), trained_until=str(frame["event_timestamp"].max()))
+        if newest.any():
+            recent = whole[newest].reset_index(drop=True)
+            bundle.segment = spec.segment
+            bundle.offsets = fit_segment_offsets(recent[LABEL].to_numpy(dtype=int), bundle.predict_proba(recent),
+                                                 recent[spec.segment].to_numpy(), len(spec.classes))
+            bundle.trained_until = str(recent["event_timestamp"].max())
+            mlflow.log_metrics({"recalibration_rows": len(recent), "recalibrated_segments": len(bundle.offsets)})
+            mlflow.log_dict({"segment": spec.segment, "days": recalibration_days, "offsets": bundle.offsets,
+                             "classes": list(spec.classes)}, "recalibration.json")
+            tracking.log_to(run_id, metrics={"recalibrated_segments": len(bundle.offsets)})
         bundle.save(model_out)
         mlflow.log_params(params)
         mlflow.log_metric("training_rows", len(data))
