@@ -205,3 +205,40 @@ def test_decision_rows_join_every_view_on_its_keys_and_leave_unknown_entities_mi
     assert rows["temporal_features__hour_of_day"].tolist() == [14, 3]
     assert rows["temporal_features__is_weekend"].tolist() == [False, True]  # 2026-03-07 is a Saturday
     assert rows["is_transactional"].tolist() == [0.0, 1.0]
+
+
+def test_both_arms_batches_alternate_and_a_failing_batch_is_an_error_not_a_send():
+    """The latency guardrail compares models: batches of the two arms interleave, taking turns first."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pandas as pd
+
+    from adaptive_delivery.decisions.actions import ActionThresholds
+    from adaptive_delivery.rollout import simulation as sim
+
+    calls = []
+
+    class Model:
+        classes = sim.CLASS_NAMES
+
+        def __init__(self, name, fail_at=None):
+            self.name, self.fail_at, self.seen = name, fail_at, 0
+
+        def predict_proba(self, rows):
+            calls.append(self.name)
+            self.seen += 1
+            if self.seen == self.fail_at:
+                raise RuntimeError("model crashed")
+            return np.tile([0.9, 0.05, 0.02, 0.02, 0.01], (len(rows), 1))
+
+    n = sim.DECISION_BATCH * 3
+    rows = pd.DataFrame({"x": np.arange(n)})
+    out = sim.decide_arms({"control": (SimpleNamespace(model=Model("control"), thresholds=ActionThresholds()), rows),
+                           "candidate": (SimpleNamespace(model=Model("candidate", fail_at=2), thresholds=ActionThresholds()),
+                                         rows.iloc[: sim.DECISION_BATCH * 2])})
+    assert calls == ["control", "candidate", "candidate", "control", "control"]
+    actions, proba, latencies, errors = out["candidate"]
+    assert errors == 1 and len(latencies) == 2
+    assert (actions[sim.DECISION_BATCH:] == "error").all() and np.isnan(proba[sim.DECISION_BATCH:]).all()
+    assert out["control"][3] == 0 and (out["control"][0] == "send").all() and len(out["control"][2]) == 3

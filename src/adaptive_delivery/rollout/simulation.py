@@ -117,27 +117,43 @@ class ArmDay:
     errors: int = 0
 
 
-def decide_batches(arm: ArmModel, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[float], int]:
-    """Actions and probabilities for `rows` in batches of DECISION_BATCH, timing each batch; a
-    batch that fails is counted as an error and its messages are held back (not sent)."""
-    n = len(rows)
-    actions = np.full(n, "error", dtype=object)
-    proba = np.full((n, len(arm.model.classes)), np.nan)
-    latencies, errors = [], 0
-    for start in range(0, n, DECISION_BATCH):
-        part = rows.iloc[start:start + DECISION_BATCH]
-        t0 = time.perf_counter()
-        try:
-            p = arm.model.predict_proba(part)
-            d = decide(p, arm.thresholds)
-        except Exception:  # noqa: BLE001 - a failing model must count as an error, not stop the world
-            errors += 1
-            latencies.append((time.perf_counter() - t0) * 1000)
-            continue
-        latencies.append((time.perf_counter() - t0) * 1000)
-        actions[start:start + len(part)] = d.action
-        proba[start:start + len(part)] = p
-    return actions, proba, latencies, errors
+def _decide_batch(arm: ArmModel, part: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray | None, float]:
+    """(actions, probabilities, milliseconds) of one batch; None, None when the model failed."""
+    t0 = time.perf_counter()
+    try:
+        p = arm.model.predict_proba(part)
+        d = decide(p, arm.thresholds)
+    except Exception:  # noqa: BLE001 - a failing model must count as an error, not stop the world
+        return None, None, (time.perf_counter() - t0) * 1000
+    return d.action, p, (time.perf_counter() - t0) * 1000
+
+
+def decide_arms(requests: dict[str, tuple[ArmModel, pd.DataFrame]]) -> dict[str, tuple[np.ndarray, np.ndarray, list[float], int]]:
+    """Actions and probabilities per arm for its rows in batches of DECISION_BATCH, timing each
+    batch; a batch that fails is counted as an error and its messages are held back (not sent).
+    The arms' batches alternate (and take turns going first), so a busy moment of the machine
+    slows both arms alike and the latency guardrail compares models, not moments."""
+    out = {}
+    for name, (arm, rows) in requests.items():
+        out[name] = (np.full(len(rows), "error", dtype=object), np.full((len(rows), len(arm.model.classes)), np.nan),
+                     [], 0)
+    errors = dict.fromkeys(requests, 0)
+    rounds = max((-(-len(rows) // DECISION_BATCH) for _, rows in requests.values()), default=0)
+    names = list(requests)
+    for k in range(rounds):
+        for name in names[k % len(names):] + names[:k % len(names)]:
+            arm, rows = requests[name]
+            start = k * DECISION_BATCH
+            if start >= len(rows):
+                continue
+            actions, proba, ms = _decide_batch(arm, rows.iloc[start:start + DECISION_BATCH])
+            out[name][2].append(ms)
+            if actions is None:
+                errors[name] += 1
+                continue
+            out[name][0][start:start + len(actions)] = actions
+            out[name][1][start:start + len(actions)] = proba
+    return {name: (a, p, lat, errors[name]) for name, (a, p, lat, _) in out.items()}
 
 
 # ---- the whole loop ----------------------------------------------------------------------------
@@ -205,10 +221,13 @@ class DayDecisions:
                    else np.zeros(len(sends), bool))
         self.message_ids = sends["message_id"].to_numpy()
         keep = np.zeros(len(sends), bool)
+        plan = {}
         for arm_name, mask in (("control", ~treated), ("candidate", treated)):
             shadowing = mirror and arm_name == "candidate"
-            idx = np.flatnonzero(np.ones(len(sends), bool) if shadowing else mask)
-            actions, proba = self._decide(arm_name, rows.iloc[idx])
+            plan[arm_name] = (shadowing, np.flatnonzero(np.ones(len(sends), bool) if shadowing else mask))
+        decided = self._decide({arm_name: rows.iloc[idx] for arm_name, (_, idx) in plan.items()})
+        for arm_name, (shadowing, idx) in plan.items():
+            actions, proba = decided[arm_name]
             sent = np.isin(actions, SENT_ACTIONS) & (not shadowing)
             keep[idx[sent]] = True
             if not shadowing:
@@ -222,13 +241,13 @@ class DayDecisions:
                 "action": actions, **{f"p_{c}": proba[:, j] for j, c in enumerate(CLASS_NAMES)}, "sent": sent}))
         return keep
 
-    def _decide(self, arm_name: str, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        if len(rows) == 0:
-            return np.array([], dtype=object), np.zeros((0, len(CLASS_NAMES)))
-        actions, proba, latencies, errors = decide_batches(self.arms[arm_name], rows)
-        self.done[arm_name].latencies_ms += latencies
-        self.done[arm_name].errors += errors
-        return actions, proba
+    def _decide(self, rows: dict[str, pd.DataFrame]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Both arms' decisions, their batches interleaved (decide_arms)."""
+        decided = decide_arms({arm_name: (self.arms[arm_name], part) for arm_name, part in rows.items()})
+        for arm_name, (_, _, latencies, errors) in decided.items():
+            self.done[arm_name].latencies_ms += latencies
+            self.done[arm_name].errors += errors
+        return {arm_name: (a, p) for arm_name, (a, p, _, _) in decided.items()}
 
 
 @dataclass
