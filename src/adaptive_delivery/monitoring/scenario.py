@@ -81,7 +81,12 @@ def run(s: DriftScenario, dep: jobs.Deployment, run_dag: RunDag, log: Callable[[
     log(f"warm-up: {s.warmup_days} days of a {s.subscribers:,}-subscriber world, features, first champion")
     run_dag("ad_world", day, None)
     run_dag("ad_features_daily", day, None)
-    run_dag("ad_retrain_mdl_001", day, {"reason": "first champion"})
+    # The first champion is trained as the running loop retrains MDL-001 (continuously, spec §2.1):
+    # gated on the newest day and recalibrated on the day before. A champion gated on the spec's
+    # 7-day holdout starts a week stale, and the monitor rightly flags the providers that moved in
+    # that week (measured: Apple's observed inbox rate 5.5 points above the predicted one on the
+    # first monitored days) before the scenario's change happens.
+    run_dag("ad_retrain_mdl_001", day, {"reason": "first champion", **ADAPTIVE_RETRAINING})
     change_day, alarms, retrains, ended = None, [], [], None
     for i in range(s.max_days):
         if i == s.steady_days:
