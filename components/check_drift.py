@@ -8,8 +8,9 @@ from components import PLATFORM_IMAGE
 
 @dsl.component(base_image=PLATFORM_IMAGE, install_kfp_package=False)
 def check_drift(model_id: str, tracking_uri: str, experiment: str, run_id: str, train: Input[Dataset],
-                holdout: Input[Dataset], report: Output[HTML]) -> str:
-    """Returns the drift failures as a JSON list (empty: no dataset drift)."""
+                holdout: Input[Dataset], report: Output[HTML], expected_drift: str = "") -> str:
+    """Returns the drift failures as a JSON list (empty: no dataset drift, or drift a monitoring
+    alarm said to expect)."""
     import json
 
     from adaptive_delivery.models.spec import get
@@ -17,5 +18,5 @@ def check_drift(model_id: str, tracking_uri: str, experiment: str, run_id: str, 
     from adaptive_delivery.training.tracking import Tracking
 
     failures = steps.drift_step(get(model_id), Tracking(tracking_uri, experiment), run_id, train.path, holdout.path,
-                                report.path)
+                                report.path, expected_drift)
     return json.dumps(failures)

@@ -25,6 +25,7 @@ def train(model_id: str) -> str:
     params = get_current_context()["params"]
     reason = params.get("reason", "schedule")
     window = {k: int(params.get(k) or 0) for k in ("holdout_days", "recalibration_days")}
+    window["expected_drift"] = reason if params.get("expected_drift") else ""
     record(dep, "retrain", f"{model_id}: pipeline started ({reason})", model_id=model_id, reason=reason,
            **{k: v for k, v in window.items() if v})
     verdict = run_for(get(model_id), dep, window=window)
@@ -62,7 +63,9 @@ def retrain_dag(spec: ModelSpec):
                  "holdout_days": Param(0, type="integer", minimum=0,
                                        description="days held out for evaluation and the gate (0: the spec's)"),
                  "recalibration_days": Param(0, type="integer", minimum=0,
-                                             description="newest training days that fit per-provider offsets (0: none)")},
+                                             description="newest training days that fit per-provider offsets (0: none)"),
+                 "expected_drift": Param(False, type="boolean",
+                                         description="the reason says the data moved: drift is reported, not a stop")},
          doc_md=f"Retrain {spec.model_id} {spec.name} ({spec.schedule.value}; GPU: {spec.needs_gpu}).\n\n{__doc__}",
          dagrun_timeout=timedelta(hours=8))
     def retrain():

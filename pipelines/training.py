@@ -65,14 +65,16 @@ def build_pipeline(spec: ModelSpec):
                   description=f"Tune, train, evaluate, register and gate {spec.model_id} {spec.name}.")
     def training_pipeline(lake: str, features: str, feast_home: str, tracking_uri: str, truth_dir: str = "",
                           profile: str = "quick", experiment: str = "adaptive-delivery", holdout_days: int = 0,
-                          recalibration_days: int = 0) -> str:
+                          recalibration_days: int = 0, expected_drift: str = "") -> str:
         ids = {"model_id": spec.model_id, "tracking_uri": tracking_uri, "experiment": experiment}
         load = _place(load_training_set(profile=profile, lake=lake, features=features, feast_home=feast_home,
-                                        holdout_days=holdout_days, recalibration_days=recalibration_days, **ids),
+                                        holdout_days=holdout_days, recalibration_days=recalibration_days,
+                                        expected_drift=expected_drift, **ids),
                       res["load"])
         run_id = load.outputs["Output"]
         train_set, holdout_set = load.outputs["train"], load.outputs["holdout"]
-        drift = _place(check_drift(run_id=run_id, train=train_set, holdout=holdout_set, **ids), res["drift"])
+        drift = _place(check_drift(run_id=run_id, train=train_set, holdout=holdout_set, expected_drift=expected_drift,
+                                   **ids), res["drift"])
         tuned = _place(tune(profile=profile, run_id=run_id, train=train_set, **ids), res["tune"])
         trained = _place(train_model(profile=profile, run_id=run_id, train=train_set,
                                      best_params=tuned.outputs["best_params"], recalibration_days=recalibration_days,
@@ -136,7 +138,8 @@ def run_policy_local(spec: ModelSpec, *, tracking_uri: str, pipeline_root: Path,
 
 def run_local(spec: ModelSpec, *, lake: Path, features: Path, feast_home: Path, tracking_uri: str,
               pipeline_root: Path, truth_dir: Path | None = None, profile: str = "quick",
-              experiment: str = "adaptive-delivery", holdout_days: int = 0, recalibration_days: int = 0) -> str:
+              experiment: str = "adaptive-delivery", holdout_days: int = 0, recalibration_days: int = 0,
+              expected_drift: str = "") -> str:
     """Run the pipeline in this environment, one subprocess per step; returns the gate's verdict.
     A failing step raises RuntimeError (after marking the MLflow run FAILED with its reason)."""
     from kfp import local
@@ -151,18 +154,19 @@ def run_local(spec: ModelSpec, *, lake: Path, features: Path, feast_home: Path, 
                                     feast_home=str(Path(feast_home).resolve()), tracking_uri=tracking_uri,
                                     truth_dir=str(Path(truth_dir).resolve()) if truth_dir else "", profile=profile,
                                     experiment=experiment, holdout_days=holdout_days,
-                                    recalibration_days=recalibration_days)
+                                    recalibration_days=recalibration_days, expected_drift=expected_drift)
     return str(task.output)
 
 
 # Run arguments a retraining request may set (the monitoring DAG's, answering an alarm); the
 # policy pipelines learn in the simulator and take none of them.
-WINDOW_ARGUMENTS = ("holdout_days", "recalibration_days")
+WINDOW_ARGUMENTS = ("holdout_days", "recalibration_days", "expected_drift")
 
 
 def pipeline_arguments(spec: ModelSpec, dep, window: dict[str, int] | None = None) -> dict[str, object]:
     """The run arguments of a spec's pipeline for a deployment (`adaptive_delivery.jobs.Deployment`),
-    with a request's window arguments (`holdout_days`, `recalibration_days`; 0 or absent: the spec's)."""
+    with a request's window arguments (`holdout_days`, `recalibration_days`: 0 or absent, the spec's;
+    `expected_drift`: why the newest data is known to differ, empty when it is not)."""
     if spec.trainer == "simulator":
         return {"tracking_uri": dep.tracking_uri, "profile": dep.training_profile}
     unknown = set(window or {}) - set(WINDOW_ARGUMENTS)
@@ -171,7 +175,8 @@ def pipeline_arguments(spec: ModelSpec, dep, window: dict[str, int] | None = Non
     truth = dep.truth if (dep.truth / "messages").is_dir() else None
     return {"lake": str(dep.lake), "features": str(dep.features), "feast_home": str(dep.feast_home),
             "tracking_uri": dep.tracking_uri, "truth_dir": str(truth) if truth else "", "profile": dep.training_profile,
-            **{k: int((window or {}).get(k) or 0) for k in WINDOW_ARGUMENTS}}
+            **{k: int((window or {}).get(k) or 0) for k in WINDOW_ARGUMENTS if k != "expected_drift"},
+            "expected_drift": str((window or {}).get("expected_drift") or "")[:500]}
 
 
 def submit(spec: ModelSpec, host: str, arguments: dict[str, object], *, experiment: str = "adaptive-delivery",

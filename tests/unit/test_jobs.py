@@ -52,8 +52,9 @@ def test_a_retraining_request_moves_the_split_and_policies_ignore_it(tmp_path):
     dep = jobs.deployment({"AD_HOME": str(tmp_path)})
     plain = pipeline_arguments(get("MDL-001"), dep)
     assert plain["holdout_days"] == 0 and plain["recalibration_days"] == 0  # 0: the spec's split, no offsets
+    assert plain["expected_drift"] == ""  # drift stops the gate
     asked = pipeline_arguments(get("MDL-001"), dep, ADAPTIVE_RETRAINING)
-    assert asked["holdout_days"] == 1 and asked["recalibration_days"] == 1
+    assert asked["holdout_days"] == 1 and asked["recalibration_days"] == 1 and asked["expected_drift"]
     assert "holdout_days" not in pipeline_arguments(get("MDL-003"), dep, ADAPTIVE_RETRAINING)
     with pytest.raises(ValueError, match="unknown pipeline window arguments"):
         pipeline_arguments(get("MDL-001"), dep, {"holdout_dayz": 2})

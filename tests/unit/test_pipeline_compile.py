@@ -55,6 +55,7 @@ def test_pipeline_parameters_are_the_inputs_a_scheduler_passes(tmp_path):
     assert params["profile"]["defaultValue"] == "quick"
     # a retraining that answers a monitoring alarm moves the split and recalibrates; 0 keeps the spec's
     assert params["holdout_days"]["defaultValue"] == 0 and params["recalibration_days"]["defaultValue"] == 0
+    assert params["expected_drift"]["defaultValue"] == ""
 
 
 @pytest.mark.parametrize("component", ["check_drift", "evaluate", "gate", "load_training_set", "register", "train_model", "tune",

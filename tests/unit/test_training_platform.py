@@ -116,11 +116,13 @@ def test_drift_check_flags_shifted_and_emptied_features_and_passes_stable_ones(t
     moved = check_drift(ref, shifted, list(ref.columns))
     assert moved.dataset_drift and set(moved.drifted) == {"f0", "f1", "f2", "f3"}
     assert "4 of 6 features drifted" in moved.failures()[0]
+    assert moved.failures(expected=True) == []  # a monitoring alarm said the data moved: reported, not a stop
     assert not check_drift(ref, shifted, list(ref.columns), drift_share=0.8).dataset_drift
     broken = same.copy()
     broken["f5"] = np.nan
     result = check_drift(ref, broken, list(ref.columns))
     assert result.emptied == ["f5"] and "went missing" in result.failures()[0]
+    assert "went missing" in result.failures(expected=True)[0]  # a broken pipeline is never expected
 
 
 def test_drift_columns_skip_exempt_constant_and_text_columns():

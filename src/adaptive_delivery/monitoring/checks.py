@@ -48,7 +48,11 @@ CALIBRATION_MIN_Z = 4.0
 # A retraining that answers a performance or calibration alarm learns the level of the newest
 # day: it is gated on the last day (holdout) and recalibrated per segment on the day before it
 # (training.recalibration), while the model itself still learns its ranking from the whole window.
-ADAPTIVE_RETRAINING = {"holdout_days": 1, "recalibration_days": 1}
+# The alarm has established that the newest data differs, and one day of mail never looks like a
+# month of it (measured: 81% of features drift between a 1-day holdout and its training window on
+# a steady world, against the 80% gate), so that drift is reported and tagged, not a stop; a
+# feature that went missing still stops the gate, and the rollout still judges the new model.
+ADAPTIVE_RETRAINING = {"holdout_days": 1, "recalibration_days": 1, "expected_drift": True}
 
 
 @dataclass

@@ -61,9 +61,9 @@ def start_run(spec: ModelSpec, tracking: Tracking, profile: TrainingProfile, inp
                                   "cv_folds": profile.cv_folds, "holdout_days": spec.holdout_days, **inputs})
 
 
-def window_overrides(holdout_days: int, recalibration_days: int) -> dict[str, str]:
+def window_overrides(holdout_days: int, recalibration_days: int, expected_drift: str = "") -> dict[str, str]:
     """The run parameters of a retraining that departs from the spec's split (a monitoring alarm's)."""
-    out = {}
+    out = {"expected_drift": expected_drift[:500]} if expected_drift else {}
     if holdout_days:
         out["holdout_days"] = str(holdout_days)
     if recalibration_days:
@@ -97,8 +97,10 @@ def load_step(spec: ModelSpec, tracking: Tracking, run_id: str, lake: str | Path
 
 # ---- drift ---------------------------------------------------------------------------------------
 def drift_step(spec: ModelSpec, tracking: Tracking, run_id: str, train_path: str | Path, holdout_path: str | Path,
-               html_out: str | Path) -> list[str]:
-    """Evidently drift between training and holdout features; returns gate failures (may be empty)."""
+               html_out: str | Path, expected_drift: str = "") -> list[str]:
+    """Evidently drift between training and holdout features; returns gate failures (may be empty).
+    `expected_drift` names why the holdout is known to differ (a monitoring alarm): the drift is then
+    reported and tagged, and only a feature that went missing stops the gate."""
     import mlflow
 
     from adaptive_delivery.monitoring.drift import check_drift, drift_columns
@@ -117,7 +119,9 @@ def drift_step(spec: ModelSpec, tracking: Tracking, run_id: str, train_path: str
         tracking.log_file(run_id, html_out, "reports/drift.html")
         client = tracking.client()
         client.set_tag(run_id, "drift", result.summary())
-    return result.failures()
+        if expected_drift:
+            client.set_tag(run_id, "drift_expected", expected_drift[:4900])
+    return result.failures(expected=bool(expected_drift))
 
 
 # ---- tune ----------------------------------------------------------------------------------------
