@@ -369,6 +369,20 @@ REFERENCE_WINDOW = timedelta(days=7)
 MONITOR_WINDOW = timedelta(days=3)
 
 
+def previous_gaps(dep: Deployment, model_id: str, version: str, before: str) -> list[dict]:
+    """The calibration gaps of the newest earlier check of the same champion version (empty when
+    there is none): a gap seen two days running retrains, one day alerts."""
+    import json
+
+    earlier = sorted(p for p in (dep.reports / "monitor" / model_id).glob("*/monitor.json") if p.parent.name < before)
+    if not earlier:
+        return []
+    report = json.loads(earlier[-1].read_text())
+    if str(report.get("version")) != str(version):
+        return []  # the newest earlier check judged another champion: start again
+    return report.get("calibration") or []
+
+
 def monitor(dep: Deployment, model_id: str, start: datetime, end: datetime) -> dict:
     """Check the champion of `model_id` on the outcomes of [start, end): Evidently data and
     prediction drift against its training window, feature shift, and its primary metric on the
@@ -423,7 +437,7 @@ def monitor(dep: Deployment, model_id: str, start: datetime, end: datetime) -> d
     bundle = registered_bundle(client, spec, f"models:/{spec.registered_name}/{version}")
     result = check(spec, bundle, ref_frame, cur_frame, version=version,
                    registered=(registered or {}).get(spec.primary_metric), out_dir=out_dir, window=(start, end),
-                   oracle_proba=oracle)
+                   oracle_proba=oracle, seen_before=previous_gaps(dep, model_id, version, out_dir.name))
     _log_monitor_run(client, result, out_dir)
     out = {**result.as_dict(), "block_rate_by_provider": provider_block_rates(spec, labels[in_cur])}
     monitor_metrics(out).export(dep.home)

@@ -58,3 +58,17 @@ def test_a_retraining_request_moves_the_split_and_policies_ignore_it(tmp_path):
     assert "holdout_days" not in pipeline_arguments(get("MDL-003"), dep, ADAPTIVE_RETRAINING)
     with pytest.raises(ValueError, match="unknown pipeline window arguments"):
         pipeline_arguments(get("MDL-001"), dep, {"holdout_dayz": 2})
+
+
+def test_a_calibration_gap_is_confirmed_only_by_the_same_champions_previous_check(tmp_path):
+    import json
+
+    dep = jobs.deployment({"AD_HOME": str(tmp_path)})
+    gap = [{"segment": "gmail", "class": "inbox"}]
+    for name, version in (("2026-04-08T0000", "1"), ("2026-04-09T0000", "1")):
+        (dep.reports / "monitor" / "MDL-001" / name).mkdir(parents=True)
+        (dep.reports / "monitor" / "MDL-001" / name / "monitor.json").write_text(
+            json.dumps({"version": version, "calibration": gap}))
+    assert jobs.previous_gaps(dep, "MDL-001", "1", "2026-04-10T0000") == gap
+    assert jobs.previous_gaps(dep, "MDL-001", "2", "2026-04-10T0000") == []  # a new champion starts again
+    assert jobs.previous_gaps(dep, "MDL-001", "1", "2026-04-08T0000") == []  # nothing before the first check

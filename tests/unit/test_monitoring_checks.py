@@ -58,6 +58,11 @@ def test_a_provider_whose_outcomes_left_the_predictions_asks_for_retraining():
     assert {(g["segment"], g["class"]) for g in gaps} == {("gmail", "inbox"), ("gmail", "spam")}
     retrain, _ = checks.judge(SPEC, 0.78, 0.78, n, CALM, {}, calibration=gaps)
     assert any(r.startswith("gmail: inbox observed") for r in retrain)
+    # In the loop a gap alerts on its first day and retrains when the next day's check sees it again.
+    retrain, alerts = checks.judge(SPEC, 0.78, 0.78, n, CALM, {}, calibration=gaps, seen_before=[])
+    assert retrain == [] and any("first day seen" in a for a in alerts)
+    retrain, _ = checks.judge(SPEC, 0.78, 0.78, n, CALM, {}, calibration=gaps, seen_before=gaps[:1])
+    assert len(retrain) == 1 and retrain[0].startswith(f"gmail: {gaps[0]['class']} observed")
     calm = checks.calibration_gaps(SPEC.classes, np.where(rng.random(n) < 0.8, 0, 1), proba, segment)
     assert calm == []
     rates = checks.segment_rates(SPEC.classes, y, proba, segment)  # the panel kept for every day

@@ -45,6 +45,8 @@ UPPER_QUANTILE = 0.95
 CALIBRATION_GAP = 0.05
 CALIBRATION_MIN_ROWS = 500
 CALIBRATION_MIN_Z = 4.0
+# A gap retrains when the previous day's check of the same champion saw it too: one day alerts.
+# The retraining then has a day of the new behaviour to recalibrate on before the day it is gated on.
 # A retraining that answers a performance or calibration alarm learns the level of the newest
 # day: it is gated on the last day (holdout) and recalibrated per segment on the day before it
 # (training.recalibration), while the model itself still learns its ranking from the whole window.
@@ -156,11 +158,13 @@ def calibration_gaps(classes: tuple[str, ...], y: np.ndarray, proba: np.ndarray,
 
 
 def judge(spec: ModelSpec, current: float | None, registered: float | None, rows: int, data: DriftResult,
-          shifted: dict[str, float], upper: float | None = None,
-          calibration: list[dict] | None = None) -> tuple[list[str], list[str]]:
+          shifted: dict[str, float], upper: float | None = None, calibration: list[dict] | None = None,
+          seen_before: list[dict] | None = None) -> tuple[list[str], list[str]]:
     """(reasons to retrain, alerts): performance retrains (a drop of more than 2% against
-    registration that the bootstrap bound confirms, or a score under the floor); drift and feature
-    shift alert and are reported (the promotion gate stops a challenger on drift)."""
+    registration that the bootstrap bound confirms, or a score under the floor); a calibration gap
+    retrains when `seen_before` (the previous day's gaps; None: do not wait) holds it too, and alerts
+    on its first day; drift and feature shift alert and are reported (the promotion gate stops a
+    challenger on drift)."""
     retrain, alerts = [], []
     floor = next((g.floor for g in spec.gates if g.metric == spec.primary_metric), None)
     if current is not None and rows >= MIN_LABELLED_ROWS:
@@ -174,9 +178,14 @@ def judge(spec: ModelSpec, current: float | None, registered: float | None, rows
             retrain.append(f"{spec.primary_metric} {current:.4f} is under the floor {floor}")
     elif rows < MIN_LABELLED_ROWS:
         alerts.append(f"only {rows} labelled outcomes in the window (< {MIN_LABELLED_ROWS}): performance not judged")
+    before = None if seen_before is None else {(g["segment"], g["class"]) for g in seen_before}
     for gap in calibration or []:
-        retrain.append(f"{gap['segment']}: {gap['class']} observed {gap['observed']:.1%} vs predicted "
-                       f"{gap['predicted']:.1%} on {gap['rows']:,} messages (z={gap['z']})")
+        text = (f"{gap['segment']}: {gap['class']} observed {gap['observed']:.1%} vs predicted "
+                f"{gap['predicted']:.1%} on {gap['rows']:,} messages (z={gap['z']})")
+        if before is None or (gap["segment"], gap["class"]) in before:
+            retrain.append(text)
+        else:
+            alerts.append(text + ": first day seen, retrains if it persists")
     alerts.extend(data.failures())
     if shifted:
         top = ", ".join(f"{k} ({v} SD)" for k, v in sorted(shifted.items(), key=lambda kv: -kv[1])[:5])
@@ -186,8 +195,9 @@ def judge(spec: ModelSpec, current: float | None, registered: float | None, rows
 
 def monitor(spec: ModelSpec, bundle, reference: pd.DataFrame, current: pd.DataFrame, *, version: str,
             registered: float | None, out_dir: str | Path, window: tuple[datetime, datetime],
-            oracle_proba: np.ndarray | None = None) -> MonitorResult:
-    """Compare `current` (labelled rows of the window) with `reference` (the training window)."""
+            oracle_proba: np.ndarray | None = None, seen_before: list[dict] | None = None) -> MonitorResult:
+    """Compare `current` (labelled rows of the window) with `reference` (the training window);
+    `seen_before`: the calibration gaps the previous day's check of this champion found."""
     from adaptive_delivery.training.evaluation import classification_report
     from adaptive_delivery.training.steps import LABEL
 
@@ -216,7 +226,7 @@ def monitor(spec: ModelSpec, bundle, reference: pd.DataFrame, current: pd.DataFr
     by_segment = segment and segment in current
     gaps = calibration_gaps(spec.classes, y, cur_proba, current[segment].to_numpy()) if by_segment else []
     rates = segment_rates(spec.classes, y, cur_proba, current[segment].to_numpy()) if by_segment else {}
-    retrain, alerts = judge(spec, value, registered, len(current), data, shifted, upper, gaps)
+    retrain, alerts = judge(spec, value, registered, len(current), data, shifted, upper, gaps, seen_before)
     floor = next((g.floor for g in spec.gates if g.metric == spec.primary_metric), None)
     result = MonitorResult(
         model_id=spec.model_id, version=version, window=(f"{window[0]:%Y-%m-%d %H:%M}", f"{window[1]:%Y-%m-%d %H:%M}"),
