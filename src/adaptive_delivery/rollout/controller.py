@@ -56,10 +56,11 @@ class Guardrail:
 
 
 # Latency: the median is judged from 30 requests per arm; the p99 only from 1,000 (with fewer, the
-# p99 is the one or two slowest requests: a garbage collection, not the model). Changes under 1 ms
-# (median) or 5 ms (p99) are noise on a shared machine.
+# p99 is the one or two slowest requests: a garbage collection, not the model). Changes under 5 ms
+# are noise on a shared machine: measured with both arms' batches interleaved on a loaded 2-core
+# machine, same-sized models differed by up to 4 ms in median batch time (10.0 vs 13.7 ms).
 LATENCY_P50 = Guardrail("latency_p50_ms", higher_is_better=False, max_degradation=0.25, proportion=False,
-                        min_requests=30, min_absolute=1.0)
+                        min_requests=30, min_absolute=5.0)
 LATENCY_P99 = Guardrail("latency_p99_ms", higher_is_better=False, max_degradation=0.25, proportion=False,
                         min_requests=1_000, min_absolute=5.0)
 
