@@ -54,7 +54,8 @@ def test_a_provider_whose_outcomes_left_the_predictions_asks_for_retraining():
     proba = np.tile([0.8, 0.17, 0.01, 0.01, 0.01], (n, 1))
     inbox = np.where(segment == "gmail", 0.68, 0.80)  # gmail now sends 12 points more to spam
     y = np.where(rng.random(n) < inbox, 0, 1)
-    gaps = checks.calibration_gaps(SPEC.classes, y, proba, segment)
+    rates = checks.segment_rates(SPEC.classes, y, proba, segment)  # the panel kept for every day
+    gaps = checks.calibration_gaps(rates)
     assert {(g["segment"], g["class"]) for g in gaps} == {("gmail", "inbox"), ("gmail", "spam")}
     retrain, _ = checks.judge(SPEC, 0.78, 0.78, n, CALM, {}, calibration=gaps)
     assert any(r.startswith("gmail: inbox observed") for r in retrain)
@@ -63,8 +64,7 @@ def test_a_provider_whose_outcomes_left_the_predictions_asks_for_retraining():
     assert retrain == [] and any("first day seen" in a for a in alerts)
     retrain, _ = checks.judge(SPEC, 0.78, 0.78, n, CALM, {}, calibration=gaps, seen_before=gaps[:1])
     assert len(retrain) == 1 and retrain[0].startswith(f"gmail: {gaps[0]['class']} observed")
-    calm = checks.calibration_gaps(SPEC.classes, np.where(rng.random(n) < 0.8, 0, 1), proba, segment)
+    calm = checks.calibration_gaps(checks.segment_rates(SPEC.classes, np.where(rng.random(n) < 0.8, 0, 1), proba, segment))
     assert calm == []
-    rates = checks.segment_rates(SPEC.classes, y, proba, segment)  # the panel kept for every day
     assert rates["gmail"]["rows"] == n // 2 and rates["gmail"]["predicted"]["inbox"] == 0.8
     assert abs(rates["gmail"]["observed"]["inbox"] - 0.68) < 0.03 and abs(rates["yahoo"]["observed"]["inbox"] - 0.8) < 0.03

@@ -47,6 +47,7 @@ CALIBRATION_MIN_ROWS = 500
 CALIBRATION_MIN_Z = 4.0
 # A gap retrains when the previous day's check of the same champion saw it too: one day alerts.
 # The retraining then has a day of the new behaviour to recalibrate on before the day it is gated on.
+
 # A retraining that answers a performance or calibration alarm learns the level of the newest
 # day: it is gated on the last day (holdout) and recalibrated per segment on the day before it
 # (training.recalibration), while the model itself still learns its ranking from the whole window.
@@ -139,16 +140,16 @@ def segment_rates(classes: tuple[str, ...], y: np.ndarray, proba: np.ndarray, se
     return out
 
 
-def calibration_gaps(classes: tuple[str, ...], y: np.ndarray, proba: np.ndarray, segment: np.ndarray) -> list[dict]:
-    """Per segment (provider) and class: mean predicted vs observed rate, for the gaps beyond
-    CALIBRATION_GAP that binomial noise cannot explain."""
+def calibration_gaps(rates: dict[str, dict]) -> list[dict]:
+    """Per segment (provider) and class of `segment_rates`: the gaps between mean predicted and
+    observed rate beyond CALIBRATION_GAP that binomial noise cannot explain."""
     out = []
-    for seg, rates in segment_rates(classes, y, proba, segment).items():
-        n = rates["rows"]
+    for seg, r in rates.items():
+        n = r["rows"]
         if n < CALIBRATION_MIN_ROWS:
             continue
-        for name in classes:
-            predicted, observed = rates["predicted"][name], rates["observed"][name]
+        for name, predicted in r["predicted"].items():
+            observed = r["observed"][name]
             sd = np.sqrt(max(predicted * (1 - predicted), 1e-9) / n)
             z = (observed - predicted) / sd
             if abs(observed - predicted) > CALIBRATION_GAP and abs(z) > CALIBRATION_MIN_Z:
@@ -223,9 +224,8 @@ def monitor(spec: ModelSpec, bundle, reference: pd.DataFrame, current: pd.DataFr
     if value is not None and registered and (registered - value) / registered > MAX_METRIC_DROP:
         upper = metric_upper_bound(spec, y, cur_proba)
     segment = spec.segment
-    by_segment = segment and segment in current
-    gaps = calibration_gaps(spec.classes, y, cur_proba, current[segment].to_numpy()) if by_segment else []
-    rates = segment_rates(spec.classes, y, cur_proba, current[segment].to_numpy()) if by_segment else {}
+    rates = segment_rates(spec.classes, y, cur_proba, current[segment].to_numpy()) if segment in current else {}
+    gaps = calibration_gaps(rates)
     retrain, alerts = judge(spec, value, registered, len(current), data, shifted, upper, gaps, seen_before)
     floor = next((g.floor for g in spec.gates if g.metric == spec.primary_metric), None)
     result = MonitorResult(

@@ -103,7 +103,7 @@ def reweighted(bundle: TrainedModel, weights: dict[str, float]) -> TrainedModel:
                         ClassReweighted(bundle.model, {index[c]: w for c, w in weights.items()}),
                         params={**bundle.params, "class_reweighting": weights}, trained_rows=bundle.trained_rows,
                         trained_until=bundle.trained_until, segment=bundle.segment,
-                        offsets=dict(getattr(bundle, "offsets", None) or {}))
+                        offsets=dict(bundle.offsets))
 
 
 # ---- one day of decisions ------------------------------------------------------------------------
@@ -133,27 +133,26 @@ def decide_arms(requests: dict[str, tuple[ArmModel, pd.DataFrame]]) -> dict[str,
     batch; a batch that fails is counted as an error and its messages are held back (not sent).
     The arms' batches alternate (and take turns going first), so a busy moment of the machine
     slows both arms alike and the latency guardrail compares models, not moments."""
-    out = {}
-    for name, (arm, rows) in requests.items():
-        out[name] = (np.full(len(rows), "error", dtype=object), np.full((len(rows), len(arm.model.classes)), np.nan),
-                     [], 0)
+    actions = {name: np.full(len(rows), "error", dtype=object) for name, (_, rows) in requests.items()}
+    proba = {name: np.full((len(rows), len(arm.model.classes)), np.nan) for name, (arm, rows) in requests.items()}
+    latencies: dict[str, list[float]] = {name: [] for name in requests}
     errors = dict.fromkeys(requests, 0)
     rounds = max((-(-len(rows) // DECISION_BATCH) for _, rows in requests.values()), default=0)
     names = list(requests)
     for k in range(rounds):
+        start = k * DECISION_BATCH
         for name in names[k % len(names):] + names[:k % len(names)]:
             arm, rows = requests[name]
-            start = k * DECISION_BATCH
             if start >= len(rows):
                 continue
-            actions, proba, ms = _decide_batch(arm, rows.iloc[start:start + DECISION_BATCH])
-            out[name][2].append(ms)
-            if actions is None:
+            a, p, ms = _decide_batch(arm, rows.iloc[start:start + DECISION_BATCH])
+            latencies[name].append(ms)
+            if a is None:
                 errors[name] += 1
                 continue
-            out[name][0][start:start + len(actions)] = actions
-            out[name][1][start:start + len(actions)] = proba
-    return {name: (a, p, lat, errors[name]) for name, (a, p, lat, _) in out.items()}
+            actions[name][start:start + len(a)] = a
+            proba[name][start:start + len(a)] = p
+    return {name: (actions[name], proba[name], latencies[name], errors[name]) for name in requests}
 
 
 # ---- the whole loop ----------------------------------------------------------------------------

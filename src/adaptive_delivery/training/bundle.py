@@ -33,6 +33,10 @@ class TrainedModel:
     segment: str = ""
     offsets: dict[str, list[float]] = field(default_factory=dict)
 
+    def __setstate__(self, state: dict) -> None:
+        """Bundles pickled before a field existed load with that field's default."""
+        self.__dict__.update({"segment": "", "offsets": {}, **state})
+
     def encode(self, frame: pd.DataFrame) -> pd.DataFrame:
         X, _ = encode(frame, self.features, self.categorical, self.categories)
         return X
@@ -40,11 +44,10 @@ class TrainedModel:
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Class probabilities for raw feature rows (Feast's full feature names as columns)."""
         proba = np.asarray(self.model.predict_proba(self.encode(frame)), dtype=float)
-        offsets = getattr(self, "offsets", None)  # bundles saved before recalibration existed have none
-        if offsets and self.segment in frame.columns:
+        if self.offsets and self.segment in frame.columns:
             from adaptive_delivery.training.recalibration import apply_segment_offsets
 
-            proba = apply_segment_offsets(proba, frame[self.segment].to_numpy(), offsets)
+            proba = apply_segment_offsets(proba, frame[self.segment].to_numpy(), self.offsets)
         return proba
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
