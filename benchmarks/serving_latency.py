@@ -2,9 +2,11 @@
 ≥1,000 requests each):
 
 1. bare in-process prediction of the registered model (the floor);
-2. end to end over HTTP: features read from the Feast online store for every message (subscriber,
-   sender, IP, sender x provider, content, provider, send time), then the decision from our MLServer
-   runtime (probabilities, action, reason, risk, confidence, version);
+2. end to end over HTTP by entity keys: the request names each message's subscriber, sending
+   domain, IP, provider, content, send time and rate; our MLServer runtime reads their features
+   from the Feast online store (subscriber, sender, IP, sender x provider, content, provider views;
+   temporal features from the send time) and answers the decision (probabilities, action, reason,
+   risk, confidence, version, defaulted entities);
 3. our MLServer runtime alone, features given explicitly;
 4. MLServer's stock XGBoost runtime on the same booster (probabilities only, no decision).
 
@@ -34,7 +36,7 @@ from adaptive_delivery.training.bundle import TrainedModel  # noqa: E402
 from adaptive_delivery.training.registry import CHAMPION  # noqa: E402
 from adaptive_delivery.training.tracking import Tracking, default_tracking_uri  # noqa: E402
 from serving import local  # noqa: E402
-from serving.client import online_feature_rows, v2_request  # noqa: E402
+from serving.client import entity_request, online_feature_rows, v2_request  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 
@@ -85,7 +87,9 @@ def main() -> None:
     booster_dir.mkdir(parents=True, exist_ok=True)
     bundle.model.xgb.save_model(str(booster_dir / "model.json"))  # the sklearn wrapper records "classifier"
     http, grpc = local.free_port(), local.free_port()
-    settings = local.write_settings(work / "mlserver", {"mdl-001": (version, folder)}, http, grpc)
+    store = {"home": str(args.world / "feast"), "data": str(args.world / "features"), "profile": "local",
+             "project": "adaptive_delivery", "service": SPEC.feature_service}
+    settings = local.write_settings(work / "mlserver", {"mdl-001": (version, folder)}, http, grpc, feature_store=store)
     (settings / "xgb").mkdir(exist_ok=True)
     (settings / "xgb" / "model-settings.json").write_text(json.dumps({
         "name": "xgb", "implementation": "mlserver_xgboost.XGBoostModel",
@@ -103,12 +107,12 @@ def main() -> None:
             xgb_body = {"inputs": [{"name": "input-0", "shape": list(encoded.shape), "datatype": "FP32",
                                     "data": np.nan_to_num(encoded).ravel().tolist()}],
                         "outputs": [{"name": "predict_proba"}]}
-            sub = msgs.head(batch)
+            by_keys = entity_request(msgs.head(batch))
 
-            def end_to_end(sub=sub):
-                rows = online_feature_rows(fs, service, sub)
-                r = session.post(f"{server.url}/v2/models/mdl-001/infer", json=v2_request(rows, bundle.features, bundle.categorical))
-                r.raise_for_status()
+            def end_to_end(by_keys=by_keys):
+                r = session.post(f"{server.url}/v2/models/mdl-001/infer", json=by_keys)
+                if r.status_code != 200:
+                    raise RuntimeError(f"entity-key request: {r.status_code} {r.text[:300]}")
 
             def ours(body=body):
                 r = session.post(f"{server.url}/v2/models/mdl-001/infer", json=body)
@@ -123,7 +127,7 @@ def main() -> None:
             n = args.requests
             results[f"batch_{batch}"] = {
                 "in_process_predict": _time(lambda part=part: bundle.predict_proba(part), n),
-                "end_to_end_online_features_and_decision": _time(end_to_end, n),
+                "end_to_end_entity_keys_online_store": _time(end_to_end, n),
                 "mlserver_ours_explicit_features": _time(ours, n),
                 "mlserver_stock_xgboost_same_booster": _time(stock, n),
             }

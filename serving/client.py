@@ -20,6 +20,19 @@ def v2_request(frame: pd.DataFrame, features: list[str], categorical: list[str],
     return {"inputs": inputs}
 
 
+def entity_request(messages: pd.DataFrame) -> dict:
+    """A V2 request by entity keys (decisions.entities): the runtime reads the features itself."""
+    n = len(messages)
+    keys = ["subscriber_id", "sending_domain", "sending_ip", "provider", "content_id", "campaign_type", "message_id"]
+    inputs = [{"name": c, "shape": [n], "datatype": "BYTES", "data": messages[c].astype(str).tolist()}
+              for c in keys if c in messages.columns]
+    seconds = (pd.to_datetime(messages["send_ts"], utc=True) - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+    inputs.append({"name": "send_ts", "shape": [n], "datatype": "INT64", "data": seconds.tolist()})
+    inputs.append({"name": "send_rate_per_min", "shape": [n], "datatype": "FP64",
+                   "data": pd.to_numeric(messages["send_rate_per_min"]).fillna(0.0).astype(float).tolist()})
+    return {"inputs": inputs}
+
+
 def online_feature_rows(fs, service, messages: pd.DataFrame) -> pd.DataFrame:
     """Feature rows for messages (sends with their entity keys, send time, rate and campaign type)
     read from the online store through the model's feature service."""

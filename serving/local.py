@@ -35,10 +35,12 @@ def resolve_alias(client, registered_name: str, alias: str, dest: Path) -> tuple
 
 def write_settings(root: Path, models: dict[str, tuple[str, Path]], http_port: int, grpc_port: int,
                    prediction_log: Path | None = None, host: str = "127.0.0.1",
-                   runtimes: dict[str, str] | None = None, metrics_port: int | None = None) -> Path:
+                   runtimes: dict[str, str] | None = None, metrics_port: int | None = None,
+                   feature_store: dict[str, str] | None = None) -> Path:
     """settings.json and one model-settings.json per model name -> (version, model folder);
     `runtimes` names a model's MLServer implementation where it is not MDL-001's; `metrics_port`
-    turns on MLServer's Prometheus endpoint (/metrics on that port)."""
+    turns on MLServer's Prometheus endpoint (/metrics on that port); `feature_store` ({home, data,
+    profile, project, service}) lets the runtime answer entity-key requests from that online store."""
     root.mkdir(parents=True, exist_ok=True)
     # parallel_workers 0: MLServer 1.7 crash-loops with inference workers on uvloop>=0.22, and one
     # process keeps the latency path short
@@ -49,7 +51,8 @@ def write_settings(root: Path, models: dict[str, tuple[str, Path]], http_port: i
     for name, (version, folder) in models.items():
         d = root / name
         d.mkdir(exist_ok=True)
-        extra = {"version": version, **({"prediction_log": str(prediction_log)} if prediction_log else {})}
+        extra = {"version": version, **({"prediction_log": str(prediction_log)} if prediction_log else {}),
+                 **({"feature_store": feature_store} if feature_store else {})}
         (d / "model-settings.json").write_text(json.dumps({
             "name": name, "implementation": (runtimes or {}).get(name, RUNTIME),
             "parameters": {"uri": str(folder), "version": version, "extra": extra}}, indent=2))

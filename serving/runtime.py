@@ -1,7 +1,10 @@
 """MLServer runtime for MDL-001: Open Inference Protocol (V2) requests in, spec §6.1 decisions out.
 
-Runs in the serving environment. The request carries one input per feature column (BYTES for
-categorical columns, numbers otherwise) plus an optional `message_id`; the response carries one
+Runs in the serving environment. The request carries either one input per feature column (BYTES
+for categorical columns, numbers otherwise) plus an optional `message_id`, or the messages' entity
+keys (`decisions.entities`: subscriber, sending domain, sending IP, provider, content, send rate),
+whose features the runtime reads from the Feast online store named in its settings (unknown
+entities get missing values and the `defaults` output says which); the response carries one
 output per field of the decision. Malformed requests get HTTP 400 / gRPC INVALID_ARGUMENT with the
 reason. Every decision is appended to the prediction log with its message id and model version.
 """
@@ -16,6 +19,7 @@ from mlserver.codecs import NumpyCodec, StringCodec
 from mlserver.errors import MLServerError
 from mlserver.types import InferenceRequest, InferenceResponse, RequestInput
 
+from adaptive_delivery.decisions import entities
 from adaptive_delivery.decisions.service import RequestError, decision_frame, feature_rows
 from adaptive_delivery.training.bundle import TrainedModel
 
@@ -80,16 +84,29 @@ class DeliverabilityRuntime(MLModel):
         self.model_version = str(params.version or extra.get("version", "unknown"))
         log = extra.get("prediction_log")
         self.log_path = Path(log) if log else None
+        store = extra.get("feature_store")  # {home, data, profile, project, service}: entity-key requests
+        self.online = None if not store else entities.open_online(
+            store["home"], store["data"], store.get("profile", "local"), store.get("project", "adaptive_delivery"),
+            store["service"])
         return True
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
         started = time.perf_counter()
         columns = _columns(payload)
+        defaults = None
         try:
-            rows, ids = feature_rows(columns, self.bundle.features, self.bundle.categorical)
+            if entities.is_entity_request(columns):
+                if self.online is None:
+                    raise RequestError(f"{self.name} was started without a feature store: send every feature "
+                                       "value, or start it with one (settings extra.feature_store)")
+                messages = entities.entity_messages(columns)
+                rows, defaults = self.online.rows(messages)
+                ids = messages[entities.MESSAGE_ID].tolist()
+            else:
+                rows, ids = feature_rows(columns, self.bundle.features, self.bundle.categorical)
         except RequestError as exc:
             raise MLServerError(str(exc)) from exc
-        out = decision_frame(self.bundle, rows, ids, self.model_version)
+        out = decision_frame(self.bundle, rows, ids, self.model_version, defaults=defaults)
         self._log(out)
         _observe(self.name, started, len(out))
         return InferenceResponse(model_name=self.name, model_version=self.model_version, id=payload.id,

@@ -306,6 +306,8 @@ def serve(
     http_port: int = typer.Option(8080), grpc_port: int = typer.Option(8081),
     mlflow_home: Path = typer.Option(DEFAULT_MLFLOW_HOME), tracking_uri: str = typer.Option(None),
     out: Path = typer.Option(Path("runs/serving"), help="MLServer settings, model copies, prediction log."),
+    world: Path = typer.Option(Path("runs/latest"), help="A world whose Feast online store (WORLD/feast, "
+                               "WORLD/features) answers entity-key requests; skipped when it has none."),
 ) -> None:
     """Start the local serving stack: MLServer on 127.0.0.1 with the registered versions behind ALIASES."""
     from mlflow.exceptions import MlflowException
@@ -328,8 +330,13 @@ def serve(
             models[spec.model_id.lower()] = (version, folder)
     if not models:
         raise typer.BadParameter(f"nothing registered under {aliases} for {spec.model_id}")
+    store = None
+    if spec.feature_service and (world / "feast" / "registry.db").exists():
+        store = {"home": str((world / "feast").resolve()), "data": str((world / "features").resolve()),
+                 "profile": "local", "project": "adaptive_delivery", "service": spec.feature_service}
+        console.print(f"entity-key requests read {spec.feature_service} from {world / 'feast'}")
     settings = local.write_settings(out / "mlserver", models, http_port, grpc_port, prediction_log=out / "predictions.jsonl",
-                                    runtimes=dict.fromkeys(models, spec.runtime))
+                                    runtimes=dict.fromkeys(models, spec.runtime), feature_store=store)
     server = local.start(settings, http_port, grpc_port, next(iter(models)))
     console.print(f"serving {', '.join(models)} at {server.url}/v2/models/<name>/infer (gRPC 127.0.0.1:{grpc_port}); "
                   f"log {server.log}; Ctrl-C stops")

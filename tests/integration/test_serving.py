@@ -1,6 +1,8 @@
 """MLServer for real: a registered MDL-001 model is resolved by alias from MLflow, served on
-127.0.0.1 from the serving environment, and answers Open Inference Protocol (V2) requests with the
-same probabilities as the registered model offline; malformed requests get 400 with a reason."""
+127.0.0.1 from the serving environment, and answers Open Inference Protocol (V2) requests — with
+feature values, or with entity keys whose features it reads from a materialised Feast online
+store — with the same probabilities as the registered model offline; malformed requests get 400
+with a reason."""
 
 import json
 
@@ -14,7 +16,7 @@ from adaptive_delivery.models.spec import get, profile
 from adaptive_delivery.training.bundle import TrainedModel
 from adaptive_delivery.training.tracking import Tracking, default_tracking_uri
 from serving import local
-from serving.client import v2_request
+from serving.client import entity_request, v2_request
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SPEC = get("MDL-001")
@@ -35,7 +37,23 @@ def _frame(n, seed):
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def online_store(built_features, tmp_path_factory):
+    """A tiny world's Spark-built features applied and materialised into a SQLite online store."""
+    from adaptive_delivery.features import store as st
+
+    world, out, ref = built_features
+    home = tmp_path_factory.mktemp("serving-feast")
+    fs = st.open_store(home, out, project="test_serving")
+    st.apply(fs)
+    st.materialize(fs, ref["calendar"]["hour_ts"].min().to_pydatetime(),
+                   ref["subscriber"]["event_timestamp"].max().to_pydatetime())
+    config = {"home": str(home), "data": str(out), "profile": "local", "project": "test_serving",
+              "service": st.service(fs, "MDL-001").name}
+    return fs, config, world
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, online_store):
     if not local.SERVING_PYTHON.exists():
         pytest.skip("the serving environment is not built (make serving-env)")
     import mlflow
@@ -57,7 +75,7 @@ def served(tmp_path_factory):
     resolved_version, folder = local.resolve_alias(client, SPEC.registered_name, CHAMPION, root / "models")
     http, grpc = local.free_port(), local.free_port()
     settings = local.write_settings(root / "mlserver", {"mdl-001": (resolved_version, folder)}, http, grpc,
-                                    prediction_log=root / "predictions.jsonl")
+                                    prediction_log=root / "predictions.jsonl", feature_store=online_store[1])
     server = local.start(settings, http, grpc, "mdl-001")
     yield server, root, resolved_version
     server.stop()
@@ -131,3 +149,89 @@ def test_malformed_requests_get_400_with_a_reason(served):
         assert any(m in r.json()["error"] for m in expected), (message, r.text)
     assert requests.post(f"{server.url}/v2/models/mdl-001/infer", data="{not json", timeout=10).status_code in (400, 422)
     assert _infer(server, _v2(frame)).status_code == 200  # still serving after the bad ones
+
+
+def _sends(world, n: int) -> pd.DataFrame:
+    """Real messages of the tiny world's last day: their entity keys and request fields."""
+    from adaptive_delivery.events.lake import EventsLake
+
+    sends = EventsLake(world / "lake").read("sends").to_pandas().sort_values("send_ts")
+    return sends.tail(n).reset_index(drop=True)
+
+
+def _entity_request(sends: pd.DataFrame) -> dict:
+    return entity_request(sends.assign(send_rate_per_min=sends["send_rate_per_min"].fillna(0.0)))
+
+
+def _offline_from_store(fs, sends: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """What the registered model predicts on the same messages' features read in this process
+    through the model's Feast feature service (its on-demand temporal view included)."""
+    from adaptive_delivery.features import store as st
+    from serving.client import online_feature_rows
+
+    rows = online_feature_rows(fs, st.service(fs, "MDL-001"), sends.assign(send_rate_per_min=sends["send_rate_per_min"].fillna(0.0)))
+    bundle = TrainedModel.load(TrainedModel.locate(_champion_folder()))
+    return rows, bundle.predict_proba(rows)
+
+
+def _champion_folder():
+    import mlflow.artifacts
+
+    return mlflow.artifacts.download_artifacts(f"models:/{SPEC.registered_name}@champion")
+
+
+def test_entity_key_requests_read_the_online_store_and_match_the_registered_model(served, online_store):
+    server, root, version = served
+    fs, _, world = online_store
+    sends = _sends(world, 200)
+    r = _infer(server, _entity_request(sends))
+    assert r.status_code == 200, r.text
+    outputs = {o["name"]: o["data"] for o in r.json()["outputs"]}
+    rows, expected = _offline_from_store(fs, sends)
+    for i, c in enumerate(SPEC.classes):
+        assert np.allclose(outputs[f"p_{c}"], expected[:, i], atol=1e-9), c
+    assert outputs["message_id"] == sends["message_id"].tolist() and set(outputs["model_version"]) == {version}
+    # the store knows these subscribers: nothing defaulted for them, and real values were read
+    assert not any("subscriber" in d for d in outputs["defaults"])
+    assert rows["subscriber_features__engagement_score"].notna().all()
+
+
+def test_unknown_entities_get_missing_values_and_the_response_says_so(served, online_store):
+    server, _, _ = served
+    fs, _, world = online_store
+    sends = _sends(world, 3)
+    sends.loc[0, "subscriber_id"] = "signed-up-a-minute-ago"
+    sends.loc[1, "content_id"] = "a-brand-new-campaign"
+    r = _infer(server, _entity_request(sends))
+    assert r.status_code == 200, r.text
+    outputs = {o["name"]: o["data"] for o in r.json()["outputs"]}
+    assert "subscriber" in outputs["defaults"][0].split(",") and "content" in outputs["defaults"][1].split(",")
+    assert "subscriber" not in outputs["defaults"][2] and "content" not in outputs["defaults"][2]
+    rows, expected = _offline_from_store(fs, sends)  # Feast leaves the unknown ones' features missing too
+    assert rows.filter(like="subscriber_features__").iloc[0].isna().all()
+    assert np.allclose(outputs["p_inbox"], expected[:, 0], atol=1e-9)
+
+
+def test_malformed_entity_key_requests_get_400_with_a_reason(served, online_store):
+    server, _, _ = served
+    sends = _sends(online_store[2], 4)
+
+    def with_input(name, data, datatype="BYTES"):
+        body = _entity_request(sends)
+        body["inputs"] = [i for i in body["inputs"] if i["name"] != name]
+        if data is not None:
+            body["inputs"].append({"name": name, "shape": [len(data)], "datatype": datatype, "data": data})
+        return body
+
+    cases = {
+        "missing ['send_rate_per_min']": with_input("send_rate_per_min", None),
+        "must be a non-empty string": with_input("subscriber_id", ["s1", "", "s3", "s4"]),
+        "must be finite and ≥ 0": with_input("send_rate_per_min", [1.0, -5.0, 2.0, 3.0], "FP64"),
+        "not both": {"inputs": _entity_request(sends)["inputs"] + _v2(_frame(4, 3)[mdl.FEATURES])["inputs"][:1]},
+        "different lengths": with_input("content_id", ["c1"]),
+    }
+    for message, body in cases.items():
+        r = _infer(server, body)
+        assert r.status_code == 400, (message, r.status_code, r.text)
+        assert message in r.json()["error"], (message, r.text)
+    assert _infer(server, _entity_request(sends)).status_code == 200  # still serving after the bad ones

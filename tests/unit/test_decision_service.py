@@ -1,5 +1,7 @@
 """The decision service's request checks and spec §6.1 response, without a server."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -60,3 +62,52 @@ def test_response_carries_probabilities_action_reason_risk_confidence_and_versio
     assert np.allclose(out["p_hard_bounce"], [0.02, 0.6, 0.03]) and np.allclose(out["confidence"], [0.9, 0.6, 0.7])
     assert np.allclose(out["risk_score"], [0.1, 0.7, 0.7]) and set(out["model_version"]) == {"7"}
     assert list(out["message_id"]) == ["m1", "m2", "m3"]
+
+
+# ---- entity-key requests ---------------------------------------------------------------------
+from adaptive_delivery.decisions import entities  # noqa: E402
+
+
+def _keys(n: int = 3) -> dict:
+    return {"subscriber_id": [f"s{i}" for i in range(n)], "sending_domain": ["mail.a.example"] * n,
+            "sending_ip": ["198.51.100.1"] * n, "provider": ["gmail"] * n, "content_id": ["c1"] * n,
+            "send_rate_per_min": [10.0] * n}
+
+
+def test_entity_requests_are_told_apart_from_feature_requests():
+    assert entities.is_entity_request(_keys())
+    assert not entities.is_entity_request({"provider": ["gmail"], "send_rate_per_min": [1.0]})
+
+
+def test_entity_messages_fill_the_documented_defaults():
+    got = entities.entity_messages(_keys(2), now=1_775_000_000.0)
+    assert got["message_id"].tolist() == ["0", "1"]
+    assert (got["send_ts"] == pd.Timestamp(1_775_000_000, unit="s", tz="UTC")).all()  # default: when it arrives
+    assert got["is_transactional"].tolist() == [0.0, 0.0]  # default campaign type: marketing
+    cols = {**_keys(2), "campaign_type": [b"transactional", "marketing"], "send_ts": [0, 3600], "message_id": ["a", "b"]}
+    got = entities.entity_messages(cols)
+    assert got["is_transactional"].tolist() == [1.0, 0.0] and got["send_ts"].dt.hour.tolist() == [0, 1]
+    assert got["message_id"].tolist() == ["a", "b"]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"send_rate_per_min": None}, "missing ['send_rate_per_min']"),
+    ({"content_id": ["c1", None, "c3"]}, "must be a non-empty string"),
+    ({"sending_ip": ["1", " ", "3"]}, "must be a non-empty string"),
+    ({"send_rate_per_min": [1.0, float("nan"), 2.0]}, "must be finite"),
+    ({"send_ts": [1.0, -1.0, 2.0]}, "must be finite and ≥ 0"),
+    ({"send_ts": ["yesterday", "x", "y"]}, "must be numeric"),
+    ({"provider": ["gmail"]}, "different lengths"),
+    ({"engagement_score": [1.0, 2.0, 3.0]}, "not both"),
+])
+def test_malformed_entity_requests_are_refused_with_a_reason(change, message):
+    cols = {k: v for k, v in {**_keys(), **change}.items() if v is not None}
+    with pytest.raises(RequestError, match=re.escape(message)):
+        entities.entity_messages(cols)
+
+
+def test_oversized_and_empty_entity_batches_are_refused():
+    with pytest.raises(RequestError, match="exceeds the limit"):
+        entities.entity_messages(_keys(5), max_batch=4)
+    with pytest.raises(RequestError, match="empty"):
+        entities.entity_messages({k: [] for k in _keys()})

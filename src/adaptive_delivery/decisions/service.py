@@ -71,8 +71,9 @@ def feature_rows(columns: Mapping[str, Sequence | np.ndarray], features: Sequenc
 
 
 def decision_frame(bundle: TrainedModel, rows: pd.DataFrame, message_ids: list[str], model_version: str,
-                   thresholds: ActionThresholds = ActionThresholds()) -> pd.DataFrame:
-    """Spec §6.1's response, one row per message."""
+                   thresholds: ActionThresholds = ActionThresholds(), defaults: list[str] | None = None) -> pd.DataFrame:
+    """Spec §6.1's response, one row per message; `defaults` (entity-key requests) names per
+    message the entities whose features were unknown and left missing."""
     proba = bundle.predict_proba(rows)
     d = decide(proba, thresholds)
     out = pd.DataFrame({MESSAGE_ID: message_ids})
@@ -81,4 +82,6 @@ def decision_frame(bundle: TrainedModel, rows: pd.DataFrame, message_ids: list[s
     out["action"], out["reason"] = d.action, d.reason
     out["risk_score"], out["confidence"] = d.risk_score, d.confidence
     out["model_version"] = model_version
+    if defaults is not None:
+        out["defaults"] = defaults
     return out

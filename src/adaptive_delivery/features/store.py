@@ -57,6 +57,23 @@ def open_store(home: str | Path, data: str | Path, profile: str = "local", proje
     return FeatureStore(repo_path=str(feature_repo_path()), fs_yaml_file=profile_yaml(profile))
 
 
+def open_online_store(home: str | Path, data: str | Path, profile: str = "local", project: str = "adaptive_delivery",
+                      **env: str):
+    """The same store for online reads only (a decision service): the profile's registry and online
+    store, with Feast's built-in file offline store in place of the profile's (DuckDB, Spark), which
+    a reader never touches and whose engines the serving environment does not install."""
+    import yaml
+    from feast import FeatureStore
+    from feast.repo_config import RepoConfig
+
+    configure(home, data, profile, project, **env)
+    raw = yaml.safe_load(os.path.expandvars(profile_yaml(profile).read_text()))
+    raw["offline_store"] = {"type": "file"}
+    config = RepoConfig(**raw)
+    config.repo_path = feature_repo_path()
+    return FeatureStore(config=config)
+
+
 def definitions() -> dict[str, object]:
     """Every Feast object in the repo, imported fresh so the current data path and profile apply."""
     repo = str(feature_repo_path())
