@@ -5,6 +5,7 @@ store — with the same probabilities as the registered model offline; malformed
 with a reason."""
 
 import json
+import time
 
 import numpy as np
 import pandas as pd
@@ -74,7 +75,9 @@ def served(tmp_path_factory, online_store):
     client.set_registered_model_alias(SPEC.registered_name, CHAMPION, version)
     resolved_version, folder = local.resolve_alias(client, SPEC.registered_name, CHAMPION, root / "models")
     http, grpc = local.free_port(), local.free_port()
-    settings = local.write_settings(root / "mlserver", {"mdl-001": (resolved_version, folder)}, http, grpc,
+    # every version under its own name too, as a rollout serves them (two names, the same files)
+    versions = {"mdl-001": (resolved_version, folder), "mdl-001-v1": ("1", folder), "mdl-001-v2": ("2", folder)}
+    settings = local.write_settings(root / "mlserver", versions, http, grpc,
                                     prediction_log=root / "predictions.jsonl", feature_store=online_store[1])
     server = local.start(settings, http, grpc, "mdl-001")
     yield server, root, resolved_version
@@ -235,3 +238,54 @@ def test_malformed_entity_key_requests_get_400_with_a_reason(served, online_stor
         assert r.status_code == 400, (message, r.status_code, r.text)
         assert message in r.json()["error"], (message, r.text)
     assert _infer(server, _entity_request(sends)).status_code == 200  # still serving after the bad ones
+
+
+def test_the_local_router_splits_mirrors_and_pins_as_seldons_experiment_says(served, tmp_path):
+    """The router in front of MLServer follows the controller's state: shadow mirrors every request
+    to the candidate and answers from the control; a 25% ramp sends about a quarter of unpinned
+    requests to the candidate; a pinned request goes where the sender's FNV-1a split put it; a
+    rollout decision changes the routing at once."""
+    from datetime import UTC, datetime
+
+    from adaptive_delivery.rollout import controller as rc
+    from serving import router as rt
+
+    server, _, _ = served
+    store = rc.RolloutStore(tmp_path / "rollouts")
+    exp = rc.start("exp-router", "MDL-001", "1", "2", datetime(2026, 4, 1, tzinfo=UTC))
+    store.save(exp)
+    router = rt.Router(server.url, "mdl-001", rt.experiment_from_state(store.root, "MDL-001"), seed=3)
+    http = rt.serve(router)
+    url = f"http://127.0.0.1:{http.server_address[1]}/v2/models/mdl-001/infer"
+    body = _v2(_frame(1, 4)[mdl.FEATURES])
+    try:
+        answers = [requests.post(url, json=body, timeout=30) for _ in range(40)]
+        assert {a.status_code for a in answers} == {200}
+        assert {a.headers[rt.ROUTE_HEADER] for a in answers} == {":mdl-001-v1:"}  # shadow: control answers
+        assert {o["data"][0] for a in answers for o in a.json()["outputs"] if o["name"] == "model_version"} == {"1"}
+        deadline = time.monotonic() + 20
+        while router.mirrored["mdl-001-v2"] < 40 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert router.mirrored["mdl-001-v2"] == 40  # … and the candidate saw every request
+
+        exp.stage_index = 2  # ramp-25, as the controller's decision would leave it
+        store.save(exp)
+        routes = [requests.post(url, json=body, timeout=30).headers[rt.ROUTE_HEADER] for _ in range(400)]
+        share = routes.count(":mdl-001-v2:") / len(routes)
+        assert abs(share - 0.25) < 4 * (0.25 * 0.75 / 400) ** 0.5, share  # Seldon's weighted random split
+        subscribers = [f"s{i}" for i in range(60)]
+        arms = rt.arms_of(subscribers, exp.experiment_id, exp.stage.traffic, "mdl-001-v1", "mdl-001-v2")
+        assert 0 < arms.count("mdl-001-v2") < 60
+        for arm in set(arms):
+            r = requests.post(url, json=body, headers={rt.PIN_HEADER: arm}, timeout=30)
+            assert r.status_code == 200 and r.headers[rt.ROUTE_HEADER] == f":{arm}:"
+
+        exp.status = rc.Status.ROLLED_BACK
+        store.save(exp)
+        assert requests.post(url, json=body, timeout=30).headers[rt.ROUTE_HEADER] == ":mdl-001:"  # the champion
+        bad = requests.post(url, json={"inputs": []}, timeout=30)
+        assert bad.status_code == 400 and "no inputs" in bad.json()["error"]  # MLServer's 400 passes through
+        other = requests.post(url.replace("mdl-001/", "mdl-003/"), json=body, timeout=30)
+        assert other.status_code == 404 and "unknown model" in other.json()["error"]
+    finally:
+        http.shutdown()

@@ -1,0 +1,161 @@
+"""The local stand-in for Seldon Core v2's experiment routing, in front of MLServer on 127.0.0.1.
+
+It routes what the cluster's Experiment resource (`serving.seldon.experiment`, from the rollout
+controller's state) tells Seldon to route, the way Seldon does it:
+- a request to the model id's name (`mdl-001`) goes to one of the experiment's candidates, drawn
+  at random by their weights (canary and ramp), or to the default (control) model in shadow;
+- the mirror (shadow) gets a copy of every request; its answer is logged, never returned;
+- a `seldon-model` header pins the request to the model it names (how the sending side keeps a
+  subscriber on one model: it splits a batch by the FNV-1a bucket, `arms_of`, and pins each part);
+- the response's `x-seldon-route` header says which model answered.
+With no experiment running, the model id's name goes to the champion (`mdl-001`). The state is
+re-read on every request, so a rollout decision changes the routing at once, as on a cluster.
+Runs in either environment (stdlib HTTP server + requests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import requests
+
+PIN_HEADER = "seldon-model"
+ROUTE_HEADER = "x-seldon-route"
+
+
+def choose(experiment: dict | None, pinned: str | None, rng: random.Random) -> tuple[str | None, str | None]:
+    """(model that answers, model that gets a mirrored copy) for one request, as Seldon decides;
+    (None, None) when there is no experiment and nothing pinned (the caller's default applies)."""
+    if pinned:
+        return pinned, None
+    if experiment is None:
+        return None, None
+    spec = experiment["spec"]
+    candidates = spec.get("candidates") or [{"name": spec["default"], "weight": 100}]
+    names = [c["name"] for c in candidates]
+    weights = [max(0, int(c.get("weight", 0))) for c in candidates]
+    answer = rng.choices(names, weights=weights)[0] if sum(weights) else spec["default"]
+    mirror = spec.get("mirror")
+    copy = mirror["name"] if mirror and rng.random() * 100 < mirror.get("percent", 100) else None
+    return answer, copy
+
+
+def arms_of(subscriber_ids: list[str], experiment_id: str, share: float, control: str, candidate: str) -> list[str]:
+    """The model each message must be pinned to: the controller's sticky FNV-1a assignment."""
+    from adaptive_delivery.rollout.assignment import in_treatment
+
+    treated = in_treatment(subscriber_ids, experiment_id, share)
+    return [candidate if t else control for t in treated]
+
+
+class Router:
+    """Routes V2 inference requests for `model_name` to MLServer at `backend`."""
+
+    def __init__(self, backend: str, model_name: str, experiment: Callable[[], dict | None], seed: int | None = None):
+        self.backend = backend.rstrip("/")
+        self.model_name = model_name
+        self.experiment = experiment
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()
+        self.routed: Counter[str] = Counter()
+        self.mirrored: Counter[str] = Counter()
+        self.session = requests.Session()
+
+    def handle(self, name: str, body: bytes, pinned: str | None) -> tuple[int, bytes, str]:
+        """(status, body, model that answered)."""
+        if name != self.model_name and not name.startswith(f"{self.model_name}-v"):
+            return 404, json.dumps({"error": f"unknown model {name!r}; this router serves {self.model_name}"}).encode(), ""
+        with self.lock:
+            answer, copy = choose(self.experiment() if name == self.model_name else None, pinned, self.rng)
+        answer = answer or name
+        if copy:
+            threading.Thread(target=self._mirror, args=(copy, body), daemon=True).start()
+        try:
+            r = self.session.post(f"{self.backend}/v2/models/{answer}/infer", data=body,
+                                  headers={"content-type": "application/json"}, timeout=30)
+        except requests.RequestException as exc:
+            return 503, json.dumps({"error": f"model {answer} unreachable: {exc}"}).encode(), answer
+        with self.lock:
+            self.routed[answer] += 1
+        return r.status_code, r.content, answer
+
+    def _mirror(self, model: str, body: bytes) -> None:
+        try:
+            r = requests.post(f"{self.backend}/v2/models/{model}/infer", data=body,
+                              headers={"content-type": "application/json"}, timeout=30)
+            if r.status_code == 200:
+                with self.lock:
+                    self.mirrored[model] += 1
+        except requests.RequestException:
+            pass  # a mirror's failure never reaches the caller
+
+
+def serve(router: Router, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+    """Start the router's HTTP server in a background thread; returns it (server_address has the port)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            parts = self.path.strip("/").split("/")
+            if len(parts) != 4 or parts[0] != "v2" or parts[1] != "models" or parts[3] != "infer":
+                self._reply(404, json.dumps({"error": f"no route {self.path}; POST /v2/models/<name>/infer"}).encode(), "")
+                return
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            self._reply(*router.handle(parts[2], body, self.headers.get(PIN_HEADER)))
+
+        def _reply(self, status: int, body: bytes, model: str) -> None:
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            if model:
+                self.send_header(ROUTE_HEADER, f":{model}:")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def experiment_from_state(state: Path, model_id: str) -> Callable[[], dict | None]:
+    """Reads the controller's state on each call: the running experiment's Seldon resource."""
+    from adaptive_delivery.rollout.controller import RolloutStore, Status
+    from serving.seldon import experiment
+
+    def current() -> dict | None:
+        if not state.exists():
+            return None
+        running = [e for e in RolloutStore(state).list() if e.model_id == model_id and e.status == Status.RUNNING]
+        return experiment(running[-1]) if running else None
+
+    return current
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", default="http://127.0.0.1:8080", help="MLServer serving every version")
+    parser.add_argument("--state", type=Path, default=Path("runs/rollouts"), help="the rollout controller's state")
+    parser.add_argument("--model", default="MDL-001")
+    parser.add_argument("--port", type=int, default=8090)
+    args = parser.parse_args()
+    router = Router(args.backend, args.model.lower(), experiment_from_state(args.state, args.model))
+    server = serve(router, port=args.port)
+    print(f"routing {args.model.lower()} at http://127.0.0.1:{server.server_address[1]}/v2/models/"
+          f"{args.model.lower()}/infer to {args.backend} as {args.state} says; Ctrl-C stops", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.shutdown()
+
+
+if __name__ == "__main__":
+    main()
