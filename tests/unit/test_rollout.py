@@ -105,16 +105,20 @@ def test_skipping_good_mail_to_protect_the_rates_is_rolled_back_skipping_doomed_
     exp.stage_index = 1
     later = T0 + timedelta(days=4)
     control = ArmStats(messages=200_000, sent=198_000, delivered=190_000, inboxed=160_000, bounced=4_000)
-    # skips 10% of its mail, good mail among it: its rates of sent mail look better, less is delivered
+    # skips 10% of its mail, good mail among it: its rates of sent mail look better, less reaches the inbox
     hoarder = ArmStats(messages=12_000, sent=10_800, delivered=10_500, inboxed=8_900, bounced=150)
     verdict = judge(exp, control, hoarder, later)
-    assert verdict.action == Action.ROLLBACK and "delivered_share" in verdict.reason
-    delivered = next(e for e in verdict.evidence if e.metric == "delivered_share")
-    assert delivered.p < 0.05 and delivered.degraded
+    assert verdict.action == Action.ROLLBACK and "inboxed_share" in verdict.reason
+    inboxed = next(e for e in verdict.evidence if e.metric == "inboxed_share")
+    assert inboxed.p < 0.05 and inboxed.degraded
     assert hoarder.rate("bounce_rate") < control.rate("bounce_rate")  # what the rates of sent mail alone would say
-    # skips the 5% of its mail that would have been refused: as much is delivered, nothing degrades
+    # skips the 5% of its mail that would have been refused: as much reaches the inbox, nothing degrades
     careful = ArmStats(messages=12_000, sent=11_280, delivered=11_080, inboxed=9_600, bounced=200)
     assert judge(exp, control, careful, later).action != Action.ROLLBACK
+    # holds back the 12% of its mail a provider now files as spam: less is accepted, as much is inboxed
+    wary = ArmStats(messages=12_000, sent=10_450, delivered=10_250, inboxed=9_590, bounced=200)
+    assert wary.rate("delivery_rate") > 0.97 and wary.delivered / wary.messages < 0.9 * control.delivered / control.messages
+    assert judge(exp, control, wary, later).action != Action.ROLLBACK
 
 
 def test_latency_is_judged_only_on_enough_requests_and_beyond_a_noise_floor():

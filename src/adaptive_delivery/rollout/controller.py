@@ -70,10 +70,13 @@ GUARDRAILS = (
     Guardrail("inbox_rate", higher_is_better=True),
     Guardrail("bounce_rate", higher_is_better=False),
     Guardrail("complaint_rate", higher_is_better=False),
-    # rates of sent mail improve by skipping mail; what reached a mailbox, of all the mail the arm
-    # decided on, does not: skipping mail that would have been refused costs nothing here, skipping
-    # good mail does
-    Guardrail("delivered_share", higher_is_better=True),
+    # rates of sent mail improve by skipping mail; what reached an inbox, of all the mail the arm
+    # decided on, does not: skipping mail that would have been refused or spam-foldered costs
+    # nothing here, skipping mail that would have reached the inbox does. (Counting spam-foldered
+    # mail as reached would punish a model for holding back mail a provider now files as spam:
+    # measured in the provider-change scenario, the retrained model sent 11% less but inboxed as
+    # much of all it decided on, 78.3% vs 78.9%.)
+    Guardrail("inboxed_share", higher_is_better=True),
     Guardrail("error_rate", higher_is_better=False),
     LATENCY_P50,
     LATENCY_P99,
@@ -87,7 +90,7 @@ SHADOW_GUARDRAILS = (
 )
 # metric -> (count, denominator) fields of ArmStats
 COUNTS = {"delivery_rate": ("delivered", "sent"), "inbox_rate": ("inboxed", "sent"), "bounce_rate": ("bounced", "sent"),
-          "complaint_rate": ("complained", "sent"), "delivered_share": ("delivered", "messages"), "error_rate": ("errors", "requests")}
+          "complaint_rate": ("complained", "sent"), "inboxed_share": ("inboxed", "messages"), "error_rate": ("errors", "requests")}
 
 
 @dataclass
