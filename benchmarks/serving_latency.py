@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--batches", default="1,1000")
     args = parser.parse_args()
+    args.world, args.mlflow_home = args.world.resolve(), args.mlflow_home.resolve()  # MLServer resolves from its settings
     if not (args.world / "feast" / "online.db").exists() or not (args.mlflow_home / "mlflow.db").exists():
         sys.exit(f"needs a materialised world and a champion: run `make run` first ({args.world}, {args.mlflow_home})")
     client = Tracking(default_tracking_uri(args.mlflow_home)).client()

@@ -873,7 +873,7 @@ def loop_scenario(
             t.add_row(str(e.get("world_day") or ""), e["step"], e["summary"][:160])
     console.print(t)
     console.print(f"change {summary['change_day']}; first alarm after it {summary['detected_on']}; retrained "
-                  f"{summary['retrained_on']}; rollout {summary['rollout_ended']}")
+                  f"{summary['retrained_on']}; rollouts {summary['rollouts']}")
     console.print(f"summary {dep.home / 'scenario.json'}; plot {summary['plot']}; Airflow home {home / 'airflow'}; "
                   f"MLflow {dep.tracking_uri}")
 

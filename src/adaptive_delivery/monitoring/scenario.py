@@ -61,22 +61,24 @@ def _entries(dep: jobs.Deployment, step: str, since: int) -> list[dict]:
     return [e for e in jobs.timeline(dep)[since:] if e["step"] == step]
 
 
-def _rollout_state(dep: jobs.Deployment) -> tuple[bool, str | None]:
-    """(is a rollout running, status of the newest one)."""
+def _rollout_state(dep: jobs.Deployment) -> tuple[bool, str | None, str | None]:
+    """(is a rollout running, status of the newest one, its experiment id)."""
     from adaptive_delivery.rollout import controller as rc
 
     if not dep.rollouts.exists():
-        return False, None
+        return False, None, None
     found = [e for e in rc.RolloutStore(dep.rollouts).list() if e.model_id == MODEL]
     if not found:
-        return False, None
+        return False, None, None
     newest = max(found, key=lambda e: e.stage_started or "")
-    return any(e.status == rc.Status.RUNNING for e in found), newest.status.value
+    return any(e.status == rc.Status.RUNNING for e in found), newest.status.value, newest.experiment_id
 
 
 def run(s: DriftScenario, dep: jobs.Deployment, run_dag: RunDag, log: Callable[[str], None] = print) -> dict:
-    """Warm up, train the first champion, then run day by day through the change until a rollout
-    after it has ended (or `max_days` pass). Returns the summary it also writes to AD_HOME."""
+    """Warm up, train the first champion, then run day by day through the change until a model
+    retrained after it is promoted by its rollout (or `max_days` pass): a rollout that is rolled
+    back leaves the old champion in place, and the monitor's next alarm retrains again, on newer
+    days. Returns the summary it also writes to AD_HOME."""
     day = s.start + timedelta(days=s.warmup_days)
     log(f"warm-up: {s.warmup_days} days of a {s.subscribers:,}-subscriber world, features, first champion")
     run_dag("ad_world", day, None)
@@ -88,7 +90,7 @@ def run(s: DriftScenario, dep: jobs.Deployment, run_dag: RunDag, log: Callable[[
     # that week (measured: Apple's observed inbox rate 5.5 points above the predicted one on the
     # first monitored days) before the scenario's change happens.
     run_dag("ad_retrain_mdl_001", day, {"reason": "first champion", **ADAPTIVE_RETRAINING})
-    change_day, alarms, retrains, ended = None, [], [], None
+    change_day, alarms, retrains, ended = None, [], [], []
     for i in range(s.max_days):
         if i == s.steady_days:
             config = live.change_provider(dep.home, s.provider, s.limit_scale, s.strictness_scale, s.inbox_shift)
@@ -100,7 +102,7 @@ def run(s: DriftScenario, dep: jobs.Deployment, run_dag: RunDag, log: Callable[[
                 f"inbox logit {s.inbox_shift:+})")
         day += timedelta(days=1)
         mark = len(jobs.timeline(dep))
-        running, _ = _rollout_state(dep)
+        running, _, _ = _rollout_state(dep)
         run_dag("ad_world", day, None)
         if running:
             run_dag("ad_rollout", day, None)
@@ -115,12 +117,14 @@ def run(s: DriftScenario, dep: jobs.Deployment, run_dag: RunDag, log: Callable[[
         if reasons:
             alarms.append({"day": str(day - timedelta(days=1)), "after_change": change_day is not None
                            and day - timedelta(days=1) >= change_day, "reasons": reasons})
-        running, status = _rollout_state(dep)
+        running, status, experiment = _rollout_state(dep)
         after_change = change_day is not None and retrains and retrains[-1] > change_day
-        if after_change and not running and status in ("promoted", "rolled_back"):
-            ended = (day, status)
-            log(f"{day}: rollout {status}")
-            break
+        if after_change and not running and status in ("promoted", "rolled_back") \
+                and experiment not in {e["experiment"] for e in ended}:
+            ended.append({"day": str(day), "status": status, "experiment": experiment})
+            log(f"{day}: rollout {experiment} {status}")
+            if status == "promoted":
+                break
         cooled = not retrains or (day - retrains[-1]).days >= RETRAIN_COOLDOWN_DAYS
         if reasons and not running and cooled:
             run_dag("ad_retrain_mdl_001", day, {"reason": "monitor: " + "; ".join(reasons)[:400], **ADAPTIVE_RETRAINING})
@@ -129,8 +133,8 @@ def run(s: DriftScenario, dep: jobs.Deployment, run_dag: RunDag, log: Callable[[
                 log(f"{day}: retrained: {e['summary']}")
     detected = next((a["day"] for a in alarms if a["after_change"]), None)
     summary = {"scenario": asdict(s), "change_day": str(change_day), "detected_on": detected, "alarms": alarms,
-               "retrained_on": [str(d) for d in retrains], "rollout_ended": None if ended is None else {"day": str(ended[0]),
-                                                                                            "status": ended[1]},
+               "retrained_on": [str(d) for d in retrains], "rollouts": ended,
+               "rollout_ended": ended[-1] if ended else None,
                "timeline": jobs.timeline(dep)}
     (dep.home / "scenario.json").write_text(json.dumps(summary, indent=2, default=str))
     summary["plot"] = str(plot(dep, s.provider))
