@@ -88,8 +88,7 @@ def main() -> None:
     booster_dir.mkdir(parents=True, exist_ok=True)
     bundle.model.xgb.save_model(str(booster_dir / "model.json"))  # the sklearn wrapper records "classifier"
     http, grpc = local.free_port(), local.free_port()
-    store = {"home": str(args.world / "feast"), "data": str(args.world / "features"), "profile": "local",
-             "project": "adaptive_delivery", "service": SPEC.feature_service}
+    store = local.feature_store_settings(args.world, SPEC.feature_service)
     settings = local.write_settings(work / "mlserver", {"mdl-001": (version, folder)}, http, grpc, feature_store=store)
     (settings / "xgb").mkdir(exist_ok=True)
     (settings / "xgb" / "model-settings.json").write_text(json.dumps({

@@ -23,9 +23,11 @@ def v2_request(frame: pd.DataFrame, features: list[str], categorical: list[str],
 def entity_request(messages: pd.DataFrame) -> dict:
     """A V2 request by entity keys (decisions.entities): the runtime reads the features itself."""
     n = len(messages)
-    keys = ["subscriber_id", "sending_domain", "sending_ip", "provider", "content_id", "campaign_type", "message_id"]
+    from adaptive_delivery.decisions.entities import ENTITY_KEYS, MESSAGE_ID
+
+    text = [*ENTITY_KEYS, "campaign_type", MESSAGE_ID]
     inputs = [{"name": c, "shape": [n], "datatype": "BYTES", "data": messages[c].astype(str).tolist()}
-              for c in keys if c in messages.columns]
+              for c in text if c in messages.columns]
     seconds = (pd.to_datetime(messages["send_ts"], utc=True) - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
     inputs.append({"name": "send_ts", "shape": [n], "datatype": "INT64", "data": seconds.tolist()})
     inputs.append({"name": "send_rate_per_min", "shape": [n], "datatype": "FP64",

@@ -33,6 +33,12 @@ def resolve_alias(client, registered_name: str, alias: str, dest: Path) -> tuple
     return str(mv.version), Path(local)
 
 
+def feature_store_settings(world: Path, service: str, project: str = "adaptive_delivery") -> dict[str, str]:
+    """`write_settings`' feature_store for a world's local-profile store (WORLD/feast over WORLD/features)."""
+    return {"home": str((world / "feast").resolve()), "data": str((world / "features").resolve()), "profile": "local",
+            "project": project, "service": service}
+
+
 def write_settings(root: Path, models: dict[str, tuple[str, Path]], http_port: int, grpc_port: int,
                    prediction_log: Path | None = None, host: str = "127.0.0.1",
                    runtimes: dict[str, str] | None = None, metrics_port: int | None = None,

@@ -332,8 +332,7 @@ def serve(
         raise typer.BadParameter(f"nothing registered under {aliases} for {spec.model_id}")
     store = None
     if spec.feature_service and (world / "feast" / "registry.db").exists():
-        store = {"home": str((world / "feast").resolve()), "data": str((world / "features").resolve()),
-                 "profile": "local", "project": "adaptive_delivery", "service": spec.feature_service}
+        store = local.feature_store_settings(world, spec.feature_service)
         console.print(f"entity-key requests read {spec.feature_service} from {world / 'feast'}")
     settings = local.write_settings(out / "mlserver", models, http_port, grpc_port, prediction_log=out / "predictions.jsonl",
                                     runtimes=dict.fromkeys(models, spec.runtime), feature_store=store)

@@ -43,14 +43,13 @@ def online_store(built_features, tmp_path_factory):
     from adaptive_delivery.features import store as st
 
     world, out, ref = built_features
-    home = tmp_path_factory.mktemp("serving-feast")
-    fs = st.open_store(home, out, project="test_serving")
+    home = tmp_path_factory.mktemp("serving-world")
+    fs = st.open_store(home / "feast", out, project="test_serving")
     st.apply(fs)
     st.materialize(fs, ref["calendar"]["hour_ts"].min().to_pydatetime(),
                    ref["subscriber"]["event_timestamp"].max().to_pydatetime())
-    config = {"home": str(home), "data": str(out), "profile": "local", "project": "test_serving",
-              "service": st.service(fs, "MDL-001").name}
-    return fs, config, world
+    (home / "features").symlink_to(out)
+    return fs, local.feature_store_settings(home, st.service(fs, "MDL-001").name, project="test_serving"), world
 
 
 @pytest.fixture(scope="module")

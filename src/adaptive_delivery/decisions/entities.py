@@ -26,14 +26,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from adaptive_delivery.decisions.service import MAX_BATCH, MESSAGE_ID, RequestError
+from adaptive_delivery.decisions.service import MAX_BATCH, MESSAGE_ID, RequestError, batch_size
 from adaptive_delivery.features import definitions as fd
 
 ENTITY_KEYS = ("subscriber_id", "sending_domain", "sending_ip", "provider", "content_id")
 REQUIRED = (*ENTITY_KEYS, "send_rate_per_min")
 OPTIONAL = ("send_ts", "campaign_type", MESSAGE_ID)
 DEFAULT_CAMPAIGN_TYPE = "marketing"
-DEFAULTS_OUTPUT = "defaults"
 # Each stored view of a feature service belongs to one entity (a pair for sender × provider).
 ENTITY_OF_VIEW = {
     "subscriber_features": "subscriber",
@@ -62,14 +61,7 @@ def entity_messages(columns: Mapping[str, Sequence | np.ndarray], max_batch: int
     if unknown:
         raise RequestError(f"unknown inputs for an entity-key request: {unknown[:10]} "
                            f"(send either entity keys {list(REQUIRED)} or every feature value, not both)")
-    lengths = {name: len(values) for name, values in columns.items()}
-    if len(set(lengths.values())) != 1:
-        raise RequestError(f"inputs have different lengths: {dict(sorted(lengths.items()))}")
-    n = next(iter(lengths.values()))
-    if n == 0:
-        raise RequestError("the batch is empty")
-    if n > max_batch:
-        raise RequestError(f"batch of {n} messages exceeds the limit of {max_batch}; split it")
+    n = batch_size(columns, max_batch)
     out = pd.DataFrame({key: _keys(key, columns[key]) for key in ENTITY_KEYS})
     out["send_rate_per_min"] = _numbers("send_rate_per_min", columns["send_rate_per_min"], minimum=0.0)
     if "send_ts" in columns:

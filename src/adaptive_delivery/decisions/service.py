@@ -25,13 +25,8 @@ class RequestError(ValueError):
     """The request is malformed; the message says what to fix."""
 
 
-def feature_rows(columns: Mapping[str, Sequence | np.ndarray], features: Sequence[str], categorical: Sequence[str],
-                 max_batch: int = MAX_BATCH) -> tuple[pd.DataFrame, list[str]]:
-    """Validated feature rows and message ids from named columns of equal length.
-
-    Every feature column must be present; numeric columns must be finite numbers (a NaN is a
-    caller's bug, not a missing value: leave the entity-key path to fill gaps); categorical columns
-    are strings. `message_id` is optional (positions are used when absent)."""
+def batch_size(columns: Mapping[str, Sequence | np.ndarray], max_batch: int = MAX_BATCH) -> int:
+    """The number of messages in a request whose inputs all have it, between 1 and `max_batch`."""
     if not columns:
         raise RequestError("the request has no inputs")
     lengths = {name: len(values) for name, values in columns.items()}
@@ -43,6 +38,17 @@ def feature_rows(columns: Mapping[str, Sequence | np.ndarray], features: Sequenc
         raise RequestError("the batch is empty")
     if n > max_batch:
         raise RequestError(f"batch of {n} messages exceeds the limit of {max_batch}; split it")
+    return n
+
+
+def feature_rows(columns: Mapping[str, Sequence | np.ndarray], features: Sequence[str], categorical: Sequence[str],
+                 max_batch: int = MAX_BATCH) -> tuple[pd.DataFrame, list[str]]:
+    """Validated feature rows and message ids from named columns of equal length.
+
+    Every feature column must be present; numeric columns must be finite numbers (a NaN is a
+    caller's bug, not a missing value: leave the entity-key path to fill gaps); categorical columns
+    are strings. `message_id` is optional (positions are used when absent)."""
+    n = batch_size(columns, max_batch)
     missing = [f for f in features if f not in columns]
     if missing:
         raise RequestError(f"missing inputs: {missing[:10]}{' …' if len(missing) > 10 else ''} "
