@@ -41,8 +41,8 @@ def test_the_worse_candidate_passes_shadow_and_is_rolled_back_at_canary(scenario
     assert run["status"] == "rolled_back" and run["final_stage"] == "canary"
     shadow, canary = run["decisions"]
     assert shadow["action"] == "advance"  # its rankings are intact: offline AUC cannot tell
-    assert canary["action"] == "rollback" and "inboxed_share" in canary["reason"]
-    delivered = next(e for e in canary["evidence"] if e["metric"] == "inboxed_share")
+    assert canary["action"] == "rollback" and "placement_value" in canary["reason"]
+    delivered = next(e for e in canary["evidence"] if e["metric"] == "placement_value")
     assert delivered["degraded"] and delivered["p"] < 0.05 and delivered["candidate"] < delivered["control"]
     assert canary["candidate_n"] >= 450 and canary["control_n"] >= 450
     # the champion did not move

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
-from adaptive_delivery.rollout.stats import two_proportion_z
+from adaptive_delivery.decisions.actions import ActionThresholds
+from adaptive_delivery.rollout.stats import mean_difference_z, two_proportion_z
 
 SIGNIFICANCE = 0.05  # spec §8.1
 MIN_SAMPLE = 10_000  # per arm, spec §8.1
@@ -53,6 +54,8 @@ class Guardrail:
     # change smaller than `min_absolute` never counts (a p99 of a few batches is noise)
     min_requests: int = 0
     min_absolute: float = 0.0
+    # a mean of a value per decided message (VALUES), tested with the two-sample z-test of means
+    per_message: bool = False
 
 
 # Latency: the median is judged from 30 requests per arm; the p99 only from 1,000 (with fewer, the
@@ -70,13 +73,10 @@ GUARDRAILS = (
     Guardrail("inbox_rate", higher_is_better=True),
     Guardrail("bounce_rate", higher_is_better=False),
     Guardrail("complaint_rate", higher_is_better=False),
-    # rates of sent mail improve by skipping mail; what reached an inbox, of all the mail the arm
-    # decided on, does not: skipping mail that would have been refused or spam-foldered costs
-    # nothing here, skipping mail that would have reached the inbox does. (Counting spam-foldered
-    # mail as reached would punish a model for holding back mail a provider now files as spam:
-    # measured in the provider-change scenario, the retrained model sent 11% less but inboxed as
-    # much of all it decided on, 78.3% vs 78.9%.)
-    Guardrail("inboxed_share", higher_is_better=True),
+    # Rates of sent mail improve by skipping mail, so the arms are also judged on everything they
+    # decided: PLACEMENT_VALUE per decided message (+1 inboxed, -SPAM_FOLDER_COST spam-foldered,
+    # 0 held back or refused), the trade the action policy itself makes.
+    Guardrail("placement_value", higher_is_better=True, per_message=True),
     Guardrail("error_rate", higher_is_better=False),
     LATENCY_P50,
     LATENCY_P99,
@@ -91,6 +91,16 @@ SHADOW_GUARDRAILS = (
 # metric -> (count, denominator) fields of ArmStats
 COUNTS = {"delivery_rate": ("delivered", "sent"), "inbox_rate": ("inboxed", "sent"), "bounce_rate": ("bounced", "sent"),
           "complaint_rate": ("complained", "sent"), "inboxed_share": ("inboxed", "messages"), "error_rate": ("errors", "requests")}
+
+# What a spam-foldered message costs, in inboxed messages: the break-even the action policy's own
+# defer threshold sets (spec §6.1 defers when P(spam) > 0.6, i.e. it would rather send nothing than
+# a message inboxed with 0.4 and foldered with 0.6: 0.4 - cost x 0.6 = 0). A volume guardrail that
+# prices the spam folder at 0 (the share of decided mail inboxed) rolls back every model that
+# defers as the policy says: measured in the provider-change scenario, where Gmail's filter
+# tightened, the recalibrated model sent 20% less at ramp-50 and inboxed 76.9% of what it sent
+# (control 69.0%, z 4.9), yet was rolled back on inboxed share (61.6% vs 67.7%).
+SPAM_FOLDER_COST = (1.0 - ActionThresholds().defer_spam) / ActionThresholds().defer_spam
+MIN_MESSAGES_FOR_MEANS = 30  # per arm, for the normal approximation of a mean
 
 
 @dataclass
@@ -116,6 +126,8 @@ class ArmStats:
         return int(getattr(self, field_name))
 
     def rate(self, metric: str) -> float:
+        if metric == "placement_value":
+            return self.value_moments(metric)[0]
         if metric in COUNTS:
             num, denom = (self.count(f) for f in COUNTS[metric])
             return num / denom if denom else 0.0
@@ -123,6 +135,18 @@ class ArmStats:
 
     def total(self, metric: str) -> int:
         return self.count(COUNTS[metric][1])
+
+    def value_moments(self, metric: str) -> tuple[float, float, int]:
+        """(mean, variance, n) of a per-message value over the decided messages."""
+        if metric != "placement_value":
+            raise KeyError(f"no per-message value {metric!r}")
+        n = self.messages
+        if not n:
+            return 0.0, 0.0, 0
+        inboxed, foldered = self.inboxed, max(self.delivered - self.inboxed, 0)
+        mean = (inboxed - SPAM_FOLDER_COST * foldered) / n
+        second = (inboxed + SPAM_FOLDER_COST**2 * foldered) / n
+        return mean, max(second - mean * mean, 0.0), n
 
 
 class Status(StrEnum):
@@ -216,6 +240,12 @@ def _compare(g: Guardrail, control: ArmStats, candidate: ArmStats, alpha: float)
         return Evidence(g.metric, a, b, 0.0, None, None, False)
     change = (b - a) / abs(a) if a else (0.0 if b == a else float("inf") * (1 if b > a else -1))
     worse = -change if g.higher_is_better else change
+    if g.per_message:
+        (_, var_a, n_a), (_, var_b, n_b) = control.value_moments(g.metric), candidate.value_moments(g.metric)
+        z, p = mean_difference_z(a, var_a, n_a, b, var_b, n_b)
+        if min(n_a, n_b) < MIN_MESSAGES_FOR_MEANS:
+            return Evidence(g.metric, a, b, change, z, p, False, note=f"fewer than {MIN_MESSAGES_FOR_MEANS} messages per arm")
+        return Evidence(g.metric, a, b, change, z, p, worse > g.max_degradation and p < alpha)
     if g.proportion:
         num = COUNTS[g.metric][0]
         n_a, n_b = control.total(g.metric), candidate.total(g.metric)
