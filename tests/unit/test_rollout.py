@@ -153,7 +153,7 @@ def test_deferring_mail_a_tightened_provider_folders_is_not_rolled_back():
     control = ArmStats(messages=1_769, sent=1_735, delivered=1_697, inboxed=1_198)
     recalibrated = ArmStats(messages=1_730, sent=1_387, delivered=1_345, inboxed=1_066)
     z, p = two_proportion_z(control.inboxed, control.messages, recalibrated.inboxed, recalibrated.messages)
-    assert p < 0.001 and recalibrated.rate("inboxed_share") < 0.95 * control.rate("inboxed_share")
+    assert p < 0.001 and recalibrated.inboxed / recalibrated.messages < 0.95 * control.inboxed / control.messages
     verdict = judge(exp, control, recalibrated, T0 + timedelta(days=4))
     value = next(e for e in verdict.evidence if e.metric == "placement_value")
     assert value.change > 0 and not value.degraded and verdict.action == Action.PROMOTE

@@ -54,7 +54,7 @@ class Guardrail:
     # change smaller than `min_absolute` never counts (a p99 of a few batches is noise)
     min_requests: int = 0
     min_absolute: float = 0.0
-    # a mean of a value per decided message (VALUES), tested with the two-sample z-test of means
+    # a mean of a value per decided message (ArmStats.value_moments), tested with the z-test of two means
     per_message: bool = False
 
 
@@ -74,9 +74,9 @@ GUARDRAILS = (
     Guardrail("bounce_rate", higher_is_better=False),
     Guardrail("complaint_rate", higher_is_better=False),
     # Rates of sent mail improve by skipping mail, so the arms are also judged on everything they
-    # decided: PLACEMENT_VALUE per decided message (+1 inboxed, -SPAM_FOLDER_COST spam-foldered,
+    # decided: placement value per decided message (+1 inboxed, -SPAM_FOLDER_COST spam-foldered,
     # 0 held back or refused), the trade the action policy itself makes.
-    Guardrail("placement_value", higher_is_better=True, per_message=True),
+    Guardrail("placement_value", higher_is_better=True, proportion=False, per_message=True),
     Guardrail("error_rate", higher_is_better=False),
     LATENCY_P50,
     LATENCY_P99,
@@ -90,16 +90,17 @@ SHADOW_GUARDRAILS = (
 )
 # metric -> (count, denominator) fields of ArmStats
 COUNTS = {"delivery_rate": ("delivered", "sent"), "inbox_rate": ("inboxed", "sent"), "bounce_rate": ("bounced", "sent"),
-          "complaint_rate": ("complained", "sent"), "inboxed_share": ("inboxed", "messages"), "error_rate": ("errors", "requests")}
+          "complaint_rate": ("complained", "sent"), "error_rate": ("errors", "requests")}
 
 # What a spam-foldered message costs, in inboxed messages: the break-even the action policy's own
 # defer threshold sets (spec §6.1 defers when P(spam) > 0.6, i.e. it would rather send nothing than
 # a message inboxed with 0.4 and foldered with 0.6: 0.4 - cost x 0.6 = 0). A volume guardrail that
 # prices the spam folder at 0 (the share of decided mail inboxed) rolls back every model that
 # defers as the policy says: measured in the provider-change scenario, where Gmail's filter
-# tightened, the recalibrated model sent 20% less at ramp-50 and inboxed 76.9% of what it sent
-# (control 69.0%, z 4.9), yet was rolled back on inboxed share (61.6% vs 67.7%).
-SPAM_FOLDER_COST = (1.0 - ActionThresholds().defer_spam) / ActionThresholds().defer_spam
+# tightened, the recalibrated model sent 80% of the mail it decided on at ramp-50 (control 98%) and
+# inboxed 76.9% of what it sent (control 69.0%, z 4.9), yet was rolled back on inboxed share (61.6%
+# vs 67.7%).
+SPAM_FOLDER_COST = (1.0 - ActionThresholds.defer_spam) / ActionThresholds.defer_spam
 MIN_MESSAGES_FOR_MEANS = 30  # per arm, for the normal approximation of a mean
 
 
