@@ -134,7 +134,12 @@ class ThrottleRuntime(MLModel):
         found = sorted(Path(params.uri).rglob("*actor*.npz"))
         if not found:
             raise MLServerError(f"no exported actor (*actor*.npz) under {params.uri}")
-        self.actor = MlpActor.load(found[0])
+        from adaptive_delivery.decisions.throttle_service import check_actor
+
+        try:
+            self.actor = check_actor(MlpActor.load(found[0]))
+        except ValueError as exc:
+            raise MLServerError(f"{found[0].name}: {exc}") from exc
         self.model_version = str(params.version or (params.extra or {}).get("version", "unknown"))
         return True
 

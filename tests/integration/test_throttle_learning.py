@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from adaptive_delivery.cli import app
 from adaptive_delivery.decisions import throttle_report as tr
+from adaptive_delivery.decisions.throttle import FEATURE_NAMES, HOLD_ACTION
 from adaptive_delivery.models.ppo import save_policy
 from adaptive_delivery.models.throttle import (
     RailedThrottleEnv,
@@ -21,7 +22,9 @@ from adaptive_delivery.models.throttle import (
 
 
 def test_the_multiplier_stays_inside_the_rail():
-    assert multiplier(0.0) == 1.0
+    assert multiplier(HOLD_ACTION) == pytest.approx(1.0)
+    actions = np.linspace(-1, 1, 41)
+    assert np.allclose(np.diff(np.log([multiplier(a) for a in actions])), np.log(3.0) / 40)  # linear in log rate
     assert multiplier(1.0) == pytest.approx(1.5) and multiplier(-1.0) == pytest.approx(0.5)
     assert multiplier(7.0) == pytest.approx(1.5) and multiplier(-7.0) == pytest.approx(0.5)
 
@@ -39,7 +42,7 @@ def policy_path(tmp_path_factory):
 
 def test_a_trained_policy_round_trips_and_acts_deterministically(policy_path):
     policy = load_policy(policy_path)
-    x = np.zeros(10, dtype=np.float32)
+    x = np.zeros(len(FEATURE_NAMES), dtype=np.float32)
     assert policy.act(x) == policy.act(x)
     assert 0.5 <= policy.act(x) <= 1.5
 
@@ -71,7 +74,7 @@ def test_the_exported_actor_acts_exactly_like_the_trained_policy(policy_path, tm
 
     model = PPO.load(str(policy_path), device="cpu")
     actor = MlpActor.load(save_actor(model, tmp_path / "actor.npz"))
-    x = np.random.default_rng(0).normal(size=(64, 10)).astype(np.float32)
+    x = np.random.default_rng(0).normal(size=(64, len(FEATURE_NAMES))).astype(np.float32)
     expected, _ = model.predict(x, deterministic=True)
     got, confidence = actor.act(x)
     np.testing.assert_allclose(got, np.clip(expected.reshape(-1), -1, 1), atol=1e-5)

@@ -90,3 +90,31 @@ def test_the_good_rate_memory_follows_a_cut_limit_down():
     pushed = {"delivered": 70, "deferred": 25}
     assert updated_good_rate(200.0, 150.0, 100, pushed) == pytest.approx(150.0 * 0.75)  # what got through
     assert updated_good_rate(200.0, 150.0, 0, pushed) == 200.0  # nothing sent, nothing learned
+
+
+def test_the_deferral_ceiling_remembers_where_the_provider_pushed_back_and_relaxes():
+    from adaptive_delivery.world.envs import CEILING_RELAX_PER_WINDOW, updated_deferral_ceiling
+
+    greylisted = {"delivered": 196, "deferred": 4}  # 2%: greylisting's noise in a big window
+    pushed = {"delivered": 190, "deferred": 10}
+    two_in_a_small_window = {"delivered": 8, "deferred": 2}
+    assert updated_deferral_ceiling(600.0, 300.0, 200, pushed, 600.0) == 300.0  # 5% deferred at 300/min
+    assert updated_deferral_ceiling(600.0, 300.0, 200, greylisted, 600.0) == 600.0  # greylisting is no limit
+    assert updated_deferral_ceiling(600.0, 20.0, 10, two_in_a_small_window, 600.0) == 600.0  # two messages are not
+    # it forgets slowly, toward the known limit and never past it
+    assert updated_deferral_ceiling(300.0, 250.0, 200, greylisted, 600.0) == pytest.approx(300.0 * CEILING_RELAX_PER_WINDOW)
+    assert updated_deferral_ceiling(600.0, 250.0, 200, greylisted, 600.0) == 600.0
+    assert updated_deferral_ceiling(600.0, 300.0, 0, pushed, 600.0) == 600.0  # nothing sent, nothing learned
+
+
+def test_the_observed_ceiling_falls_to_a_rate_past_the_hidden_limit_only():
+    from adaptive_delivery.decisions.rails import known_limit_per_min
+    from adaptive_delivery.decisions.throttle import OBS
+
+    under, over = ThrottleEnv("gmail", seed=0), ThrottleEnv("gmail", seed=0)
+    limit = under.hidden_limit_per_min()
+    for _ in range(20):
+        obs_under, *_ = under.step_rate(0.8 * limit)
+        obs_over, *_ = over.step_rate(1.3 * limit)
+    assert obs_under[OBS["deferral_ceiling_rate"]] == pytest.approx(known_limit_per_min("gmail"))
+    assert obs_over[OBS["deferral_ceiling_rate"]] == pytest.approx(1.3 * limit, rel=0.03)

@@ -8,9 +8,11 @@ from hypothesis import strategies as st
 
 from adaptive_delivery.decisions.rails import known_limit_per_min
 from adaptive_delivery.decisions.service import RequestError
+from adaptive_delivery.decisions.throttle import FEATURE_NAMES
 from adaptive_delivery.decisions.throttle_service import (
     REQUIRED,
     action_name,
+    check_actor,
     example_request,
     recommend,
 )
@@ -19,7 +21,7 @@ from adaptive_delivery.models.policy_export import MlpActor
 
 def _actor(scale: float, discrete: bool = False) -> MlpActor:
     rng = np.random.default_rng(0)
-    hidden = ((rng.normal(size=(8, 10)), rng.normal(size=8)),)
+    hidden = ((rng.normal(size=(8, len(FEATURE_NAMES))), rng.normal(size=8)),)
     out = 6 if discrete else 1
     return MlpActor(hidden, rng.normal(size=(out, 8)) * scale, np.zeros(out), "discrete" if discrete else "continuous",
                     None if discrete else np.array([-1.0]))
@@ -93,5 +95,14 @@ def test_the_service_reads_every_observation_the_env_produces():
 
 
 def test_a_discrete_actor_reports_its_choice_probability():
-    actions, confidence = _actor(1.0, discrete=True).act(np.zeros((3, 10)))
+    actions, confidence = _actor(1.0, discrete=True).act(np.zeros((3, len(FEATURE_NAMES))))
     assert actions.shape == (3,) and np.all((confidence >= 1 / 6) & (confidence <= 1))
+
+
+def test_a_policy_trained_on_another_feature_set_is_refused_with_the_reason():
+    rng = np.random.default_rng(0)
+    old = MlpActor(((rng.normal(size=(8, 10)), rng.normal(size=8)),), rng.normal(size=(1, 8)), np.zeros(1),
+                   "continuous", np.array([-1.0]))
+    with pytest.raises(ValueError, match="reads 10 features.*retrain MDL-003"):
+        check_actor(old)
+    assert check_actor(_actor(1.0)) is not None

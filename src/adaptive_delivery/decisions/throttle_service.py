@@ -13,7 +13,7 @@ import pandas as pd
 
 from adaptive_delivery.decisions.rails import ThrottleRails
 from adaptive_delivery.decisions.service import RequestError
-from adaptive_delivery.decisions.throttle import multiplier, throttle_features
+from adaptive_delivery.decisions.throttle import FEATURE_NAMES, multiplier, throttle_features
 from adaptive_delivery.models.policy_export import MlpActor
 from adaptive_delivery.world.envs import ThrottleEnv
 from adaptive_delivery.world.providers import PROVIDER_INDEX
@@ -30,6 +30,15 @@ def action_name(mult: float) -> str:
     if mult < 0.98:
         return f"decrease_{(1 - mult) * 100:.0f}_percent"
     return "hold"
+
+
+def check_actor(actor: MlpActor) -> MlpActor:
+    """Refuse a policy trained on another feature set (an older MDL-003) before it serves a request:
+    its answers would be a shape error, or worse, numbers computed from the wrong inputs."""
+    if actor.n_features != len(FEATURE_NAMES):
+        raise ValueError(f"the policy reads {actor.n_features} features, this version computes "
+                         f"{len(FEATURE_NAMES)} ({', '.join(FEATURE_NAMES)}): retrain MDL-003")
+    return actor
 
 
 def validate(columns: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

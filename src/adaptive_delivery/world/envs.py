@@ -19,7 +19,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from adaptive_delivery.decisions.rails import is_block_event
+from adaptive_delivery.decisions.rails import is_block_event, known_limit_per_min
 from adaptive_delivery.features.definitions import warmup_stage
 from adaptive_delivery.world import dynamics as dyn
 from adaptive_delivery.world.providers import (
@@ -104,6 +104,29 @@ def updated_good_rate(good_rate: float, rate: float, sent: int, counts: dict[str
     return good_rate
 
 
+# A window pushes back on speed when it defers well past greylisting and transient load (about one
+# message in 200 below the limit), and by at least three messages, so that the noise of a big
+# window or one deferral in a small one is not taken for a limit.
+CEILING_DEFERRED_SHARE = 0.03
+CEILING_MIN_DEFERRED = 3
+# The ceiling relaxes 0.1% a window (about 13% an hour) back toward the operator's known limit, so
+# a limit that has risen since (reputation, warm-up) is probed again.
+CEILING_RELAX_PER_WINDOW = 1.001
+
+
+def updated_deferral_ceiling(ceiling: float, rate: float, sent: int, counts: dict[str, int], cap: float) -> float:
+    """The lowest rate at which the provider recently pushed back (deferred beyond greylisting).
+
+    `historical_good_rate` says how fast sending has gone well; this says how fast it has not, so
+    a controller can tell "no limit found yet" (ceiling at the known limit) from "sitting just
+    under a limit it found" — two states that look alike once the deferrals have passed."""
+    ceiling = min(ceiling * CEILING_RELAX_PER_WINDOW, cap)
+    deferred = counts.get("deferred", 0)
+    if sent > 0 and deferred >= CEILING_MIN_DEFERRED and deferred / sent > CEILING_DEFERRED_SHARE:
+        ceiling = min(ceiling, rate)
+    return ceiling
+
+
 class ThrottleEnv(gym.Env):
     """Per-provider throttling: choose a rate multiplier every 30 s, the provider answers.
 
@@ -111,8 +134,10 @@ class ThrottleEnv(gym.Env):
     and blocks in the last minute, mean reply latency, 4xx and 5xx rates, hour, weekday, the
     best rate seen with >95% success (forgotten down to what got through once the provider
     defers), warm-up stage, reputation (as a postmaster tool reports it,
-    with noise). `info["truth"]` carries the hidden limit for evaluation only; `info["replies"]`
-    the SMTP reply lines of the window (what rule-based MTAs react to).
+    with noise), and the lowest rate the provider recently deferred at (`deferral_ceiling_rate`,
+    the operator's known limit until it has; `updated_deferral_ceiling`). `info["truth"]` carries
+    the hidden limit for evaluation only; `info["replies"]` the SMTP reply lines of the window
+    (what rule-based MTAs react to).
 
     `limit_jitter` draws each episode's hidden limit scale from [1/(1+j), 1+j] (log-uniform), so
     worlds with different seeds have different capacities and a policy must find them.
@@ -124,7 +149,7 @@ class ThrottleEnv(gym.Env):
     OBS_NAMES = (
         "current_send_rate", "queue_depth", "success_rate_1m", "success_rate_5m", "success_rate_15m",
         "deferrals_1m", "blocks_1m", "smtp_latency_ms", "smtp_4xx_rate", "smtp_5xx_rate", "hour_of_day",
-        "day_of_week", "historical_good_rate", "warmup_stage", "reputation",
+        "day_of_week", "historical_good_rate", "warmup_stage", "reputation", "deferral_ceiling_rate",
     )
 
     def __init__(
@@ -236,6 +261,8 @@ class ThrottleEnv(gym.Env):
         self.history: deque[tuple[int, int, int, int, int, int]] = deque(maxlen=30)
         self.hour_stats = {k: 0.0 for k in ("sent", "hard", "complaints", "blocks", "opens")}
         self.good_rate = self.base_rate
+        self.known_limit = known_limit_per_min(self.provider)
+        self.ceiling = self.known_limit
         self.latency = self.profile.reply_latency_ms
         return self._obs(), {}
 
@@ -259,6 +286,7 @@ class ThrottleEnv(gym.Env):
         complaints = int(self.np_random.binomial(counts["delivered"], self.audience.complaint_per_inbox))
         self._account(counts, complaints)
         self.good_rate = updated_good_rate(self.good_rate, self.rate, n, counts)
+        self.ceiling = updated_deferral_ceiling(self.ceiling, self.rate, n, counts, self.known_limit)
         self.t += 1
         truncated = self.t >= self.episode_steps
         terminated = self.queue <= 0
@@ -308,7 +336,7 @@ class ThrottleEnv(gym.Env):
             self.rate, min(self.queue, 1e7), success(2), success(10), success(30),
             sum(w[2] for w in last), sum(w[3] for w in last), self.latency,
             sum(w[4] for w in last) / sent_1m, sum(w[5] for w in last) / sent_1m, hour, weekday, self.good_rate,
-            warmup_stage(self.warm), rep_seen,
+            warmup_stage(self.warm), rep_seen, self.ceiling,
         ], dtype=np.float32)
 
 
