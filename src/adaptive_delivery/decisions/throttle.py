@@ -42,7 +42,7 @@ FEATURE_NAMES = (
 
 MAX_UP, MAX_DOWN = 1.5, 0.5  # what the ±50% rail lets through
 LOG_UP, LOG_DOWN = math.log(MAX_UP), math.log(MAX_DOWN)
-HOLD_ACTION = 2.0 * (0.0 - LOG_DOWN) / (LOG_UP - LOG_DOWN) - 1.0  # the action that keeps the rate
+HOLD_ACTION = -2.0 * LOG_DOWN / (LOG_UP - LOG_DOWN) - 1.0  # the action that keeps the rate
 
 
 def multiplier(action: float) -> float:

@@ -31,9 +31,10 @@ class ThrottlePyfunc(mlflow.pyfunc.PythonModel):
     """Rate requests (one row per provider window) in, MDL-003 recommendations out."""
 
     def load_context(self, context) -> None:
+        from adaptive_delivery.decisions.throttle_service import check_actor
         from adaptive_delivery.models.policy_export import MlpActor
 
-        self.actor = MlpActor.load(context.artifacts[ACTOR_ARTIFACT])
+        self.actor = check_actor(MlpActor.load(context.artifacts[ACTOR_ARTIFACT]))
         self.version = str((context.model_config or {}).get("version", "unknown"))
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
