@@ -21,6 +21,13 @@ TZ_OFFSETS = np.array([-8, -7, -6, -5, -3, 0, 1, 2, 3, 5, 8, 9, 10], dtype=np.in
 TZ_WEIGHTS = np.array([0.12, 0.05, 0.10, 0.20, 0.04, 0.08, 0.14, 0.06, 0.03, 0.05, 0.05, 0.04, 0.04])
 # Daily chance that a valid address goes dead (list decay of roughly 20% a year).
 STALE_HAZARD_PER_DAY = 0.0006
+# Full mailboxes: the share full when an address joins, the daily chance an emptied one fills
+# (more for people who hardly read their mail) and the daily chance a full one is emptied.
+MAILBOX_FULL_AT_JOIN = 0.008
+MAILBOX_FILL_PER_DAY = 0.001
+MAILBOX_FILL_DISENGAGED_EXTRA = 0.002
+DISENGAGED_LOGIT = -2.5
+MAILBOX_EMPTY_PER_DAY = 0.12
 
 
 @dataclass
@@ -39,6 +46,8 @@ class Population:
     noise: np.ndarray = field(init=False)  # the provider's private view of this user (spam filter)
     complainer: np.ndarray = field(init=False)
     invalid_from: np.ndarray = field(init=False)  # day the address went dead (NEVER if alive)
+    invalid_prior: np.ndarray = field(init=False)  # the chance it was dead when it joined (a law, not a state)
+    joined_day: np.ndarray = field(init=False)  # the world day the row was added (0 for the initial list)
     trap: np.ndarray = field(init=False)
     mailbox_full: np.ndarray = field(init=False)
     client: np.ndarray = field(init=False)
@@ -61,6 +70,8 @@ class Population:
         self.noise = np.zeros(c, np.float32)
         self.complainer = np.zeros(c, bool)
         self.invalid_from = np.full(c, NEVER, np.int32)
+        self.invalid_prior = np.zeros(c, np.float32)
+        self.joined_day = np.zeros(c, np.int32)
         self.trap = np.zeros(c, bool)
         self.mailbox_full = np.zeros(c, bool)
         self.client = np.zeros(c, np.int8)
@@ -106,13 +117,15 @@ class Population:
         dead = rng.random(n) < invalid_share
         # an imported address that is dead today died some time ago; a bad sign-up never lived
         self.invalid_from[idx] = np.where(dead, np.minimum(self.signup_day[idx], day), NEVER)
+        self.invalid_prior[idx] = invalid_share
+        self.joined_day[idx] = day
         traps = rng.random(n) < trap_share
         self.trap[idx] = traps
         self.invalid_from[idx[traps]] = NEVER  # traps accept mail: they never bounce
         self.client[idx] = _clients(rng, prov)
         self.device[idx] = rng.choice(3, size=n, p=[0.6, 0.33, 0.07])
         self.acquisition[idx] = rng.choice(4, size=n, p=[0.55, 0.25, 0.15, 0.05])
-        self.mailbox_full[idx] = (rng.random(n) < 0.008) & ~traps
+        self.mailbox_full[idx] = (rng.random(n) < MAILBOX_FULL_AT_JOIN) & ~traps
         return idx
 
     def live(self) -> slice:
@@ -126,10 +139,14 @@ class Population:
         alive = self.invalid_from[s] == NEVER
         dies = alive & ~self.trap[s] & (rng.random(n) < STALE_HAZARD_PER_DAY)
         self.invalid_from[s] = np.where(dies, day, self.invalid_from[s])
-        p_fill = 0.001 + 0.002 * (self.engagement_logit[s] < -2.5)
-        fills = rng.random(n) < p_fill
-        empties = rng.random(n) < 0.12
+        fills = rng.random(n) < mailbox_fill_probability(self.engagement_logit[s])
+        empties = rng.random(n) < MAILBOX_EMPTY_PER_DAY
         self.mailbox_full[s] = np.where(self.mailbox_full[s], ~empties, fills) & ~self.trap[s]
+
+
+def mailbox_fill_probability(engagement_logit: np.ndarray) -> np.ndarray:
+    """Daily chance that an emptied mailbox fills up: people who hardly read fill theirs faster."""
+    return MAILBOX_FILL_PER_DAY + MAILBOX_FILL_DISENGAGED_EXTRA * (np.asarray(engagement_logit) < DISENGAGED_LOGIT)
 
 
 def _by_name(name: str):

@@ -31,6 +31,7 @@ from adaptive_delivery.world.providers import (
     provider_array,
     reply_catalog,
 )
+from adaptive_delivery.world.records import AddressRecords, hidden_state_posterior
 
 US_PER_S = 1_000_000
 US_PER_DAY = 86_400 * US_PER_S
@@ -76,6 +77,7 @@ class World:
         total_share = sum(s.list_share for s in self.senders)
         growth = 1.0 + sum(s.signup_rate_per_day for s in self.senders) * config.days * 1.5
         self.pop = Population(capacity=int(config.subscribers * growth) + 1000)
+        self.records = AddressRecords(self.pop.capacity)
         for k, s in enumerate(self.senders):
             n = int(round(config.subscribers * s.list_share / total_share))
             self.pop.add(rng, n, k, 0, s.initial_invalid_share, s.trap_share, tenure_days=(1, 1500))
@@ -232,13 +234,13 @@ class World:
         invalid = (pop.invalid_from[sub] <= d) & ~pop.trap[sub]
         full = pop.mailbox_full[sub] & ~invalid
         engagement = dyn.sigmoid(pop.engagement_logit[sub])
-        probs = dyn.outcome_probabilities(
+        law = dict(
             provider=prov, reputation=rep, pressure=pressure, blocklisted=self.blocklisted_until[ip] >= d,
-            spf_or_dkim=spf, dmarc=dmarc, one_click=one_click, address_invalid=invalid.astype(float),
-            mailbox_full=full.astype(float), engagement=engagement, spamminess=spam, quality=quality,
+            spf_or_dkim=spf, dmarc=dmarc, one_click=one_click, engagement=engagement, spamminess=spam, quality=quality,
             domain_age_days=domain_age, complaint_rate=self.complaint_rate[sender, prov],
             subscriber_noise=pop.noise[sub], strictness_scale=strict_scale[prov], inbox_shift=inbox_shift[prov],
         )
+        probs = dyn.outcome_probabilities(**law, address_invalid=invalid.astype(float), mailbox_full=full.astype(float))
         matrix = probs.matrix()
         cum = np.cumsum(matrix, axis=1)
         u = rng.random(n)[:, None]
@@ -255,8 +257,13 @@ class World:
         accepted = (cls == CLASS_INDEX["inbox"]) | (cls == CLASS_INDEX["spam"])
         p_defer_then_ok = p_first_defer * (1 - p_expire) / np.maximum(1 - p_first_defer * p_expire, 1e-9)
         deferred_first = (accepted & (rng.random(n) < p_defer_then_ok)) | (is_soft & ~soft_full)
+        # the records oracle: the same law with the address's hidden states as the sender could know them
+        p_dead, p_full = hidden_state_posterior(pop, self.records, d, sub, cls, soft_full)
+        seen_matrix = dyn.outcome_probabilities(**law, address_invalid=p_dead, mailbox_full=p_full).matrix()
+        self.records.observe(d, sub, cls, soft_full)
         return dict(
             cls=cls, block_kind=block_kind, soft_full=soft_full, deferred_first=deferred_first, matrix=matrix,
+            seen_matrix=seen_matrix,
             pressure=pressure, limit=limit, rep=rep, spam=spam, quality=quality, hour=hour,
             trap=pop.trap[sub] & accepted, engagement=engagement,
         )
@@ -533,6 +540,7 @@ class World:
         messages = pa.table({
             "message_id": mid,
             **{f"p_{c}": mat[:, j].astype(np.float32) for j, c in enumerate(dyn.CLASS_NAMES)},
+            **{f"seen_p_{c}": fate["seen_matrix"][:, j].astype(np.float32) for j, c in enumerate(dyn.CLASS_NAMES)},
             "true_class": np.array(dyn.CLASS_NAMES, dtype=object)[fate["cls"]],
             "spam_trap": fate["trap"], "complained": e["complained"], "human_open": e["opened"],
             "p_open": e["p_open"].astype(np.float32), "org_id": np.array([s.org_id for s in self.senders], dtype=object)[m["sender"]],
