@@ -52,6 +52,9 @@ def test_pipeline_registers_a_challenger_gates_it_and_a_second_run_meets_the_cha
     assert parent.data.params["profile"] == "quick" and int(parent.data.params["rows_train"]) > 1_000
     m = parent.data.metrics
     assert 0.5 < m["macro_roc_auc"] <= 1 and 0.5 < m["oracle_macro_roc_auc"] <= 1
+    # the records oracle stops where the sender's records stop; the clairvoyant sees past them
+    assert m["oracle_macro_roc_auc"] < m["clairvoyant_macro_roc_auc"] <= 1
+    assert m["oracle_log_loss"] > m["clairvoyant_log_loss"]
     assert {"roc_auc_block", "precision_at_90_recall_macro", "macro_f1", "ece", "cv_macro_roc_auc"} <= set(m)
     children = client.search_runs([exp], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert {c.data.tags["step"] for c in children} == STEPS

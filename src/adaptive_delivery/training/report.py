@@ -53,10 +53,11 @@ def _fmt(v: float) -> str:
 
 def write_html(path: Path, title: str, metrics: dict[str, float], oracle: dict[str, float] | None,
                y: np.ndarray, proba: np.ndarray, classes: tuple[str, ...], importance: dict[str, float],
-               plot: Path, actions: pd.DataFrame | None = None) -> Path:
+               plot: Path, actions: pd.DataFrame | None = None, clairvoyant: dict[str, float] | None = None) -> Path:
     """A single page a reviewer can open from the MLflow UI."""
     rows = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{_fmt(v)}</td><td>{_fmt(oracle.get(k)) if oracle else '—'}</td></tr>"
+        f"<tr><td>{html.escape(k)}</td><td>{_fmt(v)}</td><td>{_fmt(oracle.get(k)) if oracle else '—'}</td>"
+        f"<td>{_fmt(clairvoyant.get(k)) if clairvoyant else '—'}</td></tr>"
         for k, v in metrics.items())
     cm = confusion_matrix(y, proba.argmax(axis=1), labels=list(range(len(classes))))
     cm_rows = "".join(f"<tr><th>{c}</th>" + "".join(f"<td>{n:,}</td>" for n in cm[i]) + "</tr>"
@@ -68,8 +69,11 @@ def write_html(path: Path, title: str, metrics: dict[str, float], oracle: dict[s
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}</style></head><body>
 <h1>{html.escape(title)}</h1>
-<h2>Holdout metrics: model and simulator oracle (the true outcome probabilities)</h2>
-<table><tr><th>metric</th><th>model</th><th>oracle</th></tr>{rows}</table>
+<h2>Holdout metrics: model and simulator oracles</h2>
+<p>oracle: the true outcome probabilities given the world's laws and hidden traits, with each address's
+hidden state (dead, mailbox full) as far as the sender's records show it — the best any model could do.
+Clairvoyant: also knows that state on the day of sending, which no record shows (an upper bound no model reaches).</p>
+<table><tr><th>metric</th><th>model</th><th>oracle</th><th>clairvoyant</th></tr>{rows}</table>
 <h2>Confusion matrix (rows: true class, columns: predicted)</h2>
 <table><tr><th></th>{''.join(f'<th>{c}</th>' for c in classes)}</tr>{cm_rows}</table>
 <h2>Reliability</h2><img src="data:image/png;base64,{img}" style="max-width:100%">

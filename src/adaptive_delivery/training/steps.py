@@ -245,10 +245,23 @@ def train_step(spec: ModelSpec, tracking: Tracking, run_id: str, profile: Traini
 
 
 # ---- evaluate ------------------------------------------------------------------------------------
-def oracle_probabilities(truth_dir: str | Path, message_ids: pd.Series, classes: tuple[str, ...]) -> np.ndarray:
-    """The simulator's true class probabilities for these messages (rows in the given order)."""
-    cols = ["message_id", *[f"p_{c}" for c in classes]]
-    truth = ds.dataset(Path(truth_dir) / "messages", format="parquet", partitioning="hive").to_table(columns=cols).to_pandas()
+# The truth table's two oracles: `seen_p_*` knows the world's laws and every trait but an address's
+# hidden state (dead, mailbox full) only as far as the sender's own records show it (the best any
+# model could do); `p_*` also knows that state on the day of sending (no model can).
+ORACLE_PREFIX = "seen_p_"
+CLAIRVOYANT_PREFIX = "p_"
+
+
+def oracle_probabilities(truth_dir: str | Path, message_ids: pd.Series, classes: tuple[str, ...],
+                         prefix: str = ORACLE_PREFIX) -> np.ndarray:
+    """The simulator's class probabilities for these messages (rows in the given order): the records
+    oracle by default, the clairvoyant one with `prefix=CLAIRVOYANT_PREFIX`."""
+    cols = ["message_id", *[f"{prefix}{c}" for c in classes]]
+    dataset = ds.dataset(Path(truth_dir) / "messages", format="parquet", partitioning="hive")
+    missing = [c for c in cols if c not in dataset.schema.names]
+    if missing:
+        raise KeyError(f"the world's truth has no {missing} (written by an older simulator: simulate it again)")
+    truth = dataset.to_table(columns=cols).to_pandas()
     aligned = pd.DataFrame({"message_id": message_ids.to_numpy()}).merge(truth, on="message_id", how="left")
     if aligned[cols[1:]].isna().any().any():
         raise KeyError("some messages have no truth record (was the lake written by the simulator?)")
@@ -275,16 +288,19 @@ def evaluate_step(spec: ModelSpec, tracking: Tracking, run_id: str, model_path: 
         y = holdout[LABEL].to_numpy(dtype=int)
         proba = bundle.predict_proba(holdout)
         metrics = classification_report(y, proba, spec.classes)
-        oracle = oracle_metrics = None
+        oracle = oracle_metrics = clairvoyant_metrics = None
         if truth_dir:
             oracle = oracle_probabilities(truth_dir, holdout["message_id"], spec.classes)
             oracle_metrics = classification_report(y, oracle, spec.classes)
+            clairvoyant = oracle_probabilities(truth_dir, holdout["message_id"], spec.classes, CLAIRVOYANT_PREFIX)
+            clairvoyant_metrics = classification_report(y, clairvoyant, spec.classes)
         report_out = Path(report_out)
         plot = report.reliability_plot(y, proba, spec.classes, report_out.parent / "reliability.png", oracle)
         actions = report.action_table(spec.decide(proba), y, spec.classes) if spec.decide else None
         report.write_html(report_out, f"{spec.model_id} {spec.name}: holdout evaluation", metrics, oracle_metrics, y, proba,
-                          spec.classes, bundle.feature_importance(), plot, actions)
-        logged = {**metrics, **({f"oracle_{k}": v for k, v in oracle_metrics.items()} if oracle_metrics else {})}
+                          spec.classes, bundle.feature_importance(), plot, actions, clairvoyant_metrics)
+        logged = {**metrics, **{f"oracle_{k}": v for k, v in (oracle_metrics or {}).items()},
+                  **{f"clairvoyant_{k}": v for k, v in (clairvoyant_metrics or {}).items()}}
         logged = {k: v for k, v in logged.items() if not np.isnan(v)}
         mlflow.log_metrics(logged)
         client = tracking.client()
