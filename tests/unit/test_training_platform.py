@@ -31,7 +31,7 @@ def test_every_search_space_point_builds_a_valid_ensemble_config():
         trial = study.ask()
         params = mdl.search_space(trial, QUICK)
         config = mdl.config_from_params(params, QUICK)
-        assert 3 <= config.xgb_params["max_depth"] <= 10 and 0 <= config.nn_weight <= 0.5
+        assert 3 <= config.xgb_params["max_depth"] <= 6 and 0 <= config.nn_weight <= 0.5
         assert config.nn_epochs == max(1, round(mdl.EnsembleConfig().nn_epochs * QUICK.epochs_scale))
         study.tell(trial, 0.5)
     with pytest.raises(ValueError, match="unknown MDL-001 parameters"):
@@ -71,6 +71,32 @@ def test_trained_bundle_round_trips_and_answers_with_probabilities_and_actions(t
     joblib.dump({"not": "a model"}, tmp_path / "other.joblib")
     with pytest.raises(TypeError, match="does not hold a TrainedModel"):
         TrainedModel.load(tmp_path / "other.joblib")
+
+
+def test_the_model_derives_history_rates_the_same_way_in_training_and_serving():
+    X = pd.DataFrame({"subscriber_features__opens_30d": [3.0, 0.0, np.nan],
+                      "subscriber_features__inbox_placements_30d": [4.0, 0.0, np.nan],
+                      "subscriber_features__spam_placements_30d": [2.0, 0.0, np.nan]})
+    out = mdl.with_derived(X)
+    assert set(mdl.DERIVED) <= set(out.columns)
+    assert out["open_rate_30d"].tolist()[0] == pytest.approx(0.5) and out["spam_share_30d"].tolist()[0] == pytest.approx(1 / 3)
+    assert out[list(mdl.DERIVED)].iloc[1:].isna().all().all()  # nothing delivered: no rate, not zero
+    spec = get("MDL-001")
+    data = spec.to_dataset(_frame())
+    model = spec.fit(data, {"n_estimators": 20, "nn_weight": 0.2, "nn_epochs": 1}, QUICK)
+    assert set(mdl.DERIVED) <= set(model.columns)
+
+
+def test_early_stopping_metric_is_the_macro_auc_over_present_classes():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 400)  # class 4 absent from this slice
+    proba = rng.dirichlet(np.ones(5), 400)
+    proba[np.arange(400), y] += 0.3
+    expected = np.mean([roc_auc_score(y == j, proba[:, j]) for j in range(4)])
+    assert mdl.macro_roc_auc(y, proba) == pytest.approx(expected)
+    assert mdl.macro_roc_auc(y, proba) > 0.6
 
 
 def test_time_series_cv_scores_the_future_with_the_past():

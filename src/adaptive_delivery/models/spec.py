@@ -59,7 +59,7 @@ class TrainingProfile:
 
 
 PROFILES = {
-    "quick": TrainingProfile("quick", trials=4, cv_folds=3, max_tuning_rows=30_000, max_training_rows=200_000, epochs_scale=0.5),
+    "quick": TrainingProfile("quick", trials=4, cv_folds=3, max_tuning_rows=30_000, max_training_rows=1_000_000, epochs_scale=0.5),
     "full": TrainingProfile("full", trials=30, cv_folds=4, max_tuning_rows=200_000, max_training_rows=None),
 }
 
