@@ -14,6 +14,7 @@ import pandas as pd
 from adaptive_delivery.events.lake import EventsLake
 from adaptive_delivery.models.spec import Gate, ModelSpec, Schedule, TrainingProfile, register
 from adaptive_delivery.training.dataset import Dataset, encode
+from adaptive_delivery.training.evaluation import macro_roc_auc
 
 CLASSES = ("inbox", "spam", "soft_bounce", "hard_bounce", "block")
 # Feature columns as Feast returns them (full names) for the mdl_001_deliverability service.
@@ -123,15 +124,6 @@ class EnsembleConfig:
     early_stopping_rounds: int = 30
     validation_share: float = 0.1
     seed: int = 0
-
-
-def macro_roc_auc(y_true: np.ndarray, proba: np.ndarray) -> float:
-    """Mean one-vs-rest ROC-AUC over the classes present (the early-stopping metric)."""
-    from sklearn.metrics import roc_auc_score
-
-    y_true = np.asarray(y_true).astype(int)
-    present = [j for j in range(proba.shape[1]) if 0 < (y_true == j).sum() < len(y_true)]
-    return float(np.mean([roc_auc_score(y_true == j, proba[:, j]) for j in present])) if present else 0.5
 
 
 class DeliverabilityEnsemble:

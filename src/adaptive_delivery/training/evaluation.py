@@ -29,22 +29,33 @@ def expected_calibration_error(y: np.ndarray, proba: np.ndarray, bins: int = 15)
     return float(ece)
 
 
+def class_roc_aucs(y: np.ndarray, proba: np.ndarray) -> list[float]:
+    """One-vs-rest ROC-AUC per class column (NaN for a class absent from, or alone in, `y`)."""
+    y = np.asarray(y).astype(int)
+    return [float(roc_auc_score(y == i, proba[:, i])) if 0 < (y == i).sum() < len(y) else float("nan")
+            for i in range(proba.shape[1])]
+
+
+def macro_roc_auc(y: np.ndarray, proba: np.ndarray) -> float:
+    """Mean of the per-class ROC-AUCs over the classes present (NaN when none is)."""
+    aucs = [a for a in class_roc_aucs(y, proba) if not np.isnan(a)]
+    return float(np.mean(aucs)) if aucs else float("nan")
+
+
 def classification_report(y: np.ndarray, proba: np.ndarray, classes: tuple[str, ...]) -> dict[str, float]:
     """Per-class ROC-AUC and precision at 90% recall, their macro means, macro F1, ECE, log loss."""
     out: dict[str, float] = {}
-    aucs, p90s = [], []
-    for i, name in enumerate(classes):
+    p90s = []
+    aucs = class_roc_aucs(y, proba[:, :len(classes)])
+    for i, (name, auc) in enumerate(zip(classes, aucs, strict=True)):
         positives = (y == i).astype(int)
-        if 0 < positives.sum() < len(y):
-            auc = float(roc_auc_score(positives, proba[:, i]))
-            p90 = precision_at_recall(positives, proba[:, i])
-            aucs.append(auc)
+        p90 = float("nan") if np.isnan(auc) else precision_at_recall(positives, proba[:, i])
+        if not np.isnan(p90):
             p90s.append(p90)
-        else:
-            auc = p90 = float("nan")
         out[f"roc_auc_{name}"] = auc
         out[f"precision_at_90_recall_{name}"] = p90
-    out["macro_roc_auc"] = float(np.mean(aucs)) if aucs else float("nan")
+    present = [a for a in aucs if not np.isnan(a)]
+    out["macro_roc_auc"] = float(np.mean(present)) if present else float("nan")
     out["precision_at_90_recall_macro"] = float(np.mean(p90s)) if p90s else float("nan")
     out["macro_f1"] = float(f1_score(y, proba.argmax(axis=1), average="macro", labels=list(range(len(classes))), zero_division=0))
     out["ece"] = expected_calibration_error(y, proba)

@@ -252,11 +252,12 @@ ORACLE_PREFIX = "seen_p_"
 CLAIRVOYANT_PREFIX = "p_"
 
 
-def oracle_probabilities(truth_dir: str | Path, message_ids: pd.Series, classes: tuple[str, ...],
-                         prefix: str = ORACLE_PREFIX) -> np.ndarray:
-    """The simulator's class probabilities for these messages (rows in the given order): the records
-    oracle by default, the clairvoyant one with `prefix=CLAIRVOYANT_PREFIX`."""
-    cols = ["message_id", *[f"{prefix}{c}" for c in classes]]
+def truth_probabilities(truth_dir: str | Path, message_ids: pd.Series, classes: tuple[str, ...],
+                        prefixes: tuple[str, ...] = (ORACLE_PREFIX,)) -> list[np.ndarray]:
+    """The simulator's class probabilities for these messages (rows in the given order), one
+    matrix per column prefix, read in one pass over the truth table."""
+    names = [[f"{prefix}{c}" for c in classes] for prefix in prefixes]
+    cols = ["message_id", *[n for group in names for n in group]]
     dataset = ds.dataset(Path(truth_dir) / "messages", format="parquet", partitioning="hive")
     missing = [c for c in cols if c not in dataset.schema.names]
     if missing:
@@ -265,8 +266,16 @@ def oracle_probabilities(truth_dir: str | Path, message_ids: pd.Series, classes:
     aligned = pd.DataFrame({"message_id": message_ids.to_numpy()}).merge(truth, on="message_id", how="left")
     if aligned[cols[1:]].isna().any().any():
         raise KeyError("some messages have no truth record (was the lake written by the simulator?)")
-    p = aligned[cols[1:]].to_numpy(dtype=float)
-    return p / p.sum(axis=1, keepdims=True)
+    out = []
+    for group in names:
+        p = aligned[group].to_numpy(dtype=float)
+        out.append(p / p.sum(axis=1, keepdims=True))
+    return out
+
+
+def oracle_probabilities(truth_dir: str | Path, message_ids: pd.Series, classes: tuple[str, ...]) -> np.ndarray:
+    """The records oracle's class probabilities for these messages (rows in the given order)."""
+    return truth_probabilities(truth_dir, message_ids, classes)[0]
 
 
 def evaluate_bundle(spec: ModelSpec, bundle: TrainedModel, holdout: pd.DataFrame) -> dict[str, float]:
@@ -290,9 +299,9 @@ def evaluate_step(spec: ModelSpec, tracking: Tracking, run_id: str, model_path: 
         metrics = classification_report(y, proba, spec.classes)
         oracle = oracle_metrics = clairvoyant_metrics = None
         if truth_dir:
-            oracle = oracle_probabilities(truth_dir, holdout["message_id"], spec.classes)
+            oracle, clairvoyant = truth_probabilities(truth_dir, holdout["message_id"], spec.classes,
+                                                      (ORACLE_PREFIX, CLAIRVOYANT_PREFIX))
             oracle_metrics = classification_report(y, oracle, spec.classes)
-            clairvoyant = oracle_probabilities(truth_dir, holdout["message_id"], spec.classes, CLAIRVOYANT_PREFIX)
             clairvoyant_metrics = classification_report(y, clairvoyant, spec.classes)
         report_out = Path(report_out)
         plot = report.reliability_plot(y, proba, spec.classes, report_out.parent / "reliability.png", oracle)

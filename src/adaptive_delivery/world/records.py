@@ -29,25 +29,23 @@ from adaptive_delivery.world.population import (
 )
 
 UNSEEN = -1
-_INBOX, _SPAM, _SOFT, _HARD, _BLOCK = (CLASS_NAMES.index(c) for c in ("inbox", "spam", "soft_bounce", "hard_bounce", "block"))
+_INBOX, _SPAM, _SOFT, _HARD = (CLASS_NAMES.index(c) for c in ("inbox", "spam", "soft_bounce", "hard_bounce"))
 
 
 @dataclass
 class AddressRecords:
-    """Per address: the last day it was seen alive, whether it was seen dead, and the last day
-    its mailbox was seen with whether it was full then."""
+    """Per address: the last day a message reached its mailbox (so it was alive, and the mailbox
+    was seen, full or not), whether it was full then, and whether the address was seen dead."""
 
     capacity: int
     alive_day: np.ndarray = field(init=False)
-    seen_dead: np.ndarray = field(init=False)
-    mailbox_day: np.ndarray = field(init=False)
     mailbox_seen_full: np.ndarray = field(init=False)
+    seen_dead: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         self.alive_day = np.full(self.capacity, UNSEEN, np.int32)
-        self.seen_dead = np.zeros(self.capacity, bool)
-        self.mailbox_day = np.full(self.capacity, UNSEEN, np.int32)
         self.mailbox_seen_full = np.zeros(self.capacity, bool)
+        self.seen_dead = np.zeros(self.capacity, bool)
 
     def observe(self, day: int, sub: np.ndarray, cls: np.ndarray, soft_full: np.ndarray) -> None:
         """Record one day's outcomes: a hard bounce shows the address dead; anything that reached
@@ -57,7 +55,6 @@ class AddressRecords:
         self.seen_dead[sub[cls == _HARD]] = True
         reached = reveals_mailbox(cls)
         self.alive_day[sub[reached]] = day
-        self.mailbox_day[sub[reached]] = day
         self.mailbox_seen_full[sub[reached]] = soft_full[reached]
 
 
@@ -112,9 +109,9 @@ def hidden_state_posterior(
     fill = mailbox_fill_probability(pop.engagement_logit[sub]).astype(float)
     stationary = fill / (fill + MAILBOX_EMPTY_PER_DAY)
     decay = 1.0 - fill - MAILBOX_EMPTY_PER_DAY
-    seen = records.mailbox_day[sub] >= 0
+    seen = alive_day >= 0
     start = np.where(seen, records.mailbox_seen_full[sub].astype(float), MAILBOX_FULL_AT_JOIN)
-    steps = np.where(seen, day - records.mailbox_day[sub], since_join)
+    steps = np.where(seen, day - alive_day, since_join)
     p_full = stationary + (start - stationary) * decay ** steps
     p_full = np.where(alive_today, full_today.astype(float), p_full)
 
