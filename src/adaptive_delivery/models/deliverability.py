@@ -14,7 +14,6 @@ import pandas as pd
 from adaptive_delivery.events.lake import EventsLake
 from adaptive_delivery.models.spec import Gate, ModelSpec, Schedule, TrainingProfile, register
 from adaptive_delivery.training.dataset import Dataset, encode
-from adaptive_delivery.training.evaluation import macro_roc_auc
 
 CLASSES = ("inbox", "spam", "soft_bounce", "hard_bounce", "block")
 # Feature columns as Feast returns them (full names) for the mdl_001_deliverability service.
@@ -138,6 +137,9 @@ class DeliverabilityEnsemble:
 
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> DeliverabilityEnsemble:
         import xgboost as xgb
+
+        # here, not at module level: it imports sklearn, which DAG parsing must not pay for
+        from adaptive_delivery.training.evaluation import macro_roc_auc
 
         X = with_derived(X)
         self.columns = list(X.columns)
