@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from adaptive_delivery.models.spec import get
+from adaptive_delivery.models.spec import get, profile
 from adaptive_delivery.training.registry import CHALLENGER, CHAMPION
 from adaptive_delivery.training.tracking import Tracking, default_tracking_uri
 from adaptive_delivery.world.config import WorldConfig
@@ -60,7 +60,10 @@ def test_pipeline_registers_a_challenger_gates_it_and_a_second_run_meets_the_cha
     assert {c.data.tags["step"] for c in children} == STEPS
     tune_run = next(c for c in children if c.data.tags["step"] == "tune")
     trials = client.search_runs([exp], f"tags.mlflow.parentRunId = '{tune_run.info.run_id}'")
-    assert len(trials) == 4 and all("cv_macro_roc_auc" in t.data.metrics for t in trials)
+    # the spec's baseline parameters first, then the quick profile's four draws
+    assert len(trials) == profile("quick").trials + 1 and all("cv_macro_roc_auc" in t.data.metrics for t in trials)
+    first = next(t for t in trials if t.data.tags["optuna.trial"] == "0")
+    assert first.data.params["max_depth"] == str(SPEC.baseline_params()["max_depth"])
     reports = {a.path for a in client.list_artifacts(parent.info.run_id, "reports")}
     assert reports == {"reports/evaluation.html", "reports/reliability.png", "reports/drift.html",
                        "reports/feature_importance.json"}

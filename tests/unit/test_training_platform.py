@@ -13,7 +13,8 @@ from adaptive_delivery.models.spec import PROFILES, get, profile
 from adaptive_delivery.monitoring.drift import check_drift, drift_columns
 from adaptive_delivery.training.bundle import TrainedModel
 from adaptive_delivery.training.dataset import Dataset, TrainingDataError
-from adaptive_delivery.training.steps import cv_score, split_training_set
+from adaptive_delivery.training.steps import cv_score, split_training_set, tune_step
+from adaptive_delivery.training.tracking import Tracking, default_tracking_uri
 
 QUICK = profile("quick")
 
@@ -36,6 +37,34 @@ def test_every_search_space_point_builds_a_valid_ensemble_config():
         study.tell(trial, 0.5)
     with pytest.raises(ValueError, match="unknown MDL-001 parameters"):
         mdl.config_from_params({"max_depht": 4})
+
+
+def test_the_baseline_parameters_are_a_point_of_the_search_space():
+    study = optuna.create_study()
+    study.enqueue_trial(mdl.baseline_params())
+    trial = study.ask()
+    assert mdl.search_space(trial, QUICK) == mdl.baseline_params()  # not clipped or re-drawn
+    assert mdl.config_from_params(mdl.baseline_params()) == mdl.EnsembleConfig()
+
+
+def test_tuning_tries_the_baseline_first_and_keeps_it_unless_a_trial_scores_higher(tmp_path, monkeypatch):
+    """The quick profile's few trials on a sample must not replace known-good defaults with a worse
+    draw: the baseline is trial 0 and wins when it scores highest."""
+    spec = get("MDL-001")
+    tried = []
+
+    def score(spec_, data, params, prof):
+        tried.append(params)
+        return 1.0 if params == mdl.baseline_params() else 0.5
+
+    monkeypatch.setattr("adaptive_delivery.training.steps.cv_score", score)
+    path = tmp_path / "train.parquet"
+    _frame(300).to_parquet(path)
+    tracking = Tracking(default_tracking_uri(tmp_path / "mlflow"), "tune-test")
+    run_id = tracking.start_parent("tune-test", {}, {})
+    best = tune_step(spec, tracking, run_id, QUICK, path, tmp_path / "best.json")
+    assert tried[0] == mdl.baseline_params() and len(tried) == QUICK.trials + 1  # the baseline and the draws
+    assert best == mdl.baseline_params()
 
 
 def _frame(n=1500, seed=0, days=14):

@@ -111,7 +111,7 @@ class EnsembleConfig:
     # trees learn each campaign's content by heart (the holdout's campaigns are new ones).
     xgb_params: dict = field(default_factory=lambda: {
         "max_depth": 4, "learning_rate": 0.05, "n_estimators": 400, "min_child_weight": 50.0, "subsample": 0.9,
-        "colsample_bytree": 0.7, "reg_lambda": 1.0, "reg_alpha": 0.0})
+        "colsample_bytree": 0.7, "reg_lambda": 1.0, "reg_alpha": 1e-4})
     nn_hidden: tuple[int, ...] = (64, 32)
     nn_epochs: int = 12
     nn_lr: float = 2e-3
@@ -244,6 +244,12 @@ def search_space(trial, profile: TrainingProfile) -> dict:
     }
 
 
+def baseline_params() -> dict:
+    """The defaults of EnsembleConfig as a point of the search space (Optuna's first trial)."""
+    base = EnsembleConfig()
+    return {**{k: base.xgb_params[k] for k in XGB_PARAMS}, "nn_weight": base.nn_weight}
+
+
 def config_from_params(params: dict, profile: TrainingProfile | None = None) -> EnsembleConfig:
     """An ensemble configuration from tuned parameters (unknown keys are an error, not ignored)."""
     base = EnsembleConfig()
@@ -297,6 +303,7 @@ SPEC = register(ModelSpec(
     labels=labels_from_lake,
     to_dataset=dataset_from_frame,
     search_space=search_space,
+    baseline_params=baseline_params,
     fit=fit,
     decide=decide_actions,
 ))

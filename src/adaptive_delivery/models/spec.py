@@ -119,6 +119,9 @@ class ModelSpec:
     labels: Callable[[Path], pd.DataFrame] | None = field(default=None, compare=False, repr=False)
     to_dataset: Callable[..., Dataset] | None = field(default=None, compare=False, repr=False)
     search_space: Callable[[Any, TrainingProfile], dict] | None = field(default=None, compare=False, repr=False)
+    # Parameters known to work (the model's defaults), tried first: a short search on a sample
+    # then replaces them only with something its cross-validation scores higher.
+    baseline_params: Callable[[], dict] | None = field(default=None, compare=False, repr=False)
     fit: Callable[[Dataset, dict, TrainingProfile], Any] | None = field(default=None, compare=False, repr=False)
     # Turns predicted probabilities into the action the caller takes (None: probabilities only).
     decide: Callable[[np.ndarray], np.ndarray] | None = field(default=None, compare=False, repr=False)

@@ -152,7 +152,8 @@ def cv_score(spec: ModelSpec, data: Dataset, params: dict, profile: TrainingProf
 
 def tune_step(spec: ModelSpec, tracking: Tracking, run_id: str, profile: TrainingProfile, train_path: str | Path,
               params_out: str | Path, seed: int = 0) -> dict:
-    """Optuna (TPE) over the spec's search space; every trial is an MLflow run under this step."""
+    """Optuna (TPE) over the spec's search space, starting from the spec's baseline parameters when
+    it declares them; every trial is an MLflow run under this step."""
     import mlflow
     import optuna
 
@@ -161,8 +162,11 @@ def tune_step(spec: ModelSpec, tracking: Tracking, run_id: str, profile: Trainin
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(direction="maximize", study_name=f"{spec.model_id}-{run_id[:8]}",
                                     sampler=optuna.samplers.TPESampler(seed=seed))
+        baseline = spec.baseline_params is not None
+        if baseline:  # one trial more than the profile's draws, so the search itself is not cut short
+            study.enqueue_trial(spec.baseline_params(), skip_if_exists=True)
         study.optimize(lambda trial: cv_score(spec, data, spec.search_space(trial, profile), profile),
-                       n_trials=profile.trials, callbacks=[_trial_logger(f"cv_{spec.primary_metric}", tracking.experiment_id())])
+                       n_trials=profile.trials + int(baseline), callbacks=[_trial_logger(f"cv_{spec.primary_metric}", tracking.experiment_id())])
         best = dict(study.best_params)
         mlflow.log_params({f"best_{k}": v for k, v in best.items()})
         mlflow.log_metrics({f"best_cv_{spec.primary_metric}": study.best_value, "trials": len(study.trials),
