@@ -12,7 +12,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 # Table names here, not imported from the package: importing Spark's job module at parse time would
 # load PySpark for every parse. tests/unit/test_dags.py checks they match the package.
-HOURLY_TABLES = ("sender_domain", "sender_ip", "sender_provider", "provider", "calendar")
+HOURLY_TABLES = ("sender_domain", "sender_ip", "sender_provider", "provider", "content_provider", "calendar")
 
 
 @task

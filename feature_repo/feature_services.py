@@ -4,6 +4,7 @@ from feast import FeatureService
 
 from feature_views import (
     content_features,
+    content_provider_features,
     provider_features,
     sender_domain_features,
     sender_ip_features,
@@ -23,7 +24,7 @@ services = {
     "MDL-001": FeatureService(
         name="mdl_001_deliverability",
         features=[_deliverability_subscriber, sender_domain_features, sender_ip_features, sender_provider_features,
-                  content_features, provider_features, temporal_features],
+                  content_features, content_provider_features, provider_features, temporal_features],
         description="Deliverability predictor: inbox / spam / soft bounce / hard bounce / block per message",
     ),
     "MDL-002": FeatureService(

@@ -11,6 +11,7 @@ from feast.types import Array, Bool, Float64, Int64, String, UnixTimestamp
 from adaptive_delivery.features import definitions as fd
 from entities import content, provider, sender_domain, sender_ip, subscriber
 from sources import (
+    content_provider_push,
     content_source,
     provider_push,
     sender_domain_source,
@@ -85,6 +86,16 @@ content_features = FeatureView(
     source=content_source,
     online=True,
     tags={"owner": "ml", "refresh": "on write"},
+)
+
+content_provider_features = FeatureView(
+    name="content_provider_features",
+    entities=[content, provider],
+    ttl=fd.CAMPAIGN_TTL,
+    schema=_fields(fd.CONTENT_PROVIDER_FEATURES),
+    source=content_provider_push,
+    online=True,
+    tags={"owner": "ml", "refresh": "event-driven (1 min)"},
 )
 
 send_time = RequestSource(name="send_time", schema=[Field(name="send_ts", dtype=UnixTimestamp)])

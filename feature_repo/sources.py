@@ -26,7 +26,10 @@ sender_ip_source = _source("sender_ip")
 sender_provider_source = _source("sender_provider")
 provider_source = _source("provider")
 content_source = _source("content")
+content_provider_source = _source("content_provider")
 
 # The feedback loop pushes fresh engagement and provider signals between batch builds.
 subscriber_push = PushSource(name="subscriber_push", batch_source=subscriber_source)
 provider_push = PushSource(name="provider_push", batch_source=provider_source)
+# The MTA pushes each campaign's running counts per provider as replies arrive.
+content_provider_push = PushSource(name="content_provider_push", batch_source=content_provider_source)

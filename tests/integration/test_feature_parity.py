@@ -67,3 +67,27 @@ def test_engagement_score_follows_the_spec_formula(built_features):
         assert row["engagement_score"] == pytest.approx(100 / (1 + math.exp(-total / 10)), rel=1e-9)
         last_open = mine[mine["event_type"] == "open"]["event_ts"].max()
         assert row["days_since_last_open"] == pytest.approx((T - last_open).total_seconds() / 86400)
+
+
+def test_campaign_counts_are_what_the_provider_answered_before_each_minute(built_features):
+    """content × provider: outcomes strictly before the row's minute, from the lake directly; a
+    campaign's counts only grow, and its rates are shares of them (-1 before the first)."""
+    world, _, ref = built_features
+    lake = EventsLake(world / "lake")
+    sends = lake.read("sends").to_pandas()[["message_id", "content_id", "provider"]]
+    out = lake.read("outcomes").to_pandas().drop(columns=["provider"]).merge(sends, on="message_id")
+    cp = ref["content_provider"]
+    assert (cp["event_timestamp"] == cp["event_timestamp"].dt.floor("min")).all()
+    grown = cp.sort_values("event_timestamp").groupby(["content_id", "provider"])["outcomes_so_far"].diff().dropna()
+    assert (grown >= 0).all() and (cp["block_rate_so_far"] > 0).any() and (cp["spam_share_so_far"] > 0).any()
+    for row in cp.sample(40, random_state=0).itertuples():
+        mine = out[(out["content_id"] == row.content_id) & (out["provider"] == row.provider) & (out["event_ts"] < row.event_timestamp)]
+        done = mine["status"].isin(["accepted", "blocked", "bounced"]).sum()
+        placed = mine["placement"].isin(["inbox", "spam"]).sum()
+        assert row.outcomes_so_far == done
+        assert row.block_rate_so_far == pytest.approx((mine["status"] == "blocked").sum() / done if done else -1.0)
+        assert row.spam_share_so_far == pytest.approx((mine["placement"] == "spam").sum() / placed if placed else -1.0)
+        assert row.deferral_rate_so_far == pytest.approx((mine["status"] == "deferred").sum() / len(mine))
+        # the row stands for the end of a minute in which this provider answered
+        last = mine["event_ts"].max()
+        assert last >= row.event_timestamp - pd.Timedelta(minutes=1)

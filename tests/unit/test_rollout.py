@@ -238,6 +238,7 @@ def test_decision_rows_join_every_view_on_its_keys_and_leave_unknown_entities_mi
         "sender_provider": pd.DataFrame({"sending_ip": ["ip", "ip"], "provider": ["gmail", "yahoo"], "sent_24h": [40, 20]}),
         "provider": pd.DataFrame({"provider": ["gmail", "yahoo"], "attempts_15m": [7, 3]}),
         "content": pd.DataFrame({"content_id": ["c"], "link_count": [2]}),
+        "content_provider": pd.DataFrame({"content_id": ["c"], "provider": ["yahoo"], "outcomes_so_far": [12]}),
     }
     sends = pd.DataFrame({"message_id": ["m1", "m2"], "subscriber_id": ["s1", "new"], "sending_domain": ["d", "d"],
                           "sending_ip": ["ip", "ip"], "provider": ["yahoo", "gmail"], "content_id": ["c", "c"],
@@ -247,6 +248,8 @@ def test_decision_rows_join_every_view_on_its_keys_and_leave_unknown_entities_mi
     assert rows["subscriber_features__opens_30d"].iloc[0] == 4 and pd.isna(rows["subscriber_features__opens_30d"].iloc[1])
     assert rows["sender_provider_features__sent_24h"].tolist() == [20, 40]
     assert rows["provider_features__attempts_15m"].tolist() == [3, 7]
+    got = rows["content_provider_features__outcomes_so_far"]  # the campaign has no answer from gmail yet
+    assert got.iloc[0] == 12 and pd.isna(got.iloc[1])
     assert rows["temporal_features__hour_of_day"].tolist() == [14, 3]
     assert rows["temporal_features__is_weekend"].tolist() == [False, True]  # 2026-03-07 is a Saturday
     assert rows["is_transactional"].tolist() == [0.0, 1.0]

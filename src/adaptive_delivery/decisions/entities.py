@@ -41,6 +41,7 @@ ENTITY_OF_VIEW = {
     "sender_provider_features": "sender_provider",
     "provider_features": "provider",
     "content_features": "content",
+    "content_provider_features": "content_provider",
 }
 TEMPORAL_VIEW = "temporal_features"  # on demand, from send_ts: computed here with the view's own function
 

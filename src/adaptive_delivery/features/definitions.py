@@ -26,6 +26,10 @@ PROVIDER_EVERY = timedelta(minutes=15)
 SUBSCRIBER_TTL = timedelta(hours=24)
 SENDER_TTL = timedelta(hours=1)
 PROVIDER_TTL = timedelta(minutes=15)
+# A campaign in flight is described every minute something happened to it (spec §4.1: real-time,
+# event-driven); its record is read for a day, as long as transactional content trickles out.
+CAMPAIGN_EVERY = timedelta(minutes=1)
+CAMPAIGN_TTL = timedelta(hours=24)
 
 # Spec §3.5 warm-up stages by daily volume (upper bounds).
 WARMUP_STAGE_UPPER = (500, 5_000, 50_000, 500_000)
@@ -66,6 +70,13 @@ SENDER_PROVIDER_FEATURES: dict[str, str] = {
     "sent_24h": "int", "volume_this_hour": "int", "block_rate_24h": "float", "deferral_rate_24h": "float",
     "bounce_rate_24h": "float", "spam_placement_rate_24h": "float", "placements_24h": "int",
 }
+# Per content and mailbox provider, since the content was first sent: how this campaign is landing
+# at this provider so far (spec §3.1 contextual features). A campaign's hidden quality shows in its
+# first minutes; the text features only hint at it.
+CONTENT_PROVIDER_FEATURES: dict[str, str] = {
+    "outcomes_so_far": "int", "block_rate_so_far": "float", "spam_share_so_far": "float",
+    "bounce_rate_so_far": "float", "deferral_rate_so_far": "float",
+}
 CONTENT_FEATURES: dict[str, str] = {
     "subject_length": "int", "subject_spam_words": "int", "body_spam_words": "int", "all_caps_share": "float",
     "exclamation_density": "float", "link_count": "int", "image_count": "int", "image_to_text_ratio": "float",
@@ -83,6 +94,7 @@ FEATURE_TABLES: dict[str, tuple[str | tuple[str, ...], dict[str, str]]] = {
     "sender_provider": (("sending_ip", "provider"), SENDER_PROVIDER_FEATURES),
     "provider": ("provider", PROVIDER_FEATURES),
     "content": ("content_id", CONTENT_FEATURES),
+    "content_provider": (("content_id", "provider"), CONTENT_PROVIDER_FEATURES),
     "calendar": ("hour_ts", TEMPORAL_FEATURES),
 }
 

@@ -30,7 +30,7 @@ def load_inputs(lake_root: str | Path, snapshots: fd.Snapshots | fd.Instant | No
     features are described at `snapshots` (by default every snapshot the lake covers)."""
     lake = EventsLake(lake_root)
     sends = lake.read("sends").to_pandas()
-    keys = sends[["message_id", "subscriber_id", "sending_domain", "sending_ip", "send_ts", "provider"]]
+    keys = sends[["message_id", "subscriber_id", "sending_domain", "sending_ip", "send_ts", "content_id", "provider"]]
     outcomes = lake.read("outcomes").to_pandas().drop(columns=["subscriber_id", "sending_domain", "sending_ip"])
     outcomes = outcomes.merge(keys.rename(columns={"provider": "send_provider"}), on="message_id", how="left")
     outcomes["provider"] = outcomes["provider"].fillna(outcomes["send_provider"])
@@ -241,6 +241,44 @@ def provider_features(inp: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# ---- campaigns in flight ---------------------------------------------------------------------
+def content_provider_features(inp: dict) -> pd.DataFrame:
+    """Per content and mailbox provider: its outcomes there so far and their rates (-1 before any),
+    at the end of every minute in which the provider answered one of its messages (or, for one
+    instant, everything answered before it)."""
+    keys = ["content_id", "provider"]
+    o = inp["outcomes"].dropna(subset=keys)
+    accepted = o["status"] == "accepted"
+    counts = pd.DataFrame({
+        "content_id": o["content_id"], "provider": o["provider"],
+        "accepted": accepted, "inbox": accepted & (o["placement"] == "inbox"),
+        "spam": accepted & (o["placement"] == "spam"), "blocked": o["status"] == "blocked",
+        "bounced": o["status"] == "bounced", "deferred": o["status"] == "deferred", "answers": True,
+    })
+    cols = ["accepted", "inbox", "spam", "blocked", "bounced", "deferred", "answers"]
+    counts[cols] = counts[cols].astype("int64")
+    snaps = inp["snapshots"]
+    if isinstance(snaps, fd.Instant):
+        at = _utc(snaps.at)
+        f = counts[(o["event_ts"] < at).to_numpy()].groupby(keys, as_index=False)[cols].sum()
+        f["event_timestamp"] = at
+    else:
+        counts["event_timestamp"] = o["event_ts"].dt.floor("min") + pd.Timedelta(minutes=1)
+        f = counts.groupby([*keys, "event_timestamp"], as_index=False)[cols].sum().sort_values([*keys, "event_timestamp"])
+        f[cols] = f.groupby(keys)[cols].cumsum()
+    done = f["accepted"] + f["blocked"] + f["bounced"]
+
+    def share(num: pd.Series, den: pd.Series) -> pd.Series:
+        return (num / den.where(den > 0)).fillna(-1.0).astype(float)
+
+    return pd.DataFrame({
+        "content_id": f["content_id"], "provider": f["provider"], "event_timestamp": f["event_timestamp"],
+        "outcomes_so_far": done.astype("int64"), "block_rate_so_far": share(f["blocked"], done),
+        "spam_share_so_far": share(f["spam"], f["inbox"] + f["spam"]), "bounce_rate_so_far": share(f["bounced"], done),
+        "deferral_rate_so_far": share(f["deferred"], f["answers"]),
+    }).reset_index(drop=True)
+
+
 # ---- content ---------------------------------------------------------------------------------
 def count_triggers(text: str) -> int:
     low = text.lower()
@@ -293,5 +331,6 @@ def build_all(lake_root: str | Path, snapshots: fd.Snapshots | fd.Instant | None
         "sender_provider": sender_provider_features(inp),
         "provider": provider_features(inp),
         "content": content_features(inp),
+        "content_provider": content_provider_features(inp),
         "calendar": calendar_features(inp),
     }

@@ -86,7 +86,7 @@ def _read_events(spark: SparkSession, lake: EventsLake, kind: str) -> DataFrame:
 
 def load_inputs(spark: SparkSession, lake: EventsLake) -> dict:
     sends = _read_events(spark, lake, "sends")
-    keys = sends.select("message_id", "subscriber_id", "sending_domain", "sending_ip", "send_ts",
+    keys = sends.select("message_id", "subscriber_id", "sending_domain", "sending_ip", "send_ts", "content_id",
                         F.col("provider").alias("send_provider"))
     outcomes = (_read_events(spark, lake, "outcomes").drop("subscriber_id", "sending_domain", "sending_ip")
                 .join(keys, "message_id", "left")
@@ -340,6 +340,37 @@ def provider_features(spark: SparkSession, inp: dict) -> DataFrame:
     )
 
 
+# ---- campaigns in flight ---------------------------------------------------------------------
+def content_provider_features(spark: SparkSession, inp: dict) -> DataFrame:
+    """Per content and mailbox provider, at the end of every minute in which the provider answered
+    one of its messages: the content's outcomes there so far and their rates (-1 before any)."""
+    o = inp["outcomes"].filter(F.col("content_id").isNotNull() & F.col("provider").isNotNull())
+    keys = ["content_id", "provider"]
+    minute = F.floor(_us("event_ts") / F.lit(60_000_000)).cast("long")
+    status = F.col("status")
+    per_minute = o.groupBy(*keys, minute.alias("m")).agg(
+        F.sum((status == "accepted").cast("long")).alias("accepted"),
+        F.sum(((status == "accepted") & (F.col("placement") == "inbox")).cast("long")).alias("inbox"),
+        F.sum(((status == "accepted") & (F.col("placement") == "spam")).cast("long")).alias("spam"),
+        F.sum((status == "blocked").cast("long")).alias("blocked"),
+        F.sum((status == "bounced").cast("long")).alias("bounced"),
+        F.sum((status == "deferred").cast("long")).alias("deferred"),
+        F.count("*").alias("answers"),
+    )
+    so_far = Window.partitionBy(*keys).orderBy("m").rowsBetween(Window.unboundedPreceding, 0)
+    cols = ("accepted", "inbox", "spam", "blocked", "bounced", "deferred", "answers")
+    f = per_minute.select(*keys, "m", *[F.sum(c).over(so_far).alias(c) for c in cols])
+    done = F.col("accepted") + F.col("blocked") + F.col("bounced")
+    placed = F.col("inbox") + F.col("spam")
+    share = lambda num, den: F.when(den > 0, num / den).otherwise(F.lit(-1.0))  # noqa: E731
+    return f.select(
+        *keys, F.timestamp_micros((F.col("m") + 1) * F.lit(60_000_000)).alias("event_timestamp"),
+        done.cast("long").alias("outcomes_so_far"), share(F.col("blocked"), done).alias("block_rate_so_far"),
+        share(F.col("spam"), placed).alias("spam_share_so_far"), share(F.col("bounced"), done).alias("bounce_rate_so_far"),
+        share(F.col("deferred"), F.col("answers")).alias("deferral_rate_so_far"),
+    )
+
+
 # ---- content and calendar ------------------------------------------------------------------
 def _occurrences(col: str, words: tuple[str, ...]) -> Column:
     low = F.lower(F.col(col))
@@ -393,11 +424,13 @@ TABLE_BUILDERS: dict[str, Callable[[SparkSession, dict], DataFrame]] = {
     "sender_provider": sender_provider_features,
     "provider": provider_features,
     "content": content_features,
+    "content_provider": content_provider_features,
     "calendar": calendar_features,
 }
-# Spec §4.1 cadences: sender and provider features refresh hourly (TTL 1 h / 15 min); the daily
-# build refreshes everything, subscriber and content features included.
-HOURLY_TABLES = ("sender_domain", "sender_ip", "sender_provider", "provider", "calendar")
+# Spec §4.1 cadences: sender and provider features refresh hourly (TTL 1 h / 15 min), and so do
+# campaigns in flight (between builds their counts are pushed as outcomes arrive); the daily build
+# refreshes everything, subscriber and content features included.
+HOURLY_TABLES = ("sender_domain", "sender_ip", "sender_provider", "provider", "content_provider", "calendar")
 ALL_TABLES = tuple(TABLE_BUILDERS)
 
 

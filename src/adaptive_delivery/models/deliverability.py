@@ -40,6 +40,8 @@ NUMERIC = [
         "subject_length", "subject_spam_words", "body_spam_words", "all_caps_share", "exclamation_density",
         "link_count", "image_count", "image_to_text_ratio", "personalization_level", "has_unsubscribe_link",
         "has_list_unsubscribe_header")],
+    *[f"content_provider_features__{c}" for c in (
+        "outcomes_so_far", "block_rate_so_far", "spam_share_so_far", "bounce_rate_so_far", "deferral_rate_so_far")],
     *[f"provider_features__{c}" for c in (
         "attempts_15m", "accept_rate_15m", "deferrals_per_min", "blocks_per_min", "rate_4xx_15m", "rate_5xx_15m",
         "mean_latency_ms_15m", "throttle_signals_per_min")],

@@ -45,6 +45,7 @@ VIEWS = {
     "sender_provider": ("sender_provider_features", ["sending_ip", "provider"]),
     "provider": ("provider_features", ["provider"]),
     "content": ("content_features", ["content_id"]),
+    "content_provider": ("content_provider_features", ["content_id", "provider"]),
 }
 
 
