@@ -263,7 +263,7 @@ def content_provider_features(inp: dict) -> pd.DataFrame:
         f = counts[(o["event_ts"] < at).to_numpy()].groupby(keys, as_index=False)[cols].sum()
         f["event_timestamp"] = at
     else:
-        counts["event_timestamp"] = o["event_ts"].dt.floor("min") + pd.Timedelta(minutes=1)
+        counts["event_timestamp"] = o["event_ts"].dt.floor(fd.CAMPAIGN_EVERY) + fd.CAMPAIGN_EVERY
         f = counts.groupby([*keys, "event_timestamp"], as_index=False)[cols].sum().sort_values([*keys, "event_timestamp"])
         f[cols] = f.groupby(keys)[cols].cumsum()
     done = f["accepted"] + f["blocked"] + f["bounced"]

@@ -346,7 +346,8 @@ def content_provider_features(spark: SparkSession, inp: dict) -> DataFrame:
     one of its messages: the content's outcomes there so far and their rates (-1 before any)."""
     o = inp["outcomes"].filter(F.col("content_id").isNotNull() & F.col("provider").isNotNull())
     keys = ["content_id", "provider"]
-    minute = F.floor(_us("event_ts") / F.lit(60_000_000)).cast("long")
+    every_us = int(fd.CAMPAIGN_EVERY.total_seconds()) * 1_000_000
+    minute = F.floor(_us("event_ts") / F.lit(every_us)).cast("long")
     status = F.col("status")
     per_minute = o.groupBy(*keys, minute.alias("m")).agg(
         F.sum((status == "accepted").cast("long")).alias("accepted"),
@@ -364,7 +365,7 @@ def content_provider_features(spark: SparkSession, inp: dict) -> DataFrame:
     placed = F.col("inbox") + F.col("spam")
     share = lambda num, den: F.when(den > 0, num / den).otherwise(F.lit(-1.0))  # noqa: E731
     return f.select(
-        *keys, F.timestamp_micros((F.col("m") + 1) * F.lit(60_000_000)).alias("event_timestamp"),
+        *keys, F.timestamp_micros((F.col("m") + 1) * F.lit(every_us)).alias("event_timestamp"),
         done.cast("long").alias("outcomes_so_far"), share(F.col("blocked"), done).alias("block_rate_so_far"),
         share(F.col("spam"), placed).alias("spam_share_so_far"), share(F.col("bounced"), done).alias("bounce_rate_so_far"),
         share(F.col("deferred"), F.col("answers")).alias("deferral_rate_so_far"),
