@@ -37,7 +37,7 @@ serving-env: $(SERVING_VENV)/.installed ## Build the serving environment (MLServ
 run: $(VENV)/.installed ## Run the main job end to end on the embedded defaults
 	$(VENV)/bin/adaptive-delivery run --out runs/latest
 
-test: $(VENV)/.installed $(SERVING_VENV)/.installed ## Run every test (unit, integration with real tools, end to end)
+test: $(VENV)/.installed $(SERVING_VENV)/.installed lint ## Lint, then every test (unit, integration with real tools, end to end)
 	$(PY) -m pytest -q
 
 test-fast: $(VENV)/.installed ## Unit tests only
@@ -47,8 +47,10 @@ bench: $(VENV)/.installed ## Reproducible speed measurements (writes benchmarks/
 	$(PY) benchmarks/simulator_throughput.py
 	$(PY) benchmarks/bounce_parser.py
 
-lint: $(VENV)/.installed ## Static checks
-	$(VENV)/bin/ruff check src tests benchmarks components pipelines serving dags
+lint: $(VENV)/.installed ## Static checks: ruff, the import contracts (pyproject.toml), no import cycles
+	$(VENV)/bin/ruff check src tests benchmarks components pipelines serving dags tools
+	$(VENV)/bin/lint-imports --no-cache
+	$(PY) tools/import_cycles.py adaptive_delivery
 
 LOCK_DIR := build/lock
 lock: ## Re-resolve both environments from pyproject.toml and rewrite the lock files

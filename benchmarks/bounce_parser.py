@@ -12,9 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from adaptive_delivery.events.dsn import MalformedMessage, parse_message
-from adaptive_delivery.events.evaluate import score_corpus
-from adaptive_delivery.events.reasons import outcome_for, reason_from_status
+from adaptive_delivery.delivery.events.dsn import MalformedMessage, parse_message
+from adaptive_delivery.delivery.events.evaluate import score_corpus
+from adaptive_delivery.delivery.events.reasons import outcome_for, reason_from_status
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "bounces"
 RESULTS = Path(__file__).parent / "results"

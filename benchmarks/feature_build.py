@@ -15,11 +15,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from adaptive_delivery.events.lake import EventsLake
-from adaptive_delivery.features.reference import build_all
-from adaptive_delivery.features.spark_jobs import build_features, spark_session
-from adaptive_delivery.world.config import WorldConfig
-from adaptive_delivery.world.simulator import simulate
+from adaptive_delivery.delivery.events.lake import EventsLake
+from adaptive_delivery.delivery.features.reference import build_all
+from adaptive_delivery.delivery.features.spark_jobs import build_features, spark_session
+from adaptive_delivery.twin.config import WorldConfig
+from adaptive_delivery.twin.simulator import simulate
 
 RESULTS = Path(__file__).parent / "results"
 SIZES = [(5_000, 7), (20_000, 14)]

@@ -24,11 +24,11 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from adaptive_delivery.features.spark_jobs import build_features, spark_session  # noqa: E402
-from adaptive_delivery.models.spec import get  # noqa: E402
-from adaptive_delivery.training.tracking import Tracking, default_tracking_uri  # noqa: E402
-from adaptive_delivery.world.config import WorldConfig  # noqa: E402
-from adaptive_delivery.world.simulator import simulate  # noqa: E402
+from adaptive_delivery.delivery.features.spark_jobs import build_features, spark_session  # noqa: E402
+from adaptive_delivery.platform.spec import get  # noqa: E402
+from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri  # noqa: E402
+from adaptive_delivery.twin.config import WorldConfig  # noqa: E402
+from adaptive_delivery.twin.simulator import simulate  # noqa: E402
 from pipelines.training import run_local  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"

@@ -19,10 +19,10 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from adaptive_delivery.features import store as st
-from adaptive_delivery.features.spark_jobs import build_features, spark_session
-from adaptive_delivery.world.config import WorldConfig
-from adaptive_delivery.world.simulator import simulate
+from adaptive_delivery.delivery.features.spark_jobs import build_features, spark_session
+from adaptive_delivery.platform import feature_store as st
+from adaptive_delivery.twin.config import WorldConfig
+from adaptive_delivery.twin.simulator import simulate
 
 RESULTS = Path(__file__).parent / "results"
 FEATURES = [f"subscriber_features:{f}" for f in (

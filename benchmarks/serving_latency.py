@@ -30,11 +30,11 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from adaptive_delivery.features import store as st  # noqa: E402
-from adaptive_delivery.models.deliverability import SPEC  # noqa: E402
-from adaptive_delivery.training.bundle import TrainedModel  # noqa: E402
-from adaptive_delivery.training.registry import CHAMPION  # noqa: E402
-from adaptive_delivery.training.tracking import Tracking, default_tracking_uri  # noqa: E402
+from adaptive_delivery.delivery.models.mdl001_deliverability.spec import SPEC  # noqa: E402
+from adaptive_delivery.platform import feature_store as st  # noqa: E402
+from adaptive_delivery.platform.bundle import TrainedModel  # noqa: E402
+from adaptive_delivery.platform.training.registry import CHAMPION  # noqa: E402
+from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri  # noqa: E402
 from serving import local  # noqa: E402
 from serving.client import entity_request, online_feature_rows, v2_request  # noqa: E402
 
@@ -58,7 +58,7 @@ def _time(fn, n: int) -> dict[str, float]:
 
 def _messages(world: Path, n: int) -> pd.DataFrame:
     """The last day's sends: the entity keys and request fields of real messages."""
-    from adaptive_delivery.events.lake import EventsLake
+    from adaptive_delivery.delivery.events.lake import EventsLake
 
     sends = EventsLake(world / "lake").read("sends").to_pandas()
     last = sends[sends["send_ts"] >= sends["send_ts"].max().floor("D")]

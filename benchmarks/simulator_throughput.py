@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from adaptive_delivery.world import dynamics as dyn
-from adaptive_delivery.world.config import WorldConfig
-from adaptive_delivery.world.simulator import World, simulate
+from adaptive_delivery.twin import dynamics as dyn
+from adaptive_delivery.twin.config import WorldConfig
+from adaptive_delivery.twin.simulator import World, simulate
 
 RESULTS = Path(__file__).parent / "results"
 

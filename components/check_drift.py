@@ -13,9 +13,9 @@ def check_drift(model_id: str, tracking_uri: str, experiment: str, run_id: str, 
     alarm said to expect)."""
     import json
 
-    from adaptive_delivery.models.spec import get
-    from adaptive_delivery.training import steps
-    from adaptive_delivery.training.tracking import Tracking
+    from adaptive_delivery.platform.spec import get
+    from adaptive_delivery.platform.training import steps
+    from adaptive_delivery.platform.training.tracking import Tracking
 
     failures = steps.drift_step(get(model_id), Tracking(tracking_uri, experiment), run_id, train.path, holdout.path,
                                 report.path, expected_drift)

@@ -12,9 +12,9 @@ def evaluate(model_id: str, tracking_uri: str, experiment: str, run_id: str, tru
     """Returns the primary metric; `truth_dir` empty means no oracle (real data)."""
     import math
 
-    from adaptive_delivery.models.spec import get
-    from adaptive_delivery.training import steps
-    from adaptive_delivery.training.tracking import Tracking
+    from adaptive_delivery.platform.spec import get
+    from adaptive_delivery.platform.training import steps
+    from adaptive_delivery.platform.training.tracking import Tracking
 
     spec = get(model_id)
     scores = steps.evaluate_step(spec, Tracking(tracking_uri, experiment), run_id, model.path, holdout.path,

@@ -11,8 +11,8 @@ def evaluate_policy(model_id: str, profile: str, policy: Input[Model], evaluatio
                     metrics: Output[Metrics]) -> None:
     from pathlib import Path
 
-    from adaptive_delivery.models.spec import get
-    from adaptive_delivery.training.policies import evaluate_policy_step
+    from adaptive_delivery.platform.spec import get
+    from adaptive_delivery.platform.training.policies import evaluate_policy_step
 
     for name, value in evaluate_policy_step(get(model_id), Path(policy.path), Path(evaluation.path), profile).items():
         metrics.log_metric(name, value)

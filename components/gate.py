@@ -12,9 +12,9 @@ def gate(model_id: str, tracking_uri: str, experiment: str, run_id: str, version
     """Returns the verdict ("PROMOTE: …" or "STOP: …")."""
     import json
 
-    from adaptive_delivery.models.spec import get
-    from adaptive_delivery.training import steps
-    from adaptive_delivery.training.tracking import Tracking
+    from adaptive_delivery.platform.spec import get
+    from adaptive_delivery.platform.training import steps
+    from adaptive_delivery.platform.training.tracking import Tracking
 
     return steps.gate_step(get(model_id), Tracking(tracking_uri, experiment), run_id, version, holdout.path,
                            json.loads(drift_failures))

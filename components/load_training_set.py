@@ -12,10 +12,10 @@ def load_training_set(model_id: str, profile: str, lake: str, features: str, fea
                       experiment: str, train: Output[Dataset], holdout: Output[Dataset], holdout_days: int = 0,
                       recalibration_days: int = 0, expected_drift: str = "") -> str:
     """Returns the MLflow run id every later step logs under (`holdout_days` 0: the spec's split)."""
-    from adaptive_delivery.models.spec import get
-    from adaptive_delivery.models.spec import profile as get_profile
-    from adaptive_delivery.training import steps
-    from adaptive_delivery.training.tracking import Tracking
+    from adaptive_delivery.platform.spec import get
+    from adaptive_delivery.platform.spec import profile as get_profile
+    from adaptive_delivery.platform.training import steps
+    from adaptive_delivery.platform.training.tracking import Tracking
 
     spec, tracking = get(model_id), Tracking(tracking_uri, experiment)
     run_id = steps.start_run(spec, tracking, get_profile(profile), {"lake": lake, "features": features,

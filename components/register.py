@@ -10,8 +10,8 @@ from components import PLATFORM_IMAGE
 def register(model_id: str, tracking_uri: str, experiment: str, run_id: str, model: Input[Model],
              holdout: Input[Dataset]) -> str:
     """Returns the new model version."""
-    from adaptive_delivery.models.spec import get
-    from adaptive_delivery.training import steps
-    from adaptive_delivery.training.tracking import Tracking
+    from adaptive_delivery.platform.spec import get
+    from adaptive_delivery.platform.training import steps
+    from adaptive_delivery.platform.training.tracking import Tracking
 
     return steps.register_step(get(model_id), Tracking(tracking_uri, experiment), run_id, model.path, holdout.path)

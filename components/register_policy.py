@@ -12,9 +12,9 @@ def register_policy(model_id: str, profile: str, tracking_uri: str, experiment: 
     """Returns the gate's verdict in words."""
     from pathlib import Path
 
-    from adaptive_delivery.models.spec import get
-    from adaptive_delivery.training.policies import register_policy_step
-    from adaptive_delivery.training.tracking import Tracking
+    from adaptive_delivery.platform.spec import get
+    from adaptive_delivery.platform.training.policies import register_policy_step
+    from adaptive_delivery.platform.training.tracking import Tracking
 
     return register_policy_step(get(model_id), Tracking(tracking_uri, experiment), Path(policy.path),
                                 Path(evaluation.path), {"profile": profile}).summary()

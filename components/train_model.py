@@ -10,10 +10,10 @@ from components import PLATFORM_IMAGE
 @dsl.component(base_image=PLATFORM_IMAGE, install_kfp_package=False)
 def train_model(model_id: str, profile: str, tracking_uri: str, experiment: str, run_id: str, train: Input[Dataset],
                 best_params: Input[Artifact], model: Output[Model], recalibration_days: int = 0) -> None:
-    from adaptive_delivery.models.spec import get
-    from adaptive_delivery.models.spec import profile as get_profile
-    from adaptive_delivery.training import steps
-    from adaptive_delivery.training.tracking import Tracking
+    from adaptive_delivery.platform.spec import get
+    from adaptive_delivery.platform.spec import profile as get_profile
+    from adaptive_delivery.platform.training import steps
+    from adaptive_delivery.platform.training.tracking import Tracking
 
     bundle = steps.train_step(get(model_id), Tracking(tracking_uri, experiment), run_id, get_profile(profile), train.path,
                               best_params.path, model.path, recalibration_days=recalibration_days)

@@ -10,8 +10,8 @@ from components import PLATFORM_IMAGE
 def train_policy(model_id: str, profile: str, seed: int, policy: Output[Model]) -> None:
     from pathlib import Path
 
-    from adaptive_delivery.models.spec import get
-    from adaptive_delivery.training.policies import train_policy_step
+    from adaptive_delivery.platform.spec import get
+    from adaptive_delivery.platform.training.policies import train_policy_step
 
     train_policy_step(get(model_id), profile, seed, Path(policy.path))
     policy.metadata.update({"model_id": model_id, "profile": profile, "seed": seed})

@@ -33,7 +33,7 @@ def repo_on_path() -> None:
 
 
 def deployment():
-    from adaptive_delivery.jobs import deployment as from_env
+    from adaptive_delivery.delivery.jobs import deployment as from_env
 
     return from_env()
 

@@ -18,7 +18,7 @@ HOURLY_TABLES = ("sender_domain", "sender_ip", "sender_provider", "provider", "c
 @task
 def build(tables: list[str] | None) -> dict[str, int]:
     """Spark feature build over the whole lake (point-in-time tables), published atomically."""
-    from adaptive_delivery.jobs import build_features
+    from adaptive_delivery.delivery.jobs import build_features
 
     return build_features(deployment(), tables)
 
@@ -26,7 +26,7 @@ def build(tables: list[str] | None) -> dict[str, int]:
 @task
 def materialize(tables: list[str] | None, period_hours: float) -> list[str]:
     """Load the data interval's feature values into the online store."""
-    from adaptive_delivery.jobs import materialize as load
+    from adaptive_delivery.delivery.jobs import materialize as load
 
     start, end = interval(get_current_context(), timedelta(hours=period_hours))
     return load(deployment(), start, end, tables)

@@ -14,21 +14,21 @@ from airflow.sdk import dag, get_current_context, task
 @task
 def simulate() -> dict:
     """Simulate the world from its first day to the run's logical date."""
-    from adaptive_delivery.jobs import simulate_until
+    from adaptive_delivery.delivery.jobs import simulate_until
 
     return simulate_until(deployment(), get_current_context()["logical_date"].date())
 
 
 @task
 def calibrate() -> dict:
-    from adaptive_delivery.jobs import calibrate as report
+    from adaptive_delivery.delivery.jobs import calibrate as report
 
     return {k: v for k, v in report(deployment()).items() if k == "overall"}
 
 
 @task
 def build_features() -> dict[str, int]:
-    from adaptive_delivery.jobs import build_features as build
+    from adaptive_delivery.delivery.jobs import build_features as build
 
     return build(deployment())
 
@@ -36,8 +36,8 @@ def build_features() -> dict[str, int]:
 @task
 def materialize() -> list[str]:
     """The last day of features into the online store, then a few subscribers read back."""
-    from adaptive_delivery.jobs import ONLINE_WINDOW, latest_feature_hour, online_sample
-    from adaptive_delivery.jobs import materialize as load
+    from adaptive_delivery.delivery.jobs import ONLINE_WINDOW, latest_feature_hour, online_sample
+    from adaptive_delivery.delivery.jobs import materialize as load
 
     dep = deployment()
     end = latest_feature_hour(dep)
@@ -50,9 +50,9 @@ def materialize() -> list[str]:
 def train_mdl_001() -> dict:
     """MDL-001 through its pipeline (local runner or cluster, as the deployment says)."""
     repo_on_path()
-    from adaptive_delivery.jobs import MAIN_MODEL, record
-    from adaptive_delivery.models.spec import get
-    from adaptive_delivery.training.registry import latest_training_run
+    from adaptive_delivery.delivery.jobs import MAIN_MODEL, record
+    from adaptive_delivery.platform.spec import get
+    from adaptive_delivery.platform.training.registry import latest_training_run
     from pipelines.training import run_for
 
     dep = deployment()

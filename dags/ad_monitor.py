@@ -12,14 +12,14 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import dag, get_current_context, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from adaptive_delivery.models.spec import all_specs
+from adaptive_delivery.platform.spec import all_specs
 
 MONITORED = [s.model_id for s in all_specs() if s.trainer == "pipeline"]
 
 
 @task
 def check(model_id: str) -> dict:
-    from adaptive_delivery.jobs import monitor
+    from adaptive_delivery.delivery.jobs import monitor
 
     start, end = interval(get_current_context(), timedelta(days=1))
     result = monitor(deployment(), model_id, start, end)
@@ -31,7 +31,7 @@ def check(model_id: str) -> dict:
 def retraining_requests(results: list[dict]) -> list[dict]:
     """One trigger per model that must retrain, carrying the reason and the window of a retraining
     that answers an alarm (gated on the newest day, recalibrated on the day before) to the run."""
-    from adaptive_delivery.monitoring.checks import ADAPTIVE_RETRAINING
+    from adaptive_delivery.platform.monitoring.checks import ADAPTIVE_RETRAINING
 
     return [{"trigger_dag_id": retrain_dag_id(r["model_id"]),
              "conf": {"reason": ("monitor: " + "; ".join(r["retrain"]))[:500], **ADAPTIVE_RETRAINING}}

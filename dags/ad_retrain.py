@@ -10,15 +10,15 @@ from datetime import timedelta
 from ad_common import DEFAULT_ARGS, START, deployment, repo_on_path, retrain_dag_id
 from airflow.sdk import Param, dag, get_current_context, task
 
-from adaptive_delivery.models.spec import ModelSpec, all_specs
+from adaptive_delivery.platform.spec import ModelSpec, all_specs
 
 
 @task
 def train(model_id: str) -> str:
     """Tune, train, evaluate, register and gate through the spec's pipeline; returns the verdict."""
     repo_on_path()
-    from adaptive_delivery.jobs import record
-    from adaptive_delivery.models.spec import get
+    from adaptive_delivery.delivery.jobs import record
+    from adaptive_delivery.platform.spec import get
     from pipelines.training import run_for
 
     dep = deployment()
@@ -35,9 +35,9 @@ def train(model_id: str) -> str:
 @task
 def summarise(model_id: str, verdict: str) -> dict:
     """The registered version, its holdout metrics beside the oracle's, and the gate's verdict, on the timeline."""
-    from adaptive_delivery.jobs import record
-    from adaptive_delivery.models.spec import get
-    from adaptive_delivery.training.registry import latest_training_run
+    from adaptive_delivery.delivery.jobs import record
+    from adaptive_delivery.platform.spec import get
+    from adaptive_delivery.platform.training.registry import latest_training_run
 
     dep = deployment()
     run = latest_training_run(dep.tracking_uri, get(model_id))
@@ -48,7 +48,7 @@ def summarise(model_id: str, verdict: str) -> dict:
 @task
 def start_rollout(model_id: str, run: dict) -> dict | None:
     """A champion the gate promoted over an earlier one is rolled out against it (shadow first)."""
-    from adaptive_delivery.jobs import start_rollout as start
+    from adaptive_delivery.delivery.jobs import start_rollout as start
 
     if not run.get("promoted"):
         return None

@@ -14,7 +14,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 @task
 def progress() -> list[dict]:
-    from adaptive_delivery.jobs import progress_rollouts
+    from adaptive_delivery.delivery.jobs import progress_rollouts
 
     _, end = interval(get_current_context(), timedelta(days=1))
     decided = progress_rollouts(deployment(), end)

@@ -13,7 +13,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 @task
 def simulate_day() -> dict:
     """Simulate every day up to the end of the data interval (idempotent: a re-run adds nothing)."""
-    from adaptive_delivery.jobs import simulate_until
+    from adaptive_delivery.delivery.jobs import simulate_until
 
     _, end = interval(get_current_context(), timedelta(days=1))
     return simulate_until(deployment(), end.date())

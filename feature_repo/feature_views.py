@@ -8,7 +8,7 @@ from feast import FeatureView, Field, RequestSource
 from feast.on_demand_feature_view import on_demand_feature_view
 from feast.types import Array, Bool, Float64, Int64, String, UnixTimestamp
 
-from adaptive_delivery.features import definitions as fd
+from adaptive_delivery.delivery.features import definitions as fd
 from entities import content, provider, sender_domain, sender_ip, subscriber
 from sources import (
     content_provider_push,
@@ -109,6 +109,6 @@ send_time = RequestSource(name="send_time", schema=[Field(name="send_ts", dtype=
 def temporal_features(inputs: pd.DataFrame) -> pd.DataFrame:
     """Hour, weekday, weekend and US holiday of the moment a message is sent (UTC)."""
     # Feast runs this function from its source: it must import what it uses
-    from adaptive_delivery.features.definitions import temporal_features as from_send_time
+    from adaptive_delivery.delivery.features.definitions import temporal_features as from_send_time
 
     return from_send_time(inputs["send_ts"]).set_axis(inputs.index)

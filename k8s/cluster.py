@@ -21,8 +21,8 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from adaptive_delivery.features.spark_jobs import HOURLY_TABLES  # noqa: E402
-from adaptive_delivery.models.spec import all_specs  # noqa: E402
+from adaptive_delivery.delivery.features.spark_jobs import HOURLY_TABLES  # noqa: E402
+from adaptive_delivery.platform.spec import all_specs  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Cluster:
         return {"app.kubernetes.io/part-of": "adaptive-delivery", "app.kubernetes.io/component": component}
 
     def env(self) -> list[dict]:
-        """The AD_* settings of the cluster profile (adaptive_delivery.jobs.deployment reads them)."""
+        """The AD_* settings of the cluster profile (adaptive_delivery.delivery.jobs.deployment reads them)."""
         plain = {"AD_PROFILE": "cluster", "AD_HOME": "/data/adaptive-delivery", "AD_TRACKING_URI": self.mlflow_uri,
                  "AD_SPARK_MASTER": "k8s://https://kubernetes.default.svc", "AD_KFP_HOST": self.kfp_host,
                  "AD_SPARK_IMAGE": self.image, "AD_NAMESPACE": self.namespace, "AD_FEAST_PROFILE": "cluster",
@@ -80,7 +80,7 @@ def _spark_spec(c: Cluster, tables: tuple[str, ...] | None) -> dict:
         args += ["--tables", ",".join(tables)]
     return {
         "type": "Python", "pythonVersion": "3", "mode": "cluster", "image": c.image, "imagePullPolicy": "IfNotPresent",
-        "mainApplicationFile": "local:///opt/adaptive-delivery/src/adaptive_delivery/features/spark_jobs.py",
+        "mainApplicationFile": "local:///opt/adaptive-delivery/src/adaptive_delivery/delivery/features/spark_jobs.py",
         "arguments": args, "sparkVersion": c.spark_version,
         "sparkConf": {"spark.sql.session.timeZone": "UTC", "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
                       "spark.hadoop.fs.s3a.aws.credentials.provider":

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from kfp import compiler, dsl, kubernetes
 
-from adaptive_delivery.models.spec import ModelSpec, all_specs, get
+from adaptive_delivery.platform.spec import ModelSpec, all_specs, get
 from components.check_drift import check_drift
 from components.evaluate import evaluate
 from components.evaluate_policy import evaluate_policy
@@ -164,7 +164,7 @@ WINDOW_ARGUMENTS = ("holdout_days", "recalibration_days", "expected_drift")
 
 
 def pipeline_arguments(spec: ModelSpec, dep, window: dict[str, int] | None = None) -> dict[str, object]:
-    """The run arguments of a spec's pipeline for a deployment (`adaptive_delivery.jobs.Deployment`),
+    """The run arguments of a spec's pipeline for a deployment (`adaptive_delivery.delivery.jobs.Deployment`),
     with a request's window arguments (`holdout_days`, `recalibration_days`: 0 or absent, the spec's;
     `expected_drift`: why the newest data is known to differ, empty when it is not)."""
     if spec.trainer == "simulator":
@@ -222,7 +222,7 @@ def main() -> None:
     run.add_argument("model_id")
     args = parser.parse_args()
     if args.command == "submit":
-        from adaptive_delivery.jobs import deployment
+        from adaptive_delivery.delivery.jobs import deployment
 
         print(run_for(get(args.model_id), deployment()))
         return

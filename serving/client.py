@@ -23,7 +23,7 @@ def v2_request(frame: pd.DataFrame, features: list[str], categorical: list[str],
 def entity_request(messages: pd.DataFrame) -> dict:
     """A V2 request by entity keys (decisions.entities): the runtime reads the features itself."""
     n = len(messages)
-    from adaptive_delivery.decisions.entities import ENTITY_KEYS, MESSAGE_ID
+    from adaptive_delivery.delivery.decisions.entities import ENTITY_KEYS, MESSAGE_ID
 
     text = [*ENTITY_KEYS, "campaign_type", MESSAGE_ID]
     inputs = [{"name": c, "shape": [n], "datatype": "BYTES", "data": messages[c].astype(str).tolist()}

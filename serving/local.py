@@ -14,7 +14,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SERVING_PYTHON = REPO / ".venv-serving" / "bin" / "python"
-RUNTIME = "serving.runtime.DeliverabilityRuntime"  # what a model without its own runtime gets
+# what a model without its own runtime gets
+RUNTIME = "adaptive_delivery.delivery.models.mdl001_deliverability.runtime.DeliverabilityRuntime"
 
 
 def free_port() -> int:

@@ -49,7 +49,7 @@ def choose(experiment: dict | None, pinned: str | None, rng: random.Random) -> t
 
 def arms_of(subscriber_ids: list[str], experiment_id: str, share: float, control: str, candidate: str) -> list[str]:
     """The model each message must be pinned to: the controller's sticky FNV-1a assignment."""
-    from adaptive_delivery.rollout.assignment import in_treatment
+    from adaptive_delivery.platform.rollout.assignment import in_treatment
 
     treated = in_treatment(subscriber_ids, experiment_id, share)
     return [candidate if t else control for t in treated]
@@ -128,7 +128,7 @@ def serve(router: Router, host: str = "127.0.0.1", port: int = 0) -> ThreadingHT
 
 def experiment_from_state(state: Path, model_id: str) -> Callable[[], dict | None]:
     """Reads the controller's state on each call: the running experiment's Seldon resource."""
-    from adaptive_delivery.rollout.controller import RolloutStore, Status
+    from adaptive_delivery.platform.rollout.controller import RolloutStore, Status
     from serving.seldon import experiment
 
     def current() -> dict | None:

@@ -4,7 +4,7 @@ version, and an Experiment for the current stage (a mirror in shadow, weighted c
 and ramp; none once the candidate is promoted or rolled back).
 
 Seldon splits experiment traffic at random; the spec wants a subscriber to stay on one model, so
-the sending side computes the FNV-1a bucket (`adaptive_delivery.rollout.assignment`) and pins the
+the sending side computes the FNV-1a bucket (`adaptive_delivery.platform.rollout.assignment`) and pins the
 model with Seldon's `seldon-model` header, which Seldon honours inside an experiment.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from adaptive_delivery.rollout.controller import Experiment, Status
+from adaptive_delivery.platform.rollout.controller import Experiment, Status
 
 API = "mlops.seldon.io/v1alpha1"
 SERVER = "adaptive-delivery-mlserver"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from adaptive_delivery.world.config import WorldConfig
-from adaptive_delivery.world.simulator import simulate
+from adaptive_delivery.twin.config import WorldConfig
+from adaptive_delivery.twin.simulator import simulate
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

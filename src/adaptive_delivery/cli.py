@@ -48,8 +48,8 @@ def simulate(
     overwrite: bool = typer.Option(False, help="Replace an existing world in OUT."),
 ) -> None:
     """Generate a simulated world's event history into a day-partitioned Parquet lake."""
-    from adaptive_delivery.world.config import WorldConfig
-    from adaptive_delivery.world.simulator import simulate as run
+    from adaptive_delivery.twin.config import WorldConfig
+    from adaptive_delivery.twin.simulator import simulate as run
 
     _prepare_out(out, overwrite)
     result = run(WorldConfig(subscribers=subscribers, days=days, seed=seed, start=date.fromisoformat(start)), out)
@@ -59,7 +59,7 @@ def simulate(
 @app.command()
 def calibrate(out: Path = typer.Option(Path("runs/world"), help="A world written by `simulate`.")) -> None:
     """Compare a simulated world's aggregate rates with published industry figures."""
-    from adaptive_delivery.world.report import write_report
+    from adaptive_delivery.twin.report import write_report
 
     table = write_report(out)
     _print_calibration(table)
@@ -83,8 +83,8 @@ def ingest_bounces(
     lake: Path = typer.Option(Path("runs/world/lake"), help="Events lake to write into."),
 ) -> None:
     """Parse DSN bounces and ARF complaints into outcome and complaint events."""
-    from adaptive_delivery.events.ingest import ingest_mail
-    from adaptive_delivery.events.lake import EventsLake
+    from adaptive_delivery.delivery.events.ingest import ingest_mail
+    from adaptive_delivery.delivery.events.lake import EventsLake
 
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     report = ingest_mail(EventsLake(lake), files)
@@ -97,8 +97,8 @@ def ingest_kumo(
     lake: Path = typer.Option(Path("runs/world/lake"), help="Events lake to write into."),
 ) -> None:
     """Parse KumoMTA log records into sends, delivery outcomes and complaints."""
-    from adaptive_delivery.events.ingest import ingest_kumomta
-    from adaptive_delivery.events.lake import EventsLake
+    from adaptive_delivery.delivery.events.ingest import ingest_kumomta
+    from adaptive_delivery.delivery.events.lake import EventsLake
 
     report = ingest_kumomta(EventsLake(lake), path)
     console.print(json.dumps(report.as_dict(), indent=2))
@@ -111,7 +111,7 @@ def features_build(
     master: str = typer.Option("local[*]", help="Spark master (local[*] in-process; use spark-submit for a cluster)."),
 ) -> None:
     """Build every feature table from the lake with Spark and publish them together."""
-    from adaptive_delivery.features.spark_jobs import (
+    from adaptive_delivery.delivery.features.spark_jobs import (
         FeatureBuildError,
         build_features,
         spark_session,
@@ -139,7 +139,7 @@ def features_materialize(
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
-    from adaptive_delivery.features import store as st
+    from adaptive_delivery.platform import feature_store as st
 
     home = home or features.parent / "feast"
     fs = st.open_store(home, features, profile)
@@ -170,9 +170,9 @@ def train(
     tracking_uri: str = typer.Option(None, help="An MLflow tracking server instead of the local store."),
 ) -> None:
     """Run the training pipeline locally (KFP SubprocessRunner): tune, train, evaluate, register, gate."""
-    from adaptive_delivery.models.spec import get
-    from adaptive_delivery.models.spec import profile as get_profile
-    from adaptive_delivery.training.tracking import default_tracking_uri
+    from adaptive_delivery.platform.spec import get
+    from adaptive_delivery.platform.spec import profile as get_profile
+    from adaptive_delivery.platform.training.tracking import default_tracking_uri
 
     try:
         spec, _ = get(model_id), get_profile(profile)
@@ -204,7 +204,7 @@ def train(
 
 def _train_policy(spec, profile: str, mlflow_home: Path, tracking_uri: str | None, world: Path) -> None:
     """A control policy: its own pipeline (train in the world, evaluate, register + gate)."""
-    from adaptive_delivery.training.tracking import default_tracking_uri
+    from adaptive_delivery.platform.training.tracking import default_tracking_uri
 
     mlflow_home.mkdir(parents=True, exist_ok=True)
     uri = tracking_uri or default_tracking_uri(mlflow_home)
@@ -257,9 +257,9 @@ def models(
     tracking_uri: str = typer.Option(None, help="An MLflow tracking server instead of the local store."),
 ) -> None:
     """List the model specs and which version each alias (champion, challenger) points to."""
-    from adaptive_delivery.models.spec import all_specs
-    from adaptive_delivery.training.registry import CHALLENGER, CHAMPION, alias_metrics
-    from adaptive_delivery.training.tracking import Tracking, default_tracking_uri
+    from adaptive_delivery.platform.spec import all_specs
+    from adaptive_delivery.platform.training.registry import CHALLENGER, CHAMPION, alias_metrics
+    from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
 
     uri = tracking_uri or (default_tracking_uri(mlflow_home) if (mlflow_home / "mlflow.db").exists() else None)
     client = Tracking(uri).client() if uri else None
@@ -291,7 +291,7 @@ def _repo_import(module: str):
 
 
 def _registry(mlflow_home: Path, tracking_uri: str | None):
-    from adaptive_delivery.training.tracking import Tracking, default_tracking_uri
+    from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
 
     uri = tracking_uri or default_tracking_uri(mlflow_home)
     if not tracking_uri and not (mlflow_home / "mlflow.db").exists():
@@ -312,7 +312,7 @@ def serve(
     """Start the local serving stack: MLServer on 127.0.0.1 with the registered versions behind ALIASES."""
     from mlflow.exceptions import MlflowException
 
-    from adaptive_delivery.models.spec import get
+    from adaptive_delivery.platform.spec import get
 
     local = _repo_import("serving.local")
     spec, client = get(model_id), _registry(mlflow_home, tracking_uri)
@@ -346,13 +346,13 @@ def serve(
 
 
 def _rollout_store(state: Path):
-    from adaptive_delivery.rollout.controller import RolloutStore
+    from adaptive_delivery.platform.rollout.controller import RolloutStore
 
     return RolloutStore(state)
 
 
 def _current(model_id: str, state: Path):
-    from adaptive_delivery.rollout.controller import Status
+    from adaptive_delivery.platform.rollout.controller import Status
 
     running = [e for e in _rollout_store(state).list() if e.model_id == model_id.upper() and e.status == Status.RUNNING]
     if not running:
@@ -391,9 +391,9 @@ def rollout_start(
     tracking_uri: str = typer.Option(None),
 ) -> None:
     """Start rolling the `challenger` out against the `champion` (shadow first)."""
-    from adaptive_delivery.models.spec import get
-    from adaptive_delivery.rollout import controller as rc
-    from adaptive_delivery.training.registry import CHALLENGER, CHAMPION, alias_metrics
+    from adaptive_delivery.platform.rollout import controller as rc
+    from adaptive_delivery.platform.spec import get
+    from adaptive_delivery.platform.training.registry import CHALLENGER, CHAMPION, alias_metrics
 
     spec, client = get(model_id), _registry(mlflow_home, tracking_uri)
     control, _ = alias_metrics(client, spec, CHAMPION)
@@ -420,9 +420,9 @@ def rollout_status(model_id: str = typer.Argument("MDL-001"), state: Path = type
 
 
 def _decide(model_id: str, action, reason: str, state: Path, mlflow_home: Path, tracking_uri: str | None) -> None:
-    from adaptive_delivery.models.spec import get
-    from adaptive_delivery.rollout import controller as rc
-    from adaptive_delivery.rollout.registry import record_decision
+    from adaptive_delivery.platform.rollout import controller as rc
+    from adaptive_delivery.platform.rollout.registry import record_decision
+    from adaptive_delivery.platform.spec import get
 
     exp = _current(model_id, state)
     if action == rc.Action.ADVANCE and exp.stage_index + 1 >= len(exp.plan) - 1:
@@ -440,7 +440,7 @@ def rollout_advance(model_id: str = typer.Argument("MDL-001"), reason: str = typ
                     state: Path = typer.Option(DEFAULT_ROLLOUTS), mlflow_home: Path = typer.Option(DEFAULT_MLFLOW_HOME),
                     tracking_uri: str = typer.Option(None)) -> None:
     """Move the running rollout to its next stage now (an operator's decision, recorded as such)."""
-    from adaptive_delivery.rollout.controller import Action
+    from adaptive_delivery.platform.rollout.controller import Action
 
     _decide(model_id, Action.ADVANCE, f"manual: {reason}", state, mlflow_home, tracking_uri)
 
@@ -450,7 +450,7 @@ def rollout_rollback(model_id: str = typer.Argument("MDL-001"), reason: str = ty
                      state: Path = typer.Option(DEFAULT_ROLLOUTS), mlflow_home: Path = typer.Option(DEFAULT_MLFLOW_HOME),
                      tracking_uri: str = typer.Option(None)) -> None:
     """Stop the running rollout: all traffic back to the champion."""
-    from adaptive_delivery.rollout.controller import Action
+    from adaptive_delivery.platform.rollout.controller import Action
 
     _decide(model_id, Action.ROLLBACK, f"manual: {reason}", state, mlflow_home, tracking_uri)
 
@@ -465,7 +465,11 @@ def rollout_simulate(
 ) -> None:
     """Roll a better and a deliberately worse MDL-001 candidate out inside the simulated world;
     print and save the evidence of every controller decision."""
-    from adaptive_delivery.rollout.scenario import ScenarioConfig, plot_scenario, run_scenario
+    from adaptive_delivery.delivery.scenarios.provider_change import (
+        ScenarioConfig,
+        plot_scenario,
+        run_scenario,
+    )
 
     cfg = ScenarioConfig(subscribers=subscribers, warmup_days=warmup_days, max_days=max_days, min_sample=min_sample,
                          seed=seed)
@@ -507,7 +511,10 @@ def throttle_train(
     speed_block_penalty: float = typer.Option(None, help="Extra training cost per speed-caused block (default: the model's)."),
 ) -> None:
     """Train MDL-003's PPO policy in the world's throttling environment, behind the safety rails."""
-    from adaptive_delivery.models.throttle import SPEED_BLOCK_PENALTY, train_and_save
+    from adaptive_delivery.delivery.models.mdl003_throttle.training import (
+        SPEED_BLOCK_PENALTY,
+        train_and_save,
+    )
 
     console.rule(f"MDL-003: PPO for {timesteps:,} steps on {device}")
     penalty = SPEED_BLOCK_PENALTY if speed_block_penalty is None else speed_block_penalty
@@ -531,8 +538,8 @@ def throttle_evaluate(
     Gmail halves its limit mid-way (plotted)."""
     from rich.progress import Progress
 
-    from adaptive_delivery.decisions import throttle_report as tr
-    from adaptive_delivery.world.providers import PROVIDER_NAMES
+    from adaptive_delivery.delivery.models.mdl003_throttle import report as tr
+    from adaptive_delivery.twin.providers import PROVIDER_NAMES
 
     ppo = policy if policy.exists() else None
     if ppo is None:
@@ -561,9 +568,9 @@ def pd_records_markdown(records: list[dict]) -> str:
 
 def _register_evaluated(spec_id: str, policy: Path, evaluation: Path, mlflow_home: Path, tracking_uri: str | None) -> None:
     """Register an evaluated policy (`challenger`) and gate it against the champion."""
-    from adaptive_delivery.models.spec import get
-    from adaptive_delivery.training.policies import register_policy_step
-    from adaptive_delivery.training.tracking import Tracking, default_tracking_uri
+    from adaptive_delivery.platform.spec import get
+    from adaptive_delivery.platform.training.policies import register_policy_step
+    from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
 
     spec = get(spec_id)
     mlflow_home.mkdir(parents=True, exist_ok=True)
@@ -597,7 +604,7 @@ def warmup_train(
     device: str = typer.Option("cpu", help="cpu | cuda (the MLP is small: cpu is usually as fast)."),
 ) -> None:
     """Train MDL-009's PPO policy on new IPs in the world, behind the warm-up rails."""
-    from adaptive_delivery.models.warmup import train_and_save
+    from adaptive_delivery.delivery.models.mdl009_warmup.training import train_and_save
 
     console.rule(f"MDL-009: PPO for {timesteps:,} daily decisions on {device}")
     _report_training(out, train_and_save(timesteps, seed, out, device=device, progress=True))
@@ -612,7 +619,7 @@ def warmup_evaluate(
 ) -> None:
     """Every warm-up policy on the same new IPs: days to full capacity, reputation damage, block
     events, pauses; per audience (this world's typical list and a clean one)."""
-    from adaptive_delivery.decisions import warmup_report as wr
+    from adaptive_delivery.delivery.models.mdl009_warmup import report as wr
 
     ppo = policy if policy.exists() else None
     if ppo is None:
@@ -651,7 +658,7 @@ def score_bounces(
     corpus: Path = typer.Argument(..., exists=True, file_okay=False, help="A folder with maildir/, not-bounce/ and expected.json."),
 ) -> None:
     """Per-field accuracy of the bounce/ARF parser on a labelled corpus."""
-    from adaptive_delivery.events.evaluate import score_corpus
+    from adaptive_delivery.delivery.events.evaluate import score_corpus
 
     s = score_corpus(corpus)
     t = Table(title=f"Bounce parser on {s.verdicts} verdicts")
@@ -702,7 +709,7 @@ def airflow_dags_test(dag_id: str, logical_date: date, env: dict[str, str], conf
 
 
 def _main_job_env(out: Path, subscribers: int, days: int, seed: int, profile: str, mlflow_home: Path) -> dict[str, str]:
-    from adaptive_delivery.training.tracking import default_tracking_uri
+    from adaptive_delivery.platform.training.tracking import default_tracking_uri
 
     mlflow_home.mkdir(parents=True, exist_ok=True)
     return {"AD_PROFILE": "local", "AD_HOME": str(out.resolve()), "AD_WORLD_SUBSCRIBERS": str(subscribers),
@@ -726,9 +733,9 @@ def run(
     train, evaluate, register and gate MDL-001, through Airflow's ad_main DAG."""
     import os
 
-    from adaptive_delivery import jobs
-    from adaptive_delivery.world import live
-    from adaptive_delivery.world.config import WorldConfig
+    from adaptive_delivery.delivery import jobs
+    from adaptive_delivery.twin import live
+    from adaptive_delivery.twin.config import WorldConfig
 
     if engine not in ENGINES:
         raise typer.BadParameter(f"choose one of {', '.join(ENGINES)}", param_hint="--engine")
@@ -765,16 +772,16 @@ def run(
 
 
 def _spec(model_id: str):
-    from adaptive_delivery.models.spec import get
+    from adaptive_delivery.platform.spec import get
 
     return get(model_id)
 
 
 def _summarise_main_job(dep) -> None:
     """What the run produced, read back from its outputs (the same whichever engine ran it)."""
-    from adaptive_delivery import jobs
-    from adaptive_delivery.events.lake import EventsLake
-    from adaptive_delivery.training.registry import latest_training_run
+    from adaptive_delivery.delivery import jobs
+    from adaptive_delivery.delivery.events.lake import EventsLake
+    from adaptive_delivery.platform.training.registry import latest_training_run
 
     t = Table(title=f"events lake: {dep.lake}")
     for col in ("kind", "rows", "days"):
@@ -796,7 +803,7 @@ def _summarise_main_job(dep) -> None:
 
 def _show_online_sample(dep) -> None:
     """A few subscribers read back from the online store: proof the loop from lake to serving closes."""
-    from adaptive_delivery import jobs
+    from adaptive_delivery.delivery import jobs
 
     got = jobs.online_sample(dep)
     t = Table(title="online store sample (subscriber_features)")
@@ -810,8 +817,8 @@ def _show_online_sample(dep) -> None:
 @loop_app.command("status")
 def loop_status(last: int = typer.Option(20, help="How many timeline entries to show.")) -> None:
     """Where the loop's world stands and what the loop did last (AD_HOME/timeline.jsonl)."""
-    from adaptive_delivery import jobs
-    from adaptive_delivery.world import live
+    from adaptive_delivery.delivery import jobs
+    from adaptive_delivery.twin import live
 
     dep = jobs.deployment()
     console.print(f"deployment [bold]{dep.name}[/bold], home {dep.home}, MLflow {dep.tracking_uri}")
@@ -842,8 +849,8 @@ def loop_scenario(
     """A provider changes mid-run, unannounced: Airflow's DAGs (`airflow dags test`, one simulated day
     at a time) must detect it, retrain, gate and roll out. Prints the timeline; writes
     HOME/scenario.json, HOME/scenario.png, the DAG logs under HOME/dag-runs/."""
-    from adaptive_delivery import jobs
-    from adaptive_delivery.monitoring import scenario as sc
+    from adaptive_delivery.delivery import jobs
+    from adaptive_delivery.delivery.scenarios import drift as sc
 
     if home.exists():
         shutil.rmtree(home)
@@ -885,8 +892,8 @@ def loop_change_provider(
     inbox_shift: float = typer.Option(0.0, help="Moves its inbox logit for all mail (negative: a tightening)."),
 ) -> None:
     """A scenario: from the next simulated day a mailbox provider changes its behaviour, unannounced."""
-    from adaptive_delivery import jobs
-    from adaptive_delivery.world import live
+    from adaptive_delivery.delivery import jobs
+    from adaptive_delivery.twin import live
 
     dep = jobs.deployment()
     try:

@@ -7,7 +7,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def spark():
-    from adaptive_delivery.features.spark_jobs import spark_session
+    from adaptive_delivery.delivery.features.spark_jobs import spark_session
 
     session = spark_session(master="local[2]")
     session.sparkContext.setLogLevel("ERROR")
@@ -18,8 +18,8 @@ def spark():
 @pytest.fixture(scope="session")
 def built_features(tiny_world, spark):
     """(world dir, Spark-built feature dir, reference tables)."""
-    from adaptive_delivery.features.reference import build_all
-    from adaptive_delivery.features.spark_jobs import build_features
+    from adaptive_delivery.delivery.features.reference import build_all
+    from adaptive_delivery.delivery.features.spark_jobs import build_features
 
     out = tiny_world / "features"
     build_features(tiny_world / "lake", out, spark)

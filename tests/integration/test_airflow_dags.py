@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from adaptive_delivery import jobs
-from adaptive_delivery.world import live
+from adaptive_delivery.delivery import jobs
+from adaptive_delivery.twin import live
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DAGS = Path(__file__).resolve().parents[2] / "dags"

@@ -1,8 +1,8 @@
 """The bounce/ARF parser measured on real DSN and ARF messages from many MTAs and providers
 (sisimai/set-of-emails, BSD-2-Clause), against their published expected verdicts."""
 
-from adaptive_delivery.events.dsn import MalformedMessage, parse_message
-from adaptive_delivery.events.evaluate import score_corpus
+from adaptive_delivery.delivery.events.dsn import MalformedMessage, parse_message
+from adaptive_delivery.delivery.events.evaluate import score_corpus
 
 # The issue's acceptance thresholds.
 MIN_OUTCOME_ACCURACY = 0.95
@@ -33,8 +33,8 @@ def test_every_corpus_file_parses_or_is_refused_with_a_reason(bounce_corpus):
 
 
 def test_ingesting_the_corpus_accounts_for_every_file_and_is_idempotent(bounce_corpus, tmp_path):
-    from adaptive_delivery.events.ingest import ingest_mail
-    from adaptive_delivery.events.lake import EventsLake
+    from adaptive_delivery.delivery.events.ingest import ingest_mail
+    from adaptive_delivery.delivery.events.lake import EventsLake
 
     files = sorted((bounce_corpus / "maildir").iterdir()) + sorted((bounce_corpus / "not-bounce").iterdir())
     lake = EventsLake(tmp_path / "lake")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from adaptive_delivery.features import store as st
+from adaptive_delivery.platform import feature_store as st
 
 
 def _listening(port: int) -> bool:
@@ -98,7 +98,7 @@ def test_cluster_profile_is_complete_and_valid(tmp_path, monkeypatch):
 
 
 def test_ttls_follow_the_spec():
-    from adaptive_delivery.features import definitions as fd
+    from adaptive_delivery.delivery.features import definitions as fd
 
     defs = st.definitions()
     ttl = {k.split(":")[1]: v.ttl for k, v in defs.items() if k.startswith("FeatureView:")}

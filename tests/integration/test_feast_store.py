@@ -6,7 +6,7 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from adaptive_delivery.features import store as st
+from adaptive_delivery.platform import feature_store as st
 
 
 @pytest.fixture(scope="module")

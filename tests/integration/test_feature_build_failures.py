@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from adaptive_delivery.features.spark_jobs import FeatureBuildError, build_features
+from adaptive_delivery.delivery.features.spark_jobs import FeatureBuildError, build_features
 
 
 def _digest(root):

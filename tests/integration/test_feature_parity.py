@@ -7,8 +7,8 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 
-from adaptive_delivery.events.lake import EventsLake
-from adaptive_delivery.features import definitions as fd
+from adaptive_delivery.delivery.events.lake import EventsLake
+from adaptive_delivery.delivery.features import definitions as fd
 
 KEYS = {table: [key] if isinstance(key, str) else list(key) for table, (key, _) in fd.FEATURE_TABLES.items()}
 

@@ -6,17 +6,17 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from adaptive_delivery import jobs
-from adaptive_delivery.models.spec import get
-from adaptive_delivery.rollout import controller as rc
-from adaptive_delivery.rollout import live as rollout_live
-from adaptive_delivery.rollout import simulation as sim
-from adaptive_delivery.rollout.scenario import _fit, _register
-from adaptive_delivery.training.registry import CHAMPION, REPLACED_TAG
-from adaptive_delivery.training.tracking import Tracking
-from adaptive_delivery.world import live
-from adaptive_delivery.world.config import WorldConfig
-from adaptive_delivery.world.simulator import World
+from adaptive_delivery.delivery import jobs
+from adaptive_delivery.delivery.scenarios import live_rollout as rollout_live
+from adaptive_delivery.delivery.scenarios import rollout as sim
+from adaptive_delivery.delivery.scenarios.provider_change import _fit, _register
+from adaptive_delivery.platform.rollout import controller as rc
+from adaptive_delivery.platform.spec import get
+from adaptive_delivery.platform.training.registry import CHAMPION, REPLACED_TAG
+from adaptive_delivery.platform.training.tracking import Tracking
+from adaptive_delivery.twin import live
+from adaptive_delivery.twin.config import WorldConfig
+from adaptive_delivery.twin.simulator import World
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CONFIG = WorldConfig(subscribers=1_500, days=12, seed=5)

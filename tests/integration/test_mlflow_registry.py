@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
-from adaptive_delivery.models.spec import Gate, get
-from adaptive_delivery.training.registry import (
+from adaptive_delivery.platform.spec import Gate, get
+from adaptive_delivery.platform.training.registry import (
     CHALLENGER,
     CHAMPION,
     evaluate_gates,

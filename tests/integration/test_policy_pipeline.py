@@ -7,9 +7,9 @@ import pytest
 from typer.testing import CliRunner
 
 from adaptive_delivery.cli import app
-from adaptive_delivery.models.spec import get
-from adaptive_delivery.training.registry import CHALLENGER, alias_metrics
-from adaptive_delivery.training.tracking import Tracking, default_tracking_uri
+from adaptive_delivery.platform.spec import get
+from adaptive_delivery.platform.training.registry import CHALLENGER, alias_metrics
+from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -7,9 +7,9 @@ import sys
 import pytest
 import yaml
 
-from adaptive_delivery.models.spec import get
-from adaptive_delivery.training.registry import CHALLENGER, CHAMPION, register_challenger
-from adaptive_delivery.training.tracking import Tracking, default_tracking_uri
+from adaptive_delivery.platform.spec import get
+from adaptive_delivery.platform.training.registry import CHALLENGER, CHAMPION, register_challenger
+from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
 
 pytestmark = pytest.mark.integration
 SPEC = get("MDL-001")

@@ -9,9 +9,13 @@ import json
 import pandas as pd
 import pytest
 
-from adaptive_delivery.models.spec import get
-from adaptive_delivery.rollout.scenario import ScenarioConfig, plot_scenario, run_scenario
-from adaptive_delivery.training.tracking import Tracking, default_tracking_uri
+from adaptive_delivery.delivery.scenarios.provider_change import (
+    ScenarioConfig,
+    plot_scenario,
+    run_scenario,
+)
+from adaptive_delivery.platform.spec import get
+from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
 
 pytestmark = pytest.mark.integration
 

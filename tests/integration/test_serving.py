@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 import requests
 
-from adaptive_delivery.models import deliverability as mdl
-from adaptive_delivery.models.spec import get, profile
-from adaptive_delivery.training.bundle import TrainedModel
-from adaptive_delivery.training.tracking import Tracking, default_tracking_uri
+from adaptive_delivery.delivery.models.mdl001_deliverability import model as mdl
+from adaptive_delivery.platform.bundle import TrainedModel
+from adaptive_delivery.platform.spec import get, profile
+from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
 from serving import local
 from serving.client import entity_request, v2_request
 
@@ -40,7 +40,7 @@ def _frame(n, seed):
 @pytest.fixture(scope="module")
 def online_store(built_features, tmp_path_factory):
     """A tiny world's Spark-built features applied and materialised into a SQLite online store."""
-    from adaptive_delivery.features import store as st
+    from adaptive_delivery.platform import feature_store as st
 
     world, out, ref = built_features
     home = tmp_path_factory.mktemp("serving-world")
@@ -65,8 +65,8 @@ def served(tmp_path_factory, online_store):
     model = SPEC.fit(data, {"n_estimators": 40, "nn_weight": 0.2, "nn_epochs": 2}, profile("quick"))
     bundle = TrainedModel("MDL-001", SPEC.classes, list(data.X.columns), list(data.categories), data.categories, model)
     path = bundle.save(root / "bundle.joblib")
-    from adaptive_delivery.training.pyfunc import log_bundle
-    from adaptive_delivery.training.registry import CHAMPION, register_challenger
+    from adaptive_delivery.platform.training.pyfunc import log_bundle
+    from adaptive_delivery.platform.training.registry import CHAMPION, register_challenger
 
     with mlflow.start_run(experiment_id=tracking.experiment_id()) as run:
         info = log_bundle(path, _frame(50, 1))
@@ -155,7 +155,7 @@ def test_malformed_requests_get_400_with_a_reason(served):
 
 def _sends(world, n: int) -> pd.DataFrame:
     """Real messages of the tiny world's last day: their entity keys and request fields."""
-    from adaptive_delivery.events.lake import EventsLake
+    from adaptive_delivery.delivery.events.lake import EventsLake
 
     sends = EventsLake(world / "lake").read("sends").to_pandas().sort_values("send_ts")
     return sends.tail(n).reset_index(drop=True)
@@ -168,7 +168,7 @@ def _entity_request(sends: pd.DataFrame) -> dict:
 def _offline_from_store(fs, sends: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """What the registered model predicts on the same messages' features read in this process
     through the model's Feast feature service (its on-demand temporal view included)."""
-    from adaptive_delivery.features import store as st
+    from adaptive_delivery.platform import feature_store as st
     from serving.client import online_feature_rows
 
     rows = online_feature_rows(fs, st.service(fs, "MDL-001"), sends.assign(send_rate_per_min=sends["send_rate_per_min"].fillna(0.0)))
@@ -246,7 +246,7 @@ def test_the_local_router_splits_mirrors_and_pins_as_seldons_experiment_says(ser
     rollout decision changes the routing at once."""
     from datetime import UTC, datetime
 
-    from adaptive_delivery.rollout import controller as rc
+    from adaptive_delivery.platform.rollout import controller as rc
     from serving import router as rt
 
     server, _, _ = served

@@ -10,15 +10,18 @@ from gymnasium.utils.env_checker import check_env
 from typer.testing import CliRunner
 
 from adaptive_delivery.cli import app
-from adaptive_delivery.decisions import throttle_report as tr
-from adaptive_delivery.decisions.throttle import FEATURE_NAMES, HOLD_ACTION
-from adaptive_delivery.models.ppo import save_policy
-from adaptive_delivery.models.throttle import (
+from adaptive_delivery.delivery.models.mdl003_throttle import report as tr
+from adaptive_delivery.delivery.models.mdl003_throttle.features import (
+    FEATURE_NAMES,
+    HOLD_ACTION,
+    multiplier,
+)
+from adaptive_delivery.delivery.models.mdl003_throttle.training import (
     RailedThrottleEnv,
     load_policy,
-    multiplier,
     train_ppo,
 )
+from adaptive_delivery.platform.rl.ppo import save_policy
 
 
 def test_the_multiplier_stays_inside_the_rail():
@@ -70,7 +73,7 @@ def test_the_cli_writes_table_targets_and_trace(policy_path, tmp_path):
 def test_the_exported_actor_acts_exactly_like_the_trained_policy(policy_path, tmp_path):
     from stable_baselines3 import PPO
 
-    from adaptive_delivery.models.policy_export import MlpActor, save_actor
+    from adaptive_delivery.platform.rl.policy_export import MlpActor, save_actor
 
     model = PPO.load(str(policy_path), device="cpu")
     actor = MlpActor.load(save_actor(model, tmp_path / "actor.npz"))
@@ -82,9 +85,9 @@ def test_the_exported_actor_acts_exactly_like_the_trained_policy(policy_path, tm
 
 
 def test_the_cli_registers_the_evaluated_policy_and_the_gate_judges_it(policy_path, tmp_path):
-    from adaptive_delivery.models.spec import get
-    from adaptive_delivery.training.registry import CHALLENGER, CHAMPION, alias_metrics
-    from adaptive_delivery.training.tracking import Tracking, default_tracking_uri
+    from adaptive_delivery.platform.spec import get
+    from adaptive_delivery.platform.training.registry import CHALLENGER, CHAMPION, alias_metrics
+    from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
 
     out, home = tmp_path / "eval", tmp_path / "mlflow"
     runner = CliRunner()

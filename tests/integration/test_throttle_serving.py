@@ -7,14 +7,15 @@ import pandas as pd
 import pytest
 import requests
 
-from adaptive_delivery.decisions.throttle_service import REQUIRED, example_request, recommend
-from adaptive_delivery.models.policy_export import MlpActor, save_actor
-from adaptive_delivery.models.ppo import save_policy
-from adaptive_delivery.models.spec import get
-from adaptive_delivery.models.throttle import train_ppo
-from adaptive_delivery.training.policies import ThrottlePyfunc, register_policy
-from adaptive_delivery.training.registry import CHALLENGER
-from adaptive_delivery.training.tracking import Tracking, default_tracking_uri
+from adaptive_delivery.delivery.models.mdl003_throttle.pyfunc import ThrottlePyfunc
+from adaptive_delivery.delivery.models.mdl003_throttle.service import REQUIRED, recommend
+from adaptive_delivery.delivery.models.mdl003_throttle.training import example_request, train_ppo
+from adaptive_delivery.platform.rl.policy_export import MlpActor, save_actor
+from adaptive_delivery.platform.rl.ppo import save_policy
+from adaptive_delivery.platform.spec import get
+from adaptive_delivery.platform.training.policies import register_policy
+from adaptive_delivery.platform.training.registry import CHALLENGER
+from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
 from serving import local
 from serving.client import v2_request
 

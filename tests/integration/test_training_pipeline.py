@@ -6,11 +6,11 @@ import sys
 
 import pytest
 
-from adaptive_delivery.models.spec import get, profile
-from adaptive_delivery.training.registry import CHALLENGER, CHAMPION
-from adaptive_delivery.training.tracking import Tracking, default_tracking_uri
-from adaptive_delivery.world.config import WorldConfig
-from adaptive_delivery.world.simulator import simulate
+from adaptive_delivery.platform.spec import get, profile
+from adaptive_delivery.platform.training.registry import CHALLENGER, CHAMPION
+from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
+from adaptive_delivery.twin.config import WorldConfig
+from adaptive_delivery.twin.simulator import simulate
 from pipelines.training import run_local
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -19,7 +19,7 @@ STEPS = {"load", "drift", "tune", "train", "evaluate", "register", "gate"}
 
 
 def _world(root, spark, subscribers, days, seed):
-    from adaptive_delivery.features.spark_jobs import build_features
+    from adaptive_delivery.delivery.features.spark_jobs import build_features
 
     simulate(WorldConfig(subscribers=subscribers, days=days, seed=seed), root, progress=False)
     build_features(root / "lake", root / "features", spark)

@@ -10,14 +10,14 @@ from gymnasium.utils.env_checker import check_env
 from typer.testing import CliRunner
 
 from adaptive_delivery.cli import app
-from adaptive_delivery.decisions.warmup import run_warmup
-from adaptive_delivery.models.ppo import save_policy
-from adaptive_delivery.models.warmup import (
+from adaptive_delivery.delivery.models.mdl009_warmup.policies import run_warmup
+from adaptive_delivery.delivery.models.mdl009_warmup.training import (
     RailedWarmupEnv,
     example_features,
     load_policy,
     train_ppo,
 )
+from adaptive_delivery.platform.rl.ppo import save_policy
 
 
 def test_the_training_env_passes_the_gymnasium_checker():
@@ -39,7 +39,7 @@ def test_the_policy_runs_railed_in_the_harness(policy_path):
 def test_the_exported_actor_chooses_like_the_trained_policy(policy_path, tmp_path):
     from stable_baselines3 import PPO
 
-    from adaptive_delivery.models.policy_export import MlpActor, save_actor
+    from adaptive_delivery.platform.rl.policy_export import MlpActor, save_actor
 
     model = PPO.load(str(policy_path), device="cpu")
     actor = MlpActor.load(save_actor(model, tmp_path / "actor.npz"))
@@ -52,9 +52,9 @@ def test_the_exported_actor_chooses_like_the_trained_policy(policy_path, tmp_pat
 
 
 def test_the_cli_evaluates_and_registers(policy_path, tmp_path):
-    from adaptive_delivery.models.spec import get
-    from adaptive_delivery.training.registry import CHALLENGER, alias_metrics
-    from adaptive_delivery.training.tracking import Tracking, default_tracking_uri
+    from adaptive_delivery.platform.spec import get
+    from adaptive_delivery.platform.training.registry import CHALLENGER, alias_metrics
+    from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
 
     out, home = tmp_path / "eval", tmp_path / "mlflow"
     runner = CliRunner()

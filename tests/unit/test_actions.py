@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adaptive_delivery.decisions.actions import ACTIONS, ActionThresholds, decide
+from adaptive_delivery.delivery.decisions.actions import ACTIONS, ActionThresholds, decide
 
 probabilities = st.lists(st.floats(0, 1), min_size=5, max_size=5).filter(lambda v: sum(v) > 0).map(
     lambda v: np.array(v) / sum(v))

@@ -3,9 +3,9 @@ and the world punishes what real providers punish."""
 
 import pytest
 
-from adaptive_delivery.world.calibration import world_rates
-from adaptive_delivery.world.config import SenderConfig, WorldConfig
-from adaptive_delivery.world.simulator import simulate
+from adaptive_delivery.twin.calibration import world_rates
+from adaptive_delivery.twin.config import SenderConfig, WorldConfig
+from adaptive_delivery.twin.simulator import simulate
 
 
 @pytest.fixture(scope="module")

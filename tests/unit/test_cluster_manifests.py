@@ -11,7 +11,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from adaptive_delivery import jobs
+from adaptive_delivery.delivery import jobs
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = ROOT.parent / "shared" / "data" / "crds" / "spark-operator"
@@ -65,10 +65,10 @@ def test_spark_applications_validate_against_the_operator_crds(cluster):
 
 
 def test_spark_jobs_run_the_feature_job_with_the_hourly_tables(cluster):
-    from adaptive_delivery.features import spark_jobs
+    from adaptive_delivery.delivery.features import spark_jobs
 
     daily, hourly = cluster.documents()["spark-features.yaml"]
-    assert daily["spec"]["mainApplicationFile"].endswith("adaptive_delivery/features/spark_jobs.py")
+    assert daily["spec"]["mainApplicationFile"].endswith("adaptive_delivery/delivery/features/spark_jobs.py")
     assert hourly["spec"]["template"]["arguments"][-1] == ",".join(spark_jobs.HOURLY_TABLES)
     import pyspark
 
@@ -85,7 +85,7 @@ def test_airflow_values_give_a_valid_cluster_deployment(cluster):
 
 
 def test_one_pipeline_run_job_per_model_spec(cluster):
-    from adaptive_delivery.models.spec import all_specs
+    from adaptive_delivery.platform.spec import all_specs
 
     runs = cluster.documents()["pipeline-runs.yaml"]
     commands = [r["spec"]["template"]["spec"]["containers"][0]["command"] for r in runs]

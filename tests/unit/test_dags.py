@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from adaptive_delivery.features import spark_jobs
-from adaptive_delivery.models.spec import all_specs
+from adaptive_delivery.delivery.features import spark_jobs
+from adaptive_delivery.platform.spec import all_specs
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 HEAVY = ("torch", "xgboost", "mlflow", "pyspark", "feast", "kfp", "stable_baselines3", "sklearn", "evidently")

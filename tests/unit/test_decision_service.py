@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adaptive_delivery.decisions.service import RequestError, decision_frame, feature_rows
-from adaptive_delivery.training.bundle import TrainedModel
+from adaptive_delivery.delivery.decisions.service import RequestError, decision_frame, feature_rows
+from adaptive_delivery.platform.bundle import TrainedModel
 
 CLASSES = ("inbox", "spam", "soft_bounce", "hard_bounce", "block")
 
@@ -65,7 +65,7 @@ def test_response_carries_probabilities_action_reason_risk_confidence_and_versio
 
 
 # ---- entity-key requests ---------------------------------------------------------------------
-from adaptive_delivery.decisions import entities  # noqa: E402
+from adaptive_delivery.delivery.decisions import entities  # noqa: E402
 
 
 def _keys(n: int = 3) -> dict:

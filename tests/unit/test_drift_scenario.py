@@ -4,10 +4,10 @@ world advances for real; monitoring raises its alarm once the provider's change 
 
 from datetime import UTC, date, datetime, timedelta
 
-from adaptive_delivery import jobs
-from adaptive_delivery.monitoring import scenario as sc
-from adaptive_delivery.rollout import controller as rc
-from adaptive_delivery.world import live
+from adaptive_delivery.delivery import jobs
+from adaptive_delivery.delivery.scenarios import drift as sc
+from adaptive_delivery.platform.rollout import controller as rc
+from adaptive_delivery.twin import live
 
 SCENARIO = sc.DriftScenario(subscribers=1_000, warmup_days=3, steady_days=2, max_days=12)
 

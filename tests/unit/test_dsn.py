@@ -5,9 +5,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adaptive_delivery.events.dsn import MalformedMessage, parse_message
-from adaptive_delivery.events.ingest import ingest_mail
-from adaptive_delivery.events.lake import EventsLake
+from adaptive_delivery.delivery.events.dsn import MalformedMessage, parse_message
+from adaptive_delivery.delivery.events.ingest import ingest_mail
+from adaptive_delivery.delivery.events.lake import EventsLake
 
 DSN = b"""From: Mail Delivery System <MAILER-DAEMON@mx.example.org>
 To: bounces@news.acme-mail.com

@@ -4,8 +4,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adaptive_delivery.world import dynamics as dyn
-from adaptive_delivery.world.providers import N_PROVIDERS
+from adaptive_delivery.twin import dynamics as dyn
+from adaptive_delivery.twin.providers import N_PROVIDERS
 
 providers = st.integers(0, N_PROVIDERS - 1)
 reputation = st.floats(0, 100)

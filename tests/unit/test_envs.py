@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from adaptive_delivery.world import dynamics as dyn
-from adaptive_delivery.world.envs import (
+from adaptive_delivery.twin import dynamics as dyn
+from adaptive_delivery.twin.envs import (
     THROTTLE_MULTIPLIERS,
     ThrottleEnv,
     WarmupEnv,
@@ -82,7 +82,7 @@ def test_warmup_rewards_patience_and_punishes_blasting():
 
 
 def test_the_good_rate_memory_follows_a_cut_limit_down():
-    from adaptive_delivery.world.envs import updated_good_rate
+    from adaptive_delivery.twin.envs import updated_good_rate
 
     clean = {"delivered": 98, "deferred": 1}
     assert updated_good_rate(100.0, 150.0, 100, clean) == 150.0  # a clean window at a higher rate
@@ -93,7 +93,7 @@ def test_the_good_rate_memory_follows_a_cut_limit_down():
 
 
 def test_the_deferral_ceiling_remembers_where_the_provider_pushed_back_and_relaxes():
-    from adaptive_delivery.world.envs import CEILING_RELAX_PER_WINDOW, updated_deferral_ceiling
+    from adaptive_delivery.twin.envs import CEILING_RELAX_PER_WINDOW, updated_deferral_ceiling
 
     greylisted = {"delivered": 196, "deferred": 4}  # 2%: greylisting's noise in a big window
     pushed = {"delivered": 190, "deferred": 10}
@@ -108,8 +108,8 @@ def test_the_deferral_ceiling_remembers_where_the_provider_pushed_back_and_relax
 
 
 def test_the_observed_ceiling_falls_to_a_rate_past_the_hidden_limit_only():
-    from adaptive_delivery.decisions.rails import known_limit_per_min
-    from adaptive_delivery.decisions.throttle import OBS
+    from adaptive_delivery.delivery.decisions.rails import known_limit_per_min
+    from adaptive_delivery.delivery.models.mdl003_throttle.features import OBS
 
     under, over = ThrottleEnv("gmail", seed=0), ThrottleEnv("gmail", seed=0)
     limit = under.hidden_limit_per_min()

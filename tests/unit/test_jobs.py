@@ -2,7 +2,7 @@
 
 import pytest
 
-from adaptive_delivery import jobs
+from adaptive_delivery.delivery import jobs
 
 
 def test_local_profile_is_the_embedded_default(tmp_path):
@@ -45,8 +45,8 @@ def test_feature_views_follow_the_tables():
 
 
 def test_a_retraining_request_moves_the_split_and_policies_ignore_it(tmp_path):
-    from adaptive_delivery.models.spec import get
-    from adaptive_delivery.monitoring.checks import ADAPTIVE_RETRAINING
+    from adaptive_delivery.platform.monitoring.checks import ADAPTIVE_RETRAINING
+    from adaptive_delivery.platform.spec import get
     from pipelines.training import pipeline_arguments
 
     dep = jobs.deployment({"AD_HOME": str(tmp_path)})

@@ -1,8 +1,8 @@
 from pathlib import Path
 
-from adaptive_delivery.events.ingest import ingest_kumomta
-from adaptive_delivery.events.kumomta import parse_log
-from adaptive_delivery.events.lake import EventsLake
+from adaptive_delivery.delivery.events.ingest import ingest_kumomta
+from adaptive_delivery.delivery.events.kumomta import parse_log
+from adaptive_delivery.delivery.events.lake import EventsLake
 
 LOG = Path(__file__).resolve().parents[1] / "data" / "kumomta.jsonl"
 

@@ -3,8 +3,8 @@ from datetime import date, datetime, timezone
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from adaptive_delivery.events.lake import EventsLake
-from adaptive_delivery.events.schema import COMPLAINTS
+from adaptive_delivery.delivery.events.lake import EventsLake
+from adaptive_delivery.delivery.events.schema import COMPLAINTS
 
 
 def _complaints(ids, day=2):

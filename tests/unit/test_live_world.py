@@ -6,10 +6,10 @@ import numpy as np
 import pyarrow.dataset as ds
 import pytest
 
-from adaptive_delivery.events.lake import EventsLake
-from adaptive_delivery.world import live
-from adaptive_delivery.world.config import WorldConfig
-from adaptive_delivery.world.simulator import simulate
+from adaptive_delivery.delivery.events.lake import EventsLake
+from adaptive_delivery.twin import live
+from adaptive_delivery.twin.config import WorldConfig
+from adaptive_delivery.twin.simulator import simulate
 
 CONFIG = WorldConfig(subscribers=600, days=4, seed=11)
 
@@ -56,7 +56,7 @@ def test_provider_change_is_saved_and_takes_effect_from_its_day(tmp_path):
 
 
 def test_a_tighter_filter_lowers_every_senders_inbox_chance():
-    from adaptive_delivery.world import dynamics as dyn
+    from adaptive_delivery.twin import dynamics as dyn
 
     args = dict(provider=np.zeros(3, int), reputation=70.0, engagement=np.array([0.1, 0.3, 0.6]), spamminess=0.3,
                 quality=0.5, one_click=True, domain_age_days=400.0, complaint_rate=0.0)

@@ -3,9 +3,9 @@
 import numpy as np
 import pandas as pd
 
-from adaptive_delivery.models.spec import get
-from adaptive_delivery.monitoring import checks
-from adaptive_delivery.monitoring.drift import DriftResult
+from adaptive_delivery.platform.monitoring import checks
+from adaptive_delivery.platform.monitoring.drift import DriftResult
+from adaptive_delivery.platform.spec import get
 
 SPEC = get("MDL-001")
 CALM = DriftResult(checked=["a", "b"], drifted={}, share=0.0, drift_share=0.8)

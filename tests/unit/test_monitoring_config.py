@@ -9,7 +9,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from adaptive_delivery.monitoring import metrics
+from adaptive_delivery.platform.monitoring import metrics
 
 MONITORING = Path(__file__).resolve().parents[2] / "k8s" / "monitoring"
 FUNCTIONS = {"sum", "max", "min", "avg", "rate", "increase", "histogram_quantile", "stddev_over_time", "by", "without",

@@ -8,7 +8,7 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from adaptive_delivery.models.spec import get
+from adaptive_delivery.platform.spec import get
 from pipelines.training import GPU_NODE_LABEL, GPU_RESOURCE, compile_pipeline
 
 STEPS = {"load-training-set", "check-drift", "tune", "train-model", "evaluate", "register", "gate"}

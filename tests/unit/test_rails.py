@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adaptive_delivery.decisions.rails import (
+from adaptive_delivery.delivery.decisions.rails import (
     MIN_RATE_PER_MIN,
     Approval,
     DayMetrics,
@@ -14,7 +14,7 @@ from adaptive_delivery.decisions.rails import (
     WarmupRails,
     known_limit_per_min,
 )
-from adaptive_delivery.features.definitions import warmup_stage
+from adaptive_delivery.delivery.features.definitions import warmup_stage
 
 any_float = st.floats(allow_nan=True, allow_infinity=True, width=64)
 rates = st.floats(min_value=0.0, max_value=1e7, allow_nan=False)

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from test_training_platform import _frame
 
-from adaptive_delivery.models.spec import get, profile
-from adaptive_delivery.training import recalibration as rc
-from adaptive_delivery.training.bundle import TrainedModel
-from adaptive_delivery.training.dataset import TrainingDataError
-from adaptive_delivery.training.steps import recalibration_split, train_step
-from adaptive_delivery.training.tracking import Tracking
+from adaptive_delivery.platform.bundle import TrainedModel
+from adaptive_delivery.platform.spec import get, profile
+from adaptive_delivery.platform.training import recalibration as rc
+from adaptive_delivery.platform.training.dataset import TrainingDataError
+from adaptive_delivery.platform.training.steps import recalibration_split, train_step
+from adaptive_delivery.platform.training.tracking import Tracking
 
 
 def _sample(proba: np.ndarray, rng) -> np.ndarray:

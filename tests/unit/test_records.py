@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import log_loss, roc_auc_score
 
-from adaptive_delivery.world import records as rec
-from adaptive_delivery.world.config import WorldConfig
-from adaptive_delivery.world.dynamics import CLASS_NAMES
-from adaptive_delivery.world.simulator import World
+from adaptive_delivery.twin import records as rec
+from adaptive_delivery.twin.config import WorldConfig
+from adaptive_delivery.twin.dynamics import CLASS_NAMES
+from adaptive_delivery.twin.simulator import World
 
 HARD, SOFT = CLASS_NAMES.index("hard_bounce"), CLASS_NAMES.index("soft_bounce")
 

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm
 
-from adaptive_delivery.rollout.assignment import bucket, fnv1a_32, in_treatment
-from adaptive_delivery.rollout.controller import (
+from adaptive_delivery.platform.rollout.assignment import bucket, fnv1a_32, in_treatment
+from adaptive_delivery.platform.rollout.controller import (
     SPAM_FOLDER_COST,
     Action,
     ArmStats,
@@ -21,7 +21,7 @@ from adaptive_delivery.rollout.controller import (
     judge,
     start,
 )
-from adaptive_delivery.rollout.stats import mean_difference_z, two_proportion_z
+from adaptive_delivery.platform.rollout.stats import mean_difference_z, two_proportion_z
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -63,8 +63,12 @@ def test_z_test_of_means_agrees_with_the_normal_distribution():
 
 
 def test_placement_value_prices_the_spam_folder_at_the_defer_threshold_break_even():
-    # spec §6.1 defers when P(spam) > 0.6: a message inboxed with 0.4 and foldered with 0.6 is worth 0
-    assert pytest.approx(0.4) == SPAM_FOLDER_COST * 0.6
+    # spec §6.1 defers when P(spam) > 0.6: a message inboxed with 0.4 and foldered with 0.6 is worth 0;
+    # the platform's constant must follow the delivery product's threshold
+    from adaptive_delivery.delivery.decisions.actions import ActionThresholds
+
+    p_spam = ActionThresholds.defer_spam
+    assert pytest.approx(1.0 - p_spam) == SPAM_FOLDER_COST * p_spam
     arm = ArmStats(messages=10, sent=8, delivered=7, inboxed=4)  # 4 inboxed, 3 foldered, 3 not reached
     mean, var, n = arm.value_moments("placement_value")
     values = [1.0] * 4 + [-SPAM_FOLDER_COST] * 3 + [0.0] * 3
@@ -228,7 +232,7 @@ def test_state_survives_a_restart(tmp_path):
 def test_decision_rows_join_every_view_on_its_keys_and_leave_unknown_entities_missing():
     import pandas as pd
 
-    from adaptive_delivery.rollout.simulation import decision_rows
+    from adaptive_delivery.delivery.scenarios.rollout import decision_rows
 
     t = pd.Timestamp("2026-03-05", tz="UTC")
     tables = {
@@ -262,8 +266,8 @@ def test_both_arms_batches_alternate_and_a_failing_batch_is_an_error_not_a_send(
     import numpy as np
     import pandas as pd
 
-    from adaptive_delivery.decisions.actions import ActionThresholds
-    from adaptive_delivery.rollout import simulation as sim
+    from adaptive_delivery.delivery.decisions.actions import ActionThresholds
+    from adaptive_delivery.delivery.scenarios import rollout as sim
 
     calls = []
 

@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pytest
 
-from adaptive_delivery.events.schema import OUTCOMES, SchemaError, conform, validate
+from adaptive_delivery.delivery.events.schema import OUTCOMES, SchemaError, conform, validate
 
 
 def _outcome(**over):

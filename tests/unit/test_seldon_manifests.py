@@ -7,7 +7,7 @@ import jsonschema
 import pytest
 import yaml
 
-from adaptive_delivery.rollout.controller import Action, Verdict, apply, start
+from adaptive_delivery.platform.rollout.controller import Action, Verdict, apply, start
 from serving.seldon import ServedVersion, manifests, to_yaml
 
 CRDS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "crds" / "seldon-core-v2"

@@ -3,24 +3,26 @@
 import numpy as np
 import pytest
 
-from adaptive_delivery.decisions.kumomta_shaping import (
+from adaptive_delivery.delivery.decisions.rails import known_limit_per_min
+from adaptive_delivery.delivery.models.mdl003_throttle.features import (
+    FEATURE_NAMES,
+    throttle_features,
+)
+from adaptive_delivery.delivery.models.mdl003_throttle.kumomta_shaping import (
     TrafficShaper,
     parse_duration_s,
     parse_rate_per_min,
     shaping_for,
 )
-from adaptive_delivery.decisions.rails import known_limit_per_min
-from adaptive_delivery.decisions.throttle import (
+from adaptive_delivery.delivery.models.mdl003_throttle.policies import (
     AIMD,
-    FEATURE_NAMES,
     ContextualBandit,
     KumoMTA,
     Oracle,
     StaticDefaults,
     run_policy,
-    throttle_features,
 )
-from adaptive_delivery.world.envs import ThrottleEnv
+from adaptive_delivery.twin.envs import ThrottleEnv
 
 GMAIL_RATE_LIMITED = ("421 4.7.28 [192.0.2.10] Our system has detected an unusual rate of unsolicited mail originating "
                       "from your IP address. To protect our users from spam, mail sent from your IP address has been "

@@ -6,17 +6,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adaptive_delivery.decisions.rails import known_limit_per_min
-from adaptive_delivery.decisions.service import RequestError
-from adaptive_delivery.decisions.throttle import FEATURE_NAMES
-from adaptive_delivery.decisions.throttle_service import (
+from adaptive_delivery.delivery.decisions.rails import known_limit_per_min
+from adaptive_delivery.delivery.decisions.service import RequestError
+from adaptive_delivery.delivery.models.mdl003_throttle.features import FEATURE_NAMES
+from adaptive_delivery.delivery.models.mdl003_throttle.service import (
     REQUIRED,
     action_name,
     check_actor,
-    example_request,
     recommend,
 )
-from adaptive_delivery.models.policy_export import MlpActor
+from adaptive_delivery.delivery.models.mdl003_throttle.training import example_request
+from adaptive_delivery.platform.rl.policy_export import MlpActor
 
 
 def _actor(scale: float, discrete: bool = False) -> MlpActor:

@@ -4,21 +4,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adaptive_delivery.models import spec as specs
-from adaptive_delivery.models.deliverability import (
+from adaptive_delivery.delivery.models.mdl001_deliverability.model import (
     CLASSES,
     DeliverabilityEnsemble,
     EnsembleConfig,
     labels_from_lake,
 )
-from adaptive_delivery.training.dataset import (
+from adaptive_delivery.platform import spec as specs
+from adaptive_delivery.platform.training.dataset import (
     Dataset,
     TrainingDataError,
     check_training_set,
     encode,
     time_split,
 )
-from adaptive_delivery.training.evaluation import classification_report, precision_at_recall
+from adaptive_delivery.platform.training.evaluation import (
+    classification_report,
+    precision_at_recall,
+)
 
 
 def test_registry_lists_mdl_001_with_its_contract():
@@ -33,7 +36,7 @@ def test_registry_lists_mdl_001_with_its_contract():
 
 
 def test_labels_are_the_final_outcome_of_each_message(tiny_world):
-    from adaptive_delivery.events.lake import EventsLake
+    from adaptive_delivery.delivery.events.lake import EventsLake
 
     labels = labels_from_lake(tiny_world / "lake")
     assert set(labels["label"]) == set(range(5))

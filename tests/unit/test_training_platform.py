@@ -8,13 +8,13 @@ import optuna
 import pandas as pd
 import pytest
 
-from adaptive_delivery.models import deliverability as mdl
-from adaptive_delivery.models.spec import PROFILES, get, profile
-from adaptive_delivery.monitoring.drift import check_drift, drift_columns
-from adaptive_delivery.training.bundle import TrainedModel
-from adaptive_delivery.training.dataset import Dataset, TrainingDataError
-from adaptive_delivery.training.steps import cv_score, split_training_set, tune_step
-from adaptive_delivery.training.tracking import Tracking, default_tracking_uri
+from adaptive_delivery.delivery.models.mdl001_deliverability import model as mdl
+from adaptive_delivery.platform.bundle import TrainedModel
+from adaptive_delivery.platform.monitoring.drift import check_drift, drift_columns
+from adaptive_delivery.platform.spec import PROFILES, get, profile
+from adaptive_delivery.platform.training.dataset import Dataset, TrainingDataError
+from adaptive_delivery.platform.training.steps import cv_score, split_training_set, tune_step
+from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
 
 QUICK = profile("quick")
 
@@ -57,7 +57,7 @@ def test_tuning_tries_the_baseline_first_and_keeps_it_unless_a_trial_scores_high
         tried.append(params)
         return 1.0 if params == mdl.baseline_params() else 0.5
 
-    monkeypatch.setattr("adaptive_delivery.training.steps.cv_score", score)
+    monkeypatch.setattr("adaptive_delivery.platform.training.steps.cv_score", score)
     path = tmp_path / "train.parquet"
     _frame(300).to_parquet(path)
     tracking = Tracking(default_tracking_uri(tmp_path / "mlflow"), "tune-test")
@@ -119,7 +119,7 @@ def test_the_model_derives_history_rates_the_same_way_in_training_and_serving():
 def test_early_stopping_metric_is_the_macro_auc_over_present_classes():
     from sklearn.metrics import roc_auc_score
 
-    from adaptive_delivery.training.evaluation import macro_roc_auc
+    from adaptive_delivery.platform.training.evaluation import macro_roc_auc
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 4, 400)  # class 4 absent from this slice

@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from adaptive_delivery.decisions.rails import DayMetrics, RailedVolume
-from adaptive_delivery.decisions.warmup import (
+from adaptive_delivery.delivery.decisions.rails import DayMetrics, RailedVolume
+from adaptive_delivery.delivery.models.mdl009_warmup.policies import (
     AUDIENCES,
     ON_CALL,
     FixedDoubling,
@@ -20,8 +20,8 @@ from adaptive_delivery.decisions.warmup import (
     run_warmup,
     warmup_plan,
 )
-from adaptive_delivery.decisions.warmup_report import evaluate, policy_metrics, table
-from adaptive_delivery.world.envs import WarmupEnv
+from adaptive_delivery.delivery.models.mdl009_warmup.report import evaluate, policy_metrics, table
+from adaptive_delivery.twin.envs import WarmupEnv
 
 
 def _day(**kw) -> DayMetrics:
@@ -48,7 +48,7 @@ def test_a_refusal_jump_is_a_block_event_but_a_new_ips_steady_refusals_are_not()
 
 
 def test_rules_hold_on_a_bad_day_and_need_seven_clean_days_to_leave_late_warmup():
-    from adaptive_delivery.decisions.warmup import WarmupState
+    from adaptive_delivery.delivery.models.mdl009_warmup.policies import WarmupState
 
     env = WarmupEnv(seed=0)
     state = WarmupState(day=3, limit=1_000, paused=False, stage=1, days_in_stage=2, clean_streak=1,
@@ -142,7 +142,7 @@ def test_the_env_judges_block_jumps_against_the_trailing_week():
 
 
 def test_escalation_is_paid_per_half_again_of_clean_growth_and_only_once():
-    from adaptive_delivery.world.envs import escalation_steps
+    from adaptive_delivery.twin.envs import escalation_steps
 
     assert escalation_steps(1_000, 1_500) == pytest.approx(1.0)
     assert escalation_steps(1_000, 2_250) == pytest.approx(2.0)

@@ -6,10 +6,10 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from adaptive_delivery.events.lake import EventsLake
-from adaptive_delivery.events.schema import EVENT_SCHEMAS, validate
-from adaptive_delivery.world.config import WorldConfig
-from adaptive_delivery.world.simulator import simulate
+from adaptive_delivery.delivery.events.lake import EventsLake
+from adaptive_delivery.delivery.events.schema import EVENT_SCHEMAS, validate
+from adaptive_delivery.twin.config import WorldConfig
+from adaptive_delivery.twin.simulator import simulate
 
 
 def _digest(root: Path) -> str:
@@ -89,7 +89,7 @@ def test_machine_opens_come_from_apple_mail_readers(tiny_world):
 
 
 def test_suppression_setting_decides_whether_dead_addresses_are_mailed_again(tmp_path):
-    from adaptive_delivery.world.config import SenderConfig
+    from adaptive_delivery.twin.config import SenderConfig
 
     def repeat_hard_bounces(after: int) -> int:
         sender = SenderConfig("solo", "mail.solo.example", 1.0, n_ips=1, suppress_after_hard_bounces=after,
@@ -105,7 +105,7 @@ def test_suppression_setting_decides_whether_dead_addresses_are_mailed_again(tmp
 
 
 def test_a_send_filter_decides_which_planned_messages_go_out():
-    from adaptive_delivery.world.simulator import World
+    from adaptive_delivery.twin.simulator import World
 
     cfg = WorldConfig(subscribers=1_500, days=2, seed=9)
     planned = []

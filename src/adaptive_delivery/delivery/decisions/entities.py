@@ -1,0 +1,153 @@
+"""Requests by entity keys: a sending system that knows who it mails (subscriber, sending domain,
+sending IP, provider, content) rather than their features gets its features read from the Feast
+online store by the decision service itself.
+
+Request inputs, one value per message:
+- required: `subscriber_id`, `sending_domain`, `sending_ip`, `provider`, `content_id` (strings) and
+  `send_rate_per_min` (the rate the message would go out at, a finite number ≥ 0);
+- optional: `send_ts` (seconds since the epoch, UTC; default: the moment the request arrives),
+  `campaign_type` (default `marketing`; `transactional` sets the model's `is_transactional`),
+  `message_id`.
+
+Unknown entities: an entity the online store holds nothing for (a subscriber who signed up today, a
+new content id, a sending IP never seen with this provider) gets **missing values** for its
+features — exactly what a training row gets for an entity without history (the point-in-time join
+finds nothing), so the model answers as it learned to for newcomers: the trees follow their learned
+missing-value branches, the network imputes its training medians with a missing indicator. The
+response's `defaults` output names, per message, the entities that were filled this way
+(`subscriber,content`), empty when every entity was known. Nothing here imports a server.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from adaptive_delivery.delivery.decisions.service import (
+    MAX_BATCH,
+    MESSAGE_ID,
+    RequestError,
+    batch_size,
+)
+from adaptive_delivery.delivery.features import definitions as fd
+
+ENTITY_KEYS = ("subscriber_id", "sending_domain", "sending_ip", "provider", "content_id")
+REQUIRED = (*ENTITY_KEYS, "send_rate_per_min")
+OPTIONAL = ("send_ts", "campaign_type", MESSAGE_ID)
+DEFAULT_CAMPAIGN_TYPE = "marketing"
+# Each stored view of a feature service belongs to one entity (a pair for sender × provider).
+ENTITY_OF_VIEW = {
+    "subscriber_features": "subscriber",
+    "sender_domain_features": "sender_domain",
+    "sender_ip_features": "sender_ip",
+    "sender_provider_features": "sender_provider",
+    "provider_features": "provider",
+    "content_features": "content",
+    "content_provider_features": "content_provider",
+}
+TEMPORAL_VIEW = "temporal_features"  # on demand, from send_ts: computed here with the view's own function
+
+
+def is_entity_request(columns: Mapping[str, object]) -> bool:
+    """A request names entities when it carries a subscriber id (feature requests never do)."""
+    return "subscriber_id" in columns
+
+
+def entity_messages(columns: Mapping[str, Sequence | np.ndarray], max_batch: int = MAX_BATCH,
+                    now: float | None = None) -> pd.DataFrame:
+    """Validated messages from an entity-key request: the keys, send time (UTC), send rate,
+    `is_transactional` and message id. Raises RequestError with what to fix."""
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        raise RequestError(f"an entity-key request needs {list(REQUIRED)}; missing {missing}")
+    unknown = sorted(set(columns) - set(REQUIRED) - set(OPTIONAL))
+    if unknown:
+        raise RequestError(f"unknown inputs for an entity-key request: {unknown[:10]} "
+                           f"(send either entity keys {list(REQUIRED)} or every feature value, not both)")
+    n = batch_size(columns, max_batch)
+    out = pd.DataFrame({key: _keys(key, columns[key]) for key in ENTITY_KEYS})
+    out["send_rate_per_min"] = _numbers("send_rate_per_min", columns["send_rate_per_min"], minimum=0.0)
+    if "send_ts" in columns:
+        seconds = _numbers("send_ts", columns["send_ts"], minimum=0.0)
+    else:
+        seconds = np.full(n, time.time() if now is None else now)
+    out["send_ts"] = pd.to_datetime(seconds, unit="s", utc=True)
+    kinds = (_keys("campaign_type", columns["campaign_type"]) if "campaign_type" in columns
+             else np.full(n, DEFAULT_CAMPAIGN_TYPE, dtype=object))
+    out["is_transactional"] = (kinds == "transactional").astype(float)
+    out[MESSAGE_ID] = ([str(v) for v in columns[MESSAGE_ID]] if MESSAGE_ID in columns else [str(i) for i in range(n)])
+    return out
+
+
+def _keys(name: str, values) -> np.ndarray:
+    values = np.asarray(values, dtype=object)
+    if values.ndim != 1:
+        raise RequestError(f"input {name!r} must be one value per message, got shape {values.shape}")
+    text = np.array([v.decode() if isinstance(v, bytes) else v for v in values], dtype=object)
+    bad = [i for i, v in enumerate(text) if not isinstance(v, str) or not v.strip()]
+    if bad:
+        raise RequestError(f"input {name!r} must be a non-empty string (BYTES) per message; rows {bad[:5]} are not")
+    return text
+
+
+def _numbers(name: str, values, minimum: float) -> np.ndarray:
+    values = np.asarray(values, dtype=object)
+    if values.ndim != 1:
+        raise RequestError(f"input {name!r} must be one value per message, got shape {values.shape}")
+    try:
+        numbers = values.astype(float)
+    except (TypeError, ValueError) as exc:
+        raise RequestError(f"input {name!r} must be numeric: {exc}") from exc
+    bad = np.flatnonzero(~np.isfinite(numbers) | (numbers < minimum))
+    if len(bad):
+        raise RequestError(f"input {name!r} must be finite and ≥ {minimum:g}; rows {bad[:5].tolist()} are not")
+    return numbers
+
+
+class OnlineFeatures:
+    """Reads a model's feature service from a Feast online store for entity-key requests."""
+
+    def __init__(self, store, service_name: str) -> None:
+        self.store = store
+        service = store.get_feature_service(service_name)
+        self.views: dict[str, list[str]] = {}  # stored view -> its feature columns (full names)
+        refs = []
+        for projection in service.feature_view_projections:
+            view = projection.name_to_use()
+            if view == TEMPORAL_VIEW:
+                continue
+            if view not in ENTITY_OF_VIEW:
+                raise ValueError(f"feature service {service_name} reads {view}, which no entity owns")
+            self.views[view] = [f"{view}__{f.name}" for f in projection.features]
+            refs += [f"{view}:{f.name}" for f in projection.features]
+        self.refs = refs
+
+    def rows(self, messages: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+        """Feature rows (Feast's full names, the request fields, the temporal features) and, per
+        message, the entities that got missing values because the store knows nothing of them."""
+        entity_rows = messages[list(ENTITY_KEYS)].to_dict(orient="records")
+        got = self.store.get_online_features(features=self.refs, entity_rows=entity_rows,
+                                             full_feature_names=True).to_dict()
+        frame = pd.DataFrame(got)
+        unknown = np.zeros((len(messages), len(self.views)), dtype=bool)
+        for j, columns in enumerate(self.views.values()):
+            unknown[:, j] = frame[columns].isna().all(axis=1).to_numpy()
+        temporal = fd.temporal_features(messages["send_ts"]).add_prefix(f"{TEMPORAL_VIEW}__")
+        frame = pd.concat([frame.reset_index(drop=True), temporal], axis=1)
+        for key in ENTITY_KEYS:  # the keys themselves (MDL-001 reads `provider` as a feature)
+            frame[key] = messages[key].to_numpy()
+        frame["send_rate_per_min"] = messages["send_rate_per_min"].to_numpy(dtype=float)
+        frame["is_transactional"] = messages["is_transactional"].to_numpy(dtype=float)
+        names = [ENTITY_OF_VIEW[v] for v in self.views]
+        defaults = [",".join(n for n, miss in zip(names, row, strict=True) if miss) for row in unknown]
+        return frame, defaults
+
+
+def open_online(home: str, data: str, profile: str, project: str, service_name: str) -> OnlineFeatures:
+    """The online reader of a feature service, on a feature-store profile (see features.store)."""
+    from adaptive_delivery.platform.feature_store import open_online_store
+
+    return OnlineFeatures(open_online_store(home, data, profile, project), service_name)

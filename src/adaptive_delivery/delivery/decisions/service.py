@@ -1,0 +1,93 @@
+"""The decision service's contract, independent of the server that carries it: turn a batch of
+named input columns into validated feature rows, and probabilities into the spec §6.1 response
+(per message: outcome probabilities, action with reason, risk score, confidence, model version).
+
+Anything wrong with a request raises RequestError with a message the caller can act on; the
+serving runtimes map it to HTTP 400 / gRPC INVALID_ARGUMENT. Nothing here imports a server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from adaptive_delivery.delivery.decisions.actions import ActionThresholds, decide
+from adaptive_delivery.platform.bundle import TrainedModel
+
+# Spec §3.1 sizes batches at 1,000 messages; ten times that is refused rather than slowing everyone.
+MAX_BATCH = 10_000
+MESSAGE_ID = "message_id"
+
+
+class RequestError(ValueError):
+    """The request is malformed; the message says what to fix."""
+
+
+def batch_size(columns: Mapping[str, Sequence | np.ndarray], max_batch: int = MAX_BATCH) -> int:
+    """The number of messages in a request whose inputs all have it, between 1 and `max_batch`."""
+    if not columns:
+        raise RequestError("the request has no inputs")
+    lengths = {name: len(values) for name, values in columns.items()}
+    sizes = set(lengths.values())
+    if len(sizes) != 1:
+        raise RequestError(f"inputs have different lengths: {dict(sorted(lengths.items()))}")
+    n = sizes.pop()
+    if n == 0:
+        raise RequestError("the batch is empty")
+    if n > max_batch:
+        raise RequestError(f"batch of {n} messages exceeds the limit of {max_batch}; split it")
+    return n
+
+
+def feature_rows(columns: Mapping[str, Sequence | np.ndarray], features: Sequence[str], categorical: Sequence[str],
+                 max_batch: int = MAX_BATCH) -> tuple[pd.DataFrame, list[str]]:
+    """Validated feature rows and message ids from named columns of equal length.
+
+    Every feature column must be present; numeric columns must be finite numbers (a NaN is a
+    caller's bug, not a missing value: leave the entity-key path to fill gaps); categorical columns
+    are strings. `message_id` is optional (positions are used when absent)."""
+    n = batch_size(columns, max_batch)
+    missing = [f for f in features if f not in columns]
+    if missing:
+        raise RequestError(f"missing inputs: {missing[:10]}{' …' if len(missing) > 10 else ''} "
+                           f"({len(missing)} of {len(features)} features)")
+    unknown = sorted(set(columns) - set(features) - {MESSAGE_ID})
+    if unknown:
+        raise RequestError(f"unknown inputs: {unknown[:10]}")
+    out = {}
+    for name in features:
+        values = np.asarray(columns[name], dtype=object)
+        if values.ndim != 1:
+            raise RequestError(f"input {name!r} must be one value per message, got shape {values.shape}")
+        if name in categorical:
+            out[name] = pd.Series(values).map(lambda v: None if v is None else str(v))
+            continue
+        try:
+            numbers = values.astype(float)
+        except (TypeError, ValueError) as exc:
+            raise RequestError(f"input {name!r} must be numeric: {exc}") from exc
+        if not np.isfinite(numbers).all():
+            raise RequestError(f"input {name!r} has NaN or infinite values at rows "
+                               f"{np.flatnonzero(~np.isfinite(numbers))[:5].tolist()}")
+        out[name] = numbers
+    ids = [str(v) for v in columns[MESSAGE_ID]] if MESSAGE_ID in columns else [str(i) for i in range(n)]
+    return pd.DataFrame(out), ids
+
+
+def decision_frame(bundle: TrainedModel, rows: pd.DataFrame, message_ids: list[str], model_version: str,
+                   thresholds: ActionThresholds = ActionThresholds(), defaults: list[str] | None = None) -> pd.DataFrame:
+    """Spec §6.1's response, one row per message; `defaults` (entity-key requests) names per
+    message the entities whose features were unknown and left missing."""
+    proba = bundle.predict_proba(rows)
+    d = decide(proba, thresholds)
+    out = pd.DataFrame({MESSAGE_ID: message_ids})
+    for i, name in enumerate(bundle.classes):
+        out[f"p_{name}"] = proba[:, i]
+    out["action"], out["reason"] = d.action, d.reason
+    out["risk_score"], out["confidence"] = d.risk_score, d.confidence
+    out["model_version"] = model_version
+    if defaults is not None:
+        out["defaults"] = defaults
+    return out

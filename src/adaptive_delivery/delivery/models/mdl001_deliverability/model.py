@@ -1,0 +1,277 @@
+"""MDL-001 Deliverability Predictor: per message, P(inbox, spam, soft bounce, hard bounce, block)
+from subscriber, sender, content, temporal and provider-context features (spec §3.1), as an
+ensemble of gradient-boosted trees (XGBoost) and a feed-forward network (PyTorch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from adaptive_delivery.delivery.events.lake import EventsLake
+from adaptive_delivery.platform.spec import TrainingProfile
+from adaptive_delivery.platform.training.dataset import Dataset, encode
+
+CLASSES = ("inbox", "spam", "soft_bounce", "hard_bounce", "block")
+# Feature columns as Feast returns them (full names) for the mdl_001_deliverability service.
+CATEGORICAL = ["subscriber_features__email_domain", "subscriber_features__domain_category", "provider"]
+NUMERIC = [
+    "subscriber_features__engagement_score", "subscriber_features__days_since_last_open",
+    "subscriber_features__opens_30d", "subscriber_features__clicks_30d", "subscriber_features__emails_received_30d",
+    "subscriber_features__bounce_history", "subscriber_features__complaint_history",
+    "subscriber_features__hard_bounces_total", "subscriber_features__tenure_days",
+    "subscriber_features__soft_bounces_total", "subscriber_features__days_since_last_bounce",
+    "subscriber_features__inbox_placements_30d", "subscriber_features__spam_placements_30d",
+    "subscriber_features__days_since_last_click", "subscriber_features__typical_response_hours",
+    *[f"sender_domain_features__{c}" for c in (
+        "sent_24h", "hard_bounce_rate_24h", "soft_bounce_rate_24h", "block_rate_24h", "deferral_rate_24h",
+        "complaint_rate_24h", "open_rate_24h", "volume_today", "volume_this_hour", "warmup_stage", "domain_age_days",
+        "spf", "dkim", "dmarc", "one_click_unsubscribe")],
+    *[f"sender_ip_features__{c}" for c in (
+        "sent_24h", "hard_bounce_rate_24h", "block_rate_24h", "deferral_rate_24h", "complaint_rate_24h",
+        "open_rate_24h", "volume_today", "volume_this_hour", "warmup_stage", "ip_age_days")],
+    *[f"sender_provider_features__{c}" for c in (
+        "sent_24h", "volume_this_hour", "block_rate_24h", "deferral_rate_24h", "bounce_rate_24h",
+        "spam_placement_rate_24h", "placements_24h")],
+    *[f"content_features__{c}" for c in (
+        "subject_length", "subject_spam_words", "body_spam_words", "all_caps_share", "exclamation_density",
+        "link_count", "image_count", "image_to_text_ratio", "personalization_level", "has_unsubscribe_link",
+        "has_list_unsubscribe_header")],
+    *[f"content_provider_features__{c}" for c in (
+        "outcomes_so_far", "block_rate_so_far", "spam_share_so_far", "bounce_rate_so_far", "deferral_rate_so_far")],
+    *[f"provider_features__{c}" for c in (
+        "attempts_15m", "accept_rate_15m", "deferrals_per_min", "blocks_per_min", "rate_4xx_15m", "rate_5xx_15m",
+        "mean_latency_ms_15m", "throttle_signals_per_min")],
+    "temporal_features__hour_of_day", "temporal_features__day_of_week", "temporal_features__is_weekend",
+    "temporal_features__is_holiday", "send_rate_per_min", "is_transactional",
+]
+FEATURES = NUMERIC + CATEGORICAL
+# Rates the model derives from the counts above: a 30-day count means something else after three
+# days of history than after three weeks, a rate does not (the holdout always has more history
+# than the start of the training window). NaN where nothing was delivered.
+DERIVED = ("open_rate_30d", "spam_share_30d")
+
+
+def final_outcomes(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Each message's last delivery outcome (status, bounce class, placement) and its class index
+    in CLASSES, -1 where it has none yet (still deferred, or accepted with no placement seen)."""
+    final = outcomes.sort_values(["message_id", "event_ts"]).groupby("message_id").tail(1)
+    cls = np.select(
+        [(final["status"] == "accepted") & (final["placement"] == "inbox"),
+         (final["status"] == "accepted") & (final["placement"] == "spam"),
+         (final["status"] == "bounced") & (final["bounce_class"] == "soft"),
+         (final["status"] == "bounced") & (final["bounce_class"] == "hard"),
+         final["status"] == "blocked"],
+        [0, 1, 2, 3, 4], default=-1)
+    return final.assign(label=cls).reset_index(drop=True)
+
+
+def labels_from_lake(lake_root: str | Path) -> pd.DataFrame:
+    """One row per message with a known final outcome: the send's keys, its time, and the class.
+
+    A message's label is its last delivery outcome: accepted with an observed placement (inbox or
+    spam), a soft or hard bounce, or a block. Messages still deferred, or accepted with no placement
+    observation (as in most real logs), have no label and are left out.
+    """
+    lake = EventsLake(lake_root)
+    sends = lake.read("sends", columns=["message_id", "subscriber_id", "sending_domain", "sending_ip", "provider",
+                                        "content_id", "send_ts", "send_rate_per_min", "campaign_type"]).to_pandas()
+    out = lake.read("outcomes", columns=["message_id", "attempt", "event_ts", "status", "bounce_class", "placement"]).to_pandas()
+    final = final_outcomes(out)
+    frame = sends.merge(final.loc[final["label"] >= 0, ["message_id", "label"]], on="message_id", how="inner")
+    frame["event_timestamp"] = frame["send_ts"]
+    frame["is_transactional"] = (frame["campaign_type"] == "transactional").astype(float)
+    return frame.drop(columns=["campaign_type"]).reset_index(drop=True)
+
+
+def dataset_from_frame(frame: pd.DataFrame, categories: dict[str, list[str]] | None = None) -> Dataset:
+    """Encode a Feast training frame (labels joined with features) into model inputs."""
+    X, cats = encode(frame, FEATURES, CATEGORICAL, categories)
+    return Dataset(X=X, y=frame["label"].to_numpy(dtype=int),
+                   keys=frame[["message_id", "event_timestamp", "subscriber_id", "provider"]].reset_index(drop=True),
+                   categories=cats)
+
+
+# ---- the model -------------------------------------------------------------------------------
+def with_derived(X: pd.DataFrame) -> pd.DataFrame:
+    """`X` plus the DERIVED rates (computed the same way in training and serving)."""
+    inbox = X.get("subscriber_features__inbox_placements_30d")
+    spam = X.get("subscriber_features__spam_placements_30d")
+    opens = X.get("subscriber_features__opens_30d")
+    if inbox is None or spam is None or opens is None:
+        return X
+    delivered = (inbox + spam).where(lambda v: v > 0)
+    return X.assign(open_rate_30d=opens / delivered, spam_share_30d=spam / delivered)
+
+
+@dataclass
+class EnsembleConfig:
+    # Shallow, well-populated trees: most of the signal is per subscriber and per sender, and deep
+    # trees learn each campaign's content by heart (the holdout's campaigns are new ones).
+    xgb_params: dict = field(default_factory=lambda: {
+        "max_depth": 4, "learning_rate": 0.05, "n_estimators": 400, "min_child_weight": 50.0, "subsample": 0.9,
+        "colsample_bytree": 0.7, "reg_lambda": 1.0, "reg_alpha": 1e-4})
+    nn_hidden: tuple[int, ...] = (64, 32)
+    nn_epochs: int = 12
+    nn_lr: float = 2e-3
+    nn_batch: int = 512
+    nn_weight: float = 0.15  # share of the network in the averaged probabilities
+    # The trees stop growing when the primary metric (macro ROC-AUC) on the most recent slice of
+    # the training window stops improving: n_estimators is a ceiling. (Stopping on the slice's log
+    # loss stopped after ~20 trees: the slice's class shares move from day to day, its ranking does not.)
+    early_stopping_rounds: int = 30
+    validation_share: float = 0.1
+    seed: int = 0
+
+
+class DeliverabilityEnsemble:
+    """XGBoost + feed-forward network, probabilities averaged. Missing values: native in XGBoost;
+    for the network, imputed with training medians plus a missing-indicator per column."""
+
+    def __init__(self, config: EnsembleConfig | None = None) -> None:
+        self.config = config or EnsembleConfig()
+        self.xgb = None
+        self.net = None
+        self.columns: list[str] = []
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> DeliverabilityEnsemble:
+        import xgboost as xgb
+
+        # here, not at module level: it imports sklearn, which DAG parsing must not pay for
+        from adaptive_delivery.platform.training.evaluation import macro_roc_auc
+
+        X = with_derived(X)
+        self.columns = list(X.columns)
+        p = self.config.xgb_params
+        matrix = X.to_numpy(dtype=np.float32)
+        cut = len(y) - int(len(y) * self.config.validation_share)
+        stop = self.config.early_stopping_rounds if self.config.early_stopping_rounds and len(np.unique(y[:cut])) == len(CLASSES) else None
+        callbacks = [xgb.callback.EarlyStopping(rounds=stop, metric_name="macro_roc_auc", maximize=True, save_best=True)] if stop else None
+        self.xgb = xgb.XGBClassifier(objective="multi:softprob", num_class=len(CLASSES), tree_method="hist",
+                                     n_jobs=2, random_state=self.config.seed, eval_metric=macro_roc_auc,
+                                     callbacks=callbacks, **p)
+        if stop:  # rows arrive in time order: validate on the most recent slice
+            self.xgb.fit(matrix[:cut], y[:cut], eval_set=[(matrix[cut:], y[cut:])], verbose=False)
+        else:
+            self.xgb.fit(matrix, y)
+        if self.config.nn_weight > 0:
+            self._fit_net(X, y)
+        return self
+
+    # -- network --
+    def _nn_inputs(self, X: pd.DataFrame) -> np.ndarray:
+        a = X[self.columns].to_numpy(dtype=np.float64)
+        miss = np.isnan(a)
+        a = np.where(miss, self._median, a)
+        a = (a - self._mean) / self._std
+        return np.concatenate([a, miss.astype(np.float64)], axis=1).astype(np.float32)
+
+    def _fit_net(self, X: pd.DataFrame, y: np.ndarray) -> None:
+        import torch
+        from torch import nn
+
+        torch.manual_seed(self.config.seed)
+        # A GPU when there is one (the cluster's A100 step); the fitted network is kept on the CPU.
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        a = X.to_numpy(dtype=np.float64)
+        self._median = np.nan_to_num(np.nanmedian(a, axis=0))  # an all-missing column imputes 0
+        filled = np.where(np.isnan(a), self._median, a)
+        self._mean, self._std = filled.mean(axis=0), filled.std(axis=0) + 1e-6
+        inputs = torch.from_numpy(self._nn_inputs(X)).to(device)
+        target = torch.from_numpy(y.astype(np.int64)).to(device)
+        layers: list[nn.Module] = []
+        width = inputs.shape[1]
+        for h in self.config.nn_hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        layers.append(nn.Linear(width, len(CLASSES)))
+        self.net = nn.Sequential(*layers).to(device)
+        opt = torch.optim.Adam(self.net.parameters(), lr=self.config.nn_lr)
+        loss_fn = nn.CrossEntropyLoss()
+        gen = torch.Generator().manual_seed(self.config.seed)
+        self.losses: list[float] = []
+        for _ in range(self.config.nn_epochs):
+            order = torch.randperm(len(target), generator=gen).to(device)
+            total = 0.0
+            for start in range(0, len(order), self.config.nn_batch):
+                idx = order[start:start + self.config.nn_batch]
+                opt.zero_grad()
+                loss = loss_fn(self.net(inputs[idx]), target[idx])
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(idx)
+            self.losses.append(total / len(target))
+        self.net = self.net.cpu().eval()
+        self.device_used = device.type
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        X = with_derived(X)
+        p = self.xgb.predict_proba(X[self.columns].to_numpy(dtype=np.float32))
+        if self.net is None or self.config.nn_weight <= 0:
+            return p
+        import torch
+
+        with torch.no_grad():
+            q = torch.softmax(self.net(torch.from_numpy(self._nn_inputs(X))), dim=1).numpy()
+        w = self.config.nn_weight
+        return (1 - w) * p + w * q
+
+    def feature_importance(self) -> dict[str, float]:
+        gain = self.xgb.get_booster().get_score(importance_type="gain")
+        named = {self.columns[int(k[1:])] if k.startswith("f") and k[1:].isdigit() else k: v for k, v in gain.items()}
+        total = sum(named.values()) or 1.0
+        return dict(sorted(((k, v / total) for k, v in named.items()), key=lambda kv: -kv[1]))
+
+
+# ---- the training entry points the generic pipeline calls --------------------------------------
+XGB_PARAMS = ("max_depth", "learning_rate", "n_estimators", "min_child_weight", "subsample", "colsample_bytree",
+              "reg_lambda", "reg_alpha")
+
+
+def search_space(trial, profile: TrainingProfile) -> dict:
+    """Optuna's search space: the trees' shape and regularisation, and the network's share."""
+    return {
+        "max_depth": trial.suggest_int("max_depth", 3, 6),
+        "learning_rate": trial.suggest_float("learning_rate", 0.03, 0.12, log=True),
+        "n_estimators": trial.suggest_int("n_estimators", 300, 900 if profile.name == "full" else 600, step=50),
+        "min_child_weight": trial.suggest_float("min_child_weight", 5.0, 200.0, log=True),
+        "subsample": trial.suggest_float("subsample", 0.6, 1.0),
+        "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
+        "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True),
+        "reg_alpha": trial.suggest_float("reg_alpha", 1e-4, 1.0, log=True),
+        "nn_weight": trial.suggest_float("nn_weight", 0.0, 0.5),
+    }
+
+
+def baseline_params() -> dict:
+    """The defaults of EnsembleConfig as a point of the search space (Optuna's first trial)."""
+    base = EnsembleConfig()
+    return {**{k: base.xgb_params[k] for k in XGB_PARAMS}, "nn_weight": base.nn_weight}
+
+
+def config_from_params(params: dict, profile: TrainingProfile | None = None) -> EnsembleConfig:
+    """An ensemble configuration from tuned parameters (unknown keys are an error, not ignored)."""
+    base = EnsembleConfig()
+    unknown = set(params) - set(XGB_PARAMS) - {"nn_weight", "nn_epochs", "nn_lr", "seed"}
+    if unknown:
+        raise ValueError(f"unknown MDL-001 parameters {sorted(unknown)}")
+    xgb_params = {**base.xgb_params, **{k: params[k] for k in XGB_PARAMS if k in params}}
+    epochs = int(params.get("nn_epochs", base.nn_epochs))
+    if profile is not None:
+        epochs = max(1, round(epochs * profile.epochs_scale))
+    return EnsembleConfig(xgb_params=xgb_params, nn_weight=float(params.get("nn_weight", base.nn_weight)),
+                          nn_epochs=epochs, nn_lr=float(params.get("nn_lr", base.nn_lr)), seed=int(params.get("seed", 0)))
+
+
+def fit(data: Dataset, params: dict, profile: TrainingProfile) -> DeliverabilityEnsemble:
+    return DeliverabilityEnsemble(config_from_params(params, profile)).fit(data.X, data.y)
+
+
+def decide_actions(proba: np.ndarray) -> np.ndarray:
+    """Spec §6.1: send / send_monitored / defer / skip, with the default thresholds."""
+    from adaptive_delivery.delivery.decisions.actions import decide
+
+    return decide(proba).action

@@ -1,0 +1,69 @@
+"""MLServer runtime for MDL-001: Open Inference Protocol (V2) requests in, spec §6.1 decisions out.
+
+Runs in the serving environment. The request carries either one input per feature column (BYTES
+for categorical columns, numbers otherwise) plus an optional `message_id`, or the messages' entity
+keys (`delivery.decisions.entities`: subscriber, sending domain, sending IP, provider, content, send
+rate), whose features the runtime reads from the Feast online store named in its settings (unknown
+entities get missing values and the `defaults` output says which); the response carries one
+output per field of the decision. Malformed requests get HTTP 400 / gRPC INVALID_ARGUMENT with the
+reason. Every decision is appended to the prediction log with its message id and model version.
+"""
+
+import json
+import time
+from pathlib import Path
+
+from mlserver import MLModel
+from mlserver.errors import MLServerError
+from mlserver.types import InferenceRequest, InferenceResponse
+
+from adaptive_delivery.delivery.decisions import entities
+from adaptive_delivery.delivery.decisions.service import RequestError, decision_frame, feature_rows
+from adaptive_delivery.platform.bundle import TrainedModel
+from adaptive_delivery.platform.serving import columns_of, encode_frame, observe
+
+
+class DeliverabilityRuntime(MLModel):
+    async def load(self) -> bool:
+        params = self.settings.parameters
+        self.bundle = TrainedModel.load(TrainedModel.locate(params.uri))
+        extra = params.extra or {}
+        self.model_version = str(params.version or extra.get("version", "unknown"))
+        log = extra.get("prediction_log")
+        self.log_path = Path(log) if log else None
+        store = extra.get("feature_store")  # {home, data, profile, project, service}: entity-key requests
+        self.online = None if not store else entities.open_online(
+            store["home"], store["data"], store.get("profile", "local"), store.get("project", "adaptive_delivery"),
+            store["service"])
+        return True
+
+    async def predict(self, payload: InferenceRequest) -> InferenceResponse:
+        started = time.perf_counter()
+        columns = columns_of(payload)
+        defaults = None
+        try:
+            if entities.is_entity_request(columns):
+                if self.online is None:
+                    raise RequestError(f"{self.name} was started without a feature store: send every feature "
+                                       "value, or start it with one (settings extra.feature_store)")
+                messages = entities.entity_messages(columns)
+                rows, defaults = self.online.rows(messages)
+                ids = messages[entities.MESSAGE_ID].tolist()
+            else:
+                rows, ids = feature_rows(columns, self.bundle.features, self.bundle.categorical)
+        except RequestError as exc:
+            raise MLServerError(str(exc)) from exc
+        out = decision_frame(self.bundle, rows, ids, self.model_version, defaults=defaults)
+        self._log(out)
+        observe(self.name, started, len(out))
+        return InferenceResponse(model_name=self.name, model_version=self.model_version, id=payload.id,
+                                 outputs=encode_frame(out))
+
+    def _log(self, out) -> None:
+        if self.log_path is None:
+            return
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        stamp = time.time()
+        with self.log_path.open("a") as fh:
+            for rec in out.to_dict(orient="records"):
+                fh.write(json.dumps({"ts": stamp, "model": self.name, **rec}) + "\n")

@@ -1,0 +1,262 @@
+"""Per-provider throttling policies and the harness that runs any of them against the world.
+
+Every policy proposes a sending rate (messages/minute) for the next 30 seconds from what an MTA
+can see (the environment's observation and the window's SMTP replies). Learned policies and our
+own controllers go through `ThrottleRails`; the rule-based MTAs run as configured, since the
+comparison is with what they do in practice.
+
+Policies: spec §6.2 static defaults; KumoMTA's shaping + automation (as shipped, and with the
+§6.2 rates configured); AIMD; a contextual bandit learning online (epsilon-greedy 0.3 -> 0.05);
+PPO (models/throttle.py trains it); and an oracle that reads each provider's hidden limit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from adaptive_delivery.delivery.decisions.rails import ThrottleRails, known_limit_per_min
+from adaptive_delivery.delivery.models.mdl003_throttle.features import (
+    FEATURE_NAMES,
+    OBS,
+    throttle_features,
+)
+from adaptive_delivery.delivery.models.mdl003_throttle.kumomta_shaping import (
+    TrafficShaper,
+    shaping_for,
+)
+from adaptive_delivery.twin.envs import (
+    STEP_SECONDS,
+    THROTTLE_MULTIPLIERS,
+    ThrottleEnv,
+    static_rate_per_min,
+)
+
+
+@dataclass
+class Step:
+    """What a policy sees when it proposes the next rate."""
+
+    obs: np.ndarray
+    rate_per_min: float  # the rate in force
+    replies: list[tuple[str, int]]  # the last window's SMTP reply lines
+    reward: float  # the last window's reward
+    now_s: float
+    env: ThrottleEnv  # only the oracle may read the truth from it
+
+
+class ThrottlePolicy(Protocol):
+    name: str
+    railed: bool
+
+    def reset(self, provider: str, rate_per_min: float) -> None: ...
+
+    def propose(self, step: Step) -> float: ...
+
+
+@dataclass
+class StaticDefaults:
+    """Spec §6.2: one fixed rate per provider, whatever happens."""
+
+    name: str = "static"
+    railed: bool = False
+    rate: float = 0.0
+
+    def reset(self, provider: str, rate_per_min: float) -> None:
+        self.rate = static_rate_per_min(provider)
+
+    def propose(self, step: Step) -> float:
+        return self.rate
+
+
+@dataclass
+class KumoMTA:
+    """KumoMTA's shipped shaping and Traffic Shaping Automation; `with_static_rates` also sets each
+    provider's max_message_rate to the spec §6.2 default, as an operator would."""
+
+    with_static_rates: bool = False
+    name: str = "kumomta"
+    railed: bool = False
+    shaper: TrafficShaper | None = None
+
+    def __post_init__(self) -> None:
+        if self.with_static_rates:
+            self.name = "kumomta+rates"
+
+    def reset(self, provider: str, rate_per_min: float) -> None:
+        self.shaper = TrafficShaper(shaping_for(provider), static_rate_per_min(provider) if self.with_static_rates else None)
+
+    def propose(self, step: Step) -> float:
+        assert self.shaper is not None
+        self.shaper.observe(step.replies, step.now_s)
+        return self.shaper.rate_per_min(float(step.obs[OBS["smtp_latency_ms"]]), step.now_s)
+
+
+@dataclass
+class AIMD:
+    """Additive increase (2% of the known limit per step) while deferrals stay at greylisting
+    level, multiplicative decrease (halve) when the provider starts deferring."""
+
+    name: str = "aimd"
+    railed: bool = True
+    increase_share: float = 0.02
+    decrease: float = 0.5
+    deferral_threshold: float = 0.02
+    step_up: float = 0.0
+
+    def reset(self, provider: str, rate_per_min: float) -> None:
+        self.step_up = self.increase_share * known_limit_per_min(provider)
+
+    def propose(self, step: Step) -> float:
+        if float(step.obs[OBS["smtp_4xx_rate"]]) > self.deferral_threshold:
+            return step.rate_per_min * self.decrease
+        return step.rate_per_min + self.step_up
+
+
+@dataclass
+class Oracle:
+    """Sends at exactly the hidden limit: the most a sender can deliver without pressure."""
+
+    name: str = "oracle"
+    railed: bool = True
+
+    def reset(self, provider: str, rate_per_min: float) -> None:
+        pass
+
+    def propose(self, step: Step) -> float:
+        return step.env.hidden_limit_per_min()
+
+
+@dataclass
+class ContextualBandit:
+    """Spec §3.2's online learner: one ridge regression per multiplier arm predicts the next
+    window's reward per unit of current rate from `throttle_features`; epsilon-greedy exploration
+    decays 0.3 -> 0.05 (x0.995 per decision). Learns online wherever it runs."""
+
+    name: str = "bandit"
+    railed: bool = True
+    arms: tuple[float, ...] = THROTTLE_MULTIPLIERS
+    epsilon: float = 0.3
+    epsilon_min: float = 0.05
+    epsilon_decay: float = 0.995
+    ridge: float = 1.0
+    seed: int = 0
+    learning: bool = True
+    a: np.ndarray = field(init=False)
+    b: np.ndarray = field(init=False)
+    _pending: tuple[np.ndarray, int, float] | None = field(init=False, default=None)
+    _provider: str = field(init=False, default="gmail")
+
+    def __post_init__(self) -> None:
+        d = len(FEATURE_NAMES)
+        self.a = np.stack([np.eye(d) * self.ridge for _ in self.arms])
+        self.b = np.zeros((len(self.arms), d))
+        self.rng = np.random.default_rng(self.seed)
+
+    def reset(self, provider: str, rate_per_min: float) -> None:
+        self._provider = provider
+        self._pending = None
+
+    def values(self, x: np.ndarray) -> np.ndarray:
+        theta = np.linalg.solve(self.a, self.b[..., None])[..., 0]
+        return theta @ x
+
+    def propose(self, step: Step) -> float:
+        x = throttle_features(step.obs, self._provider).astype(float)
+        if self._pending is not None and self.learning:
+            px, arm, rate = self._pending
+            target = step.reward * 2000.0 / max(rate, 1e-3)  # reward per unit of the rate in force
+            self.a[arm] += np.outer(px, px)
+            self.b[arm] += target * px
+        if self.rng.random() < self.epsilon:
+            arm = int(self.rng.integers(len(self.arms)))
+        else:
+            arm = int(np.argmax(self.values(x)))
+        if self.learning:
+            self.epsilon = max(self.epsilon_min, self.epsilon * self.epsilon_decay)
+        self._pending = (x, arm, step.rate_per_min)
+        return step.rate_per_min * self.arms[arm]
+
+    def state(self) -> dict[str, np.ndarray | float]:
+        return {"a": self.a.copy(), "b": self.b.copy(), "epsilon": self.epsilon}
+
+    def load(self, state: dict) -> None:
+        self.a, self.b, self.epsilon = np.asarray(state["a"]), np.asarray(state["b"]), float(state["epsilon"])
+
+
+# ---- the harness -----------------------------------------------------------------------------
+@dataclass
+class Trace:
+    """Per-step record of one policy on one provider (arrays of equal length)."""
+
+    policy: str
+    provider: str
+    seed: int
+    rate: list[float] = field(default_factory=list)
+    limit: list[float] = field(default_factory=list)
+    sent: list[int] = field(default_factory=list)
+    delivered: list[int] = field(default_factory=list)
+    deferred: list[int] = field(default_factory=list)
+    blocks: list[int] = field(default_factory=list)
+    rate_blocks: list[int] = field(default_factory=list)
+    bounces: list[int] = field(default_factory=list)
+    complaints: list[int] = field(default_factory=list)
+    rails: list[tuple[str, ...]] = field(default_factory=list)
+    reward: float = 0.0
+    reputation_end: float = math.nan
+
+    def summary(self) -> dict[str, float | str | int]:
+        hours = len(self.rate) * STEP_SECONDS / 3600.0
+        sent = max(sum(self.sent), 1)
+        delivered = sum(self.delivered)
+        return {
+            "policy": self.policy, "provider": self.provider, "seed": self.seed,
+            "delivered_per_hour": delivered / hours if hours else 0.0,
+            "sent_per_hour": sent / hours if hours else 0.0,
+            "block_rate": sum(self.blocks) / sent,
+            "rate_block_rate": sum(self.rate_blocks) / sent,
+            "deferral_rate": sum(self.deferred) / sent,
+            "complaint_rate": sum(self.complaints) / max(delivered, 1),
+            "reputation_end": self.reputation_end,
+            "reward": self.reward,
+            "railed_share": sum(1 for r in self.rails if r) / max(len(self.rails), 1),
+        }
+
+
+def run_policy(policy: ThrottlePolicy, env: ThrottleEnv, seed: int, steps: int) -> Trace:
+    """Run `policy` for `steps` 30-second windows on `env` (reset with `seed`)."""
+    obs, _ = env.reset(seed=seed)
+    rails = ThrottleRails.for_provider(env.provider)
+    rate = env.rate
+    policy.reset(env.provider, rate)
+    trace = Trace(policy.name, env.provider, seed)
+    replies: list[tuple[str, int]] = []
+    reward = 0.0
+    for t in range(steps):
+        proposed = policy.propose(Step(obs, rate, replies, reward, t * STEP_SECONDS, env))
+        bound: tuple[str, ...] = ()
+        if policy.railed:
+            railed = rails.apply(proposed, rate)
+            proposed, bound = railed.rate_per_min, railed.rails
+        obs, reward, terminated, _, info = env.step_rate(proposed)
+        rate = info["rate_per_min"]
+        c = info["counts"]
+        trace.rate.append(rate)
+        trace.limit.append(info["truth"]["limit_per_min"])
+        trace.sent.append(sum(c.values()))
+        trace.delivered.append(c["delivered"])
+        trace.deferred.append(c["deferred"])
+        trace.blocks.append(c["block"])
+        trace.rate_blocks.append(info["rate_blocks"])
+        trace.bounces.append(c["soft_bounce"] + c["hard_bounce"])
+        trace.complaints.append(info["complaints"])
+        trace.rails.append(bound)
+        trace.reward += reward
+        replies = info["replies"]
+        if terminated:
+            break
+    trace.reputation_end = env.reputation
+    return trace

@@ -1,0 +1,97 @@
+"""A trained model together with everything needed to use it on raw feature rows: the feature
+columns it was trained on, the categorical vocabularies, the classes, and the spec's action policy.
+
+Training, evaluation, the MLflow pyfunc and the serving runtimes all predict through this one
+object, so a feature is encoded the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from adaptive_delivery.platform.training.dataset import encode
+
+
+@dataclass
+class TrainedModel:
+    model_id: str
+    classes: tuple[str, ...]
+    features: list[str]
+    categorical: list[str]
+    categories: dict[str, list[str]]
+    model: Any  # has predict_proba(X) on the encoded matrix
+    params: dict = field(default_factory=dict)
+    trained_rows: int = 0
+    trained_until: str = ""
+    # Per-segment probability offsets fitted on the newest days (training.recalibration); the
+    # segment is a raw feature column (MDL-001: provider). Empty: the model's own probabilities.
+    segment: str = ""
+    offsets: dict[str, list[float]] = field(default_factory=dict)
+
+    def __setstate__(self, state: dict) -> None:
+        """Bundles pickled before a field existed load with that field's default."""
+        self.__dict__.update({"segment": "", "offsets": {}, **state})
+
+    def encode(self, frame: pd.DataFrame) -> pd.DataFrame:
+        X, _ = encode(frame, self.features, self.categorical, self.categories)
+        return X
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Class probabilities for raw feature rows (Feast's full feature names as columns)."""
+        proba = np.asarray(self.model.predict_proba(self.encode(frame)), dtype=float)
+        if self.offsets and self.segment in frame.columns:
+            from adaptive_delivery.platform.training.recalibration import apply_segment_offsets
+
+            proba = apply_segment_offsets(proba, frame[self.segment].to_numpy(), self.offsets)
+        return proba
+
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """One column per class probability, and the action when the spec declares a policy."""
+        from adaptive_delivery.platform.spec import get
+
+        proba = self.predict_proba(frame)
+        out = pd.DataFrame(proba, columns=[f"p_{c}" for c in self.classes])
+        decide = get(self.model_id).decide
+        if decide is not None:
+            out["action"] = decide(proba)
+        return out
+
+    def feature_importance(self) -> dict[str, float]:
+        get_importance = getattr(self.model, "feature_importance", None)
+        return get_importance() if get_importance else {}
+
+    def save(self, path: str | Path) -> Path:
+        import joblib
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        joblib.dump(self, path)
+        return path
+
+    @staticmethod
+    def locate(uri: str | Path) -> Path:
+        """The bundle file inside an MLflow pyfunc model folder (or the bundle file itself)."""
+        import yaml
+
+        path = Path(uri)
+        if path.is_file():
+            return path
+        mlmodel = path / "MLmodel"
+        if not mlmodel.exists():
+            raise FileNotFoundError(f"{uri} is neither a model bundle nor an MLflow model folder")
+        artifacts = yaml.safe_load(mlmodel.read_text())["flavors"]["python_function"]["artifacts"]
+        return path / artifacts["bundle"]["path"]
+
+    @staticmethod
+    def load(path: str | Path) -> TrainedModel:
+        import joblib
+
+        obj = joblib.load(path)
+        if not isinstance(obj, TrainedModel):
+            raise TypeError(f"{path} does not hold a TrainedModel (got {type(obj).__name__})")
+        return obj

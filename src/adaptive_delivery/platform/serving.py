@@ -1,0 +1,67 @@
+"""What every MLServer runtime of the project shares: decoding V2 inputs into columns, encoding a
+response frame, and the serving metrics MLServer's Prometheus endpoint exposes. Runs in the
+serving environment (MLServer); each model's runtime lives in its own folder."""
+
+import time
+
+import numpy as np
+from mlserver.codecs import NumpyCodec, StringCodec
+from mlserver.errors import MLServerError
+from mlserver.types import InferenceRequest, RequestInput
+
+SERVING_METRICS = ("prediction_latency_seconds", "prediction_batch_size", "throttle_recommended_rate", "rl_action")
+_metrics: dict | None = None
+
+
+def serving_metrics() -> dict:
+    """This process's metrics, in prometheus_client's default registry, which MLServer's metrics
+    endpoint serves (with parallel_workers 0); created once however many models load."""
+    global _metrics
+    if _metrics is None:
+        from prometheus_client import REGISTRY
+
+        from adaptive_delivery.platform.monitoring.metrics import make
+
+        _metrics = {name: make(name, REGISTRY) for name in SERVING_METRICS}
+    return _metrics
+
+
+def observe(model: str, started: float, rows: int) -> None:
+    m = serving_metrics()
+    m["prediction_latency_seconds"].labels(model=model).observe(time.perf_counter() - started)
+    m["prediction_batch_size"].labels(model=model).observe(rows)
+
+
+def decode_input(inp: RequestInput) -> np.ndarray:
+    try:
+        if inp.datatype == "BYTES":
+            return np.asarray(StringCodec.decode_input(inp), dtype=object)
+        return np.asarray(NumpyCodec.decode_input(inp))
+    except Exception as exc:  # shape and data disagree, unknown datatype, …
+        raise MLServerError(f"input {inp.name!r} cannot be decoded as {inp.datatype} {inp.shape}: {exc}") from exc
+
+
+def columns_of(payload: InferenceRequest) -> dict[str, np.ndarray]:
+    """One flat array per named input (a [n, 1] input counts as n values)."""
+    columns = {}
+    for inp in payload.inputs:
+        values = decode_input(inp)
+        columns[inp.name] = values[:, 0] if values.ndim > 1 and values.shape[1] == 1 else values
+    return columns
+
+
+def encode_frame(out) -> list:
+    """One V2 output per column of a response frame: text as BYTES, numbers as FP64."""
+    outputs = []
+    for col in out.columns:
+        values = out[col].to_numpy()
+        if values.dtype == object:
+            outputs.append(StringCodec.encode_output(col, [str(v) for v in values]))
+        else:
+            outputs.append(NumpyCodec.encode_output(col, values.astype(np.float64)))
+    return outputs
+
+
+def model_version(params) -> str:
+    """The registry version a model-settings file names (parameters.version or extra.version)."""
+    return str(params.version or (params.extra or {}).get("version", "unknown"))

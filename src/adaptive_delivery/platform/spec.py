@@ -1,0 +1,180 @@
+"""The model spec contract: everything generic (training pipeline, DAG factory, serving runtimes,
+manifests) is driven by these declarations, so adding a model touches one module and one test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import numpy as np
+    import pandas as pd
+
+    from adaptive_delivery.platform.training.dataset import Dataset
+
+
+class Schedule(StrEnum):
+    """Retraining cadence (spec §2.1)."""
+
+    CONTINUOUS = "continuous"
+    HOURLY = "hourly"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    ON_DEMAND = "on_demand"
+
+    @property
+    def cron(self) -> str | None:
+        """The Airflow schedule for this cadence ('continuous' retrains hourly on fresh data)."""
+        return {"continuous": "@hourly", "hourly": "@hourly", "daily": "@daily", "weekly": "@weekly",
+                "on_demand": None}[self.value]
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A promotion gate: the challenger may not be worse than the champion by more than `max_drop`
+    (relative) on `metric`, and must reach `floor` in absolute terms."""
+
+    metric: str
+    max_drop: float = 0.02
+    floor: float | None = None
+    higher_is_better: bool = True
+
+
+@dataclass(frozen=True)
+class TrainingProfile:
+    """How much effort a training run spends: Optuna trials, CV folds, and row caps that keep a
+    laptop run bounded (the cluster uses `full`)."""
+
+    name: str
+    trials: int
+    cv_folds: int
+    max_tuning_rows: int | None
+    max_training_rows: int | None
+    epochs_scale: float = 1.0  # multiplies a network's epoch count
+
+
+PROFILES = {
+    "quick": TrainingProfile("quick", trials=4, cv_folds=3, max_tuning_rows=30_000, max_training_rows=1_000_000, epochs_scale=0.5),
+    "full": TrainingProfile("full", trials=30, cv_folds=4, max_tuning_rows=200_000, max_training_rows=None),
+}
+
+
+def profile(name: str) -> TrainingProfile:
+    try:
+        return PROFILES[name]
+    except KeyError as exc:
+        raise KeyError(f"unknown training profile {name!r}; known: {sorted(PROFILES)}") from exc
+
+
+@dataclass(frozen=True)
+class PolicyTrainer:
+    """How one simulator-trained model trains, evaluates and describes itself; a spec carries it.
+
+    `evaluate` writes its tables and plots into the folder it gets and returns the registry
+    metrics (the oracle's beside ours under `oracle_*`)."""
+
+    train: Callable[[int, int, Path], Path]  # (timesteps, seed, out folder) -> policy file
+    evaluate: Callable[[Path, Path, str], dict[str, float]]  # (policy, out folder, profile) -> metrics
+    example: Callable[[], pd.DataFrame]  # a valid request for the registry's signature
+    pyfunc: Callable[[], Any]  # an mlflow.pyfunc.PythonModel
+    timesteps: dict[str, int]  # per training profile
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    model_id: str  # MDL-001 …
+    name: str
+    feature_service: str  # the Feast feature service it reads
+    label: str  # what is predicted, and from which events
+    classes: tuple[str, ...]
+    primary_metric: str
+    metrics: tuple[str, ...]
+    gates: tuple[Gate, ...]
+    schedule: Schedule
+    serving_signature: dict[str, str]  # output name -> description
+    needs_gpu: bool = False
+    # "pipeline": the supervised KFP pipeline trains it from a feature table; "simulator": a
+    # control policy learned in the world (its CLI trains, evaluates and registers it, same gates).
+    trainer: str = "pipeline"
+    # The MLServer implementation that serves it (a dotted path in the repo's `serving` package);
+    # None: not served over the network yet.
+    runtime: str | None = "serving.runtime.DeliverabilityRuntime"
+    # For trainer "simulator": how it trains, evaluates and describes itself (training.policies).
+    policy_trainer: PolicyTrainer | None = field(default=None, compare=False, repr=False)
+    holdout_days: int = 7
+    min_training_rows: int = 1_000
+    # A raw column whose values behave as separate populations (MDL-001: the mailbox provider):
+    # monitoring judges prediction vs actual per value, and a retraining may recalibrate per value.
+    segment: str | None = None
+    # Columns whose change over time is expected (ages, calendars): left out of the drift gate.
+    drift_exempt: tuple[str, ...] = ()
+    # Share of checked features that may drift between training and holdout before the gate stops.
+    drift_share: float = 0.5
+    # The training entry points; the generic pipeline calls only these.
+    labels: Callable[[Path], pd.DataFrame] | None = field(default=None, compare=False, repr=False)
+    to_dataset: Callable[..., Dataset] | None = field(default=None, compare=False, repr=False)
+    search_space: Callable[[Any, TrainingProfile], dict] | None = field(default=None, compare=False, repr=False)
+    # Parameters known to work (the model's defaults), tried first: a short search on a sample
+    # then replaces them only with something its cross-validation scores higher.
+    baseline_params: Callable[[], dict] | None = field(default=None, compare=False, repr=False)
+    fit: Callable[[Dataset, dict, TrainingProfile], Any] | None = field(default=None, compare=False, repr=False)
+    # Turns predicted probabilities into the action the caller takes (None: probabilities only).
+    decide: Callable[[np.ndarray], np.ndarray] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def registered_name(self) -> str:
+        """Name in the MLflow model registry."""
+        return f"{self.model_id.lower()}-{self.name.lower().replace(' ', '-')}"
+
+
+# Models register through the `adaptive_delivery.models` entry-point group (pyproject.toml): one
+# line per model, `"MDL-001" = "package.module:SPEC"`. The platform never imports a product; it
+# loads whatever the installed distributions declare.
+ENTRY_POINT_GROUP = "adaptive_delivery.models"
+_REGISTRY: dict[str, ModelSpec] = {}
+_loaded = False
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    """Add a spec by hand (tests, notebooks); declared models come from the entry points."""
+    if spec.model_id in _REGISTRY and _REGISTRY[spec.model_id] is not spec:
+        raise ValueError(f"{spec.model_id} is registered twice")
+    _REGISTRY[spec.model_id] = spec
+    return spec
+
+
+def get(model_id: str) -> ModelSpec:
+    _load_all()
+    try:
+        return _REGISTRY[model_id.upper()]
+    except KeyError as exc:
+        raise KeyError(f"unknown model {model_id!r}; known: {sorted(_REGISTRY)}") from exc
+
+
+def all_specs() -> list[ModelSpec]:
+    _load_all()
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def _load_all() -> None:
+    """Load every declared spec once; a declaration whose id disagrees with its spec is an error."""
+    global _loaded
+    if _loaded:
+        return
+    from importlib.metadata import entry_points
+
+    declared = entry_points(group=ENTRY_POINT_GROUP)
+    if not declared:
+        raise RuntimeError(f"no models declared in the {ENTRY_POINT_GROUP!r} entry points: install the "
+                           "package (pip install -e .) so its pyproject.toml declarations are visible")
+    for ep in declared:
+        spec = ep.load()
+        if not isinstance(spec, ModelSpec) or spec.model_id != ep.name:
+            raise TypeError(f"entry point {ep.name} = {ep.value} must name the ModelSpec of {ep.name}")
+        register(spec)
+    _loaded = True

@@ -1,0 +1,124 @@
+"""Registering a learned control policy (MDL-003 throttle, MDL-009 warm-up, any spec whose trainer is
+"simulator") the way every model
+is registered: one MLflow run with the training parameters, the held-out evaluation's metrics
+(the oracle's beside them), the tables and plots; the exported actor logged as a pyfunc model,
+registered as `challenger` and gated against `champion` with the spec's gates (`registry`).
+
+These models train in the world simulator, not on a feature table, so they skip the supervised
+pipeline's load/tune steps; registration, aliases and gates are the same code.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+from adaptive_delivery.platform.rl.pyfunc import ACTOR_ARTIFACT, ActorPyfunc
+from adaptive_delivery.platform.spec import ModelSpec, PolicyTrainer
+from adaptive_delivery.platform.training.pyfunc import pip_requirements
+from adaptive_delivery.platform.training.registry import (
+    GateVerdict,
+    gate_and_promote,
+    register_challenger,
+)
+from adaptive_delivery.platform.training.tracking import Tracking
+
+RUNTIME_LIBRARIES = ("numpy", "pandas", "mlflow-skinny")
+
+
+def register_policy(
+    spec: ModelSpec,
+    *,
+    tracking: Tracking,
+    actor_path: Path,
+    params: dict[str, object],
+    metrics: dict[str, float],
+    files: dict[str, Path],
+    example: pd.DataFrame | None = None,
+    python_model: mlflow.pyfunc.PythonModel | None = None,
+) -> tuple[str, GateVerdict]:
+    """Log one policy run, register it as `challenger`, gate it; returns (run id, verdict)."""
+    import mlflow
+
+    client = tracking.client()
+    run = client.create_run(tracking.experiment_id(), run_name=f"train {spec.model_id}",
+                            tags={"model_id": spec.model_id, "trainer": "reinforcement"})
+    run_id = run.info.run_id
+    tracking.log_to(run_id, params=params, metrics={k: float(v) for k, v in metrics.items() if np.isfinite(v)})
+    for artifact_path, path in files.items():
+        tracking.log_file(run_id, path, artifact_path)
+    with mlflow.start_run(run_id=run_id):
+        signature = None
+        if example is not None and python_model is not None:
+            from mlflow.models import infer_signature
+
+            # the model loads from the artifact it will be logged with, as MLflow would load it
+            python_model.load_context(SimpleNamespace(artifacts={ACTOR_ARTIFACT: str(actor_path)}, model_config={}))
+            signature = infer_signature(example, python_model.predict(None, example))
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=python_model or ActorPyfunc(), artifacts={ACTOR_ARTIFACT: str(actor_path)},
+            signature=signature, pip_requirements=pip_requirements(RUNTIME_LIBRARIES),
+        )
+    version = register_challenger(client, spec, run_id, model_uri=info.model_uri)
+    verdict = gate_and_promote(client, spec, version, metrics)
+    client.set_tag(run_id, "gate", verdict.summary()[:4900])
+    tracking.finish_parent(run_id)
+    return run_id, verdict
+
+
+# ---- the policy pipeline's steps (components/*_policy.py wrap these) -----------------------------
+METRICS_FILE = "metrics.json"
+REPORT_SUFFIXES = (".csv", ".md", ".png", ".json", ".jsonl", ".html")
+
+
+def trainer_of(spec: ModelSpec) -> PolicyTrainer:
+    if spec.policy_trainer is None:
+        raise ValueError(f"{spec.model_id} is not trained in the simulator (trainer={spec.trainer!r})")
+    return spec.policy_trainer
+
+
+def train_policy_step(spec: ModelSpec, profile: str, seed: int, dest: Path) -> Path:
+    """Train the policy for the profile's step budget and write it to `dest` exactly."""
+    import shutil
+
+    trainer = trainer_of(spec)
+    with tempfile.TemporaryDirectory() as tmp:
+        trained = trainer.train(trainer.timesteps[profile], seed, Path(tmp))
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(trained, dest)
+    return dest
+
+
+def evaluate_policy_step(spec: ModelSpec, policy: Path, out: Path, profile: str) -> dict[str, float]:
+    """Evaluate on held-out worlds; the metrics also land in OUT/metrics.json for the next step."""
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = trainer_of(spec).evaluate(policy, out, profile)
+    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def register_policy_step(spec: ModelSpec, tracking: Tracking, policy: Path, evaluation: Path,
+                         params: dict[str, object] | None = None) -> GateVerdict:
+    """Export the actor, log the run with the evaluation's files, register `challenger`, gate."""
+    from stable_baselines3 import PPO
+
+    from adaptive_delivery.platform.rl.policy_export import save_actor
+
+    metrics_file = evaluation / METRICS_FILE
+    if not metrics_file.exists():
+        raise FileNotFoundError(f"{metrics_file} is missing: evaluate the policy first")
+    trainer = trainer_of(spec)
+    with tempfile.TemporaryDirectory() as tmp:
+        actor = save_actor(PPO.load(str(policy), device="cpu"), Path(tmp) / f"{spec.model_id.lower()}_actor.npz")
+        files = {f"evaluation/{f.name}": f for f in sorted(evaluation.iterdir()) if f.suffix in REPORT_SUFFIXES}
+        files[f"policy/{spec.model_id.lower()}_ppo.zip"] = policy
+        _, verdict = register_policy(spec, tracking=tracking, actor_path=actor, params=params or {},
+                                     metrics=json.loads(metrics_file.read_text()), files=files,
+                                     example=trainer.example(), python_model=trainer.pyfunc())
+    return verdict

@@ -1,0 +1,127 @@
+"""Registering models in MLflow and the champion/challenger gate shared by every model.
+
+A trained model is logged as a pyfunc, registered under the spec's name and given the alias
+`challenger`; the gate compares it with the current `champion` on the spec's gates and, if it
+passes, moves `champion` to it. Every verdict says why in words.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+
+from adaptive_delivery.platform.spec import ModelSpec
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+# Tag on a version the gate promoted over an earlier champion: the version it replaced.
+REPLACED_TAG = "replaced_champion"
+
+
+@dataclass
+class GateVerdict:
+    passed: bool
+    reasons: list[str]
+    challenger_version: str
+    champion_version: str | None
+
+    def summary(self) -> str:
+        head = "PROMOTE" if self.passed else "STOP"
+        return f"{head}: " + "; ".join(self.reasons)
+
+
+def evaluate_gates(spec: ModelSpec, challenger: dict[str, float], champion: dict[str, float] | None,
+                   extra_failures: list[str] | None = None) -> tuple[bool, list[str]]:
+    """Apply the spec's gates: absolute floors, and no relative drop beyond `max_drop` vs the champion."""
+    reasons: list[str] = []
+    ok = True
+    for gate in spec.gates:
+        value = challenger.get(gate.metric, float("nan"))
+        if math.isnan(value):
+            return False, [f"challenger has no {gate.metric}"]
+        if gate.floor is not None and ((value < gate.floor) if gate.higher_is_better else (value > gate.floor)):
+            ok = False
+            reasons.append(f"{gate.metric} {value:.4f} is past the floor {gate.floor}")
+        if champion is None or math.isnan(champion.get(gate.metric, float("nan"))):
+            reasons.append(f"{gate.metric} {value:.4f}; no champion yet")
+            continue
+        base = champion[gate.metric]
+        change = (value - base) / abs(base) if base else 0.0
+        drop = -change if gate.higher_is_better else change
+        if drop > gate.max_drop:
+            ok = False
+            reasons.append(f"{gate.metric} {value:.4f} vs champion {base:.4f}: {drop:.1%} worse (> {gate.max_drop:.0%} allowed)")
+        else:
+            reasons.append(f"{gate.metric} {value:.4f} vs champion {base:.4f} ({change:+.1%})")
+    for failure in extra_failures or []:
+        ok = False
+        reasons.append(failure)
+    return ok, reasons
+
+
+def register_challenger(client, spec: ModelSpec, run_id: str, artifact_name: str = "model",
+                        model_uri: str | None = None) -> str:
+    """Register the run's model (or `model_uri`, a logged model) as a new version and point
+    `challenger` at it; returns the version."""
+    from mlflow.exceptions import MlflowException
+
+    with contextlib.suppress(MlflowException):  # already registered
+        client.create_registered_model(spec.registered_name, description=f"{spec.model_id} {spec.name}: {spec.label}")
+    model_uri = model_uri or f"runs:/{run_id}/{artifact_name}"
+    version = client.create_model_version(spec.registered_name, source=model_uri, run_id=run_id)
+    client.set_registered_model_alias(spec.registered_name, CHALLENGER, version.version)
+    return str(version.version)
+
+
+def alias_metrics(client, spec: ModelSpec, alias: str) -> tuple[str | None, dict[str, float] | None]:
+    """The version behind an alias and the metrics its training run logged (None if no such alias)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mv = client.get_model_version_by_alias(spec.registered_name, alias)
+    except MlflowException:
+        return None, None
+    return str(mv.version), dict(client.get_run(mv.run_id).data.metrics)
+
+
+def gate_and_promote(client, spec: ModelSpec, challenger_version: str, challenger_metrics: dict[str, float],
+                     extra_failures: list[str] | None = None,
+                     champion_metrics: dict[str, float] | None = None) -> GateVerdict:
+    """Compare the challenger with the champion; move `champion` only when every gate passes.
+    `champion_metrics` are the champion's scores on the challenger's holdout where the caller could
+    re-evaluate it (a fair comparison); otherwise the metrics its own training run logged."""
+    champion_version, logged = alias_metrics(client, spec, CHAMPION)
+    if champion_version == challenger_version:
+        champion_version, logged = None, None
+    champion_metrics = champion_metrics if champion_metrics is not None else logged
+    ok, reasons = evaluate_gates(spec, challenger_metrics, champion_metrics, extra_failures)
+    if ok:
+        client.set_registered_model_alias(spec.registered_name, CHAMPION, challenger_version)
+        if champion_version is not None:  # a rollout compares the two on live traffic (rollout.live)
+            client.set_model_version_tag(spec.registered_name, challenger_version, REPLACED_TAG, champion_version)
+    client.set_model_version_tag(spec.registered_name, challenger_version, "gate", "passed" if ok else "failed")
+    client.set_model_version_tag(spec.registered_name, challenger_version, "gate_reasons", "; ".join(reasons)[:4900])
+    return GateVerdict(ok, reasons, challenger_version, champion_version)
+
+
+def latest_training_run(tracking_uri: str, spec: ModelSpec) -> dict[str, object]:
+    """The newest training run of a spec: id, status, primary metric beside the oracle's, registered
+    version and the gate's verdict (empty when it never trained)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(experiments, f"tags.model_id = '{spec.model_id}'",
+                              order_by=["attributes.start_time DESC"], max_results=1) if experiments else []
+    if not runs:
+        return {}
+    run = runs[0]
+    m, tags = run.data.metrics, run.data.tags
+    out: dict[str, object] = {"run_id": run.info.run_id, "status": run.info.status,
+                              "version": tags.get("registered_version"), "promoted": tags.get("promoted") == "true",
+                              "verdict": tags.get("verdict") or tags.get("stopped_reason", "")}
+    for name in (spec.primary_metric, f"oracle_{spec.primary_metric}"):
+        if name in m:
+            out[name] = round(float(m[name]), 4)
+    return out
