@@ -48,7 +48,7 @@ bench: $(VENV)/.installed ## Reproducible speed measurements (writes benchmarks/
 	$(PY) benchmarks/bounce_parser.py
 
 lint: $(VENV)/.installed ## Static checks: ruff, the import contracts (pyproject.toml), no import cycles
-	$(VENV)/bin/ruff check src tests benchmarks components pipelines serving dags tools
+	$(VENV)/bin/ruff check src tests benchmarks components pipelines serving dags tools k8s
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) tools/import_cycles.py adaptive_delivery
 

@@ -14,23 +14,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
+from adaptive_delivery.delivery.features.spark_jobs import build_features, spark_session
+from adaptive_delivery.platform.spec import get
+from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
+from adaptive_delivery.twin.config import WorldConfig
+from adaptive_delivery.twin.simulator import simulate
+from pipelines.training import run_local
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from adaptive_delivery.delivery.features.spark_jobs import build_features, spark_session  # noqa: E402
-from adaptive_delivery.platform.spec import get  # noqa: E402
-from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri  # noqa: E402
-from adaptive_delivery.twin.config import WorldConfig  # noqa: E402
-from adaptive_delivery.twin.simulator import simulate  # noqa: E402
-from pipelines.training import run_local  # noqa: E402
-
 RESULTS = REPO / "benchmarks" / "results"
 SUBSCRIBERS, DAYS, SEED = 100_000, 21, 7
 

@@ -27,17 +27,15 @@ import numpy as np
 import pandas as pd
 import requests
 
+from adaptive_delivery.delivery.models.mdl001_deliverability.spec import SPEC
+from adaptive_delivery.platform import feature_store as st
+from adaptive_delivery.platform.bundle import TrainedModel
+from adaptive_delivery.platform.training.registry import CHAMPION
+from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
+from serving import local
+from serving.client import entity_request, online_feature_rows, v2_request
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from adaptive_delivery.delivery.models.mdl001_deliverability.spec import SPEC  # noqa: E402
-from adaptive_delivery.platform import feature_store as st  # noqa: E402
-from adaptive_delivery.platform.bundle import TrainedModel  # noqa: E402
-from adaptive_delivery.platform.training.registry import CHAMPION  # noqa: E402
-from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri  # noqa: E402
-from serving import local  # noqa: E402
-from serving.client import entity_request, online_feature_rows, v2_request  # noqa: E402
-
 RESULTS = REPO / "benchmarks" / "results"
 
 

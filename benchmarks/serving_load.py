@@ -19,18 +19,16 @@ from pathlib import Path
 import numpy as np
 import requests
 
+from adaptive_delivery.delivery.events.lake import EventsLake
+from adaptive_delivery.delivery.models.mdl001_deliverability.spec import SPEC
+from adaptive_delivery.platform import feature_store as st
+from adaptive_delivery.platform.bundle import TrainedModel
+from adaptive_delivery.platform.training.registry import CHAMPION
+from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
+from serving import local
+from serving.client import online_feature_rows, v2_request
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from adaptive_delivery.delivery.events.lake import EventsLake  # noqa: E402
-from adaptive_delivery.delivery.models.mdl001_deliverability.spec import SPEC  # noqa: E402
-from adaptive_delivery.platform import feature_store as st  # noqa: E402
-from adaptive_delivery.platform.bundle import TrainedModel  # noqa: E402
-from adaptive_delivery.platform.training.registry import CHAMPION  # noqa: E402
-from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri  # noqa: E402
-from serving import local  # noqa: E402
-from serving.client import online_feature_rows, v2_request  # noqa: E402
-
 RESULTS = REPO / "benchmarks" / "results"
 
 

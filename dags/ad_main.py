@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ad_common import DEFAULT_ARGS, START, deployment, repo_on_path
+from ad_common import DEFAULT_ARGS, START, deployment
 from airflow.sdk import dag, get_current_context, task
 
 
@@ -49,7 +49,6 @@ def materialize() -> list[str]:
 @task
 def train_mdl_001() -> dict:
     """MDL-001 through its pipeline (local runner or cluster, as the deployment says)."""
-    repo_on_path()
     from adaptive_delivery.delivery.jobs import MAIN_MODEL, record
     from adaptive_delivery.platform.spec import get
     from adaptive_delivery.platform.training.registry import latest_training_run

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ad_common import DEFAULT_ARGS, START, deployment, repo_on_path, retrain_dag_id
+from ad_common import DEFAULT_ARGS, START, deployment, retrain_dag_id
 from airflow.sdk import Param, dag, get_current_context, task
 
 from adaptive_delivery.platform.spec import ModelSpec, all_specs
@@ -16,7 +16,6 @@ from adaptive_delivery.platform.spec import ModelSpec, all_specs
 @task
 def train(model_id: str) -> str:
     """Tune, train, evaluate, register and gate through the spec's pipeline; returns the verdict."""
-    repo_on_path()
     from adaptive_delivery.delivery.jobs import record
     from adaptive_delivery.platform.spec import get
     from pipelines.training import run_for

@@ -11,20 +11,16 @@ against the Spark operator's CRDs.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyspark
 import yaml
 
+from adaptive_delivery.delivery.features.spark_jobs import HOURLY_TABLES
+from adaptive_delivery.platform.spec import all_specs
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "src"))
-
-from adaptive_delivery.delivery.features.spark_jobs import HOURLY_TABLES  # noqa: E402
-from adaptive_delivery.platform.spec import all_specs  # noqa: E402
-
-
 @dataclass(frozen=True)
 class Cluster:
     namespace: str = "adaptive-delivery"

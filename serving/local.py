@@ -43,11 +43,12 @@ def feature_store_settings(world: Path, service: str, project: str = "adaptive_d
 def write_settings(root: Path, models: dict[str, tuple[str, Path]], http_port: int, grpc_port: int,
                    prediction_log: Path | None = None, host: str = "127.0.0.1",
                    runtimes: dict[str, str] | None = None, metrics_port: int | None = None,
-                   feature_store: dict[str, str] | None = None) -> Path:
+                   feature_store: dict[str, str] | None = None, settings: dict[str, str] | None = None) -> Path:
     """settings.json and one model-settings.json per model name -> (version, model folder);
     `runtimes` names a model's MLServer implementation where it is not MDL-001's; `metrics_port`
     turns on MLServer's Prometheus endpoint (/metrics on that port); `feature_store` ({home, data,
-    profile, project, service}) lets the runtime answer entity-key requests from that online store."""
+    profile, project, service}) lets the runtime answer entity-key requests from that online store;
+    `settings` adds what a runtime reads from its parameters' extra (MDL-009: `approvals`, the approval ledger's path)."""
     root.mkdir(parents=True, exist_ok=True)
     # parallel_workers 0: MLServer 1.7 crash-loops with inference workers on uvloop>=0.22, and one
     # process keeps the latency path short
@@ -59,7 +60,7 @@ def write_settings(root: Path, models: dict[str, tuple[str, Path]], http_port: i
         d = root / name
         d.mkdir(exist_ok=True)
         extra = {"version": version, **({"prediction_log": str(prediction_log)} if prediction_log else {}),
-                 **({"feature_store": feature_store} if feature_store else {})}
+                 **({"feature_store": feature_store} if feature_store else {}), **(settings or {})}
         (d / "model-settings.json").write_text(json.dumps({
             "name": name, "implementation": (runtimes or {}).get(name, RUNTIME),
             "parameters": {"uri": str(folder), "version": version, "extra": extra}}, indent=2))
@@ -90,7 +91,7 @@ def start(settings_dir: Path, http_port: int, grpc_port: int, model: str, timeou
     if not SERVING_PYTHON.exists():
         raise FileNotFoundError(f"the serving environment is missing ({SERVING_PYTHON}); run `make serving-env`")
     log = settings_dir / "mlserver.log"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
     proc = subprocess.Popen([str(SERVING_PYTHON), "-m", "mlserver.cli.main", "start", str(settings_dir)], cwd=REPO,
                             env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     server = LocalServer(proc, http_port, grpc_port, log)

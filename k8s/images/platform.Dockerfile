@@ -12,6 +12,10 @@ RUN pip install --no-cache-dir torch==2.13.0 --index-url ${TORCH_INDEX} \
     && pip install --no-cache-dir -r requirements/platform.lock
 COPY pyproject.toml README.md ./
 COPY src src
+# the adapters install with the package (pyproject.toml: components, pipelines, serving)
+COPY components components
+COPY pipelines pipelines
+COPY serving serving
 COPY feature_repo feature_repo
 RUN pip install --no-cache-dir --no-deps .
 ENV AD_FEATURE_REPO=/opt/adaptive-delivery/feature_repo

@@ -1,4 +1,4 @@
-"""A control policy through its training pipeline for real: `adaptive-delivery train MDL-003
+"""A control policy through its training pipeline for real: `adaptive-delivery model train MDL-003
 --profile quick` runs train -> evaluate -> register + gate through KFP's local runner; MLflow holds
 the run (params, metrics with the oracle's beside them, the evaluation files) and a `challenger`
 with the gate's verdict."""
@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def test_train_mdl_003_runs_the_policy_pipeline_and_registers_a_gated_challenger(tmp_path):
     home = tmp_path / "mlflow"
-    result = CliRunner().invoke(app, ["train", "MDL-003", "--profile", "quick", "--world", str(tmp_path / "world"),
+    result = CliRunner().invoke(app, ["model", "train", "MDL-003", "--profile", "quick", "--world", str(tmp_path / "world"),
                                       "--mlflow-home", str(home)])
     assert result.exit_code == 0, result.output
     assert "STOP" in result.output or "PROMOTE" in result.output

@@ -5,7 +5,11 @@ store — with the same probabilities as the registered model offline; malformed
 with a reason."""
 
 import json
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -288,3 +292,41 @@ def test_the_local_router_splits_mirrors_and_pins_as_seldons_experiment_says(ser
         assert other.status_code == 404 and "unknown model" in other.json()["error"]
     finally:
         http.shutdown()
+
+
+def test_the_model_serve_command_serves_the_champion_and_stops_with_it(served):
+    """`adaptive-delivery model serve MDL-001` end to end: resolves the champion from the registry,
+    starts MLServer on 127.0.0.1, answers as the registered model does, and takes MLServer down
+    when it is interrupted."""
+    server, root, version = served
+    http, grpc = local.free_port(), local.free_port()
+    cmd = [sys.executable, "-m", "adaptive_delivery.cli", "model", "serve", "MDL-001", "--aliases", "champion",
+           "--mlflow-home", str(root), "--out", str(root / "cli-serving"), "--http-port", str(http),
+           "--grpc-port", str(grpc), "--world", str(root / "no-world")]
+    proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{http}/v2/models/mdl-001"
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if requests.get(f"{url}/ready", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(1)
+        assert proc.poll() is None, proc.stdout.read()[-3000:]
+        frame = _frame(20, 11)[mdl.FEATURES]
+        body = _v2(frame)
+        got = requests.post(f"{url}/infer", json=body, timeout=30)
+        want = _infer(server, body)
+        assert got.status_code == 200 and want.status_code == 200, got.text
+        outputs = {o["name"]: o["data"] for o in got.json()["outputs"]}
+        expected = {o["name"]: o["data"] for o in want.json()["outputs"]}
+        np.testing.assert_allclose(outputs["p_inbox"], expected["p_inbox"], rtol=1e-9)
+        assert set(outputs["model_version"]) == {version}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{url}/ready", timeout=2)

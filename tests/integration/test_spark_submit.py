@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
-JOB = Path(__file__).resolve().parents[2] / "src" / "adaptive_delivery" / "features" / "spark_jobs.py"
+JOB = Path(__file__).resolve().parents[2] / "src" / "adaptive_delivery" / "delivery" / "features" / "spark_jobs.py"
 
 
 @pytest.mark.slow

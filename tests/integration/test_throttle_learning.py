@@ -61,7 +61,7 @@ def test_every_policy_runs_on_the_same_held_out_world(policy_path):
 
 def test_the_cli_writes_table_targets_and_trace(policy_path, tmp_path):
     out = tmp_path / "eval"
-    result = CliRunner().invoke(app, ["throttle", "evaluate", "--policy", str(policy_path), "--days", "0.02",
+    result = CliRunner().invoke(app, ["model", "evaluate", "MDL-003", "--policy", str(policy_path), "--days", "0.02",
                                       "--seeds", "1001", "--workers", "2", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "kumomta+rates" in (out / "throttle_eval.md").read_text()
@@ -91,10 +91,10 @@ def test_the_cli_registers_the_evaluated_policy_and_the_gate_judges_it(policy_pa
 
     out, home = tmp_path / "eval", tmp_path / "mlflow"
     runner = CliRunner()
-    result = runner.invoke(app, ["throttle", "evaluate", "--policy", str(policy_path), "--days", "0.02",
+    result = runner.invoke(app, ["model", "evaluate", "MDL-003", "--policy", str(policy_path), "--days", "0.02",
                                  "--seeds", "1001", "--workers", "1", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["throttle", "register", "--policy", str(policy_path), "--evaluation", str(out),
+    result = runner.invoke(app, ["model", "register", "MDL-003", "--policy", str(policy_path), "--evaluation", str(out),
                                  "--mlflow-home", str(home)])
     assert result.exit_code == 0, result.output
     client = Tracking(default_tracking_uri(home)).client()

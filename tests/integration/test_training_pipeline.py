@@ -87,7 +87,7 @@ def test_pipeline_registers_a_challenger_gates_it_and_a_second_run_meets_the_cha
 def test_a_too_small_training_set_stops_the_pipeline_and_registers_nothing(tmp_path, spark):
     world = _world(tmp_path / "short", spark, 800, 3, 2)  # three days: all of it is holdout
     mlflow_home = tmp_path / "mlflow"
-    cmd = [sys.executable, "-m", "adaptive_delivery.cli", "train", "MDL-001", "--world", str(world),
+    cmd = [sys.executable, "-m", "adaptive_delivery.cli", "model", "train", "MDL-001", "--world", str(world),
            "--mlflow-home", str(mlflow_home)]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert result.returncode == 2, result.stdout[-2000:]

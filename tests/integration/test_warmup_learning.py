@@ -58,7 +58,7 @@ def test_the_cli_evaluates_and_registers(policy_path, tmp_path):
 
     out, home = tmp_path / "eval", tmp_path / "mlflow"
     runner = CliRunner()
-    result = runner.invoke(app, ["warmup", "evaluate", "--policy", str(policy_path), "--days", "12",
+    result = runner.invoke(app, ["model", "evaluate", "MDL-009", "--policy", str(policy_path), "--days", "12",
                                  "--seeds", "1001-1002", "--out", str(out)])
     assert result.exit_code == 0, result.output
     text = (out / "warmup_eval.md").read_text()
@@ -67,7 +67,7 @@ def test_the_cli_evaluates_and_registers(policy_path, tmp_path):
     assert (out / "warmup_typical.png").stat().st_size > 10_000
     plans = [json.loads(line) for line in (out / "warmup_plans.jsonl").read_text().splitlines()]
     assert len(plans) == 12 and {"current_stage", "new_daily_limit", "rails_applied"} <= set(plans[0])
-    result = runner.invoke(app, ["warmup", "register", "--policy", str(policy_path), "--evaluation", str(out),
+    result = runner.invoke(app, ["model", "register", "MDL-009", "--policy", str(policy_path), "--evaluation", str(out),
                                  "--mlflow-home", str(home)])
     assert result.exit_code == 0, result.output
     client = Tracking(default_tracking_uri(home)).client()

@@ -12,15 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from adaptive_delivery.platform.spec import all_specs
+
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "src" / "adaptive_delivery"
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 SERVING_PYTHON = REPO / ".venv-serving" / "bin" / "python"
-SERVED_RUNTIMES = (
-    "adaptive_delivery.delivery.models.mdl001_deliverability.runtime",
-    "adaptive_delivery.delivery.models.mdl003_throttle.runtime",
-    "adaptive_delivery.delivery.models.mdl009_warmup.runtime",
-)
 BLOCKED = ("adaptive_delivery.twin", "pyspark", "gymnasium", "stable_baselines3", "matplotlib")
 
 
@@ -69,7 +66,7 @@ def test_no_import_cycle_and_the_check_finds_one(package_copy: Path):
 
 
 BLOCKER = """
-import importlib.abc, sys
+import importlib, importlib.abc, sys
 BLOCKED = {blocked!r}
 class Blocker(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
@@ -77,25 +74,33 @@ class Blocker(importlib.abc.MetaPathFinder):
             raise ModuleNotFoundError(f"{{name}} is blocked in this test", name=name)
         return None
 sys.meta_path.insert(0, Blocker())
-import importlib
-for module in {modules!r}:
-    importlib.import_module(module)
+from mlserver import MLModel
+for dotted in {runtimes!r}:
+    module, _, name = dotted.rpartition(".")
+    runtime = getattr(importlib.import_module(module), name)
+    assert issubclass(runtime, MLModel), dotted
 leaked = sorted(m for m in sys.modules if any(m == b or m.startswith(b + ".") for b in BLOCKED))
 assert not leaked, leaked
-print("imported", len({modules!r}))
+print("imported", len({runtimes!r}))
 """
+
+
+def test_every_registered_model_names_a_runtime():
+    missing = [s.model_id for s in all_specs() if not s.runtime]
+    assert not missing, f"not servable: {missing}"
 
 
 @pytest.mark.skipif(not SERVING_PYTHON.exists(), reason="the serving environment is not built (make serving-env)")
 def test_served_runtimes_import_without_the_twin_spark_gymnasium_sb3_or_matplotlib():
-    code = BLOCKER.format(blocked=BLOCKED, modules=SERVED_RUNTIMES)
+    runtimes = tuple(s.runtime for s in all_specs() if s.runtime)
+    code = BLOCKER.format(blocked=BLOCKED, runtimes=runtimes)
     done = subprocess.run([str(SERVING_PYTHON), "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert f"imported {len(SERVED_RUNTIMES)}" in done.stdout
+    assert f"imported {len(runtimes)}" in done.stdout
 
 
 @pytest.mark.skipif(not SERVING_PYTHON.exists(), reason="the serving environment is not built (make serving-env)")
 def test_the_blocker_itself_blocks():
-    code = BLOCKER.format(blocked=BLOCKED, modules=("adaptive_delivery.twin.envs",))
+    code = BLOCKER.format(blocked=BLOCKED, runtimes=("adaptive_delivery.twin.envs.ThrottleEnv",))
     done = subprocess.run([str(SERVING_PYTHON), "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode != 0 and "blocked in this test" in done.stderr

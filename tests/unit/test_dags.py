@@ -17,7 +17,6 @@ HEAVY = ("torch", "xgboost", "mlflow", "pyspark", "feast", "kfp", "stable_baseli
 
 PARSE = """
 import json, sys
-sys.path.insert(0, {dags!r})
 from airflow.models import DagBag
 bag = DagBag(dag_folder={dags!r})
 dags = {{d.dag_id: {{"tags": sorted(d.tags), "retries": d.default_args.get("retries"), "owner": d.owner,
@@ -32,8 +31,9 @@ print(json.dumps({{"errors": {{k: v[-500:] for k, v in bag.import_errors.items()
 @pytest.fixture(scope="module")
 def bag(tmp_path_factory):
     home = tmp_path_factory.mktemp("airflow")
+    # PYTHONPATH: Airflow's DAG processor puts the DAGs folder on the import path (ad_common)
     env = {"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
-           "PATH": "/usr/bin:/bin"}
+           "PATH": "/usr/bin:/bin", "PYTHONPATH": str(DAGS)}
     done = subprocess.run([sys.executable, "-c", PARSE.format(dags=str(DAGS), heavy=HEAVY)], capture_output=True,
                           text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -7,18 +7,20 @@ import numpy as np
 import pytest
 
 from adaptive_delivery.delivery.decisions.rails import DayMetrics, RailedVolume
+from adaptive_delivery.delivery.models.mdl009_warmup.plan import (
+    action_for,
+    action_volume,
+    warmup_plan,
+)
 from adaptive_delivery.delivery.models.mdl009_warmup.policies import (
     AUDIENCES,
     ON_CALL,
     FixedDoubling,
     RuleEscalation,
     WarmupOracle,
-    action_for,
-    action_volume,
     carried_full_volume,
     meets_criteria,
     run_warmup,
-    warmup_plan,
 )
 from adaptive_delivery.delivery.models.mdl009_warmup.report import evaluate, policy_metrics, table
 from adaptive_delivery.twin.envs import WarmupEnv

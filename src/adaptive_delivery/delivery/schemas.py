@@ -10,3 +10,9 @@ MTA_WINDOW_FIELDS: tuple[str, ...] = (
     "deferrals_1m", "blocks_1m", "smtp_latency_ms", "smtp_4xx_rate", "smtp_5xx_rate", "hour_of_day",
     "day_of_week", "historical_good_rate", "warmup_stage", "reputation", "deferral_ceiling_rate",
 )
+
+# Spec §3.5's warm-up actions and what each does to today's daily limit (0: pause): MDL-009's
+# action space, served and trained alike.
+WARMUP_ACTIONS: tuple[str, ...] = ("hold", "increase_10", "increase_25", "increase_50", "decrease_10", "decrease_25",
+                                   "pause")
+WARMUP_FACTORS: tuple[float, ...] = (1.0, 1.10, 1.25, 1.50, 0.90, 0.75, 0.0)

@@ -101,9 +101,9 @@ class ModelSpec:
     # "pipeline": the supervised KFP pipeline trains it from a feature table; "simulator": a
     # control policy learned in the world (its CLI trains, evaluates and registers it, same gates).
     trainer: str = "pipeline"
-    # The MLServer implementation that serves it (a dotted path in the repo's `serving` package);
-    # None: not served over the network yet.
-    runtime: str | None = "serving.runtime.DeliverabilityRuntime"
+    # The MLServer implementation that serves it: a dotted path to an `mlserver.MLModel` in the
+    # model's folder (its runtime.py); None: not served over the network.
+    runtime: str | None = None
     # For trainer "simulator": how it trains, evaluates and describes itself (training.policies).
     policy_trainer: PolicyTrainer | None = field(default=None, compare=False, repr=False)
     holdout_days: int = 7

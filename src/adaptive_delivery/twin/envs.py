@@ -21,7 +21,7 @@ from gymnasium import spaces
 
 from adaptive_delivery.delivery.decisions.rails import is_block_event, known_limit_per_min
 from adaptive_delivery.delivery.features.definitions import warmup_stage
-from adaptive_delivery.delivery.schemas import MTA_WINDOW_FIELDS
+from adaptive_delivery.delivery.schemas import MTA_WINDOW_FIELDS, WARMUP_ACTIONS, WARMUP_FACTORS
 from adaptive_delivery.twin import dynamics as dyn
 from adaptive_delivery.twin.providers import (
     PROVIDER_INDEX,
@@ -338,8 +338,6 @@ class ThrottleEnv(gym.Env):
 
 
 # ---- warm-up -------------------------------------------------------------------------------
-WARMUP_ACTIONS = ("hold", "increase_10", "increase_25", "increase_50", "decrease_10", "decrease_25", "pause")
-WARMUP_FACTORS = (1.0, 1.10, 1.25, 1.50, 0.90, 0.75, 0.0)
 # Spec §3.5 reward ("escalation" is paid per +50% of clean growth: `escalation_steps`).
 WARMUP_REWARD = {"escalation": 10.0, "good": 1.0, "degradation": -5.0, "block_event": -50.0, "reputation_damage": -100.0}
 

@@ -20,15 +20,17 @@ from mlserver.types import InferenceRequest, InferenceResponse
 from adaptive_delivery.delivery.decisions import entities
 from adaptive_delivery.delivery.decisions.service import RequestError, decision_frame, feature_rows
 from adaptive_delivery.platform.bundle import TrainedModel
-from adaptive_delivery.platform.serving import columns_of, encode_frame, observe
+from adaptive_delivery.platform.serving import columns_of, encode_frame, model_version, observe
 
 
 class DeliverabilityRuntime(MLModel):
+    """MDL-001 over V2: feature columns or entity keys in, one spec §6.1 decision per message out."""
+
     async def load(self) -> bool:
         params = self.settings.parameters
         self.bundle = TrainedModel.load(TrainedModel.locate(params.uri))
         extra = params.extra or {}
-        self.model_version = str(params.version or extra.get("version", "unknown"))
+        self.model_version = model_version(params)
         log = extra.get("prediction_log")
         self.log_path = Path(log) if log else None
         store = extra.get("feature_store")  # {home, data, profile, project, service}: entity-key requests

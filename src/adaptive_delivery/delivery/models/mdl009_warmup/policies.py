@@ -17,20 +17,23 @@ from typing import Protocol
 import numpy as np
 
 from adaptive_delivery.delivery.decisions.rails import (
-    STAGE_NAMES,
     Approval,
     DayMetrics,
     RailedVolume,
     WarmupRails,
 )
 from adaptive_delivery.delivery.features.definitions import warmup_stage
-from adaptive_delivery.twin.envs import WARMUP_ACTIONS, WARMUP_FACTORS, Audience, WarmupEnv
+from adaptive_delivery.delivery.models.mdl009_warmup.plan import (
+    FULL_DEFERRAL,
+    action_for,
+    warmup_plan,
+)
+from adaptive_delivery.twin.envs import Audience, WarmupEnv
 
 # The sender's daily volume (the late-warm-up boundary of spec §3.5); "full capacity" is carrying
 # it cleanly: the whole volume sent, deferrals under 5% and no pause trigger.
 TARGET_VOLUME = 50_000.0
 START_VOLUME = 500.0  # spec §3.5: a cold IP's daily limit
-FULL_DEFERRAL = 0.05
 HORIZON_DAYS = 40
 ON_CALL = "simulated on-call engineer"
 # Evaluation lists: this world's typical list, and a clean one (few invalid addresses, few complaints).
@@ -303,45 +306,3 @@ def run_warmup(policy: WarmupPolicy, seed: int, days: int = HORIZON_DAYS, target
             trace.reached_day = len(trace.volume)
         state = run.state()
     return trace
-
-
-# ---- the plan record (spec §3.5 output) --------------------------------------------------------
-SPEC_ACTION_NAMES = {a: ("hold_volume" if a == "hold" else "pause_and_investigate" if a == "pause" else f"{a}_percent")
-                     for a in WARMUP_ACTIONS}
-
-def warmup_plan(
-    *, ip: str, domain: str, current_limit: float, decision: RailedVolume, action: str, confidence: float,
-    last: DayMetrics | None,
-) -> dict[str, object]:
-    """The warm-up plan record of spec §3.5, with the rails that shaped it."""
-    risks = list(decision.pause_reasons)
-    if last is not None and last.deferral_rate >= FULL_DEFERRAL:
-        risks.append(f"deferrals {last.deferral_rate:.1%} >= {FULL_DEFERRAL:.0%}")
-    return {
-        "ip": ip,
-        "domain": domain,
-        "current_stage": STAGE_NAMES[warmup_stage(current_limit)],
-        "current_daily_limit": round(current_limit),
-        "recommended_action": "pause_and_investigate" if decision.paused else SPEC_ACTION_NAMES[action],
-        "new_daily_limit": round(decision.volume),
-        "next_evaluation": "24 hours",
-        "confidence": round(float(confidence), 3),
-        "risk_factors": risks,
-        "rails_applied": list(decision.rails),
-        "needs_approval": list(decision.needs_approval),
-    }
-
-
-def action_for(proposed: float, limit: float) -> str:
-    """The spec §3.5 action nearest to a proposal (what a plan record names)."""
-    if not math.isfinite(proposed) or proposed <= 0:
-        return "pause"
-    factors = [f for f in WARMUP_FACTORS if f > 0]
-    nearest = min(factors, key=lambda f: abs(math.log(proposed / limit / f)))
-    return WARMUP_ACTIONS[WARMUP_FACTORS.index(nearest)]
-
-
-def action_volume(action: int, limit: float) -> float:
-    """Spec §3.5 action index -> proposed volume (0 = pause)."""
-    name = WARMUP_ACTIONS[int(action)]
-    return 0.0 if name == "pause" else limit * WARMUP_FACTORS[int(action)]

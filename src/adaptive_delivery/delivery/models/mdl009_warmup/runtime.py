@@ -1,0 +1,43 @@
+"""MLServer runtime for MDL-009: one row per IP (its plan in force and yesterday's outcomes) in, the
+day's spec §3.5 plan record out. Human approvals come from the ledger named in the model settings
+(`extra.approvals`), recorded with `adaptive-delivery model approve MDL-009 …`; without one, a stage
+jump or a resume waits and the plan says so (`needs_approval`). Numpy only: no gymnasium, SB3 or twin."""
+
+import time
+from pathlib import Path
+
+from mlserver import MLModel
+from mlserver.errors import MLServerError
+from mlserver.types import InferenceRequest, InferenceResponse
+
+from adaptive_delivery.delivery.decisions.approvals import ApprovalLedger
+from adaptive_delivery.delivery.decisions.service import RequestError
+from adaptive_delivery.delivery.models.mdl009_warmup.service import check_actor, plan_day
+from adaptive_delivery.platform.rl.policy_export import MlpActor
+from adaptive_delivery.platform.serving import columns_of, encode_frame, model_version, observe
+
+
+class WarmupRuntime(MLModel):
+    async def load(self) -> bool:
+        params = self.settings.parameters
+        found = sorted(Path(params.uri).rglob("*actor*.npz"))
+        if not found:
+            raise MLServerError(f"no exported actor (*actor*.npz) under {params.uri}")
+        try:
+            self.actor = check_actor(MlpActor.load(found[0]))
+        except ValueError as exc:
+            raise MLServerError(f"{found[0].name}: {exc}") from exc
+        self.model_version = model_version(params)
+        ledger = (params.extra or {}).get("approvals")
+        self.ledger = ApprovalLedger(ledger) if ledger else None
+        return True
+
+    async def predict(self, payload: InferenceRequest) -> InferenceResponse:
+        started = time.perf_counter()
+        try:
+            out = plan_day(self.actor, columns_of(payload), self.model_version, self.ledger)
+        except RequestError as exc:
+            raise MLServerError(str(exc)) from exc
+        observe(self.name, started, len(out))
+        return InferenceResponse(model_name=self.name, model_version=self.model_version, id=payload.id,
+                                 outputs=encode_frame(out))

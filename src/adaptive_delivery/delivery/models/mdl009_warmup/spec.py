@@ -15,9 +15,9 @@ def _train(timesteps: int, seed: int, out: Path) -> Path:
 
 
 def _example():
-    from adaptive_delivery.delivery.models.mdl009_warmup.training import example_features
+    from adaptive_delivery.delivery.models.mdl009_warmup.service import example_request
 
-    return example_features()
+    return example_request()
 
 
 def _evaluate_for_pipeline(policy: Path, out: Path, profile: str) -> dict[str, float]:
@@ -30,9 +30,9 @@ def _evaluate_for_pipeline(policy: Path, out: Path, profile: str) -> dict[str, f
 
 
 def _pyfunc():
-    from adaptive_delivery.platform.rl.pyfunc import ActorPyfunc
+    from adaptive_delivery.delivery.models.mdl009_warmup.pyfunc import WarmupPyfunc
 
-    return ActorPyfunc()
+    return WarmupPyfunc()
 
 
 SPEC = ModelSpec(
@@ -57,7 +57,7 @@ SPEC = ModelSpec(
         "rails_applied": "which safety rails bound the plan, and what waits for a human's approval",
     },
     trainer="simulator",
-    runtime=None,  # daily decisions: the plan comes from `warmup` runs and the pyfunc model
+    runtime="adaptive_delivery.delivery.models.mdl009_warmup.runtime.WarmupRuntime",
     policy_trainer=PolicyTrainer(train=_train, evaluate=_evaluate_for_pipeline,
                                  example=_example, pyfunc=_pyfunc,
                                  timesteps={"quick": 1_024, "full": 300_000}),

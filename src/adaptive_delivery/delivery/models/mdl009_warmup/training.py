@@ -7,7 +7,6 @@ learns to read the signals rather than one list; evaluation worlds use seeds tra
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,47 +15,24 @@ import numpy as np
 import pandas as pd
 from gymnasium import spaces
 
+from adaptive_delivery.delivery.models.mdl009_warmup.plan import (
+    FEATURE_NAMES,
+    action_volume,
+    warmup_features,
+)
 from adaptive_delivery.delivery.models.mdl009_warmup.policies import (
     HORIZON_DAYS,
     START_VOLUME,
     TARGET_VOLUME,
     WarmupRun,
     WarmupState,
-    action_volume,
 )
+from adaptive_delivery.delivery.schemas import WARMUP_ACTIONS
 from adaptive_delivery.platform.rl import ppo
-from adaptive_delivery.twin.envs import WARMUP_ACTIONS, Audience, WarmupEnv
+from adaptive_delivery.twin.envs import Audience, WarmupEnv
 
 GAMMA = 0.95
 TRAIN_SEED_FLOOR = 100_000
-FEATURE_NAMES = (
-    "stage", "days_in_stage", "clean_streak", "rolling_bounce", "rolling_complaint", "bounce", "complaint",
-    "deferral", "blocks", "block_jump", "rate_blocks", "log_limit_vs_target", "paused", "reputation", "has_day",
-)
-
-
-def warmup_features(state: WarmupState) -> np.ndarray:
-    """Each signal scaled by the threshold that matters for it (pause triggers, criteria)."""
-    d = state.last
-    return np.array([
-        state.stage / 4.0,
-        min(state.days_in_stage, 14) / 14.0,
-        min(state.clean_streak, 14) / 14.0,
-        state.rolling_bounce / 0.05,
-        state.rolling_complaint / 0.001,
-        (d.bounce_rate / 0.05) if d else 0.0,
-        (d.complaint_rate / 0.001) if d else 0.0,
-        (d.deferral_rate / 0.05) if d else 0.0,
-        (d.block_rate / 0.05) if d else 0.0,
-        ((d.block_rate - d.baseline_block_rate) / 0.03) if d else 0.0,
-        (d.rate_block_rate / 0.001) if d else 0.0,
-        math.log(max(state.limit, 1.0) / state.target),
-        float(state.paused),
-        state.reputation / 100.0,
-        float(d is not None),
-    ], dtype=np.float32)
-
-
 def training_audience(rng: np.random.Generator) -> Audience:
     """A plausible list: from clean to the edge of what the pause triggers allow."""
     return Audience(

@@ -1,0 +1,97 @@
+"""What the command groups share: the console, default locations, the registry client, small printers."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+DEFAULT_MLFLOW_HOME = Path("runs/mlflow")
+
+
+DEFAULT_ROLLOUTS = Path("runs/rollouts")
+
+
+def prepare_out(out: Path, overwrite: bool) -> None:
+    targets = [out / "lake", out / "truth"]
+    if any(t.exists() and any(t.iterdir()) for t in targets):
+        if not overwrite:
+            raise typer.BadParameter(f"{out} already holds a world; pass --overwrite to replace it", param_hint="--out")
+        for t in targets:
+            shutil.rmtree(t, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def repo_import(module: str):
+    """The adapters beside the package (pipelines/, serving/), installed with it: imported only when
+    a command needs them, so the package itself knows no orchestrator."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise typer.BadParameter(f"{module} is not importable ({exc}): install the project with "
+                                 "`pip install -e .` from a checkout (make does)") from exc
+
+
+def registry_client(mlflow_home: Path, tracking_uri: str | None):
+    from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
+
+    uri = tracking_uri or default_tracking_uri(mlflow_home)
+    if not tracking_uri and not (mlflow_home / "mlflow.db").exists():
+        raise typer.BadParameter(f"no MLflow store under {mlflow_home}: train a model first", param_hint="--mlflow-home")
+    return Tracking(uri).client()
+
+
+def training_pipelines():
+    """The KFP adapter lives beside the package (pipelines/), not inside it."""
+    return repo_import("pipelines.training")
+
+
+def print_evidence(title: str, evidence: list[dict]) -> None:
+    ev = Table(title=title)
+    for col in ("metric", "control", "candidate", "change", "z", "p", "degraded"):
+        ev.add_column(col)
+    for e in evidence:
+        ev.add_row(e["metric"], f"{e['control']:.4f}", f"{e['candidate']:.4f}", f"{e['change']:+.1%}",
+                   "" if e["z"] is None else f"{e['z']:.2f}", "" if e["p"] is None else f"{e['p']:.3g}", str(e["degraded"]))
+    console.print(ev)
+
+
+def print_rows(title: str, rows: dict) -> None:
+    t = Table(title=title)
+    t.add_column("table")
+    t.add_column("rows", justify="right")
+    for k, v in rows.items():
+        t.add_row(k, f"{v:,}")
+    console.print(t)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'1,2,5' or '1001-1010'."""
+    if "-" in text and "," not in text:
+        lo, hi = (int(x) for x in text.split("-", 1))
+        return list(range(lo, hi + 1))
+    return [int(s) for s in text.split(",") if s.strip()]
+
+
+def pd_records_markdown(records: list[dict]) -> str:
+    import pandas as pd
+
+    return pd.DataFrame(records).to_markdown(index=False, floatfmt=".4g")
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[3]
+
+
+def model_spec(model_id: str):
+    from adaptive_delivery.platform.spec import get
+
+    return get(model_id)

@@ -1,0 +1,159 @@
+"""MDL-009 as a service: one row per IP (its plan in force and yesterday's observed outcomes) in,
+the day's plan record of spec §3.5 out, with the rails applied and any human approval recorded
+through the command line consumed. Pure numpy (the exported actor): the serving runtime and the
+pyfunc model both answer with it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from adaptive_delivery.delivery.decisions.approvals import ApprovalLedger
+from adaptive_delivery.delivery.decisions.rails import DayMetrics, WarmupRails
+from adaptive_delivery.delivery.decisions.service import MAX_BATCH, RequestError
+from adaptive_delivery.delivery.features.definitions import warmup_stage
+from adaptive_delivery.delivery.models.mdl009_warmup.plan import (
+    FEATURE_NAMES,
+    action_for,
+    action_volume,
+    warmup_features,
+    warmup_plan,
+)
+from adaptive_delivery.delivery.schemas import WARMUP_ACTIONS
+from adaptive_delivery.platform.rl.policy_export import MlpActor
+
+KEYS = ("ip", "domain")
+# The IP's plan in force, and yesterday's outcomes as the sender's logs show them (sent 0: no day yet).
+STATE = ("current_daily_limit", "target_daily_volume", "paused", "days_in_stage", "clean_streak",
+         "rolling_bounce_rate", "rolling_complaint_rate", "reputation")
+DAY = ("sent", "bounce_rate", "complaint_rate", "deferral_rate", "block_rate", "baseline_block_rate",
+       "rate_block_rate")
+REQUIRED = (*KEYS, *STATE, *DAY)
+PLAN_COLUMNS = ("ip", "domain", "current_stage", "current_daily_limit", "recommended_action", "new_daily_limit",
+                "next_evaluation", "confidence", "risk_factors", "rails_applied", "needs_approval",
+                "approvals_used", "model_version")
+
+
+@dataclass
+class IpState:
+    """The observed state of one IP, as `plan.ObservedState`."""
+
+    limit: float
+    target: float
+    paused: bool
+    stage: int
+    days_in_stage: int
+    clean_streak: int
+    last: DayMetrics | None
+    rolling_bounce: float
+    rolling_complaint: float
+    reputation: float
+
+
+def check_actor(actor: MlpActor) -> MlpActor:
+    """Refuse a policy trained on another feature set or action space before it plans a day."""
+    if actor.kind != "discrete" or actor.n_features != len(FEATURE_NAMES) or len(actor.b_out) != len(WARMUP_ACTIONS):
+        raise ValueError(f"the policy reads {actor.n_features} features into {len(actor.b_out)} {actor.kind} actions; "
+                         f"this version computes {len(FEATURE_NAMES)} features and {len(WARMUP_ACTIONS)} actions: "
+                         "retrain MDL-009")
+    return actor
+
+
+def _numbers(columns: Mapping[str, np.ndarray], name: str, n: int) -> np.ndarray:
+    values = np.asarray(columns[name]).reshape(-1)
+    if len(values) != n:
+        raise RequestError(f"input {name!r} has {len(values)} values for {n} rows")
+    try:
+        values = values.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise RequestError(f"input {name!r} must be numeric") from exc
+    if not np.isfinite(values).all() or (values < 0).any():
+        raise RequestError(f"input {name!r} must be finite and >= 0")
+    return values
+
+
+def validate(columns: Mapping[str, np.ndarray]) -> tuple[list[str], list[str], dict[str, np.ndarray]]:
+    """Columns -> (ips, domains, numeric columns); RequestError on anything a caller must fix."""
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        raise RequestError(f"missing inputs: {', '.join(missing)}")
+    ips = [str(v) for v in np.asarray(columns["ip"], dtype=object).reshape(-1)]
+    n = len(ips)
+    if n == 0:
+        raise RequestError("empty request")
+    if n > MAX_BATCH:
+        raise RequestError(f"batch of {n} rows exceeds {MAX_BATCH}")
+    if any(not ip.strip() for ip in ips):
+        raise RequestError("every row needs its ip")
+    domains = [str(v) for v in np.asarray(columns["domain"], dtype=object).reshape(-1)]
+    if len(domains) != n:
+        raise RequestError(f"input 'domain' has {len(domains)} values for {n} rows")
+    numbers = {name: _numbers(columns, name, n) for name in (*STATE, *DAY)}
+    if (numbers["current_daily_limit"] <= 0).any() or (numbers["target_daily_volume"] <= 0).any():
+        raise RequestError("current_daily_limit and target_daily_volume must be > 0 messages/day")
+    for rate in ("rolling_bounce_rate", "rolling_complaint_rate", "bounce_rate", "complaint_rate", "deferral_rate",
+                 "block_rate", "baseline_block_rate", "rate_block_rate"):
+        if (numbers[rate] > 1).any():
+            raise RequestError(f"{rate} is a share of the day's mail: between 0 and 1")
+    if (numbers["reputation"] > 100).any():
+        raise RequestError("reputation is a 0-100 score")
+    return ips, domains, numbers
+
+
+def ip_state(numbers: dict[str, np.ndarray], i: int) -> IpState:
+    sent = float(numbers["sent"][i])
+    last = None if sent <= 0 else DayMetrics(
+        sent=sent, bounce_rate=float(numbers["bounce_rate"][i]), complaint_rate=float(numbers["complaint_rate"][i]),
+        block_rate=float(numbers["block_rate"][i]), rate_block_rate=float(numbers["rate_block_rate"][i]),
+        deferral_rate=float(numbers["deferral_rate"][i]), baseline_block_rate=float(numbers["baseline_block_rate"][i]))
+    limit = float(numbers["current_daily_limit"][i])
+    return IpState(limit=limit, target=float(numbers["target_daily_volume"][i]), paused=bool(numbers["paused"][i] > 0),
+                   stage=warmup_stage(limit), days_in_stage=int(numbers["days_in_stage"][i]),
+                   clean_streak=int(numbers["clean_streak"][i]), last=last,
+                   rolling_bounce=float(numbers["rolling_bounce_rate"][i]),
+                   rolling_complaint=float(numbers["rolling_complaint_rate"][i]),
+                   reputation=float(numbers["reputation"][i]))
+
+
+def plan_day(actor: MlpActor, columns: Mapping[str, np.ndarray], model_version: str,
+             ledger: ApprovalLedger | None = None) -> pd.DataFrame:
+    """Tomorrow's plan per IP: the policy proposes, the rails bound it, approvals recorded for the
+    IP (and still pending) let a stage jump or a resume through, and are then marked used."""
+    ips, domains, numbers = validate(columns)
+    states = [ip_state(numbers, i) for i in range(len(ips))]
+    actions, confidence = actor.act(np.stack([warmup_features(s) for s in states]))
+    rails = WarmupRails()
+    rows = []
+    for i, (ip, state) in enumerate(zip(ips, states, strict=True)):
+        proposed = min(action_volume(int(actions[i]), state.limit), state.target)
+        approvals = ledger.approvals_for(ip) if ledger is not None else ()
+        decision = rails.apply(proposed, state.limit, state.last, paused=state.paused, approvals=approvals)
+        plan = warmup_plan(ip=ip, domain=domains[i], current_limit=state.limit, decision=decision,
+                           action=action_for(proposed, state.limit), confidence=float(confidence[i]), last=state.last)
+        if ledger is not None:
+            ledger.mark_used(ip, decision.approvals_used, plan=f"{model_version}:{plan['recommended_action']}")
+        rows.append({**plan, "approvals_used": [f"{a.kind} by {a.approved_by}" for a in decision.approvals_used],
+                     "model_version": model_version})
+    frame = pd.DataFrame(rows, columns=list(PLAN_COLUMNS))
+    for col in ("risk_factors", "rails_applied", "needs_approval", "approvals_used"):
+        frame[col] = frame[col].map(lambda v: ";".join(map(str, v)))
+    return frame
+
+
+def example_request() -> pd.DataFrame:
+    """Two IPs: a cold one after a clean first day, and one paused on a bounce spike."""
+    return pd.DataFrame([
+        {"ip": "192.0.2.10", "domain": "mail.example.com", "current_daily_limit": 500.0, "target_daily_volume": 50_000.0,
+         "paused": 0.0, "days_in_stage": 1.0, "clean_streak": 1.0, "rolling_bounce_rate": 0.008,
+         "rolling_complaint_rate": 0.0001, "reputation": 62.0, "sent": 500.0, "bounce_rate": 0.008,
+         "complaint_rate": 0.0001, "deferral_rate": 0.01, "block_rate": 0.004, "baseline_block_rate": 0.004,
+         "rate_block_rate": 0.0},
+        {"ip": "192.0.2.11", "domain": "mail.example.com", "current_daily_limit": 4_000.0,
+         "target_daily_volume": 50_000.0, "paused": 1.0, "days_in_stage": 3.0, "clean_streak": 0.0,
+         "rolling_bounce_rate": 0.03, "rolling_complaint_rate": 0.0004, "reputation": 48.0, "sent": 0.0,
+         "bounce_rate": 0.0, "complaint_rate": 0.0, "deferral_rate": 0.0, "block_rate": 0.0, "baseline_block_rate": 0.0,
+         "rate_block_rate": 0.0},
+    ])

@@ -1,0 +1,96 @@
+"""MDL-009 served: a plan record per IP from the exported actor, through the rails; a resume or a
+stage jump waits for a human approval recorded in the ledger, which a plan then consumes once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from adaptive_delivery.delivery.decisions.approvals import ApprovalLedger
+from adaptive_delivery.delivery.decisions.service import RequestError
+from adaptive_delivery.delivery.models.mdl009_warmup.plan import FEATURE_NAMES
+from adaptive_delivery.delivery.models.mdl009_warmup.service import (
+    PLAN_COLUMNS,
+    check_actor,
+    example_request,
+    plan_day,
+)
+from adaptive_delivery.delivery.schemas import WARMUP_ACTIONS
+from adaptive_delivery.platform.rl.policy_export import MlpActor
+
+
+def _always(action: str) -> MlpActor:
+    """A discrete actor that always chooses `action` (its bias dominates)."""
+    hidden = ((np.zeros((4, len(FEATURE_NAMES))), np.zeros(4)),)
+    bias = np.full(len(WARMUP_ACTIONS), -5.0)
+    bias[WARMUP_ACTIONS.index(action)] = 5.0
+    return MlpActor(hidden, np.zeros((len(WARMUP_ACTIONS), 4)), bias, "discrete")
+
+
+def _columns(frame):
+    return {c: frame[c].to_numpy() for c in frame.columns}
+
+
+def test_a_plan_record_per_ip_with_spec_fields_and_the_rails():
+    out = plan_day(_always("increase_50"), _columns(example_request()), "7")
+    assert list(out.columns) == list(PLAN_COLUMNS) and len(out) == 2
+    clean, paused = out.iloc[0], out.iloc[1]
+    assert clean.recommended_action == "increase_50_percent" and clean.new_daily_limit == 750
+    assert clean.current_stage == "early" and clean.model_version == "7" and 0.99 < clean.confidence <= 1.0
+    # the paused IP stays paused until a person approves the resume
+    assert paused.new_daily_limit == 0 and "resume_needs_approval" in paused.rails_applied
+    assert paused.needs_approval == "resume"
+
+
+def test_an_approval_recorded_by_a_person_lets_the_resume_through_once(tmp_path):
+    ledger = ApprovalLedger(tmp_path / "approvals.jsonl")
+    ledger.record("192.0.2.11", "resume", "alex on call", note="bounces traced to one bad import")
+    out = plan_day(_always("hold"), _columns(example_request()), "7", ledger)
+    resumed = out.iloc[1]
+    assert resumed.new_daily_limit == 4_000 and "resume_approved" in resumed.rails_applied
+    assert resumed.approvals_used == "resume by alex on call"
+    assert [e["event"] for e in ledger.history("192.0.2.11")] == ["approved", "used"]
+    again = plan_day(_always("hold"), _columns(example_request()), "7", ledger).iloc[1]
+    assert again.new_daily_limit == 0 and again.needs_approval == "resume"  # used approvals do not come back
+
+
+def test_approvals_need_a_known_kind_a_name_and_an_ip(tmp_path):
+    ledger = ApprovalLedger(tmp_path / "approvals.jsonl")
+    with pytest.raises(ValueError, match="kind"):
+        ledger.record("192.0.2.11", "skip_rails", "alex")
+    with pytest.raises(ValueError, match="name"):
+        ledger.record("192.0.2.11", "resume", "  ")
+    with pytest.raises(ValueError, match="IP"):
+        ledger.record(" ", "resume", "alex")
+    assert ledger.history() == []
+
+
+def test_the_rails_bound_whatever_the_policy_proposes():
+    frame = example_request().iloc[[0]].assign(current_daily_limit=40_000.0)  # a bigger IP, +50% is allowed
+    out = plan_day(_always("increase_50"), _columns(frame), "7").iloc[0]
+    assert out.new_daily_limit == 50_000  # capped at the sender's volume, not 60,000
+    spike = example_request().iloc[[0]].assign(bounce_rate=0.08)
+    paused = plan_day(_always("increase_50"), _columns(spike), "7").iloc[0]
+    assert paused.recommended_action == "pause_and_investigate" and "auto_pause" in paused.rails_applied
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda f: f.drop(columns=["reputation"]), "missing inputs: reputation"),
+    (lambda f: f.assign(bounce_rate=-0.1), "bounce_rate"),
+    (lambda f: f.assign(complaint_rate=2.0), "complaint_rate is a share"),
+    (lambda f: f.assign(current_daily_limit=0.0), "current_daily_limit"),
+    (lambda f: f.assign(reputation=np.inf), "reputation"),
+    (lambda f: f.assign(sent="many"), "'sent' must be numeric"),
+    (lambda f: f.iloc[0:0], "empty request"),
+])
+def test_bad_requests_get_a_reason(change, message):
+    with pytest.raises(RequestError, match=message):
+        plan_day(_always("hold"), _columns(change(example_request())), "7")
+
+
+def test_an_actor_of_another_shape_is_refused():
+    check_actor(_always("hold"))
+    wrong = MlpActor(((np.zeros((4, 3)), np.zeros(4)),), np.zeros((len(WARMUP_ACTIONS), 4)),
+                     np.zeros(len(WARMUP_ACTIONS)), "discrete")
+    with pytest.raises(ValueError, match="retrain MDL-009"):
+        check_actor(wrong)
