@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from provenance import provenance
 
 from adaptive_delivery.delivery.features.spark_jobs import build_features, spark_session
 from adaptive_delivery.platform.spec import get
@@ -92,6 +93,7 @@ def main() -> None:
         "gap_sources": _first_occurrence_shares(holdout),
         "verdict": verdict, "timings_s": timings, "step_seconds": steps,
         "command": f"python benchmarks/mdl001_quality.py --profile {args.profile} --days {args.days} --seed {args.seed}",
+        "provenance": provenance(),
     }
     RESULTS.mkdir(exist_ok=True)
     name = "mdl001_quality" + (f"_{args.days}d" if args.days != DAYS else "") + (f"_seed{args.seed}" if args.seed != SEED else "")

@@ -1,0 +1,35 @@
+"""What every results JSON records beside its numbers: the command that produced it, the commit it
+ran at (and whether the tree had changes), the date, and the machine (cores, memory, Python)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _git(*args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+    return done.stdout.strip()
+
+
+def machine() -> dict[str, object]:
+    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {"cores": os.cpu_count(), "memory_gib": round(memory_gib, 1), "python": platform.python_version(),
+            "system": f"{platform.system()} {platform.machine()}"}
+
+
+def provenance(argv: list[str] | None = None) -> dict[str, object]:
+    """The `provenance` block of a results JSON."""
+    argv = sys.argv if argv is None else argv
+    script = Path(argv[0]).resolve()
+    shown = script.relative_to(REPO) if script.is_relative_to(REPO) else script
+    return {"command": shlex.join(["python", str(shown), *argv[1:]]), "commit": _git("rev-parse", "HEAD"),
+            "tree_changed": bool(_git("status", "--porcelain", "--untracked-files=no")),
+            "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine()}
