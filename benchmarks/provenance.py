@@ -25,11 +25,19 @@ def machine() -> dict[str, object]:
             "system": f"{platform.system()} {platform.machine()}"}
 
 
+def portable(arg: str) -> str:
+    """An argument as anyone could type it: paths inside the checkout relative to it, paths outside
+    it reduced to their last part (no machine's folders in a results file)."""
+    if not arg.startswith("/"):
+        return arg
+    path = Path(arg).resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else f"…/{path.name}"
+
+
 def provenance(argv: list[str] | None = None) -> dict[str, object]:
     """The `provenance` block of a results JSON."""
     argv = sys.argv if argv is None else argv
-    script = Path(argv[0]).resolve()
-    shown = script.relative_to(REPO) if script.is_relative_to(REPO) else script
-    return {"command": shlex.join(["python", str(shown), *argv[1:]]), "commit": _git("rev-parse", "HEAD"),
+    command = ["python", portable(str(Path(argv[0]).resolve())), *map(portable, argv[1:])]
+    return {"command": shlex.join(command), "commit": _git("rev-parse", "HEAD"),
             "tree_changed": bool(_git("status", "--porcelain", "--untracked-files=no")),
             "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine()}
