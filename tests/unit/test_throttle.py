@@ -115,7 +115,7 @@ def test_the_bandit_learns_online_and_its_exploration_decays():
     env = ThrottleEnv("gmail", episode_steps=10_000, limit_jitter=0.5)
     run_policy(bandit, env, seed=9, steps=800)
     assert bandit.epsilon == pytest.approx(0.05)  # 0.3 * 0.995**n floors at 0.05 after ~360 decisions
-    assert np.abs(bandit.b).sum() > 0
+    assert np.abs(bandit.learner.b).sum() > 0
     learned = bandit.state()
     fresh = ContextualBandit(seed=0)
     fresh.load(learned)

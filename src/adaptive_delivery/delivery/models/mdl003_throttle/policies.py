@@ -28,6 +28,7 @@ from adaptive_delivery.delivery.models.mdl003_throttle.kumomta_shaping import (
     TrafficShaper,
     shaping_for,
 )
+from adaptive_delivery.platform.online.bandit import RidgeArms
 from adaptive_delivery.twin.envs import (
     STEP_SECONDS,
     THROTTLE_MULTIPLIERS,
@@ -134,7 +135,7 @@ class Oracle:
 class ContextualBandit:
     """Spec §3.2's online learner: one ridge regression per multiplier arm predicts the next
     window's reward per unit of current rate from `throttle_features`; epsilon-greedy exploration
-    decays 0.3 -> 0.05 (x0.995 per decision). Learns online wherever it runs."""
+    decays 0.3 -> 0.05 (x0.995 per decision). Learns online wherever it runs (`platform.online`)."""
 
     name: str = "bandit"
     railed: bool = True
@@ -145,46 +146,37 @@ class ContextualBandit:
     ridge: float = 1.0
     seed: int = 0
     learning: bool = True
-    a: np.ndarray = field(init=False)
-    b: np.ndarray = field(init=False)
+    learner: RidgeArms = field(init=False)
     _pending: tuple[np.ndarray, int, float] | None = field(init=False, default=None)
     _provider: str = field(init=False, default="gmail")
 
     def __post_init__(self) -> None:
-        d = len(FEATURE_NAMES)
-        self.a = np.stack([np.eye(d) * self.ridge for _ in self.arms])
-        self.b = np.zeros((len(self.arms), d))
-        self.rng = np.random.default_rng(self.seed)
+        self.learner = RidgeArms(len(self.arms), len(FEATURE_NAMES), ridge=self.ridge, epsilon=self.epsilon,
+                                 epsilon_min=self.epsilon_min, epsilon_decay=self.epsilon_decay, seed=self.seed)
 
     def reset(self, provider: str, rate_per_min: float) -> None:
         self._provider = provider
         self._pending = None
 
     def values(self, x: np.ndarray) -> np.ndarray:
-        theta = np.linalg.solve(self.a, self.b[..., None])[..., 0]
-        return theta @ x
+        return self.learner.values(x)
 
     def propose(self, step: Step) -> float:
         x = throttle_features(step.obs, self._provider).astype(float)
         if self._pending is not None and self.learning:
             px, arm, rate = self._pending
-            target = step.reward * 2000.0 / max(rate, 1e-3)  # reward per unit of the rate in force
-            self.a[arm] += np.outer(px, px)
-            self.b[arm] += target * px
-        if self.rng.random() < self.epsilon:
-            arm = int(self.rng.integers(len(self.arms)))
-        else:
-            arm = int(np.argmax(self.values(x)))
-        if self.learning:
-            self.epsilon = max(self.epsilon_min, self.epsilon * self.epsilon_decay)
+            self.learner.update(px, arm, step.reward * 2000.0 / max(rate, 1e-3))  # reward per unit of the rate
+        arm = self.learner.choose(x, learning=self.learning)
+        self.epsilon = self.learner.epsilon
         self._pending = (x, arm, step.rate_per_min)
         return step.rate_per_min * self.arms[arm]
 
     def state(self) -> dict[str, np.ndarray | float]:
-        return {"a": self.a.copy(), "b": self.b.copy(), "epsilon": self.epsilon}
+        return self.learner.state()
 
     def load(self, state: dict) -> None:
-        self.a, self.b, self.epsilon = np.asarray(state["a"]), np.asarray(state["b"]), float(state["epsilon"])
+        self.learner.load(state)
+        self.epsilon = self.learner.epsilon
 
 
 # ---- the harness -----------------------------------------------------------------------------
