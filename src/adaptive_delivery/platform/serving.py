@@ -3,11 +3,15 @@ response frame, and the serving metrics MLServer's Prometheus endpoint exposes. 
 serving environment (MLServer); each model's runtime lives in its own folder."""
 
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from mlserver.codecs import NumpyCodec, StringCodec
 from mlserver.errors import MLServerError
 from mlserver.types import InferenceRequest, RequestInput
+
+from adaptive_delivery.platform.rl.policy_export import MlpActor
 
 SERVING_METRICS = ("prediction_latency_seconds", "prediction_batch_size", "throttle_recommended_rate", "rl_action")
 _metrics: dict | None = None
@@ -65,3 +69,15 @@ def encode_frame(out) -> list:
 def model_version(params) -> str:
     """The registry version a model-settings file names (parameters.version or extra.version)."""
     return str(params.version or (params.extra or {}).get("version", "unknown"))
+
+
+def load_actor(uri: str, check: Callable[[MlpActor], MlpActor]) -> MlpActor:
+    """The exported actor (*actor*.npz) under a model's folder, refused by `check` (the model's own
+    test of features and actions) before it serves anything."""
+    found = sorted(Path(uri).rglob("*actor*.npz"))
+    if not found:
+        raise MLServerError(f"no exported actor (*actor*.npz) under {uri}")
+    try:
+        return check(MlpActor.load(found[0]))
+    except ValueError as exc:
+        raise MLServerError(f"{found[0].name}: {exc}") from exc

@@ -41,6 +41,20 @@ def batch_size(columns: Mapping[str, Sequence | np.ndarray], max_batch: int = MA
     return n
 
 
+def non_negative_numbers(columns: Mapping[str, Sequence | np.ndarray], name: str, n: int) -> np.ndarray:
+    """Input `name` as n finite floats >= 0 (rates, counts, scores); RequestError naming the input."""
+    values = np.asarray(columns[name]).reshape(-1)
+    if len(values) != n:
+        raise RequestError(f"input {name!r} has {len(values)} values for {n} rows")
+    try:
+        values = values.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise RequestError(f"input {name!r} must be numeric") from exc
+    if not np.isfinite(values).all() or (values < 0).any():
+        raise RequestError(f"input {name!r} must be finite and >= 0")
+    return values
+
+
 def feature_rows(columns: Mapping[str, Sequence | np.ndarray], features: Sequence[str], categorical: Sequence[str],
                  max_batch: int = MAX_BATCH) -> tuple[pd.DataFrame, list[str]]:
     """Validated feature rows and message ids from named columns of equal length.

@@ -2,7 +2,6 @@
 Runs in the serving environment with numpy only (the exported actor): no gymnasium, SB3 or twin."""
 
 import time
-from pathlib import Path
 
 from mlserver import MLModel
 from mlserver.errors import MLServerError
@@ -10,10 +9,10 @@ from mlserver.types import InferenceRequest, InferenceResponse
 
 from adaptive_delivery.delivery.decisions.service import RequestError
 from adaptive_delivery.delivery.models.mdl003_throttle.service import check_actor, recommend
-from adaptive_delivery.platform.rl.policy_export import MlpActor
 from adaptive_delivery.platform.serving import (
     columns_of,
     encode_frame,
+    load_actor,
     model_version,
     observe,
     serving_metrics,
@@ -26,13 +25,7 @@ class ThrottleRuntime(MLModel):
 
     async def load(self) -> bool:
         params = self.settings.parameters
-        found = sorted(Path(params.uri).rglob("*actor*.npz"))
-        if not found:
-            raise MLServerError(f"no exported actor (*actor*.npz) under {params.uri}")
-        try:
-            self.actor = check_actor(MlpActor.load(found[0]))
-        except ValueError as exc:
-            raise MLServerError(f"{found[0].name}: {exc}") from exc
+        self.actor = load_actor(params.uri, check_actor)
         self.model_version = model_version(params)
         return True
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from adaptive_delivery.delivery.decisions.rails import ThrottleRails
-from adaptive_delivery.delivery.decisions.service import RequestError
+from adaptive_delivery.delivery.decisions.service import RequestError, non_negative_numbers
 from adaptive_delivery.delivery.models.mdl003_throttle.features import (
     FEATURE_NAMES,
     multiplier,
@@ -59,16 +59,7 @@ def validate(columns: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]
         raise RequestError(f"batch of {n} rows exceeds {MAX_BATCH}")
     rows = np.empty((n, len(REQUIRED)))
     for j, name in enumerate(REQUIRED):
-        values = np.asarray(columns[name]).reshape(-1)
-        if len(values) != n:
-            raise RequestError(f"input {name!r} has {len(values)} values for {n} rows")
-        try:
-            values = values.astype(np.float64)
-        except (TypeError, ValueError) as exc:
-            raise RequestError(f"input {name!r} must be numeric") from exc
-        if not np.isfinite(values).all() or (values < 0).any():
-            raise RequestError(f"input {name!r} must be finite and >= 0")
-        rows[:, j] = values
+        rows[:, j] = non_negative_numbers(columns, name, n)
     if (rows[:, REQUIRED.index("current_send_rate")] <= 0).any():
         raise RequestError("current_send_rate must be > 0 messages/minute")
     return providers, rows

@@ -5,7 +5,7 @@ and the rails: the serving runtime, the training environment and the harness all
 from __future__ import annotations
 
 import math
-from typing import Protocol
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,19 +16,21 @@ from adaptive_delivery.delivery.schemas import WARMUP_ACTIONS, WARMUP_FACTORS
 FULL_DEFERRAL = 0.05  # "full capacity" carries the volume with deferrals under 5%
 
 
-class ObservedState(Protocol):
-    """What the policy sees each morning about one IP: the plan in force and how the last days went."""
+@dataclass(kw_only=True)
+class ObservedState:
+    """What the policy sees each morning about one IP: the plan in force and how the last days went
+    (from the request when served; the harness's `WarmupState` adds the day and the world)."""
 
-    limit: float
-    target: float
+    limit: float  # today's daily limit (the last volume sent)
+    target: float  # the sender's daily volume
     paused: bool
     stage: int
     days_in_stage: int
-    clean_streak: int
+    clean_streak: int  # consecutive days meeting the current stage's criteria
     last: DayMetrics | None
     rolling_bounce: float
     rolling_complaint: float
-    reputation: float
+    reputation: float  # as a postmaster tool reports it
 
 
 FEATURE_NAMES = (

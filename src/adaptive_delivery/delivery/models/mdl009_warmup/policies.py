@@ -25,6 +25,7 @@ from adaptive_delivery.delivery.decisions.rails import (
 from adaptive_delivery.delivery.features.definitions import warmup_stage
 from adaptive_delivery.delivery.models.mdl009_warmup.plan import (
     FULL_DEFERRAL,
+    ObservedState,
     action_for,
     warmup_plan,
 )
@@ -53,22 +54,13 @@ ESCALATION = {
 }
 
 
-@dataclass
-class WarmupState:
-    """What a warm-up policy sees each morning: the plan in force and how the last days went."""
+@dataclass(kw_only=True)
+class WarmupState(ObservedState):
+    """The observed state in the harness: the day, and the world (only the oracle may read the truth
+    from it)."""
 
     day: int
-    limit: float  # today's daily limit (the last volume sent)
-    paused: bool
-    stage: int
-    days_in_stage: int
-    clean_streak: int  # consecutive days meeting the current stage's criteria
-    last: DayMetrics | None
-    rolling_bounce: float
-    rolling_complaint: float
-    reputation: float  # as a postmaster tool reports it
-    target: float
-    env: WarmupEnv  # only the oracle may read the truth from it
+    env: WarmupEnv
 
 
 class WarmupPolicy(Protocol):

@@ -4,7 +4,6 @@ day's spec §3.5 plan record out. Human approvals come from the ledger named in 
 jump or a resume waits and the plan says so (`needs_approval`). Numpy only: no gymnasium, SB3 or twin."""
 
 import time
-from pathlib import Path
 
 from mlserver import MLModel
 from mlserver.errors import MLServerError
@@ -13,20 +12,19 @@ from mlserver.types import InferenceRequest, InferenceResponse
 from adaptive_delivery.delivery.decisions.approvals import ApprovalLedger
 from adaptive_delivery.delivery.decisions.service import RequestError
 from adaptive_delivery.delivery.models.mdl009_warmup.service import check_actor, plan_day
-from adaptive_delivery.platform.rl.policy_export import MlpActor
-from adaptive_delivery.platform.serving import columns_of, encode_frame, model_version, observe
+from adaptive_delivery.platform.serving import (
+    columns_of,
+    encode_frame,
+    load_actor,
+    model_version,
+    observe,
+)
 
 
 class WarmupRuntime(MLModel):
     async def load(self) -> bool:
         params = self.settings.parameters
-        found = sorted(Path(params.uri).rglob("*actor*.npz"))
-        if not found:
-            raise MLServerError(f"no exported actor (*actor*.npz) under {params.uri}")
-        try:
-            self.actor = check_actor(MlpActor.load(found[0]))
-        except ValueError as exc:
-            raise MLServerError(f"{found[0].name}: {exc}") from exc
+        self.actor = load_actor(params.uri, check_actor)
         self.model_version = model_version(params)
         ledger = (params.extra or {}).get("approvals")
         self.ledger = ApprovalLedger(ledger) if ledger else None

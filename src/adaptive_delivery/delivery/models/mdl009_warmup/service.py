@@ -6,17 +6,21 @@ pyfunc model both answer with it."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from adaptive_delivery.delivery.decisions.approvals import ApprovalLedger
 from adaptive_delivery.delivery.decisions.rails import DayMetrics, WarmupRails
-from adaptive_delivery.delivery.decisions.service import MAX_BATCH, RequestError
+from adaptive_delivery.delivery.decisions.service import (
+    MAX_BATCH,
+    RequestError,
+    non_negative_numbers,
+)
 from adaptive_delivery.delivery.features.definitions import warmup_stage
 from adaptive_delivery.delivery.models.mdl009_warmup.plan import (
     FEATURE_NAMES,
+    ObservedState,
     action_for,
     action_volume,
     warmup_features,
@@ -37,22 +41,6 @@ PLAN_COLUMNS = ("ip", "domain", "current_stage", "current_daily_limit", "recomme
                 "approvals_used", "model_version")
 
 
-@dataclass
-class IpState:
-    """The observed state of one IP, as `plan.ObservedState`."""
-
-    limit: float
-    target: float
-    paused: bool
-    stage: int
-    days_in_stage: int
-    clean_streak: int
-    last: DayMetrics | None
-    rolling_bounce: float
-    rolling_complaint: float
-    reputation: float
-
-
 def check_actor(actor: MlpActor) -> MlpActor:
     """Refuse a policy trained on another feature set or action space before it plans a day."""
     if actor.kind != "discrete" or actor.n_features != len(FEATURE_NAMES) or len(actor.b_out) != len(WARMUP_ACTIONS):
@@ -60,19 +48,6 @@ def check_actor(actor: MlpActor) -> MlpActor:
                          f"this version computes {len(FEATURE_NAMES)} features and {len(WARMUP_ACTIONS)} actions: "
                          "retrain MDL-009")
     return actor
-
-
-def _numbers(columns: Mapping[str, np.ndarray], name: str, n: int) -> np.ndarray:
-    values = np.asarray(columns[name]).reshape(-1)
-    if len(values) != n:
-        raise RequestError(f"input {name!r} has {len(values)} values for {n} rows")
-    try:
-        values = values.astype(np.float64)
-    except (TypeError, ValueError) as exc:
-        raise RequestError(f"input {name!r} must be numeric") from exc
-    if not np.isfinite(values).all() or (values < 0).any():
-        raise RequestError(f"input {name!r} must be finite and >= 0")
-    return values
 
 
 def validate(columns: Mapping[str, np.ndarray]) -> tuple[list[str], list[str], dict[str, np.ndarray]]:
@@ -91,7 +66,7 @@ def validate(columns: Mapping[str, np.ndarray]) -> tuple[list[str], list[str], d
     domains = [str(v) for v in np.asarray(columns["domain"], dtype=object).reshape(-1)]
     if len(domains) != n:
         raise RequestError(f"input 'domain' has {len(domains)} values for {n} rows")
-    numbers = {name: _numbers(columns, name, n) for name in (*STATE, *DAY)}
+    numbers = {name: non_negative_numbers(columns, name, n) for name in (*STATE, *DAY)}
     if (numbers["current_daily_limit"] <= 0).any() or (numbers["target_daily_volume"] <= 0).any():
         raise RequestError("current_daily_limit and target_daily_volume must be > 0 messages/day")
     for rate in ("rolling_bounce_rate", "rolling_complaint_rate", "bounce_rate", "complaint_rate", "deferral_rate",
@@ -103,14 +78,14 @@ def validate(columns: Mapping[str, np.ndarray]) -> tuple[list[str], list[str], d
     return ips, domains, numbers
 
 
-def ip_state(numbers: dict[str, np.ndarray], i: int) -> IpState:
+def ip_state(numbers: dict[str, np.ndarray], i: int) -> ObservedState:
     sent = float(numbers["sent"][i])
     last = None if sent <= 0 else DayMetrics(
         sent=sent, bounce_rate=float(numbers["bounce_rate"][i]), complaint_rate=float(numbers["complaint_rate"][i]),
         block_rate=float(numbers["block_rate"][i]), rate_block_rate=float(numbers["rate_block_rate"][i]),
         deferral_rate=float(numbers["deferral_rate"][i]), baseline_block_rate=float(numbers["baseline_block_rate"][i]))
     limit = float(numbers["current_daily_limit"][i])
-    return IpState(limit=limit, target=float(numbers["target_daily_volume"][i]), paused=bool(numbers["paused"][i] > 0),
+    return ObservedState(limit=limit, target=float(numbers["target_daily_volume"][i]), paused=bool(numbers["paused"][i] > 0),
                    stage=warmup_stage(limit), days_in_stage=int(numbers["days_in_stage"][i]),
                    clean_streak=int(numbers["clean_streak"][i]), last=last,
                    rolling_bounce=float(numbers["rolling_bounce_rate"][i]),
