@@ -38,7 +38,7 @@ run: $(VENV)/.installed ## Run the main job end to end on the embedded defaults
 	$(VENV)/bin/adaptive-delivery run --out runs/latest
 
 test: $(VENV)/.installed $(SERVING_VENV)/.installed lint ## Lint, then every test (unit, integration with real tools, end to end)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=20
 
 test-fast: $(VENV)/.installed ## Unit tests only
 	$(PY) -m pytest -q tests/unit
