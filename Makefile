@@ -11,7 +11,7 @@ export OMP_NUM_THREADS ?= 2
 export PYTHONHASHSEED := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast bench lint lock serving-env clean distclean
+.PHONY: help run test test-fast bench docs docs-serve lint lock serving-env clean distclean
 
 help: ## Show the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -37,7 +37,7 @@ serving-env: $(SERVING_VENV)/.installed ## Build the serving environment (MLServ
 run: $(VENV)/.installed ## Run the main job end to end on the embedded defaults
 	$(VENV)/bin/adaptive-delivery run --out runs/latest
 
-test: $(VENV)/.installed $(SERVING_VENV)/.installed lint ## Lint, then every test (unit, integration with real tools, end to end)
+test: $(VENV)/.installed $(SERVING_VENV)/.installed lint docs ## Lint, build the docs, then every test (unit, integration, notebooks, end to end)
 	$(PY) -m pytest -q --durations=20
 
 test-fast: $(VENV)/.installed ## Unit tests only
@@ -47,15 +47,21 @@ bench: $(VENV)/.installed ## Reproducible speed measurements (writes benchmarks/
 	$(PY) benchmarks/simulator_throughput.py
 	$(PY) benchmarks/bounce_parser.py
 
+docs: $(VENV)/.installed ## Build the documentation site strictly (a broken link fails) into build/site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+docs-serve: $(VENV)/.installed ## Serve the documentation site on http://127.0.0.1:8000
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve -a 127.0.0.1:8000
+
 lint: $(VENV)/.installed ## Static checks: ruff, the import contracts (pyproject.toml), no import cycles
-	$(VENV)/bin/ruff check src tests benchmarks components pipelines serving dags tools k8s
+	$(VENV)/bin/ruff check src tests benchmarks components pipelines serving dags tools k8s docs/hooks notebooks
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) tools/import_cycles.py adaptive_delivery
 
 LOCK_DIR := build/lock
 lock: ## Re-resolve both environments from pyproject.toml and rewrite the lock files
 	rm -rf $(LOCK_DIR)
-	$(PYTHON) -m venv $(LOCK_DIR)/platform && $(LOCK_DIR)/platform/bin/pip install -q $(TORCH) && $(LOCK_DIR)/platform/bin/pip install -q -e '.[platform,dev]'
+	$(PYTHON) -m venv $(LOCK_DIR)/platform && $(LOCK_DIR)/platform/bin/pip install -q $(TORCH) && $(LOCK_DIR)/platform/bin/pip install -q -e '.[platform,dev,docs]'
 	$(LOCK_DIR)/platform/bin/pip freeze --exclude-editable | grep -v '^adaptive-delivery' > requirements/platform.lock
 	$(PYTHON) -m venv $(LOCK_DIR)/serving && $(LOCK_DIR)/serving/bin/pip install -q $(TORCH) && $(LOCK_DIR)/serving/bin/pip install -q -e '.[serving,dev]'
 	$(LOCK_DIR)/serving/bin/pip freeze --exclude-editable | grep -v '^adaptive-delivery' > requirements/serving.lock

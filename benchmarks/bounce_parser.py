@@ -12,12 +12,13 @@ import sys
 import time
 from pathlib import Path
 
+from provenance import write_results
+
 from adaptive_delivery.delivery.events.dsn import MalformedMessage, parse_message
 from adaptive_delivery.delivery.events.evaluate import score_corpus
 from adaptive_delivery.delivery.events.reasons import outcome_for, reason_from_status
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "bounces"
-RESULTS = Path(__file__).parent / "results"
 
 
 def status_only_baseline(root: Path) -> dict:
@@ -52,8 +53,7 @@ def main() -> None:
         "not_bounce_rejected": f"{score.not_bounce_rejected}/{score.not_bounce_total}",
         "messages_per_second": round(3 * len(raws) / seconds),
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "bounce_parser.json").write_text(json.dumps(report, indent=2))
+    write_results("bounce_parser.json", report)
     print(json.dumps(report, indent=2))
 
 

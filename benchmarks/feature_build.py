@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from provenance import write_results
 
 from adaptive_delivery.delivery.events.lake import EventsLake
 from adaptive_delivery.delivery.features.reference import build_all
@@ -21,7 +22,6 @@ from adaptive_delivery.delivery.features.spark_jobs import build_features, spark
 from adaptive_delivery.twin.config import WorldConfig
 from adaptive_delivery.twin.simulator import simulate
 
-RESULTS = Path(__file__).parent / "results"
 SIZES = [(5_000, 7), (20_000, 14)]
 
 
@@ -62,8 +62,7 @@ def main() -> None:
                   "events_ratio": round(rows[1]["events"] / rows[0]["events"], 2),
                   "spark_time_ratio": round(rows[1]["spark_seconds"] / rows[0]["spark_seconds"], 2),
                   "pandas_time_ratio": round(rows[1]["pandas_seconds"] / rows[0]["pandas_seconds"], 2)}}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "feature_build.json").write_text(json.dumps(report, indent=2))
+    write_results("feature_build.json", report)
     print(json.dumps(report, indent=2))
 
 

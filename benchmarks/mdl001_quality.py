@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from provenance import provenance
+from provenance import write_results
 
 from adaptive_delivery.delivery.features.spark_jobs import build_features, spark_session
 from adaptive_delivery.platform.spec import get
@@ -29,7 +29,6 @@ from adaptive_delivery.twin.simulator import simulate
 from pipelines.training import run_local
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
 SUBSCRIBERS, DAYS, SEED = 100_000, 21, 7
 
 
@@ -92,13 +91,10 @@ def main() -> None:
         "macro_roc_auc_gap_to_clairvoyant": m[f"clairvoyant_{spec.primary_metric}"] - m[spec.primary_metric],
         "gap_sources": _first_occurrence_shares(holdout),
         "verdict": verdict, "timings_s": timings, "step_seconds": steps,
-        "command": f"python benchmarks/mdl001_quality.py --profile {args.profile} --days {args.days} --seed {args.seed}",
-        "provenance": provenance(),
     }
-    RESULTS.mkdir(exist_ok=True)
     name = "mdl001_quality" + (f"_{args.days}d" if args.days != DAYS else "") + (f"_seed{args.seed}" if args.seed != SEED else "")
     name += ".json"
-    (RESULTS / name).write_text(json.dumps(result, indent=2, default=float))
+    write_results(name, result)
     print(json.dumps(result, indent=2, default=float))
 
 

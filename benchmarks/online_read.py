@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+from provenance import write_results
 
 from adaptive_delivery.delivery.features.spark_jobs import build_features, spark_session
 from adaptive_delivery.platform import feature_store as st
 from adaptive_delivery.twin.config import WorldConfig
 from adaptive_delivery.twin.simulator import simulate
 
-RESULTS = Path(__file__).parent / "results"
 FEATURES = [f"subscriber_features:{f}" for f in (
     "engagement_score", "days_since_last_open", "days_since_last_click", "opens_30d", "clicks_30d",
     "emails_received_30d", "open_hour_heatmap", "typical_response_hours", "bounce_history", "complaint_history",
@@ -83,8 +83,7 @@ def main() -> None:
             report["redis"] = measure(fr, people)
         finally:
             fr.teardown()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "online_read.json").write_text(json.dumps(report, indent=2))
+    write_results("online_read.json", report)
     print(json.dumps(report, indent=2))
 
 

@@ -41,3 +41,17 @@ def provenance(argv: list[str] | None = None) -> dict[str, object]:
     return {"command": shlex.join(command), "commit": _git("rev-parse", "HEAD"),
             "tree_changed": bool(_git("status", "--porcelain", "--untracked-files=no")),
             "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine()}
+
+
+RESULTS = REPO / "benchmarks" / "results"
+
+
+def write_results(name: str, report: dict[str, object], argv: list[str] | None = None) -> Path:
+    """Write `benchmarks/results/<name>` with its provenance, the one way every benchmark records a
+    figure (the docs render their tables from these files, so a figure is never typed twice)."""
+    import json
+
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / name
+    path.write_text(json.dumps({**report, "provenance": provenance(argv)}, indent=2, default=float) + "\n")
+    return path

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import requests
+from provenance import write_results
 
 from adaptive_delivery.delivery.models.mdl001_deliverability.spec import SPEC
 from adaptive_delivery.platform import feature_store as st
@@ -132,9 +133,7 @@ def main() -> None:
             print(json.dumps({f"batch_{batch}": results[f"batch_{batch}"]}, indent=2))
     finally:
         server.stop()
-    results["command"] = "python benchmarks/serving_latency.py"
-    RESULTS.mkdir(exist_ok=True)
-    path.write_text(json.dumps(results, indent=2))
+    write_results(path.name, results)
 
 
 if __name__ == "__main__":

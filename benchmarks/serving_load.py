@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import requests
+from provenance import write_results
 
 from adaptive_delivery.delivery.events.lake import EventsLake
 from adaptive_delivery.delivery.models.mdl001_deliverability.spec import SPEC
@@ -101,8 +102,7 @@ def main() -> None:
               "requests_per_s": len(latencies) / elapsed, "messages_per_s": len(latencies) * args.batch / elapsed,
               "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
               "command": "python benchmarks/serving_load.py"}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "serving_load.json").write_text(json.dumps(result, indent=2))
+    write_results("serving_load.json", result)
     print(json.dumps(result, indent=2))
     sys.exit(1 if failures else 0)
 

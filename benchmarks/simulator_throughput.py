@@ -17,12 +17,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from provenance import write_results
 
 from adaptive_delivery.twin import dynamics as dyn
 from adaptive_delivery.twin.config import WorldConfig
 from adaptive_delivery.twin.simulator import World, simulate
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def _digest(root: Path) -> str:
@@ -100,8 +99,7 @@ def main() -> None:
               "end_to_end": [end_to_end(n, d) for n, d in sizes], "outcome_step": outcome_step(50_000)}
     again = end_to_end(*sizes[0])
     report["deterministic"] = again["sha256"] == report["end_to_end"][0]["sha256"]
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "simulator.json").write_text(json.dumps(report, indent=2))
+    write_results("simulator.json", report)
     print(json.dumps(report, indent=2))
 
 

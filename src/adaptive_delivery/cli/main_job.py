@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from adaptive_delivery.cli.common import (
     DEFAULT_MLFLOW_HOME,
-    console,
     model_spec,
     prepare_out,
     repo_root,
     training_pipelines,
 )
-from adaptive_delivery.cli.model import print_training_summary, stopped_reason
-from adaptive_delivery.cli.world import print_calibration
+from adaptive_delivery.cli.model import stopped_reason
 
 ENGINES = ("airflow", "direct")
 
@@ -63,6 +61,16 @@ def _main_job_env(out: Path, subscribers: int, days: int, seed: int, profile: st
             "AD_TRACKING_URI": default_tracking_uri(mlflow_home.resolve())}
 
 
+MAIN_STAGES = (
+    ("world", "simulate the world", ()),
+    ("calibrate", "calibration report", ()),
+    ("features", "feature build (Spark)", ()),
+    ("materialize", "feature store (Feast: materialise, read back)", ()),
+    ("retrain", "train MDL-001 (Kubeflow pipeline)", ("load-training-set", "check-drift", "tune", "train-model",
+                                                      "evaluate", "register", "gate")),
+)
+
+
 def run(
     out: Path = typer.Option(Path("runs/latest"), help="Where the run's lake, truth and reports go."),
     subscribers: int = typer.Option(5_000, min=100),
@@ -73,11 +81,15 @@ def run(
     engine: str = typer.Option("airflow", help="airflow: run the ad_main DAG (`airflow dags test`); direct: the same "
                                                "job functions in this process."),
     airflow_home: Path = typer.Option(None, help="Airflow's home (default: OUT/../airflow)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the tools' raw logs on the console too "
+                                                                "(otherwise they go to OUT/logs/)."),
 ) -> None:
     """The main job on the embedded defaults: simulate the world, build and serve its features, and
     train, evaluate, register and gate MDL-001, through Airflow's ad_main DAG."""
     import os
+    import subprocess
 
+    from adaptive_delivery.cli import stages as st
     from adaptive_delivery.delivery import jobs
     from adaptive_delivery.twin import live
     from adaptive_delivery.twin.config import WorldConfig
@@ -89,65 +101,94 @@ def run(
     (out / jobs.TIMELINE).unlink(missing_ok=True)
     env = _main_job_env(out, subscribers, days, seed, profile, mlflow_home)
     until = WorldConfig.start + timedelta(days=days)
+    logs = out / "logs"
+    stages = [st.Stage(step, label, subs) for step, label, subs in MAIN_STAGES]
+    show = st.stage_console()
+    show.print(f"[bold]Adaptive Delivery main job[/bold]: {subscribers:,} subscribers × {days} days (seed {seed}), "
+               f"engine {engine}, outputs in {out}")
+    if not verbose:
+        show.print(f"   raw tool logs: {logs}/ (-v shows them here)")
+    began = time.monotonic()
+    follower = st.Follower(out / jobs.TIMELINE, logs / "ad_main.log")
     if engine == "airflow":
-        console.rule(f"the main job through Airflow: ad_main, logical date {until}")
-        code = airflow_dags_test("ad_main", until, airflow_env(airflow_home or out.parent / "airflow", env))
-        if code != 0:
-            console.print(f"[red]ad_main failed[/red] (exit {code}); the task logs above say where")
+        a_env = airflow_env(airflow_home or out.parent / "airflow", env)
+        airflow = str(Path(sys.executable).parent / "airflow")
+        with show.status("starting Airflow (metadata database, DAG parsing)"):
+            _migrate(airflow, a_env)
+        cmd = [airflow, "dags", "test", "ad_main", until.isoformat()]
+        logs.mkdir(parents=True, exist_ok=True)
+        with follower.log.open("w") as fh:
+            proc = subprocess.Popen(cmd, env=a_env, stdout=None if verbose else fh,
+                                    stderr=None if verbose else subprocess.STDOUT)
+            done = st.follow(proc, stages, follower, show)
+        if proc.returncode != 0 or len(done) < len(stages):
+            show.print(f"[red]ad_main failed[/red] (exit {proc.returncode}); the task log is {follower.log}")
             raise typer.Exit(code=2)
         dep = jobs.deployment(env)
     else:
         dep = jobs.deployment({**os.environ, **env})
-        console.rule("1/5 simulate the world")
-        jobs.simulate_until(dep, until)
-        console.rule("2/5 calibration report")
-        jobs.calibrate(dep)
-        console.rule("3/5 feature build (Spark)")
-        jobs.build_features(dep)
-        console.rule("4/5 feature store (Feast: register, materialise, read online)")
-        end = jobs.latest_feature_hour(dep)
-        jobs.materialize(dep, end - jobs.ONLINE_WINDOW, end)
-        console.rule("5/5 train MDL-001 (Kubeflow pipeline, local runner): tune, train, evaluate, register, gate")
-        try:
-            training_pipelines().run_for(model_spec(jobs.MAIN_MODEL), dep)
-        except RuntimeError as exc:
-            console.print(f"[red]training stopped[/red]: {stopped_reason(dep.tracking_uri) or exc}")
-            raise typer.Exit(code=2) from exc
-    _summarise_main_job(dep)
+        calls = (lambda: jobs.simulate_until(dep, until), lambda: jobs.calibrate(dep), lambda: jobs.build_features(dep),
+                 lambda: _materialize_last_day(dep), lambda: training_pipelines().run_for(model_spec(jobs.MAIN_MODEL), dep))
+        for i, (stage, call) in enumerate(zip(stages, calls, strict=True), start=1):
+            try:
+                st.run_stage(show, stage, i, len(stages), follower, verbose, call)
+            except RuntimeError as exc:
+                show.print(f"[red]training stopped[/red]: {stopped_reason(dep.tracking_uri) or exc}")
+                raise typer.Exit(code=2) from exc
+    _summarise_main_job(dep, show, logs, time.monotonic() - began, airflow_home or out.parent / "airflow")
 
 
-def _summarise_main_job(dep) -> None:
-    """What the run produced, read back from its outputs (the same whichever engine ran it)."""
+def _migrate(airflow: str, env: dict[str, str]) -> None:
+    import subprocess
+
+    if not (Path(env["AIRFLOW_HOME"]) / "airflow.db").exists():
+        Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+        subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, text=True)
+
+
+def _materialize_last_day(dep) -> list[str]:
+    from adaptive_delivery.delivery import jobs
+
+    end = jobs.latest_feature_hour(dep)
+    return jobs.materialize(dep, end - jobs.ONLINE_WINDOW, end)
+
+
+def _summarise_main_job(dep, show, logs: Path, seconds: float, airflow_home: Path) -> None:
+    """What the run produced, read back from its outputs (the same whichever engine ran it), the
+    gate's verdict, and where to look next."""
     from adaptive_delivery.delivery import jobs
     from adaptive_delivery.delivery.events.lake import EventsLake
     from adaptive_delivery.platform.training.registry import latest_training_run
 
-    t = Table(title=f"events lake: {dep.lake}")
-    for col in ("kind", "rows", "days"):
-        t.add_column(col, justify="right" if col != "kind" else "left")
-    for kind, v in EventsLake(dep.lake).summary().items():
-        t.add_row(kind, f"{v['rows']:,}", str(v.get("days", "")))
-    console.print(t)
-    print_calibration(json.loads((dep.home / "calibration.json").read_text()))
-    _show_online_sample(dep)
+    lake = EventsLake(dep.lake).summary()
+    events = sum(v["rows"] for v in lake.values())
+    kinds = ", ".join(f"{k} {v['rows']:,}" for k, v in lake.items() if v["rows"])
+    calibration = json.loads((dep.home / "calibration.json").read_text())
+    first = next(iter(calibration["by_sender"].values()))
+    rates = ", ".join(f"{m} {first[m]:.2%} (published {t:.2%})" for m, t in list(calibration["targets"].items())[:2])
+    online = jobs.online_sample(dep)
+    tables = sorted(p.name for p in dep.features.iterdir() if p.is_dir())
     spec = model_spec(jobs.MAIN_MODEL)
-    print_training_summary(dep.tracking_uri, spec)
     last = latest_training_run(dep.tracking_uri, spec)
-    verdict = str(last.get("verdict", ""))
-    console.print(("[green]" if verdict.startswith("PROMOTE") else "[yellow]") + verdict)
-    console.print(f"[bold]outputs[/bold]: lake {dep.lake} | truth {dep.truth} | features {dep.features} | "
-                  f"feature store {dep.feast_home} | report {dep.home / 'calibration.json'} | plot {dep.home / 'world.png'} | "
-                  f"pipeline artifacts {dep.home / 'kfp'} | timeline {dep.home / jobs.TIMELINE} | MLflow {dep.tracking_uri}")
-
-
-def _show_online_sample(dep) -> None:
-    """A few subscribers read back from the online store: proof the loop from lake to serving closes."""
-    from adaptive_delivery.delivery import jobs
-
-    got = jobs.online_sample(dep)
-    t = Table(title="online store sample (subscriber_features)")
-    for col in got:
-        t.add_column(col.replace("subscriber_features__", ""))
-    for row in zip(*got.values(), strict=True):
-        t.add_row(*(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row))
-    console.print(t)
+    metric = spec.primary_metric
+    verdict = str(last.get("verdict", "")).splitlines()[0] if last.get("verdict") else "no training run recorded"
+    show.print(f"\n[bold]done in {seconds / 60:.1f} min[/bold]; produced:")
+    rows = [
+        ("events lake", dep.lake, f"{events:,} events ({kinds})"),
+        ("features", dep.features, f"{len(tables)} tables; online store read back {len(online['subscriber_id'])} "
+                                   f"subscribers"),
+        ("calibration", dep.home / "calibration.json", f"{next(iter(calibration['by_sender']))}: {rates}"),
+        ("plot", dep.home / "world.png", "daily inbox / block / bounce / reputation per sender"),
+        ("MDL-001", dep.home / "kfp", f"v{last.get('version') or '—'}: {metric} {last.get(metric, float('nan')):.4f} "
+                                      f"vs oracle {last.get('oracle_' + metric, float('nan')):.4f}"),
+    ]
+    for name, path, what in rows:
+        show.print(f"  {name:<12} {path}  [dim]{what}[/dim]")
+    colour = "green" if verdict.startswith("PROMOTE") else "yellow"
+    show.print(f"[bold]gate[/bold]: [{colour}]{verdict}[/{colour}]")
+    db = str(dep.tracking_uri)
+    show.print("[bold]look at it[/bold]:")
+    show.print(f"  MLflow UI   .venv/bin/mlflow ui --backend-store-uri {db}   (http://127.0.0.1:5000)")
+    show.print(f"  Airflow UI  AIRFLOW_HOME={airflow_home} .venv/bin/airflow standalone   (http://127.0.0.1:8080)")
+    show.print(f"  reports     evaluation.html and drift.html in the MLflow run; {dep.home / 'world.png'}")
+    show.print(f"  timeline    AD_HOME={dep.home} .venv/bin/adaptive-delivery loop status;  raw logs {logs}/")

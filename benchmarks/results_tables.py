@@ -1,0 +1,332 @@
+"""The results tables and plots, rendered from `benchmarks/results/*.json` and nothing else.
+
+The documentation site renders them at build time (`docs/hooks/results.py`: a page writes
+`{{ results FILE TABLE }}` or `{{ plot FILE }}`), and the README's headline table is this module's
+`headlines()` between two markers, rewritten by `python benchmarks/results_tables.py --readme`.
+`tests/unit/test_docs.py` fails when the README's table differs from what the JSON gives, or when
+a page cites a results file that does not exist. A figure is typed once: by the benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+README = REPO / "README.md"
+HEADLINES_START = "<!-- headlines: rendered from benchmarks/results by benchmarks/results_tables.py -->"
+HEADLINES_END = "<!-- /headlines -->"
+
+
+class ResultsError(ValueError):
+    """A page cites a results file or table that does not exist."""
+
+
+def load(name: str) -> dict:
+    path = RESULTS / name
+    if not path.exists():
+        raise ResultsError(f"no results file benchmarks/results/{name}")
+    return json.loads(path.read_text())
+
+
+def pct(x: float | None, digits: int = 1) -> str:
+    return "—" if x is None else f"{100 * x:.{digits}f}%"
+
+
+def num(x: float | None, digits: int = 0) -> str:
+    return "—" if x is None else f"{x:,.{digits}f}"
+
+
+def table(header: list[str], rows: list[list[str]], align: str | None = None) -> str:
+    align = align or "l" + "r" * (len(header) - 1)
+    marks = ["---:" if a == "r" else "---" for a in align]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(marks) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def provenance_line(data: dict) -> str:
+    """Where a figure came from: the command, commit, date and machine recorded beside it."""
+    prov = data.get("provenance")
+    if not prov:
+        return "*No provenance recorded in this file (written before benchmarks recorded it).*"
+    m = prov.get("machine", {})
+    changed = " (with uncommitted changes)" if prov.get("tree_changed") else ""
+    made = data.get("produced_by")
+    extra = ""
+    if made:
+        extra = " Produced at commit `{}` by: {}.".format(
+            made.get("commit", "?"), "; ".join(f"`{c}`" for c in made.get("commands", [])))
+    return (f"*`{prov.get('command')}` at commit `{str(prov.get('commit'))[:10]}`{changed}, "
+            f"{str(prov.get('date'))[:10]}, {m.get('cores')} cores, {m.get('memory_gib')} GiB, "
+            f"Python {m.get('python')}.{extra}*")
+
+
+# ---- one renderer per kind of results file -------------------------------------------------------
+
+def simulator(data: dict, _: str) -> str:
+    rows = [[f"{r['subscribers']:,} subscribers × {r['days']} days", f"{r['seconds']:.2f} s", num(r["events"]),
+             num(r["events_per_second"])] for r in data["end_to_end"]]
+    step = data["outcome_step"]
+    return (table(["world", "wall time", "events written", "events/s"], rows) +
+            f"\n\nThe vectorised outcome law evaluates {num(step['vectorised_msgs_per_s'])} messages/s against "
+            f"{num(step['python_loop_msgs_per_s'])}/s for the same law in a Python loop "
+            f"(**{step['speedup']:,.0f}×**); the same seed gives byte-identical output: "
+            f"**{'yes' if data['deterministic'] else 'NO'}**.")
+
+
+def bounce_parser(data: dict, _: str) -> str:
+    ours, base = data["ours"], data["status_code_only_baseline"]
+    names = {"outcome_class": "outcome class (hard / soft / block / complaint / …)",
+             "reason": "reason (33-reason vocabulary)", "hard_bounce": "hard bounce flag",
+             "reply_code": "SMTP reply code", "status": "enhanced status (RFC 3463)",
+             "feedback_type": "feedback type (ARF)"}
+    rows = [[label, pct(ours[k]), pct(base.get(k)) if k in base else ""] for k, label in names.items()]
+    rows.append(["not-bounce messages refused", data["not_bounce_rejected"], ""])
+    return (table(["field", "ours", "status-code-only baseline"], rows) +
+            f"\n\n{data['verdicts']} expected verdicts; {data['messages_per_second']} messages/s on one core.")
+
+
+def feature_build(data: dict, _: str) -> str:
+    rows = [[f"{s['subscribers']:,} subscribers × {s['days']} days", num(s["events"]),
+             f"{s['spark_seconds']} s ({num(s['spark_events_per_s'])} ev/s)",
+             f"{s['pandas_seconds']} s ({num(s['pandas_events_per_s'])} ev/s)", f"{s['pandas_over_spark_time']:.2f}"]
+            for s in data["sizes"]]
+    g = data["cost_growth"]
+    return (table(["lake", "events", "Spark", "pandas (single node)", "pandas time / Spark time"], rows) +
+            f"\n\n{g['events_ratio']}× more events cost Spark {g['spark_time_ratio']}× more time and the "
+            f"single-node reference {g['pandas_time_ratio']}×; Spark's one-off JVM warm-up "
+            f"({data['spark_warmup_seconds']} s) is excluded.")
+
+
+def online_read(data: dict, _: str) -> str:
+    rows = []
+    for store, label in (("sqlite", "SQLite (local profile)"), ("redis", "Redis on 127.0.0.1")):
+        if store in data:
+            one, many = data[store]["one_entity"], data[store]["thousand_entities"]
+            rows.append([label, f"{one['p50_ms']:.2f} / {one['p99_ms']:.2f} ms",
+                         f"{many['p50_ms']:.0f} / {many['p99_ms']:.0f} ms"])
+    return table(["online store", "1 entity p50 / p99", "1,000 entities p50 / p99"], rows)
+
+
+MDL001_ROWS = [("macro ROC-AUC", "macro_roc_auc"), ("ROC-AUC inbox", "roc_auc_inbox"), ("ROC-AUC spam", "roc_auc_spam"),
+               ("ROC-AUC soft bounce", "roc_auc_soft_bounce"), ("ROC-AUC hard bounce", "roc_auc_hard_bounce"),
+               ("ROC-AUC block", "roc_auc_block"), ("macro F1", "macro_f1"),
+               ("expected calibration error", "ece"), ("log loss", "log_loss")]
+
+
+def mdl001(data: dict, _: str) -> str:
+    rows = [[label, f"{data['model'][k]:.3f}", f"{data['oracle'][k]:.3f}", f"{data['clairvoyant'][k]:.3f}"]
+            for label, k in MDL001_ROWS]
+    w = data["world"]
+    return (f"World: {w['subscribers']:,} subscribers, {w['days']} days, seed {w['seed']}; "
+            f"{num(data['rows_train'])} training rows, {num(data['rows_holdout'])} held-out rows "
+            f"(last {w['holdout_days']} days), profile `{data['profile']}`.\n\n" +
+            table(["holdout metric", "MDL-001", "oracle", "clairvoyant"], rows) +
+            f"\n\nGap to the oracle: **{data['macro_roc_auc_gap']:.3f}** macro ROC-AUC (target ≤ 0.03). "
+            f"Gate: `{data['verdict']}`.")
+
+
+MDL003_POLICIES = {"static": "static (spec §6.2)", "kumomta": "KumoMTA (as shipped)",
+                   "kumomta+rates": "KumoMTA + per-provider rates", "aimd": "AIMD",
+                   "bandit": "contextual bandit (online)", "ppo": "**PPO (MDL-003)**",
+                   "oracle": "oracle (knows the hidden limit)"}
+
+
+def mdl003(data: dict, which: str) -> str:
+    if which == "per-provider":
+        rows = []
+        for provider, policies in data["per_provider"].items():
+            ppo, oracle = policies["ppo"], policies["oracle"]
+            rows.append([provider, num(policies["kumomta+rates"]["delivered_per_hour"]),
+                         num(policies["bandit"]["delivered_per_hour"]), num(ppo["delivered_per_hour"]),
+                         num(oracle["delivered_per_hour"]), pct(ppo["oracle_share"]),
+                         pct(ppo["rate_block_rate"], 3)])
+        return table(["provider", "KumoMTA + rates", "bandit", "PPO", "oracle", "PPO share of oracle",
+                      "PPO speed-caused blocks"], rows)
+    rows = [[MDL003_POLICIES.get(p, p), num(m["delivered_per_hour"]), pct(m["block_rate"], 2),
+             pct(m["rate_block_rate"], 3), pct(m["deferral_rate"], 2), pct(m["complaint_rate"], 3),
+             f"{m['reputation_end']:.1f}", pct(m["oracle_share"])] for p, m in data["overall"].items()]
+    t = data["targets"]
+    return (f"{len(data['seeds'])} held-out seeds × 8 providers, {data['days']:g} days; PPO trained for "
+            f"{num(data['training']['timesteps'])} steps (one training run).\n\n" +
+            table(["policy", "delivered/hour", "all blocks", "speed-caused blocks", "deferrals", "complaints",
+                   "reputation at end", "share of oracle"], rows) +
+            f"\n\nTargets: throughput **{t['throughput_gain_vs_kumomta']:+.0%}** over KumoMTA + rates "
+            f"(≥ +20%: {'met' if t['gain_target_met'] else 'missed'}); speed-caused blocks "
+            f"**{pct(t['rate_block_rate'], 3)}** (< 0.1%: {'met' if t['block_target_met'] else 'missed'}); "
+            f"**{pct(t['oracle_share'])}** of the oracle (≥ 90%: {'met' if t['oracle_target_met'] else 'missed'}).")
+
+
+def mdl009(data: dict, _: str) -> str:
+    rows = [[r["audience"], r["policy"],
+             "never" if r["days_to_full_median"] is None else f"{r['days_to_full_median']:g}",
+             pct(r["reached_share"], 0), f"{r['block_event_days']:g}", f"{r['pause_days']:g}",
+             f"{r['reputation_damage']:.1f}", f"{r['reputation_end']:.1f}", f"{r['delivered_total'] / 1e6:.2f} M"]
+            for r in data["table"]]
+    return (f"{len(data['seeds'])} held-out new IPs per list, {data['days']} days; PPO trained for "
+            f"{num(data['training']['timesteps'])} steps (one training run).\n\n" +
+            table(["list", "policy", "median days to full", "IPs at full", "block-event days", "pause days",
+                   "reputation lost", "reputation at end", f"delivered in {data['days']} days"], rows, "ll" + "r" * 7))
+
+
+def serving_latency(data: dict, _: str) -> str:
+    labels = {"in_process_predict": "registered model in process (floor)",
+              "mlserver_ours_explicit_features": "our MLServer runtime, features given",
+              "mlserver_stock_xgboost_same_booster": "MLServer's stock XGBoost runtime, same booster",
+              "end_to_end_entity_keys_online_store": "end to end by entity keys (Feast online read + decision)"}
+    rows = [[label, *(f"{data[b][k]['p50_ms']:.1f} / {data[b][k]['p99_ms']:.1f} ms" for b in ("batch_1", "batch_1000"))]
+            for k, label in labels.items()]
+    return table(["path (p50 / p99)", "batch of 1", "batch of 1,000"], rows)
+
+
+def serving_load(data: dict, _: str) -> str:
+    return table(["clients", "seconds", "batch", "requests", "decisions", "errors", "decisions/s", "p50 / p99"],
+                 [[str(data["clients"]), f"{data['seconds']:.0f}", str(data["batch"]), num(data["requests"]),
+                   num(data["messages"]), str(data["errors"]), num(data["messages_per_s"]),
+                   f"{data['p50_ms']:.0f} / {data['p99_ms']:.0f} ms"]])
+
+
+RENDERERS: dict[str, Callable[[dict, str], str]] = {
+    "simulator.json": simulator, "bounce_parser.json": bounce_parser, "feature_build.json": feature_build,
+    "online_read.json": online_read, "mdl001_quality.json": mdl001, "mdl001_quality_seed8.json": mdl001,
+    "mdl001_quality_28d.json": mdl001, "mdl003_heldout.json": mdl003, "mdl009_heldout.json": mdl009,
+    "serving_latency.json": serving_latency, "serving_load.json": serving_load,
+}
+
+
+def render(name: str, which: str = "", prefix: str = "") -> str:
+    """A results file's table in Markdown, with the provenance line and a link to the file under it
+    (`prefix` leads from the citing page to the site's root)."""
+    data = load(name)
+    if name not in RENDERERS:
+        raise ResultsError(f"benchmarks/results/{name} has no renderer in benchmarks/results_tables.py")
+    return f"{RENDERERS[name](data, which)}\n\n{provenance_line(data)}\n\n[{name}]({prefix}{json_path(name)})"
+
+
+# ---- plots -------------------------------------------------------------------------------------
+
+def _figure() -> tuple:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt, *plt.subplots(figsize=(8, 3.6), dpi=110)
+
+
+def _png(plt, fig) -> bytes:
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def plot_mdl001(data: dict) -> bytes:
+    plt, fig, ax = _figure()
+    keys = [k for _, k in MDL001_ROWS[:6]]
+    width = 0.27
+    for i, who in enumerate(("model", "oracle", "clairvoyant")):
+        ax.bar([j + (i - 1) * width for j in range(len(keys))], [data[who][k] for k in keys], width, label=who)
+    ax.set_xticks(range(len(keys)), [label.replace("ROC-AUC ", "") for label, _ in MDL001_ROWS[:6]])
+    ax.set_ylim(0.5, 1.0)
+    ax.set_ylabel("ROC-AUC on the holdout")
+    ax.legend(loc="upper left", ncols=3)
+    return _png(plt, fig)
+
+
+def plot_mdl003(data: dict) -> bytes:
+    plt, fig, ax = _figure()
+    names = list(data["overall"])
+    ax.barh(names, [data["overall"][p]["delivered_per_hour"] for p in names], color="tab:blue")
+    ax.set_xlabel("delivered per hour (mean over held-out worlds)")
+    ax.invert_yaxis()
+    return _png(plt, fig)
+
+
+def plot_mdl009(data: dict) -> bytes:
+    plt, fig, ax = _figure()
+    rows = [r for r in data["table"] if r["audience"] == "typical"]
+    ax.barh([r["policy"] for r in rows], [r["delivered_total"] / 1e6 for r in rows], color="tab:green")
+    ax.set_xlabel(f"millions delivered in {data['days']} days, typical list")
+    ax.invert_yaxis()
+    return _png(plt, fig)
+
+
+PLOTS: dict[str, Callable[[dict], bytes]] = {"mdl001_quality.json": plot_mdl001, "mdl003_heldout.json": plot_mdl003,
+                                             "mdl009_heldout.json": plot_mdl009}
+
+
+def plot(name: str) -> bytes:
+    if name not in PLOTS:
+        raise ResultsError(f"benchmarks/results/{name} has no plot in benchmarks/results_tables.py")
+    return PLOTS[name](load(name))
+
+
+def plot_path(name: str) -> str:
+    return f"results/img/{Path(name).stem}.png"
+
+
+def json_path(name: str) -> str:
+    return f"results/json/{name}"
+
+
+# ---- the README's headline table ---------------------------------------------------------------
+
+def headlines() -> str:
+    """One short table, each figure read from its results file, each row linking to its page."""
+    q = load("mdl001_quality.json")
+    t = load("mdl003_heldout.json")
+    w = load("mdl009_heldout.json")
+    b = load("bounce_parser.json")
+    s = load("simulator.json")
+    ppo = next(r for r in w["table"] if r["audience"] == "typical" and r["policy"].startswith("PPO"))
+    oracle = next(r for r in w["table"] if r["audience"] == "typical" and r["policy"] == "oracle")
+    rows = [
+        ["MDL-001 deliverability", f"macro ROC-AUC {q['model']['macro_roc_auc']:.3f} vs oracle "
+         f"{q['oracle']['macro_roc_auc']:.3f} (gap {q['macro_roc_auc_gap']:.3f})",
+         "[MDL-001](docs/models/mdl-001.md) · `mdl001_quality.json`"],
+        ["MDL-003 throttle", f"{pct(t['targets']['oracle_share'])} of the oracle's throughput, "
+         f"{pct(t['targets']['rate_block_rate'], 3)} speed-caused blocks",
+         "[MDL-003](docs/models/mdl-003.md) · `mdl003_heldout.json`"],
+        ["MDL-009 warm-up", f"typical list: {pct(ppo['reached_share'], 0)} of IPs at full capacity in "
+         f"{w['days']} days (oracle {pct(oracle['reached_share'], 0)})",
+         "[MDL-009](docs/models/mdl-009.md) · `mdl009_heldout.json`"],
+        ["bounce parsing", f"outcome class {pct(b['ours']['outcome_class'])}, reason {pct(b['ours']['reason'])} "
+         f"on {b['verdicts']} real verdicts", "[results](docs/results.md) · `bounce_parser.json`"],
+        ["simulator", f"{num(s['end_to_end'][-1]['events_per_second'])} events/s "
+         f"({s['end_to_end'][-1]['subscribers']:,} subscribers × {s['end_to_end'][-1]['days']} days)",
+         "[results](docs/results.md) · `simulator.json`"],
+    ]
+    return table(["what", "headline", "details"], rows, "lll")
+
+
+def readme_block(text: str) -> str:
+    start, end = text.index(HEADLINES_START) + len(HEADLINES_START), text.index(HEADLINES_END)
+    return text[start:end].strip()
+
+
+def write_readme() -> None:
+    text = README.read_text()
+    start, end = text.index(HEADLINES_START) + len(HEADLINES_START), text.index(HEADLINES_END)
+    README.write_text(text[:start] + "\n" + headlines() + "\n" + text[end:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readme", action="store_true", help="rewrite the README's headline table")
+    parser.add_argument("name", nargs="?", help="print one results file's table")
+    args = parser.parse_args()
+    if args.readme:
+        write_readme()
+    if args.name:
+        print(render(args.name))
+
+
+if __name__ == "__main__":
+    main()
