@@ -158,6 +158,42 @@ def run_local(spec: ModelSpec, *, lake: Path, features: Path, feast_home: Path, 
     return str(task.output)
 
 
+def run_in_process(spec: ModelSpec, *, lake: Path, features: Path, feast_home: Path, tracking_uri: str,
+                   workdir: Path, truth_dir: Path | None = None, profile: str = "quick",
+                   experiment: str = "adaptive-delivery", holdout_days: int = 0, recalibration_days: int = 0,
+                   expected_drift: str = "") -> str:
+    """The supervised pipeline's steps in this process, in the pipeline's order, calling the same
+    component functions on local artifacts under `workdir`: for notebooks and debugging (a breakpoint
+    stops in a step), with none of a subprocess per step. `run_local` is the Kubeflow run; both log
+    the same MLflow runs and register the same way. Returns the gate's verdict."""
+    work = Path(workdir).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+
+    def artifact(kind, name: str):
+        return kind(name=name, uri=str(work / name), metadata={})
+
+    ids = {"model_id": spec.model_id, "tracking_uri": tracking_uri, "experiment": experiment}
+    train, holdout = artifact(dsl.Dataset, "train"), artifact(dsl.Dataset, "holdout")
+    best, model = artifact(dsl.Artifact, "best_params"), artifact(dsl.Model, "model")
+    try:
+        run_id = load_training_set.python_func(
+            profile=profile, lake=str(Path(lake).resolve()), features=str(Path(features).resolve()),
+            feast_home=str(Path(feast_home).resolve()), train=train, holdout=holdout, holdout_days=holdout_days,
+            recalibration_days=recalibration_days, expected_drift=expected_drift, **ids)
+        failures = check_drift.python_func(run_id=run_id, train=train, holdout=holdout, expected_drift=expected_drift,
+                                           report=artifact(dsl.HTML, "drift.html"), **ids)
+        tune.python_func(profile=profile, run_id=run_id, train=train, best_params=best, **ids)
+        train_model.python_func(profile=profile, run_id=run_id, train=train, best_params=best, model=model,
+                                recalibration_days=recalibration_days, **ids)
+        evaluate.python_func(run_id=run_id, truth_dir=str(Path(truth_dir).resolve()) if truth_dir else "", model=model,
+                             holdout=holdout, metrics=artifact(dsl.Metrics, "metrics"),
+                             report=artifact(dsl.HTML, "evaluation.html"), **ids)
+        version = register.python_func(run_id=run_id, model=model, holdout=holdout, **ids)
+        return gate.python_func(run_id=run_id, version=version, drift_failures=failures, holdout=holdout, **ids)
+    except Exception as exc:  # the same contract as run_local: a failing step is a RuntimeError
+        raise RuntimeError(f"{spec.model_id} pipeline stopped: {exc}") from exc
+
+
 # Run arguments a retraining request may set (the monitoring DAG's, answering an alarm); the
 # policy pipelines learn in the simulator and take none of them.
 WINDOW_ARGUMENTS = ("holdout_days", "recalibration_days", "expected_drift")

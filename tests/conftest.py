@@ -1,7 +1,11 @@
-"""Shared fixtures: a tiny simulated world built once per session, and the shared corpus."""
+"""Shared fixtures: a tiny simulated world built once per session, the main job run once per
+session, and the shared corpus."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -27,3 +31,39 @@ def bounce_corpus() -> Path:
     if not (path / "expected.json").exists():
         pytest.skip(f"the shared bounce corpus is not beside this checkout ({path}); it ships with the team's shared data")
     return path
+
+
+@dataclass(frozen=True)
+class MainJobRun:
+    """The main job, run once per session through the installed command (Airflow's ad_main DAG)."""
+
+    out: Path  # AD_HOME: the lake, truth, features, feature store, pipeline artifacts, timeline, logs
+    mlflow_home: Path
+    airflow_home: Path
+    result: subprocess.CompletedProcess
+    subscribers: int = 2_000
+    profile: str = "smoke"
+    days: int = 10
+    seed: int = 7
+
+    @property
+    def tracking_uri(self) -> str:
+        from adaptive_delivery.platform.training.tracking import default_tracking_uri
+
+        return default_tracking_uri(self.mlflow_home)
+
+
+@pytest.fixture(scope="session")
+def main_job(tmp_path_factory) -> MainJobRun:
+    """`adaptive-delivery run` on a tiny world (2,000 subscribers, 10 days): simulate, calibrate,
+    Spark features, Feast, MDL-001 through its Kubeflow pipeline into MLflow. The end-to-end test
+    asserts what it prints and writes; the Airflow and training-pipeline tests go on from the
+    deployment it leaves (one more simulated day, a second pipeline run against its champion)."""
+    root = tmp_path_factory.mktemp("main_job")
+    run = MainJobRun(root / "run", root / "mlflow", root / "airflow", subprocess.CompletedProcess([], 0))
+    cmd = [sys.executable, "-m", "adaptive_delivery.cli", "run", "--out", str(run.out),
+           "--subscribers", str(run.subscribers), "--days", str(run.days), "--horizon-days", str(run.days + 2),
+           "--seed", str(run.seed), "--profile", run.profile, "--mlflow-home", str(run.mlflow_home),
+           "--airflow-home", str(run.airflow_home)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    return MainJobRun(run.out, run.mlflow_home, run.airflow_home, result)

@@ -1,17 +1,15 @@
-"""The main job end to end, through the installed command, on a tiny world."""
+"""The main job end to end, through the installed command, on a tiny world (the session's
+`main_job` run): what it writes, and a console a person can read."""
 
 import json
+import re
 import subprocess
 import sys
 
 
-def test_main_job_writes_lake_truth_and_report(tmp_path):
-    out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "adaptive_delivery.cli", "run", "--out", str(out), "--subscribers", "2000", "--days", "10",
-           "--mlflow-home", str(tmp_path / "mlflow")]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "outputs" in result.stdout
+def test_main_job_writes_lake_truth_features_store_and_a_registered_model(main_job):
+    out, result = main_job.out, main_job.result
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     for kind in ("sends", "outcomes", "engagement"):
         assert list((out / "lake" / kind).glob("date=*/part-*.parquet")), kind
     assert (out / "truth" / "subscribers.parquet").exists()
@@ -21,10 +19,22 @@ def test_main_job_writes_lake_truth_and_report(tmp_path):
     for table in ("subscriber", "sender_domain", "sender_ip", "provider", "content", "calendar"):
         assert list((out / "features" / table).glob("*.parquet")), table
     assert (out / "feast" / "online.db").exists() and (out / "feast" / "registry.db").exists()
-    assert "online store sample" in result.stdout
-    # MDL-001 went through the training pipeline and the registry
-    assert "macro_roc_auc" in result.stdout and ("PROMOTE" in result.stdout or "STOP" in result.stdout)
-    assert (tmp_path / "mlflow" / "mlflow.db").exists() and list((out / "kfp").rglob("holdout"))
+    # MDL-001 went through the Kubeflow pipeline into an empty registry: the first gate promotes it
+    assert (main_job.mlflow_home / "mlflow.db").exists() and list((out / "kfp").rglob("holdout"))
+    assert re.search(r"gate: PROMOTE: macro_roc_auc 0\.\d+; no champion yet", result.stdout), result.stdout
+
+
+def test_the_console_shows_one_line_per_stage_and_keeps_tool_chatter_in_the_logs(main_job):
+    stdout = main_job.result.stdout
+    stages = [line for line in stdout.splitlines() if re.match(r"^ ✓ \d/5 ", line)]
+    assert [line.split()[1] for line in stages] == ["1/5", "2/5", "3/5", "4/5", "5/5"], stdout
+    assert len(stdout.splitlines()) <= 30, f"the console should fit on one screen:\n{stdout}"
+    for noise in ("Registry cache expired", "INFO", "Executing task", "[warning"):
+        assert noise not in stdout, noise
+    log = (main_job.out / "logs" / "ad_main.log").read_text()
+    assert "ad_main" in log and "finished with status" in log  # the raw output went to the log
+    for pointer in ("mlflow ui --backend-store-uri", "airflow standalone", "logs/"):
+        assert pointer in stdout, pointer
 
 
 def test_simulate_refuses_to_overwrite_without_flag(tmp_path):

@@ -1,6 +1,8 @@
-"""`airflow dags test`, for real, on a tiny world: the world DAG simulates the data interval, the
-daily feature DAG builds with Spark and materialises into Feast, MDL-001's retraining DAG runs its
-Kubeflow pipeline into MLflow, and the monitoring DAG checks the new champion."""
+"""`airflow dags test`, for real, going on from the deployment the main job left (the session's
+`main_job`: Airflow's ad_main built a 10-day world, its features and MDL-001's first champion): the
+world DAG simulates the next data interval, the daily feature DAG builds with Spark and
+materialises into Feast, MDL-001's retraining DAG runs its Kubeflow pipeline into MLflow against
+that champion, and the monitoring DAG checks the champion."""
 
 import json
 import os
@@ -12,22 +14,23 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from adaptive_delivery.delivery import jobs
+from adaptive_delivery.platform.spec import get
 from adaptive_delivery.twin import live
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
+SPEC = get("MDL-001")
 
 
 @pytest.fixture(scope="module")
-def loop(tmp_path_factory):
-    root = tmp_path_factory.mktemp("loop")
-    env = {**os.environ, "AIRFLOW_HOME": str(root / "airflow"), "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
-           "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__PARALLELISM": "2",
-           "AD_PROFILE": "local", "AD_HOME": str(root / "home"), "AD_WORLD_SUBSCRIBERS": "2000",
-           "AD_WORLD_HORIZON_DAYS": "12"}
-    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
-    return env
+def loop(main_job):
+    assert main_job.result.returncode == 0, main_job.result.stdout[-3000:]
+    return {**os.environ, "AIRFLOW_HOME": str(main_job.airflow_home), "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__PARALLELISM": "2",
+            "AD_PROFILE": "local", "AD_HOME": str(main_job.out), "AD_TRACKING_URI": main_job.tracking_uri,
+            "AD_WORLD_SUBSCRIBERS": str(main_job.subscribers), "AD_WORLD_SEED": str(main_job.seed),
+            "AD_WORLD_HORIZON_DAYS": str(main_job.days + 2), "AD_TRAINING_PROFILE": main_job.profile}
 
 
 def dags_test(env: dict, dag_id: str, day: str, conf: dict | None = None) -> str:
@@ -38,26 +41,32 @@ def dags_test(env: dict, dag_id: str, day: str, conf: dict | None = None) -> str
     return out
 
 
-def test_feature_then_retraining_then_monitoring_dags(loop):
+def test_the_world_feature_retraining_and_monitoring_dags_go_on_from_the_main_job(loop):
     dep = jobs.deployment(loop)
-    dags_test(loop, "ad_world", "2026-03-12")  # a manual run covers [03-11, 03-12): ten days simulated
+    before = live.status(dep.home)
+    dags_test(loop, "ad_world", "2026-03-13")  # a manual run covers [03-12, 03-13): one more day
     world = live.status(dep.home)
-    assert world["days_run"] == 10 and world["today"] == "2026-03-12"
+    assert world["days_run"] == before["days_run"] + 1 and world["today"] == "2026-03-13"
 
-    dags_test(loop, "ad_features_daily", "2026-03-12")
+    dags_test(loop, "ad_features_daily", "2026-03-13")
     for table in ("subscriber", "sender_ip", "provider", "content", "calendar"):
         assert list((dep.features / table).glob("*.parquet")), table
-    assert (dep.feast_home / "online.db").exists()
     online = jobs.online_sample(dep, 3)
     assert all(v is not None for v in online["subscriber_features__engagement_score"])
 
-    out = dags_test(loop, "ad_retrain_mdl_001", "2026-03-12", conf={"reason": "integration test"})
-    assert "PROMOTE" in out or "STOP" in out
     client = MlflowClient(dep.tracking_uri)
-    versions = client.search_model_versions("name = 'mdl-001-deliverability-predictor'")
-    assert [str(v.version) for v in versions] == ["1"]
+    versions_before = client.search_model_versions(f"name = '{SPEC.registered_name}'")
+    dags_test(loop, "ad_retrain_mdl_001", "2026-03-13", conf={"reason": "integration test"})
+    versions = client.search_model_versions(f"name = '{SPEC.registered_name}'")
+    assert len(versions) == len(versions_before) + 1
+    newest = max(versions, key=lambda v: int(v.version))
+    # a champion exists, so the gate compares the challenger with it on the same holdout
+    assert "vs champion" in newest.tags["gate_reasons"]
+    assert newest.tags["gate"] == ("passed" if "champion" in newest.aliases else "failed")
+    retrain = [e for e in jobs.timeline(dep) if e["step"] == "retrain"]
+    assert retrain[-1]["summary"].startswith(("MDL-001: PROMOTE", "MDL-001: STOP"))
 
-    dags_test(loop, "ad_monitor", "2026-03-12")
+    dags_test(loop, "ad_monitor", "2026-03-13")
     reports = list((dep.reports / "monitor" / "MDL-001").glob("*/monitor.json"))
     assert reports, "the monitoring DAG wrote no report"
     verdict = json.loads(reports[0].read_text())

@@ -65,7 +65,7 @@ MAIN_STAGES = (
     ("world", "simulate the world", ()),
     ("calibrate", "calibration report", ()),
     ("features", "feature build (Spark)", ()),
-    ("materialize", "feature store (Feast: materialise, read back)", ()),
+    ("materialize", "feature store (Feast materialise)", ()),
     ("retrain", "train MDL-001 (Kubeflow pipeline)", ("load-training-set", "check-drift", "tune", "train-model",
                                                       "evaluate", "register", "gate")),
 )
@@ -75,6 +75,8 @@ def run(
     out: Path = typer.Option(Path("runs/latest"), help="Where the run's lake, truth and reports go."),
     subscribers: int = typer.Option(5_000, min=100),
     days: int = typer.Option(14, min=1),
+    horizon_days: int = typer.Option(None, min=1, help="The world's horizon (its population is sized for it; "
+                                                       "default --days). Longer lets the scheduled DAGs advance it."),
     seed: int = typer.Option(7),
     profile: str = typer.Option("quick", help="Training profile for MDL-001 (quick | full)."),
     mlflow_home: Path = typer.Option(DEFAULT_MLFLOW_HOME, help="MLflow store, kept across runs (the champion lives here)."),
@@ -99,15 +101,16 @@ def run(
     prepare_out(out, overwrite=True)
     live.state_path(out).unlink(missing_ok=True)  # a fresh world every run
     (out / jobs.TIMELINE).unlink(missing_ok=True)
-    env = _main_job_env(out, subscribers, days, seed, profile, mlflow_home)
+    if horizon_days is not None and horizon_days < days:
+        raise typer.BadParameter("the horizon must cover the days simulated", param_hint="--horizon-days")
+    env = _main_job_env(out, subscribers, horizon_days or days, seed, profile, mlflow_home)
     until = WorldConfig.start + timedelta(days=days)
     logs = out / "logs"
     stages = [st.Stage(step, label, subs) for step, label, subs in MAIN_STAGES]
     show = st.stage_console()
-    show.print(f"[bold]Adaptive Delivery main job[/bold]: {subscribers:,} subscribers × {days} days (seed {seed}), "
-               f"engine {engine}, outputs in {out}")
-    if not verbose:
-        show.print(f"   raw tool logs: {logs}/ (-v shows them here)")
+    show.print(f"[bold]Adaptive Delivery main job[/bold]: {subscribers:,} subscribers × {days} days, seed {seed}, "
+               f"via {engine}")
+    show.print(f"   outputs {out}/, raw tool logs {logs}/" + ("" if verbose else " (-v: here too)"))
     began = time.monotonic()
     follower = st.Follower(out / jobs.TIMELINE, logs / "ad_main.log")
     if engine == "airflow":
@@ -163,9 +166,6 @@ def _summarise_main_job(dep, show, logs: Path, seconds: float, airflow_home: Pat
     lake = EventsLake(dep.lake).summary()
     events = sum(v["rows"] for v in lake.values())
     kinds = ", ".join(f"{k} {v['rows']:,}" for k, v in lake.items() if v["rows"])
-    calibration = json.loads((dep.home / "calibration.json").read_text())
-    first = next(iter(calibration["by_sender"].values()))
-    rates = ", ".join(f"{m} {first[m]:.2%} (published {t:.2%})" for m, t in list(calibration["targets"].items())[:2])
     online = jobs.online_sample(dep)
     tables = sorted(p.name for p in dep.features.iterdir() if p.is_dir())
     spec = model_spec(jobs.MAIN_MODEL)
@@ -177,13 +177,13 @@ def _summarise_main_job(dep, show, logs: Path, seconds: float, airflow_home: Pat
         ("events lake", dep.lake, f"{events:,} events ({kinds})"),
         ("features", dep.features, f"{len(tables)} tables; online store read back {len(online['subscriber_id'])} "
                                    f"subscribers"),
-        ("calibration", dep.home / "calibration.json", f"{next(iter(calibration['by_sender']))}: {rates}"),
+        ("calibration", dep.home / "calibration.json", "simulated rates per sender beside published averages"),
         ("plot", dep.home / "world.png", "daily inbox / block / bounce / reputation per sender"),
         ("MDL-001", dep.home / "kfp", f"v{last.get('version') or '—'}: {metric} {last.get(metric, float('nan')):.4f} "
                                       f"vs oracle {last.get('oracle_' + metric, float('nan')):.4f}"),
     ]
     for name, path, what in rows:
-        show.print(f"  {name:<12} {path}  [dim]{what}[/dim]")
+        show.print(f"  {name:<12} {path}  [dim]{what}[/dim]", no_wrap=True, overflow="ellipsis", crop=True)
     colour = "green" if verdict.startswith("PROMOTE") else "yellow"
     show.print(f"[bold]gate[/bold]: [{colour}]{verdict}[/{colour}]")
     db = str(dep.tracking_uri)

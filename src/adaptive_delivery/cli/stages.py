@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-KFP_TASK_DONE = re.compile(r"Task '?([\w-]+)'? finished with status")
+KFP_TASK_DONE = re.compile(r"Task '?([\w-]+)'? finished with status '?SUCCESS")
 
 
 @dataclass(frozen=True)
@@ -74,12 +74,14 @@ class Follower:
 
 def stage_console() -> Console:
     """The console for stage lines: the process's real stdout, even while fd 1 goes to a log."""
-    return Console(file=os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1), highlight=False)
+    stream = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    return Console(file=stream, highlight=False, width=None if stream.isatty() else 120)
 
 
 def _line(console: Console, result: StageResult, index: int, total: int) -> None:
     mark = "[green]✓[/green]" if result.ok else "[red]✗[/red]"
-    console.print(f" {mark} {index}/{total} {result.stage.label:<44} {result.seconds:6.1f} s  {result.summary[:90]}")
+    console.print(f" {mark} {index}/{total} {result.stage.label:<38} {result.seconds:6.1f} s  {result.summary}",
+                  no_wrap=True, overflow="ellipsis", crop=True)
 
 
 def follow(process: subprocess.Popen, stages: list[Stage], follower: Follower, console: Console,
@@ -87,7 +89,7 @@ def follow(process: subprocess.Popen, stages: list[Stage], follower: Follower, c
     """Show each stage as the job in `process` reaches it; returns what each finished stage did."""
     results: list[StageResult] = []
     started = time.monotonic()
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[count]}"),
                   TimeElapsedColumn(), console=console, transient=True) as bar:
         index = 0
         task = None
@@ -95,10 +97,13 @@ def follow(process: subprocess.Popen, stages: list[Stage], follower: Follower, c
             stage = stages[index]
             if task is None:
                 total = len(stage.substeps) or None
-                task = bar.add_task(f"{index + 1}/{len(stages)} {stage.label}", total=total)
+                task = bar.add_task(f"{index + 1}/{len(stages)} {stage.label}", total=total,
+                                    count=f"0/{total} steps" if total else "")
             for name in follower.new_tasks():
-                if name.replace("-", "_") in stage.substeps or name in stage.substeps:
+                if name in stage.substeps:
                     bar.advance(task)
+                    done = int(bar.tasks[-1].completed)
+                    bar.update(task, count=f"{done}/{len(stage.substeps)} steps (last: {name})")
             entry = next((e for e in follower.new_entries() if e.get("step") == stage.step), None)
             if entry is not None:
                 now = time.monotonic()

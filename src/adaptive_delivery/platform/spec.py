@@ -59,6 +59,9 @@ class TrainingProfile:
 
 
 PROFILES = {
+    # tests and notebooks on tiny worlds: every step runs for real, with the least effort that still trains
+    "smoke": TrainingProfile("smoke", trials=1, cv_folds=2, max_tuning_rows=4_000, max_training_rows=100_000,
+                             epochs_scale=0.25),
     "quick": TrainingProfile("quick", trials=4, cv_folds=3, max_tuning_rows=30_000, max_training_rows=1_000_000, epochs_scale=0.5),
     "full": TrainingProfile("full", trials=30, cv_folds=4, max_tuning_rows=200_000, max_training_rows=None),
 }

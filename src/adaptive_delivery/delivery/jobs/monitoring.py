@@ -14,7 +14,10 @@ def calibrate(dep: Deployment) -> dict:
     from adaptive_delivery.twin.report import write_report
 
     table = write_report(dep.home)
-    record(dep, "calibrate", f"calibration report {dep.home / 'calibration.json'}")
+    overall, targets = table["overall"], table["targets"]
+    rates = ", ".join(f"{name.removesuffix('_rate')} {overall[name]:.1%} (published {targets[name]:.1%})"
+                      for name in ("inbox_rate", "bounce_rate", "block_rate"))
+    record(dep, "calibrate", f"{int(overall['messages']):,} messages: {rates}")
     return table
 
 
