@@ -17,25 +17,31 @@ help: ## Show the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements/platform.lock pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip wheel setuptools
-	$(PIP) install -q $(TORCH)
-	$(PIP) install -q -r requirements/platform.lock
-	$(PIP) install -q --no-deps -e .
-	touch $@
+	@echo "building the platform environment in $(VENV) (once, a few minutes; log: build/platform-env.log)"
+	@mkdir -p build && ( set -e; \
+	  $(PYTHON) -m venv $(VENV); \
+	  $(PIP) install -q --upgrade pip wheel setuptools; \
+	  $(PIP) install -q $(TORCH); \
+	  $(PIP) install -q -r requirements/platform.lock; \
+	  $(PIP) install -q --no-deps -e . ) > build/platform-env.log 2>&1 \
+	  || { tail -40 build/platform-env.log; echo "building $(VENV) failed: build/platform-env.log"; exit 1; }
+	@touch $@
 
 $(SERVING_VENV)/.installed: requirements/serving.lock pyproject.toml
-	$(PYTHON) -m venv $(SERVING_VENV)
-	$(SERVING_VENV)/bin/pip install -q --upgrade pip wheel setuptools
-	$(SERVING_VENV)/bin/pip install -q $(TORCH)
-	$(SERVING_VENV)/bin/pip install -q -r requirements/serving.lock
-	$(SERVING_VENV)/bin/pip install -q --no-deps -e .
-	touch $@
+	@echo "building the serving environment in $(SERVING_VENV) (once, a few minutes; log: build/serving-env.log)"
+	@mkdir -p build && ( set -e; \
+	  $(PYTHON) -m venv $(SERVING_VENV); \
+	  $(SERVING_VENV)/bin/pip install -q --upgrade pip wheel setuptools; \
+	  $(SERVING_VENV)/bin/pip install -q $(TORCH); \
+	  $(SERVING_VENV)/bin/pip install -q -r requirements/serving.lock; \
+	  $(SERVING_VENV)/bin/pip install -q --no-deps -e . ) > build/serving-env.log 2>&1 \
+	  || { tail -40 build/serving-env.log; echo "building $(SERVING_VENV) failed: build/serving-env.log"; exit 1; }
+	@touch $@
 
 serving-env: $(SERVING_VENV)/.installed ## Build the serving environment (MLServer runtimes)
 
-run: $(VENV)/.installed ## Run the main job end to end on the embedded defaults
-	$(VENV)/bin/adaptive-delivery run --out runs/latest
+run: $(VENV)/.installed ## Run the main job end to end on the embedded defaults (-v: ARGS=-v)
+	@$(VENV)/bin/adaptive-delivery run --out runs/latest $(ARGS)
 
 test: $(VENV)/.installed $(SERVING_VENV)/.installed lint docs ## Lint, build the docs, then every test (unit, integration, notebooks, end to end)
 	$(PY) -m pytest -q --durations=20

@@ -194,7 +194,7 @@ def serving_load(data: dict, _: str) -> str:
 RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "simulator.json": simulator, "bounce_parser.json": bounce_parser, "feature_build.json": feature_build,
     "online_read.json": online_read, "mdl001_quality.json": mdl001, "mdl001_quality_seed8.json": mdl001,
-    "mdl001_quality_28d.json": mdl001, "mdl003_heldout.json": mdl003, "mdl009_heldout.json": mdl009,
+"mdl003_heldout.json": mdl003, "mdl009_heldout.json": mdl009,
     "serving_latency.json": serving_latency, "serving_load.json": serving_load,
 }
 

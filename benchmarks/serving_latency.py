@@ -28,6 +28,7 @@ import pandas as pd
 import requests
 from provenance import write_results
 
+from adaptive_delivery.delivery.models.mdl001_deliverability import model as mdl
 from adaptive_delivery.delivery.models.mdl001_deliverability.spec import SPEC
 from adaptive_delivery.platform import feature_store as st
 from adaptive_delivery.platform.bundle import TrainedModel
@@ -97,11 +98,14 @@ def main() -> None:
     session = requests.Session()
     path = RESULTS / "serving_latency.json"
     results: dict = json.loads(path.read_text()) if path.exists() else {}  # batches measured earlier are kept
+    results.pop("command", None)  # recorded in the provenance block now
     results.update({"model_version": version, "features": len(bundle.features)})
     try:
         for batch in [int(b) for b in args.batches.split(",")]:
             part = online.head(batch)
-            encoded = bundle.encode(part).to_numpy(dtype=np.float32)
+            # the booster's own input: the encoded features plus the derived rates it was fitted on
+            derived = mdl.with_derived(bundle.encode(part))[bundle.model.columns]
+            encoded = derived.to_numpy(dtype=np.float32)
             body = v2_request(part, bundle.features, bundle.categorical)
             xgb_body = {"inputs": [{"name": "input-0", "shape": list(encoded.shape), "datatype": "FP32",
                                     "data": np.nan_to_num(encoded).ravel().tolist()}],

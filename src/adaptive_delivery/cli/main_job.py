@@ -110,7 +110,7 @@ def run(
     show = st.stage_console()
     show.print(f"[bold]Adaptive Delivery main job[/bold]: {subscribers:,} subscribers × {days} days, seed {seed}, "
                f"via {engine}")
-    show.print(f"   outputs {out}/, raw tool logs {logs}/" + ("" if verbose else " (-v: here too)"))
+    show.print(f"   outputs {_shown(out)}/, raw tool logs {_shown(logs)}/" + ("" if verbose else " (-v: here too)"))
     began = time.monotonic()
     follower = st.Follower(out / jobs.TIMELINE, logs / "ad_main.log")
     if engine == "airflow":
@@ -125,7 +125,7 @@ def run(
                                     stderr=None if verbose else subprocess.STDOUT)
             done = st.follow(proc, stages, follower, show)
         if proc.returncode != 0 or len(done) < len(stages):
-            show.print(f"[red]ad_main failed[/red] (exit {proc.returncode}); the task log is {follower.log}")
+            show.print(f"[red]ad_main failed[/red] (exit {proc.returncode}); the task log is {_shown(follower.log)}")
             raise typer.Exit(code=2)
         dep = jobs.deployment(env)
     else:
@@ -156,20 +156,33 @@ def _materialize_last_day(dep) -> list[str]:
     return jobs.materialize(dep, end - jobs.ONLINE_WINDOW, end)
 
 
+def _shown(path: Path | str) -> str:
+    """A path as a person would type it from here: relative when it is under the working folder."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def _summarise_main_job(dep, show, logs: Path, seconds: float, airflow_home: Path) -> None:
     """What the run produced, read back from its outputs (the same whichever engine ran it), the
     gate's verdict, and where to look next."""
+    import warnings
+
     from adaptive_delivery.delivery import jobs
     from adaptive_delivery.delivery.events.lake import EventsLake
     from adaptive_delivery.platform.training.registry import latest_training_run
 
-    lake = EventsLake(dep.lake).summary()
+    with warnings.catch_warnings():  # the libraries' deprecation notices belong in the logs, not here
+        warnings.simplefilter("ignore")
+        lake = EventsLake(dep.lake).summary()
+        online = jobs.online_sample(dep)
+        spec = model_spec(jobs.MAIN_MODEL)
+        last = latest_training_run(dep.tracking_uri, spec)
     events = sum(v["rows"] for v in lake.values())
     kinds = ", ".join(f"{k} {v['rows']:,}" for k, v in lake.items() if v["rows"])
-    online = jobs.online_sample(dep)
     tables = sorted(p.name for p in dep.features.iterdir() if p.is_dir())
-    spec = model_spec(jobs.MAIN_MODEL)
-    last = latest_training_run(dep.tracking_uri, spec)
     metric = spec.primary_metric
     verdict = str(last.get("verdict", "")).splitlines()[0] if last.get("verdict") else "no training run recorded"
     show.print(f"\n[bold]done in {seconds / 60:.1f} min[/bold]; produced:")
@@ -183,12 +196,16 @@ def _summarise_main_job(dep, show, logs: Path, seconds: float, airflow_home: Pat
                                       f"vs oracle {last.get('oracle_' + metric, float('nan')):.4f}"),
     ]
     for name, path, what in rows:
-        show.print(f"  {name:<12} {path}  [dim]{what}[/dim]", no_wrap=True, overflow="ellipsis", crop=True)
+        show.print(f"  {name:<12} {_shown(path)}  [dim]{what}[/dim]", no_wrap=True, overflow="ellipsis", crop=True)
     colour = "green" if verdict.startswith("PROMOTE") else "yellow"
     show.print(f"[bold]gate[/bold]: [{colour}]{verdict}[/{colour}]")
-    db = str(dep.tracking_uri)
+    uri = str(dep.tracking_uri)
+    if uri.startswith("sqlite:///"):
+        uri = "sqlite:///" + _shown(uri.removeprefix("sqlite:///"))
     show.print("[bold]look at it[/bold]:")
-    show.print(f"  MLflow UI   .venv/bin/mlflow ui --backend-store-uri {db}   (http://127.0.0.1:5000)")
-    show.print(f"  Airflow UI  AIRFLOW_HOME={airflow_home} .venv/bin/airflow standalone   (http://127.0.0.1:8080)")
-    show.print(f"  reports     evaluation.html and drift.html in the MLflow run; {dep.home / 'world.png'}")
-    show.print(f"  timeline    AD_HOME={dep.home} .venv/bin/adaptive-delivery loop status;  raw logs {logs}/")
+    show.print(f"  MLflow UI   .venv/bin/mlflow ui --backend-store-uri {uri}")
+    show.print(f"  Airflow UI  AIRFLOW_HOME={_shown(airflow_home)} AIRFLOW__CORE__DAGS_FOLDER=dags "
+               ".venv/bin/airflow standalone")
+    show.print(f"  reports     evaluation.html, drift.html in the MLflow run; {_shown(dep.home / 'world.png')}")
+    show.print(f"  timeline    AD_HOME={_shown(dep.home)} .venv/bin/adaptive-delivery loop status")
+    show.print(f"  raw logs    {_shown(logs)}/")
