@@ -170,11 +170,13 @@ def _summarise_main_job(dep, show, logs: Path, seconds: float, airflow_home: Pat
     gate's verdict, and where to look next."""
     import warnings
 
+    from adaptive_delivery.cli.stages import output_to
     from adaptive_delivery.delivery import jobs
     from adaptive_delivery.delivery.events.lake import EventsLake
     from adaptive_delivery.platform.training.registry import latest_training_run
 
-    with warnings.catch_warnings():  # the libraries' deprecation notices belong in the logs, not here
+    # the libraries' notices while reading the outputs back belong in the logs, not here
+    with warnings.catch_warnings(), output_to(logs / "summary.log", verbose=False):
         warnings.simplefilter("ignore")
         lake = EventsLake(dep.lake).summary()
         online = jobs.online_sample(dep)
