@@ -96,15 +96,19 @@ def start(settings_dir: Path, http_port: int, grpc_port: int, model: str, timeou
                             env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     server = LocalServer(proc, http_port, grpc_port, log)
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"MLServer exited with {proc.returncode}: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{server.url}/v2/models/{model}/ready", timeout=2) as r:
-                if r.status == 200:
-                    return server
-        except OSError:
-            pass
-        time.sleep(0.5)
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"MLServer exited with {proc.returncode}: {log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{server.url}/v2/models/{model}/ready", timeout=2) as r:
+                    if r.status == 200:
+                        return server
+            except OSError:
+                pass
+            time.sleep(0.5)
+    except BaseException:  # interrupted while waiting (Ctrl-C): no MLServer is left behind
+        server.stop()
+        raise
     server.stop()
     raise TimeoutError(f"MLServer did not report {model} ready within {timeout_s:.0f}s: {log.read_text()[-2000:]}")

@@ -41,9 +41,9 @@ class MainJobRun:
     mlflow_home: Path
     airflow_home: Path
     result: subprocess.CompletedProcess
-    subscribers: int = 2_000
+    subscribers: int = 3_000
     profile: str = "smoke"
-    days: int = 10
+    days: int = 12
     seed: int = 7
 
     @property
@@ -55,7 +55,7 @@ class MainJobRun:
 
 @pytest.fixture(scope="session")
 def main_job(tmp_path_factory) -> MainJobRun:
-    """`adaptive-delivery run` on a tiny world (2,000 subscribers, 10 days): simulate, calibrate,
+    """`adaptive-delivery run` on a tiny world (3,000 subscribers, 12 days): simulate, calibrate,
     Spark features, Feast, MDL-001 through its Kubeflow pipeline into MLflow. The end-to-end test
     asserts what it prints and writes; the Airflow and training-pipeline tests go on from the
     deployment it leaves (one more simulated day, a second pipeline run against its champion)."""

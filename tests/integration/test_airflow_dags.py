@@ -1,5 +1,5 @@
 """`airflow dags test`, for real, going on from the deployment the main job left (the session's
-`main_job`: Airflow's ad_main built a 10-day world, its features and MDL-001's first champion): the
+`main_job`: Airflow's ad_main built a 12-day world, its features and MDL-001's first champion): the
 world DAG simulates the next data interval, the daily feature DAG builds with Spark and
 materialises into Feast, MDL-001's retraining DAG runs its Kubeflow pipeline into MLflow against
 that champion, and the monitoring DAG checks the champion."""
@@ -44,11 +44,11 @@ def dags_test(env: dict, dag_id: str, day: str, conf: dict | None = None) -> str
 def test_the_world_feature_retraining_and_monitoring_dags_go_on_from_the_main_job(loop):
     dep = jobs.deployment(loop)
     before = live.status(dep.home)
-    dags_test(loop, "ad_world", "2026-03-13")  # a manual run covers [03-12, 03-13): one more day
+    dags_test(loop, "ad_world", "2026-03-15")  # a manual run covers [03-14, 03-15): one more day
     world = live.status(dep.home)
-    assert world["days_run"] == before["days_run"] + 1 and world["today"] == "2026-03-13"
+    assert world["days_run"] == before["days_run"] + 1 and world["today"] == "2026-03-15"
 
-    dags_test(loop, "ad_features_daily", "2026-03-13")
+    dags_test(loop, "ad_features_daily", "2026-03-15")
     for table in ("subscriber", "sender_ip", "provider", "content", "calendar"):
         assert list((dep.features / table).glob("*.parquet")), table
     online = jobs.online_sample(dep, 3)
@@ -56,17 +56,21 @@ def test_the_world_feature_retraining_and_monitoring_dags_go_on_from_the_main_jo
 
     client = MlflowClient(dep.tracking_uri)
     versions_before = client.search_model_versions(f"name = '{SPEC.registered_name}'")
-    dags_test(loop, "ad_retrain_mdl_001", "2026-03-13", conf={"reason": "integration test"})
+    dags_test(loop, "ad_retrain_mdl_001", "2026-03-15", conf={"reason": "integration test"})
     versions = client.search_model_versions(f"name = '{SPEC.registered_name}'")
     assert len(versions) == len(versions_before) + 1
-    newest = max(versions, key=lambda v: int(v.version))
+    newest = client.get_model_version(SPEC.registered_name, str(max(int(v.version) for v in versions)))
     # a champion exists, so the gate compares the challenger with it on the same holdout
     assert "vs champion" in newest.tags["gate_reasons"]
-    assert newest.tags["gate"] == ("passed" if "champion" in newest.aliases else "failed")
     retrain = [e for e in jobs.timeline(dep) if e["step"] == "retrain"]
-    assert retrain[-1]["summary"].startswith(("MDL-001: PROMOTE", "MDL-001: STOP"))
+    promoted = retrain[-1]["summary"].startswith("MDL-001: PROMOTE")
+    assert newest.tags["gate"] == ("passed" if promoted else "failed"), retrain[-1]["summary"]
+    # a challenger that passes its gate becomes the champion, rolled out against the one it replaced
+    assert ("champion" in newest.aliases) == promoted
+    started = [e for e in jobs.timeline(dep) if e["step"] == "rollout" and "started" in e["summary"]]
+    assert bool(started) == promoted
 
-    dags_test(loop, "ad_monitor", "2026-03-13")
+    dags_test(loop, "ad_monitor", "2026-03-15")
     reports = list((dep.reports / "monitor" / "MDL-001").glob("*/monitor.json"))
     assert reports, "the monitoring DAG wrote no report"
     verdict = json.loads(reports[0].read_text())

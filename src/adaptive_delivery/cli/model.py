@@ -187,12 +187,17 @@ def serve(
         console.print(f"entity-key requests read {spec.feature_service} from {world / 'feast'}")
     settings = local.write_settings(out / "mlserver", models, http_port, grpc_port, prediction_log=out / "predictions.jsonl",
                                     runtimes=dict.fromkeys(models, spec.runtime), feature_store=store)
-    server = local.start(settings, http_port, grpc_port, next(iter(models)))
+    try:
+        server = local.start(settings, http_port, grpc_port, next(iter(models)))  # stops MLServer if interrupted
+    except KeyboardInterrupt:
+        raise typer.Exit(code=130) from None
     console.print(f"serving {', '.join(models)} at {server.url}/v2/models/<name>/infer (gRPC 127.0.0.1:{grpc_port}); "
                   f"log {server.log}; Ctrl-C stops")
     try:
         server.process.wait()
     except KeyboardInterrupt:
+        pass
+    finally:
         server.stop()
 
 
