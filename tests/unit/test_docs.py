@@ -3,7 +3,6 @@ its results file, and the site cites only results files that exist."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
@@ -12,20 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import results_tables
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 MARKER = re.compile(r"\{\{\s*(results|plot)\s+([\w.-]+\.json)(?:\s+([\w-]+))?\s*\}\}")
-
-
-def _tables():
-    spec = importlib.util.spec_from_file_location("results_tables", REPO / "benchmarks" / "results_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-TABLES = _tables()
+TABLES = results_tables
 
 
 def test_the_readme_is_a_guide_of_at_most_300_lines():
