@@ -39,9 +39,7 @@ def airflow_dags_test(dag_id: str, logical_date: date, env: dict[str, str], conf
     import subprocess
 
     airflow = str(Path(sys.executable).parent / "airflow")
-    if not (Path(env["AIRFLOW_HOME"]) / "airflow.db").exists():
-        Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
-        subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, text=True)
+    _migrate(airflow, env)
     cmd = [airflow, "dags", "test", dag_id, logical_date.isoformat()]
     if conf:
         cmd[3:3] = ["-c", json.dumps(conf)]

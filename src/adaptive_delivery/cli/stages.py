@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -48,7 +48,6 @@ class Follower:
     log: Path
     _timeline_pos: int = 0
     _log_pos: int = 0
-    done_tasks: list[str] = field(default_factory=list)
 
     def new_entries(self) -> list[dict]:
         if not self.timeline.exists():
@@ -67,9 +66,7 @@ class Follower:
             fh.seek(self._log_pos)
             text = fh.read()
             self._log_pos = fh.tell()
-        tasks = KFP_TASK_DONE.findall(ANSI.sub("", text))
-        self.done_tasks += tasks
-        return tasks
+        return KFP_TASK_DONE.findall(ANSI.sub("", text))
 
 
 def stage_console() -> Console:
@@ -93,6 +90,7 @@ def follow(process: subprocess.Popen, stages: list[Stage], follower: Follower, c
                   TimeElapsedColumn(), console=console, transient=True) as bar:
         index = 0
         task = None
+        pending: list[dict] = []
         while index < len(stages):
             stage = stages[index]
             if task is None:
@@ -104,11 +102,13 @@ def follow(process: subprocess.Popen, stages: list[Stage], follower: Follower, c
                     bar.advance(task)
                     done = int(bar.tasks[-1].completed)
                     bar.update(task, count=f"{done}/{len(stage.substeps)} steps (last: {name})")
-            entry = next((e for e in follower.new_entries() if e.get("step") == stage.step), None)
+            pending += follower.new_entries()  # kept: two stages may finish between two looks
+            entry = next((e for e in pending if e.get("step") == stage.step), None)
             if entry is not None:
                 now = time.monotonic()
                 bar.remove_task(task)
                 task = None
+                pending = pending[pending.index(entry) + 1:]
                 results.append(StageResult(stage, now - started, str(entry.get("summary", ""))))
                 _line(console, results[-1], index + 1, len(stages))
                 started = now
