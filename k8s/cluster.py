@@ -18,13 +18,14 @@ import pyspark
 import yaml
 
 from adaptive_delivery.delivery.features.spark_jobs import HOURLY_TABLES
+from adaptive_delivery.platform.image import IMAGE_ROOT, PLATFORM_IMAGE
 from adaptive_delivery.platform.spec import all_specs
 
 HERE = Path(__file__).resolve().parent
 @dataclass(frozen=True)
 class Cluster:
     namespace: str = "adaptive-delivery"
-    image: str = "adaptive-delivery/platform:latest"  # k8s/images/platform.Dockerfile
+    image: str = PLATFORM_IMAGE  # k8s/images/platform.Dockerfile
     bucket: str = "s3a://adaptive-delivery"
     spark_version: str = pyspark.__version__
     mlflow_port: int = 5000
@@ -76,7 +77,7 @@ def _spark_spec(c: Cluster, tables: tuple[str, ...] | None) -> dict:
         args += ["--tables", ",".join(tables)]
     return {
         "type": "Python", "pythonVersion": "3", "mode": "cluster", "image": c.image, "imagePullPolicy": "IfNotPresent",
-        "mainApplicationFile": "local:///opt/adaptive-delivery/src/adaptive_delivery/delivery/features/spark_jobs.py",
+        "mainApplicationFile": f"local://{IMAGE_ROOT}/src/adaptive_delivery/delivery/features/spark_jobs.py",
         "arguments": args, "sparkVersion": c.spark_version,
         "sparkConf": {"spark.sql.session.timeZone": "UTC", "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
                       "spark.hadoop.fs.s3a.aws.credentials.provider":
@@ -171,7 +172,7 @@ def airflow_values(c: Cluster) -> dict:
         "executor": "KubernetesExecutor",
         "images": {"airflow": {"repository": repo, "tag": tag, "pullPolicy": "IfNotPresent"}},
         "env": c.env(),
-        "config": {"core": {"dags_folder": "/opt/adaptive-delivery/dags", "load_examples": "False", "parallelism": 16,
+        "config": {"core": {"dags_folder": f"{IMAGE_ROOT}/dags", "load_examples": "False", "parallelism": 16,
                             "dags_are_paused_at_creation": "True"},
                    "logging": {"remote_logging": "True", "remote_base_log_folder": f"{c.bucket.replace('s3a://', 's3://')}/airflow-logs"}},
         "dags": {"persistence": {"enabled": False}, "gitSync": {"enabled": False}},  # DAGs are baked into the image

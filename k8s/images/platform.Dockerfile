@@ -1,6 +1,8 @@
-# The platform image the Kubeflow components run in: the locked platform environment plus this
-# package. Build from the repository root:
-#   docker build -f k8s/images/platform.Dockerfile -t ghcr.io/adaptive-delivery/platform-python3.11:0.1.0 .
+# The one platform image (adaptive_delivery.platform.image.PLATFORM_IMAGE): Kubeflow components,
+# Spark feature jobs, Airflow workers (DAGs baked in), the MLflow server and the pipeline-run Jobs all
+# run it. tests/unit/test_cluster_manifests.py checks it carries every file the manifests run.
+# Build from the repository root:
+#   docker build -f k8s/images/platform.Dockerfile -t ghcr.io/adaptive-delivery/platform:0.1.0 .
 FROM python:3.11-slim
 RUN apt-get update && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
     && rm -rf /var/lib/apt/lists/*
@@ -17,5 +19,7 @@ COPY components components
 COPY pipelines pipelines
 COPY serving serving
 COPY feature_repo feature_repo
+COPY dags dags
 RUN pip install --no-cache-dir --no-deps .
-ENV AD_FEATURE_REPO=/opt/adaptive-delivery/feature_repo
+ENV AD_FEATURE_REPO=/opt/adaptive-delivery/feature_repo \
+    AIRFLOW__CORE__DAGS_FOLDER=/opt/adaptive-delivery/dags

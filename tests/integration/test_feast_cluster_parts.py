@@ -1,7 +1,7 @@
 """The cluster profile's parts, for real where they run here: Redis as the online store, and
-PostgreSQL as the SQL registry. The cluster profile itself is validated as configuration."""
+PostgreSQL as the SQL registry, each a throwaway server the tests start themselves (conftest). The
+cluster profile itself is validated as configuration."""
 
-import socket
 import uuid
 from pathlib import Path
 
@@ -11,28 +11,18 @@ import pytest
 from adaptive_delivery.platform import feature_store as st
 
 
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-needs_redis = pytest.mark.skipif(not _listening(6379), reason="no Redis server on 127.0.0.1:6379")
-needs_postgres = pytest.mark.skipif(not _listening(5432), reason="no PostgreSQL server on 127.0.0.1:5432")
-
-
-@needs_redis
-def test_redis_online_store_serves_what_was_materialised(built_features, tmp_path):
+def test_redis_online_store_serves_what_was_materialised(built_features, tmp_path, redis_server):
     import redis
 
     _, out, ref = built_features
     project = f"test_{uuid.uuid4().hex[:10]}"
     fs = st.open_store(tmp_path / "feast", out, profile="redis-local", project=project,
-                       AD_REDIS_CONNECTION="127.0.0.1:6379")
+                       AD_REDIS_CONNECTION=redis_server)
     st.apply(fs)
     prov = ref["provider"]
     start, end = prov["event_timestamp"].min().to_pydatetime(), prov["event_timestamp"].max().to_pydatetime()
-    client = redis.Redis(host="127.0.0.1", port=6379)
+    host, port = redis_server.split(":")
+    client = redis.Redis(host=host, port=int(port))
     try:
         st.materialize(fs, start, end, views=["provider_features", "sender_ip_features"])
         latest = prov.sort_values("event_timestamp").groupby("provider").last()
@@ -49,16 +39,15 @@ def test_redis_online_store_serves_what_was_materialised(built_features, tmp_pat
     assert not any(project.encode() in k for k in client.scan_iter(count=1000)), "teardown left keys behind"
 
 
-@needs_postgres
-def test_sql_registry_on_postgresql_holds_the_definitions(built_features, tmp_path):
+def test_sql_registry_on_postgresql_holds_the_definitions(built_features, tmp_path, postgres_server):
     import sqlalchemy
 
     _, out, _ = built_features
     schema = f"feast_{uuid.uuid4().hex[:8]}"
-    admin = sqlalchemy.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    admin = sqlalchemy.create_engine(postgres_server)
     with admin.begin() as conn:
         conn.execute(sqlalchemy.text(f"CREATE SCHEMA {schema}"))
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
+    url = f"{postgres_server}?options=-csearch_path%3D{schema}"
     yaml = tmp_path / "sql-registry.yaml"
     yaml.write_text(Path(st.profile_yaml("local")).read_text().replace(
         "registry:\n  registry_type: file\n  path: ${AD_FEAST_HOME}/registry.db",

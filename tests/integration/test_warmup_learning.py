@@ -53,7 +53,11 @@ def test_the_exported_actor_chooses_like_the_trained_policy(policy_path, tmp_pat
 
 def test_the_cli_evaluates_and_registers(policy_path, tmp_path):
     from adaptive_delivery.platform.spec import get
-    from adaptive_delivery.platform.training.registry import CHALLENGER, alias_metrics
+    from adaptive_delivery.platform.training.registry import (
+        CHALLENGER,
+        alias_metrics,
+        evaluate_gates,
+    )
     from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
 
     out, home = tmp_path / "eval", tmp_path / "mlflow"
@@ -73,4 +77,29 @@ def test_the_cli_evaluates_and_registers(policy_path, tmp_path):
     client = Tracking(default_tracking_uri(home)).client()
     version, metrics = alias_metrics(client, get("MDL-009"), CHALLENGER)
     assert version == "1" and {"days_to_full", "block_event_days", "oracle_days_to_full"} <= set(metrics)
-    assert client.get_model_version(get("MDL-009").registered_name, version).tags["gate"] in ("passed", "failed")
+    passed, reasons = evaluate_gates(get("MDL-009"), metrics, None)  # the first version: the floors alone judge it
+    tags = client.get_model_version(get("MDL-009").registered_name, version).tags
+    assert tags["gate"] == ("passed" if passed else "failed") and tags["gate_reasons"] == "; ".join(reasons)
+
+
+def test_sealed_worlds_are_used_once_per_policy_version(policy_path, tmp_path, monkeypatch):
+    from adaptive_delivery.platform import protocol
+
+    ledger = tmp_path / "sealed.jsonl"
+    monkeypatch.setenv(protocol.LEDGER_ENV, str(ledger))
+    runner = CliRunner()
+    peek = runner.invoke(app, ["model", "evaluate", "MDL-009", "--policy", str(policy_path), "--days", "4",
+                               "--seeds", f"1001,{protocol.SEALED_SEEDS[0]}", "--out", str(tmp_path / "peek")])
+    assert peek.exit_code == 2 and "sealed" in peek.output and not ledger.exists()
+    args = ["model", "evaluate", "MDL-009", "--policy", str(policy_path), "--days", "4", "--sealed", "--out", str(tmp_path / "s")]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    [use] = protocol.SealedLedger(ledger).uses("MDL-009")
+    version = protocol.artefact_version([policy_path])
+    assert use["version"] == version and use["seeds"] == list(protocol.SEALED_SEEDS)
+    summary = json.loads((tmp_path / "s" / f"sealed-{version}" / "warmup_summary.json").read_text())
+    assert summary["seeds"] == list(protocol.SEALED_SEEDS)
+    copy = tmp_path / "renamed.zip"
+    copy.write_bytes(policy_path.read_bytes())
+    again = runner.invoke(app, [*args[:4], str(copy), *args[5:]])
+    assert again.exit_code == 3 and "refused" in again.output and len(protocol.SealedLedger(ledger).uses()) == 1

@@ -48,7 +48,7 @@ def test_every_cited_results_file_exists_and_renders():
             (TABLES.plot if kind == "plot" else TABLES.render)(*((name,) if kind == "plot" else (name, which)))
             cited.add(name)
     for text in ((REPO / "README.md").read_text(), *(p.read_text() for p in DOCS.rglob("*.md"))):
-        for name in re.findall(r"benchmarks/results/([\w.-]+\.json)", text):
+        for name in re.findall(r"benchmarks/results/([\w.-]+\.json)\b", text):
             assert (TABLES.RESULTS / name).exists(), name
     assert {"mdl001_quality.json", "mdl003_heldout.json", "mdl009_heldout.json"} <= cited
 

@@ -3,6 +3,7 @@
 import pytest
 
 from adaptive_delivery.delivery import jobs
+from adaptive_delivery.platform.image import PLATFORM_IMAGE
 
 
 def test_local_profile_is_the_embedded_default(tmp_path):
@@ -26,7 +27,7 @@ def test_cluster_profile_submits_spark_to_kubernetes(tmp_path):
     assert not dep.spark_in_process and dep.world is None and dep.feast_profile == "cluster"
     cmd = jobs.spark_submit_command(dep, ["provider"])
     assert cmd[:3] == ["spark-submit", "--master", "k8s://https://kubernetes.default.svc"]
-    assert "--deploy-mode" in cmd and "spark.kubernetes.container.image=adaptive-delivery/platform:latest" in cmd
+    assert "--deploy-mode" in cmd and f"spark.kubernetes.container.image={PLATFORM_IMAGE}" in cmd
     assert cmd[-2:] == ["--tables", "provider"] and cmd[cmd.index("--lake") + 1] == str(tmp_path / "lake")
     with pytest.raises(jobs.DeploymentError, match="no simulated world"):
         jobs.simulate_until(dep, dep.home)

@@ -217,38 +217,80 @@ def _train_policy_only(spec, timesteps: int, seed: int, out: Path) -> None:
     _report_training(out, spec.policy_trainer.train(timesteps, seed, out))
 
 
-# Where each twin-learned model is judged unless told otherwise: its held-out worlds.
-EVALUATION_DEFAULTS = {"MDL-003": {"days": 7.0, "seeds": "1001,1002"}, "MDL-009": {"days": 40, "seeds": "1001-1010"}}
+# How long each twin-learned model's worlds run, and how many validation worlds it is judged on
+# unless told otherwise (the protocol's validation seeds, first ones first).
+EVALUATION_DEFAULTS = {"MDL-003": {"days": 7.0, "worlds": 2}, "MDL-009": {"days": 40, "worlds": 10}}
 
 
 @model_app.command("evaluate")
 def evaluate(
     model_id: str = typer.Argument(..., help="A model learned in the twin (MDL-003, MDL-009)."),
-    policy: Path = typer.Option(None, help="A trained policy (default: runs/<model>/<model>_ppo.zip; the "
-                                "baselines alone when absent)."),
+    policy: list[Path] = typer.Option(None, help="A trained policy; repeat for several training runs of one version "
+                                      "(default: runs/<model>/<model>_ppo.zip; the baselines alone when absent)."),
     days: float = typer.Option(None, min=0.01, help="Simulated days per world (default: the model's)."),
-    seeds: str = typer.Option(None, help="World seeds, a list or a range (training uses seeds >= 100,000)."),
+    seeds: str = typer.Option(None, help="Validation world seeds, a list or a range (default: the model's first "
+                              "validation worlds; training uses seeds >= 100,000; sealed seeds only with --sealed)."),
+    sealed: bool = typer.Option(False, "--sealed", help="The headline: the sealed test worlds, once per model version "
+                                "(recorded in the sealed ledger; a second use of the same version is refused)."),
     workers: int = typer.Option(2, min=1, help="Worlds evaluated in parallel (MDL-003)."),
     out: Path = typer.Option(None, help="Writes the tables, plots and metrics.json (default: runs/<model>)."),
 ) -> None:
-    """Every policy of MODEL_ID (the learned one, the rule baselines, the oracle) on the same held-out
-    worlds; supervised models are evaluated on their holdout inside `model train`."""
+    """Every policy of MODEL_ID (the learned one, the rule baselines, the oracle) on the same worlds:
+    validation worlds for choosing, the sealed worlds once per version for a headline. Supervised
+    models are evaluated on their holdout inside `model train`."""
+    from adaptive_delivery.platform import protocol
+
     spec = model_spec(model_id)
     if spec.trainer != "simulator":
         raise typer.BadParameter(f"{spec.model_id} is evaluated on its holdout by `model train` (its evaluate step)",
                                  param_hint="MODEL_ID")
     out = out or default_folder(spec)
-    policy = policy or default_folder(spec) / f"{default_folder(spec).name}_ppo.zip"
-    defaults = EVALUATION_DEFAULTS.get(spec.model_id, {"days": 7.0, "seeds": "1001,1002"})
-    seed_list = parse_seeds(seeds or str(defaults["seeds"]))
+    defaults = EVALUATION_DEFAULTS.get(spec.model_id, {"days": 7.0, "worlds": 2})
     days = days if days is not None else float(defaults["days"])
-    found = policy if policy.exists() else None
-    if found is None:
-        console.print(f"[yellow]{policy} not found: evaluating the baselines only (train with `model train`)")
-    if spec.model_id == "MDL-003":
-        _evaluate_throttle(found, days, seed_list, workers, out)
+    policies = list(policy or [default_folder(spec) / f"{default_folder(spec).name}_ppo.zip"])
+    found = [p for p in policies if p.exists()]
+    if sealed:
+        seed_list = _claim_sealed(spec.model_id, found, policies, seeds, days)
+        out = out / f"sealed-{protocol.artefact_version(found)}"
     else:
-        _evaluate_warmup(found, int(days), seed_list, out)
+        try:
+            seed_list = protocol.require_unsealed(parse_seeds(seeds) if seeds else
+                                                  protocol.VALIDATION_SEEDS[:int(defaults["worlds"])])
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--seeds") from exc
+    if not found:
+        console.print(f"[yellow]{policies[0]} not found: evaluating the baselines only (train with `model train`)")
+    for run, path in enumerate(found or [None]):
+        folder = out / f"run-{run + 1}" if len(found) > 1 else out
+        if spec.model_id == "MDL-003":
+            _evaluate_throttle(path, days, seed_list, workers, folder)
+        else:
+            _evaluate_warmup(path, int(days), seed_list, folder)
+
+
+def _claim_sealed(model_id: str, found: list[Path], asked: list[Path], seeds: str | None, days: float) -> list[int]:
+    """The sealed seeds, once this version's use of them is on record; refuses what the protocol forbids."""
+    import shlex
+    import sys
+
+    from adaptive_delivery.platform import protocol
+
+    if seeds:
+        raise typer.BadParameter("--sealed evaluates on the sealed worlds; --seeds is for validation", param_hint="--seeds")
+    if len(found) != len(asked) or not found:
+        missing = [str(p) for p in asked if p not in found] or [str(p) for p in asked]
+        raise typer.BadParameter(f"a sealed evaluation judges a trained policy; not found: {', '.join(missing)}",
+                                 param_hint="--policy")
+    version = protocol.artefact_version(found)
+    ledger = protocol.SealedLedger(protocol.ledger_path())
+    try:
+        ledger.claim(model_id, version, protocol.SEALED_SEEDS, command=shlex.join(["adaptive-delivery", *sys.argv[1:]]))
+    except protocol.SealedReuseError as exc:
+        console.print(f"[red]refused: {exc}")
+        raise typer.Exit(code=3) from exc
+    console.print(f"{model_id} version {version}: sealed worlds claimed in {ledger.path} "
+                  f"({len(protocol.SEALED_SEEDS)} worlds x {days:g} days, {len(found)} training run(s))")
+    return list(protocol.SEALED_SEEDS)
 
 
 def _evaluate_throttle(policy: Path | None, days: float, seed_list: list[int], workers: int, out: Path) -> None:

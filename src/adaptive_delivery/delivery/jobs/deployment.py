@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from adaptive_delivery.platform.image import PLATFORM_IMAGE
 from adaptive_delivery.twin.config import WorldConfig
 
 PROFILES = ("local", "cluster")
@@ -104,7 +105,7 @@ def deployment(env: Mapping[str, str] | None = None) -> Deployment:
                               "as k8s://https://kubernetes.default.svc, and the Kubeflow Pipelines endpoint)")
     return Deployment(name, home, env["AD_TRACKING_URI"], env["AD_SPARK_MASTER"], env["AD_KFP_HOST"],
                       env.get("AD_FEAST_PROFILE", "cluster"), env.get("AD_TRAINING_PROFILE", "full"), None,
-                      {"spark.kubernetes.container.image": env.get("AD_SPARK_IMAGE", "adaptive-delivery/platform:latest"),
+                      {"spark.kubernetes.container.image": env.get("AD_SPARK_IMAGE", PLATFORM_IMAGE),
                        "spark.kubernetes.namespace": env.get("AD_NAMESPACE", "adaptive-delivery")})
 
 

@@ -30,10 +30,11 @@ from adaptive_delivery.delivery.models.mdl003_throttle.policies import (
     run_policy,
 )
 from adaptive_delivery.delivery.providers import PROVIDER_NAMES
+from adaptive_delivery.platform.protocol import VALIDATION_SEEDS
 from adaptive_delivery.twin.envs import STEP_SECONDS, ThrottleEnv
 
 STEPS_PER_DAY = 86_400 // STEP_SECONDS
-HELD_OUT_SEEDS = (1001, 1002)
+HELD_OUT_SEEDS = VALIDATION_SEEDS[:2]  # the validation worlds the pipeline's gate reads
 LIMIT_JITTER = 0.5
 LIMIT_CUT_HOURS = 4.0  # when the provider halves its limit in the adaptation run
 LIMIT_CUT_STEP = int(LIMIT_CUT_HOURS * 3600 / STEP_SECONDS)

@@ -29,6 +29,7 @@ from adaptive_delivery.delivery.models.mdl003_throttle.features import (
 )
 from adaptive_delivery.delivery.models.mdl003_throttle.policies import Step
 from adaptive_delivery.delivery.providers import PROVIDER_NAMES
+from adaptive_delivery.platform.protocol import TRAINING_SEED_FLOOR
 from adaptive_delivery.platform.rl import ppo
 from adaptive_delivery.twin.envs import ThrottleEnv
 
@@ -36,7 +37,7 @@ GAMMA = 0.95  # spec §3.2 discount
 TRAIN_PROVIDERS = PROVIDER_NAMES
 EPISODE_STEPS = 480  # four simulated hours of 30-second decisions
 LIMIT_CUT_PROBABILITY = 0.3
-TRAIN_SEED_FLOOR = 100_000
+TRAIN_SEED_FLOOR = TRAINING_SEED_FLOOR
 # Training only: each block the speed caused costs this much more than spec §3.2's -10. The
 # spec's reward alone pays for crossing a strict provider's limit (a window 1% over still nets
 # more delivered mail than block penalty), while the issue bounds speed-caused blocks at 0.1%;

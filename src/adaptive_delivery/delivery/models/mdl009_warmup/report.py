@@ -21,8 +21,9 @@ from adaptive_delivery.delivery.models.mdl009_warmup.policies import (
     WarmupTrace,
     run_warmup,
 )
+from adaptive_delivery.platform.protocol import VALIDATION_SEEDS
 
-HELD_OUT_SEEDS = tuple(range(1001, 1011))
+HELD_OUT_SEEDS = VALIDATION_SEEDS[:10]  # the validation worlds the pipeline's gate reads
 
 
 def policies_with(ppo_path: Path | None) -> list[WarmupPolicy]:

@@ -28,11 +28,12 @@ from adaptive_delivery.delivery.models.mdl009_warmup.policies import (
     WarmupState,
 )
 from adaptive_delivery.delivery.schemas import WARMUP_ACTIONS
+from adaptive_delivery.platform.protocol import TRAINING_SEED_FLOOR
 from adaptive_delivery.platform.rl import ppo
 from adaptive_delivery.twin.envs import Audience, WarmupEnv
 
 GAMMA = 0.95
-TRAIN_SEED_FLOOR = 100_000
+TRAIN_SEED_FLOOR = TRAINING_SEED_FLOOR
 def training_audience(rng: np.random.Generator) -> Audience:
     """A plausible list: from clean to the edge of what the pause triggers allow."""
     return Audience(
