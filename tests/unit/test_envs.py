@@ -70,7 +70,7 @@ def test_warmup_rewards_patience_and_punishes_blasting():
         for _ in range(days):
             _, r, term, trunc, info = env.step(action)
             rewards.append(r)
-            blocks.append(info["day"]["rate_block_rate"])
+            blocks.append(info["day"]["rate_limit_refusal_rate"])
             if term or trunc:
                 break
         return np.sum(rewards), np.max(blocks)

@@ -21,11 +21,11 @@ rates = st.floats(min_value=0.0, max_value=1e7, allow_nan=False)
 limits = st.floats(min_value=MIN_RATE_PER_MIN, max_value=1e5)
 clean = st.builds(
     DayMetrics, sent=st.floats(0, 1e7), bounce_rate=st.floats(0, 0.05), complaint_rate=st.floats(0, 0.001),
-    block_rate=st.floats(0, 0.03), rate_block_rate=st.floats(0, 0.001),
+    block_rate=st.floats(0, 0.03), rate_limit_refusal_rate=st.floats(0, 0.001),
 )
 any_day = st.builds(
     DayMetrics, sent=st.floats(0, 1e7), bounce_rate=st.floats(0, 1), complaint_rate=st.floats(0, 1),
-    block_rate=st.floats(0, 1), rate_block_rate=st.floats(0, 1),
+    block_rate=st.floats(0, 1), rate_limit_refusal_rate=st.floats(0, 1),
 )
 approvals = st.lists(st.sampled_from([Approval("resume", "ops"), Approval("stage_jump", "ops")]), max_size=2).map(tuple)
 
@@ -74,7 +74,7 @@ def test_warmup_never_rises_faster_than_half_a_day(proposed, current, day, pause
 @given(proposed=any_float, current=st.floats(0, 1e7), day=any_day, paused=st.booleans(), ok=approvals)
 def test_pause_triggers_always_fire(proposed, current, day, paused, ok):
     out = WarmupRails().apply(proposed, current, day, paused=paused, approvals=ok)
-    triggered = day.bounce_rate > 0.05 or day.complaint_rate > 0.001 or day.rate_block_rate > 0.001 or day.block_rate > 0.03
+    triggered = day.bounce_rate > 0.05 or day.complaint_rate > 0.001 or day.rate_limit_refusal_rate > 0.001 or day.block_rate > 0.03
     if triggered:
         assert out.paused and out.volume == 0.0 and out.pause_reasons
     elif not paused:

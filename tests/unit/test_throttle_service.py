@@ -47,7 +47,8 @@ def test_a_valid_request_gets_a_railed_rate_action_and_confidence():
     (lambda c: c.__setitem__("queue_depth", np.array([-1.0, 1, 1])), ">= 0"),
     (lambda c: c.__setitem__("current_send_rate", np.array([0.0, 1, 1])), "> 0"),
     (lambda c: c.__setitem__("hour_of_day", np.array([1.0, 2.0])), "2 values for 3 rows"),
-    (lambda c: c.__setitem__("reputation", np.array(["high", "x", "y"], dtype=object)), "must be numeric"),
+    (lambda c: c.__setitem__("postmaster_reputation", np.array(["high", "x", "y"], dtype=object)), "must be numeric"),
+    (lambda c: c.__setitem__("postmaster_reputation", np.array([7.0, 1, 1])), "reputation-feed reading"),
 ])
 def test_malformed_requests_say_what_to_fix(change, message):
     columns = _columns(example_request())

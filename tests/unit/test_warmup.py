@@ -28,7 +28,7 @@ from adaptive_delivery.twin.envs import WarmupEnv
 
 def _day(**kw) -> DayMetrics:
     base = {"sent": 10_000, "bounce_rate": 0.005, "complaint_rate": 0.0001, "block_rate": 0.005,
-            "rate_block_rate": 0.0, "deferral_rate": 0.01, "baseline_block_rate": 0.005}
+            "rate_limit_refusal_rate": 0.0, "deferral_rate": 0.01, "baseline_block_rate": 0.005}
     return DayMetrics(**(base | kw))
 
 
@@ -39,7 +39,7 @@ def test_criteria_tighten_with_the_stage():
     assert not meets_criteria(_day(complaint_rate=0.00035), 2)
     assert not meets_criteria(_day(deferral_rate=0.06), 2)  # mid adds deferral < 5%
     assert not meets_criteria(_day(bounce_rate=0.012), 3)  # late: bounce < 1%
-    assert not meets_criteria(_day(rate_block_rate=0.002), 1)  # a block event fails every stage
+    assert not meets_criteria(_day(rate_limit_refusal_rate=0.002), 1)  # a block event fails every stage
     assert not meets_criteria(None, 1)
 
 
@@ -55,7 +55,7 @@ def test_rules_hold_on_a_bad_day_and_need_seven_clean_days_to_leave_late_warmup(
     env = WarmupEnv(seed=0)
     state = WarmupState(day=3, limit=1_000, paused=False, stage=1, days_in_stage=2, clean_streak=1,
                         last=_day(complaint_rate=0.0008), rolling_bounce=0.01, rolling_complaint=0.0008,
-                        reputation=60, target=50_000, env=env)
+                        postmaster_reputation=3, target=50_000, env=env)
     rules = RuleEscalation(0.25)
     assert rules.propose(state) == 1_000
     state.last = _day()
@@ -96,7 +96,7 @@ def test_the_oracle_reaches_full_capacity_on_a_clean_list_within_three_weeks():
 
 
 def test_full_capacity_needs_the_whole_volume_clean():
-    day = {"sent": 50_000, "bounce_rate": 0.01, "complaint_rate": 0.0002, "block_rate": 0.01, "rate_block_rate": 0.0,
+    day = {"sent": 50_000, "bounce_rate": 0.01, "complaint_rate": 0.0002, "block_rate": 0.01, "rate_limit_refusal_rate": 0.0,
            "deferral_rate": 0.01, "baseline_block_rate": 0.01}
     assert carried_full_volume(50_000, day, 50_000)
     assert not carried_full_volume(40_000, day, 50_000)

@@ -75,11 +75,13 @@ def test_the_rails_bound_whatever_the_policy_proposes():
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    (lambda f: f.drop(columns=["reputation"]), "missing inputs: reputation"),
+    (lambda f: f.drop(columns=["postmaster_reputation"]), "missing inputs: postmaster_reputation"),
     (lambda f: f.assign(bounce_rate=-0.1), "bounce_rate"),
     (lambda f: f.assign(complaint_rate=2.0), "complaint_rate is a share"),
     (lambda f: f.assign(current_daily_limit=0.0), "current_daily_limit"),
-    (lambda f: f.assign(reputation=np.inf), "reputation"),
+    (lambda f: f.assign(postmaster_reputation=np.inf), "postmaster_reputation"),
+    (lambda f: f.assign(postmaster_reputation=2.5), "reputation-feed reading"),
+    (lambda f: f.assign(postmaster_reputation=5), "reputation-feed reading"),
     (lambda f: f.assign(sent="many"), "'sent' must be numeric"),
     (lambda f: f.iloc[0:0], "empty request"),
 ])

@@ -4,7 +4,7 @@ manifests) is driven by these declarations, so adding a model touches one module
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -126,6 +126,9 @@ class ModelSpec:
     # then replaces them only with something its cross-validation scores higher.
     baseline_params: Callable[[], dict] | None = field(default=None, compare=False, repr=False)
     fit: Callable[[Dataset, dict, TrainingProfile], Any] | None = field(default=None, compare=False, repr=False)
+    # Every input a caller sends the served model, and where a real sender reads it (the product's
+    # observability catalogue names the sources): nothing served may come from anywhere else.
+    served_inputs: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     # Turns predicted probabilities into the action the caller takes (None: probabilities only).
     decide: Callable[[np.ndarray], np.ndarray] | None = field(default=None, compare=False, repr=False)
 

@@ -21,10 +21,13 @@ from gymnasium import spaces
 
 from adaptive_delivery.delivery.decisions.rails import is_block_event, known_limit_per_min
 from adaptive_delivery.delivery.features.definitions import warmup_stage
+from adaptive_delivery.delivery.feeds import worst_reading
 from adaptive_delivery.delivery.schemas import MTA_WINDOW_FIELDS, WARMUP_ACTIONS, WARMUP_FACTORS
 from adaptive_delivery.twin import dynamics as dyn
+from adaptive_delivery.twin.feeds import FeedHistory
 from adaptive_delivery.twin.providers import (
     PROVIDER_INDEX,
+    PROVIDER_NAMES,
     PROVIDERS,
     provider_array,
     reply_catalog,
@@ -44,6 +47,7 @@ THROTTLE_MULTIPLIERS = (0.1, 0.5, 1.0, 1.5, 2.0, 3.0)
 REWARD = {"delivered": 1.0, "deferred": -0.5, "soft_bounce": -1.0, "hard_bounce": -2.0, "block": -10.0}
 RATE_PENALTY = 0.01
 STEP_SECONDS = 30
+STEPS_PER_DAY = 86_400 // STEP_SECONDS
 
 
 @dataclass(frozen=True)
@@ -261,6 +265,11 @@ class ThrottleEnv(gym.Env):
         self.known_limit = known_limit_per_min(self.provider)
         self.ceiling = self.known_limit
         self.latency = self.profile.reply_latency_ms
+        # the provider's reputation feed (if it publishes one): the IP has sent at its usual pace
+        # before the episode, so the feed starts with readings of the starting reputation
+        self.feed = FeedHistory(self.provider, self.reputation, prior_daily_volume=self.warm0)
+        self.day_sent = 0
+        self.yesterday_sent = self.warm0  # the sender's plan stage follows what the IP carried
         return self._obs(), {}
 
     def step(self, action):
@@ -285,6 +294,10 @@ class ThrottleEnv(gym.Env):
         self.good_rate = updated_good_rate(self.good_rate, self.rate, n, counts)
         self.ceiling = updated_deferral_ceiling(self.ceiling, self.rate, n, counts, self.known_limit)
         self.t += 1
+        self.day_sent += n
+        if self.t % STEPS_PER_DAY == 0:
+            self.feed.close_day(self.reputation, self.day_sent)
+            self.yesterday_sent, self.day_sent = self.day_sent, 0
         truncated = self.t >= self.episode_steps
         terminated = self.queue <= 0
         info = {
@@ -328,12 +341,11 @@ class ThrottleEnv(gym.Env):
         seconds = self.t * STEP_SECONDS
         hour = (self.start_hour + seconds // 3600) % 24
         weekday = ((self.start_hour * 3600 + seconds) // 86_400) % 7
-        rep_seen = float(np.clip(self.reputation + self.np_random.normal(0, 3.0), 0, 100))
         return np.array([
             self.rate, min(self.queue, 1e7), success(2), success(10), success(30),
             sum(w[2] for w in last), sum(w[3] for w in last), self.latency,
             sum(w[4] for w in last) / sent_1m, sum(w[5] for w in last) / sent_1m, hour, weekday, self.good_rate,
-            warmup_stage(self.warm), rep_seen, self.ceiling,
+            warmup_stage(self.yesterday_sent), self.feed.reading(), self.ceiling,
         ], dtype=np.float32)
 
 
@@ -399,6 +411,8 @@ class WarmupEnv(gym.Env):
         self.best_clean_volume = float(self.start_volume)
         self.history: deque[dict[str, float]] = deque(maxlen=7)
         self.reached_day: int | None = None
+        # a new IP: the feeds have nothing to say until it has carried enough mail for long enough
+        self.feeds = [FeedHistory(name, float(r), prior_daily_volume=0.0) for name, r in zip(PROVIDER_NAMES, self.ip_rep, strict=True)]
         return self._obs({"sent": 0, "bounce_rate": 0, "complaint_rate": 0, "block_rate": 0, "worst_accept": 1}), {}
 
     def send_day(self, volume: float) -> dict[str, float]:
@@ -418,6 +432,12 @@ class WarmupEnv(gym.Env):
         m = probs.matrix()
         counts = np.array([self.np_random.multinomial(n[i], m[i] / m[i].sum()) for i in p])
         inbox, spam, soft, hard, block = counts.T
+        # the refusals the speed caused come back worded as the providers' rate-limit replies: a
+        # sender's reply classifier counts them (the cause behind each is the world's)
+        p_block = np.asarray(probs.p_block, dtype=float)
+        speed_share = np.divide(np.asarray(probs.block_parts["rate"], dtype=float), p_block,
+                                out=np.zeros(len(p)), where=p_block > 0)
+        rate_refusals = self.np_random.binomial(block, np.clip(speed_share, 0.0, 1.0))
         delivered = inbox + spam
         deferred = self.np_random.binomial(n, np.clip(probs.p_first_defer, 0, 1))
         complaints = self.np_random.binomial(inbox, a.complaint_per_inbox)
@@ -435,7 +455,8 @@ class WarmupEnv(gym.Env):
             "sent": float(n.sum()), "delivered": float(delivered.sum()),
             "bounce_rate": float((hard.sum() + soft.sum()) / sent), "complaint_rate": float(complaints.sum() / sent),
             "block_rate": float(block.sum() / sent), "deferral_rate": float(deferred.sum() / sent),
-            "rate_block_rate": float((probs.block_parts["rate"] * n).sum() / sent),
+            "rate_limit_refusal_rate": float(rate_refusals.sum() / sent),
+            "sent_per_provider": n.astype(float),
             "worst_accept": float(np.min(np.where(n > 0, delivered / np.maximum(n, 1), 1.0))),
             "reputation": float(np.average(self.ip_rep, weights=self.shares)),
             "capacity": float(self.capacity.sum()),
@@ -462,13 +483,16 @@ class WarmupEnv(gym.Env):
             self.limit = volume
         day = self.send_day(volume) if volume > 0 else {"sent": 0.0, "delivered": 0.0, "bounce_rate": 0.0,
                                                           "complaint_rate": 0.0, "block_rate": 0.0, "deferral_rate": 0.0,
-                                                          "rate_block_rate": 0.0, "worst_accept": 1.0,
+                                                          "rate_limit_refusal_rate": 0.0, "worst_accept": 1.0,
                                                           "reputation": prev_rep, "capacity": float(self.capacity.sum())}
+        sent_per_provider = day.pop("sent_per_provider", np.zeros(len(PROVIDERS)))
+        for feed, rep, sent_to in zip(self.feeds, self.ip_rep, sent_per_provider, strict=True):
+            feed.close_day(float(rep), float(sent_to))
         day["baseline_block_rate"] = self.trailing_block_rate(default=day["block_rate"])
         prev = self.history[-1] if self.history else None
         self.history.append(day)
         new_stage = warmup_stage(day["delivered"]) if volume > 0 else self.stage
-        good = day["bounce_rate"] < 0.02 and day["complaint_rate"] < 0.0005 and day["rate_block_rate"] < 0.001
+        good = day["bounce_rate"] < 0.02 and day["complaint_rate"] < 0.0005 and day["rate_limit_refusal_rate"] < 0.001
         reward = 0.0
         if good and day["deferral_rate"] < ESCALATION_MAX_DEFERRAL:
             reward += WARMUP_REWARD["escalation"] * escalation_steps(self.best_clean_volume, volume)
@@ -477,7 +501,7 @@ class WarmupEnv(gym.Env):
             reward += WARMUP_REWARD["good"]
         if prev and (day["bounce_rate"] > prev["bounce_rate"] + 0.01 or day["deferral_rate"] > prev["deferral_rate"] + 0.05):
             reward += WARMUP_REWARD["degradation"]
-        if volume > 0 and is_block_event(day["block_rate"], day["rate_block_rate"], day["baseline_block_rate"]):
+        if volume > 0 and is_block_event(day["block_rate"], day["rate_limit_refusal_rate"], day["baseline_block_rate"]):
             reward += WARMUP_REWARD["block_event"]
         if day["reputation"] < prev_rep - 5.0:
             reward += WARMUP_REWARD["reputation_damage"]
@@ -490,6 +514,10 @@ class WarmupEnv(gym.Env):
         truncated = self.day >= self.max_days
         info = {"day": day, "action": action, "reward": float(reward), "truth": {"capacity": self.capacity.copy(), "reputation": self.ip_rep.copy()}}
         return self._obs(day), float(reward), terminated, truncated, info
+
+    def feed_reading(self) -> int:
+        """This morning's reputation as the providers' feeds publish it: the worst reading (0: none)."""
+        return worst_reading([feed.reading() for feed in self.feeds])
 
     def trailing_block_rate(self, default: float) -> float:
         """The refusal rate of the days sent so far this week (`default` before the first)."""

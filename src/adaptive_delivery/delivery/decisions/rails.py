@@ -50,9 +50,9 @@ STAGE_NAMES = ("cold", "early", "mid", "late", "established")
 STAGE_UPPER = (*map(float, WARMUP_STAGE_UPPER), math.inf)
 
 
-def is_block_event(block_rate: float, rate_block_rate: float, baseline_block_rate: float = 0.0) -> bool:
+def is_block_event(block_rate: float, rate_limit_refusal_rate: float, baseline_block_rate: float = 0.0) -> bool:
     """Spec §3.5's "any block event": speed-related refusals, or refusals jumping above their usual level."""
-    return rate_block_rate > BLOCK_EVENT_RATE_BLOCKS or block_rate > baseline_block_rate + BLOCK_EVENT_ALL_BLOCKS
+    return rate_limit_refusal_rate > BLOCK_EVENT_RATE_BLOCKS or block_rate > baseline_block_rate + BLOCK_EVENT_ALL_BLOCKS
 
 
 def known_limit_per_min(provider: str) -> float:
@@ -113,7 +113,7 @@ class DayMetrics:
     bounce_rate: float
     complaint_rate: float
     block_rate: float
-    rate_block_rate: float = 0.0
+    rate_limit_refusal_rate: float = 0.0
     deferral_rate: float = 0.0
     baseline_block_rate: float = 0.0  # the trailing week's refusal rate (0 where there is none)
 
@@ -123,8 +123,8 @@ class DayMetrics:
             reasons.append(f"bounce rate {self.bounce_rate:.2%} > {PAUSE_BOUNCE_RATE:.0%}")
         if self.complaint_rate > PAUSE_COMPLAINT_RATE:
             reasons.append(f"complaint rate {self.complaint_rate:.3%} > {PAUSE_COMPLAINT_RATE:.1%}")
-        if is_block_event(self.block_rate, self.rate_block_rate, self.baseline_block_rate):
-            reasons.append(f"block event ({self.block_rate:.2%} refused, {self.rate_block_rate:.2%} for speed)")
+        if is_block_event(self.block_rate, self.rate_limit_refusal_rate, self.baseline_block_rate):
+            reasons.append(f"block event ({self.block_rate:.2%} refused, {self.rate_limit_refusal_rate:.2%} with rate-limit replies)")
         return tuple(reasons)
 
 

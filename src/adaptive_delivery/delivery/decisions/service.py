@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from adaptive_delivery.delivery.decisions.actions import ActionThresholds, decide
+from adaptive_delivery.delivery.feeds import is_reading
 from adaptive_delivery.platform.bundle import TrainedModel
 
 # Spec §3.1 sizes batches at 1,000 messages; ten times that is refused rather than slowing everyone.
@@ -53,6 +54,13 @@ def non_negative_numbers(columns: Mapping[str, Sequence | np.ndarray], name: str
     if not np.isfinite(values).all() or (values < 0).any():
         raise RequestError(f"input {name!r} must be finite and >= 0")
     return values
+
+
+def check_reading(values: np.ndarray, name: str) -> None:
+    """A reputation-feed reading as `delivery.feeds` codes it; RequestError naming the input."""
+    if not all(is_reading(v) for v in np.asarray(values, dtype=float)):
+        raise RequestError(f"input {name!r} is a reputation-feed reading: 0 (no reading) or 1-4 "
+                           "(bad, low, medium, high)")
 
 
 def feature_rows(columns: Mapping[str, Sequence | np.ndarray], features: Sequence[str], categorical: Sequence[str],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from adaptive_delivery.delivery.models.mdl001_deliverability.model import (
     CLASSES,
+    FEATURES,
     baseline_params,
     dataset_from_frame,
     decide_actions,
@@ -28,6 +29,8 @@ SPEC = ModelSpec(
     serving_signature={"probabilities": "P(inbox, spam, soft_bounce, hard_bounce, block) per message",
                        "action": "send | send_monitored | defer | skip (spec §6.1)"},
     runtime="adaptive_delivery.delivery.models.mdl001_deliverability.runtime.DeliverabilityRuntime",
+    # Feast's columns (view__feature) from the events lake; the rest is the caller's own request.
+    served_inputs={c: "feature_store" if "__" in c else "request" for c in FEATURES},
     needs_gpu=True,  # the network trains on a GPU node on the cluster; CPU works for small data
     holdout_days=7,
     min_training_rows=1_000,

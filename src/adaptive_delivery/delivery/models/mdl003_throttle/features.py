@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from adaptive_delivery.delivery.decisions.rails import known_limit_per_min
+from adaptive_delivery.delivery.feeds import level_score
 from adaptive_delivery.delivery.providers import PROVIDER_INDEX, PROVIDER_NAMES, typical_latency_ms
 from adaptive_delivery.delivery.schemas import MTA_WINDOW_FIELDS
 
@@ -20,7 +21,7 @@ OBS = {name: i for i, name in enumerate(MTA_WINDOW_FIELDS)}
 PROVIDER_FEATURES = tuple(f"provider_{name}" for name in PROVIDER_NAMES)
 FEATURE_NAMES = (
     "bias", "deferral_share_1m", "block_share_1m", "failure_1m", "failure_5m", "failure_15m",
-    "latency_excess", "log_rate_vs_good", "log_rate_vs_known_limit", "reputation", "log_rate_vs_ceiling",
+    "latency_excess", "log_rate_vs_good", "log_rate_vs_known_limit", "postmaster_reputation", "log_rate_vs_ceiling",
     *PROVIDER_FEATURES,
 )
 
@@ -58,7 +59,7 @@ def throttle_features(obs: np.ndarray, provider: str) -> np.ndarray:
         float(np.log(max(float(obs[OBS["smtp_latency_ms"]]), 1.0) / typical_latency_ms(provider))),
         float(np.log(rate / max(float(obs[OBS["historical_good_rate"]]), 1e-3))),
         float(np.log(rate / known_limit_per_min(provider))),
-        float(obs[OBS["reputation"]]) / 100.0,
+        level_score(float(obs[OBS["postmaster_reputation"]])),
         float(np.log(rate / max(float(obs[OBS["deferral_ceiling_rate"]]), 1e-3))),
         *identity,
     ], dtype=np.float32)

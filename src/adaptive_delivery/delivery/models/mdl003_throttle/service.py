@@ -12,7 +12,11 @@ import numpy as np
 import pandas as pd
 
 from adaptive_delivery.delivery.decisions.rails import ThrottleRails
-from adaptive_delivery.delivery.decisions.service import RequestError, non_negative_numbers
+from adaptive_delivery.delivery.decisions.service import (
+    RequestError,
+    check_reading,
+    non_negative_numbers,
+)
 from adaptive_delivery.delivery.models.mdl003_throttle.features import (
     FEATURE_NAMES,
     multiplier,
@@ -62,6 +66,7 @@ def validate(columns: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]
         rows[:, j] = non_negative_numbers(columns, name, n)
     if (rows[:, REQUIRED.index("current_send_rate")] <= 0).any():
         raise RequestError("current_send_rate must be > 0 messages/minute")
+    check_reading(rows[:, REQUIRED.index("postmaster_reputation")], "postmaster_reputation")
     return providers, rows
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from adaptive_delivery.delivery.schemas import MTA_WINDOW_SOURCES
 from adaptive_delivery.platform.spec import Gate, ModelSpec, PolicyTrainer, Schedule
 
 FULL_TIMESTEPS = 1_600_000  # chosen on validation worlds (training.TIMESTEPS is the same budget)
@@ -61,6 +62,7 @@ SPEC = ModelSpec(
     },
     trainer="simulator",
     runtime="adaptive_delivery.delivery.models.mdl003_throttle.runtime.ThrottleRuntime",
+    served_inputs={"provider": "request", **MTA_WINDOW_SOURCES},
     policy_trainer=PolicyTrainer(train=_train, evaluate=_evaluate_for_pipeline, example=_example,
                                  pyfunc=_pyfunc, timesteps={"quick": 2_048, "full": FULL_TIMESTEPS}),
 )

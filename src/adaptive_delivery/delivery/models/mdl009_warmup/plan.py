@@ -11,6 +11,7 @@ import numpy as np
 
 from adaptive_delivery.delivery.decisions.rails import STAGE_NAMES, DayMetrics, RailedVolume
 from adaptive_delivery.delivery.features.definitions import warmup_stage
+from adaptive_delivery.delivery.feeds import NO_READING, level_score
 from adaptive_delivery.delivery.schemas import WARMUP_ACTIONS, WARMUP_FACTORS
 
 FULL_DEFERRAL = 0.05  # "full capacity" carries the volume with deferrals under 5%
@@ -30,12 +31,13 @@ class ObservedState:
     last: DayMetrics | None
     rolling_bounce: float
     rolling_complaint: float
-    reputation: float  # as a postmaster tool reports it
+    postmaster_reputation: int  # the providers' reputation feeds' worst reading (delivery.feeds; 0: none)
 
 
 FEATURE_NAMES = (
     "stage", "days_in_stage", "clean_streak", "rolling_bounce", "rolling_complaint", "bounce", "complaint",
-    "deferral", "blocks", "block_jump", "rate_blocks", "log_limit_vs_target", "paused", "reputation", "has_day",
+    "deferral", "blocks", "block_jump", "rate_limit_refusals", "log_limit_vs_target", "paused", "postmaster_reputation",
+    "postmaster_known", "has_day",
 )
 
 
@@ -53,10 +55,11 @@ def warmup_features(state: ObservedState) -> np.ndarray:
         (d.deferral_rate / 0.05) if d else 0.0,
         (d.block_rate / 0.05) if d else 0.0,
         ((d.block_rate - d.baseline_block_rate) / 0.03) if d else 0.0,
-        (d.rate_block_rate / 0.001) if d else 0.0,
+        (d.rate_limit_refusal_rate / 0.001) if d else 0.0,
         math.log(max(state.limit, 1.0) / state.target),
         float(state.paused),
-        state.reputation / 100.0,
+        level_score(state.postmaster_reputation),
+        float(state.postmaster_reputation != NO_READING),
         float(d is not None),
     ], dtype=np.float32)
 

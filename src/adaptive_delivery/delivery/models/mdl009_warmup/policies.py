@@ -194,7 +194,7 @@ def carried_full_volume(volume: float, day: dict[str, float], target: float) -> 
 def day_metrics(day: dict[str, float]) -> DayMetrics:
     return DayMetrics(
         sent=day["sent"], bounce_rate=day["bounce_rate"], complaint_rate=day["complaint_rate"],
-        block_rate=day["block_rate"], rate_block_rate=day["rate_block_rate"], deferral_rate=day["deferral_rate"],
+        block_rate=day["block_rate"], rate_limit_refusal_rate=day["rate_limit_refusal_rate"], deferral_rate=day["deferral_rate"],
         baseline_block_rate=day.get("baseline_block_rate", 0.0),
     )
 
@@ -222,13 +222,12 @@ class WarmupRun:
     def state(self) -> WarmupState:
         sent = [d for d in self.days[-7:] if d["sent"] > 0]
         total = sum(d["sent"] for d in sent) or 1.0
-        rep = float(np.average(self.env.ip_rep, weights=self.env.shares))
         return WarmupState(
             day=len(self.days), limit=self.limit, paused=self.paused, stage=self.stage,
             days_in_stage=self.days_in_stage, clean_streak=self.streak, last=self.last,
             rolling_bounce=sum(d["bounce_rate"] * d["sent"] for d in sent) / total,
             rolling_complaint=sum(d["complaint_rate"] * d["sent"] for d in sent) / total,
-            reputation=float(np.clip(rep + self.env.np_random.normal(0, 2.0), 0, 100)),
+            postmaster_reputation=self.env.feed_reading(),
             target=self.target, env=self.env,
         )
 

@@ -15,6 +15,7 @@ from adaptive_delivery.delivery.decisions.rails import DayMetrics, WarmupRails
 from adaptive_delivery.delivery.decisions.service import (
     MAX_BATCH,
     RequestError,
+    check_reading,
     non_negative_numbers,
 )
 from adaptive_delivery.delivery.features.definitions import warmup_stage
@@ -26,15 +27,18 @@ from adaptive_delivery.delivery.models.mdl009_warmup.plan import (
     warmup_features,
     warmup_plan,
 )
-from adaptive_delivery.delivery.schemas import WARMUP_ACTIONS
+from adaptive_delivery.delivery.schemas import (
+    WARMUP_ACTIONS,
+    WARMUP_DAY_SOURCES,
+    WARMUP_KEYS,
+    WARMUP_STATE_SOURCES,
+)
 from adaptive_delivery.platform.rl.policy_export import MlpActor
 
-KEYS = ("ip", "domain")
+KEYS = WARMUP_KEYS
 # The IP's plan in force, and yesterday's outcomes as the sender's logs show them (sent 0: no day yet).
-STATE = ("current_daily_limit", "target_daily_volume", "paused", "days_in_stage", "clean_streak",
-         "rolling_bounce_rate", "rolling_complaint_rate", "reputation")
-DAY = ("sent", "bounce_rate", "complaint_rate", "deferral_rate", "block_rate", "baseline_block_rate",
-       "rate_block_rate")
+STATE = tuple(WARMUP_STATE_SOURCES)
+DAY = tuple(WARMUP_DAY_SOURCES)
 REQUIRED = (*KEYS, *STATE, *DAY)
 PLAN_COLUMNS = ("ip", "domain", "current_stage", "current_daily_limit", "recommended_action", "new_daily_limit",
                 "next_evaluation", "confidence", "risk_factors", "rails_applied", "needs_approval",
@@ -70,11 +74,10 @@ def validate(columns: Mapping[str, np.ndarray]) -> tuple[list[str], list[str], d
     if (numbers["current_daily_limit"] <= 0).any() or (numbers["target_daily_volume"] <= 0).any():
         raise RequestError("current_daily_limit and target_daily_volume must be > 0 messages/day")
     for rate in ("rolling_bounce_rate", "rolling_complaint_rate", "bounce_rate", "complaint_rate", "deferral_rate",
-                 "block_rate", "baseline_block_rate", "rate_block_rate"):
+                 "block_rate", "baseline_block_rate", "rate_limit_refusal_rate"):
         if (numbers[rate] > 1).any():
             raise RequestError(f"{rate} is a share of the day's mail: between 0 and 1")
-    if (numbers["reputation"] > 100).any():
-        raise RequestError("reputation is a 0-100 score")
+    check_reading(numbers["postmaster_reputation"], "postmaster_reputation")
     return ips, domains, numbers
 
 
@@ -82,7 +85,7 @@ def ip_state(numbers: dict[str, np.ndarray], i: int) -> ObservedState:
     sent = float(numbers["sent"][i])
     last = None if sent <= 0 else DayMetrics(
         sent=sent, bounce_rate=float(numbers["bounce_rate"][i]), complaint_rate=float(numbers["complaint_rate"][i]),
-        block_rate=float(numbers["block_rate"][i]), rate_block_rate=float(numbers["rate_block_rate"][i]),
+        block_rate=float(numbers["block_rate"][i]), rate_limit_refusal_rate=float(numbers["rate_limit_refusal_rate"][i]),
         deferral_rate=float(numbers["deferral_rate"][i]), baseline_block_rate=float(numbers["baseline_block_rate"][i]))
     limit = float(numbers["current_daily_limit"][i])
     return ObservedState(limit=limit, target=float(numbers["target_daily_volume"][i]), paused=bool(numbers["paused"][i] > 0),
@@ -90,7 +93,7 @@ def ip_state(numbers: dict[str, np.ndarray], i: int) -> ObservedState:
                    clean_streak=int(numbers["clean_streak"][i]), last=last,
                    rolling_bounce=float(numbers["rolling_bounce_rate"][i]),
                    rolling_complaint=float(numbers["rolling_complaint_rate"][i]),
-                   reputation=float(numbers["reputation"][i]))
+                   postmaster_reputation=int(numbers["postmaster_reputation"][i]))
 
 
 def plan_day(actor: MlpActor, columns: Mapping[str, np.ndarray], model_version: str,
@@ -123,12 +126,12 @@ def example_request() -> pd.DataFrame:
     return pd.DataFrame([
         {"ip": "192.0.2.10", "domain": "mail.example.com", "current_daily_limit": 500.0, "target_daily_volume": 50_000.0,
          "paused": 0.0, "days_in_stage": 1.0, "clean_streak": 1.0, "rolling_bounce_rate": 0.008,
-         "rolling_complaint_rate": 0.0001, "reputation": 62.0, "sent": 500.0, "bounce_rate": 0.008,
+         "rolling_complaint_rate": 0.0001, "postmaster_reputation": 3, "sent": 500.0, "bounce_rate": 0.008,
          "complaint_rate": 0.0001, "deferral_rate": 0.01, "block_rate": 0.004, "baseline_block_rate": 0.004,
-         "rate_block_rate": 0.0},
+         "rate_limit_refusal_rate": 0.0},
         {"ip": "192.0.2.11", "domain": "mail.example.com", "current_daily_limit": 4_000.0,
          "target_daily_volume": 50_000.0, "paused": 1.0, "days_in_stage": 3.0, "clean_streak": 0.0,
-         "rolling_bounce_rate": 0.03, "rolling_complaint_rate": 0.0004, "reputation": 48.0, "sent": 0.0,
+         "rolling_bounce_rate": 0.03, "rolling_complaint_rate": 0.0004, "postmaster_reputation": 0, "sent": 0.0,
          "bounce_rate": 0.0, "complaint_rate": 0.0, "deferral_rate": 0.0, "block_rate": 0.0, "baseline_block_rate": 0.0,
-         "rate_block_rate": 0.0},
+         "rate_limit_refusal_rate": 0.0},
     ])

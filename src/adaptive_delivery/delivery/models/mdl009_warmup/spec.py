@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from adaptive_delivery.delivery.schemas import WARMUP_DAY_SOURCES, WARMUP_KEYS, WARMUP_STATE_SOURCES
 from adaptive_delivery.platform.spec import Gate, ModelSpec, PolicyTrainer, Schedule
 
 
@@ -58,6 +59,7 @@ SPEC = ModelSpec(
     },
     trainer="simulator",
     runtime="adaptive_delivery.delivery.models.mdl009_warmup.runtime.WarmupRuntime",
+    served_inputs={**dict.fromkeys(WARMUP_KEYS, "request"), **WARMUP_STATE_SOURCES, **WARMUP_DAY_SOURCES},
     policy_trainer=PolicyTrainer(train=_train, evaluate=_evaluate_for_pipeline,
                                  example=_example, pyfunc=_pyfunc,
                                  timesteps={"quick": 1_024, "full": 300_000}),
