@@ -6,8 +6,10 @@ could do) and the clairvoyant (also knows, on the day of sending, whether the ad
 its mailbox full, which no record shows before the first bounce). Also reports how many held-out
 bounces are such first occurrences.
 
-Run: `.venv/bin/python benchmarks/mdl001_quality.py [--profile quick|full] [--days 21] [--seed 7] [--world DIR]`
-(writes benchmarks/results/mdl001_quality.json).
+Run: `.venv/bin/python benchmarks/mdl001_quality.py [--profile quick|full] [--subscribers 100000] [--days 21]
+[--seed 7] [--world DIR] [--name mdl001_quality]` (writes benchmarks/results/<name>.json). The world is
+the twin's default observability: placement seen for the panel's share of subscribers only, every
+other label partial (`ModelSpec.partial_labels`); the referee scores against the truth.
 """
 
 from __future__ import annotations
@@ -32,11 +34,11 @@ REPO = Path(__file__).resolve().parents[1]
 SUBSCRIBERS, DAYS, SEED = 100_000, 21, 7
 
 
-def _world(root: Path, days: int = DAYS, seed: int = SEED) -> dict[str, float]:
+def _world(root: Path, days: int = DAYS, seed: int = SEED, subscribers: int = SUBSCRIBERS) -> dict[str, float]:
     timings = {}
     if not (root / "lake").exists():
         t = time.perf_counter()
-        simulate(WorldConfig(subscribers=SUBSCRIBERS, days=days, seed=seed), root, progress=True)
+        simulate(WorldConfig(subscribers=subscribers, days=days, seed=seed), root, progress=True)
         timings["simulate_s"] = time.perf_counter() - t
     if not (root / "features").exists():
         t = time.perf_counter()
@@ -61,11 +63,13 @@ def main() -> None:
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--days", type=int, default=DAYS, help="days simulated (the last 7 are held out)")
     parser.add_argument("--seed", type=int, default=SEED, help="the world's seed (the defaults were chosen on seed 7)")
+    parser.add_argument("--subscribers", type=int, default=SUBSCRIBERS)
     parser.add_argument("--world", type=Path, default=None, help="reuse a world folder (simulated and featurised here if empty)")
+    parser.add_argument("--name", default=None, help="results file name without .json (default from days and seed)")
     args = parser.parse_args()
     root = args.world or Path(tempfile.mkdtemp(prefix="mdl001-"))
     root.mkdir(parents=True, exist_ok=True)
-    timings = _world(root, args.days, args.seed)
+    timings = _world(root, args.days, args.seed, args.subscribers)
     tracking = Tracking(default_tracking_uri(root / "mlflow"), "mdl001-benchmark")
     (root / "mlflow").mkdir(exist_ok=True)
     spec = get("MDL-001")
@@ -82,7 +86,8 @@ def main() -> None:
              client.search_runs([exp], f"tags.mlflow.parentRunId = '{run.info.run_id}'")}
     holdout = pd.read_parquet(sorted((root / "kfp").rglob("holdout"))[-1])
     result = {
-        "world": {"subscribers": SUBSCRIBERS, "days": args.days, "seed": args.seed, "holdout_days": spec.holdout_days},
+        "world": {"subscribers": args.subscribers, "days": args.days, "seed": args.seed, "holdout_days": spec.holdout_days,
+                  "placement_observed_share": WorldConfig().placement_observed_share},
         "profile": args.profile, "rows_train": int(run.data.params["rows_train"]), "rows_holdout": int(m["rows"]),
         "model": {k: m[k] for k in spec.metrics if k in m},
         "oracle": {k: m[f"oracle_{k}"] for k in spec.metrics if f"oracle_{k}" in m},
@@ -92,7 +97,8 @@ def main() -> None:
         "gap_sources": _first_occurrence_shares(holdout),
         "verdict": verdict, "timings_s": timings, "step_seconds": steps,
     }
-    name = "mdl001_quality" + (f"_{args.days}d" if args.days != DAYS else "") + (f"_seed{args.seed}" if args.seed != SEED else "")
+    name = args.name or ("mdl001_quality" + (f"_{args.days}d" if args.days != DAYS else "")
+                         + (f"_seed{args.seed}" if args.seed != SEED else ""))
     name += ".json"
     write_results(name, result)
     print(json.dumps(result, indent=2, default=float))

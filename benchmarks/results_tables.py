@@ -123,12 +123,14 @@ def mdl001(data: dict, _: str) -> str:
     rows = [[label, f"{data['model'][k]:.3f}", f"{data['oracle'][k]:.3f}", f"{data['clairvoyant'][k]:.3f}"]
             for label, k in MDL001_ROWS]
     w = data["world"]
-    return (f"World: {w['subscribers']:,} subscribers, {w['days']} days, seed {w['seed']}; "
+    share = w.get("placement_observed_share", 1.0)
+    seen = f"placement seen for {share:.0%} of subscribers" if share < 1 else "placement seen for all accepted mail"
+    return (f"World: {w['subscribers']:,} subscribers, {w['days']} days, seed {w['seed']}, {seen}; "
             f"{num(data['rows_train'])} training rows, {num(data['rows_holdout'])} held-out rows "
             f"(last {w['holdout_days']} days), profile `{data['profile']}`.\n\n" +
             table(["holdout metric", "MDL-001", "oracle", "clairvoyant"], rows) +
-            f"\n\nGap to the oracle: **{data['macro_roc_auc_gap']:.3f}** macro ROC-AUC (target ≤ 0.03). "
-            f"Gate: `{data['verdict']}`.")
+            f"\n\nGap to the oracle: **{data['macro_roc_auc_gap']:.3f}** macro ROC-AUC (target ≤ 0.03); "
+            f"calibration error {data['model']['ece']:.3f} (target ≤ 0.01). Gate: `{data['verdict']}`.")
 
 
 MDL003_POLICIES = {"static": "static (spec §6.2)", "kumomta": "KumoMTA (as shipped)",
@@ -194,7 +196,7 @@ def serving_load(data: dict, _: str) -> str:
 RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "simulator.json": simulator, "bounce_parser.json": bounce_parser, "feature_build.json": feature_build,
     "online_read.json": online_read, "mdl001_quality.json": mdl001, "mdl001_quality_seed8.json": mdl001,
-"mdl003_heldout.json": mdl003, "mdl009_heldout.json": mdl009,
+    "mdl001_panel_20k.json": mdl001, "mdl001_panel_default_world.json": mdl001, "mdl003_heldout.json": mdl003, "mdl009_heldout.json": mdl009,
     "serving_latency.json": serving_latency, "serving_load.json": serving_load,
 }
 
@@ -258,7 +260,8 @@ def plot_mdl009(data: dict) -> bytes:
     return _png(plt, fig)
 
 
-PLOTS: dict[str, Callable[[dict], bytes]] = {"mdl001_quality.json": plot_mdl001, "mdl003_heldout.json": plot_mdl003,
+PLOTS: dict[str, Callable[[dict], bytes]] = {"mdl001_quality.json": plot_mdl001, "mdl001_panel_20k.json": plot_mdl001,
+                                             "mdl003_heldout.json": plot_mdl003,
                                              "mdl009_heldout.json": plot_mdl009}
 
 
@@ -280,7 +283,7 @@ def json_path(name: str) -> str:
 
 def headlines() -> str:
     """One short table, each figure read from its results file, each row linking to its page."""
-    q = load("mdl001_quality.json")
+    q = load("mdl001_panel_20k.json")
     t = load("mdl003_heldout.json")
     w = load("mdl009_heldout.json")
     b = load("bounce_parser.json")
@@ -290,7 +293,7 @@ def headlines() -> str:
     rows = [
         ["MDL-001 deliverability", f"macro ROC-AUC {q['model']['macro_roc_auc']:.3f} vs oracle "
          f"{q['oracle']['macro_roc_auc']:.3f} (gap {q['macro_roc_auc_gap']:.3f})",
-         "[MDL-001](docs/models/mdl-001.md) · `mdl001_quality.json`"],
+         "[MDL-001](docs/models/mdl-001.md) · `mdl001_panel_20k.json`"],
         ["MDL-003 throttle", f"{pct(t['targets']['oracle_share'])} of the oracle's throughput, "
          f"{pct(t['targets']['rate_block_rate'], 3)} speed-caused blocks",
          "[MDL-003](docs/models/mdl-003.md) · `mdl003_heldout.json`"],

@@ -3,6 +3,7 @@ session, and the shared corpus."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -65,5 +66,8 @@ def main_job(tmp_path_factory) -> MainJobRun:
            "--subscribers", str(run.subscribers), "--days", str(run.days), "--horizon-days", str(run.days + 2),
            "--seed", str(run.seed), "--profile", run.profile, "--mlflow-home", str(run.mlflow_home),
            "--airflow-home", str(run.airflow_home)]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    # the job sets every AD_* setting it needs; one left behind by a test that configured another
+    # profile (the cluster's Spark master, a throwaway Redis) must not reach it
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AD_")}
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
     return MainJobRun(run.out, run.mlflow_home, run.airflow_home, result)

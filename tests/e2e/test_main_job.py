@@ -21,7 +21,8 @@ def test_main_job_writes_lake_truth_features_store_and_a_registered_model(main_j
     assert (out / "feast" / "online.db").exists() and (out / "feast" / "registry.db").exists()
     # MDL-001 went through the Kubeflow pipeline into an empty registry: the first gate promotes it
     assert (main_job.mlflow_home / "mlflow.db").exists() and list((out / "kfp").rglob("holdout"))
-    assert re.search(r"gate: PROMOTE: macro_roc_auc 0\.\d+; no champion yet", result.stdout), result.stdout
+    assert re.search(r"gate \(on the outcomes the sender saw\): PROMOTE: macro_roc_auc 0\.\d+; no champion yet",
+                     result.stdout), result.stdout
 
 
 def test_the_console_shows_one_line_per_stage_and_keeps_tool_chatter_in_the_logs(main_job):

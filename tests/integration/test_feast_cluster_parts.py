@@ -11,6 +11,15 @@ import pytest
 from adaptive_delivery.platform import feature_store as st
 
 
+@pytest.fixture(autouse=True)
+def _settings_restored(monkeypatch):
+    """`feature_store.configure` writes its AD_* settings into the environment: put them back after
+    each test, so a later job never inherits this file's cluster profile or throwaway servers."""
+    for key in ("AD_FEAST_HOME", "AD_FEATURE_DATA", "AD_FEAST_PROFILE", "AD_FEAST_PROJECT", "AD_FEAST_REGISTRY_URL",
+                "AD_REDIS_CONNECTION", "AD_SPARK_MASTER"):
+        monkeypatch.delenv(key, raising=False)
+
+
 def test_redis_online_store_serves_what_was_materialised(built_features, tmp_path, redis_server):
     import redis
 

@@ -294,3 +294,16 @@ def test_both_arms_batches_alternate_and_a_failing_batch_is_an_error_not_a_send(
     assert errors == 1 and len(latencies) == 2
     assert (actions[sim.DECISION_BATCH:] == "error").all() and np.isnan(proba[sim.DECISION_BATCH:]).all()
     assert out["control"][3] == 0 and (out["control"][0] == "send").all() and len(out["control"][2]) == 3
+
+
+def test_a_panel_estimates_the_placement_value_with_the_uncertainty_of_its_size():
+    from adaptive_delivery.platform.rollout.controller import ArmStats
+
+    full = ArmStats(messages=10_000, delivered=9_000, inboxed=7_200)
+    panel = ArmStats(messages=10_000, delivered=9_000, inboxed=216, placed=270)  # 3% seen, same 80% inbox
+    everyone = ArmStats(messages=10_000, delivered=9_000, inboxed=7_200, placed=9_000)
+    (m_full, _, _), (m_panel, v_panel, _) = full.value_moments("placement_value"), panel.value_moments("placement_value")
+    assert m_panel == pytest.approx(m_full)
+    assert everyone.value_moments("placement_value")[0] == pytest.approx(m_full)
+    assert v_panel > 10 * everyone.value_moments("placement_value")[1]
+    assert ArmStats(messages=100, delivered=90, inboxed=0, placed=0).value_moments("placement_value")[0] == 0.0

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from adaptive_delivery.delivery.models.mdl001_deliverability.model import (
+    ACCEPTED_UNSEEN,
     CLASSES,
     DeliverabilityEnsemble,
     EnsembleConfig,
@@ -39,16 +40,42 @@ def test_labels_are_the_final_outcome_of_each_message(tiny_world):
     from adaptive_delivery.delivery.events.lake import EventsLake
 
     labels = labels_from_lake(tiny_world / "lake")
-    assert set(labels["label"]) == set(range(5))
+    assert set(labels["label"]) == {*range(5), ACCEPTED_UNSEEN}
     out = EventsLake(tiny_world / "lake").read("outcomes").to_pandas()
     final = out.sort_values("event_ts").groupby("message_id").tail(1).set_index("message_id")
     sample = labels.sample(300, random_state=0)
     for r in sample.itertuples():
         f = final.loc[r.message_id]
-        expected = {"inbox": 0, "spam": 1}.get(f.placement) if f.status == "accepted" else (
+        expected = {"inbox": 0, "spam": 1}.get(f.placement, ACCEPTED_UNSEEN) if f.status == "accepted" else (
             {"soft": 2, "hard": 3}[f.bounce_class] if f.status == "bounced" else 4)
         assert r.label == expected
+    # placement is seen for the panel's few percent of accepted mail, the same subscribers every day
+    accepted = labels[labels["label"].isin((0, 1, ACCEPTED_UNSEEN))]
+    seen = accepted["label"] != ACCEPTED_UNSEEN
+    assert 0.01 < seen.mean() < 0.06
+    panel = set(accepted.loc[seen, "subscriber_id"])
+    assert not panel & set(accepted.loc[~seen, "subscriber_id"])
     assert (labels["event_timestamp"] == labels["send_ts"]).all()
+
+
+def test_partial_labels_weigh_the_seen_members_for_their_group():
+    from adaptive_delivery.platform.training.evaluation import label_weights
+
+    y = np.array([0, 1, ACCEPTED_UNSEEN, ACCEPTED_UNSEEN, ACCEPTED_UNSEEN, 4, 2])
+    known, weight = label_weights(y, 5, {ACCEPTED_UNSEEN: (0, 1)})
+    assert known.tolist() == [True, True, False, False, False, True, True]
+    assert weight.tolist() == [2.5, 2.5, 0, 0, 0, 1, 1] and weight.sum() == len(y)
+    with pytest.raises(ValueError, match="neither classes nor declared"):
+        label_weights(y, 5)
+    # a model that ranks well on the seen rows scores the same whichever unseen rows surround them
+    rng = np.random.default_rng(0)
+    truth = rng.choice(5, size=4_000, p=[0.6, 0.1, 0.1, 0.1, 0.1])
+    proba = np.eye(5)[truth] * 0.5 + rng.dirichlet(np.ones(5), size=len(truth)) * 0.5
+    hidden = np.where(np.isin(truth, (0, 1)) & (rng.random(len(truth)) > 0.3), ACCEPTED_UNSEEN, truth)
+    full = classification_report(truth, proba, CLASSES)
+    partial = classification_report(hidden, proba, CLASSES, {ACCEPTED_UNSEEN: (0, 1)})
+    assert abs(partial["macro_roc_auc"] - full["macro_roc_auc"]) < 0.02
+    assert abs(partial["ece"] - full["ece"]) < 0.03
 
 
 def _synthetic(n=3000, seed=0):

@@ -103,13 +103,16 @@ def test_trained_bundle_round_trips_and_answers_with_probabilities_and_actions(t
 
 
 def test_the_model_derives_history_rates_the_same_way_in_training_and_serving():
-    X = pd.DataFrame({"subscriber_features__opens_30d": [3.0, 0.0, np.nan],
-                      "subscriber_features__inbox_placements_30d": [4.0, 0.0, np.nan],
-                      "subscriber_features__spam_placements_30d": [2.0, 0.0, np.nan]})
+    X = pd.DataFrame({"subscriber_features__opens_30d": [3.0, 0.0, np.nan, 2.0],
+                      "subscriber_features__emails_received_30d": [6.0, 0.0, np.nan, 4.0],
+                      "subscriber_features__inbox_placements_30d": [4.0, 0.0, np.nan, 0.0],
+                      "subscriber_features__spam_placements_30d": [2.0, 0.0, np.nan, 0.0]})
     out = mdl.with_derived(X)
     assert set(mdl.DERIVED) <= set(out.columns)
     assert out["open_rate_30d"].tolist()[0] == pytest.approx(0.5) and out["spam_share_30d"].tolist()[0] == pytest.approx(1 / 3)
-    assert out[list(mdl.DERIVED)].iloc[1:].isna().all().all()  # nothing delivered: no rate, not zero
+    assert out[list(mdl.DERIVED)].iloc[1:3].isna().all().all()  # nothing sent: no rate, not zero
+    # not on the panel: opens per message sent, but no spam share
+    assert out["open_rate_30d"].tolist()[3] == pytest.approx(0.5) and np.isnan(out["spam_share_30d"].tolist()[3])
     spec = get("MDL-001")
     data = spec.to_dataset(_frame())
     model = spec.fit(data, {"n_estimators": 20, "nn_weight": 0.2, "nn_epochs": 1}, QUICK)

@@ -193,12 +193,13 @@ def _summarise_main_job(dep, show, logs: Path, seconds: float, airflow_home: Pat
         ("calibration", dep.home / "calibration.json", "simulated rates per sender beside published averages"),
         ("plot", dep.home / "world.png", "daily inbox / block / bounce / reputation per sender"),
         ("MDL-001", dep.home / "kfp", f"v{last.get('version') or '—'}: {metric} {last.get(metric, float('nan')):.4f} "
-                                      f"vs oracle {last.get('oracle_' + metric, float('nan')):.4f}"),
+                                      f"vs oracle {last.get('oracle_' + metric, float('nan')):.4f} "
+                                      "(referee: every message's true class)"),
     ]
     for name, path, what in rows:
         show.print(f"  {name:<12} {_shown(path)}  [dim]{what}[/dim]", no_wrap=True, overflow="ellipsis", crop=True)
     colour = "green" if verdict.startswith("PROMOTE") else "yellow"
-    show.print(f"[bold]gate[/bold]: [{colour}]{verdict}[/{colour}]")
+    show.print(f"[bold]gate[/bold] (on the outcomes the sender saw): [{colour}]{verdict}[/{colour}]")
     uri = str(dep.tracking_uri)
     if uri.startswith("sqlite:///"):
         uri = "sqlite:///" + _shown(uri.removeprefix("sqlite:///"))

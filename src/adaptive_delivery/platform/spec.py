@@ -126,6 +126,9 @@ class ModelSpec:
     # then replaces them only with something its cross-validation scores higher.
     baseline_params: Callable[[], dict] | None = field(default=None, compare=False, repr=False)
     fit: Callable[[Dataset, dict, TrainingProfile], Any] | None = field(default=None, compare=False, repr=False)
+    # Label codes past the last class that say "one of these classes, not which" (MDL-001: accepted,
+    # placement unseen): training may use them, metrics weigh the seen members for the group.
+    partial_labels: Mapping[int, tuple[int, ...]] = field(default_factory=dict, compare=False, repr=False)
     # Every input a caller sends the served model, and where a real sender reads it (the product's
     # observability catalogue names the sources): nothing served may come from anywhere else.
     served_inputs: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)

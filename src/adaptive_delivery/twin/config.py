@@ -71,9 +71,11 @@ class WorldConfig:
     seed: int = 7
     start: date = date(2026, 3, 2)
     senders: tuple[SenderConfig, ...] = field(default_factory=default_senders)
-    # share of accepted messages whose placement (inbox/spam) is observed, as seed-list and panel
-    # data would; 1.0 in the simulator so placement labels exist for every delivered message.
-    placement_observed_share: float = 1.0
+    # Share of subscribers whose inbox/spam placement the sender sees: panel members (consumer
+    # panels such as those deliverability vendors run; seed addresses are the sender's own). Panels
+    # cover a few percent of a list at most; everything else about placement reaches a sender only
+    # through the providers' aggregate feeds. 1.0 gives the pre-panel twin (placement for all).
+    placement_observed_share: float = 0.03
     # scenario hooks: from `change_day` on, provider `change_provider` multiplies its hidden limit
     # by `limit_scale` and its spam-filter strictness by `strictness_scale`.
     change_day: int | None = None

@@ -460,7 +460,7 @@ class World:
             add((cls == CLASS_INDEX["soft_bounce"]) & fate["soft_full"] & sel, att, ts_final, "bounced", "mailbox_full", "soft", "mailboxfull")
             add((cls == CLASS_INDEX["soft_bounce"]) & ~fate["soft_full"] & sel, att, ts_final, "bounced", "expired", "soft", "expired")
             acc = ((cls == CLASS_INDEX["inbox"]) | (cls == CLASS_INDEX["spam"])) & sel
-            observed = rng.random(n) < self.config.placement_observed_share
+            observed = panel_members(m["sub"], self.config.seed, self.config.placement_observed_share)
             placement = np.where(observed, np.where(cls == CLASS_INDEX["inbox"], "inbox", "spam"), None).astype(object)
             add(acc, att, ts_final, "accepted", "accepted", None, None, placement)
         i = np.concatenate(rows["i"])
@@ -672,6 +672,19 @@ def _fill(template: str, mid, ip, sub_ids, rcpt_domain, sending_domain) -> np.nd
             t = t.replace("{domain}", sd)
         out.append(t)
     return np.array(out, dtype=object)
+
+
+def panel_members(subscribers: np.ndarray, seed: int, share: float) -> np.ndarray:
+    """Which subscribers' placements the sender sees: a fixed `share` of the list, as a seed-list and
+    panel provider's members are the same people every day (a hash of the subscriber and the world's
+    seed, so membership draws no random number and never changes)."""
+    if share >= 1.0:
+        return np.ones(len(subscribers), dtype=bool)
+    x = subscribers.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(seed & 0xFFFFFFFF)
+    x ^= x >> np.uint64(31)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(29)
+    return (x >> np.uint64(11)).astype(np.float64) / float(2**53) < share
 
 
 def write_day(result: DayResult, lake: EventsLake, truth_dir: Path, end_us: int | None = None) -> dict[str, int]:

@@ -26,7 +26,10 @@ from adaptive_delivery.delivery.decisions.actions import ActionThresholds, decid
 from adaptive_delivery.delivery.events.lake import EventsLake, write_parquet_atomic
 from adaptive_delivery.delivery.features import definitions as fd
 from adaptive_delivery.delivery.features import reference
-from adaptive_delivery.delivery.models.mdl001_deliverability.model import final_outcomes
+from adaptive_delivery.delivery.models.mdl001_deliverability.model import (
+    PARTIAL_LABELS,
+    final_outcomes,
+)
 from adaptive_delivery.platform.bundle import TrainedModel
 from adaptive_delivery.platform.rollout import controller as rc
 from adaptive_delivery.platform.rollout.assignment import in_treatment
@@ -176,6 +179,7 @@ class StageTally:
         stats.sent = (stats.sent or 0) + len(day.sent_ids)
         stats.requests += len(day.latencies_ms)
         stats.errors += day.errors
+        stats.placed = stats.placed or 0
         for k, v in outcomes.items():
             setattr(stats, k, getattr(stats, k) + v)
         self.latencies[arm] += day.latencies_ms
@@ -190,8 +194,9 @@ class StageTally:
                 y = np.concatenate(self.shadow["y"])
                 p = np.concatenate(self.shadow[arm])
                 ok = ~np.isnan(p).any(axis=1)
-                stats.shadow_score = (classification_report(y[ok], p[ok], CLASS_NAMES)["macro_roc_auc"]
-                                      if ok.sum() and len(np.unique(y[ok])) == len(CLASS_NAMES) else float("nan"))
+                seen = np.unique(y[ok][y[ok] < len(CLASS_NAMES)])
+                stats.shadow_score = (classification_report(y[ok], p[ok], CLASS_NAMES, PARTIAL_LABELS)["macro_roc_auc"]
+                                      if ok.sum() and len(seen) == len(CLASS_NAMES) else float("nan"))
         return self.control, self.candidate
 
 
@@ -287,6 +292,7 @@ def _arm_outcomes(final: pd.DataFrame, complaints: set[str], sent_ids: list[str]
     mine = final[final["message_id"].isin(set(sent_ids))]
     accepted = mine["status"] == "accepted"
     return {"delivered": int(accepted.sum()), "inboxed": int((accepted & (mine["placement"] == "inbox")).sum()),
+            "placed": int((accepted & mine["placement"].notna()).sum()),
             "bounced": int((mine["status"] == "bounced").sum()), "complained": len(complaints.intersection(sent_ids))}
 
 

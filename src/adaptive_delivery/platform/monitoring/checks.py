@@ -18,6 +18,7 @@ The simulator oracle's score on the same window is reported beside ours where th
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -122,21 +123,29 @@ def metric_upper_bound(spec: ModelSpec, y: np.ndarray, proba: np.ndarray, resamp
         idx = rng.integers(0, len(y), len(y))
         if len(np.unique(y[idx])) < len(np.unique(y)):
             continue
-        v = classification_report(y[idx], proba[idx], spec.classes).get(spec.primary_metric)
+        v = classification_report(y[idx], proba[idx], spec.classes, spec.partial_labels).get(spec.primary_metric)
         if v is not None and np.isfinite(v):
             values.append(v)
     return float(np.quantile(values, UPPER_QUANTILE)) if values else None
 
 
-def segment_rates(classes: tuple[str, ...], y: np.ndarray, proba: np.ndarray, segment: np.ndarray) -> dict[str, dict]:
+def segment_rates(classes: tuple[str, ...], y: np.ndarray, proba: np.ndarray, segment: np.ndarray,
+                  partial: Mapping[int, tuple[int, ...]] | None = None) -> dict[str, dict]:
     """Per segment (provider): rows, and mean predicted vs observed rate of each class (the
-    prediction-vs-actual panel, kept for every monitored day)."""
+    prediction-vs-actual panel, kept for every monitored day); a partial label counts through its
+    group's seen members (`evaluation.label_weights`)."""
+    from adaptive_delivery.platform.training.evaluation import label_weights
+
     out = {}
     for seg in np.unique(segment.astype(str)):
         mask = segment.astype(str) == seg
+        known, weight = label_weights(y[mask], len(classes), partial)
+        total = max(float(weight.sum()), 1e-12)
+        ys = np.asarray(y[mask]).astype(int)
         out[str(seg)] = {"rows": int(mask.sum()),
                          "predicted": {c: round(float(proba[mask, k].mean()), 4) for k, c in enumerate(classes)},
-                         "observed": {c: round(float((y[mask] == k).mean()), 4) for k, c in enumerate(classes)}}
+                         "observed": {c: round(float(weight[known & (ys == k)].sum() / total), 4)
+                                      for k, c in enumerate(classes)}}
     return out
 
 
@@ -215,8 +224,9 @@ def monitor(spec: ModelSpec, bundle, reference: pd.DataFrame, current: pd.DataFr
     shifted = feature_shift(ref_data.X, cur_data.X, columns)
     y = current[LABEL].to_numpy(dtype=int)
     present = len(np.unique(y)) >= 2
-    value = classification_report(y, cur_proba, spec.classes).get(spec.primary_metric) if present else None
-    oracle = (classification_report(y, oracle_proba, spec.classes).get(spec.primary_metric)
+    value = (classification_report(y, cur_proba, spec.classes, spec.partial_labels).get(spec.primary_metric)
+             if present else None)
+    oracle = (classification_report(y, oracle_proba, spec.classes, spec.partial_labels).get(spec.primary_metric)
               if present and oracle_proba is not None else None)
     value = None if value is None or not np.isfinite(value) else float(value)
     oracle = None if oracle is None or not np.isfinite(oracle) else float(oracle)
@@ -224,7 +234,8 @@ def monitor(spec: ModelSpec, bundle, reference: pd.DataFrame, current: pd.DataFr
     if value is not None and registered and (registered - value) / registered > MAX_METRIC_DROP:
         upper = metric_upper_bound(spec, y, cur_proba)
     segment = spec.segment
-    rates = segment_rates(spec.classes, y, cur_proba, current[segment].to_numpy()) if segment in current else {}
+    rates = (segment_rates(spec.classes, y, cur_proba, current[segment].to_numpy(), spec.partial_labels)
+             if segment in current else {})
     gaps = calibration_gaps(rates)
     retrain, alerts = judge(spec, value, registered, len(current), data, shifted, upper, gaps, seen_before)
     floor = next((g.floor for g in spec.gates if g.metric == spec.primary_metric), None)

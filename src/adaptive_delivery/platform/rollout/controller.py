@@ -114,6 +114,8 @@ class ArmStats:
     messages: int = 0
     delivered: int = 0
     inboxed: int = 0
+    # delivered messages whose placement was seen (seed and panel addresses); None: all of them
+    placed: int | None = None
     bounced: int = 0
     complained: int = 0
     requests: int = 0
@@ -146,10 +148,26 @@ class ArmStats:
         n = self.messages
         if not n:
             return 0.0, 0.0, 0
-        inboxed, foldered = self.inboxed, max(self.delivered - self.inboxed, 0)
-        mean = (inboxed - SPAM_FOLDER_COST * foldered) / n
-        second = (inboxed + SPAM_FOLDER_COST**2 * foldered) / n
-        return mean, max(second - mean * mean, 0.0), n
+        if self.placed is None:  # every delivered message's placement is known
+            inboxed, foldered = self.inboxed, max(self.delivered - self.inboxed, 0)
+            mean = (inboxed - SPAM_FOLDER_COST * foldered) / n
+            second = (inboxed + SPAM_FOLDER_COST**2 * foldered) / n
+            return mean, max(second - mean * mean, 0.0), n
+        return panel_value_moments(self.delivered, self.placed, self.inboxed, n)
+
+
+def panel_value_moments(delivered: int, placed: int, inboxed: int, n: int) -> tuple[float, float, int]:
+    """Placement value per decided message when placement is seen only for a panel of the delivered
+    mail: the panel's inbox share stands for all delivered mail. The variance returned is n times
+    the estimate's variance (the panel's sampling error and the delivery rate's), so the caller's
+    var / n is the estimate's: a panel of a few percent makes the guardrail slower to convince."""
+    if placed <= 0:
+        return 0.0, 0.0, n
+    share, rate = inboxed / placed, delivered / n
+    value = share - SPAM_FOLDER_COST * (1.0 - share)  # per delivered message
+    var_value = (1.0 + SPAM_FOLDER_COST) ** 2 * share * (1.0 - share) / placed
+    var_rate = rate * (1.0 - rate) / n
+    return rate * value, n * (rate**2 * var_value + value**2 * var_rate), n
 
 
 class Status(StrEnum):

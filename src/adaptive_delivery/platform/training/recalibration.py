@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from adaptive_delivery.platform.training.evaluation import Partial, label_weights
+
 # Segments with fewer rows than this keep the base model's probabilities (the monitoring check
 # judges calibration on the same minimum).
 MIN_SEGMENT_ROWS = 500
@@ -28,10 +30,14 @@ def shift(proba: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return q / q.sum(axis=1, keepdims=True)
 
 
-def fit_offsets(y: np.ndarray, proba: np.ndarray, n_classes: int, iterations: int = ITERATIONS) -> np.ndarray:
+def fit_offsets(y: np.ndarray, proba: np.ndarray, n_classes: int, iterations: int = ITERATIONS,
+                partial: Partial | None = None) -> np.ndarray:
     """Log-offsets per class that make the shifted probabilities' means equal the observed class
-    rates (classes absent from `y` are left where the model put them)."""
-    observed = np.bincount(y.astype(int), minlength=n_classes) / max(len(y), 1)
+    rates (classes absent from `y` are left where the model put them; partial labels count through
+    their group's seen members, `evaluation.label_weights`)."""
+    known, weight = label_weights(y, n_classes, partial)
+    observed = np.bincount(np.asarray(y).astype(int)[known], weights=weight[known], minlength=n_classes)[:n_classes]
+    observed = observed / max(float(weight.sum()), 1e-12)
     b = np.zeros(n_classes)
     seen = observed > 0
     for _ in range(iterations):
@@ -44,13 +50,14 @@ def fit_offsets(y: np.ndarray, proba: np.ndarray, n_classes: int, iterations: in
 
 
 def fit_segment_offsets(y: np.ndarray, proba: np.ndarray, segment: np.ndarray, n_classes: int,
-                        min_rows: int = MIN_SEGMENT_ROWS) -> dict[str, list[float]]:
+                        min_rows: int = MIN_SEGMENT_ROWS, partial: Partial | None = None) -> dict[str, list[float]]:
     """Offsets per segment value with at least `min_rows` rows."""
     out = {}
     for value in np.unique(segment.astype(str)):
         mask = segment.astype(str) == value
         if mask.sum() >= min_rows:
-            out[str(value)] = [round(float(v), 6) for v in fit_offsets(y[mask], proba[mask], n_classes)]
+            offsets = fit_offsets(y[mask], proba[mask], n_classes, partial=partial)
+            out[str(value)] = [round(float(v), 6) for v in offsets]
     return out
 
 

@@ -22,7 +22,7 @@ from adaptive_delivery.platform.training.dataset import (
     check_training_set,
     time_split,
 )
-from adaptive_delivery.platform.training.evaluation import classification_report
+from adaptive_delivery.platform.training.evaluation import classification_report, label_weights
 from adaptive_delivery.platform.training.tracking import Tracking
 
 LABEL = "label"
@@ -87,7 +87,7 @@ def load_step(spec: ModelSpec, tracking: Tracking, run_id: str, lake: str | Path
         summary = {"rows_train": len(train), "rows_holdout": len(holdout),
                    "holdout_from": str(holdout["event_timestamp"].min()),
                    "train_from": str(train["event_timestamp"].min()), "train_until": str(train["event_timestamp"].max())}
-        counts = {f"train_class_{spec.classes[k]}": int(v) for k, v in train[LABEL].value_counts().items()}
+        counts = {f"train_class_{label_name(spec, k)}": int(v) for k, v in train[LABEL].value_counts().items()}
         mlflow.log_params({k: summary[k] for k in ("holdout_from", "train_from", "train_until")})
         mlflow.log_metrics({"rows_train": len(train), "rows_holdout": len(holdout), **counts})
         tracking.log_to(run_id, params={"rows_train": len(train), "rows_holdout": len(holdout),
@@ -124,6 +124,13 @@ def drift_step(spec: ModelSpec, tracking: Tracking, run_id: str, train_path: str
     return result.failures(expected=bool(expected_drift))
 
 
+def label_name(spec: ModelSpec, code: int) -> str:
+    """A label code's name: its class, or for a partial label the classes it could be."""
+    if code < len(spec.classes):
+        return spec.classes[code]
+    return "_or_".join(spec.classes[k] for k in spec.partial_labels[code])
+
+
 # ---- tune ----------------------------------------------------------------------------------------
 def _cap_rows(frame: pd.DataFrame, limit: int | None, seed: int = 0) -> pd.DataFrame:
     """At most `limit` rows, drawn at random but kept in time order (time-series CV needs it)."""
@@ -139,12 +146,12 @@ def cv_score(spec: ModelSpec, data: Dataset, params: dict, profile: TrainingProf
     scores = []
     for train_idx, valid_idx in TimeSeriesSplit(n_splits=profile.cv_folds).split(data.X):
         train = data.subset(np.isin(np.arange(len(data)), train_idx))
-        if len(np.unique(train.y)) < len(spec.classes):
+        if len(np.unique(train.y[train.y < len(spec.classes)])) < len(spec.classes):
             continue  # an early fold without every class cannot train a multi-class model
         model = spec.fit(train, params, profile)
         valid = data.subset(np.isin(np.arange(len(data)), valid_idx))
         proba = model.predict_proba(valid.X)
-        scores.append(classification_report(valid.y, proba, spec.classes)[spec.primary_metric])
+        scores.append(classification_report(valid.y, proba, spec.classes, spec.partial_labels)[spec.primary_metric])
     if not scores:
         raise TrainingDataError("no cross-validation fold holds every class; the training window is too short")
     return float(np.nanmean(scores))
@@ -232,7 +239,8 @@ def train_step(spec: ModelSpec, tracking: Tracking, run_id: str, profile: Traini
             recent = whole[newest].reset_index(drop=True)
             bundle.segment = spec.segment
             bundle.offsets = fit_segment_offsets(recent[LABEL].to_numpy(dtype=int), bundle.predict_proba(recent),
-                                                 recent[spec.segment].to_numpy(), len(spec.classes))
+                                                 recent[spec.segment].to_numpy(), len(spec.classes),
+                                                 partial=spec.partial_labels)
             bundle.trained_until = str(recent["event_timestamp"].max())
             mlflow.log_metrics({"recalibration_rows": len(recent), "recalibrated_segments": len(bundle.offsets)})
             mlflow.log_dict({"segment": spec.segment, "days": recalibration_days, "offsets": bundle.offsets,
@@ -277,6 +285,17 @@ def truth_probabilities(truth_dir: str | Path, message_ids: pd.Series, classes: 
     return out
 
 
+def truth_labels(truth_dir: str | Path, message_ids: pd.Series, classes: tuple[str, ...]) -> np.ndarray:
+    """The class each of these messages truly had (rows in the given order): the referee's labels."""
+    dataset = ds.dataset(Path(truth_dir) / "messages", format="parquet", partitioning="hive")
+    truth = dataset.to_table(columns=["message_id", "true_class"]).to_pandas()
+    aligned = pd.DataFrame({"message_id": message_ids.to_numpy()}).merge(truth, on="message_id", how="left")
+    if aligned["true_class"].isna().any():
+        raise KeyError("some messages have no truth record (was the lake written by the simulator?)")
+    index = {c: i for i, c in enumerate(classes)}
+    return aligned["true_class"].map(index).to_numpy(dtype=int)
+
+
 def oracle_probabilities(truth_dir: str | Path, message_ids: pd.Series, classes: tuple[str, ...]) -> np.ndarray:
     """The records oracle's class probabilities for these messages (rows in the given order)."""
     return truth_probabilities(truth_dir, message_ids, classes)[0]
@@ -285,7 +304,7 @@ def oracle_probabilities(truth_dir: str | Path, message_ids: pd.Series, classes:
 def evaluate_bundle(spec: ModelSpec, bundle: TrainedModel, holdout: pd.DataFrame) -> dict[str, float]:
     """The spec's metrics for a trained model on a holdout frame."""
     proba = bundle.predict_proba(holdout)
-    return classification_report(holdout[LABEL].to_numpy(dtype=int), proba, spec.classes)
+    return classification_report(holdout[LABEL].to_numpy(dtype=int), proba, spec.classes, spec.partial_labels)
 
 
 def evaluate_step(spec: ModelSpec, tracking: Tracking, run_id: str, model_path: str | Path, holdout_path: str | Path,
@@ -300,8 +319,14 @@ def evaluate_step(spec: ModelSpec, tracking: Tracking, run_id: str, model_path: 
         holdout = pd.read_parquet(holdout_path)
         y = holdout[LABEL].to_numpy(dtype=int)
         proba = bundle.predict_proba(holdout)
-        metrics = classification_report(y, proba, spec.classes)
         oracle = oracle_metrics = clairvoyant_metrics = None
+        if truth_dir:  # the referee knows every message's class, seen by the sender or not
+            y = truth_labels(truth_dir, holdout["message_id"], spec.classes)
+        else:  # a real sender's holdout: the rows whose class it saw
+            known, _ = label_weights(y, len(spec.classes), spec.partial_labels)
+            if not known.all():
+                holdout, y, proba = holdout[known].reset_index(drop=True), y[known], proba[known]
+        metrics = classification_report(y, proba, spec.classes)
         if truth_dir:
             oracle, clairvoyant = truth_probabilities(truth_dir, holdout["message_id"], spec.classes,
                                                       (ORACLE_PREFIX, CLAIRVOYANT_PREFIX))

@@ -16,6 +16,12 @@ from adaptive_delivery.platform.spec import TrainingProfile
 from adaptive_delivery.platform.training.dataset import Dataset, encode
 
 CLASSES = ("inbox", "spam", "soft_bounce", "hard_bounce", "block")
+# A message accepted with no placement seen (most are: only seed and panel addresses show it) is
+# labelled "inbox or spam" (a partial label, `ModelSpec.partial_labels`).
+ACCEPTED_UNSEEN = len(CLASSES)
+PARTIAL_LABELS = {ACCEPTED_UNSEEN: (CLASSES.index("inbox"), CLASSES.index("spam"))}
+# Where a message ends, known for every message: the first head's classes.
+FATES = ("accepted", "soft_bounce", "hard_bounce", "block")
 # Feature columns as Feast returns them (full names) for the mdl_001_deliverability service.
 CATEGORICAL = ["subscriber_features__email_domain", "subscriber_features__domain_category", "provider"]
 NUMERIC = [
@@ -57,15 +63,18 @@ DERIVED = ("open_rate_30d", "spam_share_30d")
 
 def final_outcomes(outcomes: pd.DataFrame) -> pd.DataFrame:
     """Each message's last delivery outcome (status, bounce class, placement) and its class index
-    in CLASSES, -1 where it has none yet (still deferred, or accepted with no placement seen)."""
+    in CLASSES; ACCEPTED_UNSEEN for an accepted message with no placement seen; -1 where it has
+    none yet (still deferred)."""
     final = outcomes.sort_values(["message_id", "event_ts"]).groupby("message_id").tail(1)
+    accepted = final["status"] == "accepted"
     cls = np.select(
-        [(final["status"] == "accepted") & (final["placement"] == "inbox"),
-         (final["status"] == "accepted") & (final["placement"] == "spam"),
+        [accepted & (final["placement"] == "inbox"),
+         accepted & (final["placement"] == "spam"),
+         accepted,
          (final["status"] == "bounced") & (final["bounce_class"] == "soft"),
          (final["status"] == "bounced") & (final["bounce_class"] == "hard"),
          final["status"] == "blocked"],
-        [0, 1, 2, 3, 4], default=-1)
+        [0, 1, ACCEPTED_UNSEEN, 2, 3, 4], default=-1)
     return final.assign(label=cls).reset_index(drop=True)
 
 
@@ -73,8 +82,8 @@ def labels_from_lake(lake_root: str | Path) -> pd.DataFrame:
     """One row per message with a known final outcome: the send's keys, its time, and the class.
 
     A message's label is its last delivery outcome: accepted with an observed placement (inbox or
-    spam), a soft or hard bounce, or a block. Messages still deferred, or accepted with no placement
-    observation (as in most real logs), have no label and are left out.
+    spam), accepted with none seen (ACCEPTED_UNSEEN, as most are in real logs), a soft or hard
+    bounce, or a block. Messages still deferred have no label yet and are left out.
     """
     lake = EventsLake(lake_root)
     sends = lake.read("sends", columns=["message_id", "subscriber_id", "sending_domain", "sending_ip", "provider",
@@ -97,14 +106,17 @@ def dataset_from_frame(frame: pd.DataFrame, categories: dict[str, list[str]] | N
 
 # ---- the model -------------------------------------------------------------------------------
 def with_derived(X: pd.DataFrame) -> pd.DataFrame:
-    """`X` plus the DERIVED rates (computed the same way in training and serving)."""
+    """`X` plus the DERIVED rates (computed the same way in training and serving): opens per message
+    sent (every subscriber has it), and the spam share of the placements seen (panel members only;
+    NaN for everyone else)."""
     inbox = X.get("subscriber_features__inbox_placements_30d")
     spam = X.get("subscriber_features__spam_placements_30d")
     opens = X.get("subscriber_features__opens_30d")
-    if inbox is None or spam is None or opens is None:
+    received = X.get("subscriber_features__emails_received_30d")
+    if inbox is None or spam is None or opens is None or received is None:
         return X
-    delivered = (inbox + spam).where(lambda v: v > 0)
-    return X.assign(open_rate_30d=opens / delivered, spam_share_30d=spam / delivered)
+    placed = (inbox + spam).where(lambda v: v > 0)
+    return X.assign(open_rate_30d=opens / received.where(lambda v: v > 0), spam_share_30d=spam / placed)
 
 
 @dataclass
@@ -119,6 +131,13 @@ class EnsembleConfig:
     nn_lr: float = 2e-3
     nn_batch: int = 512
     nn_weight: float = 0.15  # share of the network in the averaged probabilities
+    # The placement head learns from the panel's few percent of accepted mail: an L2-regularised
+    # logistic regression (inverse strength `placement_c`) that holds up on a few hundred rows,
+    # averaged with trees by `placement_tree_weight` (worth it only with many panel rows).
+    placement_c: float = 0.005
+    placement_tree_weight: float = 0.0
+    # Vector scaling of the fate head on the most recent slice (the validation share of the rows).
+    calibrate: bool = True
     # The trees stop growing when the primary metric (macro ROC-AUC) on the most recent slice of
     # the training window stops improving: n_estimators is a ceiling. (Stopping on the slice's log
     # loss stopped after ~20 trees: the slice's class shares move from day to day, its ranking does not.)
@@ -127,41 +146,156 @@ class EnsembleConfig:
     seed: int = 0
 
 
+def slice_auc(y_true: np.ndarray, proba: np.ndarray) -> float:
+    """The trees' early-stopping metric: macro ROC-AUC (a binary head's scores as two columns)."""
+    # here, not at module level: it imports sklearn, which DAG parsing must not pay for
+    from adaptive_delivery.platform.training.evaluation import macro_roc_auc
+
+    proba = np.asarray(proba)
+    return macro_roc_auc(y_true, np.column_stack([1 - proba, proba]) if proba.ndim == 1 else proba)
+
+
+def level_shift(logits: np.ndarray, target_mean: float) -> float:
+    """The shift of every logit that makes the mean probability `target_mean` (bisection)."""
+    lo, hi = -10.0, 10.0
+    for _ in range(60):
+        mid = (lo + hi) / 2.0
+        if (1.0 / (1.0 + np.exp(-(logits + mid)))).mean() < target_mean:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2.0
+
+
+def fates(y: np.ndarray) -> np.ndarray:
+    """Class labels (with ACCEPTED_UNSEEN) as FATES indices: inbox, spam and unseen are accepted."""
+    y = np.asarray(y).astype(int)
+    return np.select([np.isin(y, (0, 1, ACCEPTED_UNSEEN)), y == 2, y == 3, y == 4], [0, 1, 2, 3], default=-1)
+
+
+@dataclass
+class TemperatureScaling:
+    """p'_k ∝ p_k^(1/T) · exp(b_k): one temperature and a bias per class, fitted by maximum
+    likelihood on held-out rows. It moves each class's level and the sharpness of all of them, and
+    leaves how rows rank within a class almost untouched (a full matrix would mix the classes)."""
+
+    temperature: float = 1.0
+    bias: np.ndarray | None = None
+
+    def fit(self, proba: np.ndarray, y: np.ndarray) -> TemperatureScaling:
+        from scipy.optimize import minimize
+
+        logp = np.log(np.clip(proba, 1e-7, 1.0))
+        k = logp.shape[1]
+
+        def nll(theta: np.ndarray) -> float:
+            z = logp / np.exp(theta[0]) + theta[1:]
+            z -= z.max(axis=1, keepdims=True)
+            return float(-(z[np.arange(len(y)), y] - np.log(np.exp(z).sum(axis=1))).mean())
+
+        theta = minimize(nll, np.zeros(k + 1), method="L-BFGS-B").x
+        self.temperature, self.bias = float(np.exp(theta[0])), theta[1:]
+        return self
+
+    def apply(self, proba: np.ndarray) -> np.ndarray:
+        z = np.log(np.clip(proba, 1e-7, 1.0)) / self.temperature + self.bias
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+
 class DeliverabilityEnsemble:
-    """XGBoost + feed-forward network, probabilities averaged. Missing values: native in XGBoost;
-    for the network, imputed with training medians plus a missing-indicator per column."""
+    """Two heads, because a sender sees where every message ends but inbox or spam only for a few:
+    - the fate head, P(accepted, soft bounce, hard bounce, block), learns from every message
+      (XGBoost and a feed-forward network, probabilities averaged);
+    - the placement head, P(spam | accepted), learns from the accepted messages whose placement was
+      seen (seed and panel addresses, a random sample of the accepted ones; XGBoost).
+    P(inbox) = P(accepted)(1 - P(spam | accepted)), P(spam) = P(accepted) P(spam | accepted).
+    Missing values: native in XGBoost; for the network, imputed with training medians plus a
+    missing-indicator per column."""
 
     def __init__(self, config: EnsembleConfig | None = None) -> None:
         self.config = config or EnsembleConfig()
         self.xgb = None
+        self.placement = None
+        self.spam_prior = 0.0
         self.net = None
         self.columns: list[str] = []
 
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> DeliverabilityEnsemble:
-        import xgboost as xgb
-
-        # here, not at module level: it imports sklearn, which DAG parsing must not pay for
-        from adaptive_delivery.platform.training.evaluation import macro_roc_auc
-
         X = with_derived(X)
         self.columns = list(X.columns)
-        p = self.config.xgb_params
         matrix = X.to_numpy(dtype=np.float32)
-        cut = len(y) - int(len(y) * self.config.validation_share)
-        stop = self.config.early_stopping_rounds if self.config.early_stopping_rounds and len(np.unique(y[:cut])) == len(CLASSES) else None
-        callbacks = [xgb.callback.EarlyStopping(rounds=stop, metric_name="macro_roc_auc", maximize=True, save_best=True)] if stop else None
-        self.xgb = xgb.XGBClassifier(objective="multi:softprob", num_class=len(CLASSES), tree_method="hist",
-                                     n_jobs=2, random_state=self.config.seed, eval_metric=macro_roc_auc,
-                                     callbacks=callbacks, **p)
-        if stop:  # rows arrive in time order: validate on the most recent slice
-            self.xgb.fit(matrix[:cut], y[:cut], eval_set=[(matrix[cut:], y[cut:])], verbose=False)
-        else:
-            self.xgb.fit(matrix, y)
+        fate = fates(y)
+        cut = len(fate) - int(len(fate) * self.config.validation_share)
+        # The most recent slice is held out of the fate head to stop its trees and to calibrate it:
+        # the list cleans and senders change over a training window, and a model's levels lag.
+        calibrate = self.config.calibrate and len(np.unique(fate[cut:])) == len(FATES) and cut > 0
+        self.xgb = self._fit_trees(matrix, fate, len(FATES), hold_out_recent=calibrate)
+        self._fit_scaling(X)
         if self.config.nn_weight > 0:
-            self._fit_net(X, y)
+            self._fit_net(X.iloc[:cut] if calibrate else X, fate[:cut] if calibrate else fate)
+        self.fate_calibration = (TemperatureScaling().fit(self._raw_fates(X.iloc[cut:]), fate[cut:])
+                                 if calibrate else None)
+        seen = np.isin(np.asarray(y).astype(int), (0, 1))
+        spam = (np.asarray(y)[seen] == 1).astype(int)
+        self.spam_prior = float(spam.mean()) if seen.any() else 0.0
+        self.placement = self.placement_trees = None
+        if len(np.unique(spam)) == 2:
+            from sklearn.linear_model import LogisticRegression
+
+            self.placement = LogisticRegression(C=self.config.placement_c, max_iter=2_000).fit(
+                self._nn_inputs(X[seen]), spam)
+            # The panel is a random sample of the accepted mail: over all of it, the head must
+            # average the panel's spam share (its own features alone pull it toward the panel's).
+            accepted = np.asarray(fate == 0)
+            self.placement.intercept_ = self.placement.intercept_ + level_shift(
+                self.placement.decision_function(self._nn_inputs(X[accepted])), self.spam_prior)
+            if self.config.placement_tree_weight > 0:
+                self.placement_trees = self._fit_trees(matrix[seen], spam, 2)
         return self
 
-    # -- network --
+    def predict_spam_given_accepted(self, X: pd.DataFrame) -> np.ndarray:
+        """P(spam | accepted) per row (the panel's share where the panel saw both outcomes too rarely)."""
+        if self.placement is None:
+            return np.full(len(X), self.spam_prior)
+        X = with_derived(X)
+        p = self.placement.predict_proba(self._nn_inputs(X))[:, 1]
+        if self.placement_trees is not None:
+            w = self.config.placement_tree_weight
+            p = (1 - w) * p + w * self.placement_trees.predict_proba(X[self.columns].to_numpy(dtype=np.float32))[:, 1]
+        return p
+
+    def _fit_trees(self, matrix: np.ndarray, target: np.ndarray, n_classes: int, hold_out_recent: bool = False):
+        """Gradient-boosted trees that stop growing when the macro ROC-AUC on the most recent slice
+        stops improving (rows arrive in time order): n_estimators is a ceiling. `hold_out_recent`
+        keeps that slice out of the trees even when it cannot stop them."""
+        import xgboost as xgb
+
+        cut = len(target) - int(len(target) * self.config.validation_share)
+        enough = len(np.unique(target[:cut])) == n_classes and len(np.unique(target[cut:])) == n_classes
+        stop = self.config.early_stopping_rounds if self.config.early_stopping_rounds and enough else None
+        if hold_out_recent and not stop:
+            matrix, target = matrix[:cut], target[:cut]
+        binary = n_classes == 2
+        callbacks = [xgb.callback.EarlyStopping(rounds=stop, metric_name="slice_auc", maximize=True, save_best=True)] if stop else None
+        objective = {"objective": "binary:logistic"} if binary else {"objective": "multi:softprob", "num_class": n_classes}
+        model = xgb.XGBClassifier(**objective, tree_method="hist", n_jobs=2, random_state=self.config.seed,
+                                  eval_metric=slice_auc, callbacks=callbacks, **self.config.xgb_params)
+        if stop:
+            model.fit(matrix[:cut], target[:cut], eval_set=[(matrix[cut:], target[cut:])], verbose=False)
+        else:
+            model.fit(matrix, target)
+        return model
+
+    # -- the network's and the placement regression's inputs --
+    def _fit_scaling(self, X: pd.DataFrame) -> None:
+        """Training medians (for imputing) and the mean and spread of every column."""
+        a = X[self.columns].to_numpy(dtype=np.float64)
+        self._median = np.nan_to_num(np.nanmedian(a, axis=0))  # an all-missing column imputes 0
+        filled = np.where(np.isnan(a), self._median, a)
+        self._mean, self._std = filled.mean(axis=0), filled.std(axis=0) + 1e-6
+
     def _nn_inputs(self, X: pd.DataFrame) -> np.ndarray:
         a = X[self.columns].to_numpy(dtype=np.float64)
         miss = np.isnan(a)
@@ -176,10 +310,6 @@ class DeliverabilityEnsemble:
         torch.manual_seed(self.config.seed)
         # A GPU when there is one (the cluster's A100 step); the fitted network is kept on the CPU.
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        a = X.to_numpy(dtype=np.float64)
-        self._median = np.nan_to_num(np.nanmedian(a, axis=0))  # an all-missing column imputes 0
-        filled = np.where(np.isnan(a), self._median, a)
-        self._mean, self._std = filled.mean(axis=0), filled.std(axis=0) + 1e-6
         inputs = torch.from_numpy(self._nn_inputs(X)).to(device)
         target = torch.from_numpy(y.astype(np.int64)).to(device)
         layers: list[nn.Module] = []
@@ -187,7 +317,7 @@ class DeliverabilityEnsemble:
         for h in self.config.nn_hidden:
             layers += [nn.Linear(width, h), nn.ReLU()]
             width = h
-        layers.append(nn.Linear(width, len(CLASSES)))
+        layers.append(nn.Linear(width, len(FATES)))
         self.net = nn.Sequential(*layers).to(device)
         opt = torch.optim.Adam(self.net.parameters(), lr=self.config.nn_lr)
         loss_fn = nn.CrossEntropyLoss()
@@ -207,8 +337,14 @@ class DeliverabilityEnsemble:
         self.net = self.net.cpu().eval()
         self.device_used = device.type
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        X = with_derived(X)
+    def predict_fates(self, X: pd.DataFrame) -> np.ndarray:
+        """P(accepted, soft bounce, hard bounce, block) per row, calibrated on the recent slice."""
+        raw = self._raw_fates(with_derived(X))
+        calibration = getattr(self, "fate_calibration", None)
+        return raw if calibration is None else calibration.apply(raw)
+
+    def _raw_fates(self, X: pd.DataFrame) -> np.ndarray:
+        """The trees' and the network's fate probabilities, averaged (X already with_derived)."""
         p = self.xgb.predict_proba(X[self.columns].to_numpy(dtype=np.float32))
         if self.net is None or self.config.nn_weight <= 0:
             return p
@@ -219,9 +355,25 @@ class DeliverabilityEnsemble:
         w = self.config.nn_weight
         return (1 - w) * p + w * q
 
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        if not hasattr(self, "spam_prior"):  # a one-head model registered before placements became partial
+            return self.predict_fates(X)
+        fate = self.predict_fates(X)
+        spam = self.predict_spam_given_accepted(X)
+        accepted = fate[:, 0]
+        return np.column_stack([accepted * (1 - spam), accepted * spam, fate[:, 1], fate[:, 2], fate[:, 3]])
+
     def feature_importance(self) -> dict[str, float]:
-        gain = self.xgb.get_booster().get_score(importance_type="gain")
-        named = {self.columns[int(k[1:])] if k.startswith("f") and k[1:].isdigit() else k: v for k, v in gain.items()}
+        """Share of the trees' total gain per feature, both heads together."""
+        named: dict[str, float] = {}
+        for model in (self.xgb, self.placement_trees):
+            if model is None:
+                continue
+            gain = model.get_booster().get_score(importance_type="gain")
+            total = sum(gain.values()) or 1.0
+            for k, v in gain.items():
+                name = self.columns[int(k[1:])] if k.startswith("f") and k[1:].isdigit() else k
+                named[name] = named.get(name, 0.0) + v / total
         total = sum(named.values()) or 1.0
         return dict(sorted(((k, v / total) for k, v in named.items()), key=lambda kv: -kv[1]))
 
@@ -243,19 +395,23 @@ def search_space(trial, profile: TrainingProfile) -> dict:
         "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True),
         "reg_alpha": trial.suggest_float("reg_alpha", 1e-4, 1.0, log=True),
         "nn_weight": trial.suggest_float("nn_weight", 0.0, 0.5),
+        "placement_c": trial.suggest_float("placement_c", 1e-3, 0.1, log=True),
+        "placement_tree_weight": trial.suggest_float("placement_tree_weight", 0.0, 0.8),
     }
 
 
 def baseline_params() -> dict:
     """The defaults of EnsembleConfig as a point of the search space (Optuna's first trial)."""
     base = EnsembleConfig()
-    return {**{k: base.xgb_params[k] for k in XGB_PARAMS}, "nn_weight": base.nn_weight}
+    return {**{k: base.xgb_params[k] for k in XGB_PARAMS}, "nn_weight": base.nn_weight,
+            "placement_c": base.placement_c, "placement_tree_weight": base.placement_tree_weight}
 
 
 def config_from_params(params: dict, profile: TrainingProfile | None = None) -> EnsembleConfig:
     """An ensemble configuration from tuned parameters (unknown keys are an error, not ignored)."""
     base = EnsembleConfig()
-    unknown = set(params) - set(XGB_PARAMS) - {"nn_weight", "nn_epochs", "nn_lr", "seed"}
+    unknown = set(params) - set(XGB_PARAMS) - {"nn_weight", "nn_epochs", "nn_lr", "seed", "placement_c",
+                                                "placement_tree_weight"}
     if unknown:
         raise ValueError(f"unknown MDL-001 parameters {sorted(unknown)}")
     xgb_params = {**base.xgb_params, **{k: params[k] for k in XGB_PARAMS if k in params}}
@@ -263,7 +419,9 @@ def config_from_params(params: dict, profile: TrainingProfile | None = None) -> 
     if profile is not None:
         epochs = max(1, round(epochs * profile.epochs_scale))
     return EnsembleConfig(xgb_params=xgb_params, nn_weight=float(params.get("nn_weight", base.nn_weight)),
-                          nn_epochs=epochs, nn_lr=float(params.get("nn_lr", base.nn_lr)), seed=int(params.get("seed", 0)))
+                          nn_epochs=epochs, nn_lr=float(params.get("nn_lr", base.nn_lr)), seed=int(params.get("seed", 0)),
+                          placement_c=float(params.get("placement_c", base.placement_c)),
+                          placement_tree_weight=float(params.get("placement_tree_weight", base.placement_tree_weight)))
 
 
 def fit(data: Dataset, params: dict, profile: TrainingProfile) -> DeliverabilityEnsemble:

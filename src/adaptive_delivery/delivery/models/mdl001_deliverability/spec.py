@@ -6,6 +6,7 @@ from __future__ import annotations
 from adaptive_delivery.delivery.models.mdl001_deliverability.model import (
     CLASSES,
     FEATURES,
+    PARTIAL_LABELS,
     baseline_params,
     dataset_from_frame,
     decide_actions,
@@ -31,6 +32,7 @@ SPEC = ModelSpec(
     runtime="adaptive_delivery.delivery.models.mdl001_deliverability.runtime.DeliverabilityRuntime",
     # Feast's columns (view__feature) from the events lake; the rest is the caller's own request.
     served_inputs={c: "feature_store" if "__" in c else "request" for c in FEATURES},
+    partial_labels=PARTIAL_LABELS,
     needs_gpu=True,  # the network trains on a GPU node on the cluster; CPU works for small data
     holdout_days=7,
     min_training_rows=1_000,
