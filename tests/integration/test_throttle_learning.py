@@ -16,6 +16,7 @@ from adaptive_delivery.delivery.models.mdl003_throttle.features import (
     HOLD_ACTION,
     multiplier,
 )
+from adaptive_delivery.delivery.models.mdl003_throttle.rules import tuned_rules
 from adaptive_delivery.delivery.models.mdl003_throttle.training import (
     RailedThrottleEnv,
     load_policy,
@@ -52,11 +53,17 @@ def test_a_trained_policy_round_trips_and_acts_deterministically(policy_path):
 
 def test_every_policy_runs_on_the_same_held_out_world(policy_path):
     df = tr.evaluate(policy_path, providers=["yahoo"], seeds=[1001], days=0.05, workers=1)
-    assert set(df.policy) == {"static", "kumomta", "kumomta+rates", "aimd", "bandit", "ppo", "oracle"}
+    tuned = {p.name for p in tuned_rules()}
+    assert set(df.policy) == {"static", "kumomta", "kumomta+rates", "aimd", *tuned, "bandit", "ppo", "oracle"}
     tab = tr.add_overall_oracle_share(tr.table(df))
     assert tab[(tab.provider == "ALL") & (tab.policy == "oracle")].oracle_share.iloc[0] == pytest.approx(1.0)
     verdict = tr.targets(tab)
-    assert set(verdict) >= {"throughput_gain_vs_kumomta", "rate_block_rate", "oracle_share", "oracle_target_met"}
+    assert set(verdict) >= {"throughput_gain_vs_best_rule", "throughput_gain_vs_kumomta", "rate_block_rate",
+                            "oracle_share", "oracle_target_met"}
+    overall = tab[tab.provider == "ALL"].set_index("policy")
+    assert verdict["best_rule"] in tuned
+    assert verdict["throughput_gain_vs_best_rule"] == pytest.approx(
+        overall.loc["ppo", "delivered_per_hour"] / overall.loc[verdict["best_rule"], "delivered_per_hour"] - 1)
 
 
 def test_the_cli_writes_table_targets_and_trace(policy_path, tmp_path):

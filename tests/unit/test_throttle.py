@@ -20,6 +20,7 @@ from adaptive_delivery.delivery.models.mdl003_throttle.policies import (
     KumoMTA,
     Oracle,
     StaticDefaults,
+    TunedStatic,
     run_policy,
 )
 from adaptive_delivery.twin.envs import ThrottleEnv
@@ -129,3 +130,77 @@ def test_kumomta_as_shipped_meets_the_providers_limit_head_on():
     trace = run_policy(KumoMTA(), env, seed=4, steps=240)
     assert max(trace.rate) > 2 * max(trace.limit)
     assert min(trace.rate) == 0.0  # suspended by a TSA rule
+
+
+def test_background_refusals_are_worded_per_message_and_speed_ones_as_rate_limits():
+    """The twin's replies as providers word them: at a calm rate KumoMTA's rules find nothing to
+    act on in the background refusals; past the limit the rate-limit wording appears."""
+    from adaptive_delivery.delivery.providers import is_rate_limit_reply
+
+    for provider in ("gmail", "outlook", "yahoo"):
+        env = ThrottleEnv(provider, episode_steps=10_000)
+        env.reset(seed=1)
+        shaper = TrafficShaper(shaping_for(provider))
+        calm, refused = 0.5 * env.hidden_limit_per_min(), 0
+        for i in range(240):
+            _, _, _, _, info = env.step_rate(calm)
+            shaper.observe(info["replies"], now_s=30.0 * i)
+            refused += info["counts"]["block"]
+            assert not any(is_rate_limit_reply(line) for line, _ in info["replies"] if line.startswith("5"))
+        assert refused > 0 and not shaper.fired, provider
+        lines = []
+        for _ in range(40):
+            lines += env.step_rate(6 * env.hidden_limit_per_min())[4]["replies"]
+        assert any(is_rate_limit_reply(line) for line, _ in lines), provider
+
+
+def test_tuned_rules_hold_their_configuration():
+    env = ThrottleEnv("gmail", episode_steps=10_000)
+    static = run_policy(TunedStatic(0.5), env, seed=3, steps=120)
+    assert set(static.rate) == {0.5 * known_limit_per_min("gmail")}
+    kumo = KumoMTA(rate_fraction=0.5, trigger_floor=1_000)
+    trace = run_policy(kumo, ThrottleEnv("yahoo", episode_steps=10_000), seed=4, steps=240)
+    assert max(trace.rate) <= 0.5 * known_limit_per_min("yahoo") + 1e-9 and min(trace.rate) > 0  # never suspended
+    with pytest.raises(ValueError, match="signal"):
+        AIMD(signal="latency")
+
+
+def test_aimd_on_rate_limits_ignores_mailbox_full_bounces_that_halve_the_naive_one():
+    from adaptive_delivery.delivery.models.mdl003_throttle.features import OBS
+    from adaptive_delivery.delivery.models.mdl003_throttle.policies import Step
+
+    obs = np.zeros(len(OBS), dtype=np.float32)
+    obs[OBS["smtp_4xx_rate"]] = 0.03  # three mailbox-full soft bounces in a hundred
+    replies = [("250 2.0.0 OK", 97), ("452 4.2.2 The recipient's inbox is out of storage space.", 3)]
+    step = Step(obs=obs, rate_per_min=100.0, replies=replies, reward=0.0, now_s=0.0, env=None)
+    naive, reader = AIMD(), AIMD(signal="rate_limit")
+    naive.reset("gmail", 100.0)
+    reader.reset("gmail", 100.0)
+    assert naive.propose(step) == 50.0 and reader.propose(step) > 100.0
+    limited = Step(obs=obs, rate_per_min=100.0, replies=[("250 2.0.0 OK", 95), (GMAIL_RATE_LIMITED, 5)],
+                   reward=0.0, now_s=0.0, env=None)
+    assert reader.propose(limited) == 50.0
+
+
+def test_the_best_rule_is_chosen_on_validation_worlds_under_the_speed_block_target(tmp_path):
+    from adaptive_delivery.delivery.models.mdl003_throttle import rules
+    from adaptive_delivery.platform.protocol import SEALED_SEEDS
+
+    calls = []
+
+    def fake(policy, seeds, days):  # faster delivers more, and past 0.4 of the limit blocks for speed
+        fraction = getattr(policy, "fraction", None) or getattr(policy, "rate_fraction", None) or 0.1
+        calls.append((policy.name, tuple(seeds), days))
+        return {"delivered_per_hour": 1000 * fraction, "rate_block_rate": 0.01 if fraction > 0.4 else 0.0}
+
+    grid = {"static": [{"fraction": f} for f in (0.3, 0.4, 0.5)], "kumomta": [{"rate_fraction": 0.5, "trigger_floor": 5}]}
+    chosen, scores = rules.tune(fake, seeds=[1003, 1004], days=0.5, grid=grid)
+    assert chosen["static"] == {"fraction": 0.4}  # the fastest under the target, not the fastest
+    assert chosen["kumomta"] == {"rate_fraction": 0.5, "trigger_floor": 5}  # none under it: the safest
+    assert len(scores) == 4 and all(c[1:] == ((1003, 1004), 0.5) for c in calls)
+    with pytest.raises(ValueError, match="sealed"):
+        rules.tune(fake, seeds=[SEALED_SEEDS[0]], grid=grid)
+    missing = tmp_path / "none.json"
+    assert rules.tuned_parameters(missing) == rules.DEFAULTS
+    assert [p.name for p in rules.tuned_rules(missing)] == ["static 30% of the known limit", "kumomta tuned",
+                                                            "aimd on rate limits"]

@@ -152,3 +152,19 @@ def test_escalation_is_paid_per_half_again_of_clean_growth_and_only_once():
     env = WarmupEnv(seed=0, audience=AUDIENCES["clean"])
     rewards = [env.step_volume(v)[1] for v in (750, 750)]
     assert rewards[0] > rewards[1]  # holding a level already reached earns no escalation again
+
+
+def test_a_rule_held_only_to_the_rails_warms_a_typical_ip_and_the_oracle_is_not_slower():
+    from adaptive_delivery.delivery.models.mdl009_warmup.policies import (
+        RailedRule,
+        WarmupOracle,
+        run_warmup,
+    )
+
+    for seed in (1001, 1002, 1003):
+        rule = run_warmup(RailedRule(0.5), seed=seed, days=40).summary()
+        oracle = run_warmup(WarmupOracle(), seed=seed, days=40).summary()
+        assert rule["days_to_full"] is not None and rule["block_event_days"] == 0, seed
+        assert oracle["days_to_full"] is not None and oracle["days_to_full"] <= rule["days_to_full"], seed
+    slow = run_warmup(RailedRule(0.25), seed=1001, days=40).summary()["days_to_full"]
+    assert slow > run_warmup(RailedRule(0.5), seed=1001, days=40).summary()["days_to_full"]

@@ -5,6 +5,7 @@ providers from here; the twin adds its hidden laws on top (`twin.providers`)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -19,6 +20,7 @@ REPLY_KINDS = (
     "blocklist",
     "auth",
     "spam_content",
+    "policy",
     "user_unknown",
     "mailbox_full",
     "inactive",
@@ -99,6 +101,17 @@ def public_facts(name: str) -> PublicProvider:
 def typical_latency_ms(provider: str) -> float:
     """The reply latency an MTA sees from this provider on a quiet day (its own history)."""
     return public_facts(provider).reply_latency_ms
+
+
+# What the providers publish as their rate-limit replies (postmaster pages; KumoMTA's shaping rules
+# key on the same markers): a reply carrying one says "slow down", whatever else it says.
+RATE_LIMIT_MARKERS = re.compile(
+    r"4\.7\.28|\[TSS0[45]\]|\[IPTS0[45]\]|\(S843\)|\(S775\)|RL0000|receiving mail at a rate|unusual rate"
+    r"|rate limit|too many messages|try again later from \[", re.IGNORECASE)
+
+
+def is_rate_limit_reply(line: str) -> bool:
+    return RATE_LIMIT_MARKERS.search(line) is not None
 
 
 @dataclass(frozen=True)

@@ -231,14 +231,16 @@ class ThrottleEnv(gym.Env):
 
     def _replies(self, counts: dict[str, int], transient_deferrals: int, rate_blocks: int) -> list[tuple[str, int]]:
         """Reply lines per outcome, drawn from the provider's real replies for each situation: the
-        rate-limit replies for what the speed caused, policy refusals for the background blocks."""
+        provider's rate-limit replies for the refusals the speed caused (Gmail 421 4.7.28, Yahoo
+        [TSS04], Outlook S843), and per-message policy refusals, which say nothing of the IP, for
+        the background ones (a listing would refuse the IP's every message, not one in a hundred)."""
         lines: list[tuple[str, int]] = [(TRANSIENT_REPLY, transient_deferrals)] if transient_deferrals else []
         parts = [
             ("reputation" if self.reputation < 45 else "throttle", counts["deferred"] - transient_deferrals),
             ("mailbox_full", counts["soft_bounce"]),
             ("user_unknown", counts["hard_bounce"]),
-            ("block", rate_blocks),
-            ("spam_content", counts["block"] - rate_blocks),
+            ("throttle", rate_blocks),
+            ("policy", counts["block"] - rate_blocks),
         ]
         for kind, n in parts:
             if n <= 0:
@@ -284,8 +286,10 @@ class ThrottleEnv(gym.Env):
         window = self._window(n, self.rate, limit) if n > 0 else Window(dict.fromkeys(OUTCOME_KINDS, 0), 0, [])
         counts = window.counts
         self.queue -= n - counts["deferred"]
-        fours = counts["deferred"] + counts["soft_bounce"]
-        self.history.append((n, counts["delivered"], counts["deferred"], counts["block"], fours, counts["block"] + counts["hard_bounce"]))
+        # the window's reply codes: rate-limit refusals come back as 4xx, background refusals as 5xx
+        fours = counts["deferred"] + counts["soft_bounce"] + window.rate_blocks
+        fives = counts["block"] - window.rate_blocks + counts["hard_bounce"]
+        self.history.append((n, counts["delivered"], counts["deferred"], counts["block"], fours, fives))
         reward = throttle_reward(counts, self.rate)
         pressure = float(dyn.rate_pressure(self.rate * 60.0, limit * 60.0))
         self.latency = self.profile.reply_latency_ms * (1.0 + pressure) * float(self.np_random.lognormal(0, 0.2))

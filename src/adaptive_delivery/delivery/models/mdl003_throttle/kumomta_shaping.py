@@ -155,6 +155,9 @@ class TrafficShaper:
 
     shaping: Shaping
     rate_override_per_min: float | None = None  # an operator's max_message_rate for this provider
+    # An operator's floor on every rule's trigger (matches within an hour): 1 fires on the first
+    # match, as the shipped rules do; more keeps automation off a provider's background refusals.
+    trigger_floor: int = 1
     overrides: dict[str, tuple[object, float]] = field(default_factory=dict)
     suspended_until: float = -1.0
     matches: dict[int, deque[tuple[float, int]]] = field(default_factory=dict)
@@ -184,7 +187,7 @@ class TrafficShaper:
             window.append((now_s, hits))
             while window and window[0][0] <= now_s - 3600.0:
                 window.popleft()
-            if sum(h for _, h in window) >= rule.per_hour:
+            if sum(h for _, h in window) >= max(rule.per_hour, self.trigger_floor):
                 self._fire(rule, now_s)
                 window.clear()
 

@@ -28,6 +28,7 @@ from adaptive_delivery.delivery.models.mdl003_throttle.kumomta_shaping import (
     TrafficShaper,
     shaping_for,
 )
+from adaptive_delivery.delivery.providers import is_rate_limit_reply
 from adaptive_delivery.platform.online.bandit import RidgeArms
 from adaptive_delivery.twin.envs import (
     STEP_SECONDS,
@@ -76,19 +77,29 @@ class StaticDefaults:
 @dataclass
 class KumoMTA:
     """KumoMTA's shipped shaping and Traffic Shaping Automation; `with_static_rates` also sets each
-    provider's max_message_rate to the spec §6.2 default, as an operator would."""
+    provider's max_message_rate to the spec §6.2 default, as an operator would. An operator who
+    tunes it sets each provider's rate to `rate_fraction` of the provider's known limit and keeps
+    the automation from firing on fewer than `trigger_floor` matching replies an hour."""
 
     with_static_rates: bool = False
     name: str = "kumomta"
     railed: bool = False
+    rate_fraction: float | None = None
+    trigger_floor: int = 1
     shaper: TrafficShaper | None = None
 
     def __post_init__(self) -> None:
-        if self.with_static_rates:
+        if self.rate_fraction is not None:
+            self.name = self.name if self.name != "kumomta" else "kumomta tuned"
+        elif self.with_static_rates:
             self.name = "kumomta+rates"
 
     def reset(self, provider: str, rate_per_min: float) -> None:
-        self.shaper = TrafficShaper(shaping_for(provider), static_rate_per_min(provider) if self.with_static_rates else None)
+        if self.rate_fraction is not None:
+            rate = self.rate_fraction * known_limit_per_min(provider)
+        else:
+            rate = static_rate_per_min(provider) if self.with_static_rates else None
+        self.shaper = TrafficShaper(shaping_for(provider), rate, trigger_floor=self.trigger_floor)
 
     def propose(self, step: Step) -> float:
         assert self.shaper is not None
@@ -98,23 +109,64 @@ class KumoMTA:
 
 @dataclass
 class AIMD:
-    """Additive increase (2% of the known limit per step) while deferrals stay at greylisting
-    level, multiplicative decrease (halve) when the provider starts deferring."""
+    """Additive increase (`increase_share` of the known limit per step) while the provider is
+    quiet, multiplicative decrease (`decrease`) when it pushes back. `signal` "4xx": any 4xx share
+    above `deferral_threshold` (mailbox-full bounces included, as a naive MTA counts them);
+    "rate_limit": only the replies the providers publish as rate limits (`providers.RATE_LIMIT_MARKERS`),
+    as an operator who reads the replies would configure it."""
 
     name: str = "aimd"
     railed: bool = True
     increase_share: float = 0.02
     decrease: float = 0.5
     deferral_threshold: float = 0.02
+    signal: str = "4xx"
     step_up: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.signal not in ("4xx", "rate_limit"):
+            raise ValueError(f"unknown AIMD signal {self.signal!r}")
+        if self.signal == "rate_limit" and self.name == "aimd":
+            self.name = "aimd on rate limits"
 
     def reset(self, provider: str, rate_per_min: float) -> None:
         self.step_up = self.increase_share * known_limit_per_min(provider)
 
+    def pushed_back(self, step: Step) -> bool:
+        if self.signal == "4xx":
+            return float(step.obs[OBS["smtp_4xx_rate"]]) > self.deferral_threshold
+        sent = sum(count for _, count in step.replies) or 1
+        return rate_limit_replies(step.replies) / sent > self.deferral_threshold
+
     def propose(self, step: Step) -> float:
-        if float(step.obs[OBS["smtp_4xx_rate"]]) > self.deferral_threshold:
+        if self.pushed_back(step):
             return step.rate_per_min * self.decrease
         return step.rate_per_min + self.step_up
+
+
+def rate_limit_replies(replies: list[tuple[str, int]]) -> int:
+    return sum(count for line, count in replies if is_rate_limit_reply(line))
+
+
+@dataclass
+class TunedStatic:
+    """One fixed rate per provider, `fraction` of the provider's known limit: what an operator who
+    has watched a provider for a while configures and leaves alone (the fraction tuned on validation
+    worlds)."""
+
+    fraction: float = 0.3
+    name: str = ""
+    railed: bool = False
+    rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.name = self.name or f"static {self.fraction:.0%} of the known limit"
+
+    def reset(self, provider: str, rate_per_min: float) -> None:
+        self.rate = self.fraction * known_limit_per_min(provider)
+
+    def propose(self, step: Step) -> float:
+        return self.rate
 
 
 @dataclass

@@ -41,7 +41,12 @@ LIMIT_CUT_STEP = int(LIMIT_CUT_HOURS * 3600 / STEP_SECONDS)
 
 
 def baseline_policies() -> list[ThrottlePolicy]:
-    return [StaticDefaults(), KumoMTA(), KumoMTA(with_static_rates=True), AIMD(), ContextualBandit(), Oracle()]
+    """The spec's and the shipped rules, the best rules tuned on validation worlds (`rules.py`), the
+    online bandit, and the oracle last."""
+    from adaptive_delivery.delivery.models.mdl003_throttle.rules import tuned_rules
+
+    return [StaticDefaults(), KumoMTA(), KumoMTA(with_static_rates=True), AIMD(), *tuned_rules(), ContextualBandit(),
+            Oracle()]
 
 
 def policies_with(ppo_path: Path | None) -> list[ThrottlePolicy]:
@@ -127,6 +132,16 @@ def _overall(g: pd.DataFrame) -> pd.Series:
     })
 
 
+def score_policy(policy: ThrottlePolicy, seeds: Sequence[int], days: float,
+                 providers: Sequence[str] = PROVIDER_NAMES) -> dict[str, float]:
+    """One policy on every provider of these worlds: all providers' mail together (per seed, then
+    the mean over seeds), as the evaluation table's overall row computes it. What `rules.tune` scores."""
+    rows = [run_policy(policy, World(p, s, int(days * STEPS_PER_DAY)).env(), s, int(days * STEPS_PER_DAY)).summary()
+            for p in providers for s in seeds]
+    per_seed = pd.DataFrame(rows).groupby("seed").apply(_overall, include_groups=False)
+    return {k: float(per_seed[k].mean()) for k in ("delivered_per_hour", "rate_block_rate", "block_rate", "deferral_rate")}
+
+
 def add_overall_oracle_share(tab: pd.DataFrame) -> pd.DataFrame:
     overall = tab.provider == "ALL"
     oracle = float(tab[overall & (tab.policy == "oracle")].delivered_per_hour.iloc[0])
@@ -134,13 +149,30 @@ def add_overall_oracle_share(tab: pd.DataFrame) -> pd.DataFrame:
     return tab
 
 
-def targets(tab: pd.DataFrame, learned: str = "ppo", baseline: str = "kumomta+rates") -> dict[str, float | bool]:
-    """The issue's targets on the overall row: +20% over the KumoMTA baseline, rate blocks < 0.1%,
-    >= 90% of the oracle's throughput."""
+def best_rule(tab: pd.DataFrame) -> str:
+    """The tuned rule that delivers most overall with speed-caused blocks under 0.1% (the safest
+    one when none is): the baseline the headline compares with."""
+    from adaptive_delivery.delivery.models.mdl003_throttle.rules import (
+        SPEED_BLOCK_TARGET,
+        tuned_rules,
+    )
+
+    names = [r.name for r in tuned_rules()]
+    row = tab[(tab.provider == "ALL") & tab.policy.isin(names)].set_index("policy")
+    ok = row[row.rate_block_rate < SPEED_BLOCK_TARGET]
+    return str(ok.delivered_per_hour.idxmax() if len(ok) else row.rate_block_rate.idxmin())
+
+
+def targets(tab: pd.DataFrame, learned: str = "ppo", baseline: str = "kumomta+rates") -> dict[str, float | bool | str]:
+    """The targets on the overall row: +20% over the best tuned rule, rate blocks < 0.1%, >= 90% of
+    the oracle's throughput (the gain over KumoMTA with the spec's rates kept for comparison)."""
     row = tab[(tab.provider == "ALL")].set_index("policy")
-    gain = float(row.loc[learned, "delivered_per_hour"] / row.loc[baseline, "delivered_per_hour"] - 1)
+    rule = best_rule(tab)
+    gain = float(row.loc[learned, "delivered_per_hour"] / row.loc[rule, "delivered_per_hour"] - 1)
     return {
-        "throughput_gain_vs_kumomta": gain,
+        "best_rule": rule,
+        "throughput_gain_vs_best_rule": gain,
+        "throughput_gain_vs_kumomta": float(row.loc[learned, "delivered_per_hour"] / row.loc[baseline, "delivered_per_hour"] - 1),
         "rate_block_rate": float(row.loc[learned, "rate_block_rate"]),
         "block_rate": float(row.loc[learned, "block_rate"]),
         "oracle_share": float(row.loc[learned, "oracle_share"]),
@@ -220,6 +252,8 @@ def registry_metrics(tab: pd.DataFrame, learned: str = "ppo", baseline: str = "k
     keys = ("oracle_share", "delivered_per_hour", "rate_block_rate", "block_rate", "deferral_rate")
     metrics = {k: float(overall.loc[learned, k]) for k in keys}
     metrics["throughput_gain_vs_kumomta"] = metrics["delivered_per_hour"] / float(overall.loc[baseline, "delivered_per_hour"]) - 1
+    rule = best_rule(tab)
+    metrics["throughput_gain_vs_best_rule"] = metrics["delivered_per_hour"] / float(overall.loc[rule, "delivered_per_hour"]) - 1
     metrics |= {f"oracle_{k}": float(overall.loc["oracle", k]) for k in ("delivered_per_hour", "rate_block_rate", "block_rate")}
     return metrics
 

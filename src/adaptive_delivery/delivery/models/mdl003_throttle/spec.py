@@ -47,7 +47,7 @@ SPEC = ModelSpec(
     classes=(),
     primary_metric="oracle_share",
     metrics=("oracle_share", "delivered_per_hour", "rate_block_rate", "block_rate", "deferral_rate",
-             "throughput_gain_vs_kumomta"),
+             "throughput_gain_vs_kumomta", "throughput_gain_vs_best_rule"),
     gates=(
         Gate("oracle_share", max_drop=0.02, floor=0.90),
         # speed-caused blocks: below 0.1% absolutely, and at most 50% above the champion's

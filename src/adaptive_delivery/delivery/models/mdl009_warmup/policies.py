@@ -3,7 +3,8 @@ of them against the world's `WarmupEnv` behind `WarmupRails`, and the warm-up pl
 
 Policies: the industry's fixed schedule (50 on day one, doubling daily, run as configured, since the
 comparison is with what senders do); spec §3.5's rule-based escalation criteria, at +25% and at
-+50% a clean day; PPO over the spec's seven actions (models/warmup.py trains it); and an oracle
++50% a clean day; rules held only to the rails and pause triggers the learned policy is held to
+(`RailedRule`, +25% and +50% a clean day: the fair baseline); PPO over the spec's seven actions (models/warmup.py trains it); and an oracle
 that reads the providers' hidden allowance. A pause needs a human's recorded approval to resume:
 the harness plays an on-call engineer who approves after one day of investigation.
 """
@@ -127,6 +128,34 @@ class RuleEscalation:
         if crossing and state.clean_streak < ESCALATION[min(state.stage, 4)]["days"]:
             return state.limit
         return proposal
+
+
+@dataclass
+class RailedRule:
+    """The rule an operator runs under the same rails and pause triggers as the learned policy, and
+    nothing stricter: raise by `step` after a day without a pause trigger and without degradation,
+    cut 25% after a degraded day (deferrals over 10% or bounces over 3%), hold otherwise. Spec §3.5's
+    stage criteria are not applied, since the learned policy is not held to them either."""
+
+    step: float = 0.5
+    name: str = ""
+    railed: bool = True
+
+    def __post_init__(self) -> None:
+        self.name = self.name or f"railed rule +{self.step:.0%}"
+
+    def reset(self) -> None:
+        pass
+
+    def propose(self, state: WarmupState) -> float:
+        day = state.last
+        if day is None:
+            return state.limit
+        if day.deferral_rate > 0.10 or day.bounce_rate > 0.03:
+            return state.limit * 0.75
+        if day.pause_reasons():
+            return state.limit
+        return state.limit * (1.0 + self.step)
 
 
 @dataclass

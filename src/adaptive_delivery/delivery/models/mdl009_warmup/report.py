@@ -15,6 +15,7 @@ from adaptive_delivery.delivery.models.mdl009_warmup.policies import (
     AUDIENCES,
     HORIZON_DAYS,
     FixedDoubling,
+    RailedRule,
     RuleEscalation,
     WarmupOracle,
     WarmupPolicy,
@@ -27,7 +28,8 @@ HELD_OUT_SEEDS = VALIDATION_SEEDS[:10]  # the validation worlds the pipeline's g
 
 
 def policies_with(ppo_path: Path | None) -> list[WarmupPolicy]:
-    policies: list[WarmupPolicy] = [FixedDoubling(), RuleEscalation(0.25), RuleEscalation(0.5), WarmupOracle()]
+    policies: list[WarmupPolicy] = [FixedDoubling(), RuleEscalation(0.25), RuleEscalation(0.5), RailedRule(0.25),
+                                    RailedRule(0.5), WarmupOracle()]
     if ppo_path is not None:
         from adaptive_delivery.delivery.models.mdl009_warmup.training import load_policy
 
