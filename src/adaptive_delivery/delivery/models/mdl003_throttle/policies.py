@@ -135,7 +135,8 @@ class AIMD:
     def pushed_back(self, step: Step) -> bool:
         if self.signal == "4xx":
             return float(step.obs[OBS["smtp_4xx_rate"]]) > self.deferral_threshold
-        sent = sum(count for _, count in step.replies) or 1
+        # the window's messages: its rate over the step (the reply lines list only what was not accepted)
+        sent = max(step.rate_per_min * STEP_SECONDS / 60.0, 1.0)
         return rate_limit_replies(step.replies) / sent > self.deferral_threshold
 
     def propose(self, step: Step) -> float:
