@@ -62,12 +62,18 @@ def test_the_cli_evaluates_and_registers(policy_path, tmp_path):
 
     out, home = tmp_path / "eval", tmp_path / "mlflow"
     runner = CliRunner()
-    result = runner.invoke(app, ["model", "evaluate", "MDL-009", "--policy", str(policy_path), "--days", "12",
-                                 "--seeds", "1001-1002", "--out", str(out)])
+    second = tmp_path / "second_run.zip"  # a second training run of the same version, as a file
+    second.write_bytes(policy_path.read_bytes())
+    result = runner.invoke(app, ["model", "evaluate", "MDL-009", "--policy", str(policy_path), "--policy", str(second),
+                                 "--days", "12", "--seeds", "1001-1002", "--out", str(out)])
     assert result.exit_code == 0, result.output
     text = (out / "warmup_eval.md").read_text()
     assert all(p in text for p in ("fixed 50/day doubling", "rules +25%", "rules +50%", "PPO (MDL-009)", "oracle"))
-    assert json.loads((out / "warmup_summary.json").read_text())["seeds"] == [1001, 1002]
+    summary = json.loads((out / "warmup_summary.json").read_text())
+    assert summary["seeds"] == [1001, 1002] and summary["training_runs"] == 2
+    learned = summary["intervals"]["typical"]["PPO (MDL-009)"]["days_to_full"]
+    assert (learned["worlds"], learned["runs"]) == (2, 2) and learned["low"] <= learned["mean"] <= learned["high"]
+    assert summary["targets"]["best_railed_rule"].startswith("railed rule")
     assert (out / "warmup_typical.png").stat().st_size > 10_000
     plans = [json.loads(line) for line in (out / "warmup_plans.jsonl").read_text().splitlines()]
     assert len(plans) == 12 and {"current_stage", "new_daily_limit", "rails_applied"} <= set(plans[0])

@@ -204,3 +204,35 @@ def test_the_best_rule_is_chosen_on_validation_worlds_under_the_speed_block_targ
     assert rules.tuned_parameters(missing) == rules.DEFAULTS
     assert [p.name for p in rules.tuned_rules(missing)] == ["static 30% of the known limit", "kumomta tuned",
                                                             "aimd on rate limits"]
+
+
+def test_several_training_runs_pool_under_one_name_with_an_interval_over_runs_and_worlds():
+    import pandas as pd
+
+    from adaptive_delivery.delivery.models.mdl003_throttle import report
+    from adaptive_delivery.delivery.models.mdl003_throttle.rules import tuned_rules
+
+    rule = tuned_rules()[0].name
+    rows = []
+    for seed in (1, 2, 3):
+        for provider in ("gmail", "outlook"):
+            base = {"provider": provider, "seed": seed, "block_rate": 0.01, "deferral_rate": 0.0, "complaint_rate": 0.0,
+                    "reputation_end": 70.0, "sent_per_hour": 1000.0, "rate_block_rate": 0.0}
+            rows.append(base | {"policy": rule, "run": 0, "delivered_per_hour": 100.0})
+            rows.append(base | {"policy": "oracle", "run": 0, "delivered_per_hour": 200.0})
+            rows.append(base | {"policy": "kumomta+rates", "run": 0, "delivered_per_hour": 50.0})
+            for run, level in ((1, 120.0), (2, 140.0)):  # two runs: 20% and 40% over the rule
+                rows.append(base | {"policy": "ppo", "run": run, "delivered_per_hour": level + seed})
+    df = pd.DataFrame(rows)
+    df["oracle_share"] = df.delivered_per_hour / 200.0
+    found = report.intervals(df)
+    ppo = found["ppo"]
+    assert ppo["delivered_per_hour"]["runs"] == 2 and ppo["delivered_per_hour"]["worlds"] == 3
+    assert ppo["delivered_per_hour"]["mean"] == pytest.approx(2 * 132.0)  # two providers' mail together
+    assert ppo["gain_vs_best_rule"]["mean"] == pytest.approx(0.32)
+    assert ppo["gain_vs_best_rule"]["low"] < 0.32 < ppo["gain_vs_best_rule"]["high"]  # the runs disagree
+    assert found[rule]["gain_vs_best_rule"]["mean"] == 0.0 and found["oracle"]["oracle_share"]["mean"] == 1.0
+    tab = report.add_overall_oracle_share(report.table(df))
+    overall = tab[tab.provider == "ALL"].set_index("policy")
+    assert overall.loc["ppo", "delivered_per_hour"] == pytest.approx(264.0)
+    assert report.targets(tab)["throughput_gain_vs_best_rule"] == pytest.approx(0.32)

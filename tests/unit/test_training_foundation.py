@@ -63,6 +63,9 @@ def test_partial_labels_weigh_the_seen_members_for_their_group():
 
     y = np.array([0, 1, ACCEPTED_UNSEEN, ACCEPTED_UNSEEN, ACCEPTED_UNSEEN, 4, 2])
     known, weight = label_weights(y, 5, {ACCEPTED_UNSEEN: (0, 1)})
+    other = ACCEPTED_UNSEEN + 1  # a second code for the same classes (say, "unseen but opened") weighs as one
+    split = np.where(np.arange(len(y)) == 3, other, y)
+    np.testing.assert_array_equal(label_weights(split, 5, {ACCEPTED_UNSEEN: (0, 1), other: (0, 1)})[1], weight)
     assert known.tolist() == [True, True, False, False, False, True, True]
     assert weight.tolist() == [2.5, 2.5, 0, 0, 0, 1, 1] and weight.sum() == len(y)
     with pytest.raises(ValueError, match="neither classes nor declared"):

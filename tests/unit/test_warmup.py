@@ -168,3 +168,79 @@ def test_a_rule_held_only_to_the_rails_warms_a_typical_ip_and_the_oracle_is_not_
         assert oracle["days_to_full"] is not None and oracle["days_to_full"] <= rule["days_to_full"], seed
     slow = run_warmup(RailedRule(0.25), seed=1001, days=40).summary()["days_to_full"]
     assert slow > run_warmup(RailedRule(0.5), seed=1001, days=40).summary()["days_to_full"]
+
+
+def test_the_headline_compares_every_run_with_the_fastest_railed_rule_ip_by_ip():
+    import pandas as pd
+
+    from adaptive_delivery.delivery.models.mdl009_warmup import report
+
+    fast, slow = (r.name for r in report.RAILED_RULES[1:3]), report.RAILED_RULES[0].name
+    fast_rule, bold_rule = fast
+    rows = []
+    for audience in ("typical", "clean"):
+        for seed in (1, 2, 3):
+            common = {"audience": audience, "seed": seed, "block_event_days": 0, "pause_days": 0, "delivered_total": 1.0,
+                      "reputation_damage": 0.0}
+            rows += [common | {"policy": slow, "run": 0, "days_to_full": 20.0},
+                     common | {"policy": fast_rule, "run": 0, "days_to_full": 15.0},
+                     common | {"policy": bold_rule, "run": 0, "days_to_full": 12.0 + seed},
+                     common | {"policy": "oracle", "run": 0, "days_to_full": 12.0},
+                     common | {"policy": report.LEARNED, "run": 1, "days_to_full": 13.0},
+                     common | {"policy": report.LEARNED, "run": 2, "days_to_full": None}]  # never got there
+    df = pd.DataFrame(rows)
+    assert report.best_railed_rule(df, 40) == bold_rule
+    found = report.intervals(df, 40)
+    assert found["typical"][report.LEARNED]["days_to_full"]["runs"] == 2
+    assert found["typical"][report.LEARNED]["days_vs_best_rule"]["mean"] == pytest.approx((13 + 41) / 2 - 14)
+    verdict = report.targets(df, 40)
+    assert verdict["best_railed_rule"] == bold_rule and not verdict["all_met"]
+    assert report.registry_metrics(df, 40)["days_vs_best_rule"] == pytest.approx(13.0)
+
+
+def test_training_credits_progress_only_on_days_the_rails_let_through():
+    from adaptive_delivery.delivery.models.mdl009_warmup.training import (
+        railed_progress,
+        railed_upkeep,
+    )
+
+    day = {"sent": 1_500, "bounce_rate": 0.01, "complaint_rate": 0.0006, "block_rate": 0.01,
+           "rate_limit_refusal_rate": 0.0, "deferral_rate": 0.01, "baseline_block_rate": 0.01}
+    assert railed_progress(1_000, 1_500, day) == pytest.approx(10.0)  # complaints over the spec's 0.05%, no trigger
+    assert railed_progress(1_000, 1_500, day | {"complaint_rate": 0.002}) == 0.0  # a pause trigger
+    assert railed_progress(1_000, 1_500, day | {"deferral_rate": 0.08}) == 0.0
+    assert railed_progress(1_500, 1_500, day) == 0.0 and railed_progress(1_000, 0.0, day) == 0.0
+    assert railed_upkeep(25_000, 50_000, day) == pytest.approx(0.5) and railed_upkeep(60_000, 50_000, day) == 1.0
+    assert railed_upkeep(50_000, 50_000, day | {"complaint_rate": 0.002}) == 0.0
+
+
+def test_training_pays_the_railed_credits_in_place_of_the_spec_ones_and_keeps_its_penalties():
+    from adaptive_delivery.delivery.models.mdl009_warmup.training import (
+        RailedWarmupEnv,
+        railed_progress,
+        railed_upkeep,
+    )
+    from adaptive_delivery.twin.envs import WARMUP_REWARD
+
+    env = RailedWarmupEnv(seed=3)
+    paid_by_spec = 0.0
+    for _ in range(12):
+        best = env.best_railed_volume
+        _, reward, *_ = env.step(3)  # +50% a day
+        spec = env.run.reward_parts
+        day = env.run.days[-1]
+        volume = env.run.limit if day["sent"] > 0 else 0.0  # what was decided (0: paused)
+        penalties = sum(v for k, v in spec.items() if k not in ("escalation", "good"))
+        expected = railed_progress(best, volume, day) + railed_upkeep(volume, env.target, day)
+        assert reward == pytest.approx(penalties + expected)  # the spec's credits are not on top
+        paid_by_spec += spec["escalation"] + spec["good"]
+    assert paid_by_spec >= 0 and set(spec) == set(WARMUP_REWARD)
+
+
+def test_the_bold_railed_rule_raises_on_a_morning_without_a_day_to_read():
+    from adaptive_delivery.delivery.models.mdl009_warmup.policies import RailedRule, WarmupState
+
+    state = WarmupState(day=0, limit=500, paused=False, stage=0, days_in_stage=0, clean_streak=0, last=None,
+                        rolling_bounce=0.0, rolling_complaint=0.0, postmaster_reputation=0, target=50_000,
+                        env=WarmupEnv(seed=0))
+    assert RailedRule(0.5).propose(state) == 500 and RailedRule(0.5, raise_unseen=True).propose(state) == 750

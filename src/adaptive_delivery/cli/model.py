@@ -15,6 +15,7 @@ from adaptive_delivery.cli.common import (
     model_spec,
     parse_seeds,
     pd_records_markdown,
+    print_intervals,
     registry_client,
     repo_import,
     training_pipelines,
@@ -219,7 +220,7 @@ def _train_policy_only(spec, timesteps: int, seed: int, out: Path) -> None:
 
 # How long each twin-learned model's worlds run, and how many validation worlds it is judged on
 # unless told otherwise (the protocol's validation seeds, first ones first).
-EVALUATION_DEFAULTS = {"MDL-003": {"days": 7.0, "worlds": 2}, "MDL-009": {"days": 40, "worlds": 10}}
+EVALUATION_DEFAULTS = {"MDL-003": {"days": 1.0, "worlds": 5}, "MDL-009": {"days": 40, "worlds": 10}}
 
 
 @model_app.command("evaluate")
@@ -260,12 +261,10 @@ def evaluate(
             raise typer.BadParameter(str(exc), param_hint="--seeds") from exc
     if not found:
         console.print(f"[yellow]{policies[0]} not found: evaluating the baselines only (train with `model train`)")
-    for run, path in enumerate(found or [None]):
-        folder = out / f"run-{run + 1}" if len(found) > 1 else out
-        if spec.model_id == "MDL-003":
-            _evaluate_throttle(path, days, seed_list, workers, folder)
-        else:
-            _evaluate_warmup(path, int(days), seed_list, folder)
+    if spec.model_id == "MDL-003":  # every training run on the same worlds, the baselines once
+        _evaluate_throttle(found, days, seed_list, workers, out)
+    else:
+        _evaluate_warmup(found, int(days), seed_list, out)
 
 
 def _claim_sealed(model_id: str, found: list[Path], asked: list[Path], seeds: str | None, days: float) -> list[int]:
@@ -293,7 +292,7 @@ def _claim_sealed(model_id: str, found: list[Path], asked: list[Path], seeds: st
     return list(protocol.SEALED_SEEDS)
 
 
-def _evaluate_throttle(policy: Path | None, days: float, seed_list: list[int], workers: int, out: Path) -> None:
+def _evaluate_throttle(policy: list[Path], days: float, seed_list: list[int], workers: int, out: Path) -> None:
     from rich.progress import Progress
 
     from adaptive_delivery.delivery.models.mdl003_throttle import report as tr
@@ -301,27 +300,31 @@ def _evaluate_throttle(policy: Path | None, days: float, seed_list: list[int], w
 
     with Progress(console=console) as progress:
         task = progress.add_task("worlds", total=len(seed_list) * len(PROVIDER_NAMES))
-        tab, extra = tr.evaluate_into(policy, out, days=days, seeds=seed_list, workers=workers, trace=policy is not None,
+        tab, extra = tr.evaluate_into(policy, out, days=days, seeds=seed_list, workers=workers, trace=bool(policy),
                                       on_world_done=lambda _: progress.advance(task))
     shown = tab[["provider", "policy", "delivered_per_hour", "block_rate", "rate_block_rate", "deferral_rate",
                  "complaint_rate", "reputation_end", "oracle_share"]]
     console.rule(f"throttle policies over {days:g} simulated days x {len(seed_list)} held-out worlds per provider")
     print(shown.to_markdown(index=False, floatfmt=".4g"))
-    if policy is not None:
+    print_intervals(extra["intervals"], ("delivered_per_hour", "rate_block_rate", "gain_vs_best_rule", "oracle_share"))
+    if policy:
         print(pd_records_markdown(extra["limit_halved"]))
         console.print(f"targets: {extra['targets']}; trace {extra['plot']}")
         (out / "metrics.json").write_text(json.dumps(tr.registry_metrics(tab), indent=2))
     console.print(f"table {out / 'throttle_eval.md'}; targets {out / 'throttle_targets.json'}")
 
 
-def _evaluate_warmup(policy: Path | None, days: int, seed_list: list[int], out: Path) -> None:
+def _evaluate_warmup(policy: list[Path], days: int, seed_list: list[int], out: Path) -> None:
     from adaptive_delivery.delivery.models.mdl009_warmup import report as wr
 
     with console.status(f"{len(seed_list)} new IPs x {days} days per policy and audience"):
         tab, df, extra = wr.evaluate_into(policy, out, days=days, seeds=seed_list)
     console.rule(f"warm-up policies: {len(seed_list)} held-out new IPs x {days} days")
     print(tab.to_markdown(index=False, floatfmt=".4g"))
-    if policy is not None:
+    flat = {f"{audience}: {p}": m for audience, by_policy in extra["intervals"].items() for p, m in by_policy.items()}
+    print_intervals(flat, ("days_to_full", "block_event_days", "days_vs_best_rule", "delivered_total"))
+    if policy:
+        console.print(f"targets: {extra['targets']}")
         (out / "metrics.json").write_text(json.dumps(wr.registry_metrics(df, days), indent=2))
     console.print(f"table {out / 'warmup_eval.md'}; plots {', '.join(extra['plots'].values())}")
 

@@ -497,18 +497,19 @@ class WarmupEnv(gym.Env):
         self.history.append(day)
         new_stage = warmup_stage(day["delivered"]) if volume > 0 else self.stage
         good = day["bounce_rate"] < 0.02 and day["complaint_rate"] < 0.0005 and day["rate_limit_refusal_rate"] < 0.001
-        reward = 0.0
+        parts = dict.fromkeys(WARMUP_REWARD, 0.0)  # spec §3.5's terms, each on record for shaping
         if good and day["deferral_rate"] < ESCALATION_MAX_DEFERRAL:
-            reward += WARMUP_REWARD["escalation"] * escalation_steps(self.best_clean_volume, volume)
+            parts["escalation"] = WARMUP_REWARD["escalation"] * escalation_steps(self.best_clean_volume, volume)
             self.best_clean_volume = max(self.best_clean_volume, volume)
         if good:
-            reward += WARMUP_REWARD["good"]
+            parts["good"] = WARMUP_REWARD["good"]
         if prev and (day["bounce_rate"] > prev["bounce_rate"] + 0.01 or day["deferral_rate"] > prev["deferral_rate"] + 0.05):
-            reward += WARMUP_REWARD["degradation"]
+            parts["degradation"] = WARMUP_REWARD["degradation"]
         if volume > 0 and is_block_event(day["block_rate"], day["rate_limit_refusal_rate"], day["baseline_block_rate"]):
-            reward += WARMUP_REWARD["block_event"]
+            parts["block_event"] = WARMUP_REWARD["block_event"]
         if day["reputation"] < prev_rep - 5.0:
-            reward += WARMUP_REWARD["reputation_damage"]
+            parts["reputation_damage"] = WARMUP_REWARD["reputation_damage"]
+        reward = float(sum(parts.values()))
         self.days_in_stage = self.days_in_stage + 1 if new_stage == self.stage else 0
         self.stage = new_stage
         self.day += 1
@@ -516,7 +517,7 @@ class WarmupEnv(gym.Env):
             self.reached_day = self.day
         terminated = self.reached_day is not None
         truncated = self.day >= self.max_days
-        info = {"day": day, "action": action, "reward": float(reward), "truth": {"capacity": self.capacity.copy(), "reputation": self.ip_rep.copy()}}
+        info = {"day": day, "action": action, "reward": float(reward), "reward_parts": parts, "truth": {"capacity": self.capacity.copy(), "reputation": self.ip_rep.copy()}}
         return self._obs(day), float(reward), terminated, truncated, info
 
     def feed_reading(self) -> int:

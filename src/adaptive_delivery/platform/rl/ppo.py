@@ -6,11 +6,20 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 NET_ARCH = [64, 64]
+PolicyFiles = Path | str | Sequence[Path] | None  # one trained policy, several runs of one version, or none
+
+
+def policy_files(ppo: PolicyFiles) -> tuple[Path, ...]:
+    """The trained policy files behind an evaluation (several training runs of one version)."""
+    if ppo is None:
+        return ()
+    return (Path(ppo),) if isinstance(ppo, str | Path) else tuple(Path(p) for p in ppo)
 
 
 @dataclass

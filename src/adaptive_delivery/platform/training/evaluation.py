@@ -27,8 +27,11 @@ def label_weights(y: np.ndarray, n_classes: int, partial: Partial | None = None)
         raise ValueError(f"label codes {unknown} are neither classes nor declared partial labels")
     known = (y >= 0) & (y < n_classes)
     weight = known.astype(float)
+    groups: dict[tuple[int, ...], list[int]] = {}  # codes that stand for the same classes weigh as one
     for code, members in (partial or {}).items():
-        unseen = int((y == code).sum())
+        groups.setdefault(tuple(sorted(members)), []).append(code)
+    for members, codes in groups.items():
+        unseen = int(np.isin(y, codes).sum())
         seen = np.isin(y, members)
         if unseen and seen.any():
             weight[seen] *= (int(seen.sum()) + unseen) / int(seen.sum())

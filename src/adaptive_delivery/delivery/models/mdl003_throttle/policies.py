@@ -240,6 +240,7 @@ class Trace:
     policy: str
     provider: str
     seed: int
+    run: int = 0  # which training run of a learned policy (0 for a rule)
     rate: list[float] = field(default_factory=list)
     limit: list[float] = field(default_factory=list)
     sent: list[int] = field(default_factory=list)
@@ -258,7 +259,7 @@ class Trace:
         sent = max(sum(self.sent), 1)
         delivered = sum(self.delivered)
         return {
-            "policy": self.policy, "provider": self.provider, "seed": self.seed,
+            "policy": self.policy, "run": self.run, "provider": self.provider, "seed": self.seed,
             "delivered_per_hour": delivered / hours if hours else 0.0,
             "sent_per_hour": sent / hours if hours else 0.0,
             "block_rate": sum(self.blocks) / sent,
@@ -277,7 +278,7 @@ def run_policy(policy: ThrottlePolicy, env: ThrottleEnv, seed: int, steps: int) 
     rails = ThrottleRails.for_provider(env.provider)
     rate = env.rate
     policy.reset(env.provider, rate)
-    trace = Trace(policy.name, env.provider, seed)
+    trace = Trace(policy.name, env.provider, seed, run=int(getattr(policy, "run", 0)))
     replies: list[tuple[str, int]] = []
     reward = 0.0
     for t in range(steps):

@@ -30,7 +30,8 @@ from adaptive_delivery.delivery.models.mdl003_throttle.policies import (
     run_policy,
 )
 from adaptive_delivery.delivery.providers import PROVIDER_NAMES
-from adaptive_delivery.platform.protocol import VALIDATION_SEEDS
+from adaptive_delivery.platform.protocol import VALIDATION_SEEDS, interval
+from adaptive_delivery.platform.rl.ppo import PolicyFiles, policy_files
 from adaptive_delivery.twin.envs import STEP_SECONDS, ThrottleEnv
 
 STEPS_PER_DAY = 86_400 // STEP_SECONDS
@@ -49,12 +50,14 @@ def baseline_policies() -> list[ThrottlePolicy]:
             Oracle()]
 
 
-def policies_with(ppo_path: Path | None) -> list[ThrottlePolicy]:
+def policies_with(ppo: PolicyFiles) -> list[ThrottlePolicy]:
+    """The baselines with each training run of the learned policy (all named `ppo`, told apart by
+    `run`) before the oracle."""
     policies = baseline_policies()
-    if ppo_path is not None:
+    if files := policy_files(ppo):
         from adaptive_delivery.delivery.models.mdl003_throttle.training import load_policy
 
-        policies.insert(-1, load_policy(ppo_path))
+        policies[-1:-1] = [load_policy(path, run=i + 1) for i, path in enumerate(files)]
     return policies
 
 
@@ -71,13 +74,13 @@ class World:
                            limit_change_step=self.limit_change_step, limit_change_scale=self.limit_change_scale)
 
 
-def _run_world(args: tuple[World, Path | None]) -> list[Trace]:
-    world, ppo_path = args
-    return [run_policy(p, world.env(), world.seed, world.steps) for p in policies_with(ppo_path)]
+def _run_world(args: tuple[World, PolicyFiles]) -> list[Trace]:
+    world, ppo = args
+    return [run_policy(p, world.env(), world.seed, world.steps) for p in policies_with(ppo)]
 
 
 def evaluate(
-    ppo_path: Path | None,
+    ppo: PolicyFiles,
     *,
     providers: Sequence[str] = PROVIDER_NAMES,
     seeds: Sequence[int] = HELD_OUT_SEEDS,
@@ -85,10 +88,11 @@ def evaluate(
     workers: int = 2,
     on_world_done: Callable[[World], None] | None = None,
 ) -> pd.DataFrame:
-    """One row per (policy, provider, seed) with the trace's summary and its share of the oracle."""
+    """One row per (policy, training run, provider, seed) with the trace's summary and its share of
+    the oracle."""
     worlds = [World(p, s, int(days * STEPS_PER_DAY)) for p in providers for s in seeds]
     rows: list[dict] = []
-    jobs = [(w, ppo_path) for w in worlds]
+    jobs = [(w, policy_files(ppo)) for w in worlds]
     if workers > 1:
         # spawn, not fork: a forked child of a process that has torch's thread pools can deadlock
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -108,14 +112,39 @@ def evaluate(
 
 
 def table(df: pd.DataFrame) -> pd.DataFrame:
-    """Per provider (mean over seeds) and overall (all providers' mail together, per seed mean)."""
-    metrics = ["delivered_per_hour", "block_rate", "rate_block_rate", "deferral_rate", "complaint_rate",
-               "reputation_end", "oracle_share"]
-    per_provider = df.groupby(["provider", "policy"], sort=False)[metrics].mean().reset_index()
-    per_seed = df.groupby(["policy", "seed"], sort=False).apply(_overall, include_groups=False).reset_index()
-    overall = per_seed.groupby("policy", sort=False)[metrics].mean().reset_index()
+    """Per provider (mean over seeds and training runs) and overall (all providers' mail together,
+    per seed and run, then the mean)."""
+    per_provider = df.groupby(["provider", "policy"], sort=False)[TABLE_METRICS].mean().reset_index()
+    overall = overall_per_world(df).groupby("policy", sort=False)[TABLE_METRICS].mean().reset_index()
     overall.insert(0, "provider", "ALL")
     return pd.concat([per_provider, overall], ignore_index=True)
+
+
+TABLE_METRICS = ["delivered_per_hour", "block_rate", "rate_block_rate", "deferral_rate", "complaint_rate",
+                 "reputation_end", "oracle_share"]
+
+
+def overall_per_world(df: pd.DataFrame) -> pd.DataFrame:
+    """All providers' mail together, one row per (policy, training run, seed)."""
+    return df.groupby(["policy", "run", "seed"], sort=False).apply(_overall, include_groups=False).reset_index()
+
+
+def intervals(df: pd.DataFrame, metrics: Sequence[str] = ("delivered_per_hour", "rate_block_rate", "block_rate"),
+              ) -> dict[str, dict[str, dict[str, float | int]]]:
+    """Each policy's overall figures as mean and 95% interval over worlds (and training runs), with
+    the throughput gain over the best rule and the share of the oracle computed world by world."""
+    per_world = overall_per_world(df)
+    rule = best_rule_of(per_world)
+    base = per_world[per_world.policy == rule].set_index("seed").delivered_per_hour
+    oracle = per_world[per_world.policy == "oracle"].set_index("seed").delivered_per_hour
+    per_world["gain_vs_best_rule"] = per_world.delivered_per_hour / per_world.seed.map(base) - 1
+    per_world["oracle_share"] = per_world.delivered_per_hour / per_world.seed.map(oracle)
+    out: dict[str, dict[str, dict[str, float | int]]] = {}
+    for policy, g in per_world.groupby("policy", sort=False):
+        cells = {m: g.pivot(index="run", columns="seed", values=m).to_numpy()
+                 for m in (*metrics, "gain_vs_best_rule", "oracle_share")}
+        out[str(policy)] = {m: interval(v).to_dict() for m, v in cells.items()}
+    return out
 
 
 def _overall(g: pd.DataFrame) -> pd.Series:
@@ -152,13 +181,18 @@ def add_overall_oracle_share(tab: pd.DataFrame) -> pd.DataFrame:
 def best_rule(tab: pd.DataFrame) -> str:
     """The tuned rule that delivers most overall with speed-caused blocks under 0.1% (the safest
     one when none is): the baseline the headline compares with."""
+    return best_rule_of(tab[tab.provider == "ALL"])
+
+
+def best_rule_of(overall: pd.DataFrame) -> str:
+    """`best_rule` over overall rows (one per policy, or one per policy and world: averaged)."""
     from adaptive_delivery.delivery.models.mdl003_throttle.rules import (
         SPEED_BLOCK_TARGET,
         tuned_rules,
     )
 
     names = [r.name for r in tuned_rules()]
-    row = tab[(tab.provider == "ALL") & tab.policy.isin(names)].set_index("policy")
+    row = overall[overall.policy.isin(names)].groupby("policy")[["delivered_per_hour", "rate_block_rate"]].mean()
     ok = row[row.rate_block_rate < SPEED_BLOCK_TARGET]
     return str(ok.delivered_per_hour.idxmax() if len(ok) else row.rate_block_rate.idxmin())
 
@@ -182,11 +216,11 @@ def targets(tab: pd.DataFrame, learned: str = "ppo", baseline: str = "kumomta+ra
     }
 
 
-def adaptation_traces(ppo_path: Path | None, provider: str = "gmail", seed: int = 2001, hours: float = 12.0) -> list[Trace]:
+def adaptation_traces(ppo: PolicyFiles, provider: str = "gmail", seed: int = 2001, hours: float = 12.0) -> list[Trace]:
     """Every policy on one world whose provider halves its limit after LIMIT_CUT_HOURS."""
     steps = int(hours * 3600 / STEP_SECONDS)
     world = World(provider, seed, steps, limit_change_step=LIMIT_CUT_STEP)
-    return _run_world((world, ppo_path))
+    return _run_world((world, policy_files(ppo)[:1]))
 
 
 def plot_adaptation(traces: list[Trace], path: Path, show: Sequence[str] = ("ppo", "aimd", "kumomta+rates", "oracle")) -> Path:
@@ -258,13 +292,19 @@ def registry_metrics(tab: pd.DataFrame, learned: str = "ppo", baseline: str = "k
     return metrics
 
 
-def evaluate_into(policy: Path, out: Path, *, days: float, seeds: Sequence[int], workers: int = 2,
+def evaluate_into(policy: PolicyFiles, out: Path, *, days: float, seeds: Sequence[int], workers: int = 2,
                   trace: bool = True, on_world_done: Callable[[World], None] | None = None) -> tuple[pd.DataFrame, dict]:
-    """Evaluate every policy with `policy` as PPO, write the table, targets and (with `trace`) the
-    limit-halving run; returns the table and what was saved beside it."""
+    """Evaluate every policy with `policy` (one or several training runs) as PPO, write the table,
+    per-world rows, intervals, targets and (with `trace`) the limit-halving run of the first run;
+    returns the table and what was saved beside it."""
     df = evaluate(policy, seeds=seeds, days=days, workers=workers, on_world_done=on_world_done)
     tab = add_overall_oracle_share(table(df))
-    extra: dict = {"days": days, "seeds": list(seeds), "targets": targets(tab)}
+    extra: dict = {"days": days, "seeds": list(seeds), "training_runs": len(policy_files(policy)),
+                   "intervals": intervals(df)}
+    if policy_files(policy):
+        extra["targets"] = targets(tab)
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out / "throttle_runs.csv", index=False)
     if trace:
         traces = adaptation_traces(policy)
         extra["limit_halved"] = adaptation_summary(traces).to_dict(orient="records")

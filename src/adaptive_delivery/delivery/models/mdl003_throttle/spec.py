@@ -4,6 +4,7 @@ evaluation (the twin) are imported only when called."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from adaptive_delivery.delivery.schemas import MTA_WINDOW_SOURCES
@@ -52,6 +53,9 @@ SPEC = ModelSpec(
         Gate("oracle_share", max_drop=0.02, floor=0.90),
         # speed-caused blocks: below 0.1% absolutely, and at most 50% above the champion's
         Gate("rate_block_rate", max_drop=0.5, floor=0.001, higher_is_better=False),
+        # +20% over the best rule an operator would run (tuned on validation worlds); the floor alone
+        # judges it, since the rule, not the last champion, is what the policy must beat
+        Gate("throughput_gain_vs_best_rule", max_drop=math.inf, floor=0.20),
     ),
     schedule=Schedule.CONTINUOUS,
     serving_signature={

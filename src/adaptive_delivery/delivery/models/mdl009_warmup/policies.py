@@ -135,14 +135,17 @@ class RailedRule:
     """The rule an operator runs under the same rails and pause triggers as the learned policy, and
     nothing stricter: raise by `step` after a day without a pause trigger and without degradation,
     cut 25% after a degraded day (deferrals over 10% or bounces over 3%), hold otherwise. Spec §3.5's
-    stage criteria are not applied, since the learned policy is not held to them either."""
+    stage criteria are not applied, since the learned policy is not held to them either. With
+    `raise_unseen` it also raises on a morning with no day to read (the first day, the day after a
+    pause) instead of holding: the bolder operator."""
 
     step: float = 0.5
+    raise_unseen: bool = False
     name: str = ""
     railed: bool = True
 
     def __post_init__(self) -> None:
-        self.name = self.name or f"railed rule +{self.step:.0%}"
+        self.name = self.name or f"railed rule +{self.step:.0%}" + (" (raise unseen)" if self.raise_unseen else "")
 
     def reset(self) -> None:
         pass
@@ -150,7 +153,7 @@ class RailedRule:
     def propose(self, state: WarmupState) -> float:
         day = state.last
         if day is None:
-            return state.limit
+            return state.limit * (1.0 + self.step) if self.raise_unseen else state.limit
         if day.deferral_rate > 0.10 or day.bounce_rate > 0.03:
             return state.limit * 0.75
         if day.pause_reasons():
@@ -179,6 +182,7 @@ class WarmupTrace:
     policy: str
     seed: int
     target: float
+    run: int = 0  # which training run of a learned policy (0 for a rule)
     volume: list[float] = field(default_factory=list)
     delivered: list[float] = field(default_factory=list)
     reputation: list[float] = field(default_factory=list)
@@ -199,7 +203,7 @@ class WarmupTrace:
         drops = np.clip(rep[:-1] - rep[1:], 0.0, None)
         sent = sum(self.volume) or 1.0
         return {
-            "policy": self.policy, "seed": self.seed,
+            "policy": self.policy, "run": self.run, "seed": self.seed,
             "days_to_full": self.reached_day,
             "reputation_start": float(self.reputation_start),
             "reputation_end": float(rep[-1]),
@@ -275,6 +279,7 @@ class WarmupRun:
         """Send tomorrow's volume in the world; returns the day and its spec §3.5 reward."""
         _, reward, _, _, info = self.env.step_volume(decision.volume)
         day = info["day"]
+        self.reward_parts: dict[str, float] = info["reward_parts"]
         self.days.append(day)
         was_paused = self.paused
         self.paused = decision.paused
@@ -302,7 +307,7 @@ def run_warmup(policy: WarmupPolicy, seed: int, days: int = HORIZON_DAYS, target
     run = WarmupRun(env, target)
     state = run.reset(seed)
     policy.reset()
-    trace = WarmupTrace(policy.name, seed, target, reputation_start=float(np.average(run.env.ip_rep, weights=run.env.shares)))
+    trace = WarmupTrace(policy.name, seed, target, run=int(getattr(policy, "run", 0)), reputation_start=float(np.average(run.env.ip_rep, weights=run.env.shares)))
     for _ in range(days):
         proposed = policy.propose(state)
         decision = run.decide(proposed, policy.railed)

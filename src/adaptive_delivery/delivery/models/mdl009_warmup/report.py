@@ -22,18 +22,25 @@ from adaptive_delivery.delivery.models.mdl009_warmup.policies import (
     WarmupTrace,
     run_warmup,
 )
-from adaptive_delivery.platform.protocol import VALIDATION_SEEDS
+from adaptive_delivery.platform.protocol import VALIDATION_SEEDS, interval
+from adaptive_delivery.platform.rl.ppo import PolicyFiles, policy_files
 
 HELD_OUT_SEEDS = VALIDATION_SEEDS[:10]  # the validation worlds the pipeline's gate reads
 
 
-def policies_with(ppo_path: Path | None) -> list[WarmupPolicy]:
-    policies: list[WarmupPolicy] = [FixedDoubling(), RuleEscalation(0.25), RuleEscalation(0.5), RailedRule(0.25),
-                                    RailedRule(0.5), WarmupOracle()]
-    if ppo_path is not None:
+# The operator's rules held to the learned policy's rails; the headline compares with the fastest.
+RAILED_RULES = (RailedRule(0.25), RailedRule(0.5), RailedRule(0.5, raise_unseen=True))
+LEARNED = "PPO (MDL-009)"
+
+
+def policies_with(ppo: PolicyFiles) -> list[WarmupPolicy]:
+    """The rules, each training run of the learned policy (one name, told apart by `run`), the oracle."""
+    policies: list[WarmupPolicy] = [FixedDoubling(), RuleEscalation(0.25), RuleEscalation(0.5), *RAILED_RULES,
+                                    WarmupOracle()]
+    if files := policy_files(ppo):
         from adaptive_delivery.delivery.models.mdl009_warmup.training import load_policy
 
-        policies.insert(-1, load_policy(ppo_path))
+        policies[-1:-1] = [load_policy(path, run=i + 1) for i, path in enumerate(files)]
     return policies
 
 
@@ -124,7 +131,7 @@ def policy_metrics(df: pd.DataFrame, policy: str, days: int = HORIZON_DAYS) -> d
     if rows.empty:
         raise KeyError(f"no evaluation rows for policy {policy!r}")
     return {
-        "days_to_full": float(rows.days_to_full.fillna(days + 1).mean()),
+        "days_to_full": float(pd.to_numeric(rows.days_to_full, errors="coerce").fillna(days + 1).mean()),
         "reached_share": float(rows.days_to_full.notna().mean()),
         "block_event_days": float(rows.block_event_days.mean()),
         "reputation_damage": float(rows.reputation_damage.mean()),
@@ -132,22 +139,86 @@ def policy_metrics(df: pd.DataFrame, policy: str, days: int = HORIZON_DAYS) -> d
     }
 
 
-def evaluate_into(policy: Path | None, out: Path, *, days: int = HORIZON_DAYS,
+def per_world(df: pd.DataFrame, days: int) -> pd.DataFrame:
+    """The rows with days to full capacity as a number (an IP that never got there counts `days + 1`)."""
+    return df.assign(days_to_full=pd.to_numeric(df.days_to_full, errors="coerce").fillna(days + 1))
+
+
+def best_railed_rule(df: pd.DataFrame, days: int) -> str:
+    """The railed rule with the fewest mean days to full capacity over every IP and audience."""
+    rows = per_world(df, days)
+    names = [r.name for r in RAILED_RULES]
+    return str(rows[rows.policy.isin(names)].groupby("policy").days_to_full.mean().idxmin())
+
+
+def intervals(df: pd.DataFrame, days: int,
+              metrics: Sequence[str] = ("days_to_full", "block_event_days", "pause_days", "delivered_total"),
+              ) -> dict[str, dict[str, dict[str, dict[str, float | int]]]]:
+    """Per audience and policy, each figure as mean and 95% interval over new IPs (and training
+    runs), with days to full capacity and block-event days against the best railed rule IP by IP."""
+    rows = per_world(df, days)
+    rule = best_railed_rule(df, days)
+    out: dict[str, dict[str, dict[str, dict[str, float | int]]]] = {}
+    for audience, a in rows.groupby("audience", sort=False):
+        base = a[a.policy == rule].set_index("seed")
+        a = a.assign(days_vs_best_rule=a.days_to_full - a.seed.map(base.days_to_full),
+                     block_days_vs_best_rule=a.block_event_days - a.seed.map(base.block_event_days))
+        out[str(audience)] = {
+            str(policy): {m: interval(g.pivot(index="run", columns="seed", values=m).to_numpy()).to_dict()
+                          for m in (*metrics, "days_vs_best_rule", "block_days_vs_best_rule")}
+            for policy, g in a.groupby("policy", sort=False)
+        }
+    return out
+
+
+def targets(df: pd.DataFrame, days: int, learned: str = LEARNED) -> dict[str, object]:
+    """Spec-issue target per audience: fewer days to full capacity than the best railed rule (the
+    mean over IPs and runs), with no more block-event days."""
+    rule = best_railed_rule(df, days)
+    found = intervals(df, days)
+    result: dict[str, object] = {"best_railed_rule": rule}
+    for audience, policies in found.items():
+        mine = policies[learned]
+        result[audience] = {
+            "days_to_full": mine["days_to_full"]["mean"],
+            "best_rule_days_to_full": policies[rule]["days_to_full"]["mean"],
+            "days_vs_best_rule": mine["days_vs_best_rule"],
+            "block_days_vs_best_rule": mine["block_days_vs_best_rule"],
+            "days_target_met": mine["days_vs_best_rule"]["mean"] < 0,
+            "block_target_met": mine["block_days_vs_best_rule"]["mean"] <= 0,
+        }
+    result["all_met"] = all(v["days_target_met"] and v["block_target_met"] for k, v in result.items() if isinstance(v, dict))
+    return result
+
+
+def evaluate_into(policy: PolicyFiles, out: Path, *, days: int = HORIZON_DAYS,
                   seeds: Sequence[int] = HELD_OUT_SEEDS) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Evaluate every warm-up policy (with `policy` as PPO), write the table, per-run rows, plots
-    and, with a policy, its daily plan records; returns (table, rows, what was saved)."""
+    """Evaluate every warm-up policy (with `policy`, one or several training runs, as PPO), write
+    the table, per-IP rows, intervals, plots and, with a policy, the first run's daily plan
+    records; returns (table, rows, what was saved)."""
     policies = policies_with(policy)
     df, traces = evaluate(policies, seeds=seeds, days=days)
     tab = table(df, days)
-    plots = {name: str(plot(tr, out / f"warmup_{name}.png", seeds[0])) for name, tr in traces.items()}
-    extra = {"days": days, "seeds": list(seeds), "plots": plots}
+    plots = {name: str(plot([t for t in tr if t.run <= 1], out / f"warmup_{name}.png", seeds[0]))
+             for name, tr in traces.items()}
+    extra: dict = {"days": days, "seeds": list(seeds), "training_runs": len(policy_files(policy)), "plots": plots,
+                   "intervals": intervals(df, days)}
+    if policy_files(policy):
+        extra["targets"] = targets(df, days)
     save(tab, df, out, extra)
-    if policy is not None:  # what MDL-009 would have told an operator each day on the first IP
-        plans = plan_records(policies[-2], seeds[0], days)
+    if policy_files(policy):  # what MDL-009 would have told an operator each day on the first IP
+        first = next(p for p in policies if p.name == LEARNED)
+        plans = plan_records(first, seeds[0], days)
         (out / "warmup_plans.jsonl").write_text("".join(json.dumps(p) + "\n" for p in plans))
     return tab, df, extra
 
 
-def registry_metrics(df: pd.DataFrame, days: int, learned: str = "PPO (MDL-009)") -> dict[str, float]:
-    """The learned policy's registry metrics with the oracle's beside them (`oracle_*`)."""
-    return policy_metrics(df, learned, days) | {f"oracle_{k}": v for k, v in policy_metrics(df, "oracle", days).items()}
+def registry_metrics(df: pd.DataFrame, days: int, learned: str = LEARNED) -> dict[str, float]:
+    """The learned policy's registry metrics with the oracle's beside them (`oracle_*`), and its days
+    to full capacity against the best railed rule's on the same IPs (`days_vs_best_rule`)."""
+    rows = per_world(df, days)
+    rule = rows[rows.policy == best_railed_rule(df, days)].set_index(["audience", "seed"]).days_to_full
+    mine = rows[rows.policy == learned]
+    gap = mine.days_to_full.to_numpy() - rule.loc[list(zip(mine.audience, mine.seed, strict=True))].to_numpy()
+    return (policy_metrics(df, learned, days) | {"days_vs_best_rule": float(gap.mean())}
+            | {f"oracle_{k}": v for k, v in policy_metrics(df, "oracle", days).items()})

@@ -3,6 +3,7 @@ spec): training and evaluation are imported only when called."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from adaptive_delivery.delivery.schemas import WARMUP_DAY_SOURCES, WARMUP_KEYS, WARMUP_STATE_SOURCES
@@ -43,12 +44,16 @@ SPEC = ModelSpec(
     label="spec §3.5 reward of each warm-up day in the world simulator",
     classes=(),
     primary_metric="days_to_full",
-    metrics=("days_to_full", "reached_share", "block_event_days", "reputation_damage", "pause_days"),
+    metrics=("days_to_full", "reached_share", "block_event_days", "reputation_damage", "pause_days",
+             "days_vs_best_rule"),
     gates=(
         # days to carry the sender's volume (an IP that never gets there counts horizon + 1)
         Gate("days_to_full", max_drop=0.10, higher_is_better=False),
         # block events per new IP, on average over the held-out IPs
         Gate("block_event_days", max_drop=1.0, floor=0.5, higher_is_better=False),
+        # sooner than the best rule held to the same rails, IP by IP (a tie keeps the rule); a
+        # relative change of a difference near 0 means nothing, so only the floor judges it
+        Gate("days_vs_best_rule", max_drop=math.inf, floor=-0.05, higher_is_better=False),
     ),
     schedule=Schedule.DAILY,
     serving_signature={
@@ -62,5 +67,5 @@ SPEC = ModelSpec(
     served_inputs={**dict.fromkeys(WARMUP_KEYS, "request"), **WARMUP_STATE_SOURCES, **WARMUP_DAY_SOURCES},
     policy_trainer=PolicyTrainer(train=_train, evaluate=_evaluate_for_pipeline,
                                  example=_example, pyfunc=_pyfunc,
-                                 timesteps={"quick": 1_024, "full": 300_000}),
+                                 timesteps={"quick": 1_024, "full": 600_000}),
 )

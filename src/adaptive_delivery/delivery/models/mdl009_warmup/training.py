@@ -3,6 +3,16 @@ actions, trained in the world's `WarmupEnv` behind `WarmupRails` with spec §3.5
 
 Training worlds draw the audience (invalid addresses, complaints, engagement) so the policy
 learns to read the signals rather than one list; evaluation worlds use seeds training never saw.
+
+Training only, declared here: the reward's credits are paid on days the rails let through. Spec
+§3.5 pays an escalation (+10) and good metrics (+1) only on days meeting its early-stage criteria
+(complaints under 0.05%), which a typical list never meets, so a learner paid by the spec alone
+never climbs on such lists while the railed rule it is judged against does. The headline counts a
+day at full capacity when no pause trigger fired and deferrals stayed under 5%; on such days the
+shaping pays the spec's +10 per +50% of volume carried and +1 scaled by the share of the sender's
+volume sent (so holding full volume pays more than backing off), in place of (never on top of)
+the spec's two credits; its penalties stay as they are. It reads only the day's observed metrics.
+Evaluation reports spec §3.5's reward unchanged.
 """
 
 from __future__ import annotations
@@ -26,14 +36,37 @@ from adaptive_delivery.delivery.models.mdl009_warmup.policies import (
     TARGET_VOLUME,
     WarmupRun,
     WarmupState,
+    day_metrics,
 )
 from adaptive_delivery.delivery.schemas import WARMUP_ACTIONS
 from adaptive_delivery.platform.protocol import TRAINING_SEED_FLOOR
 from adaptive_delivery.platform.rl import ppo
-from adaptive_delivery.twin.envs import Audience, WarmupEnv
+from adaptive_delivery.twin.envs import (
+    ESCALATION_MAX_DEFERRAL,
+    WARMUP_REWARD,
+    Audience,
+    WarmupEnv,
+    escalation_steps,
+)
 
 GAMMA = 0.95
 TRAIN_SEED_FLOOR = TRAINING_SEED_FLOOR
+
+
+def railed_progress(best_volume: float, volume: float, day: dict[str, float]) -> float:
+    """The shaping's escalation credit for one day: +10 per +50% of volume above the best day so
+    far, on a day the rails let through with deferrals under 5% (0 otherwise)."""
+    clean = volume > 0 and day["deferral_rate"] < ESCALATION_MAX_DEFERRAL and not day_metrics(day).pause_reasons()
+    return WARMUP_REWARD["escalation"] * escalation_steps(best_volume, volume) if clean else 0.0
+
+
+def railed_upkeep(volume: float, target: float, day: dict[str, float]) -> float:
+    """The shaping's credit for a good day: +1 times the share of the sender's volume sent, on a
+    day the rails let through with deferrals under 5% (0 otherwise)."""
+    clean = volume > 0 and day["deferral_rate"] < ESCALATION_MAX_DEFERRAL and not day_metrics(day).pause_reasons()
+    return WARMUP_REWARD["good"] * min(volume / target, 1.0) if clean else 0.0
+
+
 def training_audience(rng: np.random.Generator) -> Audience:
     """A plausible list: from clean to the edge of what the pause triggers allow."""
     return Audience(
@@ -65,13 +98,20 @@ class RailedWarmupEnv(gym.Env):
                         audience=training_audience(rng))
         self.run = WarmupRun(env, self.target)
         self.state = self.run.reset(int(rng.integers(TRAIN_SEED_FLOOR, 2**31)))
+        self.best_railed_volume = float(env.start_volume)
         self.t = 0
         return warmup_features(self.state), {}
 
     def step(self, action):
         assert self.run is not None
         decision = self.run.decide(action_volume(int(action), self.state.limit), railed=True)
-        _, reward = self.run.send(decision)
+        day, reward = self.run.send(decision)
+        spec = self.run.reward_parts
+        reward -= spec["escalation"] + spec["good"]  # the spec's credits, replaced by the railed ones
+        progress = railed_progress(self.best_railed_volume, decision.volume, day)
+        if progress > 0:
+            self.best_railed_volume = decision.volume
+        reward += progress + railed_upkeep(decision.volume, self.target, day)
         self.state = self.run.state()
         self.t += 1
         return warmup_features(self.state), float(reward), False, self.t >= self.days, {"rails": decision.rails}
@@ -84,6 +124,7 @@ class PPOWarmup:
     model: object  # stable_baselines3.PPO
     name: str = "PPO (MDL-009)"
     railed: bool = True
+    run: int = 1  # which training run of this version (the evaluation pools runs under one name)
     last_action: int = field(default=0, init=False)
     confidence: float = field(default=1.0, init=False)  # the last choice's probability
 
@@ -116,8 +157,8 @@ def train_and_save(timesteps: int, seed: int, out: Path, *, device: str = "cpu",
     return ppo.save_run(train_ppo(timesteps, seed=seed, device=device, progress=progress), out, "mdl009_ppo", seed)
 
 
-def load_policy(path: Path) -> PPOWarmup:
-    return PPOWarmup(ppo.load_model(path))
+def load_policy(path: Path, run: int = 1) -> PPOWarmup:
+    return PPOWarmup(ppo.load_model(path), run=run)
 
 
 def example_features(days: int = 5, seed: int = 0) -> pd.DataFrame:
