@@ -176,6 +176,58 @@ def mdl009(data: dict, _: str) -> str:
                    "reputation lost", "reputation at end", f"delivered in {data['days']} days"], rows, "ll" + "r" * 7))
 
 
+def ci(i: dict, fmt: Callable[[float], str]) -> str:
+    """Mean [95% interval] of a protocol.Interval record."""
+    if i["low"] is None or i["low"] != i["low"]:  # one world: no interval
+        return fmt(i["mean"])
+    return f"{fmt(i['mean'])} [{fmt(i['low'])}, {fmt(i['high'])}]"
+
+
+def _sealed_intro(data: dict, unit: str) -> str:
+    runs = data["training_runs"]
+    steps = sorted({t["timesteps"] for t in data["training"]})
+    return (f"Sealed worlds {data['seeds'][0]}–{data['seeds'][-1]} ({len(data['seeds'])} {unit}, {data['days']:g} day{'' if data['days'] == 1 else 's'}), "
+            f"used once by version `{data['version']}` ({data['sealed_use']['date'][:10]}); PPO: {runs} training runs of "
+            f"{', '.join(num(s) for s in steps)} steps. Mean [95% interval] over worlds, and for PPO over runs × worlds.")
+
+
+def mdl003_sealed(data: dict, _: str) -> str:
+    shown = list(data["intervals"])
+    rows = [[MDL003_POLICIES.get(p, p), ci(m["delivered_per_hour"], num), ci(m["rate_block_rate"], lambda x: pct(x, 3)),
+             ci(m["block_rate"], lambda x: pct(x, 2)), ci(m["gain_vs_best_rule"], lambda x: f"{x:+.0%}"),
+             ci(m["oracle_share"], pct)] for p in shown for m in [data["intervals"][p]]]
+    t = data["targets"]
+    verdict = (f"Targets against the best rule (**{t['best_rule']}**): throughput "
+               f"**{t['throughput_gain_vs_best_rule']:+.0%}** (≥ +20%: {'met' if t['gain_target_met'] else 'missed'}); "
+               f"speed-caused blocks **{pct(t['rate_block_rate'], 3)}** (< 0.1%: "
+               f"{'met' if t['block_target_met'] else 'missed'}); **{pct(t['oracle_share'])}** of the oracle "
+               f"(≥ 90%: {'met' if t['oracle_target_met'] else 'missed'}).")
+    return (_sealed_intro(data, "worlds × 8 providers") + "\n\n" +
+            table(["policy", "delivered/hour", "speed-caused blocks", "all blocks", "vs best rule", "share of oracle"], rows)
+            + "\n\n" + verdict)
+
+
+def mdl009_sealed(data: dict, _: str) -> str:
+    rows = []
+    for audience, policies in data["intervals"].items():
+        for policy, m in policies.items():
+            rows.append([audience, policy, ci(m["days_to_full"], lambda x: f"{x:.1f}"),
+                         ci(m["days_vs_best_rule"], lambda x: f"{x:+.1f}"), ci(m["block_event_days"], lambda x: f"{x:.1f}"),
+                         ci(m["pause_days"], lambda x: f"{x:.1f}"), ci(m["delivered_total"], lambda x: f"{x / 1e6:.2f} M")])
+    t = data["targets"]
+    verdicts = "; ".join(
+        f"{a}: PPO {v['days_to_full']:.1f} days vs {v['best_rule_days_to_full']:.1f} "
+        f"({'fewer' if v['days_target_met'] else 'not fewer'}), block-event days "
+        f"{v['block_days_vs_best_rule']['mean']:+.1f} ({'no more' if v['block_target_met'] else 'more'})"
+        for a, v in t.items() if isinstance(v, dict))
+    return (_sealed_intro(data, "new IPs per list") + " An IP that never reaches full capacity counts "
+            f"{data['days'] + 1} days.\n\n" +
+            table(["list", "policy", "days to full", "vs best railed rule", "block-event days", "pause days",
+                   f"delivered in {data['days']} days"], rows, "ll" + "r" * 5) +
+            f"\n\nAgainst the best railed rule (**{t['best_railed_rule']}**): {verdicts}. "
+            f"Target {'met' if t['all_met'] else 'missed'}.")
+
+
 def serving_latency(data: dict, _: str) -> str:
     labels = {"in_process_predict": "registered model in process (floor)",
               "mlserver_ours_explicit_features": "our MLServer runtime, features given",
@@ -197,6 +249,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "simulator.json": simulator, "bounce_parser.json": bounce_parser, "feature_build.json": feature_build,
     "online_read.json": online_read, "mdl001_quality.json": mdl001, "mdl001_quality_seed8.json": mdl001,
     "mdl001_panel_20k.json": mdl001, "mdl001_panel_default_world.json": mdl001, "mdl003_heldout.json": mdl003, "mdl009_heldout.json": mdl009,
+    "mdl003_sealed.json": mdl003_sealed, "mdl009_sealed.json": mdl009_sealed,
     "serving_latency.json": serving_latency, "serving_load.json": serving_load,
 }
 
@@ -260,7 +313,32 @@ def plot_mdl009(data: dict) -> bytes:
     return _png(plt, fig)
 
 
-PLOTS: dict[str, Callable[[dict], bytes]] = {"mdl001_quality.json": plot_mdl001, "mdl001_panel_20k.json": plot_mdl001,
+def plot_mdl003_sealed(data: dict) -> bytes:
+    plt, fig, ax = _figure()
+    names = list(data["intervals"])
+    cells = [data["intervals"][p]["delivered_per_hour"] for p in names]
+    ax.barh([MDL003_POLICIES.get(p, p) for p in names], [c["mean"] for c in cells], color="tab:blue",
+            xerr=[[c["mean"] - (c["low"] if c["low"] == c["low"] else c["mean"]) for c in cells],
+                  [(c["high"] if c["high"] == c["high"] else c["mean"]) - c["mean"] for c in cells]])
+    ax.set_xlabel("delivered per hour on the sealed worlds (mean, 95% interval)")
+    ax.invert_yaxis()
+    return _png(plt, fig)
+
+
+def plot_mdl009_sealed(data: dict) -> bytes:
+    plt, fig, ax = _figure()
+    rows = data["intervals"]["typical"]
+    cells = [rows[p]["days_to_full"] for p in rows]
+    ax.barh(list(rows), [c["mean"] for c in cells], color="tab:green",
+            xerr=[[c["mean"] - (c["low"] if c["low"] == c["low"] else c["mean"]) for c in cells],
+                  [(c["high"] if c["high"] == c["high"] else c["mean"]) - c["mean"] for c in cells]])
+    ax.set_xlabel(f"days to full capacity, typical list (never = {data['days'] + 1}; mean, 95% interval)")
+    ax.invert_yaxis()
+    return _png(plt, fig)
+
+
+PLOTS: dict[str, Callable[[dict], bytes]] = {"mdl003_sealed.json": plot_mdl003_sealed,
+                                             "mdl009_sealed.json": plot_mdl009_sealed,"mdl001_quality.json": plot_mdl001, "mdl001_panel_20k.json": plot_mdl001,
                                              "mdl003_heldout.json": plot_mdl003,
                                              "mdl009_heldout.json": plot_mdl009}
 
@@ -284,22 +362,24 @@ def json_path(name: str) -> str:
 def headlines() -> str:
     """One short table, each figure read from its results file, each row linking to its page."""
     q = load("mdl001_panel_20k.json")
-    t = load("mdl003_heldout.json")
-    w = load("mdl009_heldout.json")
+    t = load("mdl003_sealed.json")
+    w = load("mdl009_sealed.json")
     b = load("bounce_parser.json")
     s = load("simulator.json")
-    ppo = next(r for r in w["table"] if r["audience"] == "typical" and r["policy"].startswith("PPO"))
-    oracle = next(r for r in w["table"] if r["audience"] == "typical" and r["policy"] == "oracle")
+    gain = t["intervals"]["ppo"]["gain_vs_best_rule"]
+    typical = w["targets"]["typical"]
     rows = [
         ["MDL-001 deliverability", f"macro ROC-AUC {q['model']['macro_roc_auc']:.3f} vs oracle "
          f"{q['oracle']['macro_roc_auc']:.3f} (gap {q['macro_roc_auc_gap']:.3f})",
          "[MDL-001](docs/models/mdl-001.md) · `mdl001_panel_20k.json`"],
-        ["MDL-003 throttle", f"{pct(t['targets']['oracle_share'])} of the oracle's throughput, "
-         f"{pct(t['targets']['rate_block_rate'], 3)} speed-caused blocks",
-         "[MDL-003](docs/models/mdl-003.md) · `mdl003_heldout.json`"],
-        ["MDL-009 warm-up", f"typical list: {pct(ppo['reached_share'], 0)} of IPs at full capacity in "
-         f"{w['days']} days (oracle {pct(oracle['reached_share'], 0)})",
-         "[MDL-009](docs/models/mdl-009.md) · `mdl009_heldout.json`"],
+        ["MDL-003 throttle", f"{ci(gain, lambda x: f'{x:+.0%}')} throughput over the best rule "
+         f"({t['targets']['best_rule']}), {pct(t['targets']['rate_block_rate'], 3)} speed-caused blocks, "
+         f"{pct(t['targets']['oracle_share'])} of the oracle (sealed worlds, {t['training_runs']} runs)",
+         "[MDL-003](docs/models/mdl-003.md) · `mdl003_sealed.json`"],
+        ["MDL-009 warm-up", f"typical list: {typical['days_to_full']:.1f} days to full capacity vs "
+         f"{typical['best_rule_days_to_full']:.1f} for the best railed rule "
+         f"({ci(typical['days_vs_best_rule'], lambda x: f'{x:+.1f}')}; sealed IPs, {w['training_runs']} runs)",
+         "[MDL-009](docs/models/mdl-009.md) · `mdl009_sealed.json`"],
         ["bounce parsing", f"outcome class {pct(b['ours']['outcome_class'])}, reason {pct(b['ours']['reason'])} "
          f"on {b['verdicts']} real verdicts", "[results](docs/results.md) · `bounce_parser.json`"],
         ["simulator", f"{num(s['end_to_end'][-1]['events_per_second'])} events/s "
