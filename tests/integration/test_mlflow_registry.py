@@ -73,3 +73,13 @@ def test_floors_and_lower_is_better_gates():
     assert not ok and "past the floor" in reasons[0]
     ok, reasons = evaluate_gates(spec, {"macro_roc_auc": 0.8, "ece": 0.05}, {"macro_roc_auc": 0.8, "ece": 0.02})
     assert not ok and "150.0% worse" in " ".join(reasons)
+
+
+def test_a_missing_metric_fails_the_gate_and_every_other_gate_still_speaks():
+    from adaptive_delivery.platform.spec import get
+    from adaptive_delivery.platform.training.registry import evaluate_gates
+
+    passed, reasons = evaluate_gates(get("MDL-003"), {"oracle_share": 0.5, "rate_block_rate": 0.01}, None)
+    assert not passed
+    assert any("no throughput_gain_vs_best_rule" in r for r in reasons)
+    assert any(r.startswith("oracle_share") and "floor" in r for r in reasons)

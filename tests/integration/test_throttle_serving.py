@@ -33,7 +33,8 @@ def served(tmp_path_factory):
     actor_path = save_actor(model, root / "mdl003_ppo_actor.npz")
     tracking = Tracking(default_tracking_uri(root / "mlflow"), "throttle-serving-test")
     _, verdict = register_policy(SPEC, tracking=tracking, actor_path=actor_path, params={"timesteps": 1024},
-                                 metrics={"oracle_share": 0.5, "rate_block_rate": 0.01}, files={},
+                                 metrics={"oracle_share": 0.5, "rate_block_rate": 0.01, "throughput_gain_vs_best_rule": 0.0},
+                                 files={},
                                  example=example_request(), python_model=ThrottlePyfunc())
     assert not verdict.passed and any("oracle_share" in r for r in verdict.reasons)  # below the 90% floor
     version, folder = local.resolve_alias(tracking.client(), SPEC.registered_name, CHALLENGER, root / "models")

@@ -38,8 +38,10 @@ def evaluate_gates(spec: ModelSpec, challenger: dict[str, float], champion: dict
     ok = True
     for gate in spec.gates:
         value = challenger.get(gate.metric, float("nan"))
-        if math.isnan(value):
-            return False, [f"challenger has no {gate.metric}"]
+        if math.isnan(value):  # judged on every other gate too, so the verdict names every reason
+            ok = False
+            reasons.append(f"challenger has no {gate.metric}")
+            continue
         if gate.floor is not None and ((value < gate.floor) if gate.higher_is_better else (value > gate.floor)):
             ok = False
             reasons.append(f"{gate.metric} {value:.4f} is past the floor {gate.floor}")
