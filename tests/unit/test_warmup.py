@@ -193,7 +193,7 @@ def test_the_headline_compares_every_run_with_the_fastest_railed_rule_ip_by_ip()
     found = report.intervals(df, 40)
     assert found["typical"][report.LEARNED]["days_to_full"]["runs"] == 2
     assert found["typical"][report.LEARNED]["days_vs_best_rule"]["mean"] == pytest.approx((13 + 41) / 2 - 14)
-    verdict = report.targets(df, 40)
+    verdict = report.targets(found, report.best_railed_rule(df, 40))
     assert verdict["best_railed_rule"] == bold_rule and not verdict["all_met"]
     assert report.registry_metrics(df, 40)["days_vs_best_rule"] == pytest.approx(13.0)
 

@@ -131,7 +131,7 @@ def policy_metrics(df: pd.DataFrame, policy: str, days: int = HORIZON_DAYS) -> d
     if rows.empty:
         raise KeyError(f"no evaluation rows for policy {policy!r}")
     return {
-        "days_to_full": float(pd.to_numeric(rows.days_to_full, errors="coerce").fillna(days + 1).mean()),
+        "days_to_full": float(per_world(rows, days).days_to_full.mean()),
         "reached_share": float(rows.days_to_full.notna().mean()),
         "block_event_days": float(rows.block_event_days.mean()),
         "reputation_damage": float(rows.reputation_damage.mean()),
@@ -171,11 +171,9 @@ def intervals(df: pd.DataFrame, days: int,
     return out
 
 
-def targets(df: pd.DataFrame, days: int, learned: str = LEARNED) -> dict[str, object]:
-    """Spec-issue target per audience: fewer days to full capacity than the best railed rule (the
-    mean over IPs and runs), with no more block-event days."""
-    rule = best_railed_rule(df, days)
-    found = intervals(df, days)
+def targets(found: dict, rule: str, learned: str = LEARNED) -> dict[str, object]:
+    """Spec-issue target per audience, from `intervals`: fewer days to full capacity than the best
+    railed rule `rule` (the mean over IPs and runs), with no more block-event days."""
     result: dict[str, object] = {"best_railed_rule": rule}
     for audience, policies in found.items():
         mine = policies[learned]
@@ -201,10 +199,11 @@ def evaluate_into(policy: PolicyFiles, out: Path, *, days: int = HORIZON_DAYS,
     tab = table(df, days)
     plots = {name: str(plot([t for t in tr if t.run <= 1], out / f"warmup_{name}.png", seeds[0]))
              for name, tr in traces.items()}
+    found = intervals(df, days)
     extra: dict = {"days": days, "seeds": list(seeds), "training_runs": len(policy_files(policy)), "plots": plots,
-                   "intervals": intervals(df, days)}
+                   "intervals": found}
     if policy_files(policy):
-        extra["targets"] = targets(df, days)
+        extra["targets"] = targets(found, best_railed_rule(df, days))
     save(tab, df, out, extra)
     if policy_files(policy):  # what MDL-009 would have told an operator each day on the first IP
         first = next(p for p in policies if p.name == LEARNED)
