@@ -86,6 +86,45 @@ def test_the_cli_evaluates_and_registers(policy_path, tmp_path):
     passed, reasons = evaluate_gates(get("MDL-009"), metrics, None)  # the first version: the floors alone judge it
     tags = client.get_model_version(get("MDL-009").registered_name, version).tags
     assert tags["gate"] == ("passed" if passed else "failed") and tags["gate_reasons"] == "; ".join(reasons)
+    _the_best_rule_is_champion_unless_the_policy_passed(default_tracking_uri(home), passed, summary, result.output)
+
+
+def _the_best_rule_is_champion_unless_the_policy_passed(uri: str, passed: bool, summary: dict, output: str) -> None:
+    """A learned policy that does not beat the best railed rule leaves the rule as champion, served
+    by the same pyfunc: its plans are the rule's."""
+    import mlflow.pyfunc
+
+    from adaptive_delivery.delivery.models.mdl009_warmup.report import RAILED_RULES
+    from adaptive_delivery.delivery.models.mdl009_warmup.service import (
+        RulePlanner,
+        example_request,
+        plan_day,
+    )
+    from adaptive_delivery.platform.spec import get
+    from adaptive_delivery.platform.training.policies import POLICY_KIND_TAG
+    from adaptive_delivery.platform.training.registry import CHAMPION, alias_metrics
+    from adaptive_delivery.platform.training.tracking import Tracking
+
+    spec = get("MDL-009")
+    client = Tracking(uri).client()
+    champion, metrics = alias_metrics(client, spec, CHAMPION)
+    if passed:
+        assert champion == "1"
+        return
+    assert champion == "2" and f"is champion as v{champion}" in output
+    tags = client.get_model_version(spec.registered_name, champion).tags
+    assert tags[POLICY_KIND_TAG] == "rule" and tags["gate"] == "rule champion" and "v1 did not beat it" in tags["gate_reasons"]
+    assert metrics["days_vs_best_rule"] == 0.0 and "oracle_days_to_full" in metrics
+    [rule] = [r for r in RAILED_RULES if r.name == summary["targets"]["best_railed_rule"]]
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        served = mlflow.pyfunc.load_model(f"models:/{spec.registered_name}@{CHAMPION}").predict(example_request())
+    finally:
+        mlflow.set_tracking_uri(previous)
+    request = example_request()
+    expected = plan_day(RulePlanner.from_config(rule.config()), {c: request[c].to_numpy() for c in request}, "rule")
+    assert list(served.new_daily_limit) == list(expected.new_daily_limit)
 
 
 def test_sealed_worlds_are_used_once_per_policy_version(policy_path, tmp_path, monkeypatch):

@@ -1,7 +1,11 @@
-"""MDL-009 served: a plan record per IP from the exported actor, through the rails; a resume or a
-stage jump waits for a human approval recorded in the ledger, which a plan then consumes once."""
+"""MDL-009 served: a plan record per IP from the exported actor or a rule champion, through the
+rails; a resume or a stage jump waits for a human approval recorded in the ledger, which a plan then
+consumes once."""
 
 from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
@@ -9,10 +13,17 @@ import pytest
 from adaptive_delivery.delivery.decisions.approvals import ApprovalLedger
 from adaptive_delivery.delivery.decisions.service import RequestError
 from adaptive_delivery.delivery.models.mdl009_warmup.plan import FEATURE_NAMES
+from adaptive_delivery.delivery.models.mdl009_warmup.policies import (
+    RailedRule,
+    WarmupState,
+    run_warmup,
+)
 from adaptive_delivery.delivery.models.mdl009_warmup.service import (
     PLAN_COLUMNS,
+    RulePlanner,
     check_actor,
     example_request,
+    load_planner,
     plan_day,
 )
 from adaptive_delivery.delivery.schemas import WARMUP_ACTIONS
@@ -96,3 +107,51 @@ def test_an_actor_of_another_shape_is_refused():
                      np.zeros(len(WARMUP_ACTIONS)), "discrete")
     with pytest.raises(ValueError, match="retrain MDL-009"):
         check_actor(wrong)
+
+
+@dataclass
+class _Recording(RailedRule):
+    """A railed rule that remembers each morning's state and what it proposed."""
+
+    seen: list[tuple[WarmupState, float]] = field(default_factory=list)
+
+    def propose(self, state: WarmupState) -> float:
+        proposed = super().propose(state)
+        self.seen.append((state, proposed))
+        return proposed
+
+
+@pytest.mark.parametrize("rule", [RailedRule(0.25), RailedRule(0.5, raise_unseen=True)])
+def test_a_served_rule_champion_proposes_what_the_evaluated_rule_proposed_every_morning(rule, tmp_path):
+    recording = _Recording(rule.step, rule.raise_unseen)
+    run_warmup(recording, seed=1001, days=20)
+    path = tmp_path / "rule.json"
+    path.write_text(json.dumps(rule.config()))
+    served = load_planner(path)
+    assert isinstance(served, RulePlanner) and served.name == rule.name
+    volumes, confidence = served.propose([state for state, _ in recording.seen])
+    np.testing.assert_allclose(volumes, [proposed for _, proposed in recording.seen])
+    assert (confidence == 1.0).all() and len({round(v) for v in volumes}) > 3  # the IP did grow
+
+
+def test_a_rule_champions_plan_records():
+    bold, cautious = RulePlanner(0.5, True, "bold"), RulePlanner(0.25, False, "cautious")
+    frame = example_request().assign(paused=0.0)
+    frame.loc[1, "sent"] = 0.0  # no day to read: the bold rule raises, the cautious one holds
+    assert list(plan_day(bold, _columns(frame), "3").new_daily_limit) == [750, 6_000]
+    assert list(plan_day(cautious, _columns(frame), "3").new_daily_limit) == [625, 4_000]
+    degraded = frame.iloc[[0]].assign(deferral_rate=0.15)
+    out = plan_day(bold, _columns(degraded), "3").iloc[0]
+    assert out.new_daily_limit == 375 and out.recommended_action == "decrease_25_percent" and out.confidence == 1.0
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ({"rule": "fixed", "step": 0.5}, "not a railed"),
+    ({"rule": "railed", "step": 2.0}, "step"),
+    ({"rule": "railed", "step": "fast"}, "step"),
+])
+def test_a_rule_file_that_is_not_a_railed_rule_is_refused(config, message, tmp_path):
+    path = tmp_path / "rule.json"
+    path.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=message):
+        load_planner(path)

@@ -71,13 +71,20 @@ def model_version(params) -> str:
     return str(params.version or (params.extra or {}).get("version", "unknown"))
 
 
+def policy_file(uri: str, patterns: tuple[str, ...] = ("*actor*.npz",)) -> Path:
+    """The first file under a model's folder matching a pattern, in the patterns' order: the
+    exported actor of a learned policy, or (where the model can serve one) a rule champion."""
+    for pattern in patterns:
+        if found := sorted(Path(uri).rglob(pattern)):
+            return found[0]
+    raise MLServerError(f"no policy file ({' or '.join(patterns)}) under {uri}")
+
+
 def load_actor(uri: str, check: Callable[[MlpActor], MlpActor]) -> MlpActor:
     """The exported actor (*actor*.npz) under a model's folder, refused by `check` (the model's own
     test of features and actions) before it serves anything."""
-    found = sorted(Path(uri).rglob("*actor*.npz"))
-    if not found:
-        raise MLServerError(f"no exported actor (*actor*.npz) under {uri}")
+    path = policy_file(uri)
     try:
-        return check(MlpActor.load(found[0]))
+        return check(MlpActor.load(path))
     except ValueError as exc:
-        raise MLServerError(f"{found[0].name}: {exc}") from exc
+        raise MLServerError(f"{path.name}: {exc}") from exc

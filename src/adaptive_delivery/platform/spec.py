@@ -86,6 +86,9 @@ class PolicyTrainer:
     example: Callable[[], pd.DataFrame]  # a valid request for the registry's signature
     pyfunc: Callable[[], Any]  # an mlflow.pyfunc.PythonModel
     timesteps: dict[str, int]  # per training profile
+    # Where the model can serve a rule as champion: (evaluation folder) -> (the best rule's settings,
+    # its registry metrics on the same worlds). Registered as champion while no learned policy beats it.
+    best_rule: Callable[[Path], tuple[dict[str, object], dict[str, float]]] | None = None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import pandas as pd
 from adaptive_delivery.platform.rl.policy_export import MlpActor
 
 ACTOR_ARTIFACT = "actor"
+RULE_ARTIFACT = "rule"  # a rule champion's settings (JSON), where the model serves one
 
 
 class ActorPyfunc(mlflow.pyfunc.PythonModel):

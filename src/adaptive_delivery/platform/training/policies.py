@@ -4,6 +4,10 @@ is registered: one MLflow run with the training parameters, the held-out evaluat
 (the oracle's beside them), the tables and plots; the exported actor logged as a pyfunc model,
 registered as `challenger` and gated against `champion` with the spec's gates (`registry`).
 
+Where the learned policy does not beat the best rule and no champion passes the gates, the best rule
+itself (its settings as a JSON artifact, which the model's runtime serves) is registered as
+`champion`, so a sender is served the rule until a learned policy beats it.
+
 These models train in the world simulator, not on a feature table, so they skip the supervised
 pipeline's load/tune steps; registration, aliases and gates are the same code.
 """
@@ -19,17 +23,65 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
-from adaptive_delivery.platform.rl.pyfunc import ACTOR_ARTIFACT, ActorPyfunc
+from adaptive_delivery.platform.rl.pyfunc import ACTOR_ARTIFACT, RULE_ARTIFACT, ActorPyfunc
 from adaptive_delivery.platform.spec import ModelSpec, PolicyTrainer
 from adaptive_delivery.platform.training.pyfunc import pip_requirements
 from adaptive_delivery.platform.training.registry import (
+    CHALLENGER,
+    CHAMPION,
     GateVerdict,
+    evaluate_gates,
     gate_and_promote,
     register_challenger,
 )
 from adaptive_delivery.platform.training.tracking import Tracking
 
 RUNTIME_LIBRARIES = ("numpy", "pandas", "mlflow-skinny")
+
+
+POLICY_KIND_TAG = "policy_kind"  # on each version: "learned" or "rule"
+
+
+def log_policy(
+    spec: ModelSpec,
+    *,
+    tracking: Tracking,
+    artifact: tuple[str, Path],
+    params: dict[str, object],
+    metrics: dict[str, float],
+    files: dict[str, Path],
+    example: pd.DataFrame | None = None,
+    python_model: mlflow.pyfunc.PythonModel | None = None,
+    kind: str = "learned",
+) -> tuple[str, str]:
+    """Log one policy run with its (artifact key, file) as a pyfunc and register it, a learned one
+    as `challenger`; returns (run id, version)."""
+    import mlflow
+
+    client = tracking.client()
+    run = client.create_run(tracking.experiment_id(), run_name=f"{'train' if kind == 'learned' else kind} {spec.model_id}",
+                            tags={"model_id": spec.model_id, "trainer": "reinforcement" if kind == "learned" else kind})
+    run_id = run.info.run_id
+    tracking.log_to(run_id, params=params, metrics={k: float(v) for k, v in metrics.items() if np.isfinite(v)})
+    for artifact_path, path in files.items():
+        tracking.log_file(run_id, path, artifact_path)
+    key, path = artifact
+    with mlflow.start_run(run_id=run_id):
+        signature = None
+        if example is not None and python_model is not None:
+            from mlflow.models import infer_signature
+
+            # the model loads from the artifact it will be logged with, as MLflow would load it
+            python_model.load_context(SimpleNamespace(artifacts={key: str(path)}, model_config={}))
+            signature = infer_signature(example, python_model.predict(None, example))
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=python_model or ActorPyfunc(), artifacts={key: str(path)},
+            signature=signature, pip_requirements=pip_requirements(RUNTIME_LIBRARIES),
+        )
+    version = register_challenger(client, spec, run_id, model_uri=info.model_uri,
+                                  alias=CHALLENGER if kind == "learned" else None)
+    client.set_model_version_tag(spec.registered_name, version, POLICY_KIND_TAG, kind)
+    return run_id, version
 
 
 def register_policy(
@@ -43,33 +95,50 @@ def register_policy(
     example: pd.DataFrame | None = None,
     python_model: mlflow.pyfunc.PythonModel | None = None,
 ) -> tuple[str, GateVerdict]:
-    """Log one policy run, register it as `challenger`, gate it; returns (run id, verdict)."""
-    import mlflow
-
+    """Log one learned policy, register it as `challenger`, gate it; returns (run id, verdict)."""
+    run_id, version = log_policy(spec, tracking=tracking, artifact=(ACTOR_ARTIFACT, actor_path), params=params,
+                                 metrics=metrics, files=files, example=example, python_model=python_model)
     client = tracking.client()
-    run = client.create_run(tracking.experiment_id(), run_name=f"train {spec.model_id}",
-                            tags={"model_id": spec.model_id, "trainer": "reinforcement"})
-    run_id = run.info.run_id
-    tracking.log_to(run_id, params=params, metrics={k: float(v) for k, v in metrics.items() if np.isfinite(v)})
-    for artifact_path, path in files.items():
-        tracking.log_file(run_id, path, artifact_path)
-    with mlflow.start_run(run_id=run_id):
-        signature = None
-        if example is not None and python_model is not None:
-            from mlflow.models import infer_signature
-
-            # the model loads from the artifact it will be logged with, as MLflow would load it
-            python_model.load_context(SimpleNamespace(artifacts={ACTOR_ARTIFACT: str(actor_path)}, model_config={}))
-            signature = infer_signature(example, python_model.predict(None, example))
-        info = mlflow.pyfunc.log_model(
-            name="model", python_model=python_model or ActorPyfunc(), artifacts={ACTOR_ARTIFACT: str(actor_path)},
-            signature=signature, pip_requirements=pip_requirements(RUNTIME_LIBRARIES),
-        )
-    version = register_challenger(client, spec, run_id, model_uri=info.model_uri)
     verdict = gate_and_promote(client, spec, version, metrics)
     client.set_tag(run_id, "gate", verdict.summary()[:4900])
     tracking.finish_parent(run_id)
     return run_id, verdict
+
+
+def champion_needs_replacing(client, spec: ModelSpec) -> bool:
+    """No champion, or a learned one that its own logged metrics no longer pass the gates' floors
+    with (a gate added since, say). A rule champion stays until a learned policy beats it."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mv = client.get_model_version_by_alias(spec.registered_name, CHAMPION)
+    except MlflowException:
+        return True
+    if mv.tags.get(POLICY_KIND_TAG) == "rule":
+        return False
+    passed, _ = evaluate_gates(spec, dict(client.get_run(mv.run_id).data.metrics), None)
+    return not passed
+
+
+def crown_rule(spec: ModelSpec, tracking: Tracking, evaluation: Path, why: str) -> tuple[str, str]:
+    """Register the best rule on the evaluation's worlds as `champion`; returns (version, rule name)."""
+    trainer = trainer_of(spec)
+    if trainer.best_rule is None:
+        raise ValueError(f"{spec.model_id} cannot serve a rule as champion")
+    settings, metrics = trainer.best_rule(evaluation)
+    client = tracking.client()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{spec.model_id.lower()}_rule.json"
+        path.write_text(json.dumps(settings, indent=2))
+        run_id, version = log_policy(spec, tracking=tracking, artifact=(RULE_ARTIFACT, path),
+                                     params={"rule": settings.get("name", "rule")}, metrics=metrics,
+                                     files={f"evaluation/{METRICS_FILE}": evaluation / METRICS_FILE},
+                                     example=trainer.example(), python_model=trainer.pyfunc(), kind="rule")
+    client.set_registered_model_alias(spec.registered_name, CHAMPION, version)
+    client.set_model_version_tag(spec.registered_name, version, "gate", "rule champion")
+    client.set_model_version_tag(spec.registered_name, version, "gate_reasons", why[:4900])
+    tracking.finish_parent(run_id)
+    return version, str(settings.get("name", "rule"))
 
 
 # ---- the policy pipeline's steps (components/*_policy.py wrap these) -----------------------------
@@ -121,4 +190,8 @@ def register_policy_step(spec: ModelSpec, tracking: Tracking, policy: Path, eval
         _, verdict = register_policy(spec, tracking=tracking, actor_path=actor, params=params or {},
                                      metrics=json.loads(metrics_file.read_text()), files=files,
                                      example=trainer.example(), python_model=trainer.pyfunc())
+    if not verdict.passed and trainer.best_rule is not None and champion_needs_replacing(tracking.client(), spec):
+        why = f"learned v{verdict.challenger_version} did not beat it: " + "; ".join(verdict.reasons)
+        version, rule = crown_rule(spec, tracking, evaluation, why)
+        verdict.reasons.append(f"the best rule ({rule}) is champion as v{version}")
     return verdict

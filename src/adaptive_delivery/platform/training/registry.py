@@ -63,16 +63,17 @@ def evaluate_gates(spec: ModelSpec, challenger: dict[str, float], champion: dict
 
 
 def register_challenger(client, spec: ModelSpec, run_id: str, artifact_name: str = "model",
-                        model_uri: str | None = None) -> str:
+                        model_uri: str | None = None, alias: str | None = CHALLENGER) -> str:
     """Register the run's model (or `model_uri`, a logged model) as a new version and point
-    `challenger` at it; returns the version."""
+    `alias` at it (`challenger`; None for a version crowned otherwise); returns the version."""
     from mlflow.exceptions import MlflowException
 
     with contextlib.suppress(MlflowException):  # already registered
         client.create_registered_model(spec.registered_name, description=f"{spec.model_id} {spec.name}: {spec.label}")
     model_uri = model_uri or f"runs:/{run_id}/{artifact_name}"
     version = client.create_model_version(spec.registered_name, source=model_uri, run_id=run_id)
-    client.set_registered_model_alias(spec.registered_name, CHALLENGER, version.version)
+    if alias is not None:
+        client.set_registered_model_alias(spec.registered_name, alias, version.version)
     return str(version.version)
 
 

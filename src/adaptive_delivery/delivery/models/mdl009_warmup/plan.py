@@ -99,6 +99,20 @@ def action_for(proposed: float, limit: float) -> str:
     return WARMUP_ACTIONS[WARMUP_FACTORS.index(nearest)]
 
 
+def railed_rule_volume(limit: float, last: DayMetrics | None, step: float, raise_unseen: bool) -> float:
+    """The operator's rule held to the rails (`policies.RailedRule`, and a rule champion served):
+    cut 25% after a degraded day (deferrals over 10% or bounces over 3%), hold after a pause
+    trigger, raise by `step` after any other day; a morning with no day to read holds, or raises
+    when `raise_unseen`."""
+    if last is None:
+        return limit * (1.0 + step) if raise_unseen else limit
+    if last.deferral_rate > 0.10 or last.bounce_rate > 0.03:
+        return limit * 0.75
+    if last.pause_reasons():
+        return limit
+    return limit * (1.0 + step)
+
+
 def action_volume(action: int, limit: float) -> float:
     """Spec §3.5 action index -> proposed volume (0 = pause)."""
     name = WARMUP_ACTIONS[int(action)]

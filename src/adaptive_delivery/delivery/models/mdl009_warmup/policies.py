@@ -28,6 +28,7 @@ from adaptive_delivery.delivery.models.mdl009_warmup.plan import (
     FULL_DEFERRAL,
     ObservedState,
     action_for,
+    railed_rule_volume,
     warmup_plan,
 )
 from adaptive_delivery.twin.envs import Audience, WarmupEnv
@@ -151,14 +152,11 @@ class RailedRule:
         pass
 
     def propose(self, state: WarmupState) -> float:
-        day = state.last
-        if day is None:
-            return state.limit * (1.0 + self.step) if self.raise_unseen else state.limit
-        if day.deferral_rate > 0.10 or day.bounce_rate > 0.03:
-            return state.limit * 0.75
-        if day.pause_reasons():
-            return state.limit
-        return state.limit * (1.0 + self.step)
+        return railed_rule_volume(state.limit, state.last, self.step, self.raise_unseen)
+
+    def config(self) -> dict[str, object]:
+        """What a served rule champion needs to act exactly like this rule (`service.RulePlanner`)."""
+        return {"rule": "railed", "name": self.name, "step": self.step, "raise_unseen": self.raise_unseen}
 
 
 @dataclass

@@ -221,3 +221,13 @@ def registry_metrics(df: pd.DataFrame, days: int, learned: str = LEARNED) -> dic
     gap = mine.days_to_full.to_numpy() - rule.loc[list(zip(mine.audience, mine.seed, strict=True))].to_numpy()
     return (policy_metrics(df, learned, days) | {"days_vs_best_rule": float(gap.mean())}
             | {f"oracle_{k}": v for k, v in policy_metrics(df, "oracle", days).items()})
+
+
+def best_rule_champion(evaluation: Path) -> tuple[dict[str, object], dict[str, float]]:
+    """The best railed rule of an evaluation folder (`evaluate_into`'s), as a servable champion:
+    its settings and its registry metrics on the same IPs (`days_vs_best_rule` 0 by definition)."""
+    df = pd.read_csv(evaluation / "warmup_runs.csv")
+    days = int(json.loads((evaluation / "warmup_summary.json").read_text())["days"])
+    name = best_railed_rule(df, days)
+    [rule] = [r for r in RAILED_RULES if r.name == name]
+    return rule.config(), registry_metrics(df, days, learned=name)

@@ -1,7 +1,9 @@
 """MLServer runtime for MDL-009: one row per IP (its plan in force and yesterday's outcomes) in, the
 day's spec §3.5 plan record out. Human approvals come from the ledger named in the model settings
 (`extra.approvals`), recorded with `adaptive-delivery model approve MDL-009 …`; without one, a stage
-jump or a resume waits and the plan says so (`needs_approval`). Numpy only: no gymnasium, SB3 or twin."""
+jump or a resume waits and the plan says so (`needs_approval`). The registered champion is the
+learned policy's exported actor or, while no learned policy beats it, the best railed rule (a JSON
+file). Numpy only: no gymnasium, SB3 or twin."""
 
 import time
 
@@ -11,20 +13,26 @@ from mlserver.types import InferenceRequest, InferenceResponse
 
 from adaptive_delivery.delivery.decisions.approvals import ApprovalLedger
 from adaptive_delivery.delivery.decisions.service import RequestError
-from adaptive_delivery.delivery.models.mdl009_warmup.service import check_actor, plan_day
+from adaptive_delivery.delivery.models.mdl009_warmup.service import load_planner, plan_day
 from adaptive_delivery.platform.serving import (
     columns_of,
     encode_frame,
-    load_actor,
     model_version,
     observe,
+    policy_file,
 )
+
+CHAMPION_FILES = ("*actor*.npz", "*rule*.json")
 
 
 class WarmupRuntime(MLModel):
     async def load(self) -> bool:
         params = self.settings.parameters
-        self.actor = load_actor(params.uri, check_actor)
+        path = policy_file(params.uri, CHAMPION_FILES)
+        try:
+            self.planner = load_planner(path)
+        except ValueError as exc:
+            raise MLServerError(f"{path.name}: {exc}") from exc
         self.model_version = model_version(params)
         ledger = (params.extra or {}).get("approvals")
         self.ledger = ApprovalLedger(ledger) if ledger else None
@@ -33,7 +41,7 @@ class WarmupRuntime(MLModel):
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
         started = time.perf_counter()
         try:
-            out = plan_day(self.actor, columns_of(payload), self.model_version, self.ledger)
+            out = plan_day(self.planner, columns_of(payload), self.model_version, self.ledger)
         except RequestError as exc:
             raise MLServerError(str(exc)) from exc
         observe(self.name, started, len(out))

@@ -1,11 +1,16 @@
 """MDL-009 as a service: one row per IP (its plan in force and yesterday's observed outcomes) in,
 the day's plan record of spec §3.5 out, with the rails applied and any human approval recorded
-through the command line consumed. Pure numpy (the exported actor): the serving runtime and the
-pyfunc model both answer with it."""
+through the command line consumed. Pure numpy: the serving runtime and the pyfunc model both answer
+with it. The champion proposing the volumes is either the learned policy (its exported actor) or,
+while no learned policy beats it, the best railed rule (`RulePlanner`, a JSON file)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Protocol
 
 import numpy as np
 import pandas as pd
@@ -24,6 +29,7 @@ from adaptive_delivery.delivery.models.mdl009_warmup.plan import (
     ObservedState,
     action_for,
     action_volume,
+    railed_rule_volume,
     warmup_features,
     warmup_plan,
 )
@@ -52,6 +58,66 @@ def check_actor(actor: MlpActor) -> MlpActor:
                          f"this version computes {len(FEATURE_NAMES)} features and {len(WARMUP_ACTIONS)} actions: "
                          "retrain MDL-009")
     return actor
+
+
+class Planner(Protocol):
+    """Whatever proposes tomorrow's volumes before the rails bound them."""
+
+    kind: ClassVar[str]  # "learned" | "rule"
+
+    def propose(self, states: Sequence[ObservedState]) -> tuple[np.ndarray, np.ndarray]:
+        """(proposed volume per IP, confidence of each proposal)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ActorPlanner:
+    """The learned policy: its exported actor picks one of spec §3.5's actions per IP."""
+
+    actor: MlpActor
+    kind: ClassVar[str] = "learned"
+
+    def propose(self, states: Sequence[ObservedState]) -> tuple[np.ndarray, np.ndarray]:
+        actions, confidence = self.actor.act(np.stack([warmup_features(s) for s in states]))
+        volumes = [action_volume(int(a), s.limit) for a, s in zip(actions, states, strict=True)]
+        return np.asarray(volumes, dtype=np.float64), np.asarray(confidence, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class RulePlanner:
+    """The best railed rule as champion (`policies.RailedRule.config()` written as JSON): the same
+    arithmetic as the rule the evaluation measured, so what is served is what was judged."""
+
+    step: float
+    raise_unseen: bool
+    name: str
+    kind: ClassVar[str] = "rule"
+
+    def propose(self, states: Sequence[ObservedState]) -> tuple[np.ndarray, np.ndarray]:
+        volumes = [railed_rule_volume(s.limit, s.last, self.step, self.raise_unseen) for s in states]
+        return np.asarray(volumes, dtype=np.float64), np.ones(len(states))
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, object]) -> RulePlanner:
+        """Refuse a file that is not a railed rule's, or one whose step is not a raise."""
+        if config.get("rule") != "railed":
+            raise ValueError(f"not a railed warm-up rule: {dict(config)}")
+        step = config.get("step")
+        if not isinstance(step, int | float) or not 0 < step <= 1:
+            raise ValueError(f"a railed rule's step is a raise in (0, 1], got {step!r}")
+        return cls(step=float(step), raise_unseen=bool(config.get("raise_unseen", False)),
+                   name=str(config.get("name", f"railed rule +{step:.0%}")))
+
+
+def load_planner(path: Path) -> Planner:
+    """The champion's file: an exported actor (*.npz) or a railed rule (*.json)."""
+    if path.suffix == ".json":
+        return RulePlanner.from_config(json.loads(path.read_text()))
+    return ActorPlanner(check_actor(MlpActor.load(path)))
+
+
+def as_planner(champion: Planner | MlpActor) -> Planner:
+    return ActorPlanner(check_actor(champion)) if isinstance(champion, MlpActor) else champion
 
 
 def validate(columns: Mapping[str, np.ndarray]) -> tuple[list[str], list[str], dict[str, np.ndarray]]:
@@ -96,17 +162,17 @@ def ip_state(numbers: dict[str, np.ndarray], i: int) -> ObservedState:
                    postmaster_reputation=int(numbers["postmaster_reputation"][i]))
 
 
-def plan_day(actor: MlpActor, columns: Mapping[str, np.ndarray], model_version: str,
+def plan_day(champion: Planner | MlpActor, columns: Mapping[str, np.ndarray], model_version: str,
              ledger: ApprovalLedger | None = None) -> pd.DataFrame:
-    """Tomorrow's plan per IP: the policy proposes, the rails bound it, approvals recorded for the
-    IP (and still pending) let a stage jump or a resume through, and are then marked used."""
+    """Tomorrow's plan per IP: the champion proposes, the rails bound it, approvals recorded for
+    the IP (and still pending) let a stage jump or a resume through, and are then marked used."""
     ips, domains, numbers = validate(columns)
     states = [ip_state(numbers, i) for i in range(len(ips))]
-    actions, confidence = actor.act(np.stack([warmup_features(s) for s in states]))
+    volumes, confidence = as_planner(champion).propose(states)
     rails = WarmupRails()
     rows = []
     for i, (ip, state) in enumerate(zip(ips, states, strict=True)):
-        proposed = min(action_volume(int(actions[i]), state.limit), state.target)
+        proposed = min(float(volumes[i]), state.target)
         approvals = ledger.approvals_for(ip) if ledger is not None else ()
         decision = rails.apply(proposed, state.limit, state.last, paused=state.paused, approvals=approvals)
         plan = warmup_plan(ip=ip, domain=domains[i], current_limit=state.limit, decision=decision,

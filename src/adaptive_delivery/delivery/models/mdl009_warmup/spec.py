@@ -31,6 +31,12 @@ def _evaluate_for_pipeline(policy: Path, out: Path, profile: str) -> dict[str, f
     return wr.registry_metrics(df, days)
 
 
+def _best_rule(evaluation: Path) -> tuple[dict[str, object], dict[str, float]]:
+    from adaptive_delivery.delivery.models.mdl009_warmup.report import best_rule_champion
+
+    return best_rule_champion(evaluation)
+
+
 def _pyfunc():
     from adaptive_delivery.delivery.models.mdl009_warmup.pyfunc import WarmupPyfunc
 
@@ -66,6 +72,6 @@ SPEC = ModelSpec(
     runtime="adaptive_delivery.delivery.models.mdl009_warmup.runtime.WarmupRuntime",
     served_inputs={**dict.fromkeys(WARMUP_KEYS, "request"), **WARMUP_STATE_SOURCES, **WARMUP_DAY_SOURCES},
     policy_trainer=PolicyTrainer(train=_train, evaluate=_evaluate_for_pipeline,
-                                 example=_example, pyfunc=_pyfunc,
+                                 example=_example, pyfunc=_pyfunc, best_rule=_best_rule,
                                  timesteps={"quick": 1_024, "full": 600_000}),
 )
