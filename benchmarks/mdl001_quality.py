@@ -23,31 +23,14 @@ from pathlib import Path
 import pandas as pd
 from provenance import write_results
 
-from adaptive_delivery.delivery.features.spark_jobs import build_features, spark_session
+from adaptive_delivery.delivery.jobs.worlds import WorldSize, build_world
 from adaptive_delivery.platform.spec import get
 from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
 from adaptive_delivery.twin.config import WorldConfig
-from adaptive_delivery.twin.simulator import simulate
 from pipelines.training import run_local
 
 REPO = Path(__file__).resolve().parents[1]
 SUBSCRIBERS, DAYS, SEED = 100_000, 21, 7
-
-
-def _world(root: Path, days: int = DAYS, seed: int = SEED, subscribers: int = SUBSCRIBERS) -> dict[str, float]:
-    timings = {}
-    if not (root / "lake").exists():
-        t = time.perf_counter()
-        simulate(WorldConfig(subscribers=subscribers, days=days, seed=seed), root, progress=True)
-        timings["simulate_s"] = time.perf_counter() - t
-    if not (root / "features").exists():
-        t = time.perf_counter()
-        spark = spark_session(master="local[2]")
-        spark.sparkContext.setLogLevel("ERROR")
-        build_features(root / "lake", root / "features", spark)
-        spark.stop()
-        timings["features_s"] = time.perf_counter() - t
-    return timings
 
 
 def _first_occurrence_shares(holdout: pd.DataFrame) -> dict[str, float]:
@@ -69,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     root = args.world or Path(tempfile.mkdtemp(prefix="mdl001-"))
     root.mkdir(parents=True, exist_ok=True)
-    timings = _world(root, args.days, args.seed, args.subscribers)
+    timings = build_world(root, args.seed, WorldSize(subscribers=args.subscribers, days=args.days))
     tracking = Tracking(default_tracking_uri(root / "mlflow"), "mdl001-benchmark")
     (root / "mlflow").mkdir(exist_ok=True)
     spec = get("MDL-001")

@@ -220,12 +220,13 @@ def _train_policy_only(spec, timesteps: int, seed: int, out: Path) -> None:
 
 # How long each twin-learned model's worlds run, and how many validation worlds it is judged on
 # unless told otherwise (the protocol's validation seeds, first ones first).
-EVALUATION_DEFAULTS = {"MDL-003": {"days": 1.0, "worlds": 5}, "MDL-009": {"days": 40, "worlds": 10}}
+EVALUATION_DEFAULTS = {"MDL-001": {"days": 21, "worlds": 5}, "MDL-003": {"days": 1.0, "worlds": 5},
+                       "MDL-009": {"days": 40, "worlds": 10}}
 
 
 @model_app.command("evaluate")
 def evaluate(
-    model_id: str = typer.Argument(..., help="A model learned in the twin (MDL-003, MDL-009)."),
+    model_id: str = typer.Argument(..., help="A model id (MDL-001, MDL-003, MDL-009)."),
     policy: list[Path] = typer.Option(None, help="A trained policy; repeat for several training runs of one version "
                                       "(default: runs/<model>/<model>_ppo.zip; the baselines alone when absent)."),
     days: float = typer.Option(None, min=0.01, help="Simulated days per world (default: the model's)."),
@@ -234,31 +235,36 @@ def evaluate(
     sealed: bool = typer.Option(False, "--sealed", help="The headline: the sealed test worlds, once per model version "
                                 "(recorded in the sealed ledger; a second use of the same version is refused)."),
     workers: int = typer.Option(2, min=1, help="Worlds evaluated in parallel (MDL-003)."),
+    subscribers: int = typer.Option(20_000, min=500, help="Supervised models: subscribers per world."),
+    profile: str = typer.Option("quick", help="Supervised models: the training profile each world trains with."),
     out: Path = typer.Option(None, help="Writes the tables, plots and metrics.json (default: runs/<model>)."),
 ) -> None:
-    """Every policy of MODEL_ID (the learned one, the rule baselines, the oracle) on the same worlds:
-    validation worlds for choosing, the sealed worlds once per version for a headline. Supervised
-    models are evaluated on their holdout inside `model train`."""
+    """Judge MODEL_ID on fresh worlds: validation worlds for choosing, the sealed worlds once per
+    version for a headline. A policy learned in the twin runs beside the rule baselines and the
+    oracle; a supervised model trains its own pipeline on each world and is scored on the world's
+    last days beside the oracle."""
     from adaptive_delivery.platform import protocol
 
     spec = model_spec(model_id)
-    if spec.trainer != "simulator":
-        raise typer.BadParameter(f"{spec.model_id} is evaluated on its holdout by `model train` (its evaluate step)",
-                                 param_hint="MODEL_ID")
     out = out or default_folder(spec)
     defaults = EVALUATION_DEFAULTS.get(spec.model_id, {"days": 7.0, "worlds": 2})
     days = days if days is not None else float(defaults["days"])
+    if spec.trainer != "simulator":
+        _evaluate_supervised(spec, int(days), subscribers, profile, seeds, sealed, int(defaults["worlds"]), out)
+        return
     policies = list(policy or [default_folder(spec) / f"{default_folder(spec).name}_ppo.zip"])
     found = [p for p in policies if p.exists()]
     if sealed:
-        seed_list = _claim_sealed(spec.model_id, found, policies, seeds, days)
-        out = out / f"sealed-{protocol.artefact_version(found)}"
+        if len(found) != len(policies) or not found:
+            missing = [str(p) for p in policies if p not in found] or [str(p) for p in policies]
+            raise typer.BadParameter(f"a sealed evaluation judges a trained policy; not found: {', '.join(missing)}",
+                                     param_hint="--policy")
+        version = protocol.artefact_version(found)
+        seed_list = _claim_sealed(spec.model_id, version, seeds, protocol.SEALED_SEEDS,
+                                  f"{days:g} days, {len(found)} training run(s)")
+        out = out / f"sealed-{version}"
     else:
-        try:
-            seed_list = protocol.require_unsealed(parse_seeds(seeds) if seeds else
-                                                  protocol.VALIDATION_SEEDS[:int(defaults["worlds"])])
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--seeds") from exc
+        seed_list = _validation_seeds(seeds, int(defaults["worlds"]))
     if not found:
         console.print(f"[yellow]{policies[0]} not found: evaluating the baselines only (train with `model train`)")
     if spec.model_id == "MDL-003":  # every training run on the same worlds, the baselines once
@@ -267,7 +273,16 @@ def evaluate(
         _evaluate_warmup(found, int(days), seed_list, out)
 
 
-def _claim_sealed(model_id: str, found: list[Path], asked: list[Path], seeds: str | None, days: float) -> list[int]:
+def _validation_seeds(seeds: str | None, worlds: int) -> list[int]:
+    from adaptive_delivery.platform import protocol
+
+    try:
+        return protocol.require_unsealed(parse_seeds(seeds) if seeds else protocol.VALIDATION_SEEDS[:worlds])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--seeds") from exc
+
+
+def _claim_sealed(model_id: str, version: str, seeds: str | None, sealed: tuple[int, ...], detail: str) -> list[int]:
     """The sealed seeds, once this version's use of them is on record; refuses what the protocol forbids."""
     import shlex
     import sys
@@ -276,20 +291,45 @@ def _claim_sealed(model_id: str, found: list[Path], asked: list[Path], seeds: st
 
     if seeds:
         raise typer.BadParameter("--sealed evaluates on the sealed worlds; --seeds is for validation", param_hint="--seeds")
-    if len(found) != len(asked) or not found:
-        missing = [str(p) for p in asked if p not in found] or [str(p) for p in asked]
-        raise typer.BadParameter(f"a sealed evaluation judges a trained policy; not found: {', '.join(missing)}",
-                                 param_hint="--policy")
-    version = protocol.artefact_version(found)
     ledger = protocol.SealedLedger(protocol.ledger_path())
     try:
-        ledger.claim(model_id, version, protocol.SEALED_SEEDS, command=shlex.join(["adaptive-delivery", *sys.argv[1:]]))
+        ledger.claim(model_id, version, sealed, command=shlex.join(["adaptive-delivery", *sys.argv[1:]]))
     except protocol.SealedReuseError as exc:
         console.print(f"[red]refused: {exc}")
         raise typer.Exit(code=3) from exc
-    console.print(f"{model_id} version {version}: sealed worlds claimed in {ledger.path} "
-                  f"({len(protocol.SEALED_SEEDS)} worlds x {days:g} days, {len(found)} training run(s))")
-    return list(protocol.SEALED_SEEDS)
+    console.print(f"{model_id} version {version}: sealed worlds claimed in {ledger.path} ({len(sealed)} worlds, {detail})")
+    return list(sealed)
+
+
+def _evaluate_supervised(spec, days: int, subscribers: int, profile: str, seeds: str | None, sealed: bool,
+                         worlds: int, out: Path) -> None:
+    """Each world simulated, featurised and trained on by the model's own pipeline, then the intervals."""
+    from adaptive_delivery.delivery.jobs import worlds as jw
+    from adaptive_delivery.platform import protocol
+    from adaptive_delivery.platform.spec import profile as get_profile
+
+    try:
+        get_profile(profile)
+    except KeyError as exc:
+        raise typer.BadParameter(str(exc.args[0]), param_hint="--profile") from exc
+    if days <= spec.holdout_days:
+        raise typer.BadParameter(f"a world needs more than the {spec.holdout_days} held-out days", param_hint="--days")
+    size = jw.WorldSize(subscribers=subscribers, days=days)
+    if sealed:
+        version = jw.recipe_version(spec, profile, size)
+        seed_list = _claim_sealed(spec.model_id, version, seeds, protocol.SEALED_SEEDS[:worlds],
+                                  f"{subscribers:,} subscribers x {days} days, profile {profile}")
+        out = out / f"sealed-{version}"
+    else:
+        seed_list = _validation_seeds(seeds, worlds)
+    summary = jw.evaluate_worlds(spec, seed_list, out, size=size, profile=profile, train=training_pipelines().run_local,
+                                 progress=console.print)
+    found = summary["intervals"]
+    rows = {who: {name: v[key] for name, v in found.items()}
+            for who, key in (("model", "model"), ("oracle", "oracle"), ("gap to oracle", "gap"))}
+    print_intervals(rows, tuple(n for n in found if n == spec.primary_metric or n.startswith("roc_auc") or n == "ece"))
+    console.print(f"targets: {summary['targets']}")
+    console.print(f"per world {out / jw.RESULTS_FILE}; summary {out / jw.SUMMARY_FILE}")
 
 
 def _evaluate_throttle(policy: list[Path], days: float, seed_list: list[int], workers: int, out: Path) -> None:

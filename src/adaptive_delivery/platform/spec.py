@@ -135,6 +135,10 @@ class ModelSpec:
     # Every input a caller sends the served model, and where a real sender reads it (the product's
     # observability catalogue names the sources): nothing served may come from anywhere else.
     served_inputs: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    # What its headline must show on the sealed worlds (None: no such target): the primary metric
+    # at most this far below the oracle's, and the expected calibration error at most this.
+    max_gap_to_oracle: float | None = None
+    max_ece: float | None = None
     # Turns predicted probabilities into the action the caller takes (None: probabilities only).
     decide: Callable[[np.ndarray], np.ndarray] | None = field(default=None, compare=False, repr=False)
 

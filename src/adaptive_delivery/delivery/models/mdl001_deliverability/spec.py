@@ -51,4 +51,7 @@ SPEC = ModelSpec(
     baseline_params=baseline_params,
     fit=fit,
     decide=decide_actions,
+    # its actions are thresholds on probabilities: they must be nearly as sharp as the oracle's and honest
+    max_gap_to_oracle=0.03,
+    max_ece=0.01,
 )

@@ -1,0 +1,63 @@
+"""A supervised model's headline: package what `adaptive-delivery model evaluate MODEL --sealed` wrote
+(the model's recipe trained and scored on each sealed world, once) into
+benchmarks/results/<model>_sealed.json: every metric of the model and the oracle, and the gap
+between them world by world, as mean and 95% interval; the spec's targets; each world's row; the
+sealed ledger's entry for the version; provenance. It evaluates nothing itself, so packaging twice
+cannot spend the sealed worlds twice, and it refuses a folder whose version the code no longer is.
+
+Run: `.venv/bin/python benchmarks/supervised_sealed.py MDL-001 --evaluation runs/mdl001/sealed-<version>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+from provenance import RESULTS, provenance
+
+from adaptive_delivery.delivery.jobs import worlds
+from adaptive_delivery.platform import protocol
+from adaptive_delivery.platform.spec import get
+
+WORLD_COLUMNS = ("seed", "rows_holdout", "simulate_s", "features_s", "pipeline_s")
+
+
+def package(model_id: str, evaluation: Path) -> dict:
+    """The results record of one sealed evaluation; refuses one the ledger does not hold."""
+    spec = get(model_id)
+    summary = json.loads((evaluation / worlds.SUMMARY_FILE).read_text())
+    size = worlds.WorldSize(subscribers=summary["world"]["subscribers"], days=summary["world"]["days"])
+    version = evaluation.name.removeprefix("sealed-")
+    if worlds.recipe_version(spec, summary["profile"], size) != version:
+        raise SystemExit(f"{evaluation} holds version {version}, but the recipe here is another: package it "
+                         "at the commit that evaluated it")
+    uses = [u for u in protocol.SealedLedger(protocol.ledger_path()).uses(model_id) if u["version"] == version]
+    if not uses:
+        raise SystemExit(f"{model_id} version {version} has no sealed use on record: run `model evaluate --sealed` first")
+    if sorted(summary["seeds"]) != sorted(uses[0]["seeds"]):
+        raise SystemExit(f"{evaluation} did not score every sealed world its claim names: {uses[0]['seeds']}")
+    rows = pd.read_csv(evaluation / worlds.RESULTS_FILE)
+    keep = [c for c in rows.columns if c in WORLD_COLUMNS or c.removeprefix("oracle_") in spec.metrics]
+    return {
+        "model": model_id, "version": version, "sealed_use": uses[0], "profile": summary["profile"],
+        "world": summary["world"], "seeds": summary["seeds"], "intervals": summary["intervals"],
+        "targets": summary["targets"], "per_world": rows[keep].to_dict("records"),
+        "produced_by": {"commit": uses[0]["commit"], "commands": [uses[0]["command"]]}, "provenance": provenance(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("model", help="a supervised model id, e.g. MDL-001")
+    parser.add_argument("--evaluation", type=Path, required=True, help="the folder `model evaluate --sealed` wrote")
+    args = parser.parse_args()
+    result = package(args.model, args.evaluation)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{args.model.lower().replace('-', '')}_sealed.json").write_text(json.dumps(result, indent=2, default=float))
+    print(json.dumps(result["targets"], indent=2, default=float))
+
+
+if __name__ == "__main__":
+    main()
