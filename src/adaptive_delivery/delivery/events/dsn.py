@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -56,7 +57,11 @@ class Parsed:
 
 _STATUS_RX = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
 _REPLY_RX = re.compile(r"(?<![\d.#:/-])([245]\d\d)(?:[ -]|$)")
-_EMAIL_RX = re.compile(r"<?([A-Za-z0-9._%+\-=/'!#$&*?^`{|}~]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,})>?")
+# Addresses have bounded parts (RFC 5321: a 64-character local part, 255 for the domain): bounded
+# quantifiers keep every pattern over a line linear, even over a line of 50,000 dashes.
+_LOCAL = r"[A-Za-z0-9._%+\-=/'!#$&*?^`{|}~]{1,64}"
+_DOMAIN = r"[A-Za-z0-9.\-]{1,253}\.[A-Za-z]{2,63}"
+_EMAIL_RX = re.compile(rf"<?({_LOCAL}@{_DOMAIN})>?")
 _BOUNCE_FROM = re.compile(r"mailer-daemon|postmaster|mail delivery|mail administrator|mailer_daemon|mdaemon|"
                           r"delivery subsystem|system administrator|microsoftexchange|mailerdaemon|no-?reply@.*(bounce|amazonses)|"
                           r"bounce", re.I)
@@ -84,10 +89,10 @@ _KNOWN_FAILURE = re.compile(
 _AUTO_REPLY_SUBJECT = re.compile(r"out of (the )?office|auto(matic)?[ -]?(reply|response)|\bauto:|vacation|away from|autoreply", re.I)
 # Lines after which the bounce text is over and the returned original message begins.
 _ORIGINAL_START = re.compile(
-    r"^(-{2,}.*(original message|copy of (the|your) message|returned message|below this line|undelivered message|"
+    r"^(-{2,}+.*(original message|copy of (the|your) message|returned message|below this line|undelivered message|"
     r"message headers follow|headers of your message).*|"
-    r"\s*-+\s*original message\s*-+.*|original message follows.*|.*this is a copy of the message.*|"
-    r"content-type: message/(rfc822|rfc822-headers).*|\s*-+ the header of the original message is following\. -+.*)$",
+    r"\s*+-++\s*+original message\s*-+.*|original message follows.*|.*this is a copy of the message.*|"
+    r"content-type: message/(rfc822|rfc822-headers).*|\s*+-++ the header of the original message is following\. -+.*)$",
     re.I | re.M,
 )
 
@@ -198,9 +203,7 @@ def _finish(v: Verdict, context: str = "", msg: Message | None = None) -> Verdic
     v.reason = classify(v.diagnostic, v.status, v.reply_code, v.action)
     command = _smtp_command(v.diagnostic) or _smtp_command(context)
     category = str(msg.get("X-PowerMTA-BounceCategory", "")).strip().lower() if msg is not None else ""
-    if not category:
-        found = re.search(r"x-powermta-bouncecategory:\s*([\w-]+)", context, re.I)
-        category = found.group(1).lower() if found else ""
+    category = category or _powermta_category(context)
     if msg is not None and command in ("", "data") and (
             any(msg.get(h) for h in _RCPT_STAGE_MTAS) or "SMTP32" in str(msg.get("X-Mailer", "")) or "MSEXCH:IMS" in context):
         command = "rcpt to"
@@ -303,6 +306,7 @@ def _parse_rfc3464(msg: Message, body: str) -> list[Verdict] | None:
     if blocks is None:
         return None
     verdicts = []
+    context = body + "\n" + "\n".join(blocks)
     for block in blocks:
         f = _fields(block)
         if "final-recipient" not in f and "original-recipient" not in f and "action" not in f:
@@ -318,7 +322,7 @@ def _parse_rfc3464(msg: Message, body: str) -> list[Verdict] | None:
                     action=action, remote_mta=_split_type(f.get("remote-mta", [""])[0]))
         if action.startswith("delayed") and not diag:
             v.diagnostic = "delivery delayed"
-        verdicts.append(_finish(v, body + "\n" + "\n".join(blocks), msg))
+        verdicts.append(_finish(v, context, msg))
     return verdicts or None
 
 
@@ -386,6 +390,14 @@ _COMMAND_ALIASES = {"end of data": "data", "text": "data", "rcpt": "rcpt to", "m
                     "initial connection": "connect", "rcpt to:": "rcpt to"}
 
 
+@functools.lru_cache(maxsize=16)
+def _powermta_category(context: str) -> str:
+    """PowerMTA's bounce category named in the report (one scan per report, not per recipient)."""
+    found = re.search(r"x-powermta-bouncecategory:\s*([\w-]+)", context, re.I)
+    return found.group(1).lower() if found else ""
+
+
+@functools.lru_cache(maxsize=64)  # the whole report is the context of each of its recipients
 def _smtp_command(text: str) -> str:
     """The SMTP command the failure answered: the last one named before the first error reply."""
     if not text:
@@ -400,7 +412,7 @@ def _smtp_command(text: str) -> str:
     return _COMMAND_ALIASES.get(word, word)
 
 
-_ADDR = r"[A-Za-z0-9._%+\-=/'!#$&*?^`{|}~]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"
+_ADDR = f"{_LOCAL}@{_DOMAIN}"
 # A line that names a failed recipient: the address first on the line (bare, quoted or in <>),
 # after an SMTP reply code (Sendmail: "550 <addr>... reason"), or after a "to:/recipient:" label.
 _RCPT_LINE = re.compile(

@@ -4,13 +4,21 @@ Every input item ends in exactly one place: as events in the lake, or in the qua
 a reason. Counts are returned and appended to the lake's ledger, so `in == accepted +
 quarantined` can be checked after every run. Event ids are derived from content, so ingesting
 the same input twice adds nothing the second time.
+
+One bad input never costs the others: each message is parsed on its own, within limits (size,
+line length, recipients, nesting, time), and whatever it raises sends it to the quarantine with
+the reason, while the rest of the batch is written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.utils
 import hashlib
+import signal
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,10 +51,54 @@ class IngestReport:
         return dict(self.__dict__)
 
 
+# Limits on one message: far above any real bounce (RFC 5322 lines are at most 998 characters;
+# a DSN names a handful of recipients), low enough that no input can hold the batch for long.
+MAX_MESSAGE_BYTES = 10 * 2**20
+MAX_LINE_CHARS = 100_000
+MAX_RECIPIENTS = 5_000
+MAX_PARSE_SECONDS = 10.0
+
+
+class InputLimit(Exception):
+    """An input over one of the limits above."""
+
+
+def _check_limits(raw: bytes) -> None:
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise InputLimit(f"larger than {MAX_MESSAGE_BYTES // 2**20} MiB")
+    if max((len(line) for line in raw.split(b"\n")), default=0) > MAX_LINE_CHARS:
+        raise InputLimit(f"a line longer than {MAX_LINE_CHARS:,} characters")
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise InputLimit if the block runs longer than `seconds` (a timer signal: only in the main
+    thread, where the command line and the DAG tasks parse; elsewhere the other limits bound it)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _expired(*_):
+        raise InputLimit(f"parsing took longer than {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, _expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def safe_name(name: str) -> str:
+    """A file name as text that can be stored (a name that is not UTF-8 keeps its bytes escaped)."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _event_time(parsed: Parsed) -> datetime:
     try:
         dt = email.utils.parsedate_to_datetime(parsed.date) if parsed.date else None
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         dt = None
     if dt is None:
         return datetime.now(timezone.utc)
@@ -71,11 +123,14 @@ def _original_message_id(raw: bytes) -> str | None:
 
 
 def rows_from_message(raw: bytes, name: str) -> tuple[str, list[dict]]:
-    """Parse one message into (event kind, rows). Raises MalformedMessage; returns kind
-    'not_bounce'/'auto_reply' with no rows for mail that is not a failure report."""
+    """Parse one message into (event kind, rows). Raises MalformedMessage or InputLimit; returns
+    kind 'not_bounce'/'auto_reply' with no rows for mail that is not a failure report."""
+    _check_limits(raw)
     parsed = parse_message(raw)
     if parsed.kind in ("not_bounce", "auto_reply"):
         return parsed.kind, []
+    if len(parsed.verdicts) > MAX_RECIPIENTS:
+        raise InputLimit(f"more than {MAX_RECIPIENTS:,} recipients")
     digest = hashlib.sha256(raw).hexdigest()[:20]
     ts = _event_time(parsed)
     original = _original_message_id(raw) or f"unknown-{digest}"
@@ -120,16 +175,32 @@ def ingest_mail(lake: EventsLake, paths: list[Path], source: str = "dsn") -> Ing
     buckets: dict[str, list[dict]] = {"outcomes": [], "complaints": []}
     for path in paths:
         report.items_in += 1
-        raw = path.read_bytes()
+        name = safe_name(path.name)
         try:
-            kind, rows = rows_from_message(raw, path.name)
+            raw = path.read_bytes()
+        except OSError as exc:
+            lake.quarantine_raw(source, name, b"", f"unreadable: {exc.strerror or exc}")
+            report.quarantine(f"unreadable: {exc.strerror or exc}")
+            continue
+        try:
+            with time_limit(MAX_PARSE_SECONDS):
+                kind, rows = rows_from_message(raw, name)
         except MalformedMessage as exc:
-            lake.quarantine_raw(source, path.name, raw, f"malformed: {exc.reason}")
+            lake.quarantine_raw(source, name, raw, f"malformed: {exc.reason}")
             report.quarantine(f"malformed: {exc.reason}")
+            continue
+        except InputLimit as exc:
+            lake.quarantine_raw(source, name, raw, f"over a limit: {exc}")
+            report.quarantine(f"over a limit: {exc}")
+            continue
+        except Exception as exc:  # noqa: BLE001 - any failure of one input is that input's, not the batch's
+            reason = f"unparseable: {type(exc).__name__}: {str(exc)[:200]}"
+            lake.quarantine_raw(source, name, raw, reason)
+            report.quarantine(reason)
             continue
         if not rows:
             reason = "not a bounce or complaint" if kind == "not_bounce" else "automatic reply, not a failure"
-            lake.quarantine_raw(source, path.name, raw, reason)
+            lake.quarantine_raw(source, name, raw, reason)
             report.quarantine(reason)
             continue
         report.items_accepted += 1
@@ -139,7 +210,14 @@ def ingest_mail(lake: EventsLake, paths: list[Path], source: str = "dsn") -> Ing
             counts = lake.ingest(kind, _table(kind, rows), source=source)
             report.events[kind] = counts.accepted
             report.duplicates += counts.duplicates
+    lake.record_batch(_ledger_record(report))
     return report
+
+
+def _ledger_record(report: IngestReport) -> dict:
+    """The batch's input-level counts for the lake's ledger: in == accepted + quarantined."""
+    return {"source": report.source, "items_in": report.items_in, "items_accepted": report.items_accepted,
+            "items_quarantined": report.items_quarantined, "reasons": report.reasons}
 
 
 def ingest_kumomta(lake: EventsLake, path: Path) -> IngestReport:
@@ -151,7 +229,7 @@ def ingest_kumomta(lake: EventsLake, path: Path) -> IngestReport:
     for q in batch.quarantined:
         report.quarantine(q["reason"])
     if batch.quarantined:
-        lake.quarantine_raw("kumomta", path.name,
+        lake.quarantine_raw("kumomta", safe_name(path.name),
                             "\n".join(f"{q['line_no']}\t{q['reason']}\t{q['raw']}" for q in batch.quarantined).encode(),
                             f"{len(batch.quarantined)} log lines refused")
     for kind in ("outcomes", "sends", "complaints"):
@@ -163,4 +241,5 @@ def ingest_kumomta(lake: EventsLake, path: Path) -> IngestReport:
             if counts.quarantined:
                 report.items_accepted -= counts.quarantined
                 report.items_quarantined += counts.quarantined
+    lake.record_batch(_ledger_record(report))
     return report

@@ -44,12 +44,38 @@ def _ts(value: object) -> datetime:
         raise BadRecord(f"timestamp has type {type(value).__name__}")
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError as exc:
-            raise BadRecord(f"timestamp {value!r} is not ISO 8601 or epoch seconds") from exc
-    if not 946_684_800 <= float(value) <= 4_102_444_800:
-        raise BadRecord(f"timestamp {value} outside 2000..2100")
-    return datetime.fromtimestamp(float(value), tz=timezone.utc)
+            raise BadRecord(f"timestamp {value[:40]!r} is not ISO 8601 or epoch seconds") from exc
+        # a time without a zone is read as UTC (what KumoMTA writes), never as this host's zone
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    try:
+        seconds = float(value)
+    except OverflowError as exc:
+        raise BadRecord("timestamp outside 2000..2100") from exc
+    if not 946_684_800 <= seconds <= 4_102_444_800:
+        raise BadRecord(f"timestamp {str(value)[:40]} outside 2000..2100")
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+def _text(value: object) -> str | None:
+    """An optional text field as a string (a number becomes its digits)."""
+    return None if value is None or isinstance(value, dict | list) else str(value)
+
+
+def _raw(text: str) -> str:
+    """The start of a refused line as storable text (a lone surrogate kept as its escape)."""
+    return text[:2000].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _storable(row: dict) -> None:
+    """Every text of the row can be written as UTF-8 (JSON allows lone surrogate escapes; Parquet does not)."""
+    for name, value in row.items():
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise BadRecord(f"{name} is not valid Unicode (a lone surrogate)") from exc
 
 
 def _domain(address: str) -> str:
@@ -72,16 +98,19 @@ def parse_record(record: object, line_no: int = 0) -> tuple[str, dict]:
         raise BadRecord(f"recipient {recipient!r} is not an address")
     ts = _ts(record["timestamp"])
     attempts = record.get("num_attempts", 0)
-    if not isinstance(attempts, int):
-        raise BadRecord("num_attempts is not an integer")
+    if not isinstance(attempts, int) or isinstance(attempts, bool) or not 0 <= attempts <= 100_000:
+        raise BadRecord("num_attempts is not an integer between 0 and 100,000")
     sender = str(record.get("sender") or "")
     source = record.get("egress_source") or ""
     event_id = "kumo-" + hashlib.sha256(f"{msg_id}|{kind}|{attempts}|{record['timestamp']}|{recipient}".encode()).hexdigest()[:24]
     provider = provider_for_domain(_domain(recipient))
+    meta = record.get("meta") or {}
+    if not isinstance(meta, dict):
+        raise BadRecord("meta is not an object")
     if kind == "Reception":
         return "sends", {
-            "event_id": event_id, "message_id": msg_id, "campaign_id": (record.get("meta") or {}).get("campaign_id"),
-            "org_id": (record.get("meta") or {}).get("tenant") or record.get("queue"), "subscriber_id": recipient,
+            "event_id": event_id, "message_id": msg_id, "campaign_id": _text(meta.get("campaign_id")),
+            "org_id": _text(meta.get("tenant") or record.get("queue")), "subscriber_id": recipient,
             "recipient_domain": _domain(recipient), "provider": provider, "sending_domain": _domain(sender),
             "sending_ip": str(source), "content_id": None, "campaign_type": "marketing", "send_ts": ts,
             "send_rate_per_min": None,
@@ -142,11 +171,19 @@ def parse_log(lines: list[bytes] | list[str]) -> KumoBatch:
             continue
         try:
             kind, row = parse_record(json.loads(text), no)
+            _storable(row)
         except json.JSONDecodeError as exc:
-            batch.quarantined.append({"line_no": no, "raw": text[:2000], "reason": f"invalid JSON: {exc.msg}"})
+            batch.quarantined.append({"line_no": no, "raw": _raw(text), "reason": f"invalid JSON: {exc.msg}"})
             continue
-        except (BadRecord, RecursionError) as exc:
-            batch.quarantined.append({"line_no": no, "raw": text[:2000], "reason": getattr(exc, "reason", "nested too deeply")})
+        except BadRecord as exc:
+            batch.quarantined.append({"line_no": no, "raw": _raw(text), "reason": exc.reason})
+            continue
+        except RecursionError:
+            batch.quarantined.append({"line_no": no, "raw": _raw(text), "reason": "nested too deeply"})
+            continue
+        except Exception as exc:  # noqa: BLE001 - one odd line is that line's problem, not the file's
+            batch.quarantined.append({"line_no": no, "raw": _raw(text),
+                                      "reason": f"unreadable record: {type(exc).__name__}"})
             continue
         getattr(batch, kind).append(row)
     return batch

@@ -15,10 +15,11 @@ re-ingest of the same input a no-op.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -114,6 +115,28 @@ class EventsLake:
         counts = IngestCounts(kind=kind, received=table.num_rows)
         if table.num_rows == 0:
             return counts
+        with self.writer_lock():  # two ingests of the same files: the second sees the first's rows
+            return self._ingest_locked(kind, table, source, counts)
+
+    @contextlib.contextmanager
+    def writer_lock(self) -> Iterator[None]:
+        """One writer at a time per lake (an exclusive file lock; readers never wait)."""
+        import fcntl
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / ".ingest.lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def record_batch(self, record: dict) -> None:
+        """An input-level line in the ledger (files or log lines in, accepted, quarantined)."""
+        with self.writer_lock():
+            self._ledger({"kind": "batch", **record})
+
+    def _ingest_locked(self, kind: str, table: pa.Table, source: str, counts: IngestCounts) -> IngestCounts:
         result = validate(kind, table)
         counts.quarantined = result.quarantined.num_rows
         if result.quarantined.num_rows:
