@@ -205,7 +205,7 @@ def _finish(v: Verdict, context: str = "", msg: Message | None = None) -> Verdic
     category = str(msg.get("X-PowerMTA-BounceCategory", "")).strip().lower() if msg is not None else ""
     category = category or _powermta_category(context)
     if msg is not None and command in ("", "data") and (
-            any(msg.get(h) for h in _RCPT_STAGE_MTAS) or "SMTP32" in str(msg.get("X-Mailer", "")) or "MSEXCH:IMS" in context):
+            any(msg.get(h) for h in _RCPT_STAGE_MTAS) or "SMTP32" in str(msg.get("X-Mailer", "")) or _names_exchange_ims(context)):
         command = "rcpt to"
     if _DEFINITE_UNKNOWN.search(v.diagnostic.strip()):
         command = "rcpt to"
@@ -388,6 +388,12 @@ _COMMAND_ALIASES = {"end of data": "data", "text": "data", "rcpt": "rcpt to", "m
                     "does not like recipient": "rcpt to", "[rcpt_to]": "rcpt to", "[mail_from]": "mail from",
                     "sender was rejected": "mail from", "my name was rejected": "helo",
                     "initial connection": "connect", "rcpt to:": "rcpt to"}
+
+
+@functools.lru_cache(maxsize=16)
+def _names_exchange_ims(context: str) -> bool:
+    """Exchange's IMS connector reports only RCPT refusals (one scan per report)."""
+    return "MSEXCH:IMS" in context
 
 
 @functools.lru_cache(maxsize=16)
