@@ -91,6 +91,30 @@ def bounce_parser(data: dict, _: str) -> str:
             f"\n\n{data['verdicts']} expected verdicts; {data['messages_per_second']} messages/s on one core.")
 
 
+def ingest_scaling(data: dict, _: str) -> str:
+    rows = []
+    for key, label in (("recipients", "recipients in one DSN"), ("line_length", "characters in one line of dashes")):
+        c = data[key]
+        rows += [[label, f"{n:,}", f"{t * 1000:.1f} ms"] for n, t in zip(c["sizes"], c["seconds"], strict=True)]
+    r, line = data["recipients"], data["line_length"]
+    return (table(["input grows in", "size", "parse time"], rows, "lrr") +
+            f"\n\nDoubling the largest input multiplies the time by {r['doubling_ratio']:.2f} (recipients) and "
+            f"{line['doubling_ratio']:.2f} (line length): linear (a quadratic parser would give about 4); "
+            f"{r['seconds_per_unit'] * 1000:.2f} ms per recipient. Fastest of {data['repeats']} runs each.")
+
+
+def plot_ingest_scaling(data: dict) -> bytes:
+    plt, fig, ax = _figure()
+    for key, label in (("recipients", "recipients (x 1)"), ("line_length", "line length (x 1/25)")):
+        c = data[key]
+        scale = 1 if key == "recipients" else 1 / 25
+        ax.plot([n * scale for n in c["sizes"]], [t * 1000 for t in c["seconds"]], marker="o", label=label)
+    ax.set_xlabel("input size")
+    ax.set_ylabel("parse time (ms)")
+    ax.legend(loc="upper left")
+    return _png(plt, fig)
+
+
 def feature_build(data: dict, _: str) -> str:
     rows = [[f"{s['subscribers']:,} subscribers × {s['days']} days", num(s["events"]),
              f"{s['spark_seconds']} s ({num(s['spark_events_per_s'])} ev/s)",
@@ -228,6 +252,23 @@ def mdl009_sealed(data: dict, _: str) -> str:
             f"Target {'met' if t['all_met'] else 'missed'}.")
 
 
+def mdl001_sealed(data: dict, _: str) -> str:
+    f3 = "{:.3f}".format
+    found = data["intervals"]
+    rows = [[label, ci(found[k]["model"], f3), ci(found[k]["oracle"], f3), ci(found[k]["gap"], f3)]
+            for label, k in MDL001_ROWS if k in found]
+    w, t = data["world"], data["targets"]
+    gap, ece = t["gap_to_oracle"], t["ece"]
+    return (f"Sealed worlds {', '.join(map(str, data['seeds']))} ({len(data['seeds'])} worlds of {w['subscribers']:,} "
+            f"subscribers × {w['days']} days, the last {w['holdout_days']} held out), each trained on by the recipe "
+            f"(profile `{data['profile']}`), used once by version `{data['version']}` "
+            f"({data['sealed_use']['date'][:10]}). Mean [95% interval] over worlds; the gap is taken world by world.\n\n"
+            + table(["holdout metric", "MDL-001", "oracle", "gap (oracle − MDL-001)"], rows) +
+            f"\n\nGap to the oracle **{ci(gap, f3)}** macro ROC-AUC (target ≤ {gap['target']}: "
+            f"{'met' if gap['met'] else 'missed'}); calibration error **{ci(ece, f3)}** (target ≤ {ece['target']}: "
+            f"{'met' if ece['met'] else 'missed'}).")
+
+
 def serving_latency(data: dict, _: str) -> str:
     labels = {"in_process_predict": "registered model in process (floor)",
               "mlserver_ours_explicit_features": "our MLServer runtime, features given",
@@ -246,10 +287,10 @@ def serving_load(data: dict, _: str) -> str:
 
 
 RENDERERS: dict[str, Callable[[dict, str], str]] = {
-    "simulator.json": simulator, "bounce_parser.json": bounce_parser, "feature_build.json": feature_build,
+    "simulator.json": simulator, "bounce_parser.json": bounce_parser, "ingest_scaling.json": ingest_scaling, "feature_build.json": feature_build,
     "online_read.json": online_read, "mdl001_quality.json": mdl001, "mdl001_quality_seed8.json": mdl001,
     "mdl001_panel_20k.json": mdl001, "mdl001_panel_default_world.json": mdl001, "mdl003_heldout.json": mdl003, "mdl009_heldout.json": mdl009,
-    "mdl003_sealed.json": mdl003_sealed, "mdl009_sealed.json": mdl009_sealed,
+    "mdl003_sealed.json": mdl003_sealed, "mdl009_sealed.json": mdl009_sealed, "mdl001_sealed.json": mdl001_sealed,
     "serving_latency.json": serving_latency, "serving_load.json": serving_load,
 }
 
@@ -313,6 +354,21 @@ def plot_mdl009(data: dict) -> bytes:
     return _png(plt, fig)
 
 
+def plot_mdl001_sealed(data: dict) -> bytes:
+    plt, fig, ax = _figure()
+    keys = [(label, k) for label, k in MDL001_ROWS[:6] if k in data["intervals"]]
+    width = 0.38
+    for i, who in enumerate(("model", "oracle")):
+        cells = [data["intervals"][k][who] for _, k in keys]
+        ax.bar([j + (i - 0.5) * width for j in range(len(keys))], [c["mean"] for c in cells], width, label=who,
+               yerr=[[c["mean"] - c["low"] for c in cells], [c["high"] - c["mean"] for c in cells]], capsize=3)
+    ax.set_xticks(range(len(keys)), [label.replace("ROC-AUC ", "") for label, _ in keys])
+    ax.set_ylim(0.5, 1.0)
+    ax.set_ylabel("ROC-AUC on the sealed worlds' holdouts (95% interval)")
+    ax.legend(loc="upper left", ncols=2)
+    return _png(plt, fig)
+
+
 def plot_mdl003_sealed(data: dict) -> bytes:
     plt, fig, ax = _figure()
     names = list(data["intervals"])
@@ -338,6 +394,8 @@ def plot_mdl009_sealed(data: dict) -> bytes:
 
 
 PLOTS: dict[str, Callable[[dict], bytes]] = {"mdl003_sealed.json": plot_mdl003_sealed,
+                                             "mdl001_sealed.json": plot_mdl001_sealed,
+                                             "ingest_scaling.json": plot_ingest_scaling,
                                              "mdl009_sealed.json": plot_mdl009_sealed,"mdl001_quality.json": plot_mdl001, "mdl001_panel_20k.json": plot_mdl001,
                                              "mdl003_heldout.json": plot_mdl003,
                                              "mdl009_heldout.json": plot_mdl009}
@@ -361,17 +419,19 @@ def json_path(name: str) -> str:
 
 def headlines() -> str:
     """One short table, each figure read from its results file, each row linking to its page."""
-    q = load("mdl001_panel_20k.json")
+    q = load("mdl001_sealed.json")
     t = load("mdl003_sealed.json")
     w = load("mdl009_sealed.json")
     b = load("bounce_parser.json")
     s = load("simulator.json")
     gain = t["intervals"]["ppo"]["gain_vs_best_rule"]
+    f3 = "{:.3f}".format
     typical = w["targets"]["typical"]
     rows = [
-        ["MDL-001 deliverability", f"macro ROC-AUC {q['model']['macro_roc_auc']:.3f} vs oracle "
-         f"{q['oracle']['macro_roc_auc']:.3f} (gap {q['macro_roc_auc_gap']:.3f})",
-         "[MDL-001](docs/models/mdl-001.md) · `mdl001_panel_20k.json`"],
+        ["MDL-001 deliverability", f"macro ROC-AUC {ci(q['intervals']['macro_roc_auc']['model'], f3)} vs oracle "
+         f"{q['intervals']['macro_roc_auc']['oracle']['mean']:.3f}: gap {ci(q['targets']['gap_to_oracle'], f3)} "
+         f"(target ≤ 0.03), calibration error {ci(q['targets']['ece'], f3)} (sealed worlds)",
+         "[MDL-001](docs/models/mdl-001.md) · `mdl001_sealed.json`"],
         ["MDL-003 throttle", f"{ci(gain, lambda x: f'{x:+.0%}')} throughput over the best rule "
          f"({t['targets']['best_rule']}), {pct(t['targets']['rate_block_rate'], 3)} speed-caused blocks, "
          f"{pct(t['targets']['oracle_share'])} of the oracle (sealed worlds, {t['training_runs']} runs)",

@@ -22,11 +22,10 @@ def test_model_list_shows_every_registered_spec():
         assert model_id in result.output
 
 
-def test_supervised_models_evaluate_and_register_inside_their_training():
-    for verb in ("evaluate", "register"):
-        args = ["model", verb, "MDL-001"] + (["--policy", __file__, "--evaluation", "."] if verb == "register" else [])
-        result = runner.invoke(app, args, env={"COLUMNS": "300"})
-        assert result.exit_code != 0 and "`model train`" in result.output, result.output
+def test_supervised_models_register_inside_their_training():
+    args = ["model", "register", "MDL-001", "--policy", __file__, "--evaluation", "."]
+    result = runner.invoke(app, args, env={"COLUMNS": "300"})
+    assert result.exit_code != 0 and "`model train`" in result.output, result.output
 
 
 def test_an_unknown_model_is_named_with_the_known_ones():

@@ -32,9 +32,9 @@ def test_a_changed_figure_is_caught(tmp_path, monkeypatch):
     """The check above can fail: a results file that moves changes the rendered headline."""
     results = tmp_path / "results"
     shutil.copytree(TABLES.RESULTS, results)
-    data = json.loads((results / "mdl001_panel_20k.json").read_text())
-    data["model"]["macro_roc_auc"] -= 0.05
-    (results / "mdl001_panel_20k.json").write_text(json.dumps(data))
+    data = json.loads((results / "mdl001_sealed.json").read_text())
+    data["intervals"]["macro_roc_auc"]["model"]["mean"] -= 0.05
+    (results / "mdl001_sealed.json").write_text(json.dumps(data))
     before = TABLES.headlines()
     monkeypatch.setattr(TABLES, "RESULTS", results)
     assert TABLES.headlines() != before
@@ -50,7 +50,8 @@ def test_every_cited_results_file_exists_and_renders():
     for text in ((REPO / "README.md").read_text(), *(p.read_text() for p in DOCS.rglob("*.md"))):
         for name in re.findall(r"benchmarks/results/([\w.-]+\.json)\b", text):
             assert (TABLES.RESULTS / name).exists(), name
-    assert {"mdl001_panel_20k.json", "mdl001_quality.json", "mdl003_heldout.json", "mdl009_heldout.json"} <= cited
+    assert {"mdl001_sealed.json", "mdl001_panel_20k.json", "mdl001_quality.json", "mdl003_sealed.json",
+            "mdl009_sealed.json"} <= cited
 
 
 def test_a_missing_results_file_fails_rendering():

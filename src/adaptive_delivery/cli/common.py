@@ -87,14 +87,14 @@ def pd_records_markdown(records: list[dict]) -> str:
     return pd.DataFrame(records).to_markdown(index=False, floatfmt=".4g")
 
 
-def print_intervals(intervals: dict[str, dict[str, dict]], metrics: tuple[str, ...]) -> None:
-    """Each policy's figures as mean [95% interval] over worlds (x training runs)."""
+def print_intervals(intervals: dict[str, dict[str, dict]], metrics: tuple[str, ...], first: str = "policy") -> None:
+    """Each policy's (or `first`'s) figures as mean [95% interval] over worlds (x training runs)."""
     import pandas as pd
 
     def cell(i: dict) -> str:
         return f"{i['mean']:.4g} [{i['low']:.4g}, {i['high']:.4g}]"
 
-    rows = [{"policy": p, "worlds x runs": f"{next(iter(m.values()))['worlds']} x {next(iter(m.values()))['runs']}",
+    rows = [{first: p, "worlds x runs": f"{next(iter(m.values()))['worlds']} x {next(iter(m.values()))['runs']}",
              **{k: cell(m[k]) for k in metrics if k in m}} for p, m in intervals.items()]
     print(pd.DataFrame(rows).to_markdown(index=False))
 

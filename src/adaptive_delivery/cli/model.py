@@ -327,7 +327,8 @@ def _evaluate_supervised(spec, days: int, subscribers: int, profile: str, seeds:
     found = summary["intervals"]
     rows = {who: {name: v[key] for name, v in found.items()}
             for who, key in (("model", "model"), ("oracle", "oracle"), ("gap to oracle", "gap"))}
-    print_intervals(rows, tuple(n for n in found if n == spec.primary_metric or n.startswith("roc_auc") or n == "ece"))
+    print_intervals(rows, tuple(n for n in found if n == spec.primary_metric or n.startswith("roc_auc") or n == "ece"),
+                    first="who")
     console.print(f"targets: {summary['targets']}")
     console.print(f"per world {out / jw.RESULTS_FILE}; summary {out / jw.SUMMARY_FILE}")
 
