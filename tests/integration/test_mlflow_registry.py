@@ -83,3 +83,27 @@ def test_a_missing_metric_fails_the_gate_and_every_other_gate_still_speaks():
     assert not passed
     assert any("no throughput_gain_vs_best_rule" in r for r in reasons)
     assert any(r.startswith("oracle_share") and "floor" in r for r in reasons)
+
+
+def test_a_champion_that_moves_while_a_gate_runs_is_not_overwritten(mlflow_client, monkeypatch):
+    """Two gates at once: B promotes while A is still comparing with the champion it read; A's
+    move is then refused (compare-and-set), so A never replaces a champion it was not judged against."""
+    from adaptive_delivery.platform.training import registry
+
+    spec = dataclasses.replace(get("MDL-001"), name="Gate Test Race")
+    v1 = register_challenger(mlflow_client, spec, _run_with({"macro_roc_auc": 0.80}))
+    assert gate_and_promote(mlflow_client, spec, v1, {"macro_roc_auc": 0.80}).passed
+    va = register_challenger(mlflow_client, spec, _run_with({"macro_roc_auc": 0.81}))
+    vb = register_challenger(mlflow_client, spec, _run_with({"macro_roc_auc": 0.90}))
+    judged = registry.evaluate_gates
+
+    def b_promotes_meanwhile(*args, **kwargs):
+        monkeypatch.setattr(registry, "evaluate_gates", judged)
+        assert gate_and_promote(mlflow_client, spec, vb, {"macro_roc_auc": 0.90}).passed
+        return judged(*args, **kwargs)
+
+    monkeypatch.setattr(registry, "evaluate_gates", b_promotes_meanwhile)
+    a = gate_and_promote(mlflow_client, spec, va, {"macro_roc_auc": 0.81})
+    assert not a.passed and f"champion moved to v{vb}" in a.summary()
+    assert str(mlflow_client.get_model_version_by_alias(spec.registered_name, CHAMPION).version) == vb
+    assert mlflow_client.get_model_version(spec.registered_name, va).tags["gate"] == "failed"

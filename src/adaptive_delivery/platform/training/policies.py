@@ -32,6 +32,7 @@ from adaptive_delivery.platform.training.registry import (
     GateVerdict,
     evaluate_gates,
     gate_and_promote,
+    move_alias,
     register_challenger,
 )
 from adaptive_delivery.platform.training.tracking import Tracking
@@ -105,23 +106,26 @@ def register_policy(
     return run_id, verdict
 
 
-def champion_needs_replacing(client, spec: ModelSpec) -> bool:
-    """No champion, or a learned one that its own logged metrics no longer pass the gates' floors
-    with (a gate added since, say). A rule champion stays until a learned policy beats it."""
+def champion_to_replace(client, spec: ModelSpec) -> tuple[bool, str | None]:
+    """(Should the rule take over, the champion now): yes with no champion, or with a learned one
+    that its own logged metrics no longer pass the gates' floors with (a gate added since, say). A
+    rule champion stays until a learned policy beats it."""
     from mlflow.exceptions import MlflowException
 
     try:
         mv = client.get_model_version_by_alias(spec.registered_name, CHAMPION)
     except MlflowException:
-        return True
+        return True, None
     if mv.tags.get(POLICY_KIND_TAG) == "rule":
-        return False
+        return False, str(mv.version)
     passed, _ = evaluate_gates(spec, dict(client.get_run(mv.run_id).data.metrics), None)
-    return not passed
+    return not passed, str(mv.version)
 
 
-def crown_rule(spec: ModelSpec, tracking: Tracking, evaluation: Path, why: str) -> tuple[str, str]:
-    """Register the best rule on the evaluation's worlds as `champion`; returns (version, rule name)."""
+def crown_rule(spec: ModelSpec, tracking: Tracking, evaluation: Path, why: str,
+               replacing: str | None) -> tuple[str | None, str]:
+    """Register the best rule on the evaluation's worlds and make it `champion` if the champion is
+    still `replacing` (compare-and-set); returns (its version if it became champion, rule name)."""
     trainer = trainer_of(spec)
     if trainer.best_rule is None:
         raise ValueError(f"{spec.model_id} cannot serve a rule as champion")
@@ -134,11 +138,13 @@ def crown_rule(spec: ModelSpec, tracking: Tracking, evaluation: Path, why: str) 
                                      params={"rule": settings.get("name", "rule")}, metrics=metrics,
                                      files={f"evaluation/{METRICS_FILE}": evaluation / METRICS_FILE},
                                      example=trainer.example(), python_model=trainer.pyfunc(), kind="rule")
-    client.set_registered_model_alias(spec.registered_name, CHAMPION, version)
-    client.set_model_version_tag(spec.registered_name, version, "gate", "rule champion")
+    moved, now = move_alias(client, spec, CHAMPION, version, replacing)
+    if not moved:
+        why = f"not champion: v{now} became champion meanwhile"
+    client.set_model_version_tag(spec.registered_name, version, "gate", "rule champion" if moved else "failed")
     client.set_model_version_tag(spec.registered_name, version, "gate_reasons", why[:4900])
     tracking.finish_parent(run_id)
-    return version, str(settings.get("name", "rule"))
+    return (version if moved else None), str(settings.get("name", "rule"))
 
 
 # ---- the policy pipeline's steps (components/*_policy.py wrap these) -----------------------------
@@ -190,8 +196,10 @@ def register_policy_step(spec: ModelSpec, tracking: Tracking, policy: Path, eval
         _, verdict = register_policy(spec, tracking=tracking, actor_path=actor, params=params or {},
                                      metrics=json.loads(metrics_file.read_text()), files=files,
                                      example=trainer.example(), python_model=trainer.pyfunc())
-    if not verdict.passed and trainer.best_rule is not None and champion_needs_replacing(tracking.client(), spec):
+    replace, champion = champion_to_replace(tracking.client(), spec)
+    if not verdict.passed and trainer.best_rule is not None and replace:
         why = f"learned v{verdict.challenger_version} did not beat it: " + "; ".join(verdict.reasons)
-        version, rule = crown_rule(spec, tracking, evaluation, why)
-        verdict.reasons.append(f"the best rule ({rule}) is champion as v{version}")
+        version, rule = crown_rule(spec, tracking, evaluation, why, replacing=champion)
+        if version is not None:
+            verdict.reasons.append(f"the best rule ({rule}) is champion as v{version}")
     return verdict

@@ -3,13 +3,20 @@
 A trained model is logged as a pyfunc, registered under the spec's name and given the alias
 `challenger`; the gate compares it with the current `champion` on the spec's gates and, if it
 passes, moves `champion` to it. Every verdict says why in words.
+
+Two trainings may gate at once: a gate names the version its own run registered (never the moving
+`challenger` alias), and `champion` moves only if it still points at the version the gate compared
+with (compare-and-set, under a lock beside a SQLite store), so a run never replaces a champion it
+was not judged against.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from adaptive_delivery.platform.spec import ModelSpec
 
@@ -88,21 +95,75 @@ def alias_metrics(client, spec: ModelSpec, alias: str) -> tuple[str | None, dict
     return str(mv.version), dict(client.get_run(mv.run_id).data.metrics)
 
 
+@contextlib.contextmanager
+def registry_lock(client) -> Iterator[None]:
+    """Serialise alias moves on one registry: an exclusive file lock beside a SQLite store (every
+    process on the machine). A tracking server has no lock to take; there the compare-and-set of
+    `move_alias` still refuses a move whose alias changed, all but the instant between read and write."""
+    uri = str(getattr(client, "_registry_uri", None) or client.tracking_uri)
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    with Path(uri.removeprefix("sqlite:///") + ".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def alias_version(client, spec: ModelSpec, alias: str) -> str | None:
+    """The version an alias points at (None: no such alias)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(spec.registered_name, alias).version)
+    except MlflowException:
+        return None
+
+
+def move_alias(client, spec: ModelSpec, alias: str, version: str, expected: str | None) -> tuple[bool, str | None]:
+    """Point `alias` at `version` only if it still points at `expected` (None: at nothing).
+    Returns (moved, the version the alias pointed at when checked)."""
+    with registry_lock(client):
+        now = alias_version(client, spec, alias)
+        if now != expected:
+            return False, now
+        client.set_registered_model_alias(spec.registered_name, alias, version)
+    return True, now
+
+
+_READ = object()  # gate_and_promote's default: compare with the champion it reads itself
+
+
 def gate_and_promote(client, spec: ModelSpec, challenger_version: str, challenger_metrics: dict[str, float],
                      extra_failures: list[str] | None = None,
-                     champion_metrics: dict[str, float] | None = None) -> GateVerdict:
-    """Compare the challenger with the champion; move `champion` only when every gate passes.
-    `champion_metrics` are the champion's scores on the challenger's holdout where the caller could
-    re-evaluate it (a fair comparison); otherwise the metrics its own training run logged."""
-    champion_version, logged = alias_metrics(client, spec, CHAMPION)
-    if champion_version == challenger_version:
-        champion_version, logged = None, None
+                     champion_metrics: dict[str, float] | None = None,
+                     compared_with: str | None | object = _READ) -> GateVerdict:
+    """Compare the challenger with the champion; move `champion` only when every gate passes and
+    the champion is still the version compared with. `champion_metrics` are the champion's scores
+    on the challenger's holdout where the caller could re-evaluate it (a fair comparison; then
+    `compared_with` names that champion's version, None for none); otherwise the metrics its own
+    training run logged."""
+    read_version, logged = alias_metrics(client, spec, CHAMPION)
+    expected = read_version if compared_with is _READ else (None if compared_with is None else str(compared_with))
+    if expected != read_version:  # what it logged is not what the caller compared with
+        logged = None
+    champion_version = None if expected == challenger_version else expected
+    if champion_version is None:
+        logged = None
     champion_metrics = champion_metrics if champion_metrics is not None else logged
     ok, reasons = evaluate_gates(spec, challenger_metrics, champion_metrics, extra_failures)
     if ok:
-        client.set_registered_model_alias(spec.registered_name, CHAMPION, challenger_version)
-        if champion_version is not None:  # a rollout compares the two on live traffic (rollout.live)
-            client.set_model_version_tag(spec.registered_name, challenger_version, REPLACED_TAG, champion_version)
+        moved, now = move_alias(client, spec, CHAMPION, challenger_version, expected)
+        if not moved:
+            ok = False
+            reasons.append(f"the champion moved to {'v' + now if now else 'nothing'} while this gate compared with "
+                           f"{'v' + expected if expected else 'no champion'}: judge again")
+    if ok and champion_version is not None:  # a rollout compares the two on live traffic (rollout.live)
+        client.set_model_version_tag(spec.registered_name, challenger_version, REPLACED_TAG, champion_version)
     client.set_model_version_tag(spec.registered_name, challenger_version, "gate", "passed" if ok else "failed")
     client.set_model_version_tag(spec.registered_name, challenger_version, "gate_reasons", "; ".join(reasons)[:4900])
     return GateVerdict(ok, reasons, challenger_version, champion_version)

@@ -372,27 +372,26 @@ def register_step(spec: ModelSpec, tracking: Tracking, run_id: str, model_path: 
 
 def gate_step(spec: ModelSpec, tracking: Tracking, run_id: str, version: str, holdout_path: str | Path,
               drift_failures: list[str]) -> str:
-    """Compare the challenger with the champion on this run's holdout and promote or stop; the
-    verdict goes to the model version's tags, the run's tags, and the return value."""
+    """Compare this run's registered version with the champion on this run's holdout and promote or
+    stop (only over the champion it compared with); the verdict goes to the model version's tags,
+    the run's tags, and the return value."""
     import mlflow
 
-    from adaptive_delivery.platform.training.registry import (
-        CHALLENGER,
-        alias_metrics,
-        gate_and_promote,
-    )
+    from adaptive_delivery.platform.training.registry import alias_metrics, gate_and_promote
 
     with tracking.step(run_id, "gate"):
         client = tracking.client()
         holdout = pd.read_parquet(holdout_path)
-        challenger = registered_bundle(client, spec, f"models:/{spec.registered_name}@{CHALLENGER}")
+        # the version this run registered: `challenger` may point at another run's by now
+        challenger = registered_bundle(client, spec, f"models:/{spec.registered_name}/{version}")
         challenger_metrics = evaluate_bundle(spec, challenger, holdout)
         champion_version, _ = alias_metrics(client, spec, "champion")
         champion_metrics = None
         if champion_version is not None and champion_version != version:
             champion = registered_bundle(client, spec, f"models:/{spec.registered_name}/{champion_version}")
             champion_metrics = evaluate_bundle(spec, champion, holdout)  # same holdout: a fair comparison
-        verdict = gate_and_promote(client, spec, version, challenger_metrics, drift_failures, champion_metrics)
+        verdict = gate_and_promote(client, spec, version, challenger_metrics, drift_failures, champion_metrics,
+                                   compared_with=champion_version)
         mlflow.log_metrics({f"challenger_{spec.primary_metric}": challenger_metrics[spec.primary_metric],
                             **({f"champion_{spec.primary_metric}": champion_metrics[spec.primary_metric]}
                                if champion_metrics else {})})
