@@ -2,8 +2,9 @@
 
 Runs in-process on `local[*]` (`build_features`) or on a cluster through spark-submit
 (`python -m adaptive_delivery.delivery.features.spark_jobs --lake s3://… --out s3://…`). Every table is
-written to a staging folder first and published only when all tables succeeded, so a failed build
-never leaves a partial feature table behind. The definitions mirror `reference.py`.
+written to a staging folder first and published only when all tables succeeded, in one rename
+(`publish`), so neither a failed build nor a crash leaves a partial or missing feature set behind.
+The definitions mirror `reference.py`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import argparse
 import math
 import shutil
-import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +28,7 @@ from adaptive_delivery.delivery.events.schema import (
     conform,
 )
 from adaptive_delivery.delivery.features import definitions as fd
+from adaptive_delivery.delivery.features.publish import publish, staging_folder
 from adaptive_delivery.delivery.providers import PROVIDER_NAMES
 
 US_PER_DAY = 86_400 * 1_000_000
@@ -442,8 +443,8 @@ ALL_TABLES = tuple(TABLE_BUILDERS)
 
 def build_features(lake_root: str | Path, out: str | Path, spark: SparkSession | None = None,
                    tables: Iterable[str] | None = None) -> dict[str, int]:
-    """Build feature tables from the lake (all of them, or `tables`) and publish them; returns rows
-    per table. A full build swaps the whole set at once; a partial one swaps each table it built."""
+    """Build feature tables from the lake (all of them, or `tables`) and publish them as one new
+    version (`publish`: a partial build keeps the other tables as they were); returns rows per table."""
     chosen = tuple(tables) if tables is not None else ALL_TABLES
     unknown = sorted(set(chosen) - set(TABLE_BUILDERS))
     if unknown or not chosen:
@@ -453,17 +454,14 @@ def build_features(lake_root: str | Path, out: str | Path, spark: SparkSession |
     own = spark is None
     spark = spark or spark_session()
     out = Path(out)
-    staging = out.parent / f".{out.name}.staging-{uuid.uuid4().hex[:8]}"
+    staging = staging_folder(out)
     try:
         inp = load_inputs(spark, lake)
         rows = {}
         for name in chosen:
             TABLE_BUILDERS[name](spark, inp).write.mode("overwrite").parquet(str(staging / name))
             rows[name] = spark.read.parquet(str(staging / name)).count()
-        if set(chosen) == set(ALL_TABLES) or not out.exists():
-            publish(staging, out)
-        else:
-            publish_tables(staging, out, chosen)
+        publish(staging, out, keep=[t for t in ALL_TABLES if t not in chosen])
         return rows
     except Exception:
         shutil.rmtree(staging, ignore_errors=True)
@@ -471,23 +469,6 @@ def build_features(lake_root: str | Path, out: str | Path, spark: SparkSession |
     finally:
         if own:
             spark.stop()
-
-
-def publish(staging: Path, out: Path) -> None:
-    """Swap the staged tables into place: readers see the old set or the new set, never a mix."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-    if out.exists():
-        out.rename(old)
-    staging.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def publish_tables(staging: Path, out: Path, names: Iterable[str]) -> None:
-    """Swap each staged table into `out` on its own (each table is whole; tables may differ in age)."""
-    for name in names:
-        publish(staging / name, out / name)
-    shutil.rmtree(staging, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> None:
