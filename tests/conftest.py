@@ -4,6 +4,7 @@ session, and the shared corpus."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -16,6 +17,36 @@ from adaptive_delivery.twin.simulator import simulate
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+# Under pytest-xdist (`make test` runs two workers) a session fixture is built once per worker that
+# uses it. The test files that use an expensive one stay on one worker, so it is still built once.
+# (xdist's own `--dist loadgroup` marks do not reach its scheduler under pytest 9, so the grouping
+# is done here, by file.)
+EXPENSIVE_FIXTURES = ("main_job", "built_features")
+
+
+def _group_of(path: Path) -> str | None:
+    """The first expensive fixture a test or fixture of the file asks for, by parameter name."""
+    text = path.read_text()
+    for name in EXPENSIVE_FIXTURES:
+        if re.search(rf"def \w+\([^)]*\b{name}\b", text):
+            return name
+    return None
+
+
+FILE_GROUPS = {str(p.relative_to(REPO)): g for p in sorted((REPO / "tests").rglob("test_*.py")) if (g := _group_of(p))}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Whole files for the grouped ones, test by test for every other."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FixtureGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return FILE_GROUPS.get(nodeid.split("::", 1)[0], nodeid)
+
+    return FixtureGroups(config, log)
 
 
 @pytest.fixture(scope="session")
