@@ -146,8 +146,16 @@ def test_malformed_requests_get_400_with_a_reason(served):
     next(i for i in nan["inputs"] if i["name"] == "send_rate_per_min")["data"][1] = None  # JSON has no NaN: null
     bad_shape = _v2(frame)
     bad_shape["inputs"][0]["shape"] = [5]
+    huge = _v2(frame)  # finite, but infinite in the models' float32
+    next(i for i in huge["inputs"] if i["name"] == "send_rate_per_min")["data"][0] = 1e39
+    twice = _v2(frame)
+    twice["inputs"].append(dict(twice["inputs"][0]))
+    truncated = _v2(frame)
+    rate = next(i for i in truncated["inputs"] if i["name"] == "send_rate_per_min")
+    rate["datatype"], rate["data"] = "INT64", [1.7, 2.0, 3.0]
     cases = {"missing inputs": missing, "NaN or infinite": nan, "cannot be decoded": bad_shape,
-             "no inputs": {"inputs": []}}
+             "no inputs": {"inputs": []}, "values beyond": huge, "named more than once": twice,
+             "send whole numbers": truncated}
     for message, body in cases.items():
         r = _infer(server, body)
         assert r.status_code == 400, (message, r.status_code, r.text)

@@ -42,6 +42,8 @@ def test_valid_columns_become_rows_with_message_ids():
     ({"a": ["high"], "dom": ["x"]}, "'a' must be numeric"),
     ({"a": [float("nan")], "dom": ["x"]}, "NaN or infinite"),
     ({"a": [[1, 2]], "dom": ["x"]}, "one value per message"),
+    ({"a": [1e39], "dom": ["x"]}, "beyond"),
+    ({"a": [-3.5e38], "dom": ["x"]}, "beyond"),
 ])
 def test_malformed_requests_are_refused_with_a_reason(columns, message):
     with pytest.raises(RequestError, match=message):

@@ -3,6 +3,7 @@ response frame, and the serving metrics MLServer's Prometheus endpoint exposes. 
 serving environment (MLServer); each model's runtime lives in its own folder."""
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,7 +37,28 @@ def observe(model: str, started: float, rows: int) -> None:
     m["prediction_batch_size"].labels(model=model).observe(rows)
 
 
+INTEGER_TYPES = {"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"}
+
+
+def _flat(data) -> list:
+    """A V2 input's data as a flat list (it may come nested by its shape)."""
+    data = getattr(data, "root", data)
+    out, stack = [], [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list | tuple):
+            stack.extend(reversed(item))
+        else:
+            out.append(item)
+    return out
+
+
 def decode_input(inp: RequestInput) -> np.ndarray:
+    if inp.datatype in INTEGER_TYPES:  # 1.7 sent as INT64 would silently become 1
+        fractional = [v for v in _flat(inp.data) if isinstance(v, float) and not v.is_integer()]
+        if fractional:
+            raise MLServerError(f"input {inp.name!r} is {inp.datatype} but holds {fractional[0]!r}: "
+                                "send whole numbers, or the input as FP64")
     try:
         if inp.datatype == "BYTES":
             return np.asarray(StringCodec.decode_input(inp), dtype=object)
@@ -47,6 +69,9 @@ def decode_input(inp: RequestInput) -> np.ndarray:
 
 def columns_of(payload: InferenceRequest) -> dict[str, np.ndarray]:
     """One flat array per named input (a [n, 1] input counts as n values)."""
+    twice = sorted(n for n, k in Counter(inp.name for inp in payload.inputs).items() if k > 1)
+    if twice:  # the second would silently replace the first
+        raise MLServerError(f"inputs named more than once: {twice}")
     columns = {}
     for inp in payload.inputs:
         values = decode_input(inp)

@@ -63,6 +63,9 @@ def check_reading(values: np.ndarray, name: str) -> None:
                            "(bad, low, medium, high)")
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def feature_rows(columns: Mapping[str, Sequence | np.ndarray], features: Sequence[str], categorical: Sequence[str],
                  max_batch: int = MAX_BATCH) -> tuple[pd.DataFrame, list[str]]:
     """Validated feature rows and message ids from named columns of equal length.
@@ -93,6 +96,9 @@ def feature_rows(columns: Mapping[str, Sequence | np.ndarray], features: Sequenc
         if not np.isfinite(numbers).all():
             raise RequestError(f"input {name!r} has NaN or infinite values at rows "
                                f"{np.flatnonzero(~np.isfinite(numbers))[:5].tolist()}")
+        if (np.abs(numbers) > FLOAT32_MAX).any():  # the models compute in float32: it would be infinite
+            raise RequestError(f"input {name!r} has values beyond ±{FLOAT32_MAX:.3g} at rows "
+                               f"{np.flatnonzero(np.abs(numbers) > FLOAT32_MAX)[:5].tolist()}")
         out[name] = numbers
     ids = [str(v) for v in columns[MESSAGE_ID]] if MESSAGE_ID in columns else [str(i) for i in range(n)]
     return pd.DataFrame(out), ids
