@@ -29,6 +29,7 @@ def test_cluster_profile_submits_spark_to_kubernetes(tmp_path):
     assert cmd[:3] == ["spark-submit", "--master", "k8s://https://kubernetes.default.svc"]
     assert "--deploy-mode" in cmd and f"spark.kubernetes.container.image={PLATFORM_IMAGE}" in cmd
     assert cmd[-2:] == ["--tables", "provider"] and cmd[cmd.index("--lake") + 1] == str(tmp_path / "lake")
+    assert not any("bindAddress" in c for c in cmd)  # a cluster's driver must be reachable by its executors
     with pytest.raises(jobs.DeploymentError, match="no simulated world"):
         jobs.simulate_until(dep, dep.home)
 
@@ -73,3 +74,9 @@ def test_a_calibration_gap_is_confirmed_only_by_the_same_champions_previous_chec
     assert jobs.previous_gaps(dep, "MDL-001", "1", "2026-04-10T0000") == gap
     assert jobs.previous_gaps(dep, "MDL-001", "2", "2026-04-10T0000") == []  # a new champion starts again
     assert jobs.previous_gaps(dep, "MDL-001", "1", "2026-04-08T0000") == []  # nothing before the first check
+
+
+def test_a_local_spark_listens_on_loopback_only(tmp_path):
+    dep = jobs.deployment({"AD_HOME": str(tmp_path), "AD_SPARK_MASTER": "local[2]"})
+    cmd = jobs.spark_submit_command(dep)
+    assert "spark.driver.bindAddress=127.0.0.1" in cmd and "spark.driver.host=127.0.0.1" in cmd

@@ -38,9 +38,15 @@ class FeatureBuildError(RuntimeError):
     """The lake cannot be turned into features; the message names the offending partition."""
 
 
+def loopback_settings(master: str) -> dict[str, str]:
+    """A local Spark listens on this machine's loopback only (its driver's RPC and block manager
+    would otherwise listen on the external interface); a cluster's driver must be reachable."""
+    return {"spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1"} if master.startswith("local") else {}
+
+
 def spark_session(app: str = "adaptive-delivery-features", master: str = "local[*]") -> SparkSession:
     """A Spark session configured the way every feature job expects (UTC, microsecond Parquet)."""
-    return (
+    builder = (
         SparkSession.builder.master(master).appName(app)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
@@ -48,8 +54,10 @@ def spark_session(app: str = "adaptive-delivery-features", master: str = "local[
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", "4g")
-        .getOrCreate()
     )
+    for key, value in loopback_settings(master).items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
 
 
 # ---- input checks ----------------------------------------------------------------------------

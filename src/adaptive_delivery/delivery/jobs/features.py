@@ -19,7 +19,7 @@ def spark_submit_command(dep: Deployment, tables: Iterable[str] | None = None) -
     from adaptive_delivery.delivery.features import spark_jobs
 
     conf = {"spark.sql.session.timeZone": "UTC", "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
-            "spark.ui.enabled": "false", **dep.spark_conf}
+            "spark.ui.enabled": "false", **spark_jobs.loopback_settings(dep.spark_master), **dep.spark_conf}
     cmd = ["spark-submit", "--master", dep.spark_master]
     if not dep.spark_in_process:
         cmd += ["--deploy-mode", "cluster"]
