@@ -86,8 +86,20 @@ class LocalServer:
             self.process.kill()
 
 
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Does something already accept connections on the port?"""
+    with socket.socket() as s:
+        s.settimeout(1.0)
+        return s.connect_ex((host, port)) == 0
+
+
 def start(settings_dir: Path, http_port: int, grpc_port: int, model: str, timeout_s: float = 120) -> LocalServer:
-    """Start `mlserver start` from the serving environment; returns once `model` is ready."""
+    """Start `mlserver start` from the serving environment; returns once `model` is ready. Refuses
+    ports another server holds (it would answer in place of the one started here)."""
+    busy = [p for p in (http_port, grpc_port) if port_in_use(p)]
+    if busy:
+        raise RuntimeError(f"127.0.0.1 port(s) {busy} already answer: another server (an MLServer left running?) "
+                           "holds them; stop it, or choose other ports")
     if not SERVING_PYTHON.exists():
         raise FileNotFoundError(f"the serving environment is missing ({SERVING_PYTHON}); run `make serving-env`")
     log = settings_dir / "mlserver.log"

@@ -304,8 +304,8 @@ def test_the_local_router_splits_mirrors_and_pins_as_seldons_experiment_says(ser
 
 def test_the_model_serve_command_serves_the_champion_and_stops_with_it(served):
     """`adaptive-delivery model serve MDL-001` end to end: resolves the champion from the registry,
-    starts MLServer on 127.0.0.1, answers as the registered model does, and takes MLServer down
-    when it is interrupted."""
+    starts MLServer on 127.0.0.1, answers as the registered model does, refuses a second start on
+    the same ports, and takes MLServer down when it is killed (SIGTERM)."""
     server, root, version = served
     http, grpc = local.free_port(), local.free_port()
     cmd = [sys.executable, "-m", "adaptive_delivery.cli", "model", "serve", "MDL-001", "--aliases", "champion",
@@ -333,8 +333,12 @@ def test_the_model_serve_command_serves_the_champion_and_stops_with_it(served):
         expected = {o["name"]: o["data"] for o in want.json()["outputs"]}
         np.testing.assert_allclose(outputs["p_inbox"], expected["p_inbox"], rtol=1e-9)
         assert set(outputs["model_version"]) == {version}
+        # a second serve on the same ports is refused, instead of reporting success over this one
+        second = [str(root / "cli-serving-2") if c == str(root / "cli-serving") else c for c in cmd]
+        again = subprocess.run(second, capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[2])
+        assert again.returncode == 3 and "already answer" in again.stdout, again.stdout[-2000:]
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)  # `kill`, not Ctrl-C: MLServer must go down with it too
         proc.wait(timeout=120)
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{url}/ready", timeout=2)

@@ -161,7 +161,10 @@ def serve(
     world: Path = typer.Option(Path("runs/latest"), help="A world whose Feast online store (WORLD/feast, "
                                "WORLD/features) answers entity-key requests; skipped when it has none."),
 ) -> None:
-    """Start the local serving stack: MLServer on 127.0.0.1 with the registered versions behind ALIASES."""
+    """Start the local serving stack: MLServer on 127.0.0.1 with the registered versions behind ALIASES;
+    Ctrl-C or SIGTERM stops it. Refuses ports another server already holds."""
+    import signal
+
     from mlflow.exceptions import MlflowException
 
     from adaptive_delivery.platform.spec import get
@@ -188,10 +191,17 @@ def serve(
         console.print(f"entity-key requests read {spec.feature_service} from {world / 'feast'}")
     settings = local.write_settings(out / "mlserver", models, http_port, grpc_port, prediction_log=out / "predictions.jsonl",
                                     runtimes=dict.fromkeys(models, spec.runtime), feature_store=store)
+    def _terminate(*_) -> None:  # `kill` (SIGTERM) stops MLServer too, as Ctrl-C does
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         server = local.start(settings, http_port, grpc_port, next(iter(models)))  # stops MLServer if interrupted
     except KeyboardInterrupt:
         raise typer.Exit(code=130) from None
+    except RuntimeError as exc:
+        console.print(f"[red]not serving[/red]: {exc}")
+        raise typer.Exit(code=3) from exc
     console.print(f"serving {', '.join(models)} at {server.url}/v2/models/<name>/infer (gRPC 127.0.0.1:{grpc_port}); "
                   f"log {server.log}; Ctrl-C stops")
     try:
