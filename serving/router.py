@@ -8,6 +8,9 @@ controller's state) tells Seldon to route, the way Seldon does it:
 - a `seldon-model` header pins the request to the model it names (how the sending side keeps a
   subscriber on one model: it splits a batch by the FNV-1a bucket, `arms_of`, and pins each part);
 - the response's `x-seldon-route` header says which model answered.
+A pin or a model name must be one this router serves (`mdl-001` or `mdl-001-v<N>`); a body must
+arrive whole within `body_timeout` and be at most MAX_BODY_BYTES; at most `max_connections`
+connections are handled at once (the rest wait in the listen queue).
 With no experiment running, the model id's name goes to the champion (`mdl-001`). The state is
 re-read on every request, so a rollout decision changes the routing at once, as on a cluster.
 Runs in either environment (stdlib HTTP server + requests).
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -28,6 +32,7 @@ import requests
 
 PIN_HEADER = "seldon-model"
 ROUTE_HEADER = "x-seldon-route"
+MAX_BODY_BYTES = 32 * 2**20
 
 
 def choose(experiment: dict | None, pinned: str | None, rng: random.Random) -> tuple[str | None, str | None]:
@@ -68,10 +73,17 @@ class Router:
         self.mirrored: Counter[str] = Counter()
         self.session = requests.Session()
 
+    def serves(self, name: str) -> bool:
+        """The model id's name or one of its versions (`mdl-001-v3`), nothing else."""
+        return re.fullmatch(rf"{re.escape(self.model_name)}(-v\d{{1,9}})?", name) is not None
+
     def handle(self, name: str, body: bytes, pinned: str | None) -> tuple[int, bytes, str]:
         """(status, body, model that answered)."""
-        if name != self.model_name and not name.startswith(f"{self.model_name}-v"):
-            return 404, json.dumps({"error": f"unknown model {name!r}; this router serves {self.model_name}"}).encode(), ""
+        if not self.serves(name):
+            return 404, json.dumps({"error": f"unknown model {name[:80]!r}; this router serves {self.model_name}"}).encode(), ""
+        if pinned is not None and not self.serves(pinned):
+            return 400, json.dumps({"error": f"{PIN_HEADER} {pinned[:80]!r} names no model this router serves "
+                                             f"({self.model_name} or {self.model_name}-v<N>)"}).encode(), ""
         with self.lock:
             answer, copy = choose(self.experiment() if name == self.model_name else None, pinned, self.rng)
         answer = answer or name
@@ -97,16 +109,53 @@ class Router:
             pass  # a mirror's failure never reaches the caller
 
 
-def serve(router: Router, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+class BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, at most `max_connections` of them: the accept loop waits for a
+    free slot, so slow or idle clients queue in the backlog instead of growing threads."""
+
+    daemon_threads = True
+
+    def __init__(self, address, handler, max_connections: int) -> None:
+        self.slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request, client_address) -> None:
+        self.slots.acquire()
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
+def serve(router: Router, host: str = "127.0.0.1", port: int = 0, body_timeout: float = 10.0,
+          max_connections: int = 64) -> ThreadingHTTPServer:
     """Start the router's HTTP server in a background thread; returns it (server_address has the port)."""
 
     class Handler(BaseHTTPRequestHandler):
+        timeout = body_timeout  # a client that stops sending is dropped, its thread freed
+
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             parts = self.path.strip("/").split("/")
             if len(parts) != 4 or parts[0] != "v2" or parts[1] != "models" or parts[3] != "infer":
-                self._reply(404, json.dumps({"error": f"no route {self.path}; POST /v2/models/<name>/infer"}).encode(), "")
+                self._reply(404, json.dumps({"error": f"no route {self.path[:80]}; POST /v2/models/<name>/infer"}).encode(), "")
                 return
-            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            length = self.headers.get("content-length", "")
+            if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+                self._reply(400 if not length.isdigit() else 413, json.dumps(
+                    {"error": f"content-length must be 0..{MAX_BODY_BYTES} bytes, got {length[:20]!r}"}).encode(), "")
+                self.close_connection = True
+                return
+            body = self.rfile.read(int(length))
+            if len(body) < int(length):  # the client closed early
+                self.close_connection = True
+                return
             self._reply(*router.handle(parts[2], body, self.headers.get(PIN_HEADER)))
 
         def _reply(self, status: int, body: bytes, model: str) -> None:
@@ -121,7 +170,7 @@ def serve(router: Router, host: str = "127.0.0.1", port: int = 0) -> ThreadingHT
         def log_message(self, *args) -> None:
             pass
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    server = BoundedServer((host, port), Handler, max_connections)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
