@@ -11,6 +11,7 @@ import random
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -228,3 +229,47 @@ def test_each_reported_crash_case_alone_is_answered(name, tmp_path):
     paths = _write(tmp_path / "in", {name: _hostile_mail()[name]})
     report = ingest.ingest_mail(EventsLake(tmp_path / "lake"), paths[:1])
     assert report.items_in == 1 == report.items_accepted + report.items_quarantined
+
+
+KILLED = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from adaptive_delivery.delivery.events.ingest import ingest_mail
+    from adaptive_delivery.delivery.events.lake import EventsLake
+    import random
+    folder, lake = Path(sys.argv[1]), Path(sys.argv[2])
+    paths = sorted(folder.iterdir())
+    random.Random(int(sys.argv[3])).shuffle(paths)  # each run meets the files in another order
+    print("start", flush=True)
+    for i in range(0, len(paths), 5):  # small batches: the kill lands between and inside writes
+        ingest_mail(EventsLake(lake), paths[i:i + 5])
+""")
+
+
+def test_ingest_killed_at_random_points_loses_nothing_and_doubles_nothing(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(60):
+        (folder / f"b{i:02d}.eml").write_bytes(_dsn(recipients=3, date=f"Thu, {1 + i % 20:02d} Jan 2026 10:00:00 +0000",
+                                                      extra=f" ({i})"))
+    lake = tmp_path / "lake"
+    rng = random.Random(11)
+    landed = set()
+    for run in range(20):
+        child = subprocess.Popen([sys.executable, "-c", KILLED, str(folder), str(lake), str(run)], stdout=subprocess.PIPE,
+                                 text=True)
+        assert child.stdout.readline().strip() == "start"
+        time.sleep(rng.uniform(0.0, 0.6))
+        child.kill()
+        child.wait()
+        if (lake / "outcomes").exists():  # whatever landed is whole and never twice
+            ids = ds.dataset(lake / "outcomes").to_table(columns=["event_id"]).column(0).to_pylist()
+            assert len(ids) == len(set(ids))
+            landed.add(len(ids))
+    assert len(landed) >= 3, landed  # the kills fell at different points of the work
+    final = ingest.ingest_mail(EventsLake(lake), sorted(folder.iterdir()))
+    assert final.items_in == 60 == final.items_accepted
+    ids = ds.dataset(lake / "outcomes").to_table(columns=["event_id"]).column(0).to_pylist()
+    assert len(ids) == len(set(ids)) == 180
+    for line in (lake / "_ingest_ledger.jsonl").read_text().splitlines():
+        json.loads(line)  # no torn line
