@@ -28,8 +28,8 @@ def package(model_id: str, evaluation: Path, policies: list[Path]) -> dict:
     """The results record of one sealed evaluation; refuses one the ledger does not hold."""
     summary = json.loads((evaluation / SUMMARY[model_id]).read_text())
     version = protocol.artefact_version(policies)
-    uses = [u for u in protocol.SealedLedger(protocol.ledger_path()).uses(model_id) if u["version"] == version]
-    if not uses:
+    use = protocol.SealedLedger(protocol.ledger_path()).use_of(model_id, version)
+    if use is None:
         raise SystemExit(f"{model_id} version {version} has no sealed use on record: run `model evaluate --sealed` first")
     if sorted(summary["seeds"]) != sorted(protocol.SEALED_SEEDS) or summary["training_runs"] != len(policies):
         raise SystemExit(f"{evaluation} is not the sealed evaluation of these {len(policies)} policies")
@@ -37,10 +37,10 @@ def package(model_id: str, evaluation: Path, policies: list[Path]) -> dict:
     for record in training:
         record["policy"] = Path(record["policy"]).name
     return {
-        "model": model_id, "version": version, "sealed_use": uses[0], "days": summary["days"],
+        "model": model_id, "version": version, "sealed_use": use, "days": summary["days"],
         "seeds": summary["seeds"], "training_runs": len(policies), "training": training,
         "intervals": summary["intervals"], "targets": summary["targets"],
-        "produced_by": {"commit": uses[0]["commit"], "commands": [uses[0]["command"]]}, "provenance": provenance(),
+        "produced_by": {"commit": use["commit"], "commands": [use["command"]]}, "provenance": provenance(),
     }
 
 

@@ -323,17 +323,32 @@ def _png(plt, fig) -> bytes:
     return buf.getvalue()
 
 
-def plot_mdl001(data: dict) -> bytes:
+def _errors(cells: list[dict]) -> list[list[float]]:
+    """Error-bar lengths below and above each mean of protocol.Interval records (none where a
+    single world gives no interval)."""
+    return [[c["mean"] - c["low"] if c["low"] == c["low"] else 0.0 for c in cells],
+            [c["high"] - c["mean"] if c["high"] == c["high"] else 0.0 for c in cells]]
+
+
+def _auc_bars(series: dict[str, list[float]], labels: list[str], ylabel: str,
+              errors: dict[str, list[list[float]]] | None = None) -> bytes:
+    """MDL-001's per-class ROC-AUCs, one group of bars per class, one bar per series."""
     plt, fig, ax = _figure()
-    keys = [k for _, k in MDL001_ROWS[:6]]
-    width = 0.27
-    for i, who in enumerate(("model", "oracle", "clairvoyant")):
-        ax.bar([j + (i - 1) * width for j in range(len(keys))], [data[who][k] for k in keys], width, label=who)
-    ax.set_xticks(range(len(keys)), [label.replace("ROC-AUC ", "") for label, _ in MDL001_ROWS[:6]])
+    width = 0.8 / len(series)
+    for i, (who, values) in enumerate(series.items()):
+        ax.bar([j + (i - (len(series) - 1) / 2) * width for j in range(len(labels))], values, width, label=who,
+               yerr=(errors or {}).get(who), capsize=3)
+    ax.set_xticks(range(len(labels)), [label.replace("ROC-AUC ", "") for label in labels])
     ax.set_ylim(0.5, 1.0)
-    ax.set_ylabel("ROC-AUC on the holdout")
-    ax.legend(loc="upper left", ncols=3)
+    ax.set_ylabel(ylabel)
+    ax.legend(loc="upper left", ncols=len(series))
     return _png(plt, fig)
+
+
+def plot_mdl001(data: dict) -> bytes:
+    rows = MDL001_ROWS[:6]
+    return _auc_bars({who: [data[who][k] for _, k in rows] for who in ("model", "oracle", "clairvoyant")},
+                     [label for label, _ in rows], "ROC-AUC on the holdout")
 
 
 def plot_mdl003(data: dict) -> bytes:
@@ -355,18 +370,11 @@ def plot_mdl009(data: dict) -> bytes:
 
 
 def plot_mdl001_sealed(data: dict) -> bytes:
-    plt, fig, ax = _figure()
-    keys = [(label, k) for label, k in MDL001_ROWS[:6] if k in data["intervals"]]
-    width = 0.38
-    for i, who in enumerate(("model", "oracle")):
-        cells = [data["intervals"][k][who] for _, k in keys]
-        ax.bar([j + (i - 0.5) * width for j in range(len(keys))], [c["mean"] for c in cells], width, label=who,
-               yerr=[[c["mean"] - c["low"] for c in cells], [c["high"] - c["mean"] for c in cells]], capsize=3)
-    ax.set_xticks(range(len(keys)), [label.replace("ROC-AUC ", "") for label, _ in keys])
-    ax.set_ylim(0.5, 1.0)
-    ax.set_ylabel("ROC-AUC on the sealed worlds' holdouts (95% interval)")
-    ax.legend(loc="upper left", ncols=2)
-    return _png(plt, fig)
+    rows = [(label, k) for label, k in MDL001_ROWS[:6] if k in data["intervals"]]
+    cells = {who: [data["intervals"][k][who] for _, k in rows] for who in ("model", "oracle")}
+    return _auc_bars({who: [c["mean"] for c in cs] for who, cs in cells.items()}, [label for label, _ in rows],
+                     "ROC-AUC on the sealed worlds' holdouts (95% interval)",
+                     errors={who: _errors(cs) for who, cs in cells.items()})
 
 
 def plot_mdl003_sealed(data: dict) -> bytes:
@@ -374,8 +382,7 @@ def plot_mdl003_sealed(data: dict) -> bytes:
     names = list(data["intervals"])
     cells = [data["intervals"][p]["delivered_per_hour"] for p in names]
     ax.barh([MDL003_POLICIES.get(p, p) for p in names], [c["mean"] for c in cells], color="tab:blue",
-            xerr=[[c["mean"] - (c["low"] if c["low"] == c["low"] else c["mean"]) for c in cells],
-                  [(c["high"] if c["high"] == c["high"] else c["mean"]) - c["mean"] for c in cells]])
+            xerr=_errors(cells))
     ax.set_xlabel("delivered per hour on the sealed worlds (mean, 95% interval)")
     ax.invert_yaxis()
     return _png(plt, fig)
@@ -385,9 +392,7 @@ def plot_mdl009_sealed(data: dict) -> bytes:
     plt, fig, ax = _figure()
     rows = data["intervals"]["typical"]
     cells = [rows[p]["days_to_full"] for p in rows]
-    ax.barh(list(rows), [c["mean"] for c in cells], color="tab:green",
-            xerr=[[c["mean"] - (c["low"] if c["low"] == c["low"] else c["mean"]) for c in cells],
-                  [(c["high"] if c["high"] == c["high"] else c["mean"]) - c["mean"] for c in cells]])
+    ax.barh(list(rows), [c["mean"] for c in cells], color="tab:green", xerr=_errors(cells))
     ax.set_xlabel(f"days to full capacity, typical list (never = {data['days'] + 1}; mean, 95% interval)")
     ax.invert_yaxis()
     return _png(plt, fig)

@@ -33,18 +33,18 @@ def package(model_id: str, evaluation: Path) -> dict:
     if worlds.recipe_version(spec, summary["profile"], size) != version:
         raise SystemExit(f"{evaluation} holds version {version}, but the recipe here is another: package it "
                          "at the commit that evaluated it")
-    uses = [u for u in protocol.SealedLedger(protocol.ledger_path()).uses(model_id) if u["version"] == version]
-    if not uses:
+    use = protocol.SealedLedger(protocol.ledger_path()).use_of(model_id, version)
+    if use is None:
         raise SystemExit(f"{model_id} version {version} has no sealed use on record: run `model evaluate --sealed` first")
-    if sorted(summary["seeds"]) != sorted(uses[0]["seeds"]):
-        raise SystemExit(f"{evaluation} did not score every sealed world its claim names: {uses[0]['seeds']}")
+    if sorted(summary["seeds"]) != sorted(use["seeds"]):
+        raise SystemExit(f"{evaluation} did not score every sealed world its claim names: {use['seeds']}")
     rows = pd.read_csv(evaluation / worlds.RESULTS_FILE)
     keep = [c for c in rows.columns if c in WORLD_COLUMNS or c.removeprefix("oracle_") in spec.metrics]
     return {
-        "model": model_id, "version": version, "sealed_use": uses[0], "profile": summary["profile"],
+        "model": model_id, "version": version, "sealed_use": use, "profile": summary["profile"],
         "world": summary["world"], "seeds": summary["seeds"], "intervals": summary["intervals"],
         "targets": summary["targets"], "per_world": rows[keep].to_dict("records"),
-        "produced_by": {"commit": uses[0]["commit"], "commands": [uses[0]["command"]]}, "provenance": provenance(),
+        "produced_by": {"commit": use["commit"], "commands": [use["command"]]}, "provenance": provenance(),
     }
 
 

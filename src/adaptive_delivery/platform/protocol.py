@@ -147,15 +147,18 @@ class SealedLedger:
         rows = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
         return [r for r in rows if model_id is None or r["model_id"] == model_id]
 
+    def use_of(self, model_id: str, version: str) -> dict | None:
+        """The recorded use of the sealed worlds by this version (None: it has not used them)."""
+        return next((u for u in self.uses(model_id) if u["version"] == version), None)
+
     def claim(self, model_id: str, version: str, seeds: Sequence[int], command: str = "") -> dict:
         """Record a use of the sealed worlds by `version` of `model_id` before it happens (a crash
         mid-run still counts as the use); refuse a second use of the same version."""
-        for use in self.uses(model_id):
-            if use["version"] == version:
-                raise SealedReuseError(
-                    f"{model_id} version {version} was already evaluated on the sealed worlds on {use['date']} "
-                    f"(commit {use['commit']}); a version sees them once. Choose on validation worlds, "
-                    "and bring a new version (retrained or changed) for a new headline.")
+        if (use := self.use_of(model_id, version)) is not None:
+            raise SealedReuseError(
+                f"{model_id} version {version} was already evaluated on the sealed worlds on {use['date']} "
+                f"(commit {use['commit']}); a version sees them once. Choose on validation worlds, "
+                "and bring a new version (retrained or changed) for a new headline.")
         if len(seeds) < MIN_WORLDS:
             raise ValueError(f"a headline needs at least {MIN_WORLDS} worlds, got {len(seeds)}")
         bad = [s for s in seeds if split_of(s) != "sealed"]

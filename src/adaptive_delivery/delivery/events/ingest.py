@@ -169,6 +169,27 @@ def _table(kind: str, rows: list[dict]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=schema)
 
 
+def _read_message(path: Path, name: str) -> tuple[bytes, str, list[dict], str | None]:
+    """(content, event kind, rows, why it is quarantined, None when it is not): whatever reading
+    or parsing one input raises is that input's, never the batch's."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return b"", "", [], f"unreadable: {exc.strerror or exc}"
+    try:
+        with time_limit(MAX_PARSE_SECONDS):
+            kind, rows = rows_from_message(raw, name)
+    except MalformedMessage as exc:
+        return raw, "", [], f"malformed: {exc.reason}"
+    except InputLimit as exc:
+        return raw, "", [], f"over a limit: {exc}"
+    except Exception as exc:  # noqa: BLE001 - one input's failure, whatever it is
+        return raw, "", [], f"unparseable: {type(exc).__name__}: {str(exc)[:200]}"
+    if not rows:
+        return raw, kind, [], "not a bounce or complaint" if kind == "not_bounce" else "automatic reply, not a failure"
+    return raw, kind, rows, None
+
+
 def ingest_mail(lake: EventsLake, paths: list[Path], source: str = "dsn") -> IngestReport:
     """Ingest bounce and complaint messages (one file per message)."""
     report = IngestReport(source=source)
@@ -176,30 +197,8 @@ def ingest_mail(lake: EventsLake, paths: list[Path], source: str = "dsn") -> Ing
     for path in paths:
         report.items_in += 1
         name = safe_name(path.name)
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            lake.quarantine_raw(source, name, b"", f"unreadable: {exc.strerror or exc}")
-            report.quarantine(f"unreadable: {exc.strerror or exc}")
-            continue
-        try:
-            with time_limit(MAX_PARSE_SECONDS):
-                kind, rows = rows_from_message(raw, name)
-        except MalformedMessage as exc:
-            lake.quarantine_raw(source, name, raw, f"malformed: {exc.reason}")
-            report.quarantine(f"malformed: {exc.reason}")
-            continue
-        except InputLimit as exc:
-            lake.quarantine_raw(source, name, raw, f"over a limit: {exc}")
-            report.quarantine(f"over a limit: {exc}")
-            continue
-        except Exception as exc:  # noqa: BLE001 - any failure of one input is that input's, not the batch's
-            reason = f"unparseable: {type(exc).__name__}: {str(exc)[:200]}"
-            lake.quarantine_raw(source, name, raw, reason)
-            report.quarantine(reason)
-            continue
-        if not rows:
-            reason = "not a bounce or complaint" if kind == "not_bounce" else "automatic reply, not a failure"
+        raw, kind, rows, reason = _read_message(path, name)
+        if reason is not None:
             lake.quarantine_raw(source, name, raw, reason)
             report.quarantine(reason)
             continue

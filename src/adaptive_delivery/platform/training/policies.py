@@ -34,6 +34,7 @@ from adaptive_delivery.platform.training.registry import (
     gate_and_promote,
     move_alias,
     register_challenger,
+    version_by_alias,
 )
 from adaptive_delivery.platform.training.tracking import Tracking
 
@@ -110,11 +111,8 @@ def champion_to_replace(client, spec: ModelSpec) -> tuple[bool, str | None]:
     """(Should the rule take over, the champion now): yes with no champion, or with a learned one
     that its own logged metrics no longer pass the gates' floors with (a gate added since, say). A
     rule champion stays until a learned policy beats it."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        mv = client.get_model_version_by_alias(spec.registered_name, CHAMPION)
-    except MlflowException:
+    mv = version_by_alias(client, spec, CHAMPION)
+    if mv is None:
         return True, None
     if mv.tags.get(POLICY_KIND_TAG) == "rule":
         return False, str(mv.version)
@@ -196,8 +194,10 @@ def register_policy_step(spec: ModelSpec, tracking: Tracking, policy: Path, eval
         _, verdict = register_policy(spec, tracking=tracking, actor_path=actor, params=params or {},
                                      metrics=json.loads(metrics_file.read_text()), files=files,
                                      example=trainer.example(), python_model=trainer.pyfunc())
+    if verdict.passed or trainer.best_rule is None:
+        return verdict
     replace, champion = champion_to_replace(tracking.client(), spec)
-    if not verdict.passed and trainer.best_rule is not None and replace:
+    if replace:
         why = f"learned v{verdict.challenger_version} did not beat it: " + "; ".join(verdict.reasons)
         version, rule = crown_rule(spec, tracking, evaluation, why, replacing=champion)
         if version is not None:

@@ -84,13 +84,20 @@ def register_challenger(client, spec: ModelSpec, run_id: str, artifact_name: str
     return str(version.version)
 
 
-def alias_metrics(client, spec: ModelSpec, alias: str) -> tuple[str | None, dict[str, float] | None]:
-    """The version behind an alias and the metrics its training run logged (None if no such alias)."""
+def version_by_alias(client, spec: ModelSpec, alias: str):
+    """The model version an alias points at (None: no such alias)."""
     from mlflow.exceptions import MlflowException
 
     try:
-        mv = client.get_model_version_by_alias(spec.registered_name, alias)
+        return client.get_model_version_by_alias(spec.registered_name, alias)
     except MlflowException:
+        return None
+
+
+def alias_metrics(client, spec: ModelSpec, alias: str) -> tuple[str | None, dict[str, float] | None]:
+    """The version behind an alias and the metrics its training run logged (None if no such alias)."""
+    mv = version_by_alias(client, spec, alias)
+    if mv is None:
         return None, None
     return str(mv.version), dict(client.get_run(mv.run_id).data.metrics)
 
@@ -114,21 +121,12 @@ def registry_lock(client) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def alias_version(client, spec: ModelSpec, alias: str) -> str | None:
-    """The version an alias points at (None: no such alias)."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return str(client.get_model_version_by_alias(spec.registered_name, alias).version)
-    except MlflowException:
-        return None
-
-
 def move_alias(client, spec: ModelSpec, alias: str, version: str, expected: str | None) -> tuple[bool, str | None]:
     """Point `alias` at `version` only if it still points at `expected` (None: at nothing).
     Returns (moved, the version the alias pointed at when checked)."""
     with registry_lock(client):
-        now = alias_version(client, spec, alias)
+        mv = version_by_alias(client, spec, alias)
+        now = None if mv is None else str(mv.version)
         if now != expected:
             return False, now
         client.set_registered_model_alias(spec.registered_name, alias, version)
@@ -149,10 +147,8 @@ def gate_and_promote(client, spec: ModelSpec, challenger_version: str, challenge
     training run logged."""
     read_version, logged = alias_metrics(client, spec, CHAMPION)
     expected = read_version if compared_with is _READ else (None if compared_with is None else str(compared_with))
-    if expected != read_version:  # what it logged is not what the caller compared with
-        logged = None
     champion_version = None if expected == challenger_version else expected
-    if champion_version is None:
+    if champion_version is None or champion_version != read_version:  # its log is not what is compared
         logged = None
     champion_metrics = champion_metrics if champion_metrics is not None else logged
     ok, reasons = evaluate_gates(spec, challenger_metrics, champion_metrics, extra_failures)
