@@ -12,6 +12,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from serving.guard import TOKEN_ENV, GuardSettings, auth_headers
+
 REPO = Path(__file__).resolve().parents[1]
 SERVING_PYTHON = REPO / ".venv-serving" / "bin" / "python"
 # what a model without its own runtime gets
@@ -43,19 +45,23 @@ def feature_store_settings(world: Path, service: str, project: str = "adaptive_d
 def write_settings(root: Path, models: dict[str, tuple[str, Path]], http_port: int, grpc_port: int,
                    prediction_log: Path | None = None, host: str = "127.0.0.1",
                    runtimes: dict[str, str] | None = None, metrics_port: int | None = None,
-                   feature_store: dict[str, str] | None = None, settings: dict[str, str] | None = None) -> Path:
+                   feature_store: dict[str, str] | None = None, settings: dict[str, str] | None = None,
+                   guard: GuardSettings = GuardSettings()) -> Path:
     """settings.json and one model-settings.json per model name -> (version, model folder);
     `runtimes` names a model's MLServer implementation where it is not MDL-001's; `metrics_port`
     turns on MLServer's Prometheus endpoint (/metrics on that port); `feature_store` ({home, data,
     profile, project, service}) lets the runtime answer entity-key requests from that online store;
-    `settings` adds what a runtime reads from its parameters' extra (MDL-009: `approvals`, the approval ledger's path)."""
+    `settings` adds what a runtime reads from its parameters' extra (MDL-009: `approvals`, the approval ledger's path);
+    `guard` (guard.json) sets the serving guard's limits and whether the repository API answers."""
     root.mkdir(parents=True, exist_ok=True)
     # parallel_workers 0: MLServer 1.7 crash-loops with inference workers on uvloop>=0.22, and one
     # process keeps the latency path short
     (root / "settings.json").write_text(json.dumps({
         "host": host, "http_port": http_port, "grpc_port": grpc_port, "parallel_workers": 0,
+        "grpc_max_message_length": guard.max_body_bytes,  # checked after decompression by gRPC
         **({"metrics_endpoint": "/metrics", "metrics_port": metrics_port} if metrics_port else {"metrics_endpoint": None}),
         "debug": False}, indent=2))
+    guard.to_file(root)
     for name, (version, folder) in models.items():
         d = root / name
         d.mkdir(exist_ok=True)
@@ -93,9 +99,12 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def start(settings_dir: Path, http_port: int, grpc_port: int, model: str, timeout_s: float = 120) -> LocalServer:
-    """Start `mlserver start` from the serving environment; returns once `model` is ready. Refuses
-    ports another server holds (it would answer in place of the one started here)."""
+def start(settings_dir: Path, http_port: int, grpc_port: int, model: str, timeout_s: float = 120,
+          token: str | None = None) -> LocalServer:
+    """Start MLServer (with the serving guard: `serving.mlserver_main`) from the serving environment;
+    returns once `model` is ready. Refuses
+    ports another server holds (it would answer in place of the one started here). `token` (default:
+    the environment's ADAPTIVE_DELIVERY_TOKEN) is what every request but the health probes must carry."""
     busy = [p for p in (http_port, grpc_port) if port_in_use(p)]
     if busy:
         raise RuntimeError(f"127.0.0.1 port(s) {busy} already answer: another server (an MLServer left running?) "
@@ -103,8 +112,9 @@ def start(settings_dir: Path, http_port: int, grpc_port: int, model: str, timeou
     if not SERVING_PYTHON.exists():
         raise FileNotFoundError(f"the serving environment is missing ({SERVING_PYTHON}); run `make serving-env`")
     log = settings_dir / "mlserver.log"
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
-    proc = subprocess.Popen([str(SERVING_PYTHON), "-m", "mlserver.cli.main", "start", str(settings_dir)], cwd=REPO,
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2"),
+           **({TOKEN_ENV: token} if token else {})}
+    proc = subprocess.Popen([str(SERVING_PYTHON), "-m", "serving.mlserver_main", "start", str(settings_dir)], cwd=REPO,
                             env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     server = LocalServer(proc, http_port, grpc_port, log)
     deadline = time.monotonic() + timeout_s
@@ -113,7 +123,9 @@ def start(settings_dir: Path, http_port: int, grpc_port: int, model: str, timeou
             if proc.poll() is not None:
                 raise RuntimeError(f"MLServer exited with {proc.returncode}: {log.read_text()[-2000:]}")
             try:
-                with urllib.request.urlopen(f"{server.url}/v2/models/{model}/ready", timeout=2) as r:
+                ready = urllib.request.Request(f"{server.url}/v2/models/{model}/ready",
+                                               headers=auth_headers(env.get(TOKEN_ENV)))
+                with urllib.request.urlopen(ready, timeout=2) as r:
                     if r.status == 200:
                         return server
             except OSError:

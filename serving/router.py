@@ -10,7 +10,9 @@ controller's state) tells Seldon to route, the way Seldon does it:
 - the response's `x-seldon-route` header says which model answered.
 A pin or a model name must be one this router serves (`mdl-001` or `mdl-001-v<N>`); a body must
 arrive whole within `body_timeout` and be at most MAX_BODY_BYTES; at most `max_connections`
-connections are handled at once (the rest wait in the listen queue).
+connections are handled at once (the rest wait in the listen queue). With ADAPTIVE_DELIVERY_TOKEN
+set, a request without `Authorization: Bearer <token>` gets 401 (`serving.guard`), and the router
+sends the same token on to MLServer.
 With no experiment running, the model id's name goes to the champion (`mdl-001`). The state is
 re-read on every request, so a rollout decision changes the routing at once, as on a cluster.
 Runs in either environment (stdlib HTTP server + requests).
@@ -29,6 +31,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
+
+from serving.guard import TOKEN_ENV, auth_headers, byte_count, token_matches
 
 PIN_HEADER = "seldon-model"
 ROUTE_HEADER = "x-seldon-route"
@@ -72,6 +76,7 @@ class Router:
         self.routed: Counter[str] = Counter()
         self.mirrored: Counter[str] = Counter()
         self.session = requests.Session()
+        self.backend_headers = {"content-type": "application/json", **auth_headers()}
 
     def serves(self, name: str) -> bool:
         """The model id's name or one of its versions (`mdl-001-v3`), nothing else."""
@@ -91,7 +96,7 @@ class Router:
             threading.Thread(target=self._mirror, args=(copy, body), daemon=True).start()
         try:
             r = self.session.post(f"{self.backend}/v2/models/{answer}/infer", data=body,
-                                  headers={"content-type": "application/json"}, timeout=30)
+                                  headers=self.backend_headers, timeout=30)
         except requests.RequestException as exc:
             return 503, json.dumps({"error": f"model {answer} unreachable: {exc}"}).encode(), answer
         with self.lock:
@@ -101,7 +106,7 @@ class Router:
     def _mirror(self, model: str, body: bytes) -> None:
         try:
             r = requests.post(f"{self.backend}/v2/models/{model}/infer", data=body,
-                              headers={"content-type": "application/json"}, timeout=30)
+                              headers=self.backend_headers, timeout=30)
             if r.status_code == 200:
                 with self.lock:
                     self.mirrored[model] += 1
@@ -135,8 +140,12 @@ class BoundedServer(ThreadingHTTPServer):
 
 
 def serve(router: Router, host: str = "127.0.0.1", port: int = 0, body_timeout: float = 10.0,
-          max_connections: int = 64) -> ThreadingHTTPServer:
-    """Start the router's HTTP server in a background thread; returns it (server_address has the port)."""
+          max_connections: int = 64, token: str | None = None) -> ThreadingHTTPServer:
+    """Start the router's HTTP server in a background thread; returns it (server_address has the port).
+    `token` (default: ADAPTIVE_DELIVERY_TOKEN) is what callers must send as a bearer token."""
+    import os
+
+    token = token if token is not None else os.environ.get(TOKEN_ENV)
 
     class Handler(BaseHTTPRequestHandler):
         timeout = body_timeout  # a client that stops sending is dropped, its thread freed
@@ -146,14 +155,20 @@ def serve(router: Router, host: str = "127.0.0.1", port: int = 0, body_timeout: 
             if len(parts) != 4 or parts[0] != "v2" or parts[1] != "models" or parts[3] != "infer":
                 self._reply(404, json.dumps({"error": f"no route {self.path[:80]}; POST /v2/models/<name>/infer"}).encode(), "")
                 return
+            if not token_matches(token, self.headers.get("authorization")):
+                self._reply(401, json.dumps({"error": f"this router needs 'Authorization: Bearer <token>' "
+                                                      f"(its {TOKEN_ENV})"}).encode(), "")
+                self.close_connection = True
+                return
             length = self.headers.get("content-length", "")
-            if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-                self._reply(400 if not length.isdigit() else 413, json.dumps(
+            declared = byte_count(length)
+            if declared is None or declared > MAX_BODY_BYTES:
+                self._reply(400 if declared is None else 413, json.dumps(
                     {"error": f"content-length must be 0..{MAX_BODY_BYTES} bytes, got {length[:20]!r}"}).encode(), "")
                 self.close_connection = True
                 return
-            body = self.rfile.read(int(length))
-            if len(body) < int(length):  # the client closed early
+            body = self.rfile.read(declared)
+            if len(body) < declared:  # the client closed early
                 self.close_connection = True
                 return
             self._reply(*router.handle(parts[2], body, self.headers.get(PIN_HEADER)))

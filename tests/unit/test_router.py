@@ -24,6 +24,9 @@ def backend():
     class Backend(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802
             self.rfile.read(int(self.headers.get("content-length") or 0))
+            if self.headers.get("authorization", "Bearer s3cret") != "Bearer s3cret":  # what the router forwards
+                self.send_error(401)
+                return
             seen.append(self.path)
             body = json.dumps({"outputs": []}).encode()
             self.send_response(200)
@@ -103,3 +106,19 @@ def test_idle_connections_do_not_grow_threads_past_the_bound(routed):
             pass
     else:
         pytest.fail("the router did not serve again after the idle clients left")
+
+
+def test_with_a_token_only_the_bearer_is_routed_and_the_token_goes_on_to_mlserver(backend, monkeypatch):
+    url, seen = backend
+    monkeypatch.setenv("ADAPTIVE_DELIVERY_TOKEN", "s3cret")
+    server = rt.serve(rt.Router(url, "mdl-001", lambda: None, seed=1), body_timeout=1.0, max_connections=8)
+    front = f"http://127.0.0.1:{server.server_address[1]}/v2/models/mdl-001/infer"
+    try:
+        for headers in ({}, {"authorization": "Bearer nope"}, {"authorization": "s3cret"}):
+            r = requests.post(front, data=b"{}", headers=headers, timeout=10)
+            assert r.status_code == 401 and "Bearer" in r.json()["error"]
+        assert seen == []
+        assert requests.post(front, data=b"{}", headers={"authorization": "Bearer s3cret"}, timeout=10).status_code == 200
+        assert seen == ["/v2/models/mdl-001/infer"]
+    finally:
+        server.shutdown()

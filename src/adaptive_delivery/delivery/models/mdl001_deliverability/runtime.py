@@ -6,10 +6,10 @@ keys (`delivery.decisions.entities`: subscriber, sending domain, sending IP, pro
 rate), whose features the runtime reads from the Feast online store named in its settings (unknown
 entities get missing values and the `defaults` output says which); the response carries one
 output per field of the decision. Malformed requests get HTTP 400 / gRPC INVALID_ARGUMENT with the
-reason. Every decision is appended to the prediction log with its message id and model version.
+reason. Every decision is appended to the prediction log with its message id and model version, once
+its response has been sent.
 """
 
-import json
 import time
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from mlserver.types import InferenceRequest, InferenceResponse
 
 from adaptive_delivery.delivery.decisions import entities
 from adaptive_delivery.delivery.decisions.service import RequestError, decision_frame, feature_rows
+from adaptive_delivery.platform import decision_log
 from adaptive_delivery.platform.bundle import TrainedModel
 from adaptive_delivery.platform.serving import columns_of, encode_frame, model_version, observe
 
@@ -59,13 +60,12 @@ class DeliverabilityRuntime(MLModel):
         self._log(out)
         observe(self.name, started, len(out))
         return InferenceResponse(model_name=self.name, model_version=self.model_version, id=payload.id,
-                                 outputs=encode_frame(out))
+                                 outputs=encode_frame(out, payload))
 
     def _log(self, out) -> None:
+        """Held by the serving guard until the response is sent (`platform.decision_log`)."""
         if self.log_path is None:
             return
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         stamp = time.time()
-        with self.log_path.open("a") as fh:
-            for rec in out.to_dict(orient="records"):
-                fh.write(json.dumps({"ts": stamp, "model": self.name, **rec}) + "\n")
+        decision_log.record(self.log_path, ({"ts": stamp, "model": self.name, **rec}
+                                            for rec in out.to_dict(orient="records")))
