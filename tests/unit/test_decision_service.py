@@ -40,6 +40,9 @@ def test_valid_columns_become_rows_with_message_ids():
     ({"a": [1]}, r"missing inputs: \['dom'\]"),
     ({"a": [1], "dom": ["x"], "colour": ["red"]}, "unknown inputs"),
     ({"a": ["high"], "dom": ["x"]}, "'a' must be numeric"),
+    ({"a": ["1.5"], "dom": ["x"]}, "'a' must be numeric"),  # float() would take it
+    ({"a": [1], "dom": [7]}, "'dom' is text"),
+    ({"a": [1], "dom": ["x"], "message_id": [3]}, "'message_id' is text"),
     ({"a": [float("nan")], "dom": ["x"]}, "NaN or infinite"),
     ({"a": [[1, 2]], "dom": ["x"]}, "one value per message"),
     ({"a": [1e39], "dom": ["x"]}, "beyond"),

@@ -53,12 +53,46 @@ def _flat(data) -> list:
     return out
 
 
+NUMBER_TYPES = INTEGER_TYPES | {"FP16", "FP32", "FP64"}
+MAX_TEXT_CHARS = 1024  # no entity key or category is longer; a megabyte "provider" is an attack
+
+
+def _misfit(datatype: str, values: list) -> str | None:
+    """Why the values cannot be what the datatype says (JSON and numpy would coerce them quietly)."""
+    if datatype == "BYTES":
+        bad = next((v for v in values if not isinstance(v, str | bytes)), _OK)
+        if bad is not _OK:
+            return f"holds {type(bad).__name__} {str(bad)[:20]!r}: BYTES inputs are text"
+        long = next((v for v in values if len(v) > MAX_TEXT_CHARS), None)
+        return None if long is None else f"holds a text of {len(long)} characters (at most {MAX_TEXT_CHARS})"
+    if datatype in NUMBER_TYPES:
+        bad = next((v for v in values if isinstance(v, bool) or not isinstance(v, int | float)), _OK)
+        if bad is None:  # JSON's only way to say NaN
+            return f"holds null: {datatype} inputs are finite numbers (NaN or infinite values are refused)"
+        if bad is not _OK:
+            return f"holds {type(bad).__name__} {str(bad)[:20]!r}: {datatype} inputs are numbers"
+        if datatype in INTEGER_TYPES:  # 1.7 sent as INT64 would silently become 1
+            fractional = next((v for v in values if isinstance(v, float) and not v.is_integer()), None)
+            if fractional is not None:
+                return f"holds {fractional!r}: send whole numbers, or the input as FP64"
+        return None
+    if datatype == "BOOL":
+        bad = next((v for v in values if not isinstance(v, bool)), _OK)
+        return None if bad is _OK else f"holds {type(bad).__name__} {str(bad)[:20]!r}: BOOL inputs are true/false"
+    return f"has datatype {datatype!r}; expected BYTES, BOOL, FP16/32/64, INT8-64 or UINT8-64"
+
+
+_OK = object()
+
+
 def decode_input(inp: RequestInput) -> np.ndarray:
-    if inp.datatype in INTEGER_TYPES:  # 1.7 sent as INT64 would silently become 1
-        fractional = [v for v in _flat(inp.data) if isinstance(v, float) and not v.is_integer()]
-        if fractional:
-            raise MLServerError(f"input {inp.name!r} is {inp.datatype} but holds {fractional[0]!r}: "
-                                "send whole numbers, or the input as FP64")
+    """One input as an array, refused where its data, datatype and shape disagree."""
+    values = _flat(inp.data)
+    misfit = _misfit(inp.datatype, values)
+    if misfit:
+        raise MLServerError(f"input {inp.name!r} {misfit}")
+    if any(d < 0 for d in inp.shape) or int(np.prod(inp.shape, dtype=object)) != len(values):
+        raise MLServerError(f"input {inp.name!r} has shape {inp.shape} but {len(values)} values")
     try:
         if inp.datatype == "BYTES":
             return np.asarray(StringCodec.decode_input(inp), dtype=object)
@@ -79,10 +113,22 @@ def columns_of(payload: InferenceRequest) -> dict[str, np.ndarray]:
     return columns
 
 
-def encode_frame(out) -> list:
-    """One V2 output per column of a response frame: text as BYTES, numbers as FP64."""
+def requested(payload: InferenceRequest, names: list[str]) -> list[str]:
+    """The outputs a request asks for (V2 `outputs`; all when it names none), refusing unknown ones."""
+    if not payload.outputs:
+        return names
+    asked = [o.name for o in payload.outputs]
+    unknown = sorted(set(asked) - set(names))
+    if unknown:
+        raise MLServerError(f"unknown outputs requested: {unknown[:10]}; this model returns {names}")
+    return [n for n in names if n in asked]
+
+
+def encode_frame(out, payload: InferenceRequest | None = None) -> list:
+    """One V2 output per column of a response frame (those the request asks for): text as BYTES,
+    numbers as FP64."""
     outputs = []
-    for col in out.columns:
+    for col in requested(payload, list(out.columns)) if payload is not None else out.columns:
         values = out[col].to_numpy()
         if values.dtype == object:
             outputs.append(StringCodec.encode_output(col, [str(v) for v in values]))

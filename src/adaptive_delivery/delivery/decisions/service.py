@@ -87,8 +87,11 @@ def feature_rows(columns: Mapping[str, Sequence | np.ndarray], features: Sequenc
         if values.ndim != 1:
             raise RequestError(f"input {name!r} must be one value per message, got shape {values.shape}")
         if name in categorical:
+            _require_text(name, values)
             out[name] = pd.Series(values).map(lambda v: None if v is None else str(v))
             continue
+        if any(isinstance(v, str | bytes) for v in values):  # "1.5" as text would pass float()
+            raise RequestError(f"input {name!r} must be numeric: send numbers (FP64), not text")
         try:
             numbers = values.astype(float)
         except (TypeError, ValueError) as exc:
@@ -100,8 +103,17 @@ def feature_rows(columns: Mapping[str, Sequence | np.ndarray], features: Sequenc
             raise RequestError(f"input {name!r} has values beyond ±{FLOAT32_MAX:.3g} at rows "
                                f"{np.flatnonzero(np.abs(numbers) > FLOAT32_MAX)[:5].tolist()}")
         out[name] = numbers
+    if MESSAGE_ID in columns:
+        _require_text(MESSAGE_ID, np.asarray(columns[MESSAGE_ID], dtype=object))
     ids = [str(v) for v in columns[MESSAGE_ID]] if MESSAGE_ID in columns else [str(i) for i in range(n)]
     return pd.DataFrame(out), ids
+
+
+def _require_text(name: str, values: np.ndarray) -> None:
+    """Categories and ids are text (BYTES); a number sent for one is a caller's bug."""
+    bad = next((v for v in values if v is not None and not isinstance(v, str)), None)
+    if bad is not None:
+        raise RequestError(f"input {name!r} is text: send it as BYTES, got {type(bad).__name__} {str(bad)[:20]!r}")
 
 
 def decision_frame(bundle: TrainedModel, rows: pd.DataFrame, message_ids: list[str], model_version: str,
