@@ -11,7 +11,7 @@ export OMP_NUM_THREADS ?= 2
 export PYTHONHASHSEED := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast bench docs docs-serve lint lock serving-env clean distclean
+.PHONY: help run test test-fast bench docs docs-serve airflow-ui lint lock serving-env clean distclean
 
 help: ## Show the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ bench: $(VENV)/.installed ## Reproducible speed measurements (writes benchmarks/
 
 docs: $(VENV)/.installed ## Build the documentation site strictly (a broken link fails) into build/site
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+airflow-ui: $(VENV)/.installed ## Airflow's UI on http://127.0.0.1:8080 over runs/airflow, nothing beyond loopback (ARGS=--port N)
+	$(PY) tools/airflow_ui.py --home runs/airflow $(ARGS)
 
 docs-serve: $(VENV)/.installed ## Serve the documentation site on http://127.0.0.1:8000
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve -a 127.0.0.1:8000

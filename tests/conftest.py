@@ -73,6 +73,7 @@ class MainJobRun:
     mlflow_home: Path
     airflow_home: Path
     result: subprocess.CompletedProcess
+    listening: frozenset = frozenset()  # (process, address, port) of every socket it listened on
     subscribers: int = 3_000
     profile: str = "smoke"
     days: int = 12
@@ -100,5 +101,14 @@ def main_job(tmp_path_factory) -> MainJobRun:
     # the job sets every AD_* setting it needs; one left behind by a test that configured another
     # profile (the cluster's Spark master, a throwaway Redis) must not reach it
     env = {k: v for k, v in os.environ.items() if not k.startswith("AD_")}
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
-    return MainJobRun(run.out, run.mlflow_home, run.airflow_home, result)
+    from listening_sockets import SocketWatch
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    with SocketWatch(proc.pid) as watch:  # what the job's servers (Spark, Airflow, KFP) bind to
+        try:
+            stdout, stderr = proc.communicate(timeout=900)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
+    result = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+    return MainJobRun(run.out, run.mlflow_home, run.airflow_home, result, frozenset(watch.seen))

@@ -34,8 +34,16 @@ def test_the_console_shows_one_line_per_stage_and_keeps_tool_chatter_in_the_logs
         assert noise not in stdout, noise
     log = (main_job.out / "logs" / "ad_main.log").read_text()
     assert "ad_main" in log and "finished with status" in log  # the raw output went to the log
-    for pointer in ("mlflow ui --backend-store-uri", "airflow standalone", "logs/"):
+    for pointer in ("mlflow ui --backend-store-uri", "tools/airflow_ui.py", "logs/"):
         assert pointer in stdout, pointer
+
+
+def test_everything_the_main_job_starts_listens_on_loopback_only(main_job):
+    """Spark's driver and block manager, Airflow, the KFP local runner: every listening socket of the
+    job's process tree, sampled as it ran, is on 127.0.0.1."""
+    assert main_job.result.returncode == 0
+    exposed = sorted(s for s in main_job.listening if s[1] not in ("127.0.0.1", "::1"))
+    assert exposed == [], exposed
 
 
 def test_simulate_refuses_to_overwrite_without_flag(tmp_path):

@@ -205,8 +205,7 @@ def _summarise_main_job(dep, show, logs: Path, seconds: float, airflow_home: Pat
         uri = "sqlite:///" + _shown(uri.removeprefix("sqlite:///"))
     show.print("[bold]look at it[/bold]:")
     show.print(f"  MLflow UI   .venv/bin/mlflow ui --backend-store-uri {uri}")
-    show.print(f"  Airflow UI  AIRFLOW_HOME={_shown(airflow_home)} AIRFLOW__CORE__DAGS_FOLDER=dags "
-               ".venv/bin/airflow standalone")
+    show.print(f"  Airflow UI  .venv/bin/python tools/airflow_ui.py --home {_shown(airflow_home)}  (127.0.0.1:8080)")
     show.print(f"  reports     evaluation.html, drift.html in the MLflow run; {_shown(dep.home / 'world.png')}")
     show.print(f"  timeline    AD_HOME={_shown(dep.home)} .venv/bin/adaptive-delivery loop status")
     show.print(f"  raw logs    {_shown(logs)}/")
