@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 TOKEN_ENV = "ADAPTIVE_DELIVERY_TOKEN"
+REPOSITORY_ENV = "ADAPTIVE_DELIVERY_REPOSITORY_API"  # "1": the repository API for this host's callers
+LOOPBACK_PEERS = ("127.0.0.1", "::1", "localhost")
 GUARD_FILE = "guard.json"  # beside MLServer's settings.json: the guard's limits (never the token)
 OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready"})  # probes answer without a token
 OPEN_GRPC = frozenset({"/inference.GRPCInferenceService/ServerLive",
@@ -45,7 +47,9 @@ class GuardSettings:
     token: str | None = None
     max_body_bytes: int = MAX_BODY_BYTES  # as received and, for gzip, once decompressed
     body_timeout_s: float = 10.0
-    repository_api: bool = False  # Seldon's agent needs it inside a server pod; nothing else does
+    # Seldon's agent loads and unloads models through it from inside the server pod: switched on,
+    # it answers callers on this host only (the agent sends no token); nothing else needs it
+    repository_api: bool = False
 
     @classmethod
     def load(cls, settings_dir: Path | None = None) -> GuardSettings:
@@ -56,6 +60,8 @@ class GuardSettings:
         unknown = set(raw) - {"max_body_bytes", "body_timeout_s", "repository_api"}
         if unknown:
             raise ValueError(f"{GUARD_FILE}: unknown settings {sorted(unknown)}")
+        if os.environ.get(REPOSITORY_ENV):  # a cluster's server pod sets it (serving.seldon.server_config)
+            raw["repository_api"] = os.environ[REPOSITORY_ENV].lower() in ("1", "true", "yes")
         return cls(token=os.environ.get(TOKEN_ENV) or None, **raw)
 
     def to_file(self, settings_dir: Path) -> Path:
@@ -93,10 +99,14 @@ class Refused(Exception):
         self.status, self.reason = status, reason
 
 
-def refusal(path: str, authorization: str | None, settings: GuardSettings) -> Refused | None:
-    """Why a request to `path` is refused before its body is read, or None."""
-    if path.startswith(REPOSITORY_PREFIXES) and not settings.repository_api:
-        return Refused(403, "the model repository API (load/unload) is switched off on this server")
+def refusal(path: str, authorization: str | None, settings: GuardSettings, peer: str | None = None) -> Refused | None:
+    """Why a request to `path` from `peer` (an IP address) is refused before its body is read, or None."""
+    if path.startswith(REPOSITORY_PREFIXES):
+        if not settings.repository_api:
+            return Refused(403, "the model repository API (load/unload) is switched off on this server")
+        if peer not in LOOPBACK_PEERS:
+            return Refused(403, "the model repository API answers callers on this host only")
+        return None
     if path not in OPEN_PATHS and path not in OPEN_GRPC and not token_matches(settings.token, authorization):
         return Refused(401, f"this endpoint needs 'Authorization: Bearer <token>' (the server's {TOKEN_ENV})")
     return None
@@ -177,7 +187,8 @@ class HttpGuard:
             await self.app(scope, receive, send)
             return
         try:
-            refused = refusal(scope.get("path", ""), _header(scope, b"authorization"), self.settings)
+            client = scope.get("client") or (None, None)
+            refused = refusal(scope.get("path", ""), _header(scope, b"authorization"), self.settings, client[0])
             if refused:
                 raise refused
             length = _header(scope, b"content-length")
@@ -270,6 +281,17 @@ def _raw_values(datatype: str, data: bytes) -> int:
     return count if at == len(data) else -1
 
 
+def grpc_peer_address(peer: str) -> str:
+    """The IP address in a gRPC peer string ('ipv4:127.0.0.1:5000', 'ipv6:[::1]:5000'); a Unix
+    socket is this host."""
+    kind, _, rest = peer.partition(":")
+    if kind == "unix":
+        return "localhost"
+    if kind == "ipv6":
+        return rest.rsplit("]", 1)[0].lstrip("[")
+    return rest.rsplit(":", 1)[0]
+
+
 def grpc_guard(settings: GuardSettings):
     """A grpc.aio server interceptor: the repository service refused unless enabled, the token
     checked on every method but the health probes, and inference decisions logged once answered."""
@@ -325,13 +347,27 @@ def grpc_guard(settings: GuardSettings):
         return grpc.unary_unary_rpc_method_handler(behaviour, request_deserializer=tolerant(handler.request_deserializer),
                                                    response_serializer=handler.response_serializer)
 
+    def local_only(handler):
+        inner = handler.unary_unary
+
+        async def behaviour(request, context):
+            refused = refusal(REPOSITORY_PREFIXES[1], None, settings, grpc_peer_address(context.peer()))
+            if refused:
+                await context.abort(codes[refused.status], refused.reason)
+            return await inner(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(behaviour, request_deserializer=handler.request_deserializer,
+                                                   response_serializer=handler.response_serializer)
+
     class Guard(grpc.aio.ServerInterceptor):
         async def intercept_service(self, continuation, details):
             handler = await continuation(details)
             if handler is None:
                 return None
+            if details.method.startswith(REPOSITORY_PREFIXES) and settings.repository_api and handler.unary_unary:
+                return local_only(handler)  # the peer is known only once the call runs
             metadata = dict(details.invocation_metadata or ())
-            refused = refusal(details.method, metadata.get("authorization"), settings)
+            refused = refusal(details.method, metadata.get("authorization"), settings, None)
             if refused:
                 return refusing(handler, refused)
             if handler.unary_unary is not None:

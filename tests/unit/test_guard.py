@@ -36,11 +36,11 @@ class App:
 
 
 def call(guard: HttpGuard, path: str = "/v2/models/mdl-001/infer", headers: dict | None = None,
-         chunks: list[bytes] | None = None, delay: float = 0.0) -> tuple[int, dict]:
+         chunks: list[bytes] | None = None, delay: float = 0.0, client: str = "127.0.0.1") -> tuple[int, dict]:
     """(status, JSON body) of one request through the guard; `chunks` arrive `delay` s apart."""
     chunks = [b"{}"] if chunks is None else chunks
     raw = [(k.lower().encode(), v.encode("latin-1")) for k, v in (headers or {}).items()]
-    scope = {"type": "http", "method": "POST", "path": path, "headers": raw}
+    scope = {"type": "http", "method": "POST", "path": path, "headers": raw, "client": (client, 50000)}
     queue = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
     sent = []
 
@@ -72,11 +72,24 @@ def test_without_a_token_setting_requests_pass_and_with_one_only_the_bearer_does
     assert call(closed, path="/v2/models/mdl-001/ready")[0] == 401
 
 
-def test_the_repository_api_is_refused_even_with_the_token_unless_switched_on():
+def test_the_repository_api_is_refused_even_with_the_token_unless_switched_on_and_then_to_other_hosts():
     for path in ("/v2/repository/index", "/v2/repository/models/mdl-001/unload", "/v2/repository/models/x/load"):
         status, body = call(HttpGuard(App(), GuardSettings(token="t")), path=path, headers={"authorization": "Bearer t"})
-        assert status == 403 and "repository" in body["error"]
-        assert call(HttpGuard(App(), GuardSettings(repository_api=True)), path=path)[0] == 200
+        assert status == 403 and "switched off" in body["error"]
+        on = HttpGuard(App(), GuardSettings(token="t", repository_api=True))
+        assert call(on, path=path, client="127.0.0.1")[0] == 200  # Seldon's agent, in the pod, without a token
+        status, body = call(on, path=path, client="10.0.0.7", headers={"authorization": "Bearer t"})
+        assert status == 403 and "this host only" in body["error"]
+
+
+def test_grpc_peers_are_read_as_addresses(monkeypatch):
+    from serving.guard import REPOSITORY_ENV, grpc_peer_address
+
+    assert grpc_peer_address("ipv4:127.0.0.1:5000") == "127.0.0.1"
+    assert grpc_peer_address("ipv6:[::1]:5000") == "::1" and grpc_peer_address("ipv4:10.1.2.3:9") == "10.1.2.3"
+    assert grpc_peer_address("unix:/tmp/s") == "localhost"
+    monkeypatch.setenv(REPOSITORY_ENV, "1")
+    assert GuardSettings.load().repository_api
 
 
 def test_a_gzip_bomb_is_refused_without_inflating_it():

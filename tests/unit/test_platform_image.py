@@ -148,3 +148,25 @@ def test_the_check_fails_on_an_image_that_leaves_the_dags_out(cluster):
     dags = cluster.airflow_values(cluster.Cluster())["config"]["core"]["dags_folder"]
     assert not broken.carries(dags)
     assert not read_dockerfile(DOCKERFILE.read_text()).carries(f"{IMAGE_ROOT}/no_such_folder/x.py")
+
+
+def test_the_serving_image_carries_the_guarded_mlserver_and_every_runtime_the_server_config_runs():
+    """Seldon's server pods run `serving.mlserver_main` from the serving image: the image carries the
+    module, the guard and every model's runtime, and installs the serving lock file."""
+    from adaptive_delivery.platform.image import SERVING_IMAGE
+    from serving.seldon import MLSERVER_COMMAND, server_config
+
+    dockerfile = (ROOT / "k8s" / "images" / "serving.Dockerfile").read_text()
+    serving = read_dockerfile(dockerfile)
+    assert serving.tag == SERVING_IMAGE and serving.workdir == IMAGE_ROOT
+    assert "pip install --no-cache-dir -r requirements/serving.lock" in dockerfile
+    mlserver = next(c for c in server_config()["spec"]["podSpec"]["containers"] if c["name"] == "mlserver")
+    assert mlserver["image"] == SERVING_IMAGE and mlserver["workingDir"] == IMAGE_ROOT
+    module = f"{IMAGE_ROOT}/{MLSERVER_COMMAND[2].replace('.', '/')}.py"
+    assert MLSERVER_COMMAND[:2] == ["python", "-m"] and serving.carries(module)
+    assert serving.carries(f"{IMAGE_ROOT}/serving/guard.py")
+    runtimes = {spec.runtime for spec in all_specs() if spec.runtime}
+    assert runtimes
+    for runtime in runtimes:  # a dotted class path inside the package under src/
+        path = f"{IMAGE_ROOT}/src/{runtime.rsplit('.', 1)[0].replace('.', '/')}.py"
+        assert serving.carries(path), f"the serving image lacks {runtime}"

@@ -7,8 +7,17 @@ import jsonschema
 import pytest
 import yaml
 
+from adaptive_delivery.platform.image import SERVING_IMAGE
 from adaptive_delivery.platform.rollout.controller import Action, Verdict, apply, start
-from serving.seldon import ServedVersion, manifests, to_yaml
+from serving.guard import REPOSITORY_ENV, TOKEN_ENV
+from serving.seldon import (
+    MLSERVER_COMMAND,
+    TOKEN_SECRET,
+    ServedVersion,
+    manifests,
+    server_config,
+    to_yaml,
+)
 
 CRDS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "crds" / "seldon-core-v2"
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -42,7 +51,8 @@ def test_every_stage_produces_valid_resources_with_the_right_split(schemas):
     docs = manifests(exp, CONTROL, CANDIDATE)
     _validate(docs, schemas)
     kinds = [d["kind"] for d in docs]
-    assert kinds == ["Server", "Model", "Model", "Experiment"]
+    assert kinds == ["ServerConfig", "Server", "Model", "Model", "Experiment"]
+    assert docs[1]["spec"]["serverConfig"] == docs[0]["metadata"]["name"]
     shadow = docs[-1]["spec"]
     assert shadow["mirror"] == {"name": "mdl-001-v4", "percent": 100} and shadow["default"] == "mdl-001-v3"
     for index, weight in ((1, 5), (2, 25), (3, 50)):
@@ -73,3 +83,22 @@ def test_the_schema_check_really_rejects_a_broken_resource(schemas):
     del doc["spec"]["candidates"]
     with pytest.raises(jsonschema.ValidationError, match="candidates"):
         jsonschema.validate(doc, schemas["Experiment"])
+
+
+def test_the_server_pods_mlserver_runs_behind_the_guard_with_the_token_from_a_secret(schemas):
+    """In a cluster the token is the same one setting: ADAPTIVE_DELIVERY_TOKEN, read from a Secret
+    (never written in a manifest); MLServer listens on the pod's loopback, so callers reach it only
+    through Seldon's agent, and the repository API answers only that agent."""
+    config = server_config()
+    _validate([config], schemas)
+    containers = {c["name"]: c for c in config["spec"]["podSpec"]["containers"]}
+    mlserver = containers["mlserver"]
+    assert mlserver["image"] == SERVING_IMAGE and mlserver["command"] == MLSERVER_COMMAND
+    env = {e["name"]: e for e in mlserver["env"]}
+    assert env[TOKEN_ENV] == {"name": TOKEN_ENV, "valueFrom": {"secretKeyRef": {"name": TOKEN_SECRET, "key": "token"}}}
+    assert env["MLSERVER_HOST"]["value"] == "127.0.0.1" and env[REPOSITORY_ENV]["value"] == "1"
+    agent = {e["name"]: e.get("value") for e in containers["agent"]["env"]}
+    assert (agent["SELDON_SERVER_HTTP_PORT"], agent["SELDON_SERVER_GRPC_PORT"]) == (
+        env["MLSERVER_HTTP_PORT"]["value"], env["MLSERVER_GRPC_PORT"]["value"])
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):  # the kubelet cannot reach loopback
+        assert "httpGet" not in mlserver[probe] and "127.0.0.1" in " ".join(mlserver[probe]["exec"]["command"])
