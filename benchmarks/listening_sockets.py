@@ -13,6 +13,7 @@ tests/integration/test_airflow_ui.py); this file is the list a reader can check.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
 import socket
@@ -27,8 +28,14 @@ from pathlib import Path
 import psutil
 
 REPO = Path(__file__).resolve().parents[1]
-LOOPBACK = ("127.0.0.1", "::1")
 TOKEN = "listening-sockets-benchmark-token"
+
+
+def is_loopback(address: str) -> bool:
+    """127.0.0.0/8, ::1, and IPv4 loopback as Java's IPv6 sockets show it (::ffff:127.0.0.1)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return ip.is_loopback or bool(mapped and mapped.is_loopback)
 
 
 def listening(pid: int) -> set[tuple[str, str, int]]:
@@ -74,7 +81,7 @@ class SocketWatch:
 
     def exposed(self) -> list[tuple[str, str, int]]:
         """Sockets bound to anything but loopback."""
-        return sorted(s for s in self.seen if s[1] not in LOOPBACK)
+        return sorted(s for s in self.seen if not is_loopback(s[1]))
 
 
 def free_port() -> int:
@@ -134,8 +141,11 @@ def watch_server(cmd: list[str], ready: Callable[[], bool], env: dict, sample_s:
 
 
 def _rows(component: str, watch: SocketWatch) -> list[dict]:
-    return [{"component": component, "process": name, "address": ip, "port": port}
+    rows = [{"component": component, "process": name, "address": ip, "port": port}
             for name, ip, port in sorted(watch.seen, key=lambda s: (s[2], s[0]))]
+    for r in rows:
+        print(f"{component:42s} {r['address']:>10s}:{r['port']:<6d} {r['process']}", flush=True)
+    return rows
 
 
 def main() -> None:
@@ -146,23 +156,21 @@ def main() -> None:
     rows, refusals = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        job = subprocess.Popen([str(bin_dir / "adaptive-delivery"), "run", "--out", str(tmp / "run"), "--subscribers",
-                                "2000", "--days", "10", "--mlflow-home", str(tmp / "mlflow"), "--airflow-home",
-                                str(tmp / "airflow")], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+        job = subprocess.Popen([str(bin_dir / "adaptive-delivery"), "run", "--out", str(tmp / "run"), "--mlflow-home",
+                                str(tmp / "mlflow"), "--airflow-home", str(tmp / "airflow")], cwd=REPO, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         with SocketWatch(job.pid) as watch:
             job.wait(timeout=1800)
         if job.returncode:
             raise RuntimeError(f"the main job failed ({job.returncode})")
         rows += _rows("make run (the main job)", watch)
-        print(f"main job: {len(watch.seen)} listening sockets, {len(watch.exposed())} off loopback", flush=True)
 
         http, grpc = free_port(), free_port()
         serve_url = f"http://127.0.0.1:{http}"
         watch, serve = watch_server([str(bin_dir / "adaptive-delivery"), "model", "serve", "MDL-001", "--aliases",
-                                     "champion", "--mlflow-home", str(tmp / "mlflow"), "--out", str(tmp / "serving"),
+                                     "champion,challenger", "--mlflow-home", str(tmp / "mlflow"), "--out", str(tmp / "serving"),
                                      "--http-port", str(http), "--grpc-port", str(grpc), "--world", str(tmp / "run")],
-                                    lambda: status_of(f"{serve_url}/v2/models/mdl-001/ready", TOKEN) == 200, env)
+                                    lambda: status_of(f"{serve_url}/v2/health/ready") == 200, env)
         try:
             rows += _rows("model serve MDL-001 (MLServer)", watch)
             refusals["model serve: infer without the token"] = status_of(f"{serve_url}/v2/models/mdl-001/infer",
@@ -196,9 +204,7 @@ def main() -> None:
         stop(airflow)
         rows += _rows("make airflow-ui (the Airflow UI recipe)", watch)
 
-    exposed = [r for r in rows if r["address"] not in LOOPBACK]
-    for r in rows:
-        print(f"{r['component']:42s} {r['address']:>10s}:{r['port']:<6d} {r['process']}")
+    exposed = [r for r in rows if not is_loopback(r["address"])]
     print(f"{len(rows)} listening sockets, {len(exposed)} off loopback; refusals: {refusals}")
     write_results("listening_sockets.json", {
         "sockets": rows, "off_loopback": len(exposed), "components": sorted({r["component"] for r in rows}),
