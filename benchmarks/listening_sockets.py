@@ -38,6 +38,11 @@ def is_loopback(address: str) -> bool:
     return ip.is_loopback or bool(mapped and mapped.is_loopback)
 
 
+def label(cmdline: list[str]) -> str:
+    """A process's first three words, each path cut to its last part: 'python3 -m pyspark.daemon'."""
+    return " ".join(Path(word).name if "/" in word else word.strip() for word in cmdline[:3]).strip()
+
+
 def listening(pid: int) -> set[tuple[str, str, int]]:
     """(process name, address, port) of every listening TCP socket of a process and its children."""
     try:
@@ -48,7 +53,7 @@ def listening(pid: int) -> set[tuple[str, str, int]]:
     found = set()
     for proc in procs:
         try:
-            name = " ".join(proc.cmdline()[:3])[-60:] or proc.name()
+            name = label(proc.cmdline()) or proc.name()
             for conn in proc.net_connections(kind="tcp"):
                 if conn.status == psutil.CONN_LISTEN:
                     found.add((name, conn.laddr.ip, conn.laddr.port))

@@ -286,7 +286,16 @@ def serving_load(data: dict, _: str) -> str:
                    f"{data['p50_ms']:.0f} / {data['p99_ms']:.0f} ms"]])
 
 
+def listening_sockets(data: dict, _: str) -> str:
+    rows = [[r["component"], f"{r['address']}:{r['port']}", f"`{r['process']}`"] for r in data["sockets"]]
+    refused = ", ".join(f"{what}: {status}" for what, status in data["refusals_without_token"].items())
+    return (table(["component", "listens on", "process"], rows, "lll") +
+            f"\n\n{len(rows)} listening sockets, {data['off_loopback']} beyond loopback. With the token set, "
+            f"{refused}.")
+
+
 RENDERERS: dict[str, Callable[[dict, str], str]] = {
+    "listening_sockets.json": listening_sockets,
     "simulator.json": simulator, "bounce_parser.json": bounce_parser, "ingest_scaling.json": ingest_scaling, "feature_build.json": feature_build,
     "online_read.json": online_read, "mdl001_quality.json": mdl001, "mdl001_quality_seed8.json": mdl001,
     "mdl001_panel_20k.json": mdl001, "mdl001_panel_default_world.json": mdl001, "mdl003_heldout.json": mdl003, "mdl009_heldout.json": mdl009,
