@@ -73,3 +73,94 @@ def test_the_champion_passed_its_own_gate_with_its_own_score(bundles, order, tmp
         assert tags["gate"] == ("passed" if name == "good" else "failed"), (name, tags)
     champion, _ = alias_metrics(client, spec, CHAMPION)
     assert champion == versions["good"]
+
+
+@pytest.fixture(scope="module")
+def tracking_server(tmp_path_factory):
+    """A real MLflow tracking server on 127.0.0.1 (what a cluster's gates talk to): no file lock."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    from listening_sockets import free_port
+
+    root = tmp_path_factory.mktemp("tracking-server")
+    port = free_port()
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port",
+                             str(port), "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+                             "--default-artifact-root", str(root / "artifacts"), "--workers", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/health", timeout=2).status == 200:
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("the MLflow tracking server did not start")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def _race(url: str, spec, movers: int, claims: bool) -> list[str]:
+    """`movers` threads, each with its own client, move `champion` from v1 to their own version at
+    once; reading the alias is slowed so that every read happens before any write (the window a
+    plain read-then-set leaves). Returns the versions whose move reported success."""
+    import threading
+    import time
+    from unittest import mock
+
+    from mlflow import MlflowClient
+
+    from adaptive_delivery.platform.training import registry
+
+    client = MlflowClient(url)
+    client.create_registered_model(spec.registered_name)
+    experiment = client.create_experiment(spec.name)
+    runs = [client.create_run(experiment).info.run_id for _ in range(movers + 1)]
+    versions = [client.create_model_version(spec.registered_name, f"runs:/{r}/model", run_id=r).version for r in runs]
+    client.set_registered_model_alias(spec.registered_name, CHAMPION, versions[0])
+    read = registry.version_by_alias
+
+    def slow_read(*args, **kwargs):
+        got = read(*args, **kwargs)
+        time.sleep(0.5)
+        return got
+
+    won: list[str] = []
+    start = threading.Barrier(movers)
+
+    def move(version: str) -> None:
+        own = MlflowClient(url)
+        start.wait()
+        if claims:
+            moved, _ = registry.move_alias(own, spec, CHAMPION, version, str(versions[0]))
+        else:
+            moved, _ = registry._compare_and_set(own, spec, CHAMPION, version, str(versions[0]))
+        if moved:
+            won.append(version)
+
+    with mock.patch.object(registry, "version_by_alias", slow_read):
+        threads = [threading.Thread(target=move, args=(str(v),)) for v in versions[1:]]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+    assert str(client.get_registered_model(spec.registered_name).aliases[CHAMPION]) in won
+    assert not [k for k in client.get_registered_model(spec.registered_name).tags if k.startswith("alias_claim")]
+    return won
+
+
+def test_on_a_tracking_server_exactly_one_of_concurrent_moves_wins(tracking_server):
+    """Without claims, several movers that read `champion` at once all 'succeed', each believing it
+    replaced v1 (the last write wins); with them, exactly one moves it and the others are refused."""
+    plain = _race(tracking_server, dataclasses.replace(SPEC, name="race plain"), movers=4, claims=False)
+    assert len(plain) > 1  # the window is real
+    claimed = _race(tracking_server, dataclasses.replace(SPEC, name="race claims"), movers=4, claims=True)
+    assert len(claimed) == 1, claimed

@@ -138,7 +138,8 @@ def crown_rule(spec: ModelSpec, tracking: Tracking, evaluation: Path, why: str,
                                      example=trainer.example(), python_model=trainer.pyfunc(), kind="rule")
     moved, now = move_alias(client, spec, CHAMPION, version, replacing)
     if not moved:
-        why = f"not champion: v{now} became champion meanwhile"
+        why = (f"not champion: v{now} became champion meanwhile" if now != replacing else
+               "not champion: other gates kept moving the champion at the same time")
     client.set_model_version_tag(spec.registered_name, version, "gate", "rule champion" if moved else "failed")
     client.set_model_version_tag(spec.registered_name, version, "gate_reasons", why[:4900])
     tracking.finish_parent(run_id)

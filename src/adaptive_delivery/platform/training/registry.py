@@ -6,8 +6,10 @@ passes, moves `champion` to it. Every verdict says why in words.
 
 Two trainings may gate at once: a gate names the version its own run registered (never the moving
 `challenger` alias), and `champion` moves only if it still points at the version the gate compared
-with (compare-and-set, under a lock beside a SQLite store), so a run never replaces a champion it
-was not judged against.
+with (compare-and-set), so a run never replaces a champion it was not judged against. The
+compare-and-set is exclusive: under a file lock beside a SQLite store, and on a tracking server
+(which has no lock to offer) by claims, one tag per mover on the registered model: a mover
+compares and sets only when its claim is the only live one.
 """
 
 from __future__ import annotations
@@ -104,9 +106,8 @@ def alias_metrics(client, spec: ModelSpec, alias: str) -> tuple[str | None, dict
 
 @contextlib.contextmanager
 def registry_lock(client) -> Iterator[None]:
-    """Serialise alias moves on one registry: an exclusive file lock beside a SQLite store (every
-    process on the machine). A tracking server has no lock to take; there the compare-and-set of
-    `move_alias` still refuses a move whose alias changed, all but the instant between read and write."""
+    """Serialise alias moves on one registry beside a SQLite store: an exclusive file lock (every
+    process on the machine). Elsewhere `move_alias` takes claims instead (`_alone`)."""
     uri = str(getattr(client, "_registry_uri", None) or client.tracking_uri)
     if not uri.startswith("sqlite:///"):
         yield
@@ -121,16 +122,67 @@ def registry_lock(client) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def move_alias(client, spec: ModelSpec, alias: str, version: str, expected: str | None) -> tuple[bool, str | None]:
-    """Point `alias` at `version` only if it still points at `expected` (None: at nothing).
-    Returns (moved, the version the alias pointed at when checked)."""
-    with registry_lock(client):
-        mv = version_by_alias(client, spec, alias)
-        now = None if mv is None else str(mv.version)
-        if now != expected:
-            return False, now
-        client.set_registered_model_alias(spec.registered_name, alias, version)
+CLAIM_TAG = "alias_claim"  # registered-model tag prefix: alias_claim.<alias>.<mover id> = expiry (epoch s)
+CLAIM_TTL_S = 120.0  # a mover that died holding a claim stops blocking others after this
+CLAIM_ATTEMPTS = 25
+
+
+def _uses_file_lock(client) -> bool:
+    return str(getattr(client, "_registry_uri", None) or client.tracking_uri).startswith("sqlite:///")
+
+
+@contextlib.contextmanager
+def _alone(client, spec: ModelSpec, alias: str) -> Iterator[bool]:
+    """Write this mover's claim, then read every claim: True when no other live one exists. Sound
+    on any registry whose reads see committed writes: of two movers, the one that reads second
+    sees the first's claim (it was written before the first read), so at most one is alone."""
+    import time
+    import uuid
+
+    prefix = f"{CLAIM_TAG}.{alias}."
+    key = prefix + uuid.uuid4().hex
+    client.set_registered_model_tag(spec.registered_name, key, f"{time.time() + CLAIM_TTL_S:.3f}")
+    try:
+        tags = client.get_registered_model(spec.registered_name).tags or {}
+        yield not [k for k, v in tags.items() if k.startswith(prefix) and k != key and _live(v)]
+    finally:
+        client.delete_registered_model_tag(spec.registered_name, key)
+
+
+def _live(expiry: str) -> bool:
+    import time
+
+    try:
+        return float(expiry) > time.time()
+    except ValueError:
+        return False
+
+
+def _compare_and_set(client, spec: ModelSpec, alias: str, version: str, expected: str | None) -> tuple[bool, str | None]:
+    mv = version_by_alias(client, spec, alias)
+    now = None if mv is None else str(mv.version)
+    if now != expected:
+        return False, now
+    client.set_registered_model_alias(spec.registered_name, alias, version)
     return True, now
+
+
+def move_alias(client, spec: ModelSpec, alias: str, version: str, expected: str | None) -> tuple[bool, str | None]:
+    """Point `alias` at `version` only if it still points at `expected` (None: at nothing), with no
+    other mover in between. Returns (moved, the version the alias pointed at when checked); when
+    other movers held claims every time it tried, (False, expected) and the caller judges again."""
+    if _uses_file_lock(client):
+        with registry_lock(client):
+            return _compare_and_set(client, spec, alias, version, expected)
+    import random
+    import time
+
+    for attempt in range(CLAIM_ATTEMPTS):
+        with _alone(client, spec, alias) as alone:
+            if alone:
+                return _compare_and_set(client, spec, alias, version, expected)
+        time.sleep(random.uniform(0.05, 0.2) * (1 + attempt % 5))  # both back off; one goes first
+    return False, expected
 
 
 _READ = object()  # gate_and_promote's default: compare with the champion it reads itself
@@ -157,7 +209,8 @@ def gate_and_promote(client, spec: ModelSpec, challenger_version: str, challenge
         if not moved:
             ok = False
             reasons.append(f"the champion moved to {'v' + now if now else 'nothing'} while this gate compared with "
-                           f"{'v' + expected if expected else 'no champion'}: judge again")
+                           f"{'v' + expected if expected else 'no champion'}: judge again" if now != expected else
+                           "other gates kept moving the champion at the same time: judge again")
     if ok and champion_version is not None:  # a rollout compares the two on live traffic (rollout.live)
         client.set_model_version_tag(spec.registered_name, challenger_version, REPLACED_TAG, champion_version)
     client.set_model_version_tag(spec.registered_name, challenger_version, "gate", "passed" if ok else "failed")
