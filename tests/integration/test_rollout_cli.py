@@ -45,7 +45,7 @@ def test_a_rollout_advances_to_promotion_and_moves_the_champion(registry, tmp_pa
     assert started.returncode == 0, started.stdout + started.stderr
     assert "shadow" in started.stdout
     manifests = list(yaml.safe_load_all(next(state.glob("*.seldon.yaml")).read_text()))
-    assert [d["kind"] for d in manifests] == ["Server", "Model", "Model", "Experiment"]
+    assert [d["kind"] for d in manifests] == ["ServerConfig", "Server", "Model", "Model", "Experiment"]
     for _ in range(3):
         assert _cli("advance", "MDL-001", home=home, state=state).returncode == 0
     status = _cli("status", "MDL-001", home=home, state=state)
@@ -67,6 +67,7 @@ def test_a_rollback_keeps_the_champion(registry, tmp_path):
     assert str(client.get_model_version_by_alias(SPEC.registered_name, CHAMPION).version) == "1"
     assert str(client.get_model_version_by_alias(SPEC.registered_name, CHALLENGER).version) == "2"
     manifests = list(yaml.safe_load_all(next(state.glob("*.seldon.yaml")).read_text()))
-    assert [d["kind"] for d in manifests] == ["Server", "Model"] and manifests[1]["metadata"]["name"] == "mdl-001-v1"
+    assert [d["kind"] for d in manifests] == ["ServerConfig", "Server", "Model"]
+    assert manifests[2]["metadata"]["name"] == "mdl-001-v1"
     none_left = _cli("advance", "MDL-001", home=home, state=state)
     assert none_left.returncode != 0 and "no running rollout" in none_left.stdout + none_left.stderr
