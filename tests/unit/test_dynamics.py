@@ -79,3 +79,22 @@ def test_spammier_content_draws_more_complaints_from_the_same_reader():
     eng = np.array([0.2, 0.2])
     p = dyn.complaint_probability(eng, np.array([False, False]), np.array([0.1, 0.9]), np.array([True, True]))
     assert p[1] > 1.5 * p[0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(providers, reputation, st.floats(0, 10), unit)
+def test_a_listed_ip_is_refused_outright_where_the_provider_reads_public_blocklists(p, rep, pressure, spam):
+    """A listing blocks the IP (every message), at providers that consult public blocklists only."""
+    from adaptive_delivery.twin.providers import provider_array
+
+    def probs(listed: bool):
+        return dyn.outcome_probabilities(
+            provider=np.array([p]), reputation=rep, pressure=pressure, blocklisted=listed, spf_or_dkim=True,
+            dmarc=True, one_click=True, address_invalid=0.0, mailbox_full=0.0, engagement=0.25, spamminess=spam,
+            quality=0.5, domain_age_days=400, complaint_rate=0.0003)
+
+    listed, clean = probs(True), probs(False)
+    if provider_array("uses_public_blocklists")[p] > 0:
+        assert listed.p_block[0] == 1.0 and listed.p_inbox[0] == listed.p_spam[0] == 0.0
+    else:
+        assert np.allclose(listed.matrix(), clean.matrix())

@@ -22,6 +22,9 @@ REPUTATION_ESTABLISHED = 78.0
 REPUTATION_RECOVERY_PER_DAY = 0.06
 # The most reputation one day of bad mail can cost (a listing-level event).
 MAX_DAILY_PENALTY = 35.0
+# A provider that consults a public blocklist refuses every connection from a listed IP (Yahoo's
+# "[BL21] Connections will not be accepted from …"): a listing blocks the IP, not a share of its mail.
+LISTED_BLOCK_SHARE = 1.0
 # Deferrals that happen even far below any limit (greylisting, transient load).
 BASE_DEFERRAL = 0.004
 # Share of deferred messages the MTA eventually gives up on, per unit of over-limit pressure.
@@ -180,7 +183,7 @@ def outcome_probabilities(
     uses_bl = provider_array("uses_public_blocklists")[provider] > 0
     parts = {
         "auth": auth_block_probability(provider, spf_or_dkim, dmarc),
-        "blocklist": np.where(uses_bl & np.asarray(blocklisted, bool), 0.85, 0.0),
+        "blocklist": np.where(uses_bl & np.asarray(blocklisted, bool), LISTED_BLOCK_SHARE, 0.0),
         "reputation": reputation_block_probability(provider, reputation),
         "rate": rate_block_probability(provider, pressure),
         "spam_content": content_block_probability(provider, spamminess),
