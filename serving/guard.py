@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from adaptive_delivery.platform.decision_log import deferred
+
 TOKEN_ENV = "ADAPTIVE_DELIVERY_TOKEN"
 REPOSITORY_ENV = "ADAPTIVE_DELIVERY_REPOSITORY_API"  # "1": the repository API for this host's callers
 LOOPBACK_PEERS = ("127.0.0.1", "::1", "localhost")
@@ -158,10 +160,10 @@ async def read_body(receive: Receive, declared: int | None, settings: GuardSetti
     return b"".join(chunks)
 
 
-async def send_refusal(send: Send, refused: Refused, extra_headers: list[tuple[bytes, bytes]] = ()) -> None:
+async def send_refusal(send: Send, refused: Refused) -> None:
     body = json.dumps({"error": refused.reason}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-               (b"connection", b"close"), *extra_headers]
+               (b"connection", b"close")]
     if refused.status == 401:
         headers.append((b"www-authenticate", b"Bearer"))
     await send({"type": "http.response.start", "status": refused.status, "headers": headers})
@@ -207,8 +209,6 @@ class HttpGuard:
 
     async def _call_with_deferred_log(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Decisions a runtime records during the call are written once a 200 has been sent."""
-        from adaptive_delivery.platform.decision_log import deferred
-
         status = {}
 
         async def watch(message: Message) -> None:
@@ -296,8 +296,6 @@ def grpc_guard(settings: GuardSettings):
     """A grpc.aio server interceptor: the repository service refused unless enabled, the token
     checked on every method but the health probes, and inference decisions logged once answered."""
     import grpc
-
-    from adaptive_delivery.platform.decision_log import deferred
 
     codes = {401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION_DENIED}
 

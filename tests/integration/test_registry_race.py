@@ -110,8 +110,9 @@ def tracking_server(tmp_path_factory):
 
 def _race(url: str, spec, movers: int, claims: bool) -> list[str]:
     """`movers` threads, each with its own client, move `champion` from v1 to their own version at
-    once; reading the alias is slowed so that every read happens before any write (the window a
-    plain read-then-set leaves). Returns the versions whose move reported success."""
+    once against the real tracking server; only our own alias read is slowed (patched to sleep after
+    reading), so that every read happens before any write: the window a plain read-then-set leaves,
+    made wide enough to hit every time. Returns the versions whose move reported success."""
     import threading
     import time
     from unittest import mock

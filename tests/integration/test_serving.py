@@ -315,31 +315,30 @@ def test_the_model_serve_command_serves_the_champion_and_stops_with_it(served):
     proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{http}/v2/models/mdl-001"
-    watch = SocketWatch(proc.pid).__enter__()
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if requests.get(f"{url}/ready", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(1)
-        assert proc.poll() is None, proc.stdout.read()[-3000:]
-        frame = _frame(20, 11)[mdl.FEATURES]
-        body = _v2(frame)
-        got = requests.post(f"{url}/infer", json=body, timeout=30)
-        want = _infer(server, body)
-        assert got.status_code == 200 and want.status_code == 200, got.text
-        outputs = {o["name"]: o["data"] for o in got.json()["outputs"]}
-        expected = {o["name"]: o["data"] for o in want.json()["outputs"]}
-        np.testing.assert_allclose(outputs["p_inbox"], expected["p_inbox"], rtol=1e-9)
-        assert set(outputs["model_version"]) == {version}
-        # a second serve on the same ports is refused, instead of reporting success over this one
-        second = [str(root / "cli-serving-2") if c == str(root / "cli-serving") else c for c in cmd]
-        again = subprocess.run(second, capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[2])
-        assert again.returncode == 3 and "already answer" in again.stdout, again.stdout[-2000:]
-        watch.__exit__()
+        with SocketWatch(proc.pid) as watch:
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    if requests.get(f"{url}/ready", timeout=2).status_code == 200:
+                        break
+                except requests.ConnectionError:
+                    pass
+                time.sleep(1)
+            assert proc.poll() is None, proc.stdout.read()[-3000:]
+            frame = _frame(20, 11)[mdl.FEATURES]
+            body = _v2(frame)
+            got = requests.post(f"{url}/infer", json=body, timeout=30)
+            want = _infer(server, body)
+            assert got.status_code == 200 and want.status_code == 200, got.text
+            outputs = {o["name"]: o["data"] for o in got.json()["outputs"]}
+            expected = {o["name"]: o["data"] for o in want.json()["outputs"]}
+            np.testing.assert_allclose(outputs["p_inbox"], expected["p_inbox"], rtol=1e-9)
+            assert set(outputs["model_version"]) == {version}
+            # a second serve on the same ports is refused, instead of reporting success over this one
+            second = [str(root / "cli-serving-2") if c == str(root / "cli-serving") else c for c in cmd]
+            again = subprocess.run(second, capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[2])
+            assert again.returncode == 3 and "already answer" in again.stdout, again.stdout[-2000:]
         # MLServer's REST and gRPC ports, and nothing else beyond loopback
         assert {http, grpc} <= {port for _, _, port in watch.seen} and watch.exposed() == [], watch.seen
     finally:

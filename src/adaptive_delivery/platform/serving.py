@@ -54,6 +54,7 @@ def _flat(data) -> list:
 
 
 NUMBER_TYPES = INTEGER_TYPES | {"FP16", "FP32", "FP64"}
+_OK = object()  # "no offending value found" (None is itself a value to report)
 MAX_TEXT_CHARS = 1024  # no entity key or category is longer; a megabyte "provider" is an attack
 
 
@@ -81,8 +82,6 @@ def _misfit(datatype: str, values: list) -> str | None:
         return None if bad is _OK else f"holds {type(bad).__name__} {str(bad)[:20]!r}: BOOL inputs are true/false"
     return f"has datatype {datatype!r}; expected BYTES, BOOL, FP16/32/64, INT8-64 or UINT8-64"
 
-
-_OK = object()
 
 
 def decode_input(inp: RequestInput) -> np.ndarray:

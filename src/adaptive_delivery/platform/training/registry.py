@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import random
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,17 +107,19 @@ def alias_metrics(client, spec: ModelSpec, alias: str) -> tuple[str | None, dict
     return str(mv.version), dict(client.get_run(mv.run_id).data.metrics)
 
 
-@contextlib.contextmanager
-def registry_lock(client) -> Iterator[None]:
-    """Serialise alias moves on one registry beside a SQLite store: an exclusive file lock (every
-    process on the machine). Elsewhere `move_alias` takes claims instead (`_alone`)."""
+def _sqlite_store(client) -> Path | None:
+    """The SQLite file behind a registry client, None for a tracking server."""
     uri = str(getattr(client, "_registry_uri", None) or client.tracking_uri)
-    if not uri.startswith("sqlite:///"):
-        yield
-        return
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+@contextlib.contextmanager
+def registry_lock(store: Path) -> Iterator[None]:
+    """Serialise alias moves on a SQLite registry: an exclusive file lock beside it (every process
+    on the machine). A tracking server has no lock to offer: `move_alias` takes claims there."""
     import fcntl
 
-    with Path(uri.removeprefix("sqlite:///") + ".lock").open("a") as handle:
+    with Path(f"{store}.lock").open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -127,18 +132,11 @@ CLAIM_TTL_S = 120.0  # a mover that died holding a claim stops blocking others a
 CLAIM_ATTEMPTS = 25
 
 
-def _uses_file_lock(client) -> bool:
-    return str(getattr(client, "_registry_uri", None) or client.tracking_uri).startswith("sqlite:///")
-
-
 @contextlib.contextmanager
 def _alone(client, spec: ModelSpec, alias: str) -> Iterator[bool]:
     """Write this mover's claim, then read every claim: True when no other live one exists. Sound
     on any registry whose reads see committed writes: of two movers, the one that reads second
     sees the first's claim (it was written before the first read), so at most one is alone."""
-    import time
-    import uuid
-
     prefix = f"{CLAIM_TAG}.{alias}."
     key = prefix + uuid.uuid4().hex
     client.set_registered_model_tag(spec.registered_name, key, f"{time.time() + CLAIM_TTL_S:.3f}")
@@ -150,8 +148,6 @@ def _alone(client, spec: ModelSpec, alias: str) -> Iterator[bool]:
 
 
 def _live(expiry: str) -> bool:
-    import time
-
     try:
         return float(expiry) > time.time()
     except ValueError:
@@ -171,12 +167,10 @@ def move_alias(client, spec: ModelSpec, alias: str, version: str, expected: str 
     """Point `alias` at `version` only if it still points at `expected` (None: at nothing), with no
     other mover in between. Returns (moved, the version the alias pointed at when checked); when
     other movers held claims every time it tried, (False, expected) and the caller judges again."""
-    if _uses_file_lock(client):
-        with registry_lock(client):
+    store = _sqlite_store(client)
+    if store is not None:
+        with registry_lock(store):
             return _compare_and_set(client, spec, alias, version, expected)
-    import random
-    import time
-
     for attempt in range(CLAIM_ATTEMPTS):
         with _alone(client, spec, alias) as alone:
             if alone:
