@@ -3,6 +3,7 @@ triggers (property-based: they always fire) and state that survives a restart.""
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,7 +22,12 @@ from adaptive_delivery.platform.rollout.controller import (
     judge,
     start,
 )
-from adaptive_delivery.platform.rollout.stats import mean_difference_z, two_proportion_z
+from adaptive_delivery.platform.rollout.stats import (
+    mean_difference_z,
+    slower_by_rank,
+    slower_in_the_tail,
+    two_proportion_z,
+)
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -191,6 +197,49 @@ def test_latency_is_judged_only_on_enough_requests_and_beyond_a_noise_floor():
     assert not latency("latency_p99_ms", 20.0, 40.0, 500).degraded  # a p99 of 500 is its 5 slowest
     assert "fewer than 1000 requests" in latency("latency_p99_ms", 20.0, 40.0, 500).note
     assert latency("latency_p99_ms", 20.0, 40.0, 5_000).degraded
+
+
+def _shadow_latency(control_ms: list[float], candidate_ms: list[float]) -> Evidence:
+    """The p50 latency evidence in shadow, judged from raw batch times as the simulator tallies them."""
+    from adaptive_delivery.delivery.scenarios.rollout import StageTally
+
+    tally = StageTally()
+    tally.latencies = {"control": control_ms, "candidate": candidate_ms}
+    for arm, times in tally.latencies.items():
+        getattr(tally, arm).requests = len(times)
+    exp = start("e-lat", "MDL-001", "1", "2", T0)
+    return next(e for e in judge(exp, *tally.snapshot(), T0 + timedelta(days=8)).evidence
+                if e.metric == "latency_p50_ms")
+
+
+def test_a_median_moved_by_the_machines_load_is_not_a_slower_model():
+    # load on and off makes batch times bimodal; one arm's median lands on the busy mode by chance
+    control = [8.0] * 21 + [80.0] * 19
+    candidate = [8.0] * 19 + [80.0] * 21
+    evidence = _shadow_latency(control, candidate)
+    assert evidence.candidate - evidence.control > 5 and evidence.change > 0.25  # a point comparison fires
+    assert not evidence.degraded and evidence.p > 0.05
+    assert _shadow_latency(candidate, control).p > 0.05
+
+
+@given(st.integers(0, 2**32 - 1))
+@settings(max_examples=25, deadline=None)
+def test_a_model_twice_as_slow_is_caught_under_the_same_load(seed):
+    rng = np.random.default_rng(seed)
+    busy = rng.random(60) < 0.5  # both arms' batches of a round share the machine's moment
+    base = np.where(busy, 80.0, 8.0) * rng.uniform(0.9, 1.1, 60)
+    evidence = _shadow_latency(list(base), list(2 * base * rng.uniform(0.95, 1.05, 60)))
+    assert evidence.degraded and evidence.p < 0.05
+
+
+def test_a_slow_tail_is_caught_where_the_median_is_unchanged():
+    rng = np.random.default_rng(3)
+    control = rng.normal(10, 1, 4_000)
+    candidate = rng.normal(10, 1, 4_000)
+    assert slower_in_the_tail(control, candidate, 0.99) > 0.05 and slower_by_rank(control, candidate) > 0.05
+    candidate[rng.random(4_000) < 0.03] = 60.0  # 3% of requests stall
+    assert slower_in_the_tail(control, candidate, 0.99) < 1e-6
+    assert slower_in_the_tail([], candidate, 0.99) == 1.0 == slower_by_rank(control, [])
 
 
 def test_rare_events_are_not_judged_on_a_handful():

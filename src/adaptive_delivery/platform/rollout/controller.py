@@ -13,7 +13,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
-from adaptive_delivery.platform.rollout.stats import mean_difference_z, two_proportion_z
+from adaptive_delivery.platform.rollout.stats import (
+    mean_difference_z,
+    slower_by_rank,
+    slower_in_the_tail,
+    two_proportion_z,
+)
 
 SIGNIFICANCE = 0.05  # spec §8.1
 MIN_SAMPLE = 10_000  # per arm, spec §8.1
@@ -55,16 +60,23 @@ class Guardrail:
     min_absolute: float = 0.0
     # a mean of a value per decided message (ArmStats.value_moments), tested with the z-test of two means
     per_message: bool = False
+    # a latency quantile: where both arms kept their request times (ArmStats.latencies_ms), the
+    # candidate must also be significantly slower, by rank for a median, in the tail for a p99
+    quantile: float | None = None
 
 
 # Latency: the median is judged from 30 requests per arm; the p99 only from 1,000 (with fewer, the
 # p99 is the one or two slowest requests: a garbage collection, not the model). Changes under 5 ms
 # are noise on a shared machine: measured with both arms' batches interleaved on a loaded 2-core
 # machine, same-sized models differed by up to 4 ms in median batch time (10.0 vs 13.7 ms).
+# A machine loaded on and off makes batch times bimodal (8 ms idle, 80 ms busy, measured), and a
+# median of 40 batches then lands on either mode: the same model in both arms once differed by more
+# than 25% and 5 ms. So the change must also be significant, on tests load moves alike in both
+# arms (stats.slower_by_rank for the median, stats.slower_in_the_tail for the p99).
 LATENCY_P50 = Guardrail("latency_p50_ms", higher_is_better=False, max_degradation=0.25, proportion=False,
-                        min_requests=30, min_absolute=5.0)
+                        min_requests=30, min_absolute=5.0, quantile=0.5)
 LATENCY_P99 = Guardrail("latency_p99_ms", higher_is_better=False, max_degradation=0.25, proportion=False,
-                        min_requests=1_000, min_absolute=5.0)
+                        min_requests=1_000, min_absolute=5.0, quantile=0.99)
 
 
 GUARDRAILS = (
@@ -87,6 +99,7 @@ SHADOW_GUARDRAILS = (
     LATENCY_P50,
     LATENCY_P99,
 )
+
 # metric -> (count, denominator) fields of ArmStats
 COUNTS = {"delivery_rate": ("delivered", "sent"), "inbox_rate": ("inboxed", "sent"), "bounce_rate": ("bounced", "sent"),
           "complaint_rate": ("complained", "sent"), "error_rate": ("errors", "requests")}
@@ -124,6 +137,8 @@ class ArmStats:
     latency_p99_ms: float = 0.0
     shadow_score: float = float("nan")  # e.g. macro AUC of its predictions on realised outcomes
     sent: int | None = None
+    # each request's time, where the caller kept them: latency changes are then tested, not just compared
+    latencies_ms: list[float] = field(default_factory=list)
 
     def count(self, field_name: str) -> int:
         if field_name == "sent" and self.sent is None:
@@ -279,7 +294,12 @@ def _compare(g: Guardrail, control: ArmStats, candidate: ArmStats, alpha: float)
         return Evidence(g.metric, a, b, change, z, p, worse > g.max_degradation and p < alpha)
     if min(control.requests, candidate.requests) < g.min_requests:
         return Evidence(g.metric, a, b, change, None, None, False, note=f"fewer than {g.min_requests} requests per arm")
-    return Evidence(g.metric, a, b, change, None, None, worse > g.max_degradation and abs(b - a) >= g.min_absolute)
+    beyond = worse > g.max_degradation and abs(b - a) >= g.min_absolute
+    if g.quantile is None or not control.latencies_ms or not candidate.latencies_ms:
+        return Evidence(g.metric, a, b, change, None, None, beyond)
+    p = (slower_by_rank(control.latencies_ms, candidate.latencies_ms) if g.quantile == 0.5
+         else slower_in_the_tail(control.latencies_ms, candidate.latencies_ms, g.quantile))
+    return Evidence(g.metric, a, b, change, None, p, beyond and p < alpha)
 
 
 def apply(exp: Experiment, verdict: Verdict, now: datetime) -> Experiment:

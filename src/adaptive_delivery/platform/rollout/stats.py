@@ -1,9 +1,13 @@
-"""The two-proportion z-test of spec §8 (pooled standard error, two-sided p-value), and the z-test
-of two means for values per message."""
+"""The two-proportion z-test of spec §8 (pooled standard error, two-sided p-value), the z-test
+of two means for values per message, and one-sided tests that one arm's requests are slower."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.stats import mannwhitneyu
 
 
 def two_proportion_z(successes_a: int, total_a: int, successes_b: int, total_b: int) -> tuple[float, float]:
@@ -29,3 +33,25 @@ def mean_difference_z(mean_a: float, var_a: float, n_a: int, mean_b: float, var_
         return 0.0, 1.0
     z = (mean_b - mean_a) / se
     return z, math.erfc(abs(z) / math.sqrt(2))
+
+
+def slower_by_rank(control: Sequence[float], candidate: Sequence[float]) -> float:
+    """One-sided p-value that the candidate's request times are stochastically larger (Mann-Whitney
+    U). Load moves both arms' times alike, so it cannot make one arm rank higher; a slower model
+    does, even when the load splits both arms' times into an idle and a busy mode and the medians
+    land on either. 1 when either arm has no times."""
+    if not len(control) or not len(candidate):
+        return 1.0
+    return float(mannwhitneyu(candidate, control, alternative="greater").pvalue)
+
+
+def slower_in_the_tail(control: Sequence[float], candidate: Sequence[float], q: float) -> float:
+    """One-sided p-value that more of the candidate's requests lie above the q-quantile of both
+    arms pooled, ties included (Mood's median test taken to the tail): a slow tail, which a rank test of the whole
+    distribution would miss. 1 when either arm has no times."""
+    if not len(control) or not len(candidate):
+        return 1.0
+    a, b = np.asarray(control, float), np.asarray(candidate, float)
+    cut = float(np.quantile(np.concatenate([a, b]), q))
+    z, p = two_proportion_z(int((a >= cut).sum()), len(a), int((b >= cut).sum()), len(b))
+    return p / 2 if z > 0 else 1 - p / 2
