@@ -44,7 +44,7 @@ def test_redis_online_store_serves_what_was_materialised(built_features, tmp_pat
         assert got["sender_ip_features__volume_today"] == list(ips["volume_today"])
         assert any(project.encode() in k for k in client.scan_iter(count=1000))
     finally:
-        fs.teardown()
+        st.teardown(fs)
     assert not any(project.encode() in k for k in client.scan_iter(count=1000)), "teardown left keys behind"
 
 

@@ -110,8 +110,20 @@ def apply(store) -> list[str]:
 
 
 def materialize(store, start: datetime, end: datetime, views: list[str] | None = None) -> None:
-    """Load the latest value of every feature in [start, end] into the online store."""
+    """Load the latest value of every feature in [start, end] into the online store, and (on a
+    Redis online store) the packed vectors the decision path reads beside it."""
+    from adaptive_delivery.platform import packed_features
+
     store.materialize(start_date=start, end_date=end, feature_views=views)
+    packed_features.refresh(store, views)
+
+
+def teardown(store) -> None:
+    """Remove the store's infrastructure (online rows, packed vectors included)."""
+    from adaptive_delivery.platform import packed_features
+
+    packed_features.teardown(store)
+    store.teardown()
 
 
 def service(store, model_id: str):
