@@ -245,22 +245,36 @@ class PackedReader:
             self.schemas[view] = schema
             self.vocabularies[view] = np.array([v.decode() for v in vocab] + [None], dtype=object)
 
-    def read(self, entities: Mapping[str, np.ndarray]) -> dict[str, pd.DataFrame]:
-        """view -> a frame of its wanted features (Feast's full names, `view__feature`), one row
-        per entity given for that view (its join-key values joined by KEY_SEPARATOR): floats, with
-        NaN where Feast has no value, and strings (None where missing)."""
-        uniques = {view: np.unique(np.asarray(keys, dtype=object), return_inverse=True)
-                   for view, keys in entities.items()}
+    def read(self, entities: Mapping[str, np.ndarray]) -> pd.DataFrame:
+        """The wanted features of every view (Feast's full names, `view__feature`), one row per
+        message; `entities` gives, per view, each message's entity (its join-key values joined by
+        KEY_SEPARATOR). Floats, NaN where Feast has no value; strings, None where missing."""
+        factorised = {view: pd.factorize(np.asarray(keys, dtype=object)) for view, keys in entities.items()}
         pipe = self.client.pipeline(transaction=False)
-        for view, (unique, _) in uniques.items():
-            pipe.mget([row_key(self.project, view, k) for k in unique])
+        for view, (_, unique) in factorised.items():
+            prefix = row_key(self.project, view, "")
+            pipe.mget([prefix + k for k in unique])
         matrices = {view: decode_blobs(found, len(self.schemas[view].features))
-                    for view, found in zip(uniques, pipe.execute(), strict=True)}
+                    for view, found in zip(factorised, pipe.execute(), strict=True)}
         if self._unknown_codes(matrices):
             self._load()  # a refresh added strings since this reader loaded the vocabularies
             if self._unknown_codes(matrices):
                 raise LookupError("packed vectors hold string codes their vocabulary lacks")
-        return {view: self._frame(view, matrices[view][inverse.ravel()]) for view, (_, inverse) in uniques.items()}
+        numbers, number_names, strings = [], [], {}
+        for view, (codes, _) in factorised.items():
+            schema, matrix = self.schemas[view], matrices[view][codes]
+            index, vocabulary = {name: j for j, name in enumerate(schema.features)}, self.vocabularies[view]
+            for name in self.wanted[view]:
+                values = matrix[:, index[name]]
+                if name in schema.strings:
+                    words = np.where(np.isnan(values), len(vocabulary) - 1, values).astype(np.int64)
+                    strings[f"{view}__{name}"] = vocabulary[words]
+                else:
+                    numbers.append(values)
+                    number_names.append(f"{view}__{name}")
+        n = len(next(iter(entities.values()))) if entities else 0
+        frame = pd.DataFrame(np.column_stack(numbers) if numbers else np.empty((n, 0)), columns=number_names)
+        return pd.concat([frame, pd.DataFrame(strings)], axis=1) if strings else frame
 
     def _unknown_codes(self, matrices: Mapping[str, np.ndarray]) -> bool:
         return any(self._max_code(view, m) >= len(self.vocabularies[view]) - 1 for view, m in matrices.items())
@@ -271,18 +285,3 @@ class PackedReader:
             return -1
         codes = matrix[:, [schema.features.index(s) for s in schema.strings]]
         return int(np.nanmax(codes)) if np.isfinite(codes).any() else -1
-
-    def _frame(self, view: str, matrix: np.ndarray) -> pd.DataFrame:
-        schema = self.schemas[view]
-        index = {name: j for j, name in enumerate(schema.features)}
-        strings = set(schema.strings)
-        vocabulary = self.vocabularies[view]
-        columns = {}
-        for name in self.wanted[view]:
-            values = matrix[:, index[name]]
-            if name in strings:
-                codes = np.where(np.isnan(values), len(vocabulary) - 1, values).astype(np.int64)
-                columns[f"{view}__{name}"] = vocabulary[codes]
-            else:
-                columns[f"{view}__{name}"] = values
-        return pd.DataFrame(columns)

@@ -137,7 +137,7 @@ class OnlineFeatures:
         if self.packed is not None:
             entities = {view: pk.entity_strings(messages, self.packed.schemas[view].join_keys) for view in self.views}
             try:
-                return pd.concat(list(self.packed.read(entities).values()), axis=1)
+                return self.packed.read(entities)
             except LookupError as exc:  # a refresh under way: Feast's own read answers alike
                 log.warning("reading features through Feast this time: %s", exc)
         entity_rows = messages[list(ENTITY_KEYS)].to_dict(orient="records")
