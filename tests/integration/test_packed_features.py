@@ -119,3 +119,26 @@ def test_a_reader_falls_back_to_feast_where_nothing_is_packed(built_features, tm
         assert OnlineFeatures(fs, st.service(fs, "MDL-001").name).packed is None
     finally:
         st.teardown(fs)
+
+
+def test_a_reader_follows_a_refresh_that_changed_a_views_features(redis_store):
+    fs, ref = redis_store
+    name = st.service(fs, "MDL-001").name
+    reader = OnlineFeatures(fs, name)
+    client = pk.redis_client(fs.config.online_store.connection_string)
+    key = pk.schema_key(fs.project, "provider_features")
+    schema = pk.ViewSchema.from_json(client.get(key))
+    wider = pk.ViewSchema(schema.view, schema.join_keys, (*schema.features, "added_later"), schema.strings)
+    provider = ref["provider"]["provider"].iloc[0]
+    row = pk.row_key(fs.project, "provider_features", provider)
+    old = client.get(row)
+    try:  # as a refresh after a new feature would leave it: a new schema, wider vectors
+        client.set(key, wider.to_json())
+        client.set(row, old + np.float64(1.5).tobytes())
+        messages = pd.DataFrame({k: ["x"] for k in ENTITY_KEYS}).assign(provider=[provider])
+        got = reader.stored_rows(messages)
+        _assert_same(got, OnlineFeatures(fs, name, packed=False).stored_rows(messages))
+        assert reader.packed.schemas["provider_features"] == wider
+    finally:
+        client.set(key, schema.to_json())
+        client.set(row, old)

@@ -254,12 +254,12 @@ class PackedReader:
         for view, (_, unique) in factorised.items():
             prefix = row_key(self.project, view, "")
             pipe.mget([prefix + k for k in unique])
-        matrices = {view: decode_blobs(found, len(self.schemas[view].features))
-                    for view, found in zip(factorised, pipe.execute(), strict=True)}
-        if self._unknown_codes(matrices):
-            self._load()  # a refresh added strings since this reader loaded the vocabularies
-            if self._unknown_codes(matrices):
-                raise LookupError("packed vectors hold string codes their vocabulary lacks")
+        found = dict(zip(factorised, pipe.execute(), strict=True))
+        try:
+            matrices = self._decode(found)
+        except LookupError:  # a refresh changed a view's features or added strings since loading
+            self._load()
+            matrices = self._decode(found)
         numbers, number_names, strings = [], [], {}
         for view, (codes, _) in factorised.items():
             schema, matrix = self.schemas[view], matrices[view][codes]
@@ -276,8 +276,17 @@ class PackedReader:
         frame = pd.DataFrame(np.column_stack(numbers) if numbers else np.empty((n, 0)), columns=number_names)
         return pd.concat([frame, pd.DataFrame(strings)], axis=1) if strings else frame
 
-    def _unknown_codes(self, matrices: Mapping[str, np.ndarray]) -> bool:
-        return any(self._max_code(view, m) >= len(self.vocabularies[view]) - 1 for view, m in matrices.items())
+    def _decode(self, found: Mapping[str, Sequence[bytes | None]]) -> dict[str, np.ndarray]:
+        """Each view's vectors as a matrix; LookupError where they disagree with what was loaded."""
+        matrices = {}
+        for view, blobs in found.items():
+            width = len(self.schemas[view].features)
+            if any(b is not None and len(b) != 8 * width for b in blobs):
+                raise LookupError(f"packed {view} vectors are not {width} values wide: refreshed since loading")
+            matrices[view] = decode_blobs(blobs, width)
+            if self._max_code(view, matrices[view]) >= len(self.vocabularies[view]) - 1:
+                raise LookupError(f"packed {view} vectors hold string codes its vocabulary lacks")
+        return matrices
 
     def _max_code(self, view: str, matrix: np.ndarray) -> int:
         schema = self.schemas[view]
