@@ -102,6 +102,9 @@ def test_ensemble_learns_and_its_network_loss_falls():
     oracle = classification_report(y[2400:], truth[2400:], CLASSES)["macro_roc_auc"]
     assert ours > 0.6 and oracle >= ours - 0.05
     assert next(iter(model.feature_importance())) in {"x1", "x2"}
+    # predict_proba makes the heads' inputs once for both: it answers as the heads do one by one
+    fate, spam = model.predict_fates(X[2400:]), model.predict_spam_given_accepted(X[2400:])
+    assert np.array_equal(proba, np.column_stack([fate[:, 0] * (1 - spam), fate[:, 0] * spam, fate[:, 1:]]))
 
 
 def test_metrics_on_known_cases():

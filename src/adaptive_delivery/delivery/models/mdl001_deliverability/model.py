@@ -119,6 +119,28 @@ def with_derived(X: pd.DataFrame) -> pd.DataFrame:
     return X.assign(open_rate_30d=opens / received.where(lambda v: v > 0), spam_share_30d=spam / placed)
 
 
+class _Inputs:
+    """One batch's inputs to every part of the ensemble, each made at most once: the trees'
+    float32 matrix, and the network's and the placement regression's imputed, scaled inputs."""
+
+    def __init__(self, model: DeliverabilityEnsemble, derived: pd.DataFrame) -> None:
+        self.model, self.derived, self.rows = model, derived, len(derived)
+        self._matrix: np.ndarray | None = None
+        self._scaled: np.ndarray | None = None
+
+    @property
+    def matrix(self) -> np.ndarray:
+        if self._matrix is None:
+            self._matrix = self.derived[self.model.columns].to_numpy(dtype=np.float32)
+        return self._matrix
+
+    @property
+    def scaled(self) -> np.ndarray:
+        if self._scaled is None:
+            self._scaled = self.model._nn_inputs(self.derived)
+        return self._scaled
+
+
 @dataclass
 class EnsembleConfig:
     # Shallow, well-populated trees: most of the signal is per subscriber and per sender, and deep
@@ -257,13 +279,15 @@ class DeliverabilityEnsemble:
 
     def predict_spam_given_accepted(self, X: pd.DataFrame) -> np.ndarray:
         """P(spam | accepted) per row (the panel's share where the panel saw both outcomes too rarely)."""
+        return self._spam(_Inputs(self, with_derived(X)))
+
+    def _spam(self, inputs: _Inputs) -> np.ndarray:
         if self.placement is None:
-            return np.full(len(X), self.spam_prior)
-        X = with_derived(X)
-        p = self.placement.predict_proba(self._nn_inputs(X))[:, 1]
+            return np.full(inputs.rows, self.spam_prior)
+        p = self.placement.predict_proba(inputs.scaled)[:, 1]
         if self.placement_trees is not None:
             w = self.config.placement_tree_weight
-            p = (1 - w) * p + w * self.placement_trees.predict_proba(X[self.columns].to_numpy(dtype=np.float32))[:, 1]
+            p = (1 - w) * p + w * self.placement_trees.predict_proba(inputs.matrix)[:, 1]
         return p
 
     def _fit_trees(self, matrix: np.ndarray, target: np.ndarray, n_classes: int, hold_out_recent: bool = False):
@@ -339,27 +363,33 @@ class DeliverabilityEnsemble:
 
     def predict_fates(self, X: pd.DataFrame) -> np.ndarray:
         """P(accepted, soft bounce, hard bounce, block) per row, calibrated on the recent slice."""
-        raw = self._raw_fates(with_derived(X))
+        return self._fates(_Inputs(self, with_derived(X)))
+
+    def _fates(self, inputs: _Inputs) -> np.ndarray:
+        raw = self._raw_fates(inputs)
         calibration = getattr(self, "fate_calibration", None)
         return raw if calibration is None else calibration.apply(raw)
 
-    def _raw_fates(self, X: pd.DataFrame) -> np.ndarray:
+    def _raw_fates(self, X: pd.DataFrame | _Inputs) -> np.ndarray:
         """The trees' and the network's fate probabilities, averaged (X already with_derived)."""
-        p = self.xgb.predict_proba(X[self.columns].to_numpy(dtype=np.float32))
+        inputs = X if isinstance(X, _Inputs) else _Inputs(self, X)
+        p = self.xgb.predict_proba(inputs.matrix)
         if self.net is None or self.config.nn_weight <= 0:
             return p
         import torch
 
         with torch.no_grad():
-            q = torch.softmax(self.net(torch.from_numpy(self._nn_inputs(X))), dim=1).numpy()
+            q = torch.softmax(self.net(torch.from_numpy(inputs.scaled)), dim=1).numpy()
         w = self.config.nn_weight
         return (1 - w) * p + w * q
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        # the derived columns, the trees' matrix and the scaled inputs are made once for both heads
+        inputs = _Inputs(self, with_derived(X))
         if not hasattr(self, "spam_prior"):  # a one-head model registered before placements became partial
-            return self.predict_fates(X)
-        fate = self.predict_fates(X)
-        spam = self.predict_spam_given_accepted(X)
+            return self._fates(inputs)
+        fate = self._fates(inputs)
+        spam = self._spam(inputs)
         accepted = fate[:, 0]
         return np.column_stack([accepted * (1 - spam), accepted * spam, fate[:, 1], fate[:, 2], fate[:, 3]])
 
