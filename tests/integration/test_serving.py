@@ -437,3 +437,54 @@ def test_hostile_grpc_calls_get_client_error_codes_and_never_internal(guarded, t
     assert [r for r in results if not r["passed"]] == []
     assert all(r["details"] for r in results if not r["ok"])  # a reason with every refusal
     assert _infer_with_token(server).status_code == 200
+
+
+def test_on_a_redis_store_the_server_reads_packed_features_and_answers_as_from_sqlite(
+        served, online_store, built_features, redis_server, tmp_path, monkeypatch):
+    """The same champion served from a Redis online store of the same world: its runtime (in the
+    serving environment's Feast) reads the packed vectors the platform's materialisation wrote, and
+    every decision equals the SQLite-backed server's, defaults included."""
+    import uuid
+
+    from adaptive_delivery.platform import feature_store as st
+    from adaptive_delivery.platform.training.registry import CHAMPION
+
+    server, root, version = served
+    _, settings, world = online_store
+    _, out, ref = built_features
+    for key in ("AD_FEAST_HOME", "AD_FEATURE_DATA", "AD_FEAST_PROFILE", "AD_FEAST_PROJECT"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AD_REDIS_CONNECTION", redis_server)  # the runtime's profile reads it
+    project = f"serve_{uuid.uuid4().hex[:8]}"
+    store = st.open_store(tmp_path / "feast", out, profile="redis-local", project=project)
+    st.apply(store)
+    st.materialize(store, ref["calendar"]["hour_ts"].min().to_pydatetime(),
+                   ref["subscriber"]["event_timestamp"].max().to_pydatetime())
+    redis_served = None
+    try:
+        client = Tracking(default_tracking_uri(root), "serving-test").client()
+        _, folder = local.resolve_alias(client, SPEC.registered_name, CHAMPION, tmp_path / "models")
+        http, grpc = local.free_port(), local.free_port()
+        feature_store = {**settings, "home": str((tmp_path / "feast").resolve()), "profile": "redis-local",
+                         "project": project}
+        redis_settings = local.write_settings(tmp_path / "mlserver", {"mdl-001": (version, folder)}, http, grpc,
+                                              feature_store=feature_store)
+        redis_served = local.start(redis_settings, http, grpc, "mdl-001")
+        sends = _sends(world, 300)
+        sends.loc[0, "subscriber_id"] = "signed-up-a-minute-ago"
+        answers = []
+        for target in (server, redis_served):
+            r = _infer(target, _entity_request(sends))
+            assert r.status_code == 200, r.text
+            answers.append({o["name"]: o["data"] for o in r.json()["outputs"]})
+        sqlite_answer, redis_answer = answers
+        for c in SPEC.classes:
+            assert np.allclose(redis_answer[f"p_{c}"], sqlite_answer[f"p_{c}"], atol=1e-12, rtol=0), c
+        assert redis_answer["action"] == sqlite_answer["action"]
+        assert redis_answer["defaults"] == sqlite_answer["defaults"] and "subscriber" in redis_answer["defaults"][0]
+        log = (tmp_path / "mlserver" / "mlserver.log").read_text()
+        assert "reading features through Feast" not in log  # the packed vectors answered
+    finally:
+        if redis_served is not None:
+            redis_served.stop()
+        st.teardown(store)
