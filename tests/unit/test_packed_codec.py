@@ -60,3 +60,16 @@ def test_an_entity_of_two_keys_is_named_by_both():
         f"1.2.3.4{KEY_SEPARATOR}gmail", f"1.2.3.4{KEY_SEPARATOR}yahoo"]
     assert entity_strings(frame, ("provider",)).tolist() == ["gmail", "yahoo"]
     assert ViewSchema.from_json(SCHEMA.to_json()) == SCHEMA
+
+
+def test_only_a_single_redis_server_is_read_packed():
+    from types import SimpleNamespace
+
+    from adaptive_delivery.platform.packed_features import uses_redis
+
+    def store(**online):
+        return SimpleNamespace(config=SimpleNamespace(online_store=SimpleNamespace(**online)))
+
+    assert uses_redis(store(type="redis", redis_type="redis"))
+    assert not uses_redis(store(type="redis", redis_type="redis_cluster"))
+    assert not uses_redis(store(type="sqlite"))

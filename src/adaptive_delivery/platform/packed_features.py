@@ -120,7 +120,11 @@ def redis_client(connection_string: str):
 
 
 def uses_redis(store) -> bool:
-    return getattr(store.config.online_store, "type", "") == "redis"
+    """A single Redis server (a Redis Cluster or Sentinel keeps Feast's read: a pipelined MGET of
+    keys on many shards is not one round trip)."""
+    online = store.config.online_store
+    kind = str(getattr(getattr(online, "redis_type", "redis"), "value", getattr(online, "redis_type", "redis")))
+    return getattr(online, "type", "") == "redis" and kind == "redis"
 
 
 def _string_features(view) -> tuple[str, ...]:
