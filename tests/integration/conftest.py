@@ -84,6 +84,28 @@ def redis_server(tmp_path_factory) -> str:
         proc.wait(timeout=30)
 
 
+@pytest.fixture(scope="session")
+def tracking_server(tmp_path_factory) -> str:
+    """The URL of a real MLflow tracking server of our own on 127.0.0.1 (what a cluster's gates
+    talk to), over SQLite in a temporary folder."""
+    import sys
+    import urllib.request
+
+    root, port = tmp_path_factory.mktemp("tracking-server"), _free_port()
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port",
+                             str(port), "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+                             "--default-artifact-root", str(root / "artifacts"), "--workers", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(lambda: urllib.request.urlopen(f"{url}/health", timeout=2).status == 200,
+                  "the MLflow tracking server", proc, timeout=120)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def _postgres_bin(name: str) -> str | None:
     found = shutil.which(name)
     if found:

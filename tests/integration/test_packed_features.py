@@ -15,7 +15,7 @@ from adaptive_delivery.platform import packed_features as pk
 pytestmark = pytest.mark.integration
 
 
-SETTINGS = ("AD_FEAST_HOME", "AD_FEATURE_DATA", "AD_FEAST_PROFILE", "AD_FEAST_PROJECT", "AD_REDIS_CONNECTION")
+SETTINGS = (*st.SETTINGS, "AD_REDIS_CONNECTION")
 
 
 @pytest.fixture(scope="module")

@@ -75,39 +75,6 @@ def test_the_champion_passed_its_own_gate_with_its_own_score(bundles, order, tmp
     assert champion == versions["good"]
 
 
-@pytest.fixture(scope="module")
-def tracking_server(tmp_path_factory):
-    """A real MLflow tracking server on 127.0.0.1 (what a cluster's gates talk to): no file lock."""
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-    from pathlib import Path
-
-    from listening_sockets import free_port
-
-    root = tmp_path_factory.mktemp("tracking-server")
-    port = free_port()
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port",
-                             str(port), "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-                             "--default-artifact-root", str(root / "artifacts"), "--workers", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/health", timeout=2).status == 200:
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("the MLflow tracking server did not start")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-
-
 def _race(url: str, spec, movers: int, claims: bool) -> list[str]:
     """`movers` threads, each with its own client, move `champion` from v1 to their own version at
     once against the real tracking server; only our own alias read is slowed (patched to sleep after

@@ -452,7 +452,7 @@ def test_on_a_redis_store_the_server_reads_packed_features_and_answers_as_from_s
     server, root, version = served
     _, settings, world = online_store
     _, out, ref = built_features
-    for key in ("AD_FEAST_HOME", "AD_FEATURE_DATA", "AD_FEAST_PROFILE", "AD_FEAST_PROJECT"):
+    for key in st.SETTINGS:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AD_REDIS_CONNECTION", redis_server)  # the runtime's profile reads it
     project = f"serve_{uuid.uuid4().hex[:8]}"

@@ -18,6 +18,9 @@ from pathlib import Path
 import pandas as pd
 
 PROFILES = ("local", "redis-local", "cluster")
+# What `configure` writes into the environment (with any extra `env` it is given), for those who
+# must put it back
+SETTINGS = ("AD_FEAST_HOME", "AD_FEATURE_DATA", "AD_FEAST_PROFILE", "AD_FEAST_PROJECT")
 DEFINITION_MODULES = ("entities", "sources", "feature_views", "feature_services")
 
 

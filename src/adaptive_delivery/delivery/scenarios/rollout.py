@@ -188,7 +188,7 @@ class StageTally:
         for arm in ARMS:
             stats = getattr(self, arm)
             lat = self.latencies[arm]
-            stats.latencies_ms = list(lat)
+            stats.latencies_ms = lat
             stats.latency_p50_ms = float(np.percentile(lat, 50)) if lat else 0.0
             stats.latency_p99_ms = float(np.percentile(lat, 99)) if lat else 0.0
             if self.shadow["y"]:

@@ -257,7 +257,7 @@ class DeliverabilityEnsemble:
         self._fit_scaling(X)
         if self.config.nn_weight > 0:
             self._fit_net(X.iloc[:cut] if calibrate else X, fate[:cut] if calibrate else fate)
-        self.fate_calibration = (TemperatureScaling().fit(self._raw_fates(X.iloc[cut:]), fate[cut:])
+        self.fate_calibration = (TemperatureScaling().fit(self._raw_fates(_Inputs(self, X.iloc[cut:])), fate[cut:])
                                  if calibrate else None)
         seen = np.isin(np.asarray(y).astype(int), (0, 1))
         spam = (np.asarray(y)[seen] == 1).astype(int)
@@ -370,9 +370,8 @@ class DeliverabilityEnsemble:
         calibration = getattr(self, "fate_calibration", None)
         return raw if calibration is None else calibration.apply(raw)
 
-    def _raw_fates(self, X: pd.DataFrame | _Inputs) -> np.ndarray:
-        """The trees' and the network's fate probabilities, averaged (X already with_derived)."""
-        inputs = X if isinstance(X, _Inputs) else _Inputs(self, X)
+    def _raw_fates(self, inputs: _Inputs) -> np.ndarray:
+        """The trees' and the network's fate probabilities, averaged."""
         p = self.xgb.predict_proba(inputs.matrix)
         if self.net is None or self.config.nn_weight <= 0:
             return p
