@@ -7,7 +7,8 @@ object, so a feature is encoded the same way everywhere.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,18 +38,37 @@ class TrainedModel:
         """Bundles pickled before a field existed load with that field's default."""
         self.__dict__.update({"segment": "", "offsets": {}, **state})
 
-    def encode(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def encode(self, frame: pd.DataFrame | Mapping[str, np.ndarray]) -> pd.DataFrame:
         X, _ = encode(frame, self.features, self.categorical, self.categories)
         return X
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """Class probabilities for raw feature rows (Feast's full feature names as columns)."""
+    def predict_proba(self, frame: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
+        """Class probabilities for raw feature rows (Feast's full feature names as columns; a frame
+        or one array per column)."""
         proba = np.asarray(self.model.predict_proba(self.encode(frame)), dtype=float)
-        if self.offsets and self.segment in frame.columns:
+        if self.offsets and self.segment in frame:
             from adaptive_delivery.platform.training.recalibration import apply_segment_offsets
 
-            proba = apply_segment_offsets(proba, frame[self.segment].to_numpy(), self.offsets)
+            proba = apply_segment_offsets(proba, np.asarray(frame[self.segment]), self.offsets)
         return proba
+
+    def for_serving(self, tolerance: float = 1e-6) -> TrainedModel:
+        """This bundle predicting through its model's fastest faithful form where the model has
+        one (`model.compiled()`: numpy and XGBoost's inplace prediction, no pandas or torch per
+        call) and `model.probe()` rows show it answers within `tolerance` of the model itself;
+        otherwise this bundle unchanged. Raises where the compiled form disagrees: a served model
+        must be the registered one."""
+        compile_model = getattr(self.model, "compiled", None)
+        fast = compile_model() if compile_model is not None else None
+        if fast is None:
+            return self
+        probe = self.model.probe()
+        gap = float(np.max(np.abs(np.asarray(fast.predict_proba(probe.to_numpy()), dtype=float)
+                                  - np.asarray(self.model.predict_proba(probe), dtype=float))))
+        if not gap <= tolerance:
+            raise ValueError(f"{self.model_id}: the compiled model differs from the registered one by {gap:.3g} "
+                             f"(> {tolerance:g}) on probe rows")
+        return replace(self, model=fast)
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """One column per class probability, and the action when the spec declares a policy."""

@@ -392,6 +392,20 @@ class DeliverabilityEnsemble:
         accepted = fate[:, 0]
         return np.column_stack([accepted * (1 - spam), accepted * spam, fate[:, 1], fate[:, 2], fate[:, 3]])
 
+    def compiled(self, threads: int = 1) -> CompiledEnsemble | None:
+        """The serving form (`CompiledEnsemble`); None for a one-head model registered before
+        placements became partial (it keeps this class's own predict_proba)."""
+        return CompiledEnsemble(self, threads) if hasattr(self, "spam_prior") else None
+
+    def probe(self, rows: int = 256, seed: int = 0) -> pd.DataFrame:
+        """Encoded rows spread like the training inputs (a tenth of the values missing), on which
+        `TrainedModel.for_serving` checks the compiled form against this one."""
+        rng = np.random.default_rng(seed)
+        width = len(self.columns) - sum(c in self.columns for c in DERIVED)
+        a = self._mean[:width] + self._std[:width] * rng.standard_normal((rows, width)) * 2
+        a[rng.random(a.shape) < 0.1] = np.nan
+        return pd.DataFrame(a, columns=self.columns[:width])
+
     def feature_importance(self) -> dict[str, float]:
         """Share of the trees' total gain per feature, both heads together."""
         named: dict[str, float] = {}
@@ -405,6 +419,98 @@ class DeliverabilityEnsemble:
                 named[name] = named.get(name, 0.0) + v / total
         total = sum(named.values()) or 1.0
         return dict(sorted(((k, v / total) for k, v in named.items()), key=lambda kv: -kv[1]))
+
+
+# ---- the fastest faithful form, for serving ------------------------------------------------------
+@dataclass(frozen=True)
+class _NumpyNet:
+    """The network's forward pass in numpy float32 (ReLU hidden layers, softmax out): torch's
+    per-call dispatch and thread pool cost more than the arithmetic on a serving batch."""
+
+    layers: tuple[tuple[np.ndarray, np.ndarray], ...]  # (weight transposed, bias) per Linear
+
+    @classmethod
+    def of(cls, net) -> _NumpyNet:
+        linear = [m for m in net if hasattr(m, "weight")]
+        return cls(tuple((m.weight.detach().numpy().T.astype(np.float32).copy(),
+                          m.bias.detach().numpy().astype(np.float32)) for m in linear))
+
+    def proba(self, x: np.ndarray) -> np.ndarray:
+        for w, b in self.layers[:-1]:
+            x = np.maximum(x @ w + b, np.float32(0))
+        w, b = self.layers[-1]
+        z = x @ w + b
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        return z / z.sum(axis=1, keepdims=True)
+
+
+def _trees(model, threads: int):
+    """A copy of a fitted XGBClassifier's booster, cut at its best iteration as predict_proba is,
+    predicting with `threads` threads (one: a server answers many requests at once)."""
+    booster = model.get_booster().copy()
+    booster.set_param({"nthread": threads})
+    return booster, model._get_iteration_range(None)
+
+
+class CompiledEnsemble:
+    """`DeliverabilityEnsemble.predict_proba` on an encoded float64 matrix (`TrainedModel.features`
+    order) without pandas or torch: the boosters' `inplace_predict` on one contiguous float32 matrix,
+    the network and the placement regression in numpy. `TrainedModel.compiled` checks it against
+    the model it came from before anything is served."""
+
+    def __init__(self, model: DeliverabilityEnsemble, threads: int = 1) -> None:
+        index = {c: j for j, c in enumerate(model.columns)}
+        self.counts = [index[f"subscriber_features__{c}"] for c in (
+            "inbox_placements_30d", "spam_placements_30d", "opens_30d", "emails_received_30d")]
+        self.derived = [c for c in DERIVED if c in index]
+        self.width = len(model.columns) - len(self.derived)
+        self.xgb = _trees(model.xgb, threads)
+        self.placement_trees = None if model.placement_trees is None else _trees(model.placement_trees, threads)
+        self.tree_weight = model.config.placement_tree_weight
+        self.net = None if model.net is None or model.config.nn_weight <= 0 else _NumpyNet.of(model.net)
+        self.nn_weight = model.config.nn_weight
+        self.median, self.mean, self.std = model._median, model._mean, model._std
+        calibration = getattr(model, "fate_calibration", None)
+        self.calibration = calibration
+        self.spam_prior, self.placement = model.spam_prior, None
+        if model.placement is not None:
+            self.placement = (model.placement.coef_[0].astype(np.float64), float(model.placement.intercept_[0]))
+
+    def _with_derived(self, x: np.ndarray) -> np.ndarray:
+        if not self.derived:
+            return x
+        inbox, spam, opens, received = (x[:, j] for j in self.counts)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            placed = np.where(inbox + spam > 0, inbox + spam, np.nan)
+            open_rate = opens / np.where(received > 0, received, np.nan)
+            spam_share = spam / placed
+        return np.column_stack([x, open_rate, spam_share])
+
+    def _scaled(self, a: np.ndarray) -> np.ndarray:
+        miss = np.isnan(a)
+        a = (np.where(miss, self.median, a) - self.mean) / self.std
+        return np.concatenate([a, miss.astype(np.float64)], axis=1).astype(np.float32)
+
+    def predict_proba(self, encoded: np.ndarray) -> np.ndarray:
+        a = self._with_derived(np.asarray(encoded, dtype=np.float64))
+        matrix = np.ascontiguousarray(a, dtype=np.float32)
+        booster, iterations = self.xgb
+        p = booster.inplace_predict(matrix, iteration_range=iterations)
+        scaled = self._scaled(a) if self.net is not None or self.placement is not None else None
+        if self.net is not None:
+            p = (1 - self.nn_weight) * p + self.nn_weight * self.net.proba(scaled)
+        fate = p if self.calibration is None else self.calibration.apply(p)
+        if self.placement is None:
+            spam = np.full(len(a), self.spam_prior)
+        else:
+            coef, intercept = self.placement
+            spam = 1.0 / (1.0 + np.exp(-(scaled @ coef + intercept)))
+            if self.placement_trees is not None:
+                trees, iterations = self.placement_trees
+                w = self.tree_weight
+                spam = (1 - w) * spam + w * trees.inplace_predict(matrix, iteration_range=iterations)
+        accepted = fate[:, 0]
+        return np.column_stack([accepted * (1 - spam), accepted * spam, fate[:, 1], fate[:, 2], fate[:, 3]])
 
 
 # ---- the training entry points the generic pipeline calls --------------------------------------

@@ -29,15 +29,18 @@ class DeliverabilityRuntime(MLModel):
 
     async def load(self) -> bool:
         params = self.settings.parameters
-        self.bundle = TrainedModel.load(TrainedModel.locate(params.uri))
+        # the compiled form (numpy, XGBoost inplace), checked against the registered model first
+        self.bundle = TrainedModel.load(TrainedModel.locate(params.uri)).for_serving()
         extra = params.extra or {}
         self.model_version = model_version(params)
         log = extra.get("prediction_log")
         self.log_path = Path(log) if log else None
-        store = extra.get("feature_store")  # {home, data, profile, project, service}: entity-key requests
+        # {home, data, profile, project, service[, packed]}: entity-key requests; packed false keeps
+        # Feast's own read even where packed vectors exist (what the benchmark compares against)
+        store = extra.get("feature_store")
         self.online = None if not store else entities.open_online(
             store["home"], store["data"], store.get("profile", "local"), store.get("project", "adaptive_delivery"),
-            store["service"])
+            store["service"], packed=bool(store.get("packed", True)))
         return True
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
