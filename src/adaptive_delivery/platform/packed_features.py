@@ -250,7 +250,13 @@ class PackedReader:
             self.vocabularies[view] = np.array([v.decode() for v in vocab] + [None], dtype=object)
 
     def read(self, entities: Mapping[str, np.ndarray]) -> pd.DataFrame:
-        """The wanted features of every view (Feast's full names, `view__feature`), one row per
+        """`read_columns` as a frame."""
+        columns = self.read_columns(entities)
+        n = len(next(iter(entities.values()))) if entities else 0
+        return pd.DataFrame(columns, index=pd.RangeIndex(n))
+
+    def read_columns(self, entities: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The wanted features of every view (Feast's full names, `view__feature`), one value per
         message; `entities` gives, per view, each message's entity (its join-key values joined by
         KEY_SEPARATOR). Floats, NaN where Feast has no value; strings, None where missing."""
         factorised = {view: pd.factorize(np.asarray(keys, dtype=object)) for view, keys in entities.items()}
@@ -264,7 +270,8 @@ class PackedReader:
         except LookupError:  # a refresh changed a view's features or added strings since loading
             self._load()
             matrices = self._decode(found)
-        numbers, number_names, strings = [], [], {}
+        numbers: dict[str, np.ndarray] = {}
+        strings: dict[str, np.ndarray] = {}
         for view, (codes, _) in factorised.items():
             schema, matrix = self.schemas[view], matrices[view][codes]
             index, vocabulary = {name: j for j, name in enumerate(schema.features)}, self.vocabularies[view]
@@ -274,11 +281,8 @@ class PackedReader:
                     words = np.where(np.isnan(values), len(vocabulary) - 1, values).astype(np.int64)
                     strings[f"{view}__{name}"] = vocabulary[words]
                 else:
-                    numbers.append(values)
-                    number_names.append(f"{view}__{name}")
-        n = len(next(iter(entities.values()))) if entities else 0
-        frame = pd.DataFrame(np.column_stack(numbers) if numbers else np.empty((n, 0)), columns=number_names)
-        return pd.concat([frame, pd.DataFrame(strings)], axis=1) if strings else frame
+                    numbers[f"{view}__{name}"] = values
+        return {**numbers, **strings}  # numbers first, as Feast's frame had them
 
     def _decode(self, found: Mapping[str, Sequence[bytes | None]]) -> dict[str, np.ndarray]:
         """Each view's vectors as a matrix; LookupError where they disagree with what was loaded."""

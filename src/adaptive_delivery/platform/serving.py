@@ -43,6 +43,10 @@ INTEGER_TYPES = {"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32",
 def _flat(data) -> list:
     """A V2 input's data as a flat list (it may come nested by its shape)."""
     data = getattr(data, "root", data)
+    if not isinstance(data, list | tuple):
+        return [data]
+    if list not in set(map(type, data)) and tuple not in set(map(type, data)):  # flat already: no copy
+        return data if isinstance(data, list) else list(data)
     out, stack = [], [data]
     while stack:
         item = stack.pop()
@@ -54,34 +58,39 @@ def _flat(data) -> list:
 
 
 NUMBER_TYPES = INTEGER_TYPES | {"FP16", "FP32", "FP64"}
-_OK = object()  # "no offending value found" (None is itself a value to report)
 MAX_TEXT_CHARS = 1024  # no entity key or category is longer; a megabyte "provider" is an attack
 
 
 def _misfit(datatype: str, values: list) -> str | None:
-    """Why the values cannot be what the datatype says (JSON and numpy would coerce them quietly)."""
+    """Why the values cannot be what the datatype says (JSON and numpy would coerce them quietly).
+    The types present are gathered in C (`set(map(type, …))`); values are looked at one by one
+    only to name an offending one."""
+    types = set(map(type, values))
     if datatype == "BYTES":
-        bad = next((v for v in values if not isinstance(v, str | bytes)), _OK)
-        if bad is not _OK:
+        if not types <= {str, bytes}:
+            bad = next(v for v in values if not isinstance(v, str | bytes))
             return f"holds {type(bad).__name__} {str(bad)[:20]!r}: BYTES inputs are text"
-        long = next((v for v in values if len(v) > MAX_TEXT_CHARS), None)
-        return None if long is None else f"holds a text of {len(long)} characters (at most {MAX_TEXT_CHARS})"
+        if values and max(map(len, values)) > MAX_TEXT_CHARS:
+            long = next(v for v in values if len(v) > MAX_TEXT_CHARS)
+            return f"holds a text of {len(long)} characters (at most {MAX_TEXT_CHARS})"
+        return None
     if datatype in NUMBER_TYPES:
-        bad = next((v for v in values if isinstance(v, bool) or not isinstance(v, int | float)), _OK)
-        if bad is None:  # JSON's only way to say NaN
-            return f"holds null: {datatype} inputs are finite numbers (NaN or infinite values are refused)"
-        if bad is not _OK:
+        if not types <= {int, float}:
+            bad = next(v for v in values if isinstance(v, bool) or not isinstance(v, int | float))
+            if bad is None:  # JSON's only way to say NaN
+                return f"holds null: {datatype} inputs are finite numbers (NaN or infinite values are refused)"
             return f"holds {type(bad).__name__} {str(bad)[:20]!r}: {datatype} inputs are numbers"
-        if datatype in INTEGER_TYPES:  # 1.7 sent as INT64 would silently become 1
+        if datatype in INTEGER_TYPES and float in types:  # 1.7 sent as INT64 would silently become 1
             fractional = next((v for v in values if isinstance(v, float) and not v.is_integer()), None)
             if fractional is not None:
                 return f"holds {fractional!r}: send whole numbers, or the input as FP64"
         return None
     if datatype == "BOOL":
-        bad = next((v for v in values if not isinstance(v, bool)), _OK)
-        return None if bad is _OK else f"holds {type(bad).__name__} {str(bad)[:20]!r}: BOOL inputs are true/false"
+        if not types <= {bool}:
+            bad = next(v for v in values if not isinstance(v, bool))
+            return f"holds {type(bad).__name__} {str(bad)[:20]!r}: BOOL inputs are true/false"
+        return None
     return f"has datatype {datatype!r}; expected BYTES, BOOL, FP16/32/64, INT8-64 or UINT8-64"
-
 
 
 def decode_input(inp: RequestInput) -> np.ndarray:
@@ -93,8 +102,12 @@ def decode_input(inp: RequestInput) -> np.ndarray:
     if any(d < 0 for d in inp.shape) or int(np.prod(inp.shape, dtype=object)) != len(values):
         raise MLServerError(f"input {inp.name!r} has shape {inp.shape} but {len(values)} values")
     try:
-        if inp.datatype == "BYTES":
-            return np.asarray(StringCodec.decode_input(inp), dtype=object)
+        if inp.datatype == "BYTES":  # text, whether JSON sent str or gRPC bytes
+            text = values if bytes not in set(map(type, values)) else [
+                v.decode() if isinstance(v, bytes) else v for v in values]
+            out = np.empty(len(text), dtype=object)
+            out[:] = text
+            return out
         return np.asarray(NumpyCodec.decode_input(inp))
     except Exception as exc:  # shape and data disagree, unknown datatype, …
         raise MLServerError(f"input {inp.name!r} cannot be decoded as {inp.datatype} {inp.shape}: {exc}") from exc

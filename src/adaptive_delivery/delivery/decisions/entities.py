@@ -90,11 +90,12 @@ def _keys(name: str, values) -> np.ndarray:
     values = np.asarray(values, dtype=object)
     if values.ndim != 1:
         raise RequestError(f"input {name!r} must be one value per message, got shape {values.shape}")
-    text = np.array([v.decode() if isinstance(v, bytes) else v for v in values], dtype=object)
+    text = values if bytes not in set(map(type, values)) else np.array(
+        [v.decode() if isinstance(v, bytes) else v for v in values], dtype=object)
+    if set(map(type, text)) <= {str} and (not len(text) or min(map(len, map(str.strip, text))) > 0):
+        return text  # the usual case, checked in C; the loop below only names the offending rows
     bad = [i for i, v in enumerate(text) if not isinstance(v, str) or not v.strip()]
-    if bad:
-        raise RequestError(f"input {name!r} must be a non-empty string (BYTES) per message; rows {bad[:5]} are not")
-    return text
+    raise RequestError(f"input {name!r} must be a non-empty string (BYTES) per message; rows {bad[:5]} are not")
 
 
 def _numbers(name: str, values, minimum: float) -> np.ndarray:
@@ -134,33 +135,38 @@ class OnlineFeatures:
 
     def stored_rows(self, messages: pd.DataFrame) -> pd.DataFrame:
         """The stored views' features of each message (Feast's full names), as Feast answers them."""
+        return pd.DataFrame(self.stored_columns(messages), index=pd.RangeIndex(len(messages)))
+
+    def stored_columns(self, messages: pd.DataFrame) -> dict[str, np.ndarray]:
+        """`stored_rows` as one array per column (no frame: the decision path never needs one)."""
         if self.packed is not None:
             entities = {view: pk.entity_strings(messages, self.packed.schemas[view].join_keys) for view in self.views}
             try:
-                return self.packed.read(entities)
+                return self.packed.read_columns(entities)
             except LookupError as exc:  # a refresh under way: Feast's own read answers alike
                 log.warning("reading features through Feast this time: %s", exc)
         entity_rows = messages[list(ENTITY_KEYS)].to_dict(orient="records")
         got = self.store.get_online_features(features=self.refs, entity_rows=entity_rows,
                                              full_feature_names=True).to_dict()
-        return pd.DataFrame(got)
+        return {name: pd.Series(values).to_numpy() for name, values in got.items()}  # as a frame would type them
 
-    def rows(self, messages: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-        """Feature rows (Feast's full names, the request fields, the temporal features) and, per
+    def rows(self, messages: pd.DataFrame) -> tuple[dict[str, np.ndarray], list[str]]:
+        """Feature columns (Feast's full names, the request fields, the temporal features) and, per
         message, the entities that got missing values because the store knows nothing of them."""
-        frame = self.stored_rows(messages)
-        unknown = np.zeros((len(messages), len(self.views)), dtype=bool)
-        for j, columns in enumerate(self.views.values()):
-            unknown[:, j] = frame[columns].isna().all(axis=1).to_numpy()
-        temporal = fd.temporal_features(messages["send_ts"]).add_prefix(f"{TEMPORAL_VIEW}__")
-        frame = pd.concat([frame.reset_index(drop=True), temporal], axis=1)
+        columns = self.stored_columns(messages)
+        unknown = np.column_stack([np.logical_and.reduce([pd.isna(columns[c]) for c in names])
+                                   for names in self.views.values()])
+        moments = messages["send_ts"].to_numpy(dtype="datetime64[ns]")
+        for name, values in fd.temporal_columns(moments).items():
+            columns[f"{TEMPORAL_VIEW}__{name}"] = values
         for key in ENTITY_KEYS:  # the keys themselves (MDL-001 reads `provider` as a feature)
-            frame[key] = messages[key].to_numpy()
-        frame["send_rate_per_min"] = messages["send_rate_per_min"].to_numpy(dtype=float)
-        frame["is_transactional"] = messages["is_transactional"].to_numpy(dtype=float)
+            columns[key] = messages[key].to_numpy()
+        columns["send_rate_per_min"] = messages["send_rate_per_min"].to_numpy(dtype=float)
+        columns["is_transactional"] = messages["is_transactional"].to_numpy(dtype=float)
         names = [ENTITY_OF_VIEW[v] for v in self.views]
-        defaults = [",".join(n for n, miss in zip(names, row, strict=True) if miss) for row in unknown]
-        return frame, defaults
+        masks = unknown.astype(np.int64) @ (1 << np.arange(len(names), dtype=np.int64))  # one code per set
+        said = {int(m): ",".join(n for j, n in enumerate(names) if m >> j & 1) for m in np.unique(masks)}
+        return columns, [said[m] for m in masks.tolist()]
 
 
 def _packed_reader(store, views: Mapping[str, list[str]]) -> pk.PackedReader | None:
@@ -176,8 +182,9 @@ def _packed_reader(store, views: Mapping[str, list[str]]) -> pk.PackedReader | N
         return None
 
 
-def open_online(home: str, data: str, profile: str, project: str, service_name: str) -> OnlineFeatures:
+def open_online(home: str, data: str, profile: str, project: str, service_name: str,
+                packed: bool = True) -> OnlineFeatures:
     """The online reader of a feature service, on a feature-store profile (see features.store)."""
     from adaptive_delivery.platform.feature_store import open_online_store
 
-    return OnlineFeatures(open_online_store(home, data, profile, project), service_name)
+    return OnlineFeatures(open_online_store(home, data, profile, project), service_name, packed=packed)

@@ -116,18 +116,15 @@ def _require_text(name: str, values: np.ndarray) -> None:
         raise RequestError(f"input {name!r} is text: send it as BYTES, got {type(bad).__name__} {str(bad)[:20]!r}")
 
 
-def decision_frame(bundle: TrainedModel, rows: pd.DataFrame, message_ids: list[str], model_version: str,
+def decision_frame(bundle: TrainedModel, rows: pd.DataFrame | Mapping[str, np.ndarray], message_ids: list[str], model_version: str,
                    thresholds: ActionThresholds = ActionThresholds(), defaults: list[str] | None = None) -> pd.DataFrame:
     """Spec §6.1's response, one row per message; `defaults` (entity-key requests) names per
     message the entities whose features were unknown and left missing."""
     proba = bundle.predict_proba(rows)
     d = decide(proba, thresholds)
-    out = pd.DataFrame({MESSAGE_ID: message_ids})
-    for i, name in enumerate(bundle.classes):
-        out[f"p_{name}"] = proba[:, i]
-    out["action"], out["reason"] = d.action, d.reason
-    out["risk_score"], out["confidence"] = d.risk_score, d.confidence
-    out["model_version"] = model_version
+    out = {MESSAGE_ID: message_ids, **{f"p_{name}": proba[:, i] for i, name in enumerate(bundle.classes)},
+           "action": d.action.astype(object), "reason": d.reason.astype(object),
+           "risk_score": d.risk_score, "confidence": d.confidence, "model_version": model_version}
     if defaults is not None:
         out["defaults"] = defaults
-    return out
+    return pd.DataFrame(out)  # built at once: a column added to a frame copies it

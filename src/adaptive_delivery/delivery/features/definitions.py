@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -183,10 +185,19 @@ def temporal_features(send_ts: pd.Series) -> pd.DataFrame:
     import pandas as pd
 
     ts = pd.to_datetime(pd.Series(send_ts).reset_index(drop=True), utc=True)
-    holidays = set().union(*(us_holidays(y) for y in set(ts.dt.year)))
-    return pd.DataFrame({
-        "hour_of_day": ts.dt.hour.astype("int64"),
-        "day_of_week": ts.dt.weekday.astype("int64"),
-        "is_weekend": ts.dt.weekday >= 5,
-        "is_holiday": ts.dt.date.isin(holidays),
-    })
+    return pd.DataFrame(temporal_columns(ts.to_numpy(dtype="datetime64[ns]")))
+
+
+def temporal_columns(moments: np.ndarray) -> dict[str, np.ndarray]:
+    """`temporal_features` on UTC moments (datetime64), in numpy alone: a decision service computes
+    them for every message it answers."""
+    days = moments.astype("datetime64[D]")
+    weekday = (days.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday (Monday = 0)
+    years = {int(y) + 1970 for y in np.unique(days.astype("datetime64[Y]").astype(np.int64))}
+    holidays = np.array(sorted(set().union(*(us_holidays(y) for y in years))), dtype="datetime64[D]")
+    return {
+        "hour_of_day": ((moments - days) // np.timedelta64(1, "h")).astype(np.int64),
+        "day_of_week": weekday,
+        "is_weekend": weekday >= 5,
+        "is_holiday": np.isin(days, holidays),
+    }

@@ -3,6 +3,7 @@ a time-based split, and the checks that stop a bad training set before anything 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -31,33 +32,40 @@ class Dataset:
                        self.categories)
 
 
-def encode(frame: pd.DataFrame, feature_columns: list[str], categorical: list[str],
+def encode(frame: pd.DataFrame | Mapping[str, np.ndarray], feature_columns: list[str], categorical: list[str],
            categories: dict[str, list[str]] | None = None) -> tuple[pd.DataFrame, dict[str, list[str]]]:
-    """Numeric matrix from feature columns: booleans as 0/1, categoricals as codes of a fixed
-    vocabulary (unknown or missing values -> -1), so training and serving encode identically.
-    Column by column in numpy: serving encodes one message at a time, where pandas' per-column
-    overhead would cost more than the model."""
-    missing = [c for c in feature_columns if c not in frame.columns]
+    """Numeric matrix from feature columns (a frame, or one array per column as the decision
+    service holds them): booleans as 0/1, categoricals as codes of a fixed vocabulary (unknown or
+    missing values -> -1), so training and serving encode identically. Column by column in numpy:
+    serving encodes one message at a time, where pandas' per-column overhead would cost more than
+    the model."""
+    missing = [c for c in feature_columns if c not in frame]
     if missing:
         raise TrainingDataError(f"training frame is missing feature columns {missing}")
     categories = dict(categories or {})
-    out = np.empty((len(frame), len(feature_columns)), dtype=np.float64)
+    n = len(frame) if isinstance(frame, pd.DataFrame) else len(frame[feature_columns[0]]) if feature_columns else 0
+    out = np.empty((n, len(feature_columns)), dtype=np.float64)
     numeric = [j for j, col in enumerate(feature_columns) if col not in categorical]
     try:  # one conversion for every numeric column when they all convert as they are
-        out[:, numeric] = frame[[feature_columns[j] for j in numeric]].to_numpy(dtype=np.float64, na_value=np.nan)
+        if isinstance(frame, pd.DataFrame):
+            out[:, numeric] = frame[[feature_columns[j] for j in numeric]].to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            for j in numeric:
+                out[:, j] = np.asarray(frame[feature_columns[j]], dtype=np.float64)
     except (TypeError, ValueError):
         for j in numeric:
-            out[:, j] = pd.to_numeric(frame[feature_columns[j]], errors="raise").to_numpy(dtype=np.float64, na_value=np.nan)
+            out[:, j] = pd.to_numeric(pd.Series(frame[feature_columns[j]]), errors="raise").to_numpy(
+                dtype=np.float64, na_value=np.nan)
     for j, col in enumerate(feature_columns):
         if col not in categorical:
             continue
-        series = frame[col]
-        present = series.notna().to_numpy()
-        text = series.to_numpy(dtype=object)
-        vocab = categories.setdefault(col, sorted({str(v) for v in text[present]}))
-        index = {v: i for i, v in enumerate(vocab)}
-        out[:, j] = [index.get(str(v), -1) if ok else -1 for v, ok in zip(text, present, strict=True)]
-    return pd.DataFrame(out, columns=list(feature_columns), index=frame.index).reset_index(drop=True), categories
+        values = np.asarray(frame[col], dtype=object)
+        present = ~pd.isna(values)
+        text = values.astype(str)
+        vocab = categories.setdefault(col, sorted(set(text[present].tolist())))
+        out[:, j] = np.where(present, pd.Index(vocab, dtype=object).get_indexer(text), -1)
+    index = frame.index if isinstance(frame, pd.DataFrame) else None
+    return pd.DataFrame(out, columns=list(feature_columns), index=index).reset_index(drop=True), categories
 
 
 def time_split(keys: pd.DataFrame, holdout_days: int, time_column: str = "event_timestamp") -> np.ndarray:
