@@ -2,6 +2,7 @@
 feature rows, and feature rows for real messages from the Feast online store (what a sending system
 does when it holds entity keys rather than features)."""
 
+import numpy as np
 import pandas as pd
 
 
@@ -20,19 +21,24 @@ def v2_request(frame: pd.DataFrame, features: list[str], categorical: list[str],
     return {"inputs": inputs}
 
 
-def entity_request(messages: pd.DataFrame) -> dict:
-    """A V2 request by entity keys (decisions.entities): the runtime reads the features itself."""
-    n = len(messages)
+def entity_columns(messages: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The inputs of a request by entity keys (decisions.entities), one array per input: text as
+    objects, `send_ts` as whole seconds since the epoch, `send_rate_per_min` as floats."""
     from adaptive_delivery.delivery.decisions.entities import ENTITY_KEYS, MESSAGE_ID
 
-    text = [*ENTITY_KEYS, "campaign_type", MESSAGE_ID]
-    inputs = [{"name": c, "shape": [n], "datatype": "BYTES", "data": messages[c].astype(str).tolist()}
-              for c in text if c in messages.columns]
+    columns = {c: messages[c].astype(str).to_numpy(dtype=object)
+               for c in (*ENTITY_KEYS, "campaign_type", MESSAGE_ID) if c in messages.columns}
     seconds = (pd.to_datetime(messages["send_ts"], utc=True) - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
-    inputs.append({"name": "send_ts", "shape": [n], "datatype": "INT64", "data": seconds.tolist()})
-    inputs.append({"name": "send_rate_per_min", "shape": [n], "datatype": "FP64",
-                   "data": pd.to_numeric(messages["send_rate_per_min"]).fillna(0.0).astype(float).tolist()})
-    return {"inputs": inputs}
+    columns["send_ts"] = seconds.to_numpy(dtype=np.int64)
+    columns["send_rate_per_min"] = pd.to_numeric(messages["send_rate_per_min"]).fillna(0.0).to_numpy(dtype=float)
+    return columns
+
+
+def entity_request(messages: pd.DataFrame) -> dict:
+    """A V2 request by entity keys (decisions.entities) as JSON: the runtime reads the features itself."""
+    types = {"send_ts": "INT64", "send_rate_per_min": "FP64"}
+    return {"inputs": [{"name": name, "shape": [len(values)], "datatype": types.get(name, "BYTES"),
+                        "data": values.tolist()} for name, values in entity_columns(messages).items()]}
 
 
 def online_feature_rows(fs, service, messages: pd.DataFrame) -> pd.DataFrame:

@@ -97,3 +97,22 @@ def test_prometheus_metrics_follow_the_served_decisions(served):
     assert samples[("prediction_batch_size_sum", (("model", "mdl-003"),))] >= 2
     for isp, rate in rates.items():
         assert samples[("throttle_recommended_rate", (("isp", isp),))] == pytest.approx(rate)
+
+
+def test_raw_grpc_rate_requests_answer_as_rest_json(served, tmp_path):
+    """MDL-003 takes the binary path too: raw tensor contents in and out, the same answer as JSON."""
+    import json
+    import subprocess
+
+    server, _, _ = served
+    body = _body(example_request(("gmail", "yahoo", "outlook", "aol", "corporate")))
+    rest = {o["name"]: o["data"] for o in _infer(server, body).json()["outputs"]}
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps(body))
+    done = subprocess.run([str(local.SERVING_PYTHON), "-m", "serving.grpc_client", "--port", str(server.grpc_port),
+                           "--model", "mdl-003", "--raw", str(request)], capture_output=True, text=True, timeout=60,
+                          cwd=local.REPO)
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    reply = json.loads(done.stdout.strip().splitlines()[-1])
+    assert reply["raw"]
+    assert {o["name"]: o["data"] for o in reply["outputs"]} == rest
