@@ -11,6 +11,7 @@ from adaptive_delivery.platform.packed_features import (
     decode_blobs,
     encode_rows,
     entity_strings,
+    factorize_entities,
 )
 
 SCHEMA = ViewSchema("v", ("k",), ("rate", "count", "flag", "name"), ("name",))
@@ -73,3 +74,16 @@ def test_only_a_single_redis_server_is_read_packed():
     assert uses_redis(store(type="redis", redis_type="redis"))
     assert not uses_redis(store(type="redis", redis_type="redis_cluster"))
     assert not uses_redis(store(type="sqlite"))
+
+
+@given(st.lists(st.tuples(st.sampled_from(["a.com", "b.com", "c"]), st.sampled_from(["gmail", "yahoo"])),
+                min_size=1, max_size=60), st.booleans())
+@settings(max_examples=100, deadline=None)
+def test_entities_are_named_once_each_as_the_packed_keys_name_them(rows, pair):
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=["sending_domain", "provider"])
+    join_keys = ["sending_domain", "provider"] if pair else ["provider"]
+    codes, names = factorize_entities([frame[k].to_numpy(dtype=object) for k in join_keys])
+    assert len(set(names)) == len(names)  # each distinct entity once
+    assert [names[c] for c in codes] == entity_strings(frame, join_keys).tolist()

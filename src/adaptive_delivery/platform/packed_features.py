@@ -74,6 +74,23 @@ def entity_strings(frame: pd.DataFrame, join_keys: Sequence[str]) -> np.ndarray:
     return np.array([KEY_SEPARATOR.join(values) for values in zip(*parts, strict=True)], dtype=object)
 
 
+def factorize_entities(keys: Sequence[np.ndarray]) -> tuple[np.ndarray, list[str]]:
+    """Each row's entity as a code into the distinct entities, and those entities named as the
+    packed keys name them (join-key values joined by KEY_SEPARATOR), each string built once."""
+    parts = [pd.factorize(np.asarray(k, dtype=object), use_na_sentinel=False) for k in keys]
+    if len(parts) == 1:
+        codes, unique = parts[0]
+        return codes, [str(v) for v in unique]
+    combined = np.zeros(len(parts[0][0]), dtype=np.int64)
+    for codes, unique in parts:
+        combined = combined * len(unique) + codes
+    codes, distinct = pd.factorize(combined)
+    first = np.empty(len(distinct), dtype=np.int64)
+    first[codes] = np.arange(len(codes))  # a row of each entity (any: they all name it alike)
+    names = [KEY_SEPARATOR.join(str(unique[c[i]]) for c, unique in parts) for i in first.tolist()]
+    return codes, names
+
+
 # ---- the codec ------------------------------------------------------------------------------------
 def encode_rows(schema: ViewSchema, columns: Mapping[str, Sequence], vocabulary: dict[str, int]) -> np.ndarray:
     """A float64 matrix (rows x features) of Feast's values: None as NaN, booleans as 0/1, strings
@@ -259,7 +276,17 @@ class PackedReader:
         """The wanted features of every view (Feast's full names, `view__feature`), one value per
         message; `entities` gives, per view, each message's entity (its join-key values joined by
         KEY_SEPARATOR). Floats, NaN where Feast has no value; strings, None where missing."""
-        factorised = {view: pd.factorize(np.asarray(keys, dtype=object)) for view, keys in entities.items()}
+        columns, _ = self._read({view: pd.factorize(np.asarray(keys, dtype=object))
+                                 for view, keys in entities.items()})
+        return columns
+
+    def read_keys(self, keys: Mapping[str, Sequence[np.ndarray]]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """`read_columns` from each view's join-key values (one array per join key, in the view's
+        order), naming each distinct entity once; and per view, which messages' entities the store
+        holds nothing for (every wanted value missing)."""
+        return self._read({view: factorize_entities(arrays) for view, arrays in keys.items()})
+
+    def _read(self, factorised: Mapping[str, tuple[np.ndarray, Sequence[str]]]) -> tuple[dict, dict]:
         pipe = self.client.pipeline(transaction=False)
         for view, (_, unique) in factorised.items():
             prefix = row_key(self.project, view, "")
@@ -272,17 +299,21 @@ class PackedReader:
             matrices = self._decode(found)
         numbers: dict[str, np.ndarray] = {}
         strings: dict[str, np.ndarray] = {}
+        unknown: dict[str, np.ndarray] = {}
         for view, (codes, _) in factorised.items():
-            schema, matrix = self.schemas[view], matrices[view][codes]
+            schema, distinct = self.schemas[view], matrices[view]
             index, vocabulary = {name: j for j, name in enumerate(schema.features)}, self.vocabularies[view]
-            for name in self.wanted[view]:
-                values = matrix[:, index[name]]
+            wanted = [index[name] for name in self.wanted[view]]
+            unknown[view] = np.isnan(distinct[:, wanted]).all(axis=1)[codes]
+            matrix = distinct[codes]
+            for name, j in zip(self.wanted[view], wanted, strict=True):
+                values = matrix[:, j]
                 if name in schema.strings:
                     words = np.where(np.isnan(values), len(vocabulary) - 1, values).astype(np.int64)
                     strings[f"{view}__{name}"] = vocabulary[words]
                 else:
                     numbers[f"{view}__{name}"] = values
-        return {**numbers, **strings}  # numbers first, as Feast's frame had them
+        return {**numbers, **strings}, unknown  # numbers first, as Feast's frame had them
 
     def _decode(self, found: Mapping[str, Sequence[bytes | None]]) -> dict[str, np.ndarray]:
         """Each view's vectors as a matrix; LookupError where they disagree with what was loaded."""

@@ -137,13 +137,16 @@ def requested(payload: InferenceRequest, names: list[str]) -> list[str]:
 
 
 def encode_frame(out, payload: InferenceRequest | None = None) -> list:
-    """One V2 output per column of a response frame (those the request asks for): text as BYTES,
-    numbers as FP64."""
+    """One V2 output per column of a response frame, or of one array per field (those the request
+    asks for): text as BYTES, numbers as FP64."""
     outputs = []
-    for col in requested(payload, list(out.columns)) if payload is not None else out.columns:
-        values = out[col].to_numpy()
+    for col in requested(payload, list(out)) if payload is not None else list(out):
+        values = np.asarray(out[col])
         if values.dtype == object:
-            outputs.append(StringCodec.encode_output(col, [str(v) for v in values]))
+            text = values.tolist()
+            if not set(map(type, text)) <= {str}:
+                text = [str(v) for v in text]
+            outputs.append(StringCodec.encode_output(col, text))
         else:
             outputs.append(NumpyCodec.encode_output(col, values.astype(np.float64)))
     return outputs

@@ -64,6 +64,15 @@ def entity_messages(columns: Mapping[str, Sequence | np.ndarray], max_batch: int
                     now: float | None = None) -> pd.DataFrame:
     """Validated messages from an entity-key request: the keys, send time (UTC), send rate,
     `is_transactional` and message id. Raises RequestError with what to fix."""
+    frame = pd.DataFrame(message_columns(columns, max_batch, now))
+    frame["send_ts"] = pd.to_datetime(frame["send_ts"], utc=True)
+    return frame
+
+
+def message_columns(columns: Mapping[str, Sequence | np.ndarray], max_batch: int = MAX_BATCH,
+                    now: float | None = None) -> dict[str, np.ndarray]:
+    """`entity_messages` as one array per field (`send_ts` as UTC datetime64[ns]): what the
+    decision service works on, no frame built."""
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
         raise RequestError(f"an entity-key request needs {list(REQUIRED)}; missing {missing}")
@@ -72,18 +81,24 @@ def entity_messages(columns: Mapping[str, Sequence | np.ndarray], max_batch: int
         raise RequestError(f"unknown inputs for an entity-key request: {unknown[:10]} "
                            f"(send either entity keys {list(REQUIRED)} or every feature value, not both)")
     n = batch_size(columns, max_batch)
-    out = pd.DataFrame({key: _keys(key, columns[key]) for key in ENTITY_KEYS})
+    out = {key: _keys(key, columns[key]) for key in ENTITY_KEYS}
     out["send_rate_per_min"] = _numbers("send_rate_per_min", columns["send_rate_per_min"], minimum=0.0)
     if "send_ts" in columns:
         seconds = _numbers("send_ts", columns["send_ts"], minimum=0.0)
     else:
         seconds = np.full(n, time.time() if now is None else now)
-    out["send_ts"] = pd.to_datetime(seconds, unit="s", utc=True)
+    out["send_ts"] = pd.to_datetime(seconds, unit="s").to_numpy(dtype="datetime64[ns]")
     kinds = (_keys("campaign_type", columns["campaign_type"]) if "campaign_type" in columns
              else np.full(n, DEFAULT_CAMPAIGN_TYPE, dtype=object))
     out["is_transactional"] = (kinds == "transactional").astype(float)
-    out[MESSAGE_ID] = ([str(v) for v in columns[MESSAGE_ID]] if MESSAGE_ID in columns else [str(i) for i in range(n)])
+    out[MESSAGE_ID] = _texts(columns[MESSAGE_ID]) if MESSAGE_ID in columns else np.arange(n).astype(str).astype(object)
     return out
+
+
+def _texts(values) -> np.ndarray:
+    """Values as an object array of str (converted one by one only where some are not str)."""
+    values = np.asarray(values, dtype=object)
+    return values if set(map(type, values)) <= {str} else np.array([str(v) for v in values], dtype=object)
 
 
 def _keys(name: str, values) -> np.ndarray:
@@ -133,36 +148,43 @@ class OnlineFeatures:
         self.refs = refs
         self.packed = _packed_reader(store, self.views) if packed else None
 
-    def stored_rows(self, messages: pd.DataFrame) -> pd.DataFrame:
+    def stored_rows(self, messages: pd.DataFrame | Mapping[str, np.ndarray]) -> pd.DataFrame:
         """The stored views' features of each message (Feast's full names), as Feast answers them."""
-        return pd.DataFrame(self.stored_columns(messages), index=pd.RangeIndex(len(messages)))
+        columns, _ = self._stored(messages)
+        return pd.DataFrame(columns, index=pd.RangeIndex(len(messages[ENTITY_KEYS[0]])))
 
-    def stored_columns(self, messages: pd.DataFrame) -> dict[str, np.ndarray]:
-        """`stored_rows` as one array per column (no frame: the decision path never needs one)."""
+    def _stored(self, messages: pd.DataFrame | Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """`stored_rows` as one array per column (no frame: the decision path never needs one), and
+        per message and view whether the store knew nothing of the entity (every value missing)."""
         if self.packed is not None:
-            entities = {view: pk.entity_strings(messages, self.packed.schemas[view].join_keys) for view in self.views}
+            keys = {view: [messages[k] for k in self.packed.schemas[view].join_keys] for view in self.views}
             try:
-                return self.packed.read_columns(entities)
+                columns, unknown = self.packed.read_keys(keys)
+                return columns, np.column_stack([unknown[view] for view in self.views])
             except LookupError as exc:  # a refresh under way: Feast's own read answers alike
                 log.warning("reading features through Feast this time: %s", exc)
-        entity_rows = messages[list(ENTITY_KEYS)].to_dict(orient="records")
+        entity_rows = [dict(zip(ENTITY_KEYS, row, strict=True))
+                       for row in zip(*(np.asarray(messages[k], dtype=object).tolist() for k in ENTITY_KEYS))]
         got = self.store.get_online_features(features=self.refs, entity_rows=entity_rows,
                                              full_feature_names=True).to_dict()
-        return {name: pd.Series(values).to_numpy() for name, values in got.items()}  # as a frame would type them
-
-    def rows(self, messages: pd.DataFrame) -> tuple[dict[str, np.ndarray], list[str]]:
-        """Feature columns (Feast's full names, the request fields, the temporal features) and, per
-        message, the entities that got missing values because the store knows nothing of them."""
-        columns = self.stored_columns(messages)
+        columns = {name: pd.Series(values).to_numpy() for name, values in got.items()}  # as a frame types them
         unknown = np.column_stack([np.logical_and.reduce([pd.isna(columns[c]) for c in names])
                                    for names in self.views.values()])
-        moments = messages["send_ts"].to_numpy(dtype="datetime64[ns]")
+        return columns, unknown
+
+    def rows(self, messages: pd.DataFrame | Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], list[str]]:
+        """Feature columns (Feast's full names, the request fields, the temporal features) and, per
+        message, the entities that got missing values because the store knows nothing of them."""
+        columns, unknown = self._stored(messages)
+        moments = messages["send_ts"]
+        moments = (moments.to_numpy(dtype="datetime64[ns]") if isinstance(moments, pd.Series)
+                   else np.asarray(moments, dtype="datetime64[ns]"))
         for name, values in fd.temporal_columns(moments).items():
             columns[f"{TEMPORAL_VIEW}__{name}"] = values
         for key in ENTITY_KEYS:  # the keys themselves (MDL-001 reads `provider` as a feature)
-            columns[key] = messages[key].to_numpy()
-        columns["send_rate_per_min"] = messages["send_rate_per_min"].to_numpy(dtype=float)
-        columns["is_transactional"] = messages["is_transactional"].to_numpy(dtype=float)
+            columns[key] = np.asarray(messages[key], dtype=object)
+        columns["send_rate_per_min"] = np.asarray(messages["send_rate_per_min"], dtype=float)
+        columns["is_transactional"] = np.asarray(messages["is_transactional"], dtype=float)
         names = [ENTITY_OF_VIEW[v] for v in self.views]
         masks = unknown.astype(np.int64) @ (1 << np.arange(len(names), dtype=np.int64))  # one code per set
         said = {int(m): ",".join(n for j, n in enumerate(names) if m >> j & 1) for m in np.unique(masks)}

@@ -116,15 +116,27 @@ def _require_text(name: str, values: np.ndarray) -> None:
         raise RequestError(f"input {name!r} is text: send it as BYTES, got {type(bad).__name__} {str(bad)[:20]!r}")
 
 
-def decision_frame(bundle: TrainedModel, rows: pd.DataFrame | Mapping[str, np.ndarray], message_ids: list[str], model_version: str,
-                   thresholds: ActionThresholds = ActionThresholds(), defaults: list[str] | None = None) -> pd.DataFrame:
+def decision_frame(bundle: TrainedModel, rows: pd.DataFrame | Mapping[str, np.ndarray], message_ids: list[str],
+                   model_version: str, thresholds: ActionThresholds = ActionThresholds(),
+                   defaults: list[str] | None = None) -> pd.DataFrame:
     """Spec §6.1's response, one row per message; `defaults` (entity-key requests) names per
     message the entities whose features were unknown and left missing."""
+    return pd.DataFrame(decision_columns(bundle, rows, message_ids, model_version, thresholds, defaults))
+
+
+def decision_columns(bundle: TrainedModel, rows: pd.DataFrame | Mapping[str, np.ndarray],
+                     message_ids: Sequence[str], model_version: str,
+                     thresholds: ActionThresholds = ActionThresholds(),
+                     defaults: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """`decision_frame` as one array per field (what a server encodes; no frame built)."""
     proba = bundle.predict_proba(rows)
     d = decide(proba, thresholds)
-    out = {MESSAGE_ID: message_ids, **{f"p_{name}": proba[:, i] for i, name in enumerate(bundle.classes)},
+    n = len(proba)
+    out = {MESSAGE_ID: np.asarray(message_ids, dtype=object),
+           **{f"p_{name}": proba[:, i] for i, name in enumerate(bundle.classes)},
            "action": d.action.astype(object), "reason": d.reason.astype(object),
-           "risk_score": d.risk_score, "confidence": d.confidence, "model_version": model_version}
+           "risk_score": d.risk_score, "confidence": d.confidence,
+           "model_version": np.full(n, model_version, dtype=object)}
     if defaults is not None:
-        out["defaults"] = defaults
-    return pd.DataFrame(out)  # built at once: a column added to a frame copies it
+        out["defaults"] = np.asarray(defaults, dtype=object)
+    return out

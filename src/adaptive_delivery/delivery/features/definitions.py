@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -188,13 +189,18 @@ def temporal_features(send_ts: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(temporal_columns(ts.to_numpy(dtype="datetime64[ns]")))
 
 
+@lru_cache(maxsize=64)
+def _holidays(years: tuple[int, ...]) -> np.ndarray:
+    return np.array(sorted(set().union(*(us_holidays(y) for y in years))), dtype="datetime64[D]")
+
+
 def temporal_columns(moments: np.ndarray) -> dict[str, np.ndarray]:
     """`temporal_features` on UTC moments (datetime64), in numpy alone: a decision service computes
     them for every message it answers."""
     days = moments.astype("datetime64[D]")
     weekday = (days.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday (Monday = 0)
-    years = {int(y) + 1970 for y in np.unique(days.astype("datetime64[Y]").astype(np.int64))}
-    holidays = np.array(sorted(set().union(*(us_holidays(y) for y in years))), dtype="datetime64[D]")
+    years = tuple(int(y) + 1970 for y in np.unique(days.astype("datetime64[Y]").astype(np.int64)))
+    holidays = _holidays(years)
     return {
         "hour_of_day": ((moments - days) // np.timedelta64(1, "h")).astype(np.int64),
         "day_of_week": weekday,

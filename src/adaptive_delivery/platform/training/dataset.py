@@ -44,7 +44,7 @@ def encode(frame: pd.DataFrame | Mapping[str, np.ndarray], feature_columns: list
         raise TrainingDataError(f"training frame is missing feature columns {missing}")
     categories = dict(categories or {})
     n = len(frame) if isinstance(frame, pd.DataFrame) else len(frame[feature_columns[0]]) if feature_columns else 0
-    out = np.empty((n, len(feature_columns)), dtype=np.float64)
+    out = np.empty((n, len(feature_columns)), dtype=np.float64, order="F")  # columns written whole
     numeric = [j for j, col in enumerate(feature_columns) if col not in categorical]
     try:  # one conversion for every numeric column when they all convert as they are
         if isinstance(frame, pd.DataFrame):

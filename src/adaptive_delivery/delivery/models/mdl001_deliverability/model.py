@@ -392,7 +392,7 @@ class DeliverabilityEnsemble:
         accepted = fate[:, 0]
         return np.column_stack([accepted * (1 - spam), accepted * spam, fate[:, 1], fate[:, 2], fate[:, 3]])
 
-    def compiled(self, threads: int = 1) -> CompiledEnsemble | None:
+    def compiled(self, threads: int | None = None) -> CompiledEnsemble | None:
         """The serving form (`CompiledEnsemble`); None for a one-head model registered before
         placements became partial (it keeps this class's own predict_proba)."""
         return CompiledEnsemble(self, threads) if hasattr(self, "spam_prior") else None
@@ -444,11 +444,12 @@ class _NumpyNet:
         return z / z.sum(axis=1, keepdims=True)
 
 
-def _trees(model, threads: int):
+def _trees(model, threads: int | None):
     """A copy of a fitted XGBClassifier's booster, cut at its best iteration as predict_proba is,
-    predicting with `threads` threads (one: a server answers many requests at once)."""
+    predicting with `threads` threads (None: as many as it was trained with)."""
     booster = model.get_booster().copy()
-    booster.set_param({"nthread": threads})
+    if threads is not None:
+        booster.set_param({"nthread": threads})
     return booster, model._get_iteration_range(None)
 
 
@@ -458,7 +459,7 @@ class CompiledEnsemble:
     the network and the placement regression in numpy. `TrainedModel.compiled` checks it against
     the model it came from before anything is served."""
 
-    def __init__(self, model: DeliverabilityEnsemble, threads: int = 1) -> None:
+    def __init__(self, model: DeliverabilityEnsemble, threads: int | None = None) -> None:
         index = {c: j for j, c in enumerate(model.columns)}
         self.counts = [index[f"subscriber_features__{c}"] for c in (
             "inbox_placements_30d", "spam_placements_30d", "opens_30d", "emails_received_30d")]

@@ -18,7 +18,7 @@ from mlserver.errors import MLServerError
 from mlserver.types import InferenceRequest, InferenceResponse
 
 from adaptive_delivery.delivery.decisions import entities
-from adaptive_delivery.delivery.decisions.service import RequestError, decision_frame, feature_rows
+from adaptive_delivery.delivery.decisions.service import RequestError, decision_columns, feature_rows
 from adaptive_delivery.platform import decision_log
 from adaptive_delivery.platform.bundle import TrainedModel
 from adaptive_delivery.platform.serving import columns_of, encode_frame, model_version, observe
@@ -52,16 +52,16 @@ class DeliverabilityRuntime(MLModel):
                 if self.online is None:
                     raise RequestError(f"{self.name} was started without a feature store: send every feature "
                                        "value, or start it with one (settings extra.feature_store)")
-                messages = entities.entity_messages(columns)
+                messages = entities.message_columns(columns)
                 rows, defaults = self.online.rows(messages)
                 ids = messages[entities.MESSAGE_ID].tolist()
             else:
                 rows, ids = feature_rows(columns, self.bundle.features, self.bundle.categorical)
         except RequestError as exc:
             raise MLServerError(str(exc)) from exc
-        out = decision_frame(self.bundle, rows, ids, self.model_version, defaults=defaults)
+        out = decision_columns(self.bundle, rows, ids, self.model_version, defaults=defaults)
         self._log(out)
-        observe(self.name, started, len(out))
+        observe(self.name, started, len(ids))
         return InferenceResponse(model_name=self.name, model_version=self.model_version, id=payload.id,
                                  outputs=encode_frame(out, payload))
 
@@ -69,6 +69,7 @@ class DeliverabilityRuntime(MLModel):
         """Held by the serving guard until the response is sent (`platform.decision_log`)."""
         if self.log_path is None:
             return
-        stamp = time.time()
-        decision_log.record(self.log_path, ({"ts": stamp, "model": self.name, **rec}
-                                            for rec in out.to_dict(orient="records")))
+        stamp, names = time.time(), list(out)
+        values = [out[n].tolist() if hasattr(out[n], "tolist") else list(out[n]) for n in names]
+        decision_log.record(self.log_path, ({"ts": stamp, "model": self.name, **dict(zip(names, row, strict=True))}
+                                            for row in zip(*values, strict=True)))
