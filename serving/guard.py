@@ -254,7 +254,7 @@ def raw_contents_problem(request) -> str | None:
         for dim in inp.shape:
             count *= max(dim, 0)
         found = _raw_values(inp.datatype, data)
-        if found != count:
+        if found is not None and found != count:
             return (f"raw contents of input {inp.name!r} hold {found if found >= 0 else 'no whole'} "
                     f"{inp.datatype} values for shape {list(inp.shape)}")
     return None
@@ -264,21 +264,16 @@ RAW_SIZES = {"BOOL": 1, "UINT8": 1, "INT8": 1, "UINT16": 2, "INT16": 2, "FP16": 
              "FP32": 4, "UINT64": 8, "INT64": 8, "FP64": 8}
 
 
-def _raw_values(datatype: str, data: bytes) -> int:
-    """How many values raw V2 contents hold (BYTES: 4-byte little-endian lengths before each),
-    -1 when they do not divide into whole values."""
+def _raw_values(datatype: str, data: bytes) -> int | None:
+    """How many values raw V2 contents of fixed-size values hold, -1 when they do not divide into
+    whole values; None for BYTES, which `serving.raw_tensors` counts where it parses them (once:
+    counting them here too cost 4 ms for a batch of 1,000 messages)."""
+    if datatype == "BYTES":
+        return None
     if datatype in RAW_SIZES:
         size = RAW_SIZES[datatype]
         return len(data) // size if len(data) % size == 0 else -1
-    if datatype != "BYTES":
-        return -1
-    count, at = 0, 0
-    while at < len(data):
-        if at + 4 > len(data):
-            return -1
-        at += 4 + int.from_bytes(data[at:at + 4], "little")
-        count += 1
-    return count if at == len(data) else -1
+    return -1
 
 
 def grpc_peer_address(peer: str) -> str:

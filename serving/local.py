@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 SERVING_PYTHON = REPO / ".venv-serving" / "bin" / "python"
 # what a model without its own runtime gets
 RUNTIME = "adaptive_delivery.delivery.models.mdl001_deliverability.runtime.DeliverabilityRuntime"
-# The serving process's native settings (k8s/images/serving.Dockerfile sets the same):
+# The serving process's native settings (Seldon's server pods get the same, serving.seldon):
 # - glibc hands a freed block over 128 KiB back to the kernel and page-faults a fresh one on the
 #   next request; a batch's matrices are that size, so keep them in the heap (3 ms of 8 at 1,000
 #   messages on 2 cores);

@@ -11,6 +11,7 @@ Runs in the serving environment (MLServer's protobufs).
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -33,15 +34,21 @@ def pack_text(values: Sequence[str | bytes]) -> bytes:
     return b"".join(parts)
 
 
+_LENGTH = struct.Struct("<I")
+
+
 def unpack_text(raw: bytes) -> list[bytes]:
     """The values of BYTES contents; ValueError where a length runs past the end."""
     out, at, end = [], 0, len(raw)
+    length, append = _LENGTH.unpack_from, out.append
     while at < end:
-        size = int.from_bytes(raw[at:at + 4], "little")
+        if at + 4 > end:
+            raise ValueError("BYTES contents end inside a value")
+        (size,) = length(raw, at)
         at += 4
         if at + size > end:
             raise ValueError("BYTES contents end inside a value")
-        out.append(raw[at:at + size])
+        append(raw[at:at + size])
         at += size
     return out
 
@@ -100,11 +107,24 @@ def _pack(elem) -> bytes:
     return pack_text(_data(elem)) if elem.datatype == "BYTES" else pack_array(_data(elem), elem.datatype)
 
 
-def _unpack(elem, raw: bytes) -> list:
-    """`mlserver.raw.unpack` at numpy speed (same values)."""
-    if elem.datatype == "BYTES":
-        return unpack_text(raw)
-    return np.frombuffer(raw, dtype=NUMPY_OF[elem.datatype]).tolist()
+def _unpack(elem, raw: bytes) -> list | np.ndarray:
+    """`mlserver.raw.unpack` at numpy speed (same values): numbers stay one read-only array (no
+    Python float per value; `platform.serving.decode_input` takes it as it is), text a list. Text
+    that does not parse into as many values as the shape says is refused here, where it is parsed
+    once (HTTP 400 / gRPC INVALID_ARGUMENT); the serving guard checks the numbers' lengths."""
+    if elem.datatype != "BYTES":
+        return np.frombuffer(raw, dtype=NUMPY_OF[elem.datatype])
+    from mlserver.errors import MLServerError
+
+    expected = int(np.prod(elem.shape, dtype=object))
+    try:
+        values = unpack_text(raw)
+    except ValueError as exc:
+        raise MLServerError(f"raw contents of input {elem.name!r} do not parse: {exc}") from exc
+    if len(values) != expected:
+        raise MLServerError(f"raw contents of input {elem.name!r} hold {len(values)} BYTES values "
+                            f"for shape {list(elem.shape)}")
+    return values
 
 
 def install() -> None:

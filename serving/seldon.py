@@ -21,6 +21,7 @@ import yaml
 from adaptive_delivery.platform.image import IMAGE_ROOT, SERVING_IMAGE
 from adaptive_delivery.platform.rollout.controller import Experiment, Status
 from serving.guard import REPOSITORY_ENV, TOKEN_ENV
+from serving.local import SERVING_ENV
 
 API = "mlops.seldon.io/v1alpha1"
 SERVER = "adaptive-delivery-mlserver"
@@ -74,7 +75,7 @@ def _mlserver() -> dict:
     env = {"MLSERVER_HOST": "127.0.0.1", "MLSERVER_HTTP_PORT": str(HTTP_PORT), "MLSERVER_GRPC_PORT": str(GRPC_PORT),
            "MLSERVER_MODELS_DIR": MODELS_DIR, "MLSERVER_PARALLEL_WORKERS": "0",
            "MLSERVER_LOAD_MODELS_AT_STARTUP": "false", "MLSERVER_GRPC_MAX_MESSAGE_LENGTH": str(32 * 2**20),
-           REPOSITORY_ENV: "1"}
+           REPOSITORY_ENV: "1", **SERVING_ENV}
     return {"name": "mlserver", "image": SERVING_IMAGE, "workingDir": IMAGE_ROOT, "command": MLSERVER_COMMAND,
             "env": [{"name": k, "value": v} for k, v in env.items()] + [
                 {"name": TOKEN_ENV, "valueFrom": {"secretKeyRef": {"name": TOKEN_SECRET, "key": "token"}}}],

@@ -5,7 +5,8 @@ MLServer's generated stubs) as a subprocess of tests/integration/test_serving.py
 
 CASES.json holds the REST corpus's requests that are valid V2 JSON (`hostile_requests`); each is
 sent as a typed ModelInfer, and then come the calls only gRPC has: undecodable and oversized
-protobufs, a gzip-compressed bomb, raw tensor contents that disagree with their shape, the model
+protobufs, a gzip-compressed bomb, raw tensor contents that disagree with their shape (numbers
+and text), the model
 repository service, and every way of not carrying the token. Prints one JSON object per case:
 {name, code, ok, details}."""
 
@@ -19,6 +20,8 @@ import grpc
 from mlserver.grpc import dataplane_pb2, model_repository_pb2
 from mlserver.grpc.converters import ModelInferRequestConverter
 from mlserver.types import InferenceRequest
+
+from serving.guard import RAW_SIZES
 
 INFER = "/inference.GRPCInferenceService/ModelInfer"
 CLIENT_ERRORS = {"INVALID_ARGUMENT", "NOT_FOUND", "UNAUTHENTICATED", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
@@ -51,6 +54,19 @@ def raw_cases(valid: dict) -> list[tuple[str, str, bytes, bool]]:
     for tensor in short.inputs:
         tensor.ClearField("contents")
     short.raw_input_contents.extend([b"\x00" * 5] * len(short.inputs))  # 5 bytes for 3 FP64 values
+    cases = []
+    for name, cut, extra in (("raw text one value short", 1, b""), ("raw text cut inside a value", 0, b"\x09\x00\x00\x00ab"),
+                             ("raw text cut inside a length", 0, b"\x09\x00")):
+        text = dataplane_pb2.ModelInferRequest()
+        text.CopyFrom(pb)
+        for tensor in text.inputs:
+            tensor.ClearField("contents")
+            count = 1
+            for dim in tensor.shape:
+                count *= dim
+            text.raw_input_contents.append(b"\x01\x00\x00\x00a" * (count - cut) + extra if tensor.datatype == "BYTES"
+                                           else b"\x00" * (count * RAW_SIZES[tensor.datatype]))
+        cases.append((name, INFER, text.SerializeToString(), False))
     unknown = dataplane_pb2.ModelInferRequest()
     unknown.CopyFrom(pb)
     unknown.model_name = "no-such-model"
@@ -61,6 +77,7 @@ def raw_cases(valid: dict) -> list[tuple[str, str, bytes, bool]]:
         ("empty protobuf", INFER, b"", False),
         ("raw contents beside typed contents", INFER, raw.SerializeToString(), False),
         ("raw contents of the wrong length", INFER, short.SerializeToString(), False),
+        *cases,
         ("unknown model", INFER, unknown.SerializeToString(), False),
         ("message over the limit", INFER, b"\x0a" + b"\xff\xff\xff\x14" + b"x" * (40 * 2**20), False),
         ("repository index", repo + "RepositoryIndex", model_repository_pb2.RepositoryIndexRequest().SerializeToString(), False),

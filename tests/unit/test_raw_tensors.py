@@ -1,5 +1,5 @@
 """Raw V2 tensor contents packed at numpy speed (`serving.raw_tensors`): they round-trip, refuse
-truncated text, and are the very bytes MLServer's own `mlserver.raw` writes and reads, for every
+truncated text (and, in the server, text that disagrees with its shape), and are the very bytes MLServer's own `mlserver.raw` writes and reads, for every
 datatype (checked in the serving environment, where MLServer lives)."""
 
 import subprocess
@@ -34,7 +34,7 @@ def test_truncated_text_is_refused():
         rt.unpack_text((10).to_bytes(4, "little") + b"abc")
 
 
-SAME_AS_MLSERVER = """
+SAME_AS_MLSERVER = r"""
 import numpy as np, mlserver.raw as mr
 from mlserver.types import ResponseOutput
 from serving import raw_tensors as rt
@@ -48,9 +48,17 @@ for datatype, values in cases:
     elem = ResponseOutput(name="x", shape=[len(values)], datatype=datatype, data=values)
     packed = mr.pack(elem)
     assert rt._pack(elem) == packed, datatype
-    assert rt._unpack(elem, packed) == mr.unpack(elem, packed), datatype
+    assert np.asarray(rt._unpack(elem, packed)).tolist() == mr.unpack(elem, packed), datatype
 request = rt.infer_request("m", {"id": np.array(["a", "b"], dtype=object), "ts": np.array([1, 2])})
 assert [(i.name, i.datatype, list(i.shape)) for i in request.inputs] == [("id", "BYTES", [2]), ("ts", "INT64", [2])]
+from mlserver.errors import MLServerError
+short = ResponseOutput(name="k", shape=[3], datatype="BYTES", data=[])
+for raw in (rt.pack_text(["a", "b"]), rt.pack_text(["a", "b", "c"])[:-1], b"\x01\x00"):
+    try:
+        rt._unpack(short, raw)
+        raise SystemExit("text that disagrees with its shape was accepted")
+    except MLServerError as exc:  # HTTP 400, gRPC INVALID_ARGUMENT
+        assert exc.status_code == 400 and "'k'" in str(exc), exc
 print("same", len(cases))
 """
 

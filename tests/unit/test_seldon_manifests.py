@@ -97,6 +97,9 @@ def test_the_server_pods_mlserver_runs_behind_the_guard_with_the_token_from_a_se
     env = {e["name"]: e for e in mlserver["env"]}
     assert env[TOKEN_ENV] == {"name": TOKEN_ENV, "valueFrom": {"secretKeyRef": {"name": TOKEN_SECRET, "key": "token"}}}
     assert env["MLSERVER_HOST"]["value"] == "127.0.0.1" and env[REPOSITORY_ENV]["value"] == "1"
+    from serving.local import SERVING_ENV
+
+    assert {k: env[k]["value"] for k in SERVING_ENV} == SERVING_ENV  # the local server's native settings
     agent = {e["name"]: e.get("value") for e in containers["agent"]["env"]}
     assert (agent["SELDON_SERVER_HTTP_PORT"], agent["SELDON_SERVER_GRPC_PORT"]) == (
         env["MLSERVER_HTTP_PORT"]["value"], env["MLSERVER_GRPC_PORT"]["value"])

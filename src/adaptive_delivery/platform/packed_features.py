@@ -109,11 +109,13 @@ def encode_rows(schema: ViewSchema, columns: Mapping[str, Sequence], vocabulary:
 
 def decode_blobs(blobs: Sequence[bytes | None], width: int) -> np.ndarray:
     """The matrix of packed vectors (one row per blob), NaN rows where there was none."""
+    got = [b for b in blobs if b is not None]
+    if len(got) == len(blobs):  # every entity known: one copy, no mask
+        return np.frombuffer(b"".join(got), dtype="<f8").reshape(len(blobs), width).copy()
     out = np.full((len(blobs), width), np.nan)
-    present = np.fromiter((b is not None for b in blobs), dtype=bool, count=len(blobs))
-    if present.any():
-        joined = b"".join(b for b in blobs if b is not None)
-        out[present] = np.frombuffer(joined, dtype="<f8").reshape(-1, width)
+    if got:
+        present = np.array([b is not None for b in blobs], dtype=bool)
+        out[present] = np.frombuffer(b"".join(got), dtype="<f8").reshape(-1, width)
     return out
 
 
@@ -320,7 +322,7 @@ class PackedReader:
         matrices = {}
         for view, blobs in found.items():
             width = len(self.schemas[view].features)
-            if any(b is not None and len(b) != 8 * width for b in blobs):
+            if not {len(b) for b in blobs if b is not None} <= {8 * width}:
                 raise LookupError(f"packed {view} vectors are not {width} values wide: refreshed since loading")
             matrices[view] = decode_blobs(blobs, width)
             if self._max_code(view, matrices[view]) >= len(self.vocabularies[view]) - 1:

@@ -95,6 +95,9 @@ def _misfit(datatype: str, values: list) -> str | None:
 
 def decode_input(inp: RequestInput) -> np.ndarray:
     """One input as an array, refused where its data, datatype and shape disagree."""
+    data = getattr(inp.data, "root", inp.data)
+    if isinstance(data, np.ndarray) and inp.datatype in NUMBER_TYPES | {"BOOL"}:
+        return _raw_numbers(inp, data)
     values = _flat(inp.data)
     misfit = _misfit(inp.datatype, values)
     if misfit:
@@ -111,6 +114,14 @@ def decode_input(inp: RequestInput) -> np.ndarray:
         return np.asarray(NumpyCodec.decode_input(inp))
     except Exception as exc:  # shape and data disagree, unknown datatype, …
         raise MLServerError(f"input {inp.name!r} cannot be decoded as {inp.datatype} {inp.shape}: {exc}") from exc
+
+
+def _raw_numbers(inp: RequestInput, data: np.ndarray) -> np.ndarray:
+    """Numbers that came as raw gRPC contents (`serving.raw_tensors`): typed by their datatype
+    already; only the shape is checked (NaN is refused where a number is read, as for any input)."""
+    if any(d < 0 for d in inp.shape) or int(np.prod(inp.shape, dtype=object)) != data.size:
+        raise MLServerError(f"input {inp.name!r} has shape {inp.shape} but {data.size} values")
+    return data.reshape(inp.shape)
 
 
 def columns_of(payload: InferenceRequest) -> dict[str, np.ndarray]:

@@ -164,7 +164,7 @@ class OnlineFeatures:
             except LookupError as exc:  # a refresh under way: Feast's own read answers alike
                 log.warning("reading features through Feast this time: %s", exc)
         entity_rows = [dict(zip(ENTITY_KEYS, row, strict=True))
-                       for row in zip(*(np.asarray(messages[k], dtype=object).tolist() for k in ENTITY_KEYS))]
+                       for row in zip(*(np.asarray(messages[k], dtype=object).tolist() for k in ENTITY_KEYS), strict=True)]
         got = self.store.get_online_features(features=self.refs, entity_rows=entity_rows,
                                              full_feature_names=True).to_dict()
         columns = {name: pd.Series(values).to_numpy() for name, values in got.items()}  # as a frame types them

@@ -18,7 +18,11 @@ from mlserver.errors import MLServerError
 from mlserver.types import InferenceRequest, InferenceResponse
 
 from adaptive_delivery.delivery.decisions import entities
-from adaptive_delivery.delivery.decisions.service import RequestError, decision_columns, feature_rows
+from adaptive_delivery.delivery.decisions.service import (
+    RequestError,
+    decision_columns,
+    feature_rows,
+)
 from adaptive_delivery.platform import decision_log
 from adaptive_delivery.platform.bundle import TrainedModel
 from adaptive_delivery.platform.serving import columns_of, encode_frame, model_version, observe
