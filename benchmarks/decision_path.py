@@ -10,7 +10,8 @@
 
 p50 / p99 for batches of 1 and 1,000, then a load of concurrent clients for a fixed time on `ours`
 and on `stock` (decisions per second, errors). Clients run in the serving environment
-(`benchmarks/decision_clients.py`). Needs `make run` first (a world and a champion) and
+(`benchmarks/decision_clients.py`); every cell runs with the serving process's native settings
+(`serving.local.SERVING_ENV`). Needs `make run` first (a world and a champion) and
 `redis-server` on PATH. Run: `.venv/bin/python benchmarks/decision_path.py` (writes
 benchmarks/results/decision_path.json; exits 1 on any error).
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -87,6 +89,8 @@ def _client(args, work: Path, ports: tuple[int, int], **cell) -> dict:
 
 
 def main() -> None:
+    if any(os.environ.get(k) != v for k, v in local.SERVING_ENV.items()):  # the bare model as the server runs it
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **local.SERVING_ENV})
     parser = argparse.ArgumentParser()
     parser.add_argument("--world", type=Path, default=REPO / "runs" / "latest")
     parser.add_argument("--mlflow-home", type=Path, default=REPO / "runs" / "mlflow")
@@ -137,8 +141,6 @@ def main() -> None:
         (settings / "xgb" / "model-settings.json").write_text(json.dumps({
             "name": "xgb", "implementation": "mlserver_xgboost.XGBoostModel",
             "parameters": {"uri": str(booster / "model.json"), "version": version}}))
-        import os
-
         os.environ["AD_REDIS_CONNECTION"] = connection  # the runtime's profile reads it
         server = local.start(settings, http, grpc, "mdl-001")
         ports = (http, grpc)

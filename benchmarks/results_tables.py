@@ -286,6 +286,25 @@ def serving_load(data: dict, _: str) -> str:
                    f"{data['p50_ms']:.0f} / {data['p99_ms']:.0f} ms"]])
 
 
+def decision_path(data: dict, _: str) -> str:
+    """The side-by-side decision benchmark: four paths, two batch sizes, then the load."""
+    labels = {"ours_grpc_raw_entity_keys_packed": "ours: gRPC raw, entity keys, packed Redis read, compiled model",
+              "today_rest_json_entity_keys_feast": "before: REST JSON, entity keys, Feast's online read",
+              "stock_xgboost_grpc_raw_features_given": "MLServer's stock XGBoost runtime, features given",
+              "bare_registered_model_in_process": "bare registered model in process, features given",
+              "bare_compiled_model_in_process": "bare compiled model in process, features given"}
+    rows = [[label, *(f"{data[b][k]['p50_ms']:.1f} / {data[b][k]['p99_ms']:.1f} ms" for b in ("batch_1", "batch_1000"))]
+            for k, label in labels.items()]
+    load_rows = [[labels[k].split(",")[0], str(v["clients"]), f"{v['seconds']:.0f}", num(v["requests"]),
+                  str(v["errors"]), num(v["decisions_per_s"]), f"{v['p50_ms']:.0f} / {v['p99_ms']:.0f} ms"]
+                 for k, v in data["load"].items()]
+    met = ", ".join(f"{k.replace('_', ' ')}: {'yes' if v else '**no**'}" for k, v in data["targets"].items())
+    return (table(["path (p50 / p99)", "batch of 1", "batch of 1,000"], rows) + "\n\n" +
+            table(["load, batches of 1,000", "clients", "seconds", "requests", "errors", "decisions/s", "p50 / p99"],
+                  load_rows) + f"\n\nTargets: {met}. The compiled model differs from the registered one by at "
+            f"most {data['compiled_max_abs_gap']:.1e} on these messages.")
+
+
 def listening_sockets(data: dict, _: str) -> str:
     rows = [[r["component"], f"{r['address']}:{r['port']}", f"`{r['process']}`"] for r in data["sockets"]]
     refused = ", ".join(f"{what}: {status}" for what, status in data["refusals_without_token"].items())
@@ -300,7 +319,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "online_read.json": online_read, "mdl001_quality.json": mdl001, "mdl001_quality_seed8.json": mdl001,
     "mdl001_panel_20k.json": mdl001, "mdl001_panel_default_world.json": mdl001, "mdl003_heldout.json": mdl003, "mdl009_heldout.json": mdl009,
     "mdl003_sealed.json": mdl003_sealed, "mdl009_sealed.json": mdl009_sealed, "mdl001_sealed.json": mdl001_sealed,
-    "serving_latency.json": serving_latency, "serving_load.json": serving_load,
+    "serving_latency.json": serving_latency, "serving_load.json": serving_load, "decision_path.json": decision_path,
 }
 
 

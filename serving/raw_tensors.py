@@ -53,6 +53,23 @@ def unpack_text(raw: bytes) -> list[bytes]:
     return out
 
 
+def unpack_ascii(raw: bytes) -> list[str]:
+    """`unpack_text` for contents that are all ASCII (every length under 128 and every value
+    ASCII), as str: one decode of the whole buffer, then slices of it."""
+    text, out, at, end = raw.decode("ascii"), [], 0, len(raw)
+    length, append = _LENGTH.unpack_from, out.append
+    while at < end:
+        if at + 4 > end:
+            raise ValueError("BYTES contents end inside a value")
+        (size,) = length(raw, at)
+        at += 4
+        if at + size > end:
+            raise ValueError("BYTES contents end inside a value")
+        append(text[at:at + size])
+        at += size
+    return out
+
+
 def pack_array(values: np.ndarray | Sequence, datatype: str) -> bytes:
     """Numeric contents as the little-endian array V2 prescribes."""
     return np.ascontiguousarray(np.asarray(values, dtype=NUMPY_OF[datatype])).tobytes()
@@ -91,7 +108,10 @@ def response_columns(reply) -> dict[str, np.ndarray]:
     out = {}
     for output, raw in zip(reply.outputs, reply.raw_output_contents, strict=True):
         if output.datatype == "BYTES":
-            out[output.name] = np.array([v.decode() for v in unpack_text(raw)], dtype=object)
+            text = unpack_ascii(raw) if raw.isascii() else [v.decode() for v in unpack_text(raw)]
+            column = np.empty(len(text), dtype=object)
+            column[:] = text
+            out[output.name] = column
         else:
             out[output.name] = np.frombuffer(raw, dtype=NUMPY_OF[output.datatype])
     return out
@@ -109,7 +129,8 @@ def _pack(elem) -> bytes:
 
 def _unpack(elem, raw: bytes) -> list | np.ndarray:
     """`mlserver.raw.unpack` at numpy speed (same values): numbers stay one read-only array (no
-    Python float per value; `platform.serving.decode_input` takes it as it is), text a list. Text
+    Python float per value; `platform.serving.decode_input` takes it as it is), text a list (of str
+    when the contents are ASCII, of bytes otherwise). Text
     that does not parse into as many values as the shape says is refused here, where it is parsed
     once (HTTP 400 / gRPC INVALID_ARGUMENT); the serving guard checks the numbers' lengths."""
     if elem.datatype != "BYTES":
@@ -118,7 +139,7 @@ def _unpack(elem, raw: bytes) -> list | np.ndarray:
 
     expected = int(np.prod(elem.shape, dtype=object))
     try:
-        values = unpack_text(raw)
+        values = unpack_ascii(raw) if raw.isascii() else unpack_text(raw)  # str straight away where it can
     except ValueError as exc:
         raise MLServerError(f"raw contents of input {elem.name!r} do not parse: {exc}") from exc
     if len(values) != expected:

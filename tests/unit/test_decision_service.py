@@ -5,6 +5,8 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from adaptive_delivery.delivery.decisions.service import RequestError, decision_frame, feature_rows
 from adaptive_delivery.platform.bundle import TrainedModel
@@ -102,6 +104,7 @@ def test_entity_messages_fill_the_documented_defaults():
     ({"send_rate_per_min": [1.0, float("nan"), 2.0]}, "must be finite"),
     ({"send_ts": [1.0, -1.0, 2.0]}, "must be finite and ≥ 0"),
     ({"send_ts": ["yesterday", "x", "y"]}, "must be numeric"),
+    ({"send_ts": [1.0, 1e10, 2.0]}, "up to 9223372035 (year 2262); rows [1]"),  # no timestamp holds it: 400, not 500
     ({"provider": ["gmail"]}, "different lengths"),
     ({"engagement_score": [1.0, 2.0, 3.0]}, "not both"),
 ])
@@ -116,3 +119,10 @@ def test_oversized_and_empty_entity_batches_are_refused():
         entities.entity_messages(_keys(5), max_batch=4)
     with pytest.raises(RequestError, match="empty"):
         entities.entity_messages({k: [] for k in _keys()})
+
+
+@given(st.lists(st.floats(min_value=0, max_value=entities.LAST_SECOND), min_size=1, max_size=50))
+def test_send_times_become_the_moments_pandas_reads(seconds):
+    got = entities.message_columns({**_keys(len(seconds)), "send_ts": seconds})["send_ts"]
+    want = pd.to_datetime(np.asarray(seconds), unit="s").to_numpy(dtype="datetime64[ns]")
+    assert np.abs(got.astype(np.int64) - want.astype(np.int64)).max() <= 1  # nanoseconds

@@ -22,6 +22,13 @@ def test_text_round_trips(values):
     assert rt.unpack_text(rt.pack_text(values)) == expected
 
 
+@given(st.lists(st.text(alphabet=st.characters(max_codepoint=127), max_size=130), max_size=50))
+def test_ascii_text_reads_as_the_same_strings(values):
+    raw = rt.pack_text(values)
+    if raw.isascii():  # every length under 128 too: what the server reads this way
+        assert rt.unpack_ascii(raw) == [v.decode() for v in rt.unpack_text(raw)] == values
+
+
 @given(st.lists(st.floats(width=64), max_size=50))
 def test_numbers_are_little_endian_arrays(values):
     packed = rt.pack_array(values, "FP64")

@@ -74,10 +74,18 @@ def entity_strings(frame: pd.DataFrame, join_keys: Sequence[str]) -> np.ndarray:
     return np.array([KEY_SEPARATOR.join(values) for values in zip(*parts, strict=True)], dtype=object)
 
 
-def factorize_entities(keys: Sequence[np.ndarray]) -> tuple[np.ndarray, list[str]]:
+def factorize_entities(keys: Sequence[np.ndarray], memo: dict | None = None) -> tuple[np.ndarray, list[str]]:
     """Each row's entity as a code into the distinct entities, and those entities named as the
-    packed keys name them (join-key values joined by KEY_SEPARATOR), each string built once."""
-    parts = [pd.factorize(np.asarray(k, dtype=object), use_na_sentinel=False) for k in keys]
+    packed keys name them (join-key values joined by KEY_SEPARATOR), each string built once.
+    `memo` keeps each key column's factorisation for the next view that joins on it."""
+    memo = {} if memo is None else memo
+
+    def factorised(column) -> tuple[np.ndarray, np.ndarray]:
+        if id(column) not in memo:
+            memo[id(column)] = pd.factorize(np.asarray(column, dtype=object), use_na_sentinel=False)
+        return memo[id(column)]
+
+    parts = [factorised(k) for k in keys]
     if len(parts) == 1:
         codes, unique = parts[0]
         return codes, [str(v) for v in unique]
@@ -286,7 +294,8 @@ class PackedReader:
         """`read_columns` from each view's join-key values (one array per join key, in the view's
         order), naming each distinct entity once; and per view, which messages' entities the store
         holds nothing for (every wanted value missing)."""
-        return self._read({view: factorize_entities(arrays) for view, arrays in keys.items()})
+        memo: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # a key column shared by views is factorised once
+        return self._read({view: factorize_entities(arrays, memo) for view, arrays in keys.items()})
 
     def _read(self, factorised: Mapping[str, tuple[np.ndarray, Sequence[str]]]) -> tuple[dict, dict]:
         pipe = self.client.pipeline(transaction=False)

@@ -42,6 +42,7 @@ ENTITY_KEYS = ("subscriber_id", "sending_domain", "sending_ip", "provider", "con
 REQUIRED = (*ENTITY_KEYS, "send_rate_per_min")
 OPTIONAL = ("send_ts", "campaign_type", MESSAGE_ID)
 DEFAULT_CAMPAIGN_TYPE = "marketing"
+LAST_SECOND = 9_223_372_035.0  # 2262-04-11T23:47:15Z: the last whole second a nanosecond timestamp holds
 # Each stored view of a feature service belongs to one entity (a pair for sender × provider).
 ENTITY_OF_VIEW = {
     "subscriber_features": "subscriber",
@@ -85,14 +86,26 @@ def message_columns(columns: Mapping[str, Sequence | np.ndarray], max_batch: int
     out["send_rate_per_min"] = _numbers("send_rate_per_min", columns["send_rate_per_min"], minimum=0.0)
     if "send_ts" in columns:
         seconds = _numbers("send_ts", columns["send_ts"], minimum=0.0)
+        late = np.flatnonzero(seconds > LAST_SECOND)
+        if len(late):
+            raise RequestError(f"input 'send_ts' must be seconds since the epoch up to {LAST_SECOND:.0f} "
+                               f"(year 2262); rows {late[:5].tolist()} are not")
     else:
         seconds = np.full(n, time.time() if now is None else now)
-    out["send_ts"] = pd.to_datetime(seconds, unit="s").to_numpy(dtype="datetime64[ns]")
+    out["send_ts"] = _moments(seconds)
     kinds = (_keys("campaign_type", columns["campaign_type"]) if "campaign_type" in columns
              else np.full(n, DEFAULT_CAMPAIGN_TYPE, dtype=object))
     out["is_transactional"] = (kinds == "transactional").astype(float)
     out[MESSAGE_ID] = _texts(columns[MESSAGE_ID]) if MESSAGE_ID in columns else np.arange(n).astype(str).astype(object)
     return out
+
+
+def _moments(seconds: np.ndarray) -> np.ndarray:
+    """Seconds since the epoch as datetime64[ns], whole seconds exactly (pandas' to_datetime costs
+    0.4 ms a batch here)."""
+    whole = np.floor(seconds)
+    nanos = whole.astype(np.int64) * 1_000_000_000 + np.round((seconds - whole) * 1e9).astype(np.int64)
+    return nanos.astype("datetime64[ns]")
 
 
 def _texts(values) -> np.ndarray:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -60,12 +61,20 @@ def encode(frame: pd.DataFrame | Mapping[str, np.ndarray], feature_columns: list
         if col not in categorical:
             continue
         values = np.asarray(frame[col], dtype=object)
-        present = ~pd.isna(values)
-        text = values.astype(str)
+        if set(map(type, values)) <= {str}:  # the usual case: nothing missing, nothing to convert
+            present, text = np.ones(len(values), dtype=bool), values
+        else:
+            present, text = ~pd.isna(values), values.astype(str)
         vocab = categories.setdefault(col, sorted(set(text[present].tolist())))
-        out[:, j] = np.where(present, pd.Index(vocab, dtype=object).get_indexer(text), -1)
+        out[:, j] = np.where(present, _vocabulary_index(tuple(vocab)).get_indexer(text), -1)
     index = frame.index if isinstance(frame, pd.DataFrame) else None
     return pd.DataFrame(out, columns=list(feature_columns), index=index).reset_index(drop=True), categories
+
+
+@lru_cache(maxsize=256)
+def _vocabulary_index(vocab: tuple[str, ...]) -> pd.Index:
+    """A vocabulary's hash index, built once (serving encodes with the same few vocabularies)."""
+    return pd.Index(list(vocab), dtype=object)
 
 
 def time_split(keys: pd.DataFrame, holdout_days: int, time_column: str = "event_timestamp") -> np.ndarray:

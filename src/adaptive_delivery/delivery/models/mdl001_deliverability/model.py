@@ -444,13 +444,24 @@ class _NumpyNet:
         return z / z.sum(axis=1, keepdims=True)
 
 
-def _trees(model, threads: int | None):
-    """A copy of a fitted XGBClassifier's booster, cut at its best iteration as predict_proba is,
-    predicting with `threads` threads (None: as many as it was trained with)."""
-    booster = model.get_booster().copy()
-    if threads is not None:
-        booster.set_param({"nthread": threads})
-    return booster, model._get_iteration_range(None)
+class _Trees:
+    """A fitted XGBClassifier's booster, cut at its best iteration as predict_proba is, predicting
+    with XGBoost's inplace path: on one thread for small batches (waking a pool for a few rows
+    costs more than it saves), with `threads` (None: as trained) for large ones."""
+
+    SMALL = 256  # rows
+
+    def __init__(self, model, threads: int | None) -> None:
+        self.iterations = model._get_iteration_range(None)
+        self.many = model.get_booster().copy()
+        if threads is not None:
+            self.many.set_param({"nthread": threads})
+        self.few = model.get_booster().copy()
+        self.few.set_param({"nthread": 1})
+
+    def predict(self, matrix: np.ndarray) -> np.ndarray:
+        booster = self.few if len(matrix) < self.SMALL else self.many
+        return booster.inplace_predict(matrix, iteration_range=self.iterations)
 
 
 class CompiledEnsemble:
@@ -465,8 +476,8 @@ class CompiledEnsemble:
             "inbox_placements_30d", "spam_placements_30d", "opens_30d", "emails_received_30d")]
         self.derived = [c for c in DERIVED if c in index]
         self.width = len(model.columns) - len(self.derived)
-        self.xgb = _trees(model.xgb, threads)
-        self.placement_trees = None if model.placement_trees is None else _trees(model.placement_trees, threads)
+        self.xgb = _Trees(model.xgb, threads)
+        self.placement_trees = None if model.placement_trees is None else _Trees(model.placement_trees, threads)
         self.tree_weight = model.config.placement_tree_weight
         self.net = None if model.net is None or model.config.nn_weight <= 0 else _NumpyNet.of(model.net)
         self.nn_weight = model.config.nn_weight
@@ -495,8 +506,7 @@ class CompiledEnsemble:
     def predict_proba(self, encoded: np.ndarray) -> np.ndarray:
         a = self._with_derived(np.asarray(encoded, dtype=np.float64))
         matrix = np.ascontiguousarray(a, dtype=np.float32)
-        booster, iterations = self.xgb
-        p = booster.inplace_predict(matrix, iteration_range=iterations)
+        p = self.xgb.predict(matrix)
         scaled = self._scaled(a) if self.net is not None or self.placement is not None else None
         if self.net is not None:
             p = (1 - self.nn_weight) * p + self.nn_weight * self.net.proba(scaled)
@@ -507,9 +517,8 @@ class CompiledEnsemble:
             coef, intercept = self.placement
             spam = 1.0 / (1.0 + np.exp(-(scaled @ coef + intercept)))
             if self.placement_trees is not None:
-                trees, iterations = self.placement_trees
                 w = self.tree_weight
-                spam = (1 - w) * spam + w * trees.inplace_predict(matrix, iteration_range=iterations)
+                spam = (1 - w) * spam + w * self.placement_trees.predict(matrix)
         accepted = fate[:, 0]
         return np.column_stack([accepted * (1 - spam), accepted * spam, fate[:, 1], fate[:, 2], fate[:, 3]])
 

@@ -25,7 +25,13 @@ from adaptive_delivery.delivery.decisions.service import (
 )
 from adaptive_delivery.platform import decision_log
 from adaptive_delivery.platform.bundle import TrainedModel
-from adaptive_delivery.platform.serving import columns_of, encode_frame, model_version, observe
+from adaptive_delivery.platform.serving import (
+    columns_of,
+    encode_frame,
+    model_version,
+    observe,
+    settle,
+)
 
 
 class DeliverabilityRuntime(MLModel):
@@ -45,6 +51,7 @@ class DeliverabilityRuntime(MLModel):
         self.online = None if not store else entities.open_online(
             store["home"], store["data"], store.get("profile", "local"), store.get("project", "adaptive_delivery"),
             store["service"], packed=bool(store.get("packed", True)))
+        settle()  # long-lived objects out of the collector's way
         return True
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:

@@ -16,6 +16,7 @@ from adaptive_delivery.platform.serving import (
     model_version,
     observe,
     serving_metrics,
+    settle,
 )
 
 
@@ -27,6 +28,7 @@ class ThrottleRuntime(MLModel):
         params = self.settings.parameters
         self.actor = load_actor(params.uri, check_actor)
         self.model_version = model_version(params)
+        settle()  # long-lived objects out of the collector's way
         return True
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:

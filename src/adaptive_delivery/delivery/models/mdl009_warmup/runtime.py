@@ -20,6 +20,7 @@ from adaptive_delivery.platform.serving import (
     model_version,
     observe,
     policy_file,
+    settle,
 )
 
 CHAMPION_FILES = ("*actor*.npz", "*rule*.json")
@@ -36,6 +37,7 @@ class WarmupRuntime(MLModel):
         self.model_version = model_version(params)
         ledger = (params.extra or {}).get("approvals")
         self.ledger = ApprovalLedger(ledger) if ledger else None
+        settle()  # long-lived objects out of the collector's way
         return True
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
