@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from provenance import write_results
-from serving_latency import _messages, _percentiles
+from serving_latency import _messages, _time
 
 from adaptive_delivery.delivery.models.mdl001_deliverability import model as mdl
 from adaptive_delivery.delivery.models.mdl001_deliverability.spec import SPEC
@@ -64,16 +64,6 @@ def _redis(folder: Path) -> tuple[subprocess.Popen, int]:
             time.sleep(0.1)
     proc.kill()
     sys.exit("redis-server did not start")
-
-
-def _in_process(fn, n: int) -> dict:
-    fn()
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return _percentiles(out)
 
 
 def _client(args, work: Path, ports: tuple[int, int], **cell) -> dict:
@@ -134,9 +124,10 @@ def main() -> None:
         http, grpc = local.free_port(), local.free_port()
         settings = local.write_settings(work / "mlserver", {"mdl-001": (version, folder), "mdl-001-feast": (version, folder)},
                                         http, grpc, feature_store=feature_store)
-        (settings / "mdl-001-feast" / "model-settings.json").write_text(
-            (settings / "mdl-001-feast" / "model-settings.json").read_text().replace(
-                '"service": "' + SPEC.feature_service + '"', '"service": "' + SPEC.feature_service + '", "packed": false'))
+        feast_settings = settings / "mdl-001-feast" / "model-settings.json"
+        today = json.loads(feast_settings.read_text())
+        today["parameters"]["extra"]["feature_store"]["packed"] = False  # Feast's own read, as before packing
+        feast_settings.write_text(json.dumps(today, indent=2))
         (settings / "xgb").mkdir()
         (settings / "xgb" / "model-settings.json").write_text(json.dumps({
             "name": "xgb", "implementation": "mlserver_xgboost.XGBoostModel",
@@ -156,8 +147,8 @@ def main() -> None:
                     requests=args.requests if batch == 1 else args.today_thousand_requests),
                 "stock_xgboost_grpc_raw_features_given": _client(args, work, ports, path="stock", batch=batch,
                                                                  requests=args.requests),
-                "bare_registered_model_in_process": _in_process(lambda part=part: bundle.predict_proba(part), args.requests),
-                "bare_compiled_model_in_process": _in_process(lambda part=part: compiled.predict_proba(part), args.requests),
+                "bare_registered_model_in_process": _time(lambda part=part: bundle.predict_proba(part), args.requests),
+                "bare_compiled_model_in_process": _time(lambda part=part: compiled.predict_proba(part), args.requests),
             }
             results[f"batch_{batch}"] = cells
         results["load"] = {

@@ -39,6 +39,17 @@ _LENGTH = struct.Struct("<I")
 
 def unpack_text(raw: bytes) -> list[bytes]:
     """The values of BYTES contents; ValueError where a length runs past the end."""
+    return _split(raw, raw)
+
+
+def unpack_ascii(raw: bytes) -> list[str]:
+    """`unpack_text` for contents that are all ASCII (every length under 128 and every value
+    ASCII), as str: one decode of the whole buffer, then slices of it."""
+    return _split(raw, raw.decode("ascii"))
+
+
+def _split(raw: bytes, source: bytes | str) -> list:
+    """The values of BYTES contents, sliced from `source` (`raw` itself, or its decoded text)."""
     out, at, end = [], 0, len(raw)
     length, append = _LENGTH.unpack_from, out.append
     while at < end:
@@ -48,24 +59,7 @@ def unpack_text(raw: bytes) -> list[bytes]:
         at += 4
         if at + size > end:
             raise ValueError("BYTES contents end inside a value")
-        append(raw[at:at + size])
-        at += size
-    return out
-
-
-def unpack_ascii(raw: bytes) -> list[str]:
-    """`unpack_text` for contents that are all ASCII (every length under 128 and every value
-    ASCII), as str: one decode of the whole buffer, then slices of it."""
-    text, out, at, end = raw.decode("ascii"), [], 0, len(raw)
-    length, append = _LENGTH.unpack_from, out.append
-    while at < end:
-        if at + 4 > end:
-            raise ValueError("BYTES contents end inside a value")
-        (size,) = length(raw, at)
-        at += 4
-        if at + size > end:
-            raise ValueError("BYTES contents end inside a value")
-        append(text[at:at + size])
+        append(source[at:at + size])
         at += size
     return out
 

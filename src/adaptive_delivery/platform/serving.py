@@ -54,7 +54,7 @@ def _flat(data) -> list:
     data = getattr(data, "root", data)
     if not isinstance(data, list | tuple):
         return [data]
-    if list not in set(map(type, data)) and tuple not in set(map(type, data)):  # flat already: no copy
+    if not {list, tuple} & set(map(type, data)):  # flat already: no copy
         return data if isinstance(data, list) else list(data)
     out, stack = [], [data]
     while stack:
@@ -111,8 +111,7 @@ def decode_input(inp: RequestInput) -> np.ndarray:
     misfit = _misfit(inp.datatype, values)
     if misfit:
         raise MLServerError(f"input {inp.name!r} {misfit}")
-    if any(d < 0 for d in inp.shape) or int(np.prod(inp.shape, dtype=object)) != len(values):
-        raise MLServerError(f"input {inp.name!r} has shape {inp.shape} but {len(values)} values")
+    _check_shape(inp, len(values))
     try:
         if inp.datatype == "BYTES":  # text, whether JSON sent str or gRPC bytes
             text = values if bytes not in set(map(type, values)) else [
@@ -128,9 +127,13 @@ def decode_input(inp: RequestInput) -> np.ndarray:
 def _raw_numbers(inp: RequestInput, data: np.ndarray) -> np.ndarray:
     """Numbers that came as raw gRPC contents (`serving.raw_tensors`): typed by their datatype
     already; only the shape is checked (NaN is refused where a number is read, as for any input)."""
-    if any(d < 0 for d in inp.shape) or int(np.prod(inp.shape, dtype=object)) != data.size:
-        raise MLServerError(f"input {inp.name!r} has shape {inp.shape} but {data.size} values")
+    _check_shape(inp, data.size)
     return data.reshape(inp.shape)
+
+
+def _check_shape(inp: RequestInput, count: int) -> None:
+    if any(d < 0 for d in inp.shape) or int(np.prod(inp.shape, dtype=object)) != count:
+        raise MLServerError(f"input {inp.name!r} has shape {inp.shape} but {count} values")
 
 
 def columns_of(payload: InferenceRequest) -> dict[str, np.ndarray]:

@@ -115,8 +115,26 @@ def with_derived(X: pd.DataFrame) -> pd.DataFrame:
     received = X.get("subscriber_features__emails_received_30d")
     if inbox is None or spam is None or opens is None or received is None:
         return X
-    placed = (inbox + spam).where(lambda v: v > 0)
-    return X.assign(open_rate_30d=opens / received.where(lambda v: v > 0), spam_share_30d=spam / placed)
+    open_rate, spam_share = derived_rates(*(c.to_numpy(dtype=np.float64) for c in (inbox, spam, opens, received)))
+    return X.assign(open_rate_30d=open_rate, spam_share_30d=spam_share)
+
+
+def derived_rates(inbox: np.ndarray, spam: np.ndarray, opens: np.ndarray,
+                  received: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`with_derived`'s two rates from the four 30-day counts (NaN where the denominator is not
+    positive), on arrays: the compiled model computes them the same way."""
+    placed = inbox + spam
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (opens / np.where(received > 0, received, np.nan),
+                spam / np.where(placed > 0, placed, np.nan))
+
+
+def scaled_inputs(a: np.ndarray, median: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """The network's and the placement regression's inputs: missing values imputed with the
+    training medians, standardised, then one missing-indicator per column (float32)."""
+    miss = np.isnan(a)
+    a = (np.where(miss, median, a) - mean) / std
+    return np.concatenate([a, miss.astype(np.float64)], axis=1).astype(np.float32)
 
 
 class _Inputs:
@@ -321,11 +339,7 @@ class DeliverabilityEnsemble:
         self._mean, self._std = filled.mean(axis=0), filled.std(axis=0) + 1e-6
 
     def _nn_inputs(self, X: pd.DataFrame) -> np.ndarray:
-        a = X[self.columns].to_numpy(dtype=np.float64)
-        miss = np.isnan(a)
-        a = np.where(miss, self._median, a)
-        a = (a - self._mean) / self._std
-        return np.concatenate([a, miss.astype(np.float64)], axis=1).astype(np.float32)
+        return scaled_inputs(X[self.columns].to_numpy(dtype=np.float64), self._median, self._mean, self._std)
 
     def _fit_net(self, X: pd.DataFrame, y: np.ndarray) -> None:
         import torch
@@ -491,23 +505,14 @@ class CompiledEnsemble:
     def _with_derived(self, x: np.ndarray) -> np.ndarray:
         if not self.derived:
             return x
-        inbox, spam, opens, received = (x[:, j] for j in self.counts)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            placed = np.where(inbox + spam > 0, inbox + spam, np.nan)
-            open_rate = opens / np.where(received > 0, received, np.nan)
-            spam_share = spam / placed
-        return np.column_stack([x, open_rate, spam_share])
-
-    def _scaled(self, a: np.ndarray) -> np.ndarray:
-        miss = np.isnan(a)
-        a = (np.where(miss, self.median, a) - self.mean) / self.std
-        return np.concatenate([a, miss.astype(np.float64)], axis=1).astype(np.float32)
+        return np.column_stack([x, *derived_rates(*(x[:, j] for j in self.counts))])
 
     def predict_proba(self, encoded: np.ndarray) -> np.ndarray:
         a = self._with_derived(np.asarray(encoded, dtype=np.float64))
         matrix = np.ascontiguousarray(a, dtype=np.float32)
         p = self.xgb.predict(matrix)
-        scaled = self._scaled(a) if self.net is not None or self.placement is not None else None
+        scaled = (scaled_inputs(a, self.median, self.mean, self.std)
+                  if self.net is not None or self.placement is not None else None)
         if self.net is not None:
             p = (1 - self.nn_weight) * p + self.nn_weight * self.net.proba(scaled)
         fate = p if self.calibration is None else self.calibration.apply(p)

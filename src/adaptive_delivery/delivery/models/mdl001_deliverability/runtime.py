@@ -65,7 +65,7 @@ class DeliverabilityRuntime(MLModel):
                                        "value, or start it with one (settings extra.feature_store)")
                 messages = entities.message_columns(columns)
                 rows, defaults = self.online.rows(messages)
-                ids = messages[entities.MESSAGE_ID].tolist()
+                ids = messages[entities.MESSAGE_ID]
             else:
                 rows, ids = feature_rows(columns, self.bundle.features, self.bundle.categorical)
         except RequestError as exc:
