@@ -1,6 +1,8 @@
 """`mlserver start FOLDER` with the serving guard (`serving.guard`) installed on both of MLServer's
 servers: the REST app is wrapped in `HttpGuard`, and the gRPC server gets `grpc_guard` as its first
-interceptor; raw gRPC tensor contents are packed with numpy (`serving.raw_tensors`). Limits come from FOLDER/guard.json, the token from ADAPTIVE_DELIVERY_TOKEN. Runs in the
+interceptor; raw gRPC tensor contents are packed with numpy (`serving.raw_tensors`), and a
+raw-tensor request to one of the project's runtimes goes from its bytes to the runtime and back
+(`serving.fast_infer`). Limits come from FOLDER/guard.json, the token from ADAPTIVE_DELIVERY_TOKEN. Runs in the
 serving environment: `python -m serving.mlserver_main start FOLDER` (what `serving.local.start` runs).
 """
 
@@ -9,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from serving import raw_tensors
+from serving import fast_infer, raw_tensors
 from serving.guard import GuardSettings, HttpGuard, grpc_guard
 
 
@@ -41,6 +43,7 @@ def install(settings: GuardSettings) -> None:
     rest_server.create_app = guarded_app
     grpc_server.aio = _GuardedAio(grpc_server.aio, grpc_guard(settings))
     raw_tensors.install()  # raw gRPC contents packed at numpy speed
+    fast_infer.install()  # raw-tensor requests to columnar runtimes skip pydantic
 
 
 def main(argv: list[str]) -> None:

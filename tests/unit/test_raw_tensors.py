@@ -76,3 +76,15 @@ def test_the_bytes_are_mlservers_own():
                           timeout=300, cwd=REPO)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["same", "14"]  # every datatype, empty and non-ASCII included
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from("ab\x00\x03-"), max_size=8), max_size=30))
+def test_ascii_cut_at_c_speed_is_the_value_by_value_parse(values):
+    """Empty values and NULs inside values are where splitting on the lengths' zero bytes could
+    go wrong: the fast cut either proves itself equal to the walk or steps aside."""
+    raw = rt.pack_text(values)
+    cut = rt._cut(raw, raw.decode("ascii"))
+    assert cut is None or cut == values
+    assert rt.unpack_ascii(raw) == values
+    if values and all(v and "\x00" not in v for v in values):
+        assert cut == values  # the common case takes the fast cut

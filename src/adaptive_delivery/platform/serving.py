@@ -5,13 +5,14 @@ serving environment (MLServer); each model's runtime lives in its own folder."""
 import gc
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
+from mlserver import MLModel
 from mlserver.codecs import NumpyCodec, StringCodec
 from mlserver.errors import MLServerError
-from mlserver.types import InferenceRequest, RequestInput
+from mlserver.types import InferenceRequest, InferenceResponse, RequestInput
 
 from adaptive_delivery.platform.rl.policy_export import MlpActor
 
@@ -137,7 +138,9 @@ def _check_shape(inp: RequestInput, count: int) -> None:
 
 
 def columns_of(payload: InferenceRequest) -> dict[str, np.ndarray]:
-    """One flat array per named input (a [n, 1] input counts as n values)."""
+    """One flat array per named input (a [n, 1] input counts as n values). `payload` is anything
+    with V2 `inputs` (name, datatype, shape, data): the raw gRPC path (`serving.fast_infer`) hands
+    its unpacked inputs to the same checks."""
     twice = sorted(n for n, k in Counter(inp.name for inp in payload.inputs).items() if k > 1)
     if twice:  # the second would silently replace the first
         raise MLServerError(f"inputs named more than once: {twice}")
@@ -159,6 +162,12 @@ def requested(payload: InferenceRequest, names: list[str]) -> list[str]:
     return [n for n in names if n in asked]
 
 
+def text_of(values: np.ndarray) -> list[str]:
+    """An object column of a response as the strings its BYTES output carries."""
+    text = values.tolist()
+    return text if set(map(type, text)) <= {str} else [str(v) for v in text]
+
+
 def encode_frame(out, payload: InferenceRequest | None = None) -> list:
     """One V2 output per column of a response frame, or of one array per field (those the request
     asks for): text as BYTES, numbers as FP64."""
@@ -166,13 +175,46 @@ def encode_frame(out, payload: InferenceRequest | None = None) -> list:
     for col in requested(payload, list(out)) if payload is not None else list(out):
         values = np.asarray(out[col])
         if values.dtype == object:
-            text = values.tolist()
-            if not set(map(type, text)) <= {str}:
-                text = [str(v) for v in text]
-            outputs.append(StringCodec.encode_output(col, text))
+            outputs.append(StringCodec.encode_output(col, text_of(values)))
         else:
             outputs.append(NumpyCodec.encode_output(col, values.astype(np.float64)))
     return outputs
+
+
+def _rows(out) -> int:
+    """How many rows a response frame (or a mapping of one array per field) holds."""
+    if hasattr(out, "columns"):
+        return len(out)
+    return len(next(iter(out.values()), ()))
+
+
+class ColumnarRuntime(MLModel):
+    """A runtime whose work is arrays in, arrays out (`answer`). `predict` wraps it in MLServer's
+    V2 types; a raw-tensor gRPC request reaches `respond` straight from its bytes
+    (`serving.fast_infer`), with no pydantic object per input or output, and gets the same
+    response bytes."""
+
+    refused: tuple[type[Exception], ...] = ()  # what `answer` raises for a malformed request: a 400
+    model_version: str = "unknown"
+
+    def answer(self, columns: dict[str, np.ndarray]) -> Mapping:
+        """The response: a frame, or one array per field, one row per request row."""
+        raise NotImplementedError
+
+    def respond(self, columns: dict[str, np.ndarray], started: float) -> Mapping:
+        """`answer`, its refusals as 400s, and the serving metrics."""
+        try:
+            out = self.answer(columns)
+        except self.refused as exc:
+            raise MLServerError(str(exc)) from exc
+        observe(self.name, started, _rows(out))
+        return out
+
+    async def predict(self, payload: InferenceRequest) -> InferenceResponse:
+        started = time.perf_counter()
+        out = self.respond(columns_of(payload), started)
+        return InferenceResponse(model_name=self.name, model_version=self.model_version, id=payload.id,
+                                 outputs=encode_frame(out, payload))
 
 
 def model_version(params) -> str:

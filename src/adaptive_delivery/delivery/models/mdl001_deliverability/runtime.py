@@ -13,10 +13,6 @@ its response has been sent.
 import time
 from pathlib import Path
 
-from mlserver import MLModel
-from mlserver.errors import MLServerError
-from mlserver.types import InferenceRequest, InferenceResponse
-
 from adaptive_delivery.delivery.decisions import entities
 from adaptive_delivery.delivery.decisions.service import (
     RequestError,
@@ -25,17 +21,13 @@ from adaptive_delivery.delivery.decisions.service import (
 )
 from adaptive_delivery.platform import decision_log
 from adaptive_delivery.platform.bundle import TrainedModel
-from adaptive_delivery.platform.serving import (
-    columns_of,
-    encode_frame,
-    model_version,
-    observe,
-    settle,
-)
+from adaptive_delivery.platform.serving import ColumnarRuntime, model_version, settle
 
 
-class DeliverabilityRuntime(MLModel):
+class DeliverabilityRuntime(ColumnarRuntime):
     """MDL-001 over V2: feature columns or entity keys in, one spec §6.1 decision per message out."""
+
+    refused = (RequestError,)
 
     async def load(self) -> bool:
         params = self.settings.parameters
@@ -54,27 +46,20 @@ class DeliverabilityRuntime(MLModel):
         settle()  # long-lived objects out of the collector's way
         return True
 
-    async def predict(self, payload: InferenceRequest) -> InferenceResponse:
-        started = time.perf_counter()
-        columns = columns_of(payload)
+    def answer(self, columns: dict) -> dict:
         defaults = None
-        try:
-            if entities.is_entity_request(columns):
-                if self.online is None:
-                    raise RequestError(f"{self.name} was started without a feature store: send every feature "
-                                       "value, or start it with one (settings extra.feature_store)")
-                messages = entities.message_columns(columns)
-                rows, defaults = self.online.rows(messages)
-                ids = messages[entities.MESSAGE_ID]
-            else:
-                rows, ids = feature_rows(columns, self.bundle.features, self.bundle.categorical)
-        except RequestError as exc:
-            raise MLServerError(str(exc)) from exc
+        if entities.is_entity_request(columns):
+            if self.online is None:
+                raise RequestError(f"{self.name} was started without a feature store: send every feature "
+                                   "value, or start it with one (settings extra.feature_store)")
+            messages = entities.message_columns(columns)
+            rows, defaults = self.online.rows(messages)
+            ids = messages[entities.MESSAGE_ID]
+        else:
+            rows, ids = feature_rows(columns, self.bundle.features, self.bundle.categorical)
         out = decision_columns(self.bundle, rows, ids, self.model_version, defaults=defaults)
         self._log(out)
-        observe(self.name, started, len(ids))
-        return InferenceResponse(model_name=self.name, model_version=self.model_version, id=payload.id,
-                                 outputs=encode_frame(out, payload))
+        return out
 
     def _log(self, out) -> None:
         """Held by the serving guard until the response is sent (`platform.decision_log`)."""

@@ -5,28 +5,19 @@ jump or a resume waits and the plan says so (`needs_approval`). The registered c
 learned policy's exported actor or, while no learned policy beats it, the best railed rule (a JSON
 file). Numpy only: no gymnasium, SB3 or twin."""
 
-import time
-
-from mlserver import MLModel
 from mlserver.errors import MLServerError
-from mlserver.types import InferenceRequest, InferenceResponse
 
 from adaptive_delivery.delivery.decisions.approvals import ApprovalLedger
 from adaptive_delivery.delivery.decisions.service import RequestError
 from adaptive_delivery.delivery.models.mdl009_warmup.service import load_planner, plan_day
-from adaptive_delivery.platform.serving import (
-    columns_of,
-    encode_frame,
-    model_version,
-    observe,
-    policy_file,
-    settle,
-)
+from adaptive_delivery.platform.serving import ColumnarRuntime, model_version, policy_file, settle
 
 CHAMPION_FILES = ("*actor*.npz", "*rule*.json")
 
 
-class WarmupRuntime(MLModel):
+class WarmupRuntime(ColumnarRuntime):
+    refused = (RequestError,)
+
     async def load(self) -> bool:
         params = self.settings.parameters
         path = policy_file(params.uri, CHAMPION_FILES)
@@ -40,12 +31,5 @@ class WarmupRuntime(MLModel):
         settle()  # long-lived objects out of the collector's way
         return True
 
-    async def predict(self, payload: InferenceRequest) -> InferenceResponse:
-        started = time.perf_counter()
-        try:
-            out = plan_day(self.planner, columns_of(payload), self.model_version, self.ledger)
-        except RequestError as exc:
-            raise MLServerError(str(exc)) from exc
-        observe(self.name, started, len(out))
-        return InferenceResponse(model_name=self.name, model_version=self.model_version, id=payload.id,
-                                 outputs=encode_frame(out))
+    def answer(self, columns: dict):
+        return plan_day(self.planner, columns, self.model_version, self.ledger)
