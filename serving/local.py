@@ -24,8 +24,9 @@ RUNTIME = "adaptive_delivery.delivery.models.mdl001_deliverability.runtime.Deliv
 #   messages on 2 cores);
 # - the network's matrix products are small: BLAS threads would only spin against XGBoost's;
 # - XGBoost's OpenMP workers sleep between batches instead of spinning: on 2 cores shared with
-#   Redis and the event loop a spinning worker holds a core the next step needs (in process, the
-#   boosters' p99 for 1,000 rows went from 7-36 ms to 3.5-4 ms; the p50 moved by under 0.7 ms).
+#   Redis, the event loop and the caller, a spinning worker holds a core the next step needs
+#   (the runtime's whole answer, timed in process with either policy in turn, had a tail several
+#   times longer with spinning workers, at batches of 1 and of 1,000).
 SERVING_ENV = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "67108864",
                "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "PASSIVE"}
 
