@@ -91,6 +91,30 @@ def bounce_parser(data: dict, _: str) -> str:
             f"\n\n{data['verdicts']} expected verdicts; {data['messages_per_second']} messages/s on one core.")
 
 
+def bounce_recipients(data: dict, _: str) -> str:
+    labelled = data["flufl_bounce_test_messages"]
+    fields = {"recipient_recall": ("recipient recall", pct), "exact_set_rate": ("exact set of recipients", pct),
+              "wrong_addresses": ("wrong addresses", str), "refused_reports": ("bounces refused", str),
+              "accepted_without_recipient": ("accepted with no recipient", str),
+              "delay_warnings_read_as_delays": ("delay warnings read as delays", str),
+              "messages_per_second": ("messages/s", num)}
+    rows = [[label, fmt(labelled["ours"][k]), fmt(labelled["flufl_bounce"][k])] for k, (label, fmt) in fields.items()]
+    out = (f"flufl.bounce's test messages ({labelled['ours']['files']} bounces, "
+           f"{labelled['ours']['expected_recipients']} failed recipients, "
+           f"{labelled['ours']['delay_warnings']} delay warnings):\n\n" + table(["", "ours", "flufl.bounce"], rows))
+    if "sisimai_set_of_emails" in data:
+        c = data["sisimai_set_of_emails"]
+        keys = {"refused_reports": "reports refused", "reports_without_address": "reports with no address",
+                "reports_with_as_many_addresses_as_verdicts": "as many addresses as expected verdicts",
+                "messages_per_second": "messages/s"}
+        rows = [[label, num(c["ours"][k]), num(c["flufl_bounce"][k])] for k, label in keys.items()]
+        out += (f"\n\nsisimai/set-of-emails ({c['reports']} reports, {c['verdicts']} verdicts; its labels count "
+                f"failed recipients but do not name them):\n\n" + table(["", "ours", "flufl.bounce"], rows) +
+                f"\n\nWhere both name recipients ({c['both_name_some']} reports), they name the same set in "
+                f"{c['same_addresses_where_both_name_some']}.")
+    return out
+
+
 def ingest_scaling(data: dict, _: str) -> str:
     rows = []
     for key, label in (("recipients", "recipients in one DSN"), ("line_length", "characters in one line of dashes")):
@@ -315,7 +339,7 @@ def listening_sockets(data: dict, _: str) -> str:
 
 RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "listening_sockets.json": listening_sockets,
-    "simulator.json": simulator, "bounce_parser.json": bounce_parser, "ingest_scaling.json": ingest_scaling, "feature_build.json": feature_build,
+    "simulator.json": simulator, "bounce_parser.json": bounce_parser, "bounce_recipients.json": bounce_recipients, "ingest_scaling.json": ingest_scaling, "feature_build.json": feature_build,
     "online_read.json": online_read, "mdl001_quality.json": mdl001, "mdl001_quality_seed8.json": mdl001,
     "mdl001_panel_20k.json": mdl001, "mdl001_panel_default_world.json": mdl001, "mdl003_heldout.json": mdl003, "mdl009_heldout.json": mdl009,
     "mdl003_sealed.json": mdl003_sealed, "mdl009_sealed.json": mdl009_sealed, "mdl001_sealed.json": mdl001_sealed,

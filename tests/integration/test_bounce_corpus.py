@@ -1,5 +1,8 @@
 """The bounce/ARF parser measured on real DSN and ARF messages from many MTAs and providers
-(sisimai/set-of-emails, BSD-2-Clause), against their published expected verdicts."""
+(sisimai/set-of-emails, BSD-2-Clause), against their published expected verdicts, and its failed
+recipients beside flufl.bounce's (on its own test messages, shipped in benchmarks/data)."""
+
+from pathlib import Path
 
 from adaptive_delivery.delivery.events.dsn import MalformedMessage, parse_message
 from adaptive_delivery.delivery.events.evaluate import score_corpus
@@ -47,3 +50,31 @@ def test_ingesting_the_corpus_accounts_for_every_file_and_is_idempotent(bounce_c
     outcomes = lake.read("outcomes")
     assert set(outcomes.column("status").to_pylist()) <= {"accepted", "deferred", "bounced", "blocked"}
     assert set(outcomes.column("source").to_pylist()) == {"dsn"}
+
+
+FLUFL_CORPUS = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "flufl-bounce"
+
+
+def test_failed_recipients_match_flufl_bounce_on_its_own_messages():
+    """On the library's own test messages the parser finds every failed recipient flufl.bounce
+    does, names no other address, refuses no bounce and reads every delay warning as a delay."""
+    from bounce_recipients import flufl
+
+    from adaptive_delivery.delivery.events.evaluate import score_recipients
+
+    ours, peer = score_recipients(FLUFL_CORPUS), score_recipients(FLUFL_CORPUS, flufl)
+    assert ours.files >= 100 and ours.expected > ours.files
+    assert ours.found >= peer.found, ours.missed_files
+    assert ours.wrong == 0, ours.wrong_files
+    assert ours.refused == 0 and ours.no_recipient == 0
+    assert ours.delayed_read_as_delay == ours.delayed > 0
+
+
+def test_more_sisimai_reports_name_their_failed_recipients_than_with_flufl_bounce(bounce_corpus):
+    """Where labels count failed recipients, the parser names as many in more reports than the
+    peer library does, and refuses fewer."""
+    from bounce_recipients import counted
+
+    c = counted(bounce_corpus, timed=False)
+    assert c["ours"]["reports_with_as_many_addresses_as_verdicts"] > c["flufl_bounce"]["reports_with_as_many_addresses_as_verdicts"]
+    assert c["ours"]["refused_reports"] < c["flufl_bounce"]["refused_reports"]

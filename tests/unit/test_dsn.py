@@ -178,3 +178,49 @@ def test_ingest_counts_every_file_and_is_idempotent(tmp_path):
     assert lake.read("outcomes").column("message_id").to_pylist()[0] == "m0001@news.acme-mail.com"
     raw_q = list((tmp_path / "lake" / "_quarantine" / "raw").glob("*.parquet"))
     assert len(raw_q) == 3
+
+
+def _text_bounce(body: str, subject: str = "Undelivered Mail Returned to Sender", extra: str = "") -> bytes:
+    return (f"From: MAILER-DAEMON@mx.example.org\nTo: bounces@news.acme-mail.com\nSubject: {subject}\n"
+            f"Date: Mon, 02 Mar 2026 10:00:00 +0000\n{extra}\n{body}").encode()
+
+
+def test_a_dsn_reports_the_address_the_sender_used():
+    """Original-Recipient (the address mailed) wins over Final-Recipient (an alias, a mailbox
+    store, an X.400 name); Final-Recipient stays where no Original-Recipient is an address."""
+    aliased = DSN.replace(b"Final-Recipient: rfc822; gone@gmail.com",
+                          b"Original-Recipient: rfc822; gone@acme.example\nFinal-Recipient: rfc822; gone@mailstore.internal")
+    x400 = DSN.replace(b"Final-Recipient: rfc822; gone@gmail.com",
+                       b"Original-Recipient: rfc822; kept@acme.example\nFinal-Recipient: x400; /RFC-822=kept(a)acme.example/")
+    assert parse_message(aliased).verdicts[0].recipient == "gone@acme.example"
+    assert parse_message(x400).verdicts[0].recipient == "kept@acme.example"
+    assert parse_message(DSN).verdicts[0].recipient == "gone@gmail.com"
+
+
+def test_no_recipient_is_cut_out_of_a_longer_address():
+    """'kijitora@example.jp' holds 'to' then 'ra@example.jp': a label word must stand alone."""
+    body = "This message could not be delivered.\n\n  * kijitora@example.jp\n\n550 5.1.1 user unknown\n"
+    assert [v.recipient for v in parse_message(_text_bounce(body)).verdicts] == ["kijitora@example.jp"]
+
+
+def test_quoted_original_headers_and_message_ids_are_never_recipients():
+    body = ("This message was created automatically by mail delivery software.\n\n"
+            "kijitora@example.co.jp Invalid Address, ERROR_CODE :550, ERROR_CODE :5.1.1 "
+            "<kijitora@example.co.jp>... User Unknown\n\n"
+            "Received: from mx.example.org\nMessage-ID:<14a3e1b4b5a.10b1a4c5@zoho.example.com>\n"
+            "From:Nyanko <sender@zoho.example.com>\nTo:<kijitora@example.co.jp>\nSubject: hello\n")
+    got = {v.recipient for v in parse_message(_text_bounce(body, "Undelivered Mail Returned to Sender")).verdicts}
+    assert got == {"kijitora@example.co.jp"}
+
+
+def test_a_plain_text_delay_warning_is_a_deferral(tmp_path):
+    """A warning that delivery is still being tried names its recipient and bounces nothing."""
+    body = ("This is an automatically generated Delivery Status Notification.\n\n"
+            "THIS IS A WARNING MESSAGE ONLY.\n\nYOU DO NOT NEED TO RESEND YOUR MESSAGE.\n\n"
+            "Delivery to the following recipients has been delayed.\n\n     later@example.com\n")
+    raw = _text_bounce(body, "Delivery Status Notification (Delay)")
+    verdicts = parse_message(raw).verdicts
+    assert [(v.recipient, v.action) for v in verdicts] == [("later@example.com", "delayed")]
+    from adaptive_delivery.delivery.events.ingest import lake_status
+
+    assert lake_status(verdicts[0]) == ("deferred", None)

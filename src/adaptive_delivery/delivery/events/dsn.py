@@ -311,7 +311,7 @@ def _parse_rfc3464(msg: Message, body: str) -> list[Verdict] | None:
         f = _fields(block)
         if "final-recipient" not in f and "original-recipient" not in f and "action" not in f:
             continue
-        rcpt = _split_type((f.get("final-recipient") or f.get("original-recipient") or [""])[0])
+        rcpt = _recipient_field(f)
         m = _EMAIL_RX.search(rcpt)
         action = (f.get("action", [""])[0]).lower()
         status = (f.get("status", [""])[0]).split()[0] if f.get("status", [""])[0] else ""
@@ -324,6 +324,18 @@ def _parse_rfc3464(msg: Message, body: str) -> list[Verdict] | None:
             v.diagnostic = "delivery delayed"
         verdicts.append(_finish(v, context, msg))
     return verdicts or None
+
+
+def _recipient_field(f: dict[str, list[str]]) -> str:
+    """The address a DSN block reports on: Original-Recipient where it is an RFC 822 address (the
+    address the sender used; Final-Recipient may be an internal alias, a mailbox store or an X.400
+    name), else Final-Recipient."""
+    for name in ("original-recipient", "final-recipient"):
+        for value in f.get(name, []):
+            kind, _, address = value.partition(";")
+            if address and kind.strip().lower() in ("rfc822", "utf-8") and _EMAIL_RX.search(address):
+                return address.strip()
+    return _split_type((f.get("final-recipient") or f.get("original-recipient") or [""])[0])
 
 
 def _clean_status(status: str) -> str:
@@ -419,11 +431,12 @@ def _smtp_command(text: str) -> str:
 
 
 _ADDR = f"{_LOCAL}@{_DOMAIN}"
-# A line that names a failed recipient: the address first on the line (bare, quoted or in <>),
+# A line that names a failed recipient: the address first on the line (bare, quoted, in <>, after
+# a bullet or a transcript's ">>>"),
 # after an SMTP reply code (Sendmail: "550 <addr>... reason"), or after a "to:/recipient:" label.
 _RCPT_LINE = re.compile(
-    rf"^\s*(?:[45]\d\d[ -]+)?[\"'<(\[]*({_ADDR})[\"'>)\]]*(?:\s|:|\.\.\.|,|;|$)|"
-    rf"(?:delivered to|recipient|recipients?|address(?:es)?|addressee|destination|failed|to)\s*:?\s*(?:rfc822;\s*)?[\"'<]*({_ADDR})[\"'>]*\s*[.,;:]?\s*$",
+    rf"^\s*(?:>{{1,3}}\s*|[*\u2022-]\s+)?(?:[45]\d\d[ -]+)?[\"'<(\[]*({_ADDR})[\"'>)\]]*(?:\s|:|\.\.\.|,|;|$)|"
+    rf"\b(?:delivered to|recipient|recipients?|address(?:es)?|addressee|destination|failed|to)\s*:?\s*(?:rfc822;\s*)?[\"'<]*({_ADDR})[\"'>]*\s*[.,;:]?\s*$",
     re.I,
 )
 _RCPT_MARKER = re.compile(rf"\bRCPT(?: TO)?:\s*<({_ADDR})>", re.I)
@@ -445,12 +458,22 @@ def _recipient_on_line(line: str, exclude: set[str]) -> str | None:
     return None
 
 
-def _segments(text: str, exclude: set[str]) -> list[tuple[str, str]]:
-    """Split a bounce's text into (recipient, the lines about it), in order of appearance."""
+def _known_on_line(line: str, known: tuple[str, ...]) -> str | None:
+    """The first of the known failed recipients a line names (header lines name none)."""
+    if _HEADER_LINE.match(line) or _TO_HEADER_LINE.match(line):
+        return None
+    lower = line.lower()
+    hits = [(lower.find(a), a) for a in known if a in lower]
+    return min(hits)[1] if hits else None
+
+
+def _segments(text: str, exclude: set[str], known: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """Split a bounce's text into (recipient, the lines about it), in order of appearance; with
+    `known` recipients, a line belongs to the one it names, else our line patterns find them."""
     lines_of: dict[str, list[str]] = {}  # insertion order is the order of appearance
     current: str | None = None
     for line in text.splitlines():
-        addr = _recipient_on_line(line, exclude)
+        addr = _known_on_line(line, known) if known else _recipient_on_line(line, exclude)
         if addr:
             current = addr
             lines_of.setdefault(addr, []).append(line.strip())
@@ -461,14 +484,95 @@ def _segments(text: str, exclude: set[str]) -> list[tuple[str, str]]:
     return [(a, " ".join(x for x in lines if x)) for a, lines in lines_of.items()]
 
 
-def _parse_text_bounce(msg: Message, text: str) -> list[Verdict]:
+@dataclass(frozen=True)
+class _Failures:
+    """What flufl.bounce's detectors read from a report: permanently and temporarily failed
+    addresses (lower case)."""
+
+    permanent: tuple[str, ...] = ()
+    temporary: tuple[str, ...] = ()
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return self.permanent + tuple(a for a in self.temporary if a not in self.permanent)
+
+
+def _failures(msg: Message) -> _Failures:
+    """The failed recipients flufl.bounce (GNU Mailman's bounce detectors: MTA-specific formats,
+    then generic patterns) finds in a report; none where a detector breaks on it."""
+    from flufl.bounce import all_failures
+
+    try:
+        temporary, permanent = all_failures(msg)
+    except Exception:  # noqa: BLE001 - a detector's bug on odd input must not lose the report
+        return _Failures()
+
+    def clean(found) -> tuple[str, ...]:
+        out = {(a.decode("utf-8", "replace") if isinstance(a, bytes) else str(a)).strip().strip("<>").lower()
+               for a in found}
+        return tuple(sorted(a for a in out if _EMAIL_RX.fullmatch(a)))
+
+    return _Failures(clean(permanent), clean(temporary))
+
+
+_NOT_RECIPIENT_HEADER = re.compile(r"^\s*(from|sender|reply-to|return-path|message-id|in-reply-to|references|"
+                                   r"delivered-to|x-original-to)\s*:(.*)$", re.I | re.M)
+
+
+def _not_recipients(msg: Message) -> set[str]:
+    """Addresses that are not a failed recipient wherever a report shows them: the report's own
+    To/From/Return-Path, and the sender, message ids and mailbox headers of the original it
+    quotes (as a message/rfc822 part or inline as text). Bounce detectors that scan the whole
+    text pick these up."""
+    out = {a.lower() for _, a in email.utils.getaddresses([str(msg.get(h, "")) for h in ("To", "From", "Return-Path")]) if a}
+    for part in msg.walk():
+        for name, value in part.items():
+            if _NOT_RECIPIENT_HEADER.match(f"{name}:"):
+                out.update(m.group(1).lower() for m in _EMAIL_RX.finditer(str(value)))
+        payload = part.get_payload() if not part.is_multipart() else None
+        if isinstance(payload, str):
+            for line in _NOT_RECIPIENT_HEADER.finditer(payload):
+                out.update(m.group(1).lower() for m in _EMAIL_RX.finditer(line.group(2)))
+    return out
+
+
+def _ordered(addresses: tuple[str, ...], text: str) -> list[str]:
+    """Addresses in the order the report names them (those it does not name last)."""
+    lower = text.lower()
+    return sorted(addresses, key=lambda a: (lower.find(a) if a in lower else len(lower), a))
+
+
+# A report that delivery is still being tried: a warning, not a failure.
+_DELAY_WARNING = re.compile(
+    r"warning message only|this is (only |just )?a warning|has not (yet )?been delivered yet|has not yet been delivered|"
+    r"delivery (to the following recipients? )?(has been|is|was) delayed|will (continue|keep) (to )?(try|attempt|retry)|"
+    r"(is )?still (trying|being retried|in the queue)|do not need to resend|delivery (is )?delayed|delayed mail",
+    re.I)
+
+
+def _is_delay_warning(text: str, diagnostic: str) -> bool:
+    """A delay warning about a recipient: the report says delivery goes on, and no permanent (5xx)
+    code is given for the recipient."""
+    status, reply = _codes(diagnostic)
+    return bool(_DELAY_WARNING.search(text)) and not status.startswith("5") and not reply.startswith("5")
+
+
+def _parse_text_bounce(msg: Message, text: str, failures: _Failures | None = None) -> list[Verdict]:
+    """Verdicts of a report without delivery-status fields. The failed recipients are, in order of
+    trust: the X-Failed-Recipients header, those flufl.bounce's detectors find (it never reads the
+    quoted original), and those our own line patterns find; a recipient only temporarily failed
+    is a delay."""
     exclude = {a.lower() for _, a in email.utils.getaddresses([str(msg.get("To", "")), str(msg.get("From", "")),
                                                                 str(msg.get("Return-Path", ""))]) if a}
     failed = [a.strip().lower() for a in str(msg.get("X-Failed-Recipients", "")).split(",") if "@" in a]
-    segments = _segments(text, exclude)
-    if failed:
-        by_addr = dict(segments)
-        segments = [(a, by_addr.get(a, "")) for a in failed]
+    found = _Failures() if failed else failures if failures is not None else _failures(msg)
+    if found.addresses:
+        quoted = _not_recipients(msg)
+        found = _Failures(tuple(a for a in found.permanent if a not in quoted),
+                          tuple(a for a in found.temporary if a not in quoted))
+    known = tuple(failed) or found.addresses
+    by_addr = dict(_segments(text, exclude, known))
+    segments = [(a, by_addr.get(a, "")) for a in _ordered(known, text)] if known else list(by_addr.items())
     if not segments:
         segments = [("", "")]
     global_lines = " ".join(_smtp_lines(text.splitlines())[:6])
@@ -479,7 +583,8 @@ def _parse_text_bounce(msg: Message, text: str) -> list[Verdict]:
         diag = chunk if informative else f"{chunk} {global_lines}".strip()
         if not diag.strip():
             diag = " ".join(ln.strip() for ln in text.splitlines() if ln.strip())[:1500]
-        verdicts.append(_finish(Verdict(recipient=rcpt, diagnostic=diag), text, msg))
+        delayed = rcpt not in found.permanent and (rcpt in found.temporary or _is_delay_warning(text, diag))
+        verdicts.append(_finish(Verdict(recipient=rcpt, diagnostic=diag, action="delayed" if delayed else ""), text, msg))
     return verdicts
 
 
@@ -594,6 +699,10 @@ def parse_message(raw: bytes) -> Parsed:
             return found
     auto = str(msg.get("Auto-Submitted", "")).lower()
     is_bounce, why = _looks_like_bounce(msg)
+    failures = None
+    if not is_bounce:  # a format our markers miss, which one of flufl.bounce's detectors knows
+        failures = _failures(msg)
+        is_bounce = bool(failures.addresses)
     if not is_bounce:
         if auto.startswith("auto-replied") or _AUTO_REPLY_SUBJECT.search(subject) or msg.get("X-Autoreply") or \
                 msg.get("X-Autorespond") or str(msg.get("Precedence", "")).lower() == "auto_reply":
@@ -604,9 +713,12 @@ def parse_message(raw: bytes) -> Parsed:
     text = _bounce_text(msg)
     if auto.startswith("auto-replied") and _delivery_status_blocks(msg) is None and not msg.get("X-Failed-Recipients") \
             and not (_STATUS_RX.search(text) or _REPLY_RX.search(text)) and not _KNOWN_FAILURE.search(text):
-        # an automatic reply with no delivery report, no SMTP code and no known failure wording is a
-        # notice written by some other software (a mailbox rule, a helpdesk): not an MTA's failure report
-        return Parsed(kind="auto_reply", subject=subject, why="automatic notice without any delivery-failure evidence")
-    verdicts = _parse_rfc3464(msg, text) or _parse_text_bounce(msg, text)
+        failures = _failures(msg) if failures is None else failures
+        if not failures.addresses:
+            # an automatic reply with no delivery report, no SMTP code, no known failure wording and
+            # no failed recipient a bounce detector knows is a notice written by some other software
+            # (a mailbox rule, a helpdesk): not an MTA's failure report
+            return Parsed(kind="auto_reply", subject=subject, why="automatic notice without any delivery-failure evidence")
+    verdicts = _parse_rfc3464(msg, text) or _parse_text_bounce(msg, text, failures)
     return Parsed(kind="dsn", verdicts=verdicts, subject=subject, date=_header(msg, "Date"),
                   sender_mta=_header(msg, "From"))

@@ -71,3 +71,85 @@ def score_corpus(root: str | Path) -> CorpusScore:
             kind = "malformed"
         score.not_bounce_rejected += int(kind not in ("dsn", "arf"))  # not a failure report or complaint
     return score
+
+
+# ---- failed-recipient extraction -------------------------------------------------------------
+# A corpus for it: `maildir/` and `recipients.json`, which maps a file name to
+# {"recipients": [the failed addresses], "delayed": true where the report is a delay warning}.
+# Files with no expected recipient are read (a parser must not crash on them) but not scored.
+
+
+@dataclass
+class Extraction:
+    """What one parser read from one report: the failed addresses (lower case), whether it
+    refused the message as no failure report, and whether it read a delay (not a bounce)."""
+
+    addresses: frozenset[str]
+    refused: bool
+    delayed: bool
+
+
+@dataclass
+class RecipientScore:
+    files: int = 0  # scored: with at least one expected recipient
+    expected: int = 0
+    found: int = 0  # expected addresses that were extracted
+    exact: int = 0  # files whose extracted set is the expected set
+    wrong: int = 0  # extracted addresses that are not among the expected ones
+    refused: int = 0  # failure reports refused as not being one
+    no_recipient: int = 0  # accepted as a failure report, with no address
+    delayed: int = 0  # delay warnings
+    delayed_read_as_delay: int = 0
+    wrong_files: list[str] = field(default_factory=list)
+    missed_files: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {"files": self.files, "expected_recipients": self.expected,
+                "recipient_recall": round(self.found / max(self.expected, 1), 4),
+                "exact_set_rate": round(self.exact / max(self.files, 1), 4), "wrong_addresses": self.wrong,
+                "refused_reports": self.refused, "accepted_without_recipient": self.no_recipient,
+                "delay_warnings": self.delayed, "delay_warnings_read_as_delays": self.delayed_read_as_delay}
+
+
+def ours(raw: bytes) -> Extraction:
+    """This project's parser (`dsn.parse_message`), as the lake would record the report: not
+    a failure report or complaint is a refusal; a report all of whose recipients are deferred is
+    a delay."""
+    from adaptive_delivery.delivery.events.ingest import lake_status
+
+    try:
+        parsed = parse_message(raw)
+    except MalformedMessage:
+        return Extraction(frozenset(), True, False)
+    if parsed.kind not in ("dsn", "arf"):  # a complaint report names its recipient too
+        return Extraction(frozenset(), True, False)
+    statuses = [lake_status(v)[0] for v in parsed.verdicts]
+    return Extraction(frozenset(v.recipient.lower() for v in parsed.verdicts if v.recipient), False,
+                      bool(statuses) and all(s == "deferred" for s in statuses))
+
+
+def score_recipients(root: str | Path, extract=ours) -> RecipientScore:
+    """Score an extractor (`ours`, or any bytes -> Extraction) on a recipients corpus."""
+    root = Path(root)
+    labels = json.loads((root / "recipients.json").read_text())
+    score = RecipientScore()
+    for name, label in sorted(labels.items()):
+        got = extract((root / "maildir" / name).read_bytes())
+        expected = {a.lower() for a in label["recipients"]}
+        if not expected:
+            continue
+        score.files += 1
+        score.expected += len(expected)
+        score.found += len(expected & got.addresses)
+        score.exact += int(got.addresses == expected)
+        score.wrong += len(got.addresses - expected)
+        score.refused += int(got.refused)
+        score.no_recipient += int(not got.refused and not got.addresses)
+        if got.addresses - expected:
+            score.wrong_files.append(name)
+        if expected - got.addresses:
+            score.missed_files.append(name)
+        if label.get("delayed"):
+            score.delayed += 1
+            score.delayed_read_as_delay += int(got.delayed)
+    return score

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from adaptive_delivery.delivery.events.dsn import MalformedMessage, Parsed, parse_message
+from adaptive_delivery.delivery.events.dsn import MalformedMessage, Parsed, Verdict, parse_message
 from adaptive_delivery.delivery.events.kumomta import parse_log
 from adaptive_delivery.delivery.events.lake import EventsLake
 from adaptive_delivery.delivery.events.schema import SCHEMAS
@@ -122,6 +122,18 @@ def _original_message_id(raw: bytes) -> str | None:
     return None
 
 
+def lake_status(v: Verdict) -> tuple[str, str | None]:
+    """A DSN verdict's delivery status in the lake, and its bounce class where it bounced: a
+    delay warning (action `delayed`, or a 4.x.x status) is a deferral, not a bounce."""
+    if v.outcome == "delivered":
+        return "accepted", None
+    if v.action.startswith("delayed") or v.status.startswith("4."):
+        return "deferred", None
+    if v.outcome == "block":
+        return "blocked", None
+    return "bounced", "hard" if v.hard_bounce else "soft"
+
+
 def rows_from_message(raw: bytes, name: str) -> tuple[str, list[dict]]:
     """Parse one message into (event kind, rows). Raises MalformedMessage or InputLimit; returns
     kind 'not_bounce'/'auto_reply' with no rows for mail that is not a failure report."""
@@ -145,14 +157,7 @@ def rows_from_message(raw: bytes, name: str) -> tuple[str, list[dict]]:
                 "source": "arf",
             })
             continue
-        if v.outcome == "delivered":
-            status, bounce_class = "accepted", None
-        elif v.action.startswith("delayed") or v.status.startswith("4."):
-            status, bounce_class = "deferred", None
-        elif v.outcome == "block":
-            status, bounce_class = "blocked", None
-        else:
-            status, bounce_class = "bounced", "hard" if v.hard_bounce else "soft"
+        status, bounce_class = lake_status(v)
         rows.append({
             "event_id": f"dsn-{digest}-{i}", "message_id": original, "attempt": None, "event_ts": ts, "status": status,
             "smtp_code": int(v.reply_code) if v.reply_code else None, "enhanced_status": v.status or None,
