@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from adaptive_delivery.delivery.events.lake import EventsLake
+from adaptive_delivery.platform.compiled_trees import NumpyTrees
 from adaptive_delivery.platform.spec import TrainingProfile
 from adaptive_delivery.platform.training.dataset import Dataset, encode
 
@@ -459,11 +460,13 @@ class _NumpyNet:
 
 
 class _Trees:
-    """A fitted XGBClassifier's booster, cut at its best iteration as predict_proba is, predicting
-    with XGBoost's inplace path: on one thread for small batches (waking a pool for a few rows
-    costs more than it saves), with `threads` (None: as trained) for large ones."""
+    """A fitted XGBClassifier's booster, cut at its best iteration as predict_proba is: a handful
+    of rows walk its trees in numpy (`platform.compiled_trees`: XGBoost's call alone costs more),
+    small batches take XGBoost's inplace path on one thread (waking a pool for a few rows costs
+    more than it saves), large ones `threads` threads (None: as trained)."""
 
     SMALL = 256  # rows
+    NUMPY_WORK = 4096  # rows × trees up to which the numpy walk is faster than XGBoost's call
 
     def __init__(self, model, threads: int | None) -> None:
         self.iterations = model._get_iteration_range(None)
@@ -472,8 +475,11 @@ class _Trees:
             self.many.set_param({"nthread": threads})
         self.few = model.get_booster().copy()
         self.few.set_param({"nthread": 1})
+        self.walk = NumpyTrees.of(self.few, self.iterations)
 
     def predict(self, matrix: np.ndarray) -> np.ndarray:
+        if self.walk is not None and len(matrix) * len(self.walk.roots) <= self.NUMPY_WORK:
+            return self.walk.predict(matrix)
         booster = self.few if len(matrix) < self.SMALL else self.many
         return booster.inplace_predict(matrix, iteration_range=self.iterations)
 
