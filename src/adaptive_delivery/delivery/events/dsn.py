@@ -502,18 +502,23 @@ class _Failures:
 
 def _failures(msg: Message) -> _Failures:
     """The failed recipients flufl.bounce (GNU Mailman's bounce detectors: MTA-specific formats,
-    then generic patterns) finds in a report; none where a detector breaks on it."""
+    then generic patterns) finds in a report, less what the report shows that is no recipient
+    (`_not_recipients`: its generic patterns also read the quoted original); none where a detector
+    breaks on the report."""
     from flufl.bounce import all_failures
 
     try:
         temporary, permanent = all_failures(msg)
     except Exception:  # noqa: BLE001 - a detector's bug on odd input must not lose the report
         return _Failures()
+    if not temporary and not permanent:
+        return _Failures()
+    quoted = _not_recipients(msg)
 
     def clean(found) -> tuple[str, ...]:
         out = {(a.decode("utf-8", "replace") if isinstance(a, bytes) else str(a)).strip().strip("<>").lower()
                for a in found}
-        return tuple(sorted(a for a in out if _EMAIL_RX.fullmatch(a)))
+        return tuple(sorted(a for a in out if _EMAIL_RX.fullmatch(a) and a not in quoted))
 
     return _Failures(clean(permanent), clean(temporary))
 
@@ -562,17 +567,13 @@ def _is_delay_warning(text: str, diagnostic: str) -> bool:
 
 def _parse_text_bounce(msg: Message, text: str, failures: _Failures | None = None) -> list[Verdict]:
     """Verdicts of a report without delivery-status fields. The failed recipients are, in order of
-    trust: the X-Failed-Recipients header, those flufl.bounce's detectors find (it never reads the
-    quoted original), and those our own line patterns find; a recipient only temporarily failed
-    is a delay."""
+    trust: the X-Failed-Recipients header, those flufl.bounce's detectors find (`_failures`), and
+    those our own line patterns find; a recipient only temporarily failed, or named in a report
+    that says delivery goes on, is a delay."""
     exclude = {a.lower() for _, a in email.utils.getaddresses([str(msg.get("To", "")), str(msg.get("From", "")),
                                                                 str(msg.get("Return-Path", ""))]) if a}
     failed = [a.strip().lower() for a in str(msg.get("X-Failed-Recipients", "")).split(",") if "@" in a]
     found = _Failures() if failed else failures if failures is not None else _failures(msg)
-    if found.addresses:
-        quoted = _not_recipients(msg)
-        found = _Failures(tuple(a for a in found.permanent if a not in quoted),
-                          tuple(a for a in found.temporary if a not in quoted))
     known = tuple(failed) or found.addresses
     by_addr = dict(_segments(text, exclude, known))
     segments = [(a, by_addr.get(a, "")) for a in _ordered(known, text)] if known else list(by_addr.items())
