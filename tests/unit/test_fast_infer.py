@@ -45,6 +45,13 @@ class Doubler(ColumnarRuntime):
             return pd.DataFrame({"kind": kind, "double": 2 * x})
         return {"kind": kind, "double": 2 * x, "flag": x > 1}
 
+try:
+    class Bare(ColumnarRuntime):  # no answer: refused where it is defined
+        pass
+    raise SystemExit("a ColumnarRuntime without answer was accepted")
+except TypeError as exc:
+    assert "without answer" in str(exc), exc
+
 class Stock(MLModel):  # a runtime of MLServer's kind: MLServer's own path
     async def predict(self, payload):
         from mlserver.types import InferenceResponse

@@ -196,10 +196,14 @@ class ColumnarRuntime(MLModel):
 
     refused: tuple[type[Exception], ...] = ()  # what `answer` raises for a malformed request: a 400
     model_version: str = "unknown"
+    # each runtime's own: the response (a frame, or one array per field, one row per request row)
+    answer: Callable[[dict[str, np.ndarray]], Mapping]
 
-    def answer(self, columns: dict[str, np.ndarray]) -> Mapping:
-        """The response: a frame, or one array per field, one row per request row."""
-        raise NotImplementedError
+    def __init_subclass__(cls, **kwargs) -> None:
+        """A runtime without `answer` is refused where it is defined, not at its first request."""
+        super().__init_subclass__(**kwargs)
+        if not callable(getattr(cls, "answer", None)):
+            raise TypeError(f"{cls.__name__} is a ColumnarRuntime without answer(columns)")
 
     def respond(self, columns: dict[str, np.ndarray], started: float) -> Mapping:
         """`answer`, its refusals as 400s, and the serving metrics."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from adaptive_delivery.delivery.events.dsn import MalformedMessage, parse_message
+from adaptive_delivery.delivery.events.ingest import lake_status
 from adaptive_delivery.delivery.events.reasons import outcome_for
 
 PSEUDO_STATUS = re.compile(r"^[245]\.0\.9\d\d$")
@@ -115,8 +116,6 @@ def ours(raw: bytes) -> Extraction:
     """This project's parser (`dsn.parse_message`), as the lake would record the report: not
     a failure report or complaint is a refusal; a report all of whose recipients are deferred is
     a delay."""
-    from adaptive_delivery.delivery.events.ingest import lake_status
-
     try:
         parsed = parse_message(raw)
     except MalformedMessage:
