@@ -15,7 +15,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _git(*args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+    try:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+    except FileNotFoundError:  # no git on the machine
+        return ""
     return done.stdout.strip()
 
 
@@ -38,7 +41,9 @@ def provenance(argv: list[str] | None = None) -> dict[str, object]:
     """The `provenance` block of a results JSON."""
     argv = sys.argv if argv is None else argv
     command = ["python", portable(str(Path(argv[0]).resolve())), *map(portable, argv[1:])]
-    return {"command": shlex.join(command), "commit": _git("rev-parse", "HEAD"),
+    # A copy of the tree without its history (a GPU machine's) is told its commit by SOURCE_COMMIT.
+    commit = _git("rev-parse", "HEAD") or os.environ.get("SOURCE_COMMIT", "")
+    return {"command": shlex.join(command), "commit": commit,
             "tree_changed": bool(_git("status", "--porcelain", "--untracked-files=no")),
             "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine()}
 

@@ -1,0 +1,194 @@
+"""MDL-007's spam risk on the SpamAssassin corpus, subject and body only, beside the TF-IDF baseline
+and SpamAssassin itself, on the same messages.
+
+The split (`corpus.time_splits`): per folder, by Date, five contiguous time blocks; seed k tests on
+block k of every folder, validates on block k+1 and trains on the rest, with identical content kept
+out of both sides. Every message is tested once over the five seeds. Per seed:
+- `tfidf_baseline`: word and character n-gram TF-IDF with a linear SVM, threshold 0 (the issue's
+  baseline);
+- `transformer`, `rules`: each member alone, calibrated and thresholded on validation like ours;
+- `ours`: the member set and threshold that validation picks (`model.stack`), calibrated;
+- `spamassassin` (when its `spamassassin` command is installed): the raw message, whole (headers
+  and all: how SpamAssassin is run, which favours it), local tests only, its default threshold 5.0.
+Figures: mean and 95% interval over the five seeds.
+
+Run: `.venv/bin/python benchmarks/content_spam.py [--size small|base]` (writes
+benchmarks/results/content_spam[_base].json). `--prepare FILE` writes the read corpus to one file,
+and `--prepared FILE` reads it (a machine without the corpus beside it, such as a GPU machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from provenance import write_results
+
+from adaptive_delivery.delivery.models.mdl007_content import model as spam_model
+from adaptive_delivery.delivery.models.mdl007_content import transformer
+from adaptive_delivery.delivery.models.mdl007_content.content import Content
+from adaptive_delivery.delivery.models.mdl007_content.corpus import (
+    Labelled,
+    read_spamassassin,
+    time_splits,
+)
+from adaptive_delivery.platform.protocol import interval
+
+HERE = Path(__file__).resolve().parent
+SHARED_CORPUS = HERE.parents[1] / "shared" / "data" / "spamassassin"
+SIZES = {"small": transformer.SMALL, "base": transformer.BASE}
+SA_THRESHOLD = 5.0
+
+
+def save_prepared(messages: list[Labelled], path: Path) -> None:
+    """The read corpus as gzip JSON lines (content, label, folder, file name, date)."""
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        for m in messages:
+            f.write(json.dumps({"content": asdict(m.content), "spam": m.spam, "folder": m.folder,
+                                "name": m.name, "sent": m.sent.isoformat()}) + "\n")
+
+
+def load_prepared(path: Path) -> list[Labelled]:
+    out = []
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            c = row["content"]
+            content = Content(c["subject"], c["body"], c["preheader"], tuple(c["links"]), c["html"], c["headers"])
+            out.append(Labelled(content, row["spam"], row["folder"], row["name"],
+                                datetime.fromisoformat(row["sent"])))
+    return out
+
+
+def _progress(seed: int):
+    def show(stage: str, step: int, of: int, loss: float) -> None:
+        print(f"  seed {seed} {stage} {step}/{of} loss {loss:.3f}", flush=True)
+    return show
+
+
+def member_scores(messages: list[Labelled], idx: list[int], tfidf: spam_model.TfidfSpam,
+                  encoder: transformer.SpamEncoder) -> dict[str, np.ndarray]:
+    contents = [messages[i].content for i in idx]
+    texts = [c.text for c in contents]
+    return {"tfidf": tfidf.decision(texts), "transformer": spam_model._logit(encoder.predict_proba(texts)),
+            "rules": spam_model.rule_scores(contents)}
+
+
+def run_seed(messages: list[Labelled], split, cfg: transformer.EncoderConfig) -> dict[str, object]:
+    """Every model's test metrics for one seed, and what training cost."""
+    y = np.array([m.spam for m in messages], dtype=int)
+    train_texts = [messages[i].content.text for i in split.train]
+    started = time.perf_counter()
+    tfidf = spam_model.TfidfSpam().fit(train_texts, y[split.train])
+    tfidf_s = time.perf_counter() - started
+    encoder = transformer.fit(train_texts, y[split.train], cfg, seed=split.seed, progress=_progress(split.seed))
+    val = member_scores(messages, split.validation, tfidf, encoder)
+    test = member_scores(messages, split.test, tfidf, encoder)
+    y_val, y_test = y[split.validation], y[split.test]
+    out: dict[str, object] = {"seed": split.seed, "train": len(split.train), "validation": len(split.validation),
+                              "test": len(split.test), "test_spam": int(y_test.sum())}
+    out["tfidf_baseline"] = spam_model.confusion(y_test, test["tfidf"] > 0)
+    for alone in ("tfidf", "transformer", "rules"):
+        fitted = spam_model.stack(val, y_val, seed=split.seed, candidates=[(alone,)])
+        out[f"{alone}_calibrated"] = spam_model.confusion(y_test, fitted.proba(test) >= fitted.threshold)
+    ours = spam_model.stack(val, y_val, seed=split.seed)
+    p_test = ours.proba(test)
+    out["ours"] = spam_model.confusion(y_test, p_test >= ours.threshold) | {
+        "members": "+".join(ours.members), "threshold": ours.threshold}
+    out["ours_validation"] = ours.validation
+    out["timings"] = {**encoder.timings, "tfidf_fit_s": tfidf_s}
+    out["mlm_loss_first_last"] = [encoder.mlm_losses[0], encoder.mlm_losses[-1]]
+    out["test_scores"] = {"index": split.test, "p_spam": p_test.round(6).tolist()}
+    print(f"seed {split.seed}: ours {out['ours']}  tfidf {out['tfidf_baseline']}", flush=True)
+    return out
+
+
+def spamassassin_scores(corpus: Path, messages: list[Labelled], workers: int = 2) -> list[float]:
+    """SpamAssassin's score of every raw message (local tests only: no DNS, no network, no Bayes)."""
+    command = [shutil.which("spamassassin") or "spamassassin", "-L", "--cf=use_bayes 0", "-t"]
+
+    def one(m: Labelled) -> float:
+        raw = (corpus / m.folder / m.name).read_bytes()
+        done = subprocess.run([*command, "--exit-code"], input=raw, capture_output=True, check=False)
+        for line in done.stdout.decode("latin-1").splitlines():
+            if line.startswith("X-Spam-Status:"):
+                return float(line.split("score=", 1)[1].split()[0])
+        raise RuntimeError(f"spamassassin gave no X-Spam-Status for {m.folder}/{m.name}")
+
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(one, messages))
+
+
+def summarise(per_seed: list[dict], names: list[str]) -> dict[str, dict[str, object]]:
+    return {name: {metric: interval([s[name][metric] for s in per_seed]).to_dict()
+                   for metric in ("f1", "precision", "recall", "fpr")} for name in names}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", type=Path, default=SHARED_CORPUS)
+    parser.add_argument("--prepare", type=Path, help="write the read corpus to this file and stop")
+    parser.add_argument("--prepared", type=Path, help="read the corpus from a --prepare file")
+    parser.add_argument("--size", choices=sorted(SIZES), default="small")
+    parser.add_argument("--seeds", type=int, nargs="*", default=None)
+    parser.add_argument("--no-spamassassin", action="store_true")
+    parser.add_argument("--limit", type=int, help="at most this many messages per folder (smoke runs)")
+    parser.add_argument("--scale", type=float, default=1.0, help="share of the training steps (smoke runs)")
+    args = parser.parse_args(argv)
+    messages = load_prepared(args.prepared) if args.prepared else read_spamassassin(args.corpus)
+    if args.limit:
+        kept: dict[str, int] = {}
+        messages = [m for m in messages if kept.setdefault(m.folder, 0) < args.limit
+                    and not kept.__setitem__(m.folder, kept[m.folder] + 1)]
+    if args.prepare:
+        save_prepared(messages, args.prepare)
+        return
+    splits = [s for s in time_splits(messages) if args.seeds is None or s.seed in args.seeds]
+    cfg = SIZES[args.size].scaled(args.scale) if args.scale != 1.0 else SIZES[args.size]
+    per_seed = [run_seed(messages, s, cfg) for s in splits]
+    names = ["ours", "tfidf_baseline", "tfidf_calibrated", "transformer_calibrated", "rules_calibrated"]
+    report: dict[str, object] = {"size": args.size, "encoder": asdict(cfg),
+                                 "messages": len(messages), "spam": sum(m.spam for m in messages)}
+    if not args.no_spamassassin and shutil.which("spamassassin") and not args.prepared:
+        version = subprocess.run(["spamassassin", "--version"], capture_output=True, text=True,
+                                 check=True).stdout.split("\n")[0]
+        started = time.perf_counter()
+        tested = [i for s in splits for i in s.test]
+        scores = dict(zip(tested, spamassassin_scores(args.corpus, [messages[i] for i in tested]), strict=True))
+        report["spamassassin_version"] = version
+        report["spamassassin_s_per_message_2_workers"] = (time.perf_counter() - started) / len(tested)
+        y = np.array([m.spam for m in messages])
+        for row, split in zip(per_seed, splits, strict=True):
+            row["spamassassin"] = spam_model.confusion(
+                y[split.test], np.array([scores[i] >= SA_THRESHOLD for i in split.test]))
+        names.append("spamassassin")
+    report["summary"] = summarise(per_seed, names)
+    report["per_seed"] = [{k: v for k, v in row.items() if k != "test_scores"} for row in per_seed]
+    report["test_scores"] = [row["test_scores"] for row in per_seed]
+    try:
+        import torch
+
+        report["accelerator"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+        report["torch_threads"] = torch.get_num_threads()
+    except ImportError:
+        pass
+    name = "content_spam.json" if args.size == "small" else f"content_spam_{args.size}.json"
+    path = write_results(name, report, [sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
+    print(f"wrote {path}")
+    print(json.dumps(report["summary"], indent=1, default=float))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+    main()

@@ -1,0 +1,219 @@
+"""Interpretable content rules (spec §3.4): what in a message looks like spam, where, and how to
+rewrite it. The same findings are features of the learned scorer and the issues of its answer, so
+a suggestion always names something the score actually weighs.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from adaptive_delivery.delivery.models.mdl007_content.content import Content
+
+# Phrases senders' guides and filter vendors list as spam triggers, each with a plainer wording.
+TRIGGERS: dict[str, str] = {
+    "100% free": "included", "absolutely free": "included", "free": "complimentary",
+    "risk free": "with a refund policy", "risk-free": "with a refund policy", "no obligation": "optional",
+    "no cost": "included", "guaranteed": "expected", "guarantee": "promise", "winner": "selected member",
+    "you have been selected": "you can join", "congratulations": "thank you", "dear friend": "hello",
+    "click here": "read more", "click below": "read more", "buy now": "see the offer",
+    "order now": "see the offer", "call now": "call us", "apply now": "apply",
+    "make money": "earn", "earn money": "earn", "extra income": "additional work", "cash bonus": "bonus",
+    "double your": "grow your", "million dollars": "a large sum", "lowest price": "a good price",
+    "best price": "a good price", "cheap": "affordable", "discount": "reduced price",
+    "special promotion": "offer", "incredible deal": "offer", "amazing": "useful",
+    "miracle": "remarkable", "weight loss": "fitness", "lose weight": "get fit", "viagra": "medication",
+    "no credit check": "simple application", "credit card": "card", "mortgage rates": "rates",
+    "work from home": "remote work", "be your own boss": "run your own business",
+    "this is not spam": "", "remove me": "unsubscribe", "opt in": "subscribe",
+}
+URGENCY: dict[str, str] = {
+    "act now": "when you are ready", "urgent": "important", "limited time": "this month",
+    "expires today": "ends soon", "last chance": "still available", "don't delete": "",
+    "do not delete": "", "immediately": "soon", "hurry": "take a look", "while supplies last": "",
+    "once in a lifetime": "rare", "only today": "today", "now or never": "now", "final notice": "reminder",
+    "instant": "quick", "don't miss": "see",
+}
+_MONEY = re.compile(r"[$£€]\s?\d[\d,.]*|\b\d[\d,.]*\s?(?:dollars|usd|eur)\b|\$\$+|\bcash\b|\bmoney\b",
+                    re.IGNORECASE)
+_WORD = re.compile(r"[A-Za-z]{2,}")
+_CAPS_WORD = re.compile(r"\b[A-Z]{4,}\b")
+_BANGS = re.compile(r"!{2,}")
+_SHORTENERS = {"bit.ly", "tinyurl.com", "goo.gl", "t.co", "ow.ly", "is.gd", "buff.ly", "rebrand.ly",
+               "cutt.ly", "shorturl.at", "tiny.cc"}
+_IP_HOST = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
+_ADDRESS = re.compile(r"\b\d{1,5}\s+\w+(?:\s\w+)*\s(?:street|st|avenue|ave|road|rd|blvd|boulevard|lane|"
+                      r"ln|drive|dr|way|suite|square|place)\b|\bp\.?\s?o\.?\s+box\s+\d+|\b[A-Z]{2}\s\d{5}"
+                      r"(?:-\d{4})?\b|\b[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}\b", re.IGNORECASE)
+_UNSUBSCRIBE = re.compile(r"unsubscribe|opt[- ]?out|remove yourself|manage (?:your )?preferences",
+                          re.IGNORECASE)
+_STOP = {"the", "and", "for", "you", "your", "with", "this", "that", "from", "are", "our", "now", "new",
+         "all", "get", "off", "just", "here", "what", "how", "has", "have", "can", "not", "out", "was"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One risk factor: what it is, where, how serious, and the rewrite that removes it."""
+
+    code: str
+    issue: str
+    location: str  # subject | preheader | body | links | headers
+    severity: str  # info | warning | critical
+    suggestion: str
+    rewrite: Callable[[Content], Content] | None = None
+
+
+def _phrase(term: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![\w-]){re.escape(term)}(?![\w-])", re.IGNORECASE)
+
+
+_TRIGGER_RE = {t: _phrase(t) for t in TRIGGERS}
+_URGENCY_RE = {t: _phrase(t) for t in URGENCY}
+
+
+def _count(patterns: dict[str, re.Pattern[str]], text: str) -> int:
+    return sum(len(p.findall(text)) for p in patterns.values())
+
+
+def caps_share(text: str) -> float:
+    """Share of words of 2+ letters written in capitals (acronyms count: senders shout in them too)."""
+    words = _WORD.findall(text)
+    return sum(w.isupper() for w in words) / len(words) if words else 0.0
+
+
+def exclamation_density(text: str) -> float:
+    """Exclamation marks per 100 characters."""
+    return 100.0 * text.count("!") / max(len(text), 1)
+
+
+def suspicious(url: str) -> bool:
+    """A link a filter distrusts: a bare IP, a shortener, a port, credentials, or a deep subdomain."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        port = parts.port
+    except ValueError:
+        return True
+    return (not host or bool(_IP_HOST.match(host)) or host in _SHORTENERS or port not in (None, 80, 443)
+            or "@" in parts.netloc or host.count(".") >= 4)
+
+
+FEATURES = ("subject_triggers", "body_triggers", "urgency", "money", "links", "suspicious_links",
+            "caps_share", "subject_caps_share", "exclamation_density", "subject_exclamations",
+            "log_length", "html_only", "has_unsubscribe", "has_address")
+
+
+def features(content: Content) -> np.ndarray:
+    """The rule features, as the learned scorer reads them (order: FEATURES)."""
+    text = content.text
+    return np.array([
+        _count(_TRIGGER_RE, content.subject), _count(_TRIGGER_RE, content.body),
+        _count(_URGENCY_RE, text), len(_MONEY.findall(text)), math.log1p(len(content.links)),
+        sum(suspicious(u) for u in content.links), caps_share(content.body),
+        caps_share(content.subject), exclamation_density(content.body), content.subject.count("!"),
+        math.log1p(len(content.body)), float(content.html and not content.body.strip()),
+        float(_has_unsubscribe(content)), float(bool(_ADDRESS.search(content.body))),
+    ], dtype=np.float64)
+
+
+def feature_matrix(contents: list[Content]) -> np.ndarray:
+    return np.vstack([features(c) for c in contents]) if contents else np.zeros((0, len(FEATURES)))
+
+
+def _has_unsubscribe(content: Content) -> bool:
+    return bool(content.headers.get("List-Unsubscribe")) or bool(_UNSUBSCRIBE.search(content.body))
+
+
+def _swap(patterns: dict[str, re.Pattern[str]], plain: dict[str, str], field: str) -> Callable[[Content], Content]:
+    def rewrite(content: Content) -> Content:
+        text = getattr(content, field)
+        for term, pattern in patterns.items():
+            text = pattern.sub(plain[term], text)
+        return replace(content, **{field: re.sub(r"  +", " ", text).strip()})
+    return rewrite
+
+
+def _calm(field: str) -> Callable[[Content], Content]:
+    """Capitalised instead of shouted words, one full stop instead of a row of exclamation marks."""
+    def rewrite(content: Content) -> Content:
+        text = _CAPS_WORD.sub(lambda m: m.group(0).capitalize(), getattr(content, field))
+        text = _BANGS.sub(".", text) if field == "body" else text.replace("!", "")
+        return replace(content, **{field: text.strip()})
+    return rewrite
+
+
+def _drop_links(content: Content) -> Content:
+    bad = [u for u in content.links if suspicious(u)]
+    body = content.body
+    for url in bad:
+        body = body.replace(url, "")
+    return replace(content, body=body, links=tuple(u for u in content.links if u not in bad))
+
+
+def _found(patterns: dict[str, re.Pattern[str]], text: str) -> list[str]:
+    return [t for t, p in patterns.items() if p.search(text)]
+
+
+def risk_findings(content: Content) -> list[Finding]:
+    """Spam-risk factors with their rewrites (spec §3.4's six feature families)."""
+    out: list[Finding] = []
+    for field in ("subject", "body"):
+        text = getattr(content, field)
+        if words := _found(_TRIGGER_RE, text):
+            shown = ", ".join(f"'{w}'" for w in words[:4])
+            plain = "; ".join(f"'{w}' -> '{TRIGGERS[w]}'" if TRIGGERS[w] else f"drop '{w}'" for w in words[:4])
+            out.append(Finding("trigger_phrase", f"Spam trigger phrase {shown}", field,
+                               "warning" if field == "subject" else "info", f"Reword: {plain}",
+                               _swap(_TRIGGER_RE, TRIGGERS, field)))
+        if words := _found(_URGENCY_RE, text):
+            shown = ", ".join(f"'{w}'" for w in words[:4])
+            out.append(Finding("urgency", f"Pressure wording {shown}", field, "info",
+                               "State the date or the reason instead of pressing the reader",
+                               _swap(_URGENCY_RE, URGENCY, field)))
+        shouted = caps_share(text)
+        bangs = text.count("!") if field == "subject" else len(_BANGS.findall(text))
+        if shouted > (0.3 if field == "subject" else 0.15) or bangs >= (1 if field == "subject" else 3):
+            out.append(Finding("shouting", f"{shouted:.0%} of words in capitals, {bangs} exclamation runs",
+                               field, "warning", "Write in sentence case and end with a full stop",
+                               _calm(field)))
+    if bad := [u for u in content.links if suspicious(u)]:
+        out.append(Finding("suspicious_link", f"{len(bad)} link(s) to a bare IP, shortener, port or "
+                           f"deep subdomain: {bad[0][:60]}", "links", "critical",
+                           "Link to pages on your own sending domain", _drop_links))
+    return out
+
+
+def _subject_terms(content: Content) -> set[str]:
+    return {w.lower() for w in _WORD.findall(content.subject) if len(w) > 2} - _STOP
+
+
+def compliance_findings(content: Content) -> list[Finding]:
+    """CAN-SPAM / bulk-sender checks (spec §3.4 compliance): the rewrite cannot be written for the
+    sender, so these carry advice only."""
+    out: list[Finding] = []
+    if not _has_unsubscribe(content):
+        out.append(Finding("no_unsubscribe", "No unsubscribe link or List-Unsubscribe header", "body",
+                           "critical", "Add an unsubscribe link and a List-Unsubscribe header"))
+    elif not content.headers.get("List-Unsubscribe-Post"):
+        out.append(Finding("no_one_click", "No RFC 8058 one-click unsubscribe header", "headers", "warning",
+                           "Add 'List-Unsubscribe-Post: List-Unsubscribe=One-Click' (Gmail and Yahoo "
+                           "bulk-sender rules)"))
+    if not _ADDRESS.search(content.body):
+        out.append(Finding("no_address", "No physical postal address", "body", "warning",
+                           "Add the sender's postal address to the footer"))
+    terms = _subject_terms(content)
+    body = content.body.lower()
+    missing = sorted(t for t in terms if t not in body)
+    if content.subject.lower().startswith(("re:", "fw:", "fwd:")) and not content.headers.get("In-Reply-To"):
+        out.append(Finding("deceptive_subject", "Subject poses as a reply or forward", "subject",
+                           "critical", "Drop the 'Re:'/'Fwd:' prefix from campaign subjects"))
+    elif terms and len(missing) > max(2, len(terms) // 2):
+        out.append(Finding("deceptive_subject", f"Subject promises what the body does not mention: "
+                           f"{', '.join(missing[:5])}", "subject", "warning",
+                           "Make the subject describe the body"))
+    return out
