@@ -41,10 +41,11 @@ def provenance(argv: list[str] | None = None) -> dict[str, object]:
     """The `provenance` block of a results JSON."""
     argv = sys.argv if argv is None else argv
     command = ["python", portable(str(Path(argv[0]).resolve())), *map(portable, argv[1:])]
-    # A copy of the tree without its history (a GPU machine's) is told its commit by SOURCE_COMMIT.
-    commit = _git("rev-parse", "HEAD") or os.environ.get("SOURCE_COMMIT", "")
-    return {"command": shlex.join(command), "commit": commit,
-            "tree_changed": bool(_git("status", "--porcelain", "--untracked-files=no")),
+    # A copy of the tree sent elsewhere (a GPU machine's) may carry a stale history or none: the
+    # sender names the commit it sent in SOURCE_COMMIT, and the copy's own git is not asked.
+    sent = os.environ.get("SOURCE_COMMIT")
+    return {"command": shlex.join(command), "commit": sent or _git("rev-parse", "HEAD"),
+            "tree_changed": False if sent else bool(_git("status", "--porcelain", "--untracked-files=no")),
             "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine()}
 
 

@@ -228,8 +228,12 @@ def pretrain(cfg: EncoderConfig, tok: Tokenizer, texts: Sequence[str], seed: int
         rows = torch.randint(0, len(data), (cfg.mlm_batch,), generator=gen)
         ids = data[rows].to(device, non_blocking=True)
         inputs, labels = mask_tokens(ids, tok.get_vocab_size(), mask_id, dev_gen)
+        hidden = labels != -100
         with _autocast(device):
-            loss = model(input_ids=inputs, attention_mask=(ids != 0).long(), labels=labels).loss
+            states = model.bert(input_ids=inputs, attention_mask=(ids != 0).long()).last_hidden_state
+            # the vocabulary head runs only where a token was hidden: most of its cost otherwise
+            logits = model.cls(states[hidden])
+        loss = torch.nn.functional.cross_entropy(logits.float(), labels[hidden])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
