@@ -20,13 +20,18 @@ and `--prepared FILE` reads it (a machine without the corpus beside it, such as 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import datetime
@@ -36,7 +41,7 @@ import numpy as np
 from provenance import write_results
 
 from adaptive_delivery.delivery.models.mdl007_content import model as spam_model
-from adaptive_delivery.delivery.models.mdl007_content import transformer
+from adaptive_delivery.delivery.models.mdl007_content import rules, transformer
 from adaptive_delivery.delivery.models.mdl007_content.content import Content
 from adaptive_delivery.delivery.models.mdl007_content.corpus import (
     Labelled,
@@ -107,6 +112,8 @@ def run_seed(messages: list[Labelled], split, cfg: transformer.EncoderConfig) ->
     out["ours"] = spam_model.confusion(y_test, p_test >= ours.threshold) | {
         "members": "+".join(ours.members), "threshold": ours.threshold}
     out["ours_validation"] = ours.validation
+    scorer = spam_model.ContentScorer(tfidf, encoder, ours)
+    out["suggestions"] = suggestions(scorer, [messages[i].content for i in split.test], p_test)
     out["timings"] = {**encoder.timings, "tfidf_fit_s": tfidf_s}
     out["mlm_loss_first_last"] = [encoder.mlm_losses[0], encoder.mlm_losses[-1]]
     out["test_scores"] = {"index": split.test, "p_spam": p_test.round(6).tolist()}
@@ -114,20 +121,79 @@ def run_seed(messages: list[Labelled], split, cfg: transformer.EncoderConfig) ->
     return out
 
 
+def suggestions(scorer: spam_model.ContentScorer, contents: list[Content], p: np.ndarray) -> dict[str, float]:
+    """On test content the scorer flags: the share that the rules have a rewrite for, and of those the
+    share whose rewrite (every suggestion applied) the same scorer scores lower, and the mean drop in
+    spam-risk points (0-100)."""
+    flagged = [c for c, q in zip(contents, p, strict=True) if q >= scorer.threshold]
+    pairs = []
+    for c in flagged:
+        rewritten = c
+        for finding in rules.risk_findings(c):
+            if finding.rewrite is not None:
+                rewritten = finding.rewrite(rewritten)
+        if rewritten != c:
+            pairs.append((c, rewritten))
+    if not pairs:
+        return {"flagged": len(flagged), "with_rewrite": 0, "lowered_share": 0.0, "mean_drop_points": 0.0}
+    before = scorer.proba([a for a, _ in pairs])
+    after = scorer.proba([b for _, b in pairs])
+    drop = 100 * (before - after)
+    return {"flagged": len(flagged), "with_rewrite": len(pairs), "lowered_share": float(np.mean(drop > 0)),
+            "mean_drop_points": float(drop.mean()), "below_threshold_after": float(np.mean(after < scorer.threshold))}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def spamd(workers: int) -> Iterator[int]:
+    """SpamAssassin's daemon on a loopback port: the Debian site configuration with Bayes off,
+    local tests only, no user configuration. Yields the port."""
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp).chmod(0o755)  # spamd's children read the configuration as an unprivileged user
+        site = Path(tmp) / "site"
+        shutil.copytree("/etc/spamassassin", site, ignore=shutil.ignore_patterns("sa-update-hooks.d"))
+        with (site / "local.cf").open("a") as cf:
+            cf.write("\nuse_bayes 0\nbayes_auto_learn 0\n")
+        port = _free_port()
+        daemon = subprocess.Popen(["spamd", "-L", "-x", f"--siteconfigpath={site}", "-i", f"127.0.0.1:{port}",
+                                   "-A", "127.0.0.1", "-m", str(workers), "--min-children", str(workers),
+                                   "-s", "stderr", "-r", str(Path(tmp) / "spamd.pid")],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                with socket.socket() as sock:
+                    if sock.connect_ex(("127.0.0.1", port)) == 0:
+                        break
+                if daemon.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"spamd did not start: {daemon.stderr.read().decode()[-2000:]}")
+                time.sleep(0.5)
+            yield port
+        finally:
+            os.killpg(daemon.pid, signal.SIGTERM)  # the daemon and its children
+            daemon.wait(30)
+
+
 def spamassassin_scores(corpus: Path, messages: list[Labelled], workers: int = 2) -> list[float]:
-    """SpamAssassin's score of every raw message (local tests only: no DNS, no network, no Bayes)."""
-    command = [shutil.which("spamassassin") or "spamassassin", "-L", "--cf=use_bayes 0", "-t"]
+    """SpamAssassin's score of every raw message through spamd (local tests only: no DNS, no
+    network, no Bayes), the way a mail server runs it; no size limit."""
+    with spamd(workers) as port:
+        def one(m: Labelled) -> float:
+            raw = (corpus / m.folder / m.name).read_bytes()
+            done = subprocess.run(["spamc", "-d", "127.0.0.1", "-p", str(port), "-c", "-x", "-s", "50000000"],
+                                  input=raw, capture_output=True, check=False)
+            line = done.stdout.decode().strip()
+            if "/" not in line:
+                raise RuntimeError(f"spamc gave {line!r} for {m.folder}/{m.name}: {done.stderr.decode()[-500:]}")
+            return float(line.split("/")[0])
 
-    def one(m: Labelled) -> float:
-        raw = (corpus / m.folder / m.name).read_bytes()
-        done = subprocess.run([*command, "--exit-code"], input=raw, capture_output=True, check=False)
-        for line in done.stdout.decode("latin-1").splitlines():
-            if line.startswith("X-Spam-Status:"):
-                return float(line.split("score=", 1)[1].split()[0])
-        raise RuntimeError(f"spamassassin gave no X-Spam-Status for {m.folder}/{m.name}")
-
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(one, messages))
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(one, messages))
 
 
 def summarise(per_seed: list[dict], names: list[str]) -> dict[str, dict[str, object]]:
@@ -174,6 +240,8 @@ def main(argv: list[str] | None = None) -> None:
                 y[split.test], np.array([scores[i] >= SA_THRESHOLD for i in split.test]))
         names.append("spamassassin")
     report["summary"] = summarise(per_seed, names)
+    report["suggestions"] = {k: interval([s["suggestions"][k] for s in per_seed]).to_dict()
+                             for k in ("lowered_share", "mean_drop_points", "below_threshold_after")}
     report["per_seed"] = [{k: v for k, v in row.items() if k != "test_scores"} for row in per_seed]
     report["test_scores"] = [row["test_scores"] for row in per_seed]
     try:

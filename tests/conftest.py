@@ -65,6 +65,14 @@ def bounce_corpus() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def spamassassin_corpus() -> Path:
+    path = SHARED_DATA / "spamassassin"
+    if not (path / "spam").is_dir():
+        pytest.skip(f"the SpamAssassin corpus is not beside this checkout ({path}); it ships with the team's shared data")
+    return path
+
+
 @dataclass(frozen=True)
 class MainJobRun:
     """The main job, run once per session through the installed command (Airflow's ad_main DAG)."""

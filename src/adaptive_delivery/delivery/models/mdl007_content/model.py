@@ -136,3 +136,53 @@ def stack(scores: dict[str, np.ndarray], y: np.ndarray, seed: int = 0,
 def rule_scores(contents: Sequence[Content]) -> np.ndarray:
     """The rule features, as the stacker reads them."""
     return rules.feature_matrix(list(contents))
+
+
+@dataclass
+class ContentScorer:
+    """The fitted spam-risk scorer: members, stacker and threshold (`fit_scorer` builds it)."""
+
+    tfidf: TfidfSpam | None
+    encoder: Any  # transformer.SpamEncoder, or None where validation kept no transformer
+    stacked: Stacked
+
+    def member_scores(self, contents: Sequence[Content]) -> dict[str, np.ndarray]:
+        texts = [c.text for c in contents]
+        scores: dict[str, np.ndarray] = {}
+        if "tfidf" in self.stacked.members and self.tfidf is not None:
+            scores["tfidf"] = self.tfidf.decision(texts)
+        if "transformer" in self.stacked.members and self.encoder is not None:
+            scores["transformer"] = _logit(self.encoder.predict_proba(texts))
+        if "rules" in self.stacked.members:
+            scores["rules"] = rule_scores(contents)
+        return scores
+
+    def proba(self, contents: Sequence[Content]) -> np.ndarray:
+        """Calibrated P(spam) per content."""
+        if not contents:
+            return np.zeros(0)
+        return self.stacked.proba(self.member_scores(contents))
+
+    @property
+    def threshold(self) -> float:
+        return self.stacked.threshold
+
+
+def fit_scorer(train: Sequence[Content], y_train: np.ndarray, validation: Sequence[Content],
+               y_validation: np.ndarray, encoder_config: Any | None = None, seed: int = 0,
+               progress: Any = None, candidates: Sequence[tuple[str, ...]] | None = None) -> ContentScorer:
+    """Members on the training split, stack and threshold on validation. `encoder_config` None
+    leaves the transformer out (a scorer of TF-IDF and rules); `candidates` limits the member sets
+    validation may choose from."""
+    from adaptive_delivery.delivery.models.mdl007_content import transformer
+
+    texts = [c.text for c in train]
+    tfidf = TfidfSpam().fit(texts, np.asarray(y_train))
+    encoder = (transformer.fit(texts, np.asarray(y_train), encoder_config, seed=seed, progress=progress)
+               if encoder_config is not None else None)
+    full = ContentScorer(tfidf, encoder, Stacked(MEMBERS, LogisticRegression(), StandardScaler(), 0.5))
+    scores = full.member_scores(validation) if encoder is not None else {
+        "tfidf": tfidf.decision([c.text for c in validation]), "rules": rule_scores(validation)}
+    stacked = stack(scores, np.asarray(y_validation), seed=seed, candidates=candidates)
+    return ContentScorer(tfidf if "tfidf" in stacked.members else None,
+                         encoder if "transformer" in stacked.members else None, stacked)

@@ -47,9 +47,10 @@ _BANGS = re.compile(r"!{2,}")
 _SHORTENERS = {"bit.ly", "tinyurl.com", "goo.gl", "t.co", "ow.ly", "is.gd", "buff.ly", "rebrand.ly",
                "cutt.ly", "shorturl.at", "tiny.cc"}
 _IP_HOST = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
-_ADDRESS = re.compile(r"\b\d{1,5}\s+\w+(?:\s\w+)*\s(?:street|st|avenue|ave|road|rd|blvd|boulevard|lane|"
-                      r"ln|drive|dr|way|suite|square|place)\b|\bp\.?\s?o\.?\s+box\s+\d+|\b[A-Z]{2}\s\d{5}"
-                      r"(?:-\d{4})?\b|\b[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}\b", re.IGNORECASE)
+_STREET = re.compile(r"\b\d{1,5}\s+\w+(?:\s\w+){0,3}\s(?:street|st|avenue|ave|road|rd|blvd|boulevard|lane|"
+                     r"ln|drive|dr|way|suite|square|place)\b|\bp\.?\s?o\.?\s+box\s+\d+", re.IGNORECASE)
+# postcodes in capitals only: a US state and ZIP ("IL 62701"), a UK postcode ("SW1A 1AA")
+_POSTCODE = re.compile(r"\b[A-Z]{2}\s\d{5}(?:-\d{4})?\b|\b[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}\b")
 _UNSUBSCRIBE = re.compile(r"unsubscribe|opt[- ]?out|remove yourself|manage (?:your )?preferences",
                           re.IGNORECASE)
 _STOP = {"the", "and", "for", "you", "your", "with", "this", "that", "from", "are", "our", "now", "new",
@@ -117,12 +118,17 @@ def features(content: Content) -> np.ndarray:
         sum(suspicious(u) for u in content.links), caps_share(content.body),
         caps_share(content.subject), exclamation_density(content.body), content.subject.count("!"),
         math.log1p(len(content.body)), float(content.html and not content.body.strip()),
-        float(_has_unsubscribe(content)), float(bool(_ADDRESS.search(content.body))),
+        float(_has_unsubscribe(content)), float(has_address(content.body)),
     ], dtype=np.float64)
 
 
 def feature_matrix(contents: list[Content]) -> np.ndarray:
     return np.vstack([features(c) for c in contents]) if contents else np.zeros((0, len(FEATURES)))
+
+
+def has_address(text: str) -> bool:
+    """A postal address: a street line or PO box, or a postcode."""
+    return bool(_STREET.search(text) or _POSTCODE.search(text))
 
 
 def _has_unsubscribe(content: Content) -> bool:
@@ -203,7 +209,7 @@ def compliance_findings(content: Content) -> list[Finding]:
         out.append(Finding("no_one_click", "No RFC 8058 one-click unsubscribe header", "headers", "warning",
                            "Add 'List-Unsubscribe-Post: List-Unsubscribe=One-Click' (Gmail and Yahoo "
                            "bulk-sender rules)"))
-    if not _ADDRESS.search(content.body):
+    if not has_address(content.body):
         out.append(Finding("no_address", "No physical postal address", "body", "warning",
                            "Add the sender's postal address to the footer"))
     terms = _subject_terms(content)

@@ -240,7 +240,7 @@ def pretrain(cfg: EncoderConfig, tok: Tokenizer, texts: Sequence[str], seed: int
         opt.step()
         sched.step()
         if step % 50 == 0 or step == cfg.mlm_steps - 1:
-            losses.append(float(loss))
+            losses.append(loss.item())
             if progress:
                 progress("mlm", step + 1, cfg.mlm_steps, losses[-1])
     return model.bert, losses
@@ -282,7 +282,7 @@ def finetune(cfg: EncoderConfig, tok: Tokenizer, encoder: Any, texts: Sequence[s
             sched.step()
             step += 1
             if progress and (step % 50 == 0 or step == steps):
-                progress("finetune", step, steps, float(loss))
+                progress("finetune", step, steps, loss.item())
     return model.eval()
 
 

@@ -1,0 +1,82 @@
+"""MDL-007's time per email in process on this machine's cores: the spam probability alone, the
+whole answer (rules, compliance, every suggested rewrite scored again), and a cache hit.
+
+Latency depends on the encoder's shape, not on how long it trained, so each size is trained for a
+share of its steps (`--scale`) on seed 0's training block; the emails timed are that seed's test
+block, one at a time, as a sender's pre-send check would call it.
+
+Run: `.venv/bin/python benchmarks/content_latency.py` (writes benchmarks/results/content_latency.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from content_spam import SHARED_CORPUS, SIZES
+from provenance import write_results
+
+from adaptive_delivery.delivery.models.mdl007_content import model as spam_model
+from adaptive_delivery.delivery.models.mdl007_content.corpus import read_spamassassin, time_splits
+from adaptive_delivery.delivery.models.mdl007_content.score import ContentAssessor
+
+
+def percentiles(seconds: list[float]) -> dict[str, float]:
+    ms = np.asarray(seconds) * 1000
+    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
+            "mean_ms": float(ms.mean()), "calls": len(ms)}
+
+
+def time_size(name: str, scale: float, corpus: Path, emails: int) -> dict[str, object]:
+    import torch
+
+    messages = read_spamassassin(corpus)
+    split = time_splits(messages)[0]
+    y = np.array([m.spam for m in messages], dtype=int)
+    contents = [m.content for m in messages]
+    cfg = SIZES[name].scaled(scale)
+    # every member kept, so the time is the whole stack's (validation may keep fewer)
+    scorer = spam_model.fit_scorer([contents[i] for i in split.train], y[split.train],
+                                   [contents[i] for i in split.validation], y[split.validation], cfg,
+                                   candidates=[spam_model.MEMBERS])
+    assessor = ContentAssessor(scorer)
+    test = [contents[i] for i in split.test[:emails]]
+    for c in test[:20]:  # warm-up
+        scorer.proba([c])
+    proba, answer, hit = [], [], []
+    for c in test:
+        t0 = time.perf_counter()
+        scorer.proba([c])
+        proba.append(time.perf_counter() - t0)
+    for c in test:
+        t0 = time.perf_counter()
+        assessor.assess(c)
+        answer.append(time.perf_counter() - t0)
+    for c in test:
+        t0 = time.perf_counter()
+        assessor.assess(c)
+        hit.append(time.perf_counter() - t0)
+    return {"encoder": asdict(cfg), "torch_threads": torch.get_num_threads(),
+            "spam_probability": percentiles(proba), "whole_answer": percentiles(answer), "cache_hit": percentiles(hit)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", type=Path, default=SHARED_CORPUS)
+    parser.add_argument("--sizes", nargs="*", default=["small", "base"])
+    parser.add_argument("--scale", type=float, default=0.02)
+    parser.add_argument("--emails", type=int, default=1_000)
+    args = parser.parse_args(argv)
+    report = {"sizes": {s: time_size(s, args.scale, args.corpus, args.emails) for s in args.sizes}}
+    path = write_results("content_latency.json", report, [sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
+    print(path)
+    for s, r in report["sizes"].items():
+        print(s, {k: r[k] for k in ("spam_probability", "whole_answer", "cache_hit")})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""MDL-007's answer (spec §3.4): scores, issues with where they are and how to fix them, and whether
+the content may go out. Every suggested rewrite is scored again by the same model, so the answer
+says what the rewrite would score, not what it is hoped to.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from adaptive_delivery.delivery.models.mdl007_content import rules
+from adaptive_delivery.delivery.models.mdl007_content.content import Content
+
+# What each compliance finding costs the compliance score (a critical one also blocks sending).
+PENALTY = {"critical": 40, "warning": 15, "info": 0}
+CACHE_SIZE = 10_000  # answers kept by content hash (a campaign is scored once, sent to millions)
+
+
+@dataclass
+class ContentAssessor:
+    """Scores content with a fitted scorer (`model.ContentScorer`) and caches by content hash."""
+
+    scorer: Any
+    cache_size: int = CACHE_SIZE
+    hits: int = 0
+    _cache: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
+
+    def spam_risk(self, contents: Sequence[Content]) -> list[float]:
+        """P(spam) per content, uncached (the suggestions' re-scoring uses this)."""
+        return [float(p) for p in self.scorer.proba(list(contents))]
+
+    def assess(self, content: Content) -> dict[str, Any]:
+        """The spec §3.4 answer for one content, from the cache when the same content was scored."""
+        key = content.key
+        if key in self._cache:
+            self.hits += 1
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        answer = self._assess(content)
+        self._cache[key] = answer
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return answer
+
+    def _assess(self, content: Content) -> dict[str, Any]:
+        risk_findings = rules.risk_findings(content)
+        compliance_findings = rules.compliance_findings(content)
+        rewrites = [f.rewrite(content) for f in risk_findings if f.rewrite is not None]
+        everything = content
+        for f in risk_findings:
+            if f.rewrite is not None:
+                everything = f.rewrite(everything)
+        scored = self.spam_risk([content, *rewrites, everything])
+        p_spam, after, p_all = scored[0], iter(scored[1:-1]), scored[-1]
+        issues = []
+        for f in risk_findings:
+            issue = _issue(f)
+            if f.rewrite is not None:
+                issue["spam_risk_after"] = _risk(next(after))
+            issues.append(issue)
+        issues += [_issue(f) for f in compliance_findings]
+        compliance = max(0, 100 - sum(PENALTY[f.severity] for f in compliance_findings))
+        spam_risk = _risk(p_spam)
+        blocked = p_spam >= self.scorer.threshold or any(f.severity == "critical" for f in compliance_findings)
+        return {
+            "overall_score": round((100 - spam_risk + compliance) / 2),
+            "category_scores": {"spam_risk": spam_risk, "compliance": compliance},
+            "spam_probability": round(p_spam, 4),
+            "issues": issues,
+            "approved_for_send": not blocked,
+            "rewritten": {"subject": everything.subject, "spam_risk": _risk(p_all)} if rewrites else None,
+            "content_hash": content.key,
+        }
+
+
+def _risk(p: float) -> int:
+    return round(100 * p)
+
+
+def _issue(f: rules.Finding) -> dict[str, Any]:
+    return {"severity": f.severity, "issue": f.issue, "location": f.location, "suggestion": f.suggestion,
+            "code": f.code}

@@ -1,0 +1,239 @@
+"""MDL-007 content scorer: reading content, the time split, rules and their rewrites, the stack,
+the transformer on a toy corpus, and the spec §3.4 answer."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adaptive_delivery.delivery.models.mdl007_content import model as spam_model
+from adaptive_delivery.delivery.models.mdl007_content import rules, transformer
+from adaptive_delivery.delivery.models.mdl007_content.content import Content, from_bytes
+from adaptive_delivery.delivery.models.mdl007_content.corpus import Labelled, time_splits
+from adaptive_delivery.delivery.models.mdl007_content.score import ContentAssessor
+
+LIST_MAIL = b"""From: someone@example.org
+Subject: =?utf-8?q?Re=3A_=5BILUG=5D_Caf=C3=A9_meeting?=
+Date: Tue, 06 Aug 2002 11:48:09 +0100
+Content-Type: text/plain; charset=utf-8
+
+Shall we meet at the cafe on Friday?
+See http://www.example.org/map
+
+--
+Irish Linux Users' Group: ilug@linux.ie
+http://www.linux.ie/mailman/listinfo/ilug for (un)subscription information.
+List maintainer: listmaster@linux.ie
+"""
+
+HTML_MAIL = b"""From: shop@example.com
+Subject: Offer
+Content-Type: text/html
+
+<html><head><style>p {color: red}</style><script>var x = 1;</script></head>
+<body><p>BUY NOW &amp; save</p><a href="http://192.168.0.1/x">here</a><a href="mailto:a@b">m</a></body></html>
+"""
+
+
+def test_list_server_artefacts_are_struck_and_encoded_subjects_decoded():
+    content = from_bytes(LIST_MAIL)
+    assert content.subject == "Re: Café meeting"
+    assert "mailman" not in content.body and "listmaster" not in content.body
+    assert content.body.endswith("http://www.example.org/map")
+    assert content.links == ("http://www.example.org/map",)
+
+
+def test_html_only_mail_gives_visible_text_and_link_targets():
+    content = from_bytes(HTML_MAIL)
+    assert content.html
+    assert "BUY NOW & save" in content.body and "color" not in content.body and "var x" not in content.body
+    assert content.links == ("http://192.168.0.1/x",)
+
+
+def test_content_hash_ignores_case_and_spacing_but_not_words():
+    a = Content("Hello  World", "see  you\tsoon")
+    assert a.key == Content("hello world", "See you soon").key
+    assert a.key != Content("hello world", "see you later").key
+
+
+def _corpus(n_per_folder: int = 25) -> list[Labelled]:
+    rnd = random.Random(3)
+    out = []
+    start = datetime(2002, 1, 1, tzinfo=UTC)
+    for folder, spam in (("easy_ham", False), ("hard_ham", False), ("spam", True)):
+        for i in range(n_per_folder):
+            words = " ".join(rnd.choice(["alpha", "beta", "gamma", "delta", "eps"]) for _ in range(6))
+            out.append(Labelled(Content(f"s{i}", f"{folder} {i} {words}"), spam, folder, f"{i:05d}",
+                                start + timedelta(days=rnd.randrange(300))))
+    # the same content in two folders: must never be learned and judged
+    out.append(Labelled(Content("dup", "copied text"), True, "spam", "99998", start))
+    out.append(Labelled(Content("DUP", "Copied  text"), True, "easy_ham", "99999", start + timedelta(days=299)))
+    return out
+
+
+def test_time_split_tests_each_message_once_in_time_blocks_and_never_learns_what_it_judges():
+    messages = _corpus()
+    splits = time_splits(messages)
+    assert len(splits) == 5
+    tested = sorted(i for s in splits for i in s.test)
+    assert tested == list(range(len(messages)))
+    for s in splits:
+        test_keys = {messages[i].content.key for i in s.test}
+        assert not test_keys & {messages[i].content.key for i in s.train + s.validation}
+        assert not {messages[i].content.key for i in s.validation} & {messages[i].content.key for i in s.train}
+        assert {messages[i].folder for i in s.test} == {"easy_ham", "hard_ham", "spam"}
+    for folder in ("easy_ham", "hard_ham", "spam"):  # blocks follow each other in time
+        spans = [[messages[i].sent for i in s.test if messages[i].folder == folder] for s in splits]
+        assert all(max(a) <= min(b) for a, b in zip(spans, spans[1:], strict=False))
+
+
+def test_rules_find_triggers_shouting_and_bad_links_where_they_are():
+    content = Content("FREE gift!!! Act now", "Click here: http://bit.ly/abc and http://example.com/ok",
+                      links=("http://bit.ly/abc", "http://example.com/ok"))
+    found = {(f.code, f.location) for f in rules.risk_findings(content)}
+    assert ("trigger_phrase", "subject") in found and ("trigger_phrase", "body") in found
+    assert ("urgency", "subject") in found and ("shouting", "subject") in found
+    assert ("suspicious_link", "links") in found
+    assert rules.suspicious("http://10.0.0.1/a") and rules.suspicious("http://a.b.c.d.e.com/")
+    assert not rules.suspicious("https://news.example.com/article")
+    assert not rules.risk_findings(Content("Minutes of Tuesday's meeting", "Attached are the minutes."))
+
+
+_WORDS = st.sampled_from(["free", "FREE", "act now", "URGENT", "hello", "meeting", "click here", "winner",
+                          "Limited time", "report", "!!!", "!", "cash", "Guaranteed", "notes", "the"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(subject=st.lists(_WORDS, max_size=6).map(" ".join), body=st.lists(_WORDS, max_size=20).map(" ".join))
+def test_a_findings_rewrite_removes_that_finding(subject, body):
+    """The invariant behind every suggestion: applying it makes its own finding go away."""
+    content = Content(subject, body)
+    for finding in rules.risk_findings(content):
+        if finding.rewrite is None:
+            continue
+        after = finding.rewrite(content)
+        still = {(f.code, f.location) for f in rules.risk_findings(after)}
+        assert (finding.code, finding.location) not in still, (finding, after)
+
+
+def test_compliance_checks_unsubscribe_one_click_address_and_subject():
+    bare = Content("Re: your order", "We have news about shoes.")
+    codes = {f.code: f.severity for f in rules.compliance_findings(bare)}
+    assert codes["no_unsubscribe"] == "critical" and codes["deceptive_subject"] == "critical"
+    assert codes["no_address"] == "warning"
+    good = Content("Autumn shoes", "New autumn shoes are in.\nUnsubscribe: https://shop.example/u\n"
+                   "Shop Ltd, 12 High Street, Springfield IL 62701",
+                   headers={"List-Unsubscribe": "<https://shop.example/u>",
+                            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
+    assert rules.compliance_findings(good) == []
+    no_click = Content(good.subject, good.body, headers={"List-Unsubscribe": "<https://shop.example/u>"})
+    assert [f.code for f in rules.compliance_findings(no_click)] == ["no_one_click"]
+    promise = Content("Winter coats half price tomorrow", "New autumn shoes are in. Unsubscribe here. "
+                      "12 High Street, Springfield IL 62701")
+    assert "deceptive_subject" in {f.code for f in rules.compliance_findings(promise)}
+
+
+def test_confusion_and_threshold_keep_the_false_positive_budget():
+    y = np.array([0] * 200 + [1] * 50)
+    rng = np.random.default_rng(0)
+    p = np.concatenate([rng.uniform(0, 0.7, 200), rng.uniform(0.3, 1.0, 50)])
+    t = spam_model.pick_threshold(y, p, max_fpr=0.01)
+    m = spam_model.confusion(y, p >= t)
+    assert m["fpr"] <= 0.01
+    assert spam_model.confusion(y, p >= 0.3)["fpr"] > 0.01  # the budget did bind
+    assert spam_model.confusion(np.array([1, 1, 0, 0]), np.array([1, 0, 1, 0])) == {
+        "f1": 0.5, "precision": 0.5, "recall": 0.5, "fpr": 0.5}
+
+
+def test_stack_keeps_the_informative_member_and_drops_noise():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 600)
+    scores = {"tfidf": y * 2.0 - 1 + rng.normal(0, 0.6, 600), "rules": rng.normal(size=(600, 3))}
+    fitted = spam_model.stack(scores, y)
+    assert "tfidf" in fitted.members
+    assert fitted.validation["tfidf"]["f1"] > fitted.validation["rules"]["f1"] + 0.3
+
+
+def _toy(n: int, seed: int) -> tuple[list[Content], np.ndarray]:
+    rnd = random.Random(seed)
+    spam_words = ["free", "winner", "cash", "offer", "click", "prize", "money", "cheap", "deal", "now"]
+    ham_words = ["meeting", "notes", "kernel", "patch", "lunch", "report", "build", "review", "team", "today"]
+    contents, y = [], []
+    for i in range(n):
+        spam = i % 2 == 0
+        pool = spam_words if spam else ham_words
+        words = [rnd.choice(pool) if rnd.random() < 0.6 else rnd.choice(spam_words + ham_words) for _ in range(30)]
+        contents.append(Content(" ".join(words[:4]), " ".join(words[4:])))
+        y.append(int(spam))
+    return contents, np.array(y)
+
+
+TINY = transformer.EncoderConfig(vocab=200, hidden=32, layers=1, heads=2, intermediate=64, max_tokens=48,
+                                 mlm_steps=80, mlm_batch=16, finetune_epochs=8, finetune_batch=16,
+                                 finetune_lr=2e-3)
+
+
+@pytest.fixture(scope="module")
+def toy_encoder():
+    contents, y = _toy(160, seed=0)
+    return transformer.fit([c.text for c in contents], y, TINY, seed=0)
+
+
+def test_pretraining_lowers_the_masked_token_loss(toy_encoder):
+    losses = toy_encoder.mlm_losses
+    assert losses[-1] < losses[0] - 0.5, losses
+
+
+def test_fine_tuned_encoder_separates_held_out_toy_mail_and_reloads_the_same(toy_encoder, tmp_path):
+    contents, y = _toy(100, seed=9)
+    p = toy_encoder.predict_proba([c.text for c in contents])
+    assert ((p >= 0.5) == y).mean() > 0.9
+    toy_encoder.save(tmp_path / "enc")
+    again = transformer.SpamEncoder.load(tmp_path / "enc")
+    np.testing.assert_allclose(again.predict_proba([c.text for c in contents]), p, atol=1e-5)
+
+
+def test_masking_hides_only_real_tokens_at_about_the_bert_rate():
+    import torch
+
+    ids = torch.randint(5, 100, (64, 64))
+    ids[:, -8:] = 0
+    gen = torch.Generator().manual_seed(0)
+    inputs, labels = transformer.mask_tokens(ids, 100, 4, gen)
+    hidden = labels != -100
+    assert not hidden[:, -8:].any()
+    assert 0.12 < hidden[:, :-8].float().mean() < 0.18
+    assert (inputs[hidden] == 4).float().mean() > 0.7
+    assert torch.equal(inputs[~hidden], ids[~hidden])
+
+
+@pytest.fixture(scope="module")
+def assessor():
+    train, y_train = _toy(300, seed=1)
+    val, y_val = _toy(200, seed=2)
+    return ContentAssessor(spam_model.fit_scorer(train, y_train, val, y_val, encoder_config=None))
+
+
+def test_answer_has_the_spec_shape_and_its_rewrites_are_scored_again(assessor):
+    content = Content("FREE cash winner!!!", "click now for free money offer, act now")
+    answer = assessor.assess(content)
+    assert set(answer) >= {"overall_score", "category_scores", "issues", "approved_for_send"}
+    assert 0 <= answer["category_scores"]["spam_risk"] <= 100
+    assert not answer["approved_for_send"]  # spammy and no unsubscribe link
+    trigger = next(i for i in answer["issues"] if i["code"] == "trigger_phrase" and i["location"] == "subject")
+    rewritten = next(f for f in rules.risk_findings(content)
+                     if f.code == "trigger_phrase" and f.location == "subject").rewrite(content)
+    assert trigger["spam_risk_after"] == round(100 * assessor.spam_risk([rewritten])[0])
+    assert {i["severity"] for i in answer["issues"]} <= {"info", "warning", "critical"}
+
+
+def test_answers_are_cached_by_content_hash(assessor):
+    before = assessor.hits
+    first = assessor.assess(Content("Team notes", "meeting notes for the review"))
+    again = assessor.assess(Content("team  notes", "Meeting notes for the review"))
+    assert again is first and assessor.hits == before + 1
