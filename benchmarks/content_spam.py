@@ -160,10 +160,12 @@ def spamd(workers: int) -> Iterator[int]:
         with (site / "local.cf").open("a") as cf:
             cf.write("\nuse_bayes 0\nbayes_auto_learn 0\n")
         port = _free_port()
+        # its log goes to a file: a pipe nobody reads fills after about sixty messages and stops it
+        log = (Path(tmp) / "spamd.log").open("w")
         daemon = subprocess.Popen(["spamd", "-L", "-x", f"--siteconfigpath={site}", "-i", f"127.0.0.1:{port}",
                                    "-A", "127.0.0.1", "-m", str(workers), "--min-children", str(workers),
                                    "-s", "stderr", "-r", str(Path(tmp) / "spamd.pid")],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                                  stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
         try:
             deadline = time.monotonic() + 120
             while True:
@@ -171,12 +173,13 @@ def spamd(workers: int) -> Iterator[int]:
                     if sock.connect_ex(("127.0.0.1", port)) == 0:
                         break
                 if daemon.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"spamd did not start: {daemon.stderr.read().decode()[-2000:]}")
+                    raise RuntimeError(f"spamd did not start: {(Path(tmp) / 'spamd.log').read_text()[-2000:]}")
                 time.sleep(0.5)
             yield port
         finally:
             os.killpg(daemon.pid, signal.SIGTERM)  # the daemon and its children
             daemon.wait(30)
+            log.close()
 
 
 def spamassassin_scores(corpus: Path, messages: list[Labelled], workers: int = 2) -> list[float]:
@@ -185,7 +188,8 @@ def spamassassin_scores(corpus: Path, messages: list[Labelled], workers: int = 2
     with spamd(workers) as port:
         def one(m: Labelled) -> float:
             raw = (corpus / m.folder / m.name).read_bytes()
-            done = subprocess.run(["spamc", "-d", "127.0.0.1", "-p", str(port), "-c", "-x", "-s", "50000000"],
+            done = subprocess.run(["spamc", "-d", "127.0.0.1", "-p", str(port), "-c", "-x", "-s", "50000000",
+                                   "-t", "120"],
                                   input=raw, capture_output=True, check=False)
             line = done.stdout.decode().strip()
             if "/" not in line:
