@@ -1,9 +1,9 @@
 """MDL-007's time per email in process on this machine's cores: the spam probability alone, the
 whole answer (rules, compliance, every suggested rewrite scored again), and a cache hit.
 
-Latency depends on the encoder's shape, not on how long it trained, so each size is trained for a
-share of its steps (`--scale`) on seed 0's training block; the emails timed are that seed's test
-block, one at a time, as a sender's pre-send check would call it.
+Latency depends on the encoder's shape, not on how well it trained, so each size is trained briefly
+(`--scale` of its steps, on `--train` messages of seed 0's training block, spread over it); the
+emails timed are that seed's test block, one at a time, as a sender's pre-send check calls it.
 
 Run: `.venv/bin/python benchmarks/content_latency.py` (writes benchmarks/results/content_latency.json).
 """
@@ -31,7 +31,7 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
             "mean_ms": float(ms.mean()), "calls": len(ms)}
 
 
-def time_size(name: str, scale: float, corpus: Path, emails: int) -> dict[str, object]:
+def time_size(name: str, scale: float, corpus: Path, emails: int, train: int) -> dict[str, object]:
     import torch
 
     messages = read_spamassassin(corpus)
@@ -40,9 +40,10 @@ def time_size(name: str, scale: float, corpus: Path, emails: int) -> dict[str, o
     contents = [m.content for m in messages]
     cfg = SIZES[name].scaled(scale)
     # every member kept, so the time is the whole stack's (validation may keep fewer)
-    scorer = spam_model.fit_scorer([contents[i] for i in split.train], y[split.train],
-                                   [contents[i] for i in split.validation], y[split.validation], cfg,
-                                   candidates=[spam_model.MEMBERS])
+    fit_on = split.train[::max(1, len(split.train) // train)]
+    check_on = split.validation[::max(1, len(split.validation) // train)]
+    scorer = spam_model.fit_scorer([contents[i] for i in fit_on], y[fit_on], [contents[i] for i in check_on],
+                                   y[check_on], cfg, candidates=[spam_model.MEMBERS])
     assessor = ContentAssessor(scorer)
     test = [contents[i] for i in split.test[:emails]]
     for c in test[:20]:  # warm-up
@@ -60,7 +61,7 @@ def time_size(name: str, scale: float, corpus: Path, emails: int) -> dict[str, o
         t0 = time.perf_counter()
         assessor.assess(c)
         hit.append(time.perf_counter() - t0)
-    return {"encoder": asdict(cfg), "torch_threads": torch.get_num_threads(),
+    return {"encoder": asdict(cfg), "trained_on": len(fit_on), "torch_threads": torch.get_num_threads(),
             "spam_probability": percentiles(proba), "whole_answer": percentiles(answer), "cache_hit": percentiles(hit)}
 
 
@@ -70,8 +71,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", nargs="*", default=["small", "base"])
     parser.add_argument("--scale", type=float, default=0.02)
     parser.add_argument("--emails", type=int, default=1_000)
+    parser.add_argument("--train", type=int, default=400, help="messages to train on (shape only)")
     args = parser.parse_args(argv)
-    report = {"sizes": {s: time_size(s, args.scale, args.corpus, args.emails) for s in args.sizes}}
+    report = {"sizes": {s: time_size(s, args.scale, args.corpus, args.emails, args.train) for s in args.sizes}}
     path = write_results("content_latency.json", report, [sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
     print(path)
     for s, r in report["sizes"].items():
