@@ -337,6 +337,60 @@ def listening_sockets(data: dict, _: str) -> str:
             f"{refused}.")
 
 
+CONTENT_MODELS = {"ours": "MDL-007 (the stack validation picked)", "tfidf_baseline": "TF-IDF + linear SVM, threshold 0",
+                  "tfidf_calibrated": "TF-IDF alone, calibrated", "transformer_calibrated": "transformer alone, calibrated",
+                  "rules_calibrated": "rules alone, calibrated", "spamassassin": "SpamAssassin (whole message, 5.0)"}
+
+
+def share(i: dict) -> dict:
+    """A proportion's interval kept inside [0, 1] (a t-interval over five seeds can cross them)."""
+    return {**i, "low": max(i["low"], 0.0), "high": min(i["high"], 1.0)} if i["low"] == i["low"] else i
+
+
+def content_spam(data: dict, _: str) -> str:
+    """MDL-007's spam risk beside the baselines, five time-block seeds."""
+    summary = data["summary"]
+    rows = [[CONTENT_MODELS.get(name, name), *(ci(share(summary[name][k]), lambda x: f"{x:.3f}") for k in ("f1", "precision", "recall")),
+             ci(share(summary[name]["fpr"]), lambda x: pct(x, 2))] for name in summary]
+    seeds = data["per_seed"]
+    timing = {k: sum(s["timings"][k] for s in seeds) / len(seeds) for k in ("pretrain_s", "finetune_s", "tfidf_fit_s")}
+    enc = data["encoder"]
+    picked = ", ".join(f"{s['seed']}: {s['ours']['members']}" for s in seeds)
+    return (f"{data['messages']:,} messages ({data['spam']:,} spam), subject and body only; five seeds, each testing one "
+            f"time block of every folder. Mean [95% interval] over seeds.\n\n"
+            + table(["model", "F1", "precision", "recall", "false-positive rate"], rows) +
+            f"\n\nEncoder: {enc['layers']} layers × {enc['hidden']} wide, {enc['vocab']:,} WordPiece tokens, "
+            f"{enc['max_tokens']} tokens per message; pre-trained {enc['mlm_steps']:,} steps, fine-tuned "
+            f"{enc['finetune_epochs']} epochs, on {data.get('accelerator', '?')}: {timing['pretrain_s']:.0f} s pre-training and "
+            f"{timing['finetune_s']:.0f} s fine-tuning per seed (TF-IDF: {timing['tfidf_fit_s']:.0f} s). "
+            f"Members validation kept, per seed: {picked}." + _content_suggestions(data))
+
+
+def _content_suggestions(data: dict) -> str:
+    s = data.get("suggestions")
+    if not s:
+        return ""
+    flagged = sum(x["suggestions"]["flagged"] for x in data["per_seed"])
+    rewritable = sum(x["suggestions"]["with_rewrite"] for x in data["per_seed"])
+    return (f"\n\nSuggestions: of {flagged:,} flagged test messages, the rules rewrite {rewritable:,}; the rewrite "
+            f"(every suggestion applied, scored again) lowers the score of {ci(share(s['lowered_share']), pct)}, by "
+            f"{ci(s['mean_drop_points'], lambda x: f'{x:.1f}')} points on average, and brings "
+            f"{ci(share(s['below_threshold_after']), pct)} under the send threshold.")
+
+
+def content_latency(data: dict, _: str) -> str:
+    """MDL-007's time per email, one email per call."""
+    rows = []
+    for size, r in data["sizes"].items():
+        enc = r["encoder"]
+        rows.append([f"{size} ({enc['layers']}×{enc['hidden']}, {enc['max_tokens']} tokens)",
+                     *(f"{r[k]['p50_ms']:.1f} / {r[k]['p99_ms']:.1f}" for k in ("spam_probability", "whole_answer")),
+                     f"{r['cache_hit']['p50_ms']:.3f} / {r['cache_hit']['p99_ms']:.3f}"])
+    calls = next(iter(data["sizes"].values()))["spam_probability"]["calls"]
+    return (f"{calls} test emails, one per call; p50 / p99 in ms. The whole answer scores the content and every "
+            "suggested rewrite again.\n\n" + table(["encoder", "spam probability", "whole answer", "cache hit"], rows))
+
+
 RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "listening_sockets.json": listening_sockets,
     "simulator.json": simulator, "bounce_parser.json": bounce_parser, "bounce_recipients.json": bounce_recipients, "ingest_scaling.json": ingest_scaling, "feature_build.json": feature_build,
@@ -344,6 +398,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "mdl001_panel_20k.json": mdl001, "mdl001_panel_default_world.json": mdl001, "mdl003_heldout.json": mdl003, "mdl009_heldout.json": mdl009,
     "mdl003_sealed.json": mdl003_sealed, "mdl009_sealed.json": mdl009_sealed, "mdl001_sealed.json": mdl001_sealed,
     "serving_latency.json": serving_latency, "serving_load.json": serving_load, "decision_path.json": decision_path,
+    "content_spam.json": content_spam, "content_spam_base.json": content_spam, "content_latency.json": content_latency,
 }
 
 
@@ -481,6 +536,7 @@ def headlines() -> str:
     w = load("mdl009_sealed.json")
     b = load("bounce_parser.json")
     s = load("simulator.json")
+    c = load("content_spam.json")
     gain = t["intervals"]["ppo"]["gain_vs_best_rule"]
     f3 = "{:.3f}".format
     typical = w["targets"]["typical"]
@@ -497,6 +553,10 @@ def headlines() -> str:
          f"{typical['best_rule_days_to_full']:.1f} for the best railed rule "
          f"({ci(typical['days_vs_best_rule'], lambda x: f'{x:+.1f}')}; sealed IPs, {w['training_runs']} runs)",
          "[MDL-009](docs/models/mdl-009.md) · `mdl009_sealed.json`"],
+        ["MDL-007 content (in progress)", f"spam F1 {ci(c['summary']['ours']['f1'], f3)} at "
+         f"{pct(c['summary']['ours']['fpr']['mean'], 2)} false positives vs TF-IDF {c['summary']['tfidf_baseline']['f1']['mean']:.3f} "
+         f"and SpamAssassin {c['summary']['spamassassin']['f1']['mean']:.3f} (SpamAssassin corpus, time blocks; "
+         "target ≥ 0.99 at ≤ 0.5%)", "[MDL-007](docs/models/mdl-007.md) · `content_spam.json`"],
         ["bounce parsing", f"outcome class {pct(b['ours']['outcome_class'])}, reason {pct(b['ours']['reason'])} "
          f"on {b['verdicts']} real verdicts", "[results](docs/results.md) · `bounce_parser.json`"],
         ["simulator", f"{num(s['end_to_end'][-1]['events_per_second'])} events/s "
