@@ -138,9 +138,13 @@ def _has_unsubscribe(content: Content) -> bool:
 def _swap(patterns: dict[str, re.Pattern[str]], plain: dict[str, str], field: str) -> Callable[[Content], Content]:
     def rewrite(content: Content) -> Content:
         text = getattr(content, field)
-        for term, pattern in patterns.items():
-            text = pattern.sub(plain[term], text)
-        return replace(content, **{field: re.sub(r"  +", " ", text).strip()})
+        # again while a phrase is left: dropping one can join its neighbours into another
+        for _ in range(len(patterns)):
+            for term, pattern in patterns.items():
+                text = re.sub(r"  +", " ", pattern.sub(plain[term], text))
+            if not any(p.search(text) for p in patterns.values()):
+                break
+        return replace(content, **{field: text.strip()})
     return rewrite
 
 
