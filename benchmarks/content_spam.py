@@ -82,14 +82,6 @@ def _progress(seed: int):
     return show
 
 
-def member_scores(messages: list[Labelled], idx: list[int], tfidf: spam_model.TfidfSpam,
-                  encoder: transformer.SpamEncoder) -> dict[str, np.ndarray]:
-    contents = [messages[i].content for i in idx]
-    texts = [c.text for c in contents]
-    return {"tfidf": tfidf.decision(texts), "transformer": spam_model._logit(encoder.predict_proba(texts)),
-            "rules": spam_model.rule_scores(contents)}
-
-
 def run_seed(messages: list[Labelled], split, cfg: transformer.EncoderConfig) -> dict[str, object]:
     """Every model's test metrics for one seed, and what training cost."""
     y = np.array([m.spam for m in messages], dtype=int)
@@ -98,8 +90,8 @@ def run_seed(messages: list[Labelled], split, cfg: transformer.EncoderConfig) ->
     tfidf = spam_model.TfidfSpam().fit(train_texts, y[split.train])
     tfidf_s = time.perf_counter() - started
     encoder = transformer.fit(train_texts, y[split.train], cfg, seed=split.seed, progress=_progress(split.seed))
-    val = member_scores(messages, split.validation, tfidf, encoder)
-    test = member_scores(messages, split.test, tfidf, encoder)
+    val = spam_model.member_scores([messages[i].content for i in split.validation], tfidf, encoder)
+    test = spam_model.member_scores([messages[i].content for i in split.test], tfidf, encoder)
     y_val, y_test = y[split.validation], y[split.test]
     out: dict[str, object] = {"seed": split.seed, "train": len(split.train), "validation": len(split.validation),
                               "test": len(split.test), "test_spam": int(y_test.sum())}

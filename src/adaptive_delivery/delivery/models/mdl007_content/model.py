@@ -138,6 +138,17 @@ def rule_scores(contents: Sequence[Content]) -> np.ndarray:
     return rules.feature_matrix(list(contents))
 
 
+def member_scores(contents: Sequence[Content], tfidf: TfidfSpam | None, encoder: Any) -> dict[str, np.ndarray]:
+    """Each fitted member's score of the contents, as the stacker reads them (rules always)."""
+    texts = [c.text for c in contents]
+    scores = {"rules": rule_scores(contents)}
+    if tfidf is not None:
+        scores["tfidf"] = tfidf.decision(texts)
+    if encoder is not None:
+        scores["transformer"] = _logit(encoder.predict_proba(texts))
+    return scores
+
+
 @dataclass
 class ContentScorer:
     """The fitted spam-risk scorer: members, stacker and threshold (`fit_scorer` builds it)."""
@@ -147,15 +158,7 @@ class ContentScorer:
     stacked: Stacked
 
     def member_scores(self, contents: Sequence[Content]) -> dict[str, np.ndarray]:
-        texts = [c.text for c in contents]
-        scores: dict[str, np.ndarray] = {}
-        if "tfidf" in self.stacked.members and self.tfidf is not None:
-            scores["tfidf"] = self.tfidf.decision(texts)
-        if "transformer" in self.stacked.members and self.encoder is not None:
-            scores["transformer"] = _logit(self.encoder.predict_proba(texts))
-        if "rules" in self.stacked.members:
-            scores["rules"] = rule_scores(contents)
-        return scores
+        return member_scores(contents, self.tfidf, self.encoder)
 
     def proba(self, contents: Sequence[Content]) -> np.ndarray:
         """Calibrated P(spam) per content."""
@@ -180,9 +183,7 @@ def fit_scorer(train: Sequence[Content], y_train: np.ndarray, validation: Sequen
     tfidf = TfidfSpam().fit(texts, np.asarray(y_train))
     encoder = (transformer.fit(texts, np.asarray(y_train), encoder_config, seed=seed, progress=progress)
                if encoder_config is not None else None)
-    full = ContentScorer(tfidf, encoder, Stacked(MEMBERS, LogisticRegression(), StandardScaler(), 0.5))
-    scores = full.member_scores(validation) if encoder is not None else {
-        "tfidf": tfidf.decision([c.text for c in validation]), "rules": rule_scores(validation)}
+    scores = member_scores(validation, tfidf, encoder)
     stacked = stack(scores, np.asarray(y_validation), seed=seed, candidates=candidates)
     return ContentScorer(tfidf if "tfidf" in stacked.members else None,
                          encoder if "transformer" in stacked.members else None, stacked)
