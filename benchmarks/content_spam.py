@@ -41,13 +41,14 @@ import numpy as np
 from provenance import write_results
 
 from adaptive_delivery.delivery.models.mdl007_content import model as spam_model
-from adaptive_delivery.delivery.models.mdl007_content import rules, transformer
+from adaptive_delivery.delivery.models.mdl007_content import transformer
 from adaptive_delivery.delivery.models.mdl007_content.content import Content
 from adaptive_delivery.delivery.models.mdl007_content.corpus import (
     Labelled,
     read_spamassassin,
     time_splits,
 )
+from adaptive_delivery.delivery.models.mdl007_content.training import suggestions
 from adaptive_delivery.platform.protocol import interval
 
 HERE = Path(__file__).resolve().parent
@@ -111,28 +112,6 @@ def run_seed(messages: list[Labelled], split, cfg: transformer.EncoderConfig) ->
     out["test_scores"] = {"index": split.test, "p_spam": p_test.round(6).tolist()}
     print(f"seed {split.seed}: ours {out['ours']}  tfidf {out['tfidf_baseline']}", flush=True)
     return out
-
-
-def suggestions(scorer: spam_model.ContentScorer, contents: list[Content], p: np.ndarray) -> dict[str, float]:
-    """On test content the scorer flags: the share that the rules have a rewrite for, and of those the
-    share whose rewrite (every suggestion applied) the same scorer scores lower, and the mean drop in
-    spam-risk points (0-100)."""
-    flagged = [c for c, q in zip(contents, p, strict=True) if q >= scorer.threshold]
-    pairs = []
-    for c in flagged:
-        rewritten = c
-        for finding in rules.risk_findings(c):
-            if finding.rewrite is not None:
-                rewritten = finding.rewrite(rewritten)
-        if rewritten != c:
-            pairs.append((c, rewritten))
-    if not pairs:
-        return {"flagged": len(flagged), "with_rewrite": 0, "lowered_share": 0.0, "mean_drop_points": 0.0}
-    before = scorer.proba([a for a, _ in pairs])
-    after = scorer.proba([b for _, b in pairs])
-    drop = 100 * (before - after)
-    return {"flagged": len(flagged), "with_rewrite": len(pairs), "lowered_share": float(np.mean(drop > 0)),
-            "mean_drop_points": float(drop.mean()), "below_threshold_after": float(np.mean(after < scorer.threshold))}
 
 
 def _free_port() -> int:

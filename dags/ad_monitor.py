@@ -14,7 +14,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from adaptive_delivery.platform.spec import all_specs
 
-MONITORED = [s.model_id for s in all_specs() if s.trainer == "pipeline"]
+MONITORED = [s.model_id for s in all_specs() if s.trains_on_features]
 
 
 @task

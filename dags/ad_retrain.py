@@ -69,7 +69,7 @@ def retrain_dag(spec: ModelSpec):
          dagrun_timeout=timedelta(hours=8))
     def retrain():
         run = summarise(spec.model_id, train(spec.model_id))
-        if spec.trainer == "pipeline":  # decisions served per message go through a rollout
+        if spec.trains_on_features:  # decisions served per message go through a rollout
             start_rollout(spec.model_id, run)
 
     return retrain()

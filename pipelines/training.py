@@ -1,6 +1,7 @@
 """The training pipelines, specialised per model spec. Supervised models: load → drift → tune →
-train → evaluate → register → gate. Control policies learned in the simulator (MDL-003, MDL-009):
-train → evaluate (beside the baselines and the oracle) → register + gate. Both run locally through
+train → evaluate → register → gate. Control policies learned in the simulator (MDL-003, MDL-009)
+and models learned from a labelled corpus (MDL-007): train → evaluate (beside the baselines and
+the oracle) → register + gate. Both run locally through
 `kfp.local.SubprocessRunner(use_venv=False)` and compile to pipeline YAML for Kubeflow, where
 steps of a model that needs a GPU ask for an `nvidia.com/gpu` on an A100 node and every other step
 asks for CPU and memory only.
@@ -91,12 +92,13 @@ def build_pipeline(spec: ModelSpec):
 
 
 def build_policy_pipeline(spec: ModelSpec):
-    """The pipeline of a control policy learned in the simulator: train -> evaluate on held-out
-    worlds beside the baselines and the oracle -> register `challenger` and gate."""
+    """The pipeline of a model with its own trainer (a control policy learned in the simulator, a
+    scorer learned from a corpus): train -> evaluate on held-out worlds or messages beside the
+    baselines and the oracle -> register `challenger` and gate."""
     heavy = StepResources("8", "16G", gpu=spec.needs_gpu)
 
     @dsl.pipeline(name=f"train-{spec.model_id.lower()}",
-                  description=f"Train {spec.model_id} {spec.name} in the world simulator, evaluate, register and gate.")
+                  description=f"Train {spec.model_id} {spec.name} ({spec.trainer}), evaluate, register and gate.")
     def policy_pipeline(tracking_uri: str, profile: str = "quick", seed: int = 0,
                         experiment: str = "adaptive-delivery") -> str:
         trained = _place(train_policy(model_id=spec.model_id, profile=profile, seed=seed), heavy)
@@ -111,8 +113,8 @@ def build_policy_pipeline(spec: ModelSpec):
 
 
 def pipeline_for(spec: ModelSpec):
-    """Supervised models get the feature-table pipeline; simulator-trained policies their own."""
-    return build_policy_pipeline(spec) if spec.trainer == "simulator" else build_pipeline(spec)
+    """Supervised models get the feature-table pipeline; models with their own trainer the policy one."""
+    return build_pipeline(spec) if spec.trains_on_features else build_policy_pipeline(spec)
 
 
 def compile_pipeline(spec: ModelSpec, out_dir: str | Path) -> Path:
@@ -195,7 +197,7 @@ def run_in_process(spec: ModelSpec, *, lake: Path, features: Path, feast_home: P
 
 
 # Run arguments a retraining request may set (the monitoring DAG's, answering an alarm); the
-# policy pipelines learn in the simulator and take none of them.
+# policy pipelines train outside the feature table and take none of them.
 WINDOW_ARGUMENTS = ("holdout_days", "recalibration_days", "expected_drift")
 
 
@@ -203,7 +205,7 @@ def pipeline_arguments(spec: ModelSpec, dep, window: dict[str, int] | None = Non
     """The run arguments of a spec's pipeline for a deployment (`adaptive_delivery.delivery.jobs.Deployment`),
     with a request's window arguments (`holdout_days`, `recalibration_days`: 0 or absent, the spec's;
     `expected_drift`: why the newest data is known to differ, empty when it is not)."""
-    if spec.trainer == "simulator":
+    if not spec.trains_on_features:
         return {"tracking_uri": dep.tracking_uri, "profile": dep.training_profile}
     unknown = set(window or {}) - set(WINDOW_ARGUMENTS)
     if unknown:
@@ -239,7 +241,7 @@ def run_for(spec: ModelSpec, dep, *, experiment: str = "adaptive-delivery", wind
     if dep.kfp_host:
         return submit(spec, dep.kfp_host, args, experiment=experiment)
     root = dep.home / "kfp"
-    if spec.trainer == "simulator":
+    if not spec.trains_on_features:
         return run_policy_local(spec, tracking_uri=dep.tracking_uri, pipeline_root=root, profile=dep.training_profile,
                                 experiment=experiment)
     return run_local(spec, lake=dep.lake, features=dep.features, feast_home=dep.feast_home,

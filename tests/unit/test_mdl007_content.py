@@ -244,3 +244,59 @@ def test_answers_are_cached_by_content_hash(assessor):
     first = assessor.assess(Content("Team notes", "meeting notes for the review"))
     again = assessor.assess(Content("team  notes", "Meeting notes for the review"))
     assert again is first and assessor.hits == before + 1
+
+
+def test_a_saved_scorer_with_its_encoder_reloads_and_scores_the_same(toy_encoder, tmp_path):
+    train, y_train = _toy(120, seed=3)
+    val, y_val = _toy(80, seed=4)
+    tfidf = spam_model.TfidfSpam().fit([c.text for c in train], y_train)
+    scores = spam_model.member_scores(val, tfidf, toy_encoder)
+    scorer = spam_model.ContentScorer(tfidf, toy_encoder, spam_model.stack(scores, y_val, candidates=[spam_model.MEMBERS]))
+    test, _ = _toy(40, seed=5)
+    again = spam_model.load_scorer(scorer.save(tmp_path / "scorer.joblib"))
+    assert again.stacked.members == spam_model.MEMBERS and again.threshold == scorer.threshold
+    np.testing.assert_allclose(again.proba(test), scorer.proba(test), atol=1e-6)
+    joblib_file = tmp_path / "other.joblib"
+    __import__("joblib").dump({"not": "a scorer"}, joblib_file)
+    with pytest.raises(ValueError, match="not MDL-007's ContentScorer"):
+        spam_model.load_scorer(joblib_file)
+
+
+def test_a_request_row_becomes_the_content_the_sender_wrote():
+    from adaptive_delivery.delivery.models.mdl007_content.service import contents_of
+
+    html = "<html><head><style>p{}</style></head><body><p>Big <b>sale</b></p><a href='https://x.example/a'>go</a></body>"
+    got = contents_of({"subject": np.array(["  Spring   sale "], dtype=object), "body": np.array([""], dtype=object),
+                       "body_html": np.array([html], dtype=object),
+                       "list_unsubscribe": np.array(["<https://x.example/u>"], dtype=object),
+                       "from_address": np.array([b"Shop <a@x.example>"], dtype=object)})
+    assert len(got) == 1
+    c = got[0]
+    assert c.subject == "Spring sale" and "Big sale" in c.body and "p{}" not in c.body and c.html
+    assert c.links == ("https://x.example/a",)
+    assert c.headers == {"List-Unsubscribe": "<https://x.example/u>", "From": "Shop <a@x.example>"}
+
+
+@pytest.mark.parametrize(("columns", "says"), [
+    ({"body": ["x"]}, "missing inputs: subject"),
+    ({"subject": ["x"]}, "'body'"),
+    ({"subject": ["x"], "body": [3.0]}, "must be text"),
+    ({"subject": ["x", "y"], "body": ["x"]}, "different lengths"),
+    ({"subject": [], "body": []}, "empty"),
+    ({"subject": ["x"] * 1001, "body": ["x"] * 1001}, "exceeds the limit"),
+    ({"subject": ["x"], "body": ["x"], "score": ["1"]}, "unknown inputs"),
+])
+def test_a_malformed_request_is_refused_with_what_to_fix(columns, says):
+    from adaptive_delivery.delivery.decisions.service import RequestError
+    from adaptive_delivery.delivery.models.mdl007_content.service import contents_of
+
+    with pytest.raises(RequestError, match=says):
+        contents_of({k: np.asarray(v, dtype=object) for k, v in columns.items()})
+
+
+def test_encoder_budgets_buy_the_cpu_size_or_the_gpu_size():
+    from adaptive_delivery.delivery.models.mdl007_content.training import encoder_for
+
+    assert encoder_for(20).hidden == transformer.SMALL.hidden and encoder_for(20).finetune_epochs == 1
+    assert encoder_for(400) == transformer.SMALL
+    assert encoder_for(transformer.BASE.mlm_steps) == transformer.BASE

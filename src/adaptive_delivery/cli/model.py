@@ -47,7 +47,7 @@ def train(
         spec, _ = get(model_id), get_profile(profile)
     except KeyError as exc:
         raise typer.BadParameter(str(exc.args[0])) from exc
-    if spec.trainer == "simulator":
+    if not spec.trains_on_features:
         if timesteps is not None:
             _train_policy_only(spec, timesteps, seed, out or default_folder(spec))
             return
@@ -259,7 +259,10 @@ def evaluate(
     out = out or default_folder(spec)
     defaults = EVALUATION_DEFAULTS.get(spec.model_id, {"days": 7.0, "worlds": 2})
     days = days if days is not None else float(defaults["days"])
-    if spec.trainer != "simulator":
+    if spec.trainer == "corpus":
+        raise typer.BadParameter(f"{spec.model_id} is evaluated on its corpus by its pipeline (`model train`) "
+                                 "and benchmarks/content_spam.py", param_hint="MODEL_ID")
+    if spec.trains_on_features:
         _evaluate_supervised(spec, int(days), subscribers, profile, seeds, sealed, int(defaults["worlds"]), out)
         return
     policies = list(policy or [default_folder(spec) / f"{default_folder(spec).name}_ppo.zip"])
@@ -410,7 +413,7 @@ def register(
     """Register an evaluated policy in MLflow as `challenger` and gate it against the champion
     (`model train` does this itself; supervised models register only through it)."""
     spec = model_spec(model_id)
-    if spec.trainer != "simulator":
+    if spec.trains_on_features:
         raise typer.BadParameter(f"{spec.model_id} registers through `model train` (its register step)",
                                  param_hint="MODEL_ID")
     _register_evaluated(spec.model_id, policy, evaluation, mlflow_home, tracking_uri)

@@ -76,16 +76,23 @@ def profile(name: str) -> TrainingProfile:
 
 @dataclass(frozen=True)
 class PolicyTrainer:
-    """How one simulator-trained model trains, evaluates and describes itself; a spec carries it.
+    """How a model trained outside the feature table (in the simulator, or on a labelled corpus)
+    trains, evaluates and describes itself; a spec carries it.
 
     `evaluate` writes its tables and plots into the folder it gets and returns the registry
-    metrics (the oracle's beside ours under `oracle_*`)."""
+    metrics (the oracle's or the baseline's beside ours)."""
 
-    train: Callable[[int, int, Path], Path]  # (timesteps, seed, out folder) -> policy file
-    evaluate: Callable[[Path, Path, str], dict[str, float]]  # (policy, out folder, profile) -> metrics
+    train: Callable[[int, int, Path], Path]  # (budget, seed, out folder) -> trained file
+    evaluate: Callable[[Path, Path, str], dict[str, float]]  # (trained, out folder, profile) -> metrics
     example: Callable[[], pd.DataFrame]  # a valid request for the registry's signature
     pyfunc: Callable[[], Any]  # an mlflow.pyfunc.PythonModel
-    timesteps: dict[str, int]  # per training profile
+    # the training budget per profile, in the trainer's own unit (a policy's environment steps,
+    # an encoder's pre-training steps)
+    timesteps: dict[str, int]
+    # (trained file, a folder) -> the file registered and served, logged under `artifact`. None: a
+    # PPO policy, whose actor is exported (`platform.rl.policy_export`).
+    export: Callable[[Path, Path], Path] | None = None
+    artifact: str = "actor"
     # Where the model can serve a rule as champion: (evaluation folder) -> (the best rule's settings,
     # its registry metrics on the same worlds). Registered as champion while no learned policy beats it.
     best_rule: Callable[[Path], tuple[dict[str, object], dict[str, float]]] | None = None
@@ -105,7 +112,8 @@ class ModelSpec:
     serving_signature: dict[str, str]  # output name -> description
     needs_gpu: bool = False
     # "pipeline": the supervised KFP pipeline trains it from a feature table; "simulator": a
-    # control policy learned in the world (its CLI trains, evaluates and registers it, same gates).
+    # control policy learned in the world; "corpus": learned from a labelled corpus (MDL-007). The
+    # last two run the train -> evaluate -> register + gate pipeline of their `policy_trainer`.
     trainer: str = "pipeline"
     # The MLServer implementation that serves it: a dotted path to an `mlserver.MLModel` in the
     # model's folder (its runtime.py); None: not served over the network.
@@ -141,6 +149,11 @@ class ModelSpec:
     max_ece: float | None = None
     # Turns predicted probabilities into the action the caller takes (None: probabilities only).
     decide: Callable[[np.ndarray], np.ndarray] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def trains_on_features(self) -> bool:
+        """Trained by the supervised pipeline from the feature table (else by its `policy_trainer`)."""
+        return self.trainer == "pipeline"
 
     @property
     def registered_name(self) -> str:

@@ -69,8 +69,9 @@ def monitor(dep: Deployment, model_id: str, start: datetime, end: datetime) -> d
     )
 
     spec = get(model_id)
-    if spec.trainer != "pipeline":
-        raise ValueError(f"{model_id} is a control policy; its health is judged by its rails and rollouts, not drift")
+    if not spec.trains_on_features:
+        raise ValueError(f"{model_id} is not trained on the feature table; its health is judged by its rails, "
+                         "rollouts and evaluations, not feature drift")
     mlflow.set_tracking_uri(dep.tracking_uri)  # models:/ URIs resolve through the global registry
     mlflow.set_registry_uri(dep.tracking_uri)
     client = MlflowClient(dep.tracking_uri)

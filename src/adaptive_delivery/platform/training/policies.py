@@ -1,14 +1,15 @@
-"""Registering a learned control policy (MDL-003 throttle, MDL-009 warm-up, any spec whose trainer is
-"simulator") the way every model
-is registered: one MLflow run with the training parameters, the held-out evaluation's metrics
-(the oracle's beside them), the tables and plots; the exported actor logged as a pyfunc model,
-registered as `challenger` and gated against `champion` with the spec's gates (`registry`).
+"""Registering a model with its own trainer (MDL-003 throttle and MDL-009 warm-up, learned in the
+simulator; MDL-007 content, learned from a labelled corpus) the way every model is registered: one
+MLflow run with the training parameters, the held-out evaluation's metrics (the oracle's or the
+baseline's beside them), the tables and plots; what is served (a policy's exported actor, the
+trainer's own export) logged as a pyfunc model, registered as `challenger` and gated against
+`champion` with the spec's gates (`registry`).
 
 Where the learned policy does not beat the best rule and no champion passes the gates, the best rule
 itself (its settings as a JSON artifact, which the model's runtime serves) is registered as
 `champion`, so a sender is served the rule until a learned policy beats it.
 
-These models train in the world simulator, not on a feature table, so they skip the supervised
+These models do not train on the feature table, so they skip the supervised
 pipeline's load/tune steps; registration, aliases and gates are the same code.
 """
 
@@ -61,8 +62,9 @@ def log_policy(
     import mlflow
 
     client = tracking.client()
+    learned_by = "reinforcement" if spec.trainer == "simulator" else spec.trainer
     run = client.create_run(tracking.experiment_id(), run_name=f"{'train' if kind == 'learned' else kind} {spec.model_id}",
-                            tags={"model_id": spec.model_id, "trainer": "reinforcement" if kind == "learned" else kind})
+                            tags={"model_id": spec.model_id, "trainer": learned_by if kind == "learned" else kind})
     run_id = run.info.run_id
     tracking.log_to(run_id, params=params, metrics={k: float(v) for k, v in metrics.items() if np.isfinite(v)})
     for artifact_path, path in files.items():
@@ -96,9 +98,10 @@ def register_policy(
     files: dict[str, Path],
     example: pd.DataFrame | None = None,
     python_model: mlflow.pyfunc.PythonModel | None = None,
+    artifact_key: str = ACTOR_ARTIFACT,
 ) -> tuple[str, GateVerdict]:
-    """Log one learned policy, register it as `challenger`, gate it; returns (run id, verdict)."""
-    run_id, version = log_policy(spec, tracking=tracking, artifact=(ACTOR_ARTIFACT, actor_path), params=params,
+    """Log one learned policy (or scorer), register it as `challenger`, gate it; returns (run id, verdict)."""
+    run_id, version = log_policy(spec, tracking=tracking, artifact=(artifact_key, actor_path), params=params,
                                  metrics=metrics, files=files, example=example, python_model=python_model)
     client = tracking.client()
     verdict = gate_and_promote(client, spec, version, metrics)
@@ -153,7 +156,7 @@ REPORT_SUFFIXES = (".csv", ".md", ".png", ".json", ".jsonl", ".html")
 
 def trainer_of(spec: ModelSpec) -> PolicyTrainer:
     if spec.policy_trainer is None:
-        raise ValueError(f"{spec.model_id} is not trained in the simulator (trainer={spec.trainer!r})")
+        raise ValueError(f"{spec.model_id} has no trainer of its own (trainer={spec.trainer!r})")
     return spec.policy_trainer
 
 
@@ -179,22 +182,23 @@ def evaluate_policy_step(spec: ModelSpec, policy: Path, out: Path, profile: str)
 
 def register_policy_step(spec: ModelSpec, tracking: Tracking, policy: Path, evaluation: Path,
                          params: dict[str, object] | None = None) -> GateVerdict:
-    """Export the actor, log the run with the evaluation's files, register `challenger`, gate."""
-    from stable_baselines3 import PPO
-
-    from adaptive_delivery.platform.rl.policy_export import save_actor
-
+    """Export what is served (a PPO policy's actor, or the trainer's own export), log the run with
+    the evaluation's files, register `challenger`, gate."""
     metrics_file = evaluation / METRICS_FILE
     if not metrics_file.exists():
         raise FileNotFoundError(f"{metrics_file} is missing: evaluate the policy first")
     trainer = trainer_of(spec)
     with tempfile.TemporaryDirectory() as tmp:
-        actor = save_actor(PPO.load(str(policy), device="cpu"), Path(tmp) / f"{spec.model_id.lower()}_actor.npz")
         files = {f"evaluation/{f.name}": f for f in sorted(evaluation.iterdir()) if f.suffix in REPORT_SUFFIXES}
-        files[f"policy/{spec.model_id.lower()}_ppo.zip"] = policy
-        _, verdict = register_policy(spec, tracking=tracking, actor_path=actor, params=params or {},
+        if trainer.export is None:
+            served = _export_actor(spec, policy, Path(tmp))
+            files[f"policy/{spec.model_id.lower()}_ppo.zip"] = policy
+        else:
+            served = trainer.export(policy, Path(tmp))
+        _, verdict = register_policy(spec, tracking=tracking, actor_path=served, params=params or {},
                                      metrics=json.loads(metrics_file.read_text()), files=files,
-                                     example=trainer.example(), python_model=trainer.pyfunc())
+                                     example=trainer.example(), python_model=trainer.pyfunc(),
+                                     artifact_key=trainer.artifact)
     if verdict.passed or trainer.best_rule is None:
         return verdict
     replace, champion = champion_to_replace(tracking.client(), spec)
@@ -204,3 +208,12 @@ def register_policy_step(spec: ModelSpec, tracking: Tracking, policy: Path, eval
         if version is not None:
             verdict.reasons.append(f"the best rule ({rule}) is champion as v{version}")
     return verdict
+
+
+def _export_actor(spec: ModelSpec, policy: Path, folder: Path) -> Path:
+    """A PPO policy's actor as the numpy file its runtime serves."""
+    from stable_baselines3 import PPO
+
+    from adaptive_delivery.platform.rl.policy_export import save_actor
+
+    return save_actor(PPO.load(str(policy), device="cpu"), folder / f"{spec.model_id.lower()}_actor.npz")

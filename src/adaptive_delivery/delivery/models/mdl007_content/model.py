@@ -11,8 +11,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 from scipy.sparse import hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -48,6 +50,9 @@ class TfidfSpam:
 
     def fit(self, texts: Sequence[str], y: np.ndarray) -> TfidfSpam:
         self.svm.fit(self._matrix(texts, fit=True), y)
+        for vectorizer in (self.words, self.chars):  # the terms cut by max_features: only size
+            if hasattr(vectorizer, "stop_words_"):
+                del vectorizer.stop_words_
         return self
 
     def decision(self, texts: Sequence[str]) -> np.ndarray:
@@ -169,6 +174,20 @@ class ContentScorer:
     @property
     def threshold(self) -> float:
         return self.stacked.threshold
+
+    def save(self, path: Path) -> Path:
+        """One file: what serving loads (`load_scorer`)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        joblib.dump(self, path, compress=3)
+        return path
+
+
+def load_scorer(path: Path) -> ContentScorer:
+    """A scorer `ContentScorer.save` wrote; anything else in the file is refused."""
+    scorer = joblib.load(path)
+    if not isinstance(scorer, ContentScorer):
+        raise ValueError(f"{path} holds a {type(scorer).__name__}, not MDL-007's ContentScorer")
+    return scorer
 
 
 def fit_scorer(train: Sequence[Content], y_train: np.ndarray, validation: Sequence[Content],

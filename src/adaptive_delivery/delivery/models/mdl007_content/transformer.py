@@ -182,6 +182,25 @@ class SpamEncoder:
                 out.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy())
         return np.concatenate(out) if out else np.zeros(0)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled as plain parts (vocabulary, BERT config, CPU weights): loads with no network and
+        on any device, and nothing of transformers' own objects is pickled."""
+        return {"config": asdict(self.config), "tokenizer": self.tokenizer.to_str(),
+                "bert": self.model.config.to_dict(),
+                "weights": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+                "timings": self.timings, "mlm_losses": self.mlm_losses}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        from tokenizers import Tokenizer
+        from transformers import BertConfig, BertForSequenceClassification
+
+        model = BertForSequenceClassification(BertConfig.from_dict(state["bert"]))
+        model.load_state_dict(state["weights"])
+        self.config = EncoderConfig(**state["config"])
+        self.tokenizer = Tokenizer.from_str(state["tokenizer"])
+        self.model = model.to(_device()).eval()
+        self.timings, self.mlm_losses = state["timings"], state["mlm_losses"]
+
     def save(self, folder: Path) -> None:
         """Tokenizer, weights and config, loadable with no network (`load`)."""
         import json
