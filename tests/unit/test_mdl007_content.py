@@ -300,3 +300,20 @@ def test_encoder_budgets_buy_the_cpu_size_or_the_gpu_size():
     assert encoder_for(20).hidden == transformer.SMALL.hidden and encoder_for(20).finetune_epochs == 1
     assert encoder_for(400) == transformer.SMALL
     assert encoder_for(transformer.BASE.mlm_steps) == transformer.BASE
+
+
+def test_the_gate_sends_approved_content_rewrites_flagged_content_and_holds_what_stays_risky(assessor):
+    from adaptive_delivery.delivery.models.mdl007_content.rules import UNSUBSCRIBE_FOOTER
+
+    footer = "\nUnsubscribe: https://x.example/u\nExample Ltd, 12 High Street, London SW1A 1AA"
+    clean = Content("Team notes", "meeting notes for the review" + footer,
+                    headers={"List-Unsubscribe-Post": "List-Unsubscribe=One-Click", "List-Unsubscribe": "<u>"})
+    sent, answer = assessor.gate(clean)
+    assert sent is clean and answer["approved_for_send"]
+    pushy = Content("FREE cash winner!!!", "click here now for free money, act now")
+    sent, again = assessor.gate(pushy, hold_at=1.01)  # held only for what is critical
+    assert sent is not None and sent != pushy and UNSUBSCRIBE_FOOTER in sent.body
+    assert "free" not in sent.subject.lower() and "!" not in sent.subject
+    assert not any(i["severity"] == "critical" for i in again["issues"])
+    held, _ = assessor.gate(pushy, hold_at=0.0)
+    assert held is None

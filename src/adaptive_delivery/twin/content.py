@@ -7,7 +7,8 @@ personalisation) are generated from them and carry the signal honestly but noisi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -97,6 +98,40 @@ def make_content(
         spamminess=spam,
         quality=quality,
     )
+
+
+# How the providers' filters read spamminess off the text: the least-squares weights of the
+# generator's hidden spamminess on three readings (20,000 contents, R² 0.60). The text is written
+# from the hidden number, so as written the two agree; a rewrite moves what the filters perceive by
+# what it changed in these readings, and the rest (the offer itself, images, links) stays.
+TEXT_READING_WEIGHTS = {"phrases": 0.020, "subject_caps": 0.105, "exclamations": 0.031}
+_PHRASE_PATTERNS = tuple(re.compile(re.escape(p), re.IGNORECASE) for p in SPAM_PHRASES)
+
+
+def text_readings(subject: str, preheader: str, body: str) -> dict[str, float]:
+    """What a provider's content filter counts in a message: trigger phrases anywhere, the share of
+    capitals among the subject's letters, exclamation marks anywhere."""
+    text = " ".join((subject, preheader, body))
+    letters = [ch for ch in subject if ch.isalpha()]
+    return {"phrases": float(sum(len(p.findall(text)) for p in _PHRASE_PATTERNS)),
+            "subject_caps": sum(ch.isupper() for ch in letters) / max(len(letters), 1),
+            "exclamations": float(text.count("!"))}
+
+
+def _text_spamminess(subject: str, preheader: str, body: str) -> float:
+    readings = text_readings(subject, preheader, body)
+    return sum(TEXT_READING_WEIGHTS[k] * readings[k] for k in TEXT_READING_WEIGHTS)
+
+
+def rewrite(content: Content, subject: str, preheader: str, body_text: str) -> Content:
+    """The same campaign with new text (a sender applying suggestions before it goes out): the
+    filters perceive its spamminess moved by what the new text changed in their readings; an
+    unsubscribe link is there when the body has one."""
+    before = _text_spamminess(content.subject, content.preheader, content.body_text)
+    after = _text_spamminess(subject, preheader, body_text)
+    spam = float(np.clip(content.spamminess + after - before, 0.01, 0.99))
+    return replace(content, subject=subject, preheader=preheader, body_text=body_text, spamminess=spam,
+                   has_unsubscribe_link="unsubscribe" in body_text.lower())
 
 
 def _personalization_p(quality: float) -> list[float]:

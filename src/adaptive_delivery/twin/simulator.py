@@ -46,6 +46,9 @@ BLOCKLIST_DAYS = 3
 
 # Sees one day's planned sends (sends-log rows) and says which go out.
 SendFilter = Callable[[int, pa.Table], np.ndarray]
+# Sees each campaign's content before it goes out: the content to send (as written, or rewritten
+# with `content.rewrite`), or None to hold the campaign (a sender's pre-send content check).
+ContentGate = Callable[[Content], Content | None]
 
 
 @dataclass
@@ -100,6 +103,8 @@ class World:
         self.day_index = 0
         self.contents: list[Content] = []
         self.campaign_rows: list[dict] = []
+        # per campaign a content gate saw: held or sent, rewritten or not, spamminess as written and sent
+        self.gate_log: list[dict] = []
 
     # ---- randomness ---------------------------------------------------------------------
     def _rng(self, *keys: object) -> np.random.Generator:
@@ -122,9 +127,10 @@ class World:
         return limit, strict, shift
 
     # ---- one day ------------------------------------------------------------------------
-    def step_day(self, send_filter: SendFilter | None = None) -> DayResult:
+    def step_day(self, send_filter: SendFilter | None = None, content_gate: ContentGate | None = None) -> DayResult:
         """Advance one day. `send_filter` sees the day's planned sends (the sends-log rows) before
-        anything happens and returns which of them go out: a sender's decision service in the loop."""
+        anything happens and returns which of them go out: a sender's decision service in the loop.
+        `content_gate` sees each campaign's content first and may rewrite or hold it."""
         d = self.day_index
         today = self.config.start + timedelta(days=d)
         day0_us = _epoch_us(today)
@@ -137,7 +143,7 @@ class World:
                 if n_new:
                     pop.add(rng, int(n_new), k, d, s.signup_invalid_share, s.trap_share * 0.3, tenure_days=None)
 
-        msgs = self._plan_sends(rng, d, day0_us)
+        msgs = self._plan_sends(rng, d, day0_us, content_gate)
         if send_filter is not None and msgs["sub"].size:
             keep = np.asarray(send_filter(d, self.sends_table(msgs)), dtype=bool)
             msgs = {k: v[keep] for k, v in msgs.items()}
@@ -152,8 +158,10 @@ class World:
         self.day_index += 1
         return DayResult(today, events, truth)
 
-    def _plan_sends(self, rng: np.random.Generator, d: int, day0_us: int) -> dict[str, np.ndarray]:
-        """Who gets which campaign when, from which IP, at what rate."""
+    def _plan_sends(self, rng: np.random.Generator, d: int, day0_us: int,
+                    content_gate: ContentGate | None = None) -> dict[str, np.ndarray]:
+        """Who gets which campaign when, from which IP, at what rate (a held campaign draws the same
+        randomness and sends nothing, so gated and ungated runs of a world plan the same days)."""
         pop = self.pop
         live = np.arange(pop.size)
         cols: dict[str, list[np.ndarray]] = {k: [] for k in ("sub", "ts", "ip", "campaign", "rate", "transactional")}
@@ -176,8 +184,10 @@ class World:
                     continue
                 audience = rng.permutation(audience)
                 campaign_no = len(self.campaign_rows)
-                content = make_content(rng, f"{s.org_id}-ct{campaign_no:05d}", s.spamminess, s.quality, s.one_click_unsubscribe)
-                self.contents.append(content)
+                written = make_content(rng, f"{s.org_id}-ct{campaign_no:05d}", s.spamminess, s.quality,
+                                       s.one_click_unsubscribe)
+                content = content_gate(written) if content_gate is not None else written
+                self.contents.append(content if content is not None else written)
                 rate = s.send_rate_per_min if not transactional else 60.0
                 start_us = day0_us + int((s.send_hour_utc + rng.normal(0, 0.3)) * 3600 * US_PER_S)
                 if transactional:  # transactional mail trickles through the day
@@ -188,10 +198,18 @@ class World:
                 ts = np.minimum(ts, day0_us + US_PER_DAY - 1)
                 ips = np.flatnonzero(self.ip_sender == k)
                 self.campaign_rows.append(
-                    dict(campaign_id=f"{s.org_id}-c{campaign_no:05d}", org_id=s.org_id, content_id=content.content_id,
+                    dict(campaign_id=f"{s.org_id}-c{campaign_no:05d}", org_id=s.org_id, content_id=written.content_id,
                          campaign_type="transactional" if transactional else "marketing",
-                         scheduled_ts=int(ts[0]), send_rate_per_min=rate, audience_size=int(audience.size))
+                         scheduled_ts=int(ts[0]), send_rate_per_min=rate,
+                         audience_size=int(audience.size) if content is not None else 0)
                 )
+                if content_gate is not None:
+                    self.gate_log.append({"campaign_id": self.campaign_rows[-1]["campaign_id"], "org_id": s.org_id,
+                                          "held": content is None, "rewritten": content not in (None, written),
+                                          "spamminess_written": written.spamminess, "audience": int(audience.size),
+                                          "spamminess_sent": content.spamminess if content is not None else None})
+                if content is None:
+                    continue
                 cols["sub"].append(audience)
                 cols["ts"].append(ts)
                 cols["ip"].append(ips[np.arange(audience.size) % ips.size])

@@ -202,13 +202,26 @@ def _subject_terms(content: Content) -> set[str]:
     return {w.lower() for w in _WORD.findall(content.subject) if len(w) > 2} - _STOP
 
 
+# The sending platform's merge tag for a recipient's own unsubscribe link (filled in per message).
+UNSUBSCRIBE_FOOTER = "Unsubscribe: {{unsubscribe_url}}"
+
+
+def _add_unsubscribe(content: Content) -> Content:
+    return replace(content, body=f"{content.body.rstrip()}\n\n{UNSUBSCRIBE_FOOTER}")
+
+
+def _drop_reply_prefix(content: Content) -> Content:
+    return replace(content, subject=re.sub(r"^(?:(?:re|fwd?)\s*:\s*)+", "", content.subject, flags=re.IGNORECASE))
+
+
 def compliance_findings(content: Content) -> list[Finding]:
-    """CAN-SPAM / bulk-sender checks (spec §3.4 compliance): the rewrite cannot be written for the
-    sender, so these carry advice only."""
+    """CAN-SPAM / bulk-sender checks (spec §3.4 compliance). Where a mechanical fix exists (an
+    unsubscribe merge tag, dropping a false 'Re:') it is the rewrite; the rest is advice only."""
     out: list[Finding] = []
     if not _has_unsubscribe(content):
         out.append(Finding("no_unsubscribe", "No unsubscribe link or List-Unsubscribe header", "body",
-                           "critical", "Add an unsubscribe link and a List-Unsubscribe header"))
+                           "critical", f"Add '{UNSUBSCRIBE_FOOTER}' to the footer and a List-Unsubscribe "
+                           "header", _add_unsubscribe))
     elif not content.headers.get("List-Unsubscribe-Post"):
         out.append(Finding("no_one_click", "No RFC 8058 one-click unsubscribe header", "headers", "warning",
                            "Add 'List-Unsubscribe-Post: List-Unsubscribe=One-Click' (Gmail and Yahoo "
@@ -221,7 +234,7 @@ def compliance_findings(content: Content) -> list[Finding]:
     missing = sorted(t for t in terms if t not in body)
     if content.subject.lower().startswith(("re:", "fw:", "fwd:")) and not content.headers.get("In-Reply-To"):
         out.append(Finding("deceptive_subject", "Subject poses as a reply or forward", "subject",
-                           "critical", "Drop the 'Re:'/'Fwd:' prefix from campaign subjects"))
+                           "critical", "Drop the 'Re:'/'Fwd:' prefix from campaign subjects", _drop_reply_prefix))
     elif terms and len(missing) > max(2, len(terms) // 2):
         out.append(Finding("deceptive_subject", f"Subject promises what the body does not mention: "
                            f"{', '.join(missing[:5])}", "subject", "warning",

@@ -44,14 +44,26 @@ class ContentAssessor:
             self._cache.popitem(last=False)
         return answer
 
+    def gate(self, content: Content, hold_at: float | None = None) -> tuple[Content | None, dict[str, Any]]:
+        """A sender's pre-send check: content approved as written goes out as written; otherwise
+        every suggestion is applied, and the rewrite goes out unless something critical is left or
+        its P(spam) is still at least `hold_at` (default: the scorer's threshold), when the campaign
+        is held (None). Returns what goes out and the answer that decided it."""
+        answer = self.assess(content)
+        if answer["approved_for_send"]:
+            return content, answer
+        rewritten = apply_suggestions(content)
+        again = self.assess(rewritten) if rewritten != content else answer
+        critical = any(i["severity"] == "critical" for i in again["issues"])
+        limit = self.scorer.threshold if hold_at is None else hold_at
+        held = critical or again["spam_probability"] >= limit
+        return (None if held else rewritten), again
+
     def _assess(self, content: Content) -> dict[str, Any]:
         risk_findings = rules.risk_findings(content)
         compliance_findings = rules.compliance_findings(content)
         rewrites = [f.rewrite(content) for f in risk_findings if f.rewrite is not None]
-        everything = content
-        for f in risk_findings:
-            if f.rewrite is not None:
-                everything = f.rewrite(everything)
+        everything = apply_suggestions(content, risk_findings)
         scored = self.spam_risk([content, *rewrites, everything])
         p_spam, after, p_all = scored[0], iter(scored[1:-1]), scored[-1]
         issues = []
@@ -73,6 +85,17 @@ class ContentAssessor:
             "rewritten": {"subject": everything.subject, "spam_risk": _risk(p_all)} if rewrites else None,
             "content_hash": content.key,
         }
+
+
+def apply_suggestions(content: Content, findings: Sequence[rules.Finding] | None = None) -> Content:
+    """The content with every finding's rewrite applied in turn: spam-risk and compliance findings
+    by default, only `findings` where given (the answer's rewrite score applies the risk ones)."""
+    if findings is None:
+        findings = [*rules.risk_findings(content), *rules.compliance_findings(content)]
+    for f in findings:
+        if f.rewrite is not None:
+            content = f.rewrite(content)
+    return content
 
 
 def _risk(p: float) -> int:
