@@ -31,10 +31,13 @@ import pyarrow as pa
 from provenance import write_results
 from scipy.stats import spearmanr
 
-from adaptive_delivery.delivery.models.mdl007_content.content import Content
 from adaptive_delivery.delivery.models.mdl007_content.model import load_scorer
 from adaptive_delivery.delivery.models.mdl007_content.score import ContentAssessor
-from adaptive_delivery.delivery.models.mdl007_content.training import export_scorer, train_and_save
+from adaptive_delivery.delivery.models.mdl007_content.training import (
+    export_scorer,
+    train_and_save,
+    twin_campaign_content,
+)
 from adaptive_delivery.platform import protocol
 from adaptive_delivery.twin import content as twin_content
 from adaptive_delivery.twin.config import WorldConfig
@@ -44,23 +47,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 METRICS = ("spam_placement", "block_rate", "complaint_rate", "human_open_rate", "messages", "human_opens")
 
 
-def as_sent(c: twin_content.Content, domain: str) -> Content:
-    """What the sender's pre-send check receives for a twin campaign: its text, its links on the
-    sender's own domain, and the unsubscribe headers it carries."""
-    links = tuple(f"https://{domain}/l/{c.content_id}/{i}" for i in range(c.link_count))
-    headers = {"From": f"News <news@{domain}>"}
-    if c.has_list_unsubscribe_header:
-        headers |= {"List-Unsubscribe": f"<https://{domain}/u>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
-    return Content(subject=c.subject, body=c.body_text, preheader=c.preheader, links=links, headers=headers)
-
-
 def make_gate(assessor: ContentAssessor, domains: dict[str, str], seen: list[tuple[float, float]],
               hold_at: float | None = None):
     """The twin's content gate: MDL-007's decision, its rewrite carried back into the campaign.
     `seen` collects (hidden spamminess, MDL-007's P(spam)) of each campaign as written."""
     def gate(c: twin_content.Content) -> twin_content.Content | None:
         org = c.content_id.split("-ct")[0]
-        written = as_sent(c, domains[org])
+        written = twin_campaign_content(c, domains[org])
         seen.append((c.spamminess, assessor.assess(written)["spam_probability"]))
         sent, _ = assessor.gate(written, hold_at)
         if sent is None:

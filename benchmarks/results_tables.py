@@ -391,6 +391,52 @@ def content_latency(data: dict, _: str) -> str:
             "suggested rewrite again.\n\n" + table(["encoder", "spam probability", "whole answer", "cache hit"], rows))
 
 
+GATE_ROWS = (("spam placement (share of accepted)", "spam_placement", lambda x: pct(x, 2)),
+             ("blocked (share sent)", "block_rate", lambda x: pct(x, 3)),
+             ("complaints (share sent)", "complaint_rate", lambda x: pct(x, 4)),
+             ("human opens (share sent)", "human_open_rate", lambda x: pct(x, 2)),
+             ("messages sent", "messages", lambda x: f"{x:,.0f}"), ("human opens", "human_opens", lambda x: f"{x:,.0f}"))
+
+
+def _hold(h: float | None) -> str:
+    return "the scorer's threshold" if h is None else ("never on the score" if h > 1 else f"P(spam) ≥ {h:.2f}")
+
+
+def content_gate(data: dict, _: str) -> str:
+    """MDL-007 as the twin's pre-send gate, gated beside ungated on the same sealed worlds."""
+    s = data["summary"]
+    rows = [[label, ci(s["ungated"][k], f), ci(s["gated"][k], f), ci(s["gated_minus_ungated"][k], f)]
+            for label, k, f in GATE_ROWS]
+    return (f"{len(data['seeds'])} sealed worlds ({data['subscribers']:,} subscribers, {data['days']} days, the "
+            f"default senders); every campaign checked before it goes out: sent as written when approved, else "
+            f"rewritten with every suggestion, and held when something critical is left or the rewrite still scores "
+            f"{_hold(data['hold_at'])} (chosen on validation worlds). Rates are the twin's expected ones over what "
+            f"went out; mean [95% interval] over worlds.\n\n"
+            + table(["", "ungated", "gated", "gated − ungated"], rows) +
+            f"\n\nPer world: {ci(s['campaigns'], lambda x: f'{x:.0f}')} campaigns, "
+            f"{ci(s['rewritten'], lambda x: f'{x:.1f}')} rewritten and sent, {ci(s['held'], lambda x: f'{x:.1f}')} "
+            f"held ({ci(share(s['held_audience_share']), pct)} of the audience). A rewrite lowered the spamminess the "
+            f"providers perceive by {ci(s['spamminess_drop_of_rewritten'], lambda x: f'{x:.3f}')}. Rank correlation "
+            f"of the scorer's P(spam) with the campaigns' hidden spamminess: "
+            f"{ci(s['score_vs_hidden_spearman'], lambda x: f'{x:.2f}')}. Scorer: {data['scorer_members']}, "
+            f"threshold {data['threshold']:.3f}, version {data['scorer_version']}.")
+
+
+def content_gate_validation(data: dict, _: str) -> str:
+    """Where to hold a campaign, chosen on validation worlds."""
+    rows = []
+    for hold, s in data["candidates"].items():
+        h = None if hold == "None" else float(hold)
+        rows.append([_hold(h), ci(s["gated"]["human_opens"], lambda x: f"{x:,.0f}"),
+                     ci(s["gated"]["spam_placement"], lambda x: pct(x, 2)), ci(s["held"], lambda x: f"{x:.1f}"),
+                     ci(s["rewritten"], lambda x: f"{x:.1f}")])
+    base = next(iter(data["candidates"].values()))["ungated"]
+    return (f"{len(data['seeds'])} validation worlds. Ungated: {ci(base['human_opens'], lambda x: f'{x:,.0f}')} human "
+            f"opens, spam placement {ci(base['spam_placement'], lambda x: pct(x, 2))}. Chosen by "
+            f"{data['objective']}: **{_hold(data['chosen_hold_at'])}**.\n\n"
+            + table(["hold when the rewrite scores", "human opens", "spam placement", "held", "rewritten"], rows))
+
+
 RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "listening_sockets.json": listening_sockets,
     "simulator.json": simulator, "bounce_parser.json": bounce_parser, "bounce_recipients.json": bounce_recipients, "ingest_scaling.json": ingest_scaling, "feature_build.json": feature_build,
@@ -399,6 +445,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "mdl003_sealed.json": mdl003_sealed, "mdl009_sealed.json": mdl009_sealed, "mdl001_sealed.json": mdl001_sealed,
     "serving_latency.json": serving_latency, "serving_load.json": serving_load, "decision_path.json": decision_path,
     "content_spam.json": content_spam, "content_spam_base.json": content_spam, "content_latency.json": content_latency,
+    "content_gate.json": content_gate, "content_gate_validation.json": content_gate_validation,
 }
 
 
@@ -505,7 +552,20 @@ def plot_mdl009_sealed(data: dict) -> bytes:
     return _png(plt, fig)
 
 
-PLOTS: dict[str, Callable[[dict], bytes]] = {"mdl003_sealed.json": plot_mdl003_sealed,
+def plot_content_gate(data: dict) -> bytes:
+    """Spam placement per sealed world, ungated and gated."""
+    plt, fig, ax = _figure()
+    worlds = data["per_world"]
+    x = range(len(worlds))
+    for i, arm in enumerate(("ungated", "gated")):
+        ax.bar([j + (i - 0.5) * 0.4 for j in x], [100 * w[arm]["spam_placement"] for w in worlds], 0.4, label=arm)
+    ax.set_xticks(list(x), [f"world {w['seed']}" for w in worlds])
+    ax.set_ylabel("spam placement, % of accepted")
+    ax.legend()
+    return _png(plt, fig)
+
+
+PLOTS: dict[str, Callable[[dict], bytes]] = {"content_gate.json": plot_content_gate,"mdl003_sealed.json": plot_mdl003_sealed,
                                              "mdl001_sealed.json": plot_mdl001_sealed,
                                              "ingest_scaling.json": plot_ingest_scaling,
                                              "mdl009_sealed.json": plot_mdl009_sealed,"mdl001_quality.json": plot_mdl001, "mdl001_panel_20k.json": plot_mdl001,
@@ -537,6 +597,7 @@ def headlines() -> str:
     b = load("bounce_parser.json")
     s = load("simulator.json")
     c = load("content_spam.json")
+    g = load("content_gate.json")["summary"]["gated_minus_ungated"]
     gain = t["intervals"]["ppo"]["gain_vs_best_rule"]
     f3 = "{:.3f}".format
     typical = w["targets"]["typical"]
@@ -557,6 +618,10 @@ def headlines() -> str:
          f"{pct(c['summary']['ours']['fpr']['mean'], 2)} false positives vs TF-IDF {c['summary']['tfidf_baseline']['f1']['mean']:.3f} "
          f"and SpamAssassin {c['summary']['spamassassin']['f1']['mean']:.3f} (SpamAssassin corpus, time blocks; "
          "target ≥ 0.99 at ≤ 0.5%)", "[MDL-007](docs/models/mdl-007.md) · `content_spam.json`"],
+        ["MDL-007 as the twin's pre-send gate", f"spam placement {ci(g['spam_placement'], lambda x: f'{100 * x:+.1f}')} "
+         f"points, blocks {ci(g['block_rate'], lambda x: f'{100 * x:+.2f}')} points, human opens "
+         f"{ci(g['human_opens'], lambda x: f'{x:+,.0f}')} vs sending as written (sealed worlds)",
+         "[MDL-007](docs/models/mdl-007.md#the-gate-in-the-twin) · `content_gate.json`"],
         ["bounce parsing", f"outcome class {pct(b['ours']['outcome_class'])}, reason {pct(b['ours']['reason'])} "
          f"on {b['verdicts']} real verdicts", "[results](docs/results.md) · `bounce_parser.json`"],
         ["simulator", f"{num(s['end_to_end'][-1]['events_per_second'])} events/s "

@@ -317,3 +317,49 @@ def test_the_gate_sends_approved_content_rewrites_flagged_content_and_holds_what
     assert not any(i["severity"] == "critical" for i in again["issues"])
     held, _ = assessor.gate(pushy, hold_at=0.0)
     assert held is None
+
+
+def _campaigns(n: int, seed: int):
+    from adaptive_delivery.delivery.models.mdl007_content.engagement import Campaign
+
+    rnd = random.Random(seed)
+    good = ["thank you for reading", "your weekly summary", "a short story from the team", "tips for you"]
+    filler = ["offer", "update", "news", "today", "spring", "collection"]
+    out = []
+    for _ in range(n):
+        k = rnd.randint(0, 4)
+        body = " ".join([*rnd.sample(good, k), *rnd.choices(filler, k=6)])
+        delivered = rnd.randint(200, 2000)
+        rate = 0.08 + 0.05 * k
+        opens = sum(rnd.random() < rate for _ in range(delivered))
+        out.append(Campaign(Content("News", body), delivered, opens, opens // 8, rnd.choice(["a", "b"]), k / 4))
+    return out
+
+
+def test_engagement_learns_which_content_opens_better_and_ranks_it_below_the_oracle():
+    from adaptive_delivery.delivery.models.mdl007_content.engagement import EngagementModel
+    from adaptive_delivery.delivery.models.mdl007_content.training import engagement_metrics
+
+    model = EngagementModel().fit(_campaigns(200, seed=1))
+    held_out = _campaigns(120, seed=2)
+    m = engagement_metrics(model, held_out)
+    assert m["open_rate_rank_within_sender"] > 0.6
+    assert m["oracle_open_rate_rank_within_sender"] >= m["open_rate_rank_within_sender"] - 0.05
+    opens, clicks = model.predict([c.content for c in held_out])
+    assert ((opens > 0) & (opens < 1) & (clicks < opens)).all()
+    potential = model.potential(np.sort(opens))
+    assert (np.diff(potential) >= 0).all() and potential.min() >= 0 and potential.max() <= 100
+    with pytest.raises(ValueError, match="too few"):
+        EngagementModel().fit(held_out[:5])
+
+
+def test_the_answer_carries_engagement_potential_when_the_scorer_has_it(assessor):
+    from adaptive_delivery.delivery.models.mdl007_content.engagement import EngagementModel
+
+    scorer = assessor.scorer
+    with_engagement = ContentAssessor(spam_model.ContentScorer(scorer.tfidf, scorer.encoder, scorer.stacked,
+                                                               EngagementModel().fit(_campaigns(100, seed=3))))
+    answer = with_engagement.assess(Content("Team notes", "thank you for reading your weekly summary"))
+    assert 0 <= answer["category_scores"]["engagement_potential"] <= 100
+    assert 0 < answer["engagement"]["predicted_open_rate"] < 1
+    assert assessor.assess(Content("Team notes", "x"))["engagement"] is None

@@ -161,6 +161,7 @@ class ContentScorer:
     tfidf: TfidfSpam | None
     encoder: Any  # transformer.SpamEncoder, or None where validation kept no transformer
     stacked: Stacked
+    engagement: Any = None  # engagement.EngagementModel: predicted open and click rates
 
     def member_scores(self, contents: Sequence[Content]) -> dict[str, np.ndarray]:
         return member_scores(contents, self.tfidf, self.encoder)

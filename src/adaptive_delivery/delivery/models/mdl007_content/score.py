@@ -76,9 +76,18 @@ class ContentAssessor:
         compliance = max(0, 100 - sum(PENALTY[f.severity] for f in compliance_findings))
         spam_risk = _risk(p_spam)
         blocked = p_spam >= self.scorer.threshold or any(f.severity == "critical" for f in compliance_findings)
+        categories = {"spam_risk": spam_risk, "compliance": compliance}
+        engagement = None
+        if getattr(self.scorer, "engagement", None) is not None:
+            opens, clicks = self.scorer.engagement.predict([content])
+            categories["engagement_potential"] = round(float(self.scorer.engagement.potential(opens)[0]))
+            engagement = {"predicted_open_rate": round(float(opens[0]), 4),
+                          "predicted_click_rate": round(float(clicks[0]), 4)}
+        goods = [100 - spam_risk, compliance, *([categories["engagement_potential"]] if engagement else [])]
         return {
-            "overall_score": round((100 - spam_risk + compliance) / 2),
-            "category_scores": {"spam_risk": spam_risk, "compliance": compliance},
+            "overall_score": round(sum(goods) / len(goods)),
+            "category_scores": categories,
+            "engagement": engagement,
             "spam_probability": round(p_spam, 4),
             "issues": issues,
             "approved_for_send": not blocked,

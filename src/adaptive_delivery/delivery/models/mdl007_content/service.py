@@ -27,8 +27,9 @@ REQUIRED = ("subject",)
 HEADER_INPUTS = {"list_unsubscribe": "List-Unsubscribe", "list_unsubscribe_post": "List-Unsubscribe-Post",
                  "from_address": "From", "in_reply_to": "In-Reply-To"}
 OPTIONAL = ("body", "body_html", "preheader", *HEADER_INPUTS)
-OUTPUTS = ("overall_score", "spam_risk", "compliance", "spam_probability", "approved_for_send", "issues",
-           "rewritten_subject", "rewritten_spam_risk", "content_hash")
+OUTPUTS = ("overall_score", "spam_risk", "compliance", "engagement_potential", "predicted_open_rate",
+           "predicted_click_rate", "spam_probability", "approved_for_send", "issues", "rewritten_subject",
+           "rewritten_spam_risk", "content_hash")
 
 
 def _text(columns: Mapping[str, np.ndarray], name: str, n: int) -> list[str]:
@@ -81,7 +82,8 @@ def answer_rows(assessor: ContentAssessor, columns: Mapping[str, np.ndarray]) ->
 
 
 def answer_columns(answers: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    """spec §3.4 answers as columns (issues as JSON text, a missing rewrite as '' and -1)."""
+    """spec §3.4 answers as columns (issues as JSON text, a missing rewrite as '' and -1, no
+    engagement model as NaN)."""
     def col(values: list, dtype: Any = object) -> np.ndarray:
         return np.asarray(values, dtype=dtype)
 
@@ -90,6 +92,12 @@ def answer_columns(answers: list[dict[str, Any]]) -> dict[str, np.ndarray]:
         "overall_score": col([a["overall_score"] for a in answers], np.float64),
         "spam_risk": col([a["category_scores"]["spam_risk"] for a in answers], np.float64),
         "compliance": col([a["category_scores"]["compliance"] for a in answers], np.float64),
+        "engagement_potential": col([a["category_scores"].get("engagement_potential", np.nan) for a in answers],
+                                    np.float64),
+        "predicted_open_rate": col([(a["engagement"] or {}).get("predicted_open_rate", np.nan) for a in answers],
+                                   np.float64),
+        "predicted_click_rate": col([(a["engagement"] or {}).get("predicted_click_rate", np.nan) for a in answers],
+                                    np.float64),
         "spam_probability": col([a["spam_probability"] for a in answers], np.float64),
         "approved_for_send": col([float(a["approved_for_send"]) for a in answers], np.float64),
         "issues": col([json.dumps(a["issues"]) for a in answers]),
