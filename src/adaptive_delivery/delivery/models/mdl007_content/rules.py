@@ -110,13 +110,14 @@ FEATURES = ("subject_triggers", "body_triggers", "urgency", "money", "links", "s
 
 
 def features(content: Content) -> np.ndarray:
-    """The rule features, as the learned scorer reads them (order: FEATURES)."""
-    text = content.text
+    """The rule features, as the learned scorer reads them (order: FEATURES); counts and shares
+    over the start of the body the learned members read too."""
+    text, body = content.text, content.model_body
     return np.array([
-        _count(_TRIGGER_RE, content.subject), _count(_TRIGGER_RE, content.body),
+        _count(_TRIGGER_RE, content.subject), _count(_TRIGGER_RE, body),
         _count(_URGENCY_RE, text), len(_MONEY.findall(text)), math.log1p(len(content.links)),
-        sum(suspicious(u) for u in content.links), caps_share(content.body),
-        caps_share(content.subject), exclamation_density(content.body), content.subject.count("!"),
+        sum(suspicious(u) for u in content.links), caps_share(body),
+        caps_share(content.subject), exclamation_density(body), content.subject.count("!"),
         math.log1p(len(content.body)), float(content.html and not content.body.strip()),
         float(_has_unsubscribe(content)), float(has_address(content.body)),
     ], dtype=np.float64)
@@ -173,7 +174,8 @@ def risk_findings(content: Content) -> list[Finding]:
     """Spam-risk factors with their rewrites (spec §3.4's six feature families)."""
     out: list[Finding] = []
     for field in ("subject", "body"):
-        text = getattr(content, field)
+        # found where the score reads (the start of the body); a rewrite fixes the whole field
+        text = content.model_body if field == "body" else content.subject
         if words := _found(_TRIGGER_RE, text):
             shown = ", ".join(f"'{w}'" for w in words[:4])
             plain = "; ".join(f"'{w}' -> '{TRIGGERS[w]}'" if TRIGGERS[w] else f"drop '{w}'" for w in words[:4])
