@@ -45,7 +45,9 @@ def provenance(argv: list[str] | None = None) -> dict[str, object]:
     # sender names the commit it sent in SOURCE_COMMIT, and the copy's own git is not asked.
     sent = os.environ.get("SOURCE_COMMIT")
     return {"command": shlex.join(command), "commit": sent or _git("rev-parse", "HEAD"),
-            "tree_changed": False if sent else bool(_git("status", "--porcelain", "--untracked-files=no")),
+            # the sealed-use ledger is written by the run itself (its claim comes first)
+            "tree_changed": False if sent else bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                                                         ":!benchmarks/results/sealed_ledger.jsonl")),
             "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine()}
 
 

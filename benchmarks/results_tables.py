@@ -437,6 +437,22 @@ def content_gate_validation(data: dict, _: str) -> str:
             + table(["hold when the rewrite scores", "human opens", "spam placement", "held", "rewritten"], rows))
 
 
+def content_engagement(data: dict, _: str) -> str:
+    """MDL-007's engagement potential on sealed worlds, beside the oracle and the sender's average."""
+    s = data["summary"]
+    f2 = "{:.2f}".format
+    rows = [["open rate: rank correlation inside a sender", ci(s["open_rate_rank_within_sender"], f2),
+             ci(s["oracle_open_rate_rank_within_sender"], f2), "— (one value per sender)"],
+            ["click rate: rank correlation inside a sender", ci(s["click_rate_rank_within_sender"], f2),
+             ci(s["oracle_click_rate_rank_within_sender"], f2), "—"],
+            ["open rate: mean absolute error", ci(s["open_rate_mean_abs_error"], lambda x: pct(x, 2)), "—",
+             ci(s["sender_mean_open_rate_abs_error"], lambda x: pct(x, 2))]]
+    return (f"Learned from {data['campaigns_learned']:,} campaigns of {data['training_worlds']} training worlds "
+            f"({data['subscribers']:,} subscribers, {data['days']} days); ridge penalty {data['alpha']:g} chosen on "
+            f"validation worlds; judged on {len(data['seeds'])} sealed worlds, mean [95% interval].\n\n"
+            + table(["", "MDL-007 (text only)", "oracle (hidden quality)", "the sender's own average"], rows))
+
+
 RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "listening_sockets.json": listening_sockets,
     "simulator.json": simulator, "bounce_parser.json": bounce_parser, "bounce_recipients.json": bounce_recipients, "ingest_scaling.json": ingest_scaling, "feature_build.json": feature_build,
@@ -446,6 +462,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "serving_latency.json": serving_latency, "serving_load.json": serving_load, "decision_path.json": decision_path,
     "content_spam.json": content_spam, "content_spam_base.json": content_spam, "content_latency.json": content_latency,
     "content_gate.json": content_gate, "content_gate_validation.json": content_gate_validation,
+    "content_engagement.json": content_engagement,
 }
 
 
