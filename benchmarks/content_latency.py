@@ -1,5 +1,6 @@
 """MDL-007's time per email in process on this machine's cores: the spam probability alone, the
-whole answer (rules, compliance, every suggested rewrite scored again), and a cache hit.
+whole answer (rules, compliance, every suggested rewrite scored again), and a cache hit; then the
+same through the MLServer runtime over REST on 127.0.0.1.
 
 Latency depends on the encoder's shape, not on how well it trained, so each size is trained briefly
 (`--scale` of its steps, on `--train` messages of seed 0's training block, spread over it); the
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -23,6 +25,9 @@ from provenance import write_results
 from adaptive_delivery.delivery.models.mdl007_content import model as spam_model
 from adaptive_delivery.delivery.models.mdl007_content.corpus import read_spamassassin, time_splits
 from adaptive_delivery.delivery.models.mdl007_content.score import ContentAssessor
+from adaptive_delivery.delivery.models.mdl007_content.spec import SPEC
+
+RUNTIME = SPEC.runtime
 
 
 def percentiles(seconds: list[float]) -> dict[str, float]:
@@ -62,7 +67,44 @@ def time_size(name: str, scale: float, corpus: Path, emails: int, train: int) ->
         assessor.assess(c)
         hit.append(time.perf_counter() - t0)
     return {"encoder": asdict(cfg), "trained_on": len(fit_on), "torch_threads": torch.get_num_threads(),
-            "spam_probability": percentiles(proba), "whole_answer": percentiles(answer), "cache_hit": percentiles(hit)}
+            "spam_probability": percentiles(proba), "whole_answer": percentiles(answer), "cache_hit": percentiles(hit),
+            "served": served_times(scorer, test)}
+
+
+def served_times(scorer: spam_model.ContentScorer, test: list) -> dict[str, dict[str, float]]:
+    """The same emails through MLServer's REST endpoint on 127.0.0.1 (the runtime a sender calls),
+    one per request: each email's first request (the whole answer) and its second (a cache hit)."""
+    import requests
+
+    from serving import local
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "model"
+        scorer.save(folder / "mdl007_scorer.joblib")
+        http, grpc = local.free_port(), local.free_port()
+        settings = local.write_settings(Path(tmp) / "mlserver", {"mdl-007": ("bench", folder)}, http, grpc,
+                                        runtimes={"mdl-007": RUNTIME})
+        server = local.start(settings, http, grpc, "mdl-007")
+        try:
+            session = requests.Session()
+            url = f"{server.url}/v2/models/mdl-007/infer"
+
+            def call(c) -> float:
+                body = {"inputs": [{"name": n, "shape": [1], "datatype": "BYTES", "data": [v]}
+                                   for n, v in (("subject", c.subject), ("preheader", c.preheader), ("body", c.body))]}
+                t0 = time.perf_counter()
+                r = session.post(url, json=body, timeout=30)
+                took = time.perf_counter() - t0
+                r.raise_for_status()
+                return took
+
+            for c in test[:20]:  # warm-up (and these twenty are cached from here on)
+                call(c)
+            first = [call(c) for c in test[20:]]
+            again = [call(c) for c in test[20:]]
+        finally:
+            server.stop()
+    return {"whole_answer": percentiles(first), "cache_hit": percentiles(again)}
 
 
 def main(argv: list[str] | None = None) -> None:
