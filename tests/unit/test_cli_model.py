@@ -51,3 +51,8 @@ def test_model_approve_refuses_what_no_rail_waits_for(tmp_path):
     wrong_kind = runner.invoke(app, ["model", "approve", "MDL-009", "--ip", "x", "--kind", "skip", "--by", "sam",
                                      "--ledger", str(ledger)])
     assert wrong_kind.exit_code != 0 and not ledger.exists()
+
+
+def test_a_corpus_trained_model_says_where_it_is_evaluated():
+    done = runner.invoke(app, ["model", "evaluate", "MDL-007"], env={"COLUMNS": "300"})
+    assert done.exit_code == 2 and "evaluated on its corpus" in done.output, done.output
