@@ -28,7 +28,7 @@ from serving.guard import raw_contents_problem
 from serving.raw_tensors import _unpack, pack_text
 
 
-def request_columns(request) -> dict[str, np.ndarray]:
+def request_columns(request, text_limits=None) -> dict[str, np.ndarray]:
     """A raw-tensor ModelInferRequest's inputs, one flat array each, through the checks every V2
     request gets: the V2 raw-contents rules (which the serving guard applies first as well), then
     `columns_of`'s."""
@@ -42,7 +42,7 @@ def request_columns(request) -> dict[str, np.ndarray]:
         elem = SimpleNamespace(name=inp.name, datatype=inp.datatype, shape=list(inp.shape))
         elem.data = _unpack(elem, raw)
         inputs.append(elem)
-    return columns_of(SimpleNamespace(inputs=inputs))
+    return columns_of(SimpleNamespace(inputs=inputs), text_limits)
 
 
 def reply_of(model: ColumnarRuntime, out, request, request_id: str):
@@ -95,10 +95,9 @@ def install() -> None:
     @handle_mlserver_error
     async def columnar_path(self, request, context):
         started = time.perf_counter()
-        columns = request_columns(request)
         version = request.model_version or None
         async with self._data_plane._infer_contextmanager(request.model_name, version) as model:
-            out = model.respond(columns, started)
+            out = model.respond(request_columns(request, model.text_limits), started)
             return reply_of(model, out, request, request.id or generate_uuid())
 
     async def model_infer(self, request, context):

@@ -108,14 +108,20 @@ def test_served_answers_equal_the_registered_pyfunc_offline(served):
     assert got["spam_risk"][1] > got["spam_risk"][0]
 
 
-def test_grpc_answers_as_rest(served, tmp_path):
+@pytest.mark.parametrize("raw", [False, True])
+def test_grpc_answers_as_rest(served, tmp_path, raw):
+    """gRPC, with V2 tensors or raw contents (the platform's fast path), answers as REST JSON; the
+    body is longer than the platform's default text limit, which MDL-007's runtime raises."""
     server, _ = served
-    body = _body(example_request())
+    frame = example_request()
+    frame.loc[0, "body"] = frame.loc[0, "body"] + "\nMore from the team this month." * 60
+    body = _body(frame)
     rest = {o["name"]: o["data"] for o in _infer(server, body).json()["outputs"]}
     request = tmp_path / "request.json"
     request.write_text(json.dumps(body))
     done = subprocess.run([str(local.SERVING_PYTHON), "-m", "serving.grpc_client", "--port", str(server.grpc_port),
-                           "--model", "mdl-007", str(request)], capture_output=True, text=True, timeout=60,
+                           "--model", "mdl-007", *(["--raw"] if raw else []), str(request)], capture_output=True,
+                          text=True, timeout=60,
                           cwd=local.REPO)
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     reply = {o["name"]: o["data"] for o in json.loads(done.stdout.strip().splitlines()[-1])["outputs"]}
@@ -123,6 +129,21 @@ def test_grpc_answers_as_rest(served, tmp_path):
     for name, values in rest.items():
         got = [v.decode() if isinstance(v, bytes) else v for v in reply[name]]
         assert got == (values if isinstance(values[0], str) else pytest.approx(values)), name
+
+
+def test_a_whole_newsletter_is_read_and_an_oversized_body_refused(served):
+    server, _ = served
+    long = "Our spring collection is here, with notes from the team. " * 100  # about 5,800 characters
+    r = _infer(server, {"inputs": [{"name": "subject", "shape": [1], "datatype": "BYTES", "data": ["Spring"]},
+                                   {"name": "body", "shape": [1], "datatype": "BYTES", "data": [long]}]})
+    assert r.status_code == 200, r.text
+    huge = {"inputs": [{"name": "subject", "shape": [1], "datatype": "BYTES", "data": ["Spring"]},
+                       {"name": "body", "shape": [1], "datatype": "BYTES", "data": ["x" * 100_000]}]}
+    r = _infer(server, huge)
+    assert r.status_code == 400 and "at most 80000" in r.text, r.text
+    r = _infer(server, {"inputs": [{"name": "subject", "shape": [1], "datatype": "BYTES", "data": ["x" * 3_000]},
+                                   {"name": "body", "shape": [1], "datatype": "BYTES", "data": ["x"]}]})
+    assert r.status_code == 400 and "at most 2000" in r.text, r.text
 
 
 @pytest.mark.parametrize(("inputs", "says"), [

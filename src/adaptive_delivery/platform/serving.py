@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 from mlserver import MLModel
@@ -71,7 +72,7 @@ NUMBER_TYPES = INTEGER_TYPES | {"FP16", "FP32", "FP64"}
 MAX_TEXT_CHARS = 1024  # no entity key or category is longer; a megabyte "provider" is an attack
 
 
-def _misfit(datatype: str, values: list) -> str | None:
+def _misfit(datatype: str, values: list, max_chars: int = MAX_TEXT_CHARS) -> str | None:
     """Why the values cannot be what the datatype says (JSON and numpy would coerce them quietly).
     The types present are gathered in C (`set(map(type, …))`); values are looked at one by one
     only to name an offending one."""
@@ -80,9 +81,9 @@ def _misfit(datatype: str, values: list) -> str | None:
         if not types <= {str, bytes}:
             bad = next(v for v in values if not isinstance(v, str | bytes))
             return f"holds {type(bad).__name__} {str(bad)[:20]!r}: BYTES inputs are text"
-        if values and max(map(len, values)) > MAX_TEXT_CHARS:
-            long = next(v for v in values if len(v) > MAX_TEXT_CHARS)
-            return f"holds a text of {len(long)} characters (at most {MAX_TEXT_CHARS})"
+        if values and max(map(len, values)) > max_chars:
+            long = next(v for v in values if len(v) > max_chars)
+            return f"holds a text of {len(long)} characters (at most {max_chars})"
         return None
     if datatype in NUMBER_TYPES:
         if not types <= {int, float}:
@@ -103,13 +104,14 @@ def _misfit(datatype: str, values: list) -> str | None:
     return f"has datatype {datatype!r}; expected BYTES, BOOL, FP16/32/64, INT8-64 or UINT8-64"
 
 
-def decode_input(inp: RequestInput) -> np.ndarray:
-    """One input as an array, refused where its data, datatype and shape disagree."""
+def decode_input(inp: RequestInput, max_chars: int = MAX_TEXT_CHARS) -> np.ndarray:
+    """One input as an array, refused where its data, datatype and shape disagree or a text is
+    longer than `max_chars`."""
     data = getattr(inp.data, "root", inp.data)
     if isinstance(data, np.ndarray) and inp.datatype in NUMBER_TYPES | {"BOOL"}:
         return _raw_numbers(inp, data)
     values = _flat(inp.data)
-    misfit = _misfit(inp.datatype, values)
+    misfit = _misfit(inp.datatype, values, max_chars)
     if misfit:
         raise MLServerError(f"input {inp.name!r} {misfit}")
     _check_shape(inp, len(values))
@@ -137,16 +139,17 @@ def _check_shape(inp: RequestInput, count: int) -> None:
         raise MLServerError(f"input {inp.name!r} has shape {inp.shape} but {count} values")
 
 
-def columns_of(payload: InferenceRequest) -> dict[str, np.ndarray]:
+def columns_of(payload: InferenceRequest, text_limits: Mapping[str, int] | None = None) -> dict[str, np.ndarray]:
     """One flat array per named input (a [n, 1] input counts as n values). `payload` is anything
     with V2 `inputs` (name, datatype, shape, data): the raw gRPC path (`serving.fast_infer`) hands
-    its unpacked inputs to the same checks."""
+    its unpacked inputs to the same checks. `text_limits` allows named inputs longer texts than
+    `MAX_TEXT_CHARS` (a runtime's `text_limits`: MDL-007 reads a message body)."""
     twice = sorted(n for n, k in Counter(inp.name for inp in payload.inputs).items() if k > 1)
     if twice:  # the second would silently replace the first
         raise MLServerError(f"inputs named more than once: {twice}")
     columns = {}
     for inp in payload.inputs:
-        values = decode_input(inp)
+        values = decode_input(inp, (text_limits or {}).get(inp.name, MAX_TEXT_CHARS))
         columns[inp.name] = values[:, 0] if values.ndim > 1 and values.shape[1] == 1 else values
     return columns
 
@@ -196,6 +199,7 @@ class ColumnarRuntime(MLModel):
 
     refused: tuple[type[Exception], ...] = ()  # what `answer` raises for a malformed request: a 400
     model_version: str = "unknown"
+    text_limits: Mapping[str, int] = MappingProxyType({})  # inputs allowed texts past MAX_TEXT_CHARS
     # each runtime's own: the response (a frame, or one array per field, one row per request row)
     answer: Callable[[dict[str, np.ndarray]], Mapping]
 
@@ -216,7 +220,7 @@ class ColumnarRuntime(MLModel):
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
         started = time.perf_counter()
-        out = self.respond(columns_of(payload), started)
+        out = self.respond(columns_of(payload, self.text_limits), started)
         return InferenceResponse(model_name=self.name, model_version=self.model_version, id=payload.id,
                                  outputs=encode_frame(out, payload))
 

@@ -8,7 +8,7 @@ from mlserver.errors import MLServerError
 from adaptive_delivery.delivery.decisions.service import RequestError
 from adaptive_delivery.delivery.models.mdl007_content.model import load_scorer
 from adaptive_delivery.delivery.models.mdl007_content.score import ContentAssessor
-from adaptive_delivery.delivery.models.mdl007_content.service import answer_rows
+from adaptive_delivery.delivery.models.mdl007_content.service import TEXT_LIMITS, answer_rows
 from adaptive_delivery.platform.serving import ColumnarRuntime, model_version, policy_file, settle
 
 SCORER_FILES = ("*scorer*.joblib",)
@@ -16,6 +16,7 @@ SCORER_FILES = ("*scorer*.joblib",)
 
 class ContentRuntime(ColumnarRuntime):
     refused = (RequestError,)
+    text_limits = TEXT_LIMITS
 
     async def load(self) -> bool:
         params = self.settings.parameters

@@ -27,6 +27,10 @@ REQUIRED = ("subject",)
 HEADER_INPUTS = {"list_unsubscribe": "List-Unsubscribe", "list_unsubscribe_post": "List-Unsubscribe-Post",
                  "from_address": "From", "in_reply_to": "In-Reply-To"}
 OPTIONAL = ("body", "body_html", "preheader", *HEADER_INPUTS)
+# Texts the runtime takes past the platform's 1,024-character limit: a whole body (plain or HTML;
+# longer is refused with a 400, never cut silently) and a long subject or header.
+TEXT_LIMITS = {"body": 4 * MAX_BODY_CHARS, "body_html": 16 * MAX_BODY_CHARS, "subject": 2_000, "preheader": 2_000,
+               "list_unsubscribe": 2_000}
 OUTPUTS = ("overall_score", "spam_risk", "compliance", "engagement_potential", "predicted_open_rate",
            "predicted_click_rate", "spam_probability", "approved_for_send", "issues", "rewritten_subject",
            "rewritten_spam_risk", "content_hash")
