@@ -118,6 +118,11 @@ def tidy(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
+def links_in(text: str) -> list[str]:
+    """Bare http(s) URLs written in plain text."""
+    return _URL.findall(text)
+
+
 def strip_list_artefacts(subject: str, body: str) -> tuple[str, str]:
     """The subject without a leading list tag (its reply prefix kept) and the body without a
     list server's footer: the first separator line among the last lines that a list footer follows."""
@@ -181,7 +186,7 @@ def from_message(msg: Message | EmailMessage) -> Content:
         body = tidy("\n\n".join(t for t, _ in texts))
         links = [link for _, found in texts for link in found]
     subject, body = strip_list_artefacts(_header(msg, "Subject"), body)
-    links += _URL.findall(body)
+    links += links_in(body)
     headers = {name: _header(msg, name) for name in ("List-Unsubscribe", "List-Unsubscribe-Post", "From",
                                                   "In-Reply-To")}
     return Content(subject=subject, body=body[:MAX_BODY_CHARS],

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 
 from adaptive_delivery.delivery.decisions.service import RequestError, batch_size
-from adaptive_delivery.delivery.models.mdl007_content.content import _URL as URL
 from adaptive_delivery.delivery.models.mdl007_content.content import (
     MAX_BODY_CHARS,
     Content,
     html_to_text,
+    links_in,
     tidy,
 )
 from adaptive_delivery.delivery.models.mdl007_content.score import ContentAssessor
@@ -72,7 +72,7 @@ def contents_of(columns: Mapping[str, np.ndarray]) -> list[Content]:
         if not body.strip() and text["body_html"][i].strip():
             body, links = html_to_text(text["body_html"][i])
         headers = {header: text[name][i].strip() for name, header in HEADER_INPUTS.items() if text[name][i].strip()}
-        links = list(dict.fromkeys([*links, *URL.findall(body)]))
+        links = list(dict.fromkeys([*links, *links_in(body)]))
         out.append(Content(subject=tidy(text["subject"][i]), body=body[:MAX_BODY_CHARS],
                            preheader=tidy(text["preheader"][i]), links=tuple(links),
                            html=bool(text["body_html"][i].strip()), headers=headers))

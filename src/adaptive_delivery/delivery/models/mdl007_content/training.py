@@ -122,7 +122,8 @@ def train_and_save(budget: int, seed: int, out: Path, messages: list[Labelled] |
     """Fit the scorer on seed's split (members on training, stack and threshold on validation) and
     write it with the TF-IDF baseline and the split, for the evaluation step."""
     messages = messages if messages is not None else read_spamassassin(corpus_root())
-    split = time_splits(messages)[seed % len(time_splits(messages))]
+    splits = time_splits(messages)
+    split = splits[seed % len(splits)]
     y = np.array([m.spam for m in messages], dtype=int)
     contents = [m.content for m in messages]
     train, validation = [contents[i] for i in split.train], [contents[i] for i in split.validation]
