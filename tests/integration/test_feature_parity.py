@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
@@ -91,3 +92,23 @@ def test_campaign_counts_are_what_the_provider_answered_before_each_minute(built
         # the row stands for the end of a minute in which this provider answered
         last = mine["event_ts"].max()
         assert last >= row.event_timestamp - pd.Timedelta(minutes=1)
+
+
+def test_a_content_check_score_reaches_the_content_features_alike(spark):
+    """MDL-007's P(spam) recorded on a content (null where nothing scored it) becomes
+    `content_spam_risk` (UNSCORED for null) in both builders."""
+    from adaptive_delivery.delivery.events.schema import conform
+    from adaptive_delivery.delivery.features import reference, spark_jobs
+
+    contents = conform("contents", pa.Table.from_pylist([
+        {"content_id": f"c{i}", "org_id": "o", "subject": "FREE offer!", "preheader": "", "body_text": "Click here now",
+         "link_count": 2, "image_count": 1, "has_unsubscribe_link": True, "has_list_unsubscribe_header": False,
+         "personalization_level": "none", "spam_risk": risk} for i, risk in enumerate([0.25, None, 0.97])]))
+    campaigns = pd.DataFrame({"content_id": ["c0", "c1", "c2"],
+                              "scheduled_ts": pd.to_datetime(["2026-03-02 09:00"] * 3, utc=True)})
+    ref = reference.content_features({"contents": contents.to_pandas(), "campaigns": campaigns})
+    built = spark_jobs.content_features(spark, {"contents": spark.createDataFrame(contents.to_pandas()),
+                                                "campaigns": spark.createDataFrame(campaigns)}).toPandas()
+    expected = [0.25, fd.UNSCORED, 0.97]
+    assert ref.sort_values("content_id")["content_spam_risk"].tolist() == expected
+    assert built.sort_values("content_id")["content_spam_risk"].tolist() == expected

@@ -31,6 +31,7 @@ SPEC = get("MDL-001")
 def _frame(n, seed):
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame({c: rng.normal(size=n) for c in mdl.NUMERIC})
+    frame["content_features__content_spam_risk"] = np.where(rng.random(n) < 0.5, -1.0, rng.random(n))  # a P or unscored
     frame["subscriber_features__email_domain"] = rng.choice(["gmail.com", "yahoo.com"], n)
     frame["subscriber_features__domain_category"] = "consumer"
     frame["provider"] = rng.choice(["gmail", "yahoo"], n)
@@ -177,9 +178,11 @@ def test_malformed_requests_get_400_with_a_reason(served):
     truncated = _v2(frame)
     rate = next(i for i in truncated["inputs"] if i["name"] == "send_rate_per_min")
     rate["datatype"], rate["data"] = "INT64", [1.7, 2.0, 3.0]
+    not_a_probability = _v2(frame)  # MDL-007's P(spam), or -1 where no content check ran
+    next(i for i in not_a_probability["inputs"] if i["name"] == "content_features__content_spam_risk")["data"][2] = 1.5
     cases = {"missing inputs": missing, "NaN or infinite": nan, "has shape": bad_shape,
              "no inputs": {"inputs": []}, "values beyond": huge, "named more than once": twice,
-             "send whole numbers": truncated}
+             "send whole numbers": truncated, "rows [2] are not": not_a_probability}
     for message, body in cases.items():
         r = _infer(server, body)
         assert r.status_code == 400, (message, r.status_code, r.text)

@@ -5,7 +5,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adaptive_delivery.delivery.decisions.actions import ACTIONS, ActionThresholds, decide
+from adaptive_delivery.delivery.decisions.actions import (
+    ACTIONS,
+    CONTENT_HELD,
+    ActionThresholds,
+    decide,
+)
 
 probabilities = st.lists(st.floats(0, 1), min_size=5, max_size=5).filter(lambda v: sum(v) > 0).map(
     lambda v: np.array(v) / sum(v))
@@ -37,3 +42,25 @@ def test_spec_examples_and_configurable_thresholds():
 def test_bad_input_is_refused_with_a_message(bad):
     with pytest.raises(ValueError):
         decide(bad)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(probabilities, st.one_of(st.just(-1.0), st.floats(0, 1))), min_size=1, max_size=20))
+def test_content_the_gate_holds_is_never_sent_and_the_rest_decide_as_before(rows):
+    p = np.stack([r[0] for r in rows])
+    risk = np.array([r[1] for r in rows])
+    t = ActionThresholds()
+    d, plain = decide(p, t, risk), decide(p, t)
+    held = risk >= t.hold_content_spam_risk
+    assert (d.action[held] == "defer").all() and (d.reason[held] == CONTENT_HELD).all()
+    assert np.allclose(d.risk_score[held], risk[held])
+    assert (d.action[~held] == plain.action[~held]).all() and (d.reason[~held] == plain.reason[~held]).all()
+    assert (d.confidence == plain.confidence).all()
+
+
+def test_an_unscored_content_is_never_held_and_a_scored_one_at_the_bar_is():
+    p = np.array([[0.9, 0.05, 0.02, 0.02, 0.01]] * 3)
+    d = decide(p, ActionThresholds(), np.array([-1.0, 0.94, 0.95]))
+    assert list(d.action) == ["send", "send", "defer"]
+    with pytest.raises(ValueError, match="one number per message"):
+        decide(p, ActionThresholds(), np.array([0.5, np.nan, 0.1]))

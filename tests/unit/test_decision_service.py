@@ -126,3 +126,15 @@ def test_send_times_become_the_moments_pandas_reads(seconds):
     got = entities.message_columns({**_keys(len(seconds)), "send_ts": seconds})["send_ts"]
     want = pd.to_datetime(np.asarray(seconds), unit="s").to_numpy(dtype="datetime64[ns]")
     assert np.abs(got.astype(np.int64) - want.astype(np.int64)).max() <= 1  # nanoseconds
+
+
+def test_content_the_pre_send_check_failed_is_held_and_a_bad_score_refused():
+    proba = [[0.9, 0.05, 0.02, 0.02, 0.01]] * 3
+    features = ["a", "content_features__content_spam_risk", "dom"]
+    bundle = TrainedModel("MDL-001", CLASSES, features, ["dom"], {"dom": ["gmail.com"]}, _Fixed(proba))
+    rows = pd.DataFrame({"a": [1.0] * 3, "content_features__content_spam_risk": [-1.0, 0.2, 0.97], "dom": ["x"] * 3})
+    out = decision_frame(bundle, rows, ["m1", "m2", "m3"], "7")
+    assert list(out["action"]) == ["send", "send", "defer"] and out["reason"][2].startswith("Content held")
+    rows.loc[1, "content_features__content_spam_risk"] = 1.4
+    with pytest.raises(RequestError, match=r"P\(spam\).*rows \[1\]"):
+        decision_frame(bundle, rows, ["m1", "m2", "m3"], "7")

@@ -363,3 +363,35 @@ def test_the_answer_carries_engagement_potential_when_the_scorer_has_it(assessor
     assert 0 <= answer["category_scores"]["engagement_potential"] <= 100
     assert 0 < answer["engagement"]["predicted_open_rate"] < 1
     assert assessor.assess(Content("Team notes", "x"))["engagement"] is None
+
+
+HOLD_AT = 0.9
+
+
+def test_the_twin_gate_records_on_each_content_the_score_of_what_went_out(assessor, tmp_path):
+    """The senders' pre-send check in a simulated world: every campaign that went out carries
+    MDL-007's P(spam) of its text as sent (the content features read it); a held one sent nothing."""
+    from types import SimpleNamespace
+
+    from adaptive_delivery.delivery.events.lake import EventsLake
+    from adaptive_delivery.delivery.features.definitions import UNSCORED
+    from adaptive_delivery.delivery.features.reference import content_features
+    from adaptive_delivery.delivery.models.mdl007_content.training import twin_campaign_content
+    from adaptive_delivery.delivery.models.mdl007_content.twin_gate import content_gate
+    from adaptive_delivery.twin.config import WorldConfig
+    from adaptive_delivery.twin.simulator import simulate
+
+    config = WorldConfig(subscribers=2_000, days=2, seed=5)
+    simulate(config, tmp_path, progress=False, content_gate=content_gate(assessor, config, hold_at=HOLD_AT))
+    lake = EventsLake(tmp_path / "lake")
+    contents, campaigns = lake.read("contents").to_pandas(), lake.read("campaigns").to_pandas()
+    went_out = contents["content_id"].isin(campaigns.loc[campaigns["audience_size"] > 0, "content_id"])
+    assert went_out.any() and (~went_out).any()
+    assert contents.loc[~went_out, "spam_risk"].isna().all()
+    domains = {s.org_id: s.sending_domain for s in config.senders}
+    for row in contents[went_out].itertuples():
+        sent = twin_campaign_content(SimpleNamespace(**row._asdict()), domains[row.org_id])
+        assert row.spam_risk == pytest.approx(assessor.assess(sent)["spam_probability"])
+        assert row.spam_risk < HOLD_AT
+    features = content_features({"contents": contents, "campaigns": campaigns}).set_index("content_id")
+    assert (features["content_spam_risk"] == contents.set_index("content_id")["spam_risk"].fillna(UNSCORED)).all()

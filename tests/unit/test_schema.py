@@ -54,3 +54,21 @@ def test_conform_refuses_uncastable_types():
 def test_unknown_kind_is_an_error():
     with pytest.raises(SchemaError, match="unknown event kind"):
         conform("letters", pa.table({"a": [1]}))
+
+
+def _content(**over):
+    row = {"content_id": "c1", "org_id": "o", "subject": "Hi", "preheader": "", "body_text": "Hello",
+           "link_count": 1, "image_count": 0, "has_unsubscribe_link": True, "has_list_unsubscribe_header": True,
+           "personalization_level": "basic"}
+    row.update(over)
+    return row
+
+
+def test_a_content_check_score_is_optional_and_must_be_a_probability():
+    plain = conform("contents", pa.Table.from_pylist([_content()]))  # a sender that runs no content check
+    assert plain.column("spam_risk").to_pylist() == [None]
+    scored = pa.Table.from_pylist([_content(spam_risk=0.3), _content(content_id="c2", spam_risk=1.5),
+                                   _content(content_id="c3", spam_risk=float("nan")), _content(content_id="c4", spam_risk=None)])
+    result = validate("contents", scored)
+    assert result.valid.column("content_id").to_pylist() == ["c1", "c4"]
+    assert set(result.quarantined.column("quarantine_reason").to_pylist()) == {"spam_risk outside 0..1"}

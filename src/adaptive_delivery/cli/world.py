@@ -19,13 +19,29 @@ def simulate(
     out: Path = typer.Option(Path("runs/world"), help="Writes OUT/lake (events) and OUT/truth (never for training)."),
     start: str = typer.Option("2026-03-02", help="First simulated day (UTC)."),
     overwrite: bool = typer.Option(False, help="Replace an existing world in OUT."),
+    content_check: Path | None = typer.Option(
+        None, exists=True, dir_okay=False,
+        help="An MDL-007 scorer file: senders check each campaign's content with it before it goes out "
+             "(rewrite or hold); the content records carry its P(spam), a feature of MDL-001."),
 ) -> None:
     """Generate a simulated world's event history into a day-partitioned Parquet lake."""
     from adaptive_delivery.twin.config import WorldConfig
     from adaptive_delivery.twin.simulator import simulate as run
 
+    config = WorldConfig(subscribers=subscribers, days=days, seed=seed, start=date.fromisoformat(start))
+    gate = None
+    if content_check is not None:
+        from adaptive_delivery.delivery.models.mdl007_content.model import load_scorer
+        from adaptive_delivery.delivery.models.mdl007_content.score import ContentAssessor
+        from adaptive_delivery.delivery.models.mdl007_content.twin_gate import content_gate
+
+        try:
+            gate = content_gate(ContentAssessor(load_scorer(content_check)), config)
+        except Exception as exc:  # any unreadable file (not joblib, truncated, another class) is the same mistake
+            raise typer.BadParameter(f"{content_check} is not an MDL-007 scorer: {exc}",
+                                     param_hint="--content-check") from exc
     prepare_out(out, overwrite)
-    result = run(WorldConfig(subscribers=subscribers, days=days, seed=seed, start=date.fromisoformat(start)), out)
+    result = run(config, out, content_gate=gate)
     console.print(json.dumps(result, indent=2))
 
 

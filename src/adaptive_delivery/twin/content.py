@@ -53,6 +53,7 @@ class Content:
     personalization_level: str
     spamminess: float  # hidden
     quality: float  # hidden
+    spam_risk: float | None = None  # what the sender's content check scored it as sent (None: unchecked)
 
 
 def _beta_around(rng: np.random.Generator, mean: float, concentration: float = 12.0) -> float:

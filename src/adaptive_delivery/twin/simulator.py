@@ -205,7 +205,7 @@ class World:
                 )
                 if content_gate is not None:
                     self.gate_log.append({"campaign_id": self.campaign_rows[-1]["campaign_id"], "org_id": s.org_id,
-                                          "held": content is None, "rewritten": content not in (None, written),
+                                          "held": content is None, "rewritten": _rewritten(written, content),
                                           "spamminess_written": written.spamminess, "audience": int(audience.size),
                                           "spamminess_sent": content.spamminess if content is not None else None})
                 if content is None:
@@ -640,6 +640,7 @@ class World:
             "has_unsubscribe_link": [c.has_unsubscribe_link for c in self.contents],
             "has_list_unsubscribe_header": [c.has_list_unsubscribe_header for c in self.contents],
             "personalization_level": [c.personalization_level for c in self.contents],
+            "spam_risk": pa.array([c.spam_risk for c in self.contents], pa.float64()),
         })
         return {"subscribers": subs, "senders": senders, "ips": ips, "campaigns": campaigns, "contents": contents}
 
@@ -731,8 +732,15 @@ def write_dimensions(world: World, lake: EventsLake, truth_dir: Path) -> None:
     write_parquet_atomic(world.provider_truth(), truth_dir / "providers.parquet")
 
 
-def simulate(config: WorldConfig, out: str | Path, progress: bool = True) -> dict:
-    """Generate `config.days` days into `out/lake` (events) and `out/truth` (what models never see)."""
+def _rewritten(written: Content, sent: Content | None) -> bool:
+    """Whether the gate changed the text (a score recorded on the content is not a rewrite)."""
+    return sent is not None and (sent.subject, sent.preheader, sent.body_text) != (
+        written.subject, written.preheader, written.body_text)
+
+
+def simulate(config: WorldConfig, out: str | Path, progress: bool = True, content_gate: ContentGate | None = None) -> dict:
+    """Generate `config.days` days into `out/lake` (events) and `out/truth` (what models never see);
+    `content_gate` is the senders' pre-send check of each campaign's content, when they run one."""
     from rich.progress import Progress
 
     out = Path(out)
@@ -744,7 +752,7 @@ def simulate(config: WorldConfig, out: str | Path, progress: bool = True) -> dic
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task(f"simulating {config.days} days", total=config.days)
         for _ in range(config.days):
-            result = world.step_day()
+            result = world.step_day(content_gate=content_gate)
             for kind, n in write_day(result, lake, truth_dir, end_us).items():
                 totals[kind] = totals.get(kind, 0) + n
             bar.advance(task)

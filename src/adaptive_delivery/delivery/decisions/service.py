@@ -14,12 +14,14 @@ import numpy as np
 import pandas as pd
 
 from adaptive_delivery.delivery.decisions.actions import ActionThresholds, decide
+from adaptive_delivery.delivery.features.definitions import UNSCORED
 from adaptive_delivery.delivery.feeds import is_reading
 from adaptive_delivery.platform.bundle import TrainedModel
 
 # Spec §3.1 sizes batches at 1,000 messages; ten times that is refused rather than slowing everyone.
 MAX_BATCH = 10_000
 MESSAGE_ID = "message_id"
+CONTENT_RISK = "content_features__content_spam_risk"
 
 
 class RequestError(ValueError):
@@ -116,6 +118,20 @@ def _require_text(name: str, values: np.ndarray) -> None:
         raise RequestError(f"input {name!r} is text: send it as BYTES, got {type(bad).__name__} {str(bad)[:20]!r}")
 
 
+def content_risk(rows: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray | None:
+    """MDL-007's P(spam) of each message's content where the rows carry it (the content gate reads
+    it; a missing value is an unscored content)."""
+    if CONTENT_RISK not in rows:
+        return None
+    values = np.asarray(rows[CONTENT_RISK], dtype=float).reshape(-1)
+    values = np.where(np.isnan(values), UNSCORED, values)
+    bad = (values != UNSCORED) & ((values < 0) | (values > 1))
+    if bad.any():
+        raise RequestError(f"input {CONTENT_RISK!r} is MDL-007's P(spam): between 0 and 1, or {UNSCORED} where the "
+                           f"content was not scored; rows {np.flatnonzero(bad)[:5].tolist()} are not")
+    return values
+
+
 def decision_frame(bundle: TrainedModel, rows: pd.DataFrame | Mapping[str, np.ndarray], message_ids: list[str],
                    model_version: str, thresholds: ActionThresholds = ActionThresholds(),
                    defaults: list[str] | None = None) -> pd.DataFrame:
@@ -129,8 +145,9 @@ def decision_columns(bundle: TrainedModel, rows: pd.DataFrame | Mapping[str, np.
                      thresholds: ActionThresholds = ActionThresholds(),
                      defaults: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     """`decision_frame` as one array per field (what a server encodes; no frame built)."""
+    held_at = content_risk(rows)
     proba = bundle.predict_proba(rows)
-    d = decide(proba, thresholds)
+    d = decide(proba, thresholds, held_at)
     n = len(proba)
     out = {MESSAGE_ID: np.asarray(message_ids, dtype=object),
            **{f"p_{name}": proba[:, i] for i, name in enumerate(bundle.classes)},

@@ -154,6 +154,8 @@ CONTENTS = pa.schema(
         ("has_unsubscribe_link", pa.bool_()),
         ("has_list_unsubscribe_header", pa.bool_()),
         ("personalization_level", pa.string()),
+        # MDL-007's P(spam) of the content as sent, recorded by the pre-send check (null: not scored)
+        ("spam_risk", pa.float64()),
     ]
 )
 
@@ -189,6 +191,9 @@ KEY_COLUMN: dict[str, str] = {
     "campaigns": "campaign_id",
     "contents": "content_id",
 }
+
+# Columns a source may leave out: they are read as null (a sender that runs no content check).
+OPTIONAL: dict[str, tuple[str, ...]] = {"contents": ("spam_risk",)}
 
 # Columns that must never be null, and the closed vocabularies some columns draw from.
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -232,11 +237,15 @@ def conform(kind: str, table: pa.Table) -> pa.Table:
     if kind not in SCHEMAS:
         raise SchemaError(f"unknown event kind {kind!r}; known: {sorted(SCHEMAS)}")
     schema = SCHEMAS[kind]
-    missing = [f.name for f in schema if f.name not in table.column_names]
+    optional = OPTIONAL.get(kind, ())
+    missing = [f.name for f in schema if f.name not in table.column_names and f.name not in optional]
     if missing:
         raise SchemaError(f"{kind}: missing columns {missing}")
     columns = []
     for f in schema:
+        if f.name not in table.column_names:
+            columns.append(pa.nulls(table.num_rows, f.type))
+            continue
         col = table.column(f.name)
         if col.type != f.type:
             try:
@@ -273,6 +282,11 @@ def validate(kind: str, table: pa.Table) -> ValidationResult:
         flag((code != 0) & ((code < 200) | (code > 599)), "smtp_code outside 200..599")
         lat = table.column("latency_ms").to_numpy(zero_copy_only=False).astype(float)
         flag(lat < 0, "negative latency")
+    if kind == "contents":
+        col = table.column("spam_risk")
+        risk = col.to_numpy(zero_copy_only=False).astype(float)
+        scored = pc.is_valid(col).to_numpy(zero_copy_only=False)
+        flag(scored & ~((risk >= 0) & (risk <= 1)), "spam_risk outside 0..1")  # null: not scored
     if kind == "engagement":
         mo = table.column("machine_open").to_numpy(zero_copy_only=False)
         et = np.asarray(table.column("event_type").to_pylist(), dtype=object)

@@ -84,7 +84,10 @@ CONTENT_FEATURES: dict[str, str] = {
     "subject_length": "int", "subject_spam_words": "int", "body_spam_words": "int", "all_caps_share": "float",
     "exclamation_density": "float", "link_count": "int", "image_count": "int", "image_to_text_ratio": "float",
     "personalization_level": "int", "has_unsubscribe_link": "bool", "has_list_unsubscribe_header": "bool",
+    "content_spam_risk": "float",
 }
+# MDL-007's P(spam) as a feature: UNSCORED where the sender's pre-send check did not score the content.
+UNSCORED = -1.0
 TEMPORAL_FEATURES: dict[str, str] = {"hour_of_day": "int", "day_of_week": "int", "is_weekend": "bool", "is_holiday": "bool"}
 # Replies that mean "slow down" rather than "go away" (reasons from events.reasons).
 THROTTLE_REASONS = ("speeding", "badreputation", "toomanyconn")

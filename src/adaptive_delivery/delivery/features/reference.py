@@ -305,6 +305,7 @@ def content_features(inp: dict) -> pd.DataFrame:
         "personalization_level": c["personalization_level"].map(fd.PERSONALIZATION_LEVEL).astype("int64"),
         "has_unsubscribe_link": c["has_unsubscribe_link"].astype(bool),
         "has_list_unsubscribe_header": c["has_list_unsubscribe_header"].astype(bool),
+        "content_spam_risk": c["spam_risk"].fillna(fd.UNSCORED).astype(float),
     })
 
 

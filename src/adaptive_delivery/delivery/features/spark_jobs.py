@@ -412,6 +412,7 @@ def content_features(spark: SparkSession, inp: dict) -> DataFrame:
         (F.col("image_count") / words * 100.0).alias("image_to_text_ratio"),
         level[F.col("personalization_level")].cast("long").alias("personalization_level"),
         "has_unsubscribe_link", "has_list_unsubscribe_header",
+        F.coalesce(F.col("spam_risk"), F.lit(fd.UNSCORED)).cast("double").alias("content_spam_risk"),
     )
 
 

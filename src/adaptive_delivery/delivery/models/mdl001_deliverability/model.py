@@ -46,7 +46,7 @@ NUMERIC = [
     *[f"content_features__{c}" for c in (
         "subject_length", "subject_spam_words", "body_spam_words", "all_caps_share", "exclamation_density",
         "link_count", "image_count", "image_to_text_ratio", "personalization_level", "has_unsubscribe_link",
-        "has_list_unsubscribe_header")],
+        "has_list_unsubscribe_header", "content_spam_risk")],
     *[f"content_provider_features__{c}" for c in (
         "outcomes_so_far", "block_rate_so_far", "spam_share_so_far", "bounce_rate_so_far", "deferral_rate_so_far")],
     *[f"provider_features__{c}" for c in (
