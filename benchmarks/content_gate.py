@@ -33,11 +33,8 @@ from scipy.stats import spearmanr
 
 from adaptive_delivery.delivery.models.mdl007_content.model import load_scorer
 from adaptive_delivery.delivery.models.mdl007_content.score import ContentAssessor
-from adaptive_delivery.delivery.models.mdl007_content.training import (
-    export_scorer,
-    train_and_save,
-    twin_campaign_content,
-)
+from adaptive_delivery.delivery.models.mdl007_content.training import export_scorer, train_and_save
+from adaptive_delivery.delivery.models.mdl007_content.twin_gate import content_gate
 from adaptive_delivery.platform import protocol
 from adaptive_delivery.twin import content as twin_content
 from adaptive_delivery.twin.config import WorldConfig
@@ -45,23 +42,6 @@ from adaptive_delivery.twin.simulator import World
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METRICS = ("spam_placement", "block_rate", "complaint_rate", "human_open_rate", "messages", "human_opens")
-
-
-def make_gate(assessor: ContentAssessor, domains: dict[str, str], seen: list[tuple[float, float]],
-              hold_at: float | None = None):
-    """The twin's content gate: MDL-007's decision, its rewrite carried back into the campaign.
-    `seen` collects (hidden spamminess, MDL-007's P(spam)) of each campaign as written."""
-    def gate(c: twin_content.Content) -> twin_content.Content | None:
-        org = c.content_id.split("-ct")[0]
-        written = twin_campaign_content(c, domains[org])
-        seen.append((c.spamminess, assessor.assess(written)["spam_probability"]))
-        sent, _ = assessor.gate(written, hold_at)
-        if sent is None:
-            return None
-        if (sent.subject, sent.preheader, sent.body) == (c.subject, c.preheader, c.body_text):
-            return c
-        return twin_content.rewrite(c, sent.subject, sent.preheader, sent.body)
-    return gate
 
 
 def outcomes(days: list[pa.Table]) -> dict[str, float]:
@@ -114,14 +94,13 @@ def judge(assessor: ContentAssessor, seeds: list[int], hold_at: float | None, ar
     rows = []
     for seed in seeds:
         config = WorldConfig(subscribers=args.subscribers, days=args.days, seed=seed)
-        domains = {s.org_id: s.sending_domain for s in config.senders}
         started = time.perf_counter()
         key = (seed, args.subscribers, args.days)
         if key not in _UNGATED:  # the same for every candidate
             _UNGATED[key] = run_world(config)[0]
         plain = _UNGATED[key]
         seen: list[tuple[float, float]] = []
-        gated, log = run_world(replace(config), make_gate(assessor, domains, seen, hold_at))
+        gated, log = run_world(replace(config), content_gate(assessor, config, hold_at, seen))
         hidden, scored = np.array(seen).T
         row = {"seed": seed, "ungated": plain, "gated": gated, "campaigns": len(log),
                "held": sum(g["held"] for g in log), "rewritten": sum(g["rewritten"] for g in log),
