@@ -45,6 +45,17 @@ def test_a_partial_build_keeps_the_other_tables_and_the_old_version_goes(tmp_pat
     assert (out / "subscriber" / "part-0.parquet").stat().st_ino == inode  # linked, not copied
 
 
+def test_a_relative_output_path_keeps_what_it_published(tmp_path, monkeypatch):
+    """`--out runs/features` from the working folder: the published version is not taken for an old one."""
+    monkeypatch.chdir(tmp_path)
+    out = Path("runs") / "features"
+    out.parent.mkdir()
+    pub.publish(_stage(out, 1), out)
+    pub.publish(_stage(out, 2, tables=("provider",)), out, keep=TABLES)
+    assert _generations(out) == {"subscriber": {1}, "provider": {2}, "calendar": {1}}
+    assert pub.versions(out) == [out.resolve().relative_to(tmp_path)]
+
+
 def test_the_first_publish_over_a_folder_from_before_versions(tmp_path):
     out = tmp_path / "features"
     staging = _stage(out, 1)

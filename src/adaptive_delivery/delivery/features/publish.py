@@ -86,10 +86,11 @@ def publish(staging: Path, out: Path, keep: Iterable[str] = ()) -> Path:
 def clean(out: Path) -> list[Path]:
     """Remove every version but the published one, leftover links, and staging folders of builds
     that died (untouched for STALE_SECONDS); returns what was removed."""
+    out = out.absolute()  # a relative `out` must not make the published version look like a stale one
     published = out.resolve() if out.exists() else None
     removed = []
     for path in out.parent.glob(f".{out.name}.*"):
-        if path.name.endswith(".lock") or path == published:
+        if path.name.endswith(".lock") or (not path.is_symlink() and path.resolve() == published):
             continue
         stale_staging = ".staging-" in path.name and time.time() - path.stat().st_mtime > STALE_SECONDS
         if path.is_symlink() and ".link-" in path.name:
