@@ -428,6 +428,25 @@ def content_gate(data: dict, _: str) -> str:
             f"threshold {data['threshold']:.3f}, version {data['scorer_version']}.")
 
 
+FEATURE_ROWS = (("macro ROC AUC", "macro_roc_auc"), ("spam ROC AUC", "roc_auc_spam"),
+                ("block ROC AUC", "roc_auc_block"), ("log loss", "log_loss"), ("ECE", "ece"))
+
+
+def content_feature(data: dict, _: str) -> str:
+    """MDL-001 with MDL-007's recorded P(spam) as a feature, beside the same model with it blanked."""
+    s = data["summary"]
+    f4 = lambda x: f"{x:.4f}"  # noqa: E731
+    rows = [[label, ci(s[k]["with_score"], f4), ci(s[k]["blanked"], f4), ci(s[k]["with_minus_blanked"], lambda x: f"{x:+.4f}"),
+             ci(s[k]["oracle"], f4)] for label, k in FEATURE_ROWS]
+    scored = [w["scored_share_train"] for w in data["per_world"]]
+    return (f"{len(data['seeds'])} validation worlds ({data['subscribers']:,} subscribers, {data['days']} days; the "
+            f"last 7 held out), every sender running the content gate (hold at P(spam) ≥ {data['hold_at']}); "
+            f"{min(scored):.0%}–{max(scored):.0%} of training rows carry a score. MDL-001 at its baseline parameters, "
+            f"profile {data['profile']}; scored against the true classes; mean [95% interval] over worlds.\n\n"
+            + table(["", "with the score", "blanked (−1)", "with − blanked", "oracle"], rows) +
+            f"\n\nScorer: {data['scorer_members']}, version {data['scorer_version']}.")
+
+
 def content_gate_validation(data: dict, _: str) -> str:
     """Where to hold a campaign, chosen on validation worlds."""
     rows = []
@@ -468,6 +487,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "serving_latency.json": serving_latency, "serving_load.json": serving_load, "decision_path.json": decision_path,
     "content_spam.json": content_spam, "content_spam_base.json": content_spam, "content_latency.json": content_latency,
     "content_gate.json": content_gate, "content_gate_validation.json": content_gate_validation,
+    "content_feature.json": content_feature,
     "content_engagement.json": content_engagement,
 }
 
