@@ -395,3 +395,66 @@ def test_the_twin_gate_records_on_each_content_the_score_of_what_went_out(assess
         assert row.spam_risk < HOLD_AT
     features = content_features({"contents": contents, "campaigns": campaigns}).set_index("content_id")
     assert (features["content_spam_risk"] == contents.set_index("content_id")["spam_risk"].fillna(UNSCORED)).all()
+
+
+# ---- counting n-grams line by line -------------------------------------------------------------
+_LINE_WORDS = ["free", "FREE", "offer", "café", "naïve", "ΣΟΦΟΣ", "re:", "win!!", "a", "x1", "meeting", "notes"]
+_SEPARATORS = [" ", "  ", "\n", "\n\n", "\t", "\r\n", " \n ", "-", "\u2028"]
+
+
+def _line_texts() -> st.SearchStrategy[str]:
+    piece = st.one_of(st.sampled_from(_LINE_WORDS), st.text(min_size=0, max_size=6))
+    return st.lists(st.tuples(piece, st.sampled_from(_SEPARATORS)), max_size=25).map(
+        lambda parts: "".join(w + s for w, s in parts))
+
+
+@pytest.fixture(scope="module")
+def fitted_vectorizers():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    corpus, _ = _toy(60, seed=3)
+    texts = [c.text for c in corpus] + [" ".join(_LINE_WORDS), "\n".join(_LINE_WORDS)]
+    return [TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, strip_accents="unicode").fit(texts),
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, lowercase=False).fit(texts),
+            TfidfVectorizer(ngram_range=(1, 1)).fit(texts)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_line_texts(), min_size=1, max_size=4))
+def test_counting_line_by_line_gives_exactly_the_vectorizers_own_rows(fitted_vectorizers, texts):
+    from adaptive_delivery.delivery.models.mdl007_content.ngrams import LineMemo
+
+    for vectorizer in fitted_vectorizers:
+        memo = LineMemo(vectorizer)
+        for _ in range(2):  # remembered lines give the same rows as fresh ones
+            assert (memo.transform(texts) != vectorizer.transform(texts)).nnz == 0, vectorizer.analyzer
+
+
+def test_line_by_line_counting_refuses_what_it_cannot_reproduce():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from adaptive_delivery.delivery.models.mdl007_content.ngrams import LineMemo
+
+    for vectorizer in (TfidfVectorizer(ngram_range=(1, 3)), TfidfVectorizer(analyzer="char"),
+                       TfidfVectorizer(stop_words="english")):
+        with pytest.raises(ValueError, match="does not reproduce"):
+            LineMemo(vectorizer.fit(["a text of words", "another text"]))
+
+
+def test_simulate_with_a_content_check_records_scores_and_refuses_a_file_that_is_no_scorer(assessor, tmp_path):
+    from typer.testing import CliRunner
+
+    from adaptive_delivery.cli import app
+    from adaptive_delivery.delivery.events.lake import EventsLake
+
+    scorer = assessor.scorer.save(tmp_path / "scorer.joblib")
+    base = ["simulate", "--subscribers", "400", "--days", "2", "--seed", "3"]
+    done = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "w"), "--content-check", str(scorer)])
+    assert done.exit_code == 0, done.output
+    risk = EventsLake(tmp_path / "w" / "lake").read("contents").column("spam_risk").to_pylist()
+    assert risk and all(r is None or 0 <= r <= 1 for r in risk) and any(r is not None for r in risk)
+    not_a_scorer = tmp_path / "notes.txt"
+    not_a_scorer.write_text("not a model")
+    refused = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "v"), "--content-check", str(not_a_scorer)])
+    assert refused.exit_code == 2 and "not an MDL-007 scorer" in refused.output
+    assert not (tmp_path / "v").exists()  # nothing written for a refused run

@@ -19,7 +19,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import Ridge
 from sklearn.preprocessing import StandardScaler
 
-from adaptive_delivery.delivery.models.mdl007_content import rules
+from adaptive_delivery.delivery.models.mdl007_content import ngrams, rules
 from adaptive_delivery.delivery.models.mdl007_content.content import Content
 
 RATE_FLOOR = 1e-4  # a campaign with no opens is not a rate of exactly 0 (its logit is finite)
@@ -69,8 +69,11 @@ class EngagementModel:
         texts = [c.text for c in contents]
         shape = rules.feature_matrix(list(contents))
         if fit:
+            self._memo = None
             return hstack([self.words.fit_transform(texts), csr_matrix(self.scaler.fit_transform(shape))]).tocsr()
-        return hstack([self.words.transform(texts), csr_matrix(self.scaler.transform(shape))]).tocsr()
+        if getattr(self, "_memo", None) is None:  # built on first use (and for models saved before)
+            self._memo = ngrams.LineMemo(self.words)
+        return hstack([self._memo.transform(texts), csr_matrix(self.scaler.transform(shape))]).tocsr()
 
     def fit(self, campaigns: Sequence[Campaign]) -> EngagementModel:
         if len(campaigns) < 10:

@@ -23,7 +23,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from adaptive_delivery.delivery.models.mdl007_content import rules
+from adaptive_delivery.delivery.models.mdl007_content import ngrams, rules
 from adaptive_delivery.delivery.models.mdl007_content.content import Content
 
 # The false-positive rate the send threshold must keep on validation (the issue's target: a ham
@@ -45,8 +45,11 @@ class TfidfSpam:
 
     def _matrix(self, texts: Sequence[str], fit: bool = False) -> Any:
         if fit:
+            self._memos = None
             return hstack([self.words.fit_transform(texts), self.chars.fit_transform(texts)]).tocsr()
-        return hstack([self.words.transform(texts), self.chars.transform(texts)]).tocsr()
+        if getattr(self, "_memos", None) is None:  # built on first use (and for scorers saved before)
+            self._memos = (ngrams.LineMemo(self.words), ngrams.LineMemo(self.chars))
+        return hstack([memo.transform(texts) for memo in self._memos]).tocsr()
 
     def fit(self, texts: Sequence[str], y: np.ndarray) -> TfidfSpam:
         self.svm.fit(self._matrix(texts, fit=True), y)
@@ -143,13 +146,14 @@ def rule_scores(contents: Sequence[Content]) -> np.ndarray:
     return rules.feature_matrix(list(contents))
 
 
-def member_scores(contents: Sequence[Content], tfidf: TfidfSpam | None, encoder: Any) -> dict[str, np.ndarray]:
-    """Each fitted member's score of the contents, as the stacker reads them (rules always)."""
+def member_scores(contents: Sequence[Content], tfidf: TfidfSpam | None, encoder: Any,
+                  members: Sequence[str] = MEMBERS) -> dict[str, np.ndarray]:
+    """Each fitted member's score of the contents among `members`, as the stacker reads them."""
     texts = [c.text for c in contents]
-    scores = {"rules": rule_scores(contents)}
-    if tfidf is not None:
+    scores = {"rules": rule_scores(contents)} if "rules" in members else {}
+    if tfidf is not None and "tfidf" in members:
         scores["tfidf"] = tfidf.decision(texts)
-    if encoder is not None:
+    if encoder is not None and "transformer" in members:
         scores["transformer"] = _logit(encoder.predict_proba(texts))
     return scores
 
@@ -164,7 +168,8 @@ class ContentScorer:
     engagement: Any = None  # engagement.EngagementModel: predicted open and click rates
 
     def member_scores(self, contents: Sequence[Content]) -> dict[str, np.ndarray]:
-        return member_scores(contents, self.tfidf, self.encoder)
+        """The scores the stacker reads (members validation dropped are not computed)."""
+        return member_scores(contents, self.tfidf, self.encoder, self.stacked.members)
 
     def proba(self, contents: Sequence[Content]) -> np.ndarray:
         """Calibrated P(spam) per content."""

@@ -77,6 +77,42 @@ _TRIGGER_RE = {t: _phrase(t) for t in TRIGGERS}
 _URGENCY_RE = {t: _phrase(t) for t in URGENCY}
 
 
+class _Phrases:
+    """Many phrases as one pattern, longest first (a phrase wins over a word inside it): finding
+    and rewriting them is one scan of the text, not one per phrase."""
+
+    def __init__(self, plain: dict[str, str]) -> None:
+        self.plain = plain
+        ordered = sorted(plain, key=len, reverse=True)
+        self.pattern = re.compile(rf"(?<![\w-])(?:{'|'.join(map(re.escape, ordered))})(?![\w-])", re.IGNORECASE)
+        self._folded = {t.casefold(): t for t in plain}
+
+    def term(self, matched: str) -> str:
+        """The phrase a match is (case-insensitive, as the pattern matched it)."""
+        known = self._folded.get(matched.casefold())
+        return known if known is not None else next(
+            t for t in self.plain if re.fullmatch(re.escape(t), matched, re.IGNORECASE))
+
+    def found(self, text: str) -> list[str]:
+        """The phrases in the text, in the list's order."""
+        seen = {self.term(m.group(0)) for m in self.pattern.finditer(text)}
+        return [t for t in self.plain if t in seen]
+
+    def swap(self, text: str) -> str:
+        """Every phrase in its plainer wording; again while one is left (dropping one can join its
+        neighbours into another)."""
+        for _ in range(len(self.plain)):
+            text = _SPACES.sub(" ", self.pattern.sub(lambda m: self.plain[self.term(m.group(0))], text))
+            if not self.pattern.search(text):
+                break
+        return text
+
+
+_SPACES = re.compile(r"  +")
+_TRIGGERS = _Phrases(TRIGGERS)
+_URGENT = _Phrases(URGENCY)
+
+
 def _count(patterns: dict[str, re.Pattern[str]], text: str) -> int:
     return sum(len(p.findall(text)) for p in patterns.values())
 
@@ -136,16 +172,9 @@ def _has_unsubscribe(content: Content) -> bool:
     return bool(content.headers.get("List-Unsubscribe")) or bool(_UNSUBSCRIBE.search(content.body))
 
 
-def _swap(patterns: dict[str, re.Pattern[str]], plain: dict[str, str], field: str) -> Callable[[Content], Content]:
+def _swap(phrases: _Phrases, field: str) -> Callable[[Content], Content]:
     def rewrite(content: Content) -> Content:
-        text = getattr(content, field)
-        # again while a phrase is left: dropping one can join its neighbours into another
-        for _ in range(len(patterns)):
-            for term, pattern in patterns.items():
-                text = re.sub(r"  +", " ", pattern.sub(plain[term], text))
-            if not any(p.search(text) for p in patterns.values()):
-                break
-        return replace(content, **{field: text.strip()})
+        return replace(content, **{field: phrases.swap(getattr(content, field)).strip()})
     return rewrite
 
 
@@ -166,27 +195,23 @@ def _drop_links(content: Content) -> Content:
     return replace(content, body=body, links=tuple(u for u in content.links if u not in bad))
 
 
-def _found(patterns: dict[str, re.Pattern[str]], text: str) -> list[str]:
-    return [t for t, p in patterns.items() if p.search(text)]
-
-
 def risk_findings(content: Content) -> list[Finding]:
     """Spam-risk factors with their rewrites (spec §3.4's six feature families)."""
     out: list[Finding] = []
     for field in ("subject", "body"):
         # found where the score reads (the start of the body); a rewrite fixes the whole field
         text = content.model_body if field == "body" else content.subject
-        if words := _found(_TRIGGER_RE, text):
+        if words := _TRIGGERS.found(text):
             shown = ", ".join(f"'{w}'" for w in words[:4])
             plain = "; ".join(f"'{w}' -> '{TRIGGERS[w]}'" if TRIGGERS[w] else f"drop '{w}'" for w in words[:4])
             out.append(Finding("trigger_phrase", f"Spam trigger phrase {shown}", field,
                                "warning" if field == "subject" else "info", f"Reword: {plain}",
-                               _swap(_TRIGGER_RE, TRIGGERS, field)))
-        if words := _found(_URGENCY_RE, text):
+                               _swap(_TRIGGERS, field)))
+        if words := _URGENT.found(text):
             shown = ", ".join(f"'{w}'" for w in words[:4])
             out.append(Finding("urgency", f"Pressure wording {shown}", field, "info",
                                "State the date or the reason instead of pressing the reader",
-                               _swap(_URGENCY_RE, URGENCY, field)))
+                               _swap(_URGENT, field)))
         shouted = caps_share(text)
         bangs = text.count("!") if field == "subject" else len(_BANGS.findall(text))
         if shouted > (0.3 if field == "subject" else 0.15) or bangs >= (1 if field == "subject" else 3):

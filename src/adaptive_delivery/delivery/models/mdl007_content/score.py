@@ -28,8 +28,14 @@ class ContentAssessor:
     _cache: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
 
     def spam_risk(self, contents: Sequence[Content]) -> list[float]:
-        """P(spam) per content, uncached (the suggestions' re-scoring uses this)."""
-        return [float(p) for p in self.scorer.proba(list(contents))]
+        """P(spam) per content, uncached (the suggestions' re-scoring uses this); a content given
+        twice (a lone suggestion's rewrite is also the all-suggestions one) is scored once."""
+        def same(c: Content) -> tuple:  # headers are not part of a Content's equality; the rules read them
+            return c, tuple(sorted(c.headers.items()))
+
+        distinct = {same(c): c for c in contents}
+        scored = dict(zip(distinct, (float(p) for p in self.scorer.proba(list(distinct.values()))), strict=True))
+        return [scored[same(c)] for c in contents]
 
     def assess(self, content: Content) -> dict[str, Any]:
         """The spec §3.4 answer for one content, from the cache when the same content was scored."""
