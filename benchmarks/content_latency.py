@@ -6,7 +6,11 @@ Latency depends on the encoder's shape, not on how well it trained, so each size
 (`--scale` of its steps, on `--train` messages of seed 0's training block, spread over it); the
 emails timed are that seed's test block, one at a time, as a sender's pre-send check calls it.
 
-Run: `.venv/bin/python benchmarks/content_latency.py` (writes benchmarks/results/content_latency.json).
+With `--scorer FILE`, the scorer as the pipeline registers it is timed too (the members validation
+kept, engagement included, trained on the whole training block): what a sender's check runs.
+
+Run: `.venv/bin/python benchmarks/content_latency.py [--scorer FILE]` (writes
+benchmarks/results/content_latency.json).
 """
 
 from __future__ import annotations
@@ -36,21 +40,38 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
             "mean_ms": float(ms.mean()), "calls": len(ms)}
 
 
-def time_size(name: str, scale: float, corpus: Path, emails: int, train: int) -> dict[str, object]:
-    import torch
-
+def _test_block(corpus: Path) -> tuple[list, np.ndarray, object]:
     messages = read_spamassassin(corpus)
-    split = time_splits(messages)[0]
     y = np.array([m.spam for m in messages], dtype=int)
-    contents = [m.content for m in messages]
+    return [m.content for m in messages], y, time_splits(messages)[0]
+
+
+def time_size(name: str, scale: float, corpus: Path, emails: int, train: int) -> dict[str, object]:
+    """A stack of every member at an encoder size, trained briefly (its shape is what costs)."""
+    contents, y, split = _test_block(corpus)
     cfg = SIZES[name].scaled(scale)
     # every member kept, so the time is the whole stack's (validation may keep fewer)
     fit_on = split.train[::max(1, len(split.train) // train)]
     check_on = split.validation[::max(1, len(split.validation) // train)]
     scorer = spam_model.fit_scorer([contents[i] for i in fit_on], y[fit_on], [contents[i] for i in check_on],
                                    y[check_on], cfg, candidates=[spam_model.MEMBERS])
+    return {"encoder": asdict(cfg), "trained_on": len(fit_on), **time_scorer(scorer, [contents[i] for i in split.test[:emails]])}
+
+
+def time_registered(path: Path, corpus: Path, emails: int) -> dict[str, object]:
+    """A scorer as the pipeline registers it (the members validation kept, engagement included),
+    on the test block of the split it was trained on."""
+    contents, _, split = _test_block(corpus)
+    scorer = spam_model.load_scorer(path)
+    return {"members": list(scorer.stacked.members), "encoder": scorer.encoder is not None,
+            "engagement": scorer.engagement is not None, **time_scorer(scorer, [contents[i] for i in split.test[:emails]])}
+
+
+def time_scorer(scorer: spam_model.ContentScorer, test: list) -> dict[str, object]:
+    """In process, one email at a time: P(spam) alone, the whole answer, a cache hit; then served."""
+    import torch
+
     assessor = ContentAssessor(scorer)
-    test = [contents[i] for i in split.test[:emails]]
     for c in test[:20]:  # warm-up
         scorer.proba([c])
     proba, answer, hit = [], [], []
@@ -66,9 +87,8 @@ def time_size(name: str, scale: float, corpus: Path, emails: int, train: int) ->
         t0 = time.perf_counter()
         assessor.assess(c)
         hit.append(time.perf_counter() - t0)
-    return {"encoder": asdict(cfg), "trained_on": len(fit_on), "torch_threads": torch.get_num_threads(),
-            "spam_probability": percentiles(proba), "whole_answer": percentiles(answer), "cache_hit": percentiles(hit),
-            "served": served_times(scorer, test)}
+    return {"torch_threads": torch.get_num_threads(), "spam_probability": percentiles(proba),
+            "whole_answer": percentiles(answer), "cache_hit": percentiles(hit), "served": served_times(scorer, test)}
 
 
 def served_times(scorer: spam_model.ContentScorer, test: list) -> dict[str, dict[str, float]]:
@@ -114,12 +134,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", type=float, default=0.02)
     parser.add_argument("--emails", type=int, default=1_000)
     parser.add_argument("--train", type=int, default=400, help="messages to train on (shape only)")
+    parser.add_argument("--scorer", type=Path, help="also time this exported scorer, as registered (e.g. the one "
+                        "benchmarks/content_gate.py trains as the pipeline does)")
     args = parser.parse_args(argv)
-    report = {"sizes": {s: time_size(s, args.scale, args.corpus, args.emails, args.train) for s in args.sizes}}
+    report: dict[str, object] = {"sizes": {s: time_size(s, args.scale, args.corpus, args.emails, args.train)
+                                           for s in args.sizes}}
+    if args.scorer:
+        report["registered"] = time_registered(args.scorer, args.corpus, args.emails)
     path = write_results("content_latency.json", report, [sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
     print(path)
-    for s, r in report["sizes"].items():
-        print(s, {k: r[k] for k in ("spam_probability", "whole_answer", "cache_hit")})
+    for s, r in [*report["sizes"].items(), *([("registered", report["registered"])] if args.scorer else [])]:
+        print(s, {k: r[k] for k in ("spam_probability", "whole_answer", "cache_hit", "served")})
 
 
 if __name__ == "__main__":
