@@ -458,3 +458,15 @@ def test_simulate_with_a_content_check_records_scores_and_refuses_a_file_that_is
     refused = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "v"), "--content-check", str(not_a_scorer)])
     assert refused.exit_code == 2 and "not an MDL-007 scorer" in refused.output
     assert not (tmp_path / "v").exists()  # nothing written for a refused run
+
+
+_FOLDING = st.sampled_from(["FREE", "fRee", "ſpecial promotion", "\u212aeep", "v\u0130agra", "v\u0131agra", "click here",
+                            "risk-free", "risk free", "100% free", "act now", "don't miss", "ürgent", "-free", "free-"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(_FOLDING, st.text(max_size=5)), max_size=15).map(" ".join))
+def test_phrase_counts_skip_only_phrases_that_cannot_match(text):
+    for patterns in (rules._TRIGGER_RE, rules._URGENCY_RE):
+        assert rules._count(patterns, text) == sum(len(p.findall(text)) for p in patterns.values())
+    assert all(t.isascii() and t == t.lower() for t in [*rules.TRIGGERS, *rules.URGENCY])  # what the skip relies on

@@ -113,8 +113,15 @@ _TRIGGERS = _Phrases(TRIGGERS)
 _URGENT = _Phrases(URGENCY)
 
 
+# The four non-ASCII letters a case-insensitive pattern matches to an ASCII one (Python's re docs)
+_ASCII_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+
+
 def _count(patterns: dict[str, re.Pattern[str]], text: str) -> int:
-    return sum(len(p.findall(text)) for p in patterns.values())
+    """Occurrences of each phrase, summed. A phrase absent from the folded text cannot match, so
+    only the ones present are counted (the same sum, most patterns never run)."""
+    folded = text.translate(_ASCII_FOLD).lower()
+    return sum(len(p.findall(text)) for term, p in patterns.items() if term in folded)
 
 
 def caps_share(text: str) -> float:
