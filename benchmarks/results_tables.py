@@ -433,21 +433,26 @@ def content_gate(data: dict, _: str) -> str:
             f"threshold {data['threshold']:.3f}, version {data['scorer_version']}.")
 
 
-FEATURE_ROWS = (("macro ROC AUC", "macro_roc_auc"), ("spam ROC AUC", "roc_auc_spam"),
-                ("block ROC AUC", "roc_auc_block"), ("log loss", "log_loss"), ("ECE", "ece"))
+FEATURE_ROWS = (("macro ROC AUC", "macro_roc_auc"), ("spam ROC AUC", "roc_auc_spam"), ("log loss", "log_loss"))
 
 
 def content_feature(data: dict, _: str) -> str:
     """MDL-001 with MDL-007's recorded P(spam) as a feature, beside the same model with it blanked."""
-    s = data["summary"]
     f4 = lambda x: f"{x:.4f}"  # noqa: E731
-    rows = [[label, ci(s[k]["with_score"], f4), ci(s[k]["blanked"], f4), ci(s[k]["with_minus_blanked"], lambda x: f"{x:+.4f}"),
-             ci(s[k]["oracle"], f4)] for label, k in FEATURE_ROWS]
+    rows = []
+    for subset, label in (("all", "every message"), ("first_messages", "first messages")):
+        s = data["summary"][subset]
+        rows += [[f"{name}, {label}", ci(s[k]["with_score"], f4), ci(s[k]["blanked"], f4),
+                  ci(s[k]["with_minus_blanked"], lambda x: f"{x:+.4f}"), ci(s[k]["oracle"], f4)] for name, k in FEATURE_ROWS]
     scored = [w["scored_share_train"] for w in data["per_world"]]
+    share = f"{min(scored):.0%}" if f"{min(scored):.0%}" == f"{max(scored):.0%}" else f"{min(scored):.0%}–{max(scored):.0%}"
+    first = sum(w["rows_first_messages"] for w in data["per_world"]) / sum(w["rows_holdout"] for w in data["per_world"])
     return (f"{len(data['seeds'])} validation worlds ({data['subscribers']:,} subscribers, {data['days']} days; the "
             f"last 7 held out), every sender running the content gate (hold at P(spam) ≥ {data['hold_at']}); "
-            f"{min(scored):.0%}–{max(scored):.0%} of training rows carry a score. MDL-001 at its baseline parameters, "
-            f"profile {data['profile']}; scored against the true classes; mean [95% interval] over worlds.\n\n"
+            f"{share} of training rows carry a score. \"First messages\" are a campaign's "
+            f"messages sent before {data['first_messages']} of its answers came back from that provider "
+            f"({first:.1%} of the held-out messages). MDL-001 at its baseline parameters, profile {data['profile']}; "
+            f"scored against the true classes; mean [95% interval] over worlds.\n\n"
             + table(["", "with the score", "blanked (−1)", "with − blanked", "oracle"], rows) +
             f"\n\nScorer: {data['scorer_members']}, version {data['scorer_version']}.")
 
