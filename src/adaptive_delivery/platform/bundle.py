@@ -82,7 +82,7 @@ class TrainedModel:
         out = pd.DataFrame(proba, columns=[f"p_{c}" for c in self.classes])
         decide = get(self.model_id).decide
         if decide is not None:
-            out["action"] = decide(proba)
+            out["action"] = decide(proba, frame)
         return out
 
     def feature_importance(self) -> dict[str, float]:

@@ -147,8 +147,9 @@ class ModelSpec:
     # at most this far below the oracle's, and the expected calibration error at most this.
     max_gap_to_oracle: float | None = None
     max_ece: float | None = None
-    # Turns predicted probabilities into the action the caller takes (None: probabilities only).
-    decide: Callable[[np.ndarray], np.ndarray] | None = field(default=None, compare=False, repr=False)
+    # Turns predicted probabilities into the action the caller takes, given the rows they were
+    # predicted for (a policy may read a feature of the row); None: probabilities only.
+    decide: Callable[[np.ndarray, pd.DataFrame], np.ndarray] | None = field(default=None, compare=False, repr=False)
 
     @property
     def trains_on_features(self) -> bool:

@@ -334,7 +334,7 @@ def evaluate_step(spec: ModelSpec, tracking: Tracking, run_id: str, model_path: 
             clairvoyant_metrics = classification_report(y, clairvoyant, spec.classes)
         report_out = Path(report_out)
         plot = report.reliability_plot(y, proba, spec.classes, report_out.parent / "reliability.png", oracle)
-        actions = report.action_table(spec.decide(proba), y, spec.classes) if spec.decide else None
+        actions = report.action_table(spec.decide(proba, holdout), y, spec.classes) if spec.decide else None
         report.write_html(report_out, f"{spec.model_id} {spec.name}: holdout evaluation", metrics, oracle_metrics, y, proba,
                           spec.classes, bundle.feature_importance(), plot, actions, clairvoyant_metrics)
         logged = {**metrics, **{f"oracle_{k}": v for k, v in (oracle_metrics or {}).items()},

@@ -584,8 +584,10 @@ def fit(data: Dataset, params: dict, profile: TrainingProfile) -> Deliverability
     return DeliverabilityEnsemble(config_from_params(params, profile)).fit(data.X, data.y)
 
 
-def decide_actions(proba: np.ndarray) -> np.ndarray:
-    """Spec §6.1: send / send_monitored / defer / skip, with the default thresholds."""
+def decide_actions(proba: np.ndarray, rows: pd.DataFrame) -> np.ndarray:
+    """Spec §6.1: send / send_monitored / defer / skip, with the default thresholds; content the
+    pre-send check scored at or above the bar is held (the decision service's rule)."""
     from adaptive_delivery.delivery.decisions.actions import decide
+    from adaptive_delivery.delivery.decisions.service import content_risk
 
-    return decide(proba).action
+    return decide(proba, content_spam_risk=content_risk(rows)).action
