@@ -71,6 +71,8 @@ def _frame(n=1500, seed=0, days=14):
     """A feature frame shaped like Feast's output for MDL-001, with a learnable label."""
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame({c: rng.normal(size=n) for c in mdl.NUMERIC})
+    risk = frame["content_features__content_spam_risk"]  # MDL-007's P(spam), or -1 where unscored
+    frame["content_features__content_spam_risk"] = np.where(risk < 0, -1.0, 1.0 - np.exp(-risk))
     frame["subscriber_features__email_domain"] = rng.choice(["gmail.com", "yahoo.com", "outlook.com"], n)
     frame["subscriber_features__domain_category"] = "consumer"
     frame["provider"] = rng.choice(["gmail", "yahoo"], n)
