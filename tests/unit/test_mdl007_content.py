@@ -422,12 +422,14 @@ def fitted_vectorizers():
 @settings(max_examples=150, deadline=None)
 @given(st.lists(_line_texts(), min_size=1, max_size=4))
 def test_counting_line_by_line_gives_exactly_the_vectorizers_own_rows(fitted_vectorizers, texts):
+    from adaptive_delivery.delivery.models.mdl007_content import ngrams
     from adaptive_delivery.delivery.models.mdl007_content.ngrams import LineMemo
 
     for vectorizer in fitted_vectorizers:
         memo = LineMemo(vectorizer)
         for _ in range(2):  # remembered lines give the same rows as fresh ones
             assert (memo.transform(texts) != vectorizer.transform(texts)).nnz == 0, vectorizer.analyzer
+            assert (ngrams.transform(vectorizer, texts) != vectorizer.transform(texts)).nnz == 0  # the memo it keeps
 
 
 def test_line_by_line_counting_refuses_what_it_cannot_reproduce():
@@ -467,6 +469,6 @@ _FOLDING = st.sampled_from(["FREE", "fRee", "ſpecial promotion", "\u212aeep", "
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.one_of(_FOLDING, st.text(max_size=5)), max_size=15).map(" ".join))
 def test_phrase_counts_skip_only_phrases_that_cannot_match(text):
-    for patterns in (rules._TRIGGER_RE, rules._URGENCY_RE):
-        assert rules._count(patterns, text) == sum(len(p.findall(text)) for p in patterns.values())
+    for phrases in (rules._TRIGGERS, rules._URGENT):
+        assert phrases.count(text) == sum(len(p.findall(text)) for p in phrases.each.values())
     assert all(t.isascii() and t == t.lower() for t in [*rules.TRIGGERS, *rules.URGENCY])  # what the skip relies on

@@ -145,9 +145,9 @@ def decision_columns(bundle: TrainedModel, rows: pd.DataFrame | Mapping[str, np.
                      thresholds: ActionThresholds = ActionThresholds(),
                      defaults: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     """`decision_frame` as one array per field (what a server encodes; no frame built)."""
-    held_at = content_risk(rows)
+    content = content_risk(rows)  # checked before the model runs
     proba = bundle.predict_proba(rows)
-    d = decide(proba, thresholds, held_at)
+    d = decide(proba, thresholds, content)
     n = len(proba)
     out = {MESSAGE_ID: np.asarray(message_ids, dtype=object),
            **{f"p_{name}": proba[:, i] for i, name in enumerate(bundle.classes)},

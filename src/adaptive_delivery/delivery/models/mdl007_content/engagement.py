@@ -69,11 +69,8 @@ class EngagementModel:
         texts = [c.text for c in contents]
         shape = rules.feature_matrix(list(contents))
         if fit:
-            self._memo = None
             return hstack([self.words.fit_transform(texts), csr_matrix(self.scaler.fit_transform(shape))]).tocsr()
-        if getattr(self, "_memo", None) is None:  # built on first use (and for models saved before)
-            self._memo = ngrams.LineMemo(self.words)
-        return hstack([self._memo.transform(texts), csr_matrix(self.scaler.transform(shape))]).tocsr()
+        return hstack([ngrams.transform(self.words, texts), csr_matrix(self.scaler.transform(shape))]).tocsr()
 
     def fit(self, campaigns: Sequence[Campaign]) -> EngagementModel:
         if len(campaigns) < 10:

@@ -45,11 +45,8 @@ class TfidfSpam:
 
     def _matrix(self, texts: Sequence[str], fit: bool = False) -> Any:
         if fit:
-            self._memos = None
             return hstack([self.words.fit_transform(texts), self.chars.fit_transform(texts)]).tocsr()
-        if getattr(self, "_memos", None) is None:  # built on first use (and for scorers saved before)
-            self._memos = (ngrams.LineMemo(self.words), ngrams.LineMemo(self.chars))
-        return hstack([memo.transform(texts) for memo in self._memos]).tocsr()
+        return hstack([ngrams.transform(self.words, texts), ngrams.transform(self.chars, texts)]).tocsr()
 
     def fit(self, texts: Sequence[str], y: np.ndarray) -> TfidfSpam:
         self.svm.fit(self._matrix(texts, fit=True), y)

@@ -105,6 +105,15 @@ class LineMemo:
         return {**self.__dict__, "_lines": {}}
 
 
+def transform(vectorizer: TfidfVectorizer, texts: Sequence[str]) -> csr_matrix:
+    """`vectorizer.transform(texts)`, counted line by line by the memo kept on the vectorizer (made
+    again when the vectorizer was fitted again, or loaded from a file saved before memos)."""
+    memo = getattr(vectorizer, "_line_memo", None)
+    if memo is None or memo.vocabulary is not vectorizer.vocabulary_:
+        memo = vectorizer._line_memo = LineMemo(vectorizer)
+    return memo.transform(texts)
+
+
 def supports(vectorizer: TfidfVectorizer) -> bool:
     """Whether counting line by line gives exactly the vectorizer's own counts."""
     v = vectorizer

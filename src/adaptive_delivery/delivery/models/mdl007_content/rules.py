@@ -73,16 +73,18 @@ def _phrase(term: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![\w-]){re.escape(term)}(?![\w-])", re.IGNORECASE)
 
 
-_TRIGGER_RE = {t: _phrase(t) for t in TRIGGERS}
-_URGENCY_RE = {t: _phrase(t) for t in URGENCY}
+# The four non-ASCII letters a case-insensitive pattern matches to an ASCII one (Python's re docs)
+_ASCII_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
 
 
 class _Phrases:
     """Many phrases as one pattern, longest first (a phrase wins over a word inside it): finding
-    and rewriting them is one scan of the text, not one per phrase."""
+    and rewriting them is one scan of the text, not one per phrase; `count` keeps each phrase's own
+    pattern (the scorer's features count every phrase, overlaps included)."""
 
     def __init__(self, plain: dict[str, str]) -> None:
         self.plain = plain
+        self.each = {t: _phrase(t) for t in plain}
         ordered = sorted(plain, key=len, reverse=True)
         self.pattern = re.compile(rf"(?<![\w-])(?:{'|'.join(map(re.escape, ordered))})(?![\w-])", re.IGNORECASE)
         self._folded = {t.casefold(): t for t in plain}
@@ -107,21 +109,16 @@ class _Phrases:
                 break
         return text
 
+    def count(self, text: str) -> int:
+        """Occurrences of each phrase, summed. A phrase absent from the folded text cannot match,
+        so only the ones present are counted (the same sum, most patterns never run)."""
+        folded = text.translate(_ASCII_FOLD).lower()
+        return sum(len(p.findall(text)) for term, p in self.each.items() if term in folded)
+
 
 _SPACES = re.compile(r"  +")
 _TRIGGERS = _Phrases(TRIGGERS)
 _URGENT = _Phrases(URGENCY)
-
-
-# The four non-ASCII letters a case-insensitive pattern matches to an ASCII one (Python's re docs)
-_ASCII_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
-
-
-def _count(patterns: dict[str, re.Pattern[str]], text: str) -> int:
-    """Occurrences of each phrase, summed. A phrase absent from the folded text cannot match, so
-    only the ones present are counted (the same sum, most patterns never run)."""
-    folded = text.translate(_ASCII_FOLD).lower()
-    return sum(len(p.findall(text)) for term, p in patterns.items() if term in folded)
 
 
 def caps_share(text: str) -> float:
@@ -157,8 +154,8 @@ def features(content: Content) -> np.ndarray:
     over the start of the body the learned members read too."""
     text, body = content.text, content.model_body
     return np.array([
-        _count(_TRIGGER_RE, content.subject), _count(_TRIGGER_RE, body),
-        _count(_URGENCY_RE, text), len(_MONEY.findall(text)), math.log1p(len(content.links)),
+        _TRIGGERS.count(content.subject), _TRIGGERS.count(body),
+        _URGENT.count(text), len(_MONEY.findall(text)), math.log1p(len(content.links)),
         sum(suspicious(u) for u in content.links), caps_share(body),
         caps_share(content.subject), exclamation_density(body), content.subject.count("!"),
         math.log1p(len(content.body)), float(content.html and not content.body.strip()),
