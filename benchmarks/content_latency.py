@@ -1,6 +1,7 @@
 """MDL-007's time per email in process on this machine's cores: the spam probability alone, the
 whole answer (rules, compliance, every suggested rewrite scored again), and a cache hit; then the
-same through the MLServer runtime over REST on 127.0.0.1.
+same through the MLServer runtime on 127.0.0.1, over REST (JSON) and over gRPC with raw tensor
+contents (the path a sending system at volume uses).
 
 Latency depends on the encoder's shape, not on how well it trained, so each size is trained briefly
 (`--scale` of its steps, on `--train` messages of seed 0's training block, spread over it); the
@@ -16,7 +17,10 @@ benchmarks/results/content_latency.json).
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import pickle
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +37,8 @@ from adaptive_delivery.delivery.models.mdl007_content.score import ContentAssess
 from adaptive_delivery.delivery.models.mdl007_content.spec import SPEC
 
 RUNTIME = SPEC.runtime
+HERE = Path(__file__).resolve().parent
+WARMUP = 20  # requests before timing starts (these emails are then cached)
 
 
 def percentiles(seconds: list[float]) -> dict[str, float]:
@@ -97,10 +103,17 @@ def time_scorer(scorer: spam_model.ContentScorer, test: list) -> dict[str, objec
 
 
 def served_times(scorer: spam_model.ContentScorer, test: list) -> dict[str, dict[str, float]]:
-    """The same emails through MLServer's REST endpoint on 127.0.0.1 (the runtime a sender calls),
-    one per request: each email's first request (the whole answer) and its second (a cache hit)."""
-    import requests
+    """The same emails through the MLServer runtime on 127.0.0.1, one per request, over REST (JSON)
+    and over gRPC with raw tensor contents (each on a freshly started server, so neither finds the
+    other's answers cached): each email's first request (the whole answer) and its second (a cache
+    hit)."""
+    rows = [{"subject": c.subject, "preheader": c.preheader, "body": c.body} for c in test]
+    rest, grpc = _serve(scorer, rows, _rest_times), _serve(scorer, rows, _grpc_times)
+    return {"whole_answer": rest["first"], "cache_hit": rest["again"],
+            "grpc_whole_answer": grpc["first"], "grpc_cache_hit": grpc["again"]}
 
+
+def _serve(scorer: spam_model.ContentScorer, rows: list[dict], client) -> dict[str, dict[str, float]]:
     from serving import local
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -111,25 +124,45 @@ def served_times(scorer: spam_model.ContentScorer, test: list) -> dict[str, dict
                                         runtimes={"mdl-007": RUNTIME})
         server = local.start(settings, http, grpc, "mdl-007")
         try:
-            session = requests.Session()
-            url = f"{server.url}/v2/models/mdl-007/infer"
-
-            def call(c) -> float:
-                body = {"inputs": [{"name": n, "shape": [1], "datatype": "BYTES", "data": [v]}
-                                   for n, v in (("subject", c.subject), ("preheader", c.preheader), ("body", c.body))]}
-                t0 = time.perf_counter()
-                r = session.post(url, json=body, timeout=30)
-                took = time.perf_counter() - t0
-                r.raise_for_status()
-                return took
-
-            for c in test[:20]:  # warm-up (and these twenty are cached from here on)
-                call(c)
-            first = [call(c) for c in test[20:]]
-            again = [call(c) for c in test[20:]]
+            times = client(server, rows, Path(tmp))
         finally:
             server.stop()
-    return {"whole_answer": percentiles(first), "cache_hit": percentiles(again)}
+    return {k: percentiles(v) for k, v in times.items()}
+
+
+def _rest_times(server, rows: list[dict], _: Path) -> dict[str, list[float]]:
+    """V2 JSON over HTTP, one keep-alive session (the first twenty rows warm up and are not timed)."""
+    import requests
+
+    session = requests.Session()
+    url = f"{server.url}/v2/models/mdl-007/infer"
+
+    def call(row: dict) -> float:
+        body = {"inputs": [{"name": n, "shape": [1], "datatype": "BYTES", "data": [v]} for n, v in row.items()]}
+        t0 = time.perf_counter()
+        r = session.post(url, json=body, timeout=30)
+        took = time.perf_counter() - t0
+        r.raise_for_status()
+        return took
+
+    for row in rows[:WARMUP]:
+        call(row)
+    return {"first": [call(r) for r in rows[WARMUP:]], "again": [call(r) for r in rows[WARMUP:]]}
+
+
+def _grpc_times(server, rows: list[dict], tmp: Path) -> dict[str, list[float]]:
+    """Raw-tensor gRPC from the serving environment (`grpc_timing.py`: MLServer's stubs live there)."""
+    from serving import local
+
+    path = tmp / "rows.json"
+    path.write_text(json.dumps(rows))
+    done = subprocess.run([str(local.SERVING_PYTHON), str(HERE / "grpc_timing.py"), "--port", str(server.grpc_port),
+                           "--model", "mdl-007", "--warmup", str(WARMUP), str(path)],
+                          capture_output=True, text=True, check=False, cwd=local.REPO,
+                          env={**os.environ, "PYTHONPATH": str(local.REPO)})
+    if done.returncode:
+        raise RuntimeError(f"grpc_timing failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> None:

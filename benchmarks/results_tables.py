@@ -380,6 +380,10 @@ def _content_suggestions(data: dict) -> str:
             f"{ci(share(s['below_threshold_after']), pct)} under the send threshold.")
 
 
+SERVED = (("whole_answer", "served REST: whole answer"), ("cache_hit", "served REST: cache hit"),
+          ("grpc_whole_answer", "served gRPC: whole answer"), ("grpc_cache_hit", "served gRPC: cache hit"))
+
+
 def content_latency(data: dict, _: str) -> str:
     """MDL-007's time per email, one email per call: each encoder size's whole stack, and the scorer
     as registered."""
@@ -389,17 +393,17 @@ def content_latency(data: dict, _: str) -> str:
         r = data["registered"]
         entries.append((f"as registered: {'+'.join(r['members'])}"
                         f"{' + engagement' if r['engagement'] else ''}", r))
-    served = all("served" in r for _, r in entries)
+    served = [k for k, label in SERVED if all(k in r.get("served", {}) for _, r in entries)]
     rows = [[label, *(f"{r[k]['p50_ms']:.1f} / {r[k]['p99_ms']:.1f}" for k in ("spam_probability", "whole_answer")),
              f"{r['cache_hit']['p50_ms']:.3f} / {r['cache_hit']['p99_ms']:.3f}",
-             *((f"{r['served'][k]['p50_ms']:.1f} / {r['served'][k]['p99_ms']:.1f}"
-                for k in ("whole_answer", "cache_hit")) if served else ())] for label, r in entries]
+             *(f"{r['served'][k]['p50_ms']:.1f} / {r['served'][k]['p99_ms']:.1f}" for k in served)]
+            for label, r in entries]
     calls = entries[0][1]["spam_probability"]["calls"]
-    header = ["scorer", "spam probability", "whole answer", "cache hit",
-              *(("served: whole answer", "served: cache hit") if served else ())]
+    header = ["scorer", "spam probability", "whole answer", "cache hit", *(dict(SERVED)[k] for k in served)]
     return (f"{calls} test emails, one per call; p50 / p99 in ms. The whole answer scores the content and every "
-            "suggested rewrite again; in process, and (served) through the MLServer runtime over REST on "
-            "127.0.0.1, client and server on the same two cores. The encoder sizes are trained briefly (their "
+            "suggested rewrite again; in process, and (served) through the MLServer runtime on 127.0.0.1 over "
+            "REST (JSON) and over gRPC (raw tensor contents), each on a fresh server, client and server on the "
+            "same two cores. The encoder sizes are trained briefly (their "
             "shape is what costs) with every member kept; the registered scorer is the pipeline's, trained on the "
             "whole training block, with the members validation kept.\n\n" + table(header, rows))
 
