@@ -24,7 +24,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -45,25 +44,6 @@ from serving import local
 from serving.client import online_feature_rows
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _redis(folder: Path) -> tuple[subprocess.Popen, int]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit("needs redis-server on PATH (the online store the packed path reads)")
-    import redis
-
-    port = local.free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    for _ in range(100):
-        try:
-            redis.Redis(host="127.0.0.1", port=port).ping()
-            return proc, port
-        except redis.ConnectionError:
-            time.sleep(0.1)
-    proc.kill()
-    sys.exit("redis-server did not start")
 
 
 def _client(args, work: Path, ports: tuple[int, int], **cell) -> dict:
@@ -100,7 +80,7 @@ def main() -> None:
     version, folder = local.resolve_alias(client, SPEC.registered_name, CHAMPION, work / "models")
     bundle = TrainedModel.load(TrainedModel.locate(folder))
     compiled = bundle.for_serving()
-    redis_proc, redis_port = _redis(work)
+    redis_proc, redis_port = local.start_redis(work)
     project = f"bench_{uuid.uuid4().hex[:8]}"
     connection = f"127.0.0.1:{redis_port}"
     store = st.open_store(work / "feast", args.world / "features", profile="redis-local", project=project,

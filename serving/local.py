@@ -37,6 +37,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_redis(folder: Path) -> tuple[subprocess.Popen, int]:
+    """A throwaway redis-server on a free loopback port, keeping nothing on disk (benchmarks' own
+    online store or stream); (process, port). SystemExit when none is installed or it won't start."""
+    import shutil
+    import sys
+
+    import redis
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        sys.exit("needs redis-server on PATH")
+    port = free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    for _ in range(100):
+        try:
+            redis.Redis(host="127.0.0.1", port=port).ping()
+            return proc, port
+        except redis.ConnectionError:
+            time.sleep(0.1)
+    proc.kill()
+    sys.exit("redis-server did not start")
+
+
 def resolve_alias(client, registered_name: str, alias: str, dest: Path) -> tuple[str, Path]:
     """The version behind an alias and a local copy of its model files."""
     import mlflow.artifacts

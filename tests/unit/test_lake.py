@@ -43,3 +43,24 @@ def test_invalid_rows_land_in_quarantine_not_in_the_lake(tmp_path):
     q = lake.quarantined("complaints")
     assert q.column("quarantine_reason").to_pylist() == ["missing feedback_type"]
     assert lake.read("complaints").column("event_id").to_pylist() == ["y"]
+
+
+def test_a_quarantined_row_ingested_again_is_quarantined_once_and_counted_as_a_duplicate(tmp_path):
+    """A redelivered batch, even cut differently, keeps one copy of each refused row."""
+    lake = EventsLake(tmp_path)
+    bad = _complaints(["x", "z"]).set_column(6, "feedback_type", pa.array([None, None], pa.string()))
+    first = lake.ingest("complaints", pa.concat_tables([bad, _complaints(["y"])]), source="t")
+    again = lake.ingest("complaints", pa.concat_tables([bad.slice(0, 1), _complaints(["w"])]), source="t")
+    assert (first.quarantined, first.reasons) == (2, {"missing feedback_type": 2})
+    assert (again.received, again.accepted, again.quarantined, again.duplicates) == (2, 1, 0, 1)
+    assert sorted(lake.quarantined("complaints").column("event_id").to_pylist()) == ["x", "z"]
+
+
+def test_keys_read_once_per_part_still_see_every_writer(tmp_path):
+    """The key cache of one lake object sees parts another writer added since."""
+    mine, other = EventsLake(tmp_path), EventsLake(tmp_path)
+    mine.ingest("complaints", _complaints(["a"]), source="t")
+    assert mine.existing_keys("complaints") == {"a"}
+    other.ingest("complaints", _complaints(["b"]), source="t")
+    assert mine.ingest("complaints", _complaints(["a", "b", "c"]), source="t").duplicates == 2
+    assert mine.existing_keys("complaints") == {"a", "b", "c"}

@@ -10,6 +10,7 @@ from adaptive_delivery.cli.loop import loop_app
 from adaptive_delivery.cli.main_job import run
 from adaptive_delivery.cli.model import model_app
 from adaptive_delivery.cli.rollout import rollout_app
+from adaptive_delivery.cli.stream import stream_app
 from adaptive_delivery.cli.world import calibrate, score_bounces, simulate
 
 app = typer.Typer(add_completion=False, help="Adaptive Delivery: learn how to deliver email, safely.")
@@ -22,5 +23,6 @@ app.add_typer(ingest_app, name="ingest")
 app.add_typer(features_app, name="features")
 app.add_typer(rollout_app, name="rollout")
 app.add_typer(loop_app, name="loop")
+app.add_typer(stream_app, name="stream")
 
 __all__ = ["app"]

@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -63,8 +63,9 @@ class IngestCounts:
     accepted: int = 0
     quarantined: int = 0
     duplicates: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)  # quarantine reason -> rows
 
-    def as_dict(self) -> dict[str, int | str]:
+    def as_dict(self) -> dict[str, int | str | dict[str, int]]:
         return dict(self.__dict__)
 
 
@@ -73,6 +74,9 @@ class EventsLake:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        # event ids per part file, by its modification time: a writer that ingests batch after
+        # batch (the stream's consumer) reads each part once, not the whole lake every batch
+        self._keys: dict[Path, tuple[int, list[str]]] = {}
 
     # ---- paths -------------------------------------------------------------------------
     def partition_dir(self, kind: str, day: date) -> Path:
@@ -138,15 +142,23 @@ class EventsLake:
 
     def _ingest_locked(self, kind: str, table: pa.Table, source: str, counts: IngestCounts) -> IngestCounts:
         result = validate(kind, table)
-        counts.quarantined = result.quarantined.num_rows
-        if result.quarantined.num_rows:
-            self._write_quarantine(kind, result.quarantined, source)
-        valid = result.valid
         key = KEY_COLUMN[kind]
+        quarantined = result.quarantined
+        held = self.quarantined_keys(kind)
+        if held and quarantined.num_rows:  # quarantined before (a re-ingest, a redelivery): kept once
+            again = pc.fill_null(pc.is_in(quarantined.column(key), value_set=pa.array(sorted(held))), False)
+            counts.duplicates += int(pc.sum(again.cast(pa.int64())).as_py() or 0)
+            quarantined = quarantined.filter(pc.invert(again))
+        counts.quarantined = quarantined.num_rows
+        if quarantined.num_rows:
+            self._write_quarantine(kind, quarantined, source)
+            reasons = quarantined.column("quarantine_reason").to_pylist()
+            counts.reasons = {r: reasons.count(r) for r in sorted(set(reasons))}
+        valid = result.valid
         existing = self.existing_keys(kind)
         if existing:
             fresh_mask = pc.invert(pc.is_in(valid.column(key), value_set=pa.array(sorted(existing))))
-            counts.duplicates = valid.num_rows - int(pc.sum(fresh_mask.cast(pa.int64())).as_py() or 0)
+            counts.duplicates += valid.num_rows - int(pc.sum(fresh_mask.cast(pa.int64())).as_py() or 0)
             valid = valid.filter(fresh_mask)
         counts.accepted = valid.num_rows
         if valid.num_rows:
@@ -191,11 +203,24 @@ class EventsLake:
             fh.write(json.dumps(record) + "\n")
 
     # ---- reading -----------------------------------------------------------------------
+    def quarantined_keys(self, kind: str) -> set[str]:
+        """Event ids already in a kind's quarantine (a row without one cannot be recognised again)."""
+        base = self.root / QUARANTINE / kind
+        key = KEY_COLUMN[kind]
+        keys: set[str] = set()
+        for f in sorted(base.glob("part-*.parquet")) if base.exists() else []:
+            keys.update(k for k in pq.read_table(f, columns=[key]).column(key).to_pylist() if k is not None)
+        return keys
+
     def existing_keys(self, kind: str) -> set[str]:
         key = KEY_COLUMN[kind]
         keys: set[str] = set()
         for f in self.files(kind):
-            keys.update(pq.read_table(f, columns=[key]).column(key).to_pylist())
+            stamp = f.stat().st_mtime_ns
+            cached = self._keys.get(f)
+            if cached is None or cached[0] != stamp:
+                cached = self._keys[f] = (stamp, pq.read_table(f, columns=[key]).column(key).to_pylist())
+            keys.update(cached[1])
         return keys
 
     def read(self, kind: str, days: Iterable[date] | None = None, columns: list[str] | None = None) -> pa.Table:

@@ -1,0 +1,158 @@
+"""Delivery events through a Redis stream into the lake, beside the batch path, on this machine.
+
+A world is simulated (the batch path's lake), then:
+- batch: every event of the world ingested into a fresh lake, one `EventsLake.ingest` per kind and
+  day (how a daily batch job writes);
+- publish: the world replayed into a stream (`stream.replay`), events/s appended;
+- consume: one consumer draining the stream into a fresh lake, events/s written (checks,
+  dedupe, quarantine, ledger, acknowledgement included); then the same with two consumers, one
+  process each, sharing the group;
+- latency: producer and consumer at once, the producer paced at `--rate` events/s; per event, from
+  its entry id's time (the moment Redis appended it) to the moment its batch was acknowledged,
+  p50 / p99.
+Every streamed lake is checked equal to the batch path's (the run fails otherwise).
+
+Run: `.venv/bin/python benchmarks/stream_ingest.py [--subscribers N --days D --rate R]` (writes
+benchmarks/results/stream_ingest.json; needs redis-server on PATH).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from provenance import write_results
+
+from adaptive_delivery.delivery.events import stream as events_stream
+from adaptive_delivery.delivery.events.lake import EventsLake
+from adaptive_delivery.delivery.events.schema import EVENT_SCHEMAS
+from adaptive_delivery.platform.streams import StreamConsumer, connect, publish
+from adaptive_delivery.twin.config import WorldConfig
+from adaptive_delivery.twin.simulator import simulate
+from serving import local
+
+
+def _same(a: EventsLake, b: EventsLake) -> None:
+    for kind in EVENT_SCHEMAS:
+        if a.partitions(kind) and not events_stream.lake_table(a, kind).equals(events_stream.lake_table(b, kind)):
+            sys.exit(f"the streamed lake's {kind} differ from the batch path's")
+
+
+def batch_path(world: EventsLake, out: Path) -> dict[str, float]:
+    lake = EventsLake(out)
+    tables = [(kind, world.read(kind, days=[d])) for kind in EVENT_SCHEMAS for d in world.partitions(kind)]
+    started = time.perf_counter()
+    for kind, table in tables:
+        lake.ingest(kind, table, source="batch")
+    took = time.perf_counter() - started
+    events = sum(t.num_rows for _, t in tables)
+    return {"events": events, "seconds": took, "events_per_s": events / took}
+
+
+def _consume(address: str, stream: str, name: str, lake: str, batch: int) -> None:
+    StreamConsumer(connect(address), stream, "lake", name, events_stream.LakeSink(EventsLake(lake)),
+                   batch=batch).drain()
+
+
+def consume(address: str, stream: str, lake: Path, consumers: int, batch: int, events: int) -> dict[str, float]:
+    started = time.perf_counter()
+    procs = [multiprocessing.Process(target=_consume, args=(address, stream, f"c{i}", str(lake), batch))
+             for i in range(consumers)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+        if p.exitcode:
+            sys.exit(f"consumer exited with {p.exitcode}")
+    took = time.perf_counter() - started
+    return {"consumers": consumers, "events": events, "seconds": took, "events_per_s": events / took}
+
+
+def latency(address: str, world: EventsLake, out: Path, rate: float, batch: int) -> dict[str, float]:
+    """Producer paced at `rate` while one consumer runs: entry appended -> batch acknowledged."""
+    client, stream = connect(address), "latency"
+    rows = [kr for d in sorted({d for k in EVENT_SCHEMAS for d in world.partitions(k)})
+            for kr in events_stream._merged(world, d)]
+    delays: list[float] = []
+    sink = events_stream.LakeSink(EventsLake(out))
+
+    def timed(entries):
+        report = sink(entries)
+        done = time.time() * 1000
+        delays.extend(done - int(e.entry_id.split("-")[0]) for e in entries)
+        return report
+
+    consumer = StreamConsumer(client, stream, "lake", "timed", timed, batch=batch)
+    stop = threading.Event()
+
+    def produce() -> None:
+        chunk = max(1, int(rate / 100))  # a hundred appends a second, paced
+        t0 = time.perf_counter()
+        for i in range(0, len(rows), chunk):
+            publish(connect(address), stream, rows[i:i + chunk])
+            wait = t0 + (i + chunk) / rate - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+        stop.set()
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    while not (consumer.step(block_ms=100)[0] == 0 and stop.is_set()):
+        pass
+    producer.join()
+    consumer.drain()  # whatever the last read missed of the producer's last appends
+    d = np.asarray(delays)
+    return {"rate": rate, "events": len(d), "p50_ms": float(np.percentile(d, 50)), "p99_ms": float(np.percentile(d, 99)),
+            "max_ms": float(d.max())}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--subscribers", type=int, default=20_000)
+    parser.add_argument("--days", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=2_000, help="entries per consumer read")
+    parser.add_argument("--rate", type=float, default=5_000, help="paced producer's events/s for latency")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="stream-bench-"))
+    proc, port = local.start_redis(work)
+    address = f"127.0.0.1:{port}"
+    try:
+        simulate(WorldConfig(subscribers=args.subscribers, days=args.days, seed=args.seed), work / "world", progress=False)
+        world = EventsLake(work / "world" / "lake")
+        report: dict[str, object] = {"world": {"subscribers": args.subscribers, "days": args.days, "seed": args.seed},
+                                     "batch": batch_path(world, work / "batch")}
+        client = connect(address)
+        started = time.perf_counter()
+        sent = events_stream.replay(client, world, "bench")
+        events = sum(sent.values())
+        report["publish"] = {"events": events, "events_per_s": events / (time.perf_counter() - started)}
+        runs = []
+        for consumers in (1, 2):
+            stream = f"bench-{consumers}"
+            client.copy("bench", stream)
+            runs.append(consume(address, stream, work / f"stream-{consumers}", consumers, args.batch, events))
+            _same(EventsLake(work / f"stream-{consumers}"), world)
+            print(runs[-1], flush=True)
+        report["consume"] = runs
+        report["latency"] = latency(address, world, work / "latency", args.rate, args.batch)
+        _same(EventsLake(work / "latency"), world)
+        report["events_by_kind"] = sent
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        shutil.rmtree(work, ignore_errors=True)
+    path = write_results("stream_ingest.json", report, [sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
+    print(path)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""`adaptive-delivery stream …`: delivery events through Redis Streams into the lake."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import typer
+
+from adaptive_delivery.cli.common import console
+
+stream_app = typer.Typer(help="Delivery events through Redis Streams into the events lake.")
+REDIS = typer.Option("127.0.0.1:6379", envvar="AD_STREAM_REDIS", help="Redis server, host:port or a redis:// URL.")
+STREAM = typer.Option("ad:events", help="The stream's key.")
+
+
+@stream_app.command("replay")
+def replay(
+    lake: Path = typer.Argument(..., exists=True, file_okay=False, help="A lake whose events are published."),
+    redis_address: str = REDIS,
+    stream: str = STREAM,
+) -> None:
+    """Publish a lake's events (a world the batch path wrote) in time order."""
+    from adaptive_delivery.delivery.events import stream as events_stream
+    from adaptive_delivery.delivery.events.lake import EventsLake
+    from adaptive_delivery.platform.streams import connect
+
+    sent = events_stream.replay(connect(redis_address), EventsLake(lake), stream)
+    console.print(json.dumps(sent))
+
+
+@stream_app.command("consume")
+def consume(
+    lake: Path = typer.Option(Path("runs/stream/lake"), help="Events lake to write into."),
+    redis_address: str = REDIS,
+    stream: str = STREAM,
+    group: str = typer.Option("lake", help="Consumer group (consumers of one group share the entries)."),
+    name: str = typer.Option("", help="This consumer's name in the group (default: host and process)."),
+    batch: int = typer.Option(1_000, min=1, help="Entries per read."),
+    claim_idle_ms: int = typer.Option(10_000, min=0, help="Claim entries a dead consumer left after this idle time."),
+    until_idle: bool = typer.Option(False, help="Stop once nothing is new or pending (else run until stopped)."),
+) -> None:
+    """Read the stream in a consumer group and write every event into the lake, acknowledged only
+    after it is written (the batch path's checks, quarantine, dedupe and ledger)."""
+    from adaptive_delivery.delivery.events.lake import EventsLake
+    from adaptive_delivery.delivery.events.stream import LakeSink
+    from adaptive_delivery.platform.streams import StreamConsumer, connect
+
+    consumer = StreamConsumer(connect(redis_address), stream, group, name or f"{os.uname().nodename}-{os.getpid()}",
+                              LakeSink(EventsLake(lake)), batch=batch, claim_idle_ms=claim_idle_ms)
+    if until_idle:
+        console.print(json.dumps({"entries": consumer.drain()}))
+        return
+    while True:
+        consumer.step(block_ms=5_000)

@@ -1,0 +1,210 @@
+"""Delivery events through Redis Streams into the lake (`platform.streams` carries them).
+
+An entry is one event: its kind (`sends`, `outcomes`, `complaints`, `engagement`) and one row of
+that kind's schema as a JSON object (timestamps as ISO 8601 text, or integer microseconds since
+the epoch). The consumer's sink (`LakeSink`) gives them the batch path's treatment: the same
+schemas and checks, the same quarantine with a reason, the same drop of events already in the
+lake by event id, and a line in the lake's ledger per batch (entries in = accepted + quarantined +
+duplicates). An entry the lake cannot even read (an unknown kind, text that is not a JSON object,
+a value of the wrong type) is kept whole in the raw quarantine with why.
+
+`replay` publishes a lake's events in time order, so a world written by the batch path can be run
+through the stream and the two lakes compared.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import redis
+
+from adaptive_delivery.delivery.events.ingest import IngestReport
+from adaptive_delivery.delivery.events.lake import EventsLake
+from adaptive_delivery.delivery.events.schema import EVENT_SCHEMAS, KEY_COLUMN, TIME_COLUMN
+from adaptive_delivery.platform.streams import Entry, publish
+
+STREAM = "ad:events"
+GROUP = "lake"
+SOURCE = "stream"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class EntryError(ValueError):
+    """An entry the lake cannot read as an event (its reason goes to the quarantine)."""
+
+
+def _value(field: pa.Field, value: Any) -> Any:
+    """A JSON value as the schema's type wants it (None stays None: the checks judge nulls)."""
+    if value is None:
+        return None
+    if pa.types.is_timestamp(field.type):
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise EntryError(f"{field.name}: a timestamp is ISO 8601 text or integer microseconds")
+        if isinstance(value, int):
+            try:
+                return _EPOCH + timedelta(microseconds=value)
+            except OverflowError as exc:
+                raise EntryError(f"{field.name}: {value} microseconds is no time") from exc
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise EntryError(f"{field.name}: {value[:40]!r} is not an ISO 8601 time") from exc
+        return when if when.tzinfo else when.replace(tzinfo=UTC)
+    if pa.types.is_boolean(field.type) and not isinstance(value, bool):
+        raise EntryError(f"{field.name}: expected true or false")
+    if pa.types.is_string(field.type) and not isinstance(value, str):
+        raise EntryError(f"{field.name}: expected text")
+    if (pa.types.is_integer(field.type) or pa.types.is_floating(field.type)) and (
+            isinstance(value, bool) or not isinstance(value, int | float)):
+        raise EntryError(f"{field.name}: expected a number")
+    if pa.types.is_integer(field.type) and isinstance(value, float):
+        if not value.is_integer():
+            raise EntryError(f"{field.name}: expected a whole number")
+        return int(value)
+    return value
+
+
+def decode(entry: Entry) -> tuple[str, dict[str, Any]]:
+    """(kind, row) of an entry, or EntryError saying why it is not an event."""
+    kind = entry.kind
+    if kind not in EVENT_SCHEMAS:
+        raise EntryError(f"unknown event kind {kind[:40]!r}; known: {sorted(EVENT_SCHEMAS)}")
+    try:
+        obj = json.loads(entry.event)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EntryError(f"event is not JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise EntryError("event is not a JSON object")
+    return kind, {f.name: _value(f, obj.get(f.name)) for f in EVENT_SCHEMAS[kind]}
+
+
+@dataclass
+class StreamBatch:
+    """What the sink did with one batch; its `line` is the batch's ledger line."""
+
+    report: IngestReport
+    line: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.line
+
+
+class LakeSink:
+    """Writes a batch of entries into the lake as the batch path would (`platform.streams.Sink`)."""
+
+    def __init__(self, lake: EventsLake) -> None:
+        self.lake = lake
+
+    def __call__(self, entries: Sequence[Entry]) -> StreamBatch:
+        report = IngestReport(source=SOURCE, items_in=len(entries))
+        rows: dict[str, dict[str, tuple[Entry, dict[str, Any]]]] = {}  # kind -> event id -> (entry, row)
+        for entry in entries:
+            try:
+                kind, row = decode(entry)
+            except EntryError as exc:
+                self.lake.quarantine_raw(SOURCE, entry.entry_id, _raw(entry), str(exc))
+                report.quarantine(str(exc))
+                continue
+            key, of_kind = row[KEY_COLUMN[kind]], rows.setdefault(kind, {})
+            if key is not None and key in of_kind:
+                report.duplicates += 1  # published twice: the producer's retry, not a new event
+                continue
+            of_kind[key if key is not None else f"\0{entry.entry_id}"] = (entry, row)
+        recovered = 0
+        for kind, by_key in rows.items():
+            table = self._table(kind, by_key, report)
+            # an entry claimed from a dead consumer whose event is already here was written by
+            # that consumer, which died before counting it: it is counted now, not as a duplicate
+            again = {k for k, (e, _) in by_key.items() if e.redelivered}
+            written = again & self.lake.existing_keys(kind) if again else set()
+            refused = again & self.lake.quarantined_keys(kind) if again else set()
+            counts = self.lake.ingest(kind, table, source=SOURCE)
+            report.events[kind] = counts.accepted + len(written)
+            report.duplicates += counts.duplicates - len(written) - len(refused)
+            report.items_quarantined += counts.quarantined + len(refused)
+            recovered += len(written) + len(refused)
+            for reason, n in counts.reasons.items():
+                report.reasons[reason] = report.reasons.get(reason, 0) + n
+        report.items_accepted = sum(report.events.values())
+        line = {"source": SOURCE, "items_in": report.items_in, "items_accepted": report.items_accepted,
+                "items_quarantined": report.items_quarantined, "duplicates": report.duplicates,
+                "recovered": recovered, "reasons": report.reasons}
+        self.lake.record_batch(line)
+        return StreamBatch(report, line)
+
+
+    def _table(self, kind: str, by_key: dict[str, tuple[Entry, dict[str, Any]]], report: IngestReport) -> pa.Table:
+        """The rows as the kind's table; a row Arrow refuses (a number past 64 bits, text that is
+        not valid Unicode) is quarantined alone, never the batch (a batch that cannot be written is
+        never acknowledged, and would come back for ever)."""
+        schema = EVENT_SCHEMAS[kind]
+        try:
+            return pa.Table.from_pylist([row for _, row in by_key.values()], schema=schema)
+        except (pa.ArrowException, ValueError, TypeError, OverflowError):
+            kept = []
+            for entry, row in by_key.values():
+                try:
+                    pa.Table.from_pylist([row], schema=schema)
+                except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
+                    reason = f"not a {kind} event: {type(exc).__name__}: {str(exc)[:200]}"
+                    self.lake.quarantine_raw(SOURCE, entry.entry_id, _raw(entry), reason)
+                    report.quarantine(reason)
+                    continue
+                kept.append(row)
+            return pa.Table.from_pylist(kept, schema=schema)
+
+
+def _raw(entry: Entry) -> bytes:
+    return json.dumps({k.decode("utf-8", "replace"): v.decode("utf-8", "replace")
+                       for k, v in entry.fields.items()}).encode()
+
+
+def event_rows(table: pa.Table, kind: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(time in microseconds, the row as JSON wants it) per event, timestamps as ISO 8601 text."""
+    ts = table.column(TIME_COLUMN[kind]).cast(pa.int64()).to_pylist()
+    for t, row in zip(ts, table.to_pylist(), strict=True):
+        yield t, {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
+
+
+def replay(client: redis.Redis, lake: EventsLake, stream: str = STREAM, batch: int = 1_000) -> dict[str, int]:
+    """Publish every event of a lake, day by day and in time order across kinds (as they
+    happened); events published per kind."""
+    sent = {kind: 0 for kind in EVENT_SCHEMAS}
+
+    def counted() -> Iterator[tuple[str, dict[str, Any]]]:
+        for day in sorted({d for kind in EVENT_SCHEMAS for d in lake.partitions(kind)}):
+            for kind, row in _merged(lake, day):
+                sent[kind] += 1
+                yield kind, row
+
+    publish(client, stream, counted(), batch=batch)
+    return sent
+
+
+def _merged(lake: EventsLake, day: date) -> Iterator[tuple[str, dict[str, Any]]]:
+    streams = []
+    for kind in EVENT_SCHEMAS:
+        if day in lake.partitions(kind):
+            table = lake.read(kind, days=[day])
+            table = table.sort_by([(TIME_COLUMN[kind], "ascending"), (KEY_COLUMN[kind], "ascending")])
+            streams.append(_tagged(kind, table))
+    for _, kind, row in heapq.merge(*streams, key=lambda x: (x[0], x[1])):
+        yield kind, row
+
+
+def _tagged(kind: str, table: pa.Table) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    for t, row in event_rows(table, kind):
+        yield t, kind, row
+
+
+def lake_table(lake: EventsLake, kind: str) -> pa.Table:
+    """A kind's events in a fixed order (by event id): two lakes holding the same events compare equal."""
+    table = lake.read(kind)
+    return table.take(pc.sort_indices(table, [(KEY_COLUMN[kind], "ascending")]))

@@ -1,0 +1,136 @@
+"""Delivery events through a real Redis stream into the lake: the same lake as the batch path's,
+nothing lost or doubled when consumers are killed, bad entries quarantined with their reason."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pytest
+
+from adaptive_delivery.delivery.events.lake import QUARANTINE, EventsLake
+from adaptive_delivery.delivery.events.schema import EVENT_SCHEMAS, KEY_COLUMN
+from adaptive_delivery.delivery.events.stream import LakeSink, lake_table, replay
+from adaptive_delivery.platform.streams import StreamConsumer, connect, ledger, publish
+from adaptive_delivery.twin.config import WorldConfig
+from adaptive_delivery.twin.simulator import simulate
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def small_world(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("stream_world")
+    simulate(WorldConfig(subscribers=1_500, days=3, seed=5), out, progress=False)
+    return out / "lake"
+
+
+def _file_ledger(lake: Path) -> list[dict]:
+    return [r for r in map(json.loads, (lake / "_ingest_ledger.jsonl").read_text().splitlines())
+            if r.get("kind") == "batch" and r["source"] == "stream"]
+
+
+def _fresh_stream(redis_server: str, name: str):
+    client = connect(redis_server)
+    client.delete(name, f"{name}:ledger")
+    return client
+
+
+def test_a_world_replayed_through_the_stream_ends_in_the_batch_paths_lake(small_world, redis_server, tmp_path):
+    client = _fresh_stream(redis_server, "replay-equal")
+    sent = replay(client, EventsLake(small_world), "replay-equal", batch=500)
+    assert sum(sent.values()) > 1_000 and all(sent[k] for k in ("sends", "outcomes", "engagement"))
+    streamed = EventsLake(tmp_path / "lake")
+    consumer = StreamConsumer(client, "replay-equal", "lake", "only", LakeSink(streamed), batch=700)
+    assert consumer.drain() == sum(sent.values())
+    assert consumer.pending() == 0
+    for kind in EVENT_SCHEMAS:
+        if sent[kind]:
+            assert lake_table(streamed, kind).equals(lake_table(EventsLake(small_world), kind)), kind
+    batches = ledger(client, "replay-equal")
+    # no crash: the lake's own ledger says the same
+    assert batches == [{k: v for k, v in b.items() if k != "kind"} for b in _file_ledger(tmp_path / "lake")]
+    assert sum(b["items_in"] for b in batches) == sum(sent.values())
+    assert sum(b["items_accepted"] for b in batches) == sum(sent.values())
+    # the same entries again (a producer's retry of everything): nothing new, all counted
+    replay(client, EventsLake(small_world), "replay-equal", batch=500)
+    StreamConsumer(client, "replay-equal", "lake", "only", LakeSink(streamed), batch=700).drain()
+    again = ledger(client, "replay-equal")[len(batches):]
+    assert sum(b["duplicates"] for b in again) == sum(sent.values())
+    assert sum(b["items_accepted"] for b in again) == 0
+
+
+def test_bad_entries_are_quarantined_with_a_reason_and_counted(small_world, redis_server, tmp_path):
+    client = _fresh_stream(redis_server, "bad-entries")
+    good = EventsLake(small_world).read("outcomes").slice(0, 5).to_pylist()
+    rows = [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()} for r in good]
+    bad_time = {**rows[1], "event_id": "bad-time", "event_ts": "yesterday"}
+    no_status = {**rows[2], "event_id": "no-status", "status": None}
+    publish(client, "bad-entries", [("outcomes", rows[0]), ("outcomes", rows[0]), ("mystery", {"a": 1}),
+                                    ("outcomes", bad_time), ("outcomes", no_status)])
+    client.xadd("bad-entries", {b"kind": b"outcomes", b"event": b"{not json"})
+    lake = EventsLake(tmp_path / "lake")
+    StreamConsumer(client, "bad-entries", "lake", "only", LakeSink(lake)).drain()
+    [batch] = ledger(client, "bad-entries")
+    assert batch["items_in"] == 6
+    assert (batch["items_accepted"], batch["duplicates"], batch["items_quarantined"]) == (1, 1, 4)
+    assert batch["items_in"] == batch["items_accepted"] + batch["duplicates"] + batch["items_quarantined"]
+    raw = lake.quarantined("raw") if (tmp_path / "lake" / QUARANTINE / "raw").exists() else None
+    reasons = set(raw.column("reason").to_pylist()) if raw is not None else set()
+    assert any("unknown event kind 'mystery'" in r for r in reasons)
+    assert any("not an ISO 8601 time" in r for r in reasons) and any("not JSON" in r for r in reasons)
+    assert lake.quarantined("outcomes").column("quarantine_reason").to_pylist() == ["missing status"]
+
+
+def _lines(path: Path) -> int:
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def test_consumers_killed_at_random_lose_nothing_and_double_nothing(redis_server, tmp_path):
+    """A consumer process is SIGKILLed at a random moment after it has written something, twenty
+    times, while it works through a replay; the next one claims what the dead one left. At the
+    end every event is in the lake exactly once and every ledger line balances."""
+    simulate(WorldConfig(subscribers=5_000, days=3, seed=6), tmp_path / "world", progress=False)
+    world = EventsLake(tmp_path / "world" / "lake")
+    client = _fresh_stream(redis_server, "crashes")
+    sent = replay(client, world, "crashes", batch=500)
+    lake = tmp_path / "lake"
+    command = [sys.executable, "-m", "adaptive_delivery.cli", "stream", "consume", "--lake", str(lake),
+               "--redis-address", redis_server, "--stream", "crashes", "--batch", "40", "--claim-idle-ms", "0",
+               "--until-idle"]
+    rng = random.Random(7)
+    kills = 0
+    while kills < 20:
+        written = _lines(lake / "_ingest_ledger.jsonl")
+        proc = subprocess.Popen([*command, "--name", f"c{kills}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while _lines(lake / "_ingest_ledger.jsonl") == written and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.25))  # somewhere in a later batch: reading, writing, acknowledging
+        if proc.poll() is not None:
+            assert proc.returncode == 0, proc.stderr.read()[-2000:]
+            break  # it finished before the kill: everything is in
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        kills += 1
+    assert kills == 20, f"the replay was consumed after {kills} kills: too few to mean anything"
+    done = subprocess.run([*command, "--name", "last"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    streamed = EventsLake(lake)
+    for kind, n in sent.items():
+        if n:
+            ids = lake_table(streamed, kind).column(KEY_COLUMN[kind])
+            assert len(ids) == n and len(pc.unique(ids)) == n, kind
+            assert lake_table(streamed, kind).equals(lake_table(world, kind)), kind
+    batches = ledger(client, "crashes")
+    assert all(b["items_in"] == b["items_accepted"] + b["duplicates"] + b["items_quarantined"] for b in batches)
+    assert sum(b["items_accepted"] for b in batches) == sum(sent.values())
+    assert sum(b["recovered"] for b in batches) > 0  # some kills fell between writing and acknowledging
+    assert sum(b["items_quarantined"] for b in batches) == 0
+    assert connect(redis_server).xpending("crashes", "lake")["pending"] == 0
