@@ -7,12 +7,12 @@ A world is simulated (the batch path's lake), then:
 - consume: one consumer draining the stream into a fresh lake, events/s written (checks,
   dedupe, quarantine, ledger, acknowledgement included); then the same with two consumers, one
   process each, sharing the group;
-- latency: producer and consumer at once, the producer paced at `--rate` events/s; per event, from
+- latency: producer and consumer at once, the producer paced at each of `--rates` events/s; per event, from
   its entry id's time (the moment Redis appended it) to the moment its batch was acknowledged,
   p50 / p99.
 Every streamed lake is checked equal to the batch path's (the run fails otherwise).
 
-Run: `.venv/bin/python benchmarks/stream_ingest.py [--subscribers N --days D --rate R]` (writes
+Run: `.venv/bin/python benchmarks/stream_ingest.py [--subscribers N --days D --rates R ...]` (writes
 benchmarks/results/stream_ingest.json; needs redis-server on PATH).
 """
 
@@ -75,9 +75,9 @@ def consume(address: str, stream: str, lake: Path, consumers: int, batch: int, e
     return {"consumers": consumers, "events": events, "seconds": took, "events_per_s": events / took}
 
 
-def latency(address: str, world: EventsLake, out: Path, rate: float, batch: int) -> dict[str, float]:
+def latency(address: str, world: EventsLake, out: Path, rate: float, batch: int, stream: str) -> dict[str, float]:
     """Producer paced at `rate` while one consumer runs: entry appended -> batch acknowledged."""
-    client, stream = connect(address), "latency"
+    client = connect(address)
     rows = [kr for d in sorted({d for k in EVENT_SCHEMAS for d in world.partitions(k)})
             for kr in events_stream._merged(world, d)]
     delays: list[float] = []
@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--batch", type=int, default=2_000, help="entries per consumer read")
-    parser.add_argument("--rate", type=float, default=5_000, help="paced producer's events/s for latency")
+    parser.add_argument("--rates", type=float, nargs="*", default=[5_000, 20_000],
+                        help="paced producer's events/s for latency")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="stream-bench-"))
     proc, port = local.start_redis(work)
@@ -142,8 +143,11 @@ def main(argv: list[str] | None = None) -> None:
             _same(EventsLake(work / f"stream-{consumers}"), world)
             print(runs[-1], flush=True)
         report["consume"] = runs
-        report["latency"] = latency(address, world, work / "latency", args.rate, args.batch)
-        _same(EventsLake(work / "latency"), world)
+        report["latency"] = []
+        for i, rate in enumerate(args.rates):
+            report["latency"].append(latency(address, world, work / f"latency-{i}", rate, args.batch, f"latency-{i}"))
+            _same(EventsLake(work / f"latency-{i}"), world)
+            print(report["latency"][-1], flush=True)
         report["events_by_kind"] = sent
     finally:
         proc.terminate()

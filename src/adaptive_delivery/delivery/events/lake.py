@@ -74,9 +74,10 @@ class EventsLake:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        # event ids per part file, by its modification time: a writer that ingests batch after
-        # batch (the stream's consumer) reads each part once, not the whole lake every batch
-        self._keys: dict[Path, tuple[int, list[str]]] = {}
+        # per kind, the event ids of the part files read so far (by modification time): a writer
+        # that ingests batch after batch (the stream's consumer) reads each new part once, not
+        # the whole lake every batch
+        self._keys: dict[str, tuple[dict[Path, int], set[str]]] = {}
 
     # ---- paths -------------------------------------------------------------------------
     def partition_dir(self, kind: str, day: date) -> Path:
@@ -156,8 +157,8 @@ class EventsLake:
             counts.reasons = {r: reasons.count(r) for r in sorted(set(reasons))}
         valid = result.valid
         existing = self.existing_keys(kind)
-        if existing:
-            fresh_mask = pc.invert(pc.is_in(valid.column(key), value_set=pa.array(sorted(existing))))
+        if existing:  # the batch's ids looked up in the lake's (not the lake's sorted every batch)
+            fresh_mask = pa.array([k not in existing for k in valid.column(key).to_pylist()], type=pa.bool_())
             counts.duplicates += valid.num_rows - int(pc.sum(fresh_mask.cast(pa.int64())).as_py() or 0)
             valid = valid.filter(fresh_mask)
         counts.accepted = valid.num_rows
@@ -213,14 +214,17 @@ class EventsLake:
         return keys
 
     def existing_keys(self, kind: str) -> set[str]:
+        """Every event id in the lake for a kind (the lake's own set: read it, never change it)."""
         key = KEY_COLUMN[kind]
-        keys: set[str] = set()
-        for f in self.files(kind):
-            stamp = f.stat().st_mtime_ns
-            cached = self._keys.get(f)
-            if cached is None or cached[0] != stamp:
-                cached = self._keys[f] = (stamp, pq.read_table(f, columns=[key]).column(key).to_pylist())
-            keys.update(cached[1])
+        stamps = {f: f.stat().st_mtime_ns for f in self.files(kind)}
+        seen, keys = self._keys.get(kind, ({}, set()))
+        if any(stamps.get(f) != stamp for f, stamp in seen.items()):  # a part rewritten or removed
+            seen, keys = {}, set()
+        for f, stamp in stamps.items():
+            if f not in seen:
+                keys.update(pq.read_table(f, columns=[key]).column(key).to_pylist())
+                seen[f] = stamp
+        self._keys[kind] = (seen, keys)
         return keys
 
     def read(self, kind: str, days: Iterable[date] | None = None, columns: list[str] | None = None) -> pa.Table:
