@@ -1,6 +1,7 @@
 """Delivery events through a Redis stream into the lake, beside the batch path, on this machine.
 
-A world is simulated (the batch path's lake), then:
+Per world (five by default, mean and 95% interval over them), a world is simulated (the batch
+path's lake), then:
 - batch: every event of the world ingested into a fresh lake, one `EventsLake.ingest` per kind and
   day (how a daily batch job writes);
 - publish: the world replayed into a stream (`stream.replay`), events/s appended;
@@ -33,6 +34,7 @@ from provenance import write_results
 from adaptive_delivery.delivery.events import stream as events_stream
 from adaptive_delivery.delivery.events.lake import EventsLake
 from adaptive_delivery.delivery.events.schema import EVENT_SCHEMAS
+from adaptive_delivery.platform.protocol import interval
 from adaptive_delivery.platform.streams import StreamConsumer, connect, publish
 from adaptive_delivery.twin.config import WorldConfig
 from adaptive_delivery.twin.simulator import simulate
@@ -113,23 +115,15 @@ def latency(address: str, world: EventsLake, out: Path, rate: float, batch: int,
             "max_ms": float(d.max())}
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--subscribers", type=int, default=20_000)
-    parser.add_argument("--days", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=3)
-    parser.add_argument("--batch", type=int, default=2_000, help="entries per consumer read")
-    parser.add_argument("--rates", type=float, nargs="*", default=[5_000, 20_000],
-                        help="paced producer's events/s for latency")
-    args = parser.parse_args(argv)
+def one_world(args: argparse.Namespace, seed: int) -> dict[str, object]:
+    """Every measurement on one world, on its own Redis and folders."""
     work = Path(tempfile.mkdtemp(prefix="stream-bench-"))
     proc, port = local.start_redis(work)
     address = f"127.0.0.1:{port}"
     try:
-        simulate(WorldConfig(subscribers=args.subscribers, days=args.days, seed=args.seed), work / "world", progress=False)
+        simulate(WorldConfig(subscribers=args.subscribers, days=args.days, seed=seed), work / "world", progress=False)
         world = EventsLake(work / "world" / "lake")
-        report: dict[str, object] = {"world": {"subscribers": args.subscribers, "days": args.days, "seed": args.seed},
-                                     "batch": batch_path(world, work / "batch")}
+        report: dict[str, object] = {"seed": seed, "batch": batch_path(world, work / "batch")}
         client = connect(address)
         started = time.perf_counter()
         sent = events_stream.replay(client, world, "bench")
@@ -141,21 +135,49 @@ def main(argv: list[str] | None = None) -> None:
             client.copy("bench", stream)
             runs.append(consume(address, stream, work / f"stream-{consumers}", consumers, args.batch, events))
             _same(EventsLake(work / f"stream-{consumers}"), world)
-            print(runs[-1], flush=True)
         report["consume"] = runs
         report["latency"] = []
         for i, rate in enumerate(args.rates):
             report["latency"].append(latency(address, world, work / f"latency-{i}", rate, args.batch, f"latency-{i}"))
             _same(EventsLake(work / f"latency-{i}"), world)
-            print(report["latency"][-1], flush=True)
         report["events_by_kind"] = sent
     finally:
         proc.terminate()
         proc.wait(30)
         shutil.rmtree(work, ignore_errors=True)
+    print(report, flush=True)
+    return report
+
+
+def summary(worlds: list[dict]) -> dict[str, object]:
+    """Mean and 95% interval over the worlds of each figure."""
+    out: dict[str, object] = {
+        "batch_events_per_s": interval([w["batch"]["events_per_s"] for w in worlds]).to_dict(),
+        "publish_events_per_s": interval([w["publish"]["events_per_s"] for w in worlds]).to_dict(),
+    }
+    for i, consumers in enumerate((1, 2)):
+        out[f"consume_{consumers}_events_per_s"] = interval([w["consume"][i]["events_per_s"] for w in worlds]).to_dict()
+    rates = [x["rate"] for x in worlds[0]["latency"]]
+    out["latency"] = [{"rate": rate, **{k: interval([w["latency"][i][k] for w in worlds]).to_dict()
+                                        for k in ("p50_ms", "p99_ms")}} for i, rate in enumerate(rates)]
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--subscribers", type=int, default=20_000)
+    parser.add_argument("--days", type=int, default=3)
+    parser.add_argument("--seeds", type=int, nargs="*", default=[3, 4, 5, 6, 7], help="one world each")
+    parser.add_argument("--batch", type=int, default=2_000, help="entries per consumer read")
+    parser.add_argument("--rates", type=float, nargs="*", default=[5_000, 20_000],
+                        help="paced producer's events/s for latency")
+    args = parser.parse_args(argv)
+    worlds = [one_world(args, seed) for seed in args.seeds]
+    report = {"subscribers": args.subscribers, "days": args.days, "batch": args.batch,
+              "summary": summary(worlds), "worlds": worlds}
     path = write_results("stream_ingest.json", report, [sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
     print(path)
-    print(report)
+    print(report["summary"])
 
 
 if __name__ == "__main__":
