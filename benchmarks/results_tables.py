@@ -494,6 +494,25 @@ def content_engagement(data: dict, _: str) -> str:
             + table(["", "MDL-007 (text only)", "oracle (hidden quality)", "the sender's own average"], rows))
 
 
+def stream_ingest(data: dict, _: str) -> str:
+    """Events through the Redis stream into the lake, beside the batch path."""
+    s = data["summary"]
+    rate = lambda x: f"{x:,.0f}"  # noqa: E731
+    rows = [["batch path: `EventsLake.ingest` per kind and day", ci(s["batch_events_per_s"], rate)],
+            ["stream: publish (replay, pipelined appends)", ci(s["publish_events_per_s"], rate)],
+            ["stream: one consumer into the lake", ci(s["consume_1_events_per_s"], rate)],
+            ["stream: two consumers (processes) into the lake", ci(s["consume_2_events_per_s"], rate)]]
+    lat = [[f"{x['rate']:,.0f} events/s", ci(x["p50_ms"], lambda v: f"{v:.0f}"), ci(x["p99_ms"], lambda v: f"{v:.0f}")]
+           for x in s["latency"]]
+    events = data["worlds"][0]["publish"]["events"]
+    return (f"{len(data['worlds'])} worlds of {data['subscribers']:,} subscribers over {data['days']} days (about "
+            f"{events:,} events each), two cores, a local redis-server; consumers read {data['batch']:,} entries at "
+            "a time, and every streamed lake is checked equal to the batch path's. Mean [95% interval] over worlds.\n\n"
+            + table(["path", "events/s"], rows) +
+            "\n\nFrom an event's append to its batch's acknowledgement (written in the lake), one consumer, the "
+            "producer paced:\n\n" + table(["producer", "p50 ms", "p99 ms"], lat))
+
+
 RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "listening_sockets.json": listening_sockets,
     "simulator.json": simulator, "bounce_parser.json": bounce_parser, "bounce_recipients.json": bounce_recipients, "ingest_scaling.json": ingest_scaling, "feature_build.json": feature_build,
@@ -505,6 +524,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "content_gate.json": content_gate, "content_gate_validation.json": content_gate_validation,
     "content_feature.json": content_feature,
     "content_engagement.json": content_engagement,
+    "stream_ingest.json": stream_ingest,
 }
 
 
