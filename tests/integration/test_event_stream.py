@@ -9,14 +9,22 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.compute as pc
 import pytest
 
+from adaptive_delivery.delivery.events.ingest import ingest_kumomta, ingest_mail
 from adaptive_delivery.delivery.events.lake import QUARANTINE, EventsLake
 from adaptive_delivery.delivery.events.schema import EVENT_SCHEMAS, KEY_COLUMN
-from adaptive_delivery.delivery.events.stream import LakeSink, lake_table, replay
+from adaptive_delivery.delivery.events.stream import (
+    LakeSink,
+    kumomta_events,
+    lake_table,
+    mail_events,
+    replay,
+)
 from adaptive_delivery.platform.streams import StreamConsumer, connect, ledger, publish
 from adaptive_delivery.twin.config import WorldConfig
 from adaptive_delivery.twin.simulator import simulate
@@ -134,3 +142,57 @@ def test_consumers_killed_at_random_lose_nothing_and_double_nothing(redis_server
     assert sum(b["recovered"] for b in batches) > 0  # some kills fell between writing and acknowledging
     assert sum(b["items_quarantined"] for b in batches) == 0
     assert connect(redis_server).xpending("crashes", "lake")["pending"] == 0
+
+
+def _through_the_stream(redis_server: str, name: str, entries, lake: Path) -> list[dict]:
+    client = _fresh_stream(redis_server, name)
+    publish(client, name, entries)
+    StreamConsumer(client, name, "lake", "only", LakeSink(EventsLake(lake))).drain()
+    return ledger(client, name)
+
+
+def test_kumomta_records_through_the_stream_end_as_the_batch_path_ends_them(redis_server, tmp_path):
+    log = Path(__file__).resolve().parents[1] / "data" / "kumomta.jsonl"
+    batch = ingest_kumomta(EventsLake(tmp_path / "batch"), log)
+    lines = _through_the_stream(redis_server, "kumo", kumomta_events(log), tmp_path / "stream")
+    streamed, direct = EventsLake(tmp_path / "stream"), EventsLake(tmp_path / "batch")
+    for kind in ("sends", "outcomes", "complaints"):
+        assert lake_table(streamed, kind).equals(lake_table(direct, kind)), kind
+    assert sum(b["items_quarantined"] for b in lines) == batch.items_quarantined == 6
+    reasons = streamed.quarantined("raw").column("reason").to_pylist()
+    assert sorted(r.split(":")[0] for r in reasons) == sorted(
+        r for r, n in batch.reasons.items() for _ in range(n))  # line by line, as the batch path counts them
+
+
+def test_real_bounces_through_the_stream_end_as_the_batch_path_ends_them(bounce_corpus, redis_server, tmp_path):
+    files = sorted(p for p in (bounce_corpus / "maildir").rglob("*") if p.is_file())
+    files += sorted(p for p in (bounce_corpus / "not-bounce").rglob("*") if p.is_file())
+    started = datetime.now(UTC)
+    batch = ingest_mail(EventsLake(tmp_path / "batch"), files)
+    lines = _through_the_stream(redis_server, "mail", mail_events(files), tmp_path / "stream")
+    streamed, direct = EventsLake(tmp_path / "stream"), EventsLake(tmp_path / "batch")
+    for kind in ("outcomes", "complaints"):
+        ours, theirs = lake_table(streamed, kind), lake_table(direct, kind)
+        assert ours.drop_columns(["event_ts"]).equals(theirs.drop_columns(["event_ts"])), kind
+        # a report without a date is stamped when it is read: those differ by when each path read it
+        read_at = [t >= started for t in theirs.column("event_ts").to_pylist()]
+        assert [t for t, r in zip(ours.column("event_ts").to_pylist(), read_at, strict=True) if not r] == \
+            [t for t, r in zip(theirs.column("event_ts").to_pylist(), read_at, strict=True) if not r], kind
+    # refused messages, and parsed events the lake's checks refused, in the same places for the same
+    # reasons; a copy of a message already read (the corpus holds some) the stream counts as a
+    # duplicate where the batch path quarantines its events as repeated within the batch
+    repeated = "duplicate event_id within batch"
+    refused_rows = {kind: sorted(r for r in zip(*(t.column(c).to_pylist() for c in ("event_id", "quarantine_reason")),
+                                                strict=True) if r[1] != repeated)
+                    for kind, t in (("outcomes", direct.quarantined("outcomes")),
+                                    ("complaints", direct.quarantined("complaints"))) if t is not None}
+    copies = sum(t.column("quarantine_reason").to_pylist().count(repeated)
+                 for t in (direct.quarantined("outcomes"), direct.quarantined("complaints")) if t is not None)
+    assert copies and sum(b["duplicates"] for b in lines) == copies
+    for kind, rows in refused_rows.items():
+        mine = streamed.quarantined(kind)
+        assert sorted(zip(mine.column("event_id").to_pylist(), mine.column("quarantine_reason").to_pylist(),
+                          strict=True)) == rows, kind
+    assert sorted(streamed.quarantined("raw").column("reason").to_pylist()) == \
+        sorted(direct.quarantined("raw").column("reason").to_pylist())
+    assert sum(b["items_quarantined"] for b in lines) == batch.items_quarantined + sum(map(len, refused_rows.values()))

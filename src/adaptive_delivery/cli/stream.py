@@ -30,6 +30,34 @@ def replay(
     console.print(json.dumps(sent))
 
 
+@stream_app.command("publish-mail")
+def publish_mail(
+    path: Path = typer.Argument(..., exists=True, help="A message file or a folder of them (one message per file)."),
+    redis_address: str = REDIS,
+    stream: str = STREAM,
+) -> None:
+    """Parse DSN bounces and ARF complaints and publish their events (a message the parser refuses
+    travels as itself, with why, into the lake's quarantine)."""
+    from adaptive_delivery.delivery.events import stream as events_stream
+    from adaptive_delivery.platform.streams import connect, publish
+
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    console.print(json.dumps({"entries": publish(connect(redis_address), stream, events_stream.mail_events(files))}))
+
+
+@stream_app.command("publish-kumomta")
+def publish_kumomta(
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="A KumoMTA JSON log (one record per line)."),
+    redis_address: str = REDIS,
+    stream: str = STREAM,
+) -> None:
+    """Parse KumoMTA log records and publish their events (a line it refuses travels with why)."""
+    from adaptive_delivery.delivery.events import stream as events_stream
+    from adaptive_delivery.platform.streams import connect, publish
+
+    console.print(json.dumps({"entries": publish(connect(redis_address), stream, events_stream.kumomta_events(path))}))
+
+
 @stream_app.command("consume")
 def consume(
     lake: Path = typer.Option(Path("runs/stream/lake"), help="Events lake to write into."),

@@ -174,7 +174,7 @@ def _table(kind: str, rows: list[dict]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=schema)
 
 
-def _read_message(path: Path, name: str) -> tuple[bytes, str, list[dict], str | None]:
+def read_message(path: Path, name: str) -> tuple[bytes, str, list[dict], str | None]:
     """(content, event kind, rows, why it is quarantined, None when it is not): whatever reading
     or parsing one input raises is that input's, never the batch's."""
     try:
@@ -202,7 +202,7 @@ def ingest_mail(lake: EventsLake, paths: list[Path], source: str = "dsn") -> Ing
     for path in paths:
         report.items_in += 1
         name = safe_name(path.name)
-        raw, kind, rows, reason = _read_message(path, name)
+        raw, kind, rows, reason = read_message(path, name)
         if reason is not None:
             lake.quarantine_raw(source, name, raw, reason)
             report.quarantine(reason)

@@ -8,24 +8,30 @@ lake by event id, and a line in the lake's ledger per batch (entries in = accept
 duplicates). An entry the lake cannot even read (an unknown kind, text that is not a JSON object,
 a value of the wrong type) is kept whole in the raw quarantine with why.
 
+Producers parse at the edge with the batch path's parsers: `mail_events` (DSN bounces and ARF
+complaints, one file per message) and `kumomta_events` (a KumoMTA JSON log) yield the events to
+publish, and an input they refuse as a `_refused` entry carrying the input and the reason.
 `replay` publishes a lake's events in time order, so a world written by the batch path can be run
 through the stream and the two lakes compared.
 """
 
 from __future__ import annotations
 
+import base64
 import heapq
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import redis
 
-from adaptive_delivery.delivery.events.ingest import IngestReport
+from adaptive_delivery.delivery.events.ingest import IngestReport, read_message, safe_name
+from adaptive_delivery.delivery.events.kumomta import parse_log
 from adaptive_delivery.delivery.events.lake import EventsLake
 from adaptive_delivery.delivery.events.schema import EVENT_SCHEMAS, KEY_COLUMN, TIME_COLUMN
 from adaptive_delivery.platform.streams import Entry, publish
@@ -33,6 +39,9 @@ from adaptive_delivery.platform.streams import Entry, publish
 STREAM = "ad:events"
 GROUP = "lake"
 SOURCE = "stream"
+# An input a producer could not read as events (a bounce that is not one, a log line that is not
+# a record): it travels as itself, and the consumer keeps it whole in the lake's raw quarantine.
+REFUSED = "_refused"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -106,6 +115,9 @@ class LakeSink:
         report = IngestReport(source=SOURCE, items_in=len(entries))
         rows: dict[str, dict[str, tuple[Entry, dict[str, Any]]]] = {}  # kind -> event id -> (entry, row)
         for entry in entries:
+            if entry.kind == REFUSED:
+                self._refused(entry, report)
+                continue
             try:
                 kind, row = decode(entry)
             except EntryError as exc:
@@ -140,6 +152,18 @@ class LakeSink:
         return StreamBatch(report, line)
 
 
+    def _refused(self, entry: Entry, report: IngestReport) -> None:
+        """A producer's refused input: into the raw quarantine under its own source and reason."""
+        try:
+            obj = json.loads(entry.event)
+            source, name, reason = (str(obj[k])[:200] for k in ("source", "name", "reason"))
+            raw = base64.b64decode(obj["raw"], validate=True)
+        except (UnicodeDecodeError, ValueError, TypeError, KeyError) as exc:
+            source, name, raw = SOURCE, entry.entry_id, _raw(entry)
+            reason = f"a refused input the consumer cannot read: {type(exc).__name__}"
+        self.lake.quarantine_raw(source, safe_name(name), raw, reason)
+        report.quarantine(reason)
+
     def _table(self, kind: str, by_key: dict[str, tuple[Entry, dict[str, Any]]], report: IngestReport) -> pa.Table:
         """The rows as the kind's table; a row Arrow refuses (a number past 64 bits, text that is
         not valid Unicode) is quarantined alone, never the batch (a batch that cannot be written is
@@ -166,11 +190,43 @@ def _raw(entry: Entry) -> bytes:
                        for k, v in entry.fields.items()}).encode()
 
 
+def _json_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
+
+
+def refused(source: str, name: str, raw: bytes, reason: str) -> tuple[str, dict[str, str]]:
+    """The entry for an input a producer could not read as events."""
+    return REFUSED, {"source": source, "name": name, "reason": reason, "raw": base64.b64encode(raw).decode()}
+
+
+def mail_events(paths: Iterable[Path], source: str = "dsn") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Bounce and complaint messages (one file each) as stream entries: their events, or the
+    message refused with the batch path's reason."""
+    for path in paths:
+        name = safe_name(path.name)
+        raw, kind, rows, reason = read_message(path, name)
+        if reason is not None:
+            yield refused(source, name, raw, reason)
+            continue
+        for row in rows:
+            yield kind, _json_row(row)
+
+
+def kumomta_events(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A KumoMTA JSON log as stream entries: each record's event, or the line refused with why."""
+    batch = parse_log(path.read_bytes().splitlines())
+    for q in batch.quarantined:
+        yield refused("kumomta", f"{path.name}:{q['line_no']}", str(q["raw"]).encode(), q["reason"])
+    for kind in ("sends", "outcomes", "complaints"):
+        for row in getattr(batch, kind):
+            yield kind, _json_row(row)
+
+
 def event_rows(table: pa.Table, kind: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """(time in microseconds, the row as JSON wants it) per event, timestamps as ISO 8601 text."""
     ts = table.column(TIME_COLUMN[kind]).cast(pa.int64()).to_pylist()
     for t, row in zip(ts, table.to_pylist(), strict=True):
-        yield t, {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
+        yield t, _json_row(row)
 
 
 def replay(client: redis.Redis, lake: EventsLake, stream: str = STREAM, batch: int = 1_000) -> dict[str, int]:
