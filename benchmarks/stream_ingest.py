@@ -80,8 +80,7 @@ def consume(address: str, stream: str, lake: Path, consumers: int, batch: int, e
 def latency(address: str, world: EventsLake, out: Path, rate: float, batch: int, stream: str) -> dict[str, float]:
     """Producer paced at `rate` while one consumer runs: entry appended -> batch acknowledged."""
     client = connect(address)
-    rows = [kr for d in sorted({d for k in EVENT_SCHEMAS for d in world.partitions(k)})
-            for kr in events_stream._merged(world, d)]
+    rows = [(kind, row) for _, kind, row in events_stream.in_time_order(world)]
     delays: list[float] = []
     sink = events_stream.LakeSink(EventsLake(out))
 

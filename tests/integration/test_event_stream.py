@@ -20,6 +20,7 @@ from adaptive_delivery.delivery.events.lake import QUARANTINE, EventsLake
 from adaptive_delivery.delivery.events.schema import EVENT_SCHEMAS, KEY_COLUMN
 from adaptive_delivery.delivery.events.stream import (
     LakeSink,
+    in_time_order,
     kumomta_events,
     lake_table,
     mail_events,
@@ -196,3 +197,19 @@ def test_real_bounces_through_the_stream_end_as_the_batch_path_ends_them(bounce_
     assert sorted(streamed.quarantined("raw").column("reason").to_pylist()) == \
         sorted(direct.quarantined("raw").column("reason").to_pylist())
     assert sum(b["items_quarantined"] for b in lines) == batch.items_quarantined + sum(map(len, refused_rows.values()))
+
+
+def test_a_paced_replay_keeps_the_worlds_clock_accelerated(small_world, redis_server):
+    """At speed S a replay takes at least the world's span over S, in the same order as unpaced."""
+    client = _fresh_stream(redis_server, "paced")
+    times = [t for t, _, _ in in_time_order(EventsLake(small_world))]
+    span_s = (times[-1] - times[0]) / 1e6
+    speed = span_s / 1.5  # the world's days in a second and a half
+    started = time.monotonic()
+    sent = replay(client, EventsLake(small_world), "paced", speed=speed)
+    took = time.monotonic() - started
+    assert took >= 0.95 * span_s / speed
+    assert sum(sent.values()) == len(times) == client.xlen("paced")
+    got = [json.loads(f[b"event"]) for _, f in client.xrange("paced")]
+    stamps = [datetime.fromisoformat(e.get("send_ts") or e["event_ts"]) for e in got]
+    assert stamps == sorted(stamps)

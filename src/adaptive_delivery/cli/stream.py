@@ -20,13 +20,15 @@ def replay(
     lake: Path = typer.Argument(..., exists=True, file_okay=False, help="A lake whose events are published."),
     redis_address: str = REDIS,
     stream: str = STREAM,
+    speed: float = typer.Option(0.0, min=0.0, help="Pace on an accelerated clock (3600: a world hour a second); "
+                                "0: as fast as Redis takes it."),
 ) -> None:
     """Publish a lake's events (a world the batch path wrote) in time order."""
     from adaptive_delivery.delivery.events import stream as events_stream
     from adaptive_delivery.delivery.events.lake import EventsLake
     from adaptive_delivery.platform.streams import connect
 
-    sent = events_stream.replay(connect(redis_address), EventsLake(lake), stream)
+    sent = events_stream.replay(connect(redis_address), EventsLake(lake), stream, speed=speed or None)
     console.print(json.dumps(sent))
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import heapq
 import json
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -43,6 +44,7 @@ SOURCE = "stream"
 # a record): it travels as itself, and the consumer keeps it whole in the lake's raw quarantine.
 REFUSED = "_refused"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+PACE_S = 0.01  # a paced replay sends what is due in steps of this much wall time
 
 
 class EntryError(ValueError):
@@ -229,30 +231,50 @@ def event_rows(table: pa.Table, kind: str) -> Iterator[tuple[int, dict[str, Any]
         yield t, _json_row(row)
 
 
-def replay(client: redis.Redis, lake: EventsLake, stream: str = STREAM, batch: int = 1_000) -> dict[str, int]:
+def replay(client: redis.Redis, lake: EventsLake, stream: str = STREAM, batch: int = 1_000,
+           speed: float | None = None) -> dict[str, int]:
     """Publish every event of a lake, day by day and in time order across kinds (as they
-    happened); events published per kind."""
+    happened); events published per kind. `speed` paces it on an accelerated clock (60: an hour
+    of the world in a minute); None publishes as fast as Redis takes it."""
     sent = {kind: 0 for kind in EVENT_SCHEMAS}
 
-    def counted() -> Iterator[tuple[str, dict[str, Any]]]:
-        for day in sorted({d for kind in EVENT_SCHEMAS for d in lake.partitions(kind)}):
-            for kind, row in _merged(lake, day):
-                sent[kind] += 1
-                yield kind, row
+    def timed() -> Iterator[tuple[int, str, dict[str, Any]]]:
+        for t, kind, row in in_time_order(lake):
+            sent[kind] += 1
+            yield t, kind, row
 
-    publish(client, stream, counted(), batch=batch)
+    if speed is None:
+        publish(client, stream, ((kind, row) for _, kind, row in timed()), batch=batch)
+        return sent
+    if speed <= 0:
+        raise ValueError(f"speed must be positive, not {speed}")
+    started, first, chunk = time.monotonic(), None, []
+    for t, kind, row in timed():
+        first = t if first is None else first
+        due = started + (t - first) / 1e6 / speed
+        if due > time.monotonic() + PACE_S:  # the next event is later: send what is due, then wait
+            publish(client, stream, chunk, batch=batch)
+            chunk = []
+            time.sleep(max(0.0, due - time.monotonic()))
+        chunk.append((kind, row))
+    publish(client, stream, chunk, batch=batch)
     return sent
 
 
-def _merged(lake: EventsLake, day: date) -> Iterator[tuple[str, dict[str, Any]]]:
+def in_time_order(lake: EventsLake) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """(time in microseconds, kind, row as JSON wants it) of every event, in time order, a day in memory at a time."""
+    for day in sorted({d for kind in EVENT_SCHEMAS for d in lake.partitions(kind)}):
+        yield from _merged(lake, day)
+
+
+def _merged(lake: EventsLake, day: date) -> Iterator[tuple[int, str, dict[str, Any]]]:
     streams = []
     for kind in EVENT_SCHEMAS:
         if day in lake.partitions(kind):
             table = lake.read(kind, days=[day])
             table = table.sort_by([(TIME_COLUMN[kind], "ascending"), (KEY_COLUMN[kind], "ascending")])
             streams.append(_tagged(kind, table))
-    for _, kind, row in heapq.merge(*streams, key=lambda x: (x[0], x[1])):
-        yield kind, row
+    yield from heapq.merge(*streams, key=lambda x: (x[0], x[1]))
 
 
 def _tagged(kind: str, table: pa.Table) -> Iterator[tuple[int, str, dict[str, Any]]]:
