@@ -12,6 +12,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pyarrow.compute as pc
 import pytest
 
@@ -26,7 +28,14 @@ from adaptive_delivery.delivery.events.stream import (
     mail_events,
     replay,
 )
+from adaptive_delivery.delivery.models.mdl001_deliverability import feedback as mdl001_feedback
+from adaptive_delivery.delivery.models.mdl001_deliverability.model import (
+    CLASSES,
+    PARTIAL_LABELS,
+    labels_from_lake,
+)
 from adaptive_delivery.platform.streams import StreamConsumer, connect, ledger, publish
+from adaptive_delivery.platform.training.evaluation import classification_report
 from adaptive_delivery.twin.config import WorldConfig
 from adaptive_delivery.twin.simulator import simulate
 
@@ -213,3 +222,52 @@ def test_a_paced_replay_keeps_the_worlds_clock_accelerated(small_world, redis_se
     got = [json.loads(f[b"event"]) for _, f in client.xrange("paced")]
     stamps = [datetime.fromisoformat(e.get("send_ts") or e["event_ts"]) for e in got]
     assert stamps == sorted(stamps)
+
+
+def _logged_decisions(labels, path: Path, rng: np.random.Generator) -> pd.DataFrame:
+    """A served model's decisions as its runtime logs them: a probability per class that leans to
+    the message's true class, for every message."""
+    code = labels["label"].to_numpy()
+    logits = rng.normal(size=(len(code), len(CLASSES)))
+    logits[np.arange(len(code)), np.where(code < len(CLASSES), code, 0)] += 1.5
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    frame = pd.DataFrame({"message_id": labels["message_id"], "model_version": "7",
+                          **{f"p_{c}": proba[:, i] for i, c in enumerate(CLASSES)}})
+    with path.open("w") as fh:
+        for row in frame.to_dict("records"):
+            fh.write(json.dumps({"ts": 0.0, "model": "mdl-001", **row, "action": "send_now"}) + "\n")
+        fh.write('{"ts": 1.0, "model": "mdl-001", "message_id": "cut sh')  # a line a crash cut short
+    return frame
+
+
+def test_feedback_from_streamed_outcomes_equals_the_offline_evaluation(small_world, redis_server, tmp_path):
+    """Decisions attributed to the outcomes that came through the stream score as the offline
+    evaluation scores the same decisions on the batch path's labels; outcomes arriving late are
+    counted when they come."""
+    offline_labels = labels_from_lake(small_world)[["message_id", "label"]]
+    log = tmp_path / "predictions.jsonl"
+    decisions = _logged_decisions(offline_labels, log, np.random.default_rng(3))
+    joined = decisions.merge(offline_labels, on="message_id")
+    offline = classification_report(joined["label"].to_numpy(), joined[[f"p_{c}" for c in CLASSES]].to_numpy(),
+                                    CLASSES, PARTIAL_LABELS)
+
+    client = _fresh_stream(redis_server, "feedback")
+    events = list(in_time_order(EventsLake(small_world)))
+    lake = tmp_path / "lake"
+    consumer = StreamConsumer(client, "feedback", "lake", "only", LakeSink(EventsLake(lake)))
+    half = len(events) // 2
+    publish(client, "feedback", [(k, r) for _, k, r in events[:half]])
+    consumer.drain()
+    early = mdl001_feedback.report(log, lake)
+    publish(client, "feedback", [(k, r) for _, k, r in events[half:]])
+    consumer.drain()
+    late = mdl001_feedback.report(log, lake)
+
+    assert early["unreadable_log_lines"] == late["unreadable_log_lines"] == 1
+    first, final = early["versions"]["7"], late["versions"]["7"]
+    assert first["decisions"] == final["decisions"] == len(decisions)
+    assert 0 < first["attributed"] < final["attributed"] == len(decisions)  # the late outcomes came
+    assert final["macro_roc_auc"] > 0.6  # the decisions lean to the truth: a figure that can fail
+    for metric in ("macro_roc_auc", "roc_auc_inbox", "roc_auc_spam", "roc_auc_block", "ece", "log_loss", "rows"):
+        assert final[metric] == pytest.approx(offline[metric], rel=1e-12, nan_ok=True), metric
+    assert set(final["macro_roc_auc_by_provider"]) == set(labels_from_lake(small_world)["provider"])
