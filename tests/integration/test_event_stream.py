@@ -19,6 +19,7 @@ import pytest
 
 from adaptive_delivery.delivery.events.ingest import ingest_kumomta, ingest_mail
 from adaptive_delivery.delivery.events.lake import QUARANTINE, EventsLake
+from adaptive_delivery.delivery.events.outcome_store import OutcomeStore
 from adaptive_delivery.delivery.events.schema import EVENT_SCHEMAS, KEY_COLUMN
 from adaptive_delivery.delivery.events.stream import (
     LakeSink,
@@ -121,7 +122,7 @@ def test_consumers_killed_at_random_lose_nothing_and_double_nothing(redis_server
     lake = tmp_path / "lake"
     command = [sys.executable, "-m", "adaptive_delivery.cli", "stream", "consume", "--lake", str(lake),
                "--redis-address", redis_server, "--stream", "crashes", "--batch", "40", "--claim-idle-ms", "0",
-               "--until-idle"]
+               "--until-idle", "--outcome-store", f"sqlite:///{tmp_path / 'outcomes.db'}"]
     rng = random.Random(7)
     kills = 0
     while kills < 20:
@@ -152,6 +153,9 @@ def test_consumers_killed_at_random_lose_nothing_and_double_nothing(redis_server
     assert sum(b["recovered"] for b in batches) > 0  # some kills fell between writing and acknowledging
     assert sum(b["items_quarantined"] for b in batches) == 0
     assert connect(redis_server).xpending("crashes", "lake")["pending"] == 0
+    batch_store = OutcomeStore(f"sqlite:///{tmp_path / 'batch.db'}")
+    batch_store.load(world)
+    assert _rows(OutcomeStore(f"sqlite:///{tmp_path / 'outcomes.db'}")) == _rows(batch_store)
 
 
 def _through_the_stream(redis_server: str, name: str, entries, lake: Path) -> list[dict]:
@@ -271,3 +275,45 @@ def test_feedback_from_streamed_outcomes_equals_the_offline_evaluation(small_wor
     for metric in ("macro_roc_auc", "roc_auc_inbox", "roc_auc_spam", "roc_auc_block", "ece", "log_loss", "rows"):
         assert final[metric] == pytest.approx(offline[metric], rel=1e-12, nan_ok=True), metric
     assert set(final["macro_roc_auc_by_provider"]) == set(labels_from_lake(small_world)["provider"])
+
+
+def _rows(store: OutcomeStore) -> list[tuple]:
+    """A store's rows as plain values (SQLite and PostgreSQL hand back different dtypes)."""
+    frame = store.frame()
+    return [tuple(None if pd.isna(v) else (int(v) if isinstance(v, float) and v.is_integer() else v) for v in row)
+            for row in frame.itertuples(index=False)]
+
+
+@pytest.fixture
+def postgres_database(postgres_server, request) -> str:
+    """A database of this test's own on the session's PostgreSQL."""
+    import sqlalchemy
+
+    name = "outcomes_" + request.node.name.lower().replace("[", "_").replace("]", "")[:40]
+    admin = sqlalchemy.create_engine(postgres_server.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return postgres_server.rsplit("/", 1)[0] + f"/{name}"
+
+
+def test_the_outcome_store_fed_by_the_stream_equals_the_batch_paths(small_world, redis_server, postgres_database,
+                                                                     tmp_path):
+    """PostgreSQL fed event by event through the stream, twice over (a redelivery of everything),
+    holds what SQLite loaded from the batch path's lake holds: one row per message."""
+    batch = OutcomeStore(f"sqlite:///{tmp_path / 'batch.db'}")
+    batch.load(EventsLake(small_world))
+    streamed = OutcomeStore(postgres_database)
+    client = _fresh_stream(redis_server, "store")
+    for _ in range(2):
+        replay(client, EventsLake(small_world), "store", batch=500)
+        StreamConsumer(client, "store", "lake", "only", LakeSink(EventsLake(tmp_path / "lake"), streamed),
+                       batch=300).drain()
+    rows = _rows(batch)
+    assert rows == _rows(streamed)
+    sends = EventsLake(small_world).read("sends").column("message_id")
+    assert len(rows) == len(pc.unique(sends))
+    frame = batch.frame()
+    assert frame["status"].notna().mean() > 0.9 and frame["first_open_us"].notna().any()
+    assert (frame["first_machine_open_us"].notna() & frame["first_open_us"].isna()).any()  # machine opens apart

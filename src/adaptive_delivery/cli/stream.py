@@ -70,15 +70,19 @@ def consume(
     batch: int = typer.Option(1_000, min=1, help="Entries per read."),
     claim_idle_ms: int = typer.Option(10_000, min=0, help="Claim entries a dead consumer left after this idle time."),
     until_idle: bool = typer.Option(False, help="Stop once nothing is new or pending (else run until stopped)."),
+    outcome_store: str = typer.Option("", envvar="AD_OUTCOME_STORE", help="SQLAlchemy URL of the outcome store to "
+                                      "update too (sqlite:///… or postgresql+psycopg://…); none by default."),
 ) -> None:
     """Read the stream in a consumer group and write every event into the lake, acknowledged only
     after it is written (the batch path's checks, quarantine, dedupe and ledger)."""
     from adaptive_delivery.delivery.events.lake import EventsLake
+    from adaptive_delivery.delivery.events.outcome_store import OutcomeStore
     from adaptive_delivery.delivery.events.stream import LakeSink
     from adaptive_delivery.platform.streams import StreamConsumer, connect
 
     consumer = StreamConsumer(connect(redis_address), stream, group, name or f"{os.uname().nodename}-{os.getpid()}",
-                              LakeSink(EventsLake(lake)), batch=batch, claim_idle_ms=claim_idle_ms)
+                              LakeSink(EventsLake(lake), OutcomeStore(outcome_store) if outcome_store else None),
+                              batch=batch, claim_idle_ms=claim_idle_ms)
     if until_idle:
         console.print(json.dumps({"entries": consumer.drain()}))
         return

@@ -11,7 +11,8 @@ a value of the wrong type) is kept whole in the raw quarantine with why.
 Producers parse at the edge with the batch path's parsers: `mail_events` (DSN bounces and ARF
 complaints, one file per message) and `kumomta_events` (a KumoMTA JSON log) yield the events to
 publish, and an input they refuse as a `_refused` entry carrying the input and the reason.
-`replay` publishes a lake's events in time order, so a world written by the batch path can be run
+Given an outcome store (`outcome_store.OutcomeStore`), the sink also folds every event the checks
+pass into it, before the batch is acknowledged. `replay` publishes a lake's events in time order, so a world written by the batch path can be run
 through the stream and the two lakes compared.
 """
 
@@ -34,7 +35,13 @@ import redis
 from adaptive_delivery.delivery.events.ingest import IngestReport, read_message, safe_name
 from adaptive_delivery.delivery.events.kumomta import parse_log
 from adaptive_delivery.delivery.events.lake import EventsLake
-from adaptive_delivery.delivery.events.schema import EVENT_SCHEMAS, KEY_COLUMN, TIME_COLUMN
+from adaptive_delivery.delivery.events.outcome_store import OutcomeStore
+from adaptive_delivery.delivery.events.schema import (
+    EVENT_SCHEMAS,
+    KEY_COLUMN,
+    TIME_COLUMN,
+    validate,
+)
 from adaptive_delivery.platform.streams import Entry, publish
 
 STREAM = "ad:events"
@@ -110,8 +117,8 @@ class StreamBatch:
 class LakeSink:
     """Writes a batch of entries into the lake as the batch path would (`platform.streams.Sink`)."""
 
-    def __init__(self, lake: EventsLake) -> None:
-        self.lake = lake
+    def __init__(self, lake: EventsLake, store: OutcomeStore | None = None) -> None:
+        self.lake, self.store = lake, store
 
     def __call__(self, entries: Sequence[Entry]) -> StreamBatch:
         report = IngestReport(source=SOURCE, items_in=len(entries))
@@ -140,6 +147,8 @@ class LakeSink:
             written = again & self.lake.existing_keys(kind) if again else set()
             refused = again & self.lake.quarantined_keys(kind) if again else set()
             counts = self.lake.ingest(kind, table, source=SOURCE)
+            if self.store is not None:  # every row the checks pass: the store's updates repeat harmlessly
+                self.store.update(kind, validate(kind, table).valid)
             report.events[kind] = counts.accepted + len(written)
             report.duplicates += counts.duplicates - len(written) - len(refused)
             report.items_quarantined += counts.quarantined + len(refused)
