@@ -501,7 +501,9 @@ def stream_ingest(data: dict, _: str) -> str:
     rows = [["batch path: `EventsLake.ingest` per kind and day", ci(s["batch_events_per_s"], rate)],
             ["stream: publish (replay, pipelined appends)", ci(s["publish_events_per_s"], rate)],
             ["stream: one consumer into the lake", ci(s["consume_1_events_per_s"], rate)],
-            ["stream: two consumers (processes) into the lake", ci(s["consume_2_events_per_s"], rate)]]
+            ["stream: two consumers (processes) into the lake", ci(s["consume_2_events_per_s"], rate)],
+            *([["stream: one consumer into the lake and the outcome store (SQLite)",
+                ci(s["consume_1_store_events_per_s"], rate)]] if "consume_1_store_events_per_s" in s else [])]
     lat = [[f"{x['rate']:,.0f} events/s", ci(x["p50_ms"], lambda v: f"{v:.0f}"), ci(x["p99_ms"], lambda v: f"{v:.0f}")]
            for x in s["latency"]]
     events = data["worlds"][0]["publish"]["events"]

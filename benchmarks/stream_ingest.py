@@ -7,7 +7,7 @@ path's lake), then:
 - publish: the world replayed into a stream (`stream.replay`), events/s appended;
 - consume: one consumer draining the stream into a fresh lake, events/s written (checks,
   dedupe, quarantine, ledger, acknowledgement included); then the same with two consumers, one
-  process each, sharing the group;
+  process each, sharing the group; then one consumer updating the outcome store (SQLite) too;
 - latency: producer and consumer at once, the producer paced at each of `--rates` events/s; per event, from
   its entry id's time (the moment Redis appended it) to the moment its batch was acknowledged,
   p50 / p99.
@@ -33,6 +33,7 @@ from provenance import write_results
 
 from adaptive_delivery.delivery.events import stream as events_stream
 from adaptive_delivery.delivery.events.lake import EventsLake
+from adaptive_delivery.delivery.events.outcome_store import OutcomeStore
 from adaptive_delivery.delivery.events.schema import EVENT_SCHEMAS
 from adaptive_delivery.platform.protocol import interval
 from adaptive_delivery.platform.streams import StreamConsumer, connect, publish
@@ -58,14 +59,17 @@ def batch_path(world: EventsLake, out: Path) -> dict[str, float]:
     return {"events": events, "seconds": took, "events_per_s": events / took}
 
 
-def _consume(address: str, stream: str, name: str, lake: str, batch: int) -> None:
-    StreamConsumer(connect(address), stream, "lake", name, events_stream.LakeSink(EventsLake(lake)),
-                   batch=batch).drain()
+def _consume(address: str, stream: str, name: str, lake: str, batch: int, store: str | None) -> None:
+    sink = events_stream.LakeSink(EventsLake(lake), OutcomeStore(store) if store else None)
+    StreamConsumer(connect(address), stream, "lake", name, sink, batch=batch).drain()
 
 
-def consume(address: str, stream: str, lake: Path, consumers: int, batch: int, events: int) -> dict[str, float]:
+def consume(address: str, stream: str, lake: Path, consumers: int, batch: int, events: int,
+            store: str | None = None) -> dict[str, float]:
+    if store:
+        OutcomeStore(store)  # its table exists before the consumers race to create it
     started = time.perf_counter()
-    procs = [multiprocessing.Process(target=_consume, args=(address, stream, f"c{i}", str(lake), batch))
+    procs = [multiprocessing.Process(target=_consume, args=(address, stream, f"c{i}", str(lake), batch, store))
              for i in range(consumers)]
     for p in procs:
         p.start()
@@ -129,11 +133,12 @@ def one_world(args: argparse.Namespace, seed: int) -> dict[str, object]:
         events = sum(sent.values())
         report["publish"] = {"events": events, "events_per_s": events / (time.perf_counter() - started)}
         runs = []
-        for consumers in (1, 2):
-            stream = f"bench-{consumers}"
+        for consumers, store in ((1, None), (2, None), (1, f"sqlite:///{work / 'outcomes.db'}")):
+            stream = f"bench-{len(runs)}"
             client.copy("bench", stream)
-            runs.append(consume(address, stream, work / f"stream-{consumers}", consumers, args.batch, events))
-            _same(EventsLake(work / f"stream-{consumers}"), world)
+            runs.append(consume(address, stream, work / stream, consumers, args.batch, events, store))
+            runs[-1]["outcome_store"] = store is not None
+            _same(EventsLake(work / stream), world)
         report["consume"] = runs
         report["latency"] = []
         for i, rate in enumerate(args.rates):
@@ -154,8 +159,8 @@ def summary(worlds: list[dict]) -> dict[str, object]:
         "batch_events_per_s": interval([w["batch"]["events_per_s"] for w in worlds]).to_dict(),
         "publish_events_per_s": interval([w["publish"]["events_per_s"] for w in worlds]).to_dict(),
     }
-    for i, consumers in enumerate((1, 2)):
-        out[f"consume_{consumers}_events_per_s"] = interval([w["consume"][i]["events_per_s"] for w in worlds]).to_dict()
+    for i, name in enumerate(("consume_1", "consume_2", "consume_1_store")):
+        out[f"{name}_events_per_s"] = interval([w["consume"][i]["events_per_s"] for w in worlds]).to_dict()
     rates = [x["rate"] for x in worlds[0]["latency"]]
     out["latency"] = [{"rate": rate, **{k: interval([w["latency"][i][k] for w in worlds]).to_dict()
                                         for k in ("p50_ms", "p99_ms")}} for i, rate in enumerate(rates)]

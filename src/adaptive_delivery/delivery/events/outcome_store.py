@@ -110,18 +110,29 @@ def _earliest(excluded, current, columns: Iterable[str]) -> Mapping[str, Any]:
     return out
 
 
+def _records(frame: pd.DataFrame, columns: dict[str, str]) -> list[dict[str, Any]]:
+    """Rows as {store column: value} (from frame column), missing values as None, numbers as Python's."""
+    part = frame[list(columns)].astype(object)
+    part = part.where(part.notna(), None)
+    return [dict(zip(columns.values(), (v.item() if hasattr(v, "item") else v for v in row), strict=True))
+            for row in part.itertuples(index=False, name=None)]
+
+
+def _last(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(["message_id", "_us", "event_id"]).groupby("message_id").tail(1)
+
+
 def _sends(frame: pd.DataFrame) -> list:
-    last = frame.sort_values(["message_id", "_us", "event_id"]).groupby("message_id").tail(1)
-    values = [{"message_id": r["message_id"], **{c: _clean(r.get(c)) for c in SEND_COLUMNS}, "send_us": int(r["_us"])}
-              for r in last.to_dict("records")]
+    values = _records(_last(frame), {"message_id": "message_id", **{c: c for c in SEND_COLUMNS}, "_us": "send_us"})
     return [((*SEND_COLUMNS, "send_us"), values, _replace)]
 
 
 def _outcomes(frame: pd.DataFrame) -> list:
-    last = frame.sort_values(["message_id", "_us", "event_id"]).groupby("message_id").tail(1)
-    values = [{"message_id": r["message_id"], **{c: _clean(r.get(c)) for c in DELIVERY_COLUMNS},
-               "smtp_code": None if _clean(r.get("smtp_code")) is None else int(r["smtp_code"]),
-               "outcome_us": int(r["_us"]), "outcome_event_id": r["event_id"]} for r in last.to_dict("records")]
+    values = _records(_last(frame), {"message_id": "message_id", **{c: c for c in DELIVERY_COLUMNS},
+                                     "_us": "outcome_us", "event_id": "outcome_event_id"})
+    for v in values:
+        if v["smtp_code"] is not None:
+            v["smtp_code"] = int(v["smtp_code"])
     return [((*DELIVERY_COLUMNS, "outcome_us", "outcome_event_id"), values, _latest)]
 
 
@@ -138,13 +149,5 @@ def _engagement(frame: pd.DataFrame) -> list:
 
 def _complaints(frame: pd.DataFrame) -> list:
     first = frame.sort_values(["message_id", "_us", "event_id"]).groupby("message_id").head(1)
-    values = [{"message_id": r["message_id"], "complaint_us": int(r["_us"]), "feedback_type": _clean(r["feedback_type"])}
-              for r in first.to_dict("records")]
+    values = _records(first, {"message_id": "message_id", "_us": "complaint_us", "feedback_type": "feedback_type"})
     return [(("complaint_us", "feedback_type"), values, _earliest)]
-
-
-def _clean(value: Any) -> Any:
-    """pandas' missing values as SQL NULL, numpy numbers as Python's."""
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    return value.item() if hasattr(value, "item") else value
