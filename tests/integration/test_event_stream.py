@@ -29,12 +29,13 @@ from adaptive_delivery.delivery.events.stream import (
     mail_events,
     replay,
 )
-from adaptive_delivery.delivery.models.mdl001_deliverability import feedback as mdl001_feedback
 from adaptive_delivery.delivery.models.mdl001_deliverability.model import (
     CLASSES,
     PARTIAL_LABELS,
     labels_from_lake,
 )
+from adaptive_delivery.delivery.models.mdl001_deliverability.spec import SPEC as MDL001
+from adaptive_delivery.platform import feedback
 from adaptive_delivery.platform.streams import StreamConsumer, connect, ledger, publish
 from adaptive_delivery.platform.training.evaluation import classification_report
 from adaptive_delivery.twin.config import WorldConfig
@@ -262,10 +263,10 @@ def test_feedback_from_streamed_outcomes_equals_the_offline_evaluation(small_wor
     half = len(events) // 2
     publish(client, "feedback", [(k, r) for _, k, r in events[:half]])
     consumer.drain()
-    early = mdl001_feedback.report(log, lake)
+    early = feedback.report(MDL001, log, lake)
     publish(client, "feedback", [(k, r) for _, k, r in events[half:]])
     consumer.drain()
-    late = mdl001_feedback.report(log, lake)
+    late = feedback.report(MDL001, log, lake)
 
     assert early["unreadable_log_lines"] == late["unreadable_log_lines"] == 1
     first, final = early["versions"]["7"], late["versions"]["7"]

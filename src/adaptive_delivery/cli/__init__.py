@@ -10,7 +10,7 @@ from adaptive_delivery.cli.loop import loop_app
 from adaptive_delivery.cli.main_job import run
 from adaptive_delivery.cli.model import model_app
 from adaptive_delivery.cli.rollout import rollout_app
-from adaptive_delivery.cli.stream import feedback, stream_app
+from adaptive_delivery.cli.stream import stream_app
 from adaptive_delivery.cli.world import calibrate, score_bounces, simulate
 
 app = typer.Typer(add_completion=False, help="Adaptive Delivery: learn how to deliver email, safely.")
@@ -18,7 +18,6 @@ app.command()(simulate)
 app.command()(calibrate)
 app.command()(run)
 app.command("score-bounces")(score_bounces)
-app.command()(feedback)
 app.add_typer(model_app, name="model")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(features_app, name="features")

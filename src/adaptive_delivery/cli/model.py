@@ -433,6 +433,23 @@ def rollout(
     rollout_start(model_id, time_scale, state, mlflow_home, tracking_uri)
 
 
+@model_app.command("feedback")
+def feedback(
+    model_id: str = typer.Argument(..., help="A model id, e.g. MDL-001."),
+    log: Path = typer.Option(..., exists=True, dir_okay=False, help="Its prediction log (JSON lines, `model serve`)."),
+    lake: Path = typer.Option(Path("runs/stream/lake"), exists=True, file_okay=False, help="The lake outcomes went into."),
+) -> None:
+    """Its logged decisions attributed to the outcomes that came: quality per model version (the
+    offline evaluation's report), decisions still waiting for their outcome, per segment."""
+    from adaptive_delivery.platform import feedback as attribution
+    from adaptive_delivery.platform.spec import get
+
+    try:
+        console.print(json.dumps(attribution.report(get(model_id), log, lake), indent=2, default=float))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="MODEL_ID") from exc
+
+
 @model_app.command("approve")
 def approve(
     model_id: str = typer.Argument(..., help="A model whose rails wait for people (MDL-009)."),

@@ -89,13 +89,3 @@ def consume(
     while True:
         consumer.step(block_ms=5_000)
 
-
-def feedback(
-    log: Path = typer.Option(..., exists=True, dir_okay=False, help="A served model's prediction log (JSON lines)."),
-    lake: Path = typer.Option(Path("runs/stream/lake"), exists=True, file_okay=False, help="The lake outcomes went into."),
-) -> None:
-    """MDL-001's logged decisions attributed to the outcomes that came: quality per model version
-    (the offline evaluation's report), decisions still waiting for their outcome, per provider."""
-    from adaptive_delivery.delivery.models.mdl001_deliverability.feedback import report
-
-    console.print(json.dumps(report(log, lake), indent=2, default=float))

@@ -16,6 +16,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,8 +24,12 @@ import pandas as pd
 from adaptive_delivery.platform.training.evaluation import (
     Partial,
     classification_report,
+    label_weights,
     macro_roc_auc,
 )
+
+if TYPE_CHECKING:
+    from adaptive_delivery.platform.spec import ModelSpec
 
 MESSAGE_ID = "message_id"
 VERSION = "model_version"
@@ -89,11 +94,23 @@ def quality(attributed: pd.DataFrame, classes: tuple[str, ...], partial: Partial
 
 def _by_group(known: pd.DataFrame, by: str, columns: list[str], n_classes: int,
               partial: Partial | None) -> Mapping[str, float]:
-    from adaptive_delivery.platform.training.evaluation import label_weights
-
     groups = {}
     for name, rows in known.groupby(by, sort=True):
         keep, weight = label_weights(rows["label"].to_numpy(), n_classes, partial)
         y, p, w = rows["label"].to_numpy()[keep], rows[columns].to_numpy(dtype=float)[keep], weight[keep]
         groups[str(name)] = macro_roc_auc(y, p, None if np.all(w == 1.0) else w)
     return groups
+
+
+def report(spec: ModelSpec, prediction_log: Path, lake_root: Path) -> dict[str, object]:
+    """A model's logged decisions on the outcomes in a lake, from its spec alone: its classes, the
+    labels its training reads from the lake (`ModelSpec.labels`, so the figures are the offline
+    evaluation's), its partial labels, and per `ModelSpec.segment` (MDL-001: the provider)."""
+    if spec.labels is None or not spec.classes:
+        raise ValueError(f"{spec.model_id} has no labels from events (spec.labels and classes): nothing to attribute")
+    log = read_prediction_log(prediction_log, spec.classes)
+    labels = spec.labels(lake_root)
+    keep = [MESSAGE_ID, "label", *([spec.segment] if spec.segment in labels else [])]
+    attributed = attribute(log.decisions, labels[keep])
+    return {"model": spec.model_id, "unreadable_log_lines": log.unreadable,
+            "versions": quality(attributed, spec.classes, spec.partial_labels, by=spec.segment)}
