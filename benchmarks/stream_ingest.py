@@ -99,9 +99,10 @@ def latency(address: str, world: EventsLake, out: Path, rate: float, batch: int,
 
     def produce() -> None:
         chunk = max(1, int(rate / 100))  # a hundred appends a second, paced
+        producer_client = connect(address)  # its own connection, beside the consumer's
         t0 = time.perf_counter()
         for i in range(0, len(rows), chunk):
-            publish(connect(address), stream, rows[i:i + chunk])
+            publish(producer_client, stream, rows[i:i + chunk])
             wait = t0 + (i + chunk) / rate - time.perf_counter()
             if wait > 0:
                 time.sleep(wait)

@@ -119,15 +119,13 @@ class StreamConsumer:
         tx.execute()
         return len(entries), report
 
-    def drain(self, idle_ms: int = 200, on_batch: Callable[[int, Any], None] | None = None) -> int:
+    def drain(self, idle_ms: int = 200) -> int:
         """Handle entries until the group holds nothing new and nothing pending (what a dead
         consumer left is claimed once it has been idle `claim_idle_ms`); the entries handled."""
         handled = 0
         while True:
-            n, report = self.step(block_ms=idle_ms)
+            n, _ = self.step(block_ms=idle_ms)
             handled += n
-            if n and on_batch:
-                on_batch(n, report)
             if not n and self._claim_from == "0-0" and not self.pending():
                 return handled
             if not n:

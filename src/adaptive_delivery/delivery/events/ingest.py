@@ -214,11 +214,11 @@ def ingest_mail(lake: EventsLake, paths: list[Path], source: str = "dsn") -> Ing
             counts = lake.ingest(kind, _table(kind, rows), source=source)
             report.events[kind] = counts.accepted
             report.duplicates += counts.duplicates
-    lake.record_batch(_ledger_record(report))
+    lake.record_batch(ledger_record(report))
     return report
 
 
-def _ledger_record(report: IngestReport) -> dict:
+def ledger_record(report: IngestReport) -> dict:
     """The batch's input-level counts for the lake's ledger: in == accepted + quarantined."""
     return {"source": report.source, "items_in": report.items_in, "items_accepted": report.items_accepted,
             "items_quarantined": report.items_quarantined, "reasons": report.reasons}
@@ -245,5 +245,5 @@ def ingest_kumomta(lake: EventsLake, path: Path) -> IngestReport:
             if counts.quarantined:
                 report.items_accepted -= counts.quarantined
                 report.items_quarantined += counts.quarantined
-    lake.record_batch(_ledger_record(report))
+    lake.record_batch(ledger_record(report))
     return report

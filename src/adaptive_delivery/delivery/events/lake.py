@@ -64,9 +64,12 @@ class IngestCounts:
     quarantined: int = 0
     duplicates: int = 0
     reasons: dict[str, int] = field(default_factory=dict)  # quarantine reason -> rows
+    # the rows that passed the checks, before the drop of those already in the lake (what a store
+    # fed beside the lake folds in); not part of the counts
+    valid: pa.Table | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, int | str | dict[str, int]]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "valid"}
 
 
 class EventsLake:
@@ -145,8 +148,8 @@ class EventsLake:
         result = validate(kind, table)
         key = KEY_COLUMN[kind]
         quarantined = result.quarantined
-        held = self.quarantined_keys(kind)
-        if held and quarantined.num_rows:  # quarantined before (a re-ingest, a redelivery): kept once
+        held = self.quarantined_keys(kind) if quarantined.num_rows else set()
+        if held:  # quarantined before (a re-ingest, a redelivery): kept once
             again = pc.fill_null(pc.is_in(quarantined.column(key), value_set=pa.array(sorted(held))), False)
             counts.duplicates += int(pc.sum(again.cast(pa.int64())).as_py() or 0)
             quarantined = quarantined.filter(pc.invert(again))
@@ -155,7 +158,7 @@ class EventsLake:
             self._write_quarantine(kind, quarantined, source)
             reasons = quarantined.column("quarantine_reason").to_pylist()
             counts.reasons = {r: reasons.count(r) for r in sorted(set(reasons))}
-        valid = result.valid
+        valid = counts.valid = result.valid
         existing = self.existing_keys(kind)
         if existing:  # the batch's ids looked up in the lake's (not the lake's sorted every batch)
             fresh_mask = pa.array([k not in existing for k in valid.column(key).to_pylist()], type=pa.bool_())

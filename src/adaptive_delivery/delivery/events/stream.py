@@ -12,8 +12,8 @@ Producers parse at the edge with the batch path's parsers: `mail_events` (DSN bo
 complaints, one file per message) and `kumomta_events` (a KumoMTA JSON log) yield the events to
 publish, and an input they refuse as a `_refused` entry carrying the input and the reason.
 Given an outcome store (`outcome_store.OutcomeStore`), the sink also folds every event the checks
-pass into it, before the batch is acknowledged. `replay` publishes a lake's events in time order, so a world written by the batch path can be run
-through the stream and the two lakes compared.
+pass into it, before the batch is acknowledged. `replay` publishes a lake's events in time order,
+so a world written by the batch path can be run through the stream and the two lakes compared.
 """
 
 from __future__ import annotations
@@ -32,16 +32,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import redis
 
-from adaptive_delivery.delivery.events.ingest import IngestReport, read_message, safe_name
+from adaptive_delivery.delivery.events.ingest import (
+    IngestReport,
+    ledger_record,
+    read_message,
+    safe_name,
+)
 from adaptive_delivery.delivery.events.kumomta import parse_log
 from adaptive_delivery.delivery.events.lake import EventsLake
 from adaptive_delivery.delivery.events.outcome_store import OutcomeStore
-from adaptive_delivery.delivery.events.schema import (
-    EVENT_SCHEMAS,
-    KEY_COLUMN,
-    TIME_COLUMN,
-    validate,
-)
+from adaptive_delivery.delivery.events.schema import EVENT_SCHEMAS, KEY_COLUMN, TIME_COLUMN
 from adaptive_delivery.platform.streams import Entry, publish
 
 STREAM = "ad:events"
@@ -147,8 +147,8 @@ class LakeSink:
             written = again & self.lake.existing_keys(kind) if again else set()
             refused = again & self.lake.quarantined_keys(kind) if again else set()
             counts = self.lake.ingest(kind, table, source=SOURCE)
-            if self.store is not None:  # every row the checks pass: the store's updates repeat harmlessly
-                self.store.update(kind, validate(kind, table).valid)
+            if self.store is not None and counts.valid is not None:  # every row the checks passed
+                self.store.update(kind, counts.valid)  # (the store's updates repeat harmlessly)
             report.events[kind] = counts.accepted + len(written)
             report.duplicates += counts.duplicates - len(written) - len(refused)
             report.items_quarantined += counts.quarantined + len(refused)
@@ -156,12 +156,9 @@ class LakeSink:
             for reason, n in counts.reasons.items():
                 report.reasons[reason] = report.reasons.get(reason, 0) + n
         report.items_accepted = sum(report.events.values())
-        line = {"source": SOURCE, "items_in": report.items_in, "items_accepted": report.items_accepted,
-                "items_quarantined": report.items_quarantined, "duplicates": report.duplicates,
-                "recovered": recovered, "reasons": report.reasons}
+        line = ledger_record(report) | {"duplicates": report.duplicates, "recovered": recovered}
         self.lake.record_batch(line)
         return StreamBatch(report, line)
-
 
     def _refused(self, entry: Entry, report: IngestReport) -> None:
         """A producer's refused input: into the raw quarantine under its own source and reason."""
@@ -233,13 +230,6 @@ def kumomta_events(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             yield kind, _json_row(row)
 
 
-def event_rows(table: pa.Table, kind: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(time in microseconds, the row as JSON wants it) per event, timestamps as ISO 8601 text."""
-    ts = table.column(TIME_COLUMN[kind]).cast(pa.int64()).to_pylist()
-    for t, row in zip(ts, table.to_pylist(), strict=True):
-        yield t, _json_row(row)
-
-
 def replay(client: redis.Redis, lake: EventsLake, stream: str = STREAM, batch: int = 1_000,
            speed: float | None = None) -> dict[str, int]:
     """Publish every event of a lake, day by day and in time order across kinds (as they
@@ -271,7 +261,8 @@ def replay(client: redis.Redis, lake: EventsLake, stream: str = STREAM, batch: i
 
 
 def in_time_order(lake: EventsLake) -> Iterator[tuple[int, str, dict[str, Any]]]:
-    """(time in microseconds, kind, row as JSON wants it) of every event, in time order, a day in memory at a time."""
+    """(time in microseconds, kind, row as JSON wants it) of every event in time order (a day in
+    memory at a time)."""
     for day in sorted({d for kind in EVENT_SCHEMAS for d in lake.partitions(kind)}):
         yield from _merged(lake, day)
 
@@ -287,8 +278,10 @@ def _merged(lake: EventsLake, day: date) -> Iterator[tuple[int, str, dict[str, A
 
 
 def _tagged(kind: str, table: pa.Table) -> Iterator[tuple[int, str, dict[str, Any]]]:
-    for t, row in event_rows(table, kind):
-        yield t, kind, row
+    """(time in microseconds, kind, the row as JSON wants it) per event."""
+    ts = table.column(TIME_COLUMN[kind]).cast(pa.int64()).to_pylist()
+    for t, row in zip(ts, table.to_pylist(), strict=True):
+        yield t, kind, _json_row(row)
 
 
 def lake_table(lake: EventsLake, kind: str) -> pa.Table:
