@@ -83,9 +83,6 @@ class OutcomeStore:
             return pd.read_sql(sa.select(MESSAGES).order_by(MESSAGES.c.message_id), conn)[ORDER]
 
 
-Rule = Any  # (excluded, current, columns) -> the SET clause of an upsert
-
-
 def _replace(excluded, current, columns: Iterable[str]) -> Mapping[str, Any]:
     return {c: getattr(excluded, c) for c in columns}
 
@@ -118,8 +115,13 @@ def _records(frame: pd.DataFrame, columns: dict[str, str]) -> list[dict[str, Any
             for row in part.itertuples(index=False, name=None)]
 
 
+def _ordered(frame: pd.DataFrame):
+    """Each message's events by (time, event id)."""
+    return frame.sort_values(["message_id", "_us", "event_id"]).groupby("message_id")
+
+
 def _last(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.sort_values(["message_id", "_us", "event_id"]).groupby("message_id").tail(1)
+    return _ordered(frame).tail(1)
 
 
 def _sends(frame: pd.DataFrame) -> list:
@@ -148,6 +150,6 @@ def _engagement(frame: pd.DataFrame) -> list:
 
 
 def _complaints(frame: pd.DataFrame) -> list:
-    first = frame.sort_values(["message_id", "_us", "event_id"]).groupby("message_id").head(1)
+    first = _ordered(frame).head(1)
     values = _records(first, {"message_id": "message_id", "_us": "complaint_us", "feedback_type": "feedback_type"})
     return [(("complaint_us", "feedback_type"), values, _earliest)]
