@@ -7,11 +7,15 @@ path's lake), then:
 - publish: the world replayed into a stream (`stream.replay`), events/s appended;
 - consume: one consumer draining the stream into a fresh lake, events/s written (checks,
   dedupe, quarantine, ledger, acknowledgement included); then the same with two consumers, one
-  process each, sharing the group; then one consumer updating the outcome store (SQLite) too;
+  process each, sharing the group; then one consumer updating the outcome store (SQLite) too; then
+  one consumer updating the outcome store and pushing the feature rows each batch changed into
+  Feast's Redis online store (and its packed vectors);
 - latency: producer and consumer at once, the producer paced at each of `--rates` events/s; per event, from
   its entry id's time (the moment Redis appended it) to the moment its batch was acknowledged,
-  p50 / p99.
-Every streamed lake is checked equal to the batch path's (the run fails otherwise).
+  p50 / p99; and with the outcome store and the online push, per outcome event, from its append to
+  the moment its content's features were in the online store (event-to-online).
+Every streamed lake is checked equal to the batch path's, and every outcome store's counts equal to
+those the batch path's lake gives (the run fails otherwise).
 
 Run: `.venv/bin/python benchmarks/stream_ingest.py [--subscribers N --days D --rates R ...]` (writes
 benchmarks/results/stream_ingest.json; needs redis-server on PATH).
@@ -35,6 +39,8 @@ from adaptive_delivery.delivery.events import stream as events_stream
 from adaptive_delivery.delivery.events.lake import EventsLake
 from adaptive_delivery.delivery.events.outcome_store import OutcomeStore
 from adaptive_delivery.delivery.events.schema import EVENT_SCHEMAS
+from adaptive_delivery.delivery.features.online_push import OnlinePush
+from adaptive_delivery.platform import feature_store as st
 from adaptive_delivery.platform.protocol import interval
 from adaptive_delivery.platform.streams import StreamConsumer, connect, publish
 from adaptive_delivery.twin.config import WorldConfig
@@ -48,6 +54,17 @@ def _same(a: EventsLake, b: EventsLake) -> None:
             sys.exit(f"the streamed lake's {kind} differ from the batch path's")
 
 
+def _batch_counts(world: EventsLake, db: Path):
+    store = OutcomeStore(f"sqlite:///{db}")
+    store.load(world)
+    return store.content_provider()
+
+
+def _same_counts(store: OutcomeStore, expected) -> None:
+    if not store.content_provider().equals(expected):
+        sys.exit("the streamed outcome store's counts differ from the batch path's")
+
+
 def batch_path(world: EventsLake, out: Path) -> dict[str, float]:
     lake = EventsLake(out)
     tables = [(kind, world.read(kind, days=[d])) for kind in EVENT_SCHEMAS for d in world.partitions(kind)]
@@ -59,17 +76,34 @@ def batch_path(world: EventsLake, out: Path) -> dict[str, float]:
     return {"events": events, "seconds": took, "events_per_s": events / took}
 
 
-def _consume(address: str, stream: str, name: str, lake: str, batch: int, store: str | None) -> None:
-    sink = events_stream.LakeSink(EventsLake(lake), OutcomeStore(store) if store else None)
+def _online_store(address: str, home: Path):
+    """A Feast store whose online store is the benchmark's Redis (the cluster's online path)."""
+    fs = st.open_store(home, home.parent / "features", profile="redis-local", project=home.name.replace("-", "_"),
+                       AD_REDIS_CONNECTION=address)
+    st.apply(fs)
+    return fs
+
+
+def _sink(lake: str, store: str | None, online: tuple[str, str] | None) -> events_stream.LakeSink:
+    outcomes = OutcomeStore(store) if store else None
+    push = OnlinePush(_online_store(online[0], Path(online[1])), outcomes) if online else None
+    return events_stream.LakeSink(EventsLake(lake), outcomes, push)
+
+
+def _consume(address: str, stream: str, name: str, lake: str, batch: int, store: str | None,
+             online: tuple[str, str] | None) -> None:
+    sink = _sink(lake, store, online)
     StreamConsumer(connect(address), stream, "lake", name, sink, batch=batch).drain()
 
 
 def consume(address: str, stream: str, lake: Path, consumers: int, batch: int, events: int,
-            store: str | None = None) -> dict[str, float]:
+            store: str | None = None, online: tuple[str, str] | None = None) -> dict[str, float]:
     if store:
         OutcomeStore(store)  # its table exists before the consumers race to create it
+    if online:
+        _online_store(*online)  # the registry is applied before the clock starts
     started = time.perf_counter()
-    procs = [multiprocessing.Process(target=_consume, args=(address, stream, f"c{i}", str(lake), batch, store))
+    procs = [multiprocessing.Process(target=_consume, args=(address, stream, f"c{i}", str(lake), batch, store, online))
              for i in range(consumers)]
     for p in procs:
         p.start()
@@ -81,17 +115,22 @@ def consume(address: str, stream: str, lake: Path, consumers: int, batch: int, e
     return {"consumers": consumers, "events": events, "seconds": took, "events_per_s": events / took}
 
 
-def latency(address: str, world: EventsLake, out: Path, rate: float, batch: int, stream: str) -> dict[str, float]:
-    """Producer paced at `rate` while one consumer runs: entry appended -> batch acknowledged."""
+def latency(address: str, world: EventsLake, out: Path, rate: float, batch: int, stream: str,
+            online: bool = False) -> dict[str, float]:
+    """Producer paced at `rate` while one consumer runs: entry appended -> batch acknowledged; with
+    `online`, outcome entry appended -> its features pushed (the outcome store and the push in the sink)."""
     client = connect(address)
     rows = [(kind, row) for _, kind, row in events_stream.in_time_order(world)]
     delays: list[float] = []
-    sink = events_stream.LakeSink(EventsLake(out))
+    if online:
+        sink = _sink(str(out / "lake"), f"sqlite:///{out / 'outcomes.db'}", (address, str(out / f"feast-{stream}")))
+    else:
+        sink = events_stream.LakeSink(EventsLake(out))
 
     def timed(entries):
         report = sink(entries)
         done = time.time() * 1000
-        delays.extend(done - int(e.entry_id.split("-")[0]) for e in entries)
+        delays.extend(done - int(e.entry_id.split("-")[0]) for e in entries if not online or e.kind == "outcomes")
         return report
 
     consumer = StreamConsumer(client, stream, "lake", "timed", timed, batch=batch)
@@ -115,7 +154,7 @@ def latency(address: str, world: EventsLake, out: Path, rate: float, batch: int,
     producer.join()
     consumer.drain()  # whatever the last read missed of the producer's last appends
     d = np.asarray(delays)
-    return {"rate": rate, "events": len(d), "p50_ms": float(np.percentile(d, 50)), "p99_ms": float(np.percentile(d, 99)),
+    return {"rate": rate, "online": online, "events": len(d), "p50_ms": float(np.percentile(d, 50)), "p99_ms": float(np.percentile(d, 99)),
             "max_ms": float(d.max())}
 
 
@@ -134,17 +173,26 @@ def one_world(args: argparse.Namespace, seed: int) -> dict[str, object]:
         events = sum(sent.values())
         report["publish"] = {"events": events, "events_per_s": events / (time.perf_counter() - started)}
         runs = []
-        for consumers, store in ((1, None), (2, None), (1, f"sqlite:///{work / 'outcomes.db'}")):
+        batch_counts = _batch_counts(world, work / "batch-outcomes.db")
+        for consumers, store, online in ((1, False, False), (2, False, False), (1, True, False), (1, True, True)):
             stream = f"bench-{len(runs)}"
             client.copy("bench", stream)
-            runs.append(consume(address, stream, work / stream, consumers, args.batch, events, store))
-            runs[-1]["outcome_store"] = store is not None
+            url = f"sqlite:///{work / stream}.db" if store else None
+            runs.append(consume(address, stream, work / stream, consumers, args.batch, events, url,
+                                (address, str(work / f"feast-{stream}")) if online else None))
+            runs[-1].update(outcome_store=store, online_push=online)
             _same(EventsLake(work / stream), world)
+            if url:
+                _same_counts(OutcomeStore(url), batch_counts)
         report["consume"] = runs
         report["latency"] = []
-        for i, rate in enumerate(args.rates):
-            report["latency"].append(latency(address, world, work / f"latency-{i}", rate, args.batch, f"latency-{i}"))
-            _same(EventsLake(work / f"latency-{i}"), world)
+        for online in (False, True):
+            for rate in args.rates:
+                name = f"latency-{len(report['latency'])}"
+                report["latency"].append(latency(address, world, work / name, rate, args.batch, name, online))
+                _same(EventsLake(work / name / "lake" if online else work / name), world)
+                if online:
+                    _same_counts(OutcomeStore(f"sqlite:///{work / name / 'outcomes.db'}"), batch_counts)
         report["events_by_kind"] = sent
     finally:
         proc.terminate()
@@ -160,11 +208,12 @@ def summary(worlds: list[dict]) -> dict[str, object]:
         "batch_events_per_s": interval([w["batch"]["events_per_s"] for w in worlds]).to_dict(),
         "publish_events_per_s": interval([w["publish"]["events_per_s"] for w in worlds]).to_dict(),
     }
-    for i, name in enumerate(("consume_1", "consume_2", "consume_1_store")):
+    for i, name in enumerate(("consume_1", "consume_2", "consume_1_store", "consume_1_online")):
         out[f"{name}_events_per_s"] = interval([w["consume"][i]["events_per_s"] for w in worlds]).to_dict()
-    rates = [x["rate"] for x in worlds[0]["latency"]]
-    out["latency"] = [{"rate": rate, **{k: interval([w["latency"][i][k] for w in worlds]).to_dict()
-                                        for k in ("p50_ms", "p99_ms")}} for i, rate in enumerate(rates)]
+    runs = [(x["rate"], x["online"]) for x in worlds[0]["latency"]]
+    out["latency"] = [{"rate": rate, "online": online, **{k: interval([w["latency"][i][k] for w in worlds]).to_dict()
+                                                          for k in ("p50_ms", "p99_ms")}}
+                      for i, (rate, online) in enumerate(runs)]
     return out
 
 

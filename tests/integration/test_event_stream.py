@@ -156,7 +156,10 @@ def test_consumers_killed_at_random_lose_nothing_and_double_nothing(redis_server
     assert connect(redis_server).xpending("crashes", "lake")["pending"] == 0
     batch_store = OutcomeStore(f"sqlite:///{tmp_path / 'batch.db'}")
     batch_store.load(world)
-    assert _rows(OutcomeStore(f"sqlite:///{tmp_path / 'outcomes.db'}")) == _rows(batch_store)
+    streamed_store = OutcomeStore(f"sqlite:///{tmp_path / 'outcomes.db'}")
+    assert _rows(streamed_store) == _rows(batch_store)
+    # every outcome counted once towards its content's online features, kills or not
+    pd.testing.assert_frame_equal(streamed_store.content_provider(), batch_store.content_provider())
 
 
 def _through_the_stream(redis_server: str, name: str, entries, lake: Path) -> list[dict]:
@@ -313,6 +316,7 @@ def test_the_outcome_store_fed_by_the_stream_equals_the_batch_paths(small_world,
                        batch=300).drain()
     rows = _rows(batch)
     assert rows == _rows(streamed)
+    pd.testing.assert_frame_equal(streamed.content_provider(), batch.content_provider())
     sends = EventsLake(small_world).read("sends").column("message_id")
     assert len(rows) == len(pc.unique(sends))
     frame = batch.frame()

@@ -72,20 +72,41 @@ def consume(
     until_idle: bool = typer.Option(False, help="Stop once nothing is new or pending (else run until stopped)."),
     outcome_store: str = typer.Option("", envvar="AD_OUTCOME_STORE", help="SQLAlchemy URL of the outcome store to "
                                       "update too (sqlite:///… or postgresql+psycopg://…); none by default."),
+    feature_store: Path = typer.Option(None, help="Feature-store home whose online store gets the feature rows "
+                                       "each batch changed, through the push sources (needs --outcome-store)."),
+    feature_data: Path = typer.Option(None, help="The published feature tables the store's definitions name "
+                                      "(default: FEATURE_STORE/../features)."),
+    profile: str = typer.Option("local", help="Feature-store profile: local | redis-local | cluster."),
 ) -> None:
     """Read the stream in a consumer group and write every event into the lake, acknowledged only
-    after it is written (the batch path's checks, quarantine, dedupe and ledger)."""
+    after it is written (the batch path's checks, quarantine, dedupe and ledger), and, when asked,
+    into the outcome store and the online store."""
     from adaptive_delivery.delivery.events.lake import EventsLake
     from adaptive_delivery.delivery.events.outcome_store import OutcomeStore
     from adaptive_delivery.delivery.events.stream import LakeSink
     from adaptive_delivery.platform.streams import StreamConsumer, connect
 
+    if feature_store is not None and not outcome_store:
+        raise typer.BadParameter("the online push reads its counts from the outcome store: give --outcome-store too")
+    store = OutcomeStore(outcome_store) if outcome_store else None
+    online = _online_push(feature_store, feature_data, profile, store) if feature_store is not None else None
     consumer = StreamConsumer(connect(redis_address), stream, group, name or f"{os.uname().nodename}-{os.getpid()}",
-                              LakeSink(EventsLake(lake), OutcomeStore(outcome_store) if outcome_store else None),
-                              batch=batch, claim_idle_ms=claim_idle_ms)
+                              LakeSink(EventsLake(lake), store, online), batch=batch, claim_idle_ms=claim_idle_ms)
     if until_idle:
         console.print(json.dumps({"entries": consumer.drain()}))
         return
     while True:
         consumer.step(block_ms=5_000)
 
+
+
+def _online_push(home: Path, data: Path | None, profile: str, store):
+    """The push into the feature store at `home` (its definitions applied first where the registry
+    lacks the pushed view, as a fresh deployment's would)."""
+    from adaptive_delivery.delivery.features.online_push import VIEW, OnlinePush
+    from adaptive_delivery.platform import feature_store as st
+
+    fs = st.open_store(home, data or home.parent / "features", profile)
+    if VIEW not in {v.name for v in fs.list_feature_views()}:
+        st.apply(fs)
+    return OnlinePush(fs, store)

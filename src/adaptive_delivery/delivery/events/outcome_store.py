@@ -1,11 +1,17 @@
 """The outcome store: one row per message, what has become of it so far (SQLite embedded,
-PostgreSQL in the cluster profile; any SQLAlchemy URL of either).
+PostgreSQL in the cluster profile; any SQLAlchemy URL of either), and per campaign content and
+mailbox provider the running counts its online features are made of (`content_provider_counts`).
 
 Events update it by upsert, and every update is order-free and repeatable: the delivery state is
 the latest outcome by (time, event id), engagement and complaints keep the time of their first
 occurrence. So the same events give the same rows whether they came in a daily batch or one by one
 through the stream, in any order, any number of times (a redelivery after a crash changes nothing).
 Times are integer microseconds since the epoch (UTC), the same in both databases.
+
+The counts are kept exactly once in effect: each outcome event is recorded by its id, and an event
+adds to its content's counts the first time both it and its message's send are known (whichever
+came last), in the same transaction as the rest of the update. Updates take the store's write
+lock first, so two consumers never count one event twice or miss one between them.
 """
 
 from __future__ import annotations
@@ -39,6 +45,26 @@ MESSAGES = sa.Table(
     sa.Column("complaint_us", sa.BigInteger), sa.Column("feedback_type", sa.String),
 )
 ORDER = [c.name for c in MESSAGES.columns]
+# Every outcome event by id: what the counts are made of, and what makes them repeatable.
+OUTCOME_EVENTS = sa.Table(
+    "outcome_events", METADATA,
+    sa.Column("event_id", sa.String, primary_key=True),
+    sa.Column("message_id", sa.String, index=True),
+    sa.Column("provider", sa.String), sa.Column("event_us", sa.BigInteger),
+    sa.Column("status", sa.String), sa.Column("placement", sa.String),
+)
+# Per content and provider (the outcome's own provider, else its send's): answers of each kind so
+# far and the time of the latest, as the content_provider feature table counts them.
+COUNT_COLUMNS = ("answers", "accepted", "inbox", "spam", "blocked", "bounced", "deferred")
+CONTENT_PROVIDER = sa.Table(
+    "content_provider_counts", METADATA,
+    sa.Column("content_id", sa.String, primary_key=True), sa.Column("provider", sa.String, primary_key=True),
+    *(sa.Column(c, sa.BigInteger, nullable=False) for c in COUNT_COLUMNS),
+    sa.Column("last_us", sa.BigInteger, nullable=False),
+)
+PAIR = ["content_id", "provider"]
+CHUNK = 500  # ids per IN (...) list
+_LOCK_KEY = 0x61640001  # PostgreSQL advisory lock: one writer at a time
 
 
 class OutcomeStore:
@@ -50,26 +76,133 @@ class OutcomeStore:
             raise ValueError(f"the outcome store runs on SQLite or PostgreSQL, not {self.engine.dialect.name}")
         METADATA.create_all(self.engine)
 
-    def _insert(self):
-        return (postgresql if self.engine.dialect.name == "postgresql" else sqlite).insert(MESSAGES)
+    def _insert(self, table: sa.Table = MESSAGES):
+        return (postgresql if self.engine.dialect.name == "postgresql" else sqlite).insert(table)
 
-    def update(self, kind: str, table: pa.Table) -> int:
-        """Fold a kind's events in (rows the lake's checks passed); messages touched."""
+    def _lock(self, conn: sa.Connection) -> None:
+        """Take the write lock for this transaction (SQLite: the database's; PostgreSQL: an advisory
+        lock), before anything is read that decides what is counted."""
+        if self.engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+
+    def update(self, kind: str, table: pa.Table) -> set[str]:
+        """Fold a kind's events in (rows the lake's checks passed); the message ids they touch."""
         if table.num_rows == 0 or kind not in TIME_COLUMN:
-            return 0
+            return set()
         frame = table.to_pandas()
         frame["_us"] = table.column(TIME_COLUMN[kind]).cast(pa.int64()).to_numpy(zero_copy_only=False)
         frame = frame[frame["message_id"].notna()]
         rows = {"sends": _sends, "outcomes": _outcomes, "engagement": _engagement, "complaints": _complaints}[kind](frame)
         if not rows:
-            return 0
+            return set()
+        touched = {v["message_id"] for _, vs, _ in rows for v in vs}
         stmt = self._insert()
         excluded, current = stmt.excluded, MESSAGES.c
         with self.engine.begin() as conn:
+            self._lock(conn)
+            known = self._sent(conn, touched) if kind == "sends" else set()
             for columns, values, rule in rows:
                 conn.execute(stmt.on_conflict_do_update(index_elements=["message_id"],
                                                         set_=rule(excluded, current, columns)), values)
-        return len({v["message_id"] for _, vs, _ in rows for v in vs})
+            if kind == "outcomes":
+                self._count(conn, self._record_outcomes(conn, frame))
+            elif kind == "sends":  # their outcomes that came first count now
+                self._count(conn, self._outcomes_of(conn, self._sent(conn, touched) - known))
+        return touched
+
+    def _sent(self, conn: sa.Connection, ids: Iterable[str]) -> set[str]:
+        """Those of `ids` whose send (and so content) is known."""
+        c = MESSAGES.c
+        found: set[str] = set()
+        for chunk in _chunks(sorted(ids)):
+            query = sa.select(c.message_id).where(c.message_id.in_(chunk), c.content_id.is_not(None))
+            found.update(conn.execute(query).scalars())
+        return found
+
+    def _record_outcomes(self, conn: sa.Connection, frame: pd.DataFrame) -> pd.DataFrame:
+        """Record the outcome events not yet recorded; those new ones, with their message's content
+        and provider where its send is known."""
+        events = pd.DataFrame({"event_id": frame["event_id"], "message_id": frame["message_id"],
+                               "provider": frame["provider"], "event_us": frame["_us"],
+                               "status": frame["status"], "placement": frame["placement"]})
+        events = events[events["event_id"].notna()].drop_duplicates("event_id")
+        seen: set[str] = set()
+        for chunk in _chunks(events["event_id"].tolist()):
+            seen.update(conn.execute(sa.select(OUTCOME_EVENTS.c.event_id)
+                                     .where(OUTCOME_EVENTS.c.event_id.in_(chunk))).scalars())
+        new = events[~events["event_id"].isin(seen)]
+        if new.empty:
+            return new
+        conn.execute(self._insert(OUTCOME_EVENTS), _records(new, {c: c for c in new.columns}))
+        c = MESSAGES.c
+        sent = []
+        for chunk in _chunks(sorted(set(new["message_id"]))):
+            query = sa.select(c.message_id, c.content_id, c.provider.label("send_provider")).where(
+                c.message_id.in_(chunk), c.content_id.is_not(None))
+            sent.append(pd.DataFrame(conn.execute(query).all(), columns=["message_id", "content_id", "send_provider"]))
+        return new.merge(pd.concat(sent), on="message_id")
+
+    def _outcomes_of(self, conn: sa.Connection, ids: set[str]) -> pd.DataFrame:
+        """The recorded outcome events of these messages, with their content and send provider."""
+        e, m = OUTCOME_EVENTS.c, MESSAGES.c
+        columns = ["message_id", "provider", "event_us", "status", "placement", "content_id", "send_provider"]
+        parts = [pd.DataFrame(columns=columns)]
+        for chunk in _chunks(sorted(ids)):
+            query = (sa.select(e.message_id, e.provider, e.event_us, e.status, e.placement, m.content_id,
+                               m.provider.label("send_provider"))
+                     .join(MESSAGES, m.message_id == e.message_id).where(e.message_id.in_(chunk)))
+            parts.append(pd.DataFrame(conn.execute(query).all(), columns=columns))
+        return pd.concat(parts, ignore_index=True)
+
+    def _count(self, conn: sa.Connection, events: pd.DataFrame) -> None:
+        """Add outcome events (each counted for the first time) to their content's counts."""
+        if events.empty:
+            return
+        provider = events["provider"].where(events["provider"].notna(), events["send_provider"])
+        events = events.assign(provider=provider).dropna(subset=PAIR)
+        accepted = events["status"] == "accepted"
+        flags = pd.DataFrame({
+            "content_id": events["content_id"], "provider": events["provider"], "answers": 1,
+            "accepted": accepted, "inbox": accepted & (events["placement"] == "inbox"),
+            "spam": accepted & (events["placement"] == "spam"), "blocked": events["status"] == "blocked",
+            "bounced": events["status"] == "bounced", "deferred": events["status"] == "deferred",
+            "last_us": events["event_us"],
+        })
+        sums = flags.groupby(PAIR).agg({**{c: "sum" for c in COUNT_COLUMNS}, "last_us": "max"}).reset_index()
+        if sums.empty:
+            return
+        stmt = self._insert(CONTENT_PROVIDER)
+        excluded, current = stmt.excluded, CONTENT_PROVIDER.c
+        later = sa.case((excluded.last_us > current.last_us, excluded.last_us), else_=current.last_us)
+        update = {**{c: getattr(current, c) + getattr(excluded, c) for c in COUNT_COLUMNS}, "last_us": later}
+        conn.execute(stmt.on_conflict_do_update(index_elements=PAIR, set_=update),
+                     _records(sums, {c: c for c in sums.columns}))
+
+    def content_provider(self, message_ids: Iterable[str] | None = None) -> pd.DataFrame:
+        """The counts of every content and provider these messages' outcomes count towards (all
+        of them by default), by content and provider."""
+        e, m, k = OUTCOME_EVENTS.c, MESSAGES.c, CONTENT_PROVIDER.c
+        with self.engine.connect() as conn:
+            if message_ids is None:
+                pairs = None
+            else:
+                pairs = set()
+                for chunk in _chunks(sorted(set(message_ids))):
+                    query = (sa.select(m.content_id, sa.func.coalesce(e.provider, m.provider))
+                             .join(MESSAGES, m.message_id == e.message_id)
+                             .where(e.message_id.in_(chunk), m.content_id.is_not(None)).distinct())
+                    pairs.update(tuple(r) for r in conn.execute(query).all())
+            parts = [pd.DataFrame(columns=[c.name for c in CONTENT_PROVIDER.columns])]
+            if pairs is None:
+                parts.append(pd.read_sql(sa.select(CONTENT_PROVIDER), conn))
+            else:
+                for chunk in _chunks(sorted(pairs)):
+                    query = sa.select(CONTENT_PROVIDER).where(sa.tuple_(k.content_id, k.provider).in_(chunk))
+                    parts.append(pd.DataFrame(conn.execute(query).all(), columns=parts[0].columns))
+        out = pd.concat(parts, ignore_index=True).sort_values(PAIR, ignore_index=True)
+        return out.astype({c: "int64" for c in (*COUNT_COLUMNS, "last_us")})
 
     def load(self, lake: EventsLake) -> None:
         """Every event of a lake, a kind and a day at a time (the batch path)."""
@@ -81,6 +214,11 @@ class OutcomeStore:
         """Every row, by message id (two stores with the same events compare equal)."""
         with self.engine.connect() as conn:
             return pd.read_sql(sa.select(MESSAGES).order_by(MESSAGES.c.message_id), conn)[ORDER]
+
+
+def _chunks(items: list) -> Iterable[list]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start:start + CHUNK]
 
 
 def _replace(excluded, current, columns: Iterable[str]) -> Mapping[str, Any]:

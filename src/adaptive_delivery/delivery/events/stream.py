@@ -12,7 +12,8 @@ Producers parse at the edge with the batch path's parsers: `mail_events` (DSN bo
 complaints, one file per message) and `kumomta_events` (a KumoMTA JSON log) yield the events to
 publish, and an input they refuse as a `_refused` entry carrying the input and the reason.
 Given an outcome store (`outcome_store.OutcomeStore`), the sink also folds every event the checks
-pass into it, before the batch is acknowledged. `replay` publishes a lake's events in time order,
+pass into it, and given an `online` push (`features.online_push.OnlinePush`), pushes the feature
+rows the batch changed to the online store, both before the batch is acknowledged. `replay` publishes a lake's events in time order,
 so a world written by the batch path can be run through the stream and the two lakes compared.
 """
 
@@ -22,7 +23,7 @@ import base64
 import heapq
 import json
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -117,8 +118,11 @@ class StreamBatch:
 class LakeSink:
     """Writes a batch of entries into the lake as the batch path would (`platform.streams.Sink`)."""
 
-    def __init__(self, lake: EventsLake, store: OutcomeStore | None = None) -> None:
-        self.lake, self.store = lake, store
+    def __init__(self, lake: EventsLake, store: OutcomeStore | None = None,
+                 online: Callable[[set[str]], int] | None = None) -> None:
+        if online is not None and store is None:
+            raise ValueError("an online push reads its counts from the outcome store: give the sink one")
+        self.lake, self.store, self.online = lake, store, online
 
     def __call__(self, entries: Sequence[Entry]) -> StreamBatch:
         report = IngestReport(source=SOURCE, items_in=len(entries))
@@ -138,7 +142,7 @@ class LakeSink:
                 report.duplicates += 1  # published twice: the producer's retry, not a new event
                 continue
             of_kind[key if key is not None else f"\0{entry.entry_id}"] = (entry, row)
-        recovered = 0
+        recovered, touched = 0, set()
         for kind, by_key in rows.items():
             table = self._table(kind, by_key, report)
             # an entry claimed from a dead consumer whose event is already here was written by
@@ -148,7 +152,9 @@ class LakeSink:
             refused = again & self.lake.quarantined_keys(kind) if again else set()
             counts = self.lake.ingest(kind, table, source=SOURCE)
             if self.store is not None and counts.valid is not None:  # every row the checks passed
-                self.store.update(kind, counts.valid)  # (the store's updates repeat harmlessly)
+                # (the store's updates repeat harmlessly); every message touched, new or not: a
+                # batch redelivered after a crash before its push is pushed again
+                touched |= self.store.update(kind, counts.valid)
             report.events[kind] = counts.accepted + len(written)
             report.duplicates += counts.duplicates - len(written) - len(refused)
             report.items_quarantined += counts.quarantined + len(refused)
@@ -157,6 +163,8 @@ class LakeSink:
                 report.reasons[reason] = report.reasons.get(reason, 0) + n
         report.items_accepted = sum(report.events.values())
         line = ledger_record(report) | {"duplicates": report.duplicates, "recovered": recovered}
+        if self.online is not None:
+            line["pushed"] = self.online(touched)
         self.lake.record_batch(line)
         return StreamBatch(report, line)
 

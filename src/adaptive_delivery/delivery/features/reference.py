@@ -266,6 +266,13 @@ def content_provider_features(inp: dict) -> pd.DataFrame:
         counts["event_timestamp"] = o["event_ts"].dt.floor(fd.CAMPAIGN_EVERY) + fd.CAMPAIGN_EVERY
         f = counts.groupby([*keys, "event_timestamp"], as_index=False)[cols].sum().sort_values([*keys, "event_timestamp"])
         f[cols] = f.groupby(keys)[cols].cumsum()
+    return content_provider_rows(f)
+
+
+def content_provider_rows(f: pd.DataFrame) -> pd.DataFrame:
+    """The features from running counts per content and provider (answers, accepted, inbox, spam,
+    blocked, bounced, deferred) and their event_timestamp: shared with the stream, which keeps the
+    same counts in the outcome store and pushes these rows online as outcomes arrive."""
     done = f["accepted"] + f["blocked"] + f["bounced"]
 
     def share(num: pd.Series, den: pd.Series) -> pd.Series:

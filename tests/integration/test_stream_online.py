@@ -1,0 +1,128 @@
+"""The stream's push into the online store, for real: a world replayed through Redis into the lake,
+the outcome store and Feast's online store ends with the same online rows as the batch path's
+Spark build materialised on the same world; on a Redis online store the packed vectors follow."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from adaptive_delivery.delivery.events.lake import EventsLake
+from adaptive_delivery.delivery.events.outcome_store import OutcomeStore
+from adaptive_delivery.delivery.events.stream import LakeSink, replay
+from adaptive_delivery.delivery.features.online_push import VIEW, OnlinePush
+from adaptive_delivery.platform import feature_store as st
+from adaptive_delivery.platform import packed_features as pk
+from adaptive_delivery.platform.streams import StreamConsumer, connect, ledger
+
+pytestmark = pytest.mark.integration
+SETTINGS = (*st.SETTINGS, "AD_REDIS_CONNECTION")
+KEYS = ["content_id", "provider"]
+
+
+@pytest.fixture
+def clean_settings():
+    """`feature_store.configure` writes AD_* settings into the environment: put back afterwards."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key in SETTINGS:
+            mp.delenv(key, raising=False)
+        yield
+
+
+def _online_rows(home: Path, project: str) -> pd.DataFrame:
+    """Every row of the view in a SQLite online store: entity, feature, serialised value, time."""
+    with sqlite3.connect(home / "online.db") as db:
+        frame = pd.read_sql(f"SELECT entity_key, feature_name, value, event_ts FROM {project}_{VIEW}", db)
+    return frame.sort_values(["entity_key", "feature_name"], ignore_index=True)
+
+
+def _stream_into(redis_server: str, name: str, world: Path, lake: Path, sink_for) -> list[dict]:
+    client = connect(redis_server)
+    client.delete(name, f"{name}:ledger")
+    replay(client, EventsLake(world), name, batch=1_000)
+    StreamConsumer(client, name, "lake", "only", sink_for(EventsLake(lake)), batch=500).drain()
+    return ledger(client, name)
+
+
+def test_a_world_streamed_leaves_the_online_store_the_batch_path_leaves(built_features, redis_server, tmp_path,
+                                                                        clean_settings):
+    world, features, ref = built_features
+    batch_fs = st.open_store(tmp_path / "batch", features, project="batch")
+    st.apply(batch_fs)
+    st.materialize(batch_fs, ref["calendar"]["hour_ts"].min().to_pydatetime(),
+                   ref["content_provider"]["event_timestamp"].max().to_pydatetime(), [VIEW])
+    stream_fs = st.open_store(tmp_path / "stream", features, project="stream")
+    st.apply(stream_fs)
+    store = OutcomeStore(f"sqlite:///{tmp_path / 'outcomes.db'}")
+    batches = _stream_into(redis_server, "online-equal", world / "lake", tmp_path / "lake",
+                           lambda lake: LakeSink(lake, store, OnlinePush(stream_fs, store)))
+    streamed, built = _online_rows(tmp_path / "stream", "stream"), _online_rows(tmp_path / "batch", "batch")
+    pairs = ref["content_provider"][KEYS].drop_duplicates()
+    assert len(built) == len(pairs) * 5 and len(pairs) > 20  # five features per content and provider
+    pd.testing.assert_frame_equal(streamed, built)  # values and event times, byte for byte
+    assert sum(b["pushed"] for b in batches) >= len(pairs)  # a pair is pushed again as its outcomes come in
+    # the batch path's own outcome store holds the same counts
+    batch_store = OutcomeStore(f"sqlite:///{tmp_path / 'batch.db'}")
+    batch_store.load(EventsLake(world / "lake"))
+    pd.testing.assert_frame_equal(store.content_provider(), batch_store.content_provider())
+
+
+def test_a_redelivered_batch_pushes_again_and_counts_nothing_twice(built_features, redis_server, tmp_path,
+                                                                    clean_settings):
+    """The consumer that died after writing the lake and the store but before its push: the batch
+    comes back, its events are already counted, and its rows are pushed all the same."""
+    world, features, _ = built_features
+    fs = st.open_store(tmp_path / "feast", features, project="again")
+    st.apply(fs)
+    store = OutcomeStore(f"sqlite:///{tmp_path / 'outcomes.db'}")
+    pushes: list[int] = []
+
+    def failing_push(ids: set[str]) -> int:
+        pushes.append(len(ids))
+        raise ConnectionError("the online store went away")
+
+    client = connect(redis_server)
+    client.delete("again", "again:ledger")
+    replay(client, EventsLake(world / "lake"), "again", batch=1_000)
+    dead = StreamConsumer(client, "again", "lake", "dead", LakeSink(EventsLake(tmp_path / "lake"), store,
+                                                                      failing_push), batch=2_000)
+    with pytest.raises(ConnectionError):
+        dead.step(block_ms=1)
+    counted = store.content_provider()
+    assert pushes and counted["answers"].sum() > 0 and dead.pending() == 2_000
+    StreamConsumer(client, "again", "lake", "next", LakeSink(EventsLake(tmp_path / "lake"), store,
+                                                              OnlinePush(fs, store)), batch=2_000,
+                   claim_idle_ms=0).drain()
+    batch_store = OutcomeStore(f"sqlite:///{tmp_path / 'batch.db'}")
+    batch_store.load(EventsLake(world / "lake"))
+    pd.testing.assert_frame_equal(store.content_provider(), batch_store.content_provider())
+    online = _online_rows(tmp_path / "feast", "again")
+    assert len(online) == len(batch_store.content_provider()) * 5  # the first batch's rows were pushed too
+
+
+def test_pushed_rows_reach_the_packed_vectors_on_a_redis_online_store(built_features, redis_server, tmp_path,
+                                                                       clean_settings):
+    world, features, ref = built_features
+    project = f"t_{uuid.uuid4().hex[:10]}"
+    fs = st.open_store(tmp_path / "feast", features, profile="redis-local", project=project,
+                       AD_REDIS_CONNECTION=redis_server)
+    st.apply(fs)
+    try:
+        store = OutcomeStore(f"sqlite:///{tmp_path / 'outcomes.db'}")
+        _stream_into(redis_server, "online-packed", world / "lake", tmp_path / "lake",
+                     lambda lake: LakeSink(lake, store, OnlinePush(fs, store)))
+        pairs = ref["content_provider"][KEYS].drop_duplicates().reset_index(drop=True)
+        refs = [f"{VIEW}:{f}" for f in pk.scalar_features(fs.get_feature_view(VIEW))]
+        feast = pd.DataFrame(st.online(fs, refs, pairs.to_dict("records")))
+        reader = pk.PackedReader(connect(redis_server), project, {VIEW: [r.split(":")[1] for r in refs]})
+        packed, _ = reader.read_keys({VIEW: [pairs[k].to_numpy(dtype=object) for k in KEYS]})
+        for feature in refs:
+            column = feature.replace(":", "__")
+            assert feast[column].notna().all()
+            assert packed[column].tolist() == pytest.approx(feast[column].tolist()), feature
+    finally:
+        st.teardown(fs)
