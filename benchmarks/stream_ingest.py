@@ -8,8 +8,8 @@ path's lake), then:
 - consume: one consumer draining the stream into a fresh lake, events/s written (checks,
   dedupe, quarantine, ledger, acknowledgement included); then the same with two consumers, one
   process each, sharing the group; then one consumer updating the outcome store (SQLite) too; then
-  one consumer updating the outcome store and pushing the feature rows each batch changed into
-  Feast's Redis online store (and its packed vectors);
+  one consumer, then two, updating the outcome store and pushing the feature rows each batch
+  changed into Feast's Redis online store (and its packed vectors);
 - latency: producer and consumer at once, the producer paced at each of `--rates` events/s; per event, from
   its entry id's time (the moment Redis appended it) to the moment its batch was acknowledged,
   p50 / p99; and with the outcome store and the online push, per outcome event, from its append to
@@ -76,9 +76,10 @@ def batch_path(world: EventsLake, out: Path) -> dict[str, float]:
     return {"events": events, "seconds": took, "events_per_s": events / took}
 
 
-def _online_store(address: str, home: Path):
+def _online_store(address: str, home: str):
     """A Feast store whose online store is the benchmark's Redis (the cluster's online path)."""
-    fs = st.open_store(home, home.parent / "features", profile="redis-local", project=home.name.replace("-", "_"),
+    fs = st.open_store(home, Path(home).parent / "features", profile="redis-local",
+                       project=Path(home).name.replace("-", "_"),
                        AD_REDIS_CONNECTION=address)
     st.apply(fs)
     return fs
@@ -86,7 +87,7 @@ def _online_store(address: str, home: Path):
 
 def _sink(lake: str, store: str | None, online: tuple[str, str] | None) -> events_stream.LakeSink:
     outcomes = OutcomeStore(store) if store else None
-    push = OnlinePush(_online_store(online[0], Path(online[1])), outcomes) if online else None
+    push = OnlinePush(_online_store(*online), outcomes) if online else None
     return events_stream.LakeSink(EventsLake(lake), outcomes, push)
 
 
@@ -123,6 +124,7 @@ def latency(address: str, world: EventsLake, out: Path, rate: float, batch: int,
     rows = [(kind, row) for _, kind, row in events_stream.in_time_order(world)]
     delays: list[float] = []
     if online:
+        out.mkdir(parents=True, exist_ok=True)
         sink = _sink(str(out / "lake"), f"sqlite:///{out / 'outcomes.db'}", (address, str(out / f"feast-{stream}")))
     else:
         sink = events_stream.LakeSink(EventsLake(out))
@@ -174,7 +176,7 @@ def one_world(args: argparse.Namespace, seed: int) -> dict[str, object]:
         report["publish"] = {"events": events, "events_per_s": events / (time.perf_counter() - started)}
         runs = []
         batch_counts = _batch_counts(world, work / "batch-outcomes.db")
-        for consumers, store, online in ((1, False, False), (2, False, False), (1, True, False), (1, True, True)):
+        for consumers, store, online in ((1, False, False), (2, False, False), (1, True, False), (1, True, True), (2, True, True)):
             stream = f"bench-{len(runs)}"
             client.copy("bench", stream)
             url = f"sqlite:///{work / stream}.db" if store else None
@@ -208,7 +210,7 @@ def summary(worlds: list[dict]) -> dict[str, object]:
         "batch_events_per_s": interval([w["batch"]["events_per_s"] for w in worlds]).to_dict(),
         "publish_events_per_s": interval([w["publish"]["events_per_s"] for w in worlds]).to_dict(),
     }
-    for i, name in enumerate(("consume_1", "consume_2", "consume_1_store", "consume_1_online")):
+    for i, name in enumerate(("consume_1", "consume_2", "consume_1_store", "consume_1_online", "consume_2_online")):
         out[f"{name}_events_per_s"] = interval([w["consume"][i]["events_per_s"] for w in worlds]).to_dict()
     runs = [(x["rate"], x["online"]) for x in worlds[0]["latency"]]
     out["latency"] = [{"rate": rate, "online": online, **{k: interval([w["latency"][i][k] for w in worlds]).to_dict()
@@ -223,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--seeds", type=int, nargs="*", default=[3, 4, 5, 6, 7], help="one world each")
     parser.add_argument("--batch", type=int, default=2_000, help="entries per consumer read")
-    parser.add_argument("--rates", type=float, nargs="*", default=[5_000, 20_000],
+    parser.add_argument("--rates", type=float, nargs="*", default=[2_000, 5_000, 20_000],
                         help="paced producer's events/s for latency")
     args = parser.parse_args(argv)
     worlds = [one_world(args, seed) for seed in args.seeds]

@@ -74,6 +74,8 @@ class OutcomeStore:
         self.engine = sa.create_engine(url)
         if self.engine.dialect.name not in ("sqlite", "postgresql"):
             raise ValueError(f"the outcome store runs on SQLite or PostgreSQL, not {self.engine.dialect.name}")
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _write_ahead_log)
         METADATA.create_all(self.engine)
 
     def _insert(self, table: sa.Table = MESSAGES):
@@ -89,27 +91,34 @@ class OutcomeStore:
 
     def update(self, kind: str, table: pa.Table) -> set[str]:
         """Fold a kind's events in (rows the lake's checks passed); the message ids they touch."""
-        if table.num_rows == 0 or kind not in TIME_COLUMN:
+        return self.update_many({kind: table})
+
+    def update_many(self, tables: Mapping[str, pa.Table]) -> set[str]:
+        """Fold several kinds' events in, in one transaction (a stream batch); the message ids
+        they touch."""
+        prepared = [(kind, *_prepared(kind, tables[kind])) for kind in TIME_COLUMN if kind in tables]
+        prepared = [(kind, frame, rows) for kind, frame, rows in prepared if rows]
+        if not prepared:
             return set()
-        frame = table.to_pandas()
-        frame["_us"] = table.column(TIME_COLUMN[kind]).cast(pa.int64()).to_numpy(zero_copy_only=False)
-        frame = frame[frame["message_id"].notna()]
-        rows = {"sends": _sends, "outcomes": _outcomes, "engagement": _engagement, "complaints": _complaints}[kind](frame)
-        if not rows:
-            return set()
+        touched: set[str] = set()
+        with self.engine.begin() as conn:
+            self._lock(conn)
+            for kind, frame, rows in prepared:
+                touched |= self._fold(conn, kind, frame, rows)
+        return touched
+
+    def _fold(self, conn: sa.Connection, kind: str, frame: pd.DataFrame, rows: list) -> set[str]:
         touched = {v["message_id"] for _, vs, _ in rows for v in vs}
         stmt = self._insert()
         excluded, current = stmt.excluded, MESSAGES.c
-        with self.engine.begin() as conn:
-            self._lock(conn)
-            known = self._sent(conn, touched) if kind == "sends" else set()
-            for columns, values, rule in rows:
-                conn.execute(stmt.on_conflict_do_update(index_elements=["message_id"],
-                                                        set_=rule(excluded, current, columns)), values)
-            if kind == "outcomes":
-                self._count(conn, self._record_outcomes(conn, frame))
-            elif kind == "sends":  # their outcomes that came first count now
-                self._count(conn, self._outcomes_of(conn, self._sent(conn, touched) - known))
+        known = self._sent(conn, touched) if kind == "sends" else set()
+        for columns, values, rule in rows:
+            conn.execute(stmt.on_conflict_do_update(index_elements=["message_id"],
+                                                    set_=rule(excluded, current, columns)), values)
+        if kind == "outcomes":
+            self._count(conn, self._record_outcomes(conn, frame))
+        elif kind == "sends":  # their outcomes that came first count now
+            self._count(conn, self._outcomes_of(conn, self._sent(conn, touched) - known))
         return touched
 
     def _sent(self, conn: sa.Connection, ids: Iterable[str]) -> set[str]:
@@ -214,6 +223,23 @@ class OutcomeStore:
         """Every row, by message id (two stores with the same events compare equal)."""
         with self.engine.connect() as conn:
             return pd.read_sql(sa.select(MESSAGES).order_by(MESSAGES.c.message_id), conn)[ORDER]
+
+
+def _prepared(kind: str, table: pa.Table) -> tuple[pd.DataFrame, list]:
+    """A kind's events as a frame (times as integer microseconds in `_us`) and the upserts they make."""
+    if table.num_rows == 0:
+        return pd.DataFrame(), []
+    frame = table.to_pandas()
+    frame["_us"] = table.column(TIME_COLUMN[kind]).cast(pa.int64()).to_numpy(zero_copy_only=False)
+    frame = frame[frame["message_id"].notna()]
+    rows = {"sends": _sends, "outcomes": _outcomes, "engagement": _engagement, "complaints": _complaints}[kind](frame)
+    return frame, rows
+
+
+def _write_ahead_log(dbapi_connection, _record) -> None:
+    """SQLite in write-ahead-log mode: readers (feedback, reports) never wait for the consumer, and
+    a commit is one append and one sync instead of a rollback journal's several."""
+    dbapi_connection.execute("PRAGMA journal_mode=WAL")
 
 
 def _chunks(items: list) -> Iterable[list]:

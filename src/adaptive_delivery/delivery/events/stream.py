@@ -142,7 +142,7 @@ class LakeSink:
                 report.duplicates += 1  # published twice: the producer's retry, not a new event
                 continue
             of_kind[key if key is not None else f"\0{entry.entry_id}"] = (entry, row)
-        recovered, touched = 0, set()
+        recovered, valid = 0, {}
         for kind, by_key in rows.items():
             table = self._table(kind, by_key, report)
             # an entry claimed from a dead consumer whose event is already here was written by
@@ -151,10 +151,8 @@ class LakeSink:
             written = again & self.lake.existing_keys(kind) if again else set()
             refused = again & self.lake.quarantined_keys(kind) if again else set()
             counts = self.lake.ingest(kind, table, source=SOURCE)
-            if self.store is not None and counts.valid is not None:  # every row the checks passed
-                # (the store's updates repeat harmlessly); every message touched, new or not: a
-                # batch redelivered after a crash before its push is pushed again
-                touched |= self.store.update(kind, counts.valid)
+            if counts.valid is not None:  # every row the checks passed
+                valid[kind] = counts.valid
             report.events[kind] = counts.accepted + len(written)
             report.duplicates += counts.duplicates - len(written) - len(refused)
             report.items_quarantined += counts.quarantined + len(refused)
@@ -162,6 +160,9 @@ class LakeSink:
             for reason, n in counts.reasons.items():
                 report.reasons[reason] = report.reasons.get(reason, 0) + n
         report.items_accepted = sum(report.events.values())
+        # the store's updates repeat harmlessly, all kinds in one transaction; every message
+        # touched, new or not: a batch redelivered after a crash before its push is pushed again
+        touched = self.store.update_many(valid) if self.store is not None else set()
         line = ledger_record(report) | {"duplicates": report.duplicates, "recovered": recovered}
         if self.online is not None:
             line["pushed"] = self.online(touched)
