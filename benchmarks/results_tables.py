@@ -503,16 +503,24 @@ def stream_ingest(data: dict, _: str) -> str:
             ["stream: one consumer into the lake", ci(s["consume_1_events_per_s"], rate)],
             ["stream: two consumers (processes) into the lake", ci(s["consume_2_events_per_s"], rate)],
             *([["stream: one consumer into the lake and the outcome store (SQLite)",
-                ci(s["consume_1_store_events_per_s"], rate)]] if "consume_1_store_events_per_s" in s else [])]
-    lat = [[f"{x['rate']:,.0f} events/s", ci(x["p50_ms"], lambda v: f"{v:.0f}"), ci(x["p99_ms"], lambda v: f"{v:.0f}")]
+                ci(s["consume_1_store_events_per_s"], rate)]] if "consume_1_store_events_per_s" in s else []),
+            *([[f"stream: {n} into the lake, the outcome store and the online store (Redis)",
+                ci(s[key], rate)] for n, key in (("one consumer", "consume_1_online_events_per_s"),
+                                                 ("two consumers", "consume_2_online_events_per_s")) if key in s])]
+    lat = [[f"{x['rate']:,.0f} events/s",
+            "event → online features" if x.get("online") else "event → lake",
+            ci(x["p50_ms"], lambda v: f"{v:.0f}"), ci(x["p99_ms"], lambda v: f"{v:.0f}")]
            for x in s["latency"]]
     events = data["worlds"][0]["publish"]["events"]
     return (f"{len(data['worlds'])} worlds of {data['subscribers']:,} subscribers over {data['days']} days (about "
             f"{events:,} events each), two cores, a local redis-server; consumers read {data['batch']:,} entries at "
-            "a time, and every streamed lake is checked equal to the batch path's. Mean [95% interval] over worlds.\n\n"
+            "a time, and every streamed lake is checked equal to the batch path's (and every outcome store's "
+            "counts equal to the batch path's). Mean [95% interval] over worlds.\n\n"
             + table(["path", "events/s"], rows) +
-            "\n\nFrom an event's append to its batch's acknowledgement (written in the lake), one consumer, the "
-            "producer paced:\n\n" + table(["producer", "p50 ms", "p99 ms"], lat))
+            "\n\nOne consumer, the producer paced: from an event's append to its batch's acknowledgement (written "
+            "in the lake), or, with the outcome store and the online push, from an outcome's append to the moment "
+            "its content's features were in the online store:\n\n"
+            + table(["producer", "path", "p50 ms", "p99 ms"], lat))
 
 
 RENDERERS: dict[str, Callable[[dict, str], str]] = {

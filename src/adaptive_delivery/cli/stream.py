@@ -60,6 +60,51 @@ def publish_kumomta(
     console.print(json.dumps({"entries": publish(connect(redis_address), stream, events_stream.kumomta_events(path))}))
 
 
+@stream_app.command("publish-webhooks")
+def publish_webhooks(
+    path: Path = typer.Argument(..., exists=True, help="A saved webhook post (a JSON array of events), or a folder "
+                                "of them."),
+    redis_address: str = REDIS,
+    stream: str = STREAM,
+) -> None:
+    """Publish the engagement events of saved webhook posts (SendGrid's Event Webhook format); an
+    event that is not one travels with why into the lake's quarantine."""
+    from adaptive_delivery.delivery.events.webhooks import WebhookError, stream_entries
+    from adaptive_delivery.platform.streams import connect, publish
+
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    client, entries = connect(redis_address), 0
+    for file in files:
+        try:
+            entries += publish(client, stream, stream_entries(file.read_bytes(), file.name))
+        except WebhookError as exc:
+            console.print(f"[red]{file.name}: not a webhook post[/red]: {exc}")
+            raise typer.Exit(code=2) from exc
+    console.print(json.dumps({"entries": entries}))
+
+
+@stream_app.command("webhooks")
+def webhooks(
+    redis_address: str = REDIS,
+    stream: str = STREAM,
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on (a public one needs ADAPTIVE_DELIVERY_TOKEN)."),
+    port: int = typer.Option(8070, help="Port to listen on."),
+) -> None:
+    """Receive engagement webhooks (POST /webhooks/sendgrid) into the stream until stopped."""
+    import threading
+
+    from adaptive_delivery.cli.common import repo_import
+    from adaptive_delivery.platform.streams import connect
+
+    server = repo_import("serving.webhooks").serve(connect(redis_address), stream, host=host, port=port)
+    console.print(f"receiving webhooks at http://{host}:{server.server_address[1]}/webhooks/sendgrid into "
+                  f"{stream}; Ctrl-C stops")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.shutdown()
+
+
 @stream_app.command("consume")
 def consume(
     lake: Path = typer.Option(Path("runs/stream/lake"), help="Events lake to write into."),

@@ -174,6 +174,13 @@ class EventsLake:
         self._ledger({"kind": kind, "source": source, **counts.as_dict()})
         return counts
 
+    def _raw_path(self, digest: str) -> Path:
+        return self.root / QUARANTINE / "raw" / f"part-{digest[:24]}.parquet"
+
+    def holds_raw(self, content: bytes) -> bool:
+        """Whether this very input is already in the raw quarantine (kept once, by its digest)."""
+        return self._raw_path(hashlib.sha256(content).hexdigest()).exists()
+
     def quarantine_raw(self, source: str, name: str, content: bytes, reason: str) -> Path:
         """Keep an input that could not be parsed, with why, so nothing is dropped silently."""
         digest = hashlib.sha256(content).hexdigest()
@@ -188,7 +195,7 @@ class EventsLake:
                 "quarantined_ts": pa.array([datetime.now(timezone.utc)], type=pa.timestamp("us", tz="UTC")),
             }
         )
-        path = self.root / QUARANTINE / "raw" / f"part-{digest[:24]}.parquet"
+        path = self._raw_path(digest)
         if not path.exists():
             write_parquet_atomic(table, path)
         return path

@@ -170,7 +170,8 @@ class LakeSink:
         return StreamBatch(report, line)
 
     def _refused(self, entry: Entry, report: IngestReport) -> None:
-        """A producer's refused input: into the raw quarantine under its own source and reason."""
+        """A producer's refused input: into the raw quarantine under its own source and reason
+        (once: the same input refused again is a duplicate)."""
         try:
             obj = json.loads(entry.event)
             source, name, reason = (str(obj[k])[:200] for k in ("source", "name", "reason"))
@@ -178,6 +179,9 @@ class LakeSink:
         except (UnicodeDecodeError, ValueError, TypeError, KeyError) as exc:
             source, name, raw = SOURCE, entry.entry_id, _raw(entry)
             reason = f"a refused input the consumer cannot read: {type(exc).__name__}"
+        if self.lake.holds_raw(raw) and not entry.redelivered:  # the same input sent again (a retry)
+            report.duplicates += 1
+            return
         self.lake.quarantine_raw(source, safe_name(name), raw, reason)
         report.quarantine(reason)
 
