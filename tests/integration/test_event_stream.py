@@ -322,3 +322,25 @@ def test_the_outcome_store_fed_by_the_stream_equals_the_batch_paths(small_world,
     frame = batch.frame()
     assert frame["status"].notna().mean() > 0.9 and frame["first_open_us"].notna().any()
     assert (frame["first_machine_open_us"].notna() & frame["first_open_us"].isna()).any()  # machine opens apart
+
+
+def test_content_counts_do_not_depend_on_the_order_events_come_in(small_world, tmp_path):
+    """Outcomes before their sends, everything twice: each outcome counts once towards its
+    content, and the features from the counts are the reference build's latest rows."""
+    from adaptive_delivery.delivery.features.online_push import rows_from_counts
+    from adaptive_delivery.delivery.features.reference import content_provider_features, load_inputs
+
+    lake = EventsLake(small_world)
+    in_order = OutcomeStore(f"sqlite:///{tmp_path / 'in_order.db'}")
+    in_order.load(lake)
+    reversed_store = OutcomeStore(f"sqlite:///{tmp_path / 'reversed.db'}")
+    for _ in range(2):
+        for kind in ("engagement", "complaints", "outcomes", "sends"):
+            for day in reversed(lake.partitions(kind)):
+                reversed_store.update(kind, lake.read(kind, days=[day]))
+    counts = in_order.content_provider()
+    assert counts["answers"].sum() > 0
+    pd.testing.assert_frame_equal(reversed_store.content_provider(), counts)
+    latest = (content_provider_features(load_inputs(small_world)).sort_values("event_timestamp")
+              .groupby(["content_id", "provider"]).tail(1).sort_values(["content_id", "provider"], ignore_index=True))
+    pd.testing.assert_frame_equal(rows_from_counts(counts), latest, check_dtype=False)
