@@ -27,12 +27,12 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
 
-from serving.guard import TOKEN_ENV, auth_headers, byte_count, token_matches
+from serving.edge import BoundedServer, GuardedHandler, start
+from serving.guard import TOKEN_ENV, auth_headers
 
 PIN_HEADER = "seldon-model"
 ROUTE_HEADER = "x-seldon-route"
@@ -114,80 +114,32 @@ class Router:
             pass  # a mirror's failure never reaches the caller
 
 
-class BoundedServer(ThreadingHTTPServer):
-    """A thread per connection, at most `max_connections` of them: the accept loop waits for a
-    free slot, so slow or idle clients queue in the backlog instead of growing threads."""
-
-    daemon_threads = True
-
-    def __init__(self, address, handler, max_connections: int) -> None:
-        self.slots = threading.BoundedSemaphore(max_connections)
-        super().__init__(address, handler)
-
-    def process_request(self, request, client_address) -> None:
-        self.slots.acquire()
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self.slots.release()
-            raise
-
-    def process_request_thread(self, request, client_address) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.slots.release()
-
-
 def serve(router: Router, host: str = "127.0.0.1", port: int = 0, body_timeout: float = 10.0,
-          max_connections: int = 64, token: str | None = None) -> ThreadingHTTPServer:
+          max_connections: int = 64, token: str | None = None) -> BoundedServer:
     """Start the router's HTTP server in a background thread; returns it (server_address has the port).
     `token` (default: ADAPTIVE_DELIVERY_TOKEN) is what callers must send as a bearer token."""
     import os
 
     token = token if token is not None else os.environ.get(TOKEN_ENV)
 
-    class Handler(BaseHTTPRequestHandler):
-        timeout = body_timeout  # a client that stops sending is dropped, its thread freed
+    class Handler(GuardedHandler):
+        timeout = body_timeout
+        max_body_bytes = MAX_BODY_BYTES
+        service = "this router"
 
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             parts = self.path.strip("/").split("/")
             if len(parts) != 4 or parts[0] != "v2" or parts[1] != "models" or parts[3] != "infer":
-                self._reply(404, json.dumps({"error": f"no route {self.path[:80]}; POST /v2/models/<name>/infer"}).encode(), "")
+                self.reply_json(404, {"error": f"no route {self.path[:80]}; POST /v2/models/<name>/infer"})
                 return
-            if not token_matches(token, self.headers.get("authorization")):
-                self._reply(401, json.dumps({"error": f"this router needs 'Authorization: Bearer <token>' "
-                                                      f"(its {TOKEN_ENV})"}).encode(), "")
-                self.close_connection = True
+            body = self.guarded_body()
+            if body is None:
                 return
-            length = self.headers.get("content-length", "")
-            declared = byte_count(length)
-            if declared is None or declared > MAX_BODY_BYTES:
-                self._reply(400 if declared is None else 413, json.dumps(
-                    {"error": f"content-length must be 0..{MAX_BODY_BYTES} bytes, got {length[:20]!r}"}).encode(), "")
-                self.close_connection = True
-                return
-            body = self.rfile.read(declared)
-            if len(body) < declared:  # the client closed early
-                self.close_connection = True
-                return
-            self._reply(*router.handle(parts[2], body, self.headers.get(PIN_HEADER)))
+            status, answer, model = router.handle(parts[2], body, self.headers.get(PIN_HEADER))
+            self.reply(status, answer, {ROUTE_HEADER: f":{model}:"} if model else None)
 
-        def _reply(self, status: int, body: bytes, model: str) -> None:
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            if model:
-                self.send_header(ROUTE_HEADER, f":{model}:")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = BoundedServer((host, port), Handler, max_connections)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    Handler.token = token
+    return start(Handler, host, port, max_connections)
 
 
 def experiment_from_state(state: Path, model_id: str) -> Callable[[], dict | None]:

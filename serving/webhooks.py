@@ -13,20 +13,17 @@ Runs in the platform environment (stdlib HTTP server + redis).
 
 from __future__ import annotations
 
-import json
 import os
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler
 
 import redis
 
 from adaptive_delivery.delivery.events.stream import REFUSED
 from adaptive_delivery.delivery.events.webhooks import WebhookError, stream_entries
 from adaptive_delivery.platform.streams import publish
-from serving.guard import TOKEN_ENV, byte_count, token_matches
-from serving.router import BoundedServer
+from serving.edge import BoundedServer, GuardedHandler, start
+from serving.guard import TOKEN_ENV
 
 PATH = "/webhooks/sendgrid"
 MAX_BODY_BYTES = 8 * 2**20
@@ -37,59 +34,37 @@ def serve(client: redis.Redis, stream: str, host: str = "127.0.0.1", port: int =
     """Start the receiver in a background thread; returns the server (server_address has the port)."""
     token = token if token is not None else os.environ.get(TOKEN_ENV)
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(GuardedHandler):
         timeout = body_timeout
+        max_body_bytes = MAX_BODY_BYTES
+        service = "this receiver"
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             if self.path == "/health":
-                self._reply(200, {"status": "ok"})
+                self.reply_json(200, {"status": "ok"})
             else:
-                self._reply(404, {"error": f"no route {self.path[:80]}; POST {PATH}"})
+                self.reply_json(404, {"error": f"no route {self.path[:80]}; POST {PATH}"})
 
         def do_POST(self) -> None:  # noqa: N802
             if self.path.split("?", 1)[0] != PATH:
-                self._reply(404, {"error": f"no route {self.path[:80]}; POST {PATH}"})
+                self.reply_json(404, {"error": f"no route {self.path[:80]}; POST {PATH}"})
                 return
-            if not token_matches(token, self.headers.get("authorization")):
-                self._reply(401, {"error": f"this receiver needs 'Authorization: Bearer <token>' (its {TOKEN_ENV})"})
-                self.close_connection = True
-                return
-            length = self.headers.get("content-length", "")
-            declared = byte_count(length)
-            if declared is None or declared > MAX_BODY_BYTES:
-                self._reply(400 if declared is None else 413,
-                            {"error": f"content-length must be 0..{MAX_BODY_BYTES} bytes, got {length[:20]!r}"})
-                self.close_connection = True
-                return
-            body = self.rfile.read(declared)
-            if len(body) < declared:  # the client closed early
-                self.close_connection = True
+            body = self.guarded_body()
+            if body is None:
                 return
             name = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
             try:
                 entries = list(stream_entries(body, name))
             except WebhookError as exc:
-                self._reply(400, {"error": str(exc)})
+                self.reply_json(400, {"error": str(exc)})
                 return
             try:
                 publish(client, stream, entries)
             except redis.RedisError as exc:
-                self._reply(503, {"error": f"the events stream is unavailable ({type(exc).__name__}); retry"})
+                self.reply_json(503, {"error": f"the events stream is unavailable ({type(exc).__name__}); retry"})
                 return
             refused = sum(1 for kind, _ in entries if kind == REFUSED)
-            self._reply(200, {"accepted": len(entries) - refused, "refused": refused})
+            self.reply_json(200, {"accepted": len(entries) - refused, "refused": refused})
 
-        def _reply(self, status: int, payload: dict) -> None:
-            body = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = BoundedServer((host, port), Handler, max_connections)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    Handler.token = token
+    return start(Handler, host, port, max_connections)

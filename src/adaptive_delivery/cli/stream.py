@@ -148,10 +148,12 @@ def consume(
 def _online_push(home: Path, data: Path | None, profile: str, store):
     """The push into the feature store at `home` (its definitions applied first where the registry
     lacks the pushed view, as a fresh deployment's would)."""
-    from adaptive_delivery.delivery.features.online_push import VIEW, OnlinePush
+    from adaptive_delivery.delivery.features.online_push import OnlinePush
     from adaptive_delivery.platform import feature_store as st
 
     fs = st.open_store(home, data or home.parent / "features", profile)
-    if VIEW not in {v.name for v in fs.list_feature_views()}:
+    try:
+        return OnlinePush(fs, store)
+    except LookupError:
         st.apply(fs)
-    return OnlinePush(fs, store)
+        return OnlinePush(fs, store)

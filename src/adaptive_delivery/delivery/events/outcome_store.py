@@ -118,7 +118,8 @@ class OutcomeStore:
         if kind == "outcomes":
             self._count(conn, self._record_outcomes(conn, frame))
         elif kind == "sends":  # their outcomes that came first count now
-            self._count(conn, self._outcomes_of(conn, self._sent(conn, touched) - known))
+            sent = set(frame.loc[frame["content_id"].notna(), "message_id"])
+            self._count(conn, self._outcomes_of(conn, sent - known))
         return touched
 
     def _sent(self, conn: sa.Connection, ids: Iterable[str]) -> set[str]:
