@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from adaptive_delivery.cli.common import console
+from adaptive_delivery.cli.common import console, repo_import
 from adaptive_delivery.cli.main_job import airflow_dags_test, airflow_env
 
 loop_app = typer.Typer(help='The unattended loop (AD_* deployment): the simulated world, its timeline, scenarios.')
@@ -105,3 +105,58 @@ def loop_change_provider(
     jobs.record(dep, "scenario", f"{provider} changes: limit x{limit_scale}, spam filter strictness x{strictness_scale}, "
                 f"inbox logit {inbox_shift:+} from simulated day {config.change_day}", provider=provider)
     console.print(live.status(dep.home)["change"])
+
+
+@loop_app.command("throttle-live")
+def loop_throttle_live(
+    policy: Path = typer.Option(..., exists=True, dir_okay=False, help="A trained MDL-003 policy (mdl003_ppo.zip)."),
+    provider: list[str] = typer.Option(["gmail"], help="Providers, one world each per seed (repeatable)."),
+    seed: list[int] = typer.Option([1004], help="World seeds (repeatable; sealed seeds are refused)."),
+    hours_after: float = typer.Option(24.0, min=0.1, help="Hours measured after the provider's change."),
+    limit_scale: float = typer.Option(0.5, min=0.05, max=1.0, help="The provider's hidden limit after the change."),
+    update_every: int = typer.Option(1_000, min=2, help="Online updates every this many actions."),
+    learning_rate: float = typer.Option(1e-4, min=0.0, help="The online updates' learning rate."),
+    redis_address: str = typer.Option(None, "--redis", envvar="AD_STREAM_REDIS",
+                                      help="Redis server host:port; a throwaway local one when not given."),
+    out: Path = typer.Option(Path("runs/throttle-live"), help="Where live.json and live.png go."),
+) -> None:
+    """The provider-change scenario live through Redis Streams: MDL-003 updating online every
+    1,000 actions from the streamed outcomes against the same policy frozen, on the same worlds;
+    throughput and speed-caused blocks in the hours after the change."""
+    from adaptive_delivery.delivery.scenarios import throttle_live as tl
+    from adaptive_delivery.platform.protocol import require_unsealed
+    from adaptive_delivery.platform.streams import connect
+
+    try:
+        seeds = require_unsealed(seed)
+        worlds = [tl.LiveWorld(p, s, hours_after=hours_after, limit_scale=limit_scale) for p in provider
+                  for s in seeds]
+        for w in worlds:
+            w.env()
+    except (ValueError, KeyError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    out.mkdir(parents=True, exist_ok=True)
+    server = None
+    if redis_address is None:
+        (out / "redis").mkdir(exist_ok=True)
+        server, port = repo_import("serving.local").start_redis(out / "redis")
+        redis_address = f"127.0.0.1:{port}"
+    try:
+        rows, kept = tl.run_worlds(connect(redis_address), policy, worlds, update_every=update_every,
+                                   learning_rate=learning_rate, log=console.print)
+    finally:
+        if server is not None:
+            server.terminate()
+    result = {"settings": {**tl.live_settings(), "update_every": update_every, "learning_rate": learning_rate,
+                           "hours_after": hours_after, "limit_scale": limit_scale, "policy": str(policy)},
+              "worlds": rows, "summary": tl.compare(rows) if len(worlds) > 1 else None}
+    (out / "live.json").write_text(json.dumps(result, indent=2, default=float))
+    picture = tl.plot(kept, worlds[0], out / "live.png")
+    t = Table(title=f"the {hours_after:g} h after the change (per world and arm)")
+    for col in ("provider", "seed", "arm", "delivered/h", "speed-caused blocks", "updates", "fallbacks"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["provider"], str(r["seed"]), r["arm"], f"{r['delivered_per_hour']:,.0f}",
+                  f"{r['rate_block_rate']:.3%}", f"{r['updates']:.0f}", f"{r['fallbacks']:.0f}")
+    console.print(t)
+    console.print(f"results {out / 'live.json'}; plot {picture}")

@@ -87,6 +87,7 @@ class Window:
     counts: dict[str, int]
     rate_blocks: int  # blocks caused by sending too fast (truth: the world's rate part)
     replies: list[tuple[str, int]]  # (SMTP reply line, how many messages got it)
+    refused: list[tuple[str, int]]  # the lines among `replies` that came with a refusal (what the MTA logs)
 
 
 def _fill_reply(code: int, enhanced: str, text: str) -> str:
@@ -142,7 +143,7 @@ class ThrottleEnv(gym.Env):
     with noise), and the lowest rate the provider recently deferred at (`deferral_ceiling_rate`,
     the operator's known limit until it has; `updated_deferral_ceiling`). `info["truth"]` carries
     the hidden limit for evaluation only; `info["replies"]` the SMTP reply lines of the window
-    (what rule-based MTAs react to).
+    (what rule-based MTAs react to), `info["refused_replies"]` those its refused messages got.
 
     `limit_jitter` draws each episode's hidden limit scale from [1/(1+j), 1+j] (log-uniform), so
     worlds with different seeds have different capacities and a policy must find them.
@@ -227,28 +228,35 @@ class ThrottleEnv(gym.Env):
         # only the share the pressure adds gets the provider's rate-limit reply
         over = float(dyn.over_limit_share(pressure))
         transient = int(self.np_random.binomial(counts["deferred"], dyn.BASE_DEFERRAL / (dyn.BASE_DEFERRAL + over)))
-        return Window(counts, rate_blocks, self._replies(counts, transient, rate_blocks))
+        return Window(counts, rate_blocks, *self._replies(counts, transient, rate_blocks))
 
-    def _replies(self, counts: dict[str, int], transient_deferrals: int, rate_blocks: int) -> list[tuple[str, int]]:
+    def _replies(self, counts: dict[str, int], transient_deferrals: int,
+                 rate_blocks: int) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
         """Reply lines per outcome, drawn from the provider's real replies for each situation: the
         provider's rate-limit replies for the refusals the speed caused (Gmail 421 4.7.28, Yahoo
         [TSS04], Outlook S843), and per-message policy refusals, which say nothing of the IP, for
-        the background ones (a listing would refuse the IP's every message, not one in a hundred)."""
+        the background ones (a listing would refuse the IP's every message, not one in a hundred).
+        Returns every line, and the lines of the refused messages apart (an MTA logs which reply
+        each refusal came with)."""
         lines: list[tuple[str, int]] = [(TRANSIENT_REPLY, transient_deferrals)] if transient_deferrals else []
+        refused: list[tuple[str, int]] = []
         parts = [
-            ("reputation" if self.reputation < 45 else "throttle", counts["deferred"] - transient_deferrals),
-            ("mailbox_full", counts["soft_bounce"]),
-            ("user_unknown", counts["hard_bounce"]),
-            ("throttle", rate_blocks),
-            ("policy", counts["block"] - rate_blocks),
+            ("reputation" if self.reputation < 45 else "throttle", counts["deferred"] - transient_deferrals, False),
+            ("mailbox_full", counts["soft_bounce"], False),
+            ("user_unknown", counts["hard_bounce"], False),
+            ("throttle", rate_blocks, True),
+            ("policy", counts["block"] - rate_blocks, True),
         ]
-        for kind, n in parts:
+        for kind, n, refusal in parts:
             if n <= 0:
                 continue
             options = self.replies[kind]
             picks = self.np_random.multinomial(n, np.full(len(options), 1.0 / len(options)))
-            lines += [(_fill_reply(r.code, r.enhanced, r.text), int(k)) for r, k in zip(options, picks, strict=True) if k]
-        return lines
+            drawn = [(_fill_reply(r.code, r.enhanced, r.text), int(k)) for r, k in zip(options, picks, strict=True) if k]
+            lines += drawn
+            if refusal:
+                refused += drawn
+        return lines, refused
 
     # ---- gym API -----------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -283,7 +291,7 @@ class ThrottleEnv(gym.Env):
         limit = self.hidden_limit_per_min()
         self.queue += self.arrivals_per_min * STEP_SECONDS / 60.0
         n = int(min(self.queue, self.rate * STEP_SECONDS / 60.0))
-        window = self._window(n, self.rate, limit) if n > 0 else Window(dict.fromkeys(OUTCOME_KINDS, 0), 0, [])
+        window = self._window(n, self.rate, limit) if n > 0 else Window(dict.fromkeys(OUTCOME_KINDS, 0), 0, [], [])
         counts = window.counts
         self.queue -= n - counts["deferred"]
         # the window's reply codes: rate-limit refusals come back as 4xx, background refusals as 5xx
@@ -310,6 +318,7 @@ class ThrottleEnv(gym.Env):
             "rate_blocks": window.rate_blocks,
             "complaints": complaints,
             "replies": window.replies,
+            "refused_replies": window.refused,
             "truth": {"limit_per_min": limit, "pressure": pressure, "reputation": self.reputation},
         }
         return self._obs(), float(reward), bool(terminated), bool(truncated), info

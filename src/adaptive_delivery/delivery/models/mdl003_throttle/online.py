@@ -1,0 +1,254 @@
+"""MDL-003 learning from live outcomes (spec §6.2, §9.1): the served policy keeps learning from the
+MTA's windows as they arrive, with a PPO update every `UPDATE_EVERY` actions.
+
+What it learns from is only what the MTA logs: each window's rate, its outcome counts, and which
+reply each refused message came with. The reward is spec §3.2's, less the training penalty on
+refusals that came with a provider's rate-limit reply (the observable face of the speed-caused
+blocks that training penalises with the world's truth).
+
+Exploration happens only inside the rails: the learning controller samples its action from the
+policy's own distribution, mapped onto the moves the ±50% rail lets through, and every rate goes
+through `ThrottleRails`. On any model error (an exception, a non-finite action) the controller
+falls back to the provider's safe default rate (spec §6.2's static rate) and says why in the
+decision; an update that leaves non-finite weights is undone, and the decision says so too.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from adaptive_delivery.delivery.decisions.rails import ThrottleRails
+from adaptive_delivery.delivery.models.mdl003_throttle.features import multiplier, throttle_features
+from adaptive_delivery.delivery.models.mdl003_throttle.training import (
+    SPEED_BLOCK_PENALTY,
+    reward_scale,
+)
+from adaptive_delivery.delivery.providers import PROVIDER_INDEX, is_rate_limit_reply
+from adaptive_delivery.delivery.schemas import MTA_WINDOW_FIELDS
+from adaptive_delivery.twin.envs import OUTCOME_KINDS, static_rate_per_min, throttle_reward
+
+UPDATE_EVERY = 1_000  # the issue's cadence: one update per 1,000 actions
+# Smaller than training's 3e-4: an update sees one provider's last 1,000 windows, not four worlds'
+# 2,048 each, and must not undo what training learned from one stretch of them.
+LEARNING_RATE = 1e-4
+WINDOW_KIND = "mta_window"
+DECISION_KIND = "throttle_decision"
+
+
+class WindowRecordError(ValueError):
+    """A window record that cannot be read (missing or ill-typed fields): quarantined, never acted on."""
+
+
+@dataclass(frozen=True)
+class WindowRecord:
+    """What the MTA logs of one 30-second window to one provider, as it goes through the stream."""
+
+    provider: str
+    index: int  # the window's place in the MTA's sequence for this provider
+    rate_per_min: float  # the rate the window was sent at
+    obs: tuple[float, ...]  # `MTA_WINDOW_FIELDS` after the window
+    counts: dict[str, int]  # messages per outcome (`OUTCOME_KINDS`)
+    refused_replies: tuple[tuple[str, int], ...] = ()  # the reply line of each refused message, counted
+
+    def to_event(self) -> dict[str, Any]:
+        return {"provider": self.provider, "index": self.index, "rate_per_min": self.rate_per_min,
+                "window": dict(zip(MTA_WINDOW_FIELDS, self.obs, strict=True)), "counts": self.counts,
+                "refused_replies": [list(r) for r in self.refused_replies]}
+
+    @classmethod
+    def from_event(cls, event: Any) -> WindowRecord:
+        """Read a record, or say exactly what is wrong with it."""
+        if not isinstance(event, dict):
+            raise WindowRecordError(f"a window record is a JSON object, got {type(event).__name__}")
+        missing = [k for k in ("provider", "index", "rate_per_min", "window", "counts") if k not in event]
+        if missing:
+            raise WindowRecordError(f"missing fields: {', '.join(missing)}")
+        provider = event["provider"]
+        if not isinstance(provider, str) or provider not in PROVIDER_INDEX:
+            raise WindowRecordError(f"unknown provider {provider!r}")
+        window, counts = event["window"], event["counts"]
+        if not isinstance(window, dict) or set(window) != set(MTA_WINDOW_FIELDS):
+            raise WindowRecordError(f"window must hold exactly {', '.join(MTA_WINDOW_FIELDS)}")
+        if not isinstance(counts, dict) or set(counts) != set(OUTCOME_KINDS):
+            raise WindowRecordError(f"counts must hold exactly {', '.join(OUTCOME_KINDS)}")
+        try:
+            obs = tuple(float(window[k]) for k in MTA_WINDOW_FIELDS)
+            rate = float(event["rate_per_min"])
+            counted = {k: int(counts[k]) for k in OUTCOME_KINDS}
+            refused = tuple((str(line), int(n)) for line, n in event.get("refused_replies") or [])
+            index = int(event["index"])
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise WindowRecordError(f"a field is not a number, or refused_replies not [line, count] pairs: {exc}") from exc
+        if not all(math.isfinite(v) for v in (*obs, rate)) or rate < 0 or min(counted.values()) < 0:
+            raise WindowRecordError("rates and window fields must be finite, counts and rate non-negative")
+        return cls(provider, index, rate, obs, counted, refused)
+
+    @property
+    def rate_limited_refusals(self) -> int:
+        """Refused messages whose reply was a provider's rate-limit reply (what the MTA can tell of
+        the refusals its speed caused)."""
+        return sum(n for line, n in self.refused_replies if is_rate_limit_reply(line))
+
+
+def observed_reward(record: WindowRecord) -> float:
+    """Spec §3.2's reward of the window, less training's penalty on refusals with a rate-limit reply,
+    in training's per-provider scale."""
+    reward = throttle_reward(record.counts, record.rate_per_min)
+    reward -= SPEED_BLOCK_PENALTY * record.rate_limited_refusals / 1000.0
+    return reward * reward_scale(record.provider)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The rate for the window after `after_window`, and why."""
+
+    provider: str
+    after_window: int
+    rate_per_min: float
+    proposed_per_min: float
+    rails: tuple[str, ...]
+    fallback: str | None = None  # why the safe default rate is in force instead of the policy's
+    updates: int = 0  # online updates the policy had when it decided
+    note: str | None = None  # what the last update did, when it did not go as planned
+
+    def to_event(self) -> dict[str, Any]:
+        return {"provider": self.provider, "after_window": self.after_window, "rate_per_min": self.rate_per_min,
+                "proposed_per_min": self.proposed_per_min, "rails": list(self.rails), "fallback": self.fallback,
+                "updates": self.updates, "note": self.note}
+
+
+@dataclass
+class _Step:
+    features: np.ndarray
+    action: np.ndarray  # as sampled (before clipping), what PPO's ratio is computed on
+    value: Any  # torch tensors, shape (1,)
+    log_prob: Any
+    episode_start: bool
+
+
+@dataclass
+class OnlineThrottle:
+    """One provider's controller around a PPO policy: decides each window's rate from the last
+    window's record and, when `learn`, updates the policy every `update_every` actions."""
+
+    model: Any  # stable_baselines3.PPO
+    provider: str
+    learn: bool = True
+    update_every: int = UPDATE_EVERY
+    learning_rate: float = LEARNING_RATE
+    seed: int = 0
+    updates: int = 0
+    fallbacks: int = 0
+    undone_updates: int = 0
+    update_seconds: list[float] = field(default_factory=list)
+    _steps: list[_Step] = field(default_factory=list)
+    _rewards: list[float] = field(default_factory=list)
+    _pending: _Step | None = None
+    _fresh: bool = True  # the next step starts a trajectory (the first, or after a fallback)
+    _note: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.update_every < 2:
+            raise ValueError("update_every must be at least 2 actions")
+        self.rails = ThrottleRails.for_provider(self.provider)
+        if self.learn:
+            import torch
+
+            torch.manual_seed(self.seed)
+            self.model.lr_schedule = lambda _progress: self.learning_rate
+            self.model._current_progress_remaining = 1.0
+            from stable_baselines3.common.logger import configure
+
+            self.model.set_logger(configure(None, [""]))
+
+    def safe_default(self) -> float:
+        return min(max(static_rate_per_min(self.provider), self.rails.min_rate_per_min), self.rails.max_rate_per_min)
+
+    def decide(self, record: WindowRecord) -> Decision:
+        """The next window's rate from this window's record (and, learning, this window's reward
+        for the action that chose its rate)."""
+        if record.provider != self.provider:
+            raise WindowRecordError(f"a {record.provider} window sent to the {self.provider} controller")
+        if self.learn and self._pending is not None:
+            self._steps.append(self._pending)
+            self._rewards.append(observed_reward(record))
+            self._pending = None
+        features = throttle_features(np.asarray(record.obs, dtype=np.float32), self.provider)
+        if self.learn and len(self._steps) >= self.update_every:
+            self._update(features)
+        try:
+            action, step = self._act(features)
+            move = multiplier(action)
+            if not math.isfinite(move):
+                raise FloatingPointError(f"the policy's action is {action}")
+        except Exception as exc:  # noqa: BLE001 - any model error must leave a safe rate in force
+            self.fallbacks += 1
+            self._steps_broken()
+            rate = self.safe_default()
+            return Decision(self.provider, record.index, rate, rate, ("safe_default",),
+                            fallback=f"{type(exc).__name__}: {exc}", updates=self.updates, note=self._take_note())
+        railed = self.rails.apply(record.rate_per_min * move, record.rate_per_min)
+        self._pending = step
+        return Decision(self.provider, record.index, railed.rate_per_min, railed.proposed_per_min, railed.rails,
+                        updates=self.updates, note=self._take_note())
+
+    def _act(self, features: np.ndarray) -> tuple[float, _Step | None]:
+        if not self.learn:
+            action, _ = self.model.predict(features, deterministic=True)
+            return float(np.asarray(action).reshape(-1)[0]), None
+        import torch
+
+        with torch.no_grad():
+            obs = torch.as_tensor(features[None], dtype=torch.float32)
+            actions, values, log_probs = self.model.policy(obs)
+        sampled = actions.cpu().numpy().reshape(1, -1)
+        start, self._fresh = self._fresh, False
+        return float(sampled[0, 0]), _Step(features, sampled[0], values, log_probs, start)
+
+    def _steps_broken(self) -> None:
+        """A decision the policy did not make breaks the trajectory: the next step starts anew."""
+        self._pending = None
+        self._fresh = True
+
+    def _take_note(self) -> str | None:
+        note, self._note = self._note, None
+        return note
+
+    def _update(self, features: np.ndarray) -> None:
+        """One PPO update on the actions since the last one; undone if it leaves non-finite weights."""
+        import time
+
+        import torch
+        from stable_baselines3.common.buffers import RolloutBuffer
+
+        started = time.perf_counter()
+        model = self.model
+        buffer = RolloutBuffer(len(self._steps), model.observation_space, model.action_space, device="cpu",
+                               gae_lambda=model.gae_lambda, gamma=model.gamma, n_envs=1)
+        for step, reward in zip(self._steps, self._rewards, strict=True):
+            buffer.add(step.features[None], step.action[None], np.array([reward], dtype=np.float32),
+                       np.array([step.episode_start]), step.value, step.log_prob)
+        with torch.no_grad():
+            last = model.policy.predict_values(torch.as_tensor(features[None], dtype=torch.float32))
+        buffer.compute_returns_and_advantage(last_values=last, dones=np.array([False]))
+        before = copy.deepcopy(model.policy.state_dict())
+        try:
+            model.rollout_buffer = buffer
+            model.train()
+            finite = all(bool(torch.isfinite(p).all()) for p in model.policy.parameters())
+            problem = None if finite else "non-finite weights"
+        except Exception as exc:  # noqa: BLE001 - a failed update must not take the controller down
+            problem = f"{type(exc).__name__}: {exc}"
+        if problem is not None:
+            model.policy.load_state_dict(before)
+            self.undone_updates += 1
+            self._note = f"online update undone ({problem}); the policy before it stays in force"
+        else:
+            self.updates += 1
+        self._steps, self._rewards = [], []
+        self.update_seconds.append(time.perf_counter() - started)
