@@ -15,9 +15,8 @@ decision; an update that leaves non-finite weights is undone, and the decision s
 
 from __future__ import annotations
 
-import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,6 +29,7 @@ from adaptive_delivery.delivery.models.mdl003_throttle.training import (
 )
 from adaptive_delivery.delivery.providers import PROVIDER_INDEX, is_rate_limit_reply
 from adaptive_delivery.delivery.schemas import MTA_WINDOW_FIELDS
+from adaptive_delivery.platform.rl.online import OnlinePPO
 from adaptive_delivery.twin.envs import OUTCOME_KINDS, static_rate_per_min, throttle_reward
 
 UPDATE_EVERY = 1_000  # the issue's cadence: one update per 1,000 actions
@@ -123,18 +123,10 @@ class Decision:
 
 
 @dataclass
-class _Step:
-    features: np.ndarray
-    action: np.ndarray  # as sampled (before clipping), what PPO's ratio is computed on
-    value: Any  # torch tensors, shape (1,)
-    log_prob: Any
-    episode_start: bool
-
-
-@dataclass
 class OnlineThrottle:
     """One provider's controller around a PPO policy: decides each window's rate from the last
-    window's record and, when `learn`, updates the policy every `update_every` actions."""
+    window's record and, when `learn`, updates the policy every `update_every` actions
+    (`platform.rl.online.OnlinePPO`)."""
 
     model: Any  # stable_baselines3.PPO
     provider: str
@@ -142,29 +134,24 @@ class OnlineThrottle:
     update_every: int = UPDATE_EVERY
     learning_rate: float = LEARNING_RATE
     seed: int = 0
-    updates: int = 0
     fallbacks: int = 0
-    undone_updates: int = 0
-    update_seconds: list[float] = field(default_factory=list)
-    _steps: list[_Step] = field(default_factory=list)
-    _rewards: list[float] = field(default_factory=list)
-    _pending: _Step | None = None
-    _fresh: bool = True  # the next step starts a trajectory (the first, or after a fallback)
-    _note: str | None = None
 
     def __post_init__(self) -> None:
-        if self.update_every < 2:
-            raise ValueError("update_every must be at least 2 actions")
         self.rails = ThrottleRails.for_provider(self.provider)
-        if self.learn:
-            import torch
+        self.learner = OnlinePPO(self.model, learn=self.learn, update_every=self.update_every,
+                                 learning_rate=self.learning_rate, seed=self.seed)
 
-            torch.manual_seed(self.seed)
-            self.model.lr_schedule = lambda _progress: self.learning_rate
-            self.model._current_progress_remaining = 1.0
-            from stable_baselines3.common.logger import configure
+    @property
+    def updates(self) -> int:
+        return self.learner.updates
 
-            self.model.set_logger(configure(None, [""]))
+    @property
+    def undone_updates(self) -> int:
+        return self.learner.undone_updates
+
+    @property
+    def update_seconds(self) -> list[float]:
+        return self.learner.update_seconds
 
     def safe_default(self) -> float:
         return min(max(static_rate_per_min(self.provider), self.rails.min_rate_per_min), self.rails.max_rate_per_min)
@@ -174,81 +161,21 @@ class OnlineThrottle:
         for the action that chose its rate)."""
         if record.provider != self.provider:
             raise WindowRecordError(f"a {record.provider} window sent to the {self.provider} controller")
-        if self.learn and self._pending is not None:
-            self._steps.append(self._pending)
-            self._rewards.append(observed_reward(record))
-            self._pending = None
+        self.learner.reward(observed_reward(record))
         features = throttle_features(np.asarray(record.obs, dtype=np.float32), self.provider)
-        if self.learn and len(self._steps) >= self.update_every:
-            self._update(features)
+        self.learner.update_if_due(features)
         try:
-            action, step = self._act(features)
+            action = float(self.learner.act(features)[0])
             move = multiplier(action)
             if not math.isfinite(move):
                 raise FloatingPointError(f"the policy's action is {action}")
         except Exception as exc:  # noqa: BLE001 - any model error must leave a safe rate in force
             self.fallbacks += 1
-            self._steps_broken()
+            self.learner.break_trajectory()
             rate = self.safe_default()
             return Decision(self.provider, record.index, rate, rate, ("safe_default",),
-                            fallback=f"{type(exc).__name__}: {exc}", updates=self.updates, note=self._take_note())
+                            fallback=f"{type(exc).__name__}: {exc}", updates=self.updates,
+                            note=self.learner.take_note())
         railed = self.rails.apply(record.rate_per_min * move, record.rate_per_min)
-        self._pending = step
         return Decision(self.provider, record.index, railed.rate_per_min, railed.proposed_per_min, railed.rails,
-                        updates=self.updates, note=self._take_note())
-
-    def _act(self, features: np.ndarray) -> tuple[float, _Step | None]:
-        if not self.learn:
-            action, _ = self.model.predict(features, deterministic=True)
-            return float(np.asarray(action).reshape(-1)[0]), None
-        import torch
-
-        with torch.no_grad():
-            obs = torch.as_tensor(features[None], dtype=torch.float32)
-            actions, values, log_probs = self.model.policy(obs)
-        sampled = actions.cpu().numpy().reshape(1, -1)
-        start, self._fresh = self._fresh, False
-        return float(sampled[0, 0]), _Step(features, sampled[0], values, log_probs, start)
-
-    def _steps_broken(self) -> None:
-        """A decision the policy did not make breaks the trajectory: the next step starts anew."""
-        self._pending = None
-        self._fresh = True
-
-    def _take_note(self) -> str | None:
-        note, self._note = self._note, None
-        return note
-
-    def _update(self, features: np.ndarray) -> None:
-        """One PPO update on the actions since the last one; undone if it leaves non-finite weights."""
-        import time
-
-        import torch
-        from stable_baselines3.common.buffers import RolloutBuffer
-
-        started = time.perf_counter()
-        model = self.model
-        buffer = RolloutBuffer(len(self._steps), model.observation_space, model.action_space, device="cpu",
-                               gae_lambda=model.gae_lambda, gamma=model.gamma, n_envs=1)
-        for step, reward in zip(self._steps, self._rewards, strict=True):
-            buffer.add(step.features[None], step.action[None], np.array([reward], dtype=np.float32),
-                       np.array([step.episode_start]), step.value, step.log_prob)
-        with torch.no_grad():
-            last = model.policy.predict_values(torch.as_tensor(features[None], dtype=torch.float32))
-        buffer.compute_returns_and_advantage(last_values=last, dones=np.array([False]))
-        before = copy.deepcopy(model.policy.state_dict())
-        try:
-            model.rollout_buffer = buffer
-            model.train()
-            finite = all(bool(torch.isfinite(p).all()) for p in model.policy.parameters())
-            problem = None if finite else "non-finite weights"
-        except Exception as exc:  # noqa: BLE001 - a failed update must not take the controller down
-            problem = f"{type(exc).__name__}: {exc}"
-        if problem is not None:
-            model.policy.load_state_dict(before)
-            self.undone_updates += 1
-            self._note = f"online update undone ({problem}); the policy before it stays in force"
-        else:
-            self.updates += 1
-        self._steps, self._rewards = [], []
-        self.update_seconds.append(time.perf_counter() - started)
+                        updates=self.updates, note=self.learner.take_note())
