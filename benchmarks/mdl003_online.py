@@ -15,7 +15,6 @@ import argparse
 import json
 import tempfile
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ from provenance import provenance
 
 from adaptive_delivery.delivery.providers import PROVIDER_NAMES
 from adaptive_delivery.delivery.scenarios import throttle_live as tl
-from adaptive_delivery.platform.protocol import interval, require_unsealed
+from adaptive_delivery.platform.protocol import require_unsealed
 from adaptive_delivery.platform.streams import connect
 from serving.local import start_redis
 
@@ -37,19 +36,29 @@ def _ints(text: str) -> list[int]:
     return [int(s) for s in text.split(",") if s]
 
 
-def choose_learning_rate(client, policy: Path, providers: list[str], seeds: list[int], hours_after: float,
+def run_all(client, policies: list[Path], worlds: list[tl.LiveWorld], lr: float, keep: int = 0):
+    """Every training run's policy on every world, both arms."""
+    rows, kept = [], []
+    for i, policy in enumerate(policies, start=1):
+        r, k = tl.run_worlds(client, policy, worlds, learning_rate=lr, keep=keep if i == 1 else 0, run_index=i)
+        rows += r
+        kept += k
+    return rows, kept
+
+
+def choose_learning_rate(client, policies: list[Path], providers: list[str], seeds: list[int], hours_after: float,
                          rates: tuple[float, ...]) -> dict:
-    """Each candidate's online arm (and the frozen arm once) on the choice worlds; the rate with the
+    """Each candidate's online arm (beside the frozen arm) on the choice worlds; the rate with the
     most delivered per hour after the cut among those under the block bound."""
     worlds = [tl.LiveWorld(p, s, hours_after=hours_after) for p in providers for s in seeds]
     table = {}
     for lr in rates:
-        rows, _ = tl.run_worlds(client, policy, worlds, learning_rate=lr, keep=0)
+        rows, _ = run_all(client, policies, worlds, lr)
         online = [r for r in rows if r["arm"] == "online"]
-        frozen = {(r["provider"], r["seed"]): r for r in rows if r["arm"] == "frozen"}
+        frozen = {(r["run"], r["provider"], r["seed"]): r for r in rows if r["arm"] == "frozen"}
         table[str(lr)] = {
             "delivered_per_hour": float(np.mean([r["delivered_per_hour"] for r in online])),
-            "throughput_vs_frozen": float(np.mean([r["delivered_per_hour"] / frozen[(r["provider"], r["seed"])]
+            "throughput_vs_frozen": float(np.mean([r["delivered_per_hour"] / frozen[(r["run"], r["provider"], r["seed"])]
                                                    ["delivered_per_hour"] - 1 for r in online])),
             "rate_block_rate": float(np.mean([r["rate_block_rate"] for r in online])),
             "frozen_rate_block_rate": float(np.mean([r["rate_block_rate"] for r in frozen.values()])),
@@ -77,7 +86,8 @@ def hourly(run: tl.ArmRun) -> dict[str, list[float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--policy", type=Path, required=True)
+    parser.add_argument("--policy", type=Path, action="append", required=True,
+                        help="a trained policy; repeat for each training run of the version")
     parser.add_argument("--providers", default=",".join(PROVIDER_NAMES))
     parser.add_argument("--choice-seeds", default="1001,1002,1003")
     parser.add_argument("--seeds", default="1004,1005,1006,1007,1008")
@@ -101,18 +111,20 @@ def main() -> None:
                 lr = choice["chosen"]
                 print(json.dumps(choice, indent=2))
             worlds = [tl.LiveWorld(p, s, hours_after=args.hours_after) for p in providers for s in seeds]
-            rows, kept = tl.run_worlds(client, args.policy, worlds, learning_rate=lr, keep=1)
+            rows, kept = run_all(client, args.policy, worlds, lr, keep=1)
             seconds = time.perf_counter() - started
         finally:
             server.terminate()
-    per_provider = {p: {arm: {m: asdict(interval([r[m] for r in rows if r["provider"] == p and r["arm"] == arm]))
-                              for m in ("delivered_per_hour", "rate_block_rate")} for arm in tl.ARMS}
+    per_provider = {p: tl.compare([r for r in rows if r["provider"] == p], ("delivered_per_hour", "rate_block_rate"))
                     for p in providers}
     windows = sum(r["windows"] for r in rows)
     result = {
         "scenario": {"limit_scale": worlds[0].limit_scale, "hours_before": worlds[0].hours_before,
                      "hours_after": args.hours_after, "providers": providers, "seeds": seeds},
         "settings": {**tl.live_settings(), "learning_rate": lr},
+        "training_runs": len(args.policy),
+        "training": [json.loads((p.parent / "training.json").read_text()) for p in args.policy
+                     if (p.parent / "training.json").exists()],
         "choice": choice,
         "summary": tl.compare(rows),
         "per_provider": per_provider,

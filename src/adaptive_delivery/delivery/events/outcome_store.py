@@ -273,11 +273,10 @@ def _earliest(excluded, current, columns: Iterable[str]) -> Mapping[str, Any]:
 
 
 def _records(frame: pd.DataFrame, columns: dict[str, str]) -> list[dict[str, Any]]:
-    """Rows as {store column: value} (from frame column), missing values as None, numbers as Python's."""
-    part = frame[list(columns)].astype(object)
-    part = part.where(part.notna(), None)
-    return [dict(zip(columns.values(), (v.item() if hasattr(v, "item") else v for v in row), strict=True))
-            for row in part.itertuples(index=False, name=None)]
+    """Rows as {store column: value} (from frame column), missing values as None, numbers as Python's
+    (through Arrow, which converts a batch of rows at C speed)."""
+    table = pa.Table.from_pandas(frame[list(columns)], preserve_index=False)
+    return table.rename_columns(list(columns.values())).to_pylist()
 
 
 def _ordered(frame: pd.DataFrame):

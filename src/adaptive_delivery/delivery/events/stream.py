@@ -59,41 +59,75 @@ class EntryError(ValueError):
     """An entry the lake cannot read as an event (its reason goes to the quarantine)."""
 
 
-def _value(field: pa.Field, value: Any) -> Any:
-    """A JSON value as the schema's type wants it (None stays None: the checks judge nulls)."""
-    if value is None:
-        return None
-    if pa.types.is_timestamp(field.type):
+Converter = Callable[[Any], Any]
+
+
+def _timestamp(name: str) -> Converter:
+    def convert(value: Any) -> Any:
+        if value is None:
+            return None
         if isinstance(value, bool) or not isinstance(value, int | str):
-            raise EntryError(f"{field.name}: a timestamp is ISO 8601 text or integer microseconds")
+            raise EntryError(f"{name}: a timestamp is ISO 8601 text or integer microseconds")
         if isinstance(value, int):
             try:
                 return _EPOCH + timedelta(microseconds=value)
             except OverflowError as exc:
-                raise EntryError(f"{field.name}: {value} microseconds is no time") from exc
+                raise EntryError(f"{name}: {value} microseconds is no time") from exc
         try:
             when = datetime.fromisoformat(value)
         except ValueError as exc:
-            raise EntryError(f"{field.name}: {value[:40]!r} is not an ISO 8601 time") from exc
+            raise EntryError(f"{name}: {value[:40]!r} is not an ISO 8601 time") from exc
         return when if when.tzinfo else when.replace(tzinfo=UTC)
-    if pa.types.is_boolean(field.type) and not isinstance(value, bool):
-        raise EntryError(f"{field.name}: expected true or false")
-    if pa.types.is_string(field.type) and not isinstance(value, str):
-        raise EntryError(f"{field.name}: expected text")
-    if (pa.types.is_integer(field.type) or pa.types.is_floating(field.type)) and (
-            isinstance(value, bool) or not isinstance(value, int | float)):
-        raise EntryError(f"{field.name}: expected a number")
-    if pa.types.is_integer(field.type) and isinstance(value, float):
-        if not value.is_integer():
-            raise EntryError(f"{field.name}: expected a whole number")
-        return int(value)
-    return value
+    return convert
+
+
+def _typed(name: str, kinds: tuple[type, ...], what: str) -> Converter:
+    """Values of `kinds` pass as they are (a JSON true is no number, though Python's bool is an int)."""
+    refuse_bool = bool not in kinds
+
+    def convert(value: Any) -> Any:
+        if value is None or (isinstance(value, kinds) and not (refuse_bool and isinstance(value, bool))):
+            return value
+        raise EntryError(f"{name}: expected {what}")
+    return convert
+
+
+def _whole(name: str) -> Converter:
+    def convert(value: Any) -> Any:
+        if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise EntryError(f"{name}: expected a whole number" if isinstance(value, float) else f"{name}: expected a number")
+    return convert
+
+
+def _converter(field: pa.Field) -> Converter:
+    """How a JSON value becomes the schema's type (None stays None: the checks judge nulls),
+    chosen once per field rather than per value."""
+    t, name = field.type, field.name
+    if pa.types.is_timestamp(t):
+        return _timestamp(name)
+    if pa.types.is_boolean(t):
+        return _typed(name, (bool,), "true or false")
+    if pa.types.is_string(t):
+        return _typed(name, (str,), "text")
+    if pa.types.is_integer(t):
+        return _whole(name)
+    if pa.types.is_floating(t):
+        return _typed(name, (int, float), "a number")
+    return lambda value: value
+
+
+_CONVERTERS: dict[str, tuple[tuple[str, Converter], ...]] = {
+    kind: tuple((f.name, _converter(f)) for f in schema) for kind, schema in EVENT_SCHEMAS.items()}
 
 
 def decode(entry: Entry) -> tuple[str, dict[str, Any]]:
     """(kind, row) of an entry, or EntryError saying why it is not an event."""
     kind = entry.kind
-    if kind not in EVENT_SCHEMAS:
+    converters = _CONVERTERS.get(kind)
+    if converters is None:
         raise EntryError(f"unknown event kind {kind[:40]!r}; known: {sorted(EVENT_SCHEMAS)}")
     try:
         obj = json.loads(entry.event)
@@ -101,7 +135,8 @@ def decode(entry: Entry) -> tuple[str, dict[str, Any]]:
         raise EntryError(f"event is not JSON: {exc}") from exc
     if not isinstance(obj, dict):
         raise EntryError("event is not a JSON object")
-    return kind, {f.name: _value(f, obj.get(f.name)) for f in EVENT_SCHEMAS[kind]}
+    get = obj.get
+    return kind, {name: convert(get(name)) for name, convert in converters}
 
 
 @dataclass

@@ -177,15 +177,21 @@ def after_change(run: ArmRun, world: LiveWorld) -> dict[str, float]:
 
 def compare(rows: list[dict[str, Any]], metrics: Sequence[str] = ("delivered_per_hour", "rate_block_rate",
                                                                     "rate_blocks_first_hour")) -> dict[str, Any]:
-    """Per arm, each metric's mean and 95% interval over worlds; and the paired difference online −
-    frozen on the same worlds (what online learning changed)."""
-    out: dict[str, Any] = {}
-    by_world = {(r["provider"], r["seed"], r["arm"]): r for r in rows}
+    """Per arm, each metric's mean and 95% interval over training runs × worlds; and the paired
+    difference online − frozen on the same run and world (what online learning changed)."""
+    by = {(r.get("run", 1), r["provider"], r["seed"], r["arm"]): r for r in rows}
+    runs = sorted({r.get("run", 1) for r in rows})
     worlds = sorted({(r["provider"], r["seed"]) for r in rows})
-    for arm in ARMS:
-        out[arm] = {m: asdict(interval([by_world[(*w, arm)][m] for w in worlds])) for m in metrics}
-    out["online_minus_frozen"] = {m: asdict(interval([by_world[(*w, "online")][m] - by_world[(*w, "frozen")][m]
-                                                       for w in worlds])) for m in metrics}
+
+    def matrix(metric: str, arm: str | None) -> list[list[float]]:
+        def value(run: int, w: tuple[str, int]) -> float:
+            if arm is not None:
+                return by[(run, *w, arm)][metric]
+            return by[(run, *w, "online")][metric] - by[(run, *w, "frozen")][metric]
+        return [[value(run, w) for w in worlds] for run in runs]
+
+    out: dict[str, Any] = {arm: {m: asdict(interval(matrix(m, arm))) for m in metrics} for arm in ARMS}
+    out["online_minus_frozen"] = {m: asdict(interval(matrix(m, None))) for m in metrics}
     return out
 
 
@@ -195,9 +201,9 @@ def live_settings() -> dict[str, float]:
 
 def run_worlds(client: redis.Redis, policy: Path, worlds: Sequence[LiveWorld], *, update_every: int = UPDATE_EVERY,
                learning_rate: float = LEARNING_RATE, log: Callable[[str], None] = print,
-               keep: int = 1) -> tuple[list[dict[str, Any]], list[ArmRun]]:
+               keep: int = 1, run_index: int = 1) -> tuple[list[dict[str, Any]], list[ArmRun]]:
     """Both arms on every world (each arm loads the policy afresh); one row per world and arm, and
-    the first `keep` worlds' runs for plotting."""
+    the first `keep` worlds' runs for plotting. `run_index`: which training run `policy` is."""
     from adaptive_delivery.platform.rl.ppo import load_model
 
     rows: list[dict[str, Any]] = []
@@ -213,7 +219,8 @@ def run_worlds(client: redis.Redis, policy: Path, worlds: Sequence[LiveWorld], *
             if consumed != run.published or len(run.decisions) != world.steps:
                 raise RuntimeError(f"{arm} on {world}: {run.published} windows published, {consumed} consumed, "
                                    f"{len(run.decisions)} decisions for {world.steps} windows")
-            row = {"provider": world.provider, "seed": world.seed, "arm": arm, **after_change(run, world),
+            row = {"run": run_index, "provider": world.provider, "seed": world.seed, "arm": arm,
+                   **after_change(run, world),
                    "windows": world.steps, "seconds": seconds,
                    "update_seconds": float(np.mean(controller.update_seconds)) if controller.update_seconds else 0.0}
             rows.append(row)
