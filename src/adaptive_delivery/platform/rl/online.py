@@ -1,8 +1,11 @@
 """A trained PPO policy (Stable-Baselines3) that keeps learning from live outcomes: it samples its
 actions from its own distribution (so an update has the on-policy data PPO needs), is paid for
-each action when the outcome arrives, and runs one PPO update every `update_every` rewarded
-actions. An update that leaves non-finite weights, or fails, is undone and says so. The caller
-(a product's controller) owns the rails, the reward and what happens on a model error.
+each action when the outcome arrives, and runs one PPO update every `update_every` paid steps.
+An update that leaves non-finite weights, or fails, is undone and says so. The caller (a
+product's controller) owns the rails, the reward and what happens on a model error.
+
+A step decides for `envs` parallel subjects at once (MDL-003: one provider's windows, one at a
+time; MDL-009: every IP a sender is warming up, once a day), each its own trajectory.
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ import numpy as np
 
 @dataclass
 class _Step:
-    features: np.ndarray
-    action: np.ndarray  # as sampled (before any clipping): what PPO's ratio is computed on
-    value: Any  # torch tensors of shape (1,)
-    log_prob: Any
-    episode_start: bool
+    features: np.ndarray  # (envs, features)
+    action: np.ndarray  # (envs, action dims) as sampled, before any clipping: what PPO's ratio is computed on
+    value: Any  # torch tensor (envs,)
+    log_prob: Any  # torch tensor (envs,)
+    episode_start: np.ndarray  # (envs,) bool
 
 
 @dataclass
@@ -31,21 +34,22 @@ class OnlinePPO:
 
     model: Any  # stable_baselines3.PPO
     learn: bool = True
-    update_every: int = 1_000
+    update_every: int = 1_000  # paid steps (of all `envs` subjects at once) per update
     learning_rate: float = 1e-4
     seed: int = 0
+    envs: int = 1
     updates: int = 0
     undone_updates: int = 0
     update_seconds: list[float] = field(default_factory=list)
     _steps: list[_Step] = field(default_factory=list)
-    _rewards: list[float] = field(default_factory=list)
+    _rewards: list[np.ndarray] = field(default_factory=list)
     _pending: _Step | None = None
-    _fresh: bool = True  # the next step starts a trajectory (the first, or after a break)
+    _fresh: bool = True  # the next step starts new trajectories (the first, or after a break)
     _note: str | None = None
 
     def __post_init__(self) -> None:
-        if self.update_every < 2:
-            raise ValueError("update_every must be at least 2 actions")
+        if self.update_every * self.envs < 2:
+            raise ValueError("an update needs at least 2 paid actions: raise update_every")
         if self.learn:
             import torch
             from stable_baselines3.common.logger import configure
@@ -56,37 +60,42 @@ class OnlinePPO:
             self.model.set_logger(configure(None, [""]))
 
     def act(self, features: np.ndarray) -> np.ndarray:
-        """The action for these features: sampled while learning, the mean (or mode) when frozen."""
+        """The actions for a row of features per subject ((envs, features); one subject may pass
+        its row alone): sampled while learning, the mean (or mode) when frozen. One row per subject."""
+        rows = np.atleast_2d(np.asarray(features, dtype=np.float32))
+        if rows.shape[0] != self.envs:
+            raise ValueError(f"features for {rows.shape[0]} subjects, the policy decides for {self.envs}")
         if not self.learn:
-            action, _ = self.model.predict(features, deterministic=True)
-            return np.asarray(action).reshape(-1)
+            action, _ = self.model.predict(rows, deterministic=True)
+            return np.asarray(action).reshape(self.envs, -1)
         import torch
 
         with torch.no_grad():
-            actions, values, log_probs = self.model.policy(torch.as_tensor(features[None], dtype=torch.float32))
-        sampled = actions.cpu().numpy().reshape(1, -1)
-        start, self._fresh = self._fresh, False
-        self._pending = _Step(features, sampled[0], values, log_probs, start)
-        return sampled[0]
+            actions, values, log_probs = self.model.policy(torch.as_tensor(rows))
+        sampled = actions.cpu().numpy().reshape(self.envs, -1)
+        start = np.full(self.envs, self._fresh)
+        self._fresh = False
+        self._pending = _Step(rows, sampled, values.flatten(), log_probs.flatten(), start)
+        return sampled
 
-    def reward(self, value: float) -> None:
-        """The outcome of the last action arrived: keep the pair for the next update."""
+    def reward(self, value: float | np.ndarray) -> None:
+        """The outcomes of the last actions arrived (one reward per subject): keep them for the update."""
         if self.learn and self._pending is not None:
             self._steps.append(self._pending)
-            self._rewards.append(float(value))
+            self._rewards.append(np.broadcast_to(np.asarray(value, dtype=np.float32), (self.envs,)).copy())
             self._pending = None
 
     def break_trajectory(self) -> None:
-        """The last decision was not the policy's (a fallback): its action earns nothing, and the
-        next step starts a new trajectory."""
+        """The last decision was not the policy's (a fallback): its actions earn nothing, and the
+        next step starts new trajectories."""
         self._pending = None
         self._fresh = True
 
     def update_if_due(self, features: np.ndarray) -> None:
-        """Update once `update_every` actions have been paid (`features`: where the policy stands now,
-        whose value closes the returns)."""
+        """Update once `update_every` steps have been paid (`features`: where the subjects stand now,
+        whose values close the returns)."""
         if self.learn and len(self._steps) >= self.update_every:
-            self._update(features)
+            self._update(np.atleast_2d(np.asarray(features, dtype=np.float32)))
 
     def take_note(self) -> str | None:
         note, self._note = self._note, None
@@ -99,13 +108,12 @@ class OnlinePPO:
         started = time.perf_counter()
         model = self.model
         buffer = RolloutBuffer(len(self._steps), model.observation_space, model.action_space, device="cpu",
-                               gae_lambda=model.gae_lambda, gamma=model.gamma, n_envs=1)
+                               gae_lambda=model.gae_lambda, gamma=model.gamma, n_envs=self.envs)
         for step, reward in zip(self._steps, self._rewards, strict=True):
-            buffer.add(step.features[None], step.action[None], np.array([reward], dtype=np.float32),
-                       np.array([step.episode_start]), step.value, step.log_prob)
+            buffer.add(step.features, step.action, reward, step.episode_start, step.value, step.log_prob)
         with torch.no_grad():
-            last = model.policy.predict_values(torch.as_tensor(features[None], dtype=torch.float32))
-        buffer.compute_returns_and_advantage(last_values=last, dones=np.array([False]))
+            last = model.policy.predict_values(torch.as_tensor(features)).flatten()
+        buffer.compute_returns_and_advantage(last_values=last, dones=np.zeros(self.envs, dtype=bool))
         before = copy.deepcopy(model.policy.state_dict())
         try:
             model.rollout_buffer = buffer

@@ -165,7 +165,7 @@ class OnlineThrottle:
         features = throttle_features(np.asarray(record.obs, dtype=np.float32), self.provider)
         self.learner.update_if_due(features)
         try:
-            action = float(self.learner.act(features)[0])
+            action = float(self.learner.act(features)[0, 0])
             move = multiplier(action)
             if not math.isfinite(move):
                 raise FloatingPointError(f"the policy's action is {action}")

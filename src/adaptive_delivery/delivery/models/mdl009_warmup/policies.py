@@ -315,17 +315,23 @@ def run_warmup(policy: WarmupPolicy, seed: int, days: int = HORIZON_DAYS, target
                 action=action_for(proposed, state.limit), confidence=float(getattr(policy, "confidence", 1.0)),
                 last=state.last)})
         day, reward = run.send(decision)
-        trace.volume.append(decision.volume)
-        trace.delivered.append(day["delivered"])
-        trace.reputation.append(day["reputation"])
-        for key in ("deferral_rate", "bounce_rate", "block_rate", "complaint_rate"):
-            getattr(trace, key).append(day[key])
-        trace.stage.append(run.stage)
-        trace.rails.append(decision.rails)
-        trace.pause_reasons.append(day_metrics(day).pause_reasons() if day["sent"] > 0 else ())
-        trace.approvals.extend(decision.approvals_used)
-        trace.reward += reward
-        if trace.reached_day is None and carried_full_volume(decision.volume, day, target):
-            trace.reached_day = len(trace.volume)
+        record_day(trace, run, decision, day, reward)
         state = run.state()
     return trace
+
+
+def record_day(trace: WarmupTrace, run: WarmupRun, decision: RailedVolume, day: dict[str, float],
+               reward: float) -> None:
+    """Add one sent day to an IP's trace."""
+    trace.volume.append(decision.volume)
+    trace.delivered.append(day["delivered"])
+    trace.reputation.append(day["reputation"])
+    for key in ("deferral_rate", "bounce_rate", "block_rate", "complaint_rate"):
+        getattr(trace, key).append(day[key])
+    trace.stage.append(run.stage)
+    trace.rails.append(decision.rails)
+    trace.pause_reasons.append(day_metrics(day).pause_reasons() if day["sent"] > 0 else ())
+    trace.approvals.extend(decision.approvals_used)
+    trace.reward += reward
+    if trace.reached_day is None and carried_full_volume(decision.volume, day, trace.target):
+        trace.reached_day = len(trace.volume)

@@ -67,6 +67,16 @@ def railed_upkeep(volume: float, target: float, day: dict[str, float]) -> float:
     return WARMUP_REWARD["good"] * min(volume / target, 1.0) if clean else 0.0
 
 
+def shaped_reward(spec_reward: float, parts: dict[str, float], volume: float, day: dict[str, float],
+                  best_volume: float, target: float) -> tuple[float, float]:
+    """Training's reward of one day from spec §3.5's (its escalation and good-day credits replaced
+    by the railed ones); returns it and the best railed volume after the day."""
+    reward = spec_reward - (parts["escalation"] + parts["good"])
+    progress = railed_progress(best_volume, volume, day)
+    reward += progress + railed_upkeep(volume, target, day)
+    return reward, (volume if progress > 0 else best_volume)
+
+
 def training_audience(rng: np.random.Generator) -> Audience:
     """A plausible list: from clean to the edge of what the pause triggers allow."""
     return Audience(
@@ -106,12 +116,8 @@ class RailedWarmupEnv(gym.Env):
         assert self.run is not None
         decision = self.run.decide(action_volume(int(action), self.state.limit), railed=True)
         day, reward = self.run.send(decision)
-        spec = self.run.reward_parts
-        reward -= spec["escalation"] + spec["good"]  # the spec's credits, replaced by the railed ones
-        progress = railed_progress(self.best_railed_volume, decision.volume, day)
-        if progress > 0:
-            self.best_railed_volume = decision.volume
-        reward += progress + railed_upkeep(decision.volume, self.target, day)
+        reward, self.best_railed_volume = shaped_reward(reward, self.run.reward_parts, decision.volume, day,
+                                                        self.best_railed_volume, self.target)
         self.state = self.run.state()
         self.t += 1
         return warmup_features(self.state), float(reward), False, self.t >= self.days, {"rails": decision.rails}
