@@ -7,9 +7,18 @@ import pytest
 import torch
 
 from adaptive_delivery.delivery.decisions.rails import MAX_DAILY_INCREASE
-from adaptive_delivery.delivery.models.mdl009_warmup.online import OnlineWarmupFleet, observed_reward, run_fleet
+from adaptive_delivery.delivery.models.mdl009_warmup.online import (
+    OnlineWarmupFleet,
+    observed_reward,
+    run_fleet,
+)
 from adaptive_delivery.delivery.models.mdl009_warmup.policies import run_warmup
-from adaptive_delivery.delivery.models.mdl009_warmup.training import GAMMA, PPOWarmup, RailedWarmupEnv, shaped_reward
+from adaptive_delivery.delivery.models.mdl009_warmup.training import (
+    GAMMA,
+    PPOWarmup,
+    RailedWarmupEnv,
+    shaped_reward,
+)
 
 SEEDS = [1001, 1002, 1003]
 DAYS = 8
