@@ -523,6 +523,38 @@ def stream_ingest(data: dict, _: str) -> str:
             + table(["producer", "path", "p50 ms", "p99 ms"], lat))
 
 
+def mdl003_online(data: dict, _: str) -> str:
+    """MDL-003 updating online beside the same policy frozen, live through the streams."""
+    sc, summary = data["scenario"], data["summary"]
+    per_h = lambda x: f"{x:,.0f}"  # noqa: E731
+    signed = lambda x: f"{x:+,.0f}"  # noqa: E731
+    rows = [[arm, ci(summary[arm]["delivered_per_hour"], per_h),
+             ci(summary[arm]["rate_block_rate"], lambda x: pct(x, 3)),
+             ci(summary[arm]["rate_blocks_first_hour"], lambda x: f"{x:,.1f}")] for arm in ("frozen", "online")]
+    d = summary["online_minus_frozen"]
+    rows.append(["online − frozen (same run, same world)", ci(d["delivered_per_hour"], signed),
+                 ci(d["rate_block_rate"], lambda x: f"{x * 100:+.3f} pt"),
+                 ci(d["rate_blocks_first_hour"], lambda x: f"{x:+,.1f}")])
+    choice = data.get("choice")
+    chosen = ""
+    if choice:
+        cands = ", ".join(f"{float(lr):g}: {c['delivered_per_hour']:,.0f}/h, speed-caused blocks "
+                          f"{pct(c['rate_block_rate'], 3)}" for lr, c in choice["candidates"].items())
+        chosen = (f" The online learning rate, {data['settings']['learning_rate']:g}, was chosen on validation "
+                  f"worlds {', '.join(map(str, choice['seeds']))} ({choice['rule']}; {cands}).")
+    stream = data["stream"]
+    return (f"Every provider on validation worlds {', '.join(map(str, sc['seeds']))} ({len(sc['providers'])} "
+            f"providers × {len(sc['seeds'])} seeds), {data['training_runs']} training run(s) of the policy; each "
+            f"provider cuts its hidden limit to {sc['limit_scale']:.0%} after {sc['hours_before']:g} h, and the "
+            f"{sc['hours_after']:g} h after the cut are measured. The MTA's windows and the controller's rates "
+            f"go through Redis Streams ({stream['windows']:,} windows, {stream['windows_per_s']:,.0f} a second "
+            f"with the decisions; an update takes {stream['update_seconds_mean'] * 1000:,.0f} ms). "
+            f"The online arm updates every {data['settings']['update_every']:,} actions." + chosen +
+            " Mean [95% interval] over training runs × worlds.\n\n" +
+            table(["MDL-003", "delivered/hour after the cut", "speed-caused blocks", "speed-caused blocks, first hour"],
+                  rows))
+
+
 RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "listening_sockets.json": listening_sockets,
     "simulator.json": simulator, "bounce_parser.json": bounce_parser, "bounce_recipients.json": bounce_recipients, "ingest_scaling.json": ingest_scaling, "feature_build.json": feature_build,
@@ -535,6 +567,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "content_feature.json": content_feature,
     "content_engagement.json": content_engagement,
     "stream_ingest.json": stream_ingest,
+    "mdl003_online.json": mdl003_online,
 }
 
 
@@ -654,7 +687,25 @@ def plot_content_gate(data: dict) -> bytes:
     return _png(plt, fig)
 
 
-PLOTS: dict[str, Callable[[dict], bytes]] = {"content_gate.json": plot_content_gate,"mdl003_sealed.json": plot_mdl003_sealed,
+def plot_mdl003_online(data: dict) -> bytes:
+    """One world, hour by hour: each arm's rate against the provider's hidden limit."""
+    plt, fig, ax = _figure()
+    ex = data["example"]
+    arms = ex["arms"]
+    hours = range(len(arms["frozen"]["limit"]))
+    ax.plot(hours, arms["frozen"]["limit"], color="black", lw=1.4, label="hidden limit")
+    for arm, colour in (("frozen", "tab:blue"), ("online", "tab:orange")):
+        ax.plot(hours, arms[arm]["rate"], color=colour, lw=1.0, label=f"{arm} rate")
+    for k, at in enumerate(arms["online"]["updates_at_hour"]):
+        ax.axvline(at, color="tab:orange", lw=0.6, ls=":", label="online update" if k == 0 else None)
+    ax.axvline(ex["cut_hour"], color="tab:red", lw=1.0, label="the provider's cut")
+    ax.set_xlabel(f"hour ({ex['provider']}, world {ex['seed']})")
+    ax.set_ylabel("messages/minute (hourly mean)")
+    ax.legend(loc="upper right", fontsize=7)
+    return _png(plt, fig)
+
+
+PLOTS: dict[str, Callable[[dict], bytes]] = {"mdl003_online.json": plot_mdl003_online,"content_gate.json": plot_content_gate,"mdl003_sealed.json": plot_mdl003_sealed,
                                              "mdl001_sealed.json": plot_mdl001_sealed,
                                              "ingest_scaling.json": plot_ingest_scaling,
                                              "mdl009_sealed.json": plot_mdl009_sealed,"mdl001_quality.json": plot_mdl001, "mdl001_panel_20k.json": plot_mdl001,

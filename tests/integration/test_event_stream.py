@@ -281,6 +281,33 @@ def test_feedback_from_streamed_outcomes_equals_the_offline_evaluation(small_wor
     assert set(final["macro_roc_auc_by_provider"]) == set(labels_from_lake(small_world)["provider"])
 
 
+def test_decisions_streamed_to_the_feedback_score_as_the_log_file_does(small_world, redis_server, tmp_path):
+    """The prediction log through the stream, a consumer dying after writing a batch and before
+    acknowledging it, and two entries that are no decisions: the feedback reads the same decisions
+    as from the file, each once, and the bad entries are quarantined with why."""
+    log = tmp_path / "predictions.jsonl"
+    decisions = _logged_decisions(labels_from_lake(small_world)[["message_id", "label"]], log,
+                                  np.random.default_rng(5))
+    client = _fresh_stream(redis_server, "predictions")
+    sent = publish(client, "predictions", feedback.prediction_entries(log))
+    assert sent == len(decisions)  # the line a crash cut short waits for its newline
+    publish(client, "predictions", [(feedback.PREDICTION_KIND, {"number": sent, "line": "not json"}),
+                                    ("mail", {"line": json.dumps({"message_id": "m", "model_version": "7"})})])
+    folder = tmp_path / "streamed"
+    sink = feedback.PredictionSink(folder)
+    dead = StreamConsumer(client, "predictions", "feedback", "dead", sink, batch=300, claim_idle_ms=0)
+    sink(dead._new(None))  # written, never acknowledged: the consumer died here
+    live = StreamConsumer(client, "predictions", "feedback", "live", sink, batch=500, claim_idle_ms=0)
+    assert live.drain() == sent + 2
+    streamed, from_file = feedback.report(MDL001, folder, small_world), feedback.report(MDL001, log, small_world)
+    assert streamed["versions"] == from_file["versions"]
+    assert streamed["versions"]["7"]["decisions"] == len(decisions)
+    reasons = [json.loads(line)["reason"] for line in (folder / feedback.QUARANTINE).read_text().splitlines()]
+    assert sorted(reasons) == ["the logged line is not JSON", "unexpected kind 'mail'"]
+    assert streamed["unreadable_log_lines"] == 2 and from_file["unreadable_log_lines"] == 1
+    assert sum(line["in"] for line in ledger(client, "predictions")) == sent + 2
+
+
 def _rows(store: OutcomeStore) -> list[tuple]:
     """A store's rows as plain values (SQLite and PostgreSQL hand back different dtypes)."""
     frame = store.frame()

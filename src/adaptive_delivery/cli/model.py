@@ -436,7 +436,8 @@ def rollout(
 @model_app.command("feedback")
 def feedback(
     model_id: str = typer.Argument(..., help="A model id, e.g. MDL-001."),
-    log: Path = typer.Option(..., exists=True, dir_okay=False, help="Its prediction log (JSON lines, `model serve`)."),
+    log: Path = typer.Option(..., exists=True, help="Its prediction log (JSON lines, `model serve`), or the folder "
+                             "the prediction stream was consumed into (`stream consume-predictions`)."),
     lake: Path = typer.Option(Path("runs/stream/lake"), exists=True, file_okay=False, help="The lake outcomes went into."),
 ) -> None:
     """Its logged decisions attributed to the outcomes that came: quality per model version (the

@@ -145,6 +145,49 @@ def consume(
 
 
 
+PREDICTIONS = typer.Option("ad:predictions", help="The prediction stream's key.")
+
+
+@stream_app.command("publish-predictions")
+def publish_predictions(
+    log: Path = typer.Argument(..., exists=True, dir_okay=False, help="A prediction log (JSON lines, `model serve`)."),
+    redis_address: str = REDIS,
+    stream: str = PREDICTIONS,
+    from_line: int = typer.Option(0, min=0, help="Publish from this line on (0-based; what the last call printed)."),
+) -> None:
+    """Publish the served decisions of a prediction log, one entry per complete line; prints the
+    line to resume from (a line still being written waits for the next call)."""
+    from adaptive_delivery.platform.feedback import prediction_entries
+    from adaptive_delivery.platform.streams import connect, publish
+
+    sent = publish(connect(redis_address), stream, prediction_entries(log, from_line))
+    console.print(json.dumps({"entries": sent, "next_line": from_line + sent}))
+
+
+@stream_app.command("consume-predictions")
+def consume_predictions(
+    into: Path = typer.Option(Path("runs/stream/predictions"), help="Folder the decisions are written into "
+                              "(`model feedback --log FOLDER` reads it)."),
+    redis_address: str = REDIS,
+    stream: str = PREDICTIONS,
+    group: str = typer.Option("feedback", help="Consumer group."),
+    name: str = typer.Option("", help="This consumer's name in the group (default: host and process)."),
+    until_idle: bool = typer.Option(False, help="Stop once nothing is new or pending (else run until stopped)."),
+) -> None:
+    """Read the prediction stream in a consumer group into a folder, each batch acknowledged only once
+    written; an entry that is not a logged decision is quarantined there with why."""
+    from adaptive_delivery.platform.feedback import PredictionSink
+    from adaptive_delivery.platform.streams import StreamConsumer, connect
+
+    consumer = StreamConsumer(connect(redis_address), stream, group, name or f"{os.uname().nodename}-{os.getpid()}",
+                              PredictionSink(into))
+    if until_idle:
+        console.print(json.dumps({"entries": consumer.drain()}))
+        return
+    while True:
+        consumer.step(block_ms=5_000)
+
+
 def _online_push(home: Path, data: Path | None, profile: str, store):
     """The push into the feature store at `home` (its definitions applied first where the registry
     lacks the pushed view, as a fresh deployment's would)."""

@@ -13,7 +13,7 @@ model judged on real outcomes is judged as it was before it was registered.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from adaptive_delivery.platform.streams import Entry
 from adaptive_delivery.platform.training.evaluation import (
     Partial,
     classification_report,
@@ -47,23 +48,118 @@ class PredictionLog:
 def read_prediction_log(path: Path, classes: tuple[str, ...]) -> PredictionLog:
     """One row per logged decision with its message id, model version and class probabilities; a
     line that is not such a decision (cut short by a crash, written by something else) is counted,
-    never guessed at. A message decided twice keeps its last decision (the one acted on)."""
+    never guessed at. A message decided twice keeps its last decision (the one acted on). `path`
+    is the log file, or a folder the prediction stream was consumed into (`PredictionSink`)."""
     wanted = [MESSAGE_ID, VERSION, *(f"p_{c}" for c in classes)]
     rows, unreadable = [], 0
-    if path.exists():
-        for line in path.read_text(errors="replace").splitlines():
-            try:
-                rec = json.loads(line)
-                row = {k: rec[k] for k in wanted}
-                if not all(isinstance(row[f"p_{c}"], int | float) for c in classes):
-                    raise TypeError("a probability is not a number")
-            except (json.JSONDecodeError, KeyError, TypeError):
-                unreadable += 1
-                continue
-            row["ts"] = rec.get("ts")
-            rows.append(row)
+    lines, refused = _streamed_lines(path) if path.is_dir() else (_file_lines(path), 0)
+    for line in lines:
+        try:
+            rec = json.loads(line)
+            row = {k: rec[k] for k in wanted}
+            if not all(isinstance(row[f"p_{c}"], int | float) for c in classes):
+                raise TypeError("a probability is not a number")
+        except (json.JSONDecodeError, KeyError, TypeError):
+            unreadable += 1
+            continue
+        row["ts"] = rec.get("ts")
+        rows.append(row)
     frame = pd.DataFrame(rows, columns=[*wanted, "ts"])
-    return PredictionLog(frame.drop_duplicates(MESSAGE_ID, keep="last").reset_index(drop=True), unreadable)
+    return PredictionLog(frame.drop_duplicates(MESSAGE_ID, keep="last").reset_index(drop=True), unreadable + refused)
+
+
+def _file_lines(path: Path) -> list[str]:
+    return path.read_text(errors="replace").splitlines() if path.exists() else []
+
+
+# ---- the prediction log through a stream -------------------------------------------------------
+PREDICTION_KIND = "prediction"
+PREDICTION_STREAM = "ad:predictions"
+QUARANTINE = "quarantine.jsonl"
+
+
+def prediction_entries(path: Path, start_line: int = 0) -> Iterator[tuple[str, dict[str, object]]]:
+    """The log's complete lines from line `start_line` (0-based) on, as stream entries carrying each
+    line's text and number; a last line still being written (no newline yet) waits for the next call."""
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh):
+            if number < start_line:
+                continue
+            if not raw.endswith(b"\n"):
+                return
+            yield PREDICTION_KIND, {"number": number, "line": raw[:-1].decode("utf-8", "replace")}
+
+
+def _entry_order(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+@dataclass
+class PredictionSink:
+    """The stream's decisions into a folder (`platform.streams.Sink`): each batch's lines as
+    FOLDER/part-<first entry>-<last entry>.parquet, written atomically before the batch is
+    acknowledged; an entry that is not a logged decision (not JSON, no message id or model version)
+    goes to FOLDER/quarantine.jsonl with why. A batch written twice (a consumer died before its
+    acknowledgement) is read once: `read_prediction_log` keeps each entry id once."""
+
+    folder: Path
+
+    def __call__(self, entries: Sequence[Entry]) -> dict[str, int]:
+        kept: list[tuple[str, str]] = []
+        refused: list[str] = []
+        for entry in entries:
+            reason, line = _decision_line(entry)
+            if reason is None:
+                kept.append((entry.entry_id, line))
+            else:
+                refused.append(json.dumps({"entry_id": entry.entry_id, "reason": reason, "raw": line}) + "\n")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if refused:
+            with (self.folder / QUARANTINE).open("a") as fh:
+                fh.write("".join(refused))
+        if kept:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.table({"entry_id": [e for e, _ in kept], "line": [line for _, line in kept]})
+            path = self.folder / f"part-{kept[0][0]}-{kept[-1][0]}.parquet"
+            tmp = path.with_suffix(".tmp")
+            pq.write_table(table, tmp)
+            tmp.replace(path)
+        return {"in": len(entries), "accepted": len(kept), "quarantined": len(refused)}
+
+
+def _decision_line(entry: Entry) -> tuple[str | None, str]:
+    """(why it is refused or None, the logged line)."""
+    try:
+        event = json.loads(entry.event)
+        line = str(event["line"])
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+        return "not a prediction-log entry", entry.event.decode("utf-8", "replace")[:2_000]
+    if entry.kind != PREDICTION_KIND:
+        return f"unexpected kind {entry.kind[:40]!r}", line
+    try:
+        rec = json.loads(line)
+    except json.JSONDecodeError:
+        return "the logged line is not JSON", line
+    if not isinstance(rec, dict) or not isinstance(rec.get(MESSAGE_ID), str) or VERSION not in rec:
+        return "the logged line has no message_id or model_version", line
+    return None, line
+
+
+def _streamed_lines(folder: Path) -> tuple[list[str], int]:
+    """The decision lines of a consumed prediction stream in stream order, each entry once; and how
+    many entries were quarantined."""
+    import pyarrow.parquet as pq
+
+    seen: dict[str, str] = {}
+    for part in folder.glob("part-*.parquet"):
+        table = pq.read_table(part)
+        seen.update(zip(table.column("entry_id").to_pylist(), table.column("line").to_pylist(), strict=True))
+    quarantine = folder / QUARANTINE
+    refused = len(quarantine.read_text().splitlines()) if quarantine.exists() else 0
+    return [seen[e] for e in sorted(seen, key=_entry_order)], refused
 
 
 def attribute(decisions: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
