@@ -308,6 +308,24 @@ def test_decisions_streamed_to_the_feedback_score_as_the_log_file_does(small_wor
     assert sum(line["in"] for line in ledger(client, "predictions")) == sent + 2
 
 
+def test_monitoring_reads_the_champions_served_decisions_on_real_outcomes(small_world, tmp_path):
+    """What `ad_monitor` reports of the champion on real traffic: its served decisions scored on the
+    outcomes that came, as the feedback scores them; nothing where the version served nothing."""
+    from adaptive_delivery.delivery.jobs.monitoring import served_quality
+    from adaptive_delivery.platform.monitoring.metrics import monitor_metrics
+
+    log = tmp_path / "predictions.jsonl"
+    _logged_decisions(labels_from_lake(small_world)[["message_id", "label"]], log, np.random.default_rng(9))
+    served = served_quality(MDL001, log, small_world, "7")
+    assert served == feedback.report(MDL001, log, small_world)["versions"]["7"]
+    assert served["attributed"] > 0 and served["macro_roc_auc"] > 0.6
+    assert served_quality(MDL001, log, small_world, "8") is None
+    assert served_quality(MDL001, tmp_path / "none.jsonl", small_world, "7") is None
+    metrics = monitor_metrics({"model_id": "MDL-001", "version": "7", "metric": "macro_roc_auc", "served": served})
+    sample = metrics.registry.get_sample_value("model_auc_served", {"model": "MDL-001", "version": "7"})
+    assert sample == pytest.approx(served["macro_roc_auc"])
+
+
 def _rows(store: OutcomeStore) -> list[tuple]:
     """A store's rows as plain values (SQLite and PostgreSQL hand back different dtypes)."""
     frame = store.frame()

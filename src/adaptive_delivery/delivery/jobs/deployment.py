@@ -76,6 +76,13 @@ class Deployment:
         return self.home / "reports"
 
     @property
+    def predictions(self) -> Path:
+        """The served decisions: the folder the prediction stream is consumed into
+        (`stream consume-predictions --into`), else a prediction log beside it (predictions.jsonl)."""
+        folder = self.home / "predictions"
+        return folder if folder.is_dir() else self.home / "predictions.jsonl"
+
+    @property
     def spark_in_process(self) -> bool:
         return self.spark_master.startswith("local")
 

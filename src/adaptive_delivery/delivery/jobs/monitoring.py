@@ -106,12 +106,25 @@ def monitor(dep: Deployment, model_id: str, start: datetime, end: datetime) -> d
     result = check(spec, bundle, ref_frame, cur_frame, version=version,
                    registered=(registered or {}).get(spec.primary_metric), out_dir=out_dir, window=(start, end),
                    oracle_proba=oracle, seen_before=previous_gaps(dep, model_id, version, out_dir.name))
-    _log_monitor_run(client, result, out_dir)
-    out = {**result.as_dict(), "block_rate_by_provider": provider_block_rates(spec, labels[in_cur])}
+    served = served_quality(spec, dep.predictions, dep.lake, version)
+    _log_monitor_run(client, result, out_dir, served)
+    out = {**result.as_dict(), "block_rate_by_provider": provider_block_rates(spec, labels[in_cur]), "served": served}
     monitor_metrics(out).export(dep.home)
     record(dep, "monitor", result.summary(), model_id=model_id, version=version, retrain=result.retrain,
            alerts=result.alerts, report=str(out_dir))
     return out
+
+
+def served_quality(spec, predictions: Path, lake: Path, version: str) -> dict | None:
+    """The champion's served decisions attributed to the outcomes that came (`platform.feedback`:
+    the offline evaluation's report, per provider, decisions still pending); None where it served
+    none. On real traffic this is the figure that needs no simulator: what the model said, what
+    happened."""
+    from adaptive_delivery.platform import feedback
+
+    if not predictions.exists():
+        return None
+    return feedback.report(spec, predictions, lake)["versions"].get(str(version))
 
 
 def provider_block_rates(spec, labels) -> dict[str, float]:
@@ -134,7 +147,7 @@ def _training_params(client, run_id: str) -> dict[str, str]:
     return params
 
 
-def _log_monitor_run(client, result, out_dir: Path) -> str:
+def _log_monitor_run(client, result, out_dir: Path, served: dict | None = None) -> str:
     """One MLflow run per check: its metrics, verdict and the Evidently HTML reports."""
     experiment = client.get_experiment_by_name(MONITOR_EXPERIMENT)
     experiment_id = experiment.experiment_id if experiment else client.create_experiment(MONITOR_EXPERIMENT)
@@ -146,7 +159,9 @@ def _log_monitor_run(client, result, out_dir: Path) -> str:
                "data_drift_share": result.data_drift["share"], "prediction_drift_share": result.prediction_drift["share"],
                "shifted_features": len(result.shifted), "retrain": float(bool(result.retrain))}
     for name, value in ((result.metric, result.current), (f"oracle_{result.metric}", result.oracle),
-                        (f"{result.metric}_drop", result.drop)):
+                        (f"{result.metric}_drop", result.drop),
+                        (f"served_{result.metric}", (served or {}).get(result.metric)),
+                        ("served_attributed", (served or {}).get("attributed"))):
         if value is not None:
             metrics[name] = float(value)
     for key, value in metrics.items():

@@ -40,6 +40,8 @@ CATALOGUE: tuple[MetricDef, ...] = (
               ("model", "version")),
     MetricDef("model_auc_oracle", "gauge", "The simulator oracle's ROC-AUC on the same outcomes (the best possible).",
               ("model",)),
+    MetricDef("model_auc_served", "gauge", "Primary ROC-AUC of the champion's served decisions (the prediction "
+              "log) on the outcomes that came for them.", ("model", "version")),
     MetricDef("model_auc_drop", "gauge", "Relative drop of the champion's AUC against its registration score.",
               ("model",)),
     MetricDef("feature_drift_share", "gauge", "Share of a model's features Evidently finds drifted vs training.",
@@ -131,6 +133,9 @@ def monitor_metrics(result: Mapping[str, object]) -> JobMetrics:
         out.set("model_auc_oracle", result["oracle"], model=model)
     if result.get("drop") is not None:
         out.set("model_auc_drop", result["drop"], model=model)
+    served = result.get("served") or {}
+    if served.get(str(result.get("metric"))) is not None:
+        out.set("model_auc_served", served[str(result["metric"])], model=model, version=str(result.get("version")))
     out.set("feature_drift_share", (result.get("data_drift") or {}).get("share", 0.0), model=model)
     out.set("prediction_drift_share", (result.get("prediction_drift") or {}).get("share", 0.0), model=model)
     for feature, sd in (result.get("shifted") or {}).items():
