@@ -555,6 +555,25 @@ def mdl003_online(data: dict, _: str) -> str:
                   rows))
 
 
+def mdl009_online(data: dict, _: str) -> str:
+    """MDL-009 learning daily beside the same policy frozen, fleets of new IPs."""
+    summary = data["summary"]
+    fmt = {"days_to_full": lambda x: f"{x:.1f}", "delivered_total": lambda x: f"{x / 1e6:.2f} M",
+           "pause_days": lambda x: f"{x:.2f}", "block_event_days": lambda x: f"{x:.2f}"}
+    diff = {"days_to_full": lambda x: f"{x:+.1f}", "delivered_total": lambda x: f"{x / 1e6:+.2f} M",
+            "pause_days": lambda x: f"{x:+.2f}", "block_event_days": lambda x: f"{x:+.2f}"}
+    rows = [[arm, *(ci(summary[arm][m], fmt[m]) for m in fmt)] for arm in ("frozen", "online")]
+    rows.append(["online − frozen (same run, same fleet)",
+                 *(ci(summary["online_minus_frozen"][m], diff[m]) for m in diff)])
+    fleets = data["fleets"]
+    return (f"{len(fleets)} fleets of {data['ips_per_fleet']} new IPs (validation worlds {fleets[0][0]}–"
+            f"{fleets[-1][-1]}, the {data['audience']} list, {data['days']} days), {data['training_runs']} training "
+            f"run(s); the online arm updates once a day at learning rate {data['learning_rate']:g} (not tuned). "
+            "Per IP, then the fleet's mean; days to full capacity count the horizon + 1 for an IP that never got "
+            "there. Mean [95% interval] over training runs × fleets.\n\n" +
+            table(["MDL-009", "days to full capacity", "delivered per IP", "pause days", "block-event days"], rows))
+
+
 RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "listening_sockets.json": listening_sockets,
     "simulator.json": simulator, "bounce_parser.json": bounce_parser, "bounce_recipients.json": bounce_recipients, "ingest_scaling.json": ingest_scaling, "feature_build.json": feature_build,
@@ -568,6 +587,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "content_engagement.json": content_engagement,
     "stream_ingest.json": stream_ingest,
     "mdl003_online.json": mdl003_online,
+    "mdl009_online.json": mdl009_online,
 }
 
 
