@@ -201,15 +201,16 @@ def live_settings() -> dict[str, float]:
 
 def run_worlds(client: redis.Redis, policy: Path, worlds: Sequence[LiveWorld], *, update_every: int = UPDATE_EVERY,
                learning_rate: float = LEARNING_RATE, log: Callable[[str], None] = print,
-               keep: int = 1, run_index: int = 1) -> tuple[list[dict[str, Any]], list[ArmRun]]:
-    """Both arms on every world (each arm loads the policy afresh); one row per world and arm, and
-    the first `keep` worlds' runs for plotting. `run_index`: which training run `policy` is."""
+               keep: int = 1, run_index: int = 1,
+               arms: Sequence[str] = ARMS) -> tuple[list[dict[str, Any]], list[ArmRun]]:
+    """Both arms (or `arms`) on every world (each arm loads the policy afresh); one row per world and
+    arm, and the first `keep` worlds' runs for plotting. `run_index`: which training run `policy` is."""
     from adaptive_delivery.platform.rl.ppo import load_model
 
     rows: list[dict[str, Any]] = []
     kept: list[ArmRun] = []
     for i, world in enumerate(worlds):
-        for arm in ARMS:
+        for arm in arms:
             controller = OnlineThrottle(load_model(policy), world.provider, learn=arm == "online",
                                         update_every=update_every, learning_rate=learning_rate, seed=world.seed)
             started = time.perf_counter()
