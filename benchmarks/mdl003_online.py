@@ -7,7 +7,6 @@ training run's policy (the most throughput after the cut while speed-caused bloc
 0.1%); the comparison then runs every training run on validation worlds the choice never saw.
 Writes benchmarks/results/mdl003_online.json.
 
-
 Run: `.venv/bin/python benchmarks/mdl003_online.py --policy runs/rl/mdl003-run0/mdl003_ppo.zip`
 """
 
