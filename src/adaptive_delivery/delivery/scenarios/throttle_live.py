@@ -115,8 +115,7 @@ def _next_decision(client: redis.Redis, stream: str, last_id: str) -> tuple[str,
     return entry_id.decode(), json.loads(fields[b"event"])
 
 
-def run_arm(client: redis.Redis, prefix: str, world: LiveWorld, controller: OnlineThrottle, arm: str,
-            on_hour: Callable[[int], None] | None = None) -> ArmRun:
+def run_arm(client: redis.Redis, prefix: str, world: LiveWorld, controller: OnlineThrottle, arm: str) -> ArmRun:
     """One arm on one world: the MTA's windows into the stream, the controller's decisions back."""
     windows, rates = f"{prefix}:windows", f"{prefix}:rates"
     for key in (windows, rates, f"{windows}:ledger"):
@@ -149,8 +148,6 @@ def run_arm(client: redis.Redis, prefix: str, world: LiveWorld, controller: Onli
         trace.bounces.append(c["soft_bounce"] + c["hard_bounce"])
         trace.complaints.append(info["complaints"])
         trace.rails.append(tuple(decision["rails"]))
-        if on_hour and (t + 1) % WINDOWS_PER_HOUR == 0:
-            on_hour((t + 1) // WINDOWS_PER_HOUR)
     trace.reputation_end = env.reputation
     return ArmRun(arm, trace, decisions, controller, ledger(client, windows), published)
 
