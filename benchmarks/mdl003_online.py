@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from provenance import provenance
+from provenance import training_records, write_results
 
 from adaptive_delivery.delivery.providers import PROVIDER_NAMES
 from adaptive_delivery.delivery.scenarios import throttle_live as tl
@@ -27,8 +27,6 @@ from adaptive_delivery.platform.protocol import require_unsealed
 from adaptive_delivery.platform.streams import connect
 from serving.local import start_redis
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
 LEARNING_RATES = (3e-5, 1e-4, 3e-4)
 BLOCK_BOUND = 0.001  # speed-caused blocks under 0.1% (the bound for MDL-003)
 
@@ -127,8 +125,7 @@ def main() -> None:
                      "hours_after": args.hours_after, "providers": providers, "seeds": seeds},
         "settings": {**tl.live_settings(), "learning_rate": lr},
         "training_runs": len(args.policy),
-        "training": [json.loads((p.parent / "training.json").read_text()) for p in args.policy
-                     if (p.parent / "training.json").exists()],
+        "training": training_records(args.policy),
         "choice": choice,
         "summary": tl.compare(rows),
         "per_provider": per_provider,
@@ -138,10 +135,8 @@ def main() -> None:
         "stream": {"windows": windows, "windows_per_s": windows / sum(r["seconds"] for r in rows),
                    "update_seconds_mean": float(np.mean([r["update_seconds"] for r in rows if r["arm"] == "online"])),
                    "total_seconds": seconds},
-        "provenance": provenance(),
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "mdl003_online.json").write_text(json.dumps(result, indent=2, default=float))
+    write_results("mdl003_online.json", result)
     print(json.dumps(result["summary"], indent=2, default=float))
 
 

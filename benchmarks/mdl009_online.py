@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from provenance import provenance
+from provenance import training_records, write_results
 
 from adaptive_delivery.delivery.models.mdl009_warmup.online import (
     LEARNING_RATE,
@@ -29,8 +29,6 @@ from adaptive_delivery.delivery.models.mdl009_warmup.policies import HORIZON_DAY
 from adaptive_delivery.platform.protocol import VALIDATION_SEEDS, interval, require_unsealed
 from adaptive_delivery.platform.rl.ppo import load_model
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
 ARMS = ("frozen", "online")
 METRICS = ("days_to_full", "delivered_total", "pause_days", "block_event_days")
 
@@ -81,12 +79,10 @@ def main() -> None:
     result = {
         "ips_per_fleet": args.ips, "fleets": fleets, "days": args.days, "audience": "typical",
         "learning_rate": LEARNING_RATE, "training_runs": len(args.policy),
-        "training": [json.loads((p.parent / "training.json").read_text()) for p in args.policy
-                     if (p.parent / "training.json").exists()],
-        "summary": summary, "rows": rows, "seconds": time.perf_counter() - started, "provenance": provenance(),
+        "training": training_records(args.policy),
+        "summary": summary, "rows": rows, "seconds": time.perf_counter() - started,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "mdl009_online.json").write_text(json.dumps(result, indent=2, default=float))
+    write_results("mdl009_online.json", result)
     print(json.dumps(summary, indent=2, default=float))
 
 

@@ -15,7 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
-from provenance import provenance
+from provenance import provenance, training_records
 
 from adaptive_delivery.platform import protocol
 
@@ -33,9 +33,7 @@ def package(model_id: str, evaluation: Path, policies: list[Path]) -> dict:
         raise SystemExit(f"{model_id} version {version} has no sealed use on record: run `model evaluate --sealed` first")
     if sorted(summary["seeds"]) != sorted(protocol.SEALED_SEEDS) or summary["training_runs"] != len(policies):
         raise SystemExit(f"{evaluation} is not the sealed evaluation of these {len(policies)} policies")
-    training = [json.loads((p.parent / "training.json").read_text()) for p in policies]
-    for record in training:
-        record["policy"] = Path(record["policy"]).name
+    training = training_records(policies)
     return {
         "model": model_id, "version": version, "sealed_use": use, "days": summary["days"],
         "seeds": summary["seeds"], "training_runs": len(policies), "training": training,

@@ -54,6 +54,18 @@ def provenance(argv: list[str] | None = None) -> dict[str, object]:
 RESULTS = REPO / "benchmarks" / "results"
 
 
+def training_records(policies: list[Path]) -> list[dict]:
+    """What trained each policy (the training.json beside it), the policy named by its file only: no
+    machine's folders in a results file."""
+    import json
+
+    records = [json.loads((p.parent / "training.json").read_text()) for p in policies
+               if (p.parent / "training.json").exists()]
+    for record in records:
+        record["policy"] = Path(record["policy"]).name
+    return records
+
+
 def write_results(name: str, report: dict[str, object], argv: list[str] | None = None) -> Path:
     """Write `benchmarks/results/<name>` with its provenance, the one way every benchmark records a
     figure (the docs render their tables from these files, so a figure is never typed twice)."""

@@ -76,3 +76,12 @@ def test_the_strict_site_build_fails_on_a_broken_link(tmp_path):
     mkdocs = [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "out")]
     done = subprocess.run(mkdocs, cwd=site, capture_output=True, text=True, timeout=300)
     assert done.returncode != 0 and "no-such-page.md" in done.stdout + done.stderr
+
+
+def test_no_results_file_names_a_folder_of_the_machine_that_wrote_it():
+    """Results files travel with the repository: a path in one names only files inside the checkout
+    (relative) or a file by its name (`provenance.portable`, `provenance.training_records`)."""
+    absolute = re.compile(r'"(/(?:home|root|tmp|work|Users|var|mnt|opt)/[^"]*)"')
+    for path in sorted(TABLES.RESULTS.glob("*.json")):
+        found = absolute.findall(path.read_text())
+        assert not found, f"{path.name} names {found[:3]}"
