@@ -135,13 +135,8 @@ def consume(
         raise typer.BadParameter("the online push reads its counts from the outcome store: give --outcome-store too")
     store = OutcomeStore(outcome_store) if outcome_store else None
     online = _online_push(feature_store, feature_data, profile, store) if feature_store is not None else None
-    consumer = StreamConsumer(connect(redis_address), stream, group, name or f"{os.uname().nodename}-{os.getpid()}",
-                              LakeSink(EventsLake(lake), store, online), batch=batch, claim_idle_ms=claim_idle_ms)
-    if until_idle:
-        console.print(json.dumps({"entries": consumer.drain()}))
-        return
-    while True:
-        consumer.step(block_ms=5_000)
+    _run(StreamConsumer(connect(redis_address), stream, group, name or _consumer_name(),
+                        LakeSink(EventsLake(lake), store, online), batch=batch, claim_idle_ms=claim_idle_ms), until_idle)
 
 
 
@@ -179,8 +174,16 @@ def consume_predictions(
     from adaptive_delivery.platform.feedback import PredictionSink
     from adaptive_delivery.platform.streams import StreamConsumer, connect
 
-    consumer = StreamConsumer(connect(redis_address), stream, group, name or f"{os.uname().nodename}-{os.getpid()}",
-                              PredictionSink(into))
+    _run(StreamConsumer(connect(redis_address), stream, group, name or _consumer_name(), PredictionSink(into)),
+         until_idle)
+
+
+def _consumer_name() -> str:
+    return f"{os.uname().nodename}-{os.getpid()}"
+
+
+def _run(consumer, until_idle: bool) -> None:
+    """Drain once and print how many entries (`until_idle`), else consume until stopped."""
     if until_idle:
         console.print(json.dumps({"entries": consumer.drain()}))
         return

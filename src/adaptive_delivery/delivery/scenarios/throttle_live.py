@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,7 @@ class ControllerSink:
     controller: OnlineThrottle
     rates_stream: str
     quarantined: int = 0
-    reasons: dict[str, int] | None = None
+    reasons: dict[str, int] = field(default_factory=dict)
 
     def __call__(self, entries: Sequence[Entry]) -> dict[str, int]:
         decisions: list[tuple[str, dict[str, Any]]] = []
@@ -88,7 +88,6 @@ class ControllerSink:
                 record = WindowRecord.from_event(json.loads(entry.event))
             except (WindowRecordError, ValueError) as exc:
                 quarantined += 1
-                self.reasons = self.reasons or {}
                 self.reasons[str(exc)] = self.reasons.get(str(exc), 0) + 1
                 continue
             decisions.append((DECISION_KIND, self.controller.decide(record).to_event()))
@@ -135,19 +134,9 @@ def run_arm(client: redis.Redis, prefix: str, world: LiveWorld, controller: Onli
         last_id, decision = _next_decision(client, rates, last_id)
         decisions.append(decision)
         obs, _, _, _, info = env.step_rate(float(decision["rate_per_min"]))
-        c = info["counts"]
-        record = WindowRecord(world.provider, t + 1, info["rate_per_min"], tuple(map(float, obs)), c,
+        record = WindowRecord(world.provider, t + 1, info["rate_per_min"], tuple(map(float, obs)), info["counts"],
                               tuple(info["refused_replies"]))
-        trace.rate.append(info["rate_per_min"])
-        trace.limit.append(info["truth"]["limit_per_min"])
-        trace.sent.append(sum(c.values()))
-        trace.delivered.append(c["delivered"])
-        trace.deferred.append(c["deferred"])
-        trace.blocks.append(c["block"])
-        trace.rate_blocks.append(info["rate_blocks"])
-        trace.bounces.append(c["soft_bounce"] + c["hard_bounce"])
-        trace.complaints.append(info["complaints"])
-        trace.rails.append(tuple(decision["rails"]))
+        trace.record(info, tuple(decision["rails"]))
     trace.reputation_end = env.reputation
     return ArmRun(arm, trace, decisions, controller, ledger(client, windows), published)
 

@@ -254,6 +254,20 @@ class Trace:
     reward: float = 0.0
     reputation_end: float = math.nan
 
+    def record(self, info: dict, rails: tuple[str, ...]) -> None:
+        """Add one window as `ThrottleEnv.step_rate` reported it, and the rails that bound its rate."""
+        c = info["counts"]
+        self.rate.append(info["rate_per_min"])
+        self.limit.append(info["truth"]["limit_per_min"])
+        self.sent.append(sum(c.values()))
+        self.delivered.append(c["delivered"])
+        self.deferred.append(c["deferred"])
+        self.blocks.append(c["block"])
+        self.rate_blocks.append(info["rate_blocks"])
+        self.bounces.append(c["soft_bounce"] + c["hard_bounce"])
+        self.complaints.append(info["complaints"])
+        self.rails.append(rails)
+
     def summary(self) -> dict[str, float | str | int]:
         hours = len(self.rate) * STEP_SECONDS / 3600.0
         sent = max(sum(self.sent), 1)
@@ -289,17 +303,7 @@ def run_policy(policy: ThrottlePolicy, env: ThrottleEnv, seed: int, steps: int) 
             proposed, bound = railed.rate_per_min, railed.rails
         obs, reward, terminated, _, info = env.step_rate(proposed)
         rate = info["rate_per_min"]
-        c = info["counts"]
-        trace.rate.append(rate)
-        trace.limit.append(info["truth"]["limit_per_min"])
-        trace.sent.append(sum(c.values()))
-        trace.delivered.append(c["delivered"])
-        trace.deferred.append(c["deferred"])
-        trace.blocks.append(c["block"])
-        trace.rate_blocks.append(info["rate_blocks"])
-        trace.bounces.append(c["soft_bounce"] + c["hard_bounce"])
-        trace.complaints.append(info["complaints"])
-        trace.rails.append(bound)
+        trace.record(info, bound)
         trace.reward += reward
         replies = info["replies"]
         if terminated:
