@@ -79,5 +79,9 @@ def test_the_world_feature_retraining_and_monitoring_dags_go_on_from_the_main_jo
     monitoring = client.get_experiment_by_name(jobs.MONITOR_EXPERIMENT)
     assert client.search_runs([monitoring.experiment_id])
 
+    dags_test(loop, "ad_feature_discovery", "2026-03-15")  # the week before: the champion's report
+    [discovery] = [e for e in jobs.timeline(dep) if e["step"] == "discover"][-1:]
+    assert (Path(discovery["report"]) / "report.json").exists() and discovery["model_id"] == "MDL-001"
+
     steps = [s["step"] for s in jobs.timeline(dep)]
     assert steps[:1] == ["world"] and {"features", "materialize", "retrain", "monitor"} <= set(steps)

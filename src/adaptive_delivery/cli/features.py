@@ -55,3 +55,132 @@ def features_materialize(
     st.materialize(fs, end - timedelta(hours=hours), end)
     console.print(f"applied {len(applied)} Feast objects; materialised {end - timedelta(hours=hours)} .. {end} "
                   f"into the {profile} online store under {home}")
+
+
+# ---- feature discovery (spec §9.1): the weekly report, shadow trials, a person's decision ----------
+MODEL_HELP = "The model whose fields are discovered (one that declares ModelSpec.discovery)."
+
+
+def _deployment():
+    from adaptive_delivery.delivery import jobs
+
+    return jobs.deployment()
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    console.print(f"[red]{exc}[/red]")
+    return typer.Exit(code=2)
+
+
+@features_app.command("discover")
+def features_discover(
+    model: str = typer.Option("MDL-001", help=MODEL_HELP),
+    until: str = typer.Option(None, help="End of the latest week (ISO date; default: the day after the last outcome)."),
+    weeks: int = typer.Option(4, min=1, help="Weeks of history in the report."),
+    show: int = typer.Option(15, min=1, help="How many fields to print."),
+) -> None:
+    """The weekly report (AD_HOME's lake and feature store, the registered champion): how strongly
+    each field the model does not read is associated with its outcomes beyond the model's own
+    predictions, week by week, and the fields suggested for a shadow trial."""
+    from datetime import datetime
+
+    from rich.table import Table
+
+    from adaptive_delivery.delivery.jobs.discovery import DiscoveryError, discover
+    from adaptive_delivery.platform.feature_discovery import MIN_BITS, Q_MAX
+
+    try:
+        report = discover(_deployment(), model, datetime.fromisoformat(until) if until else None, weeks)
+    except (DiscoveryError, ValueError, KeyError) as exc:
+        raise _fail(exc) from exc
+    if not report["weeks"]:
+        console.print("no labelled messages in the weeks asked for")
+        return
+    latest = report["weeks"][-1]
+    t = Table(title=f"{report['model_id']} (champion {report['model_version'] or 'none'}): week to "
+                    f"{latest['until'][:10]}, {latest['rows']:,} messages")
+    for col in ("field", "outcome", "bits", "beyond the model", "q", ""):
+        t.add_column(col, justify="left" if col in ("field", "outcome", "") else "right")
+    rows = sorted(latest["associations"], key=lambda a: -a["conditional_bits"])
+    for a in rows[:show]:
+        mark = ("suggested" if a["field"] in report["suggestions"] and a["q"] < Q_MAX and a["conditional_bits"] >= MIN_BITS
+                else report["excluded"].get(a["field"], ""))
+        t.add_row(a["field"], a["outcome"], f"{a['bits']:.4f}", f"{a['conditional_bits']:.4f}", f"{a['q']:.2g}", mark)
+    console.print(t)
+    console.print(f"suggested: {', '.join(report['suggestions']) or 'none'}; report: {report['folder']}")
+
+
+@features_app.command("trial")
+def features_trial(
+    feature: str = typer.Option(..., help="The candidate field (as the report names it)."),
+    model: str = typer.Option("MDL-001", help=MODEL_HELP),
+    profile: str = typer.Option("quick", help="Training effort: smoke | quick | full."),
+    seed: int = typer.Option(0),
+) -> None:
+    """The shadow trial of one field: the model trained as it is and with the field, both scoring
+    the spec's holdout days without acting; the primary metric of each and the paired difference
+    with its 95% interval."""
+    from adaptive_delivery.delivery.jobs.discovery import DiscoveryError, trial
+
+    try:
+        result = trial(_deployment(), model, feature, profile, seed)
+    except (DiscoveryError, ValueError, KeyError) as exc:
+        raise _fail(exc) from exc
+    lo, hi = result["ci95"]
+    console.print(f"{result['model_id']} + {feature}: macro AUC {result['without']:.4f} -> {result['with']:.4f}, "
+                  f"{result['difference']:+.4f} [{lo:+.4f}, {hi:+.4f}] on {result['holdout_rows']:,} messages: "
+                  f"[bold]{result['verdict']}[/bold] ({result['path']})")
+
+
+def _decide(model: str, feature: str, adopt: bool, by: str, note: str, despite_trial: bool = False) -> None:
+    from adaptive_delivery.delivery.jobs.discovery import DiscoveryError, decide
+    from adaptive_delivery.platform.feature_adoption import AdoptionError, adoptions_path
+
+    try:
+        d = decide(_deployment(), model, feature, adopt, by, note, despite_trial)
+    except (DiscoveryError, AdoptionError, KeyError) as exc:
+        raise _fail(exc) from exc
+    what = "adopted: the next training of the model reads it" if adopt else "rejected: it is no longer suggested"
+    console.print(f"{model.upper()}: {d.feature} {what} ({d.by}, {d.at}; recorded in {adoptions_path()})")
+
+
+@features_app.command("approve")
+def features_approve(
+    feature: str = typer.Option(..., help="The field to adopt."),
+    by: str = typer.Option(..., help="Who approves it."),
+    model: str = typer.Option("MDL-001", help=MODEL_HELP),
+    note: str = typer.Option("", help="Why."),
+    despite_trial: bool = typer.Option(False, help="Adopt although its shadow trial found no gain."),
+) -> None:
+    """Adopt a field after its shadow trial: the feature service fetches it and the model's next
+    training reads it (the feature repo's adopted_features.json; commit it to deploy)."""
+    _decide(model, feature, True, by, note, despite_trial)
+
+
+@features_app.command("reject")
+def features_reject(
+    feature: str = typer.Option(..., help="The field to turn down (or to take back out of the model)."),
+    by: str = typer.Option(..., help="Who rejects it."),
+    model: str = typer.Option("MDL-001", help=MODEL_HELP),
+    note: str = typer.Option("", help="Why."),
+) -> None:
+    """Turn a suggested field down: it is not suggested again (an adopted one leaves the model at
+    its next training)."""
+    _decide(model, feature, False, by, note)
+
+
+@features_app.command("decisions")
+def features_decisions(model: str = typer.Option("MDL-001", help=MODEL_HELP)) -> None:
+    """The fields adopted and rejected for a model, by whom, when, and on which trial."""
+    from rich.table import Table
+
+    from adaptive_delivery.platform.feature_adoption import adoptions_path, decisions
+
+    t = Table(title=f"{model.upper()}: decisions ({adoptions_path()})")
+    for col in ("field", "decision", "by", "at", "trial", "note"):
+        t.add_column(col)
+    for side, items in decisions(model).items():
+        for d in items:
+            trial = f"{d.trial.get('verdict', '')} {d.trial.get('difference', 0):+.4f}" if d.trial else ""
+            t.add_row(d.feature, side, d.by, d.at, trial, d.note)
+    console.print(t)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from adaptive_delivery.platform.feature_discovery import Discovery
     from adaptive_delivery.platform.training.dataset import Dataset
 
 
@@ -150,6 +151,9 @@ class ModelSpec:
     # Turns predicted probabilities into the action the caller takes, given the rows they were
     # predicted for (a policy may read a feature of the row); None: probabilities only.
     decide: Callable[[np.ndarray, pd.DataFrame], np.ndarray] | None = field(default=None, compare=False, repr=False)
+    # Feature discovery (spec §9.1): the fields it could read and how its outcomes are cut; its
+    # `to_dataset` then takes `extra` (column -> kind) for a shadow trial. None: it takes no part.
+    discovery: Discovery | None = field(default=None, compare=False, repr=False)
 
     @property
     def trains_on_features(self) -> bool:

@@ -5,6 +5,7 @@ ensemble of gradient-boosted trees (XGBoost) and a feed-forward network (PyTorch
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,10 +13,12 @@ import numpy as np
 import pandas as pd
 
 from adaptive_delivery.delivery.events.lake import EventsLake
+from adaptive_delivery.platform import feature_adoption
 from adaptive_delivery.platform.compiled_trees import NumpyTrees
 from adaptive_delivery.platform.spec import TrainingProfile
 from adaptive_delivery.platform.training.dataset import Dataset, encode
 
+MODEL_ID = "MDL-001"
 CLASSES = ("inbox", "spam", "soft_bounce", "hard_bounce", "block")
 # A message accepted with no placement seen (most are: only seed and panel addresses show it) is
 # labelled "inbox or spam" (a partial label, `ModelSpec.partial_labels`).
@@ -97,9 +100,21 @@ def labels_from_lake(lake_root: str | Path) -> pd.DataFrame:
     return frame.drop(columns=["campaign_type"]).reset_index(drop=True)
 
 
-def dataset_from_frame(frame: pd.DataFrame, categories: dict[str, list[str]] | None = None) -> Dataset:
-    """Encode a Feast training frame (labels joined with features) into model inputs."""
-    X, cats = encode(frame, FEATURES, CATEGORICAL, categories)
+def model_columns(extra: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:
+    """(feature columns, categorical columns) the model reads: FEATURES, then the features a person
+    adopted (`platform.feature_adoption`; `extra` instead, for a shadow trial), column -> kind."""
+    extra = feature_adoption.adopted(MODEL_ID) if extra is None else extra
+    added = [c for c in extra if c not in FEATURES]
+    return FEATURES[:len(NUMERIC)] + added + CATEGORICAL, \
+        CATEGORICAL + [c for c in added if extra[c] == "categorical"]
+
+
+def dataset_from_frame(frame: pd.DataFrame, categories: dict[str, list[str]] | None = None,
+                       extra: Mapping[str, str] | None = None) -> Dataset:
+    """Encode a Feast training frame (labels joined with features) into model inputs: the model's
+    columns (`model_columns`)."""
+    columns, categorical = model_columns(extra)
+    X, cats = encode(frame, columns, categorical, categories)
     return Dataset(X=X, y=frame["label"].to_numpy(dtype=int),
                    keys=frame[["message_id", "event_timestamp", "subscriber_id", "provider"]].reset_index(drop=True),
                    categories=cats)

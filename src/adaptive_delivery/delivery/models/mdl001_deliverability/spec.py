@@ -3,6 +3,7 @@ serving, manifests). Registered by one entry point in pyproject.toml."""
 
 from __future__ import annotations
 
+from adaptive_delivery.delivery.models.mdl001_deliverability.discovery import DISCOVERY
 from adaptive_delivery.delivery.models.mdl001_deliverability.model import (
     CLASSES,
     FEATURES,
@@ -54,4 +55,5 @@ SPEC = ModelSpec(
     # its actions are thresholds on probabilities: they must be nearly as sharp as the oracle's and honest
     max_gap_to_oracle=0.03,
     max_ece=0.01,
+    discovery=DISCOVERY,
 )
