@@ -1,7 +1,7 @@
 """The rollout controller: a candidate model walks shadow → canary → ramp → full (spec §8), advancing
 when a stage has lasted long enough, has enough samples and no guardrail is worse; rolled back on a
 significant degradation beyond the threshold or an error spike; promoted when it reaches full
-traffic. The state is a JSON file written atomically, so the controller survives a restart.
+traffic. Spec §8.1's 5% significance holds for the guardrails of a verdict together (Holm). The state is a JSON file written atomically, so the controller survives a restart.
 """
 
 from __future__ import annotations
@@ -208,6 +208,8 @@ class Evidence:
     p: float | None
     degraded: bool
     note: str = ""  # why a degradation was not judged, where it was not
+    # p corrected for the other guardrails tested in the same verdict (Holm): what `degraded` is judged on
+    p_family: float | None = None
 
 
 @dataclass
@@ -246,7 +248,7 @@ def judge(exp: Experiment, control: ArmStats, candidate: ArmStats, now: datetime
     """What the controller should do now, with the evidence for it."""
     stage = exp.stage
     rails = SHADOW_GUARDRAILS if stage.mirror else GUARDRAILS
-    evidence = [_compare(g, control, candidate, exp.significance) for g in rails]
+    evidence = _family_wise([_compare(g, control, candidate, 1.0) for g in rails], exp.significance)
     args = dict(stage=stage.name, evidence=evidence, control_n=control.messages, candidate_n=candidate.messages)
     if candidate.requests >= ERROR_SPIKE_MIN_REQUESTS:
         c, t = control.rate("error_rate"), candidate.rate("error_rate")
@@ -255,8 +257,7 @@ def judge(exp: Experiment, control: ArmStats, candidate: ArmStats, now: datetime
     enough = stage.mirror or (control.messages >= exp.min_sample and candidate.messages >= exp.min_sample)
     degraded = [e for e in evidence if e.degraded]
     if degraded and enough:
-        worst = ", ".join(f"{e.metric} {e.change:+.1%}" + (f" (z={e.z:.2f}, p={e.p:.3g})" if e.z is not None else "")
-                          for e in degraded)
+        worst = ", ".join(_described(e) for e in degraded)
         return Verdict(Action.ROLLBACK, f"{stage.name}: degraded beyond the threshold: {worst}", **args)
     elapsed = (now - datetime.fromisoformat(exp.stage_started)).total_seconds() / 86_400 if exp.stage_started else 0.0
     if elapsed < stage.min_days:
@@ -300,6 +301,30 @@ def _compare(g: Guardrail, control: ArmStats, candidate: ArmStats, alpha: float)
     p = (slower_by_rank(control.latencies_ms, candidate.latencies_ms) if g.quantile == 0.5
          else slower_in_the_tail(control.latencies_ms, candidate.latencies_ms, g.quantile))
     return Evidence(g.metric, a, b, change, None, p, beyond and p < alpha)
+
+
+def _described(e: Evidence) -> str:
+    stats = ([f"z={e.z:.2f}"] if e.z is not None else []) + ([f"p={e.p:.3g}"] if e.p is not None else []) \
+        + ([f"Holm p={e.p_family:.3g}"] if e.p_family is not None else [])
+    return f"{e.metric} {e.change:+.1%}" + (f" ({', '.join(stats)})" if stats else "")
+
+
+def _family_wise(evidence: list[Evidence], alpha: float) -> list[Evidence]:
+    """Judge the tested guardrails as one family (Holm's step-down correction): six guardrails
+    each tested at 5% would roll back a candidate no worse than its control about one stage in
+    four by chance alone. Measured in the rollout scenario: a better candidate's canary once
+    showed its complaints at p = 0.018 (3 against 1), which a few more messages would have made a
+    rollback. A guardrail with no test (a value, a note saying why not) keeps its own verdict.
+    `evidence` was compared at alpha 1: `degraded` says only that it is beyond its threshold."""
+    tested = [e for e in evidence if e.p is not None and not e.note]
+    adjusted, running = {}, 0.0
+    for rank, e in enumerate(sorted(tested, key=lambda e: e.p)):
+        running = max(running, min(1.0, (len(tested) - rank) * e.p))
+        adjusted[id(e)] = running
+    for e in tested:
+        e.p_family = adjusted[id(e)]
+        e.degraded = e.degraded and e.p_family < alpha
+    return evidence
 
 
 def apply(exp: Experiment, verdict: Verdict, now: datetime) -> Experiment:
