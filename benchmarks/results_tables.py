@@ -579,6 +579,25 @@ def mdl009_online(data: dict, _: str) -> str:
             table(["MDL-009", "days to full capacity", "delivered per IP", "pause days", "block-event days"], rows))
 
 
+def feature_discovery(data: dict, _: str) -> str:
+    """The weekly report's suggestions beside every candidate's shadow trial, on validation worlds."""
+    s = data["summary"]
+    rows = [[f"{r['seed']}", r["field"], "yes" if r["suggested"] else "", f"{r['bits_beyond_model']:.4f}",
+             r["outcome"], f"{r['q']:.2g}",
+             f"{r['trial_difference']:+.4f} [{r['trial_ci95'][0]:+.4f}, {r['trial_ci95'][1]:+.4f}]", r["verdict"]]
+            for r in sorted(data["rows"], key=lambda r: (r["seed"], -r["bits_beyond_model"]))]
+    return (f"Validation worlds {', '.join(map(str, data['seeds']))} ({data['subscribers']:,} subscribers, "
+            f"{data['days']} days); the champion trained on the first {data['champion_days']} days; the report over "
+            f"the last {data['report_weeks']} weeks; every candidate's shadow trial trained on the days before the "
+            f"{data['holdout_days']} holdout days ({data['profile']} profile). Of {s['suggested']} suggested fields, "
+            f"{s['suggested_helped']} helped and {s['suggested_hurt']} hurt in their trials; of the {s['others']} "
+            f"others, {s['others_helped']} helped and {s['others_hurt']} hurt. Spearman correlation of the bits "
+            f"beyond the model with the trial's gain: {s['spearman_bits_vs_gain']:+.2f}. Trial: macro ROC-AUC with "
+            "the field minus without, paired 95% bootstrap interval over the holdout's messages.\n\n" +
+            table(["world", "field", "suggested", "bits beyond the model", "outcome", "q", "trial: AUC gain",
+                   "verdict"], rows, "lllrlrrl"))
+
+
 RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "listening_sockets.json": listening_sockets,
     "simulator.json": simulator, "bounce_parser.json": bounce_parser, "bounce_recipients.json": bounce_recipients, "ingest_scaling.json": ingest_scaling, "feature_build.json": feature_build,
@@ -593,6 +612,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "stream_ingest.json": stream_ingest,
     "mdl003_online.json": mdl003_online,
     "mdl009_online.json": mdl009_online,
+    "feature_discovery.json": feature_discovery,
 }
 
 

@@ -325,31 +325,55 @@ def shadow_trial(spec: ModelSpec, train: pd.DataFrame, holdout: pd.DataFrame, fe
     parameters and seed on the same rows; both predict the later `holdout` messages, neither acts
     on them; the primary metric of each on their realised outcomes, and the paired difference with
     a 95% bootstrap interval over the messages."""
-    from adaptive_delivery.platform.spec import profile
-    from adaptive_delivery.platform.training.evaluation import label_weights, macro_roc_auc
+    return shadow_trials(spec, train, holdout, {feature: kind}, profile_name, seed, repo, bootstrap)[0]
+
+
+def shadow_trials(spec: ModelSpec, train: pd.DataFrame, holdout: pd.DataFrame, features: Mapping[str, str],
+                  profile_name: str = "quick", seed: int = 0, repo: str | Path | None = None,
+                  bootstrap: int = BOOTSTRAP) -> list[dict[str, object]]:
+    """`shadow_trial` of each field on its own, against one model trained as it is."""
+    from adaptive_delivery.platform.training.evaluation import label_weights
 
     if spec.to_dataset is None or spec.fit is None:
         raise ValueError(f"{spec.model_id} is not trained from a feature table")
     adopted = feature_adoption.adopted(spec.model_id, repo)
-    params = {**(spec.baseline_params() if spec.baseline_params else {}), "seed": seed}
-    proba = {}
-    for arm, extra in (("without", adopted), ("with", {**adopted, feature: kind})):
-        data = spec.to_dataset(train, extra=extra)
-        model = spec.fit(data, params, profile(profile_name))
-        proba[arm] = np.asarray(model.predict_proba(spec.to_dataset(holdout, data.categories, extra=extra).X))
     y = holdout["label"].to_numpy(dtype=int)
     known, weight = label_weights(y, len(spec.classes), spec.partial_labels)
-    y, weight = y[known], weight[known]
-    p0, p1 = proba["without"][known][:, :len(spec.classes)], proba["with"][known][:, :len(spec.classes)]
-    m0, m1 = macro_roc_auc(y, p0, weight), macro_roc_auc(y, p1, weight)
+    without = _holdout_proba(spec, train, holdout, adopted, profile_name, seed)[known]
+    out = []
+    for feature, kind in features.items():
+        with_field = _holdout_proba(spec, train, holdout, {**adopted, feature: kind}, profile_name, seed)[known]
+        m0, m1, (lo, hi) = _paired_auc(y[known], weight[known], without, with_field, len(spec.classes), seed, bootstrap)
+        verdict = "helps" if lo > 0 else "hurts" if hi < 0 else "no measurable change"
+        out.append({"model_id": spec.model_id, "feature": feature, "kind": kind, "metric": "macro_roc_auc",
+                    "without": m0, "with": m1, "difference": m1 - m0, "ci95": [lo, hi], "verdict": verdict,
+                    "train_rows": len(train), "holdout_rows": int(known.sum()), "profile": profile_name, "seed": seed,
+                    "holdout_from": str(holdout["event_timestamp"].min()), "adopted_before": dict(adopted)})
+    return out
+
+
+def _holdout_proba(spec: ModelSpec, train: pd.DataFrame, holdout: pd.DataFrame, extra: Mapping[str, str],
+                   profile_name: str, seed: int) -> np.ndarray:
+    """The holdout's probabilities from the model trained on `train` reading its features and `extra`."""
+    from adaptive_delivery.platform.spec import profile
+
+    params = {**(spec.baseline_params() if spec.baseline_params else {}), "seed": seed}
+    data = spec.to_dataset(train, extra=extra)
+    model = spec.fit(data, params, profile(profile_name))
+    return np.asarray(model.predict_proba(spec.to_dataset(holdout, data.categories, extra=extra).X))
+
+
+def _paired_auc(y: np.ndarray, weight: np.ndarray, p0: np.ndarray, p1: np.ndarray, classes: int, seed: int,
+                bootstrap: int) -> tuple[float, float, tuple[float, float]]:
+    """Macro ROC-AUC of both arms on the same messages, and the 95% bootstrap interval of their
+    difference (the messages resampled together)."""
+    from adaptive_delivery.platform.training.evaluation import macro_roc_auc
+
+    p0, p1 = p0[:, :classes], p1[:, :classes]
     rng = np.random.default_rng(seed)
     diffs = []
     for _ in range(bootstrap):
         i = rng.integers(0, len(y), len(y))
         diffs.append(macro_roc_auc(y[i], p1[i], weight[i]) - macro_roc_auc(y[i], p0[i], weight[i]))
     lo, hi = (float(v) for v in np.nanpercentile(diffs, [2.5, 97.5]))
-    verdict = "helps" if lo > 0 else "hurts" if hi < 0 else "no measurable change"
-    return {"model_id": spec.model_id, "feature": feature, "kind": kind, "metric": "macro_roc_auc",
-            "without": m0, "with": m1, "difference": m1 - m0, "ci95": [lo, hi], "verdict": verdict,
-            "train_rows": len(train), "holdout_rows": int(known.sum()), "profile": profile_name, "seed": seed,
-            "holdout_from": str(holdout["event_timestamp"].min()), "adopted_before": dict(adopted)}
+    return macro_roc_auc(y, p0, weight), macro_roc_auc(y, p1, weight), (lo, hi)
