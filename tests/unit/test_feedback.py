@@ -22,6 +22,10 @@ def test_the_log_keeps_the_last_decision_per_message_and_counts_what_is_not_one(
     read = read_prediction_log(log, CLASSES)
     assert read.unreadable == 3
     assert read.decisions.set_index("message_id")["p_yes"].to_dict() == {"a": 0.9, "d": 0.4}
+    # a shadow candidate mirrored beside the control: both versions' decisions of a message stay
+    log.write_text("\n".join([_line("a", 0.2, "1"), _line("a", 0.7, "2"), _line("a", 0.3, "1")]) + "\n")
+    both = read_prediction_log(log, CLASSES).decisions.set_index("model_version")["p_yes"].to_dict()
+    assert both == {"1": 0.3, "2": 0.7}
     assert read_prediction_log(tmp_path / "none.jsonl", CLASSES).decisions.empty
 
 

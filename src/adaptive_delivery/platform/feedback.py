@@ -46,10 +46,12 @@ class PredictionLog:
 
 
 def read_prediction_log(path: Path, classes: tuple[str, ...]) -> PredictionLog:
-    """One row per logged decision with its message id, model version and class probabilities; a
-    line that is not such a decision (cut short by a crash, written by something else) is counted,
-    never guessed at. A message decided twice keeps its last decision (the one acted on). `path`
-    is the log file, or a folder the prediction stream was consumed into (`PredictionSink`)."""
+    """One row per logged decision with its message id, model version, class probabilities, time
+    and action (None where the line has none); a line that is not such a decision (cut short by a
+    crash, written by something else) is counted, never guessed at. A message decided twice by a
+    version keeps that version's last decision (the one acted on); a message two versions decided
+    (a shadow candidate mirrored beside the control) keeps both. `path` is the log file, or a
+    folder the prediction stream was consumed into (`PredictionSink`)."""
     wanted = [MESSAGE_ID, VERSION, *(f"p_{c}" for c in classes)]
     rows, unreadable = [], 0
     lines, refused = _streamed_lines(path) if path.is_dir() else (_file_lines(path), 0)
@@ -62,10 +64,11 @@ def read_prediction_log(path: Path, classes: tuple[str, ...]) -> PredictionLog:
         except (json.JSONDecodeError, KeyError, TypeError):
             unreadable += 1
             continue
-        row["ts"] = rec.get("ts")
+        row["ts"], row["action"] = rec.get("ts"), rec.get("action")
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=[*wanted, "ts"])
-    return PredictionLog(frame.drop_duplicates(MESSAGE_ID, keep="last").reset_index(drop=True), unreadable + refused)
+    frame = pd.DataFrame(rows, columns=[*wanted, "ts", "action"])
+    return PredictionLog(frame.drop_duplicates([MESSAGE_ID, VERSION], keep="last").reset_index(drop=True),
+                         unreadable + refused)
 
 
 def _file_lines(path: Path) -> list[str]:

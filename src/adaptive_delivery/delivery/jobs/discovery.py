@@ -38,7 +38,7 @@ def _champion(dep: Deployment, spec):
 
     mlflow.set_tracking_uri(dep.tracking_uri)
     mlflow.set_registry_uri(dep.tracking_uri)
-    client = MlflowClient(dep.tracking_uri)
+    client = MlflowClient(dep.tracking_uri, registry_uri=dep.tracking_uri)
     version, _ = alias_metrics(client, spec, CHAMPION)
     if version is None:
         return None, None

@@ -47,7 +47,7 @@ def _arms(dep: Deployment, exp) -> tuple:
 
     mlflow.set_tracking_uri(dep.tracking_uri)
     mlflow.set_registry_uri(dep.tracking_uri)
-    client, spec = MlflowClient(dep.tracking_uri), get(exp.model_id)
+    client, spec = MlflowClient(dep.tracking_uri, registry_uri=dep.tracking_uri), get(exp.model_id)
     return tuple(ArmModel(v, registered_bundle(client, spec, f"models:/{spec.registered_name}/{v}"))
                  for v in (exp.control_version, exp.candidate_version))
 
@@ -82,7 +82,7 @@ def start_rollout(dep: Deployment, model_id: str, now: datetime) -> dict | None:
     from adaptive_delivery.platform.spec import get
     from adaptive_delivery.platform.training.registry import CHAMPION, REPLACED_TAG
 
-    spec, client = get(model_id), MlflowClient(dep.tracking_uri)
+    spec, client = get(model_id), MlflowClient(dep.tracking_uri, registry_uri=dep.tracking_uri)
     store = rc.RolloutStore(dep.rollouts)
     try:
         champion = client.get_model_version_by_alias(spec.registered_name, CHAMPION)
@@ -103,24 +103,32 @@ def start_rollout(dep: Deployment, model_id: str, now: datetime) -> dict | None:
 
 
 def progress_rollouts(dep: Deployment, now: datetime) -> list[dict]:
-    """Judge every running rollout on its tally; decisions move registry aliases and go on the timeline."""
-    from dataclasses import asdict
-
+    """Judge every running rollout: in the simulated world on the tally its days kept, on real
+    traffic on the prediction log and the outcomes in the lake (`jobs.traffic`); decisions move
+    registry aliases and go on the timeline."""
     from mlflow.tracking import MlflowClient
 
-    from adaptive_delivery.delivery.scenarios import live_rollout as rollout_live
     from adaptive_delivery.platform.rollout import controller as rc
     from adaptive_delivery.platform.rollout.registry import record_decision
     from adaptive_delivery.platform.spec import get
 
     store, out = rc.RolloutStore(dep.rollouts), []
-    client = MlflowClient(dep.tracking_uri)
+    client = MlflowClient(dep.tracking_uri, registry_uri=dep.tracking_uri)
     for exp in [e for e in store.list() if e.status == rc.Status.RUNNING] if dep.rollouts.exists() else []:
         def decided(e, verdict, spec=get(exp.model_id)):
             record_decision(client, spec.registered_name, e, verdict.reason)
 
-        step = rollout_live.progress(store, exp, now, decided)
-        record(dep, "rollout", f"{exp.model_id} {step.experiment_id} {step.stage}: {step.action} ({step.reason})",
-               **asdict(step))
-        out.append(asdict(step))
+        if dep.world is None:
+            from adaptive_delivery.delivery.jobs.traffic import stage_stats
+
+            step = rc.summary(exp, rc.step(store, exp, *stage_stats(dep.predictions, dep.lake, exp), now, decided))
+        else:
+            from dataclasses import asdict
+
+            from adaptive_delivery.delivery.scenarios import live_rollout as rollout_live
+
+            step = asdict(rollout_live.progress(store, exp, now, decided))
+        record(dep, "rollout", f"{exp.model_id} {step['experiment_id']} {step['stage']}: {step['action']} "
+                               f"({step['reason']})", **step)
+        out.append(step)
     return out

@@ -74,7 +74,7 @@ def monitor(dep: Deployment, model_id: str, start: datetime, end: datetime) -> d
                          "rollouts and evaluations, not feature drift")
     mlflow.set_tracking_uri(dep.tracking_uri)  # models:/ URIs resolve through the global registry
     mlflow.set_registry_uri(dep.tracking_uri)
-    client = MlflowClient(dep.tracking_uri)
+    client = MlflowClient(dep.tracking_uri, registry_uri=dep.tracking_uri)
     version, registered = alias_metrics(client, spec, CHAMPION)
     if version is None:
         record(dep, "monitor", f"{model_id}: no champion yet, nothing to monitor", model_id=model_id)

@@ -79,13 +79,7 @@ def step_day(home: Path, store: rc.RolloutStore, exp: rc.Experiment, control: Ar
 def progress(store: rc.RolloutStore, exp: rc.Experiment, now: datetime,
              on_decision: Callable[[rc.Experiment, rc.Verdict], None] | None = None) -> Progress:
     """Judge the stage's tally: hold, advance, promote or roll back; a decision starts a new tally."""
-    verdict = rc.judge(exp, *load_tally(store, exp.experiment_id).snapshot(), now)
+    verdict = rc.step(store, exp, *load_tally(store, exp.experiment_id).snapshot(), now, on_decision)
     if verdict.action != rc.Action.HOLD:
-        rc.apply(exp, verdict, now)
         save_tally(store, exp.experiment_id, StageTally())
-        if on_decision is not None:
-            on_decision(exp, verdict)
-    store.save(exp)
-    return Progress(exp.experiment_id, verdict.stage, verdict.action.value, verdict.reason, exp.status.value,
-                    [{k: e.__dict__[k] for k in ("metric", "control", "candidate", "change", "z", "p", "degraded")}
-                     for e in verdict.evidence])
+    return Progress(**rc.summary(exp, verdict))

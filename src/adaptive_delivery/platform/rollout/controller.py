@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -341,6 +342,28 @@ def apply(exp: Experiment, verdict: Verdict, now: datetime) -> Experiment:
     elif verdict.action == Action.ROLLBACK:
         exp.status = Status.ROLLED_BACK
     return exp
+
+
+def step(store: RolloutStore, exp: Experiment, control: ArmStats, candidate: ArmStats, now: datetime,
+         on_decision: Callable[[Experiment, Verdict], None] | None = None) -> Verdict:
+    """One judgement of a running experiment on its arms' stage so far: applied, announced through
+    `on_decision` when it is more than a hold, and saved. Whoever tallied the arms (the simulated
+    world, or real traffic's prediction log and outcomes) starts a new tally after a decision."""
+    verdict = judge(exp, control, candidate, now)
+    if verdict.action != Action.HOLD:
+        apply(exp, verdict, now)
+        if on_decision is not None:
+            on_decision(exp, verdict)
+    store.save(exp)
+    return verdict
+
+
+def summary(exp: Experiment, verdict: Verdict) -> dict[str, object]:
+    """What a scheduler records of one judgement: the experiment, the verdict and its evidence."""
+    return {"experiment_id": exp.experiment_id, "stage": verdict.stage, "action": verdict.action.value,
+            "reason": verdict.reason, "status": exp.status.value,
+            "evidence": [{k: e.__dict__[k] for k in ("metric", "control", "candidate", "change", "z", "p", "p_family",
+                                                     "degraded")} for e in verdict.evidence]}
 
 
 def start(experiment_id: str, model_id: str, control_version: str, candidate_version: str, now: datetime,
