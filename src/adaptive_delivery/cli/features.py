@@ -117,9 +117,9 @@ def features_trial(
     profile: str = typer.Option("quick", help="Training effort: smoke | quick | full."),
     seed: int = typer.Option(0),
 ) -> None:
-    """The shadow trial of one field: the model trained as it is and with the field, both scoring
-    the spec's holdout days without acting; the primary metric of each and the paired difference
-    with its 95% interval."""
+    """The shadow trial of one field: the model trained as it is and with the field (three training
+    runs each), all scoring the spec's holdout days without acting; the primary metric of each arm
+    and the difference with a 95% interval over the messages and the runs."""
     from adaptive_delivery.delivery.jobs.discovery import DiscoveryError, trial
 
     try:
@@ -128,7 +128,8 @@ def features_trial(
         raise _fail(exc) from exc
     lo, hi = result["ci95"]
     console.print(f"{result['model_id']} + {feature}: macro AUC {result['without']:.4f} -> {result['with']:.4f}, "
-                  f"{result['difference']:+.4f} [{lo:+.4f}, {hi:+.4f}] on {result['holdout_rows']:,} messages: "
+                  f"{result['difference']:+.4f} [{lo:+.4f}, {hi:+.4f}] on {result['holdout_rows']:,} messages, "
+                  f"{len(result['seeds'])} training runs per arm: "
                   f"[bold]{result['verdict']}[/bold] ({result['path']})")
 
 

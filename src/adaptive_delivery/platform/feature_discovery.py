@@ -39,6 +39,7 @@ Q_MAX = 0.01
 MIN_BITS = 0.001
 WEEK = timedelta(days=7)
 BOOTSTRAP = 200  # paired resamples of the shadow trial's messages
+TRIAL_SEEDS = 3  # training runs per arm of a shadow trial
 PERMUTATIONS = 30  # shuffles of a field within the strata: the null its association is judged against
 
 
@@ -320,18 +321,21 @@ def plot_report(report: Report, path: Path) -> Path:
 # ---- the shadow trial ----------------------------------------------------------------------------
 def shadow_trial(spec: ModelSpec, train: pd.DataFrame, holdout: pd.DataFrame, feature: str, kind: str,
                  profile_name: str = "quick", seed: int = 0, repo: str | Path | None = None,
-                 bootstrap: int = BOOTSTRAP) -> dict[str, object]:
+                 bootstrap: int = BOOTSTRAP, seeds: int = TRIAL_SEEDS) -> dict[str, object]:
     """Train the model as it is (its adopted features) and with `feature` as well, with the same
-    parameters and seed on the same rows; both predict the later `holdout` messages, neither acts
-    on them; the primary metric of each on their realised outcomes, and the paired difference with
-    a 95% bootstrap interval over the messages."""
-    return shadow_trials(spec, train, holdout, {feature: kind}, profile_name, seed, repo, bootstrap)[0]
+    parameters on the same rows, `seeds` times each; every model predicts the later `holdout`
+    messages, none acts on them. The primary metric of each arm (its mean over the seeds) on their
+    realised outcomes, and the difference with a 95% interval that counts both the messages
+    (bootstrap, resampled together) and the training runs (their spread over the seeds): one
+    training run of a model is not the model, and measured on a validation world, adding any
+    field at all to a single run "helped" by about as much as the spread between runs."""
+    return shadow_trials(spec, train, holdout, {feature: kind}, profile_name, seed, repo, bootstrap, seeds)[0]
 
 
 def shadow_trials(spec: ModelSpec, train: pd.DataFrame, holdout: pd.DataFrame, features: Mapping[str, str],
                   profile_name: str = "quick", seed: int = 0, repo: str | Path | None = None,
-                  bootstrap: int = BOOTSTRAP) -> list[dict[str, object]]:
-    """`shadow_trial` of each field on its own, against one model trained as it is."""
+                  bootstrap: int = BOOTSTRAP, seeds: int = TRIAL_SEEDS) -> list[dict[str, object]]:
+    """`shadow_trial` of each field on its own, against one set of models trained as it is."""
     from adaptive_delivery.platform.training.evaluation import label_weights
 
     if spec.to_dataset is None or spec.fit is None:
@@ -339,16 +343,23 @@ def shadow_trials(spec: ModelSpec, train: pd.DataFrame, holdout: pd.DataFrame, f
     adopted = feature_adoption.adopted(spec.model_id, repo)
     y = holdout["label"].to_numpy(dtype=int)
     known, weight = label_weights(y, len(spec.classes), spec.partial_labels)
-    without = _holdout_proba(spec, train, holdout, adopted, profile_name, seed)[known]
+    y, weight = y[known], weight[known]
+    runs = [seed + k for k in range(seeds)]
+
+    def arm(extra: Mapping[str, str]) -> list[np.ndarray]:
+        return [_holdout_proba(spec, train, holdout, extra, profile_name, s)[known][:, :len(spec.classes)]
+                for s in runs]
+
+    without = arm(adopted)
     out = []
     for feature, kind in features.items():
-        with_field = _holdout_proba(spec, train, holdout, {**adopted, feature: kind}, profile_name, seed)[known]
-        m0, m1, (lo, hi) = _paired_auc(y[known], weight[known], without, with_field, len(spec.classes), seed, bootstrap)
+        m0, m1, (lo, hi) = _compare_arms(y, weight, without, arm({**adopted, feature: kind}), seed, bootstrap)
         verdict = "helps" if lo > 0 else "hurts" if hi < 0 else "no measurable change"
         out.append({"model_id": spec.model_id, "feature": feature, "kind": kind, "metric": "macro_roc_auc",
                     "without": m0, "with": m1, "difference": m1 - m0, "ci95": [lo, hi], "verdict": verdict,
-                    "train_rows": len(train), "holdout_rows": int(known.sum()), "profile": profile_name, "seed": seed,
-                    "holdout_from": str(holdout["event_timestamp"].min()), "adopted_before": dict(adopted)})
+                    "train_rows": len(train), "holdout_rows": int(known.sum()), "profile": profile_name,
+                    "seeds": runs, "holdout_from": str(holdout["event_timestamp"].min()),
+                    "adopted_before": dict(adopted)})
     return out
 
 
@@ -363,17 +374,23 @@ def _holdout_proba(spec: ModelSpec, train: pd.DataFrame, holdout: pd.DataFrame, 
     return np.asarray(model.predict_proba(spec.to_dataset(holdout, data.categories, extra=extra).X))
 
 
-def _paired_auc(y: np.ndarray, weight: np.ndarray, p0: np.ndarray, p1: np.ndarray, classes: int, seed: int,
-                bootstrap: int) -> tuple[float, float, tuple[float, float]]:
-    """Macro ROC-AUC of both arms on the same messages, and the 95% bootstrap interval of their
-    difference (the messages resampled together)."""
+def _compare_arms(y: np.ndarray, weight: np.ndarray, without: Sequence[np.ndarray], with_field: Sequence[np.ndarray],
+                  seed: int, bootstrap: int) -> tuple[float, float, tuple[float, float]]:
+    """Each arm's macro ROC-AUC averaged over its training runs, and a 95% normal interval of the
+    difference whose variance adds the messages' (a paired bootstrap of the run-averaged
+    difference) and the runs' (each arm's spread over its runs, divided by their number)."""
     from adaptive_delivery.platform.training.evaluation import macro_roc_auc
 
-    p0, p1 = p0[:, :classes], p1[:, :classes]
+    def mean_auc(runs: Sequence[np.ndarray], rows: np.ndarray | slice) -> float:
+        return float(np.mean([macro_roc_auc(y[rows], p[rows], weight[rows]) for p in runs]))
+
+    per_run = [np.array([macro_roc_auc(y, p, weight) for p in arm]) for arm in (without, with_field)]
+    m0, m1 = float(per_run[0].mean()), float(per_run[1].mean())
     rng = np.random.default_rng(seed)
     diffs = []
     for _ in range(bootstrap):
-        i = rng.integers(0, len(y), len(y))
-        diffs.append(macro_roc_auc(y[i], p1[i], weight[i]) - macro_roc_auc(y[i], p0[i], weight[i]))
-    lo, hi = (float(v) for v in np.nanpercentile(diffs, [2.5, 97.5]))
-    return macro_roc_auc(y, p0, weight), macro_roc_auc(y, p1, weight), (lo, hi)
+        rows = rng.integers(0, len(y), len(y))
+        diffs.append(mean_auc(with_field, rows) - mean_auc(without, rows))
+    runs_var = sum(a.var(ddof=1) / len(a) for a in per_run if len(a) > 1)
+    se = float(np.sqrt(np.nanvar(diffs, ddof=1) + runs_var))
+    return m0, m1, (m1 - m0 - 1.96 * se, m1 - m0 + 1.96 * se)
