@@ -24,6 +24,67 @@ _deliverability_subscriber = subscriber_features[[
     "domain_category", "provider",
 ]]
 
+services = {
+    "MDL-001": FeatureService(
+        name="mdl_001_deliverability",
+        features=[_deliverability_subscriber, sender_domain_features, sender_ip_features, sender_provider_features,
+                  content_features, content_provider_features, provider_features, temporal_features],
+        description="Deliverability predictor: inbox / spam / soft bounce / hard bounce / block per message",
+    ),
+    "MDL-002": FeatureService(
+        name="mdl_002_send_time",
+        features=[subscriber_features[["open_hour_heatmap", "click_hour_heatmap", "open_weekday_heatmap",
+                                       "typical_response_hours", "engagement_consistency", "days_since_last_open",
+                                       "client", "device", "domain_category"]], temporal_features],
+        description="Optimal send time per subscriber",
+    ),
+    "MDL-003": FeatureService(
+        name="mdl_003_throttle",
+        features=[provider_features, sender_ip_features[["volume_this_hour", "volume_today", "warmup_stage",
+                                                           "block_rate_24h", "deferral_rate_24h"]], temporal_features],
+        description="Throttle rate optimizer (state of spec §3.2)",
+    ),
+    "MDL-004": FeatureService(
+        name="mdl_004_domain_reputation",
+        features=[sender_domain_features, sender_ip_features],
+        description="Domain reputation scorer",
+    ),
+    "MDL-005": FeatureService(
+        name="mdl_005_engagement",
+        features=[subscriber_features, content_features, temporal_features],
+        description="Engagement (open/click) predictor",
+    ),
+    "MDL-006": FeatureService(
+        name="mdl_006_churn_complaint",
+        features=[subscriber_features, content_features[["subject_spam_words", "body_spam_words", "all_caps_share",
+                                                          "exclamation_density", "has_unsubscribe_link"]]],
+        description="Churn / complaint risk",
+    ),
+    "MDL-007": FeatureService(
+        name="mdl_007_content_quality",
+        features=[content_features],
+        description="Content quality scorer",
+    ),
+    "MDL-008": FeatureService(
+        name="mdl_008_isp_behaviour",
+        features=[provider_features, temporal_features],
+        description="ISP behaviour clusters",
+    ),
+    "MDL-009": FeatureService(
+        name="mdl_009_warmup",
+        features=[sender_ip_features, sender_domain_features[["domain_age_days", "warmup_stage", "bounce_rate_24h",
+                                                               "complaint_rate_24h", "block_rate_24h"]]],
+        description="IP/domain warm-up optimizer (state of spec §3.5)",
+    ),
+    "MDL-010": FeatureService(
+        name="mdl_010_list_hygiene",
+        features=[subscriber_features[["days_since_last_open", "days_since_last_click", "opens_30d", "emails_received_30d",
+                                       "hard_bounces_total", "soft_bounces_total", "complaints_total", "tenure_days",
+                                       "domain_category", "engagement_score"]]],
+        description="List hygiene scorer",
+    ),
+}
+
 _VIEWS = {v.name: v for v in (content_features, content_provider_features, provider_features, sender_domain_features,
                              sender_ip_features, sender_provider_features, subscriber_features, temporal_features)}
 
@@ -35,84 +96,25 @@ def _adopted(model_id: str) -> list[str]:
     return [d["feature"] for d in entry.get("adopted", []) if "__" in d["feature"]]
 
 
-def _with_adopted(model_id: str, features: list) -> list:
-    """A service's projections widened by the model's adopted features: the view's projection
-    gains the feature, or the view joins with that feature alone."""
-    out = list(features)
+def _with_adopted(model_id: str, service: FeatureService) -> FeatureService:
+    """The service widened by the model's adopted features: the view's projection gains the
+    feature, or the view joins with that feature alone."""
     for column in _adopted(model_id):
         view_name, feature = column.split("__", 1)
         if view_name not in _VIEWS:
             raise ValueError(f"{model_id} adopted {column}, but no feature view is named {view_name}")
-        at = [i for i, f in enumerate(out) if f.name == view_name]
-        if not at:
-            out.append(_VIEWS[view_name][[feature]])
-            continue
-        names = [f.name for f in out[at[0]].projection.features]  # what view or view[[...]] selects
-        if feature not in names:
-            out[at[0]] = _VIEWS[view_name][[*names, feature]]
-    return out
+        field = next((f for f in _VIEWS[view_name].features if f.name == feature), None)
+        if field is None:
+            raise ValueError(f"{model_id} adopted {column}, but {view_name} has no feature {feature}")
+        projection = next((p for p in service.feature_view_projections if p.name == view_name), None)
+        if projection is None:
+            service.feature_view_projections.append(_VIEWS[view_name][[feature]].projection)
+        elif feature not in {f.name for f in projection.features}:
+            projection.features.append(field)
+    return service
 
 
-services = {
-    "MDL-001": FeatureService(
-        name="mdl_001_deliverability",
-        features=_with_adopted("MDL-001", [_deliverability_subscriber, sender_domain_features, sender_ip_features, sender_provider_features,
-                  content_features, content_provider_features, provider_features, temporal_features]),
-        description="Deliverability predictor: inbox / spam / soft bounce / hard bounce / block per message",
-    ),
-    "MDL-002": FeatureService(
-        name="mdl_002_send_time",
-        features=_with_adopted("MDL-002", [subscriber_features[["open_hour_heatmap", "click_hour_heatmap", "open_weekday_heatmap",
-                                       "typical_response_hours", "engagement_consistency", "days_since_last_open",
-                                       "client", "device", "domain_category"]], temporal_features]),
-        description="Optimal send time per subscriber",
-    ),
-    "MDL-003": FeatureService(
-        name="mdl_003_throttle",
-        features=_with_adopted("MDL-003", [provider_features, sender_ip_features[["volume_this_hour", "volume_today", "warmup_stage",
-                                                           "block_rate_24h", "deferral_rate_24h"]], temporal_features]),
-        description="Throttle rate optimizer (state of spec §3.2)",
-    ),
-    "MDL-004": FeatureService(
-        name="mdl_004_domain_reputation",
-        features=_with_adopted("MDL-004", [sender_domain_features, sender_ip_features]),
-        description="Domain reputation scorer",
-    ),
-    "MDL-005": FeatureService(
-        name="mdl_005_engagement",
-        features=_with_adopted("MDL-005", [subscriber_features, content_features, temporal_features]),
-        description="Engagement (open/click) predictor",
-    ),
-    "MDL-006": FeatureService(
-        name="mdl_006_churn_complaint",
-        features=_with_adopted("MDL-006", [subscriber_features, content_features[["subject_spam_words", "body_spam_words", "all_caps_share",
-                                                          "exclamation_density", "has_unsubscribe_link"]]]),
-        description="Churn / complaint risk",
-    ),
-    "MDL-007": FeatureService(
-        name="mdl_007_content_quality",
-        features=_with_adopted("MDL-007", [content_features]),
-        description="Content quality scorer",
-    ),
-    "MDL-008": FeatureService(
-        name="mdl_008_isp_behaviour",
-        features=_with_adopted("MDL-008", [provider_features, temporal_features]),
-        description="ISP behaviour clusters",
-    ),
-    "MDL-009": FeatureService(
-        name="mdl_009_warmup",
-        features=_with_adopted("MDL-009", [sender_ip_features, sender_domain_features[["domain_age_days", "warmup_stage", "bounce_rate_24h",
-                                                               "complaint_rate_24h", "block_rate_24h"]]]),
-        description="IP/domain warm-up optimizer (state of spec §3.5)",
-    ),
-    "MDL-010": FeatureService(
-        name="mdl_010_list_hygiene",
-        features=_with_adopted("MDL-010", [subscriber_features[["days_since_last_open", "days_since_last_click", "opens_30d", "emails_received_30d",
-                                       "hard_bounces_total", "soft_bounces_total", "complaints_total", "tenure_days",
-                                       "domain_category", "engagement_score"]]]),
-        description="List hygiene scorer",
-    ),
-}
+services = {model_id: _with_adopted(model_id, service) for model_id, service in services.items()}
 
 mdl_001_deliverability = services["MDL-001"]
 mdl_002_send_time = services["MDL-002"]
