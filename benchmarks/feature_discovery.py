@@ -74,7 +74,8 @@ def one_world(seed: int, args: argparse.Namespace, spark, root: Path) -> list[di
         rows.append({"seed": seed, "field": field, "suggested": field in report.suggestions,
                      "bits_beyond_model": strongest["conditional_bits"], "outcome": strongest["outcome"],
                      "q": min(a["q"] for a in mine), "trial_difference": trial["difference"], "trial_ci95": trial["ci95"],
-                     "verdict": trial["verdict"], "without": trial["without"], "with": trial["with"],
+                     "verdict": trial["verdict"], "without": trial["without"], "placebo": trial["placebo"],
+                     "with": trial["with"],
                      "holdout_rows": trial["holdout_rows"], "train_rows": trial["train_rows"]})
         print(json.dumps(rows[-1], default=float), flush=True)
     print(f"world {seed}: {len(report.suggestions)} suggested, {time.perf_counter() - t0:.0f} s", flush=True)

@@ -593,7 +593,8 @@ def feature_discovery(data: dict, _: str) -> str:
             f"{s['suggested_helped']} helped and {s['suggested_hurt']} hurt in their trials; of the {s['others']} "
             f"others, {s['others_helped']} helped and {s['others_hurt']} hurt. Spearman correlation of the bits "
             f"beyond the model with the trial's gain: {s['spearman_bits_vs_gain']:+.2f}. Trial: macro ROC-AUC with "
-            "the field minus without, paired 95% bootstrap interval over the holdout's messages.\n\n" +
+            "the field minus with the field shuffled (its placebo), each the mean of three training runs; 95% "
+            "interval over the holdout's messages and the runs.\n\n" +
             table(["world", "field", "suggested", "bits beyond the model", "outcome", "q", "trial: AUC gain",
                    "verdict"], rows, "lllrlrrl"))
 

@@ -73,7 +73,7 @@ def test_a_field_is_adopted_only_after_its_shadow_trial_and_a_named_approval(dep
     result = json.loads((home / "reports" / "discovery" / "MDL-001" / "trials" / f"{field}.json").read_text())
     lo, hi = result["ci95"]
     assert lo <= result["difference"] <= hi and result["holdout_rows"] > 300
-    assert 0.5 < result["without"] < 1 and 0.5 < result["with"] < 1
+    assert all(0.5 < result[arm] < 1 for arm in ("without", "placebo", "with")) and len(result["seeds"]) == 3
 
     args = ["features", "approve", "--feature", field, "--by", "ana", "--note", "bounces per IP"]
     if result["verdict"] != "helps":

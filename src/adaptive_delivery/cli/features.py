@@ -117,9 +117,10 @@ def features_trial(
     profile: str = typer.Option("quick", help="Training effort: smoke | quick | full."),
     seed: int = typer.Option(0),
 ) -> None:
-    """The shadow trial of one field: the model trained as it is and with the field (three training
-    runs each), all scoring the spec's holdout days without acting; the primary metric of each arm
-    and the difference with a 95% interval over the messages and the runs."""
+    """The shadow trial of one field: the model trained with the field and with the field shuffled
+    (its placebo), three training runs each, all scoring the spec's holdout days without acting;
+    the primary metric of each arm and the difference with a 95% interval over the messages and
+    the runs (the model as it is, for reference)."""
     from adaptive_delivery.delivery.jobs.discovery import DiscoveryError, trial
 
     try:
@@ -127,7 +128,8 @@ def features_trial(
     except (DiscoveryError, ValueError, KeyError) as exc:
         raise _fail(exc) from exc
     lo, hi = result["ci95"]
-    console.print(f"{result['model_id']} + {feature}: macro AUC {result['without']:.4f} -> {result['with']:.4f}, "
+    console.print(f"{result['model_id']} + {feature}: macro AUC {result['with']:.4f} against its placebo's "
+                  f"{result['placebo']:.4f} (as it is: {result['without']:.4f}), "
                   f"{result['difference']:+.4f} [{lo:+.4f}, {hi:+.4f}] on {result['holdout_rows']:,} messages, "
                   f"{len(result['seeds'])} training runs per arm: "
                   f"[bold]{result['verdict']}[/bold] ({result['path']})")

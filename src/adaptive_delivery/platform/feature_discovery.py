@@ -322,20 +322,23 @@ def plot_report(report: Report, path: Path) -> Path:
 def shadow_trial(spec: ModelSpec, train: pd.DataFrame, holdout: pd.DataFrame, feature: str, kind: str,
                  profile_name: str = "quick", seed: int = 0, repo: str | Path | None = None,
                  bootstrap: int = BOOTSTRAP, seeds: int = TRIAL_SEEDS) -> dict[str, object]:
-    """Train the model as it is (its adopted features) and with `feature` as well, with the same
+    """Train the model with `feature` added, and with the same field shuffled across rows (its
+    placebo: the same column, values and training randomness, no information), with the same
     parameters on the same rows, `seeds` times each; every model predicts the later `holdout`
     messages, none acts on them. The primary metric of each arm (its mean over the seeds) on their
     realised outcomes, and the difference with a 95% interval that counts both the messages
-    (bootstrap, resampled together) and the training runs (their spread over the seeds): one
-    training run of a model is not the model, and measured on a validation world, adding any
-    field at all to a single run "helped" by about as much as the spread between runs."""
+    (bootstrap, resampled together) and the training runs (their spread over the seeds). Measured
+    on validation worlds: against the model without the column, adding any field at all moved the
+    metric by about the same amount in the same world (up in world 1001, down in 1002), as large as a
+    real effect would be; against its placebo that shift cancels."""
     return shadow_trials(spec, train, holdout, {feature: kind}, profile_name, seed, repo, bootstrap, seeds)[0]
 
 
 def shadow_trials(spec: ModelSpec, train: pd.DataFrame, holdout: pd.DataFrame, features: Mapping[str, str],
                   profile_name: str = "quick", seed: int = 0, repo: str | Path | None = None,
                   bootstrap: int = BOOTSTRAP, seeds: int = TRIAL_SEEDS) -> list[dict[str, object]]:
-    """`shadow_trial` of each field on its own, against one set of models trained as it is."""
+    """`shadow_trial` of each field on its own; the model as it is (without the field) is scored
+    too, for reference."""
     from adaptive_delivery.platform.training.evaluation import label_weights
 
     if spec.to_dataset is None or spec.fit is None:
@@ -346,21 +349,36 @@ def shadow_trials(spec: ModelSpec, train: pd.DataFrame, holdout: pd.DataFrame, f
     y, weight = y[known], weight[known]
     runs = [seed + k for k in range(seeds)]
 
-    def arm(extra: Mapping[str, str]) -> list[np.ndarray]:
-        return [_holdout_proba(spec, train, holdout, extra, profile_name, s)[known][:, :len(spec.classes)]
-                for s in runs]
+    def arm(extra: Mapping[str, str], tr: pd.DataFrame = train, ho: pd.DataFrame = holdout) -> list[np.ndarray]:
+        return [_holdout_proba(spec, tr, ho, extra, profile_name, s)[known][:, :len(spec.classes)] for s in runs]
 
-    without = arm(adopted)
+    as_is = arm(adopted)
     out = []
     for feature, kind in features.items():
-        m0, m1, (lo, hi) = _compare_arms(y, weight, without, arm({**adopted, feature: kind}), seed, bootstrap)
+        extra = {**adopted, feature: kind}
+        placebo = arm(extra, _shuffled(train, feature, seed), _shuffled(holdout, feature, seed + 1))
+        m0, m1, (lo, hi) = _compare_arms(y, weight, placebo, arm(extra), seed, bootstrap)
         verdict = "helps" if lo > 0 else "hurts" if hi < 0 else "no measurable change"
         out.append({"model_id": spec.model_id, "feature": feature, "kind": kind, "metric": "macro_roc_auc",
-                    "without": m0, "with": m1, "difference": m1 - m0, "ci95": [lo, hi], "verdict": verdict,
+                    "placebo": m0, "with": m1, "difference": m1 - m0, "ci95": [lo, hi], "verdict": verdict,
+                    "without": float(np.mean([macro_auc(y, p, weight) for p in as_is])),
                     "train_rows": len(train), "holdout_rows": int(known.sum()), "profile": profile_name,
                     "seeds": runs, "holdout_from": str(holdout["event_timestamp"].min()),
                     "adopted_before": dict(adopted)})
     return out
+
+
+def macro_auc(y: np.ndarray, proba: np.ndarray, weight: np.ndarray) -> float:
+    from adaptive_delivery.platform.training.evaluation import macro_roc_auc
+
+    return macro_roc_auc(y, proba, weight)
+
+
+def _shuffled(frame: pd.DataFrame, column: str, seed: int) -> pd.DataFrame:
+    """`frame` with `column`'s values permuted across its rows: the placebo of that field."""
+    values = frame[column].to_numpy(copy=True)
+    np.random.default_rng(seed).shuffle(values)
+    return frame.assign(**{column: values})
 
 
 def _holdout_proba(spec: ModelSpec, train: pd.DataFrame, holdout: pd.DataFrame, extra: Mapping[str, str],
@@ -374,23 +392,21 @@ def _holdout_proba(spec: ModelSpec, train: pd.DataFrame, holdout: pd.DataFrame, 
     return np.asarray(model.predict_proba(spec.to_dataset(holdout, data.categories, extra=extra).X))
 
 
-def _compare_arms(y: np.ndarray, weight: np.ndarray, without: Sequence[np.ndarray], with_field: Sequence[np.ndarray],
+def _compare_arms(y: np.ndarray, weight: np.ndarray, control: Sequence[np.ndarray], treated: Sequence[np.ndarray],
                   seed: int, bootstrap: int) -> tuple[float, float, tuple[float, float]]:
     """Each arm's macro ROC-AUC averaged over its training runs, and a 95% normal interval of the
     difference whose variance adds the messages' (a paired bootstrap of the run-averaged
     difference) and the runs' (each arm's spread over its runs, divided by their number)."""
-    from adaptive_delivery.platform.training.evaluation import macro_roc_auc
+    def mean_auc(runs: Sequence[np.ndarray], rows: np.ndarray) -> float:
+        return float(np.mean([macro_auc(y[rows], p[rows], weight[rows]) for p in runs]))
 
-    def mean_auc(runs: Sequence[np.ndarray], rows: np.ndarray | slice) -> float:
-        return float(np.mean([macro_roc_auc(y[rows], p[rows], weight[rows]) for p in runs]))
-
-    per_run = [np.array([macro_roc_auc(y, p, weight) for p in arm]) for arm in (without, with_field)]
+    per_run = [np.array([macro_auc(y, p, weight) for p in arm]) for arm in (control, treated)]
     m0, m1 = float(per_run[0].mean()), float(per_run[1].mean())
     rng = np.random.default_rng(seed)
     diffs = []
     for _ in range(bootstrap):
         rows = rng.integers(0, len(y), len(y))
-        diffs.append(mean_auc(with_field, rows) - mean_auc(without, rows))
+        diffs.append(mean_auc(treated, rows) - mean_auc(control, rows))
     runs_var = sum(a.var(ddof=1) / len(a) for a in per_run if len(a) > 1)
     se = float(np.sqrt(np.nanvar(diffs, ddof=1) + runs_var))
     return m0, m1, (m1 - m0 - 1.96 * se, m1 - m0 + 1.96 * se)
