@@ -68,12 +68,12 @@ def test_a_field_is_adopted_only_after_its_shadow_trial_and_a_named_approval(dep
     unknown = _run("features", "trial", "--feature", "subscriber_id", "--profile", "smoke")
     assert unknown.exit_code == 2 and "not a candidate" in unknown.output
 
-    trial = _run("features", "trial", "--feature", field, "--profile", "smoke")
+    trial = _run("features", "trial", "--feature", field, "--profile", "smoke", "--runs", "2")
     assert trial.exit_code == 0, trial.output
     result = json.loads((home / "reports" / "discovery" / "MDL-001" / "trials" / f"{field}.json").read_text())
     lo, hi = result["ci95"]
     assert lo <= result["difference"] <= hi and result["holdout_rows"] > 300
-    assert all(0.5 < result[arm] < 1 for arm in ("without", "placebo", "with")) and len(result["seeds"]) == 3
+    assert all(0.5 < result[arm] < 1 for arm in ("without", "placebo", "with")) and result["seeds"] == [0, 1]
 
     args = ["features", "approve", "--feature", field, "--by", "ana", "--note", "bounces per IP"]
     if result["verdict"] != "helps":

@@ -116,6 +116,7 @@ def features_trial(
     model: str = typer.Option("MDL-001", help=MODEL_HELP),
     profile: str = typer.Option("quick", help="Training effort: smoke | quick | full."),
     seed: int = typer.Option(0),
+    runs: int = typer.Option(3, min=2, help="Training runs per arm (seeds SEED, SEED+1, ...)."),
 ) -> None:
     """The shadow trial of one field: the model trained with the field and with the field shuffled
     (its placebo), three training runs each, all scoring the spec's holdout days without acting;
@@ -124,7 +125,7 @@ def features_trial(
     from adaptive_delivery.delivery.jobs.discovery import DiscoveryError, trial
 
     try:
-        result = trial(_deployment(), model, feature, profile, seed)
+        result = trial(_deployment(), model, feature, profile, seed, runs)
     except (DiscoveryError, ValueError, KeyError) as exc:
         raise _fail(exc) from exc
     lo, hi = result["ci95"]

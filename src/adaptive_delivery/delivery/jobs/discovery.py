@@ -83,7 +83,8 @@ def discover(dep: Deployment, model_id: str, until: datetime | None = None, week
     return {**report.as_dict(), "folder": str(out)}
 
 
-def trial(dep: Deployment, model_id: str, feature: str, profile_name: str = "quick", seed: int = 0) -> dict:
+def trial(dep: Deployment, model_id: str, feature: str, profile_name: str = "quick", seed: int = 0,
+          runs: int = fdisc.TRIAL_SEEDS) -> dict:
     """The shadow trial of one candidate field on the deployment's data: the model trained as it is
     and with the field, both scoring the spec's holdout days. Writes trials/FEATURE.json."""
     from adaptive_delivery.platform.spec import get
@@ -96,7 +97,7 @@ def trial(dep: Deployment, model_id: str, feature: str, profile_name: str = "qui
     frame = fdisc.discovery_frame(spec, _labels(dep, spec), dep.features, dep.feast_home)
     holdout = time_split(frame, spec.holdout_days)
     result = fdisc.shadow_trial(spec, frame[~holdout].reset_index(drop=True), frame[holdout].reset_index(drop=True),
-                                feature, kinds[feature], profile_name, seed)
+                                feature, kinds[feature], profile_name, seed, seeds=runs)
     path = folder(dep, spec.model_id) / "trials" / f"{feature}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2, default=str))
