@@ -247,12 +247,12 @@ def discovery_frame(spec: ModelSpec, labels: pd.DataFrame, features_dir: str | P
 
     fs = st.open_store(feast_home, features_dir, project=project)
     st.apply(fs)
-    refs = list(dict.fromkeys(service_refs(fs, spec.feature_service) + feature_refs(list(_discovery(spec).candidates()))))
+    refs = list(dict.fromkeys(service_refs(fs, spec.feature_service) + feature_refs(list(discovery_of(spec).candidates()))))
     frame = st.historical(fs, labels, refs)
     return frame.sort_values("event_timestamp", kind="stable").reset_index(drop=True)
 
 
-def _discovery(spec: ModelSpec) -> Discovery:
+def discovery_of(spec: ModelSpec) -> Discovery:
     if spec.discovery is None:
         raise ValueError(f"{spec.model_id} declares no feature discovery (ModelSpec.discovery)")
     return spec.discovery
@@ -262,7 +262,7 @@ def weekly_report(spec: ModelSpec, frame: pd.DataFrame, model: TrainedModel | No
                   model_version: str | None = None, repo: str | Path | None = None) -> Report:
     """The associations of each of the last `weeks` weeks before `until` (within the strata of
     `model`'s predictions; without a model, plainly) and the suggestions for the latest."""
-    disc = _discovery(spec)
+    disc = discovery_of(spec)
     decided = feature_adoption.decisions(spec.model_id, repo)
     reads = set(model.features) if model is not None else set()
     exclude = {**dict.fromkeys(reads, "the model reads it"),
@@ -339,7 +339,7 @@ def shadow_trials(spec: ModelSpec, train: pd.DataFrame, holdout: pd.DataFrame, f
                   bootstrap: int = BOOTSTRAP, seeds: int = TRIAL_SEEDS) -> list[dict[str, object]]:
     """`shadow_trial` of each field on its own; the model as it is (without the field) is scored
     too, for reference."""
-    from adaptive_delivery.platform.training.evaluation import label_weights
+    from adaptive_delivery.platform.training.evaluation import label_weights, macro_roc_auc
 
     if spec.to_dataset is None or spec.fit is None:
         raise ValueError(f"{spec.model_id} is not trained from a feature table")
@@ -361,17 +361,11 @@ def shadow_trials(spec: ModelSpec, train: pd.DataFrame, holdout: pd.DataFrame, f
         verdict = "helps" if lo > 0 else "hurts" if hi < 0 else "no measurable change"
         out.append({"model_id": spec.model_id, "feature": feature, "kind": kind, "metric": "macro_roc_auc",
                     "placebo": m0, "with": m1, "difference": m1 - m0, "ci95": [lo, hi], "verdict": verdict,
-                    "without": float(np.mean([macro_auc(y, p, weight) for p in as_is])),
+                    "without": float(np.mean([macro_roc_auc(y, p, weight) for p in as_is])),
                     "train_rows": len(train), "holdout_rows": int(known.sum()), "profile": profile_name,
                     "seeds": runs, "holdout_from": str(holdout["event_timestamp"].min()),
                     "adopted_before": dict(adopted)})
     return out
-
-
-def macro_auc(y: np.ndarray, proba: np.ndarray, weight: np.ndarray) -> float:
-    from adaptive_delivery.platform.training.evaluation import macro_roc_auc
-
-    return macro_roc_auc(y, proba, weight)
 
 
 def _shuffled(frame: pd.DataFrame, column: str, seed: int) -> pd.DataFrame:
@@ -397,10 +391,12 @@ def _compare_arms(y: np.ndarray, weight: np.ndarray, control: Sequence[np.ndarra
     """Each arm's macro ROC-AUC averaged over its training runs, and a 95% normal interval of the
     difference whose variance adds the messages' (a paired bootstrap of the run-averaged
     difference) and the runs' (each arm's spread over its runs, divided by their number)."""
-    def mean_auc(runs: Sequence[np.ndarray], rows: np.ndarray) -> float:
-        return float(np.mean([macro_auc(y[rows], p[rows], weight[rows]) for p in runs]))
+    from adaptive_delivery.platform.training.evaluation import macro_roc_auc
 
-    per_run = [np.array([macro_auc(y, p, weight) for p in arm]) for arm in (control, treated)]
+    def mean_auc(runs: Sequence[np.ndarray], rows: np.ndarray) -> float:
+        return float(np.mean([macro_roc_auc(y[rows], p[rows], weight[rows]) for p in runs]))
+
+    per_run = [np.array([macro_roc_auc(y, p, weight) for p in arm]) for arm in (control, treated)]
     m0, m1 = float(per_run[0].mean()), float(per_run[1].mean())
     rng = np.random.default_rng(seed)
     diffs = []

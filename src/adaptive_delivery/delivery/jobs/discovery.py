@@ -57,6 +57,14 @@ def _labels(dep: Deployment, spec) -> pd.DataFrame:
     return labels
 
 
+def _candidate_kind(spec, feature: str) -> str:
+    """The kind of a candidate field of the model; a DiscoveryError for anything else."""
+    kinds = fdisc.discovery_of(spec).candidates()
+    if feature not in kinds:
+        raise DiscoveryError(f"{feature!r} is not a candidate field of {spec.model_id}; the report lists them")
+    return kinds[feature]
+
+
 def discover(dep: Deployment, model_id: str, until: datetime | None = None, weeks: int = WEEKS) -> dict:
     """The weekly report: associations of every candidate field in each of the last `weeks` weeks
     (within the strata of the champion's predictions), and the suggested fields. Writes
@@ -77,7 +85,7 @@ def discover(dep: Deployment, model_id: str, until: datetime | None = None, week
     fdisc.plot_report(report, out / "report.png")
     summary = (f"{spec.model_id}: {len(report.suggestions)} field(s) suggested"
                + (f" ({', '.join(report.suggestions[:5])})" if report.suggestions else "")
-               + f" from {len(fdisc._discovery(spec).candidates())} candidates, {len(report.weeks)} week(s)")
+               + f" from {len(fdisc.discovery_of(spec).candidates())} candidates, {len(report.weeks)} week(s)")
     record(dep, "discover", summary, model_id=spec.model_id, version=version, report=str(out),
            suggestions=report.suggestions)
     return {**report.as_dict(), "folder": str(out)}
@@ -91,13 +99,11 @@ def trial(dep: Deployment, model_id: str, feature: str, profile_name: str = "qui
     from adaptive_delivery.platform.training.dataset import time_split
 
     spec = get(model_id)
-    kinds = fdisc._discovery(spec).candidates()
-    if feature not in kinds:
-        raise DiscoveryError(f"{feature!r} is not a candidate field of {spec.model_id}; the report lists them")
+    kind = _candidate_kind(spec, feature)
     frame = fdisc.discovery_frame(spec, _labels(dep, spec), dep.features, dep.feast_home)
     holdout = time_split(frame, spec.holdout_days)
     result = fdisc.shadow_trial(spec, frame[~holdout].reset_index(drop=True), frame[holdout].reset_index(drop=True),
-                                feature, kinds[feature], profile_name, seed, seeds=runs)
+                                feature, kind, profile_name, seed, seeds=runs)
     path = folder(dep, spec.model_id) / "trials" / f"{feature}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2, default=str))
@@ -115,9 +121,7 @@ def decide(dep: Deployment, model_id: str, feature: str, adopt: bool, by: str, n
     from adaptive_delivery.platform.spec import get
 
     spec = get(model_id)
-    kinds = fdisc._discovery(spec).candidates()
-    if feature not in kinds:
-        raise DiscoveryError(f"{feature!r} is not a candidate field of {spec.model_id}")
+    kind = _candidate_kind(spec, feature)
     path = folder(dep, spec.model_id) / "trials" / f"{feature}.json"
     result = json.loads(path.read_text()) if path.exists() else {}
     if adopt and not result:
@@ -126,7 +130,7 @@ def decide(dep: Deployment, model_id: str, feature: str, adopt: bool, by: str, n
     if adopt and result.get("verdict") != "helps" and not despite_trial:
         raise DiscoveryError(f"the shadow trial of {feature} found {result.get('verdict')!r}: approve it only on "
                              "purpose (--despite-trial)")
-    decision = feature_adoption.decide(spec.model_id, feature, kinds[feature], adopt, by, note, result)
+    decision = feature_adoption.decide(spec.model_id, feature, kind, adopt, by, note, result)
     verb = "adopted" if adopt else "rejected"
     record(dep, "feature-decision", f"{spec.model_id}: {feature} {verb} by {decision.by}",
            model_id=spec.model_id, feature=feature, adopted=adopt, by=decision.by,
