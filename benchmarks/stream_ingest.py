@@ -9,11 +9,14 @@ path's lake), then:
   dedupe, quarantine, ledger, acknowledgement included); then the same with two consumers, one
   process each, sharing the group; then one consumer updating the outcome store (SQLite) too; then
   one consumer, then two, updating the outcome store and pushing the feature rows each batch
-  changed into Feast's Redis online store (and its packed vectors);
+  changed into Feast's Redis online store (and its packed vectors): per content and provider, per
+  provider's 15-minute window, and every subscriber's snapshot as the stream's clock passes each
+  midnight (the stream's lake holds the world's subscriber list);
 - latency: producer and consumer at once, the producer paced at each of `--rates` events/s; per event, from
   its entry id's time (the moment Redis appended it) to the moment its batch was acknowledged,
   p50 / p99; and with the outcome store and the online push, per outcome event, from its append to
-  the moment its content's features were in the online store (event-to-online).
+  the moment its content's and its provider's features were in the online store (event-to-online;
+  an outcome that waited behind a midnight's subscriber snapshot waited for it too).
 Every streamed lake is checked equal to the batch path's, and every outcome store's counts equal to
 those the batch path's lake gives (the run fails otherwise).
 
@@ -38,7 +41,7 @@ from provenance import write_results
 from adaptive_delivery.delivery.events import stream as events_stream
 from adaptive_delivery.delivery.events.lake import EventsLake
 from adaptive_delivery.delivery.events.outcome_store import OutcomeStore
-from adaptive_delivery.delivery.events.schema import EVENT_SCHEMAS
+from adaptive_delivery.delivery.events.schema import DIMENSION_SCHEMAS, EVENT_SCHEMAS
 from adaptive_delivery.delivery.features.online_push import OnlinePush
 from adaptive_delivery.platform import feature_store as st
 from adaptive_delivery.platform.protocol import interval
@@ -87,8 +90,15 @@ def _online_store(address: str, home: str):
 
 def _sink(lake: str, store: str | None, online: tuple[str, str] | None) -> events_stream.LakeSink:
     outcomes = OutcomeStore(store) if store else None
-    push = OnlinePush(_online_store(*online), outcomes) if online else None
+    push = OnlinePush(_online_store(*online), outcomes, EventsLake(lake)) if online else None
     return events_stream.LakeSink(EventsLake(lake), outcomes, push)
+
+
+def _with_subscribers(lake: Path, world: EventsLake) -> None:
+    """The stream's lake holds the world's subscriber list (and other dimensions), as a deployment's
+    lake does: the online push's daily subscriber snapshots are made from it."""
+    for kind in DIMENSION_SCHEMAS:
+        EventsLake(lake).write_dimension(kind, world.read(kind))
 
 
 def _consume(address: str, stream: str, name: str, lake: str, batch: int, store: str | None,
@@ -98,11 +108,13 @@ def _consume(address: str, stream: str, name: str, lake: str, batch: int, store:
 
 
 def consume(address: str, stream: str, lake: Path, consumers: int, batch: int, events: int,
-            store: str | None = None, online: tuple[str, str] | None = None) -> dict[str, float]:
+            store: str | None = None, online: tuple[str, str] | None = None,
+            world: EventsLake | None = None) -> dict[str, float]:
     if store:
         OutcomeStore(store)  # its table exists before the consumers race to create it
     if online:
         _online_store(*online)  # the registry is applied before the clock starts
+        _with_subscribers(lake, world)
     started = time.perf_counter()
     procs = [multiprocessing.Process(target=_consume, args=(address, stream, f"c{i}", str(lake), batch, store, online))
              for i in range(consumers)]
@@ -125,6 +137,7 @@ def latency(address: str, world: EventsLake, out: Path, rate: float, batch: int,
     delays: list[float] = []
     if online:
         out.mkdir(parents=True, exist_ok=True)
+        _with_subscribers(out / "lake", world)
         sink = _sink(str(out / "lake"), f"sqlite:///{out / 'outcomes.db'}", (address, str(out / f"feast-{stream}")))
     else:
         sink = events_stream.LakeSink(EventsLake(out))
@@ -181,7 +194,7 @@ def one_world(args: argparse.Namespace, seed: int) -> dict[str, object]:
             client.copy("bench", stream)
             url = f"sqlite:///{work / stream}.db" if store else None
             runs.append(consume(address, stream, work / stream, consumers, args.batch, events, url,
-                                (address, str(work / f"feast-{stream}")) if online else None))
+                                (address, str(work / f"feast-{stream}")) if online else None, world))
             runs[-1].update(outcome_store=store, online_push=online)
             _same(EventsLake(work / stream), world)
             if url:

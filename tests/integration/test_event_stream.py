@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
@@ -367,13 +368,21 @@ def test_the_outcome_store_fed_by_the_stream_equals_the_batch_paths(small_world,
     frame = batch.frame()
     assert frame["status"].notna().mean() > 0.9 and frame["first_open_us"].notna().any()
     assert (frame["first_machine_open_us"].notna() & frame["first_open_us"].isna()).any()  # machine opens apart
+    day = EventsLake(small_world).partitions("sends")[0]
+    assert streamed.claim_snapshot(day) and not streamed.claim_snapshot(day)  # one consumer takes a midnight
 
 
-def test_content_counts_do_not_depend_on_the_order_events_come_in(small_world, tmp_path):
+def test_content_and_provider_counts_do_not_depend_on_the_order_events_come_in(small_world, tmp_path):
     """Outcomes before their sends, everything twice: each outcome counts once towards its
-    content, and the features from the counts are the reference build's latest rows."""
-    from adaptive_delivery.delivery.features.online_push import rows_from_counts
-    from adaptive_delivery.delivery.features.reference import content_provider_features, load_inputs
+    content and its provider's window, and the features from the counts are the reference build's
+    (each content's latest row; every provider's row of every window)."""
+    from adaptive_delivery.delivery.features.online_push import content_rows
+    from adaptive_delivery.delivery.features.reference import (
+        content_provider_features,
+        load_inputs,
+        provider_features,
+        provider_rows,
+    )
 
     lake = EventsLake(small_world)
     in_order = OutcomeStore(f"sqlite:///{tmp_path / 'in_order.db'}")
@@ -388,4 +397,46 @@ def test_content_counts_do_not_depend_on_the_order_events_come_in(small_world, t
     pd.testing.assert_frame_equal(reversed_store.content_provider(), counts)
     latest = (content_provider_features(load_inputs(small_world)).sort_values("event_timestamp")
               .groupby(["content_id", "provider"]).tail(1).sort_values(["content_id", "provider"], ignore_index=True))
-    pd.testing.assert_frame_equal(rows_from_counts(counts), latest, check_dtype=False)
+    pd.testing.assert_frame_equal(content_rows(in_order, None), latest, check_dtype=False)
+    windows = in_order.provider_windows()
+    assert windows["attempts"].sum() == len(lake.read("outcomes"))  # every outcome's provider is known
+    pd.testing.assert_frame_equal(reversed_store.provider_windows(), windows)
+    stamped = windows.assign(event_timestamp=pd.to_datetime(windows["window_end_us"], unit="us", utc=True))
+    built = provider_features(load_inputs(small_world)).merge(stamped[["provider", "event_timestamp"]])
+    pd.testing.assert_frame_equal(provider_rows(stamped), built.sort_values(["provider", "event_timestamp"],
+                                  ignore_index=True), check_dtype=False)
+
+
+def test_subscriber_snapshots_follow_the_streams_clock_and_late_events(small_world, tmp_path):
+    """Everyone's row when the clock passes midnight, nothing more that day, and again the row of a
+    subscriber whose event arrives after its day's snapshot was pushed; one consumer of several
+    pushes a midnight."""
+    from adaptive_delivery.delivery.features.definitions import Instant
+    from adaptive_delivery.delivery.features.online_push import DailySnapshots
+    from adaptive_delivery.delivery.features.reference import load_inputs, subscriber_features
+
+    lake = EventsLake(small_world)
+    store = OutcomeStore(f"sqlite:///{tmp_path / 'outcomes.db'}")
+    store.load(lake)
+    outcomes = lake.read("outcomes")
+    day = lake.partitions("outcomes")[1]
+    midnight = pd.Timestamp(day, tz="UTC")
+    times = outcomes.column("event_ts").to_pandas()
+    after = outcomes.filter(pa.array((times >= midnight + pd.Timedelta(hours=1)).to_numpy()))[:5]
+    before = outcomes.filter(pa.array((times < midnight - pd.Timedelta(hours=1)).to_numpy()))[:1]
+    snapshots = DailySnapshots(lake)
+    everyone = snapshots(store, set(after.column("message_id").to_pylist()), {"outcomes": after})
+    expected = subscriber_features(load_inputs(small_world, Instant(midnight.to_pydatetime().replace(tzinfo=None))))
+    assert len(everyone) == len(expected) > 1_000 and (everyone["event_timestamp"] == midnight).all()
+    pd.testing.assert_frame_equal(everyone, expected)
+    assert snapshots(store, set(after.column("message_id").to_pylist()), {"outcomes": after}).empty  # same day
+    late = snapshots(store, set(before.column("message_id").to_pylist()), {"outcomes": before})
+    who = store.subscribers_of(before.column("message_id").to_pylist())
+    assert len(who) == 1 and late["subscriber_id"].tolist() == sorted(who)
+    mine = expected[expected["subscriber_id"].isin(who)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(late, mine)
+    # a second consumer of the group: its first batch pushes that day's snapshot; the midnight the
+    # first consumer has already claimed, it leaves
+    other = DailySnapshots(lake)
+    assert len(other(store, set(before.column("message_id").to_pylist()), {"outcomes": before})) > 1_000
+    assert other(store, set(after.column("message_id").to_pylist()), {"outcomes": after}).empty

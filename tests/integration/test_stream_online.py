@@ -1,6 +1,7 @@
 """The stream's push into the online store, for real: a world replayed through Redis into the lake,
 the outcome store and Feast's online store ends with the same online rows as the batch path's
-Spark build materialised on the same world; on a Redis online store the packed vectors follow."""
+Spark build materialised on the same world (every view the stream pushes: per content and
+provider, per provider's 15-minute window); on a Redis online store the packed vectors follow."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import pytest
 
 from adaptive_delivery.delivery.events.lake import EventsLake
 from adaptive_delivery.delivery.events.outcome_store import OutcomeStore
+from adaptive_delivery.delivery.events.schema import DIMENSION_SCHEMAS, TIME_COLUMN
 from adaptive_delivery.delivery.events.stream import LakeSink, replay
-from adaptive_delivery.delivery.features.online_push import VIEW, OnlinePush
+from adaptive_delivery.delivery.features.online_push import PUSHED, OnlinePush
 from adaptive_delivery.platform import feature_store as st
 from adaptive_delivery.platform import packed_features as pk
 from adaptive_delivery.platform.streams import StreamConsumer, connect, ledger
@@ -22,6 +24,8 @@ from adaptive_delivery.platform.streams import StreamConsumer, connect, ledger
 pytestmark = pytest.mark.integration
 SETTINGS = (*st.SETTINGS, "AD_REDIS_CONNECTION")
 KEYS = ["content_id", "provider"]
+VIEW, PROVIDER_VIEW = (p.view for p in PUSHED)
+SUBSCRIBER_VIEW = "subscriber_features"
 
 
 @pytest.fixture
@@ -33,11 +37,22 @@ def clean_settings():
         yield
 
 
-def _online_rows(home: Path, project: str) -> pd.DataFrame:
-    """Every row of the view in a SQLite online store: entity, feature, serialised value, time."""
+def _online_rows(home: Path, project: str, view: str = VIEW) -> pd.DataFrame:
+    """Every row of a view in a SQLite online store: entity, feature, serialised value, time."""
     with sqlite3.connect(home / "online.db") as db:
-        frame = pd.read_sql(f"SELECT entity_key, feature_name, value, event_ts FROM {project}_{VIEW}", db)
+        frame = pd.read_sql(f"SELECT entity_key, feature_name, value, event_ts FROM {project}_{view}", db)
     return frame.sort_values(["entity_key", "feature_name"], ignore_index=True)
+
+
+def _value(serialised: bytes):
+    """A serialised online value as a number, a list of numbers or text."""
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    value = Value.FromString(serialised)
+    got = getattr(value, value.WhichOneof("val"))
+    if isinstance(got, str):
+        return got
+    return list(got.val) if hasattr(got, "val") else float(got)
 
 
 def _stream_into(redis_server: str, name: str, world: Path, lake: Path, sink_for) -> list[dict]:
@@ -53,18 +68,40 @@ def test_a_world_streamed_leaves_the_online_store_the_batch_path_leaves(built_fe
     world, features, ref = built_features
     batch_fs = st.open_store(tmp_path / "batch", features, project="batch")
     st.apply(batch_fs)
-    st.materialize(batch_fs, ref["calendar"]["hour_ts"].min().to_pydatetime(),
-                   ref["content_provider"]["event_timestamp"].max().to_pydatetime(), [VIEW])
+    start = ref["calendar"]["hour_ts"].min().to_pydatetime()
+    st.materialize(batch_fs, start, ref["content_provider"]["event_timestamp"].max().to_pydatetime(), [VIEW])
+    # the provider rows up to the window the last outcome fell in, as a build at that moment has them
+    last = EventsLake(world / "lake").read("outcomes").to_pandas()["event_ts"].max()
+    st.materialize(batch_fs, start, (last.floor("15min") + pd.Timedelta(minutes=15)).to_pydatetime(), [PROVIDER_VIEW])
+    # the subscribers' rows at the last midnight the events reach
+    clock = max(EventsLake(world / "lake").read(kind).to_pandas()[column].max() for kind, column in TIME_COLUMN.items())
+    st.materialize(batch_fs, start, clock.floor("1D").to_pydatetime(), [SUBSCRIBER_VIEW])
     stream_fs = st.open_store(tmp_path / "stream", features, project="stream")
     st.apply(stream_fs)
     store = OutcomeStore(f"sqlite:///{tmp_path / 'outcomes.db'}")
+    for kind in DIMENSION_SCHEMAS:  # the stream's lake holds the subscriber list, as a deployment's does
+        EventsLake(tmp_path / "lake").write_dimension(kind, EventsLake(world / "lake").read(kind))
     batches = _stream_into(redis_server, "online-equal", world / "lake", tmp_path / "lake",
-                           lambda lake: LakeSink(lake, store, OnlinePush(stream_fs, store)))
+                           lambda lake: LakeSink(lake, store, OnlinePush(stream_fs, store, lake)))
     streamed, built = _online_rows(tmp_path / "stream", "stream"), _online_rows(tmp_path / "batch", "batch")
     pairs = ref["content_provider"][KEYS].drop_duplicates()
     assert len(built) == len(pairs) * 5 and len(pairs) > 20  # five features per content and provider
     pd.testing.assert_frame_equal(streamed, built)  # values and event times, byte for byte
     assert sum(b["pushed"] for b in batches) >= len(pairs)  # a pair is pushed again as its outcomes come in
+    streamed, built = (_online_rows(tmp_path / h, h, PROVIDER_VIEW) for h in ("stream", "batch"))
+    assert len(built) == ref["provider"]["provider"].nunique() * 8  # eight features per provider
+    # the same rows, stamped at the same window's end; the mean latency equal up to summation order
+    pd.testing.assert_frame_equal(streamed.drop(columns="value"), built.drop(columns="value"))
+    values = [(_value(a), _value(b)) for a, b in zip(streamed["value"], built["value"], strict=True)]
+    assert [a for a, _ in values] == pytest.approx([b for _, b in values], rel=1e-12)
+    assert min(a for a, _ in values) == -1.0 and max(a for a, _ in values) > 0  # a quiet provider and a busy one
+    streamed, built = (_online_rows(tmp_path / h, h, SUBSCRIBER_VIEW) for h in ("stream", "batch"))
+    subscribers = ref["subscriber"][ref["subscriber"]["event_timestamp"] == clock.floor("1D")]
+    assert len(built) == len(subscribers) * 25 and len(subscribers) > 50  # 25 features per subscriber
+    pd.testing.assert_frame_equal(streamed.drop(columns="value"), built.drop(columns="value"))
+    for a, b, feature in zip(streamed["value"], built["value"], built["feature_name"], strict=True):
+        a, b = _value(a), _value(b)
+        assert a == (b if isinstance(b, str) else pytest.approx(b, rel=1e-9, abs=1e-12)), feature
     # the batch path's own outcome store holds the same counts
     batch_store = OutcomeStore(f"sqlite:///{tmp_path / 'batch.db'}")
     batch_store.load(EventsLake(world / "lake"))
@@ -81,7 +118,7 @@ def test_a_redelivered_batch_pushes_again_and_counts_nothing_twice(built_feature
     store = OutcomeStore(f"sqlite:///{tmp_path / 'outcomes.db'}")
     pushes: list[int] = []
 
-    def failing_push(ids: set[str]) -> int:
+    def failing_push(ids: set[str], events) -> int:
         pushes.append(len(ids))
         raise ConnectionError("the online store went away")
 
@@ -106,6 +143,8 @@ def test_a_redelivered_batch_pushes_again_and_counts_nothing_twice(built_feature
 
 def test_pushed_rows_reach_the_packed_vectors_on_a_redis_online_store(built_features, redis_server, tmp_path,
                                                                        clean_settings):
+    """Feast's Redis store keeps a row unless the next is strictly later: the pushes of one minute or
+    window, each with newer counts, must land all the same, and the packed vectors follow."""
     world, features, ref = built_features
     project = f"t_{uuid.uuid4().hex[:10]}"
     fs = st.open_store(tmp_path / "feast", features, profile="redis-local", project=project,
@@ -115,14 +154,19 @@ def test_pushed_rows_reach_the_packed_vectors_on_a_redis_online_store(built_feat
         store = OutcomeStore(f"sqlite:///{tmp_path / 'outcomes.db'}")
         _stream_into(redis_server, "online-packed", world / "lake", tmp_path / "lake",
                      lambda lake: LakeSink(lake, store, OnlinePush(fs, store)))
-        pairs = ref["content_provider"][KEYS].drop_duplicates().reset_index(drop=True)
-        refs = [f"{VIEW}:{f}" for f in pk.scalar_features(fs.get_feature_view(VIEW))]
-        feast = pd.DataFrame(st.online(fs, refs, pairs.to_dict("records")))
-        reader = pk.PackedReader(connect(redis_server), project, {VIEW: [r.split(":")[1] for r in refs]})
-        packed, _ = reader.read_keys({VIEW: [pairs[k].to_numpy(dtype=object) for k in KEYS]})
-        for feature in refs:
-            column = feature.replace(":", "__")
-            assert feast[column].notna().all()
-            assert packed[column].tolist() == pytest.approx(feast[column].tolist()), feature
+        last = EventsLake(world / "lake").read("outcomes").to_pandas()["event_ts"].max()
+        window = ref["provider"][ref["provider"]["event_timestamp"] == last.floor("15min") + pd.Timedelta(minutes=15)]
+        latest = {VIEW: ref["content_provider"].sort_values("event_timestamp").groupby(KEYS).tail(1),
+                  PROVIDER_VIEW: window}
+        for view, keys in ((VIEW, KEYS), (PROVIDER_VIEW, ["provider"])):
+            expected = latest[view].sort_values(keys, ignore_index=True)
+            refs = [f"{view}:{f}" for f in pk.scalar_features(fs.get_feature_view(view))]
+            feast = pd.DataFrame(st.online(fs, refs, expected[keys].to_dict("records")))
+            reader = pk.PackedReader(connect(redis_server), project, {view: [r.split(":")[1] for r in refs]})
+            packed, _ = reader.read_keys({view: [expected[k].to_numpy(dtype=object) for k in keys]})
+            for feature in refs:
+                column, name = feature.replace(":", "__"), feature.split(":")[1]
+                assert feast[column].tolist() == pytest.approx(expected[name].astype(float).tolist()), feature
+                assert packed[column].tolist() == pytest.approx(feast[column].tolist()), feature
     finally:
         st.teardown(fs)

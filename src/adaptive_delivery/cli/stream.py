@@ -134,9 +134,10 @@ def consume(
     if feature_store is not None and not outcome_store:
         raise typer.BadParameter("the online push reads its counts from the outcome store: give --outcome-store too")
     store = OutcomeStore(outcome_store) if outcome_store else None
-    online = _online_push(feature_store, feature_data, profile, store) if feature_store is not None else None
+    events = EventsLake(lake)
+    online = _online_push(feature_store, feature_data, profile, store, events) if feature_store is not None else None
     _run(StreamConsumer(connect(redis_address), stream, group, name or _consumer_name(),
-                        LakeSink(EventsLake(lake), store, online), batch=batch, claim_idle_ms=claim_idle_ms), until_idle)
+                        LakeSink(events, store, online), batch=batch, claim_idle_ms=claim_idle_ms), until_idle)
 
 
 
@@ -191,15 +192,16 @@ def _run(consumer, until_idle: bool) -> None:
         consumer.step(block_ms=5_000)
 
 
-def _online_push(home: Path, data: Path | None, profile: str, store):
+def _online_push(home: Path, data: Path | None, profile: str, store, lake):
     """The push into the feature store at `home` (its definitions applied first where the registry
-    lacks the pushed view, as a fresh deployment's would)."""
+    lacks a pushed view, as a fresh deployment's would); subscriber snapshots from `lake`'s
+    subscriber list."""
     from adaptive_delivery.delivery.features.online_push import OnlinePush
     from adaptive_delivery.platform import feature_store as st
 
     fs = st.open_store(home, data or home.parent / "features", profile)
     try:
-        return OnlinePush(fs, store)
+        return OnlinePush(fs, store, lake)
     except LookupError:
         st.apply(fs)
-        return OnlinePush(fs, store)
+        return OnlinePush(fs, store, lake)

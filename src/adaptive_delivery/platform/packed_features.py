@@ -200,23 +200,44 @@ def refresh(store, views: Iterable[str] | None = None) -> dict[str, int]:
             for view in chosen}
 
 
-def refresh_entities(store, view_name: str, keys: pd.DataFrame) -> int:
-    """`refresh` for some entities of one view (`keys`: a frame of its join keys), such as those a
-    push just wrote; the vectors written. A no-op for a non-Redis online store."""
-    if not uses_redis(store) or keys.empty:
-        return 0
+def _redis_entities(store, view, keys: pd.DataFrame) -> list[tuple[dict[str, str], bytes]]:
+    """Each entity of `keys` (a frame of the view's join keys) with its Feast Redis key."""
     from feast.infra.online_stores.helpers import _redis_key
     from feast.protos.feast.types.EntityKey_pb2 import EntityKey
     from feast.protos.feast.types.Value_pb2 import Value
 
-    view = store.get_feature_view(view_name)
     join_keys = sorted(view.join_keys)  # Feast's keys name the join keys in sorted order
     entities = []
     for values in keys[join_keys].astype(str).to_dict("records"):
         key = EntityKey(join_keys=join_keys, entity_values=[Value(string_val=values[k]) for k in join_keys])
         entities.append((values, _redis_key(store.project, key, entity_key_serialization_version=3)))
+    return entities
+
+
+def refresh_entities(store, view_name: str, keys: pd.DataFrame) -> int:
+    """`refresh` for some entities of one view (`keys`: a frame of its join keys), such as those a
+    push just wrote; the vectors written. A no-op for a non-Redis online store."""
+    if not uses_redis(store) or keys.empty:
+        return 0
+    view = store.get_feature_view(view_name)
     client = redis_client(store.config.online_store.connection_string)
-    return _refresh_view(store, client, view, entities)
+    return _refresh_view(store, client, view, _redis_entities(store, view, keys))
+
+
+def forget_write_times(store, view, keys: pd.DataFrame) -> int:
+    """Let the next write of these entities' rows in a view land whatever its event time; the
+    entities touched. Feast's Redis store keeps a row unless the new one is strictly later, where a
+    push source's row for the same minute or window carries newer counts. A no-op elsewhere (the
+    SQLite store writes every row it is given)."""
+    if not uses_redis(store) or keys.empty:
+        return 0
+    client = redis_client(store.config.online_store.connection_string)
+    entities = _redis_entities(store, view, keys)
+    pipe = client.pipeline(transaction=False)
+    for _, key in entities:
+        pipe.hdel(key, f"_ts:{view.name}")
+    pipe.execute()
+    return len(entities)
 
 
 def _refresh_view(store, client, view, entities: list[tuple[dict[str, str], bytes]]) -> int:

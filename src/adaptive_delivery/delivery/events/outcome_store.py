@@ -17,6 +17,7 @@ lock first, so two consumers never count one event twice or miss one between the
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -26,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from adaptive_delivery.delivery.events.lake import EventsLake
 from adaptive_delivery.delivery.events.schema import TIME_COLUMN
+from adaptive_delivery.delivery.features.definitions import THROTTLE_REASONS
 
 METADATA = sa.MetaData()
 SEND_COLUMNS = ("subscriber_id", "campaign_id", "provider", "sending_ip", "content_id")
@@ -52,7 +54,9 @@ OUTCOME_EVENTS = sa.Table(
     sa.Column("message_id", sa.String, index=True),
     sa.Column("provider", sa.String), sa.Column("event_us", sa.BigInteger),
     sa.Column("status", sa.String), sa.Column("placement", sa.String),
+    sa.Column("smtp_code", sa.Integer), sa.Column("reason", sa.String), sa.Column("latency_ms", sa.Float),
 )
+EVENT_COLUMNS = [c.name for c in OUTCOME_EVENTS.columns]
 # Per content and provider (the outcome's own provider, else its send's): answers of each kind so
 # far and the time of the latest, as the content_provider feature table counts them.
 COUNT_COLUMNS = ("answers", "accepted", "inbox", "spam", "blocked", "bounced", "deferred")
@@ -63,6 +67,20 @@ CONTENT_PROVIDER = sa.Table(
     sa.Column("last_us", sa.BigInteger, nullable=False),
 )
 PAIR = ["content_id", "provider"]
+# The days whose subscriber snapshot a consumer has taken on pushing: one of several consumers does it.
+SNAPSHOT_DAYS = sa.Table("subscriber_snapshot_days", METADATA, sa.Column("day", sa.Date, primary_key=True))
+# Per mailbox provider and 15-minute window (by its end): what the provider answered in it, as the
+# provider feature table counts them (the outcome's own provider, else its send's).
+WINDOW_US = 15 * 60 * 1_000_000
+WINDOW_COUNTS = ("attempts", "accepted", "deferred", "blocked", "replies_4xx", "replies_5xx", "throttle_signals",
+                 "latency_n")
+PROVIDER_WINDOWS = sa.Table(
+    "provider_window_counts", METADATA,
+    sa.Column("provider", sa.String, primary_key=True), sa.Column("window_end_us", sa.BigInteger, primary_key=True),
+    *(sa.Column(c, sa.BigInteger, nullable=False) for c in WINDOW_COUNTS),
+    sa.Column("latency_sum", sa.Float, nullable=False),
+)
+
 CHUNK = 500  # ids per IN (...) list
 _LOCK_KEY = 0x61640001  # PostgreSQL advisory lock: one writer at a time
 
@@ -77,6 +95,17 @@ class OutcomeStore:
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _write_ahead_log)
         METADATA.create_all(self.engine)
+        self._add_missing_columns(OUTCOME_EVENTS)
+
+    def _add_missing_columns(self, table: sa.Table) -> None:
+        """A store made by an earlier version gains the columns added since (empty for the events it
+        already holds: its provider windows start counting from the next event)."""
+        have = {c["name"] for c in sa.inspect(self.engine).get_columns(table.name)}
+        with self.engine.begin() as conn:
+            for column in table.columns:
+                if column.name not in have:
+                    kind = column.type.compile(dialect=self.engine.dialect)
+                    conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
 
     def _insert(self, table: sa.Table = MESSAGES):
         return (postgresql if self.engine.dialect.name == "postgresql" else sqlite).insert(table)
@@ -111,32 +140,40 @@ class OutcomeStore:
         touched = {v["message_id"] for _, vs, _ in rows for v in vs}
         stmt = self._insert()
         excluded, current = stmt.excluded, MESSAGES.c
-        known = self._sent(conn, touched) if kind == "sends" else set()
+        if kind == "sends":
+            with_content, with_provider = self._sent(conn, touched, "content_id"), self._sent(conn, touched, "provider")
         for columns, values, rule in rows:
             conn.execute(stmt.on_conflict_do_update(index_elements=["message_id"],
                                                     set_=rule(excluded, current, columns)), values)
         if kind == "outcomes":
-            self._count(conn, self._record_outcomes(conn, frame))
+            new = self._record_outcomes(conn, frame)
+            self._count(conn, new[new["content_id"].notna()])
+            self._count_windows(conn, new)
         elif kind == "sends":  # their outcomes that came first count now
             sent = set(frame.loc[frame["content_id"].notna(), "message_id"])
-            self._count(conn, self._outcomes_of(conn, sent - known))
+            self._count(conn, self._outcomes_of(conn, sent - with_content))
+            sent = set(frame.loc[frame["provider"].notna(), "message_id"])
+            waiting = self._outcomes_of(conn, sent - with_provider)  # those whose provider was unknown
+            self._count_windows(conn, waiting[waiting["provider"].isna()])
         return touched
 
-    def _sent(self, conn: sa.Connection, ids: Iterable[str]) -> set[str]:
-        """Those of `ids` whose send (and so content) is known."""
+    def _sent(self, conn: sa.Connection, ids: Iterable[str], column: str) -> set[str]:
+        """Those of `ids` whose send is known and gave this column (its content, its provider)."""
         c = MESSAGES.c
         found: set[str] = set()
         for chunk in _chunks(sorted(ids)):
-            query = sa.select(c.message_id).where(c.message_id.in_(chunk), c.content_id.is_not(None))
+            query = sa.select(c.message_id).where(c.message_id.in_(chunk), getattr(c, column).is_not(None))
             found.update(conn.execute(query).scalars())
         return found
 
     def _record_outcomes(self, conn: sa.Connection, frame: pd.DataFrame) -> pd.DataFrame:
         """Record the outcome events not yet recorded; those new ones, with their message's content
-        and provider where its send is known."""
+        and send provider where its send is known (missing where not)."""
         events = pd.DataFrame({"event_id": frame["event_id"], "message_id": frame["message_id"],
                                "provider": frame["provider"], "event_us": frame["_us"],
-                               "status": frame["status"], "placement": frame["placement"]})
+                               "status": frame["status"], "placement": frame["placement"],
+                               "smtp_code": frame["smtp_code"].astype("Int64"), "reason": frame["reason"],
+                               "latency_ms": frame["latency_ms"]})
         events = events[events["event_id"].notna()].drop_duplicates("event_id")
         seen: set[str] = set()
         for chunk in _chunks(events["event_id"].tolist()):
@@ -144,27 +181,27 @@ class OutcomeStore:
                                      .where(OUTCOME_EVENTS.c.event_id.in_(chunk))).scalars())
         new = events[~events["event_id"].isin(seen)]
         if new.empty:
-            return new
+            return new.assign(content_id=pd.Series(dtype=object), send_provider=pd.Series(dtype=object))
         conn.execute(self._insert(OUTCOME_EVENTS), _records(new, {c: c for c in new.columns}))
         c = MESSAGES.c
-        sent = []
+        sent = [pd.DataFrame(columns=["message_id", "content_id", "send_provider"])]
         for chunk in _chunks(sorted(set(new["message_id"]))):
             query = sa.select(c.message_id, c.content_id, c.provider.label("send_provider")).where(
-                c.message_id.in_(chunk), c.content_id.is_not(None))
+                c.message_id.in_(chunk), c.send_us.is_not(None))
             sent.append(pd.DataFrame(conn.execute(query).all(), columns=["message_id", "content_id", "send_provider"]))
-        return new.merge(pd.concat(sent), on="message_id")
+        return new.merge(pd.concat(sent[1:] or sent), on="message_id", how="left")
 
     def _outcomes_of(self, conn: sa.Connection, ids: set[str]) -> pd.DataFrame:
         """The recorded outcome events of these messages, with their content and send provider."""
         e, m = OUTCOME_EVENTS.c, MESSAGES.c
-        columns = ["message_id", "provider", "event_us", "status", "placement", "content_id", "send_provider"]
+        columns = [*EVENT_COLUMNS[1:], "content_id", "send_provider"]
         parts = [pd.DataFrame(columns=columns)]
         for chunk in _chunks(sorted(ids)):
-            query = (sa.select(e.message_id, e.provider, e.event_us, e.status, e.placement, m.content_id,
+            query = (sa.select(*(getattr(e, c) for c in EVENT_COLUMNS[1:]), m.content_id,
                                m.provider.label("send_provider"))
                      .join(MESSAGES, m.message_id == e.message_id).where(e.message_id.in_(chunk)))
             parts.append(pd.DataFrame(conn.execute(query).all(), columns=columns))
-        return pd.concat(parts, ignore_index=True)
+        return pd.concat(parts[1:] or parts, ignore_index=True)
 
     def _count(self, conn: sa.Connection, events: pd.DataFrame) -> None:
         """Add outcome events (each counted for the first time) to their content's counts."""
@@ -190,6 +227,54 @@ class OutcomeStore:
         conn.execute(stmt.on_conflict_do_update(index_elements=PAIR, set_=update),
                      _records(sums, {c: c for c in sums.columns}))
 
+    def _count_windows(self, conn: sa.Connection, events: pd.DataFrame) -> None:
+        """Add outcome events (each counted for the first time its provider is known) to their
+        provider's 15-minute window."""
+        provider = events["provider"].where(events["provider"].notna(), events["send_provider"])
+        events = events.assign(provider=provider).dropna(subset=["provider"])
+        if events.empty:
+            return
+        status, code = events["status"], pd.to_numeric(events["smtp_code"]).astype("float64")
+        latency = pd.to_numeric(events["latency_ms"]).astype("float64")
+        flags = pd.DataFrame({
+            "provider": events["provider"], "window_end_us": events["event_us"] // WINDOW_US * WINDOW_US + WINDOW_US,
+            "attempts": 1, "accepted": status == "accepted", "deferred": status == "deferred",
+            "blocked": status == "blocked", "replies_4xx": (code >= 400) & (code < 500),
+            "replies_5xx": (code >= 500) & (code < 600),
+            "throttle_signals": status.isin(["deferred", "blocked"]) & events["reason"].isin(THROTTLE_REASONS),
+            "latency_n": latency.notna(), "latency_sum": latency.fillna(0.0),
+        })
+        keys = ["provider", "window_end_us"]
+        sums = flags.groupby(keys).sum().reset_index().astype({c: "int64" for c in WINDOW_COUNTS})
+        stmt = self._insert(PROVIDER_WINDOWS)
+        excluded, current = stmt.excluded, PROVIDER_WINDOWS.c
+        update = {c: getattr(current, c) + getattr(excluded, c) for c in (*WINDOW_COUNTS, "latency_sum")}
+        conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=update),
+                     _records(sums, {c: c for c in sums.columns}))
+
+    def provider_windows(self) -> pd.DataFrame:
+        """Every window's counts of every provider that answered in it, by provider and window."""
+        with self.engine.connect() as conn:
+            frame = pd.read_sql(sa.select(PROVIDER_WINDOWS), conn)
+        frame = frame.sort_values(["provider", "window_end_us"], ignore_index=True)
+        return frame.astype({**{c: "int64" for c in (*WINDOW_COUNTS, "window_end_us")}, "latency_sum": "float64"})
+
+    def provider_window(self, end_us: int | None = None) -> pd.DataFrame:
+        """Every provider ever counted with its counts in one window (by default the latest any
+        provider has), zero where it answered nothing then: what the provider features of that
+        window are made of."""
+        k = PROVIDER_WINDOWS.c
+        with self.engine.connect() as conn:
+            if end_us is None:
+                end_us = conn.execute(sa.select(sa.func.max(k.window_end_us))).scalar()
+            providers = pd.DataFrame({"provider": sorted(conn.execute(sa.select(k.provider).distinct()).scalars())})
+            counts = pd.DataFrame(conn.execute(sa.select(PROVIDER_WINDOWS).where(k.window_end_us == end_us)).all(),
+                                  columns=[c.name for c in PROVIDER_WINDOWS.columns])
+        out = providers.merge(counts.drop(columns="window_end_us"), on="provider", how="left")
+        out = out.fillna({c: 0 for c in (*WINDOW_COUNTS, "latency_sum")})
+        out["window_end_us"] = end_us
+        return out.astype({**{c: "int64" for c in WINDOW_COUNTS}, "latency_sum": "float64"})
+
     def content_provider(self, message_ids: Iterable[str] | None = None) -> pd.DataFrame:
         """The counts of every content and provider these messages' outcomes count towards (all
         of them by default), by content and provider."""
@@ -213,6 +298,21 @@ class OutcomeStore:
                     parts.append(pd.DataFrame(conn.execute(query).all(), columns=parts[0].columns))
         out = pd.concat(parts, ignore_index=True).sort_values(PAIR, ignore_index=True)
         return out.astype({c: "int64" for c in (*COUNT_COLUMNS, "last_us")})
+
+    def claim_snapshot(self, day: date) -> bool:
+        """Take on pushing this day's subscriber snapshot: True for the first consumer to ask."""
+        with self.engine.begin() as conn:
+            stmt = self._insert(SNAPSHOT_DAYS).values(day=day).on_conflict_do_nothing()
+            return conn.execute(stmt.returning(SNAPSHOT_DAYS.c.day)).first() is not None
+
+    def subscribers_of(self, message_ids: Iterable[str]) -> set[str]:
+        """The subscribers these messages went to (of those whose send is known)."""
+        c, found = MESSAGES.c, set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted(set(message_ids))):
+                query = sa.select(c.subscriber_id).where(c.message_id.in_(chunk), c.subscriber_id.is_not(None))
+                found.update(conn.execute(query).scalars())
+        return found
 
     def load(self, lake: EventsLake) -> None:
         """Every event of a lake, a kind and a day at a time (the batch path)."""

@@ -23,7 +23,7 @@ import base64
 import heapq
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -154,7 +154,7 @@ class LakeSink:
     """Writes a batch of entries into the lake as the batch path would (`platform.streams.Sink`)."""
 
     def __init__(self, lake: EventsLake, store: OutcomeStore | None = None,
-                 online: Callable[[set[str]], int] | None = None) -> None:
+                 online: Callable[[set[str], Mapping[str, pa.Table]], int] | None = None) -> None:
         if online is not None and store is None:
             raise ValueError("an online push reads its counts from the outcome store: give the sink one")
         self.lake, self.store, self.online = lake, store, online
@@ -200,7 +200,7 @@ class LakeSink:
         touched = self.store.update_many(valid) if self.store is not None else set()
         line = ledger_record(report) | {"duplicates": report.duplicates, "recovered": recovered}
         if self.online is not None:
-            line["pushed"] = self.online(touched)
+            line["pushed"] = self.online(touched, valid)
         self.lake.record_batch(line)
         return StreamBatch(report, line)
 

@@ -216,29 +216,44 @@ def provider_features(inp: dict) -> pd.DataFrame:
     """What each mailbox provider has been answering in the last 15 minutes."""
     o = inp["outcomes"]
     providers = sorted(set(PROVIDER_NAMES) | set(o["provider"].dropna()))
-    rows = []
+    counts = []
     for t in inp["snapshots"].provider():
         T = _utc(t)
         w = o[(o["event_ts"] >= T - pd.Timedelta(minutes=15)) & (o["event_ts"] < T)]
         g = w.groupby("provider")
-        n = g.size()
-        accepted = w[w["status"] == "accepted"].groupby("provider").size()
-        deferred = w[w["status"] == "deferred"].groupby("provider").size()
-        blocked = w[w["status"] == "blocked"].groupby("provider").size()
-        r4 = w[(w["smtp_code"] >= 400) & (w["smtp_code"] < 500)].groupby("provider").size()
-        r5 = w[(w["smtp_code"] >= 500) & (w["smtp_code"] < 600)].groupby("provider").size()
-        lat = w.dropna(subset=["latency_ms"]).groupby("provider")["latency_ms"].mean()
-        thr = w[w["status"].isin(["deferred", "blocked"]) & w["reason"].isin(fd.THROTTLE_REASONS)].groupby("provider").size()
-        for p in providers:
-            k = int(n.get(p, 0))
-            rows.append({
-                "provider": p, "event_timestamp": T, "attempts_15m": k,
-                "accept_rate_15m": int(accepted.get(p, 0)) / k if k else -1.0,
-                "deferrals_per_min": int(deferred.get(p, 0)) / 15.0, "blocks_per_min": int(blocked.get(p, 0)) / 15.0,
-                "rate_4xx_15m": int(r4.get(p, 0)) / k if k else -1.0, "rate_5xx_15m": int(r5.get(p, 0)) / k if k else -1.0,
-                "mean_latency_ms_15m": float(lat.get(p, -1.0)), "throttle_signals_per_min": int(thr.get(p, 0)) / 15.0,
-            })
-    return pd.DataFrame(rows)
+        latency = w["latency_ms"].dropna()
+        c = pd.DataFrame({
+            "attempts": g.size(), "accepted": (w["status"] == "accepted").groupby(w["provider"]).sum(),
+            "deferred": (w["status"] == "deferred").groupby(w["provider"]).sum(),
+            "blocked": (w["status"] == "blocked").groupby(w["provider"]).sum(),
+            "replies_4xx": ((w["smtp_code"] >= 400) & (w["smtp_code"] < 500)).groupby(w["provider"]).sum(),
+            "replies_5xx": ((w["smtp_code"] >= 500) & (w["smtp_code"] < 600)).groupby(w["provider"]).sum(),
+            "throttle_signals": (w["status"].isin(["deferred", "blocked"]) & w["reason"].isin(fd.THROTTLE_REASONS))
+            .groupby(w["provider"]).sum(),
+            "latency_n": latency.groupby(w["provider"]).size(), "latency_sum": latency.groupby(w["provider"]).sum(),
+        }).reindex(providers).fillna(0)
+        counts.append(c.rename_axis("provider").reset_index().assign(event_timestamp=T))
+    return provider_rows(pd.concat(counts, ignore_index=True))
+
+
+def provider_rows(c: pd.DataFrame) -> pd.DataFrame:
+    """The features from a window's counts per provider (attempts, accepted, deferred, blocked,
+    replies_4xx, replies_5xx, throttle_signals, latency_n, latency_sum) and its event_timestamp
+    (the window's end): shared with the stream, which keeps the same counts in the outcome store and
+    pushes these rows online as a window fills."""
+    attempts = c["attempts"].astype("int64")
+
+    def rate(num: pd.Series, den: pd.Series) -> pd.Series:
+        return (num / den.where(den > 0)).fillna(-1.0).astype(float)
+
+    return pd.DataFrame({
+        "provider": c["provider"], "event_timestamp": c["event_timestamp"], "attempts_15m": attempts,
+        "accept_rate_15m": rate(c["accepted"], attempts), "deferrals_per_min": c["deferred"] / 15.0,
+        "blocks_per_min": c["blocked"] / 15.0, "rate_4xx_15m": rate(c["replies_4xx"], attempts),
+        "rate_5xx_15m": rate(c["replies_5xx"], attempts),
+        "mean_latency_ms_15m": rate(c["latency_sum"], c["latency_n"]),
+        "throttle_signals_per_min": c["throttle_signals"] / 15.0,
+    }).reset_index(drop=True)
 
 
 # ---- campaigns in flight ---------------------------------------------------------------------
