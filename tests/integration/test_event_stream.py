@@ -386,6 +386,8 @@ def test_content_and_provider_counts_do_not_depend_on_the_order_events_come_in(s
 
     lake = EventsLake(small_world)
     in_order = OutcomeStore(f"sqlite:///{tmp_path / 'in_order.db'}")
+    in_order.update("sends", lake.read("sends", days=lake.partitions("sends")[:1]))
+    assert in_order.provider_window().empty  # sends alone: no window yet
     in_order.load(lake)
     reversed_store = OutcomeStore(f"sqlite:///{tmp_path / 'reversed.db'}")
     for _ in range(2):

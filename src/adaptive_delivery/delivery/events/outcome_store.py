@@ -267,7 +267,10 @@ class OutcomeStore:
         with self.engine.connect() as conn:
             if end_us is None:
                 end_us = conn.execute(sa.select(sa.func.max(k.window_end_us))).scalar()
-            providers = pd.DataFrame({"provider": sorted(conn.execute(sa.select(k.provider).distinct()).scalars())})
+            if end_us is None:  # no outcome counted yet (sends only, so far)
+                return pd.DataFrame(columns=[c.name for c in PROVIDER_WINDOWS.columns])
+            providers = pd.DataFrame({"provider": sorted(conn.execute(sa.select(k.provider).distinct()).scalars())},
+                                     dtype=object)
             counts = pd.DataFrame(conn.execute(sa.select(PROVIDER_WINDOWS).where(k.window_end_us == end_us)).all(),
                                   columns=[c.name for c in PROVIDER_WINDOWS.columns])
         out = providers.merge(counts.drop(columns="window_end_us"), on="provider", how="left")
