@@ -437,8 +437,14 @@ def test_subscriber_snapshots_follow_the_streams_clock_and_late_events(small_wor
     assert len(who) == 1 and late["subscriber_id"].tolist() == sorted(who)
     mine = expected[expected["subscriber_id"].isin(who)].reset_index(drop=True)
     pd.testing.assert_frame_equal(late, mine)
-    # a second consumer of the group: its first batch pushes that day's snapshot; the midnight the
-    # first consumer has already claimed, it leaves
+    # a second consumer of the group: its first batch, an older one redelivered, is late for the
+    # midnight the first consumer pushed; its next, of the same day, pushes nothing more
     other = DailySnapshots(lake)
-    assert len(other(store, set(before.column("message_id").to_pylist()), {"outcomes": before})) > 1_000
+    pd.testing.assert_frame_equal(other(store, set(before.column("message_id").to_pylist()), {"outcomes": before}),
+                                  mine)
     assert other(store, set(after.column("message_id").to_pylist()), {"outcomes": after}).empty
+    # a third, starting at the day after: everyone's row at that midnight, once
+    next_day = outcomes.filter(pa.array((times >= midnight + pd.Timedelta(days=1)).to_numpy()))[:5]
+    ids = set(next_day.column("message_id").to_pylist())
+    assert len(DailySnapshots(lake)(store, ids, {"outcomes": next_day})) > 1_000
+    assert other(store, ids, {"outcomes": next_day}).empty  # the day is claimed: the second leaves it

@@ -308,6 +308,11 @@ class OutcomeStore:
             stmt = self._insert(SNAPSHOT_DAYS).values(day=day).on_conflict_do_nothing()
             return conn.execute(stmt.returning(SNAPSHOT_DAYS.c.day)).first() is not None
 
+    def last_snapshot_day(self) -> date | None:
+        """The latest day whose subscriber snapshot a consumer has claimed."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.max(SNAPSHOT_DAYS.c.day))).scalar()
+
     def subscribers_of(self, message_ids: Iterable[str]) -> set[str]:
         """The subscribers these messages went to (of those whose send is known)."""
         c, found = MESSAGES.c, set()

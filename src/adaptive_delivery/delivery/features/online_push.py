@@ -85,8 +85,9 @@ PUSHED = (
 class DailySnapshots:
     """The subscriber rows to push after a batch: everyone's at a midnight the clock just passed
     (by the one consumer of a group that claims the day in the outcome store, and by each consumer
-    on its first batch, so a crash between claim and push is repaired on restart), else those of
-    subscribers whose events came after their day's snapshot was pushed."""
+    on its first batch, so a crash between claim and push is repaired on restart, unless a later
+    midnight is claimed already), else those of subscribers whose events came after their day's
+    snapshot was pushed."""
 
     def __init__(self, lake: EventsLake) -> None:
         self.lake, self.day = lake, None
@@ -96,11 +97,17 @@ class DailySnapshots:
                  if kind in TIME_COLUMN and t.num_rows}
         if not times:
             return pd.DataFrame()
-        clock = datetime.fromtimestamp(max(pc.max(t).as_py() for t in times.values()) / 1e6, UTC)
-        if self.day is None or clock.date() > self.day:
-            first, self.day = self.day is None, clock.date()
-            claimed = outcomes.claim_snapshot(self.day)
-            return self._snapshot(None) if claimed or first else pd.DataFrame()
+        day = datetime.fromtimestamp(max(pc.max(t).as_py() for t in times.values()) / 1e6, UTC).date()
+        if self.day is None:  # this consumer's first batch
+            last = outcomes.last_snapshot_day()
+            if last is None or day >= last:
+                self.day = day
+                outcomes.claim_snapshot(day)
+                return self._snapshot(None)
+            self.day = last  # a redelivered older batch: its events are late for the midnight online
+        elif day > self.day:
+            self.day = day
+            return self._snapshot(None) if outcomes.claim_snapshot(day) else pd.DataFrame()
         midnight = int(datetime.combine(self.day, datetime.min.time(), UTC).timestamp() * 1_000_000)
         late = {m for kind, t in times.items()
                 for m in pc.filter(events[kind].column("message_id"), pc.less(t, midnight)).to_pylist()}
