@@ -105,6 +105,8 @@ def _consume(address: str, stream: str, name: str, lake: str, batch: int, store:
              online: tuple[str, str] | None) -> None:
     sink = _sink(lake, store, online)
     StreamConsumer(connect(address), stream, "lake", name, sink, batch=batch).drain()
+    if sink.online is not None:
+        sink.online.wait()  # the subscriber snapshots are in too
 
 
 def consume(address: str, stream: str, lake: Path, consumers: int, batch: int, events: int,
@@ -168,6 +170,8 @@ def latency(address: str, world: EventsLake, out: Path, rate: float, batch: int,
         pass
     producer.join()
     consumer.drain()  # whatever the last read missed of the producer's last appends
+    if online:
+        sink.online.wait()
     d = np.asarray(delays)
     return {"rate": rate, "online": online, "events": len(d), "p50_ms": float(np.percentile(d, 50)), "p99_ms": float(np.percentile(d, 99)),
             "max_ms": float(d.max())}

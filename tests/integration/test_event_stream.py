@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -414,7 +414,7 @@ def test_subscriber_snapshots_follow_the_streams_clock_and_late_events(small_wor
     subscriber whose event arrives after its day's snapshot was pushed; one consumer of several
     pushes a midnight."""
     from adaptive_delivery.delivery.features.definitions import Instant
-    from adaptive_delivery.delivery.features.online_push import DailySnapshots
+    from adaptive_delivery.delivery.features.online_push import DailySnapshots, Snapshot, merged
     from adaptive_delivery.delivery.features.reference import load_inputs, subscriber_features
 
     lake = EventsLake(small_world)
@@ -424,27 +424,31 @@ def test_subscriber_snapshots_follow_the_streams_clock_and_late_events(small_wor
     day = lake.partitions("outcomes")[1]
     midnight = pd.Timestamp(day, tz="UTC")
     times = outcomes.column("event_ts").to_pandas()
-    after = outcomes.filter(pa.array((times >= midnight + pd.Timedelta(hours=1)).to_numpy()))[:5]
-    before = outcomes.filter(pa.array((times < midnight - pd.Timedelta(hours=1)).to_numpy()))[:1]
-    snapshots = DailySnapshots(lake)
-    everyone = snapshots(store, set(after.column("message_id").to_pylist()), {"outcomes": after})
+    after = {"outcomes": outcomes.filter(pa.array((times >= midnight + pd.Timedelta(hours=1)).to_numpy()))[:5]}
+    before = {"outcomes": outcomes.filter(pa.array((times < midnight - pd.Timedelta(hours=1)).to_numpy()))[:1]}
+    first = DailySnapshots(lake)
+    assert first.due(store, after) == Snapshot(day)
+    everyone = first.rows(Snapshot(day))
     expected = subscriber_features(load_inputs(small_world, Instant(midnight.to_pydatetime().replace(tzinfo=None))))
     assert len(everyone) == len(expected) > 1_000 and (everyone["event_timestamp"] == midnight).all()
     pd.testing.assert_frame_equal(everyone, expected)
-    assert snapshots(store, set(after.column("message_id").to_pylist()), {"outcomes": after}).empty  # same day
-    late = snapshots(store, set(before.column("message_id").to_pylist()), {"outcomes": before})
-    who = store.subscribers_of(before.column("message_id").to_pylist())
-    assert len(who) == 1 and late["subscriber_id"].tolist() == sorted(who)
+    assert first.due(store, after) is None  # the same day: nothing more
+    who = store.subscribers_of(before["outcomes"].column("message_id").to_pylist())
+    assert len(who) == 1 and first.due(store, before) == Snapshot(day, frozenset(who))
     mine = expected[expected["subscriber_id"].isin(who)].reset_index(drop=True)
-    pd.testing.assert_frame_equal(late, mine)
+    pd.testing.assert_frame_equal(first.rows(Snapshot(day, frozenset(who))), mine)
     # a second consumer of the group: its first batch, an older one redelivered, is late for the
-    # midnight the first consumer pushed; its next, of the same day, pushes nothing more
+    # midnight the first consumer pushed; its next, of the same day, makes nothing due
     other = DailySnapshots(lake)
-    pd.testing.assert_frame_equal(other(store, set(before.column("message_id").to_pylist()), {"outcomes": before}),
-                                  mine)
-    assert other(store, set(after.column("message_id").to_pylist()), {"outcomes": after}).empty
-    # a third, starting at the day after: everyone's row at that midnight, once
-    next_day = outcomes.filter(pa.array((times >= midnight + pd.Timedelta(days=1)).to_numpy()))[:5]
-    ids = set(next_day.column("message_id").to_pylist())
-    assert len(DailySnapshots(lake)(store, ids, {"outcomes": next_day})) > 1_000
-    assert other(store, ids, {"outcomes": next_day}).empty  # the day is claimed: the second leaves it
+    assert other.due(store, before) == Snapshot(day, frozenset(who))
+    assert other.due(store, after) is None
+    # a third, starting at the day after: everyone's at that midnight, once
+    next_day = {"outcomes": outcomes.filter(pa.array((times >= midnight + pd.Timedelta(days=1)).to_numpy()))[:5]}
+    assert DailySnapshots(lake).due(store, next_day) == Snapshot(day + timedelta(days=1))
+    assert other.due(store, next_day) is None  # the day is claimed: the second leaves it
+    # a backlog of one midnight is computed once, everyone's where any was
+    a, b = Snapshot(day, frozenset({"s1"})), Snapshot(day, frozenset({"s2"}))
+    assert merged([a, b]) == [Snapshot(day, frozenset({"s1", "s2"}))]
+    assert merged([a, Snapshot(day), b]) == [Snapshot(day)]
+    later = Snapshot(day + timedelta(days=1), frozenset({"s3"}))
+    assert merged([a, later]) == [a, later]  # one per midnight, in order

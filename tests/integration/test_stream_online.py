@@ -81,8 +81,10 @@ def test_a_world_streamed_leaves_the_online_store_the_batch_path_leaves(built_fe
     store = OutcomeStore(f"sqlite:///{tmp_path / 'outcomes.db'}")
     for kind in DIMENSION_SCHEMAS:  # the stream's lake holds the subscriber list, as a deployment's does
         EventsLake(tmp_path / "lake").write_dimension(kind, EventsLake(world / "lake").read(kind))
+    push = OnlinePush(stream_fs, store, EventsLake(tmp_path / "lake"))
     batches = _stream_into(redis_server, "online-equal", world / "lake", tmp_path / "lake",
-                           lambda lake: LakeSink(lake, store, OnlinePush(stream_fs, store, lake)))
+                           lambda lake: LakeSink(lake, store, push))
+    assert push.wait() >= len(ref["subscriber"]["subscriber_id"].unique())  # every midnight's snapshot is in
     streamed, built = _online_rows(tmp_path / "stream", "stream"), _online_rows(tmp_path / "batch", "batch")
     pairs = ref["content_provider"][KEYS].drop_duplicates()
     assert len(built) == len(pairs) * 5 and len(pairs) > 20  # five features per content and provider

@@ -137,7 +137,8 @@ def consume(
     events = EventsLake(lake)
     online = _online_push(feature_store, feature_data, profile, store, events) if feature_store is not None else None
     _run(StreamConsumer(connect(redis_address), stream, group, name or _consumer_name(),
-                        LakeSink(events, store, online), batch=batch, claim_idle_ms=claim_idle_ms), until_idle)
+                        LakeSink(events, store, online), batch=batch, claim_idle_ms=claim_idle_ms), until_idle,
+         online)
 
 
 
@@ -183,10 +184,12 @@ def _consumer_name() -> str:
     return f"{os.uname().nodename}-{os.getpid()}"
 
 
-def _run(consumer, until_idle: bool) -> None:
-    """Drain once and print how many entries (`until_idle`), else consume until stopped."""
+def _run(consumer, until_idle: bool, online=None) -> None:
+    """Drain once and print how many entries (`until_idle`; the subscriber snapshots of the online
+    push, when there is one, in before it returns), else consume until stopped."""
     if until_idle:
-        console.print(json.dumps({"entries": consumer.drain()}))
+        entries = consumer.drain()
+        console.print(json.dumps({"entries": entries, "snapshot_rows": online.wait() if online else 0}))
         return
     while True:
         consumer.step(block_ms=5_000)

@@ -61,6 +61,14 @@ def open_store(home: str | Path, data: str | Path, profile: str = "local", proje
     return FeatureStore(repo_path=str(feature_repo_path()), fs_yaml_file=profile_yaml(profile))
 
 
+def another(store):
+    """A second FeatureStore on the same configuration, with online-store connections of its own
+    (Feast's are not shared between threads: one store per thread)."""
+    from feast import FeatureStore
+
+    return FeatureStore(config=store.config)
+
+
 def open_online_store(home: str | Path, data: str | Path, profile: str = "local", project: str = "adaptive_delivery",
                       **env: str):
     """The same store for online reads only (a decision service): the profile's registry and online

@@ -19,14 +19,18 @@ that midnight is computed from the lake with the batch build's formula
 (`reference.subscriber_features`) and pushed through `subscriber_push`; an event that arrives after
 the snapshot it belongs to was pushed (a late bounce report) pushes its subscriber's row again.
 Of several consumers, the one that claims the day in the outcome store pushes it; a consumer that
-restarts pushes the current day's snapshot on its first batch.
+restarts pushes the current day's snapshot on its first batch. The snapshots are pushed by a process
+of their own beside the consumer (`SnapshotPusher`), so the events behind a midnight do not wait
+for every subscriber's row.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import queue
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pandas as pd
 import pyarrow as pa
@@ -82,72 +86,185 @@ PUSHED = (
 )
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """Subscriber rows due at a midnight: everyone's (`subscribers` None) or some subscribers'."""
+
+    day: date
+    subscribers: frozenset[str] | None = None
+
+
 class DailySnapshots:
-    """The subscriber rows to push after a batch: everyone's at a midnight the clock just passed
-    (by the one consumer of a group that claims the day in the outcome store, and by each consumer
-    on its first batch, so a crash between claim and push is repaired on restart, unless a later
+    """Which subscriber rows a batch makes due: everyone's at a midnight the clock just passed (by
+    the one consumer of a group that claims the day in the outcome store, and by each consumer on
+    its first batch, so a crash between claim and push is repaired on restart, unless a later
     midnight is claimed already), else those of subscribers whose events came after their day's
-    snapshot was pushed."""
+    snapshot was pushed; and the rows themselves, from the lake."""
 
     def __init__(self, lake: EventsLake) -> None:
         self.lake, self.day = lake, None
 
-    def __call__(self, outcomes: OutcomeStore, message_ids: set[str], events: Events | None) -> pd.DataFrame:
+    def due(self, outcomes: OutcomeStore, events: Events | None) -> Snapshot | None:
         times = {kind: pc.cast(t.column(TIME_COLUMN[kind]), pa.int64()) for kind, t in (events or {}).items()
                  if kind in TIME_COLUMN and t.num_rows}
         if not times:
-            return pd.DataFrame()
+            return None
         day = datetime.fromtimestamp(max(pc.max(t).as_py() for t in times.values()) / 1e6, UTC).date()
         if self.day is None:  # this consumer's first batch
             last = outcomes.last_snapshot_day()
             if last is None or day >= last:
                 self.day = day
                 outcomes.claim_snapshot(day)
-                return self._snapshot(None)
+                return Snapshot(day)
             self.day = last  # a redelivered older batch: its events are late for the midnight online
         elif day > self.day:
             self.day = day
-            return self._snapshot(None) if outcomes.claim_snapshot(day) else pd.DataFrame()
+            return Snapshot(day) if outcomes.claim_snapshot(day) else None
         midnight = int(datetime.combine(self.day, datetime.min.time(), UTC).timestamp() * 1_000_000)
         late = {m for kind, t in times.items()
                 for m in pc.filter(events[kind].column("message_id"), pc.less(t, midnight)).to_pylist()}
-        return self._snapshot(outcomes.subscribers_of(late)) if late else pd.DataFrame()
+        who = outcomes.subscribers_of(late) if late else set()
+        return Snapshot(self.day, frozenset(who)) if who else None
 
-    def _snapshot(self, subscribers: set[str] | None) -> pd.DataFrame:
-        """The rows at the clock's last midnight (of these subscribers, or of everyone)."""
+    def rows(self, snapshot: Snapshot) -> pd.DataFrame:
+        """The rows at the snapshot's midnight, computed from the lake as the batch build does."""
         if self.lake.read("subscribers", columns=["subscriber_id"]).num_rows == 0:
             return pd.DataFrame()  # a lake without its subscriber list: nothing to describe
-        inp = load_inputs(self.lake.root, fd.Instant(datetime.combine(self.day, datetime.min.time())))
-        if subscribers is not None:
-            if not subscribers:
-                return pd.DataFrame()
+        inp = load_inputs(self.lake.root, fd.Instant(datetime.combine(snapshot.day, datetime.min.time())))
+        if snapshot.subscribers is not None:
             for kind in ("subscribers", "sends", "outcomes", "engagement", "complaints"):
-                inp[kind] = inp[kind][inp[kind]["subscriber_id"].isin(subscribers)]
+                inp[kind] = inp[kind][inp[kind]["subscriber_id"].isin(snapshot.subscribers)]
         if inp["subscribers"].empty:
             return pd.DataFrame()
         return subscriber_features(inp)
 
 
-def subscriber_view(lake: EventsLake) -> PushedView:
-    """The daily subscriber snapshots, computed from this lake (its subscriber list included)."""
-    return PushedView("subscriber_features", "subscriber_push", ("subscriber_id",), DailySnapshots(lake))
+def merged(snapshots: list[Snapshot]) -> list[Snapshot]:
+    """Snapshots waiting in line, in order, with those of one midnight made one (everyone's where
+    any was), so a backlog of late events costs one computation per midnight."""
+    out: list[Snapshot] = []
+    for s in snapshots:
+        if out and out[-1].day == s.day:
+            last = out[-1].subscribers
+            both = None if last is None or s.subscribers is None else last | s.subscribers
+            out[-1] = Snapshot(s.day, both)
+        else:
+            out.append(s)
+    return out
+
+
+class SnapshotPusher:
+    """Pushes the subscriber snapshots beside the consumer, in a process of its own with a feature
+    store of its own: a midnight's rows (every subscriber, about a third of a millisecond each
+    through Feast's online write, most of it Python) would otherwise hold up every event behind them,
+    on a thread as well (measured: the consumer slowed to a fifth). The consumer decides what is due
+    (`DailySnapshots.due`) and queues it; a failure is raised on its next batch (not acknowledged: the
+    restarted consumer pushes the day again)."""
+
+    VIEW, SOURCE, KEYS = "subscriber_features", "subscriber_push", ("subscriber_id",)
+
+    def __init__(self, feature_store, lake: EventsLake) -> None:
+        self.snapshots = DailySnapshots(lake)
+        context = multiprocessing.get_context("spawn")  # no inherited connections or threads
+        self.jobs, self.done = context.Queue(), context.Queue()
+        self.process = context.Process(target=push_snapshots, args=(feature_store.config, str(lake.root),
+                                                                     self.jobs, self.done),
+                                       name="subscriber-snapshots", daemon=True)
+        self.process.start()
+        self.queued, self.pushed = 0, 0
+
+    def after_batch(self, outcomes: OutcomeStore, events: Events | None) -> None:
+        """Queue what this batch made due (the consumer's process)."""
+        self._collect(block=False)
+        snapshot = self.snapshots.due(outcomes, events)
+        if snapshot is not None:
+            self.jobs.put(snapshot)
+            self.queued += 1
+
+    def wait(self) -> int:
+        """Block until every queued snapshot is pushed; the rows pushed so far."""
+        self._collect(block=True)
+        return self.pushed
+
+    def close(self) -> None:
+        self.jobs.put(None)
+        self.process.join(30)
+
+    def _collect(self, block: bool) -> None:
+        while self.queued:
+            try:
+                answer = self.done.get(timeout=1.0) if block else self.done.get_nowait()
+            except queue.Empty:
+                if not block:
+                    return
+                if not self.process.is_alive():
+                    raise RuntimeError(f"the subscriber snapshot process died ({self.process.exitcode})") from None
+                continue
+            self.queued -= 1
+            if isinstance(answer, str):
+                raise RuntimeError(f"pushing the subscriber snapshots failed: {answer}")
+            self.pushed += answer
+
+
+def push_snapshots(config, lake_root: str, jobs, done) -> None:
+    """The snapshot process: push each queued snapshot (a backlog of one midnight merged), one
+    answer per job: the rows pushed, or why not. Stops on None."""
+    from feast import FeatureStore
+
+    store = FeatureStore(config=config)
+    view, snapshots = store.get_feature_view(SnapshotPusher.VIEW), DailySnapshots(EventsLake(lake_root))
+    parent = multiprocessing.parent_process()
+    while True:
+        try:
+            batch = [jobs.get(timeout=5.0)]
+        except queue.Empty:
+            if parent is not None and not parent.is_alive():
+                return  # the consumer was killed: its restart starts another
+            continue
+        while True:
+            try:
+                batch.append(jobs.get_nowait())
+            except queue.Empty:
+                break
+        stop = None in batch
+        batch = [b for b in batch if b is not None]
+        try:
+            pushed = 0
+            for snapshot in merged(batch):
+                rows = snapshots.rows(snapshot)
+                if not rows.empty:
+                    st.push_latest(store, view, rows, SnapshotPusher.KEYS)
+                    pushed += len(rows)
+            answers: list[int | str] = [0] * len(batch)
+            if answers:
+                answers[-1] = pushed
+        except Exception as exc:  # noqa: BLE001 - every failure goes back to the consumer
+            answers = [f"{type(exc).__name__}: {exc}"] * len(batch)
+        for answer in answers:
+            done.put(answer)
+        if stop:
+            return
 
 
 class OnlinePush:
     """Pushes what a batch of events changed (a `LakeSink`'s `online`): called with the message
     ids the batch touched and its events, after the lake and the outcome store have them; returns
-    the rows pushed. Given the lake, the subscribers' daily snapshots are pushed too."""
+    the rows pushed. Given the lake, the subscribers' daily snapshots are pushed too, beside the
+    consumer (`wait` blocks until they are in)."""
 
     def __init__(self, feature_store, outcomes: OutcomeStore, lake: EventsLake | None = None,
                  pushed: Iterable[PushedView] = PUSHED) -> None:
         views = {v.name: v for v in feature_store.list_feature_views()}
-        pushed = (*pushed, subscriber_view(lake)) if lake is not None else tuple(pushed)
-        self.feature_store, self.outcomes, self.pushed = feature_store, outcomes, pushed
-        for p in self.pushed:
-            if getattr(getattr(views.get(p.view), "stream_source", None), "name", None) != p.source:
-                raise LookupError(f"the feature store has no {p.view} fed by the push source {p.source}: apply "
+        self.feature_store, self.outcomes, self.pushed = feature_store, outcomes, tuple(pushed)
+        sources = [(p.view, p.source) for p in self.pushed]
+        if lake is not None:
+            sources.append((SnapshotPusher.VIEW, SnapshotPusher.SOURCE))
+        for view, source in sources:
+            if getattr(getattr(views.get(view), "stream_source", None), "name", None) != source:
+                raise LookupError(f"the feature store has no {view} fed by the push source {source}: apply "
                                   "the definitions first")
         self.views = {p.view: views[p.view] for p in self.pushed}
+        self.snapshots = SnapshotPusher(feature_store, lake) if lake is not None else None
 
     def __call__(self, message_ids: Iterable[str], events: Events | None = None) -> int:
         ids, pushed = set(message_ids), 0
@@ -159,4 +276,15 @@ class OnlinePush:
                 continue
             st.push_latest(self.feature_store, self.views[p.view], rows, p.keys)
             pushed += len(rows)
+        if self.snapshots is not None:
+            self.snapshots.after_batch(self.outcomes, events)
         return pushed
+
+    def wait(self) -> int:
+        """Block until the queued subscriber snapshots are in; their rows pushed so far."""
+        return self.snapshots.wait() if self.snapshots is not None else 0
+
+    def close(self) -> None:
+        """Stop the snapshot process once what is queued is pushed."""
+        if self.snapshots is not None:
+            self.snapshots.close()
