@@ -517,14 +517,21 @@ def stream_ingest(data: dict, _: str) -> str:
             ci(at_least_zero(x["p50_ms"]), lambda v: f"{v:.0f}"), ci(at_least_zero(x["p99_ms"]), lambda v: f"{v:.0f}")]
            for x in s["latency"]]
     events = data["worlds"][0]["publish"]["events"]
+    snapshots = ("" if "snapshot_rows_per_s" not in s else
+                 f"\n\nWith the online push, a process beside the consumer pushes every subscriber's snapshot as the "
+                 f"stream's clock passes each midnight ({ci(s['snapshot_rows'], rate)} rows over a replay, at "
+                 f"{ci(s['snapshot_rows_per_s'], rate)} rows/s through Feast's online write, from the consumer's start, the "
+                 "process's own start included); the events/s above are "
+                 "the consumer's while it runs beside it, and a replay's few midnights, pushed at once, finish after "
+                 "the drain.")
     return (f"{len(data['worlds'])} worlds of {data['subscribers']:,} subscribers over {data['days']} days (about "
             f"{events:,} events each), two cores, a local redis-server; consumers read {data['batch']:,} entries at "
             "a time, and every streamed lake is checked equal to the batch path's (and every outcome store's "
             "counts equal to the batch path's). Mean [95% interval] over worlds.\n\n"
-            + table(["path", "events/s"], rows) +
+            + table(["path", "events/s"], rows) + snapshots +
             "\n\nOne consumer, the producer paced: from an event's append to its batch's acknowledgement (written "
             "in the lake), or, with the outcome store and the online push, from an outcome's append to the moment "
-            "its content's features were in the online store:\n\n"
+            "its content's and its provider's features were in the online store:\n\n"
             + table(["producer", "path", "p50 ms", "p99 ms"], lat))
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import queue
 import shutil
 import sys
 import tempfile
@@ -102,11 +103,14 @@ def _with_subscribers(lake: Path, world: EventsLake) -> None:
 
 
 def _consume(address: str, stream: str, name: str, lake: str, batch: int, store: str | None,
-             online: tuple[str, str] | None) -> None:
+             online: tuple[str, str] | None, times) -> None:
+    """One consumer process: drain, then wait for its subscriber snapshots; (drained, snapshots in,
+    snapshot rows) to `times`, wall-clock."""
     sink = _sink(lake, store, online)
     StreamConsumer(connect(address), stream, "lake", name, sink, batch=batch).drain()
-    if sink.online is not None:
-        sink.online.wait()  # the subscriber snapshots are in too
+    drained = time.time()
+    rows = sink.online.wait() if sink.online is not None else 0  # the subscriber snapshots are in too
+    times.put((drained, time.time(), rows))
 
 
 def consume(address: str, stream: str, lake: Path, consumers: int, batch: int, events: int,
@@ -117,17 +121,30 @@ def consume(address: str, stream: str, lake: Path, consumers: int, batch: int, e
     if online:
         _online_store(*online)  # the registry is applied before the clock starts
         _with_subscribers(lake, world)
-    started = time.perf_counter()
-    procs = [multiprocessing.Process(target=_consume, args=(address, stream, f"c{i}", str(lake), batch, store, online))
+    times = multiprocessing.Queue()
+    started = time.time()
+    procs = [multiprocessing.Process(target=_consume, args=(address, stream, f"c{i}", str(lake), batch, store, online,
+                                                            times))
              for i in range(consumers)]
     for p in procs:
         p.start()
+    ends = []
+    while len(ends) < len(procs):
+        try:
+            ends.append(times.get(timeout=1.0))
+        except queue.Empty:
+            if any(p.exitcode for p in procs):
+                sys.exit(f"a consumer exited with {[p.exitcode for p in procs]}")
     for p in procs:
         p.join()
         if p.exitcode:
             sys.exit(f"consumer exited with {p.exitcode}")
-    took = time.perf_counter() - started
-    return {"consumers": consumers, "events": events, "seconds": took, "events_per_s": events / took}
+    # events/s while the stream is drained (the subscriber snapshots' process runs beside it all the
+    # while); the snapshots of a replay's few days, pushed at once, finish after
+    took = max(d for d, _, _ in ends) - started
+    return {"consumers": consumers, "events": events, "seconds": took, "events_per_s": events / took,
+            "snapshots_after_s": max(w for _, w, _ in ends) - started - took,
+            "snapshot_rows": sum(r for _, _, r in ends)}
 
 
 def latency(address: str, world: EventsLake, out: Path, rate: float, batch: int, stream: str,
@@ -229,6 +246,10 @@ def summary(worlds: list[dict]) -> dict[str, object]:
     }
     for i, name in enumerate(("consume_1", "consume_2", "consume_1_store", "consume_1_online", "consume_2_online")):
         out[f"{name}_events_per_s"] = interval([w["consume"][i]["events_per_s"] for w in worlds]).to_dict()
+    online = [w["consume"][3] for w in worlds]  # one consumer with the online push
+    out["snapshot_rows_per_s"] = interval([r["snapshot_rows"] / (r["seconds"] + r["snapshots_after_s"])
+                                           for r in online]).to_dict()
+    out["snapshot_rows"] = interval([r["snapshot_rows"] for r in online]).to_dict()
     runs = [(x["rate"], x["online"]) for x in worlds[0]["latency"]]
     out["latency"] = [{"rate": rate, "online": online, **{k: interval([w["latency"][i][k] for w in worlds]).to_dict()
                                                           for k in ("p50_ms", "p99_ms")}}

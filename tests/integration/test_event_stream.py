@@ -159,8 +159,9 @@ def test_consumers_killed_at_random_lose_nothing_and_double_nothing(redis_server
     batch_store.load(world)
     streamed_store = OutcomeStore(f"sqlite:///{tmp_path / 'outcomes.db'}")
     assert _rows(streamed_store) == _rows(batch_store)
-    # every outcome counted once towards its content's online features, kills or not
+    # every outcome counted once towards its content's and its provider's online features, kills or not
     pd.testing.assert_frame_equal(streamed_store.content_provider(), batch_store.content_provider())
+    pd.testing.assert_frame_equal(streamed_store.provider_windows(), batch_store.provider_windows())
 
 
 def _through_the_stream(redis_server: str, name: str, entries, lake: Path) -> list[dict]:
