@@ -141,7 +141,7 @@ def push_latest(store, view, rows: pd.DataFrame, keys: Sequence[str]) -> None:
 
     packed_features.forget_write_times(store, view, rows[list(keys)])
     store._get_provider().ingest_df(view, rows)
-    packed_features.refresh_entities(store, view.name, rows[list(keys)])
+    packed_features.refresh_rows(store, view, rows.reset_index(drop=True))
 
 
 def teardown(store) -> None:
