@@ -16,7 +16,7 @@ path's lake), then:
   its entry id's time (the moment Redis appended it) to the moment its batch was acknowledged,
   p50 / p99; and with the outcome store and the online push, per outcome event, from its append to
   the moment its content's and its provider's features were in the online store (event-to-online;
-  an outcome that waited behind a midnight's subscriber snapshot waited for it too).
+  the subscriber snapshots' process runs beside the consumer meanwhile, on the same two cores).
 Every streamed lake is checked equal to the batch path's, and every outcome store's counts equal to
 those the batch path's lake gives (the run fails otherwise).
 

@@ -415,7 +415,12 @@ def test_subscriber_snapshots_follow_the_streams_clock_and_late_events(small_wor
     subscriber whose event arrives after its day's snapshot was pushed; one consumer of several
     pushes a midnight."""
     from adaptive_delivery.delivery.features.definitions import Instant
-    from adaptive_delivery.delivery.features.online_push import DailySnapshots, Snapshot, merged
+    from adaptive_delivery.delivery.features.online_push import (
+        DailySnapshots,
+        Snapshot,
+        merged,
+        snapshot_rows,
+    )
     from adaptive_delivery.delivery.features.reference import load_inputs, subscriber_features
 
     lake = EventsLake(small_world)
@@ -427,9 +432,9 @@ def test_subscriber_snapshots_follow_the_streams_clock_and_late_events(small_wor
     times = outcomes.column("event_ts").to_pandas()
     after = {"outcomes": outcomes.filter(pa.array((times >= midnight + pd.Timedelta(hours=1)).to_numpy()))[:5]}
     before = {"outcomes": outcomes.filter(pa.array((times < midnight - pd.Timedelta(hours=1)).to_numpy()))[:1]}
-    first = DailySnapshots(lake)
+    first = DailySnapshots()
     assert first.due(store, after) == Snapshot(day)
-    everyone = first.rows(Snapshot(day))
+    everyone = snapshot_rows(lake, Snapshot(day))
     expected = subscriber_features(load_inputs(small_world, Instant(midnight.to_pydatetime().replace(tzinfo=None))))
     assert len(everyone) == len(expected) > 1_000 and (everyone["event_timestamp"] == midnight).all()
     pd.testing.assert_frame_equal(everyone, expected)
@@ -437,15 +442,15 @@ def test_subscriber_snapshots_follow_the_streams_clock_and_late_events(small_wor
     who = store.subscribers_of(before["outcomes"].column("message_id").to_pylist())
     assert len(who) == 1 and first.due(store, before) == Snapshot(day, frozenset(who))
     mine = expected[expected["subscriber_id"].isin(who)].reset_index(drop=True)
-    pd.testing.assert_frame_equal(first.rows(Snapshot(day, frozenset(who))), mine)
+    pd.testing.assert_frame_equal(snapshot_rows(lake, Snapshot(day, frozenset(who))), mine)
     # a second consumer of the group: its first batch, an older one redelivered, is late for the
     # midnight the first consumer pushed; its next, of the same day, makes nothing due
-    other = DailySnapshots(lake)
+    other = DailySnapshots()
     assert other.due(store, before) == Snapshot(day, frozenset(who))
     assert other.due(store, after) is None
     # a third, starting at the day after: everyone's at that midnight, once
     next_day = {"outcomes": outcomes.filter(pa.array((times >= midnight + pd.Timedelta(days=1)).to_numpy()))[:5]}
-    assert DailySnapshots(lake).due(store, next_day) == Snapshot(day + timedelta(days=1))
+    assert DailySnapshots().due(store, next_day) == Snapshot(day + timedelta(days=1))
     assert other.due(store, next_day) is None  # the day is claimed: the second leaves it
     # a backlog of one midnight is computed once, everyone's where any was
     a, b = Snapshot(day, frozenset({"s1"})), Snapshot(day, frozenset({"s2"}))

@@ -119,7 +119,7 @@ def features_trial(
     runs: int = typer.Option(3, min=2, help="Training runs per arm (seeds SEED, SEED+1, ...)."),
 ) -> None:
     """The shadow trial of one field: the model trained with the field and with the field shuffled
-    (its placebo), three training runs each, all scoring the spec's holdout days without acting;
+    (its placebo), `--runs` training runs each, all scoring the spec's holdout days without acting;
     the primary metric of each arm and the difference with a 95% interval over the messages and
     the runs (the model as it is, for reference)."""
     from adaptive_delivery.delivery.jobs.discovery import DiscoveryError, trial

@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -59,14 +58,6 @@ def open_store(home: str | Path, data: str | Path, profile: str = "local", proje
 
     configure(home, data, profile, project, **env)
     return FeatureStore(repo_path=str(feature_repo_path()), fs_yaml_file=profile_yaml(profile))
-
-
-def another(store):
-    """A second FeatureStore on the same configuration, with online-store connections of its own
-    (Feast's are not shared between threads: one store per thread)."""
-    from feast import FeatureStore
-
-    return FeatureStore(config=store.config)
 
 
 def open_online_store(home: str | Path, data: str | Path, profile: str = "local", project: str = "adaptive_delivery",
@@ -130,18 +121,15 @@ def materialize(store, start: datetime, end: datetime, views: list[str] | None =
     packed_features.refresh(store, views)
 
 
-def push_latest(store, view, rows: pd.DataFrame, keys: Sequence[str]) -> None:
-    """Write rows (one per entity, `keys` its join keys) to the online store as each entity's
-    latest, what a push source does, and (on a Redis online store) refresh their packed vectors.
-    A row replaces the entity's row of the same event time too: pushed rows are recomputed from
-    running counts, so a later push of the same minute or window is the newer one. Feast's `push`
-    would re-read every view from the registry on each call (measured: most of its time); the
-    caller reads `view` once."""
+def push_latest(store, view, rows: pd.DataFrame) -> None:
+    """Write rows (one per entity) to the online store as each entity's latest, what a push source
+    does, and (on a Redis online store) their packed vectors. A row replaces the entity's row of
+    the same event time too: pushed rows are recomputed from running counts, so a later push of the
+    same minute or window is the newer one. Feast's `push` would re-read every view from the
+    registry on each call (measured: most of its time); the caller reads `view` once."""
     from adaptive_delivery.platform import packed_features
 
-    packed_features.forget_write_times(store, view, rows[list(keys)])
-    store._get_provider().ingest_df(view, rows)
-    packed_features.refresh_rows(store, view, rows.reset_index(drop=True))
+    packed_features.write_latest(store, view, rows, lambda: store._get_provider().ingest_df(view, rows))
 
 
 def teardown(store) -> None:

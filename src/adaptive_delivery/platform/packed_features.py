@@ -19,7 +19,7 @@ runs in the platform environment (Feast); the reader needs only redis and numpy.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -224,39 +224,35 @@ def refresh_entities(store, view_name: str, keys: pd.DataFrame) -> int:
     return _refresh_view(store, client, view, _redis_entities(store, view, keys))
 
 
-def forget_write_times(store, view, keys: pd.DataFrame) -> int:
-    """Let the next write of these entities' rows in a view land whatever its event time; the
-    entities touched. Feast's Redis store keeps a row unless the new one is strictly later, where a
-    push source's row for the same minute or window carries newer counts. A no-op elsewhere (the
-    SQLite store writes every row it is given)."""
-    if not uses_redis(store) or keys.empty:
+def write_latest(store, view, rows: pd.DataFrame, write: Callable[[], None]) -> int:
+    """Run `write` (Feast's online write of `rows`, one per entity) so that each row lands as its
+    entity's latest, and on a Redis online store pack their vectors; the vectors written.
+
+    Feast's Redis store keeps a row unless the new one is strictly later, where a push source's row
+    for the same minute or window carries newer counts: each entity's write time is cleared first.
+    The vectors are packed from the rows themselves rather than read back through Feast's online
+    read (most of a push's time), where Feast stores every packed feature as it is given (64-bit
+    numbers, booleans, text); otherwise they are read back as `refresh_entities` does. Elsewhere
+    (the SQLite store writes every row it is given) only `write` runs."""
+    if not uses_redis(store) or rows.empty:
+        write()
         return 0
+    rows = rows.reset_index(drop=True)
     client = redis_client(store.config.online_store.connection_string)
-    entities = _redis_entities(store, view, keys)
+    entities = _redis_entities(store, view, rows)
     pipe = client.pipeline(transaction=False)
     for _, key in entities:
         pipe.hdel(key, f"_ts:{view.name}")
     pipe.execute()
-    return len(entities)
-
-
-def refresh_rows(store, view, rows: pd.DataFrame) -> int:
-    """`refresh_entities` for rows just written to Feast (one per entity, every feature of the view):
-    their vectors packed from the rows themselves rather than read back through Feast's online read
-    (most of a push's time). Only where Feast stores every packed feature as it is given (64-bit
-    numbers, booleans, text): otherwise read back as `refresh_entities` does."""
-    if not uses_redis(store) or rows.empty:
-        return 0
-    client = redis_client(store.config.online_store.connection_string)
-    entities = _redis_entities(store, view, rows)
-    given = rows if _stored_as_given(view) else None
-    return _refresh_view(store, client, view, entities, given)
+    write()
+    return _refresh_view(store, client, view, entities, rows if _stored_as_given(view) else None)
 
 
 def _stored_as_given(view) -> bool:
     from feast.types import Bool, Float64, Int64, String
 
-    return all(f.dtype in (Float64, Int64, Bool, String) for f in view.features if f.name in scalar_features(view))
+    packed = set(scalar_features(view))
+    return all(f.dtype in (Float64, Int64, Bool, String) for f in view.features if f.name in packed)
 
 
 def _refresh_view(store, client, view, entities: list[tuple[dict[str, str], bytes]],

@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from adaptive_delivery.delivery.events.lake import EventsLake
 from adaptive_delivery.delivery.events.schema import TIME_COLUMN
-from adaptive_delivery.delivery.features.definitions import THROTTLE_REASONS
+from adaptive_delivery.delivery.features.definitions import provider_answer_flags
 
 METADATA = sa.MetaData()
 SEND_COLUMNS = ("subscriber_id", "campaign_id", "provider", "sending_ip", "content_id")
@@ -141,7 +141,7 @@ class OutcomeStore:
         stmt = self._insert()
         excluded, current = stmt.excluded, MESSAGES.c
         if kind == "sends":
-            with_content, with_provider = self._sent(conn, touched, "content_id"), self._sent(conn, touched, "provider")
+            had_content, had_provider = self._sent(conn, touched)
         for columns, values, rule in rows:
             conn.execute(stmt.on_conflict_do_update(index_elements=["message_id"],
                                                     set_=rule(excluded, current, columns)), values)
@@ -150,21 +150,27 @@ class OutcomeStore:
             self._count(conn, new[new["content_id"].notna()])
             self._count_windows(conn, new)
         elif kind == "sends":  # their outcomes that came first count now
-            sent = set(frame.loc[frame["content_id"].notna(), "message_id"])
-            self._count(conn, self._outcomes_of(conn, sent - with_content))
-            sent = set(frame.loc[frame["provider"].notna(), "message_id"])
-            waiting = self._outcomes_of(conn, sent - with_provider)  # those whose provider was unknown
-            self._count_windows(conn, waiting[waiting["provider"].isna()])
+            content = set(frame.loc[frame["content_id"].notna(), "message_id"]) - had_content
+            provider = set(frame.loc[frame["provider"].notna(), "message_id"]) - had_provider
+            waiting = self._outcomes_of(conn, content | provider)
+            self._count(conn, waiting[waiting["message_id"].isin(content)])
+            # towards a window only those whose own provider was unknown (the others counted already)
+            self._count_windows(conn, waiting[waiting["message_id"].isin(provider) & waiting["provider"].isna()])
         return touched
 
-    def _sent(self, conn: sa.Connection, ids: Iterable[str], column: str) -> set[str]:
-        """Those of `ids` whose send is known and gave this column (its content, its provider)."""
+    def _sent(self, conn: sa.Connection, ids: Iterable[str]) -> tuple[set[str], set[str]]:
+        """Those of `ids` whose send is known with its content, and with its provider."""
         c = MESSAGES.c
-        found: set[str] = set()
+        content: set[str] = set()
+        provider: set[str] = set()
         for chunk in _chunks(sorted(ids)):
-            query = sa.select(c.message_id).where(c.message_id.in_(chunk), getattr(c, column).is_not(None))
-            found.update(conn.execute(query).scalars())
-        return found
+            query = sa.select(c.message_id, c.content_id, c.provider).where(c.message_id.in_(chunk))
+            for message, has_content, has_provider in conn.execute(query).all():
+                if has_content is not None:
+                    content.add(message)
+                if has_provider is not None:
+                    provider.add(message)
+        return content, provider
 
     def _record_outcomes(self, conn: sa.Connection, frame: pd.DataFrame) -> pd.DataFrame:
         """Record the outcome events not yet recorded; those new ones, with their message's content
@@ -234,14 +240,11 @@ class OutcomeStore:
         events = events.assign(provider=provider).dropna(subset=["provider"])
         if events.empty:
             return
-        status, code = events["status"], pd.to_numeric(events["smtp_code"]).astype("float64")
         latency = pd.to_numeric(events["latency_ms"]).astype("float64")
         flags = pd.DataFrame({
             "provider": events["provider"], "window_end_us": events["event_us"] // WINDOW_US * WINDOW_US + WINDOW_US,
-            "attempts": 1, "accepted": status == "accepted", "deferred": status == "deferred",
-            "blocked": status == "blocked", "replies_4xx": (code >= 400) & (code < 500),
-            "replies_5xx": (code >= 500) & (code < 600),
-            "throttle_signals": status.isin(["deferred", "blocked"]) & events["reason"].isin(THROTTLE_REASONS),
+            "attempts": 1,
+            **provider_answer_flags(events["status"], pd.to_numeric(events["smtp_code"]), events["reason"]),
             "latency_n": latency.notna(), "latency_sum": latency.fillna(0.0),
         })
         keys = ["provider", "window_end_us"]

@@ -210,3 +210,14 @@ def temporal_columns(moments: np.ndarray) -> dict[str, np.ndarray]:
         "is_weekend": weekday >= 5,
         "is_holiday": np.isin(days, holidays),
     }
+
+
+def provider_answer_flags(status: pd.Series, smtp_code: pd.Series, reason: pd.Series) -> dict[str, pd.Series]:
+    """What each answer counts towards in its provider's 15-minute window: the batch build and the
+    outcome store (which keeps the windows for the stream) count them alike."""
+    code = smtp_code.astype("float64")
+    return {
+        "accepted": status == "accepted", "deferred": status == "deferred", "blocked": status == "blocked",
+        "replies_4xx": (code >= 400) & (code < 500), "replies_5xx": (code >= 500) & (code < 600),
+        "throttle_signals": status.isin(["deferred", "blocked"]) & reason.isin(THROTTLE_REASONS),
+    }

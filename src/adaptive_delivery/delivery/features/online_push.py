@@ -51,7 +51,7 @@ from adaptive_delivery.platform import feature_store as st
 Events = Mapping[str, pa.Table]  # a batch's events that the checks passed, by kind
 
 
-def content_rows(outcomes: OutcomeStore, message_ids: set[str] | None, events: Events | None = None) -> pd.DataFrame:
+def content_rows(outcomes: OutcomeStore, message_ids: set[str] | None) -> pd.DataFrame:
     """The content-and-provider rows of every pair these messages' outcomes count towards (of
     every pair, given None)."""
     counts = outcomes.content_provider(message_ids)
@@ -61,7 +61,7 @@ def content_rows(outcomes: OutcomeStore, message_ids: set[str] | None, events: E
     return content_provider_rows(counts.assign(event_timestamp=latest.dt.floor(fd.CAMPAIGN_EVERY) + fd.CAMPAIGN_EVERY))
 
 
-def provider_window_rows(outcomes: OutcomeStore, message_ids: set[str], events: Events | None = None) -> pd.DataFrame:
+def provider_window_rows(outcomes: OutcomeStore, message_ids: set[str]) -> pd.DataFrame:
     """Every provider's row of the latest window (zero counts where it answered nothing in it)."""
     counts = outcomes.provider_window()
     if counts.empty:
@@ -72,17 +72,17 @@ def provider_window_rows(outcomes: OutcomeStore, message_ids: set[str], events: 
 
 @dataclass(frozen=True)
 class PushedView:
-    """A feature view the stream feeds: its push source, entity columns and how its rows are made."""
+    """A feature view the stream feeds from the outcome store's counts: its push source and how its
+    rows are made from the message ids a batch touched."""
 
     view: str
     source: str
-    keys: tuple[str, ...]
-    rows: Callable[[OutcomeStore, set[str], Events | None], pd.DataFrame]
+    rows: Callable[[OutcomeStore, set[str]], pd.DataFrame]
 
 
 PUSHED = (
-    PushedView("content_provider_features", "content_provider_push", ("content_id", "provider"), content_rows),
-    PushedView("provider_features", "provider_push", ("provider",), provider_window_rows),
+    PushedView("content_provider_features", "content_provider_push", content_rows),
+    PushedView("provider_features", "provider_push", provider_window_rows),
 )
 
 
@@ -99,10 +99,10 @@ class DailySnapshots:
     the one consumer of a group that claims the day in the outcome store, and by each consumer on
     its first batch, so a crash between claim and push is repaired on restart, unless a later
     midnight is claimed already), else those of subscribers whose events came after their day's
-    snapshot was pushed; and the rows themselves, from the lake."""
+    snapshot was pushed."""
 
-    def __init__(self, lake: EventsLake) -> None:
-        self.lake, self.day = lake, None
+    def __init__(self) -> None:
+        self.day: date | None = None
 
     def due(self, outcomes: OutcomeStore, events: Events | None) -> Snapshot | None:
         times = {kind: pc.cast(t.column(TIME_COLUMN[kind]), pa.int64()) for kind, t in (events or {}).items()
@@ -126,17 +126,18 @@ class DailySnapshots:
         who = outcomes.subscribers_of(late) if late else set()
         return Snapshot(self.day, frozenset(who)) if who else None
 
-    def rows(self, snapshot: Snapshot) -> pd.DataFrame:
-        """The rows at the snapshot's midnight, computed from the lake as the batch build does."""
-        if self.lake.read("subscribers", columns=["subscriber_id"]).num_rows == 0:
-            return pd.DataFrame()  # a lake without its subscriber list: nothing to describe
-        inp = load_inputs(self.lake.root, fd.Instant(datetime.combine(snapshot.day, datetime.min.time())))
-        if snapshot.subscribers is not None:
-            for kind in ("subscribers", "sends", "outcomes", "engagement", "complaints"):
-                inp[kind] = inp[kind][inp[kind]["subscriber_id"].isin(snapshot.subscribers)]
-        if inp["subscribers"].empty:
-            return pd.DataFrame()
-        return subscriber_features(inp)
+
+def snapshot_rows(lake: EventsLake, snapshot: Snapshot) -> pd.DataFrame:
+    """The rows at the snapshot's midnight, computed from the lake as the batch build does."""
+    if lake.read("subscribers", columns=["subscriber_id"]).num_rows == 0:
+        return pd.DataFrame()  # a lake without its subscriber list: nothing to describe
+    inp = load_inputs(lake.root, fd.Instant(datetime.combine(snapshot.day, datetime.min.time())))
+    if snapshot.subscribers is not None:
+        for kind in ("subscribers", "sends", "outcomes", "engagement", "complaints"):
+            inp[kind] = inp[kind][inp[kind]["subscriber_id"].isin(snapshot.subscribers)]
+    if inp["subscribers"].empty:
+        return pd.DataFrame()
+    return subscriber_features(inp)
 
 
 def merged(snapshots: list[Snapshot]) -> list[Snapshot]:
@@ -161,10 +162,10 @@ class SnapshotPusher:
     (`DailySnapshots.due`) and queues it; a failure is raised on its next batch (not acknowledged: the
     restarted consumer pushes the day again)."""
 
-    VIEW, SOURCE, KEYS = "subscriber_features", "subscriber_push", ("subscriber_id",)
+    VIEW, SOURCE = "subscriber_features", "subscriber_push"
 
     def __init__(self, feature_store, lake: EventsLake) -> None:
-        self.snapshots = DailySnapshots(lake)
+        self.snapshots = DailySnapshots()
         context = multiprocessing.get_context("spawn")  # no inherited connections or threads
         self.jobs, self.done = context.Queue(), context.Queue()
         self.process = context.Process(target=push_snapshots, args=(feature_store.config, str(lake.root),
@@ -186,10 +187,6 @@ class SnapshotPusher:
         self._collect(block=True)
         return self.pushed
 
-    def close(self) -> None:
-        self.jobs.put(None)
-        self.process.join(30)
-
     def _collect(self, block: bool) -> None:
         while self.queued:
             try:
@@ -208,11 +205,11 @@ class SnapshotPusher:
 
 def push_snapshots(config, lake_root: str, jobs, done) -> None:
     """The snapshot process: push each queued snapshot (a backlog of one midnight merged), one
-    answer per job: the rows pushed, or why not. Stops on None."""
+    answer per job: the rows pushed, or why not. Stops when the consumer is gone."""
     from feast import FeatureStore
 
     store = FeatureStore(config=config)
-    view, snapshots = store.get_feature_view(SnapshotPusher.VIEW), DailySnapshots(EventsLake(lake_root))
+    view, lake = store.get_feature_view(SnapshotPusher.VIEW), EventsLake(lake_root)
     parent = multiprocessing.parent_process()
     while True:
         try:
@@ -226,24 +223,18 @@ def push_snapshots(config, lake_root: str, jobs, done) -> None:
                 batch.append(jobs.get_nowait())
             except queue.Empty:
                 break
-        stop = None in batch
-        batch = [b for b in batch if b is not None]
         try:
             pushed = 0
             for snapshot in merged(batch):
-                rows = snapshots.rows(snapshot)
+                rows = snapshot_rows(lake, snapshot)
                 if not rows.empty:
-                    st.push_latest(store, view, rows, SnapshotPusher.KEYS)
+                    st.push_latest(store, view, rows)
                     pushed += len(rows)
-            answers: list[int | str] = [0] * len(batch)
-            if answers:
-                answers[-1] = pushed
+            answers: list[int | str] = [0] * (len(batch) - 1) + [pushed]  # the rows, on the last job
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the consumer
             answers = [f"{type(exc).__name__}: {exc}"] * len(batch)
         for answer in answers:
             done.put(answer)
-        if stop:
-            return
 
 
 class OnlinePush:
@@ -271,10 +262,10 @@ class OnlinePush:
         if not ids:
             return 0
         for p in self.pushed:
-            rows = p.rows(self.outcomes, ids, events)
+            rows = p.rows(self.outcomes, ids)
             if rows.empty:
                 continue
-            st.push_latest(self.feature_store, self.views[p.view], rows, p.keys)
+            st.push_latest(self.feature_store, self.views[p.view], rows)
             pushed += len(rows)
         if self.snapshots is not None:
             self.snapshots.after_batch(self.outcomes, events)
@@ -283,8 +274,3 @@ class OnlinePush:
     def wait(self) -> int:
         """Block until the queued subscriber snapshots are in; their rows pushed so far."""
         return self.snapshots.wait() if self.snapshots is not None else 0
-
-    def close(self) -> None:
-        """Stop the snapshot process once what is queued is pushed."""
-        if self.snapshots is not None:
-            self.snapshots.close()

@@ -220,16 +220,11 @@ def provider_features(inp: dict) -> pd.DataFrame:
     for t in inp["snapshots"].provider():
         T = _utc(t)
         w = o[(o["event_ts"] >= T - pd.Timedelta(minutes=15)) & (o["event_ts"] < T)]
-        g = w.groupby("provider")
+        flags = fd.provider_answer_flags(w["status"], w["smtp_code"], w["reason"])
         latency = w["latency_ms"].dropna()
         c = pd.DataFrame({
-            "attempts": g.size(), "accepted": (w["status"] == "accepted").groupby(w["provider"]).sum(),
-            "deferred": (w["status"] == "deferred").groupby(w["provider"]).sum(),
-            "blocked": (w["status"] == "blocked").groupby(w["provider"]).sum(),
-            "replies_4xx": ((w["smtp_code"] >= 400) & (w["smtp_code"] < 500)).groupby(w["provider"]).sum(),
-            "replies_5xx": ((w["smtp_code"] >= 500) & (w["smtp_code"] < 600)).groupby(w["provider"]).sum(),
-            "throttle_signals": (w["status"].isin(["deferred", "blocked"]) & w["reason"].isin(fd.THROTTLE_REASONS))
-            .groupby(w["provider"]).sum(),
+            "attempts": w.groupby("provider").size(),
+            **{name: flag.groupby(w["provider"]).sum() for name, flag in flags.items()},
             "latency_n": latency.groupby(w["provider"]).size(), "latency_sum": latency.groupby(w["provider"]).sum(),
         }).reindex(providers).fillna(0)
         counts.append(c.rename_axis("provider").reset_index().assign(event_timestamp=T))

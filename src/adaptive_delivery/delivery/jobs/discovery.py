@@ -93,8 +93,9 @@ def discover(dep: Deployment, model_id: str, until: datetime | None = None, week
 
 def trial(dep: Deployment, model_id: str, feature: str, profile_name: str = "quick", seed: int = 0,
           runs: int = fdisc.TRIAL_SEEDS) -> dict:
-    """The shadow trial of one candidate field on the deployment's data: the model trained as it is
-    and with the field, both scoring the spec's holdout days. Writes trials/FEATURE.json."""
+    """The shadow trial of one candidate field on the deployment's data: the model trained with the
+    field and with the field shuffled (its placebo), `runs` times each, all scoring the spec's
+    holdout days. Writes trials/FEATURE.json."""
     from adaptive_delivery.platform.spec import get
     from adaptive_delivery.platform.training.dataset import time_split
 
