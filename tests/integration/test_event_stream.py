@@ -370,7 +370,13 @@ def test_the_outcome_store_fed_by_the_stream_equals_the_batch_paths(small_world,
     assert frame["status"].notna().mean() > 0.9 and frame["first_open_us"].notna().any()
     assert (frame["first_machine_open_us"].notna() & frame["first_open_us"].isna()).any()  # machine opens apart
     day = EventsLake(small_world).partitions("sends")[0]
-    assert streamed.claim_snapshot(day) and not streamed.claim_snapshot(day)  # one consumer takes a midnight
+    assert streamed.claim_snapshot(day, "a") and not streamed.claim_snapshot(day, "b")  # one takes a midnight
+    assert not streamed.take_over_snapshot(day, "b", lease_s=900)  # another's claim, within its lease
+    assert streamed.take_over_snapshot(day, "a", lease_s=900)  # its own, restarted
+    assert streamed.take_over_snapshot(day, "b", lease_s=0)  # the lease out
+    streamed.snapshot_pushed(day)
+    assert not streamed.take_over_snapshot(day, "a", lease_s=0)  # pushed: nobody pushes it again
+    assert streamed.snapshot_days()["pushed_us"].notna().all()
 
 
 def test_content_and_provider_counts_do_not_depend_on_the_order_events_come_in(small_world, tmp_path):
@@ -432,7 +438,7 @@ def test_subscriber_snapshots_follow_the_streams_clock_and_late_events(small_wor
     times = outcomes.column("event_ts").to_pandas()
     after = {"outcomes": outcomes.filter(pa.array((times >= midnight + pd.Timedelta(hours=1)).to_numpy()))[:5]}
     before = {"outcomes": outcomes.filter(pa.array((times < midnight - pd.Timedelta(hours=1)).to_numpy()))[:1]}
-    first = DailySnapshots()
+    first = DailySnapshots("first")
     assert first.due(store, after) == Snapshot(day)
     everyone = snapshot_rows(lake, Snapshot(day))
     expected = subscriber_features(load_inputs(small_world, Instant(midnight.to_pydatetime().replace(tzinfo=None))))
@@ -445,13 +451,21 @@ def test_subscriber_snapshots_follow_the_streams_clock_and_late_events(small_wor
     pd.testing.assert_frame_equal(snapshot_rows(lake, Snapshot(day, frozenset(who))), mine)
     # a second consumer of the group: its first batch, an older one redelivered, is late for the
     # midnight the first consumer pushed; its next, of the same day, makes nothing due
-    other = DailySnapshots()
+    other = DailySnapshots("other")
     assert other.due(store, before) == Snapshot(day, frozenset(who))
     assert other.due(store, after) is None
+    # the first restarted before its push was in: it pushes the day again; once the push is
+    # recorded, a restart pushes nothing, and a claim left by a consumer gone goes to another
+    # once its lease is out
+    assert DailySnapshots("first").due(store, after) == Snapshot(day)
+    first.pushed(store, Snapshot(day))
+    assert DailySnapshots("first").due(store, after) is None
+    assert DailySnapshots("late", lease_s=0).due(store, after) is None
     # a third, starting at the day after: everyone's at that midnight, once
     next_day = {"outcomes": outcomes.filter(pa.array((times >= midnight + pd.Timedelta(days=1)).to_numpy()))[:5]}
-    assert DailySnapshots().due(store, next_day) == Snapshot(day + timedelta(days=1))
+    assert DailySnapshots("gone").due(store, next_day) == Snapshot(day + timedelta(days=1))
     assert other.due(store, next_day) is None  # the day is claimed: the second leaves it
+    assert DailySnapshots("late", lease_s=0).due(store, next_day) == Snapshot(day + timedelta(days=1))
     # a backlog of one midnight is computed once, everyone's where any was
     a, b = Snapshot(day, frozenset({"s1"})), Snapshot(day, frozenset({"s2"}))
     assert merged([a, b]) == [Snapshot(day, frozenset({"s1", "s2"}))]

@@ -112,7 +112,8 @@ def consume(
     stream: str = STREAM,
     group: str = typer.Option("lake", help="Consumer group (consumers of one group share the entries)."),
     name: str = typer.Option("", help="This consumer's name in the group (default: host and process)."),
-    batch: int = typer.Option(1_000, min=1, help="Entries per read."),
+    batch: int = typer.Option(10_000, min=1, help="At most this many entries per read (fewer when fewer are "
+                              "waiting): a backlog is written in batches this big, which costs less per event."),
     claim_idle_ms: int = typer.Option(10_000, min=0, help="Claim entries a dead consumer left after this idle time."),
     until_idle: bool = typer.Option(False, help="Stop once nothing is new or pending (else run until stopped)."),
     outcome_store: str = typer.Option("", envvar="AD_OUTCOME_STORE", help="SQLAlchemy URL of the outcome store to "
@@ -134,9 +135,10 @@ def consume(
     if feature_store is not None and not outcome_store:
         raise typer.BadParameter("the online push reads its counts from the outcome store: give --outcome-store too")
     store = OutcomeStore(outcome_store) if outcome_store else None
-    events = EventsLake(lake)
-    online = _online_push(feature_store, feature_data, profile, store, events) if feature_store is not None else None
-    _run(StreamConsumer(connect(redis_address), stream, group, name or _consumer_name(),
+    events, name = EventsLake(lake), name or _consumer_name()
+    online = (_online_push(feature_store, feature_data, profile, store, events, name)
+              if feature_store is not None else None)
+    _run(StreamConsumer(connect(redis_address), stream, group, name,
                         LakeSink(events, store, online), batch=batch, claim_idle_ms=claim_idle_ms), until_idle,
          online)
 
@@ -195,7 +197,7 @@ def _run(consumer, until_idle: bool, online=None) -> None:
         consumer.step(block_ms=5_000)
 
 
-def _online_push(home: Path, data: Path | None, profile: str, store, lake):
+def _online_push(home: Path, data: Path | None, profile: str, store, lake, consumer: str):
     """The push into the feature store at `home` (its definitions applied first where the registry
     lacks a pushed view, as a fresh deployment's would); subscriber snapshots from `lake`'s
     subscriber list."""
@@ -204,7 +206,7 @@ def _online_push(home: Path, data: Path | None, profile: str, store, lake):
 
     fs = st.open_store(home, data or home.parent / "features", profile)
     try:
-        return OnlinePush(fs, store, lake)
+        return OnlinePush(fs, store, lake, consumer=consumer)
     except LookupError:
         st.apply(fs)
-        return OnlinePush(fs, store, lake)
+        return OnlinePush(fs, store, lake, consumer=consumer)

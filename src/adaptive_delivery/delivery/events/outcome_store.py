@@ -16,7 +16,9 @@ lock first, so two consumers never count one event twice or miss one between the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -67,8 +69,11 @@ CONTENT_PROVIDER = sa.Table(
     sa.Column("last_us", sa.BigInteger, nullable=False),
 )
 PAIR = ["content_id", "provider"]
-# The days whose subscriber snapshot a consumer has taken on pushing: one of several consumers does it.
-SNAPSHOT_DAYS = sa.Table("subscriber_snapshot_days", METADATA, sa.Column("day", sa.Date, primary_key=True))
+# The days whose subscriber snapshot a consumer has taken on pushing: one of several consumers does
+# it; who claimed it and when (wall clock, microseconds), and when it was all pushed.
+SNAPSHOT_DAYS = sa.Table("subscriber_snapshot_days", METADATA, sa.Column("day", sa.Date, primary_key=True),
+                         sa.Column("claimed_by", sa.String), sa.Column("claimed_us", sa.BigInteger),
+                         sa.Column("pushed_us", sa.BigInteger))
 # Per mailbox provider and 15-minute window (by its end): what the provider answered in it, as the
 # provider feature table counts them (the outcome's own provider, else its send's).
 WINDOW_US = 15 * 60 * 1_000_000
@@ -81,6 +86,13 @@ PROVIDER_WINDOWS = sa.Table(
     sa.Column("latency_sum", sa.Float, nullable=False),
 )
 
+# What the store reads of each kind's events (the rest stays in the lake).
+READ_COLUMNS = {
+    "sends": ("event_id", "message_id", *SEND_COLUMNS),
+    "outcomes": ("event_id", "message_id", "provider", *DELIVERY_COLUMNS, "latency_ms"),
+    "engagement": ("event_id", "message_id", "event_type", "machine_open"),
+    "complaints": ("event_id", "message_id", "feedback_type"),
+}
 CHUNK = 500  # ids per IN (...) list
 _LOCK_KEY = 0x61640001  # PostgreSQL advisory lock: one writer at a time
 
@@ -96,6 +108,8 @@ class OutcomeStore:
             sa.event.listen(self.engine, "connect", _write_ahead_log)
         METADATA.create_all(self.engine)
         self._add_missing_columns(OUTCOME_EVENTS)
+        self._add_missing_columns(SNAPSHOT_DAYS)
+        self._compiled: dict[tuple, tuple[str, tuple[str, ...] | None]] = {}
 
     def _add_missing_columns(self, table: sa.Table) -> None:
         """A store made by an earlier version gains the columns added since (empty for the events it
@@ -109,6 +123,28 @@ class OutcomeStore:
 
     def _insert(self, table: sa.Table = MESSAGES):
         return (postgresql if self.engine.dialect.name == "postgresql" else sqlite).insert(table)
+
+    def _write(self, conn: sa.Connection, key: str, statement: Callable[[], Any], rows: Rows) -> None:
+        """Execute a write statement once per row, compiled once per store (`key` names it) and
+        given plain tuples: SQLAlchemy's per-row parameter processing was a third of an update."""
+        if not rows.values:
+            return
+        cached = self._compiled.get((key, rows.names))
+        if cached is None:
+            compiled = statement().compile(dialect=self.engine.dialect, column_keys=list(rows.names))
+            order = tuple(compiled.positiontup) if compiled.positional else None
+            if order is not None and set(order) != set(rows.names):
+                raise ValueError(f"{key}: the statement binds {order}, the rows give {rows.names}")
+            cached = self._compiled[(key, rows.names)] = (compiled.string, order)
+        sql, order = cached
+        if order is None:  # named parameters (PostgreSQL's driver)
+            params: list = [dict(zip(rows.names, r, strict=True)) for r in rows.values]
+        elif order == rows.names:
+            params = rows.values
+        else:
+            at = [rows.names.index(n) for n in order]
+            params = [tuple(r[i] for i in at) for r in rows.values]
+        conn.exec_driver_sql(sql, params)
 
     def _lock(self, conn: sa.Connection) -> None:
         """Take the write lock for this transaction (SQLite: the database's; PostgreSQL: an advisory
@@ -137,14 +173,15 @@ class OutcomeStore:
         return touched
 
     def _fold(self, conn: sa.Connection, kind: str, frame: pd.DataFrame, rows: list) -> set[str]:
-        touched = {v["message_id"] for _, vs, _ in rows for v in vs}
-        stmt = self._insert()
-        excluded, current = stmt.excluded, MESSAGES.c
+        touched = {m for _, batch, _ in rows for m in batch.column("message_id")}
         if kind == "sends":
             had_content, had_provider = self._sent(conn, touched)
-        for columns, values, rule in rows:
-            conn.execute(stmt.on_conflict_do_update(index_elements=["message_id"],
-                                                    set_=rule(excluded, current, columns)), values)
+        for columns, batch, rule in rows:
+            def statement(columns=columns, rule=rule):
+                stmt = self._insert()
+                return stmt.on_conflict_do_update(index_elements=["message_id"],
+                                                  set_=rule(stmt.excluded, MESSAGES.c, columns))
+            self._write(conn, f"messages:{rule.__name__}:{','.join(columns)}", statement, batch)
         if kind == "outcomes":
             new = self._record_outcomes(conn, frame)
             self._count(conn, new[new["content_id"].notna()])
@@ -188,7 +225,7 @@ class OutcomeStore:
         new = events[~events["event_id"].isin(seen)]
         if new.empty:
             return new.assign(content_id=pd.Series(dtype=object), send_provider=pd.Series(dtype=object))
-        conn.execute(self._insert(OUTCOME_EVENTS), _records(new, {c: c for c in new.columns}))
+        self._write(conn, "outcome_events", lambda: self._insert(OUTCOME_EVENTS), _records(new, {c: c for c in new.columns}))
         c = MESSAGES.c
         sent = [pd.DataFrame(columns=["message_id", "content_id", "send_provider"])]
         for chunk in _chunks(sorted(set(new["message_id"]))):
@@ -226,12 +263,14 @@ class OutcomeStore:
         sums = flags.groupby(PAIR).agg({**{c: "sum" for c in COUNT_COLUMNS}, "last_us": "max"}).reset_index()
         if sums.empty:
             return
-        stmt = self._insert(CONTENT_PROVIDER)
-        excluded, current = stmt.excluded, CONTENT_PROVIDER.c
-        later = sa.case((excluded.last_us > current.last_us, excluded.last_us), else_=current.last_us)
-        update = {**{c: getattr(current, c) + getattr(excluded, c) for c in COUNT_COLUMNS}, "last_us": later}
-        conn.execute(stmt.on_conflict_do_update(index_elements=PAIR, set_=update),
-                     _records(sums, {c: c for c in sums.columns}))
+
+        def statement():
+            stmt = self._insert(CONTENT_PROVIDER)
+            excluded, current = stmt.excluded, CONTENT_PROVIDER.c
+            later = sa.case((excluded.last_us > current.last_us, excluded.last_us), else_=current.last_us)
+            update = {**{c: getattr(current, c) + getattr(excluded, c) for c in COUNT_COLUMNS}, "last_us": later}
+            return stmt.on_conflict_do_update(index_elements=PAIR, set_=update)
+        self._write(conn, "content_provider", statement, _records(sums, {c: c for c in sums.columns}))
 
     def _count_windows(self, conn: sa.Connection, events: pd.DataFrame) -> None:
         """Add outcome events (each counted for the first time its provider is known) to their
@@ -249,11 +288,13 @@ class OutcomeStore:
         })
         keys = ["provider", "window_end_us"]
         sums = flags.groupby(keys).sum().reset_index().astype({c: "int64" for c in WINDOW_COUNTS})
-        stmt = self._insert(PROVIDER_WINDOWS)
-        excluded, current = stmt.excluded, PROVIDER_WINDOWS.c
-        update = {c: getattr(current, c) + getattr(excluded, c) for c in (*WINDOW_COUNTS, "latency_sum")}
-        conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=update),
-                     _records(sums, {c: c for c in sums.columns}))
+
+        def statement():
+            stmt = self._insert(PROVIDER_WINDOWS)
+            excluded, current = stmt.excluded, PROVIDER_WINDOWS.c
+            update = {c: getattr(current, c) + getattr(excluded, c) for c in (*WINDOW_COUNTS, "latency_sum")}
+            return stmt.on_conflict_do_update(index_elements=keys, set_=update)
+        self._write(conn, "provider_windows", statement, _records(sums, {c: c for c in sums.columns}))
 
     def provider_windows(self) -> pd.DataFrame:
         """Every window's counts of every provider that answered in it, by provider and window."""
@@ -305,11 +346,34 @@ class OutcomeStore:
         out = pd.concat(parts, ignore_index=True).sort_values(PAIR, ignore_index=True)
         return out.astype({c: "int64" for c in (*COUNT_COLUMNS, "last_us")})
 
-    def claim_snapshot(self, day: date) -> bool:
+    def claim_snapshot(self, day: date, by: str | None = None) -> bool:
         """Take on pushing this day's subscriber snapshot: True for the first consumer to ask."""
         with self.engine.begin() as conn:
-            stmt = self._insert(SNAPSHOT_DAYS).values(day=day).on_conflict_do_nothing()
+            stmt = (self._insert(SNAPSHOT_DAYS).values(day=day, claimed_by=by, claimed_us=_now_us())
+                    .on_conflict_do_nothing())
             return conn.execute(stmt.returning(SNAPSHOT_DAYS.c.day)).first() is not None
+
+    def take_over_snapshot(self, day: date, by: str | None, lease_s: float) -> bool:
+        """Take on pushing a claimed day's snapshot that is not pushed yet, where its claim is this
+        consumer's (a restart after a crash) or older than `lease_s` (a consumer that never came
+        back): True for the one consumer that takes it."""
+        k, now = SNAPSHOT_DAYS.c, _now_us()
+        stale = sa.or_(k.claimed_us.is_(None), k.claimed_us < now - int(lease_s * 1_000_000))
+        mine = sa.false() if by is None else k.claimed_by == by
+        with self.engine.begin() as conn:
+            stmt = (sa.update(SNAPSHOT_DAYS).where(k.day == day, k.pushed_us.is_(None), sa.or_(mine, stale))
+                    .values(claimed_by=by, claimed_us=now).returning(k.day))
+            return conn.execute(stmt).first() is not None
+
+    def snapshot_pushed(self, day: date) -> None:
+        """Record that everyone's row of this day is in the online store."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(SNAPSHOT_DAYS).where(SNAPSHOT_DAYS.c.day == day).values(pushed_us=_now_us()))
+
+    def snapshot_days(self) -> pd.DataFrame:
+        """Every claimed day: by whom, when, and when pushed (missing while not)."""
+        with self.engine.connect() as conn:
+            return pd.read_sql(sa.select(SNAPSHOT_DAYS).order_by(SNAPSHOT_DAYS.c.day), conn)
 
     def last_snapshot_day(self) -> date | None:
         """The latest day whose subscriber snapshot a consumer has claimed."""
@@ -341,11 +405,15 @@ def _prepared(kind: str, table: pa.Table) -> tuple[pd.DataFrame, list]:
     """A kind's events as a frame (times as integer microseconds in `_us`) and the upserts they make."""
     if table.num_rows == 0:
         return pd.DataFrame(), []
-    frame = table.to_pandas()
+    frame = table.select([c for c in READ_COLUMNS[kind] if c in table.column_names]).to_pandas()
     frame["_us"] = table.column(TIME_COLUMN[kind]).cast(pa.int64()).to_numpy(zero_copy_only=False)
     frame = frame[frame["message_id"].notna()]
     rows = {"sends": _sends, "outcomes": _outcomes, "engagement": _engagement, "complaints": _complaints}[kind](frame)
     return frame, rows
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1_000
 
 
 def _write_ahead_log(dbapi_connection, _record) -> None:
@@ -383,11 +451,25 @@ def _earliest(excluded, current, columns: Iterable[str]) -> Mapping[str, Any]:
     return out
 
 
-def _records(frame: pd.DataFrame, columns: dict[str, str]) -> list[dict[str, Any]]:
-    """Rows as {store column: value} (from frame column), missing values as None, numbers as Python's
-    (through Arrow, which converts a batch of rows at C speed)."""
-    table = pa.Table.from_pandas(frame[list(columns)], preserve_index=False)
-    return table.rename_columns(list(columns.values())).to_pylist()
+@dataclass(frozen=True)
+class Rows:
+    """Rows to write: the store's column names, and a tuple of values per row (Python's, None where
+    missing)."""
+
+    names: tuple[str, ...]
+    values: list[tuple]
+
+    def column(self, name: str) -> list:
+        at = self.names.index(name)
+        return [row[at] for row in self.values]
+
+
+def _records(frame: pd.DataFrame, columns: dict[str, str]) -> Rows:
+    """A frame's rows (frame column: store column), missing values as None, numbers as Python's
+    (through Arrow, which converts a column at C speed)."""
+    # a column at a time: a whole frame's Arrow conversion costs milliseconds of bookkeeping per call
+    values = [pa.array(frame[c], from_pandas=True).to_pylist() for c in columns]
+    return Rows(tuple(columns.values()), list(zip(*values, strict=True)))
 
 
 def _ordered(frame: pd.DataFrame):
@@ -405,11 +487,10 @@ def _sends(frame: pd.DataFrame) -> list:
 
 
 def _outcomes(frame: pd.DataFrame) -> list:
-    values = _records(_last(frame), {"message_id": "message_id", **{c: c for c in DELIVERY_COLUMNS},
-                                     "_us": "outcome_us", "event_id": "outcome_event_id"})
-    for v in values:
-        if v["smtp_code"] is not None:
-            v["smtp_code"] = int(v["smtp_code"])
+    last = _last(frame)
+    last = last.assign(smtp_code=pd.to_numeric(last["smtp_code"]).astype("Int64"))
+    values = _records(last, {"message_id": "message_id", **{c: c for c in DELIVERY_COLUMNS},
+                             "_us": "outcome_us", "event_id": "outcome_event_id"})
     return [((*DELIVERY_COLUMNS, "outcome_us", "outcome_event_id"), values, _latest)]
 
 
@@ -420,7 +501,7 @@ def _engagement(frame: pd.DataFrame) -> list:
         hits = frame[(frame["event_type"] == event_type) & (machine == is_machine)]
         if len(hits):
             first = hits.groupby("message_id")["_us"].min()
-            out.append(((column,), [{"message_id": m, column: int(t)} for m, t in first.items()], _earliest))
+            out.append(((column,), Rows(("message_id", column), [(m, int(t)) for m, t in first.items()]), _earliest))
     return out
 
 

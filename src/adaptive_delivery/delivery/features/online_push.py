@@ -18,16 +18,19 @@ the stream's clock, the latest event time it has seen, passes midnight, every su
 that midnight is computed from the lake with the batch build's formula
 (`reference.subscriber_features`) and pushed through `subscriber_push`; an event that arrives after
 the snapshot it belongs to was pushed (a late bounce report) pushes its subscriber's row again.
-Of several consumers, the one that claims the day in the outcome store pushes it; a consumer that
-restarts pushes the current day's snapshot on its first batch. The snapshots are pushed by a process
+Of several consumers, the one that claims the day in the outcome store pushes it and records it
+pushed; a claim left unpushed is taken over by the same consumer restarting, or by any once its
+lease is out. The snapshots are pushed by a process
 of their own beside the consumer (`SnapshotPusher`), so the events behind a midnight do not wait
 for every subscriber's row.
 """
 
 from __future__ import annotations
 
+import collections
 import multiprocessing
 import queue
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -96,13 +99,22 @@ class Snapshot:
 
 class DailySnapshots:
     """Which subscriber rows a batch makes due: everyone's at a midnight the clock just passed (by
-    the one consumer of a group that claims the day in the outcome store, and by each consumer on
-    its first batch, so a crash between claim and push is repaired on restart, unless a later
-    midnight is claimed already), else those of subscribers whose events came after their day's
-    snapshot was pushed."""
+    the one consumer of a group that claims the day in the outcome store), else those of subscribers
+    whose events came after their day's snapshot was pushed.
 
-    def __init__(self) -> None:
+    A claimed day not yet pushed is taken over (`OutcomeStore.take_over_snapshot`) by the consumer
+    of the same name when it restarts (a crash between claim and push), and by any consumer once
+    the claim is older than `lease_s` (one that never came back): a starting consumer pushes a day
+    nobody has pushed, and only that. Only the latest claimed day is ever taken over: an older one
+    would overwrite newer rows."""
+
+    CHECK_EVERY_S = 60.0  # how often a running consumer looks for a claim left stale
+
+    def __init__(self, name: str | None = None, lease_s: float = 900.0) -> None:
+        self.name, self.lease_s = name, lease_s
         self.day: date | None = None
+        self.in_hand: set[date] = set()  # days this consumer has queued and not yet seen pushed
+        self._checked = time.monotonic()
 
     def due(self, outcomes: OutcomeStore, events: Events | None) -> Snapshot | None:
         times = {kind: pc.cast(t.column(TIME_COLUMN[kind]), pa.int64()) for kind, t in (events or {}).items()
@@ -110,21 +122,35 @@ class DailySnapshots:
         if not times:
             return None
         day = datetime.fromtimestamp(max(pc.max(t).as_py() for t in times.values()) / 1e6, UTC).date()
-        if self.day is None:  # this consumer's first batch
+        if self.day is None or day > self.day:  # this consumer's first batch, or a midnight passed
             last = outcomes.last_snapshot_day()
-            if last is None or day >= last:
+            if last is None or day > last:
                 self.day = day
-                outcomes.claim_snapshot(day)
-                return Snapshot(day)
-            self.day = last  # a redelivered older batch: its events are late for the midnight online
-        elif day > self.day:
-            self.day = day
-            return Snapshot(day) if outcomes.claim_snapshot(day) else None
+                return self._everyone(day) if outcomes.claim_snapshot(day, self.name) else None
+            self.day = last  # claimed already: maybe left half done, else its events are late
+            if self._taken_over(outcomes):
+                return self._everyone(last)
+        elif time.monotonic() - self._checked > self.CHECK_EVERY_S and self._taken_over(outcomes):
+            return self._everyone(self.day)
         midnight = int(datetime.combine(self.day, datetime.min.time(), UTC).timestamp() * 1_000_000)
         late = {m for kind, t in times.items()
                 for m in pc.filter(events[kind].column("message_id"), pc.less(t, midnight)).to_pylist()}
         who = outcomes.subscribers_of(late) if late else set()
         return Snapshot(self.day, frozenset(who)) if who else None
+
+    def _taken_over(self, outcomes: OutcomeStore) -> bool:
+        self._checked = time.monotonic()
+        return self.day not in self.in_hand and outcomes.take_over_snapshot(self.day, self.name, self.lease_s)
+
+    def _everyone(self, day: date) -> Snapshot:
+        self.in_hand.add(day)
+        return Snapshot(day)
+
+    def pushed(self, outcomes: OutcomeStore, snapshot: Snapshot) -> None:
+        """A queued snapshot is in the online store: a whole day's is recorded as pushed."""
+        if snapshot.subscribers is None:
+            outcomes.snapshot_pushed(snapshot.day)
+            self.in_hand.discard(snapshot.day)
 
 
 def snapshot_rows(lake: EventsLake, snapshot: Snapshot) -> pd.DataFrame:
@@ -164,23 +190,25 @@ class SnapshotPusher:
 
     VIEW, SOURCE = "subscriber_features", "subscriber_push"
 
-    def __init__(self, feature_store, lake: EventsLake) -> None:
-        self.snapshots = DailySnapshots()
+    def __init__(self, feature_store, lake: EventsLake, name: str | None = None) -> None:
+        self.snapshots = DailySnapshots(name)
         context = multiprocessing.get_context("spawn")  # no inherited connections or threads
         self.jobs, self.done = context.Queue(), context.Queue()
         self.process = context.Process(target=push_snapshots, args=(feature_store.config, str(lake.root),
                                                                      self.jobs, self.done),
                                        name="subscriber-snapshots", daemon=True)
         self.process.start()
-        self.queued, self.pushed = 0, 0
+        self.queued: collections.deque[Snapshot] = collections.deque()
+        self.pushed, self.outcomes = 0, None
 
     def after_batch(self, outcomes: OutcomeStore, events: Events | None) -> None:
         """Queue what this batch made due (the consumer's process)."""
+        self.outcomes = outcomes
         self._collect(block=False)
         snapshot = self.snapshots.due(outcomes, events)
         if snapshot is not None:
             self.jobs.put(snapshot)
-            self.queued += 1
+            self.queued.append(snapshot)
 
     def wait(self) -> int:
         """Block until every queued snapshot is pushed; the rows pushed so far."""
@@ -197,10 +225,11 @@ class SnapshotPusher:
                 if not self.process.is_alive():
                     raise RuntimeError(f"the subscriber snapshot process died ({self.process.exitcode})") from None
                 continue
-            self.queued -= 1
+            snapshot = self.queued.popleft()  # answers come in the order the jobs went
             if isinstance(answer, str):
                 raise RuntimeError(f"pushing the subscriber snapshots failed: {answer}")
             self.pushed += answer
+            self.snapshots.pushed(self.outcomes, snapshot)
 
 
 def push_snapshots(config, lake_root: str, jobs, done) -> None:
@@ -244,7 +273,7 @@ class OnlinePush:
     consumer (`wait` blocks until they are in)."""
 
     def __init__(self, feature_store, outcomes: OutcomeStore, lake: EventsLake | None = None,
-                 pushed: Iterable[PushedView] = PUSHED) -> None:
+                 pushed: Iterable[PushedView] = PUSHED, consumer: str | None = None) -> None:
         views = {v.name: v for v in feature_store.list_feature_views()}
         self.feature_store, self.outcomes, self.pushed = feature_store, outcomes, tuple(pushed)
         sources = [(p.view, p.source) for p in self.pushed]
@@ -255,7 +284,7 @@ class OnlinePush:
                 raise LookupError(f"the feature store has no {view} fed by the push source {source}: apply "
                                   "the definitions first")
         self.views = {p.view: views[p.view] for p in self.pushed}
-        self.snapshots = SnapshotPusher(feature_store, lake) if lake is not None else None
+        self.snapshots = SnapshotPusher(feature_store, lake, consumer) if lake is not None else None
 
     def __call__(self, message_ids: Iterable[str], events: Events | None = None) -> int:
         ids, pushed = set(message_ids), 0
