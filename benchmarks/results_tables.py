@@ -503,36 +503,36 @@ def stream_ingest(data: dict, _: str) -> str:
     """Events through the Redis stream into the lake, beside the batch path."""
     s = data["summary"]
     rate = lambda x: f"{x:,.0f}"  # noqa: E731
-    rows = [["batch path: `EventsLake.ingest` per kind and day", ci(s["batch_events_per_s"], rate)],
-            ["stream: publish (replay, pipelined appends)", ci(s["publish_events_per_s"], rate)],
-            ["stream: one consumer into the lake", ci(s["consume_1_events_per_s"], rate)],
-            ["stream: two consumers (processes) into the lake", ci(s["consume_2_events_per_s"], rate)],
-            *([["stream: one consumer into the lake and the outcome store (SQLite)",
-                ci(s["consume_1_store_events_per_s"], rate)]] if "consume_1_store_events_per_s" in s else []),
-            *([[f"stream: {n} into the lake, the outcome store and the online store (Redis)",
-                ci(s[key], rate)] for n, key in (("one consumer", "consume_1_online_events_per_s"),
-                                                 ("two consumers", "consume_2_online_events_per_s")) if key in s])]
+    paths = (("into the lake", "consume_{}"), ("into the lake and the outcome store (SQLite)", "consume_{}_store"),
+             ("the event-driven path: lake, outcome store and online store (Redis)", "consume_{}_online"),
+             ("the same, each consumer's subscriber snapshots pushed beside it", "consume_{}_snapshots"))
+    rows = [["batch path: `EventsLake.ingest` per kind and day", ci(s["batch_events_per_s"], rate), ""],
+            ["stream: publish (replay, pipelined appends)", ci(s["publish_events_per_s"], rate), ""]]
+    rows += [[f"stream: {what}", *(ci(s[key.format(n) + "_events_per_s"], rate)
+                                    if key.format(n) + "_events_per_s" in s else "" for n in (1, 2))]
+             for what, key in paths if key.format(1) + "_events_per_s" in s]
     lat = [[f"{x['rate']:,.0f} events/s",
-            "event → online features" if x.get("online") else "event → lake",
+            ("event → online features" + (", snapshots beside" if x.get("snapshots", True) else "")
+             if x.get("online") else "event → lake"), str(x.get("consumers", 1)),
             ci(at_least_zero(x["p50_ms"]), lambda v: f"{v:.0f}"), ci(at_least_zero(x["p99_ms"]), lambda v: f"{v:.0f}")]
            for x in s["latency"]]
     events = data["worlds"][0]["publish"]["events"]
-    snapshots = ("" if "snapshot_rows_per_s" not in s else
-                 f"\n\nWith the online push, a process beside the consumer pushes every subscriber's snapshot as the "
-                 f"stream's clock passes each midnight ({ci(s['snapshot_rows'], rate)} rows over a replay, at "
-                 f"{ci(s['snapshot_rows_per_s'], rate)} rows/s through Feast's online write, from the consumer's start, the "
-                 "process's own start included); the events/s above are "
-                 "the consumer's while it runs beside it, and a replay's few midnights, pushed at once, finish after "
-                 "the drain.")
+    burst = ""
+    if "snapshot_burst_rows_per_s" in s:
+        rows_each = data["worlds"][0]["snapshot_burst"]["rows"]
+        burst = (f"\n\nOne midnight's subscriber snapshot alone, as a deployment meets it once a day (about "
+                 f"{rows_each:,} rows): computed from the lake in {ci(s['snapshot_burst_compute_s'], lambda v: f'{v:.2f}')} s, "
+                 f"pushed through Feast's online write in {ci(s['snapshot_burst_push_s'], lambda v: f'{v:.1f}')} s; "
+                 f"{ci(s['snapshot_burst_rows_per_s'], rate)} rows/s in all.")
     return (f"{len(data['worlds'])} worlds of {data['subscribers']:,} subscribers over {data['days']} days (about "
-            f"{events:,} events each), two cores, a local redis-server; consumers read {data['batch']:,} entries at "
-            "a time, and every streamed lake is checked equal to the batch path's (and every outcome store's "
-            "counts equal to the batch path's). Mean [95% interval] over worlds.\n\n"
-            + table(["path", "events/s"], rows) + snapshots +
-            "\n\nOne consumer, the producer paced: from an event's append to its batch's acknowledgement (written "
-            "in the lake), or, with the outcome store and the online push, from an outcome's append to the moment "
-            "its content's and its provider's features were in the online store:\n\n"
-            + table(["producer", "path", "p50 ms", "p99 ms"], lat))
+            f"{events:,} events each), two cores, a local redis-server; consumers read up to {data['batch']:,} "
+            "entries at a time, and every streamed lake is checked equal to the batch path's (and every outcome "
+            "store's counts equal to the batch path's). Events/s, mean [95% interval] over worlds:\n\n"
+            + table(["path", "one consumer", "two consumers"], rows) + burst +
+            "\n\nThe producer paced: from an event's append to its batch's acknowledgement (written in the lake), "
+            "or, with the outcome store and the online push, from an outcome's append to the moment its content's "
+            "and its provider's features were in the online store:\n\n"
+            + table(["producer", "path", "consumers", "p50 ms", "p99 ms"], lat))
 
 
 def mdl003_online(data: dict, _: str) -> str:

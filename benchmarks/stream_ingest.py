@@ -18,8 +18,9 @@ path's lake), then:
   event, from its entry id's time (the moment Redis appended it) to the moment its batch was
   acknowledged, p50 / p99, with one consumer; and with the outcome store and the online push, per
   outcome event, from its append to the moment its content's and its provider's features were in
-  the online store (event-to-online), with one consumer and with two (each with its subscriber
-  snapshots' process beside it, on the same two cores).
+  the online store (event-to-online), with one consumer and with two, each with its subscriber
+  snapshots' process beside it on the same two cores (a replay crowds a midnight into every few
+  seconds), and with two without it (the rest of a real day).
 Every streamed lake is checked equal to the batch path's, and every outcome store's counts equal to
 those the batch path's lake gives (the run fails otherwise).
 
@@ -87,19 +88,21 @@ def batch_path(world: EventsLake, out: Path) -> dict[str, float]:
     return {"events": events, "seconds": took, "events_per_s": events / took}
 
 
-def _online_store(address: str, home: str):
-    """A Feast store whose online store is the benchmark's Redis (the cluster's online path)."""
+def _online_store(address: str, home: str, apply: bool = True):
+    """A Feast store whose online store is the benchmark's Redis (the cluster's online path); its
+    definitions applied once, by the parent (consumers applying at once would race on the registry)."""
     fs = st.open_store(home, Path(home).parent / "features", profile="redis-local",
                        project=Path(home).name.replace("-", "_"),
                        AD_REDIS_CONNECTION=address)
-    st.apply(fs)
+    if apply:
+        st.apply(fs)
     return fs
 
 
 def _sink(lake: str, store: str | None, online: tuple[str, str] | None, snapshots: bool = True,
           name: str | None = None) -> events_stream.LakeSink:
     outcomes = OutcomeStore(store) if store else None
-    push = (OnlinePush(_online_store(*online), outcomes, EventsLake(lake) if snapshots else None, consumer=name)
+    push = (OnlinePush(_online_store(*online, apply=False), outcomes, EventsLake(lake) if snapshots else None, consumer=name)
             if online else None)
     return events_stream.LakeSink(EventsLake(lake), outcomes, push)
 
@@ -176,14 +179,14 @@ def snapshot_burst(address: str, world: EventsLake, work: Path) -> dict[str, flo
             "rows_per_s": len(rows) / (pushed - started)}
 
 
-def _timed_consumer(address: str, stream: str, name: str, out: str, batch: int, online: bool, ready, stop,
-                    delays) -> None:
+def _timed_consumer(address: str, stream: str, name: str, out: str, batch: int, online: bool, snapshots: bool,
+                    ready, stop, delays) -> None:
     """One consumer process of the latency runs: the delay of every event it handled (of every
     outcome, with the online push) to `delays`, once the producer has stopped and nothing is left."""
     out_path = Path(out)
     if online:
         sink = _sink(str(out_path / "lake"), f"sqlite:///{out_path / 'outcomes.db'}",
-                     (address, str(out_path / "feast")), name=name)
+                     (address, str(out_path / "feast")), snapshots, name)
     else:
         sink = events_stream.LakeSink(EventsLake(out_path / "lake"))
     mine: list[float] = []
@@ -205,7 +208,7 @@ def _timed_consumer(address: str, stream: str, name: str, out: str, batch: int, 
 
 
 def latency(address: str, world: EventsLake, out: Path, rate: float, batch: int, stream: str,
-            online: bool = False, consumers: int = 1) -> dict[str, float]:
+            online: bool = False, consumers: int = 1, snapshots: bool = True) -> dict[str, float]:
     """Producer paced at `rate` while the consumers run (a process each): entry appended -> batch
     acknowledged; with `online`, outcome entry appended -> its features pushed (the outcome store
     and the push in the sink)."""
@@ -219,7 +222,7 @@ def latency(address: str, world: EventsLake, out: Path, rate: float, batch: int,
     StreamConsumer.ensure_group(client, stream, "lake")
     ready, stop, delays = multiprocessing.Queue(), multiprocessing.Event(), multiprocessing.Queue()
     procs = [multiprocessing.Process(target=_timed_consumer, args=(address, stream, f"t{i}", str(out), batch, online,
-                                                                   ready, stop, delays))
+                                                                   snapshots, ready, stop, delays))
              for i in range(consumers)]
     for p in procs:
         p.start()
@@ -241,7 +244,8 @@ def latency(address: str, world: EventsLake, out: Path, rate: float, batch: int,
         if p.exitcode:
             sys.exit(f"a timed consumer exited with {p.exitcode}")
     d = np.asarray(got)
-    return {"rate": rate, "online": online, "consumers": consumers, "events": len(d),
+    return {"rate": rate, "online": online, "consumers": consumers, "snapshots": online and snapshots,
+            "events": len(d),
             "p50_ms": float(np.percentile(d, 50)), "p99_ms": float(np.percentile(d, 99)), "max_ms": float(d.max())}
 
 
@@ -249,10 +253,12 @@ def latency(address: str, world: EventsLake, out: Path, rate: float, batch: int,
 RUNS = ((1, False, False, False), (2, False, False, False), (1, True, False, False), (2, True, False, False),
         (1, True, True, False), (2, True, True, False), (1, True, True, True), (2, True, True, True))
 
-def latency_runs(rates: list[float]) -> list[tuple[bool, int, float]]:
-    """(online push, consumers, producer's rate) per latency run: into the lake by one consumer; to
-    the online store by one consumer and by two."""
-    return [(online, consumers, rate) for online, consumers in ((False, 1), (True, 1), (True, 2)) for rate in rates]
+def latency_runs(rates: list[float]) -> list[tuple[bool, int, bool, float]]:
+    """(online push, consumers, subscriber snapshots beside, producer's rate) per latency run: into
+    the lake by one consumer; to the online store by one consumer and by two, with the snapshots
+    beside (a replay brings a midnight every few seconds) and without (the rest of a real day)."""
+    return [(*run, rate) for run in ((False, 1, False), (True, 1, True), (True, 2, True), (True, 2, False))
+            for rate in rates]
 
 
 RUN_NAMES = ("consume_1", "consume_2", "consume_1_store", "consume_2_store", "consume_1_online", "consume_2_online",
@@ -288,9 +294,10 @@ def one_world(args: argparse.Namespace, seed: int) -> dict[str, object]:
         report["consume"] = runs
         report["snapshot_burst"] = snapshot_burst(address, world, work / "burst")
         report["latency"] = []
-        for online, consumers, rate in latency_runs(args.rates):
+        for online, consumers, snapshots, rate in latency_runs(args.rates):
             name = f"latency-{len(report['latency'])}"
-            report["latency"].append(latency(address, world, work / name, rate, args.batch, name, online, consumers))
+            report["latency"].append(latency(address, world, work / name, rate, args.batch, name, online, consumers,
+                                             snapshots))
             _same(EventsLake(work / name / "lake"), world)
             if online:
                 _same_counts(OutcomeStore(f"sqlite:///{work / name / 'outcomes.db'}"), batch_counts)
@@ -317,10 +324,10 @@ def summary(worlds: list[dict]) -> dict[str, object]:
     out["snapshot_rows_per_s"] = interval([r["snapshot_rows"] / (r["seconds"] + r["snapshots_after_s"])
                                            for r in online]).to_dict()
     out["snapshot_rows"] = interval([r["snapshot_rows"] for r in online]).to_dict()
-    runs = [(x["rate"], x["online"], x["consumers"]) for x in worlds[0]["latency"]]
-    out["latency"] = [{"rate": rate, "online": online, "consumers": consumers,
+    runs = [(x["rate"], x["online"], x["consumers"], x["snapshots"]) for x in worlds[0]["latency"]]
+    out["latency"] = [{"rate": rate, "online": online, "consumers": consumers, "snapshots": snapshots,
                        **{k: interval([w["latency"][i][k] for w in worlds]).to_dict() for k in ("p50_ms", "p99_ms")}}
-                      for i, (rate, online, consumers) in enumerate(runs)]
+                      for i, (rate, online, consumers, snapshots) in enumerate(runs)]
     return out
 
 
