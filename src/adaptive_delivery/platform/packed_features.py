@@ -225,27 +225,110 @@ def refresh_entities(store, view_name: str, keys: pd.DataFrame) -> int:
 
 
 def write_latest(store, view, rows: pd.DataFrame, write: Callable[[], None]) -> int:
-    """Run `write` (Feast's online write of `rows`, one per entity) so that each row lands as its
-    entity's latest, and on a Redis online store pack their vectors; the vectors written.
+    """Write `rows` (one per entity) to the online store so that each lands as its entity's latest,
+    and on a Redis online store pack their vectors; the vectors written.
 
-    Feast's Redis store keeps a row unless the new one is strictly later, where a push source's row
-    for the same minute or window carries newer counts: each entity's write time is cleared first.
-    The vectors are packed from the rows themselves rather than read back through Feast's online
-    read (most of a push's time), where Feast stores every packed feature as it is given (64-bit
-    numbers, booleans, text); otherwise they are read back as `refresh_entities` does. Elsewhere
-    (the SQLite store writes every row it is given) only `write` runs."""
+    Elsewhere (the SQLite store writes every row it is given) `write`, Feast's online write, runs.
+    On Redis the rows are written in Feast's own format by `write_feast_rows`: Feast's Redis store
+    keeps a row unless the new one is strictly later, where a push source's row for the same minute
+    or window carries newer counts, and its write converts every value through several layers of
+    Python (most of a subscriber snapshot's time). The vectors are packed from the rows themselves
+    rather than read back through Feast's online read, where Feast stores every packed feature as
+    it is given (64-bit numbers, booleans, text); otherwise they are read back as
+    `refresh_entities` does."""
     if not uses_redis(store) or rows.empty:
         write()
         return 0
     rows = rows.reset_index(drop=True)
     client = redis_client(store.config.online_store.connection_string)
     entities = _redis_entities(store, view, rows)
-    pipe = client.pipeline(transaction=False)
-    for _, key in entities:
-        pipe.hdel(key, f"_ts:{view.name}")
-    pipe.execute()
-    write()
+    write_feast_rows(store, client, view, rows, [key for _, key in entities])
     return _refresh_view(store, client, view, entities, rows if _stored_as_given(view) else None)
+
+
+def write_feast_rows(store, client, view, rows: pd.DataFrame, keys: Sequence[bytes]) -> None:
+    """Write rows into Feast's Redis online store as Feast's online write stores them (each entity's
+    hash: a field per feature, named by Feast's hash of the view and feature, holding the value's
+    serialised proto, and the event time under `_ts:<view>`; the key's expiry where the store sets
+    one), each as its entity's latest whatever was there. `keys`: each row's Feast key. The common
+    scalar types are encoded a column at a time; any other column goes through Feast's own
+    conversion."""
+    from feast.infra.online_stores.helpers import _mmh3
+    from feast.infra.online_stores.redis import _versioned_fv_name
+
+    name = _versioned_fv_name(view, store.config)
+    columns = {_mmh3(f"{name}:{f.name}"): _encoded(rows[f.name], f.dtype) for f in view.features}
+    stamps = _timestamps(rows[view.batch_source.timestamp_field])
+    ttl = store.config.online_store.key_ttl_seconds
+    fields, ts_field = list(columns), f"_ts:{name}"
+    values = list(columns.values())
+    pipe = client.pipeline(transaction=False)
+    for i, key in enumerate(keys):
+        mapping = {ts_field: stamps[i], **{field: column[i] for field, column in zip(fields, values, strict=True)}}
+        pipe.hset(key, mapping=mapping)
+        if ttl:
+            pipe.expire(key, ttl)
+        if (i + 1) % READ_BATCH == 0:
+            pipe.execute()
+    pipe.execute()
+
+
+def _encoded(values: pd.Series, dtype) -> list[bytes]:
+    """A column's values as Feast serialises them (a missing value as an empty proto)."""
+    import pyarrow as pa
+    from feast.protos.feast.types.Value_pb2 import Value
+    from feast.type_map import python_values_to_proto_values
+    from feast.types import Array, Float64, Int64, String
+
+    column = pa.array(values, from_pandas=True)  # as Feast's write reads a frame: through Arrow
+    if dtype == Float64 and pa.types.is_floating(column.type):
+        numbers = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        cells = np.empty((len(numbers), 9), dtype=np.uint8)
+        cells[:, 0] = 0x29  # field 5 (double_val), 64-bit
+        cells[:, 1:] = numbers.astype("<f8").view(np.uint8).reshape(-1, 8)
+        blob, missing = cells.tobytes(), np.isnan(numbers).tolist()
+        return [b"" if gone else blob[9 * i:9 * i + 9] for i, gone in enumerate(missing)]
+    if dtype == Int64 and pa.types.is_integer(column.type) and column.null_count == 0:
+        return [Value(int64_val=v).SerializeToString() for v in column.to_pylist()]
+    if dtype == String and pa.types.is_string(column.type):
+        return [b"" if v is None else Value(string_val=v).SerializeToString() for v in column.to_pylist()]
+    if isinstance(dtype, Array) and dtype.base_type == Float64 and pa.types.is_list(column.type) \
+            and pa.types.is_floating(column.type.value_type) and column.values.null_count == 0:
+        return [b"" if v is None else _double_list(v) for v in column.to_numpy(zero_copy_only=False)]
+    protos = python_values_to_proto_values(column.to_numpy(zero_copy_only=False), dtype.to_value_type())
+    return [p.SerializeToString() for p in protos]
+
+
+def _double_list(values: np.ndarray) -> bytes:
+    """A list of doubles as Feast's value proto serialises it: field 15 (double_list_val) holding a
+    DoubleList, whose field 1 packs the doubles."""
+    data = np.asarray(values, dtype="<f8").tobytes()
+    inner = b"\n" + _varint(len(data)) + data if data else b""
+    return b"z" + _varint(len(inner)) + inner
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, n = n & 0x7F, n >> 7
+        out.append(low | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _timestamps(times: pd.Series) -> list[bytes]:
+    """Each row's event time as Feast stores it (a serialised protobuf Timestamp), each distinct
+    time encoded once."""
+    from feast import utils
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    codes, distinct = pd.factorize(pd.to_datetime(times))
+    encoded = []
+    for when in distinct:
+        ts = Timestamp()
+        ts.FromDatetime(utils.make_tzaware(utils._coerce_datetime(when)))
+        encoded.append(ts.SerializeToString())
+    return [encoded[c] for c in codes]
 
 
 def _stored_as_given(view) -> bool:
