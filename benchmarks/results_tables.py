@@ -522,7 +522,7 @@ def stream_ingest(data: dict, _: str) -> str:
         rows_each = data["worlds"][0]["snapshot_burst"]["rows"]
         burst = (f"\n\nOne midnight's subscriber snapshot alone, as a deployment meets it once a day (about "
                  f"{rows_each:,} rows): computed from the lake in {ci(s['snapshot_burst_compute_s'], lambda v: f'{v:.2f}')} s, "
-                 f"pushed through Feast's online write in {ci(s['snapshot_burst_push_s'], lambda v: f'{v:.1f}')} s; "
+                 f"written to the online store in {ci(s['snapshot_burst_push_s'], lambda v: f'{v:.1f}')} s; "
                  f"{ci(s['snapshot_burst_rows_per_s'], rate)} rows/s in all.")
     return (f"{len(data['worlds'])} worlds of {data['subscribers']:,} subscribers over {data['days']} days (about "
             f"{events:,} events each), two cores, a local redis-server; consumers read up to {data['batch']:,} "

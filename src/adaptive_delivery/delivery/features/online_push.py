@@ -182,9 +182,9 @@ def merged(snapshots: list[Snapshot]) -> list[Snapshot]:
 
 class SnapshotPusher:
     """Pushes the subscriber snapshots beside the consumer, in a process of its own with a feature
-    store of its own: a midnight's rows (every subscriber, about a third of a millisecond each
-    through Feast's online write, most of it Python) would otherwise hold up every event behind them,
-    on a thread as well (measured: the consumer slowed to a fifth). The consumer decides what is due
+    store of its own: a midnight's rows (every subscriber's, computed from the lake and written,
+    mostly Python) would otherwise hold up every event behind them, on a thread as well (measured:
+    the consumer slowed to a fifth). The consumer decides what is due
     (`DailySnapshots.due`) and queues it; a failure is raised on its next batch (not acknowledged: the
     restarted consumer pushes the day again)."""
 
