@@ -1,7 +1,7 @@
 """Cluster manifests for the parts that are not Seldon (serving/seldon.py writes those): the Spark
 feature jobs for the Spark operator, the MLflow tracking server, Redis for Feast's online store,
-one-off Kubeflow pipeline runs, and the Airflow Helm values that run the DAGs with the cluster
-profile. Written from one set of settings so every part agrees on names and addresses.
+the delivery events' stream consumers, one-off Kubeflow pipeline runs, and the Airflow Helm values
+that run the DAGs with the cluster profile. Written from one set of settings so every part agrees on names and addresses.
 
     python k8s/cluster.py            # rewrites k8s/cluster/*.yaml
 
@@ -22,6 +22,8 @@ from adaptive_delivery.platform.image import IMAGE_ROOT, PLATFORM_IMAGE
 from adaptive_delivery.platform.spec import all_specs
 
 HERE = Path(__file__).resolve().parent
+HOME_MOUNT = "/data/adaptive-delivery"  # AD_HOME of the cluster profile: the lake, the feature store's home
+HOME_CLAIM = "adaptive-delivery-home"
 @dataclass(frozen=True)
 class Cluster:
     namespace: str = "adaptive-delivery"
@@ -45,7 +47,7 @@ class Cluster:
 
     def env(self) -> list[dict]:
         """The AD_* settings of the cluster profile (adaptive_delivery.delivery.jobs.deployment reads them)."""
-        plain = {"AD_PROFILE": "cluster", "AD_HOME": "/data/adaptive-delivery", "AD_TRACKING_URI": self.mlflow_uri,
+        plain = {"AD_PROFILE": "cluster", "AD_HOME": HOME_MOUNT, "AD_TRACKING_URI": self.mlflow_uri,
                  "AD_SPARK_MASTER": "k8s://https://kubernetes.default.svc", "AD_KFP_HOST": self.kfp_host,
                  "AD_SPARK_IMAGE": self.image, "AD_NAMESPACE": self.namespace, "AD_FEAST_PROFILE": "cluster",
                  "AD_REDIS_CONNECTION": self.redis, "AD_FEAST_PROJECT": "adaptive_delivery",
@@ -149,6 +151,40 @@ def feast_redis(c: Cluster) -> list[dict]:
              "data": {"feature_store.yaml": profile}}]
 
 
+def stream_consumers(c: Cluster, replicas: int = 2) -> list[dict]:
+    """The delivery events' consumer group (`adaptive-delivery stream consume`): a StatefulSet, so
+    each consumer keeps its name across restarts (a restarted consumer takes back what it left
+    pending, and a subscriber snapshot it claimed), writing the lake under AD_HOME on the shared
+    volume the Airflow workers mount, the outcome store on PostgreSQL and the online store through
+    the push sources."""
+    name, labels = "stream-consumer", {**c.labels("stream-consumer"), "app.kubernetes.io/name": "stream-consumer"}
+    env = [*c.env(), {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+           {"name": "AD_OUTCOME_STORE", "valueFrom": {"secretKeyRef": {"name": c.postgres_secret,
+                                                                         "key": "outcome-store-uri"}}}]
+    args = ["--lake", "$(AD_HOME)/lake", "--redis-address", "$(AD_REDIS_CONNECTION)", "--name", "$(POD_NAME)",
+            "--outcome-store", "$(AD_OUTCOME_STORE)", "--feature-store", "$(AD_HOME)/feast",
+            "--feature-data", "$(AD_FEATURE_DATA)", "--profile", "cluster"]
+    container = {**_container(c, "consumer", ["adaptive-delivery", "stream", "consume"], cpu="1", memory="2Gi",
+                              env=env), "args": args,
+                 "volumeMounts": [{"name": "home", "mountPath": HOME_MOUNT}]}
+    volume = {"name": "home", "persistentVolumeClaim": {"claimName": HOME_CLAIM}}
+    return [
+        {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+         "metadata": {"name": HOME_CLAIM, "namespace": c.namespace, "labels": c.labels("platform")},
+         "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "500Gi"}}}},
+        {"apiVersion": "v1", "kind": "Service",
+         "metadata": {"name": name, "namespace": c.namespace, "labels": c.labels(name)},
+         "spec": {"clusterIP": "None", "selector": {"app.kubernetes.io/name": name}}},
+        {"apiVersion": "apps/v1", "kind": "StatefulSet",
+         "metadata": {"name": name, "namespace": c.namespace, "labels": labels},
+         "spec": {"serviceName": name, "replicas": replicas, "podManagementPolicy": "Parallel",
+                  "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+                  "template": {"metadata": {"labels": labels},
+                               "spec": {"terminationGracePeriodSeconds": 60, "containers": [container],
+                                        "volumes": [volume]}}}},
+    ]
+
+
 def pipeline_runs(c: Cluster) -> list[dict]:
     """One Job per model spec that submits its Kubeflow pipeline once (Airflow's retraining DAGs do
     the same on schedule): for an ML engineer who wants a run now, without Airflow."""
@@ -176,7 +212,9 @@ def airflow_values(c: Cluster) -> dict:
                             "dags_are_paused_at_creation": "True"},
                    "logging": {"remote_logging": "True", "remote_base_log_folder": f"{c.bucket.replace('s3a://', 's3://')}/airflow-logs"}},
         "dags": {"persistence": {"enabled": False}, "gitSync": {"enabled": False}},  # DAGs are baked into the image
-        "workers": {"resources": {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"memory": "4Gi"}}},
+        "workers": {"resources": {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"memory": "4Gi"}},
+                    "extraVolumes": [{"name": "home", "persistentVolumeClaim": {"claimName": HOME_CLAIM}}],
+                    "extraVolumeMounts": [{"name": "home", "mountPath": HOME_MOUNT}]},
         "postgresql": {"enabled": False},
         "data": {"metadataSecretName": "airflow-metadata"},
     }
@@ -186,7 +224,8 @@ def documents(c: Cluster | None = None) -> dict[str, list[dict]]:
     """File name -> Kubernetes documents (the Airflow values are a single mapping, not a resource)."""
     c = c or Cluster()
     return {"namespace.yaml": namespace(c), "spark-features.yaml": spark_jobs(c), "mlflow.yaml": mlflow_server(c),
-            "feast-redis.yaml": feast_redis(c), "pipeline-runs.yaml": pipeline_runs(c)}
+            "feast-redis.yaml": feast_redis(c), "stream-consumers.yaml": stream_consumers(c),
+            "pipeline-runs.yaml": pipeline_runs(c)}
 
 
 def write(out: Path = HERE / "cluster", c: Cluster | None = None) -> list[Path]:

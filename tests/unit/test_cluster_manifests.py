@@ -91,3 +91,29 @@ def test_one_pipeline_run_job_per_model_spec(cluster):
     commands = [r["spec"]["template"]["spec"]["containers"][0]["command"] for r in runs]
     assert sorted(c[-1] for c in commands) == sorted(s.model_id for s in all_specs())
     assert all(c[:4] == ["python", "-m", "pipelines.training", "submit"] for c in commands)
+
+
+def test_stream_consumers_run_the_consumer_with_options_it_has(cluster):
+    """The consumers' command line parses as `adaptive-delivery stream consume`'s (every option
+    named exists, every value is of its type), with a stable name per consumer and the lake on the
+    volume the Airflow workers mount."""
+    import re
+
+    import typer
+
+    from adaptive_delivery.cli import app
+
+    docs = {d["kind"]: d for d in cluster.documents()["stream-consumers.yaml"]}
+    spec = docs["StatefulSet"]["spec"]
+    container = spec["template"]["spec"]["containers"][0]
+    assert container["command"] == ["adaptive-delivery", "stream", "consume"]
+    env = {e["name"]: e.get("value", "from-the-cluster") for e in container["env"]}
+    args = [re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], a) for a in container["args"]]  # as Kubernetes expands
+    consume = typer.main.get_command(app).commands["stream"].commands["consume"]
+    params = consume.make_context("consume", list(args)).params
+    assert params["profile"] == "cluster" and params["name"] == "from-the-cluster"
+    assert str(params["lake"]).startswith(cluster.HOME_MOUNT)
+    workers = cluster.airflow_values(cluster.Cluster())["workers"]
+    claim = spec["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"]
+    assert [v["persistentVolumeClaim"]["claimName"] for v in workers["extraVolumes"]] == [claim]
+    assert docs["PersistentVolumeClaim"]["metadata"]["name"] == claim
