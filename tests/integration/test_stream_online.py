@@ -172,6 +172,9 @@ def test_pushed_rows_reach_the_packed_vectors_on_a_redis_online_store(built_feat
             feast = pd.DataFrame(st.online(fs, refs, expected[keys].to_dict("records")))
             reader = pk.PackedReader(connect(redis_server), project, {view: [r.split(":")[1] for r in refs]})
             packed, _ = reader.read_keys({view: [expected[k].to_numpy(dtype=object) for k in keys]})
+            entity = pk.entity_strings(expected.head(1), keys)[0]  # the packed vector expires as Feast's key
+            assert 0 < connect(redis_server).pttl(pk.row_key(project, view, entity)) \
+                <= fs.config.online_store.key_ttl_seconds * 1000, view
             for feature in refs:
                 column, name = feature.replace(":", "__"), feature.split(":")[1]
                 if expected[name].dtype == object:  # text (the packed vector holds its code; the reader decodes it)

@@ -340,7 +340,9 @@ def _stored_as_given(view) -> bool:
 
 def _refresh_view(store, client, view, entities: list[tuple[dict[str, str], bytes]],
                   given: pd.DataFrame | None = None) -> int:
-    """Pack each entity's vector: from `given` (rows aligned with `entities`) or Feast's read."""
+    """Pack each entity's vector: from `given` (rows aligned with `entities`, just written by
+    `write_feast_rows`, so their keys expire as the store sets) or Feast's read (each key's
+    remaining lifetime read from Redis)."""
     project = store.project
     join_keys = tuple(view.join_keys)
     schema = ViewSchema(view.name, join_keys, scalar_features(view), _string_features(view))
@@ -362,10 +364,14 @@ def _refresh_view(store, client, view, entities: list[tuple[dict[str, str], byte
         if new:  # the strings first: a reader never meets a code its vocabulary lacks
             client.rpush(vocabulary_key(project, view.name), *new)
             vocab_list += new
-        pipe = client.pipeline(transaction=False)
-        for _, key in chunk:
-            pipe.pttl(key)
-        ttls = pipe.execute()
+        if given is not None:
+            ttl_s = store.config.online_store.key_ttl_seconds
+            ttls = [ttl_s * 1000 if ttl_s else -1] * len(chunk)
+        else:
+            pipe = client.pipeline(transaction=False)
+            for _, key in chunk:
+                pipe.pttl(key)
+            ttls = pipe.execute()
         names = entity_strings(pd.DataFrame(rows), join_keys)
         pipe = client.pipeline(transaction=False)
         for row, name, ttl in zip(matrix, names, ttls, strict=True):
