@@ -73,6 +73,14 @@ def spamassassin_corpus() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def hillstrom_file() -> Path:
+    path = SHARED_DATA / "marketing" / "hillstrom" / "hillstrom_development.csv"
+    if not path.exists():
+        pytest.skip(f"the Hillstrom data is not beside this checkout ({path}); it ships with the team's shared data")
+    return path
+
+
 @dataclass(frozen=True)
 class MainJobRun:
     """The main job, run once per session through the installed command (Airflow's ad_main DAG)."""

@@ -17,6 +17,8 @@ from adaptive_delivery.delivery.decisions.actions import ActionThresholds, decid
 from adaptive_delivery.delivery.features.definitions import UNSCORED
 from adaptive_delivery.delivery.feeds import is_reading
 from adaptive_delivery.platform.bundle import TrainedModel
+from adaptive_delivery.platform.requests import RequestError
+from adaptive_delivery.platform.requests import batch_size as _batch_size
 
 # Spec §3.1 sizes batches at 1,000 messages; ten times that is refused rather than slowing everyone.
 MAX_BATCH = 10_000
@@ -24,24 +26,9 @@ MESSAGE_ID = "message_id"
 CONTENT_RISK = "content_features__content_spam_risk"
 
 
-class RequestError(ValueError):
-    """The request is malformed; the message says what to fix."""
-
-
 def batch_size(columns: Mapping[str, Sequence | np.ndarray], max_batch: int = MAX_BATCH) -> int:
     """The number of messages in a request whose inputs all have it, between 1 and `max_batch`."""
-    if not columns:
-        raise RequestError("the request has no inputs")
-    lengths = {name: len(values) for name, values in columns.items()}
-    sizes = set(lengths.values())
-    if len(sizes) != 1:
-        raise RequestError(f"inputs have different lengths: {dict(sorted(lengths.items()))}")
-    n = sizes.pop()
-    if n == 0:
-        raise RequestError("the batch is empty")
-    if n > max_batch:
-        raise RequestError(f"batch of {n} messages exceeds the limit of {max_batch}; split it")
-    return n
+    return _batch_size(columns, max_batch)
 
 
 def non_negative_numbers(columns: Mapping[str, Sequence | np.ndarray], name: str, n: int) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""The marketing product's models, one folder each, registered through the entry points."""

@@ -1,0 +1,220 @@
+"""The campaign performance network (spec 003: inputs -> 256 -> 128 -> 64, dropout 0.2, sigmoid
+outputs), shaped for a randomised campaign: one shared trunk reads the customer, and one output
+layer per e-mail gives P(visit) and P(conversion) had that e-mail (or none) been sent. So the same
+network answers "how will this campaign perform" and "which e-mail moves this customer": the
+uplift of an e-mail is its head minus the no-e-mail head (a TARNet). The other design reads the
+e-mail as input, with its products with the customer's fields, and answers one e-mail at a time
+(an S-learner with interactions); validation chooses between them.
+
+Trained in torch; exported as plain arrays and answered in numpy (`ArrayNet`), so serving needs no
+torch. A few members from different seeds are averaged; their spread, with dropout masks drawn at
+answer time, is the prediction's confidence."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+HIDDEN = (256, 128, 64)
+DROPOUT = 0.2
+DESIGNS = ("heads", "interactions")
+CONFIDENCE_DRAWS = 8  # dropout masks per member behind a confidence; fixed, so answers repeat
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    hidden: tuple[int, ...] = HIDDEN
+    dropout: float = DROPOUT
+    max_epochs: int = 30
+    batch: int = 512
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    patience: int = 3  # epochs without a better validation loss before stopping
+    # five members of the interactions design: the better of the two designs on the choice splits
+    # (benchmarks/hillstrom_campaign.py --choose records the comparison)
+    members: int = 5
+    design: str = "interactions"
+
+
+def design_matrix(z: np.ndarray, arm: np.ndarray, n_arms: int) -> np.ndarray:
+    """The "interactions" design's input: the standardised customer, the e-mail one-hot, and the
+    customer's fields times each e-mail's indicator (the control's left out)."""
+    onehot = np.eye(n_arms, dtype=z.dtype)[arm]
+    return np.hstack([z, onehot, *(z * onehot[:, [a]] for a in range(1, n_arms))])
+
+
+@dataclass
+class ArrayNet:
+    """One or more trained networks as arrays: standardise, trunk, per-arm heads."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    members: list[list[tuple[np.ndarray, np.ndarray]]]  # per member: (weight, bias) per layer
+    n_arms: int
+    n_outcomes: int
+    dropout: float = DROPOUT
+    design: str = "heads"
+
+    def _forward(self, z: np.ndarray, layers, masks=None) -> np.ndarray:
+        """(n, arms, outcomes) for one member; the interactions design runs once per e-mail."""
+        if self.design == "interactions":
+            arms = [self._layers(design_matrix(z, np.full(len(z), a), self.n_arms), layers, masks)
+                    for a in range(self.n_arms)]
+            return np.stack(arms, axis=1)
+        return self._layers(z, layers, masks).reshape(len(z), self.n_arms, self.n_outcomes)
+
+    def _layers(self, h: np.ndarray, layers, masks=None) -> np.ndarray:
+        for i, (w, b) in enumerate(layers[:-1]):
+            h = np.maximum(h @ w + b, 0.0)
+            if masks is not None:
+                h = h * masks[i]
+        w, b = layers[-1]
+        return 1.0 / (1.0 + np.exp(-(h @ w + b)))
+
+    def standardise(self, x: np.ndarray) -> np.ndarray:
+        return ((np.asarray(x, dtype=np.float64) - self.mean) / self.scale).astype(np.float32)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """(n, arms, outcomes) probabilities, the members' mean with dropout off."""
+        z = self.standardise(x)
+        return np.mean([self._forward(z, layers) for layers in self.members], axis=0)
+
+    def draws(self, x: np.ndarray, per_member: int = CONFIDENCE_DRAWS, seed: int = 0) -> np.ndarray:
+        """(draws, n, arms, outcomes): every member under `per_member` dropout masks (a fixed seed)."""
+        z = self.standardise(x)
+        rng = np.random.default_rng(seed)
+        keep = 1.0 - self.dropout
+        out = []
+        for layers in self.members:
+            for _ in range(per_member):
+                masks = [(rng.random((len(z), w.shape[1])) < keep) / keep for w, _ in layers[:-1]]
+                out.append(self._forward(z, layers, masks))
+        return np.stack(out)
+
+    def state(self) -> dict[str, np.ndarray]:
+        arrays = {"mean": self.mean, "scale": self.scale,
+                  "shape": np.array([self.n_arms, self.n_outcomes, len(self.members)]),
+                  "dropout": np.array([self.dropout]), "design": np.array([DESIGNS.index(self.design)])}
+        for m, layers in enumerate(self.members):
+            for i, (w, b) in enumerate(layers):
+                arrays[f"m{m}_w{i}"], arrays[f"m{m}_b{i}"] = w, b
+        return arrays
+
+    @classmethod
+    def load(cls, path) -> ArrayNet:
+        """A network saved by `np.savez(path, **net.state())`; ValueError when it is not one."""
+        try:
+            with np.load(path) as arrays:
+                return cls.from_state(dict(arrays))
+        except (KeyError, OSError, ValueError) as exc:
+            raise ValueError(f"{path}: not a saved campaign network ({exc})") from exc
+
+    @classmethod
+    def from_state(cls, arrays: dict[str, np.ndarray]) -> ArrayNet:
+        n_arms, n_outcomes, n_members = (int(v) for v in arrays["shape"])
+        members = []
+        for m in range(n_members):
+            layers, i = [], 0
+            while f"m{m}_w{i}" in arrays:
+                layers.append((np.asarray(arrays[f"m{m}_w{i}"], np.float32), np.asarray(arrays[f"m{m}_b{i}"], np.float32)))
+                i += 1
+            if not layers:
+                raise ValueError(f"saved network has no layers for member {m}")
+            members.append(layers)
+        return cls(mean=np.asarray(arrays["mean"]), scale=np.asarray(arrays["scale"]), members=members,
+                   n_arms=n_arms, n_outcomes=n_outcomes, dropout=float(arrays["dropout"][0]),
+                   design=DESIGNS[int(arrays["design"][0])])
+
+
+def confidence(draws: np.ndarray) -> np.ndarray:
+    """Per customer, in [0, 1]: one minus the coefficient of variation of the predicted visit rate of
+    the e-mail asked about across members and dropout masks (draws shaped (draws, n)); 1 when they agree."""
+    mean = draws.mean(axis=0)
+    cv = np.divide(draws.std(axis=0), mean, out=np.ones_like(mean), where=mean > 0)
+    return np.clip(1.0 - cv, 0.0, 1.0)
+
+
+def _net(n_in: int, n_out: int, config: NetConfig):
+    import torch
+
+    layers, width = [], n_in
+    for h in config.hidden:
+        layers += [torch.nn.Linear(width, h), torch.nn.ReLU(), torch.nn.Dropout(config.dropout)]
+        width = h
+    layers.append(torch.nn.Linear(width, n_out))
+    return torch.nn.Sequential(*layers)
+
+
+def _loss(net, z, arm, y, design: str):
+    import torch
+
+    out = net(z)
+    if design == "heads":
+        out = out.view(len(z), -1, y.shape[1])[torch.arange(len(z)), arm]
+    return torch.nn.functional.binary_cross_entropy_with_logits(out, y)
+
+
+def fit_member(x: np.ndarray, arm: np.ndarray, y: np.ndarray, train: np.ndarray, validation: np.ndarray,
+               n_arms: int, mean: np.ndarray, scale: np.ndarray, config: NetConfig, seed: int,
+               progress: Callable[[int, float, float], None] | None = None) -> tuple[list, int]:
+    """Train one network on the observed e-mail's outcomes, keeping the epoch with the lowest
+    validation loss; returns its layers as arrays and that epoch."""
+    import torch
+
+    torch.manual_seed(seed)
+    standard = ((x - mean) / scale).astype(np.float32)
+    if config.design == "interactions":
+        standard = design_matrix(standard, arm, n_arms)
+    z = torch.tensor(standard)
+    arms, ys = torch.tensor(arm, dtype=torch.long), torch.tensor(y, dtype=torch.float32)
+    n_out = n_arms * y.shape[1] if config.design == "heads" else y.shape[1]
+    net = _net(z.shape[1], n_out, config)
+    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    rng = np.random.default_rng(seed)
+    val = torch.tensor(validation)
+    best, best_epoch, best_state, stale = float("inf"), 0, None, 0
+    for epoch in range(1, config.max_epochs + 1):
+        net.train()
+        order = rng.permutation(train)
+        total = 0.0
+        for start in range(0, len(order), config.batch):
+            rows = torch.tensor(order[start:start + config.batch])
+            loss = _loss(net, z[rows], arms[rows], ys[rows], config.design)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(rows)
+        net.eval()
+        with torch.no_grad():
+            val_loss = float(_loss(net, z[val], arms[val], ys[val], config.design))
+        if progress is not None:
+            progress(epoch, total / len(order), val_loss)
+        if val_loss < best - 1e-6:
+            best, best_epoch, stale = val_loss, epoch, 0
+            best_state = [(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy())
+                          for m in net if isinstance(m, torch.nn.Linear)]
+        else:
+            stale += 1
+            if stale >= config.patience:
+                break
+    return best_state, best_epoch
+
+
+def fit(x: np.ndarray, arm: np.ndarray, y: np.ndarray, train: np.ndarray, validation: np.ndarray, n_arms: int,
+        config: NetConfig, seed: int, progress: Callable[[int, int, float, float], None] | None = None,
+        ) -> tuple[ArrayNet, list[int]]:
+    """`config.members` networks from seeds derived from `seed`, standardised on the training rows."""
+    mean = x[train].mean(axis=0)
+    scale = x[train].std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    members, epochs = [], []
+    for m in range(config.members):
+        report = (lambda e, tl, vl, m=m: progress(m, e, tl, vl)) if progress else None
+        layers, epoch = fit_member(x, arm, y, train, validation, n_arms, mean, scale, config, seed * 1_000 + m,
+                                   report)
+        members.append(layers)
+        epochs.append(epoch)
+    return ArrayNet(mean=mean, scale=scale, members=members, n_arms=n_arms, n_outcomes=y.shape[1],
+                    dropout=config.dropout, design=config.design), epochs
