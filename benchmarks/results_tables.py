@@ -606,7 +606,66 @@ def feature_discovery(data: dict, _: str) -> str:
                    "verdict"], rows, "lllrlrrl"))
 
 
+HILLSTROM_MODELS = {"ours": "MKT-001 campaign network", "two_model_logistic": "two-model logistic",
+                    "class_transformation_gbm": "class transformation (gradient boosting)"}
+HILLSTROM_RESPONSE = {"ours": "MKT-001 campaign network", "logistic": "logistic regression",
+                      "gbm": "gradient boosting (LightGBM)"}
+
+
+def hillstrom_campaign(data: dict, which: str) -> str:
+    """MKT-001 on Hillstrom splits: `uplift` (who to send the women's e-mail), `response` (visit and
+    conversion), `choice` (the two designs on the choice splits)."""
+    f3, f4 = "{:.3f}".format, "{:.4f}".format
+    splits = f"{len(data['headline_splits'])} seeded splits of the development file (test: 30%), mean [95% interval]"
+    if which == "choice":
+        rows = [[design, ci(c["womens_uplift_at_30"], f4), ci(c["womens_qini"], f4), ci(c["visit_auc"], f3)]
+                for design, c in data["choice"].items()]
+        return (f"The network's two designs on {len(data['choice_splits'])} choice splits; chosen: "
+                f"**{data['chosen_design']}** (higher women's Qini).\n\n"
+                + table(["design", "women's e-mail: uplift@30%", "Qini", "visit AUC"], rows))
+    if which == "response":
+        rows = []
+        for key, name in HILLSTROM_RESPONSE.items():
+            r = data["response"][key]
+            rows.append([name, ci(r["visit_auc"], f3), ci(r["visit_logloss"], f4), ci(r["visit_ece"], f4),
+                         ci(r["conversion_auc"], f3), ci(r["conversion_logloss"], f4)])
+        paired = data["paired"]
+        return (f"Visit and conversion within two weeks, on the e-mail each customer got; {splits}.\n\n"
+                + table(["model", "visit AUC", "visit log loss", "visit calibration error", "conversion AUC",
+                         "conversion log loss"], rows)
+                + f"\n\nPaired, network minus logistic: visit AUC {ci(paired['visit_auc_minus_logistic'], f4)}, "
+                f"log loss {ci(paired['visit_logloss_minus_logistic'], f4)}; minus gradient boosting: AUC "
+                f"{ci(paired['visit_auc_minus_gbm'], f4)}, log loss {ci(paired['visit_logloss_minus_gbm'], f4)}.")
+    rows = [[name, ci(data["uplift"][key]["womens_uplift_at_30"], f4), ci(data["uplift"][key]["womens_qini"], f4),
+             ci(data["uplift"][key]["mens_uplift_at_30"], f4), ci(data["uplift"][key]["mens_qini"], f4)]
+            for key, name in HILLSTROM_MODELS.items()]
+    paired = data["paired"]
+    avg = data["average_uplift"]
+    return (f"Visit uplift of each e-mail over none among the 30% of customers each model ranks highest, and "
+            f"the Qini coefficient; {splits}. Sending the e-mail to everyone: women's "
+            f"{ci(avg['womens'], f4)}, men's {ci(avg['mens'], f4)}.\n\n"
+            + table(["model", "women's e-mail: uplift@30%", "Qini", "men's e-mail: uplift@30%", "Qini"], rows)
+            + "\n\nPaired, network minus each baseline (women's e-mail): uplift@30% "
+            f"{ci(paired['womens_uplift_at_30_minus_two_model_logistic'], f4)} against the two-model logistic, "
+            f"{ci(paired['womens_uplift_at_30_minus_class_transformation_gbm'], f4)} against class transformation; "
+            f"Qini {ci(paired['womens_qini_minus_two_model_logistic'], f4)} and "
+            f"{ci(paired['womens_qini_minus_class_transformation_gbm'], f4)}.")
+
+
+def campaign_serving(data: dict, _: str) -> str:
+    """MKT-001's latency in process and served, batches of 1 and 1,000 customers."""
+    names = {"in_process": "in process (the runtime's answer)", "rest": "served, V2 REST (JSON)",
+             "grpc_raw": "served, gRPC raw tensors"}
+    rows = [[names[k]] + [f"{data['cells'][b][k]['p50_ms']:.2f} / {data['cells'][b][k]['p99_ms']:.2f}"
+                          for b in ("1", "1000")] for k in names]
+    return (f"p50 / p99 in ms over {data['requests']:,} requests per cell; the client on the same 2 cores; "
+            f"{data['network']['members']} members of the {data['network']['design']} design.\n\n"
+            + table(["path", "batch of 1", "batch of 1,000"], rows))
+
+
 RENDERERS: dict[str, Callable[[dict, str], str]] = {
+    "campaign_serving.json": campaign_serving,
+    "hillstrom_campaign.json": hillstrom_campaign,
     "listening_sockets.json": listening_sockets,
     "simulator.json": simulator, "bounce_parser.json": bounce_parser, "bounce_recipients.json": bounce_recipients, "ingest_scaling.json": ingest_scaling, "feature_build.json": feature_build,
     "online_read.json": online_read, "mdl001_quality.json": mdl001, "mdl001_quality_seed8.json": mdl001,
@@ -758,12 +817,34 @@ def plot_mdl003_online(data: dict) -> bytes:
     return _png(plt, fig)
 
 
-PLOTS: dict[str, Callable[[dict], bytes]] = {"mdl003_online.json": plot_mdl003_online,"content_gate.json": plot_content_gate,"mdl003_sealed.json": plot_mdl003_sealed,
-                                             "mdl001_sealed.json": plot_mdl001_sealed,
-                                             "ingest_scaling.json": plot_ingest_scaling,
-                                             "mdl009_sealed.json": plot_mdl009_sealed,"mdl001_quality.json": plot_mdl001, "mdl001_panel_20k.json": plot_mdl001,
-                                             "mdl003_heldout.json": plot_mdl003,
-                                             "mdl009_heldout.json": plot_mdl009}
+def plot_hillstrom_campaign(data: dict) -> bytes:
+    """The women's e-mail's Qini curves, averaged over the headline splits, beside random targeting."""
+    plt, fig, ax = _figure()
+    curves = data["qini_curves"]
+    depth = [100 * i / (len(curves["ours"]) - 1) for i in range(len(curves["ours"]))]
+    for key, name in HILLSTROM_MODELS.items():
+        ax.plot(depth, curves[key], label=name)
+    end = curves["ours"][-1]
+    ax.plot([0, 100], [0, end], "k--", linewidth=1, label="random targeting")
+    ax.set_xlabel("customers targeted (% of the test rows, best-ranked first)")
+    ax.set_ylabel("incremental visits per treated customer")
+    ax.legend(loc="lower right", fontsize=8)
+    return _png(plt, fig)
+
+
+PLOTS: dict[str, Callable[[dict], bytes]] = {
+    "hillstrom_campaign.json": plot_hillstrom_campaign,
+    "mdl003_online.json": plot_mdl003_online,
+    "content_gate.json": plot_content_gate,
+    "mdl003_sealed.json": plot_mdl003_sealed,
+    "mdl001_sealed.json": plot_mdl001_sealed,
+    "ingest_scaling.json": plot_ingest_scaling,
+    "mdl009_sealed.json": plot_mdl009_sealed,
+    "mdl001_quality.json": plot_mdl001,
+    "mdl001_panel_20k.json": plot_mdl001,
+    "mdl003_heldout.json": plot_mdl003,
+    "mdl009_heldout.json": plot_mdl009,
+}
 
 
 def plot(name: str) -> bytes:

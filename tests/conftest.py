@@ -81,6 +81,14 @@ def hillstrom_file() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def open_bandit_data() -> Path:
+    path = SHARED_DATA / "marketing" / "open-bandit"
+    if not (path / "bts" / "men" / "men.csv").exists():
+        pytest.skip(f"the Open Bandit Dataset is not beside this checkout ({path}); it ships with the team's shared data")
+    return path
+
+
 @dataclass(frozen=True)
 class MainJobRun:
     """The main job, run once per session through the installed command (Airflow's ad_main DAG)."""
