@@ -663,7 +663,33 @@ def campaign_serving(data: dict, _: str) -> str:
             + table(["path", "batch of 1", "batch of 1,000"], rows))
 
 
+OBD_POLICIES = {"logged_thompson_sampling": "the logged Thompson sampling (the check)",
+                "beta_bernoulli_ts": "Beta-Bernoulli Thompson sampling, learned from the bts log",
+                "contextual_ts": "contextual (logistic) Thompson sampling, learned from the bts log",
+                "uniform_random": "uniform random (sanity: its own log)"}
+
+
+def _rate(i: dict) -> str:
+    return f"{100 * i['value']:.3f}% [{100 * i['low']:.3f}, {100 * i['high']:.3f}]"
+
+
+def open_bandit_ope(data: dict) -> str:
+    """Off-policy click-rate estimates on the Open Bandit Dataset's random log, beside the truth."""
+    rows = [[name] + [_rate(data["estimates"][key][k]) for k in ("ipw", "snipw", "dm", "dr")]
+            for key, name in OBD_POLICIES.items()]
+    truth = data["on_policy"]
+    err = data["relative_error_on_logged_ts"]
+    return (f"Click rate per impression estimated from the uniformly random log ({data['rows']['random']:,} "
+            f"impressions, {data['clicks']['random']} clicks; men campaign), 95% bootstrap intervals. The truth "
+            f"to check against: the Thompson-sampling log's own click rate {_rate(truth['bts'])} "
+            f"({data['clicks']['bts']} clicks); the random log's {_rate(truth['random'])}. Relative error of "
+            "each estimator on the logged policy: "
+            + ", ".join(f"{k.upper()} {100 * v:+.0f}%" for k, v in err.items()) + ".\n\n"
+            + table(["policy", "IPW", "SNIPW", "DM", "DR"], rows))
+
+
 RENDERERS: dict[str, Callable[[dict, str], str]] = {
+    "open_bandit_ope.json": lambda data, _: open_bandit_ope(data),
     "campaign_serving.json": campaign_serving,
     "hillstrom_campaign.json": hillstrom_campaign,
     "listening_sockets.json": listening_sockets,
@@ -832,7 +858,27 @@ def plot_hillstrom_campaign(data: dict) -> bytes:
     return _png(plt, fig)
 
 
+def plot_open_bandit_ope(data: dict) -> bytes:
+    """Each policy's DR and IPW estimates with their intervals, beside the two logs' own rates."""
+    plt, fig, ax = _figure()
+    names = list(OBD_POLICIES)
+    for k, (estimator, shift) in enumerate((("ipw", -0.15), ("dr", 0.15))):
+        cells = [data["estimates"][n][estimator] for n in names]
+        values = [100 * c["value"] for c in cells]
+        errors = [[100 * (c["value"] - c["low"]) for c in cells], [100 * (c["high"] - c["value"]) for c in cells]]
+        ax.errorbar([i + shift for i in range(len(names))], values, yerr=errors, fmt="o", capsize=3,
+                    label=estimator.upper(), color=f"C{k}")
+    for policy, style in (("bts", "--"), ("random", ":")):
+        ax.axhline(100 * data["on_policy"][policy]["value"], color="k", ls=style, lw=1,
+                   label=f"{policy} log's own rate")
+    ax.set_xticks(range(len(names)), ["logged TS", "Beta-Bernoulli TS", "contextual TS", "uniform"])
+    ax.set_ylabel("clicks per 100 impressions")
+    ax.legend(loc="upper left", fontsize=8, ncols=2)
+    return _png(plt, fig)
+
+
 PLOTS: dict[str, Callable[[dict], bytes]] = {
+    "open_bandit_ope.json": plot_open_bandit_ope,
     "hillstrom_campaign.json": plot_hillstrom_campaign,
     "mdl003_online.json": plot_mdl003_online,
     "content_gate.json": plot_content_gate,

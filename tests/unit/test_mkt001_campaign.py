@@ -146,7 +146,7 @@ def test_the_numpy_network_answers_as_torch_does_and_survives_a_save(learned, tm
     np.savez(path, **net.state())
     again = network.ArrayNet.load(path)
     assert np.array_equal(again.predict(x), net.predict(x))
-    assert np.array_equal(again.draws(x), net.draws(x))
+    assert np.array_equal(again.predict_members(x), net.predict_members(x))
     (tmp_path / "junk.npz").write_bytes(b"not a network")
     with pytest.raises(ValueError, match="not a saved campaign network"):
         network.ArrayNet.load(tmp_path / "junk.npz")

@@ -7,8 +7,8 @@ e-mail as input, with its products with the customer's fields, and answers one e
 (an S-learner with interactions); validation chooses between them.
 
 Trained in torch; exported as plain arrays and answered in numpy (`ArrayNet`), so serving needs no
-torch. A few members from different seeds are averaged; their spread, with dropout masks drawn at
-answer time, is the prediction's confidence."""
+torch. A few members from different seeds are averaged; their spread is the prediction's
+confidence (a deep ensemble's disagreement: no extra passes at answer time)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ import numpy as np
 HIDDEN = (256, 128, 64)
 DROPOUT = 0.2
 DESIGNS = ("heads", "interactions")
-CONFIDENCE_DRAWS = 8  # dropout masks per member behind a confidence; fixed, so answers repeat
 
 
 @dataclass(frozen=True)
@@ -54,49 +53,38 @@ class ArrayNet:
     members: list[list[tuple[np.ndarray, np.ndarray]]]  # per member: (weight, bias) per layer
     n_arms: int
     n_outcomes: int
-    dropout: float = DROPOUT
     design: str = "heads"
 
-    def _forward(self, z: np.ndarray, layers, masks=None) -> np.ndarray:
+    def _forward(self, z: np.ndarray, layers) -> np.ndarray:
         """(n, arms, outcomes) for one member; the interactions design runs once per e-mail."""
         if self.design == "interactions":
-            arms = [self._layers(design_matrix(z, np.full(len(z), a), self.n_arms), layers, masks)
+            arms = [self._layers(design_matrix(z, np.full(len(z), a), self.n_arms), layers)
                     for a in range(self.n_arms)]
             return np.stack(arms, axis=1)
-        return self._layers(z, layers, masks).reshape(len(z), self.n_arms, self.n_outcomes)
+        return self._layers(z, layers).reshape(len(z), self.n_arms, self.n_outcomes)
 
-    def _layers(self, h: np.ndarray, layers, masks=None) -> np.ndarray:
-        for i, (w, b) in enumerate(layers[:-1]):
+    def _layers(self, h: np.ndarray, layers) -> np.ndarray:
+        for w, b in layers[:-1]:
             h = np.maximum(h @ w + b, 0.0)
-            if masks is not None:
-                h = h * masks[i]
         w, b = layers[-1]
         return 1.0 / (1.0 + np.exp(-(h @ w + b)))
 
     def standardise(self, x: np.ndarray) -> np.ndarray:
         return ((np.asarray(x, dtype=np.float64) - self.mean) / self.scale).astype(np.float32)
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """(n, arms, outcomes) probabilities, the members' mean with dropout off."""
+    def predict_members(self, x: np.ndarray) -> np.ndarray:
+        """(members, n, arms, outcomes) probabilities, dropout off."""
         z = self.standardise(x)
-        return np.mean([self._forward(z, layers) for layers in self.members], axis=0)
+        return np.stack([self._forward(z, layers) for layers in self.members])
 
-    def draws(self, x: np.ndarray, per_member: int = CONFIDENCE_DRAWS, seed: int = 0) -> np.ndarray:
-        """(draws, n, arms, outcomes): every member under `per_member` dropout masks (a fixed seed)."""
-        z = self.standardise(x)
-        rng = np.random.default_rng(seed)
-        keep = 1.0 - self.dropout
-        out = []
-        for layers in self.members:
-            for _ in range(per_member):
-                masks = [(rng.random((len(z), w.shape[1])) < keep) / keep for w, _ in layers[:-1]]
-                out.append(self._forward(z, layers, masks))
-        return np.stack(out)
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """(n, arms, outcomes) probabilities, the members' mean."""
+        return self.predict_members(x).mean(axis=0)
 
     def state(self) -> dict[str, np.ndarray]:
         arrays = {"mean": self.mean, "scale": self.scale,
                   "shape": np.array([self.n_arms, self.n_outcomes, len(self.members)]),
-                  "dropout": np.array([self.dropout]), "design": np.array([DESIGNS.index(self.design)])}
+                  "design": np.array([DESIGNS.index(self.design)])}
         for m, layers in enumerate(self.members):
             for i, (w, b) in enumerate(layers):
                 arrays[f"m{m}_w{i}"], arrays[f"m{m}_b{i}"] = w, b
@@ -124,13 +112,13 @@ class ArrayNet:
                 raise ValueError(f"saved network has no layers for member {m}")
             members.append(layers)
         return cls(mean=np.asarray(arrays["mean"]), scale=np.asarray(arrays["scale"]), members=members,
-                   n_arms=n_arms, n_outcomes=n_outcomes, dropout=float(arrays["dropout"][0]),
+                   n_arms=n_arms, n_outcomes=n_outcomes,
                    design=DESIGNS[int(arrays["design"][0])])
 
 
 def confidence(draws: np.ndarray) -> np.ndarray:
-    """Per customer, in [0, 1]: one minus the coefficient of variation of the predicted visit rate of
-    the e-mail asked about across members and dropout masks (draws shaped (draws, n)); 1 when they agree."""
+    """Per customer, in [0, 1]: one minus the coefficient of variation of the members' predicted
+    visit rates of the e-mail asked about (draws shaped (members, n)); 1 when they agree."""
     mean = draws.mean(axis=0)
     cv = np.divide(draws.std(axis=0), mean, out=np.ones_like(mean), where=mean > 0)
     return np.clip(1.0 - cv, 0.0, 1.0)
@@ -217,4 +205,4 @@ def fit(x: np.ndarray, arm: np.ndarray, y: np.ndarray, train: np.ndarray, valida
         members.append(layers)
         epochs.append(epoch)
     return ArrayNet(mean=mean, scale=scale, members=members, n_arms=n_arms, n_outcomes=y.shape[1],
-                    dropout=config.dropout, design=config.design), epochs
+                    design=config.design), epochs

@@ -45,12 +45,13 @@ def answer_rows(net: ArrayNet, columns: Mapping[str, np.ndarray]) -> dict[str, n
         x = hillstrom.encode(columns)
     except ValueError as exc:
         raise RequestError(str(exc)) from exc
-    p = net.predict(x)  # (n, arms, outcomes)
+    members = net.predict_members(x)  # (members, n, arms, outcomes)
+    p = members.mean(axis=0)
     recommended = p[:, :, 0].argmax(axis=1)
     asked = _asked(columns, n)
     arm = recommended if asked is None else np.where(asked >= 0, asked, recommended)
     rows = np.arange(n)
-    visit_draws = net.draws(x)[:, rows, arm, 0]
+    visit_draws = members[:, rows, arm, 0]
     out = {"email": np.array([hillstrom.ARMS[a] for a in arm], dtype=object),
            "predicted_ctr": p[rows, arm, 0], "predicted_conversion_rate": p[rows, arm, 1],
            "confidence": confidence(visit_draws),

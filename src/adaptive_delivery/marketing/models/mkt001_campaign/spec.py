@@ -59,7 +59,7 @@ SPEC = ModelSpec(
         "email": "the e-mail the prediction is for: the one asked about, else the recommended one",
         "predicted_ctr": "P(visit within two weeks | that e-mail): the e-mail's click-through",
         "predicted_conversion_rate": "P(purchase within two weeks | that e-mail)",
-        "confidence": "0-1: agreement of the network's members and dropout masks on predicted_ctr",
+        "confidence": "0-1: agreement of the network's five members on predicted_ctr",
         "recommended_email": "the e-mail (or none) with the highest predicted visit rate",
         "visit_uplift_womens": "P(visit | women's e-mail) - P(visit | no e-mail); likewise _mens and conversion_",
     },
