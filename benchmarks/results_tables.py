@@ -918,6 +918,7 @@ def headlines() -> str:
     s = load("simulator.json")
     c = load("content_spam.json")
     g = load("content_gate.json")["summary"]["gated_minus_ungated"]
+    h = load("hillstrom_campaign.json")["uplift"]
     gain = t["intervals"]["ppo"]["gain_vs_best_rule"]
     f3 = "{:.3f}".format
     typical = w["targets"]["typical"]
@@ -942,6 +943,10 @@ def headlines() -> str:
          f"points, blocks {ci(g['block_rate'], lambda x: f'{100 * x:+.2f}')} points, human opens "
          f"{ci(g['human_opens'], lambda x: f'{x:+,.0f}')} vs sending as written (sealed worlds)",
          "[MDL-007](docs/models/mdl-007.md#the-gate-in-the-twin) · `content_gate.json`"],
+        ["MKT-001 campaign (in progress)", f"women's e-mail, visit uplift@30% {ci(h['ours']['womens_uplift_at_30'], f3)} "
+         f"vs two-model logistic {h['two_model_logistic']['womens_uplift_at_30']['mean']:.3f} and class transformation "
+         f"{h['class_transformation_gbm']['womens_uplift_at_30']['mean']:.3f} (Hillstrom, 5 splits; target: beat both)",
+         "[MKT-001](docs/models/mkt-001.md) · `hillstrom_campaign.json`"],
         ["bounce parsing", f"outcome class {pct(b['ours']['outcome_class'])}, reason {pct(b['ours']['reason'])} "
          f"on {b['verdicts']} real verdicts", "[results](docs/results.md) · `bounce_parser.json`"],
         ["simulator", f"{num(s['end_to_end'][-1]['events_per_second'])} events/s "

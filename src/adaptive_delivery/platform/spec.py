@@ -130,6 +130,10 @@ class ModelSpec:
     drift_exempt: tuple[str, ...] = ()
     # Share of checked features that may drift between training and holdout before the gate stops.
     drift_share: float = 0.5
+    # Whether population drift past the act level (PSI >= 0.25 with KS agreeing, or biased
+    # predictions: monitoring.stability) retrains it, or only alerts: a model whose inputs move
+    # day to day by nature (MDL-001's recent-window features) retrains on performance instead.
+    drift_retrains: bool = False
     # The training entry points; the generic pipeline calls only these.
     labels: Callable[[Path], pd.DataFrame] | None = field(default=None, compare=False, repr=False)
     to_dataset: Callable[..., Dataset] | None = field(default=None, compare=False, repr=False)

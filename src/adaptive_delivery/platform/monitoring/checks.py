@@ -7,6 +7,8 @@ same point-in-time join training uses). Three signals, as spec §7.2 asks:
 - data drift (Evidently, per feature and as a share of features) and prediction drift (Evidently
   on the predicted class probabilities);
 - feature shift: a feature's mean moved more than 2 training standard deviations (alert);
+- population stability per feature (PSI and KS, `stability`): past the act level it retrains a
+  model whose spec says drift retrains it (`ModelSpec.drift_retrains`), and alerts otherwise;
 - performance on labelled outcomes: the primary metric fell more than 2% below what the champion
   scored at registration (and a bootstrap bound says the window's noise does not explain it), or
   under an absolute floor, or a provider's observed class rate left the predicted one by more than
@@ -27,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from adaptive_delivery.platform.monitoring.drift import DriftResult, check_drift, drift_columns
+from adaptive_delivery.platform.monitoring.stability import check_stability
 from adaptive_delivery.platform.spec import ModelSpec
 
 # Spec §7.2: "AUC drop > 2%" triggers retraining (relative to the champion's registered score).
@@ -78,6 +81,7 @@ class MonitorResult:
     segments: dict[str, dict] = field(default_factory=dict)  # segment -> rows, predicted and observed class rates
     retrain: list[str] = field(default_factory=list)  # reasons to retrain (empty: none)
     alerts: list[str] = field(default_factory=list)  # reasons to tell a person
+    stability: dict = field(default_factory=dict)  # PSI and KS per feature (stability.StabilityResult)
     reports: dict[str, str] = field(default_factory=dict)  # name -> file
 
     @property
@@ -238,6 +242,9 @@ def monitor(spec: ModelSpec, bundle, reference: pd.DataFrame, current: pd.DataFr
              if segment in current else {})
     gaps = calibration_gaps(rates)
     retrain, alerts = judge(spec, value, registered, len(current), data, shifted, upper, gaps, seen_before)
+    stable = check_stability(ref_data.X, cur_data.X, columns)
+    (retrain if spec.drift_retrains else alerts).extend(stable.retrain())
+    alerts.extend(stable.alerts())
     floor = next((g.floor for g in spec.gates if g.metric == spec.primary_metric), None)
     result = MonitorResult(
         model_id=spec.model_id, version=version, window=(f"{window[0]:%Y-%m-%d %H:%M}", f"{window[1]:%Y-%m-%d %H:%M}"),
@@ -245,7 +252,7 @@ def monitor(spec: ModelSpec, bundle, reference: pd.DataFrame, current: pd.DataFr
         registered=registered, oracle=oracle, floor=floor,
         data_drift={"share": data.share, "drifted": data.drifted, "checked": len(data.checked), "summary": data.summary()},
         prediction_drift={"share": pred.share, "drifted": pred.drifted, "summary": pred.summary()}, shifted=shifted,
-        calibration=gaps, segments=rates, retrain=retrain, alerts=alerts,
+        calibration=gaps, segments=rates, retrain=retrain, alerts=alerts, stability=stable.as_dict(),
         reports={"data_drift": str(out_dir / "data_drift.html"), "prediction_drift": str(out_dir / "prediction_drift.html")})
     (out_dir / "monitor.json").write_text(json.dumps(result.as_dict(), indent=2, default=str))
     result.reports["summary"] = str(out_dir / "monitor.json")
