@@ -688,7 +688,26 @@ def open_bandit_ope(data: dict) -> str:
             + table(["policy", "IPW", "SNIPW", "DM", "DR"], rows))
 
 
+DRIFT_SCENARIOS = {"steady": "steady (every alarm is false)", "lapsed_customers": "lapsed customers (inputs move)",
+                   "new_customers": "new customers (inputs move)",
+                   "email_wore_out": "the e-mail wore out (only the outcome moves)"}
+
+
+def campaign_drift(data: dict, _: str) -> str:
+    """Share of monitored days on which each check fired, per scenario, with exact intervals."""
+    def share(i: dict) -> str:
+        return f"{100 * i['share']:.0f}% [{100 * i['low']:.0f}, {100 * i['high']:.0f}]"
+
+    rows = [[DRIFT_SCENARIOS[k], str(v["days"]), share(v["retrain"]), share(v["acted"]), share(v["biased"]),
+             share(v["warned"]), f"{v['max_psi_mean']:.3f}"] for k, v in data["scenarios"].items()]
+    return (f"Share of monitored days ({data['customers_per_day']:,} customers each, against the "
+            f"{data['reference_rows']:,} training rows) on which a check fired, with exact 95% intervals.\n\n"
+            + table(["scenario", "days", "retrain (any)", "PSI+KS act", "prediction bias", "warn",
+                     "largest PSI (mean)"], rows))
+
+
 RENDERERS: dict[str, Callable[[dict, str], str]] = {
+    "campaign_drift.json": campaign_drift,
     "open_bandit_ope.json": lambda data, _: open_bandit_ope(data),
     "campaign_serving.json": campaign_serving,
     "hillstrom_campaign.json": hillstrom_campaign,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from adaptive_delivery.cli.experiment import experiment_app
 from adaptive_delivery.cli.features import features_app
 from adaptive_delivery.cli.ingest import ingest_app
 from adaptive_delivery.cli.loop import loop_app
@@ -24,5 +25,6 @@ app.add_typer(features_app, name="features")
 app.add_typer(rollout_app, name="rollout")
 app.add_typer(loop_app, name="loop")
 app.add_typer(stream_app, name="stream")
+app.add_typer(experiment_app, name="experiment")
 
 __all__ = ["app"]

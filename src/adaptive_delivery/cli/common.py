@@ -16,6 +16,7 @@ DEFAULT_MLFLOW_HOME = Path("runs/mlflow")
 
 
 DEFAULT_ROLLOUTS = Path("runs/rollouts")
+DEFAULT_EXPERIMENTS = Path("runs/experiments")
 
 
 def prepare_out(out: Path, overwrite: bool) -> None:

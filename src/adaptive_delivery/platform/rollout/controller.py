@@ -15,6 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from adaptive_delivery.platform.rollout.stats import (
+    holm,
     mean_difference_z,
     slower_by_rank,
     slower_in_the_tail,
@@ -318,12 +319,8 @@ def _family_wise(evidence: list[Evidence], alpha: float) -> list[Evidence]:
     rollback. A guardrail with no test (a value, a note saying why not) keeps its own verdict.
     `evidence` was compared at alpha 1: `degraded` says only that it is beyond its threshold."""
     tested = [e for e in evidence if e.p is not None and not e.note]
-    adjusted, running = {}, 0.0
-    for rank, e in enumerate(sorted(tested, key=lambda e: e.p)):
-        running = max(running, min(1.0, (len(tested) - rank) * e.p))
-        adjusted[id(e)] = running
-    for e in tested:
-        e.p_family = adjusted[id(e)]
+    for e, adjusted in zip(tested, holm([e.p for e in tested]), strict=True):
+        e.p_family = adjusted
         e.degraded = e.degraded and e.p_family < alpha
     return evidence
 

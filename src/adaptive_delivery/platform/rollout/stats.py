@@ -10,6 +10,17 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 
 
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the order given: a family of tests judged together
+    keeps its chance of any false alarm at the level each adjusted p-value is compared with."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted, running = [1.0] * len(p_values), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
 def two_proportion_z(successes_a: int, total_a: int, successes_b: int, total_b: int) -> tuple[float, float]:
     """z of (rate_b - rate_a) and its two-sided p-value; (0, 1) when there is nothing to compare."""
     if total_a <= 0 or total_b <= 0:
