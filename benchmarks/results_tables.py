@@ -706,7 +706,51 @@ def campaign_drift(data: dict, _: str) -> str:
                      "largest PSI (mean)"], rows))
 
 
+BIDDER_NAMES = {"fixed": "fixed bid", "value": "bid the value (no pacing)", "linear": "linear bidding",
+                "optimiser": "the bid optimiser"}
+VARIANT_NAMES = {"thompson": "Thompson sampling (Beta-Bernoulli)",
+                 "contextual_thompson": "Thompson sampling per segment (contextual)",
+                 "ab_50_50": "fixed 50/50 split (an A/B test)", "epsilon_greedy": "epsilon-greedy (10%)"}
+
+
+def _setting(kind: str, chosen: dict) -> str:
+    s = chosen[kind]
+    what = {"fixed": f"{s['setting']:g} x a click's value", "linear": f"base {s['setting']:g} x a click's value",
+            "optimiser": f"pacing gain {s['setting']:g}", "value": "—"}[kind]
+    return what + (f", shaded x{s['shade']:g}" if s["shade"] != 1.0 else "")
+
+
+def marketing_twin(data: dict, which: str) -> str:
+    """The bid optimiser against the rules (`bidding`, per price rule) or variant selection (`variants`)."""
+    if which == "variants":
+        v = data["variants"]
+        rows = [[VARIANT_NAMES[p], ci(i, lambda x: f"{x:,.0f}")] for p, i in v["regret_clicks"].items()]
+        return (f"Clicks lost per campaign over {v['days']} days against the better of two creatives for each "
+                f"impression ({v['share']:.0%} of the campaign's searches), on {len(data['sealed_seeds'])} sealed "
+                "worlds, mean [95% interval].\n\n" + table(["policy", "regret (clicks)"], rows))
+    parts = []
+    for rule, b in data["bidding"].items():
+        s = b["summary"]
+        rows = [[BIDDER_NAMES[k], _setting(k, b["chosen"]), ci(s[k]["oracle_share"], lambda x: f"{100 * x:.1f}%"),
+                 ci(s[k]["conversions_per_1000"], lambda x: f"{x:.2f}"),
+                 ci(s[k]["regret_per_campaign_day"], lambda x: f"${x:,.0f}"), ci(s[k]["budget_used"], lambda x: f"{100 * x:.0f}%")]
+                for k in BIDDER_NAMES]
+        p = b["optimiser_minus_best_rule"]
+        parts.append(f"**{rule}-price auctions.** Best rule: {BIDDER_NAMES[b['best_rule']]}. Optimiser minus it, "
+                     f"paired: oracle share {ci(p['oracle_share'], lambda x: f'{100 * x:+.1f} points')}, "
+                     f"conversions per $1,000 {ci(p['conversions_per_1000'], lambda x: f'{x:+.2f}')}.\n\n"
+                     + table(["bidder", "setting (validation)", "share of the oracle's value",
+                              "conversions per $1,000 of budget", "regret per campaign-day", "budget used"], rows))
+    c, pub = data["calibration"], data["published"]
+    return (f"{data['days']} days x 4 campaigns per world, {len(data['sealed_seeds'])} sealed worlds "
+            f"(settings chosen on {len(data['validation_seeds'])} validation worlds), mean [95% interval]. "
+            f"Calibration (a click's value bid with no budget): click-through {100 * c['ctr']:.2f}% "
+            f"(published {100 * pub['ctr']:.2f}%), conversion {100 * c['cvr']:.2f}% ({100 * pub['cvr']:.2f}%), "
+            f"cost per click ${c['cpc']:.2f} (${pub['cpc']:.2f}).\n\n" + "\n\n".join(parts))
+
+
 RENDERERS: dict[str, Callable[[dict, str], str]] = {
+    "marketing_twin.json": marketing_twin,
     "campaign_drift.json": campaign_drift,
     "open_bandit_ope.json": lambda data, _: open_bandit_ope(data),
     "campaign_serving.json": campaign_serving,
