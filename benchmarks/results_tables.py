@@ -736,7 +736,7 @@ def marketing_twin(data: dict, which: str) -> str:
                  ci(s[k]["regret_per_campaign_day"], lambda x: f"${x:,.0f}"), ci(s[k]["budget_used"], lambda x: f"{100 * x:.0f}%")]
                 for k in BIDDER_NAMES]
         p = b["optimiser_minus_best_rule"]
-        parts.append(f"**{rule}-price auctions.** Best rule: {BIDDER_NAMES[b['best_rule']]}. Optimiser minus it, "
+        parts.append(f"**{rule.capitalize()}-price auctions.** Best rule: {BIDDER_NAMES[b['best_rule']]}. Optimiser minus it, "
                      f"paired: oracle share {ci(p['oracle_share'], lambda x: f'{100 * x:+.1f} points')}, "
                      f"conversions per $1,000 {ci(p['conversions_per_1000'], lambda x: f'{x:+.2f}')}.\n\n"
                      + table(["bidder", "setting (validation)", "share of the oracle's value",
