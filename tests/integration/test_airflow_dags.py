@@ -54,7 +54,9 @@ def test_the_world_feature_retraining_and_monitoring_dags_go_on_from_the_main_jo
     online = jobs.online_sample(dep, 3)
     assert all(v is not None for v in online["subscriber_features__engagement_score"])
 
-    client = MlflowClient(dep.tracking_uri)
+    # the registry named too: MlflowClient falls back to a process-wide registry URI, which another
+    # test in this worker may have pointed at its own store
+    client = MlflowClient(dep.tracking_uri, registry_uri=dep.tracking_uri)
     versions_before = client.search_model_versions(f"name = '{SPEC.registered_name}'")
     dags_test(loop, "ad_retrain_mdl_001", "2026-03-15", conf={"reason": "integration test"})
     versions = client.search_model_versions(f"name = '{SPEC.registered_name}'")

@@ -88,7 +88,7 @@ def _race(url: str, spec, movers: int, claims: bool) -> list[str]:
 
     from adaptive_delivery.platform.training import registry
 
-    client = MlflowClient(url)
+    client = MlflowClient(url, registry_uri=url)
     client.create_registered_model(spec.registered_name)
     experiment = client.create_experiment(spec.name)
     runs = [client.create_run(experiment).info.run_id for _ in range(movers + 1)]
@@ -105,7 +105,7 @@ def _race(url: str, spec, movers: int, claims: bool) -> list[str]:
     start = threading.Barrier(movers)
 
     def move(version: str) -> None:
-        own = MlflowClient(url)
+        own = MlflowClient(url, registry_uri=url)
         start.wait()
         if claims:
             moved, _ = registry.move_alias(own, spec, CHAMPION, version, str(versions[0]))
