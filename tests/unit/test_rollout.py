@@ -315,7 +315,7 @@ def test_decision_rows_join_every_view_on_its_keys_and_leave_unknown_entities_mi
     assert rows["is_transactional"].tolist() == [0.0, 1.0]
 
 
-def test_both_arms_batches_alternate_and_a_failing_batch_is_an_error_not_a_send():
+def test_both_arms_batches_interleave_in_proportion_and_a_failing_batch_is_an_error_not_a_send():
     """The latency guardrail compares models: batches of the two arms interleave, taking turns first."""
     from types import SimpleNamespace
 
@@ -345,7 +345,8 @@ def test_both_arms_batches_alternate_and_a_failing_batch_is_an_error_not_a_send(
     out = sim.decide_arms({"control": (SimpleNamespace(model=Model("control"), thresholds=ActionThresholds()), rows),
                            "candidate": (SimpleNamespace(model=Model("candidate", fail_at=2), thresholds=ActionThresholds()),
                                          rows.iloc[: sim.DECISION_BATCH * 2])})
-    assert calls == ["control", "candidate", "candidate", "control", "control"]
+    # spread in proportion over the pass: neither arm's batches are left to run alone at the end
+    assert calls == ["control", "candidate", "control", "candidate", "control"]
     actions, proba, latencies, errors = out["candidate"]
     assert errors == 1 and len(latencies) == 2
     assert (actions[sim.DECISION_BATCH:] == "error").all() and np.isnan(proba[sim.DECISION_BATCH:]).all()

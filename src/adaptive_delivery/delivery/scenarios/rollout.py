@@ -135,27 +135,28 @@ def _decide_batch(arm: ArmModel, part: pd.DataFrame) -> tuple[np.ndarray | None,
 def decide_arms(requests: dict[str, tuple[ArmModel, pd.DataFrame]]) -> dict[str, tuple[np.ndarray, np.ndarray, list[float], int]]:
     """Actions and probabilities per arm for its rows in batches of DECISION_BATCH, timing each
     batch; a batch that fails is counted as an error and its messages are held back (not sent).
-    The arms' batches alternate (and take turns going first), so a busy moment of the machine
-    slows both arms alike and the latency guardrail compares models, not moments."""
+    The arms' batches are interleaved in proportion to their sizes (an arm with a quarter of the
+    rows runs one batch in four, spread over the whole pass, taking turns on ties), so a busy
+    moment of the machine slows both arms alike and the latency guardrail compares models, not
+    moments: arms that simply alternated left the larger arm's last batches to run alone, after
+    the smaller one's were done."""
     actions = {name: np.full(len(rows), "error", dtype=object) for name, (_, rows) in requests.items()}
     proba = {name: np.full((len(rows), len(arm.model.classes)), np.nan) for name, (arm, rows) in requests.items()}
     latencies: dict[str, list[float]] = {name: [] for name in requests}
     errors = dict.fromkeys(requests, 0)
-    rounds = max((-(-len(rows) // DECISION_BATCH) for _, rows in requests.values()), default=0)
-    names = list(requests)
-    for k in range(rounds):
-        start = k * DECISION_BATCH
-        for name in names[k % len(names):] + names[:k % len(names)]:
-            arm, rows = requests[name]
-            if start >= len(rows):
-                continue
-            a, p, ms = _decide_batch(arm, rows.iloc[start:start + DECISION_BATCH])
-            latencies[name].append(ms)
-            if a is None:
-                errors[name] += 1
-                continue
-            actions[name][start:start + len(a)] = a
-            proba[name][start:start + len(a)] = p
+    schedule = []
+    for i, (name, (_, rows)) in enumerate(requests.items()):
+        batches = -(-len(rows) // DECISION_BATCH)
+        schedule += [((k + 0.5) / batches, (k + i) % len(requests), name, k * DECISION_BATCH) for k in range(batches)]
+    for _, _, name, start in sorted(schedule):
+        arm, rows = requests[name]
+        a, p, ms = _decide_batch(arm, rows.iloc[start:start + DECISION_BATCH])
+        latencies[name].append(ms)
+        if a is None:
+            errors[name] += 1
+            continue
+        actions[name][start:start + len(a)] = a
+        proba[name][start:start + len(a)] = p
     return {name: (actions[name], proba[name], latencies[name], errors[name]) for name in requests}
 
 
