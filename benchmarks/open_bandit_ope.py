@@ -77,11 +77,12 @@ def main(argv: list[str] | None = None) -> None:
     logs = obd.read_logs("men")
     random_log, bts = logs["random"], logs["bts"]
     log = ope.LoggedBandit(random_log.items, random_log.clicks, random_log.propensities)
-    n_features = obd.logged_features(bts).shape[1]
+    shown = obd.logged_features(bts)
+    n_features = shown.shape[1]
     precision = np.full(n_features, PRIOR_PRECISION)
     precision[0] = INTERCEPT_PRECISION
     model = LogisticThompson(n_features, prior_precision=precision, seed=args.seed)
-    model.fit(obd.logged_features(bts), bts.clicks)
+    model.fit(shown, bts.clicks)
     q = predicted(model, random_log)
     policies = {"logged_thompson_sampling": logged_policy(bts, random_log),
                 "beta_bernoulli_ts": beta_bernoulli(bts, random_log, args.seed),

@@ -75,19 +75,25 @@ def read_logs(campaign: str = "men", root: Path | None = None) -> dict[str, Band
     return {p: _log(p, frame, items, levels) for p, (_, frame, items) in loaded.items()}
 
 
+def _features(log: BanditLog, idx: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """(len(idx), len(items), features): `items` shaped (rows, k) are the items scored per row."""
+    n, k = items.shape
+    item = np.eye(log.n_items)[items]
+    slot = np.broadcast_to(np.eye(len(POSITIONS))[log.positions[idx]][:, None, :], (n, k, len(POSITIONS)))
+    affinity = np.log1p(np.take_along_axis(log.affinity[idx], items, axis=1))[:, :, None]
+    cross = np.einsum("nu,nkg->nkug", log.users[idx], log.item_groups[items]).reshape(n, k, -1)
+    return np.concatenate([np.ones((n, k, 1)), item, slot, affinity, cross], axis=2)
+
+
 def arm_features(log: BanditLog, rows: np.ndarray | None = None) -> np.ndarray:
     """(rows, items, features) for every item in each logged row's context: a constant (the
     intercept, feature 0), the item (one-hot), the slot (one-hot), the user's affinity to the item
     (log1p), and the user's features crossed with the item's category."""
     idx = np.arange(len(log)) if rows is None else rows
-    n, k = len(idx), log.n_items
-    item = np.broadcast_to(np.eye(k), (n, k, k))
-    slot = np.broadcast_to(np.eye(len(POSITIONS))[log.positions[idx]][:, None, :], (n, k, len(POSITIONS)))
-    affinity = np.log1p(log.affinity[idx])[:, :, None]
-    cross = np.einsum("nu,kg->nkug", log.users[idx], log.item_groups).reshape(n, k, -1)
-    return np.concatenate([np.ones((n, k, 1)), item, slot, affinity, cross], axis=2)
+    return _features(log, idx, np.broadcast_to(np.arange(log.n_items), (len(idx), log.n_items)))
 
 
 def logged_features(log: BanditLog) -> np.ndarray:
-    """(rows, features): each row's features for the item it showed."""
-    return arm_features(log)[np.arange(len(log)), log.items]
+    """(rows, features): each row's features for the item it showed (built for that item alone)."""
+    idx = np.arange(len(log))
+    return _features(log, idx, log.items[:, None])[:, 0]
