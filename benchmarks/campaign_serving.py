@@ -61,11 +61,11 @@ def in_process(net: ArrayNet, rows: list[dict], batch: int, requests: int) -> di
     return percentiles(times)
 
 
-def rest(server, rows: list[dict], batch: int, requests: int) -> dict[str, float]:
+def rest(server, rows: list[dict], batch: int, requests: int, name: str = NAME) -> dict[str, float]:
     import requests as http
 
     session = http.Session()
-    url = f"{server.url}/v2/models/{NAME}/infer"
+    url = f"{server.url}/v2/models/{name}/infer"
     bodies = []
     for i in range(0, len(rows) - batch + 1, batch):
         columns = _columns(rows[i:i + batch])
@@ -82,13 +82,13 @@ def rest(server, rows: list[dict], batch: int, requests: int) -> dict[str, float
     return percentiles(times)
 
 
-def grpc(server, rows: list[dict], batch: int, requests: int, tmp: Path) -> dict[str, float]:
+def grpc(server, rows: list[dict], batch: int, requests: int, tmp: Path, name: str = NAME) -> dict[str, float]:
     from serving import local
 
     path = tmp / f"rows-{batch}.json"
     path.write_text(json.dumps(rows))
     done = subprocess.run([str(local.SERVING_PYTHON), str(HERE / "grpc_timing.py"), "--port", str(server.grpc_port),
-                           "--model", NAME, "--warmup", str(WARMUP), "--batch", str(batch), "--requests",
+                           "--model", name, "--warmup", str(WARMUP), "--batch", str(batch), "--requests",
                            str(requests), str(path)], capture_output=True, text=True, check=False, cwd=local.REPO,
                           env={**os.environ, "PYTHONPATH": str(local.REPO)})
     if done.returncode:

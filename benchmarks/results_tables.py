@@ -652,15 +652,24 @@ def hillstrom_campaign(data: dict, which: str) -> str:
             f"{ci(paired['womens_qini_minus_class_transformation_gbm'], f4)}.")
 
 
-def campaign_serving(data: dict, _: str) -> str:
-    """MKT-001's latency in process and served, batches of 1 and 1,000 customers."""
+def _latency_rows(data: dict) -> list[list[str]]:
     names = {"in_process": "in process (the runtime's answer)", "rest": "served, V2 REST (JSON)",
              "grpc_raw": "served, gRPC raw tensors"}
-    rows = [[names[k]] + [f"{data['cells'][b][k]['p50_ms']:.2f} / {data['cells'][b][k]['p99_ms']:.2f}"
+    return [[names[k]] + [f"{data['cells'][b][k]['p50_ms']:.2f} / {data['cells'][b][k]['p99_ms']:.2f}"
                           for b in ("1", "1000")] for k in names]
+
+
+def campaign_serving(data: dict, _: str) -> str:
+    """MKT-001's latency in process and served, batches of 1 and 1,000 customers."""
     return (f"p50 / p99 in ms over {data['requests']:,} requests per cell; the client on the same 2 cores; "
             f"{data['network']['members']} members of the {data['network']['design']} design.\n\n"
-            + table(["path", "batch of 1", "batch of 1,000"], rows))
+            + table(["path", "batch of 1", "batch of 1,000"], _latency_rows(data)))
+
+
+def bid_serving(data: dict, _: str) -> str:
+    """MKT-002's latency in process and served, bid requests of 1 and 1,000 auctions."""
+    return (f"p50 / p99 in ms over {data['requests']:,} requests per cell; the client on the same 2 cores.\n\n"
+            + table(["path", "1 auction", "1,000 auctions"], _latency_rows(data)))
 
 
 OBD_POLICIES = {"logged_thompson_sampling": "the logged Thompson sampling (the check)",
@@ -707,7 +716,7 @@ def campaign_drift(data: dict, _: str) -> str:
 
 
 BIDDER_NAMES = {"fixed": "fixed bid", "value": "bid the value (no pacing)", "linear": "linear bidding",
-                "optimiser": "the bid optimiser"}
+                "optimiser": "the bid optimiser", "optimiser_prior": "the bid optimiser, MKT-002's model as prior"}
 VARIANT_NAMES = {"thompson": "Thompson sampling (Beta-Bernoulli)",
                  "contextual_thompson": "Thompson sampling per segment (contextual)",
                  "ab_50_50": "fixed 50/50 split (an A/B test)", "epsilon_greedy": "epsilon-greedy (10%)"}
@@ -716,7 +725,8 @@ VARIANT_NAMES = {"thompson": "Thompson sampling (Beta-Bernoulli)",
 def _setting(kind: str, chosen: dict) -> str:
     s = chosen[kind]
     what = {"fixed": f"{s['setting']:g} x a click's value", "linear": f"base {s['setting']:g} x a click's value",
-            "optimiser": f"pacing gain {s['setting']:g}", "value": "—"}[kind]
+            "optimiser": f"pacing gain {s['setting']:g}", "optimiser_prior": f"the optimiser's (gain {s['setting']:g})",
+            "value": "—"}[kind]
     return what + (f", shaded x{s['shade']:g}" if s["shade"] != 1.0 else "")
 
 
@@ -734,11 +744,17 @@ def marketing_twin(data: dict, which: str) -> str:
         rows = [[BIDDER_NAMES[k], _setting(k, b["chosen"]), ci(s[k]["oracle_share"], lambda x: f"{100 * x:.1f}%"),
                  ci(s[k]["conversions_per_1000"], lambda x: f"{x:.2f}"),
                  ci(s[k]["regret_per_campaign_day"], lambda x: f"${x:,.0f}"), ci(s[k]["budget_used"], lambda x: f"{100 * x:.0f}%")]
-                for k in BIDDER_NAMES]
+                for k in BIDDER_NAMES if k in s]
         p = b["optimiser_minus_best_rule"]
+        prior = ""
+        if "prior_minus_optimiser" in b:
+            q, r = b["prior_minus_best_rule"], b["prior_minus_optimiser"]
+            prior = (f" With MKT-002's model as prior, minus the best rule: "
+                     f"{ci(q['oracle_share'], lambda x: f'{100 * x:+.1f} points')}; minus the optimiser alone: "
+                     f"{ci(r['oracle_share'], lambda x: f'{100 * x:+.1f} points')}.")
         parts.append(f"**{rule.capitalize()}-price auctions.** Best rule: {BIDDER_NAMES[b['best_rule']]}. Optimiser minus it, "
                      f"paired: oracle share {ci(p['oracle_share'], lambda x: f'{100 * x:+.1f} points')}, "
-                     f"conversions per $1,000 {ci(p['conversions_per_1000'], lambda x: f'{x:+.2f}')}.\n\n"
+                     f"conversions per $1,000 {ci(p['conversions_per_1000'], lambda x: f'{x:+.2f}')}.{prior}\n\n"
                      + table(["bidder", "setting (validation)", "share of the oracle's value",
                               "conversions per $1,000 of budget", "regret per campaign-day", "budget used"], rows))
     c, pub = data["calibration"], data["published"]
@@ -749,11 +765,47 @@ def marketing_twin(data: dict, which: str) -> str:
             f"cost per click ${c['cpc']:.2f} (${pub['cpc']:.2f}).\n\n" + "\n\n".join(parts))
 
 
+ONLINE_SCENARIOS = {"steady": "steady", "visits_fall": "visits fall by a third",
+                    "womens_wears_out": "the women's e-mail wears out"}
+
+
+def campaign_online(data: dict, _: str) -> str:
+    """MKT-001's online updates and drift watch on scripted feedback streams."""
+    rows = []
+    for key, name in ONLINE_SCENARIOS.items():
+        s = data["scenarios"][key]["summary"]
+        delay = s["delay_rows"]
+        detected = ci(s["detected"], lambda x: f"{100 * x:.0f}%") if key != "steady" else "—"
+        rows.append([name, ci(s["alarms_before_change"], lambda x: f"{x:.2f}"), detected,
+                     ci(delay, lambda x: f"{x:,.0f}") if delay.get("low") is not None else (
+                         f"{delay['mean']:,.0f}" if delay.get("mean") is not None else "—"),
+                     ci(s["champion_loss"], lambda x: f"{x:.4f}"), ci(s["online_loss"], lambda x: f"{x:.4f}"),
+                     ci(s["online_minus_champion"], lambda x: f"{x:+.4f}")])
+    return (f"{data['streams']} streams per scenario of {data['stream_rows']:,} feedback events (batches of "
+            f"{data['batch']}), the change from the middle on; learning rate {data['learning_rate']:g} (chosen on "
+            "validation customers); log loss of visits over the second half, each batch scored before it is "
+            "learned from; mean [95% interval] over streams.\n\n"
+            + table(["stream", "alarms before the change", "change detected", "rows to detection",
+                     "champion's log loss", "online log loss", "online minus champion"], rows))
+
+
+def plot_campaign_online(data: dict) -> bytes:
+    plt, fig, ax = _figure()
+    names = list(ONLINE_SCENARIOS)
+    diffs = [[c["online_minus_champion"] for c in data["scenarios"][k]["per_stream"]] for k in names]
+    ax.boxplot(diffs, vert=False, labels=[ONLINE_SCENARIOS[k] for k in names])
+    ax.axvline(0.0, color="grey", linewidth=0.8)
+    ax.set_xlabel("visit log loss, online minus champion (second half of each stream)")
+    return _png(plt, fig)
+
+
 RENDERERS: dict[str, Callable[[dict, str], str]] = {
+    "campaign_online.json": campaign_online,
     "marketing_twin.json": marketing_twin,
     "campaign_drift.json": campaign_drift,
     "open_bandit_ope.json": lambda data, _: open_bandit_ope(data),
     "campaign_serving.json": campaign_serving,
+    "bid_serving.json": bid_serving,
     "hillstrom_campaign.json": hillstrom_campaign,
     "listening_sockets.json": listening_sockets,
     "simulator.json": simulator, "bounce_parser.json": bounce_parser, "bounce_recipients.json": bounce_recipients, "ingest_scaling.json": ingest_scaling, "feature_build.json": feature_build,

@@ -1,7 +1,8 @@
 """The drift-and-performance DAG: every day, each served supervised model's champion is checked on
 the outcomes that arrived in the data interval (Evidently data and prediction drift against its
 training window, feature shift, its primary metric beside the oracle's). A model that must retrain
-gets its retraining DAG triggered with the reason; reports go to MLflow and AD_HOME/reports."""
+gets its retraining DAG triggered with the reason, as does a model whose online learner asked for
+one (AD_HOME/reports/retrain_requests.jsonl); reports go to MLflow and AD_HOME/reports."""
 
 from __future__ import annotations
 
@@ -29,13 +30,13 @@ def check(model_id: str) -> dict:
 
 @task
 def retraining_requests(results: list[dict]) -> list[dict]:
-    """One trigger per model that must retrain, carrying the reason and the window of a retraining
-    that answers an alarm (gated on the newest day, recalibrated on the day before) to the run."""
+    """One trigger per model that must retrain: the monitor's reasons (with the window of a
+    retraining that answers an alarm: gated on the newest day, recalibrated on the day before) and
+    those an online learner asked for since the last run."""
     from adaptive_delivery.platform.monitoring.checks import ADAPTIVE_RETRAINING
+    from adaptive_delivery.platform.online.retraining import take_requests, triggers
 
-    return [{"trigger_dag_id": retrain_dag_id(r["model_id"]),
-             "conf": {"reason": ("monitor: " + "; ".join(r["retrain"]))[:500], **ADAPTIVE_RETRAINING}}
-            for r in results if r.get("retrain")]
+    return triggers(results, take_requests(deployment().home / "reports"), retrain_dag_id, ADAPTIVE_RETRAINING)
 
 
 @dag(dag_id="ad_monitor", schedule=CronDataIntervalTimetable("@daily", timezone="UTC"), start_date=START, catchup=False,

@@ -24,21 +24,20 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 # (xdist's own `--dist loadgroup` marks do not reach its scheduler under pytest 9, so the grouping
 # is done here, by file.)
 EXPENSIVE_FIXTURES = ("main_job", "built_features")
-# A module's own expensive fixture (a pipeline trained once for the file's tests): the file stays
-# whole on one worker, or each worker would train it again.
-MODULE_FIXTURES = ("trained",)
+# A module's own fixture (a pipeline trained, a scenario run, a server started once for the file's
+# tests): the file stays whole on one worker, or each worker would build it again.
+MODULE_FIXTURE = re.compile(r"@pytest\.fixture\(scope=\"module\"")
 
 
 def _group_of(path: Path) -> str | None:
-    """The first expensive fixture a test or fixture of the file asks for, by parameter name (a
-    module fixture groups the file by itself)."""
+    """The first expensive session fixture a test or fixture of the file asks for, by parameter
+    name; else the file itself where it has a module fixture."""
     text = path.read_text()
     for name in EXPENSIVE_FIXTURES:
         if re.search(rf"def \w+\([^)]*\b{name}\b", text):
             return name
-    for name in MODULE_FIXTURES:
-        if re.search(rf"def {name}\(", text):
-            return str(path.relative_to(REPO))
+    if MODULE_FIXTURE.search(text):
+        return str(path.relative_to(REPO))
     return None
 
 

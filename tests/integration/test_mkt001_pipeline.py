@@ -3,7 +3,8 @@ runs its pipeline (train the campaign network and its baselines on a seeded spli
 file, evaluate on the split's test rows, register + gate) through KFP's local runner; the registered
 network is resolved by alias, served by MLServer on 127.0.0.1 from the serving environment, and
 answers V2 requests (REST and gRPC) exactly as the registered pyfunc does offline; bad requests get
-400 with a reason."""
+400 with a reason. Campaign feedback streamed through a real Redis updates it online, and a campaign
+that wears out asks for a retraining."""
 
 from __future__ import annotations
 
@@ -11,14 +12,23 @@ import json
 import subprocess
 
 import mlflow.pyfunc
+import numpy as np
 import pytest
 import requests
 from typer.testing import CliRunner
 
 from adaptive_delivery.cli import app
 from adaptive_delivery.marketing.data import DATA_ENV
-from adaptive_delivery.marketing.models.mkt001_campaign.service import OUTPUTS, example_request
+from adaptive_delivery.marketing.models.mkt001_campaign import hillstrom, online
+from adaptive_delivery.marketing.models.mkt001_campaign.network import ArrayNet
+from adaptive_delivery.marketing.models.mkt001_campaign.service import (
+    OUTPUTS,
+    answer_rows,
+    example_request,
+)
+from adaptive_delivery.platform.online.retraining import take_requests
 from adaptive_delivery.platform.spec import get
+from adaptive_delivery.platform.streams import StreamConsumer, connect, ledger, publish
 from adaptive_delivery.platform.training.registry import CHALLENGER, alias_metrics, evaluate_gates
 from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
 from serving import local
@@ -133,3 +143,76 @@ def test_bad_requests_get_400_with_a_reason(served, change, says):
     r = _infer(server, _body(change(example_request())))
     assert r.status_code == 400, r.text
     assert says in r.text
+
+
+def _feedback(frame, rows, shift_from: int | None, seed: int = 0) -> list[tuple[str, dict]]:
+    """Campaign feedback events of `rows` customers; from `shift_from` on, half their visits (and
+    the purchases after them) are lost, as when a campaign wears out."""
+    rng = np.random.default_rng(seed)
+    events = []
+    for k, r in enumerate(frame.iloc[rows].to_dict("records")):
+        visit, conversion = int(r["visit"]), int(r["conversion"])
+        if shift_from is not None and k >= shift_from and visit and rng.random() < 0.5:
+            visit = conversion = 0
+        events.append((online.FEEDBACK_KIND, {
+            online.FEEDBACK_ID: f"{seed}-{k}", **{c: r[c] for c in hillstrom.RAW_COLUMNS},
+            "email": r["segment"], "visit": visit, "conversion": conversion}))
+    return events
+
+
+def _learn(redis_server, stream: str, events, folder, reports, champion) -> list[dict]:
+    client = connect(redis_server)
+    publish(client, stream, events)
+    sink = online.FeedbackSink(online.OnlineCampaign(champion), folder, reports)
+    StreamConsumer(client, stream, "learner", "c1", sink, batch=250).drain()
+    return ledger(client, stream)
+
+
+def test_streamed_feedback_updates_the_network_and_a_worn_out_campaign_asks_for_retraining(
+        served, redis_server, hillstrom_file, tmp_path):
+    _, folder = served
+    champion = ArrayNet.load(next(folder.rglob("*network*.npz")))
+    frame = hillstrom.read(hillstrom_file)
+    rows = hillstrom.split(frame, 0).test[:6_000]
+    events = _feedback(frame, rows, shift_from=3_000)
+    bad = [(online.FEEDBACK_KIND, {**events[0][1], "feedback_id": "bad-1", "visit": 2}),
+           (online.FEEDBACK_KIND, {**events[0][1], "feedback_id": "bad-2", "channel": "Fax"}),
+           (online.FEEDBACK_KIND, {**events[0][1], "feedback_id": "bad-3", "visit": 0, "conversion": 1}),
+           ("campaign_feedbak", events[0][1])]
+    out, reports = tmp_path / "online", tmp_path / "reports"
+    lines = _learn(redis_server, "feedback-shift", [*events, *bad, *events[:50]], out, reports, champion)
+    entries = sum(line["entries"] for line in lines)
+    accepted, quarantined = sum(line["accepted"] for line in lines), sum(line["quarantined"] for line in lines)
+    assert entries == len(events) + 54 == accepted + quarantined + sum(line["duplicates"] for line in lines)
+    assert accepted == len(events) and quarantined == 4
+    reasons = {r for line in lines for r in line["reasons"]}
+    assert {"'visit' must be 0 or 1", "a conversion without a visit"} <= reasons
+    assert any("unknown values ['Fax']" in r for r in reasons) and any("unknown kind" in r for r in reasons)
+    # the champion's visit errors moved after the shift: a retraining was asked for, with the reason
+    requested = take_requests(reports)
+    assert requested and {r["model_id"] for r in requested} == {"MKT-001"}
+    assert requested[0]["feedback_seen"] > 3_000 and "ADWIN" in requested[0]["reason"]
+    # the online network fits the worn-out campaign better than the champion, and serves as it does
+    updated = ArrayNet.load(out / online.NETWORK_FILE)
+    late = frame.iloc[rows[3_000:]]
+    x, arm = hillstrom.encode(late), hillstrom.arms_of(late)
+    visit = np.array([e[1]["visit"] for e in events[3_000:]], dtype=float)
+
+    def loss(net):
+        p = np.clip(net.predict(x)[np.arange(len(x)), arm, 0], 1e-7, 1 - 1e-7)
+        return -np.mean(visit * np.log(p) + (1 - visit) * np.log(1 - p))
+
+    assert loss(updated) < loss(champion)
+    assert set(answer_rows(updated, {c: late[c].to_numpy() for c in hillstrom.RAW_COLUMNS})) == set(OUTPUTS)
+    # a consumer started again on the same folder goes on from it: the same feedback teaches nothing twice
+    again = _learn(redis_server, "feedback-again", events[:300], out, reports, champion)
+    assert sum(line["duplicates"] for line in again) == 300 and sum(line["accepted"] for line in again) == 0
+
+
+def test_steady_feedback_asks_for_no_retraining(served, redis_server, hillstrom_file, tmp_path):
+    _, folder = served
+    champion = ArrayNet.load(next(folder.rglob("*network*.npz")))
+    frame = hillstrom.read(hillstrom_file)
+    events = _feedback(frame, hillstrom.split(frame, 0).test[:6_000], shift_from=None)
+    _learn(redis_server, "feedback-steady", events, tmp_path / "online", tmp_path / "reports", champion)
+    assert take_requests(tmp_path / "reports") == []

@@ -55,4 +55,4 @@ def test_model_approve_refuses_what_no_rail_waits_for(tmp_path):
 
 def test_a_corpus_trained_model_says_where_it_is_evaluated():
     done = runner.invoke(app, ["model", "evaluate", "MDL-007"], env={"COLUMNS": "300"})
-    assert done.exit_code == 2 and "evaluated on its corpus" in done.output, done.output
+    assert done.exit_code == 2 and "evaluated by its own pipeline" in done.output, done.output

@@ -259,9 +259,9 @@ def evaluate(
     out = out or default_folder(spec)
     defaults = EVALUATION_DEFAULTS.get(spec.model_id, {"days": 7.0, "worlds": 2})
     days = days if days is not None else float(defaults["days"])
-    if spec.trainer == "corpus":
-        raise typer.BadParameter(f"{spec.model_id} is evaluated on its corpus by its pipeline (`model train`) "
-                                 "and benchmarks/content_spam.py", param_hint="MODEL_ID")
+    if spec.trainer in ("corpus", "twin_logs"):
+        raise typer.BadParameter(f"{spec.model_id} is evaluated by its own pipeline (`model train`) and its "
+                                 "benchmark (docs/results.md)", param_hint="MODEL_ID")
     if spec.trains_on_features:
         _evaluate_supervised(spec, int(days), subscribers, profile, seeds, sealed, int(defaults["worlds"]), out)
         return

@@ -182,6 +182,39 @@ def consume_predictions(
          until_idle)
 
 
+@stream_app.command("learn-campaign")
+def learn_campaign(
+    network: Path = typer.Option(..., exists=True, dir_okay=False,
+                                 help="MKT-001's registered network (mkt001_network.npz): the champion."),
+    into: Path = typer.Option(Path("runs/stream/mkt001-online"), help="Folder of the online-updated network, its "
+                              "state and the quarantine (a consumer started again goes on from it)."),
+    reports: Path = typer.Option(Path("runs/loop/reports"), help="AD_HOME/reports: where a retraining is asked for "
+                                 "(the monitoring DAG triggers it)."),
+    redis_address: str = REDIS,
+    stream: str = typer.Option("campaign-feedback", help="The stream of campaign feedback events."),
+    group: str = typer.Option("mkt001-online", help="Consumer group."),
+    name: str = typer.Option("", help="This consumer's name in the group (default: host and process)."),
+    until_idle: bool = typer.Option(False, help="Stop once nothing is new or pending (else run until stopped)."),
+) -> None:
+    """Learn MKT-001 online from campaign feedback (online gradient descent on its output layers),
+    each batch acknowledged only once learned and saved; malformed feedback is quarantined with why,
+    repeated feedback ids teach nothing twice, and a drift in the champion's errors asks for a
+    retraining."""
+    from adaptive_delivery.marketing.models.mkt001_campaign.network import ArrayNet
+    from adaptive_delivery.marketing.models.mkt001_campaign.online import (
+        FeedbackSink,
+        OnlineCampaign,
+    )
+    from adaptive_delivery.platform.streams import StreamConsumer, connect
+
+    try:
+        champion = ArrayNet.load(network)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--network") from exc
+    sink = FeedbackSink(OnlineCampaign(champion), into, reports)
+    _run(StreamConsumer(connect(redis_address), stream, group, name or _consumer_name(), sink, batch=250), until_idle)
+
+
 def _consumer_name() -> str:
     return f"{os.uname().nodename}-{os.getpid()}"
 

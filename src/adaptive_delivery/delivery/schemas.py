@@ -29,6 +29,7 @@ SOURCES: dict[str, str] = {
     "plan": "the sender's own sending plan and its history (limits, stages, days, streaks)",
     "calendar": "the clock",
     "feature_store": "a feature built from the events lake (delivery.features), served by Feast",
+    "ad_platform": "the ad platform's reports of the advertiser's own auctions (clicks, conversions, costs, spend)",
 }
 
 MTA_WINDOW_SOURCES: dict[str, str] = {

@@ -17,9 +17,22 @@ multiplier, with a confidence and the reasons for it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+
+# What a searcher's auction says about them, as the ad platform reports it (the twin draws these)
+SEGMENTS = ("new", "returning", "loyal", "lapsed")
+DEVICES = ("mobile", "desktop", "tablet")
+# The value model's inputs, in order: all read by an advertiser (the clock, the auction's audience,
+# the campaign's own conversion rate for that audience, its age in days, and what a click cost at
+# this hour lately, the trace the competitors' bids leave under second price)
+VALUE_FEATURES = ("hour", "weekday", "segment", "device", "historical_cvr", "campaign_age", "hour_cpc")
+MODEL_WEIGHT = 0.5  # a model's conversion rate is averaged with the campaign's own for the audience
+LOW_BUDGET_SHARE = 0.1  # below this share of the day's budget left, a bid is less sure to be spent
+
+CvrModel = Callable[[np.ndarray], np.ndarray]  # value-feature rows -> P(conversion | click)
 
 PRIOR_CVR = 0.0375  # the published search conversion rate: the belief before any click
 PRIOR_CLICKS = 200.0  # ... worth this many clicks
@@ -66,7 +79,7 @@ def pooled_cvr(clicks: np.ndarray) -> float:
     return float((conversions + PRIOR_CVR * PRIOR_CLICKS) / (len(clicks) + PRIOR_CLICKS))
 
 
-def segment_device_cvr(clicks: np.ndarray, segments: int = 4, devices: int = 3) -> np.ndarray:
+def segment_device_cvr(clicks: np.ndarray, segments: int = len(SEGMENTS), devices: int = len(DEVICES)) -> np.ndarray:
     """(segments, devices) conversion rates, each shrunk to the pooled rate by PRIOR_CLICKS."""
     prior = pooled_cvr(clicks)
     conv = np.zeros((segments, devices))
@@ -75,6 +88,18 @@ def segment_device_cvr(clicks: np.ndarray, segments: int = 4, devices: int = 3) 
         np.add.at(conv, (clicks[:, 2].astype(int), clicks[:, 3].astype(int)), clicks[:, 5])
         np.add.at(n, (clicks[:, 2].astype(int), clicks[:, 3].astype(int)), 1.0)
     return (conv + prior * PRIOR_CLICKS) / (n + PRIOR_CLICKS)
+
+
+def rates_known_before(clicks: np.ndarray) -> np.ndarray:
+    """Per click, its segment-device conversion rate as `segment_device_cvr` had it at the start of
+    the click's day (from the earlier days' clicks alone): what a bidder knew when it bought it."""
+    out = np.empty(len(clicks))
+    days = clicks[:, 4] if len(clicks) else np.zeros(0)
+    for day in np.unique(days):
+        here = days == day
+        rates = segment_device_cvr(clicks[days < day])
+        out[here] = rates[clicks[here, 2].astype(int), clicks[here, 3].astype(int)]
+    return out
 
 
 @dataclass
@@ -125,6 +150,51 @@ class LinearBid:
             self._rates = None  # learn from the day's clicks before the next
 
 
+def value_features(hour, weekday, segment, device, historical_cvr, campaign_age, hour_cpc) -> np.ndarray:
+    """The value model's rows (`VALUE_FEATURES`), one per auction; a scalar applies to every row."""
+    n = len(segment)
+    return np.column_stack([np.broadcast_to(np.asarray(c, dtype=np.float64), (n,))
+                            for c in (hour, weekday, segment, device, historical_cvr, campaign_age, hour_cpc)])
+
+
+def predicted_cvr(model: CvrModel | None, x: np.ndarray) -> np.ndarray:
+    """A click's conversion: the model's view averaged with the campaign's own rate for the
+    audience (its feature), so one model's error moves a bid only halfway; the rate alone without
+    a model."""
+    rate = x[:, VALUE_FEATURES.index("historical_cvr")]
+    if model is None or not len(x):
+        return rate
+    return (1 - MODEL_WEIGHT) * rate + MODEL_WEIGHT * np.asarray(model(x), dtype=np.float64)
+
+
+def bid_confidence(campaign_age: np.ndarray, budget_share_left: np.ndarray) -> np.ndarray:
+    """0-1, the spec's two grounds: the history behind the value (full at 30 days) and the budget
+    behind the bid (half where less than LOW_BUDGET_SHARE of the day's is left)."""
+    history = np.minimum(np.asarray(campaign_age, dtype=np.float64) / 30, 1.0)
+    budget = np.where(np.asarray(budget_share_left) > LOW_BUDGET_SHARE, 1.0, 0.5)
+    return (history + budget) / 2
+
+
+def bid_reasons(value: float, multiplier: float, budget_share_left: float, campaign_age: float) -> list[str]:
+    """The spec's reasons for one bid, in words an operator reads."""
+    why = [f"a click is worth {value:.2f} here", f"pacing holds the bid at {multiplier:.2f} of it"]
+    if budget_share_left < LOW_BUDGET_SHARE:
+        why.append("little budget left today")
+    if campaign_age >= 14:
+        why.append("two weeks of history behind the value model")
+    return why
+
+
+def fit_value_model(x: np.ndarray, converted: np.ndarray, seed: int):
+    """The campaign's own gradient-boosting model of a click's conversion (LightGBM)."""
+    import lightgbm as lgb
+
+    model = lgb.LGBMClassifier(n_estimators=100, max_depth=6, learning_rate=0.1, subsample=0.8,
+                               subsample_freq=1, min_child_samples=50, random_state=seed, verbose=-1)
+    model.fit(x, converted.astype(int))
+    return model
+
+
 @dataclass
 class BidAnswer:
     bid: np.ndarray
@@ -134,28 +204,45 @@ class BidAnswer:
 
 class BidOptimiser:
     """Value per click from a gradient-boosting model of conversion, times a pacing multiplier that
-    keeps the day's spend on the plan (the budget spread as the hours' auctions are)."""
+    keeps the day's spend on the plan (the budget spread as the hours' auctions are).
 
-    FEATURES = ("hour", "weekday", "segment", "device", "historical_cvr", "campaign_age", "hour_cpc")
+    `prior`: a conversion model learned on other campaigns (MKT-002, registered and served), used
+    until this campaign's own history is enough to fit one."""
 
-    def __init__(self, seed: int = 0, pacing_gain: float = PACING_GAIN) -> None:
+    FEATURES = VALUE_FEATURES
+
+    def __init__(self, seed: int = 0, pacing_gain: float = PACING_GAIN, prior: CvrModel | None = None) -> None:
         self.history = History()
         self.multiplier = 1.0
         self.pacing_gain = pacing_gain
         self.seed = seed
         self.model = None
+        self.prior = prior
         self.rates = segment_device_cvr(np.zeros((0, 6)))
         self.hour_cpc = np.zeros(24)
         self.spent_today = 0.0
         self.day: int | None = None
 
     # -- learning, once a day on the history of clicks --------------------------------------------
-    def _features(self, hour, weekday, segment, device, age: float) -> np.ndarray:
-        n = len(segment)
-        return np.column_stack([np.full(n, hour) if np.ndim(hour) == 0 else hour,
-                                np.full(n, weekday) if np.ndim(weekday) == 0 else weekday,
-                                segment, device, self.rates[segment, device], np.full(n, age),
-                                self.hour_cpc[np.full(n, hour, int) if np.ndim(hour) == 0 else hour.astype(int)]])
+    @property
+    def campaign_age(self) -> float:
+        return float(len(self.history.days_seen))
+
+    def _features(self, hour, weekday, segment, device) -> np.ndarray:
+        hour_index = np.asarray(hour, dtype=int)
+        return value_features(hour, weekday, segment, device, self.rates[segment, device], self.campaign_age,
+                              self.hour_cpc[hour_index])
+
+    def training_rows(self, as_known: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Every click so far as the value model's rows, and whether it converted. `as_known`: with
+        the campaign's rate and age as they were when each click was bought (a model for other
+        campaigns' early days), else as they are now (the campaign's own model, as it bids next)."""
+        clicks = self.history.clicks()
+        x = self._features(clicks[:, 0], clicks[:, 1], clicks[:, 2].astype(int), clicks[:, 3].astype(int))
+        if as_known:
+            x[:, VALUE_FEATURES.index("historical_cvr")] = rates_known_before(clicks)
+            x[:, VALUE_FEATURES.index("campaign_age")] = clicks[:, 4]
+        return x, clicks[:, 5]
 
     def learn(self) -> None:
         clicks = self.history.clicks()
@@ -166,46 +253,32 @@ class BidOptimiser:
         if len(clicks) == 0 or clicks[:, 5].sum() < MIN_TRAINING_CONVERSIONS:
             self.model = None
             return
-        import lightgbm as lgb
-
-        x = self._features(clicks[:, 0], clicks[:, 1], clicks[:, 2].astype(int), clicks[:, 3].astype(int),
-                           float(len(self.history.days_seen)))
-        self.model = lgb.LGBMClassifier(n_estimators=100, max_depth=6, learning_rate=0.1, subsample=0.8,
-                                        subsample_freq=1, min_child_samples=50, random_state=self.seed, verbose=-1)
-        self.model.fit(x, clicks[:, 5].astype(int))
+        x, converted = self.training_rows()
+        fitted = fit_value_model(x, converted, self.seed)
+        self.model = lambda rows: fitted.predict_proba(rows)[:, 1]
 
     def value_per_click(self, context: dict) -> np.ndarray:
-        segment, device = context["segment"], context["device"]
-        rate = self.rates[segment, device]
-        if self.model is not None and len(segment):
-            x = self._features(context["hour"], context["weekday"], segment, device, float(len(self.history.days_seen)))
-            # the model's view, shrunk towards the segment-device rate where it has seen little
-            rate = 0.5 * rate + 0.5 * self.model.predict_proba(x)[:, 1]
-        return rate * context["value_per_conversion"]
+        x = self._features(context["hour"], context["weekday"], context["segment"], context["device"])
+        model = self.model if self.model is not None else self.prior
+        return predicted_cvr(model, x) * context["value_per_conversion"]
 
     # -- bidding and pacing ------------------------------------------------------------------------
-    def answer(self, context: dict) -> BidAnswer:
-        """Bids with the spec's confidence (data behind the campaign, budget left) and reasons."""
+    def _start_day(self, context: dict) -> None:
         if context["day"] != self.day:
             self.day, self.spent_today = context["day"], 0.0
+
+    def answer(self, context: dict) -> BidAnswer:
+        """Bids with the spec's confidence (data behind the campaign, budget left) and reasons."""
+        self._start_day(context)
         value = self.value_per_click(context)
-        bid = self.multiplier * value
-        age = len(self.history.days_seen)
         left = context["budget_left"] / max(context["budget"], 1e-9)
-        confidence = np.full(len(bid), (min(age / 30, 1.0) + (1.0 if left > 0.1 else 0.5)) / 2)
-        reasons = []
-        for v in value:
-            why = [f"a click is worth {v:.2f} here"]
-            why.append(f"pacing holds the bid at {self.multiplier:.2f} of it")
-            if left < 0.1:
-                why.append("little budget left today")
-            if age >= 14:
-                why.append("two weeks of history behind the value model")
-            reasons.append(why)
-        return BidAnswer(bid, confidence, reasons)
+        confidence = bid_confidence(np.full(len(value), self.campaign_age), np.full(len(value), left))
+        reasons = [bid_reasons(v, self.multiplier, left, self.campaign_age) for v in value]
+        return BidAnswer(self.multiplier * value, confidence, reasons)
 
     def bids(self, context: dict) -> np.ndarray:
-        return self.answer(context).bid
+        self._start_day(context)  # the bids alone: no reasons written for every auction
+        return self.multiplier * self.value_per_click(context)
 
     def observe(self, context: dict, result: dict) -> None:
         self.history.add(context, result)

@@ -27,3 +27,37 @@ def batch_size(columns: Mapping[str, Sequence | np.ndarray], max_batch: int) -> 
     if n > max_batch:
         raise RequestError(f"batch of {n} messages exceeds the limit of {max_batch}; split it")
     return n
+
+
+def numbers(columns: Mapping[str, Sequence | np.ndarray], name: str, n: int, low: float = 0.0,
+            high: float = np.inf, integer: bool = False) -> np.ndarray:
+    """Input `name` as n finite floats in [low, high] (whole numbers where `integer`); RequestError
+    naming the input and the range."""
+    if name not in columns:
+        raise RequestError(f"missing input {name!r}")
+    values = np.asarray(columns[name]).reshape(-1)
+    if len(values) != n:
+        raise RequestError(f"input {name!r} has {len(values)} values for {n} rows")
+    try:
+        values = values.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise RequestError(f"input {name!r} must be numeric") from exc
+    if not np.isfinite(values).all() or (values < low).any() or (values > high).any():
+        raise RequestError(f"input {name!r} must be finite and within [{low:g}, {high:g}]")
+    if integer and (values != np.round(values)).any():
+        raise RequestError(f"input {name!r} must be whole numbers")
+    return values
+
+
+def categories(columns: Mapping[str, Sequence | np.ndarray], name: str, n: int, levels: Sequence[str]) -> np.ndarray:
+    """Input `name` as n codes into `levels` (strings or bytes in; RequestError naming any unknown)."""
+    if name not in columns:
+        raise RequestError(f"missing input {name!r}")
+    values = [v.decode() if isinstance(v, bytes) else v for v in np.asarray(columns[name], dtype=object).reshape(-1)]
+    if len(values) != n:
+        raise RequestError(f"input {name!r} has {len(values)} values for {n} rows")
+    index = {level: k for k, level in enumerate(levels)}
+    unknown = sorted({str(v) for v in values if v not in index})
+    if unknown:
+        raise RequestError(f"input {name!r} has unknown values {unknown[:5]}; expected one of {list(levels)}")
+    return np.fromiter((index[v] for v in values), dtype=np.int64, count=n)

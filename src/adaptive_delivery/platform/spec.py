@@ -113,8 +113,10 @@ class ModelSpec:
     serving_signature: dict[str, str]  # output name -> description
     needs_gpu: bool = False
     # "pipeline": the supervised KFP pipeline trains it from a feature table; "simulator": a
-    # control policy learned in the world; "corpus": learned from a labelled corpus (MDL-007). The
-    # last two run the train -> evaluate -> register + gate pipeline of their `policy_trainer`.
+    # control policy learned in the world; "corpus": learned from a labelled corpus (MDL-007);
+    # "twin_logs": learned from the logs the twin's worlds emit and judged in fresh worlds by its own
+    # evaluation (MKT-002). The last three run the train -> evaluate -> register + gate pipeline of
+    # their `policy_trainer`.
     trainer: str = "pipeline"
     # The MLServer implementation that serves it: a dotted path to an `mlserver.MLModel` in the
     # model's folder (its runtime.py); None: not served over the network.

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SEGMENTS = ("new", "returning", "loyal", "lapsed")
+from adaptive_delivery.marketing.bidding import DEVICES, SEGMENTS  # what the ad platform reports
+
 SEGMENT_SHARES = (0.40, 0.30, 0.12, 0.18)
-DEVICES = ("mobile", "desktop", "tablet")
 DEVICE_SHARES = (0.60, 0.35, 0.05)
 DEVICE_CTR = (-0.25, 0.25, 0.0)  # logit offsets: desktop searchers click ads more than mobile ones
 DEVICE_CVR = (-0.35, 0.3, 0.0)  # ... and convert more after the click

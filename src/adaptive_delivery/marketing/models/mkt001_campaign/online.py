@@ -1,0 +1,208 @@
+"""MKT-001 learning online between its weekly retrainings, from the campaign's feedback as it
+streams in (one event per customer whose two weeks after an e-mail are over: their fields, the
+e-mail sent, whether they visited and whether they bought).
+
+- **Online gradient descent.** Each member's output layer takes a gradient step per batch of
+  feedback on the outcomes of the e-mail actually sent (`platform.online.sgd.LogisticHead`, pulled
+  towards the trained weights); the trunk is the retrained model's. The updated network saves in
+  the registered format, so the serving runtime loads it as it loads a retrained one.
+- **Drift.** ADWIN watches the champion's visit errors (the registered network, frozen). A
+  detection asks for a retraining with the reason (`platform.online.retraining`); the monitoring
+  DAG triggers it.
+- **Feedback from the stream** (`FeedbackSink`, a `platform.streams` sink): every entry is accepted,
+  quarantined with its reason (not JSON, a missing or invalid field, an outcome that is not 0 or 1,
+  a purchase without a visit) or dropped as a duplicate of a feedback id already learned from:
+  entries in = accepted + quarantined + duplicates, and a batch delivered again after a crash
+  teaches nothing twice."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adaptive_delivery.marketing.models.mkt001_campaign import hillstrom
+from adaptive_delivery.marketing.models.mkt001_campaign.network import ArrayNet, design_matrix
+from adaptive_delivery.platform.online.retraining import request_retraining
+from adaptive_delivery.platform.online.sgd import ErrorDrift, LogisticHead
+from adaptive_delivery.platform.streams import Entry
+
+MODEL_ID = "MKT-001"
+FEEDBACK_KIND = "campaign_feedback"
+FEEDBACK_ID = "feedback_id"
+EMAIL = "email"
+FEEDBACK_FIELDS = (FEEDBACK_ID, *hillstrom.RAW_COLUMNS, EMAIL, *hillstrom.OUTCOMES)
+STATE_FILE = "online.json"
+NETWORK_FILE = "mkt001_network.npz"  # the registered network's file name: what serving loads
+QUARANTINE_FILE = "quarantine.jsonl"
+
+
+class OnlineCampaign:
+    """The champion network, frozen, and its online-updated copy."""
+
+    def __init__(self, champion: ArrayNet, learning_rate: float | None = None, proximal: float | None = None,
+                 drift_delta: float | None = None) -> None:
+        self.champion = champion
+        options = {k: v for k, v in (("learning_rate", learning_rate), ("proximal", proximal)) if v is not None}
+        self.heads = [LogisticHead(layers[-1][0], layers[-1][1], **options) for layers in champion.members]
+        self.drift = ErrorDrift(**({"delta": drift_delta} if drift_delta is not None else {}))
+        self.rows = 0
+
+    def _hidden(self, layers, z: np.ndarray, arm: np.ndarray) -> np.ndarray:
+        h = design_matrix(z, arm, self.champion.n_arms) if self.champion.design == "interactions" else z
+        for w, b in layers[:-1]:
+            h = np.maximum(h @ w + b, 0.0)
+        return h
+
+    def _targets(self, arm: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(targets, observed) in the output layer's columns: the heads design has one block of
+        outcomes per e-mail, of which a row observed the one sent."""
+        if self.champion.design == "interactions":
+            return y, np.ones_like(y)
+        k = self.champion.n_outcomes
+        target = np.zeros((len(y), self.champion.n_arms * k))
+        observed = np.zeros_like(target)
+        for j in range(k):
+            target[np.arange(len(y)), arm * k + j] = y[:, j]
+            observed[np.arange(len(y)), arm * k + j] = 1.0
+        return target, observed
+
+    def update(self, x: np.ndarray, arm: np.ndarray, y: np.ndarray) -> dict[str, float | bool]:
+        """Learn from a batch of feedback (raw features, e-mail sent, outcomes); the champion's
+        errors go to the drift watch first."""
+        rows = np.arange(len(x))
+        champion = self.champion.predict(x)[rows, arm]  # (n, outcomes)
+        drifted = self.drift.update(y[:, 0] - champion[:, 0])
+        z = self.champion.standardise(x)
+        target, observed = self._targets(arm, y)
+        losses = [head.step(self._hidden(layers, z, arm), target, observed)
+                  for head, layers in zip(self.heads, self.champion.members, strict=True)]
+        self.rows += len(x)
+        return {"loss": float(np.mean(losses)), "drift": drifted}
+
+    def resume(self, saved: ArrayNet) -> OnlineCampaign:
+        """Go on from an online-updated network saved earlier (its output layers; the pull stays
+        towards the champion's)."""
+        for head, layers in zip(self.heads, saved.members, strict=True):
+            head.weight, head.bias = (np.asarray(a, dtype=np.float64).copy() for a in layers[-1])
+        return self
+
+    def network(self) -> ArrayNet:
+        """The online-updated network: the champion's trunk with the updated output layers."""
+        members = [[*layers[:-1], (head.weight.astype(np.float32), head.bias.astype(np.float32))]
+                   for head, layers in zip(self.heads, self.champion.members, strict=True)]
+        return ArrayNet(self.champion.mean, self.champion.scale, members, self.champion.n_arms,
+                        self.champion.n_outcomes, self.champion.design)
+
+
+@dataclass
+class FeedbackBatch:
+    """What the sink did with one batch (its ledger line)."""
+
+    entries: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    loss: float | None = None
+    drift: bool = False
+    retrain_requested: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _parse(entry: Entry) -> tuple[str, dict[str, np.ndarray], int, np.ndarray]:
+    """(feedback id, one-row customer columns, arm, outcomes) of an entry; ValueError says why not."""
+    if entry.kind != FEEDBACK_KIND:
+        raise ValueError(f"unknown kind {entry.kind[:40]!r}; expected {FEEDBACK_KIND!r}")
+    try:
+        event = json.loads(entry.event)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"event is not JSON: {exc}") from exc
+    if not isinstance(event, dict):
+        raise ValueError("event is not a JSON object")
+    missing = [f for f in FEEDBACK_FIELDS if event.get(f) is None]
+    if missing:
+        raise ValueError(f"missing fields {missing}")
+    feedback_id = event[FEEDBACK_ID]
+    if not isinstance(feedback_id, str) or not feedback_id:
+        raise ValueError(f"{FEEDBACK_ID!r} must be a non-empty string")
+    if event[EMAIL] not in hillstrom.ARMS:
+        raise ValueError(f"unknown e-mail {str(event[EMAIL])[:40]!r}; expected one of {list(hillstrom.ARMS)}")
+    outcomes = []
+    for name in hillstrom.OUTCOMES:
+        if event[name] not in (0, 1) or isinstance(event[name], bool | str):
+            raise ValueError(f"{name!r} must be 0 or 1")
+        outcomes.append(float(event[name]))
+    if outcomes[1] > outcomes[0]:
+        raise ValueError("a conversion without a visit")
+    columns = {name: np.asarray([event[name]]) for name in hillstrom.RAW_COLUMNS}
+    hillstrom.encode(columns)  # ValueError names a field out of range or an unknown category
+    return feedback_id, columns, hillstrom.ARMS.index(event[EMAIL]), np.asarray(outcomes)
+
+
+class FeedbackSink:
+    """A `platform.streams` sink that teaches an `OnlineCampaign` and saves it after every batch
+    (with the feedback ids learned from), so a crash loses nothing and a redelivery teaches
+    nothing twice; a drift detection asks for a retraining, once per detection."""
+
+    def __init__(self, learner: OnlineCampaign, folder: Path, reports: Path) -> None:
+        self.learner, self.folder, self.reports = learner, folder, reports
+        folder.mkdir(parents=True, exist_ok=True)
+        state = folder / STATE_FILE
+        self.seen: set[str] = set()
+        if state.exists():  # a consumer that stopped (or crashed) left its learning here: go on from it
+            self.seen = set(json.loads(state.read_text())["seen"])
+            learner.resume(ArrayNet.load(folder / NETWORK_FILE))
+
+    def __call__(self, entries: Sequence[Entry]) -> FeedbackBatch:
+        batch = FeedbackBatch(entries=len(entries))
+        ids, rows, arms, outcomes = [], [], [], []
+        with (self.folder / QUARANTINE_FILE).open("a") as quarantine:
+            for entry in entries:
+                try:
+                    feedback_id, columns, arm, y = _parse(entry)
+                except ValueError as exc:
+                    reason = str(exc)
+                    batch.quarantined += 1
+                    batch.reasons[reason] = batch.reasons.get(reason, 0) + 1
+                    quarantine.write(json.dumps({"entry_id": entry.entry_id, "reason": reason,
+                                                 "event": entry.event.decode("utf-8", "replace")}) + "\n")
+                    continue
+                if feedback_id in self.seen or feedback_id in ids:
+                    batch.duplicates += 1
+                    continue
+                ids.append(feedback_id)
+                rows.append(hillstrom.encode(columns)[0])
+                arms.append(arm)
+                outcomes.append(y)
+        if rows:
+            result = self.learner.update(np.vstack(rows), np.asarray(arms), np.vstack(outcomes))
+            batch.loss, batch.drift = float(result["loss"]), bool(result["drift"])
+            self.seen.update(ids)
+            batch.accepted = len(ids)
+            if batch.drift:
+                request_retraining(self.reports, MODEL_ID, "online: the champion's visit errors moved (ADWIN)",
+                                   feedback_seen=self.learner.drift.seen,
+                                   recent_mean_error=self.learner.drift.recent_mean)
+                batch.retrain_requested = True
+            self.save()
+        return batch
+
+    def save(self) -> None:
+        """The updated network and the learner's state, each written whole and then renamed in."""
+        network = self.folder / NETWORK_FILE
+        with open(network.with_suffix(".tmp"), "wb") as out:
+            np.savez(out, **self.learner.network().state())
+        os.replace(network.with_suffix(".tmp"), network)
+        state = {"rows": self.learner.rows, "steps": self.learner.heads[0].steps,
+                 "drift_detections": self.learner.drift.detections, "seen": sorted(self.seen)}
+        tmp = self.folder / (STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, self.folder / STATE_FILE)
