@@ -5,8 +5,6 @@ Bidding (14 days per campaign, four campaigns per world, second- and first-price
 - the rules: a fixed per-click bid, bidding a click's value (no pacing), and linear bidding, each
   with its setting (and, in first-price auctions, the value bid's shading) chosen on validation
   worlds; the optimiser's pacing gain (and first-price shading) likewise;
-- the optimiser with MKT-002's conversion model as its prior (trained as the pipeline's full profile
-  trains it, on training worlds' clicks), with the pacing gain and shading the optimiser chose;
 - the oracle: the most value each day's budget could buy in hindsight (`twin.marketing.oracle_value`);
 - per world: the share of the oracle's value bought, conversions per $1,000 of budget, and regret
   (the oracle's value minus what was bought, dollars per campaign-day). Values are what the won
@@ -23,12 +21,9 @@ Run: `.venv/bin/python benchmarks/marketing_twin.py` (writes benchmarks/results/
 from __future__ import annotations
 
 import argparse
-import functools
-import json
 import os
 import shlex
 import sys
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -49,9 +44,7 @@ GRIDS = {"fixed": (0.6, 0.8, 1.0, 1.25, 1.5, 2.0),  # x a click's published valu
          "optimiser": (0.25, 0.5, 1.0),  # pacing gain
          "value": (1.0,)}
 SHADES = (0.5, 0.7, 0.85, 1.0)  # first price: the bid paid is the bid, so bids are shaded
-RULES = ("fixed", "value", "linear")
-BIDDERS = (*RULES, "optimiser", "optimiser_prior")
-PRIOR_ENV = "AD_BID_PRIOR"  # the MKT-002 model file the worker processes load
+BIDDERS = ("fixed", "value", "linear", "optimiser")
 
 
 class Shaded:
@@ -65,20 +58,11 @@ class Shaded:
         self.bidder.observe(context, result)
 
 
-@functools.cache
-def prior() -> bd.CvrModel:
-    """MKT-002's model, loaded once per process as it is served."""
-    from adaptive_delivery.marketing.models.mkt002_bidding.service import load_value_model
-
-    return load_value_model(Path(os.environ[PRIOR_ENV]))
-
-
 def make(kind: str, setting: float, campaign: tw.Campaign, seed: int):
     unit = bd.PRIOR_CVR * campaign.value
     return {"fixed": lambda: bd.FixedBid(setting * unit), "value": bd.ValueBid,
             "linear": lambda: bd.LinearBid(setting * unit),
-            "optimiser": lambda: bd.BidOptimiser(seed=seed, pacing_gain=setting),
-            "optimiser_prior": lambda: bd.BidOptimiser(seed=seed, pacing_gain=setting, prior=prior())}[kind]()
+            "optimiser": lambda: bd.BidOptimiser(seed=seed, pacing_gain=setting)}[kind]()
 
 
 def run_world(seed: int, kind: str, setting: float, rule: str, shade: float) -> dict[str, float]:
@@ -116,21 +100,6 @@ def tune(kind: str, rule: str, seeds: list[int], gain: float | None) -> tuple[fl
     best = max(tried, key=tried.get)
     setting, shade = (float(v) for v in best.split("x"))
     return setting, shade, tried
-
-
-def prior_cells(seeds: list[int], chosen: tuple[float, float], rule: str, priors: list[str]) -> list[dict[str, float]]:
-    """Per world, the optimiser with MKT-002's model as prior, averaged over the model's training runs."""
-    runs = []
-    for path in priors:
-        os.environ[PRIOR_ENV] = path  # the pool's processes start from this environment
-        runs.append(_cells(seeds, "optimiser_prior", chosen[0], rule, chosen[1]))
-    return [{m: float(np.mean([r[w][m] for r in runs])) for m in runs[0][w]} for w in range(len(seeds))]
-
-
-def paired(cells: dict[str, list[dict]], ours: str, other: str) -> dict:
-    """Per metric, the interval of ours minus other, world by world."""
-    return {m: protocol.interval([a[m] - b[m] for a, b in zip(cells[ours], cells[other], strict=True)]).to_dict()
-            for m in ("oracle_share", "conversions_per_1000", "regret_per_campaign_day")}
 
 
 def variant_regret(seed: int, policy: str) -> float:
@@ -177,47 +146,32 @@ def main(argv: list[str] | None = None) -> None:
     validation = list(protocol.VALIDATION_SEEDS[:args.worlds])
     sealed = list(protocol.SEALED_SEEDS[:args.worlds])
     here = Path(__file__).resolve().parents[1] / "src" / "adaptive_delivery"
-    version = protocol.artefact_version([here / "marketing" / "bidding.py", here / "twin" / "marketing.py",
-                                         *sorted((here / "marketing" / "models" / "mkt002_bidding").glob("*.py"))])
+    version = protocol.artefact_version([here / "marketing" / "bidding.py", here / "twin" / "marketing.py"])
     report: dict[str, object] = {"days": DAYS, "validation_seeds": validation, "sealed_seeds": sealed,
                                  "version": version, "published": tw.PUBLISHED,
                                  "calibration": tw.calibration(tw.MarketingWorld.build(validation[0]), 3),
                                  "bidding": {}}
     protocol.SealedLedger(protocol.ledger_path()).claim("bid-optimiser", f"twin-{version}", sealed,
                                                         command=shlex.join(command))
-    from adaptive_delivery.marketing.models.mkt002_bidding import training as mkt002
-    from adaptive_delivery.platform.spec import get
-
-    days = get("MKT-002").policy_trainer.timesteps["full"]
-    priors, report["prior"] = [], {"training_days": days, "runs": []}
-    for run in range(protocol.MIN_TRAINING_RUNS):  # training runs of their own worlds and seeds
-        model_dir = Path(tempfile.mkdtemp(prefix=f"mkt002-{run}-"))
-        priors.append(str(mkt002.train_and_save(days, run, model_dir)))
-        report["prior"]["runs"].append(json.loads((model_dir / "training.json").read_text()))
     for rule in tw.PRICE_RULES:
         chosen, tuned = {}, {}
         for kind in BIDDERS:
             # first price: the optimiser keeps the pacing gain second price chose and tunes its shading
-            if kind == "optimiser_prior":  # the optimiser's own choices: the prior is what differs
-                chosen[kind], tuned[kind] = chosen["optimiser"], {}
-                continue
             gain = (report["bidding"]["second"]["chosen"]["optimiser"]["setting"]
                     if kind == "optimiser" and rule == "first" else None)
             setting, shade, tried = tune(kind, rule, validation, gain)
             chosen[kind], tuned[kind] = (setting, shade), tried
             print(rule, kind, "chosen", setting, shade, flush=True)
-        cells = {kind: _cells(sealed, kind, chosen[kind][0], rule, chosen[kind][1]) for kind in BIDDERS
-                 if kind != "optimiser_prior"}
-        cells["optimiser_prior"] = prior_cells(sealed, chosen["optimiser_prior"], rule, priors)
+        cells = {kind: _cells(sealed, kind, chosen[kind][0], rule, chosen[kind][1]) for kind in BIDDERS}
         summary = {kind: {m: protocol.interval([c[m] for c in cells[kind]]).to_dict() for m in cells[kind][0]}
                    for kind in BIDDERS}
-        best_rule = max(RULES, key=lambda k: summary[k]["oracle_share"]["mean"])
-
+        best_rule = max(BIDDERS[:-1], key=lambda k: summary[k]["oracle_share"]["mean"])
+        paired = {m: protocol.interval([a[m] - b[m] for a, b in zip(cells["optimiser"], cells[best_rule],
+                                                                     strict=True)]).to_dict()
+                  for m in ("oracle_share", "conversions_per_1000", "regret_per_campaign_day")}
         report["bidding"][rule] = {"chosen": {k: {"setting": v[0], "shade": v[1]} for k, v in chosen.items()},
                                    "validation": tuned, "summary": summary, "best_rule": best_rule,
-                                   "optimiser_minus_best_rule": paired(cells, "optimiser", best_rule),
-                                   "prior_minus_best_rule": paired(cells, "optimiser_prior", best_rule),
-                                   "prior_minus_optimiser": paired(cells, "optimiser_prior", "optimiser"),
+                                   "optimiser_minus_best_rule": paired,
                                    "per_world": {k: cells[k] for k in BIDDERS}}
         print(rule, {k: round(v["oracle_share"]["mean"], 3) for k, v in summary.items()}, flush=True)
     policies = ("thompson", "contextual_thompson", "ab_50_50", "epsilon_greedy")

@@ -36,6 +36,7 @@ from serving import local
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SPEC = get("MKT-001")
 NAME = "mkt-001"
+SHIFT = 1_000  # the feedback event from which the campaign wears out
 
 
 @pytest.fixture(scope="module")
@@ -160,10 +161,11 @@ def _feedback(frame, rows, shift_from: int | None, seed: int = 0) -> list[tuple[
     return events
 
 
-def _learn(redis_server, stream: str, events, folder, reports, champion) -> list[dict]:
+def _learn(redis_server, stream: str, events, folder, reports, network_file) -> list[dict]:
     client = connect(redis_server)
     publish(client, stream, events)
-    sink = online.FeedbackSink(online.OnlineCampaign(champion), folder, reports)
+    champion = ArrayNet.load(network_file)
+    sink = online.FeedbackSink(online.OnlineCampaign(champion), folder, reports, online.load_reference(network_file))
     StreamConsumer(client, stream, "learner", "c1", sink, batch=250).drain()
     return ledger(client, stream)
 
@@ -171,16 +173,17 @@ def _learn(redis_server, stream: str, events, folder, reports, champion) -> list
 def test_streamed_feedback_updates_the_network_and_a_worn_out_campaign_asks_for_retraining(
         served, redis_server, hillstrom_file, tmp_path):
     _, folder = served
-    champion = ArrayNet.load(next(folder.rglob("*network*.npz")))
+    network_file = next(folder.rglob("*network*.npz"))
+    champion = ArrayNet.load(network_file)
     frame = hillstrom.read(hillstrom_file)
     rows = hillstrom.split(frame, 0).test[:6_000]
-    events = _feedback(frame, rows, shift_from=3_000)
+    events = _feedback(frame, rows, shift_from=SHIFT)
     bad = [(online.FEEDBACK_KIND, {**events[0][1], "feedback_id": "bad-1", "visit": 2}),
            (online.FEEDBACK_KIND, {**events[0][1], "feedback_id": "bad-2", "channel": "Fax"}),
            (online.FEEDBACK_KIND, {**events[0][1], "feedback_id": "bad-3", "visit": 0, "conversion": 1}),
            ("campaign_feedbak", events[0][1])]
     out, reports = tmp_path / "online", tmp_path / "reports"
-    lines = _learn(redis_server, "feedback-shift", [*events, *bad, *events[:50]], out, reports, champion)
+    lines = _learn(redis_server, "feedback-shift", [*events, *bad, *events[:50]], out, reports, network_file)
     entries = sum(line["entries"] for line in lines)
     accepted, quarantined = sum(line["accepted"] for line in lines), sum(line["quarantined"] for line in lines)
     assert entries == len(events) + 54 == accepted + quarantined + sum(line["duplicates"] for line in lines)
@@ -188,15 +191,19 @@ def test_streamed_feedback_updates_the_network_and_a_worn_out_campaign_asks_for_
     reasons = {r for line in lines for r in line["reasons"]}
     assert {"'visit' must be 0 or 1", "a conversion without a visit"} <= reasons
     assert any("unknown values ['Fax']" in r for r in reasons) and any("unknown kind" in r for r in reasons)
-    # the champion's visit errors moved after the shift: a retraining was asked for, with the reason
+    # the champion's visit errors moved after the shift, and its predictions ran above the visits in
+    # the window of 5,000 that held 4,000 worn-out customers: retrainings were asked for, with the reasons
     requested = take_requests(reports)
     assert requested and {r["model_id"] for r in requested} == {"MKT-001"}
-    assert requested[0]["feedback_seen"] > 3_000 and "ADWIN" in requested[0]["reason"]
+    assert all(r["feedback_seen"] > SHIFT for r in requested)
+    assert any("ADWIN" in r["reason"] for r in requested)
+    assert any("online window: predictions biased" in r["reason"] for r in requested)
+    assert sum(line["windows_checked"] for line in lines) == 1  # one full window of 5,000 customers
     # the online network fits the worn-out campaign better than the champion, and serves as it does
     updated = ArrayNet.load(out / online.NETWORK_FILE)
-    late = frame.iloc[rows[3_000:]]
+    late = frame.iloc[rows[SHIFT:]]
     x, arm = hillstrom.encode(late), hillstrom.arms_of(late)
-    visit = np.array([e[1]["visit"] for e in events[3_000:]], dtype=float)
+    visit = np.array([e[1]["visit"] for e in events[SHIFT:]], dtype=float)
 
     def loss(net):
         p = np.clip(net.predict(x)[np.arange(len(x)), arm, 0], 1e-7, 1 - 1e-7)
@@ -205,14 +212,18 @@ def test_streamed_feedback_updates_the_network_and_a_worn_out_campaign_asks_for_
     assert loss(updated) < loss(champion)
     assert set(answer_rows(updated, {c: late[c].to_numpy() for c in hillstrom.RAW_COLUMNS})) == set(OUTPUTS)
     # a consumer started again on the same folder goes on from it: the same feedback teaches nothing twice
-    again = _learn(redis_server, "feedback-again", events[:300], out, reports, champion)
+    again = _learn(redis_server, "feedback-again", events[:300], out, reports, network_file)
     assert sum(line["duplicates"] for line in again) == 300 and sum(line["accepted"] for line in again) == 0
 
 
 def test_steady_feedback_asks_for_no_retraining(served, redis_server, hillstrom_file, tmp_path):
     _, folder = served
-    champion = ArrayNet.load(next(folder.rglob("*network*.npz")))
     frame = hillstrom.read(hillstrom_file)
     events = _feedback(frame, hillstrom.split(frame, 0).test[:6_000], shift_from=None)
-    _learn(redis_server, "feedback-steady", events, tmp_path / "online", tmp_path / "reports", champion)
+    lines = _learn(redis_server, "feedback-steady", events, tmp_path / "online", tmp_path / "reports",
+                   next(folder.rglob("*network*.npz")))
     assert take_requests(tmp_path / "reports") == []
+    # the window of 5,000 customers was checked against the training customers, and nothing moved
+    assert sum(line["windows_checked"] for line in lines) == 1
+    assert [line for line in lines if line["stability"] or line["alerts"]] == []
+    assert sum(line["accepted"] for line in lines) == 6_000

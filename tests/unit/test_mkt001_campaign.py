@@ -191,6 +191,9 @@ def test_answers_follow_the_asked_email_else_the_recommendation(learned):
     assert ((out["confidence"] >= 0) & (out["confidence"] <= 1)).all()
     without = service.answer_rows(net, _columns(request.drop(columns="email")))
     assert list(without["email"]) == list(without["recommended_email"])
+    # a frame's missing value (None, NaN) leaves the e-mail to the recommendation, as "" does
+    gaps = service.answer_rows(net, _columns(request.assign(email=["Womens E-Mail", None, float("nan")])))
+    assert gaps["email"][0] == "Womens E-Mail" and list(gaps["email"][1:]) == list(gaps["recommended_email"][1:])
 
 
 @pytest.mark.parametrize(("change", "says"), [

@@ -198,20 +198,23 @@ def learn_campaign(
 ) -> None:
     """Learn MKT-001 online from campaign feedback (online gradient descent on its output layers),
     each batch acknowledged only once learned and saved; malformed feedback is quarantined with why,
-    repeated feedback ids teach nothing twice, and a drift in the champion's errors asks for a
-    retraining."""
+    repeated feedback ids teach nothing twice; a drift in the champion's errors or bias, or (where
+    MKT-001's spec says drift retrains it) in the customers' fields, asks for a retraining."""
     from adaptive_delivery.marketing.models.mkt001_campaign.network import ArrayNet
     from adaptive_delivery.marketing.models.mkt001_campaign.online import (
         FeedbackSink,
         OnlineCampaign,
+        load_reference,
     )
+    from adaptive_delivery.platform.spec import get
     from adaptive_delivery.platform.streams import StreamConsumer, connect
 
     try:
         champion = ArrayNet.load(network)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--network") from exc
-    sink = FeedbackSink(OnlineCampaign(champion), into, reports)
+    sink = FeedbackSink(OnlineCampaign(champion), into, reports, load_reference(network),
+                        get("MKT-001").drift_retrains)
     _run(StreamConsumer(connect(redis_address), stream, group, name or _consumer_name(), sink, batch=250), until_idle)
 
 

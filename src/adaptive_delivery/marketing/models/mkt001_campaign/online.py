@@ -6,9 +6,12 @@ e-mail sent, whether they visited and whether they bought).
   feedback on the outcomes of the e-mail actually sent (`platform.online.sgd.LogisticHead`, pulled
   towards the trained weights); the trunk is the retrained model's. The updated network saves in
   the registered format, so the serving runtime loads it as it loads a retrained one.
-- **Drift.** ADWIN watches the champion's visit errors (the registered network, frozen). A
-  detection asks for a retraining with the reason (`platform.online.retraining`); the monitoring
-  DAG triggers it.
+- **Drift.** ADWIN watches the champion's visit errors (the registered network, frozen); and every
+  `STABILITY_WINDOW` customers, the platform's PSI and KS compare their fields with the training
+  customers' (a sample exported with the network) and the champion's mean prediction with the
+  visits seen (`platform.monitoring.stability`). A detection asks for a retraining with the reason
+  (`platform.online.retraining`), which the monitoring DAG triggers; moved fields retrain only a
+  model whose spec says drift retrains it, else they alert.
 - **Feedback from the stream** (`FeedbackSink`, a `platform.streams` sink): every entry is accepted,
   quarantined with its reason (not JSON, a missing or invalid field, an outcome that is not 0 or 1,
   a purchase without a visit) or dropped as a duplicate of a feedback id already learned from:
@@ -25,9 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from adaptive_delivery.marketing.models.mkt001_campaign import hillstrom
 from adaptive_delivery.marketing.models.mkt001_campaign.network import ArrayNet, design_matrix
+from adaptive_delivery.platform.monitoring.stability import check_stability
 from adaptive_delivery.platform.online.retraining import request_retraining
 from adaptive_delivery.platform.online.sgd import ErrorDrift, LogisticHead
 from adaptive_delivery.platform.streams import Entry
@@ -40,6 +45,8 @@ FEEDBACK_FIELDS = (FEEDBACK_ID, *hillstrom.RAW_COLUMNS, EMAIL, *hillstrom.OUTCOM
 STATE_FILE = "online.json"
 NETWORK_FILE = "mkt001_network.npz"  # the registered network's file name: what serving loads
 QUARANTINE_FILE = "quarantine.jsonl"
+REFERENCE = "reference"  # the exported network's sample of training customers' features
+STABILITY_WINDOW = 5_000  # customers per PSI / KS / bias check
 
 
 class OnlineCampaign:
@@ -83,7 +90,7 @@ class OnlineCampaign:
         losses = [head.step(self._hidden(layers, z, arm), target, observed)
                   for head, layers in zip(self.heads, self.champion.members, strict=True)]
         self.rows += len(x)
-        return {"loss": float(np.mean(losses)), "drift": drifted}
+        return {"loss": float(np.mean(losses)), "drift": drifted, "champion_visit": champion[:, 0]}
 
     def resume(self, saved: ArrayNet) -> OnlineCampaign:
         """Go on from an online-updated network saved earlier (its output layers; the pull stays
@@ -112,6 +119,9 @@ class FeedbackBatch:
     loss: float | None = None
     drift: bool = False
     retrain_requested: bool = False
+    windows_checked: int = 0  # PSI / KS / bias checks of a full window run in this batch
+    stability: list[str] = field(default_factory=list)  # the window check's reasons to retrain
+    alerts: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -150,10 +160,17 @@ def _parse(entry: Entry) -> tuple[str, dict[str, np.ndarray], int, np.ndarray]:
 class FeedbackSink:
     """A `platform.streams` sink that teaches an `OnlineCampaign` and saves it after every batch
     (with the feedback ids learned from), so a crash loses nothing and a redelivery teaches
-    nothing twice; a drift detection asks for a retraining, once per detection."""
+    nothing twice; a drift found asks for a retraining, once per detection.
 
-    def __init__(self, learner: OnlineCampaign, folder: Path, reports: Path) -> None:
+    `reference`: the training customers' features (None: no window checks); `drift_retrains`: the
+    spec's word on whether moved fields retrain or alert."""
+
+    def __init__(self, learner: OnlineCampaign, folder: Path, reports: Path, reference: np.ndarray | None = None,
+                 drift_retrains: bool = True) -> None:
         self.learner, self.folder, self.reports = learner, folder, reports
+        self.reference = None if reference is None else pd.DataFrame(reference, columns=list(hillstrom.FEATURES))
+        self.drift_retrains = drift_retrains
+        self.window: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (features, predicted, visited)
         folder.mkdir(parents=True, exist_ok=True)
         state = folder / STATE_FILE
         self.seen: set[str] = set()
@@ -183,17 +200,39 @@ class FeedbackSink:
                 arms.append(arm)
                 outcomes.append(y)
         if rows:
-            result = self.learner.update(np.vstack(rows), np.asarray(arms), np.vstack(outcomes))
+            x, y = np.vstack(rows), np.vstack(outcomes)
+            result = self.learner.update(x, np.asarray(arms), y)
             batch.loss, batch.drift = float(result["loss"]), bool(result["drift"])
             self.seen.update(ids)
             batch.accepted = len(ids)
-            if batch.drift:
-                request_retraining(self.reports, MODEL_ID, "online: the champion's visit errors moved (ADWIN)",
-                                   feedback_seen=self.learner.drift.seen,
+            reasons = ["online: the champion's visit errors moved (ADWIN)"] if batch.drift else []
+            reasons += self._window_check(x, result["champion_visit"], y[:, 0], batch)
+            if reasons:
+                request_retraining(self.reports, MODEL_ID, "; ".join(reasons), feedback_seen=self.learner.drift.seen,
                                    recent_mean_error=self.learner.drift.recent_mean)
                 batch.retrain_requested = True
             self.save()
         return batch
+
+    def _window_check(self, x: np.ndarray, predicted: np.ndarray, visited: np.ndarray,
+                      batch: FeedbackBatch) -> list[str]:
+        """PSI and KS of the window's fields against the training customers', and the champion's
+        bias, once a window is full; the reasons to retrain."""
+        if self.reference is None:
+            return []
+        self.window.append((x, predicted, visited))
+        if sum(len(w[0]) for w in self.window) < STABILITY_WINDOW:
+            return []
+        xs, ps, ys = (np.concatenate([w[k] for w in self.window]) for k in range(3))
+        self.window = []
+        batch.windows_checked += 1
+        result = check_stability(self.reference, pd.DataFrame(xs, columns=list(hillstrom.FEATURES)),
+                                 list(hillstrom.FEATURES), predicted=ps, observed=ys)
+        moved = [r for r in result.retrain() if not r.startswith("predictions biased")]
+        biased = [r for r in result.retrain() if r.startswith("predictions biased")]
+        batch.stability = result.retrain()
+        batch.alerts = result.alerts() + ([] if self.drift_retrains else moved)
+        return [f"online window: {r}" for r in biased + (moved if self.drift_retrains else [])]
 
     def save(self) -> None:
         """The updated network and the learner's state, each written whole and then renamed in."""
@@ -206,3 +245,9 @@ class FeedbackSink:
         tmp = self.folder / (STATE_FILE + ".tmp")
         tmp.write_text(json.dumps(state))
         os.replace(tmp, self.folder / STATE_FILE)
+
+
+def load_reference(network_file: Path) -> np.ndarray | None:
+    """The training customers' features exported beside the network (None: an older export)."""
+    with np.load(network_file) as arrays:
+        return np.asarray(arrays[REFERENCE]) if REFERENCE in arrays else None

@@ -26,7 +26,9 @@ def _asked(columns: Mapping[str, np.ndarray], n: int) -> np.ndarray | None:
     """The arm each row asks about, or None where the request leaves it to the recommendation."""
     if EMAIL not in columns:
         return None
-    names = [v.decode() if isinstance(v, bytes) else v for v in np.asarray(columns[EMAIL]).reshape(-1).tolist()]
+    # bytes over gRPC; None or NaN where a frame left the e-mail out (a pandas caller's missing value)
+    names = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else v.decode() if isinstance(v, bytes) else v
+             for v in np.asarray(columns[EMAIL], dtype=object).reshape(-1).tolist()]
     if len(names) != n:
         raise RequestError(f"input {EMAIL!r} has {len(names)} values for {n} rows")
     unknown = sorted({str(v) for v in names} - set(hillstrom.ARMS) - {""})

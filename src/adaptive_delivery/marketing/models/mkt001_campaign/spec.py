@@ -55,6 +55,9 @@ SPEC = ModelSpec(
         Gate("womens_targeting_gain", max_drop=1.0, floor=0.0),
     ),
     schedule=Schedule.WEEKLY,  # and on demand: the DAG can be triggered with a reason
+    # customers' fields moved past PSI's act level (KS agreeing) retrain it: its online learner
+    # checks each window of feedback (online.FeedbackSink)
+    drift_retrains=True,
     serving_signature={
         "email": "the e-mail the prediction is for: the one asked about, else the recommended one",
         "predicted_ctr": "P(visit within two weeks | that e-mail): the e-mail's click-through",

@@ -27,6 +27,7 @@ TRAINED_FILE = "mkt001_trained.joblib"  # the network with its baselines and spl
 NETWORK_FILE = "mkt001_network.npz"  # what is registered and served: the network alone
 EVALUATION_TABLE = "campaign_eval.md"
 TARGET_SHARE = 0.3  # uplift is judged on the 30% of customers each model would target
+REFERENCE_ROWS = 5_000  # training customers exported with the network for drift checks
 UPLIFT_ARMS = {"womens": 2, "mens": 1}  # e-mail judged against no e-mail on visits; womens is the headline
 
 
@@ -57,7 +58,9 @@ def train_and_save(budget: int, seed: int, out: Path, frame=None, **network_sett
                                            part.validation[keep[part.validation]], seed)
     out.mkdir(parents=True, exist_ok=True)
     path = out / TRAINED_FILE
-    joblib.dump({"network": net.state(), "response": response, "uplift": uplift, "seed": seed,
+    rng = np.random.default_rng(seed)
+    reference = x[rng.choice(part.train, min(REFERENCE_ROWS, len(part.train)), replace=False)]
+    joblib.dump({"network": net.state(), "reference": reference, "response": response, "uplift": uplift, "seed": seed,
                  "config": asdict(config), "epochs": epochs,
                  "timings": {"network_s": net_s, "total_s": time.perf_counter() - started},
                  "sizes": {k: len(getattr(part, k)) for k in ("train", "validation", "test")}}, path, compress=3)
@@ -66,10 +69,13 @@ def train_and_save(budget: int, seed: int, out: Path, frame=None, **network_sett
 
 
 def export_network(trained: Path, folder: Path) -> Path:
-    """The served artifact: the network's arrays alone."""
+    """The served artifact: the network's arrays, and a sample of the training customers' features
+    that the online learner's drift checks compare the stream with."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / NETWORK_FILE
-    np.savez(path, **joblib.load(trained)["network"])
+    saved = joblib.load(trained)
+    extra = {"reference": saved["reference"]} if "reference" in saved else {}
+    np.savez(path, **saved["network"], **extra)
     return path
 
 
