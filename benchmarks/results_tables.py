@@ -793,13 +793,39 @@ def plot_campaign_online(data: dict) -> bytes:
     plt, fig, ax = _figure()
     names = list(ONLINE_SCENARIOS)
     diffs = [[c["online_minus_champion"] for c in data["scenarios"][k]["per_stream"]] for k in names]
-    ax.boxplot(diffs, vert=False, labels=[ONLINE_SCENARIOS[k] for k in names])
+    ax.boxplot(diffs, orientation="horizontal", tick_labels=[ONLINE_SCENARIOS[k] for k in names])
     ax.axvline(0.0, color="grey", linewidth=0.8)
     ax.set_xlabel("visit log loss, online minus champion (second half of each stream)")
     return _png(plt, fig)
 
 
+PRIOR_BIDDERS = {"optimiser_prior": "the optimiser, MKT-002's model as prior",
+                 "optimiser_no_prior": "the optimiser, its own clicks alone", "value": "bid the value (no pacing)",
+                 "linear": "linear bidding (the best rule)"}
+
+
+def bid_prior(data: dict, _: str) -> str:
+    """MKT-002 on the sealed worlds, per horizon: each bidder's share of the oracle and the paired gains."""
+    parts = []
+    for horizon, h in data["horizons"].items():
+        rows = [[name, ci(h[k]["share_of_oracle"], lambda x: f"{100 * x:.1f}%"),
+                 ci(h[k]["conversions_per_1000"], lambda x: f"{x:.2f}"),
+                 ci(h[k]["regret_per_campaign_day"], lambda x: f"${x:,.0f}"),
+                 "—" if k == "optimiser_prior" else ci(h["prior_minus"][k]["share_of_oracle"], lambda x: f"{100 * x:+.1f}")]
+                for k, name in PRIOR_BIDDERS.items()]
+        a = h["conversion_model"]
+        parts.append(f"**The first {horizon} days.** A click's conversion on the optimiser's own clicks: the model's AUC "
+                     f"{ci(a['cvr_auc'], lambda x: f'{x:.3f}')}, the campaign's own rate alone "
+                     f"{ci(a['campaign_rate_auc'], lambda x: f'{x:.3f}')}.\n\n"
+                     + table(["bidder", "share of the oracle's value", "conversions per $1,000 of budget",
+                              "regret per campaign-day", "with the model, minus this (points)"], rows))
+    return (f"{len(data['sealed_seeds'])} sealed worlds x {data['campaigns']} campaigns, second price; the model trained "
+            f"{len(data['training'])} times ({data['training_days']} days of six training worlds each); mean [95% "
+            "interval] over worlds (and runs, for the model's rows).\n\n" + "\n\n".join(parts))
+
+
 RENDERERS: dict[str, Callable[[dict, str], str]] = {
+    "bid_prior.json": bid_prior,
     "campaign_online.json": campaign_online,
     "marketing_twin.json": marketing_twin,
     "campaign_drift.json": campaign_drift,
@@ -995,6 +1021,7 @@ def plot_open_bandit_ope(data: dict) -> bytes:
 PLOTS: dict[str, Callable[[dict], bytes]] = {
     "open_bandit_ope.json": plot_open_bandit_ope,
     "hillstrom_campaign.json": plot_hillstrom_campaign,
+    "campaign_online.json": plot_campaign_online,
     "mdl003_online.json": plot_mdl003_online,
     "content_gate.json": plot_content_gate,
     "mdl003_sealed.json": plot_mdl003_sealed,
@@ -1034,8 +1061,13 @@ def headlines() -> str:
     c = load("content_spam.json")
     g = load("content_gate.json")["summary"]["gated_minus_ungated"]
     h = load("hillstrom_campaign.json")["uplift"]
+    m = load("bid_prior.json")["horizons"]["7"]
     gain = t["intervals"]["ppo"]["gain_vs_best_rule"]
     f3 = "{:.3f}".format
+
+    def pc(x: float) -> str:
+        return f"{100 * x:.1f}%"
+
     typical = w["targets"]["typical"]
     rows = [
         ["MDL-001 deliverability", f"macro ROC-AUC {ci(q['intervals']['macro_roc_auc']['model'], f3)} vs oracle "
@@ -1062,6 +1094,10 @@ def headlines() -> str:
          f"vs two-model logistic {h['two_model_logistic']['womens_uplift_at_30']['mean']:.3f} and class transformation "
          f"{h['class_transformation_gbm']['womens_uplift_at_30']['mean']:.3f} (Hillstrom, 5 splits; target: beat both)",
          "[MKT-001](docs/models/mkt-001.md) · `hillstrom_campaign.json`"],
+        ["MKT-002 bid optimiser", f"a new campaign's first week: {ci(m['optimiser_prior']['share_of_oracle'], pc)} of the "
+         f"oracle's value with the model as prior vs {pc(m['optimiser_no_prior']['share_of_oracle']['mean'])} from its own "
+         f"clicks alone and {pc(m['linear']['share_of_oracle']['mean'])} for linear bidding, the best rule "
+         "(marketing twin, second price, sealed worlds, 3 runs)", "[MKT-002](docs/models/mkt-002.md) · `bid_prior.json`"],
         ["bounce parsing", f"outcome class {pct(b['ours']['outcome_class'])}, reason {pct(b['ours']['reason'])} "
          f"on {b['verdicts']} real verdicts", "[results](docs/results.md) · `bounce_parser.json`"],
         ["simulator", f"{num(s['end_to_end'][-1]['events_per_second'])} events/s "
