@@ -36,7 +36,7 @@ def retraining_requests(results: list[dict]) -> list[dict]:
     from adaptive_delivery.platform.monitoring.checks import ADAPTIVE_RETRAINING
     from adaptive_delivery.platform.online.retraining import take_requests, triggers
 
-    return triggers(results, take_requests(deployment().home / "reports"), retrain_dag_id, ADAPTIVE_RETRAINING)
+    return triggers(results, take_requests(deployment().reports), retrain_dag_id, ADAPTIVE_RETRAINING)
 
 
 @dag(dag_id="ad_monitor", schedule=CronDataIntervalTimetable("@daily", timezone="UTC"), start_date=START, catchup=False,

@@ -52,6 +52,7 @@ class History:
         self.hourly_auctions = np.zeros(24)
         self.hourly_cost: list[float] = []
         self.days_seen: set[int] = set()
+        self._stacked: np.ndarray | None = None  # `clicks()` until the next click is added
 
     def add(self, context: dict, result: dict) -> None:
         clicks = np.asarray(result["clicks"], bool)
@@ -60,13 +61,18 @@ class History:
             self.rows.append(np.column_stack([
                 np.full(n, context["hour"]), np.full(n, context["weekday"]), context["segment"][clicks],
                 context["device"][clicks], np.full(n, context["day"]), np.asarray(result["conversions"])[clicks]]))
+            self._stacked = None
         self.hourly_auctions[context["hour"]] += len(context["segment"])
         cost = float(np.sum(result["cost"]))
         self.hourly_cost.append(cost / max(int(clicks.sum()), 1))
         self.days_seen.add(context["day"])
 
     def clicks(self) -> np.ndarray:
-        return np.vstack(self.rows) if self.rows else np.zeros((0, 6))
+        """Every click so far, one row each (stacked once per new click, not on every call)."""
+        if self._stacked is None:
+            self._stacked = np.vstack(self.rows) if self.rows else np.zeros((0, 6))
+            self._stacked.flags.writeable = False  # shared by every caller until the next click
+        return self._stacked
 
     def traffic_share(self) -> np.ndarray:
         """The share of a day's auctions each hour brings, as seen so far (uniform before any)."""
