@@ -11,7 +11,8 @@ stream's middle on:
 - **the women's e-mail wears out**: 30% of the visits after a women's e-mail are lost (its uplift
   over no e-mail roughly halves), the other e-mails unchanged.
 
-Per stream: whether and when the watch fired (ADWIN on the champion's visit errors), and the visit
+Per stream: whether and when the watch fired (ADWIN on the champion's visit errors: pooled, or
+also per e-mail sent, as validation chooses), and the visit
 log loss of the champion (frozen) and of the online-updated network on each batch before it is
 learned from (prequential), over the stream's second half. Means over streams with 95% intervals.
 
@@ -33,7 +34,7 @@ from provenance import write_results
 
 from adaptive_delivery.marketing.models.mkt001_campaign import hillstrom, training
 from adaptive_delivery.marketing.models.mkt001_campaign.network import ArrayNet
-from adaptive_delivery.marketing.models.mkt001_campaign.online import OnlineCampaign
+from adaptive_delivery.marketing.models.mkt001_campaign.online import WATCHES, OnlineCampaign
 from adaptive_delivery.platform import protocol
 from adaptive_delivery.platform.spec import get
 
@@ -42,6 +43,7 @@ STREAM_ROWS = 40_000
 SCENARIOS = ("steady", "visits_fall", "womens_wears_out")
 LEARNING_RATES = (0.01, 0.02, 0.05, 0.1)
 CHOICE_STREAMS = 3
+WATCH_CHOICE_STREAMS = 6  # per scenario, for the choice of the drift watch
 _DATA: dict[str, object] = {}
 
 
@@ -72,13 +74,13 @@ def _loss(p: np.ndarray, y: np.ndarray) -> float:
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
-def run_stream(seed: int, scenario: str, learning_rate: float) -> dict[str, float]:
+def run_stream(seed: int, scenario: str, learning_rate: float, watch: str = "pooled") -> dict[str, float]:
     net, x, arm, y = _DATA["net"], _DATA["x"], _DATA["arm"], _DATA["y"]
     rng = np.random.default_rng([seed, SCENARIOS.index(scenario)])
     pick = rng.integers(0, len(x), STREAM_ROWS)
     xs, arms = x[pick], arm[pick]
     ys = scripted(scenario, arms, y[pick], rng)
-    learner = OnlineCampaign(net, learning_rate=learning_rate)
+    learner = OnlineCampaign(net, learning_rate=learning_rate, watch=watch)
     champion_loss, online_loss = [], []
     for start in range(0, STREAM_ROWS, BATCH):
         rows = slice(start, start + BATCH)
@@ -87,7 +89,7 @@ def run_stream(seed: int, scenario: str, learning_rate: float) -> dict[str, floa
             champion_loss.append(_loss(net.predict(xs[rows])[at, arms[rows], 0], ys[rows, 0]))
             online_loss.append(_loss(learner.network().predict(xs[rows])[at, arms[rows], 0], ys[rows, 0]))
         learner.update(xs[rows], arms[rows], ys[rows])
-    detections = learner.drift.detections
+    detections = learner.detections
     after = [d - STREAM_ROWS // 2 for d in detections if d > STREAM_ROWS // 2]
     return {"alarms": float(len(detections)), "alarms_before_change": float(sum(d <= STREAM_ROWS // 2 for d in detections)),
             "detected": float(bool(after)), "delay_rows": float(after[0]) if after else float("nan"),
@@ -95,9 +97,10 @@ def run_stream(seed: int, scenario: str, learning_rate: float) -> dict[str, floa
             "online_minus_champion": float(np.mean(online_loss) - np.mean(champion_loss))}
 
 
-def _cells(pool, streams: int, scenario: str, learning_rate: float, first_seed: int) -> list[dict[str, float]]:
+def _cells(pool, streams: int, scenario: str, learning_rate: float, first_seed: int,
+           watch: str = "pooled") -> list[dict[str, float]]:
     seeds = list(range(first_seed, first_seed + streams))
-    return list(pool.map(run_stream, seeds, [scenario] * streams, [learning_rate] * streams))
+    return list(pool.map(run_stream, seeds, [scenario] * streams, [learning_rate] * streams, [watch] * streams))
 
 
 def _summary(cells: list[dict[str, float]]) -> dict[str, dict]:
@@ -123,12 +126,22 @@ def main(argv: list[str] | None = None) -> None:
                 cells = [c for s in SCENARIOS for c in _cells(pool, CHOICE_STREAMS, s, lr, 1_000)]
                 choice[str(lr)] = float(np.mean([c["online_loss"] for c in cells]))
                 print("validation", lr, round(choice[str(lr)], 5), flush=True)
-        chosen = float(min(choice, key=choice.get))
+            chosen = float(min(choice, key=choice.get))
+            watches = {}
+            for watch in WATCHES:  # the most changes found, with no alarm before a change
+                cells = {s: _cells(pool, WATCH_CHOICE_STREAMS, s, chosen, 2_000, watch) for s in SCENARIOS}
+                early = sum(c["alarms_before_change"] for s in SCENARIOS for c in cells[s])
+                found = float(np.mean([c["detected"] for s in SCENARIOS[1:] for c in cells[s]]))
+                watches[watch] = {"alarms_before_change": early, "detected": found}
+                print("validation", watch, watches[watch], flush=True)
+            quiet = [w for w in WATCHES if watches[w]["alarms_before_change"] == 0] or ["pooled"]
+            watch_chosen = max(quiet, key=lambda w: (watches[w]["detected"], w == "pooled"))
         report: dict[str, object] = {"streams": args.streams, "stream_rows": STREAM_ROWS, "batch": BATCH,
-                                     "learning_rate": chosen, "validation": choice, "scenarios": {}}
+                                     "learning_rate": chosen, "validation": choice, "watch": watch_chosen,
+                                     "watch_validation": watches, "scenarios": {}}
         with ProcessPoolExecutor(workers, initializer=_setup, initargs=(network_file, "test")) as pool:
             for scenario in SCENARIOS:
-                cells = _cells(pool, args.streams, scenario, chosen, 0)
+                cells = _cells(pool, args.streams, scenario, chosen, 0, watch_chosen)
                 report["scenarios"][scenario] = {"summary": _summary(cells), "per_stream": cells}
                 print(scenario, {k: v.get("mean") for k, v in report["scenarios"][scenario]["summary"].items()},
                       flush=True)

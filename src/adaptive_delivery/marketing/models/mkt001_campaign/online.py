@@ -34,7 +34,7 @@ from adaptive_delivery.marketing.models.mkt001_campaign import hillstrom
 from adaptive_delivery.marketing.models.mkt001_campaign.network import ArrayNet, design_matrix
 from adaptive_delivery.platform.monitoring.stability import check_stability
 from adaptive_delivery.platform.online.retraining import request_retraining
-from adaptive_delivery.platform.online.sgd import ErrorDrift, LogisticHead
+from adaptive_delivery.platform.online.sgd import ADWIN_DELTA, ErrorDrift, LogisticHead
 from adaptive_delivery.platform.streams import Entry
 
 MODEL_ID = "MKT-001"
@@ -49,15 +49,29 @@ REFERENCE = "reference"  # the exported network's sample of training customers' 
 STABILITY_WINDOW = 5_000  # customers per PSI / KS / bias check
 
 
+WATCHES = ("pooled", "per_email")  # one watch on every error, or also one per e-mail sent
+
+
 class OnlineCampaign:
-    """The champion network, frozen, and its online-updated copy."""
+    """The champion network, frozen, and its online-updated copy.
+
+    `watch`: "pooled" watches every visit error together; "per_email" also watches each e-mail's
+    own, so a change in what one e-mail does is not diluted by the others (the false-alarm budget,
+    ADWIN's delta, is split over the watches). `benchmarks/campaign_online.py` chooses on
+    validation customers."""
 
     def __init__(self, champion: ArrayNet, learning_rate: float | None = None, proximal: float | None = None,
-                 drift_delta: float | None = None) -> None:
+                 drift_delta: float | None = None, watch: str = "pooled") -> None:
+        if watch not in WATCHES:
+            raise ValueError(f"unknown watch {watch!r}; expected one of {WATCHES}")
         self.champion = champion
         options = {k: v for k, v in (("learning_rate", learning_rate), ("proximal", proximal)) if v is not None}
         self.heads = [LogisticHead(layers[-1][0], layers[-1][1], **options) for layers in champion.members]
-        self.drift = ErrorDrift(**({"delta": drift_delta} if drift_delta is not None else {}))
+        delta = drift_delta if drift_delta is not None else ADWIN_DELTA
+        arms = champion.n_arms if watch == "per_email" else 0
+        self.drift = ErrorDrift(delta / (1 + arms))
+        self.arm_drift = [ErrorDrift(delta / (1 + arms)) for _ in range(arms)]
+        self.detections: list[int] = []  # customers seen when a watch fired (at the end of its batch)
         self.rows = 0
 
     def _hidden(self, layers, z: np.ndarray, arm: np.ndarray) -> np.ndarray:
@@ -84,7 +98,12 @@ class OnlineCampaign:
         errors go to the drift watch first."""
         rows = np.arange(len(x))
         champion = self.champion.predict(x)[rows, arm]  # (n, outcomes)
-        drifted = self.drift.update(y[:, 0] - champion[:, 0])
+        errors = y[:, 0] - champion[:, 0]
+        drifted = self.drift.update(errors)
+        for a, watch in enumerate(self.arm_drift):
+            drifted = watch.update(errors[arm == a]) or drifted
+        if drifted:
+            self.detections.append(self.rows + len(x))
         z = self.champion.standardise(x)
         target, observed = self._targets(arm, y)
         losses = [head.step(self._hidden(layers, z, arm), target, observed)
@@ -208,7 +227,7 @@ class FeedbackSink:
             reasons = ["online: the champion's visit errors moved (ADWIN)"] if batch.drift else []
             reasons += self._window_check(x, result["champion_visit"], y[:, 0], batch)
             if reasons:
-                request_retraining(self.reports, MODEL_ID, "; ".join(reasons), feedback_seen=self.learner.drift.seen,
+                request_retraining(self.reports, MODEL_ID, "; ".join(reasons), feedback_seen=self.learner.rows,
                                    recent_mean_error=self.learner.drift.recent_mean)
                 batch.retrain_requested = True
             self.save()
@@ -241,7 +260,7 @@ class FeedbackSink:
             np.savez(out, **self.learner.network().state())
         os.replace(network.with_suffix(".tmp"), network)
         state = {"rows": self.learner.rows, "steps": self.learner.heads[0].steps,
-                 "drift_detections": self.learner.drift.detections, "seen": sorted(self.seen)}
+                 "drift_detections": self.learner.detections, "seen": sorted(self.seen)}
         tmp = self.folder / (STATE_FILE + ".tmp")
         tmp.write_text(json.dumps(state))
         os.replace(tmp, self.folder / STATE_FILE)
