@@ -782,8 +782,9 @@ def campaign_online(data: dict, _: str) -> str:
                      ci(s["champion_loss"], lambda x: f"{x:.4f}"), ci(s["online_loss"], lambda x: f"{x:.4f}"),
                      ci(s["online_minus_champion"], lambda x: f"{x:+.4f}")])
     return (f"{data['streams']} streams per scenario of {data['stream_rows']:,} feedback events (batches of "
-            f"{data['batch']}), the change from the middle on; learning rate {data['learning_rate']:g} (chosen on "
-            "validation customers); log loss of visits over the second half, each batch scored before it is "
+            f"{data['batch']}), the change from the middle on; learning rate {data['learning_rate']:g} and the "
+            f"{ {'pooled': 'pooled', 'per_email': 'per-e-mail'}[data.get('watch', 'pooled')]} watch (chosen on validation customers); log loss of "
+            "visits over the second half, each batch scored before it is "
             "learned from; mean [95% interval] over streams.\n\n"
             + table(["stream", "alarms before the change", "change detected", "rows to detection",
                      "champion's log loss", "online log loss", "online minus champion"], rows))

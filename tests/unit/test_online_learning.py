@@ -7,6 +7,7 @@ monitor's per model."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from adaptive_delivery.platform.online.retraining import request_retraining, take_requests, triggers
 from adaptive_delivery.platform.online.sgd import ErrorDrift, LogisticHead
@@ -78,3 +79,57 @@ def test_requests_are_taken_once_and_merged_with_the_monitors(tmp_path):
     out = {t["trigger_dag_id"]: t["conf"] for t in triggers(monitor, taken, lambda m: f"dag_{m}", {"window": 1})}
     assert out == {"dag_MDL-001": {"reason": "monitor: AUC dropped; online: something else", "window": 1},
                    "dag_MKT-001": {"reason": "online: errors moved"}}
+
+
+def _tiny_campaign_net(seed: int = 0):
+    """A campaign network of the heads design with small random weights (no training needed)."""
+    from adaptive_delivery.marketing.models.mkt001_campaign import hillstrom
+    from adaptive_delivery.marketing.models.mkt001_campaign.network import ArrayNet
+
+    rng = np.random.default_rng(seed)
+    width, arms = len(hillstrom.FEATURES), len(hillstrom.ARMS)
+    layers = [(rng.normal(0, 0.3, (width, 8)).astype(np.float32), np.zeros(8, np.float32)),
+              (rng.normal(0, 0.3, (8, arms * 2)).astype(np.float32), np.full(arms * 2, -1.8, np.float32))]
+    return ArrayNet(np.zeros(width), np.ones(width), [layers], arms, 2, "heads")
+
+
+def _campaign_stream(net, rng, n, lose_from, arm_lost):
+    """Customers whose outcomes follow the network, until one e-mail's visits are partly lost."""
+    x = rng.normal(size=(n, len(net.mean)))
+    arm = rng.integers(0, net.n_arms, n)
+    p = net.predict(x)[np.arange(n), arm]
+    y = (rng.random(p.shape) < p).astype(float)
+    y[:, 1] = y[:, 1] * y[:, 0]
+    lost = (np.arange(n) >= lose_from) & (arm == arm_lost) & (rng.random(n) < 0.6)
+    y[lost] = 0.0
+    return x, arm, y
+
+
+@pytest.mark.parametrize("watch", ["pooled", "per_email"])
+def test_a_steady_campaign_stream_raises_no_alarm(watch):
+    from adaptive_delivery.marketing.models.mkt001_campaign.online import OnlineCampaign
+
+    net, rng = _tiny_campaign_net(), np.random.default_rng(5)
+    learner = OnlineCampaign(net, watch=watch)
+    x, arm, y = _campaign_stream(net, rng, 30_000, 30_000, 2)
+    for start in range(0, len(x), 500):
+        learner.update(x[start:start + 500], arm[start:start + 500], y[start:start + 500])
+    assert learner.detections == [] and learner.rows == 30_000
+
+
+def test_watching_each_email_finds_a_change_in_one_email_sooner():
+    from adaptive_delivery.marketing.models.mkt001_campaign.online import OnlineCampaign
+
+    net = _tiny_campaign_net()
+    found = {}
+    for watch in ("pooled", "per_email"):
+        rng = np.random.default_rng(6)  # the same stream for both
+        learner = OnlineCampaign(net, watch=watch)
+        x, arm, y = _campaign_stream(net, rng, 40_000, 10_000, 2)
+        for start in range(0, len(x), 500):
+            learner.update(x[start:start + 500], arm[start:start + 500], y[start:start + 500])
+        found[watch] = next((d for d in learner.detections if d > 10_000), None)
+    assert found["per_email"] is not None
+    assert found["pooled"] is None or found["per_email"] < found["pooled"]
+    with pytest.raises(ValueError, match="unknown watch"):
+        OnlineCampaign(net, watch="psychic")

@@ -50,6 +50,9 @@ STABILITY_WINDOW = 5_000  # customers per PSI / KS / bias check
 
 
 WATCHES = ("pooled", "per_email")  # one watch on every error, or also one per e-mail sent
+# per e-mail found every scripted change on the validation customers with no early alarm, pooled
+# two thirds (campaign_online.json, "watch_validation")
+DEFAULT_WATCH = "per_email"
 
 
 class OnlineCampaign:
@@ -61,7 +64,7 @@ class OnlineCampaign:
     validation customers."""
 
     def __init__(self, champion: ArrayNet, learning_rate: float | None = None, proximal: float | None = None,
-                 drift_delta: float | None = None, watch: str = "pooled") -> None:
+                 drift_delta: float | None = None, watch: str = DEFAULT_WATCH) -> None:
         if watch not in WATCHES:
             raise ValueError(f"unknown watch {watch!r}; expected one of {WATCHES}")
         self.champion = champion
