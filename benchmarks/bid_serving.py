@@ -13,11 +13,10 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-from campaign_serving import BATCHES, WARMUP, grpc, percentiles, rest
+from campaign_serving import BATCHES, grpc, in_process, rest
 from provenance import write_results
 
 from adaptive_delivery.marketing import bidding as bd
@@ -51,22 +50,6 @@ def auction_rows(model: bd.CvrModel, count: int, seed: int = training.EVALUATION
     return rows[:count]
 
 
-def _columns(rows: list[dict]) -> dict[str, np.ndarray]:
-    return {k: np.asarray([r[k] for r in rows], dtype=object if isinstance(rows[0][k], str) else np.float64)
-            for k in rows[0]}
-
-
-def in_process(model, rows: list[dict], batch: int, requests: int) -> dict[str, float]:
-    batches = [_columns(rows[i:i + batch]) for i in range(0, len(rows) - batch + 1, batch)]
-    times = []
-    for k in range(WARMUP + requests):
-        started = time.perf_counter()
-        answer_rows(model, batches[k % len(batches)])
-        if k >= WARMUP:
-            times.append(time.perf_counter() - started)
-    return percentiles(times)
-
-
 def main(argv: list[str] | None = None) -> None:
     from serving import local
 
@@ -89,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
         server = local.start(settings, http_port, grpc_port, NAME)
         try:
             for batch in BATCHES:
-                cells = {"in_process": in_process(model, rows, batch, args.requests),
+                cells = {"in_process": in_process(lambda c: answer_rows(model, c), rows, batch, args.requests),
                          "rest": rest(server, rows, batch, args.requests, NAME),
                          "grpc_raw": grpc(server, rows, batch, args.requests, tmp, NAME)}
                 report["cells"][str(batch)] = cells

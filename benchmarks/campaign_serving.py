@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -45,17 +46,20 @@ def customer_rows(frame, count: int, seed: int = 0) -> list[dict]:
     return out
 
 
-def _columns(rows: list[dict]) -> dict[str, np.ndarray]:
+def row_columns(rows: list[dict]) -> dict[str, np.ndarray]:
+    """Request rows as one array per input (text as object arrays)."""
     return {k: np.asarray([r[k] for r in rows], dtype=object if isinstance(rows[0][k], str) else np.float64)
             for k in rows[0]}
 
 
-def in_process(net: ArrayNet, rows: list[dict], batch: int, requests: int) -> dict[str, float]:
-    batches = [_columns(rows[i:i + batch]) for i in range(0, len(rows) - batch + 1, batch)]
+def in_process(answer: Callable[[dict[str, np.ndarray]], object], rows: list[dict], batch: int,
+               requests: int) -> dict[str, float]:
+    """The runtime's answer timed in process, batch after batch."""
+    batches = [row_columns(rows[i:i + batch]) for i in range(0, len(rows) - batch + 1, batch)]
     times = []
     for k in range(WARMUP + requests):
         started = time.perf_counter()
-        answer_rows(net, batches[k % len(batches)])
+        answer(batches[k % len(batches)])
         if k >= WARMUP:
             times.append(time.perf_counter() - started)
     return percentiles(times)
@@ -68,7 +72,7 @@ def rest(server, rows: list[dict], batch: int, requests: int, name: str = NAME) 
     url = f"{server.url}/v2/models/{name}/infer"
     bodies = []
     for i in range(0, len(rows) - batch + 1, batch):
-        columns = _columns(rows[i:i + batch])
+        columns = row_columns(rows[i:i + batch])
         bodies.append({"inputs": [{"name": k, "shape": [batch], "datatype": "BYTES" if v.dtype == object else "FP64",
                                    "data": v.tolist()} for k, v in columns.items()]})
     times = []
@@ -119,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
         server = local.start(settings, http_port, grpc_port, NAME)
         try:
             for batch in BATCHES:
-                cells = {"in_process": in_process(net, rows, batch, args.requests),
+                cells = {"in_process": in_process(lambda c: answer_rows(net, c), rows, batch, args.requests),
                          "rest": rest(server, rows, batch, args.requests),
                          "grpc_raw": grpc(server, rows, batch, args.requests, tmp)}
                 report["cells"][str(batch)] = cells

@@ -50,3 +50,13 @@ def online_feature_rows(fs, service, messages: pd.DataFrame) -> pd.DataFrame:
     got["send_rate_per_min"] = messages["send_rate_per_min"].to_numpy()
     got["is_transactional"] = (messages["campaign_type"] == "transactional").astype(float).to_numpy()
     return got
+
+
+def frame_request(frame: pd.DataFrame) -> dict:
+    """One V2 input per column of a frame as it is: text columns as BYTES, the others as FP64."""
+    inputs = []
+    for c in frame.columns:
+        text = frame[c].dtype == object
+        inputs.append({"name": c, "shape": [len(frame)], "datatype": "BYTES" if text else "FP64",
+                       "data": frame[c].tolist() if text else frame[c].astype(float).tolist()})
+    return {"inputs": inputs}

@@ -32,6 +32,7 @@ from adaptive_delivery.platform.streams import StreamConsumer, connect, ledger, 
 from adaptive_delivery.platform.training.registry import CHALLENGER, alias_metrics, evaluate_gates
 from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
 from serving import local
+from serving.client import frame_request
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SPEC = get("MKT-001")
@@ -87,15 +88,6 @@ def served(trained):
     server.stop()
 
 
-def _body(frame) -> dict:
-    inputs = []
-    for c in frame.columns:
-        text = frame[c].dtype == object
-        inputs.append({"name": c, "shape": [len(frame)], "datatype": "BYTES" if text else "FP64",
-                       "data": frame[c].tolist() if text else frame[c].astype(float).tolist()})
-    return {"inputs": inputs}
-
-
 def _infer(server, body: dict):
     return requests.post(f"{server.url}/v2/models/{NAME}/infer", json=body, timeout=60)
 
@@ -103,7 +95,7 @@ def _infer(server, body: dict):
 def test_served_answers_equal_the_registered_pyfunc_offline(served):
     server, folder = served
     frame = example_request()
-    r = _infer(server, _body(frame))
+    r = _infer(server, frame_request(frame))
     assert r.status_code == 200, r.text
     got = {o["name"]: o["data"] for o in r.json()["outputs"]}
     want = mlflow.pyfunc.load_model(str(folder)).predict(frame)
@@ -117,7 +109,7 @@ def test_served_answers_equal_the_registered_pyfunc_offline(served):
 @pytest.mark.parametrize("raw", [False, True])
 def test_grpc_answers_as_rest(served, tmp_path, raw):
     server, _ = served
-    body = _body(example_request())
+    body = frame_request(example_request())
     rest = {o["name"]: o["data"] for o in _infer(server, body).json()["outputs"]}
     request = tmp_path / "request.json"
     request.write_text(json.dumps(body))
@@ -141,7 +133,7 @@ def test_grpc_answers_as_rest(served, tmp_path, raw):
 ])
 def test_bad_requests_get_400_with_a_reason(served, change, says):
     server, _ = served
-    r = _infer(server, _body(change(example_request())))
+    r = _infer(server, frame_request(change(example_request())))
     assert r.status_code == 400, r.text
     assert says in r.text
 

@@ -43,7 +43,8 @@ def numbers(columns: Mapping[str, Sequence | np.ndarray], name: str, n: int, low
     except (TypeError, ValueError) as exc:
         raise RequestError(f"input {name!r} must be numeric") from exc
     if not np.isfinite(values).all() or (values < low).any() or (values > high).any():
-        raise RequestError(f"input {name!r} must be finite and within [{low:g}, {high:g}]")
+        bounds = f">= {low:g}" if high == np.inf else f"within [{low:g}, {high:g}]"
+        raise RequestError(f"input {name!r} must be finite and {bounds}")
     if integer and (values != np.round(values)).any():
         raise RequestError(f"input {name!r} must be whole numbers")
     return values

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 from mlserver import MLModel
@@ -223,6 +224,36 @@ class ColumnarRuntime(MLModel):
         out = self.respond(columns_of(payload, self.text_limits), started)
         return InferenceResponse(model_name=self.name, model_version=self.model_version, id=payload.id,
                                  outputs=encode_frame(out, payload))
+
+
+class FileRuntime(ColumnarRuntime):
+    """A runtime whose registered model is one file in its folder: the first match of `files` (glob
+    patterns, in order), read by `read` into the model that `rows` answers with. `read` raises
+    ValueError for a file this version cannot serve, and the model refuses to load with the
+    file's name and why. A subclass sets the three (the callables as staticmethods)."""
+
+    files: tuple[str, ...] = ()
+    read: Callable[[Path], Any]  # the file -> the model
+    rows: Callable[[Any, dict[str, np.ndarray]], Mapping]  # (model, request columns) -> the answer
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.files or not callable(getattr(cls, "read", None)) or not callable(getattr(cls, "rows", None)):
+            raise TypeError(f"{cls.__name__} is a FileRuntime without files, read(path) and rows(model, columns)")
+
+    async def load(self) -> bool:
+        params = self.settings.parameters
+        path = policy_file(params.uri, self.files)
+        try:
+            self.model = self.read(path)
+        except ValueError as exc:
+            raise MLServerError(f"{path.name}: {exc}") from exc
+        self.model_version = model_version(params)
+        settle()
+        return True
+
+    def answer(self, columns: dict[str, np.ndarray]) -> Mapping:
+        return self.rows(self.model, columns)
 
 
 def model_version(params) -> str:

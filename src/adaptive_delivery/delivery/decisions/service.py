@@ -17,7 +17,7 @@ from adaptive_delivery.delivery.decisions.actions import ActionThresholds, decid
 from adaptive_delivery.delivery.features.definitions import UNSCORED
 from adaptive_delivery.delivery.feeds import is_reading
 from adaptive_delivery.platform.bundle import TrainedModel
-from adaptive_delivery.platform.requests import RequestError
+from adaptive_delivery.platform.requests import RequestError, numbers
 from adaptive_delivery.platform.requests import batch_size as _batch_size
 
 # Spec §3.1 sizes batches at 1,000 messages; ten times that is refused rather than slowing everyone.
@@ -33,16 +33,7 @@ def batch_size(columns: Mapping[str, Sequence | np.ndarray], max_batch: int = MA
 
 def non_negative_numbers(columns: Mapping[str, Sequence | np.ndarray], name: str, n: int) -> np.ndarray:
     """Input `name` as n finite floats >= 0 (rates, counts, scores); RequestError naming the input."""
-    values = np.asarray(columns[name]).reshape(-1)
-    if len(values) != n:
-        raise RequestError(f"input {name!r} has {len(values)} values for {n} rows")
-    try:
-        values = values.astype(np.float64)
-    except (TypeError, ValueError) as exc:
-        raise RequestError(f"input {name!r} must be numeric") from exc
-    if not np.isfinite(values).all() or (values < 0).any():
-        raise RequestError(f"input {name!r} must be finite and >= 0")
-    return values
+    return numbers(columns, name, n)
 
 
 def check_reading(values: np.ndarray, name: str) -> None:

@@ -149,8 +149,9 @@ class FeedbackBatch:
         return dict(self.__dict__)
 
 
-def _parse(entry: Entry) -> tuple[str, dict[str, np.ndarray], int, np.ndarray]:
-    """(feedback id, one-row customer columns, arm, outcomes) of an entry; ValueError says why not."""
+def _parse(entry: Entry) -> tuple[str, np.ndarray, int, np.ndarray]:
+    """(feedback id, the customer's encoded features, arm, outcomes) of an entry; ValueError says
+    why not."""
     if entry.kind != FEEDBACK_KIND:
         raise ValueError(f"unknown kind {entry.kind[:40]!r}; expected {FEEDBACK_KIND!r}")
     try:
@@ -174,9 +175,9 @@ def _parse(entry: Entry) -> tuple[str, dict[str, np.ndarray], int, np.ndarray]:
         outcomes.append(float(event[name]))
     if outcomes[1] > outcomes[0]:
         raise ValueError("a conversion without a visit")
-    columns = {name: np.asarray([event[name]]) for name in hillstrom.RAW_COLUMNS}
-    hillstrom.encode(columns)  # ValueError names a field out of range or an unknown category
-    return feedback_id, columns, hillstrom.ARMS.index(event[EMAIL]), np.asarray(outcomes)
+    # ValueError names a field out of range or an unknown category
+    features = hillstrom.encode({name: np.asarray([event[name]]) for name in hillstrom.RAW_COLUMNS})[0]
+    return feedback_id, features, hillstrom.ARMS.index(event[EMAIL]), np.asarray(outcomes)
 
 
 class FeedbackSink:
@@ -206,7 +207,7 @@ class FeedbackSink:
         with (self.folder / QUARANTINE_FILE).open("a") as quarantine:
             for entry in entries:
                 try:
-                    feedback_id, columns, arm, y = _parse(entry)
+                    feedback_id, features, arm, y = _parse(entry)
                 except ValueError as exc:
                     reason = str(exc)
                     batch.quarantined += 1
@@ -218,7 +219,7 @@ class FeedbackSink:
                     batch.duplicates += 1
                     continue
                 ids.append(feedback_id)
-                rows.append(hillstrom.encode(columns)[0])
+                rows.append(features)
                 arms.append(arm)
                 outcomes.append(y)
         if rows:
