@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from adaptive_delivery.delivery.features import publish as pub
+from adaptive_delivery.platform import feature_publish as pub
 
 TABLES = ("subscriber", "provider", "calendar")
 
@@ -87,7 +87,7 @@ CHILD = textwrap.dedent("""
     import sys
     from pathlib import Path
     import pyarrow as pa, pyarrow.parquet as pq
-    from adaptive_delivery.delivery.features import publish as pub
+    from adaptive_delivery.platform import feature_publish as pub
     out, generation = Path(sys.argv[1]), int(sys.argv[2])
     while True:
         generation += 1

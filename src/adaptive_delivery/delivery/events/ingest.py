@@ -19,7 +19,6 @@ import hashlib
 import signal
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -30,26 +29,7 @@ from adaptive_delivery.delivery.events.kumomta import parse_log
 from adaptive_delivery.delivery.events.lake import EventsLake
 from adaptive_delivery.delivery.events.schema import SCHEMAS
 from adaptive_delivery.delivery.providers import provider_for_domain
-
-
-@dataclass
-class IngestReport:
-    source: str
-    items_in: int = 0
-    items_accepted: int = 0
-    items_quarantined: int = 0
-    events: dict[str, int] = field(default_factory=dict)  # kind -> new rows written
-    duplicates: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)  # quarantine reason -> count
-
-    def quarantine(self, reason: str) -> None:
-        self.items_quarantined += 1
-        key = reason.split(":")[0]
-        self.reasons[key] = self.reasons.get(key, 0) + 1
-
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
-
+from adaptive_delivery.platform.lake_stream import IngestReport, ledger_record, safe_name  # noqa: F401 - re-exported
 
 # Limits on one message: far above any real bounce (RFC 5322 lines are at most 998 characters;
 # a DSN names a handful of recipients), low enough that no input can hold the batch for long.
@@ -88,11 +68,6 @@ def time_limit(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-
-
-def safe_name(name: str) -> str:
-    """A file name as text that can be stored (a name that is not UTF-8 keeps its bytes escaped)."""
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _event_time(parsed: Parsed) -> datetime:
@@ -216,12 +191,6 @@ def ingest_mail(lake: EventsLake, paths: list[Path], source: str = "dsn") -> Ing
             report.duplicates += counts.duplicates
     lake.record_batch(ledger_record(report))
     return report
-
-
-def ledger_record(report: IngestReport) -> dict:
-    """The batch's input-level counts for the lake's ledger: in == accepted + quarantined."""
-    return {"source": report.source, "items_in": report.items_in, "items_accepted": report.items_accepted,
-            "items_quarantined": report.items_quarantined, "reasons": report.reasons}
 
 
 def ingest_kumomta(lake: EventsLake, path: Path) -> IngestReport:

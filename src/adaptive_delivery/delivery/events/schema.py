@@ -7,11 +7,17 @@ microsecond precision (Spark rejects nanosecond Parquet timestamps).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from adaptive_delivery.platform.lake import (  # noqa: F401 - SchemaError and ValidationResult: delivery's callers find them here
+    Catalogue,
+    SchemaError,
+    ValidationResult,
+    conform_to,
+    split_by_reason,
+)
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -216,44 +222,9 @@ VOCABULARY: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
-class SchemaError(ValueError):
-    """A table cannot be read as the kind it claims to be (wrong or missing columns/types)."""
-
-
-@dataclass
-class ValidationResult:
-    valid: pa.Table
-    quarantined: pa.Table  # same columns as the input plus `quarantine_reason`
-    kind: str
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return {"in": self.valid.num_rows + self.quarantined.num_rows,
-                "accepted": self.valid.num_rows, "quarantined": self.quarantined.num_rows}
-
-
 def conform(kind: str, table: pa.Table) -> pa.Table:
     """Select and cast the columns of `kind`, failing with a message naming what is wrong."""
-    if kind not in SCHEMAS:
-        raise SchemaError(f"unknown event kind {kind!r}; known: {sorted(SCHEMAS)}")
-    schema = SCHEMAS[kind]
-    optional = OPTIONAL.get(kind, ())
-    missing = [f.name for f in schema if f.name not in table.column_names and f.name not in optional]
-    if missing:
-        raise SchemaError(f"{kind}: missing columns {missing}")
-    columns = []
-    for f in schema:
-        if f.name not in table.column_names:
-            columns.append(pa.nulls(table.num_rows, f.type))
-            continue
-        col = table.column(f.name)
-        if col.type != f.type:
-            try:
-                col = col.cast(f.type)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise SchemaError(f"{kind}.{f.name}: cannot cast {col.type} to {f.type}: {exc}") from exc
-        columns.append(col)
-    return pa.Table.from_arrays(columns, schema=schema)
+    return conform_to(SCHEMAS, kind, table, OPTIONAL.get(kind, ()))
 
 
 def validate(kind: str, table: pa.Table) -> ValidationResult:
@@ -297,9 +268,8 @@ def validate(kind: str, table: pa.Table) -> ValidationResult:
         dup = np.ones(n, dtype=bool)
         dup[first] = False
         flag(dup, f"duplicate {KEY_COLUMN[kind]} within batch")
-    bad = np.array([r is not None for r in reasons], dtype=bool)
-    valid = table.filter(pa.array(~bad))
-    quarantined = table.filter(pa.array(bad)).append_column(
-        "quarantine_reason", pa.array([r for r in reasons if r is not None], type=pa.string())
-    )
-    return ValidationResult(valid=valid, quarantined=quarantined, kind=kind)
+    return split_by_reason(table, reasons, kind)
+
+
+CATALOGUE = Catalogue(events=EVENT_SCHEMAS, dimensions=DIMENSION_SCHEMAS, time_column=TIME_COLUMN,
+                      key_column=KEY_COLUMN, conform=conform, validate=validate)

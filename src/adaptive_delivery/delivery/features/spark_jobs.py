@@ -28,36 +28,15 @@ from adaptive_delivery.delivery.events.schema import (
     conform,
 )
 from adaptive_delivery.delivery.features import definitions as fd
-from adaptive_delivery.delivery.features.publish import publish, staging_folder
 from adaptive_delivery.delivery.providers import PROVIDER_NAMES
+from adaptive_delivery.platform.feature_publish import current_tables, publish, staging_folder
+from adaptive_delivery.platform.spark import loopback_settings, spark_session  # noqa: F401 - the jobs' session
 
 US_PER_DAY = 86_400 * 1_000_000
 
 
 class FeatureBuildError(RuntimeError):
     """The lake cannot be turned into features; the message names the offending partition."""
-
-
-def loopback_settings(master: str) -> dict[str, str]:
-    """A local Spark listens on this machine's loopback only (its driver's RPC and block manager
-    would otherwise listen on the external interface); a cluster's driver must be reachable."""
-    return {"spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1"} if master.startswith("local") else {}
-
-
-def spark_session(app: str = "adaptive-delivery-features", master: str = "local[*]") -> SparkSession:
-    """A Spark session configured the way every feature job expects (UTC, microsecond Parquet)."""
-    builder = (
-        SparkSession.builder.master(master).appName(app)
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-        .config("spark.sql.shuffle.partitions", "8")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.memory", "4g")
-    )
-    for key, value in loopback_settings(master).items():
-        builder = builder.config(key, value)
-    return builder.getOrCreate()
 
 
 # ---- input checks ----------------------------------------------------------------------------
@@ -470,7 +449,7 @@ def build_features(lake_root: str | Path, out: str | Path, spark: SparkSession |
         for name in chosen:
             TABLE_BUILDERS[name](spark, inp).write.mode("overwrite").parquet(str(staging / name))
             rows[name] = spark.read.parquet(str(staging / name)).count()
-        publish(staging, out, keep=[t for t in ALL_TABLES if t not in chosen])
+        publish(staging, out, keep=[t for t in current_tables(out) if t not in chosen])  # other products' too
         return rows
     except Exception:
         shutil.rmtree(staging, ignore_errors=True)

@@ -64,6 +64,12 @@ def _point(out: Path, version: Path) -> None:
     os.replace(link, out)
 
 
+def current_tables(out: Path) -> list[str]:
+    """The tables of the published version (every product's), to keep beside a partial build."""
+    current = out.resolve() if out.exists() else None
+    return sorted(p.name for p in current.iterdir() if p.is_dir()) if current is not None else []
+
+
 def publish(staging: Path, out: Path, keep: Iterable[str] = ()) -> Path:
     """Make `staging` the published set: the tables named in `keep` that `staging` lacks are
     hard-linked from the current version first, then `out` is switched to it in one rename.
