@@ -1,4 +1,5 @@
-"""Who features describe: subscribers, sending domains, sending IPs, mailbox providers, content."""
+"""Who features describe: subscribers, sending domains, sending IPs, mailbox providers, content, and
+marketing's ad campaigns."""
 
 from feast import Entity, ValueType
 
@@ -12,3 +13,5 @@ provider = Entity(name="provider", join_keys=["provider"], value_type=ValueType.
                   description="A mailbox provider (gmail, yahoo, outlook, …)")
 content = Entity(name="content", join_keys=["content_id"], value_type=ValueType.STRING,
                  description="A campaign's content (subject, body, links)")
+campaign = Entity(name="campaign", join_keys=["campaign_id"], value_type=ValueType.STRING,
+                  description="An advertiser's ad campaign (marketing)")

@@ -7,6 +7,7 @@ from pathlib import Path
 from feast import FeatureService
 
 from feature_views import (
+    campaign_performance,
     content_features,
     content_provider_features,
     provider_features,
@@ -83,9 +84,15 @@ services = {
                                        "domain_category", "engagement_score"]]],
         description="List hygiene scorer",
     ),
+    "MKT-002": FeatureService(
+        name="mkt_002_bidding",
+        features=[campaign_performance[["conversion_rate_7d", "cpc_7d", "ctr_7d", "impression_share_7d", "spend_7d",
+                                        "cpc", "impression_share"]]],
+        description="Bid optimiser: the campaign's own trailing rates a bid request is built from",
+    ),
 }
 
-_VIEWS = {v.name: v for v in (content_features, content_provider_features, provider_features, sender_domain_features,
+_VIEWS = {v.name: v for v in (campaign_performance, content_features, content_provider_features, provider_features, sender_domain_features,
                              sender_ip_features, sender_provider_features, subscriber_features, temporal_features)}
 
 
@@ -126,3 +133,4 @@ mdl_007_content_quality = services["MDL-007"]
 mdl_008_isp_behaviour = services["MDL-008"]
 mdl_009_warmup = services["MDL-009"]
 mdl_010_list_hygiene = services["MDL-010"]
+mkt_002_bidding = services["MKT-002"]

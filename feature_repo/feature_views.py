@@ -9,8 +9,10 @@ from feast.on_demand_feature_view import on_demand_feature_view
 from feast.types import Array, Bool, Float64, Int64, String, UnixTimestamp
 
 from adaptive_delivery.delivery.features import definitions as fd
-from entities import content, provider, sender_domain, sender_ip, subscriber
+from adaptive_delivery.marketing import feature_definitions as md
+from entities import campaign, content, provider, sender_domain, sender_ip, subscriber
 from sources import (
+    campaign_hourly_source,
     content_provider_push,
     content_source,
     provider_push,
@@ -96,6 +98,17 @@ content_provider_features = FeatureView(
     source=content_provider_push,
     online=True,
     tags={"owner": "ml", "refresh": "event-driven (1 min)"},
+)
+
+# marketing: a campaign's latest complete hour and trailing week (spec 003 engineered features)
+campaign_performance = FeatureView(
+    name="campaign_performance",
+    entities=[campaign],
+    ttl=md.CAMPAIGN_TTL,
+    schema=_fields(md.CAMPAIGN_FEATURES),
+    source=campaign_hourly_source,
+    online=True,
+    tags={"owner": "ml", "product": "marketing", "refresh": "hourly"},
 )
 
 send_time = RequestSource(name="send_time", schema=[Field(name="send_ts", dtype=UnixTimestamp)])

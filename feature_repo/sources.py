@@ -27,6 +27,7 @@ sender_provider_source = _source("sender_provider")
 provider_source = _source("provider")
 content_source = _source("content")
 content_provider_source = _source("content_provider")
+campaign_hourly_source = _source("campaign_hourly")  # marketing.features
 
 # The feedback loop pushes fresh engagement and provider signals between batch builds.
 subscriber_push = PushSource(name="subscriber_push", batch_source=subscriber_source)

@@ -87,3 +87,36 @@ def test_the_world_feature_retraining_and_monitoring_dags_go_on_from_the_main_jo
 
     steps = [s["step"] for s in jobs.timeline(dep)]
     assert steps[:1] == ["world"] and {"features", "materialize", "retrain", "monitor"} <= set(steps)
+
+
+def test_the_campaign_feature_dag_builds_and_serves_the_campaign_lake(loop):
+    """Marketing's hourly DAG beside delivery's: the campaign lake (written here through the lake's
+    checks) into Spark features, published without touching delivery's tables, and the hour's rows
+    into the same online store."""
+    import pandas as pd
+    import pyarrow as pa
+
+    from adaptive_delivery.marketing import events
+    from adaptive_delivery.marketing.bidding import BidOptimiser
+    from adaptive_delivery.platform import feature_store as st
+    from adaptive_delivery.twin.marketing import MarketingWorld, campaign_reports
+
+    dep = jobs.deployment(loop)
+    world = MarketingWorld.build(seed=5, n_campaigns=2, daily_opportunities=2_000)
+    frame = pd.DataFrame(campaign_reports(world, 2, lambda c: BidOptimiser(seed=0)))
+    frame["event_ts"] = pd.to_datetime(frame["event_ts"], utc=True)
+    counts = events.lake(dep.home / "campaigns" / "lake").ingest(
+        events.KIND, pa.Table.from_pandas(frame, preserve_index=False), source="test")
+    assert counts.accepted == len(frame)
+    delivery_tables = sorted(p.name for p in dep.features.iterdir())
+
+    dags_test(loop, "ad_campaign_features", "2026-11-03T12:00:00+00:00")
+    table = pd.read_parquet(dep.features / "campaign_hourly")
+    assert len(table) == frame.groupby(["campaign_id", "event_ts"]).ngroups
+    assert set(delivery_tables) < {p.name for p in dep.features.iterdir()}, "delivery's tables are kept"
+    fs = st.open_store(dep.feast_home, dep.features, dep.feast_profile)
+    campaigns = sorted(table["campaign_id"].unique())
+    got = st.online(fs, ["campaign_performance:spend_7d"], [{"campaign_id": c} for c in campaigns])
+    hour = table[table["event_timestamp"].between(pd.Timestamp("2026-11-03T11:00Z"), pd.Timestamp("2026-11-03T12:00Z"))]
+    for k, c in enumerate(campaigns):
+        assert got["campaign_performance__spend_7d"][k] in set(hour[hour["campaign_id"] == c]["spend_7d"])

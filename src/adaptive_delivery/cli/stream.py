@@ -1,4 +1,5 @@
-"""`adaptive-delivery stream …`: delivery events through Redis Streams into the lake."""
+"""`adaptive-delivery stream …`: delivery events, and marketing's campaign reports, through Redis
+Streams into their lakes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import typer
 
 from adaptive_delivery.cli.common import console
 
-stream_app = typer.Typer(help="Delivery events through Redis Streams into the events lake.")
+stream_app = typer.Typer(help="Delivery events and campaign reports through Redis Streams into their lakes.")
 REDIS = typer.Option("127.0.0.1:6379", envvar="AD_STREAM_REDIS", help="Redis server, host:port or a redis:// URL.")
 STREAM = typer.Option("ad:events", help="The stream's key.")
 
@@ -142,6 +143,69 @@ def consume(
                         LakeSink(events, store, online), batch=batch, claim_idle_ms=claim_idle_ms), until_idle,
          online)
 
+
+
+CAMPAIGN_STREAM = typer.Option("ad:campaign-events", help="The campaign reports' stream key.")
+
+
+@stream_app.command("publish-campaigns")
+def publish_campaigns(
+    path: Path = typer.Argument(None, exists=True, dir_okay=False, help="An ad platform connector's report rows, "
+                                "one JSON object per line (default: the marketing twin's reports)."),
+    redis_address: str = REDIS,
+    stream: str = CAMPAIGN_STREAM,
+    seed: int = typer.Option(0, help="The twin world whose reports are published (without PATH)."),
+    days: int = typer.Option(7, min=1, help="Days of the twin's reports."),
+    campaigns: int = typer.Option(4, min=1, help="Campaigns in the twin world."),
+) -> None:
+    """Publish hourly campaign reports (spec 003's raw campaign data): a connector's file, or the
+    marketing twin's campaigns bid by the bid optimiser. A line that is not JSON travels as itself,
+    with why, into the lake's raw quarantine."""
+    from adaptive_delivery.marketing import events
+    from adaptive_delivery.platform.lake_stream import refused
+    from adaptive_delivery.platform.streams import connect, publish
+
+    def from_file(lines):
+        for n, line in enumerate(lines, 1):
+            try:
+                yield events.KIND, json.loads(line)
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                yield refused("connector", f"{path.name}:{n}", line, f"not JSON: {exc}")
+
+    if path is not None:
+        entries = from_file(path.read_bytes().splitlines())
+    else:
+        from adaptive_delivery.marketing.bidding import BidOptimiser
+        from adaptive_delivery.twin.marketing import MarketingWorld, campaign_reports
+
+        world = MarketingWorld.build(seed, n_campaigns=campaigns)
+        entries = ((events.KIND, row) for row in campaign_reports(world, days, lambda c: BidOptimiser(seed=seed)))
+    console.print(json.dumps({"entries": publish(connect(redis_address), stream, entries)}))
+
+
+@stream_app.command("consume-campaigns")
+def consume_campaigns(
+    lake: Path = typer.Option(Path("runs/campaigns/lake"), help="Campaign events lake to write into."),
+    redis_address: str = REDIS,
+    stream: str = CAMPAIGN_STREAM,
+    group: str = typer.Option("lake", help="Consumer group (consumers of one group share the entries)."),
+    name: str = typer.Option("", help="This consumer's name in the group (default: host and process)."),
+    batch: int = typer.Option(5_000, min=1, help="At most this many entries per read: a batch is one "
+                              "validation of the Great Expectations suite and one page of its Data Docs."),
+    claim_idle_ms: int = typer.Option(10_000, min=0, help="Claim entries a dead consumer left after this idle time."),
+    until_idle: bool = typer.Option(False, help="Stop once nothing is new or pending (else run until stopped)."),
+) -> None:
+    """Read campaign reports from the stream into the campaign lake: each batch validated by the
+    Great Expectations suite (a row that breaks an expectation is quarantined with it), duplicates
+    dropped by event id, a ledger line per batch, the Data Docs updated."""
+    from adaptive_delivery.marketing import events
+    from adaptive_delivery.platform.lake_stream import LakeSink
+    from adaptive_delivery.platform.streams import StreamConsumer, connect
+
+    consumer = StreamConsumer(connect(redis_address), stream, group, name or _consumer_name(),
+                              LakeSink(events.lake(lake)), batch=batch, claim_idle_ms=claim_idle_ms)
+    _run(consumer, until_idle)
+    console.print(f"validation report: {events.data_docs(lake)}")
 
 
 PREDICTIONS = typer.Option("ad:predictions", help="The prediction stream's key.")

@@ -114,11 +114,26 @@ def apply(store) -> list[str]:
 
 def materialize(store, start: datetime, end: datetime, views: list[str] | None = None) -> None:
     """Load the latest value of every feature in [start, end] into the online store, and (on a
-    Redis online store) the packed vectors the decision path reads beside it."""
+    Redis online store) the packed vectors the decision path reads beside it; `views`: those
+    views only (default: every view whose table has been built)."""
     from adaptive_delivery.platform import packed_features
 
+    views = views if views is not None else built_views(store)
     store.materialize(start_date=start, end_date=end, feature_views=views)
     packed_features.refresh(store, views)
+
+
+def built_views(store) -> list[str]:
+    """The views whose tables have been built: every product's views are registered together, and
+    a deployment that runs one product has no tables for the other's (a cluster's Spark source is
+    taken as built)."""
+    import glob
+
+    def built(view) -> bool:
+        path = getattr(view.batch_source, "path", None)
+        return path is None or "://" in path or bool(glob.glob(path))
+
+    return [v.name for v in store.list_feature_views() if built(v)]
 
 
 def push_latest(store, view, rows: pd.DataFrame) -> None:
@@ -141,8 +156,9 @@ def teardown(store) -> None:
 
 
 def service(store, model_id: str):
-    """The feature service of a model id (MDL-001 …)."""
-    name = f"mdl_{model_id.split('-')[1]}_"
+    """The feature service of a model id (MDL-001 …, MKT-002 …)."""
+    product, _, number = model_id.partition("-")
+    name = f"{product.lower()}_{number}_"
     matches = [s for s in store.list_feature_services() if s.name.startswith(name)]
     if not matches:
         raise KeyError(f"no feature service for {model_id}")

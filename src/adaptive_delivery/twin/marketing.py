@@ -18,7 +18,10 @@ campaign's budget could buy that day, choosing opportunities in hindsight (`orac
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -266,3 +269,65 @@ def calibration(world: MarketingWorld, days: int = 7) -> dict[str, float]:
             c.budget = budget
     return {"ctr": totals.clicks / max(totals.impressions, 1), "cvr": totals.conversions / max(totals.clicks, 1),
             "cpc": totals.spend / max(totals.clicks, 1)}
+
+
+# ---- what the ad platform reports ------------------------------------------------------------
+# An ad platform's hourly report splits a campaign's traffic by keyword and location as well as
+# device. The twin draws each auction's keyword and location from a stream of its own (so every
+# other draw, and every result above, is unchanged); its propensities do not depend on them.
+KEYWORDS = ("brand", "generic", "competitor", "long-tail")
+KEYWORD_SHARES = (0.25, 0.45, 0.10, 0.20)
+LOCATIONS = ("north", "south", "east", "west", "central")
+LOCATION_SHARES = (0.22, 0.24, 0.20, 0.18, 0.16)
+REPORT_START = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday: the twin's day 0 (weekday = day % 7)
+_REPORT_STREAM = 2
+
+
+class _Reporter:
+    """Passes a bidder's bids through and keeps the hour's report rows of what it won."""
+
+    def __init__(self, world: MarketingWorld, campaign: int, bidder, start: datetime) -> None:
+        self.world, self.campaign, self.bidder, self.start = world, campaign, bidder, start
+        self.campaign_id = f"w{world.seed}-{world.campaigns[campaign].name}"
+        self.rows: list[dict] = []
+
+    def bids(self, context: dict) -> np.ndarray:
+        return self.bidder.bids(context)
+
+    def observe(self, context: dict, result: dict) -> None:
+        self.bidder.observe(context, result)
+        n = len(context["segment"])
+        rng = self.world.rng(self.campaign, context["day"], context["hour"], stream=_REPORT_STREAM)
+        keyword = rng.choice(len(KEYWORDS), n, p=KEYWORD_SHARES)
+        location = rng.choice(len(LOCATIONS), n, p=LOCATION_SHARES)
+        cell = (context["device"] * len(KEYWORDS) + keyword) * len(LOCATIONS) + location
+        when = self.start + timedelta(days=context["day"], hours=context["hour"])
+        sums = {name: np.bincount(cell, weights=np.asarray(result[name], dtype=float),
+                                  minlength=len(DEVICES) * len(KEYWORDS) * len(LOCATIONS))
+                for name in ("won", "clicks", "conversions", "cost")}
+        eligible = np.bincount(cell, minlength=len(DEVICES) * len(KEYWORDS) * len(LOCATIONS))
+        for code in np.flatnonzero(eligible):
+            device, rest = divmod(int(code), len(KEYWORDS) * len(LOCATIONS))
+            kw, loc = divmod(rest, len(LOCATIONS))
+            row = {"event_ts": when.isoformat(), "campaign_id": self.campaign_id,
+                   "ad_group_id": f"{self.campaign_id}-ag0", "keyword": KEYWORDS[kw],
+                   "device": DEVICES[device], "location": LOCATIONS[loc],
+                   "spend": round(float(sums["cost"][code]), 4), "impressions": int(sums["won"][code]),
+                   "clicks": int(sums["clicks"][code]), "conversions": int(sums["conversions"][code]),
+                   "eligible_impressions": int(eligible[code]), "source": "twin"}
+            key = "|".join(str(row[k]) for k in ("campaign_id", "ad_group_id", "event_ts", "keyword", "device",
+                                                 "location"))
+            self.rows.append({"event_id": hashlib.sha256(key.encode()).hexdigest()[:24], **row})
+
+
+def campaign_reports(world: MarketingWorld, days: int, bidder_for, rule: str = "second",
+                     start: datetime = REPORT_START) -> Iterator[dict]:
+    """The hourly report rows an ad platform would send for each campaign's days with the bidder
+    `bidder_for(campaign)` deciding (spec 003's raw campaign data, with the auctions each cell
+    was eligible for): one row per hour, device, keyword and location that had auctions."""
+    for k, c in enumerate(world.campaigns):
+        bidder = bidder_for(c)
+        for day in range(days):
+            reporter = _Reporter(world, k, bidder, start)
+            run_day(world, k, day, reporter, rule)
+            yield from reporter.rows
