@@ -73,13 +73,17 @@ def namespace(c: Cluster) -> list[dict]:
     ]
 
 
-def _spark_spec(c: Cluster, tables: tuple[str, ...] | None) -> dict:
-    args = ["--lake", f"{c.bucket}/lake", "--out", f"{c.bucket}/features"]
+DELIVERY_JOB = "delivery/features/spark_jobs.py"
+CAMPAIGN_JOB = "marketing/features.py"
+
+
+def _spark_spec(c: Cluster, tables: tuple[str, ...] | None, job: str = DELIVERY_JOB, lake: str = "lake") -> dict:
+    args = ["--lake", f"{c.bucket}/{lake}", "--out", f"{c.bucket}/features"]
     if tables:
         args += ["--tables", ",".join(tables)]
     return {
         "type": "Python", "pythonVersion": "3", "mode": "cluster", "image": c.image, "imagePullPolicy": "IfNotPresent",
-        "mainApplicationFile": f"local://{IMAGE_ROOT}/src/adaptive_delivery/delivery/features/spark_jobs.py",
+        "mainApplicationFile": f"local://{IMAGE_ROOT}/src/adaptive_delivery/{job}",
         "arguments": args, "sparkVersion": c.spark_version,
         "sparkConf": {"spark.sql.session.timeZone": "UTC", "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
                       "spark.hadoop.fs.s3a.aws.credentials.provider":
@@ -93,8 +97,9 @@ def _spark_spec(c: Cluster, tables: tuple[str, ...] | None) -> dict:
 
 
 def spark_jobs(c: Cluster) -> list[dict]:
-    """The daily full build as a SparkApplication template, and the hourly sender/provider build on
-    the operator's own schedule (for clusters that run Spark without Airflow)."""
+    """The daily full build as a SparkApplication template, and the hourly sender/provider build and
+    marketing's campaign build on the operator's own schedule (for clusters that run Spark without
+    Airflow)."""
     meta = {"namespace": c.namespace, "labels": c.labels("features")}
     return [
         {"apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication",
@@ -103,6 +108,11 @@ def spark_jobs(c: Cluster) -> list[dict]:
          "metadata": {"name": "features-hourly", **meta},
          "spec": {"schedule": "@hourly", "concurrencyPolicy": "Forbid", "successfulRunHistoryLimit": 3,
                   "failedRunHistoryLimit": 5, "template": _spark_spec(c, HOURLY_TABLES)}},
+        {"apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "ScheduledSparkApplication",
+         "metadata": {"name": "campaign-features-hourly", **meta},
+         "spec": {"schedule": "@hourly", "concurrencyPolicy": "Forbid", "successfulRunHistoryLimit": 3,
+                  "failedRunHistoryLimit": 5,
+                  "template": _spark_spec(c, None, CAMPAIGN_JOB, lake="campaigns/lake")}},
     ]
 
 
@@ -152,12 +162,13 @@ def feast_redis(c: Cluster) -> list[dict]:
 
 
 def stream_consumers(c: Cluster, replicas: int = 2) -> list[dict]:
-    """The delivery events' consumer group (`adaptive-delivery stream consume`): a StatefulSet, so
-    each consumer keeps its name across restarts (a restarted consumer takes back what it left
-    pending, and a subscriber snapshot it claimed), writing the lake under AD_HOME on the shared
-    volume the Airflow workers mount, the outcome store on PostgreSQL and the online store through
-    the push sources."""
-    name, labels = "stream-consumer", {**c.labels("stream-consumer"), "app.kubernetes.io/name": "stream-consumer"}
+    """The delivery events' consumer group (`adaptive-delivery stream consume`) and marketing's
+    campaign reports' (`stream consume-campaigns`): StatefulSets, so each consumer keeps its name
+    across restarts (a restarted consumer takes back what it left pending, and a subscriber
+    snapshot it claimed), writing the lakes under AD_HOME on the shared volume the Airflow workers
+    mount; delivery's consumers also write the outcome store on PostgreSQL and the online store
+    through the push sources."""
+    name = "stream-consumer"
     env = [*c.env(), {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
            {"name": "AD_OUTCOME_STORE", "valueFrom": {"secretKeyRef": {"name": c.postgres_secret,
                                                                          "key": "outcome-store-uri"}}}]
@@ -167,11 +178,25 @@ def stream_consumers(c: Cluster, replicas: int = 2) -> list[dict]:
     container = {**_container(c, "consumer", ["adaptive-delivery", "stream", "consume"], cpu="1", memory="2Gi",
                               env=env), "args": args,
                  "volumeMounts": [{"name": "home", "mountPath": HOME_MOUNT}]}
-    volume = {"name": "home", "persistentVolumeClaim": {"claimName": HOME_CLAIM}}
+    campaign_args = ["--lake", "$(AD_HOME)/campaigns/lake", "--redis-address", "$(AD_REDIS_CONNECTION)",
+                     "--name", "$(POD_NAME)"]
+    campaigns = {**_container(c, "consumer", ["adaptive-delivery", "stream", "consume-campaigns"], cpu="1",
+                              memory="2Gi", env=env[:-1]), "args": campaign_args,
+                 "volumeMounts": [{"name": "home", "mountPath": HOME_MOUNT}]}
     return [
         {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
          "metadata": {"name": HOME_CLAIM, "namespace": c.namespace, "labels": c.labels("platform")},
          "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "500Gi"}}}},
+        *_consumer_set(c, name, container, replicas),
+        *_consumer_set(c, "campaign-consumer", campaigns, 1),  # marketing's campaign reports
+    ]
+
+
+def _consumer_set(c: Cluster, name: str, container: dict, replicas: int) -> list[dict]:
+    """A consumer group's headless Service and StatefulSet (stable names across restarts)."""
+    labels = {**c.labels(name), "app.kubernetes.io/name": name}
+    volume = {"name": "home", "persistentVolumeClaim": {"claimName": HOME_CLAIM}}
+    return [
         {"apiVersion": "v1", "kind": "Service",
          "metadata": {"name": name, "namespace": c.namespace, "labels": c.labels(name)},
          "spec": {"clusterIP": "None", "selector": {"app.kubernetes.io/name": name}}},

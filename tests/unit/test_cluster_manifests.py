@@ -67,9 +67,16 @@ def test_spark_applications_validate_against_the_operator_crds(cluster):
 def test_spark_jobs_run_the_feature_job_with_the_hourly_tables(cluster):
     from adaptive_delivery.delivery.features import spark_jobs
 
-    daily, hourly = cluster.documents()["spark-features.yaml"]
+    jobs_by_name = {d["metadata"]["name"]: d for d in cluster.documents()["spark-features.yaml"]}
+    daily, hourly = jobs_by_name["features-daily"], jobs_by_name["features-hourly"]
     assert daily["spec"]["mainApplicationFile"].endswith("adaptive_delivery/delivery/features/spark_jobs.py")
     assert hourly["spec"]["template"]["arguments"][-1] == ",".join(spark_jobs.HOURLY_TABLES)
+    campaigns = jobs_by_name["campaign-features-hourly"]["spec"]["template"]
+    assert campaigns["mainApplicationFile"].endswith("adaptive_delivery/marketing/features.py")
+    from adaptive_delivery.marketing import features
+
+    parsed = features.parser().parse_args(campaigns["arguments"])  # the job's own parser takes them
+    assert parsed.lake.endswith("/campaigns/lake") and parsed.out.endswith("/features")
     import pyspark
 
     assert daily["spec"]["sparkVersion"] == pyspark.__version__
@@ -93,26 +100,39 @@ def test_one_pipeline_run_job_per_model_spec(cluster):
     assert all(c[:4] == ["python", "-m", "pipelines.training", "submit"] for c in commands)
 
 
-def test_stream_consumers_run_the_consumer_with_options_it_has(cluster):
-    """The consumers' command line parses as `adaptive-delivery stream consume`'s (every option
-    named exists, every value is of its type), with a stable name per consumer and the lake on the
-    volume the Airflow workers mount."""
+def _consumer_params(spec: dict, command: str) -> dict:
+    """The options a consumer's container passes, parsed by its `adaptive-delivery stream` command
+    (every option named exists, every value is of its type), with variables expanded as Kubernetes does."""
     import re
 
     import typer
 
     from adaptive_delivery.cli import app
 
-    docs = {d["kind"]: d for d in cluster.documents()["stream-consumers.yaml"]}
-    spec = docs["StatefulSet"]["spec"]
     container = spec["template"]["spec"]["containers"][0]
-    assert container["command"] == ["adaptive-delivery", "stream", "consume"]
+    assert container["command"] == ["adaptive-delivery", "stream", command]
     env = {e["name"]: e.get("value", "from-the-cluster") for e in container["env"]}
-    args = [re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], a) for a in container["args"]]  # as Kubernetes expands
-    consume = typer.main.get_command(app).commands["stream"].commands["consume"]
-    params = consume.make_context("consume", list(args)).params
+    args = [re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], a) for a in container["args"]]
+    consume = typer.main.get_command(app).commands["stream"].commands[command]
+    return consume.make_context(command, list(args)).params
+
+
+def test_stream_consumers_run_the_consumer_with_options_it_has(cluster):
+    """The consumers' command line parses as `adaptive-delivery stream consume`'s (every option
+    named exists, every value is of its type), with a stable name per consumer and the lake on the
+    volume the Airflow workers mount."""
+
+
+
+    all_docs = cluster.documents()["stream-consumers.yaml"]
+    docs = {d["kind"]: d for d in all_docs if d["metadata"]["name"] in ("stream-consumer", cluster.HOME_CLAIM)}
+    spec = docs["StatefulSet"]["spec"]
+    params = _consumer_params(spec, "consume")
     assert params["profile"] == "cluster" and params["name"] == "from-the-cluster"
     assert str(params["lake"]).startswith(cluster.HOME_MOUNT)
+    campaigns = next(d for d in all_docs if d["kind"] == "StatefulSet" and d["metadata"]["name"] == "campaign-consumer")
+    params = _consumer_params(campaigns["spec"], "consume-campaigns")
+    assert str(params["lake"]).startswith(cluster.HOME_MOUNT) and params["name"] == "from-the-cluster"
     workers = cluster.airflow_values(cluster.Cluster())["workers"]
     claim = spec["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"]
     assert [v["persistentVolumeClaim"]["claimName"] for v in workers["extraVolumes"]] == [claim]

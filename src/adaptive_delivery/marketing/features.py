@@ -97,13 +97,18 @@ def build_campaign_features(lake_root: str | Path, out: str | Path, spark: Spark
             spark.stop()
 
 
+def parser() -> argparse.ArgumentParser:
+    """The job's arguments (what the cluster's SparkApplication passes)."""
+    out = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    out.add_argument("--lake", required=True, help="The campaign events lake.")
+    out.add_argument("--out", required=True, help="The published feature tables.")
+    out.add_argument("--master", default="local[*]")
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     """spark-submit entry point: `python -m adaptive_delivery.marketing.features --lake … --out …`."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lake", required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--master", default="local[*]")
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     rows = build_campaign_features(args.lake, args.out, spark_session(master=args.master))
     print(f"{TABLE}: {rows} rows")
 
