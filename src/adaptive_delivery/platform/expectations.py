@@ -1,7 +1,8 @@
 """Great Expectations as a lake's validation: a product declares each event kind's expectations,
 every batch is validated against them, each row that breaks one is quarantined with the first
-expectation it breaks as its reason, and the results are published as Data Docs (the validation
-report: an HTML page per batch, the suite's page, an index).
+expectation it breaks as its reason, every validation's result is kept in the project's store,
+and the report is Great Expectations' Data Docs (the suite's page, a page per batch that broke an
+expectation, an index; `publish_all` renders the clean batches too).
 
 The Great Expectations project lives beside the lake it checks (`<lake>/_expectations/gx`), so
 the lake's quarantine, ledger and validation report travel together. A batch's rows reach the
@@ -133,9 +134,8 @@ class ExpectationsValidator:
         expectations = context.suites.add_or_update(expectations)
         definition = context.validation_definitions.add_or_update(
             gx.ValidationDefinition(name=suite.name, data=batch, suite=expectations))
-        actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if self.docs else []
         return context.checkpoints.add_or_update(gx.Checkpoint(
-            name=suite.name, validation_definitions=[definition], actions=actions,
+            name=suite.name, validation_definitions=[definition], actions=[],
             result_format={"result_format": "COMPLETE"}))
 
     def reasons(self, kind: str, table: pa.Table) -> tuple[np.ndarray, dict[str, Any]]:
@@ -147,6 +147,8 @@ class ExpectationsValidator:
         frame = table.to_pandas()  # a fresh RangeIndex: an unexpected index is a row's position
         with self._lock:  # Great Expectations' stores are not safe to write from two threads
             run = self._checkpoint(kind).run(batch_parameters={"dataframe": frame})
+            if self.docs and (not run.success or not self.index.exists()):
+                self._publish([key for key, v in run.run_results.items() if not v.success])
         order = {e.reason: k for k, e in enumerate(self.suites[kind].expectations)}
         results = [r for v in run.run_results.values() for r in v.results]
         for r in sorted(results, key=lambda r: -order[r.expectation_config.meta["reason"]]):
@@ -158,6 +160,22 @@ class ExpectationsValidator:
                 reasons[np.asarray(rows, dtype=int)] = r.expectation_config.meta["reason"]
         failed = sum(not r.success for r in results)
         return reasons, {"evaluated": len(results), "failed": failed, "data_docs": str(self.index)}
+
+    def _publish(self, failed: list) -> None:
+        """The Data Docs pages of the failed validations, the suites' pages and the index. Every
+        validation's result is kept in the project's store (the ledger counts it too); a page is
+        rendered for a batch that quarantined rows, so a consumer that runs for months does not
+        re-render its report for every clean batch (`publish_all` renders them all)."""
+        from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
+        suites = [ExpectationSuiteIdentifier(name=s.name) for s in self.suites.values()]
+        self._context.build_data_docs(resource_identifiers=[*suites, *failed])
+
+    def publish_all(self) -> Path:
+        """Render every validation kept in the store, clean ones too; the site's front page."""
+        with self._lock:
+            self._context.build_data_docs()
+        return self.index
 
     def validate(self, kind: str, table: pa.Table,
                  prior: Callable[[pa.Table], np.ndarray] | None = None) -> ValidationResult:
