@@ -825,7 +825,26 @@ def bid_prior(data: dict, _: str) -> str:
             "interval] over worlds (and runs, for the model's rows).\n\n" + "\n\n".join(parts))
 
 
+CAMPAIGN_INGEST_MODES = {"suite": "Great Expectations suite, a Data Docs page per batch that broke one",
+                         "suite_no_docs": "Great Expectations suite, no page (what a clean batch costs)",
+                         "lake_checks_only": "the lake's batch checks only (no suite)"}
+
+
+def campaign_ingest(data: dict, _: str) -> str:
+    """Campaign reports through the stream into the lake: what the suite costs, per batch size."""
+    rate = data["rows_per_second"]
+    rows = [[name] + [ci(rate[f"{mode}@{b}"], lambda x: f"{x:,.0f}") for b in data["batches"]]
+            for mode, name in CAMPAIGN_INGEST_MODES.items()]
+    size = data["rows_per_world"]
+    return (f"Rows per second written by one consumer (decode, checks, quarantine, dedupe, Parquet, ledger and "
+            f"acknowledgement), mean [95% interval] over {data['worlds']} twin worlds of {data['days']} days "
+            f"({size['mean']:,.0f} report rows each, {100 * data['broken_share']:.0f}% broken, so every batch "
+            "breaks an expectation).\n\n"
+            + table(["validation", *(f"batches of {b:,}" for b in data["batches"])], rows))
+
+
 RENDERERS: dict[str, Callable[[dict, str], str]] = {
+    "campaign_ingest.json": campaign_ingest,
     "bid_prior.json": bid_prior,
     "campaign_online.json": campaign_online,
     "marketing_twin.json": marketing_twin,

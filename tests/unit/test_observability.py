@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from adaptive_delivery.delivery.schemas import SOURCES
+from adaptive_delivery.platform.observability import SOURCES
 from adaptive_delivery.platform.spec import all_specs
 from adaptive_delivery.twin.truth import truth_names
 
@@ -71,3 +71,14 @@ def test_the_check_catches_an_input_taken_from_the_truth(truth):
     assert violations({"sender_ip_features__hourly_limit": "feature_store"}, truth)
     assert violations({"queue_depth": "telepathy"}, truth) == ["queue_depth: unknown source 'telepathy'"]
     assert violations({"postmaster_reputation": "feed", "queue_depth": "mta"}, truth) == []
+
+
+def test_a_spec_that_names_no_known_source_is_refused_when_it_registers():
+    from dataclasses import replace
+
+    from adaptive_delivery.platform.spec import get, register
+
+    spec = get("MKT-002")
+    hidden = replace(spec, model_id="MKT-999", served_inputs={**spec.served_inputs, "true_cvr": "the_twin"})
+    with pytest.raises(ValueError, match="true_cvr: 'the_twin'"):
+        register(hidden)

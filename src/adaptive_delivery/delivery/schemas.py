@@ -1,6 +1,6 @@
 """Request schemas of the delivery services that more than one side shares: what a sending system
 sends, and what the twin emits in the same shape so that policies train on it; and where a real
-sender reads each input (the observability catalogue)."""
+sender reads each input (sources of the platform's catalogue, `platform.observability`)."""
 
 from __future__ import annotations
 
@@ -17,20 +17,6 @@ MTA_WINDOW_FIELDS: tuple[str, ...] = (
 WARMUP_ACTIONS: tuple[str, ...] = ("hold", "increase_10", "increase_25", "increase_50", "decrease_10", "decrease_25",
                                    "pause")
 WARMUP_FACTORS: tuple[float, ...] = (1.0, 1.10, 1.25, 1.50, 0.90, 0.75, 0.0)
-
-# Where a real sender reads what it sends a model. Every served input of every model names one of
-# these (`ModelSpec.served_inputs`); a test fails when one has none or carries the name of a
-# quantity only the twin knows (`twin.truth`).
-SOURCES: dict[str, str] = {
-    "request": "the caller's own request: keys, and what it is about to send",
-    "mta": "the MTA's own counters, queue and SMTP replies (sent, accepted, deferred, refused, latency, bounces)",
-    "fbl": "the providers' feedback-loop complaint reports (ARF)",
-    "feed": "a provider's reputation feed (delivery.feeds: Google Postmaster Tools, Microsoft SNDS)",
-    "plan": "the sender's own sending plan and its history (limits, stages, days, streaks)",
-    "calendar": "the clock",
-    "feature_store": "a feature built from the events lake (delivery.features), served by Feast",
-    "ad_platform": "the ad platform's reports of the advertiser's own auctions (clicks, conversions, costs, spend)",
-}
 
 MTA_WINDOW_SOURCES: dict[str, str] = {
     "current_send_rate": "mta", "queue_depth": "mta", "success_rate_1m": "mta", "success_rate_5m": "mta",

@@ -166,7 +166,9 @@ class ExpectationsValidator:
         validation's result is kept in the project's store (the ledger counts it too); a page is
         rendered for a batch that quarantined rows, so a consumer that runs for months does not
         re-render its report for every clean batch (`publish_all` renders them all)."""
-        from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
+        )
 
         suites = [ExpectationSuiteIdentifier(name=s.name) for s in self.suites.values()]
         self._context.build_data_docs(resource_identifiers=[*suites, *failed])

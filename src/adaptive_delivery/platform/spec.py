@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from adaptive_delivery.platform import observability
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -147,8 +149,8 @@ class ModelSpec:
     # Label codes past the last class that say "one of these classes, not which" (MDL-001: accepted,
     # placement unseen): training may use them, metrics weigh the seen members for the group.
     partial_labels: Mapping[int, tuple[int, ...]] = field(default_factory=dict, compare=False, repr=False)
-    # Every input a caller sends the served model, and where a real sender reads it (the product's
-    # observability catalogue names the sources): nothing served may come from anywhere else.
+    # Every input a caller sends the served model, and where a real sender reads it (a source of the
+    # platform's observability catalogue, `platform.observability`; `register` refuses any other).
     served_inputs: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     # What its headline must show on the sealed worlds (None: no such target): the primary metric
     # at most this far below the oracle's, and the expected calibration error at most this.
@@ -184,6 +186,10 @@ def register(spec: ModelSpec) -> ModelSpec:
     """Add a spec by hand (tests, notebooks); declared models come from the entry points."""
     if spec.model_id in _REGISTRY and _REGISTRY[spec.model_id] is not spec:
         raise ValueError(f"{spec.model_id} is registered twice")
+    unknown = observability.unknown_sources(spec.served_inputs)
+    if unknown:  # an input no sender can say where it reads is refused before anything serves it
+        raise ValueError(f"{spec.model_id} serves inputs from sources the platform's catalogue does not list "
+                         f"(platform.observability.SOURCES): {', '.join(unknown)}")
     _REGISTRY[spec.model_id] = spec
     return spec
 
