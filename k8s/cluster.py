@@ -253,6 +253,11 @@ def documents(c: Cluster | None = None) -> dict[str, list[dict]]:
             "pipeline-runs.yaml": pipeline_runs(c)}
 
 
+# Derived from the registered model specs (one Job per model): written with the others, never
+# committed, so a new model changes no file outside its folder here
+FROM_SPECS = ("pipeline-runs.yaml",)
+
+
 def write(out: Path = HERE / "cluster", c: Cluster | None = None) -> list[Path]:
     c = c or Cluster()
     out.mkdir(parents=True, exist_ok=True)
