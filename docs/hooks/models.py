@@ -1,0 +1,32 @@
+"""MkDocs hook: the navigation's Models section lists every registered model spec's page
+(`docs/models/<model id>.md`) in id order, so a new model adds its page and no line here; a spec
+without a page fails the build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mkdocs.exceptions import PluginError
+
+SECTION = "Models"
+
+
+def pages(docs_dir: Path) -> list[dict[str, str]]:
+    """One navigation entry per registered spec: its id and name, and its page."""
+    from adaptive_delivery.platform.spec import all_specs
+
+    out = []
+    for spec in sorted(all_specs(), key=lambda s: s.model_id):
+        path = f"models/{spec.model_id.lower()}.md"
+        if not (docs_dir / path).exists():
+            raise PluginError(f"{spec.model_id} is registered but has no page: write docs/{path}")
+        out.append({f"{spec.model_id} {spec.name.lower()}": path})
+    return out
+
+
+def on_config(config):
+    for item in config["nav"]:
+        if isinstance(item, dict) and SECTION in item:
+            item[SECTION] = pages(Path(config["docs_dir"]))
+            return config
+    raise PluginError(f"mkdocs.yml's nav has no {SECTION!r} section to fill")
