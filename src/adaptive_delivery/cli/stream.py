@@ -14,6 +14,11 @@ from adaptive_delivery.cli.common import console
 stream_app = typer.Typer(help="Delivery events and campaign reports through Redis Streams into their lakes.")
 REDIS = typer.Option("127.0.0.1:6379", envvar="AD_STREAM_REDIS", help="Redis server, host:port or a redis:// URL.")
 STREAM = typer.Option("ad:events", help="The stream's key.")
+# what every consumer command takes
+LAKE_GROUP = typer.Option("lake", help="Consumer group (consumers of one group share the entries).")
+CONSUMER_NAME = typer.Option("", help="This consumer's name in the group (default: host and process).")
+CLAIM_IDLE = typer.Option(10_000, min=0, help="Claim entries a dead consumer left after this idle time.")
+UNTIL_IDLE = typer.Option(False, help="Stop once nothing is new or pending (else run until stopped).")
 
 
 @stream_app.command("replay")
@@ -111,12 +116,12 @@ def consume(
     lake: Path = typer.Option(Path("runs/stream/lake"), help="Events lake to write into."),
     redis_address: str = REDIS,
     stream: str = STREAM,
-    group: str = typer.Option("lake", help="Consumer group (consumers of one group share the entries)."),
-    name: str = typer.Option("", help="This consumer's name in the group (default: host and process)."),
+    group: str = LAKE_GROUP,
+    name: str = CONSUMER_NAME,
     batch: int = typer.Option(10_000, min=1, help="At most this many entries per read (fewer when fewer are "
                               "waiting): a backlog is written in batches this big, which costs less per event."),
-    claim_idle_ms: int = typer.Option(10_000, min=0, help="Claim entries a dead consumer left after this idle time."),
-    until_idle: bool = typer.Option(False, help="Stop once nothing is new or pending (else run until stopped)."),
+    claim_idle_ms: int = CLAIM_IDLE,
+    until_idle: bool = UNTIL_IDLE,
     outcome_store: str = typer.Option("", envvar="AD_OUTCOME_STORE", help="SQLAlchemy URL of the outcome store to "
                                       "update too (sqlite:///… or postgresql+psycopg://…); none by default."),
     feature_store: Path = typer.Option(None, help="Feature-store home whose online store gets the feature rows "
@@ -188,12 +193,12 @@ def consume_campaigns(
     lake: Path = typer.Option(Path("runs/campaigns/lake"), help="Campaign events lake to write into."),
     redis_address: str = REDIS,
     stream: str = CAMPAIGN_STREAM,
-    group: str = typer.Option("lake", help="Consumer group (consumers of one group share the entries)."),
-    name: str = typer.Option("", help="This consumer's name in the group (default: host and process)."),
+    group: str = LAKE_GROUP,
+    name: str = CONSUMER_NAME,
     batch: int = typer.Option(5_000, min=1, help="At most this many entries per read: a batch is one "
                               "validation of the Great Expectations suite and one page of its Data Docs."),
-    claim_idle_ms: int = typer.Option(10_000, min=0, help="Claim entries a dead consumer left after this idle time."),
-    until_idle: bool = typer.Option(False, help="Stop once nothing is new or pending (else run until stopped)."),
+    claim_idle_ms: int = CLAIM_IDLE,
+    until_idle: bool = UNTIL_IDLE,
 ) -> None:
     """Read campaign reports from the stream into the campaign lake: each batch validated by the
     Great Expectations suite (a row that breaks an expectation is quarantined with it), duplicates
@@ -234,8 +239,8 @@ def consume_predictions(
     redis_address: str = REDIS,
     stream: str = PREDICTIONS,
     group: str = typer.Option("feedback", help="Consumer group."),
-    name: str = typer.Option("", help="This consumer's name in the group (default: host and process)."),
-    until_idle: bool = typer.Option(False, help="Stop once nothing is new or pending (else run until stopped)."),
+    name: str = CONSUMER_NAME,
+    until_idle: bool = UNTIL_IDLE,
 ) -> None:
     """Read the prediction stream in a consumer group into a folder, each batch acknowledged only once
     written; an entry that is not a logged decision is quarantined there with why."""
@@ -257,8 +262,8 @@ def learn_campaign(
     redis_address: str = REDIS,
     stream: str = typer.Option("campaign-feedback", help="The stream of campaign feedback events."),
     group: str = typer.Option("mkt001-online", help="Consumer group."),
-    name: str = typer.Option("", help="This consumer's name in the group (default: host and process)."),
-    until_idle: bool = typer.Option(False, help="Stop once nothing is new or pending (else run until stopped)."),
+    name: str = CONSUMER_NAME,
+    until_idle: bool = UNTIL_IDLE,
 ) -> None:
     """Learn MKT-001 online from campaign feedback (online gradient descent on its output layers),
     each batch acknowledged only once learned and saved; malformed feedback is quarantined with why,
@@ -291,7 +296,7 @@ def _run(consumer, until_idle: bool, online=None) -> None:
     push, when there is one, in before it returns), else consume until stopped."""
     if until_idle:
         entries = consumer.drain()
-        console.print(json.dumps({"entries": entries, "snapshot_rows": online.wait() if online else 0}))
+        console.print(json.dumps({"entries": entries, **({"snapshot_rows": online.wait()} if online else {})}))
         return
     while True:
         consumer.step(block_ms=5_000)

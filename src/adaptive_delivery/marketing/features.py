@@ -17,15 +17,14 @@ and registered in Feast as the `campaign_performance` view of the `campaign` ent
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from adaptive_delivery.marketing import events
-from adaptive_delivery.platform.feature_publish import current_tables, publish, staging_folder
-from adaptive_delivery.platform.spark import spark_session
+from adaptive_delivery.platform.feature_publish import build_and_publish
+from adaptive_delivery.platform.spark import session_for, spark_session
 
 TABLE = "campaign_hourly"
 COUNTS = ("spend", "impressions", "clicks", "conversions", "eligible_impressions")
@@ -80,21 +79,17 @@ def build_campaign_features(lake_root: str | Path, out: str | Path, spark: Spark
     files = lake.files(events.KIND)
     if not files:
         raise CampaignFeatureError(f"no {events.KIND} partitions under {Path(lake_root) / events.KIND}")
-    own = spark is None
-    spark = spark or spark_session("adaptive-delivery-campaign-features")
-    out, staging = Path(out), staging_folder(Path(out))
-    try:
-        stats = spark.read.parquet(*(str(f) for f in files))
+
+    def build(staging: Path) -> list[str]:
+        stats = session.read.parquet(*(str(f) for f in files))
         campaign_hourly(stats).write.mode("overwrite").parquet(str(staging / TABLE))
-        rows = spark.read.parquet(str(staging / TABLE)).count()
-        publish(staging, out, keep=[t for t in current_tables(out) if t != TABLE])
-        return rows
-    except Exception:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    finally:
-        if own:
-            spark.stop()
+        rows[TABLE] = session.read.parquet(str(staging / TABLE)).count()
+        return [TABLE]
+
+    rows: dict[str, int] = {}
+    with session_for(spark, "adaptive-delivery-campaign-features") as session:
+        build_and_publish(Path(out), build)
+    return rows[TABLE]
 
 
 def parser() -> argparse.ArgumentParser:

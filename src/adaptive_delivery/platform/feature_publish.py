@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 STALE_SECONDS = 6 * 3600  # a staging folder untouched this long belongs to a build that died
@@ -68,6 +68,21 @@ def current_tables(out: Path) -> list[str]:
     """The tables of the published version (every product's), to keep beside a partial build."""
     current = out.resolve() if out.exists() else None
     return sorted(p.name for p in current.iterdir() if p.is_dir()) if current is not None else []
+
+
+def build_and_publish(out: Path, build: Callable[[Path], Iterable[str]]) -> list[str]:
+    """Run `build(staging)`, which writes tables into a staging folder and names them, then publish
+    them as one new version beside every other current table (every product's); a build that fails
+    leaves nothing behind. Returns the tables built."""
+    out = Path(out)
+    staging = staging_folder(out)
+    try:
+        built = list(build(staging))
+        publish(staging, out, keep=[t for t in current_tables(out) if t not in built])
+        return built
+    except Exception:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def publish(staging: Path, out: Path, keep: Iterable[str] = ()) -> Path:

@@ -146,12 +146,9 @@ def decode(entry: Entry, catalogue: Catalogue) -> tuple[str, dict[str, Any]]:
         raise EntryError(f"unknown event kind {kind[:40]!r}; known: {sorted(catalogue.events)}")
     converters = _converters(catalogue.events[kind])
     try:
-        obj = json.loads(entry.event)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EntryError(f"event is not JSON: {exc}") from exc
-    if not isinstance(obj, dict):
-        raise EntryError("event is not a JSON object")
-    get = obj.get
+        get = entry.json_object().get
+    except ValueError as exc:
+        raise EntryError(str(exc)) from exc
     return kind, {name: convert(get(name)) for name, convert in converters}
 
 

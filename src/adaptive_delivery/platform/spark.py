@@ -3,6 +3,9 @@ UI, and on a local master nothing listening beyond loopback."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from pyspark.sql import SparkSession
 
 
@@ -26,3 +29,16 @@ def spark_session(app: str = "adaptive-delivery-features", master: str = "local[
     for key, value in loopback_settings(master).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+@contextlib.contextmanager
+def session_for(spark: SparkSession | None, app: str = "adaptive-delivery-features") -> Iterator[SparkSession]:
+    """The caller's session, or one of its own for the block that is stopped after it."""
+    if spark is not None:
+        yield spark
+        return
+    own = spark_session(app)
+    try:
+        yield own
+    finally:
+        own.stop()

@@ -43,6 +43,16 @@ class Entry:
     def event(self) -> bytes:
         return self.fields.get(EVENT_FIELD, b"")
 
+    def json_object(self) -> dict[str, Any]:
+        """The event as a JSON object; ValueError says why it is not one (for the quarantine)."""
+        try:
+            obj = json.loads(self.event)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"event is not JSON: {exc}") from exc
+        if not isinstance(obj, dict):
+            raise ValueError("event is not a JSON object")
+        return obj
+
 
 # A sink writes a batch of entries (every one of them: written, quarantined or a duplicate)
 # before it returns; what it returns is its report.

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import shutil
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
@@ -29,8 +28,12 @@ from adaptive_delivery.delivery.events.schema import (
 )
 from adaptive_delivery.delivery.features import definitions as fd
 from adaptive_delivery.delivery.providers import PROVIDER_NAMES
-from adaptive_delivery.platform.feature_publish import current_tables, publish, staging_folder
-from adaptive_delivery.platform.spark import loopback_settings, spark_session  # noqa: F401 - the jobs' session
+from adaptive_delivery.platform.feature_publish import build_and_publish
+from adaptive_delivery.platform.spark import (  # noqa: F401 - spark_session, loopback_settings: the jobs' session
+    loopback_settings,
+    session_for,
+    spark_session,
+)
 
 US_PER_DAY = 86_400 * 1_000_000
 
@@ -439,24 +442,18 @@ def build_features(lake_root: str | Path, out: str | Path, spark: SparkSession |
         raise FeatureBuildError(f"unknown feature tables {unknown or '(none chosen)'}; known: {', '.join(ALL_TABLES)}")
     lake = EventsLake(lake_root)
     check_lake(lake)
-    own = spark is None
-    spark = spark or spark_session()
-    out = Path(out)
-    staging = staging_folder(out)
-    try:
-        inp = load_inputs(spark, lake)
-        rows = {}
+    rows: dict[str, int] = {}
+
+    def build(staging: Path) -> tuple[str, ...]:
+        inp = load_inputs(session, lake)
         for name in chosen:
-            TABLE_BUILDERS[name](spark, inp).write.mode("overwrite").parquet(str(staging / name))
-            rows[name] = spark.read.parquet(str(staging / name)).count()
-        publish(staging, out, keep=[t for t in current_tables(out) if t not in chosen])  # other products' too
-        return rows
-    except Exception:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    finally:
-        if own:
-            spark.stop()
+            TABLE_BUILDERS[name](session, inp).write.mode("overwrite").parquet(str(staging / name))
+            rows[name] = session.read.parquet(str(staging / name)).count()
+        return chosen
+
+    with session_for(spark) as session:
+        build_and_publish(Path(out), build)  # the other tables (other products' too) kept
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:

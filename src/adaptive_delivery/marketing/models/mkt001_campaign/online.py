@@ -154,12 +154,7 @@ def _parse(entry: Entry) -> tuple[str, np.ndarray, int, np.ndarray]:
     why not."""
     if entry.kind != FEEDBACK_KIND:
         raise ValueError(f"unknown kind {entry.kind[:40]!r}; expected {FEEDBACK_KIND!r}")
-    try:
-        event = json.loads(entry.event)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"event is not JSON: {exc}") from exc
-    if not isinstance(event, dict):
-        raise ValueError("event is not a JSON object")
+    event = entry.json_object()
     missing = [f for f in FEEDBACK_FIELDS if event.get(f) is None]
     if missing:
         raise ValueError(f"missing fields {missing}")
