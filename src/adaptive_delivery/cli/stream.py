@@ -196,13 +196,14 @@ def consume_campaigns(
     group: str = LAKE_GROUP,
     name: str = CONSUMER_NAME,
     batch: int = typer.Option(5_000, min=1, help="At most this many entries per read: a batch is one "
-                              "validation of the Great Expectations suite and one page of its Data Docs."),
+                              "validation of the Great Expectations suite (and a Data Docs page when it "
+                              "broke an expectation), which costs a fixed part of a second."),
     claim_idle_ms: int = CLAIM_IDLE,
     until_idle: bool = UNTIL_IDLE,
 ) -> None:
     """Read campaign reports from the stream into the campaign lake: each batch validated by the
     Great Expectations suite (a row that breaks an expectation is quarantined with it), duplicates
-    dropped by event id, a ledger line per batch, the Data Docs updated."""
+    dropped by event id, a ledger line per batch, a Data Docs page per batch that broke one."""
     from adaptive_delivery.marketing import events
     from adaptive_delivery.platform.lake_stream import LakeSink
     from adaptive_delivery.platform.streams import StreamConsumer, connect
