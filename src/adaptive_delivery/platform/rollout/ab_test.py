@@ -10,8 +10,6 @@ shows its winner (the control unless a winner was declared)."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -22,6 +20,7 @@ import numpy as np
 
 from adaptive_delivery.platform.rollout.assignment import bucket
 from adaptive_delivery.platform.rollout.stats import holm, two_proportion_z
+from adaptive_delivery.platform.rollout.store import JsonStore
 
 ALPHA = 0.05
 MIN_TRIALS = 1_000  # per variant before a difference is judged at all
@@ -176,36 +175,22 @@ def analyse(test: ABTest, tallies: dict[str, tuple[int, int]], alpha: float = AL
     return out, (max(better, key=lambda r: r.rate).name if better else None)
 
 
-class ABTestStore:
-    """One JSON file per experiment under `root`; writes are atomic (write, then rename)."""
+class ABTestStore(JsonStore[ABTest]):
+    """One JSON file per experiment under `root`, written atomically; `register` refuses an id in use."""
 
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-
-    def path(self, experiment_id: str) -> Path:
-        if not SAFE_ID.match(experiment_id):
-            raise ValueError(f"experiment id {experiment_id!r} is not a valid id")
-        return self.root / f"{experiment_id}.json"
-
-    def save(self, test: ABTest) -> Path:
-        self.root.mkdir(parents=True, exist_ok=True)
-        data = asdict(test)
-        data["status"] = test.status.value
-        tmp = self.path(test.experiment_id).with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(data, indent=2))
-        os.replace(tmp, self.path(test.experiment_id))
-        return self.path(test.experiment_id)
+        super().__init__(root, "experiment", key=lambda test: test.experiment_id, encode=_encode, decode=_decode,
+                         valid_id=lambda i: bool(SAFE_ID.match(i)))
 
     def register(self, test: ABTest) -> Path:
         if self.path(test.experiment_id).exists():
             raise FileExistsError(f"experiment {test.experiment_id!r} exists; complete it or pick another id")
         return self.save(test)
 
-    def load(self, experiment_id: str) -> ABTest:
-        path = self.path(experiment_id)
-        if not path.exists():
-            raise FileNotFoundError(f"no experiment {experiment_id!r} under {self.root}")
-        data = json.loads(path.read_text())
-        data["variants"] = [Variant(**v) for v in data["variants"]]
-        data["status"] = TestStatus(data["status"])
-        return ABTest(**data)
+
+def _encode(test: ABTest) -> dict:
+    return {**asdict(test), "status": test.status.value}
+
+
+def _decode(data: dict) -> ABTest:
+    return ABTest(**{**data, "variants": [Variant(**v) for v in data["variants"]], "status": TestStatus(data["status"])})

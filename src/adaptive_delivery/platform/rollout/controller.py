@@ -6,8 +6,6 @@ traffic. Spec §8.1's 5% significance holds for the guardrails of a verdict toge
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +19,7 @@ from adaptive_delivery.platform.rollout.stats import (
     slower_in_the_tail,
     two_proportion_z,
 )
+from adaptive_delivery.platform.rollout.store import JsonStore
 
 SIGNIFICANCE = 0.05  # spec §8.1
 MIN_SAMPLE = 10_000  # per arm, spec §8.1
@@ -370,35 +369,19 @@ def start(experiment_id: str, model_id: str, control_version: str, candidate_ver
 
 
 # ---- persistence -----------------------------------------------------------------------------
-class RolloutStore:
-    """One JSON file per experiment under `root`; writes are atomic (write, then rename)."""
+class RolloutStore(JsonStore[Experiment]):
+    """One JSON file per rollout under `root`, written atomically."""
 
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+        super().__init__(root, "rollout", key=lambda exp: exp.experiment_id, encode=_encode, decode=_decode)
 
-    def path(self, experiment_id: str) -> Path:
-        return self.root / f"{experiment_id}.json"
 
-    def save(self, exp: Experiment) -> Path:
-        self.root.mkdir(parents=True, exist_ok=True)
-        data = asdict(exp)
-        data["status"] = exp.status.value
-        tmp = self.path(exp.experiment_id).with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(data, indent=2, default=str))
-        os.replace(tmp, self.path(exp.experiment_id))
-        return self.path(exp.experiment_id)
+def _encode(exp: Experiment) -> dict:
+    return {**asdict(exp), "status": exp.status.value}
 
-    def load(self, experiment_id: str) -> Experiment:
-        path = self.path(experiment_id)
-        if not path.exists():
-            raise FileNotFoundError(f"no rollout {experiment_id!r} under {self.root}")
-        data = json.loads(path.read_text())
-        data["plan"] = [Stage(**s) for s in data["plan"]]
-        data["status"] = Status(data["status"])
-        return Experiment(**data)
 
-    def list(self) -> list[Experiment]:
-        return [self.load(p.stem) for p in sorted(self.root.glob("*.json"))] if self.root.exists() else []
+def _decode(data: dict) -> Experiment:
+    return Experiment(**{**data, "plan": [Stage(**s) for s in data["plan"]], "status": Status(data["status"])})
 
 
 def utcnow() -> datetime:
