@@ -133,3 +133,36 @@ def test_watching_each_email_finds_a_change_in_one_email_sooner():
     assert found["pooled"] is None or found["per_email"] < found["pooled"]
     with pytest.raises(ValueError, match="unknown watch"):
         OnlineCampaign(net, watch="psychic")
+
+
+def _feedback_entries(ids: list[str]) -> list:
+    """Stream entries of campaign feedback, one per id (the same customer each time)."""
+    import json
+
+    from adaptive_delivery.marketing.models.mkt001_campaign import online
+    from adaptive_delivery.platform.streams import EVENT_FIELD, KIND_FIELD, Entry
+
+    customer = {"recency": 3, "history": 120.0, "mens": 1, "womens": 0, "newbie": 0, "zip_code": "Urban",
+                "channel": "Web", "email": "Mens E-Mail", "visit": 1, "conversion": 0}
+    return [Entry(f"{k}-0", {KIND_FIELD: online.FEEDBACK_KIND.encode(),
+                             EVENT_FIELD: json.dumps({**customer, online.FEEDBACK_ID: i}).encode()})
+            for k, i in enumerate(ids)]
+
+
+def test_the_learned_ids_survive_a_restart_and_a_crash_between_the_id_file_and_the_state(tmp_path):
+    from adaptive_delivery.marketing.models.mkt001_campaign import online
+
+    def sink():
+        return online.FeedbackSink(online.OnlineCampaign(_tiny_campaign_net()), tmp_path / "online", tmp_path / "r")
+
+    first = sink()
+    assert first(_feedback_entries(["a", "b"])).accepted == 2
+    assert first(_feedback_entries(["b", "c"])).duplicates == 1
+    # a batch whose ids reached the id file but whose state was never written (a crash between them)
+    with (tmp_path / "online" / online.SEEN_FILE).open("a") as ids:
+        ids.write("d\n")
+    again = sink()
+    assert again.seen == {"a", "b", "c"}, "the state counts three ids: the fourth line is dropped"
+    assert (tmp_path / "online" / online.SEEN_FILE).read_text().splitlines() == ["a", "b", "c"]
+    batch = again(_feedback_entries(["c", "d", "line\nbreak"]))
+    assert (batch.duplicates, batch.accepted, batch.quarantined) == (1, 1, 1)

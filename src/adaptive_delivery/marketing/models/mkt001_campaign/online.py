@@ -40,9 +40,11 @@ from adaptive_delivery.platform.streams import Entry
 MODEL_ID = "MKT-001"
 FEEDBACK_KIND = "campaign_feedback"
 FEEDBACK_ID = "feedback_id"
+MAX_ID_CHARS = 200  # an id is a key, one line of the id file: no line breaks, no pages of text
 EMAIL = "email"
 FEEDBACK_FIELDS = (FEEDBACK_ID, *hillstrom.RAW_COLUMNS, EMAIL, *hillstrom.OUTCOMES)
 STATE_FILE = "online.json"
+SEEN_FILE = "seen_ids.txt"  # the feedback ids learned from, one per line, appended batch by batch
 NETWORK_FILE = "mkt001_network.npz"  # the registered network's file name: what serving loads
 QUARANTINE_FILE = "quarantine.jsonl"
 REFERENCE = "reference"  # the exported network's sample of training customers' features
@@ -159,8 +161,9 @@ def _parse(entry: Entry) -> tuple[str, np.ndarray, int, np.ndarray]:
     if missing:
         raise ValueError(f"missing fields {missing}")
     feedback_id = event[FEEDBACK_ID]
-    if not isinstance(feedback_id, str) or not feedback_id:
-        raise ValueError(f"{FEEDBACK_ID!r} must be a non-empty string")
+    if not isinstance(feedback_id, str) or not feedback_id or len(feedback_id) > MAX_ID_CHARS \
+            or not feedback_id.isprintable():
+        raise ValueError(f"{FEEDBACK_ID!r} must be a non-empty printable string of at most {MAX_ID_CHARS} characters")
     if event[EMAIL] not in hillstrom.ARMS:
         raise ValueError(f"unknown e-mail {str(event[EMAIL])[:40]!r}; expected one of {list(hillstrom.ARMS)}")
     outcomes = []
@@ -193,8 +196,18 @@ class FeedbackSink:
         state = folder / STATE_FILE
         self.seen: set[str] = set()
         if state.exists():  # a consumer that stopped (or crashed) left its learning here: go on from it
-            self.seen = set(json.loads(state.read_text())["seen"])
+            self.seen = self._learned_ids(json.loads(state.read_text()))
             learner.resume(ArrayNet.load(folder / NETWORK_FILE))
+
+    def _learned_ids(self, state: dict) -> set[str]:
+        """The ids the saved state counts: the first `seen_count` lines of the id file (lines after
+        them were appended by a batch whose state was never written, and are dropped)."""
+        path = self.folder / SEEN_FILE
+        lines = path.read_text().splitlines() if path.exists() else []
+        kept = lines[:state["seen_count"]]
+        if len(kept) < len(lines):
+            path.write_text("".join(f"{i}\n" for i in kept))
+        return set(kept)
 
     def __call__(self, entries: Sequence[Entry]) -> FeedbackBatch:
         batch = FeedbackBatch(entries=len(entries))
@@ -229,7 +242,7 @@ class FeedbackSink:
                 request_retraining(self.reports, MODEL_ID, "; ".join(reasons), feedback_seen=self.learner.rows,
                                    recent_mean_error=self.learner.drift.recent_mean)
                 batch.retrain_requested = True
-            self.save()
+            self.save(ids)
         return batch
 
     def _window_check(self, x: np.ndarray, predicted: np.ndarray, visited: np.ndarray,
@@ -252,14 +265,20 @@ class FeedbackSink:
         batch.alerts = result.alerts() + ([] if self.drift_retrains else moved)
         return [f"online window: {r}" for r in biased + (moved if self.drift_retrains else [])]
 
-    def save(self) -> None:
-        """The updated network and the learner's state, each written whole and then renamed in."""
+    def save(self, learned: list[str]) -> None:
+        """The updated network, written whole and renamed in; the batch's ids appended to the id
+        file (a batch's cost does not grow with the stream); then the learner's state, which counts
+        the ids it stands for."""
         network = self.folder / NETWORK_FILE
         with open(network.with_suffix(".tmp"), "wb") as out:
             np.savez(out, **self.learner.network().state())
         os.replace(network.with_suffix(".tmp"), network)
+        with (self.folder / SEEN_FILE).open("a") as ids:
+            ids.write("".join(f"{i}\n" for i in learned))
+            ids.flush()
+            os.fsync(ids.fileno())
         state = {"rows": self.learner.rows, "steps": self.learner.heads[0].steps,
-                 "drift_detections": self.learner.detections, "seen": sorted(self.seen)}
+                 "drift_detections": self.learner.detections, "seen_count": len(self.seen)}
         tmp = self.folder / (STATE_FILE + ".tmp")
         tmp.write_text(json.dumps(state))
         os.replace(tmp, self.folder / STATE_FILE)
