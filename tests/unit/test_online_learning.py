@@ -149,7 +149,7 @@ def _feedback_entries(ids: list[str]) -> list:
             for k, i in enumerate(ids)]
 
 
-def test_the_learned_ids_survive_a_restart_and_a_crash_between_the_id_file_and_the_state(tmp_path):
+def test_the_learned_ids_survive_a_restart_and_a_crash_between_the_id_file_and_the_network(tmp_path):
     from adaptive_delivery.marketing.models.mkt001_campaign import online
 
     def sink():
@@ -158,7 +158,7 @@ def test_the_learned_ids_survive_a_restart_and_a_crash_between_the_id_file_and_t
     first = sink()
     assert first(_feedback_entries(["a", "b"])).accepted == 2
     assert first(_feedback_entries(["b", "c"])).duplicates == 1
-    # a batch whose ids reached the id file but whose state was never written (a crash between them)
+    # a batch whose ids reached the id file but whose network and state were never written (a crash)
     with (tmp_path / "online" / online.SEEN_FILE).open("a") as ids:
         ids.write("d\n")
     again = sink()

@@ -43,7 +43,7 @@ FEEDBACK_ID = "feedback_id"
 MAX_ID_CHARS = 200  # an id is a key, one line of the id file: no line breaks, no pages of text
 EMAIL = "email"
 FEEDBACK_FIELDS = (FEEDBACK_ID, *hillstrom.RAW_COLUMNS, EMAIL, *hillstrom.OUTCOMES)
-STATE_FILE = "online.json"
+STATE_KEY = "online_state"  # the learner's state, saved inside the network file (loading ignores it)
 SEEN_FILE = "seen_ids.txt"  # the feedback ids learned from, one per line, appended batch by batch
 NETWORK_FILE = "mkt001_network.npz"  # the registered network's file name: what serving loads
 QUARANTINE_FILE = "quarantine.jsonl"
@@ -193,11 +193,13 @@ class FeedbackSink:
         self.drift_retrains = drift_retrains
         self.window: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (features, predicted, visited)
         folder.mkdir(parents=True, exist_ok=True)
-        state = folder / STATE_FILE
         self.seen: set[str] = set()
-        if state.exists():  # a consumer that stopped (or crashed) left its learning here: go on from it
-            self.seen = self._learned_ids(json.loads(state.read_text()))
-            learner.resume(ArrayNet.load(folder / NETWORK_FILE))
+        saved = folder / NETWORK_FILE
+        if saved.exists():  # a consumer that stopped (or crashed) left its learning here: go on from it
+            with np.load(saved) as arrays:
+                state = json.loads(str(arrays[STATE_KEY])) if STATE_KEY in arrays else {"seen_count": 0}
+            self.seen = self._learned_ids(state)
+            learner.resume(ArrayNet.load(saved))
 
     def _learned_ids(self, state: dict) -> set[str]:
         """The ids the saved state counts: the first `seen_count` lines of the id file (lines after
@@ -266,22 +268,20 @@ class FeedbackSink:
         return [f"online window: {r}" for r in biased + (moved if self.drift_retrains else [])]
 
     def save(self, learned: list[str]) -> None:
-        """The updated network, written whole and renamed in; the batch's ids appended to the id
-        file (a batch's cost does not grow with the stream); then the learner's state, which counts
-        the ids it stands for."""
-        network = self.folder / NETWORK_FILE
-        with open(network.with_suffix(".tmp"), "wb") as out:
-            np.savez(out, **self.learner.network().state())
-        os.replace(network.with_suffix(".tmp"), network)
+        """The batch's ids appended to the id file (a batch's cost does not grow with the stream),
+        then the updated network with the learner's state inside it, written whole and renamed in:
+        that rename commits the batch. A crash before it leaves the old network and state, whose
+        count of ids drops the ones appended; so a batch delivered again is taught exactly once."""
         with (self.folder / SEEN_FILE).open("a") as ids:
             ids.write("".join(f"{i}\n" for i in learned))
             ids.flush()
             os.fsync(ids.fileno())
         state = {"rows": self.learner.rows, "steps": self.learner.heads[0].steps,
                  "drift_detections": self.learner.detections, "seen_count": len(self.seen)}
-        tmp = self.folder / (STATE_FILE + ".tmp")
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, self.folder / STATE_FILE)
+        network = self.folder / NETWORK_FILE
+        with open(network.with_suffix(".tmp"), "wb") as out:
+            np.savez(out, **self.learner.network().state(), **{STATE_KEY: np.array(json.dumps(state))})
+        os.replace(network.with_suffix(".tmp"), network)
 
 
 def load_reference(network_file: Path) -> np.ndarray | None:
