@@ -21,7 +21,7 @@ def build() -> int:
     from adaptive_delivery.platform.spark import spark_session
 
     dep = deployment()
-    return build_campaign_features(dep.home / "campaigns" / "lake", dep.features,
+    return build_campaign_features(dep.campaign_lake, dep.features,
                                    spark_session(master=dep.spark_master))
 
 

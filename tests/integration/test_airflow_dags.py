@@ -105,7 +105,7 @@ def test_the_campaign_feature_dag_builds_and_serves_the_campaign_lake(loop):
     world = MarketingWorld.build(seed=5, n_campaigns=2, daily_opportunities=2_000)
     frame = pd.DataFrame(campaign_reports(world, 2, lambda c: BidOptimiser(seed=0)))
     frame["event_ts"] = pd.to_datetime(frame["event_ts"], utc=True)
-    counts = events.lake(dep.home / "campaigns" / "lake").ingest(
+    counts = events.lake(dep.campaign_lake).ingest(
         events.KIND, pa.Table.from_pandas(frame, preserve_index=False), source="test")
     assert counts.accepted == len(frame)
     delivery_tables = sorted(p.name for p in dep.features.iterdir())

@@ -18,6 +18,7 @@ from adaptive_delivery.marketing import events
 from adaptive_delivery.marketing.bidding import BidOptimiser
 from adaptive_delivery.marketing.feature_definitions import CAMPAIGN_FEATURES
 from adaptive_delivery.marketing.features import TABLE, build_campaign_features
+from adaptive_delivery.platform import expectations as gxs
 from adaptive_delivery.platform import feature_store as st
 from adaptive_delivery.platform import streams
 from adaptive_delivery.platform.lake_stream import LakeSink
@@ -97,6 +98,12 @@ def test_the_validation_report_is_great_expectations_data_docs(ingested):
     assert failed, "the batch holding the broken rows shows as failed"
     assert any("Values in impressions must always be greater than or equal to those in clicks" in t for t in failed)
     assert (index.parent / "expectations" / f"{events.KIND}.html").exists()
+    # only the batches that broke an expectation have a page; every result is kept, and all render
+    ledger = [json.loads(line) for line in (ingested["root"] / "_ingest_ledger.jsonl").read_text().splitlines()]
+    validated = [line for line in ledger if line["kind"] == events.KIND and line["received"]]
+    assert len(failed) == len(pages) < len(validated)
+    gxs.ExpectationsValidator(ingested["root"], {events.KIND: events.SUITE}).publish_all()
+    assert len(list(index.parent.glob("validations/**/*.html"))) == len(validated)
 
 
 def test_the_same_reports_again_add_nothing(ingested):

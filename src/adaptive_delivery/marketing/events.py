@@ -103,4 +103,4 @@ def lake(root: str | Path, docs: bool = True) -> EventsLake:
 
 def data_docs(root: str | Path) -> Path:
     """The front page of a campaign lake's validation report."""
-    return gxs.ExpectationsValidator(root, {}).index
+    return gxs.data_docs_index(root)

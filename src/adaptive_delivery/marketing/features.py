@@ -80,16 +80,13 @@ def build_campaign_features(lake_root: str | Path, out: str | Path, spark: Spark
     if not files:
         raise CampaignFeatureError(f"no {events.KIND} partitions under {Path(lake_root) / events.KIND}")
 
-    def build(staging: Path) -> list[str]:
+    def build(staging: Path) -> dict[str, int]:
         stats = session.read.parquet(*(str(f) for f in files))
         campaign_hourly(stats).write.mode("overwrite").parquet(str(staging / TABLE))
-        rows[TABLE] = session.read.parquet(str(staging / TABLE)).count()
-        return [TABLE]
+        return {TABLE: session.read.parquet(str(staging / TABLE)).count()}
 
-    rows: dict[str, int] = {}
     with session_for(spark, "adaptive-delivery-campaign-features") as session:
-        build_and_publish(Path(out), build)
-    return rows[TABLE]
+        return build_and_publish(Path(out), build)[TABLE]
 
 
 def parser() -> argparse.ArgumentParser:

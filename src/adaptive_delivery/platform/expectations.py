@@ -74,6 +74,12 @@ def longest(column: str, chars: int) -> Expectation:
                        f"{column} longer than {chars} characters")
 
 
+def data_docs_index(root: str | Path) -> Path:
+    """The front page of the Data Docs of the project kept beside the lake at `root` (the suites,
+    the batches that broke an expectation, and any `publish_all` rendered)."""
+    return Path(root) / FOLDER / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+
+
 def _great_expectations():
     """The library, imported. It imports PySpark's Connect module to know its types, and that module
     exits the interpreter when `__main__` is neither a file nor a module (it takes the interpreter
@@ -138,12 +144,11 @@ class ExpectationsValidator:
             name=suite.name, validation_definitions=[definition], actions=[],
             result_format={"result_format": "COMPLETE"}))
 
-    def reasons(self, kind: str, table: pa.Table) -> tuple[np.ndarray, dict[str, Any]]:
-        """Per row, the reason of the first expectation it breaks (None: it breaks none), and the
-        run's summary (expectations evaluated and failed, the Data Docs page)."""
+    def reasons(self, kind: str, table: pa.Table) -> np.ndarray:
+        """Per row, the reason of the first expectation it breaks (None: it breaks none)."""
         reasons = np.full(table.num_rows, None, dtype=object)
         if not table.num_rows:
-            return reasons, {"evaluated": 0, "failed": 0}
+            return reasons
         frame = table.to_pandas()  # a fresh RangeIndex: an unexpected index is a row's position
         with self._lock:  # Great Expectations' stores are not safe to write from two threads
             run = self._checkpoint(kind).run(batch_parameters={"dataframe": frame})
@@ -158,8 +163,7 @@ class ExpectationsValidator:
                     raise RuntimeError(f"{kind}: {r.expectation_config.type} could not run: {error}")
                 rows = r.result.get("unexpected_index_list") or []
                 reasons[np.asarray(rows, dtype=int)] = r.expectation_config.meta["reason"]
-        failed = sum(not r.success for r in results)
-        return reasons, {"evaluated": len(results), "failed": failed, "data_docs": str(self.index)}
+        return reasons
 
     def _publish(self, failed: list) -> None:
         """The Data Docs pages of the failed validations, the suites' pages and the index. Every
@@ -184,7 +188,7 @@ class ExpectationsValidator:
         """Split a table into valid and quarantined rows; `prior` gives reasons found before the
         suite runs (a check no expectation states, such as a key repeated within the batch), which
         take precedence."""
-        reasons, _ = self.reasons(kind, table)
+        reasons = self.reasons(kind, table)
         if prior is not None:
             first = prior(table)
             reasons = np.where(first != None, first, reasons)  # noqa: E711 - elementwise on object arrays
@@ -192,5 +196,4 @@ class ExpectationsValidator:
 
     @property
     def index(self) -> Path:
-        """The Data Docs site's front page (every batch's validation and the suites)."""
-        return self.root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+        return data_docs_index(self.root.parent)

@@ -70,16 +70,16 @@ def current_tables(out: Path) -> list[str]:
     return sorted(p.name for p in current.iterdir() if p.is_dir()) if current is not None else []
 
 
-def build_and_publish(out: Path, build: Callable[[Path], Iterable[str]]) -> list[str]:
-    """Run `build(staging)`, which writes tables into a staging folder and names them, then publish
-    them as one new version beside every other current table (every product's); a build that fails
-    leaves nothing behind. Returns the tables built."""
+def build_and_publish(out: Path, build: Callable[[Path], dict[str, int]]) -> dict[str, int]:
+    """Run `build(staging)`, which writes tables into a staging folder and returns their rows by
+    name, then publish them as one new version beside every other current table (every
+    product's); a build that fails leaves nothing behind. Returns what `build` returned."""
     out = Path(out)
     staging = staging_folder(out)
     try:
-        built = list(build(staging))
-        publish(staging, out, keep=[t for t in current_tables(out) if t not in built])
-        return built
+        rows = build(staging)
+        publish(staging, out, keep=[t for t in current_tables(out) if t not in rows])
+        return rows
     except Exception:
         shutil.rmtree(staging, ignore_errors=True)
         raise

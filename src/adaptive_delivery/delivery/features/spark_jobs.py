@@ -442,18 +442,17 @@ def build_features(lake_root: str | Path, out: str | Path, spark: SparkSession |
         raise FeatureBuildError(f"unknown feature tables {unknown or '(none chosen)'}; known: {', '.join(ALL_TABLES)}")
     lake = EventsLake(lake_root)
     check_lake(lake)
-    rows: dict[str, int] = {}
 
-    def build(staging: Path) -> tuple[str, ...]:
+    def build(staging: Path) -> dict[str, int]:
         inp = load_inputs(session, lake)
+        rows = {}
         for name in chosen:
             TABLE_BUILDERS[name](session, inp).write.mode("overwrite").parquet(str(staging / name))
             rows[name] = session.read.parquet(str(staging / name)).count()
-        return chosen
+        return rows
 
     with session_for(spark) as session:
-        build_and_publish(Path(out), build)  # the other tables (other products' too) kept
-    return rows
+        return build_and_publish(Path(out), build)  # the other tables (other products' too) kept
 
 
 def main(argv: list[str] | None = None) -> None:

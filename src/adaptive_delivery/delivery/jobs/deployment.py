@@ -60,6 +60,11 @@ class Deployment:
         return self.home / "lake"
 
     @property
+    def campaign_lake(self) -> Path:
+        """Marketing's campaign events lake (`stream consume-campaigns` writes it)."""
+        return self.home / "campaigns" / "lake"
+
+    @property
     def truth(self) -> Path:
         return self.home / "truth"
 
