@@ -165,6 +165,60 @@ def test_the_interactions_design_learns_too(learned):
     assert saved.design == "interactions" and np.allclose(saved.predict(x[:10]), net.predict(x[:10]))
 
 
+def _womens_qini(net: network.ArrayNet, frame: pd.DataFrame, rows: np.ndarray) -> float:
+    rows = rows[frame["segment"].to_numpy()[rows] != "Mens E-Mail"]
+    p = net.predict(hillstrom.encode(frame.iloc[rows]))[:, :, 0]
+    treated = (frame["segment"].to_numpy()[rows] == "Womens E-Mail").astype(int)
+    return qini_coefficient(p[:, 2] - p[:, 0], frame["visit"].to_numpy()[rows], treated)
+
+
+def test_the_wide_design_starts_as_the_logistic_model_and_its_deep_part_learns_what_that_misses():
+    from sklearn.linear_model import LogisticRegression
+
+    # the women's e-mail moves mid-spending customers only: a bump in history, which no logistic
+    # model draws (it is monotone in every field)
+    frame, _ = synthetic_campaign(12_000, 3)
+    rng = np.random.default_rng(103)
+    bump = 0.25 * ((frame["history"] > 120) & (frame["history"] < 300))
+    p = 0.08 + 0.04 * (frame["recency"] < 4) + bump * (frame["segment"] == "Womens E-Mail")
+    frame["visit"] = (rng.random(len(frame)) < p).astype(int)
+    frame["conversion"] = (frame["visit"] * (rng.random(len(frame)) < 0.1)).astype(int)
+    part = hillstrom.split(frame, 0)
+    x, arm, y = hillstrom.encode(frame), hillstrom.arms_of(frame), hillstrom.outcomes_of(frame)
+    start, epochs = network.fit(x, arm, y, part.train, part.validation, 3,
+                                network.NetConfig(max_epochs=0, members=1, design="wide"), seed=0)
+    assert epochs == [0]
+    design = network.standard_inputs(x, arm, 3, start.mean, start.scale, "wide")
+    visit = LogisticRegression(max_iter=5_000).fit(design[part.train], y[part.train, 0])
+    rows = part.test
+    assert np.allclose(start.predict(x[rows])[np.arange(len(rows)), arm[rows], 0],
+                       visit.predict_proba(design[rows])[:, 1], atol=1e-5)
+    trained, epochs = network.fit(x, arm, y, part.train, part.validation, 3,
+                                  network.NetConfig(max_epochs=12, members=2, design="wide"), seed=0)
+    assert min(epochs) >= 1
+    assert _womens_qini(trained, frame, rows) > _womens_qini(start, frame, rows) + 0.05
+    saved = network.ArrayNet.from_state(trained.state())
+    assert saved.design == "wide" and np.array_equal(saved.predict(x[:10]), trained.predict(x[:10]))
+
+
+def test_the_wide_designs_numpy_form_answers_as_its_torch_form():
+    import torch
+
+    rng = np.random.default_rng(5)
+    x, arm = rng.normal(size=(40, 11)), rng.integers(0, 3, 40)
+    n_in = network.design_matrix(x, arm, 3).shape[1]
+    start = (rng.normal(size=(2, n_in)).astype(np.float32), rng.normal(size=2).astype(np.float32))
+    torch.manual_seed(0)
+    net = network._wide_deep(n_in, 2, network.NetConfig(design="wide"), start)
+    with torch.no_grad():
+        net.deep[-1].weight.normal_()  # a deep part that has learned something
+        net.eval()
+        want = torch.sigmoid(net(torch.tensor(network.design_matrix(x, arm, 3), dtype=torch.float32))).numpy()
+    numpy_net = network.ArrayNet(np.zeros(11), np.ones(11), [network._arrays(net, "wide")], 3, 2, "wide")
+    got = numpy_net.predict(x)[np.arange(len(x)), arm]
+    assert np.allclose(got, want, atol=1e-5)
+
+
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.floats(0.001, 0.999), min_size=2, max_size=30))
 def test_confidence_is_in_unit_range_and_one_when_the_draws_agree(values):

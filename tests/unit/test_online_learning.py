@@ -81,16 +81,18 @@ def test_requests_are_taken_once_and_merged_with_the_monitors(tmp_path):
                    "dag_MKT-001": {"reason": "online: errors moved"}}
 
 
-def _tiny_campaign_net(seed: int = 0):
-    """A campaign network of the heads design with small random weights (no training needed)."""
+def _tiny_campaign_net(seed: int = 0, design: str = "heads"):
+    """A campaign network with small random weights (no training needed): the heads design, or the
+    wide one (the e-mail as input, which the output layer also reads beside the hidden layer)."""
     from adaptive_delivery.marketing.models.mkt001_campaign import hillstrom
     from adaptive_delivery.marketing.models.mkt001_campaign.network import ArrayNet
 
     rng = np.random.default_rng(seed)
     width, arms = len(hillstrom.FEATURES), len(hillstrom.ARMS)
-    layers = [(rng.normal(0, 0.3, (width, 8)).astype(np.float32), np.zeros(8, np.float32)),
-              (rng.normal(0, 0.3, (8, arms * 2)).astype(np.float32), np.full(arms * 2, -1.8, np.float32))]
-    return ArrayNet(np.zeros(width), np.ones(width), [layers], arms, 2, "heads")
+    n_in, n_out, skip = (width, arms * 2, 0) if design == "heads" else (width * arms + arms, 2, width * arms + arms)
+    layers = [(rng.normal(0, 0.3, (n_in, 8)).astype(np.float32), np.zeros(8, np.float32)),
+              (rng.normal(0, 0.3, (8 + skip, n_out)).astype(np.float32), np.full(n_out, -1.8, np.float32))]
+    return ArrayNet(np.zeros(width), np.ones(width), [layers], arms, 2, design)
 
 
 def _campaign_stream(net, rng, n, lose_from, arm_lost):
@@ -133,6 +135,25 @@ def test_watching_each_email_finds_a_change_in_one_email_sooner():
     assert found["pooled"] is None or found["per_email"] < found["pooled"]
     with pytest.raises(ValueError, match="unknown watch"):
         OnlineCampaign(net, watch="psychic")
+
+
+def test_the_wide_design_learns_online_in_its_output_layer_wide_part_included():
+    from adaptive_delivery.marketing.models.mkt001_campaign.online import OnlineCampaign
+
+    net, rng = _tiny_campaign_net(design="wide"), np.random.default_rng(7)
+    learner = OnlineCampaign(net)
+    x, arm, y = _campaign_stream(net, rng, 20_000, 0, 2)  # the women's e-mail loses 60% of its visits
+    for start in range(0, len(x), 500):
+        learner.update(x[start:start + 500], arm[start:start + 500], y[start:start + 500])
+    updated = learner.network()
+    probe = rng.normal(size=(2_000, len(net.mean)))
+    before, after = net.predict(probe)[:, :, 0].mean(axis=0), updated.predict(probe)[:, :, 0].mean(axis=0)
+    truth = 0.4 * before[2]
+    assert truth < after[2] < before[2] - 0.25 * (before[2] - truth)  # on its way; the pull holds it back
+    assert abs(after[0] - before[0]) < abs(after[2] - before[2])
+    wide_rows = slice(8, None)  # the output layer's weights on the input, past the 8 hidden units
+    moved = np.abs(updated.members[0][-1][0][wide_rows] - net.members[0][-1][0][wide_rows]).max()
+    assert updated.design == "wide" and moved > 0.01
 
 
 def _feedback_entries(ids: list[str]) -> list:

@@ -2,9 +2,13 @@
 outputs), shaped for a randomised campaign: one shared trunk reads the customer, and one output
 layer per e-mail gives P(visit) and P(conversion) had that e-mail (or none) been sent. So the same
 network answers "how will this campaign perform" and "which e-mail moves this customer": the
-uplift of an e-mail is its head minus the no-e-mail head (a TARNet). The other design reads the
-e-mail as input, with its products with the customer's fields, and answers one e-mail at a time
-(an S-learner with interactions); validation chooses between them.
+uplift of an e-mail is its head minus the no-e-mail head (a TARNet). The interactions design reads
+the e-mail as input, with its products with the customer's fields, and answers one e-mail at a time
+(an S-learner with interactions). The wide design is the interactions design with its input also
+wired straight to the output layer (wide and deep, Cheng et al. 2016): that wide part starts at the
+per-e-mail logistic regression fitted on the training rows and the deep part at zero, so training
+starts from the logistic model and validation decides how far the deep part moves away from it
+(epoch 0, the logistic model itself, is a candidate). Validation chooses between the designs.
 
 Trained in torch; exported as plain arrays and answered in numpy (`ArrayNet`), so serving needs no
 torch. A few members from different seeds are averaged; their spread is the prediction's
@@ -19,7 +23,7 @@ import numpy as np
 
 HIDDEN = (256, 128, 64)
 DROPOUT = 0.2
-DESIGNS = ("heads", "interactions")
+DESIGNS = ("heads", "interactions", "wide")  # saved by position: append only
 
 
 @dataclass(frozen=True)
@@ -31,10 +35,11 @@ class NetConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     patience: int = 3  # epochs without a better validation loss before stopping
-    # five members of the interactions design: the better of the two designs on the choice splits
+    # five members of the wide design: the best of the designs on the choice splits
     # (benchmarks/hillstrom_campaign.py --choose records the comparison)
     members: int = 5
-    design: str = "interactions"
+    design: str = "wide"
+    wide_lr: float = 1e-4  # the wide part moves slowly: it starts fitted
 
 
 def design_matrix(z: np.ndarray, arm: np.ndarray, n_arms: int) -> np.ndarray:
@@ -56,18 +61,23 @@ class ArrayNet:
     design: str = "heads"
 
     def _forward(self, z: np.ndarray, layers) -> np.ndarray:
-        """(n, arms, outcomes) for one member; the interactions design runs once per e-mail."""
-        if self.design == "interactions":
-            arms = [self._layers(design_matrix(z, np.full(len(z), a), self.n_arms), layers)
-                    for a in range(self.n_arms)]
-            return np.stack(arms, axis=1)
-        return self._layers(z, layers).reshape(len(z), self.n_arms, self.n_outcomes)
+        """(n, arms, outcomes) for one member; the designs that read the e-mail run once per e-mail."""
+        w, b = layers[-1]
+        if self.design == "heads":
+            p = _sigmoid(self.output_inputs(z, None, layers) @ w + b)
+            return p.reshape(len(z), self.n_arms, self.n_outcomes)
+        arms = [_sigmoid(self.output_inputs(z, np.full(len(z), a), layers) @ w + b) for a in range(self.n_arms)]
+        return np.stack(arms, axis=1)
 
-    def _layers(self, h: np.ndarray, layers) -> np.ndarray:
+    def output_inputs(self, z: np.ndarray, arm: np.ndarray | None, layers) -> np.ndarray:
+        """What a member's output layer reads for standardised customers sent `arm`: the last hidden
+        layer, and in the wide design the network's input beside it (the online learner steps on
+        exactly these)."""
+        x = z if self.design == "heads" else design_matrix(z, arm, self.n_arms)
+        h = x
         for w, b in layers[:-1]:
             h = np.maximum(h @ w + b, 0.0)
-        w, b = layers[-1]
-        return 1.0 / (1.0 + np.exp(-(h @ w + b)))
+        return np.hstack([h, x]) if self.design == "wide" else h
 
     def standardise(self, x: np.ndarray) -> np.ndarray:
         return ((np.asarray(x, dtype=np.float64) - self.mean) / self.scale).astype(np.float32)
@@ -116,6 +126,10 @@ class ArrayNet:
                    design=DESIGNS[int(arrays["design"][0])])
 
 
+def _sigmoid(logit: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-logit))
+
+
 def confidence(draws: np.ndarray) -> np.ndarray:
     """Per customer, in [0, 1]: one minus the coefficient of variation of the members' predicted
     visit rates of the e-mail asked about (draws shaped (members, n)); 1 when they agree."""
@@ -135,6 +149,63 @@ def _net(n_in: int, n_out: int, config: NetConfig):
     return torch.nn.Sequential(*layers)
 
 
+def _wide_deep(n_in: int, n_out: int, config: NetConfig, start: tuple[np.ndarray, np.ndarray]):
+    """The wide design in torch: the deep network plus a linear layer on the same input that starts
+    at `start` (weights (n_out, n_in), biases), the deep part's output layer at zero."""
+    import torch
+
+    class WideDeep(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.deep = _net(n_in, n_out, config)
+            self.wide = torch.nn.Linear(n_in, n_out)
+
+        def forward(self, z):
+            return self.deep(z) + self.wide(z)
+
+    net = WideDeep()
+    with torch.no_grad():
+        net.deep[-1].weight.zero_()
+        net.deep[-1].bias.zero_()
+        net.wide.weight.copy_(torch.tensor(start[0]))
+        net.wide.bias.copy_(torch.tensor(start[1]))
+    return net
+
+
+def _optimiser(net, config: NetConfig):
+    import torch
+
+    if config.design != "wide":
+        return torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.AdamW([{"params": net.deep.parameters()},
+                              {"params": net.wide.parameters(), "lr": config.wide_lr, "weight_decay": 0.0}],
+                             lr=config.lr, weight_decay=config.weight_decay)
+
+
+def _arrays(net, design: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A torch network's layers as (weight (in, out), bias) arrays; the wide design's output layer
+    reads the last hidden layer and the input stacked, so its two parts become one layer."""
+    import torch
+
+    deep = net.deep if design == "wide" else net
+    layers = [(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy())
+              for m in deep if isinstance(m, torch.nn.Linear)]
+    if design == "wide":
+        w, b = layers[-1]
+        layers[-1] = (np.vstack([w, net.wide.weight.detach().numpy().T]), b + net.wide.bias.detach().numpy())
+    return layers
+
+
+def logistic_start(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per outcome, a logistic regression on the design matrix (sklearn's defaults, as the baselines
+    use): the wide part's starting weights (n_out, n_in) and biases."""
+    from sklearn.linear_model import LogisticRegression
+
+    fits = [LogisticRegression(max_iter=5_000).fit(x, y[:, k]) for k in range(y.shape[1])]
+    return (np.vstack([f.coef_ for f in fits]).astype(np.float32),
+            np.concatenate([f.intercept_ for f in fits]).astype(np.float32))
+
+
 def _loss(net, z, arm, y, design: str):
     import torch
 
@@ -144,31 +215,46 @@ def _loss(net, z, arm, y, design: str):
     return torch.nn.functional.binary_cross_entropy_with_logits(out, y)
 
 
+def standard_inputs(x: np.ndarray, arm: np.ndarray, n_arms: int, mean: np.ndarray, scale: np.ndarray,
+                    design: str) -> np.ndarray:
+    """The training input of a design: the standardised customer, with the e-mail for the designs
+    that read it."""
+    standard = ((x - mean) / scale).astype(np.float32)
+    return standard if design == "heads" else design_matrix(standard, arm, n_arms)
+
+
 def fit_member(x: np.ndarray, arm: np.ndarray, y: np.ndarray, train: np.ndarray, validation: np.ndarray,
                n_arms: int, mean: np.ndarray, scale: np.ndarray, config: NetConfig, seed: int,
-               progress: Callable[[int, float, float], None] | None = None) -> tuple[list, int]:
+               progress: Callable[[int, float, float], None] | None = None,
+               start: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[list, int]:
     """Train one network on the observed e-mail's outcomes, keeping the epoch with the lowest
-    validation loss; returns its layers as arrays and that epoch."""
+    validation loss (epoch 0 is the network as it starts); returns its layers as arrays and that
+    epoch. The wide design needs `start`, its wide part's starting weights."""
     import torch
 
     torch.manual_seed(seed)
-    standard = ((x - mean) / scale).astype(np.float32)
-    if config.design == "interactions":
-        standard = design_matrix(standard, arm, n_arms)
-    z = torch.tensor(standard)
+    z = torch.tensor(standard_inputs(x, arm, n_arms, mean, scale, config.design))
     arms, ys = torch.tensor(arm, dtype=torch.long), torch.tensor(y, dtype=torch.float32)
     n_out = n_arms * y.shape[1] if config.design == "heads" else y.shape[1]
-    net = _net(z.shape[1], n_out, config)
-    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if config.design == "wide":
+        if start is None:
+            raise ValueError("the wide design needs its wide part's starting weights")
+        net = _wide_deep(z.shape[1], n_out, config, start)
+    else:
+        net = _net(z.shape[1], n_out, config)
+    opt = _optimiser(net, config)
     rng = np.random.default_rng(seed)
     val = torch.tensor(validation)
-    best, best_epoch, best_state, stale = float("inf"), 0, None, 0
+    net.eval()
+    with torch.no_grad():
+        best = float(_loss(net, z[val], arms[val], ys[val], config.design))
+    best_epoch, best_state, stale = 0, _arrays(net, config.design), 0
     for epoch in range(1, config.max_epochs + 1):
         net.train()
         order = rng.permutation(train)
         total = 0.0
-        for start in range(0, len(order), config.batch):
-            rows = torch.tensor(order[start:start + config.batch])
+        for first in range(0, len(order), config.batch):
+            rows = torch.tensor(order[first:first + config.batch])
             loss = _loss(net, z[rows], arms[rows], ys[rows], config.design)
             opt.zero_grad()
             loss.backward()
@@ -181,8 +267,7 @@ def fit_member(x: np.ndarray, arm: np.ndarray, y: np.ndarray, train: np.ndarray,
             progress(epoch, total / len(order), val_loss)
         if val_loss < best - 1e-6:
             best, best_epoch, stale = val_loss, epoch, 0
-            best_state = [(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy())
-                          for m in net if isinstance(m, torch.nn.Linear)]
+            best_state = _arrays(net, config.design)
         else:
             stale += 1
             if stale >= config.patience:
@@ -197,11 +282,14 @@ def fit(x: np.ndarray, arm: np.ndarray, y: np.ndarray, train: np.ndarray, valida
     mean = x[train].mean(axis=0)
     scale = x[train].std(axis=0)
     scale = np.where(scale > 0, scale, 1.0)
+    start = None
+    if config.design == "wide":
+        start = logistic_start(standard_inputs(x[train], arm[train], n_arms, mean, scale, "wide"), y[train])
     members, epochs = [], []
     for m in range(config.members):
         report = (lambda e, tl, vl, m=m: progress(m, e, tl, vl)) if progress else None
         layers, epoch = fit_member(x, arm, y, train, validation, n_arms, mean, scale, config, seed * 1_000 + m,
-                                   report)
+                                   report, start)
         members.append(layers)
         epochs.append(epoch)
     return ArrayNet(mean=mean, scale=scale, members=members, n_arms=n_arms, n_outcomes=y.shape[1],

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from adaptive_delivery.marketing.models.mkt001_campaign import hillstrom
-from adaptive_delivery.marketing.models.mkt001_campaign.network import ArrayNet, design_matrix
+from adaptive_delivery.marketing.models.mkt001_campaign.network import ArrayNet
 from adaptive_delivery.platform.monitoring.stability import check_stability
 from adaptive_delivery.platform.online.retraining import request_retraining
 from adaptive_delivery.platform.online.sgd import ADWIN_DELTA, ErrorDrift, LogisticHead
@@ -79,16 +79,10 @@ class OnlineCampaign:
         self.detections: list[int] = []  # customers seen when a watch fired (at the end of its batch)
         self.rows = 0
 
-    def _hidden(self, layers, z: np.ndarray, arm: np.ndarray) -> np.ndarray:
-        h = design_matrix(z, arm, self.champion.n_arms) if self.champion.design == "interactions" else z
-        for w, b in layers[:-1]:
-            h = np.maximum(h @ w + b, 0.0)
-        return h
-
     def _targets(self, arm: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(targets, observed) in the output layer's columns: the heads design has one block of
         outcomes per e-mail, of which a row observed the one sent."""
-        if self.champion.design == "interactions":
+        if self.champion.design != "heads":
             return y, np.ones_like(y)
         k = self.champion.n_outcomes
         target = np.zeros((len(y), self.champion.n_arms * k))
@@ -111,7 +105,7 @@ class OnlineCampaign:
             self.detections.append(self.rows + len(x))
         z = self.champion.standardise(x)
         target, observed = self._targets(arm, y)
-        losses = [head.step(self._hidden(layers, z, arm), target, observed)
+        losses = [head.step(self.champion.output_inputs(z, arm, layers), target, observed)
                   for head, layers in zip(self.heads, self.champion.members, strict=True)]
         self.rows += len(x)
         return {"loss": float(np.mean(losses)), "drift": drifted, "champion_visit": champion[:, 0]}
