@@ -34,14 +34,19 @@ from provenance import write_results
 
 from adaptive_delivery.marketing.models.mkt001_campaign import hillstrom, training
 from adaptive_delivery.marketing.models.mkt001_campaign.network import ArrayNet
-from adaptive_delivery.marketing.models.mkt001_campaign.online import WATCHES, OnlineCampaign
+from adaptive_delivery.marketing.models.mkt001_campaign.online import (
+    DEFAULT_WATCH,
+    LEARNING_RATE,
+    WATCHES,
+    OnlineCampaign,
+)
 from adaptive_delivery.platform import protocol
 from adaptive_delivery.platform.spec import get
 
 BATCH = 250
 STREAM_ROWS = 40_000
 SCENARIOS = ("steady", "visits_fall", "womens_wears_out")
-LEARNING_RATES = (0.01, 0.02, 0.05, 0.1)
+LEARNING_RATES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 CHOICE_STREAMS = 3
 WATCH_CHOICE_STREAMS = 6  # per scenario, for the choice of the drift watch
 _DATA: dict[str, object] = {}
@@ -146,6 +151,9 @@ def main(argv: list[str] | None = None) -> None:
                 print(scenario, {k: v.get("mean") for k, v in report["scenarios"][scenario]["summary"].items()},
                       flush=True)
     print(write_results("campaign_online.json", report, command))
+    if chosen != LEARNING_RATE or watch_chosen != DEFAULT_WATCH:
+        print(f"validation chose learning rate {chosen} and watch {watch_chosen!r}, not the served "
+              f"{LEARNING_RATE} and {DEFAULT_WATCH!r}: change them in online.py", flush=True)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,9 @@ WATCHES = ("pooled", "per_email")  # one watch on every error, or also one per e
 # per e-mail found every scripted change on the validation customers with no early alarm, pooled
 # two thirds (campaign_online.json, "watch_validation")
 DEFAULT_WATCH = "per_email"
+# the served learner's step size: the lowest mean online log loss over steady and changing streams
+# of validation customers (campaign_online.json, "validation"); the benchmark warns when it differs
+LEARNING_RATE = 0.1
 
 
 class OnlineCampaign:
@@ -70,7 +73,8 @@ class OnlineCampaign:
         if watch not in WATCHES:
             raise ValueError(f"unknown watch {watch!r}; expected one of {WATCHES}")
         self.champion = champion
-        options = {k: v for k, v in (("learning_rate", learning_rate), ("proximal", proximal)) if v is not None}
+        options = {"learning_rate": LEARNING_RATE if learning_rate is None else learning_rate,
+                   **({"proximal": proximal} if proximal is not None else {})}
         self.heads = [LogisticHead(layers[-1][0], layers[-1][1], **options) for layers in champion.members]
         delta = drift_delta if drift_delta is not None else ADWIN_DELTA
         arms = champion.n_arms if watch == "per_email" else 0
