@@ -189,7 +189,8 @@ def test_the_wide_design_starts_as_the_logistic_model_and_its_deep_part_learns_w
                                 network.NetConfig(max_epochs=0, members=1, design="wide"), seed=0)
     assert epochs == [0]
     design = network.standard_inputs(x, arm, 3, start.mean, start.scale, "wide")
-    visit = LogisticRegression(max_iter=5_000).fit(design[part.train], y[part.train, 0])
+    resample = network.bootstrap_rows(part.train, 0)  # member 0 of seed 0
+    visit = LogisticRegression(max_iter=5_000).fit(design[resample], y[resample, 0])
     rows = part.test
     assert np.allclose(start.predict(x[rows])[np.arange(len(rows)), arm[rows], 0],
                        visit.predict_proba(design[rows])[:, 1], atol=1e-5)
@@ -199,6 +200,10 @@ def test_the_wide_design_starts_as_the_logistic_model_and_its_deep_part_learns_w
     assert _womens_qini(trained, frame, rows) > _womens_qini(start, frame, rows) + 0.05
     saved = network.ArrayNet.from_state(trained.state())
     assert saved.design == "wide" and np.array_equal(saved.predict(x[:10]), trained.predict(x[:10]))
+    # members that keep their start still disagree where the data leaves the logistic model unsure
+    untrained, _ = network.fit(x, arm, y, part.train, part.validation, 3,
+                               network.NetConfig(max_epochs=0, members=3, design="wide"), seed=0)
+    assert (network.confidence(untrained.predict_members(x[rows])[:, :, 2, 0]) < 1.0).all()
 
 
 def test_the_wide_designs_numpy_form_answers_as_its_torch_form():

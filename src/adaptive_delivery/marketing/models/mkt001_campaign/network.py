@@ -196,6 +196,13 @@ def _arrays(net, design: str) -> list[tuple[np.ndarray, np.ndarray]]:
     return layers
 
 
+def bootstrap_rows(train: np.ndarray, seed: int) -> np.ndarray:
+    """A member's resample of the training rows for its wide part's start: members that keep
+    epoch 0 would otherwise be one logistic model, and their spread, the confidence, would be 0
+    where the data leaves the logistic model uncertain."""
+    return np.random.default_rng(seed).choice(train, len(train), replace=True)
+
+
 def logistic_start(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per outcome, a logistic regression on the design matrix (sklearn's defaults, as the baselines
     use): the wide part's starting weights (n_out, n_in) and biases."""
@@ -278,16 +285,18 @@ def fit_member(x: np.ndarray, arm: np.ndarray, y: np.ndarray, train: np.ndarray,
 def fit(x: np.ndarray, arm: np.ndarray, y: np.ndarray, train: np.ndarray, validation: np.ndarray, n_arms: int,
         config: NetConfig, seed: int, progress: Callable[[int, int, float, float], None] | None = None,
         ) -> tuple[ArrayNet, list[int]]:
-    """`config.members` networks from seeds derived from `seed`, standardised on the training rows."""
+    """`config.members` networks from seeds derived from `seed`, standardised on the training rows;
+    in the wide design each member's wide part starts from its own bootstrap of them."""
     mean = x[train].mean(axis=0)
     scale = x[train].std(axis=0)
     scale = np.where(scale > 0, scale, 1.0)
-    start = None
-    if config.design == "wide":
-        start = logistic_start(standard_inputs(x[train], arm[train], n_arms, mean, scale, "wide"), y[train])
     members, epochs = [], []
     for m in range(config.members):
         report = (lambda e, tl, vl, m=m: progress(m, e, tl, vl)) if progress else None
+        start = None
+        if config.design == "wide":
+            rows = bootstrap_rows(train, seed * 1_000 + m)
+            start = logistic_start(standard_inputs(x[rows], arm[rows], n_arms, mean, scale, "wide"), y[rows])
         layers, epoch = fit_member(x, arm, y, train, validation, n_arms, mean, scale, config, seed * 1_000 + m,
                                    report, start)
         members.append(layers)
