@@ -46,7 +46,7 @@ from adaptive_delivery.platform.spec import get
 BATCH = 250
 STREAM_ROWS = 40_000
 SCENARIOS = ("steady", "visits_fall", "womens_wears_out")
-LEARNING_RATES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
+LEARNING_RATES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 CHOICE_STREAMS = 3
 WATCH_CHOICE_STREAMS = 6  # per scenario, for the choice of the drift watch
 _DATA: dict[str, object] = {}

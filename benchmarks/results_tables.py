@@ -1111,9 +1111,10 @@ def headlines() -> str:
          f"points, blocks {ci(g['block_rate'], lambda x: f'{100 * x:+.2f}')} points, human opens "
          f"{ci(g['human_opens'], lambda x: f'{x:+,.0f}')} vs sending as written (sealed worlds)",
          "[MDL-007](docs/models/mdl-007.md#the-gate-in-the-twin) · `content_gate.json`"],
-        ["MKT-001 campaign", f"women's e-mail, visit uplift@30% {ci(h['ours']['womens_uplift_at_30'], f3)} "
+        ["MKT-001 campaign (in progress)", f"women's e-mail, visit uplift@30% {ci(h['ours']['womens_uplift_at_30'], f3)} "
          f"vs two-model logistic {h['two_model_logistic']['womens_uplift_at_30']['mean']:.3f} (paired "
-         f"{ci(hp['womens_uplift_at_30_minus_two_model_logistic'], lambda x: f'{x:+.3f}')}) and class transformation "
+         f"{ci(hp['womens_uplift_at_30_minus_two_model_logistic'], lambda x: f'{x:+.3f}')}; Qini "
+         f"{ci(hp['womens_qini_minus_two_model_logistic'], lambda x: f'{x:+.4f}')}) and class transformation "
          f"{h['class_transformation_gbm']['womens_uplift_at_30']['mean']:.3f} (Hillstrom, 5 splits; target: beat both)",
          "[MKT-001](docs/models/mkt-001.md) · `hillstrom_campaign.json`"],
         ["MKT-002 bid optimiser", f"a new campaign's first week: {ci(m['optimiser_prior']['share_of_oracle'], pc)} of the "

@@ -6,9 +6,10 @@ uplift of an e-mail is its head minus the no-e-mail head (a TARNet). The interac
 the e-mail as input, with its products with the customer's fields, and answers one e-mail at a time
 (an S-learner with interactions). The wide design is the interactions design with its input also
 wired straight to the output layer (wide and deep, Cheng et al. 2016): that wide part starts at the
-per-e-mail logistic regression fitted on the training rows and the deep part at zero, so training
-starts from the logistic model and validation decides how far the deep part moves away from it
-(epoch 0, the logistic model itself, is a candidate). Validation chooses between the designs.
+per-e-mail logistic regression (fitted on a bootstrap of the training rows, one per member) and the
+deep part at zero, so training starts from the logistic model and validation decides how far the
+deep part moves away from it (epoch 0, the logistic model itself, is a candidate). Validation
+chooses between the designs.
 
 Trained in torch; exported as plain arrays and answered in numpy (`ArrayNet`), so serving needs no
 torch. A few members from different seeds are averaged; their spread is the prediction's
@@ -198,8 +199,8 @@ def _arrays(net, design: str) -> list[tuple[np.ndarray, np.ndarray]]:
 
 def bootstrap_rows(train: np.ndarray, seed: int) -> np.ndarray:
     """A member's resample of the training rows for its wide part's start: members that keep
-    epoch 0 would otherwise be one logistic model, and their spread, the confidence, would be 0
-    where the data leaves the logistic model uncertain."""
+    epoch 0 would otherwise be one logistic model, so they would never disagree (confidence 1)
+    even where the data leaves the logistic model unsure."""
     return np.random.default_rng(seed).choice(train, len(train), replace=True)
 
 

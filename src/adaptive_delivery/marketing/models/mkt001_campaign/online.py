@@ -57,7 +57,7 @@ WATCHES = ("pooled", "per_email")  # one watch on every error, or also one per e
 DEFAULT_WATCH = "per_email"
 # the served learner's step size: the lowest mean online log loss over steady and changing streams
 # of validation customers (campaign_online.json, "validation"); the benchmark warns when it differs
-LEARNING_RATE = 0.1
+LEARNING_RATE = 0.5
 
 
 class OnlineCampaign:
