@@ -11,7 +11,7 @@ pipeline trains. All splits come from the same development file: the sealed thir
 judges the model independently.
 
 Run: `.venv/bin/python benchmarks/hillstrom_campaign.py --choose` (writes
-benchmarks/results/hillstrom_campaign.json); about 20 minutes on 2 cores.
+benchmarks/results/hillstrom_campaign.json); about 10 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def summarise(results: list[tuple[dict, dict]]) -> dict[str, object]:
 
 
 def choose(epochs: int) -> tuple[str, dict[str, object]]:
-    """Each design on the choice splits; the one with the higher mean women's Qini wins."""
+    """Each design on the choice splits; the one with the highest mean women's Qini wins."""
     report = {}
     for name, settings in DESIGNS.items():
         metrics = [m for m, _ in _run(CHOICE_SPLITS, epochs, settings)]

@@ -621,7 +621,7 @@ def hillstrom_campaign(data: dict, which: str) -> str:
         rows = [[design, ci(c["womens_uplift_at_30"], f4), ci(c["womens_qini"], f4), ci(c["visit_auc"], f3)]
                 for design, c in data["choice"].items()]
         return (f"The network's {len(rows)} designs on {len(data['choice_splits'])} choice splits; chosen: "
-                f"**{data['chosen_design']}** (higher women's Qini).\n\n"
+                f"**{data['chosen_design']}** (the highest women's Qini).\n\n"
                 + table(["design", "women's e-mail: uplift@30%", "Qini", "visit AUC"], rows))
     if which == "response":
         rows = []
@@ -1080,8 +1080,8 @@ def headlines() -> str:
     s = load("simulator.json")
     c = load("content_spam.json")
     g = load("content_gate.json")["summary"]["gated_minus_ungated"]
-    h = load("hillstrom_campaign.json")["uplift"]
-    hp = load("hillstrom_campaign.json")["paired"]
+    hillstrom = load("hillstrom_campaign.json")
+    h, hp = hillstrom["uplift"], hillstrom["paired"]
     m = load("bid_prior.json")["horizons"]["7"]
     gain = t["intervals"]["ppo"]["gain_vs_best_rule"]
     f3 = "{:.3f}".format

@@ -89,7 +89,8 @@ def _tiny_campaign_net(seed: int = 0, design: str = "heads"):
 
     rng = np.random.default_rng(seed)
     width, arms = len(hillstrom.FEATURES), len(hillstrom.ARMS)
-    n_in, n_out, skip = (width, arms * 2, 0) if design == "heads" else (width * arms + arms, 2, width * arms + arms)
+    n_in, n_out = (width, arms * 2) if design == "heads" else (width * arms + arms, 2)
+    skip = 0 if design == "heads" else n_in  # the wide design's output layer reads the input too
     layers = [(rng.normal(0, 0.3, (n_in, 8)).astype(np.float32), np.zeros(8, np.float32)),
               (rng.normal(0, 0.3, (8 + skip, n_out)).astype(np.float32), np.full(n_out, -1.8, np.float32))]
     return ArrayNet(np.zeros(width), np.ones(width), [layers], arms, 2, design)

@@ -34,7 +34,7 @@ from adaptive_delivery.marketing.models.mkt001_campaign import hillstrom
 from adaptive_delivery.marketing.models.mkt001_campaign.network import ArrayNet
 from adaptive_delivery.platform.monitoring.stability import check_stability
 from adaptive_delivery.platform.online.retraining import request_retraining
-from adaptive_delivery.platform.online.sgd import ADWIN_DELTA, ErrorDrift, LogisticHead
+from adaptive_delivery.platform.online.sgd import ADWIN_DELTA, PROXIMAL, ErrorDrift, LogisticHead
 from adaptive_delivery.platform.streams import Entry
 
 MODEL_ID = "MKT-001"
@@ -68,18 +68,15 @@ class OnlineCampaign:
     ADWIN's delta, is split over the watches). `benchmarks/campaign_online.py` chooses on
     validation customers."""
 
-    def __init__(self, champion: ArrayNet, learning_rate: float | None = None, proximal: float | None = None,
-                 drift_delta: float | None = None, watch: str = DEFAULT_WATCH) -> None:
+    def __init__(self, champion: ArrayNet, learning_rate: float = LEARNING_RATE, proximal: float = PROXIMAL,
+                 drift_delta: float = ADWIN_DELTA, watch: str = DEFAULT_WATCH) -> None:
         if watch not in WATCHES:
             raise ValueError(f"unknown watch {watch!r}; expected one of {WATCHES}")
         self.champion = champion
-        options = {"learning_rate": LEARNING_RATE if learning_rate is None else learning_rate,
-                   **({"proximal": proximal} if proximal is not None else {})}
-        self.heads = [LogisticHead(layers[-1][0], layers[-1][1], **options) for layers in champion.members]
-        delta = drift_delta if drift_delta is not None else ADWIN_DELTA
+        self.heads = [LogisticHead(layers[-1][0], layers[-1][1], learning_rate, proximal) for layers in champion.members]
         arms = champion.n_arms if watch == "per_email" else 0
-        self.drift = ErrorDrift(delta / (1 + arms))
-        self.arm_drift = [ErrorDrift(delta / (1 + arms)) for _ in range(arms)]
+        self.drift = ErrorDrift(drift_delta / (1 + arms))
+        self.arm_drift = [ErrorDrift(drift_delta / (1 + arms)) for _ in range(arms)]
         self.detections: list[int] = []  # customers seen when a watch fired (at the end of its batch)
         self.rows = 0
 
