@@ -36,6 +36,8 @@ from adaptive_delivery.twin.records import AddressRecords, hidden_state_posterio
 US_PER_S = 1_000_000
 US_PER_DAY = 86_400 * US_PER_S
 CLASS_INDEX = {c: i for i, c in enumerate(dyn.CLASS_NAMES)}
+# Truth columns of the records oracle blind to each subscriber's private standing with the filter.
+STANDING_BLIND_PREFIX = "standing_blind_p_"
 # Horizon over which a delivered message can still be opened (hours).
 OPEN_HORIZON_H = 72
 # Public blocklists (Spamhaus-like): listing threshold on spam-trap hits and listing length.
@@ -278,10 +280,14 @@ class World:
         # the records oracle: the same law with the address's hidden states as the sender could know them
         p_dead, p_full = hidden_state_posterior(pop, self.records, d, sub, cls, soft_full)
         seen_matrix = dyn.outcome_probabilities(**law, address_invalid=p_dead, mailbox_full=p_full).matrix()
+        # and the same oracle blind to each subscriber's private standing with the provider's filter,
+        # which no record shows directly (what that standing alone is worth to the oracle)
+        standing_blind = dyn.outcome_probabilities(**{**law, "subscriber_noise": 0.0}, address_invalid=p_dead,
+                                                   mailbox_full=p_full).matrix()
         self.records.observe(d, sub, cls, soft_full)
         return dict(
             cls=cls, block_kind=block_kind, soft_full=soft_full, deferred_first=deferred_first, matrix=matrix,
-            seen_matrix=seen_matrix,
+            seen_matrix=seen_matrix, standing_blind_matrix=standing_blind,
             pressure=pressure, limit=limit, rep=rep, spam=spam, quality=quality, hour=hour,
             trap=pop.trap[sub] & accepted, engagement=engagement,
         )
@@ -559,6 +565,8 @@ class World:
             "message_id": mid,
             **{f"p_{c}": mat[:, j].astype(np.float32) for j, c in enumerate(dyn.CLASS_NAMES)},
             **{f"seen_p_{c}": fate["seen_matrix"][:, j].astype(np.float32) for j, c in enumerate(dyn.CLASS_NAMES)},
+            **{f"{STANDING_BLIND_PREFIX}{c}": fate["standing_blind_matrix"][:, j].astype(np.float32)
+               for j, c in enumerate(dyn.CLASS_NAMES)},
             "true_class": np.array(dyn.CLASS_NAMES, dtype=object)[fate["cls"]],
             "spam_trap": fate["trap"], "complained": e["complained"], "human_open": e["opened"],
             "p_open": e["p_open"].astype(np.float32), "org_id": np.array([s.org_id for s in self.senders], dtype=object)[m["sender"]],
@@ -566,6 +574,7 @@ class World:
             "pressure": fate["pressure"].astype(np.float32),
             "hourly_limit": fate["limit"].astype(np.float32), "reputation": fate["rep"].astype(np.float32),
             "content_spamminess": fate["spam"].astype(np.float32), "content_quality": fate["quality"].astype(np.float32),
+            "subscriber_engagement": fate["engagement"].astype(np.float32),
         })
         n_ips = len(self.ip_names)
         limit_scale, _, _ = self._scales(d)
