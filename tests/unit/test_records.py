@@ -29,7 +29,8 @@ class _Recording(World):
         seen_dead_before = self.records.seen_dead[m["sub"]].copy()
         alive_day_before = self.records.alive_day[m["sub"]].copy()
         fate = super()._decide_fates(rng, d, m)
-        self.days.append(dict(fate, seen_dead_before=seen_dead_before, alive_day_before=alive_day_before, day=d))
+        self.days.append(dict(fate, seen_dead_before=seen_dead_before, alive_day_before=alive_day_before, day=d,
+                              sub=m["sub"].copy()))
         return fate
 
 
@@ -39,7 +40,7 @@ def recorded():
     for _ in range(10):
         world.step_day()
     cat = {k: np.concatenate([np.asarray(day[k]) for day in world.days]) for k in
-           ("matrix", "seen_matrix", "cls", "seen_dead_before", "alive_day_before")}
+           ("matrix", "seen_matrix", "standing_blind_matrix", "cls", "seen_dead_before", "alive_day_before", "sub")}
     return world, cat
 
 
@@ -70,6 +71,28 @@ def test_the_records_oracle_is_below_the_clairvoyant_and_above_chance(recorded):
     assert log_loss(y, seen, labels=range(5)) > log_loss(y, full, labels=range(5))
     for cls in (HARD, SOFT):
         assert 0.75 < roc_auc_score(y == cls, seen[:, cls]) < roc_auc_score(y == cls, full[:, cls])
+
+
+def test_the_standing_blind_oracle_differs_only_in_the_subscribers_filter_standing(recorded):
+    world, c = recorded
+    seen, blind = c["seen_matrix"], c["standing_blind_matrix"]
+    inbox, spam = CLASS_NAMES.index("inbox"), CLASS_NAMES.index("spam")
+    # where a message ends is the same law: only the split of accepted mail into inbox and spam moves
+    np.testing.assert_allclose(blind[:, inbox] + blind[:, spam], seen[:, inbox] + seen[:, spam], rtol=1e-9)
+    np.testing.assert_allclose(blind[:, 2:], seen[:, 2:], rtol=1e-9)
+    # by exactly the subscriber's private standing, on the logit of P(inbox | accepted) (where mail
+    # can be accepted at all: a known-dead address cannot)
+    accepted = seen[:, inbox] + seen[:, spam]
+    can = accepted > 1e-6
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    moved = logit(seen[can, inbox] / accepted[can]) - logit(blind[can, inbox] / accepted[can])
+    np.testing.assert_allclose(moved, world.pop.noise[c["sub"][can]], atol=1e-5)
+    assert can.mean() > 0.9
+    # and knowing the standing is worth something: the blind oracle ranks placement worse
+    truly = np.isin(c["cls"], (inbox, spam))
+    is_spam = c["cls"][truly] == spam
+    assert roc_auc_score(is_spam, seen[truly, spam] / accepted[truly]) > \
+        roc_auc_score(is_spam, blind[truly, spam] / accepted[truly]) + 0.01
 
 
 def test_keeping_records_changes_no_draw():

@@ -50,7 +50,8 @@ def test_lake_timestamps_are_microseconds_and_partitions_hold_their_day(tiny_wor
 
 
 def test_truth_is_kept_out_of_the_lake(tiny_world):
-    truth_cols = {"p_inbox", "p_spam", "true_class", "spam_trap", "open_prob_by_utc_hour", "hourly_limit"}
+    truth_cols = {"p_inbox", "p_spam", "true_class", "spam_trap", "open_prob_by_utc_hour", "hourly_limit",
+                  "standing_blind_p_inbox", "subscriber_engagement", "content_spamminess"}
     for f in (tiny_world / "lake").rglob("*.parquet"):
         assert not truth_cols & set(pq.read_schema(f).names), f
     assert (tiny_world / "truth" / "subscribers.parquet").exists()
