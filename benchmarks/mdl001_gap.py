@@ -5,8 +5,10 @@ the oracle. Every world is simulated, its features built by Spark and its traini
 Feast as the training pipeline does; MDL-001 is fitted with its defaults (Optuna's first trial)
 and scored on the last 7 days against every message's true class.
 
-Rows (the fate head, P(accepted, soft bounce, hard bounce, block), is MDL-001's own in all of them):
+Rows (the fate head, P(accepted, soft bounce, hard bounce, block), is MDL-001's own in all of them
+but `oracle_fates` and the oracles):
 - `mdl001`: MDL-001 as it trains, its placement head learned from the panel's placements.
+- `oracle_fates`: MDL-001's placement head with the oracle's fate head (what the fate head costs).
 - `opens_stacked`: the same head with one more input, the logit of P(human open within a day |
   accepted) from gradient-boosted trees trained on every accepted message (opens are seen for all
   mail; spam-folder mail is rarely opened), opens counted only up to the end of the training window.
@@ -51,7 +53,7 @@ from adaptive_delivery.platform.training.steps import (
 from adaptive_delivery.twin.simulator import STANDING_BLIND_PREFIX
 
 OPEN_WITHIN = pd.Timedelta(hours=24)
-ROWS = ("mdl001", "opens_stacked", "every_placement_linear", "every_placement_trees",
+ROWS = ("mdl001", "oracle_fates", "opens_stacked", "every_placement_linear", "every_placement_trees",
         "every_placement_and_content_traits", "every_placement_content_and_engagement", "oracle_standing_blind",
         "oracle")
 # What the twin knows of a message and no sender does (truth columns), by row.
@@ -133,7 +135,13 @@ def world_rows(root: Path, seed: int, size: WorldSize) -> list[dict]:
     scaled_train, scaled_test = model._nn_inputs(x_train), model._nn_inputs(x_test)
     panel = np.isin(data.y, (0, 1))
     accepted = mdl.fates(data.y) == 0
+    blind, oracle = truth_probabilities(root / "truth", hold["message_id"], mdl.CLASSES,
+                                        (STANDING_BLIND_PREFIX, ORACLE_PREFIX))
     rows = [score("mdl001", y, model.predict_proba(test.X))]
+    spam = model.predict_spam_given_accepted(test.X)
+    accepted_oracle = oracle[:, 0] + oracle[:, 1]
+    rows.append(score("oracle_fates", y, np.column_stack([accepted_oracle * (1 - spam), accepted_oracle * spam,
+                                                          oracle[:, 2:]])))
 
     cutoff = pd.to_datetime(train["event_timestamp"], utc=True).max()
     opened, counts = opened_within_a_day(root / "lake", train, cutoff)
@@ -165,8 +173,6 @@ def world_rows(root: Path, seed: int, size: WorldSize) -> list[dict]:
         trees = _trees(with_hidden(x_train, train)[truly_accepted], truly_spam)
         rows.append(score(name, y, with_head(trees.predict_proba(with_hidden(x_test, hold))[:, 1])))
 
-    blind, oracle = truth_probabilities(root / "truth", hold["message_id"], mdl.CLASSES,
-                                        (STANDING_BLIND_PREFIX, ORACLE_PREFIX))
     rows += [score("oracle_standing_blind", y, blind), score("oracle", y, oracle)]
     return [{"seed": seed, "panel_rows": int(panel.sum()), "accepted_rows": int(truly_accepted.sum()), **r}
             for r in rows]

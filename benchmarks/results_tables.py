@@ -293,6 +293,34 @@ def mdl001_sealed(data: dict, _: str) -> str:
             f"{'met' if ece['met'] else 'missed'}).")
 
 
+MDL001_GAP_ROWS = {
+    "mdl001": "MDL-001 (placement learned from the panel)",
+    "oracle_fates": "MDL-001's placement with the oracle's fate head",
+    "opens_stacked": "+ P(human open) learned from all accepted mail as an input",
+    "every_placement_linear": "placement of every accepted message (logistic)",
+    "every_placement_trees": "placement of every accepted message (trees)",
+    "every_placement_and_content_traits": "… + the content's hidden spamminess and quality",
+    "every_placement_content_and_engagement": "… + the subscriber's hidden engagement",
+    "oracle_standing_blind": "oracle blind to the subscriber's standing with the filter",
+    "oracle": "oracle (the headline's)",
+}
+
+
+def mdl001_gap(data: dict, _: str) -> str:
+    f3 = "{:.3f}".format
+    found = data["intervals"]
+    rows = [[label, ci(found[k]["spam_given_accepted_auc"], f3), ci(found[k]["macro_roc_auc"], f3),
+             ci(found[k]["gap_to_oracle"], f3), ci(found[k]["ece"], f3)]
+            for k, label in MDL001_GAP_ROWS.items() if k in found]
+    w = data["world"]
+    return (f"Validation worlds {', '.join(map(str, data['seeds']))} ({w['subscribers']:,} subscribers × "
+            f"{w['days']} days, the last {w['holdout_days']} held out); MDL-001 with its defaults; every row but "
+            "the oracles and the second keeps MDL-001's fate head and changes only P(spam | accepted). Mean [95% interval] "
+            "over worlds.\n\n"
+            + table(["placement learned from", "P(spam | accepted) ROC-AUC", "macro ROC-AUC",
+                     "gap to the oracle", "calibration error"], rows))
+
+
 def serving_latency(data: dict, _: str) -> str:
     labels = {"in_process_predict": "registered model in process (floor)",
               "mlserver_ours_explicit_features": "our MLServer runtime, features given",
@@ -858,6 +886,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "online_read.json": online_read, "mdl001_quality.json": mdl001, "mdl001_quality_seed8.json": mdl001,
     "mdl001_panel_20k.json": mdl001, "mdl001_panel_default_world.json": mdl001, "mdl003_heldout.json": mdl003, "mdl009_heldout.json": mdl009,
     "mdl003_sealed.json": mdl003_sealed, "mdl009_sealed.json": mdl009_sealed, "mdl001_sealed.json": mdl001_sealed,
+    "mdl001_gap.json": mdl001_gap,
     "serving_latency.json": serving_latency, "serving_load.json": serving_load, "decision_path.json": decision_path,
     "content_spam.json": content_spam, "content_spam_base.json": content_spam, "content_latency.json": content_latency,
     "content_gate.json": content_gate, "content_gate_validation.json": content_gate_validation,
@@ -950,6 +979,18 @@ def plot_mdl001_sealed(data: dict) -> bytes:
     return _auc_bars({who: [c["mean"] for c in cs] for who, cs in cells.items()}, [label for label, _ in rows],
                      "ROC-AUC on the sealed worlds' holdouts (95% interval)",
                      errors={who: _errors(cs) for who, cs in cells.items()})
+
+
+def plot_mdl001_gap(data: dict) -> bytes:
+    """P(spam | accepted)'s ROC-AUC, row by row, with its interval."""
+    plt, fig, ax = _figure()
+    names = [k for k in MDL001_GAP_ROWS if k in data["intervals"]]
+    cells = [data["intervals"][k]["spam_given_accepted_auc"] for k in names]
+    ax.barh([MDL001_GAP_ROWS[k] for k in names], [c["mean"] for c in cells], color="tab:purple", xerr=_errors(cells))
+    ax.set_xlim(0.5, 0.85)
+    ax.set_xlabel("P(spam | accepted) ROC-AUC on the validation holdouts (mean, 95% interval)")
+    ax.invert_yaxis()
+    return _png(plt, fig)
 
 
 def plot_mdl003_sealed(data: dict) -> bytes:
@@ -1046,6 +1087,7 @@ PLOTS: dict[str, Callable[[dict], bytes]] = {
     "content_gate.json": plot_content_gate,
     "mdl003_sealed.json": plot_mdl003_sealed,
     "mdl001_sealed.json": plot_mdl001_sealed,
+    "mdl001_gap.json": plot_mdl001_gap,
     "ingest_scaling.json": plot_ingest_scaling,
     "mdl009_sealed.json": plot_mdl009_sealed,
     "mdl001_quality.json": plot_mdl001,
