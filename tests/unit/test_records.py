@@ -7,6 +7,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 from adaptive_delivery.twin import records as rec
 from adaptive_delivery.twin.config import WorldConfig
 from adaptive_delivery.twin.dynamics import CLASS_NAMES
+from adaptive_delivery.twin.population import FILTER_STANDING_SD
 from adaptive_delivery.twin.simulator import World
 
 HARD, SOFT = CLASS_NAMES.index("hard_bounce"), CLASS_NAMES.index("soft_bounce")
@@ -80,14 +81,20 @@ def test_the_standing_blind_oracle_differs_only_in_the_subscribers_filter_standi
     # where a message ends is the same law: only the split of accepted mail into inbox and spam moves
     np.testing.assert_allclose(blind[:, inbox] + blind[:, spam], seen[:, inbox] + seen[:, spam], rtol=1e-9)
     np.testing.assert_allclose(blind[:, 2:], seen[:, 2:], rtol=1e-9)
-    # by exactly the subscriber's private standing, on the logit of P(inbox | accepted) (where mail
-    # can be accepted at all: a known-dead address cannot)
+    # the law with the standing averaged over its spread (checked here by a finer quadrature), so the
+    # blind oracle is calibrated over subscribers though it knows no one's standing
     accepted = seen[:, inbox] + seen[:, spam]
     can = accepted > 1e-6
     logit = lambda p: np.log(p / (1 - p))  # noqa: E731
-    moved = logit(seen[can, inbox] / accepted[can]) - logit(blind[can, inbox] / accepted[can])
-    np.testing.assert_allclose(moved, world.pop.noise[c["sub"][can]], atol=1e-5)
+    without = logit(seen[can, inbox] / accepted[can]) - world.pop.noise[c["sub"][can]]
+    nodes, weights = np.polynomial.hermite.hermgauss(40)
+    shifts = np.sqrt(2.0) * FILTER_STANDING_SD * nodes
+    expected = (1 / (1 + np.exp(-(without[:, None] + shifts))) * weights).sum(axis=1) / np.sqrt(np.pi)
+    np.testing.assert_allclose(blind[can, inbox] / accepted[can], expected, atol=1e-4)
     assert can.mean() > 0.9
+    realised = (c["cls"] == inbox).sum()
+    p = blind[:, inbox]
+    assert abs(realised - p.sum()) < 4 * np.sqrt((p * (1 - p)).sum()) + 3
     # and knowing the standing is worth something: the blind oracle ranks placement worse
     truly = np.isin(c["cls"], (inbox, spam))
     is_spam = c["cls"][truly] == spam

@@ -21,6 +21,8 @@ TZ_OFFSETS = np.array([-8, -7, -6, -5, -3, 0, 1, 2, 3, 5, 8, 9, 10], dtype=np.in
 TZ_WEIGHTS = np.array([0.12, 0.05, 0.10, 0.20, 0.04, 0.08, 0.14, 0.06, 0.03, 0.05, 0.05, 0.04, 0.04])
 # Daily chance that a valid address goes dead (list decay of roughly 20% a year).
 STALE_HAZARD_PER_DAY = 0.0006
+# Spread of each subscriber's private standing with the provider's filter (`noise`, a logit shift).
+FILTER_STANDING_SD = 0.6
 # Full mailboxes: the share full when an address joins, the daily chance an emptied one fills
 # (more for people who hardly read their mail) and the daily chance a full one is emptied.
 MAILBOX_FULL_AT_JOIN = 0.008
@@ -108,7 +110,7 @@ class Population:
         self.curve[idx] = _open_curves(rng, n, corporate)
         self.weekday[idx] = _weekday_habits(rng, n, corporate)
         self.engagement_logit[idx] = rng.normal(-1.35, 1.1, n) - 0.8 * (prov == PROVIDERS.index(_by_name("disposable")))
-        self.noise[idx] = rng.normal(0.0, 0.6, n)
+        self.noise[idx] = rng.normal(0.0, FILTER_STANDING_SD, n)
         self.complainer[idx] = rng.random(n) < 0.03
         if tenure_days is None:
             self.signup_day[idx] = day

@@ -22,7 +22,14 @@ from adaptive_delivery.delivery.events.schema import TS
 from adaptive_delivery.twin import dynamics as dyn
 from adaptive_delivery.twin.config import SenderConfig, WorldConfig
 from adaptive_delivery.twin.content import Content, make_content
-from adaptive_delivery.twin.population import ACQUISITION, CLIENTS, DEVICES, NEVER, Population
+from adaptive_delivery.twin.population import (
+    ACQUISITION,
+    CLIENTS,
+    DEVICES,
+    FILTER_STANDING_SD,
+    NEVER,
+    Population,
+)
 from adaptive_delivery.twin.providers import (
     N_PROVIDERS,
     PROVIDER_INDEX,
@@ -36,8 +43,11 @@ from adaptive_delivery.twin.records import AddressRecords, hidden_state_posterio
 US_PER_S = 1_000_000
 US_PER_DAY = 86_400 * US_PER_S
 CLASS_INDEX = {c: i for i, c in enumerate(dyn.CLASS_NAMES)}
-# Truth columns of the records oracle blind to each subscriber's private standing with the filter.
+# Truth columns of the records oracle blind to each subscriber's private standing with the filter,
+# and the Gauss-Hermite nodes (logit shift, weight) over which it averages the standing.
 STANDING_BLIND_PREFIX = "standing_blind_p_"
+_NODES, _WEIGHTS = np.polynomial.hermite.hermgauss(9)
+STANDING_NODES = tuple(zip(np.sqrt(2.0) * FILTER_STANDING_SD * _NODES, _WEIGHTS / np.sqrt(np.pi), strict=True))
 # Horizon over which a delivered message can still be opened (hours).
 OPEN_HORIZON_H = 72
 # Public blocklists (Spamhaus-like): listing threshold on spam-trap hits and listing length.
@@ -281,9 +291,12 @@ class World:
         p_dead, p_full = hidden_state_posterior(pop, self.records, d, sub, cls, soft_full)
         seen_matrix = dyn.outcome_probabilities(**law, address_invalid=p_dead, mailbox_full=p_full).matrix()
         # and the same oracle blind to each subscriber's private standing with the provider's filter,
-        # which no record shows directly (what that standing alone is worth to the oracle)
-        standing_blind = dyn.outcome_probabilities(**{**law, "subscriber_noise": 0.0}, address_invalid=p_dead,
-                                                   mailbox_full=p_full).matrix()
+        # which no record shows directly: the law averaged over the standing's spread (what that
+        # standing alone is worth to the oracle)
+        standing_blind = sum(
+            weight * dyn.outcome_probabilities(**{**law, "subscriber_noise": shift}, address_invalid=p_dead,
+                                               mailbox_full=p_full).matrix()
+            for shift, weight in STANDING_NODES)
         self.records.observe(d, sub, cls, soft_full)
         return dict(
             cls=cls, block_kind=block_kind, soft_full=soft_full, deferred_first=deferred_first, matrix=matrix,
