@@ -22,7 +22,7 @@ _deliverability_subscriber = subscriber_features[[
     "engagement_score", "days_since_last_open", "opens_30d", "clicks_30d", "emails_received_30d", "bounce_history",
     "complaint_history", "hard_bounces_total", "soft_bounces_total", "days_since_last_bounce", "inbox_placements_30d",
     "spam_placements_30d", "days_since_last_click", "typical_response_hours", "tenure_days", "email_domain",
-    "domain_category", "provider",
+    "domain_category", "provider", "days_since_last_delivery", "emails_received_total",
 ]]
 
 services = {

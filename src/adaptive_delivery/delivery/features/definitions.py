@@ -54,6 +54,7 @@ SUBSCRIBER_FEATURES: dict[str, str] = {
     "engagement_consistency": "float", "hard_bounces_total": "int", "soft_bounces_total": "int",
     "complaints_total": "int", "bounce_history": "int", "complaint_history": "int", "tenure_days": "float",
     "days_since_last_bounce": "float", "inbox_placements_30d": "int", "spam_placements_30d": "int",
+    "days_since_last_delivery": "float", "emails_received_total": "int",
     "email_domain": "str", "domain_category": "str", "provider": "str", "client": "str", "device": "str",
 }
 SENDER_METRICS: dict[str, str] = {

@@ -64,6 +64,7 @@ def subscriber_features(inp: dict) -> pd.DataFrame:
     out = inp["outcomes"]
     bounced = out[out["status"] == "bounced"]
     placed = out[(out["status"] == "accepted") & out["placement"].notna()]
+    accepted = out[out["status"] == "accepted"]
     subs = inp["subscribers"]
     frames = []
     for t in inp["snapshots"].subscriber():
@@ -83,6 +84,8 @@ def subscriber_features(inp: dict) -> pd.DataFrame:
         s = inp["sends"]
         recent = s[(s["send_ts"] >= month) & (s["send_ts"] < T)]
         f["emails_received_30d"] = recent.groupby("subscriber_id").size().reindex(f.index).fillna(0).astype("int64")
+        before = s[s["send_ts"] < T]
+        f["emails_received_total"] = before.groupby("subscriber_id").size().reindex(f.index).fillna(0).astype("int64")
         open_hours = _share_table(o, o["event_ts"].dt.hour, 24, f.index)
         f["open_hour_heatmap"] = list(open_hours)
         f["click_hour_heatmap"] = list(_share_table(c, c["event_ts"].dt.hour, 24, f.index))
@@ -95,6 +98,8 @@ def subscriber_features(inp: dict) -> pd.DataFrame:
         f["hard_bounces_total"] = b[b["bounce_class"] == "hard"].groupby("subscriber_id").size().reindex(f.index).fillna(0).astype("int64")
         f["soft_bounces_total"] = b[b["bounce_class"] == "soft"].groupby("subscriber_id").size().reindex(f.index).fillna(0).astype("int64")
         f["days_since_last_bounce"] = ((T - b.groupby("subscriber_id")["event_ts"].max()) / DAY).reindex(f.index).fillna(fd.NEVER_DAYS)
+        d = accepted[accepted["event_ts"] < T]
+        f["days_since_last_delivery"] = ((T - d.groupby("subscriber_id")["event_ts"].max()) / DAY).reindex(f.index).fillna(fd.NEVER_DAYS)
         p = placed[(placed["event_ts"] < T) & (placed["event_ts"] >= month)]
         for where in ("inbox", "spam"):
             f[f"{where}_placements_30d"] = p[p["placement"] == where].groupby("subscriber_id").size().reindex(f.index).fillna(0).astype("int64")

@@ -129,8 +129,10 @@ def subscriber_features(spark: SparkSession, inp: dict) -> DataFrame:
             F.sum((F.col("event_ts") >= month).cast("long")).alias(f"{name}s_30d"),
         )
 
-    sends_30d = (inp["sends"].crossJoin(snaps).filter((F.col("send_ts") < F.col("T")) & (F.col("send_ts") >= month))
-                 .groupBy("subscriber_id", "T").agg(F.count("*").alias("emails_received_30d")))
+    sends_30d = (inp["sends"].crossJoin(snaps).filter(F.col("send_ts") < F.col("T"))
+                 .groupBy("subscriber_id", "T").agg(
+                     F.sum((F.col("send_ts") >= month).cast("long")).alias("emails_received_30d"),
+                     F.count("*").alias("emails_received_total")))
 
     def heatmap(events: DataFrame, bucket: Column, width: int, name: str) -> DataFrame:
         counts = (events.crossJoin(snaps).filter(F.col("event_ts") < F.col("T")).withColumn("b", bucket)
@@ -156,6 +158,11 @@ def subscriber_features(spark: SparkSession, inp: dict) -> DataFrame:
                   .groupBy("subscriber_id", "T").agg(
                       F.sum((F.col("placement") == "inbox").cast("long")).alias("inbox_placements_30d"),
                       F.sum((F.col("placement") == "spam").cast("long")).alias("spam_placements_30d")))
+    # the last time the address took a message: how long it has gone unproven (the records' view
+    # of whether it still lives)
+    accepted = inp["outcomes"].filter((F.col("status") == "accepted") & F.col("subscriber_id").isNotNull())
+    deliveries = (accepted.crossJoin(snaps).filter(F.col("event_ts") < F.col("T"))
+                  .groupBy("subscriber_id", "T").agg(F.max("event_ts").alias("last_delivery")))
     complaints = (inp["complaints"].filter(F.col("subscriber_id").isNotNull()).crossJoin(snaps)
                   .filter(F.col("event_ts") < F.col("T")).groupBy("subscriber_id", "T").agg(F.count("*").alias("complaints_total")))
     grid = (inp["subscribers"].crossJoin(snaps).filter(F.col("signup_ts") < F.col("T"))
@@ -165,7 +172,7 @@ def subscriber_features(spark: SparkSession, inp: dict) -> DataFrame:
                  heatmap(opens, F.hour("event_ts"), 24, "open_hour_heatmap"),
                  heatmap(clicks, F.hour("event_ts"), 24, "click_hour_heatmap"),
                  heatmap(opens, (F.dayofweek("event_ts") + 5) % 7, 7, "open_weekday_heatmap"),
-                 response, bounces, placements, complaints):
+                 response, bounces, placements, deliveries, complaints):
         f = f.join(part, ["subscriber_id", "T"], "left")
     zeros24 = F.array(*[F.lit(0.0)] * 24)
     days_since = lambda c: F.coalesce((_us("T") - _us(c)) / F.lit(float(US_PER_DAY)), F.lit(fd.NEVER_DAYS))  # noqa: E731
@@ -177,6 +184,7 @@ def subscriber_features(spark: SparkSession, inp: dict) -> DataFrame:
         F.coalesce("opens_30d", F.lit(0)).cast("long").alias("opens_30d"),
         F.coalesce("clicks_30d", F.lit(0)).cast("long").alias("clicks_30d"),
         F.coalesce("emails_received_30d", F.lit(0)).cast("long").alias("emails_received_30d"),
+        F.coalesce("emails_received_total", F.lit(0)).cast("long").alias("emails_received_total"),
         F.coalesce("open_hour_heatmap", zeros24).alias("open_hour_heatmap"),
         F.coalesce("click_hour_heatmap", zeros24).alias("click_hour_heatmap"),
         F.coalesce("open_weekday_heatmap", F.array(*[F.lit(0.0)] * 7)).alias("open_weekday_heatmap"),
@@ -185,6 +193,7 @@ def subscriber_features(spark: SparkSession, inp: dict) -> DataFrame:
         F.coalesce("soft_bounces_total", F.lit(0)).cast("long").alias("soft_bounces_total"),
         F.coalesce("complaints_total", F.lit(0)).cast("long").alias("complaints_total"),
         days_since("last_bounce").alias("days_since_last_bounce"),
+        days_since("last_delivery").alias("days_since_last_delivery"),
         F.coalesce("inbox_placements_30d", F.lit(0)).cast("long").alias("inbox_placements_30d"),
         F.coalesce("spam_placements_30d", F.lit(0)).cast("long").alias("spam_placements_30d"),
         ((_us("T") - _us("signup_ts")) / F.lit(float(US_PER_DAY))).alias("tenure_days"),

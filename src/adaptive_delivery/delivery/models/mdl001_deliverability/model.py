@@ -36,6 +36,7 @@ NUMERIC = [
     "subscriber_features__soft_bounces_total", "subscriber_features__days_since_last_bounce",
     "subscriber_features__inbox_placements_30d", "subscriber_features__spam_placements_30d",
     "subscriber_features__days_since_last_click", "subscriber_features__typical_response_hours",
+    "subscriber_features__days_since_last_delivery", "subscriber_features__emails_received_total",
     *[f"sender_domain_features__{c}" for c in (
         "sent_24h", "hard_bounce_rate_24h", "soft_bounce_rate_24h", "block_rate_24h", "deferral_rate_24h",
         "complaint_rate_24h", "open_rate_24h", "volume_today", "volume_this_hour", "warmup_stage", "domain_age_days",
