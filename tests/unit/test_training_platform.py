@@ -13,7 +13,12 @@ from adaptive_delivery.platform.bundle import TrainedModel
 from adaptive_delivery.platform.monitoring.drift import check_drift, drift_columns
 from adaptive_delivery.platform.spec import PROFILES, get, profile
 from adaptive_delivery.platform.training.dataset import Dataset, TrainingDataError
-from adaptive_delivery.platform.training.steps import cv_score, split_training_set, tune_step
+from adaptive_delivery.platform.training.steps import (
+    beats_on_every_fold,
+    cv_score,
+    split_training_set,
+    tune_step,
+)
 from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
 
 QUICK = profile("quick")
@@ -55,16 +60,45 @@ def test_tuning_tries_the_baseline_first_and_keeps_it_unless_a_trial_scores_high
 
     def score(spec_, data, params, prof):
         tried.append(params)
-        return 1.0 if params == mdl.baseline_params() else 0.5
+        return [1.0, 1.0, 1.0] if params == mdl.baseline_params() else [0.5, 0.5, 0.5]
 
-    monkeypatch.setattr("adaptive_delivery.platform.training.steps.cv_score", score)
+    monkeypatch.setattr("adaptive_delivery.platform.training.steps.cv_fold_scores", score)
+    best = _tune(spec, tmp_path)
+    assert tried[0] == mdl.baseline_params() and len(tried) == QUICK.trials + 1  # the baseline and the draws
+    assert best == mdl.baseline_params()
+
+
+def _tune(spec, tmp_path) -> dict:
     path = tmp_path / "train.parquet"
     _frame(300).to_parquet(path)
     tracking = Tracking(default_tracking_uri(tmp_path / "mlflow"), "tune-test")
     run_id = tracking.start_parent("tune-test", {}, {})
-    best = tune_step(spec, tracking, run_id, QUICK, path, tmp_path / "best.json")
-    assert tried[0] == mdl.baseline_params() and len(tried) == QUICK.trials + 1  # the baseline and the draws
-    assert best == mdl.baseline_params()
+    return tune_step(spec, tracking, run_id, QUICK, path, tmp_path / "best.json")
+
+
+@pytest.mark.parametrize("draw_folds, replaces", [([0.9, 0.9, 0.9], False), ([0.6, 0.6, 0.8], False),
+                                                   ([0.71, 0.71, 0.71], True)])
+def test_a_draw_replaces_the_baseline_only_when_it_beats_it_on_every_fold(tmp_path, monkeypatch, draw_folds,
+                                                                          replaces):
+    """A higher mean won on one lucky fold (the second case: 0.667 against 0.633) keeps the
+    defaults; a draw better on every fold replaces them."""
+    spec = get("MDL-001")
+    baseline_folds = [0.7, 0.5, 0.7] if draw_folds[0] < 0.9 else [0.95, 0.95, 0.95]
+
+    def score(spec_, data, params, prof):
+        return baseline_folds if params == mdl.baseline_params() else draw_folds
+
+    monkeypatch.setattr("adaptive_delivery.platform.training.steps.cv_fold_scores", score)
+    best = _tune(spec, tmp_path)
+    assert (best != mdl.baseline_params()) == replaces
+
+
+def test_beating_on_every_fold_needs_every_comparable_fold():
+    assert beats_on_every_fold([0.8, 0.9], [0.7, 0.8])
+    assert not beats_on_every_fold([0.8, 0.7], [0.7, 0.8])
+    assert beats_on_every_fold([0.8, float("nan")], [0.7, 0.9])  # a fold either could not score is left out
+    assert not beats_on_every_fold([float("nan")], [0.7])
+    assert not beats_on_every_fold([0.8, 0.9], [0.7])
 
 
 def _frame(n=1500, seed=0, days=14):

@@ -139,8 +139,9 @@ def _cap_rows(frame: pd.DataFrame, limit: int | None, seed: int = 0) -> pd.DataF
     return frame.sample(limit, random_state=seed).sort_values("event_timestamp", kind="stable").reset_index(drop=True)
 
 
-def cv_score(spec: ModelSpec, data: Dataset, params: dict, profile: TrainingProfile) -> float:
-    """Mean primary metric over time-series folds: train on the past, score on the next block."""
+def cv_fold_scores(spec: ModelSpec, data: Dataset, params: dict, profile: TrainingProfile) -> list[float]:
+    """The primary metric on each time-series fold: train on the past, score on the next block
+    (folds whose past lacks a class are left out, the same ones for every parameter set)."""
     from sklearn.model_selection import TimeSeriesSplit
 
     scores = []
@@ -154,13 +155,27 @@ def cv_score(spec: ModelSpec, data: Dataset, params: dict, profile: TrainingProf
         scores.append(classification_report(valid.y, proba, spec.classes, spec.partial_labels)[spec.primary_metric])
     if not scores:
         raise TrainingDataError("no cross-validation fold holds every class; the training window is too short")
-    return float(np.nanmean(scores))
+    return [float(s) for s in scores]
+
+
+def cv_score(spec: ModelSpec, data: Dataset, params: dict, profile: TrainingProfile) -> float:
+    """Mean primary metric over the time-series folds (`cv_fold_scores`)."""
+    return float(np.nanmean(cv_fold_scores(spec, data, params, profile)))
+
+
+def beats_on_every_fold(challenger: list[float], baseline: list[float]) -> bool:
+    """Whether a trial's fold scores are higher than the baseline's on every fold both scored: on a
+    few folds of a sample, a higher mean alone is often the luck of one fold, and the defaults it
+    would replace were chosen on validation worlds."""
+    pairs = [(c, b) for c, b in zip(challenger, baseline, strict=False) if not (np.isnan(c) or np.isnan(b))]
+    return bool(pairs) and len(challenger) == len(baseline) and all(c > b for c, b in pairs)
 
 
 def tune_step(spec: ModelSpec, tracking: Tracking, run_id: str, profile: TrainingProfile, train_path: str | Path,
               params_out: str | Path, seed: int = 0) -> dict:
     """Optuna (TPE) over the spec's search space, starting from the spec's baseline parameters when
-    it declares them; every trial is an MLflow run under this step."""
+    it declares them (a draw replaces them only if it beats them on every fold); every trial is an
+    MLflow run under this step."""
     import mlflow
     import optuna
 
@@ -172,13 +187,24 @@ def tune_step(spec: ModelSpec, tracking: Tracking, run_id: str, profile: Trainin
         baseline = spec.baseline_params is not None
         if baseline:  # one trial more than the profile's draws, so the search itself is not cut short
             study.enqueue_trial(spec.baseline_params(), skip_if_exists=True)
-        study.optimize(lambda trial: cv_score(spec, data, spec.search_space(trial, profile), profile),
-                       n_trials=profile.trials + int(baseline), callbacks=[_trial_logger(f"cv_{spec.primary_metric}", tracking.experiment_id())])
-        best = dict(study.best_params)
+
+        def objective(trial) -> float:
+            folds = cv_fold_scores(spec, data, spec.search_space(trial, profile), profile)
+            trial.set_user_attr("folds", folds)
+            return float(np.nanmean(folds))
+
+        study.optimize(objective, n_trials=profile.trials + int(baseline),
+                       callbacks=[_trial_logger(f"cv_{spec.primary_metric}", tracking.experiment_id())])
+        chosen = study.best_trial
+        if baseline and chosen.number != 0:  # the baseline is trial 0; a draw replaces it only clearly
+            first = study.trials[0]
+            if not beats_on_every_fold(chosen.user_attrs["folds"], first.user_attrs["folds"]):
+                chosen = first
+        best = dict(chosen.params)
         mlflow.log_params({f"best_{k}": v for k, v in best.items()})
-        mlflow.log_metrics({f"best_cv_{spec.primary_metric}": study.best_value, "trials": len(study.trials),
-                            "tuning_rows": len(data)})
-        tracking.log_to(run_id, params=best, metrics={f"cv_{spec.primary_metric}": study.best_value})
+        mlflow.log_metrics({f"best_cv_{spec.primary_metric}": chosen.value, "trials": len(study.trials),
+                            "tuning_rows": len(data), "kept_baseline": float(baseline and chosen.number == 0)})
+        tracking.log_to(run_id, params=best, metrics={f"cv_{spec.primary_metric}": chosen.value})
         Path(params_out).parent.mkdir(parents=True, exist_ok=True)
         Path(params_out).write_text(json.dumps(best, indent=2))
     return best
