@@ -55,6 +55,22 @@ def test_the_compiled_ensemble_answers_as_the_registered_one_within_1e6(bundle):
     assert np.array_equal(served.predict_proba(columns), got)
 
 
+def test_a_value_far_outside_training_moves_the_linear_parts_no_further_than_the_training_extreme(bundle):
+    """A rate that jumps for one new campaign must not drive the placement regression (a linear
+    model) to certainty: beyond the training's 99.9% quantile the answer stays where it was."""
+    column = "sender_domain_features__soft_bounce_rate_24h"
+    rows = _frame(50, 2)
+    model = bundle.model
+    high = model._bounds[1][model.columns.index(column)]
+    at_edge, far = rows.assign(**{column: high}), rows.assign(**{column: high * 1e4 + 1e3})
+    encoded = [mdl.dataset_from_frame(r, bundle.categories).X for r in (at_edge, far)]
+    np.testing.assert_array_equal(*(model.predict_spam_given_accepted(x) for x in encoded))
+    far = far[mdl.FEATURES]
+    served = bundle.for_serving()
+    np.testing.assert_allclose(served.predict_proba(far), bundle.predict_proba(far), atol=1e-6)
+    assert np.isfinite(served.predict_proba(far)).all()
+
+
 def test_a_compiled_form_that_disagrees_is_refused(bundle, monkeypatch):
     real = CompiledEnsemble.predict_proba
     monkeypatch.setattr(CompiledEnsemble, "predict_proba", lambda self, x: real(self, x) + 1e-4)

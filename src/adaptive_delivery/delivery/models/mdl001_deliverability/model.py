@@ -146,11 +146,22 @@ def derived_rates(inbox: np.ndarray, spam: np.ndarray, opens: np.ndarray,
                 spam / np.where(placed > 0, placed, np.nan))
 
 
-def scaled_inputs(a: np.ndarray, median: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+# Where the network's and the placement regression's inputs are clipped: the training values'
+# 0.1% and 99.9% quantiles. A linear model extrapolates: a rate that was near-constant in training
+# and jumps for one new campaign (a domain's soft bounces) put whole campaigns at P(spam) > 0.9.
+CLIP_QUANTILES = (0.001, 0.999)
+
+
+def scaled_inputs(a: np.ndarray, median: np.ndarray, mean: np.ndarray, std: np.ndarray,
+                  bounds: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """The network's and the placement regression's inputs: missing values imputed with the
-    training medians, standardised, then one missing-indicator per column (float32)."""
+    training medians, clipped to the training range (`bounds`; none for a model saved before
+    there were bounds), standardised, then one missing-indicator per column (float32)."""
     miss = np.isnan(a)
-    a = (np.where(miss, median, a) - mean) / std
+    a = np.where(miss, median, a)
+    if bounds is not None:
+        a = np.clip(a, *bounds)
+    a = (a - mean) / std
     return np.concatenate([a, miss.astype(np.float64)], axis=1).astype(np.float32)
 
 
@@ -353,10 +364,13 @@ class DeliverabilityEnsemble:
         a = X[self.columns].to_numpy(dtype=np.float64)
         self._median = np.nan_to_num(np.nanmedian(a, axis=0))  # an all-missing column imputes 0
         filled = np.where(np.isnan(a), self._median, a)
+        self._bounds = tuple(np.quantile(filled, CLIP_QUANTILES, axis=0))
+        filled = np.clip(filled, *self._bounds)
         self._mean, self._std = filled.mean(axis=0), filled.std(axis=0) + 1e-6
 
     def _nn_inputs(self, X: pd.DataFrame) -> np.ndarray:
-        return scaled_inputs(X[self.columns].to_numpy(dtype=np.float64), self._median, self._mean, self._std)
+        return scaled_inputs(X[self.columns].to_numpy(dtype=np.float64), self._median, self._mean, self._std,
+                             getattr(self, "_bounds", None))
 
     def _fit_net(self, X: pd.DataFrame, y: np.ndarray) -> None:
         import torch
@@ -518,6 +532,7 @@ class CompiledEnsemble:
         self.net = None if model.net is None or model.config.nn_weight <= 0 else _NumpyNet.of(model.net)
         self.nn_weight = model.config.nn_weight
         self.median, self.mean, self.std = model._median, model._mean, model._std
+        self.bounds = getattr(model, "_bounds", None)
         calibration = getattr(model, "fate_calibration", None)
         self.calibration = calibration
         self.spam_prior, self.placement = model.spam_prior, None
@@ -533,7 +548,7 @@ class CompiledEnsemble:
         a = self._with_derived(np.asarray(encoded, dtype=np.float64))
         matrix = np.ascontiguousarray(a, dtype=np.float32)
         p = self.xgb.predict(matrix)
-        scaled = (scaled_inputs(a, self.median, self.mean, self.std)
+        scaled = (scaled_inputs(a, self.median, self.mean, self.std, self.bounds)
                   if self.net is not None or self.placement is not None else None)
         if self.net is not None:
             p = (1 - self.nn_weight) * p + self.nn_weight * self.net.proba(scaled)
