@@ -16,6 +16,7 @@ from adaptive_delivery.delivery.events.lake import EventsLake
 from adaptive_delivery.delivery.events.outcome_store import OutcomeStore
 from adaptive_delivery.delivery.events.schema import DIMENSION_SCHEMAS, TIME_COLUMN
 from adaptive_delivery.delivery.events.stream import LakeSink, replay
+from adaptive_delivery.delivery.features import definitions as fd
 from adaptive_delivery.delivery.features.online_push import PUSHED, OnlinePush
 from adaptive_delivery.platform import feature_store as st
 from adaptive_delivery.platform import packed_features as pk
@@ -99,7 +100,7 @@ def test_a_world_streamed_leaves_the_online_store_the_batch_path_leaves(built_fe
     assert min(a for a, _ in values) == -1.0 and max(a for a, _ in values) > 0  # a quiet provider and a busy one
     streamed, built = (_online_rows(tmp_path / h, h, SUBSCRIBER_VIEW) for h in ("stream", "batch"))
     subscribers = ref["subscriber"][ref["subscriber"]["event_timestamp"] == clock.floor("1D")]
-    assert len(built) == len(subscribers) * 25 and len(subscribers) > 50  # 25 features per subscriber
+    assert len(built) == len(subscribers) * len(fd.SUBSCRIBER_FEATURES) and len(subscribers) > 50  # every feature
     pd.testing.assert_frame_equal(streamed.drop(columns="value"), built.drop(columns="value"))
     for a, b, feature in zip(streamed["value"], built["value"], built["feature_name"], strict=True):
         a, b = _value(a), _value(b)
