@@ -8,7 +8,7 @@ makes the two views one world.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -113,8 +113,27 @@ def inbox_probability(
 ) -> np.ndarray:
     """P(inbox | accepted): reputation, content, the subscriber's engagement and published rules;
     `inbox_shift` moves the provider's filter for all bulk mail (a scenario's tightening)."""
+    return sigmoid(inbox_logit(provider, reputation, engagement, spamminess, quality, one_click, domain_age_days,
+                               complaint_rate, subscriber_noise, strictness_scale, inbox_shift))
+
+
+def inbox_logit(
+    provider: np.ndarray,
+    reputation: np.ndarray | float,
+    engagement: np.ndarray | float,
+    spamminess: np.ndarray | float,
+    quality: np.ndarray | float,
+    one_click: np.ndarray | bool,
+    domain_age_days: np.ndarray | float,
+    complaint_rate: np.ndarray | float,
+    subscriber_noise: np.ndarray | float = 0.0,
+    strictness_scale: np.ndarray | float = 1.0,
+    inbox_shift: np.ndarray | float = 0.0,
+) -> np.ndarray:
+    """The filter's score behind `inbox_probability`: the subscriber's standing adds to it, so a law
+    averaged over that standing needs the score once, not the whole law per standing."""
     p = np.asarray(provider)
-    logit = (
+    return (
         provider_array("inbox_intercept")[p]
         + 0.065 * (np.asarray(reputation, float) - REPUTATION_ESTABLISHED)
         + provider_array("engagement_weight")[p] * (np.asarray(engagement, float) - 0.25) * 4.0
@@ -126,7 +145,6 @@ def inbox_probability(
         + subscriber_noise
         + inbox_shift
     )
-    return sigmoid(logit)
 
 
 def content_block_probability(provider: np.ndarray, spamminess: np.ndarray | float) -> np.ndarray:
@@ -151,6 +169,11 @@ class OutcomeProbabilities:
     def matrix(self) -> np.ndarray:
         """Columns in CLASS_NAMES order; rows sum to one."""
         return np.stack([self.p_inbox, self.p_spam, self.p_soft, self.p_hard, self.p_block], axis=1)
+
+    def with_inbox_share(self, q_inbox: np.ndarray) -> OutcomeProbabilities:
+        """The same fates with accepted mail split into inbox and spam by `q_inbox` instead."""
+        accepted = self.p_inbox + self.p_spam
+        return replace(self, p_inbox=accepted * q_inbox, p_spam=accepted * (1.0 - q_inbox))
 
 
 def outcome_probabilities(

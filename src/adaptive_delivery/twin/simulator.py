@@ -48,6 +48,8 @@ CLASS_INDEX = {c: i for i, c in enumerate(dyn.CLASS_NAMES)}
 STANDING_BLIND_PREFIX = "standing_blind_p_"
 _NODES, _WEIGHTS = np.polynomial.hermite.hermgauss(9)
 STANDING_NODES = tuple(zip(np.sqrt(2.0) * FILTER_STANDING_SD * _NODES, _WEIGHTS / np.sqrt(np.pi), strict=True))
+FILTER_INPUTS = ("provider", "reputation", "engagement", "spamminess", "quality", "one_click", "domain_age_days",
+                 "complaint_rate", "strictness_scale", "inbox_shift")  # the law's inputs to the filter's score
 # Horizon over which a delivered message can still be opened (hours).
 OPEN_HORIZON_H = 72
 # Public blocklists (Spamhaus-like): listing threshold on spam-trap hits and listing length.
@@ -289,14 +291,14 @@ class World:
         deferred_first = (accepted & (rng.random(n) < p_defer_then_ok)) | (is_soft & ~soft_full)
         # the records oracle: the same law with the address's hidden states as the sender could know them
         p_dead, p_full = hidden_state_posterior(pop, self.records, d, sub, cls, soft_full)
-        seen_matrix = dyn.outcome_probabilities(**law, address_invalid=p_dead, mailbox_full=p_full).matrix()
+        seen = dyn.outcome_probabilities(**law, address_invalid=p_dead, mailbox_full=p_full)
+        seen_matrix = seen.matrix()
         # and the same oracle blind to each subscriber's private standing with the provider's filter,
         # which no record shows directly: the law averaged over the standing's spread (what that
-        # standing alone is worth to the oracle)
-        standing_blind = sum(
-            weight * dyn.outcome_probabilities(**{**law, "subscriber_noise": shift}, address_invalid=p_dead,
-                                               mailbox_full=p_full).matrix()
-            for shift, weight in STANDING_NODES)
+        # standing alone is worth to the oracle). The standing moves only the filter's score.
+        score = dyn.inbox_logit(**{k: law[k] for k in FILTER_INPUTS}, subscriber_noise=0.0)
+        blind_inbox = sum(weight * dyn.sigmoid(score + shift) for shift, weight in STANDING_NODES)
+        standing_blind = seen.with_inbox_share(blind_inbox).matrix()
         self.records.observe(d, sub, cls, soft_full)
         return dict(
             cls=cls, block_kind=block_kind, soft_full=soft_full, deferred_first=deferred_first, matrix=matrix,
