@@ -8,8 +8,9 @@
 - `bare`: in process, no server: the registered model's predict_proba on feature rows, and its
   compiled form on the same rows.
 
-p50 / p99 for batches of 1 and 1,000, then a load of concurrent clients for a fixed time on `ours`
-and on `stock` (decisions per second, errors). Clients run in the serving environment
+p50 / p99 for batches of 1 and 1,000, then `ours` stage by stage for a batch of 1,000 in one
+process (`benchmarks/decision_stages.py`: where the time goes), then a load of concurrent clients
+for a fixed time on `ours` and on `stock` (decisions per second, errors). Clients run in the serving environment
 (`benchmarks/decision_clients.py`); every cell runs with the serving process's native settings
 (`serving.local.SERVING_ENV`). Needs `make run` first (a world and a champion) and
 `redis-server` on PATH. Run: `.venv/bin/python benchmarks/decision_path.py` (writes
@@ -55,6 +56,19 @@ def _client(args, work: Path, ports: tuple[int, int], **cell) -> dict:
         raise RuntimeError(f"client {cell}: {done.stderr[-2000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
     print(json.dumps({**cell, **result}), flush=True)
+    return result
+
+
+def _stages(work: Path, folder: Path, feature_store: dict) -> dict:
+    """`ours` stage by stage for a batch of 1,000, in one serving-environment process
+    (`benchmarks/decision_stages.py`), while the server idles."""
+    cmd = [str(local.SERVING_PYTHON), str(REPO / "benchmarks" / "decision_stages.py"), "--model", str(folder),
+           "--feature-store", json.dumps(feature_store), "--messages", str(work / "messages.parquet")]
+    done = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=REPO, timeout=1800)
+    if done.returncode != 0:
+        raise RuntimeError(f"stages: {done.stderr[-2000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    print(json.dumps(result), flush=True)
     return result
 
 
@@ -131,6 +145,7 @@ def main() -> None:
                 "bare_compiled_model_in_process": _time(lambda part=part: compiled.predict_proba(part), args.requests),
             }
             results[f"batch_{batch}"] = cells
+        results["stages_batch_1000"] = _stages(work, folder, feature_store)
         results["load"] = {
             name: _client(args, work, ports, path=path, batch=1000, clients=args.clients, seconds=args.seconds)
             for name, path in (("ours_grpc_raw_entity_keys_packed", "ours"), ("stock_xgboost_grpc_raw_features_given", "stock"))}

@@ -351,9 +351,13 @@ def decision_path(data: dict, _: str) -> str:
                   str(v["errors"]), num(v["decisions_per_s"]), f"{v['p50_ms']:.0f} / {v['p99_ms']:.0f} ms"]
                  for k, v in data["load"].items()]
     met = ", ".join(f"{k.replace('_', ' ')}: {'yes' if v else '**no**'}" for k, v in data["targets"].items())
+    stages = data.get("stages_batch_1000")
+    stage_table = "" if stages is None else "\n\n" + table(
+        [f"`ours`, stage by stage (batch of {num(stages['batch'])}, one process)", "p50", "p99"],
+        [[name, f"{t['p50_ms']:.2f} ms", f"{t['p99_ms']:.2f} ms"] for name, t in stages["stages"].items()])
     return (table(["path (p50 / p99)", "batch of 1", "batch of 1,000"], rows) + "\n\n" +
             table(["load, batches of 1,000", "clients", "seconds", "requests", "errors", "decisions/s", "p50 / p99"],
-                  load_rows) + f"\n\nTargets: {met}. The compiled model differs from the registered one by at "
+                  load_rows) + stage_table + f"\n\nTargets: {met}. The compiled model differs from the registered one by at "
             f"most {data['compiled_max_abs_gap']:.1e} on these messages.")
 
 
