@@ -98,23 +98,11 @@ def auth_block_probability(
     return np.where(requires, np.where(no_auth, 0.92, np.where(no_dmarc, 0.35, 0.0)), np.where(no_auth, 0.10, 0.0))
 
 
-def inbox_probability(
-    provider: np.ndarray,
-    reputation: np.ndarray | float,
-    engagement: np.ndarray | float,
-    spamminess: np.ndarray | float,
-    quality: np.ndarray | float,
-    one_click: np.ndarray | bool,
-    domain_age_days: np.ndarray | float,
-    complaint_rate: np.ndarray | float,
-    subscriber_noise: np.ndarray | float = 0.0,
-    strictness_scale: np.ndarray | float = 1.0,
-    inbox_shift: np.ndarray | float = 0.0,
-) -> np.ndarray:
-    """P(inbox | accepted): reputation, content, the subscriber's engagement and published rules;
-    `inbox_shift` moves the provider's filter for all bulk mail (a scenario's tightening)."""
-    return sigmoid(inbox_logit(provider, reputation, engagement, spamminess, quality, one_click, domain_age_days,
-                               complaint_rate, subscriber_noise, strictness_scale, inbox_shift))
+def inbox_probability(*args, **kwargs) -> np.ndarray:
+    """P(inbox | accepted), the sigmoid of `inbox_logit` (same arguments): reputation, content, the
+    subscriber's engagement and published rules; `inbox_shift` moves the provider's filter for all
+    bulk mail (a scenario's tightening)."""
+    return sigmoid(inbox_logit(*args, **kwargs))
 
 
 def inbox_logit(
