@@ -9,6 +9,7 @@ returns the day's event tables plus its truth tables. Nothing loops per message 
 from __future__ import annotations
 
 import hashlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -48,8 +49,9 @@ CLASS_INDEX = {c: i for i, c in enumerate(dyn.CLASS_NAMES)}
 STANDING_BLIND_PREFIX = "standing_blind_p_"
 _NODES, _WEIGHTS = np.polynomial.hermite.hermgauss(9)
 STANDING_NODES = tuple(zip(np.sqrt(2.0) * FILTER_STANDING_SD * _NODES, _WEIGHTS / np.sqrt(np.pi), strict=True))
-FILTER_INPUTS = ("provider", "reputation", "engagement", "spamminess", "quality", "one_click", "domain_age_days",
-                 "complaint_rate", "strictness_scale", "inbox_shift")  # the law's inputs to the filter's score
+# the law's inputs to the filter's score, but the subscriber's standing (read from the function:
+# a hand list that missed one would silently take its default)
+FILTER_INPUTS = tuple(name for name in inspect.signature(dyn.inbox_logit).parameters if name != "subscriber_noise")
 # Horizon over which a delivered message can still be opened (hours).
 OPEN_HORIZON_H = 72
 # Public blocklists (Spamhaus-like): listing threshold on spam-trap hits and listing length.
