@@ -38,6 +38,18 @@ class TrainedModel:
         """Bundles pickled before a field existed load with that field's default."""
         self.__dict__.update({"segment": "", "offsets": {}, **state})
 
+    @property
+    def inputs(self) -> list[str]:
+        """The raw columns a caller supplies: the features, with the element columns of an array
+        feature (`name[k]`, `training.dataset.ELEMENT`) given as the array `name` once."""
+        from adaptive_delivery.platform.training.dataset import ELEMENT
+
+        out: dict[str, None] = {}
+        for col in self.features:
+            match = ELEMENT.match(col)
+            out[match["base"] if match else col] = None
+        return list(out)
+
     def encode(self, frame: pd.DataFrame | Mapping[str, np.ndarray]) -> pd.DataFrame:
         X, _ = encode(frame, self.features, self.categorical, self.categories)
         return X

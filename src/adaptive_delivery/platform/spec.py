@@ -159,6 +159,18 @@ class ModelSpec:
     # Turns predicted probabilities into the action the caller takes, given the rows they were
     # predicted for (a policy may read a feature of the row); None: probabilities only.
     decide: Callable[[np.ndarray, pd.DataFrame], np.ndarray] | None = field(default=None, compare=False, repr=False)
+    # Metrics of its own beside the classification report's, from (labels, class probabilities),
+    # computed the same way for the model, the oracles and the baseline (MDL-005: the AUC and
+    # calibration of P(open) and P(click), each a sum of its classes).
+    report: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None = field(default=None, compare=False, repr=False)
+    # The best rule an operator would run, as class probabilities for the holdout's rows (read from
+    # their features): the evaluation logs its metrics beside the model's as `baseline_*`.
+    baseline: Callable[[pd.DataFrame], np.ndarray] | None = field(default=None, compare=False, repr=False)
+    # The referee for a simulated world: (truth folder, holdout rows) -> (each row's true label, the
+    # records oracle's and the clairvoyant's class probabilities). None: the message truth tables'
+    # `true_class`, `seen_p_*` and `p_*` columns (MDL-001's classes).
+    truth: Callable[[Path, pd.DataFrame], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = field(
+        default=None, compare=False, repr=False)
     # Feature discovery (spec §9.1): the fields it could read and how its outcomes are cut; its
     # `to_dataset` then takes `extra` (column -> kind) for a shadow trial. None: it takes no part.
     discovery: Discovery | None = field(default=None, compare=False, repr=False)

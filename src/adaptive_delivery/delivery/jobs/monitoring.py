@@ -63,7 +63,7 @@ def monitor(dep: Deployment, model_id: str, start: datetime, end: datetime) -> d
     from adaptive_delivery.platform.spec import get
     from adaptive_delivery.platform.training.registry import CHAMPION, alias_metrics
     from adaptive_delivery.platform.training.steps import (
-        oracle_probabilities,
+        referee,
         registered_bundle,
         training_frame,
     )
@@ -99,7 +99,7 @@ def monitor(dep: Deployment, model_id: str, start: datetime, end: datetime) -> d
         return {"model_id": model_id, "retrain": [], "alerts": ["no labelled outcomes in the window"], "summary": "no data"}
     oracle = None
     if (dep.truth / "messages").is_dir():
-        oracle = oracle_probabilities(dep.truth, cur_frame["message_id"], spec.classes)
+        oracle = referee(spec, dep.truth, cur_frame)[1]
     out_dir = dep.reports / "monitor" / model_id / f"{end:%Y-%m-%dT%H%M}"
     out_dir.mkdir(parents=True, exist_ok=True)
     bundle = registered_bundle(client, spec, f"models:/{spec.registered_name}/{version}")

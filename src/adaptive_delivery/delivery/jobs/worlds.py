@@ -98,6 +98,8 @@ def score_world(spec: ModelSpec, root: Path, seed: int, size: WorldSize, profile
     for name in spec.metrics:
         row[name] = m.get(name, float("nan"))
         row[f"oracle_{name}"] = m.get(f"oracle_{name}", float("nan"))
+        if spec.baseline is not None:
+            row[f"baseline_{name}"] = m.get(f"baseline_{name}", float("nan"))
     return row | timings
 
 
@@ -111,6 +113,9 @@ def summarise(spec: ModelSpec, rows: pd.DataFrame) -> dict[str, object]:
         found[name] = {"model": interval(rows[name].to_numpy()).to_dict(),
                        "oracle": interval(rows[f"oracle_{name}"].to_numpy()).to_dict(),
                        "gap": interval((rows[f"oracle_{name}"] - rows[name]).to_numpy()).to_dict()}
+        if f"baseline_{name}" in rows and not rows[f"baseline_{name}"].isna().any():
+            found[name]["baseline"] = interval(rows[f"baseline_{name}"].to_numpy()).to_dict()
+            found[name]["over_baseline"] = interval((rows[name] - rows[f"baseline_{name}"]).to_numpy()).to_dict()
     targets: dict[str, object] = {}
     primary = found.get(spec.primary_metric)
     if spec.max_gap_to_oracle is not None and primary is not None:

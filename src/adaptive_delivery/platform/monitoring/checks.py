@@ -119,7 +119,7 @@ def metric_upper_bound(spec: ModelSpec, y: np.ndarray, proba: np.ndarray, resamp
                        seed: int = 0) -> float | None:
     """The bootstrap upper bound (UPPER_QUANTILE) of the primary metric on these outcomes: a day of
     mail is a sample, and a drop that this bound still shows is not the sample's luck."""
-    from adaptive_delivery.platform.training.evaluation import classification_report
+    from adaptive_delivery.platform.training.evaluation import spec_report
 
     rng = np.random.default_rng(seed)
     values = []
@@ -127,7 +127,7 @@ def metric_upper_bound(spec: ModelSpec, y: np.ndarray, proba: np.ndarray, resamp
         idx = rng.integers(0, len(y), len(y))
         if len(np.unique(y[idx])) < len(np.unique(y)):
             continue
-        v = classification_report(y[idx], proba[idx], spec.classes, spec.partial_labels).get(spec.primary_metric)
+        v = spec_report(spec, y[idx], proba[idx]).get(spec.primary_metric)
         if v is not None and np.isfinite(v):
             values.append(v)
     return float(np.quantile(values, UPPER_QUANTILE)) if values else None
@@ -212,7 +212,7 @@ def monitor(spec: ModelSpec, bundle, reference: pd.DataFrame, current: pd.DataFr
             oracle_proba: np.ndarray | None = None, seen_before: list[dict] | None = None) -> MonitorResult:
     """Compare `current` (labelled rows of the window) with `reference` (the training window);
     `seen_before`: the calibration gaps the previous day's check of this champion found."""
-    from adaptive_delivery.platform.training.evaluation import classification_report
+    from adaptive_delivery.platform.training.evaluation import spec_report
     from adaptive_delivery.platform.training.steps import LABEL
 
     out_dir = Path(out_dir)
@@ -228,9 +228,8 @@ def monitor(spec: ModelSpec, bundle, reference: pd.DataFrame, current: pd.DataFr
     shifted = feature_shift(ref_data.X, cur_data.X, columns)
     y = current[LABEL].to_numpy(dtype=int)
     present = len(np.unique(y)) >= 2
-    value = (classification_report(y, cur_proba, spec.classes, spec.partial_labels).get(spec.primary_metric)
-             if present else None)
-    oracle = (classification_report(y, oracle_proba, spec.classes, spec.partial_labels).get(spec.primary_metric)
+    value = spec_report(spec, y, cur_proba).get(spec.primary_metric) if present else None
+    oracle = (spec_report(spec, y, oracle_proba).get(spec.primary_metric)
               if present and oracle_proba is not None else None)
     value = None if value is None or not np.isfinite(value) else float(value)
     oracle = None if oracle is None or not np.isfinite(oracle) else float(oracle)

@@ -3,6 +3,7 @@ a time-based split, and the checks that stop a bad training set before anything 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -40,13 +41,24 @@ def encode(frame: pd.DataFrame | Mapping[str, np.ndarray], feature_columns: list
     missing values -> -1), so training and serving encode identically. Column by column in numpy:
     serving encodes one message at a time, where pandas' per-column overhead would cost more than
     the model."""
-    missing = [c for c in feature_columns if c not in frame]
+    elements = {c: m for c in feature_columns if c not in frame and (m := ELEMENT.match(c)) and m["base"] in frame}
+    missing = [c for c in feature_columns if c not in frame and c not in elements]
     if missing:
         raise TrainingDataError(f"training frame is missing feature columns {missing}")
     categories = dict(categories or {})
-    n = len(frame) if isinstance(frame, pd.DataFrame) else len(frame[feature_columns[0]]) if feature_columns else 0
+    first = (elements[feature_columns[0]]["base"] if feature_columns[0] in elements else feature_columns[0]) \
+        if feature_columns else None
+    n = len(frame) if isinstance(frame, pd.DataFrame) else len(frame[first]) if first is not None else 0
     out = np.empty((n, len(feature_columns)), dtype=np.float64, order="F")  # columns written whole
-    numeric = [j for j, col in enumerate(feature_columns) if col not in categorical]
+    stacked: dict[str, np.ndarray] = {}
+    for j, col in enumerate(feature_columns):
+        if col in elements:
+            base = elements[col]["base"]
+            if base not in stacked:
+                stacked[base] = array_rows(frame[base], n)
+            k = int(elements[col]["k"])
+            out[:, j] = stacked[base][:, k] if k < stacked[base].shape[1] else np.nan
+    numeric = [j for j, col in enumerate(feature_columns) if col not in categorical and col not in elements]
     try:  # one conversion for every numeric column when they all convert as they are
         if isinstance(frame, pd.DataFrame):
             out[:, numeric] = frame[[feature_columns[j] for j in numeric]].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -69,6 +81,25 @@ def encode(frame: pd.DataFrame | Mapping[str, np.ndarray], feature_columns: list
         out[:, j] = np.where(present, _vocabulary_index(tuple(vocab)).get_indexer(text), -1)
     index = frame.index if isinstance(frame, pd.DataFrame) else None
     return pd.DataFrame(out, columns=list(feature_columns), index=index).reset_index(drop=True), categories
+
+
+# A numeric feature column named `name[k]` reads element k of the array feature `name` (an hour of
+# a 24-hour heatmap): models read array features one scalar at a time.
+ELEMENT = re.compile(r"^(?P<base>.+)\[(?P<k>\d+)\]$")
+
+
+def array_rows(values, n: int) -> np.ndarray:
+    """An array feature as an (n, width) float matrix: from a 2-D array, or one array (or None,
+    NaN) per row; a missing row is all NaN."""
+    if isinstance(values, np.ndarray) and values.ndim == 2:
+        return values.astype(np.float64)
+    rows = list(values)
+    width = max((len(r) for r in rows if r is not None and np.ndim(r) == 1), default=0)
+    out = np.full((n, width), np.nan)
+    for i, r in enumerate(rows):
+        if r is not None and np.ndim(r) == 1 and len(r) == width:
+            out[i] = np.asarray(r, dtype=np.float64)
+    return out
 
 
 @lru_cache(maxsize=256)

@@ -11,9 +11,13 @@ rows whose class is known, each weighted so the seen members of a group stand fo
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.metrics import f1_score, log_loss, precision_recall_curve, roc_auc_score
+
+if TYPE_CHECKING:
+    from adaptive_delivery.platform.spec import ModelSpec
 
 Partial = Mapping[int, tuple[int, ...]]
 
@@ -105,3 +109,22 @@ def classification_report(y: np.ndarray, proba: np.ndarray, classes: tuple[str, 
                                      sample_weight=w))
     out["rows"] = float(len(y))
     return out
+
+
+def spec_report(spec: ModelSpec, y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """The classification report plus the spec's own metrics (`ModelSpec.report`): what every
+    evaluation, gate and monitor of that model reads its primary metric from."""
+    out = classification_report(y, proba, spec.classes, spec.partial_labels)
+    if spec.report is not None:
+        out.update(spec.report(np.asarray(y).astype(int), proba))
+    return out
+
+
+def binary_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 15) -> float:
+    """ECE of one probability (equal-width bins, weighted by rows): how far the mean prediction of
+    each bin is from the share of positives in it."""
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    which = np.clip(np.digitize(p, np.linspace(0, 1, bins + 1)[1:-1]), 0, bins - 1)
+    count = np.bincount(which, minlength=bins)
+    gap = np.abs(np.bincount(which, y, bins) - np.bincount(which, p, bins))
+    return float(gap.sum() / max(count.sum(), 1))

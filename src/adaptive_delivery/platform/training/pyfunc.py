@@ -13,7 +13,7 @@ from adaptive_delivery.platform.bundle import TrainedModel
 
 BUNDLE_ARTIFACT = "bundle"
 # What the model needs at load time; listed explicitly (inferring them costs seconds per model).
-RUNTIME_LIBRARIES = ("numpy", "pandas", "scikit-learn", "xgboost", "torch", "joblib", "mlflow-skinny")
+RUNTIME_LIBRARIES = ("numpy", "pandas", "scikit-learn", "xgboost", "lightgbm", "torch", "joblib", "mlflow-skinny")
 
 
 class BundlePyfunc(mlflow.pyfunc.PythonModel):
@@ -42,7 +42,7 @@ def log_bundle(bundle_path: str | Path, example: pd.DataFrame, name: str = "mode
     from mlflow.models import infer_signature
 
     bundle = TrainedModel.load(bundle_path)
-    sample = example[bundle.features].head(50).reset_index(drop=True)
+    sample = example[bundle.inputs].head(50).reset_index(drop=True)
     signature = infer_signature(sample, bundle.predict_frame(sample))
     return mlflow.pyfunc.log_model(name=name, python_model=BundlePyfunc(), artifacts={BUNDLE_ARTIFACT: str(bundle_path)},
                                    signature=signature, pip_requirements=pip_requirements())

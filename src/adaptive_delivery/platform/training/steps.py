@@ -22,7 +22,7 @@ from adaptive_delivery.platform.training.dataset import (
     check_training_set,
     time_split,
 )
-from adaptive_delivery.platform.training.evaluation import classification_report, label_weights
+from adaptive_delivery.platform.training.evaluation import label_weights, spec_report
 from adaptive_delivery.platform.training.tracking import Tracking
 
 LABEL = "label"
@@ -152,7 +152,7 @@ def cv_fold_scores(spec: ModelSpec, data: Dataset, params: dict, profile: Traini
         model = spec.fit(train, params, profile)
         valid = data.subset(np.isin(np.arange(len(data)), valid_idx))
         proba = model.predict_proba(valid.X)
-        scores.append(classification_report(valid.y, proba, spec.classes, spec.partial_labels)[spec.primary_metric])
+        scores.append(spec_report(spec, valid.y, proba)[spec.primary_metric])
     if not scores:
         raise TrainingDataError("no cross-validation fold holds every class; the training window is too short")
     return [float(s) for s in scores]
@@ -322,6 +322,17 @@ def truth_labels(truth_dir: str | Path, message_ids: pd.Series, classes: tuple[s
     return aligned["true_class"].map(index).to_numpy(dtype=int)
 
 
+def referee(spec: ModelSpec, truth_dir: str | Path, holdout: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(true labels, records oracle, clairvoyant) for the holdout's rows: the spec's own referee
+    (`ModelSpec.truth`) or the message truth tables' classes."""
+    if spec.truth is not None:
+        return spec.truth(Path(truth_dir), holdout)
+    y = truth_labels(truth_dir, holdout["message_id"], spec.classes)
+    oracle, clairvoyant = truth_probabilities(truth_dir, holdout["message_id"], spec.classes,
+                                              (ORACLE_PREFIX, CLAIRVOYANT_PREFIX))
+    return y, oracle, clairvoyant
+
+
 def oracle_probabilities(truth_dir: str | Path, message_ids: pd.Series, classes: tuple[str, ...]) -> np.ndarray:
     """The records oracle's class probabilities for these messages (rows in the given order)."""
     return truth_probabilities(truth_dir, message_ids, classes)[0]
@@ -330,7 +341,7 @@ def oracle_probabilities(truth_dir: str | Path, message_ids: pd.Series, classes:
 def evaluate_bundle(spec: ModelSpec, bundle: TrainedModel, holdout: pd.DataFrame) -> dict[str, float]:
     """The spec's metrics for a trained model on a holdout frame."""
     proba = bundle.predict_proba(holdout)
-    return classification_report(holdout[LABEL].to_numpy(dtype=int), proba, spec.classes, spec.partial_labels)
+    return spec_report(spec, holdout[LABEL].to_numpy(dtype=int), proba)
 
 
 def evaluate_step(spec: ModelSpec, tracking: Tracking, run_id: str, model_path: str | Path, holdout_path: str | Path,
@@ -347,24 +358,24 @@ def evaluate_step(spec: ModelSpec, tracking: Tracking, run_id: str, model_path: 
         proba = bundle.predict_proba(holdout)
         oracle = oracle_metrics = clairvoyant_metrics = None
         if truth_dir:  # the referee knows every message's class, seen by the sender or not
-            y = truth_labels(truth_dir, holdout["message_id"], spec.classes)
+            y, oracle, clairvoyant = referee(spec, truth_dir, holdout)
         else:  # a real sender's holdout: the rows whose class it saw
             known, _ = label_weights(y, len(spec.classes), spec.partial_labels)
             if not known.all():
                 holdout, y, proba = holdout[known].reset_index(drop=True), y[known], proba[known]
-        metrics = classification_report(y, proba, spec.classes)
+        metrics = spec_report(spec, y, proba)
         if truth_dir:
-            oracle, clairvoyant = truth_probabilities(truth_dir, holdout["message_id"], spec.classes,
-                                                      (ORACLE_PREFIX, CLAIRVOYANT_PREFIX))
-            oracle_metrics = classification_report(y, oracle, spec.classes)
-            clairvoyant_metrics = classification_report(y, clairvoyant, spec.classes)
+            oracle_metrics = spec_report(spec, y, oracle)
+            clairvoyant_metrics = spec_report(spec, y, clairvoyant)
+        baseline_metrics = spec_report(spec, y, spec.baseline(holdout)) if spec.baseline is not None else {}
         report_out = Path(report_out)
         plot = report.reliability_plot(y, proba, spec.classes, report_out.parent / "reliability.png", oracle)
         actions = report.action_table(spec.decide(proba, holdout), y, spec.classes) if spec.decide else None
         report.write_html(report_out, f"{spec.model_id} {spec.name}: holdout evaluation", metrics, oracle_metrics, y, proba,
                           spec.classes, bundle.feature_importance(), plot, actions, clairvoyant_metrics)
         logged = {**metrics, **{f"oracle_{k}": v for k, v in (oracle_metrics or {}).items()},
-                  **{f"clairvoyant_{k}": v for k, v in (clairvoyant_metrics or {}).items()}}
+                  **{f"clairvoyant_{k}": v for k, v in (clairvoyant_metrics or {}).items()},
+                  **{f"baseline_{k}": v for k, v in baseline_metrics.items()}}
         logged = {k: v for k, v in logged.items() if not np.isnan(v)}
         mlflow.log_metrics(logged)
         client = tracking.client()
