@@ -47,6 +47,8 @@ CLASS_INDEX = {c: i for i, c in enumerate(dyn.CLASS_NAMES)}
 # Truth columns of the records oracle blind to each subscriber's private standing with the filter,
 # and the Gauss-Hermite nodes (logit shift, weight) over which it averages the standing.
 STANDING_BLIND_PREFIX = "standing_blind_p_"
+# How much less often mail in the spam folder is opened than mail in the inbox.
+SPAM_FOLDER_OPEN_FACTOR = 0.04
 _NODES, _WEIGHTS = np.polynomial.hermite.hermgauss(9)
 STANDING_NODES = tuple(zip(np.sqrt(2.0) * FILTER_STANDING_SD * _NODES, _WEIGHTS / np.sqrt(np.pi), strict=True))
 # the law's inputs to the filter's score, but the subscriber's standing (read from the function:
@@ -323,8 +325,9 @@ class World:
         local_hour = (((deliver_ts // (3600 * US_PER_S)) + pop.tz[sub]) % 24).astype(int)
         curve = pop.curve[sub]
         fresh = np.log(24.0 * curve[np.arange(n), local_hour] + 0.3)
-        p_open = dyn.sigmoid(pop.engagement_logit[sub] + 0.9 * (fate["quality"] - 0.5) + 0.45 * fresh)
-        p_open = np.where(inbox, p_open, p_open * 0.04) * delivered
+        # the chance a person opens this message if it lands in the inbox (the spam folder is read 25x less)
+        p_open_inbox = dyn.sigmoid(pop.engagement_logit[sub] + 0.9 * (fate["quality"] - 0.5) + 0.45 * fresh)
+        p_open = np.where(inbox, p_open_inbox, p_open_inbox * SPAM_FOLDER_OPEN_FACTOR) * delivered
         opened = rng.random(n) < p_open
         # open time: the next moments this person checks mail, weighted by habit and recency
         idx = np.flatnonzero(opened)
@@ -359,7 +362,7 @@ class World:
             delivered=delivered, deliver_ts=deliver_ts, delay_us=delay_us, opened=opened, open_ts=open_ts,
             clicked=clicked, click_ts=click_ts, converted=converted, conv_ts=conv_ts, unsub=unsub,
             unsub_ts=unsub_ts, complained=complained, complaint_ts=complaint_ts, mpp=mpp, mpp_ts=mpp_ts,
-            p_open=p_open,
+            p_open=p_open, p_open_inbox=p_open_inbox, p_click=p_click,
         )
 
     def _update_state(self, d: int, m, fate, e) -> None:
@@ -586,7 +589,10 @@ class World:
                for j, c in enumerate(dyn.CLASS_NAMES)},
             "true_class": np.array(dyn.CLASS_NAMES, dtype=object)[fate["cls"]],
             "spam_trap": fate["trap"], "complained": e["complained"], "human_open": e["opened"],
-            "p_open": e["p_open"].astype(np.float32), "org_id": np.array([s.org_id for s in self.senders], dtype=object)[m["sender"]],
+            "p_open": e["p_open"].astype(np.float32), "p_open_inbox": e["p_open_inbox"].astype(np.float32),
+            "p_click_if_opened": e["p_click"].astype(np.float32), "clicked": e["clicked"],
+            "seen_p_open_if_accepted": _open_if_accepted(fate["seen_matrix"], e["p_open_inbox"], self.pop.trap[m["sub"]]),
+            "org_id": np.array([s.org_id for s in self.senders], dtype=object)[m["sender"]],
             "provider": np.array(PROVIDER_NAMES, dtype=object)[m["provider"]],
             "pressure": fate["pressure"].astype(np.float32),
             "hourly_limit": fate["limit"].astype(np.float32), "reputation": fate["rep"].astype(np.float32),
@@ -756,6 +762,16 @@ def write_dimensions(world: World, lake: EventsLake, truth_dir: Path) -> None:
         lake.write_dimension(kind, table)
     write_parquet_atomic(world.subscriber_truth(), truth_dir / "subscribers.parquet")
     write_parquet_atomic(world.provider_truth(), truth_dir / "providers.parquet")
+
+
+def _open_if_accepted(seen_matrix: np.ndarray, p_open_inbox: np.ndarray, trap: np.ndarray) -> np.ndarray:
+    """The records oracle's chance that a person opens an accepted message: where it lands is known
+    only as the oracle's odds of inbox against spam folder; a spam trap never opens."""
+    inbox, spam = seen_matrix[:, CLASS_INDEX["inbox"]], seen_matrix[:, CLASS_INDEX["spam"]]
+    placed = inbox + spam
+    share = np.divide(inbox, placed, out=np.ones_like(placed), where=placed > 0)
+    reach = share + SPAM_FOLDER_OPEN_FACTOR * (1.0 - share)
+    return np.where(trap, 0.0, reach * p_open_inbox).astype(np.float32)
 
 
 def _rewritten(written: Content, sent: Content | None) -> bool:
