@@ -293,6 +293,47 @@ def mdl001_sealed(data: dict, _: str) -> str:
             f"{'met' if ece['met'] else 'missed'}).")
 
 
+MDL005_ROWS = [("P(open) ROC-AUC", "open_roc_auc"), ("P(open) calibration error", "open_ece"),
+               ("P(open) log loss", "open_log_loss"), ("P(click) ROC-AUC", "click_roc_auc"),
+               ("P(click) calibration error", "click_ece"), ("P(click) log loss", "click_log_loss")]
+
+
+def mdl005_sealed(data: dict, _: str) -> str:
+    f3 = "{:.3f}".format
+    found = data["intervals"]
+    rows = [[label, ci(found[k]["model"], f3), ci(found[k]["baseline"], f3), ci(found[k]["oracle"], f3),
+             ci(found[k]["gap"], f3)] for label, k in MDL005_ROWS if k in found]
+    w, gap = data["world"], data["targets"]["gap_to_oracle"]
+    over = found["open_roc_auc"]["over_baseline"]
+    return (f"Sealed worlds {', '.join(map(str, data['seeds']))} ({len(data['seeds'])} worlds of {w['subscribers']:,} "
+            f"subscribers × {w['days']} days, the last {w['holdout_days']} days of matured labels held out), each "
+            f"trained on by the recipe (profile `{data['profile']}`), used once by version `{data['version']}` "
+            f"({data['sealed_use']['date'][:10]}). Accepted messages; a click counts as an open. Mean [95% interval] "
+            "over worlds; differences are taken world by world.\n\n"
+            + table(["holdout metric", "MDL-005", "best rule (own 30-day rates)", "oracle", "gap (oracle − MDL-005)"],
+                    rows) +
+            f"\n\nOpen ROC-AUC over the best rule **{ci(over, lambda x: f'{x:+.3f}')}**; gap to the oracle "
+            f"**{ci(gap, f3)}** (target ≤ {gap['target']}: {'met' if gap['met'] else 'missed'}).")
+
+
+MDL005_CEILING_ROWS = {"model": "MDL-005", "best_rule": "best rule: the person's own 30-day open rate",
+                       "ceiling": "history-bound ceiling (Bayes-optimal from the person's own history)",
+                       "oracle": "records oracle (knows the person's propensity)"}
+
+
+def mdl005_ceiling(data: dict, _: str) -> str:
+    f3 = "{:.3f}".format
+    found = data["intervals"]
+    rows = [[label, ci(found[k], f3)] for k, label in MDL005_CEILING_ROWS.items()]
+    w = data["world"]
+    return (f"{data['worlds'].capitalize()} worlds {', '.join(map(str, data['seeds']))} ({w['subscribers']:,} "
+            f"subscribers × {w['days']} days; the models of evaluation `{data['evaluation']}`). P(open) ROC-AUC on "
+            "each world's holdout, mean [95% interval] over worlds.\n\n"
+            + table(["P(open) from", "ROC-AUC"], rows) +
+            f"\n\nCeiling − MDL-005 **{ci(found['ceiling_minus_model'], f3)}**; oracle − ceiling "
+            f"**{ci(found['oracle_minus_ceiling'], f3)}**.")
+
+
 MDL001_GAP_ROWS = {
     "mdl001": "MDL-001 (placement learned from the panel)",
     "oracle_fates": "MDL-001's placement with the oracle's fate head",
@@ -890,7 +931,8 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "online_read.json": online_read, "mdl001_quality.json": mdl001, "mdl001_quality_seed8.json": mdl001,
     "mdl001_panel_20k.json": mdl001, "mdl001_panel_default_world.json": mdl001, "mdl003_heldout.json": mdl003, "mdl009_heldout.json": mdl009,
     "mdl003_sealed.json": mdl003_sealed, "mdl009_sealed.json": mdl009_sealed, "mdl001_sealed.json": mdl001_sealed,
-    "mdl001_gap.json": mdl001_gap,
+    "mdl001_gap.json": mdl001_gap, "mdl005_sealed.json": mdl005_sealed, "mdl005_ceiling.json": mdl005_ceiling,
+    "mdl005_ceiling_validation.json": mdl005_ceiling,
     "serving_latency.json": serving_latency, "serving_load.json": serving_load, "decision_path.json": decision_path,
     "content_spam.json": content_spam, "content_spam_base.json": content_spam, "content_latency.json": content_latency,
     "content_gate.json": content_gate, "content_gate_validation.json": content_gate_validation,
@@ -980,6 +1022,15 @@ def plot_mdl009(data: dict) -> bytes:
 def plot_mdl001_sealed(data: dict) -> bytes:
     rows = [(label, k) for label, k in MDL001_ROWS[:6] if k in data["intervals"]]
     cells = {who: [data["intervals"][k][who] for _, k in rows] for who in ("model", "oracle")}
+    return _auc_bars({who: [c["mean"] for c in cs] for who, cs in cells.items()}, [label for label, _ in rows],
+                     "ROC-AUC on the sealed worlds' holdouts (95% interval)",
+                     errors={who: _errors(cs) for who, cs in cells.items()})
+
+
+def plot_mdl005_sealed(data: dict) -> bytes:
+    rows = [(label, k) for label, k in MDL005_ROWS if k.endswith("roc_auc")]
+    cells = {who: [data["intervals"][k][key] for _, k in rows]
+             for who, key in (("MDL-005", "model"), ("best rule", "baseline"), ("oracle", "oracle"))}
     return _auc_bars({who: [c["mean"] for c in cs] for who, cs in cells.items()}, [label for label, _ in rows],
                      "ROC-AUC on the sealed worlds' holdouts (95% interval)",
                      errors={who: _errors(cs) for who, cs in cells.items()})

@@ -41,6 +41,17 @@ def test_the_gap_is_taken_world_by_world_and_judged_against_the_spec():
     assert not worse["targets"]["gap_to_oracle"]["met"] and not worse["targets"]["ece"]["met"]
 
 
+def test_a_model_with_a_best_rule_reports_it_and_its_margin_world_by_world():
+    spec = get("MDL-005")
+    rows = pd.DataFrame([{"seed": seed, **{f"{who}{n}": np.nan for n in spec.metrics for who in ("", "oracle_", "baseline_")},
+                          "open_roc_auc": m, "oracle_open_roc_auc": m + 0.06, "baseline_open_roc_auc": m - 0.004}
+                         for seed, m in zip(range(1001, 1006), [0.70, 0.74, 0.72, 0.76, 0.71], strict=True)])
+    found = worlds.summarise(spec, rows)["intervals"]["open_roc_auc"]
+    assert found["baseline"]["mean"] == pytest.approx(0.722, abs=1e-9)
+    assert found["over_baseline"]["mean"] == pytest.approx(0.004) and found["over_baseline"]["half_width"] < 1e-9
+    assert "baseline" not in worlds.summarise(SPEC, _rows([0.7] * 3, [0.8] * 3, [0.01] * 3))["intervals"]["macro_roc_auc"]
+
+
 def test_a_version_is_the_recipe_and_what_it_is_judged_at():
     size = worlds.WorldSize(20_000, 21)
     first = worlds.recipe_version(SPEC, "quick", size)

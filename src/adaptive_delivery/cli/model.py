@@ -35,6 +35,8 @@ def train(
                                   "outside the pipeline, writing the policy to --out (no registration)."),
     out: Path = typer.Option(None, help="With --timesteps: where the policy and training.json go."),
     seed: int = typer.Option(0, help="With --timesteps: the training seed."),
+    holdout_days: int = typer.Option(0, min=0, help="Supervised models: hold out this many last days for the "
+                                     "evaluation and the gate (0: the model's own; a short world needs fewer)."),
 ) -> None:
     """Train MODEL_ID from its spec: the supervised pipeline (tune, train, evaluate, register, gate)
     or, for a policy learned in the twin, its policy pipeline (train, evaluate, register, gate);
@@ -65,7 +67,7 @@ def train(
     try:
         verdict = training_pipelines().run_local(
             spec, lake=world / "lake", features=world / "features", feast_home=world / "feast", tracking_uri=uri,
-            pipeline_root=world / "kfp", truth_dir=truth, profile=profile)
+            pipeline_root=world / "kfp", truth_dir=truth, profile=profile, holdout_days=holdout_days)
     except RuntimeError as exc:
         reason = stopped_reason(uri)
         console.print(f"[red]training stopped[/red]: {reason or exc}")
@@ -231,6 +233,7 @@ def _train_policy_only(spec, timesteps: int, seed: int, out: Path) -> None:
 # How long each twin-learned model's worlds run, and how many validation worlds it is judged on
 # unless told otherwise (the protocol's validation seeds, first ones first).
 EVALUATION_DEFAULTS = {"MDL-001": {"days": 21, "worlds": 5}, "MDL-003": {"days": 1.0, "worlds": 5},
+                       "MDL-005": {"days": 21, "worlds": 5},
                        "MDL-009": {"days": 40, "worlds": 10}}
 
 
@@ -338,9 +341,9 @@ def _evaluate_supervised(spec, days: int, subscribers: int, profile: str, seeds:
     summary = jw.evaluate_worlds(spec, seed_list, out, size=size, profile=profile, train=training_pipelines().run_local,
                                  progress=console.print)
     found = summary["intervals"]
-    rows = {who: {name: v[key] for name, v in found.items()}
-            for who, key in (("model", "model"), ("oracle", "oracle"), ("gap to oracle", "gap"))}
-    print_intervals(rows, tuple(n for n in found if n == spec.primary_metric or n.startswith("roc_auc") or n == "ece"),
+    rows = {who: {name: v[key] for name, v in found.items() if key in v}
+            for who, key in (("model", "model"), ("oracle", "oracle"), ("gap to oracle", "gap"), ("best rule", "baseline"))}
+    print_intervals({who: row for who, row in rows.items() if row}, tuple(n for n in found if n in spec.metrics[:6] or n == "ece"),
                     first="who")
     console.print(f"targets: {summary['targets']}")
     console.print(f"per world {out / jw.RESULTS_FILE}; summary {out / jw.SUMMARY_FILE}")
