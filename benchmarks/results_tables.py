@@ -1144,6 +1144,7 @@ PLOTS: dict[str, Callable[[dict], bytes]] = {
     "mdl003_sealed.json": plot_mdl003_sealed,
     "mdl001_sealed.json": plot_mdl001_sealed,
     "mdl001_gap.json": plot_mdl001_gap,
+    "mdl005_sealed.json": plot_mdl005_sealed,
     "ingest_scaling.json": plot_ingest_scaling,
     "mdl009_sealed.json": plot_mdl009_sealed,
     "mdl001_quality.json": plot_mdl001,
@@ -1172,6 +1173,7 @@ def json_path(name: str) -> str:
 def headlines() -> str:
     """One short table, each figure read from its results file, each row linking to its page."""
     q = load("mdl001_sealed.json")
+    e = load("mdl005_sealed.json")
     t = load("mdl003_sealed.json")
     w = load("mdl009_sealed.json")
     b = load("bounce_parser.json")
@@ -1193,6 +1195,13 @@ def headlines() -> str:
          f"{q['intervals']['macro_roc_auc']['oracle']['mean']:.3f}: gap {ci(q['targets']['gap_to_oracle'], f3)} "
          f"(target ≤ 0.03), calibration error {ci(q['targets']['ece'], f3)} (sealed worlds)",
          "[MDL-001](docs/models/mdl-001.md) · `mdl001_sealed.json`"],
+        ["MDL-005 engagement", f"P(open) ROC-AUC {ci(e['intervals']['open_roc_auc']['model'], f3)} vs best rule "
+         f"{e['intervals']['open_roc_auc']['baseline']['mean']:.3f} and oracle {e['intervals']['open_roc_auc']['oracle']['mean']:.3f}"
+         f" (gap {ci(e['targets']['gap_to_oracle'], f3)}, target ≤ 0.02); P(click) "
+         f"{ci(e['intervals']['click_roc_auc']['model'], f3)} vs rule {e['intervals']['click_roc_auc']['baseline']['mean']:.3f}; "
+         f"calibration error {ci(e['intervals']['open_ece']['model'], f3)} vs rule "
+         f"{e['intervals']['open_ece']['baseline']['mean']:.3f} (sealed worlds)",
+         "[MDL-005](docs/models/mdl-005.md) · `mdl005_sealed.json`"],
         ["MDL-003 throttle", f"{ci(gain, lambda x: f'{x:+.0%}')} throughput over the best rule "
          f"({t['targets']['best_rule']}), {pct(t['targets']['rate_block_rate'], 3)} speed-caused blocks, "
          f"{pct(t['targets']['oracle_share'])} of the oracle (sealed worlds, {t['training_runs']} runs)",

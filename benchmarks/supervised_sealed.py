@@ -39,7 +39,8 @@ def package(model_id: str, evaluation: Path) -> dict:
     if sorted(summary["seeds"]) != sorted(use["seeds"]):
         raise SystemExit(f"{evaluation} did not score every sealed world its claim names: {use['seeds']}")
     rows = pd.read_csv(evaluation / worlds.RESULTS_FILE)
-    keep = [c for c in rows.columns if c in WORLD_COLUMNS or c.removeprefix("oracle_") in spec.metrics]
+    keep = [c for c in rows.columns
+            if c in WORLD_COLUMNS or c.removeprefix("oracle_").removeprefix("baseline_") in spec.metrics]
     return {
         "model": model_id, "version": version, "sealed_use": use, "profile": summary["profile"],
         "world": summary["world"], "seeds": summary["seeds"], "intervals": summary["intervals"],
