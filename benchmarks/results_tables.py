@@ -334,6 +334,25 @@ def mdl005_ceiling(data: dict, _: str) -> str:
             f"**{ci(found['oracle_minus_ceiling'], f3)}**.")
 
 
+MDL002_CANDIDATES = {"campaign_hour": "the campaign's best hour (from the audience's opens), everyone at once",
+                     "most_frequent_open_hour": "each person's most frequent past open hour (the best rule)",
+                     "mdl005_by_hour": "MDL-005 asked for each hour (stand-in stage 1)",
+                     "oracle": "oracle: each person's true best hour"}
+
+
+def mdl002_send_time(data: dict, _: str) -> str:
+    lift, share = data["lift_over_random"], data["share_of_oracle_lift"]
+    rows = [[label, ci(lift[k], lambda x: f"{x:+.1%}"), ci(share[k], pct) if k in share else "100%"]
+            for k, label in MDL002_CANDIDATES.items()]
+    w = data["world"]
+    return (f"Validation worlds {', '.join(map(str, data['seeds']))} ({w['subscribers']:,} subscribers × {w['days']} "
+            f"days); one campaign per world: every subscriber's latest held-out marketing message; every "
+            f"per-person schedule holds at most {data['max_hour_share']:.0%} of the campaign in one hour. Expected "
+            f"human open rate by the twin's truth; random hour "
+            f"{ci(data['open_rate_random'], lambda x: f'{x:.1%}')}. Mean [95% interval] over worlds.\n\n"
+            + table(["send hour chosen by", "open rate over random", "share of the oracle's lift"], rows))
+
+
 MDL001_GAP_ROWS = {
     "mdl001": "MDL-001 (placement learned from the panel)",
     "oracle_fates": "MDL-001's placement with the oracle's fate head",
@@ -932,7 +951,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "mdl001_panel_20k.json": mdl001, "mdl001_panel_default_world.json": mdl001, "mdl003_heldout.json": mdl003, "mdl009_heldout.json": mdl009,
     "mdl003_sealed.json": mdl003_sealed, "mdl009_sealed.json": mdl009_sealed, "mdl001_sealed.json": mdl001_sealed,
     "mdl001_gap.json": mdl001_gap, "mdl005_sealed.json": mdl005_sealed, "mdl005_ceiling.json": mdl005_ceiling,
-    "mdl005_ceiling_validation.json": mdl005_ceiling,
+    "mdl005_ceiling_validation.json": mdl005_ceiling, "mdl002_send_time.json": mdl002_send_time,
     "serving_latency.json": serving_latency, "serving_load.json": serving_load, "decision_path.json": decision_path,
     "content_spam.json": content_spam, "content_spam_base.json": content_spam, "content_latency.json": content_latency,
     "content_gate.json": content_gate, "content_gate_validation.json": content_gate_validation,
