@@ -10,6 +10,10 @@ P(open) for a send at the chosen UTC hour (`truth/subscribers.parquet`). Candida
 - MDL-005 asked for each hour (the hour features changed, everything else as sent): a stand-in
   stage 1, to see whether an engagement model that saw mail sent at each sender's usual hour ranks
   the other hours;
+- the history-bound ceiling: the best any sender could choose from a person's own history, given
+  the twin's law (the Bayes posterior over the person's habit, from a prior drawn by the twin's own
+  law of habits and time zones, updated by each earlier message: opened or not at its hour, and
+  when it was opened; the person's propensity and each message's quality handed to it);
 - the oracle: the true P(open) by hour, under the same cap.
 
 Run: `.venv/bin/python benchmarks/mdl002_send_time.py --evaluation DIR` where DIR is what
@@ -35,7 +39,10 @@ from adaptive_delivery.platform.bundle import TrainedModel
 from adaptive_delivery.platform.protocol import interval
 
 HOURS = 24
-CANDIDATES = ("campaign_hour", "most_frequent_open_hour", "mdl005_by_hour", "oracle")
+CANDIDATES = ("campaign_hour", "most_frequent_open_hour", "mdl005_by_hour", "history_ceiling", "oracle")
+PRIOR_HABITS = 4_000  # habits drawn from the twin's law for the ceiling's prior (per kind of mailbox)
+OPEN_DECAY_H = 14.0  # the twin's law: how an open's chance fades with the hours since delivery
+WINDOW_H = 72
 
 
 def _heatmaps(rows: pd.DataFrame) -> np.ndarray:
@@ -49,6 +56,99 @@ def by_hour(bundle: TrainedModel, rows: pd.DataFrame) -> np.ndarray:
         proba = bundle.predict_proba(rows.assign(temporal_features__hour_of_day=h))
         out[:, h] = mdl.open_and_click(proba)[0]
     return out
+
+
+def prior_habits(corporate: bool, seed: int = 0) -> np.ndarray:
+    """Habits by UTC hour drawn by the twin's law (its curves and time zones): the ceiling's prior."""
+    from adaptive_delivery.twin import population as pop
+
+    rng = np.random.default_rng(seed)
+    local = pop._open_curves(rng, PRIOR_HABITS, np.full(PRIOR_HABITS, corporate))
+    tz = rng.choice(pop.TZ_OFFSETS, size=PRIOR_HABITS, p=pop.TZ_WEIGHTS / pop.TZ_WEIGHTS.sum())
+    return local[np.arange(PRIOR_HABITS)[:, None], (np.arange(HOURS)[None, :] + tz[:, None]) % HOURS].astype(float)
+
+
+def _open_time_weights(habits: np.ndarray) -> np.ndarray:
+    """(habits, 24 delivery hours, WINDOW_H delays): the twin's odds of a first open k hours after a
+    delivery at each UTC hour (the delivery hour itself counts half)."""
+    k = np.arange(WINDOW_H)
+    hours = (np.arange(HOURS)[:, None] + k[None, :]) % HOURS
+    decay = np.exp(-k / OPEN_DECAY_H)
+    decay[0] *= 0.5
+    return habits[:, hours] * decay[None, None, :]
+
+
+def history_ceiling(history: pd.DataFrame, campaign: pd.DataFrame) -> np.ndarray:
+    """P(open) by UTC hour for each campaign row (rows x 24) from the posterior over the person's
+    habit given their history (columns: subscriber_id, hour, delay_h (NaN: not opened), logit_base:
+    the message's logit before the habit term) and their propensity (campaign: subscriber_id,
+    corporate, propensity_logit)."""
+    out = np.zeros((len(campaign), HOURS))
+    grouped = history.groupby("subscriber_id")
+    for corporate in (False, True):
+        habits = prior_habits(corporate, seed=int(corporate))
+        fresh = 0.45 * np.log(HOURS * habits + 0.3)  # (habits, 24)
+        weights = _open_time_weights(habits)
+        normaliser = weights.sum(axis=2)  # (habits, 24)
+        for i in np.flatnonzero(campaign["corporate"].to_numpy() == corporate):
+            sub = campaign["subscriber_id"].iat[i]
+            loglik = np.zeros(PRIOR_HABITS)
+            if sub in grouped.groups:
+                past = grouped.get_group(sub)
+                hour = past["hour"].to_numpy(dtype=int)
+                p = 1 / (1 + np.exp(-(past["logit_base"].to_numpy()[None, :] + fresh[:, hour])))
+                opened = past["delay_h"].notna().to_numpy()
+                loglik += np.log(np.where(opened[None, :], p, 1 - p).clip(1e-12)).sum(axis=1)
+                for h, delay in zip(hour[opened], past["delay_h"].to_numpy()[opened].astype(int), strict=True):
+                    delay = min(delay, WINDOW_H - 1)
+                    loglik += np.log((weights[:, h, delay] / normaliser[:, h]).clip(1e-12))
+            post = np.exp(loglik - loglik.max())
+            post /= post.sum()
+            out[i] = post @ (1 / (1 + np.exp(-(campaign["propensity_logit"].iat[i] + fresh))))
+    return out
+
+
+def _ceiling_inputs(world: Path, rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ceiling's history (each campaign subscriber's messages whose window had closed before
+    the campaign's send, with their truth offsets) and the campaign rows' kind and propensity."""
+    import pyarrow.dataset as ds
+
+    from adaptive_delivery.delivery.events.lake import EventsLake
+    from adaptive_delivery.twin.providers import PROVIDERS
+
+    lake = EventsLake(world / "lake")
+    sends = lake.read("sends", columns=["message_id", "subscriber_id", "send_ts"]).to_pandas()
+    sends = sends[sends["subscriber_id"].isin(set(rows["subscriber_id"]))]
+    engaged = lake.read("engagement", columns=["message_id", "event_type", "machine_open", "event_ts"]).to_pandas()
+    opens = engaged[(engaged["event_type"] == "open") & ~engaged["machine_open"].astype(bool)]
+    first = opens.groupby("message_id")["event_ts"].min().rename("open_ts")
+    truth = ds.dataset(world / "truth" / "messages", format="parquet", partitioning="hive").to_table(
+        columns=["message_id", "subscriber_engagement", "content_quality", "seen_p_open_if_accepted", "p_open_inbox",
+                 "spam_trap"]).to_pandas()
+    outcomes = lake.read("outcomes", columns=["message_id", "status"]).to_pandas()
+    accepted = set(outcomes.loc[outcomes["status"] == "accepted", "message_id"])
+    sends = sends[sends["message_id"].isin(accepted)]  # only mail that arrived could be opened
+    past = sends.merge(truth, on="message_id").merge(first, on="message_id", how="left")
+    cutoff = rows.set_index("subscriber_id")["event_timestamp"] - pd.Timedelta(hours=WINDOW_H)
+    past = past[past["send_ts"] < past["subscriber_id"].map(cutoff)]
+    engagement = np.clip(past["subscriber_engagement"].to_numpy(dtype=float), 1e-6, 1 - 1e-6)
+    reach = (past["seen_p_open_if_accepted"] / past["p_open_inbox"]).clip(1e-6, 1).to_numpy(dtype=float)
+    history = pd.DataFrame({
+        "subscriber_id": past["subscriber_id"].to_numpy(), "hour": past["send_ts"].dt.hour.to_numpy(),
+        # the spam folder's odds folded into the base: log(reach) shifts a small probability's logit
+        "logit_base": np.log(engagement / (1 - engagement)) + 0.9 * (past["content_quality"].to_numpy() - 0.5)
+        + np.log(reach),
+        # hours from the delivery's hour to the open's (the law counts whole hours of the day)
+        "delay_h": ((past["open_ts"].dt.floor("h") - past["send_ts"].dt.floor("h")).dt.total_seconds() / 3600).to_numpy()})
+    subscribers = pq.read_table(world / "truth" / "subscribers.parquet",
+                                columns=["subscriber_id", "engagement_propensity"]).to_pandas().set_index("subscriber_id")
+    propensity = np.clip(subscribers.loc[rows["subscriber_id"], "engagement_propensity"].to_numpy(dtype=float), 1e-6,
+                         1 - 1e-6)
+    corporate = {p.name: p.category == "corporate" for p in PROVIDERS}
+    campaign = pd.DataFrame({"subscriber_id": rows["subscriber_id"].to_numpy(),
+                             "corporate": rows["provider"].map(corporate).fillna(False).to_numpy(dtype=bool),
+                             "propensity_logit": np.log(propensity / (1 - propensity))})
+    return history, campaign
 
 
 def score_world(world: Path) -> dict[str, float]:
@@ -65,6 +165,7 @@ def score_world(world: Path) -> dict[str, float]:
     scores = {"campaign_hour": np.tile(np.arange(HOURS) == campaign, (len(rows), 1)).astype(float),
               "most_frequent_open_hour": own,
               "mdl005_by_hour": by_hour(TrainedModel.load(run / "train-model" / "model"), rows),
+              "history_ceiling": history_ceiling(*_ceiling_inputs(world, rows)),
               "oracle": p_true}
     n = np.arange(len(rows))
     out = {"subscribers": float(len(rows)), "random": float(p_true.mean())}

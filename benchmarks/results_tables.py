@@ -337,6 +337,7 @@ def mdl005_ceiling(data: dict, _: str) -> str:
 MDL002_CANDIDATES = {"campaign_hour": "the campaign's best hour (from the audience's opens), everyone at once",
                      "most_frequent_open_hour": "each person's most frequent past open hour (the best rule)",
                      "mdl005_by_hour": "MDL-005 asked for each hour (stand-in stage 1)",
+                     "history_ceiling": "history-bound ceiling (Bayes-optimal from a person's own history)",
                      "oracle": "oracle: each person's true best hour"}
 
 

@@ -77,3 +77,40 @@ def test_the_answer_names_hour_day_confidence_and_fallbacks():
     assert list(out["fallback_hours"][0]) == [0, 1, 22] and 0 < out["confidence"][0] <= 1
     late = sc.answer(p[:, ::-1], start_hour_utc=22, start_weekday=6, schedule=sc.assign(p[:, ::-1], max_hour_share=1.0))
     assert late["optimal_hour_utc"].tolist() == [4] * 3 and late["optimal_day"].tolist() == ["Monday"] * 3
+
+
+def _people_with_history(messages: int, seed: int = 3) -> tuple:
+    """Habits drawn by the twin's law, each person sent `messages` mails at random hours, opened
+    (and when) by the law: what the send-time ceiling learns from."""
+    import pandas as pd
+    from mdl002_send_time import HOURS, WINDOW_H, _open_time_weights, prior_habits
+
+    rng = np.random.default_rng(seed)
+    habits = prior_habits(False, seed=seed + 10)[:60]
+    fresh = 0.45 * np.log(HOURS * habits + 0.3)
+    rows = []
+    weights = _open_time_weights(habits)
+    for i in range(len(habits)):
+        for hour in rng.integers(0, HOURS, messages):
+            opened = rng.random() < 1 / (1 + np.exp(-(-1.0 + fresh[i, hour])))
+            w = weights[i, hour] / weights[i, hour].sum()
+            rows.append({"subscriber_id": f"s{i}", "hour": int(hour), "logit_base": -1.0,
+                         "delay_h": float(rng.choice(WINDOW_H, p=w)) if opened else np.nan})
+    campaign = pd.DataFrame({"subscriber_id": [f"s{i}" for i in range(len(habits))], "corporate": False,
+                             "propensity_logit": -1.0})
+    truth = 1 / (1 + np.exp(-(-1.0 + fresh)))
+    return pd.DataFrame(rows, columns=["subscriber_id", "hour", "logit_base", "delay_h"]), campaign, truth
+
+
+@pytest.mark.parametrize(("messages", "share_of_oracle"), [(0, 0.0), (80, 0.75)])
+def test_the_send_time_ceiling_learns_a_habit_from_history_and_knows_nothing_without(messages, share_of_oracle):
+    from mdl002_send_time import history_ceiling
+
+    history, campaign, truth = _people_with_history(messages)
+    p = history_ceiling(history, campaign)
+    n = np.arange(len(truth))
+    random, oracle, chosen = truth.mean(), truth.max(axis=1).mean(), truth[n, p.argmax(axis=1)].mean()
+    if messages == 0:  # the prior alone: everyone gets the same hour
+        assert len(set(p.argmax(axis=1))) == 1
+    else:
+        assert (chosen - random) >= share_of_oracle * (oracle - random)
