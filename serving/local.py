@@ -170,3 +170,15 @@ def start(settings_dir: Path, http_port: int, grpc_port: int, model: str, timeou
         raise
     server.stop()
     raise TimeoutError(f"MLServer did not report {model} ready within {timeout_s:.0f}s: {log.read_text()[-2000:]}")
+
+
+def serve_alias(client, registered_name: str, alias: str, root: Path, name: str,
+                runtime: str | None = None) -> tuple[LocalServer, Path]:
+    """The registered version behind `alias`, copied under ROOT/models and served as `name` by
+    MLServer on two free ports of 127.0.0.1 (settings under ROOT/mlserver, `runtime` its MLServer
+    implementation); returns the server (stop it) and the model folder it serves."""
+    version, folder = resolve_alias(client, registered_name, alias, root / "models")
+    http, grpc = free_port(), free_port()
+    settings = write_settings(root / "mlserver", {name: (version, folder)}, http, grpc,
+                              runtimes={name: runtime} if runtime else None)
+    return start(settings, http, grpc, name), folder

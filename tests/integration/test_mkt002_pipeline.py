@@ -64,11 +64,7 @@ def served(trained):
     if not local.SERVING_PYTHON.exists():
         pytest.skip("the serving environment is not built (make serving-env)")
     client = Tracking(default_tracking_uri(root / "mlflow")).client()
-    version, folder = local.resolve_alias(client, SPEC.registered_name, CHALLENGER, root / "models")
-    http, grpc = local.free_port(), local.free_port()
-    settings = local.write_settings(root / "mlserver", {NAME: (version, folder)}, http, grpc,
-                                    runtimes={NAME: SPEC.runtime})
-    server = local.start(settings, http, grpc, NAME)
+    server, folder = local.serve_alias(client, SPEC.registered_name, CHALLENGER, root, NAME, SPEC.runtime)
     yield server, folder
     server.stop()
 
