@@ -354,6 +354,24 @@ def mdl002_send_time(data: dict, _: str) -> str:
             + table(["send hour chosen by", "open rate over random", "share of the oracle's lift"], rows))
 
 
+MDL006_ORDERINGS = {"sunset": "sunset rule: longest without an open first",
+                    "oracle_blind_to_complainers": "oracle blind to the habitual-complainer trait",
+                    "oracle": "oracle: most complaints above the target per open lost first"}
+
+
+def mdl006_suppression(data: dict, _: str) -> str:
+    lost, rate = data["opens_lost_at_target"], data["rate_at_10pct_opens_lost"]
+    rows = [[label, ci(lost[k], pct), ci(rate[k], lambda x: pct(x, 3))] for k, label in MDL006_ORDERINGS.items()]
+    w = data["world"]
+    return (f"Validation worlds {', '.join(map(str, data['seeds']))} ({w['subscribers']:,} subscribers × {w['days']} "
+            f"days); the last {w['holdout_days']} days' accepted mail, valued by the twin's law; complaint rate per "
+            f"message with nobody suppressed {ci(data['complaint_rate'], lambda x: pct(x, 3))}. "
+            "Mean [95% interval] over worlds (100% opens lost: the target is not reached before everyone is "
+            "suppressed).\n\n"
+            + table(["suppressing, riskiest first, by", f"opens lost to reach < {pct(data['target_complaint_rate'], 2)}",
+                     "complaint rate at 10% of opens lost"], rows))
+
+
 MDL001_GAP_ROWS = {
     "mdl001": "MDL-001 (placement learned from the panel)",
     "oracle_fates": "MDL-001's placement with the oracle's fate head",
@@ -953,6 +971,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "mdl003_sealed.json": mdl003_sealed, "mdl009_sealed.json": mdl009_sealed, "mdl001_sealed.json": mdl001_sealed,
     "mdl001_gap.json": mdl001_gap, "mdl005_sealed.json": mdl005_sealed, "mdl005_ceiling.json": mdl005_ceiling,
     "mdl005_ceiling_validation.json": mdl005_ceiling, "mdl002_send_time.json": mdl002_send_time,
+    "mdl006_suppression.json": mdl006_suppression,
     "serving_latency.json": serving_latency, "serving_load.json": serving_load, "decision_path.json": decision_path,
     "content_spam.json": content_spam, "content_spam_base.json": content_spam, "content_latency.json": content_latency,
     "content_gate.json": content_gate, "content_gate_validation.json": content_gate_validation,
