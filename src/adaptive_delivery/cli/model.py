@@ -230,13 +230,6 @@ def _train_policy_only(spec, timesteps: int, seed: int, out: Path) -> None:
     _report_training(out, spec.policy_trainer.train(timesteps, seed, out))
 
 
-# How long each twin-learned model's worlds run, and how many validation worlds it is judged on
-# unless told otherwise (the protocol's validation seeds, first ones first).
-EVALUATION_DEFAULTS = {"MDL-001": {"days": 21, "worlds": 5}, "MDL-003": {"days": 1.0, "worlds": 5},
-                       "MDL-005": {"days": 21, "worlds": 5},
-                       "MDL-009": {"days": 40, "worlds": 10}}
-
-
 @model_app.command("evaluate")
 def evaluate(
     model_id: str = typer.Argument(..., help="A model id (MDL-001, MDL-003, MDL-009)."),
@@ -260,13 +253,12 @@ def evaluate(
 
     spec = model_spec(model_id)
     out = out or default_folder(spec)
-    defaults = EVALUATION_DEFAULTS.get(spec.model_id, {"days": 7.0, "worlds": 2})
-    days = days if days is not None else float(defaults["days"])
+    days = days if days is not None else float(spec.evaluation_days)
     if spec.trainer in ("corpus", "twin_logs"):
         raise typer.BadParameter(f"{spec.model_id} is evaluated by its own pipeline (`model train`) and its "
                                  "benchmark (docs/results.md)", param_hint="MODEL_ID")
     if spec.trains_on_features:
-        _evaluate_supervised(spec, int(days), subscribers, profile, seeds, sealed, int(defaults["worlds"]), out)
+        _evaluate_supervised(spec, int(days), subscribers, profile, seeds, sealed, spec.evaluation_worlds, out)
         return
     policies = list(policy or [default_folder(spec) / f"{default_folder(spec).name}_ppo.zip"])
     found = [p for p in policies if p.exists()]
@@ -280,7 +272,7 @@ def evaluate(
                                   f"{days:g} days, {len(found)} training run(s)")
         out = out / f"sealed-{version}"
     else:
-        seed_list = _validation_seeds(seeds, int(defaults["worlds"]))
+        seed_list = _validation_seeds(seeds, spec.evaluation_worlds)
     if not found:
         console.print(f"[yellow]{policies[0]} not found: evaluating the baselines only (train with `model train`)")
     if spec.model_id == "MDL-003":  # every training run on the same worlds, the baselines once

@@ -126,6 +126,10 @@ class ModelSpec:
     # For trainer "simulator": how it trains, evaluates and describes itself (training.policies).
     policy_trainer: PolicyTrainer | None = field(default=None, compare=False, repr=False)
     holdout_days: int = 7
+    # `model evaluate`: how many days each fresh world runs and how many validation worlds judge it
+    # unless told otherwise (the protocol's validation seeds, first ones first; >= 5 for a figure)
+    evaluation_days: float = 21.0
+    evaluation_worlds: int = 5
     min_training_rows: int = 1_000
     # A raw column whose values behave as separate populations (MDL-001: the mailbox provider):
     # monitoring judges prediction vs actual per value, and a retraining may recalibrate per value.

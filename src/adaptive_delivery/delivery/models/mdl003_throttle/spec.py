@@ -58,6 +58,8 @@ SPEC = ModelSpec(
         Gate("throughput_gain_vs_best_rule", max_drop=math.inf, floor=0.20),
     ),
     schedule=Schedule.CONTINUOUS,
+    evaluation_days=1.0,  # each evaluation world's length
+    evaluation_worlds=5,
     serving_signature={
         "recommended_rate_per_min": "messages/minute for the next 30 seconds, after the rails",
         "action": "hold | increase_N_percent | decrease_N_percent",

@@ -62,6 +62,8 @@ SPEC = ModelSpec(
         Gate("days_vs_best_rule", max_drop=math.inf, floor=-0.05, higher_is_better=False),
     ),
     schedule=Schedule.DAILY,
+    evaluation_days=40.0,  # each evaluation world's length
+    evaluation_worlds=10,
     serving_signature={
         "recommended_action": "one of spec §3.5's seven actions",
         "new_daily_limit": "tomorrow's volume after the rails (0 while paused)",
