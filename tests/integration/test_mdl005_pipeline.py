@@ -8,8 +8,6 @@ offline; bad requests get 400 with a reason."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 from datetime import date
 
 import mlflow.pyfunc
@@ -17,15 +15,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
+from first_training import first_challenger, grpc_outputs, serve_challenger
 from typer.testing import CliRunner
 
 from adaptive_delivery.cli import app
 from adaptive_delivery.cli.main_job import airflow_dags_test, airflow_env
 from adaptive_delivery.delivery.models.mdl005_engagement import model as mdl
 from adaptive_delivery.platform.spec import get
-from adaptive_delivery.platform.training.registry import CHALLENGER, CHAMPION, alias_metrics
+from adaptive_delivery.platform.training.registry import CHAMPION, alias_metrics
 from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
-from serving import local
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SPEC = get("MDL-005")
@@ -49,11 +47,7 @@ def trained(spark, tmp_path_factory):
 
 
 def test_train_runs_the_pipeline_and_logs_the_model_beside_the_oracle_and_the_best_rule(trained):
-    root, result = trained
-    assert result.exit_code == 0, result.output
-    client = Tracking(default_tracking_uri(root / "mlflow")).client()
-    version, m = alias_metrics(client, SPEC, CHALLENGER)
-    assert version == "1"
+    root, client, m = first_challenger(trained, SPEC)
     for who in ("", "oracle_", "clairvoyant_", "baseline_"):
         for name in ("open_roc_auc", "open_ece", "click_roc_auc", "click_ece"):
             assert np.isfinite(m[f"{who}{name}"]), f"{who}{name}"
@@ -64,7 +58,7 @@ def test_train_runs_the_pipeline_and_logs_the_model_beside_the_oracle_and_the_be
     assert m["clairvoyant_open_roc_auc"] > m["oracle_open_roc_auc"]
     # the best rule's rates ignore what predicts a click beyond an open, and are not calibrated
     assert m["click_roc_auc"] > m["baseline_click_roc_auc"] and m["open_ece"] < m["baseline_open_ece"]
-    run = client.get_run(client.get_model_version(SPEC.registered_name, version).run_id)
+    run = client.get_run(client.get_model_version(SPEC.registered_name, "1").run_id)
     assert run.data.tags["promoted"] == "true", run.data.tags["verdict"]
     assert {a.path for a in client.list_artifacts(run.info.run_id, "reports")} >= {
         "reports/evaluation.html", "reports/reliability.png", "reports/feature_importance.json"}
@@ -92,12 +86,8 @@ def test_its_retraining_dag_runs_the_pipeline_again_and_gates_against_the_champi
 
 @pytest.fixture(scope="module")
 def served(trained):
-    root, result = trained
-    assert result.exit_code == 0, result.output
-    if not local.SERVING_PYTHON.exists():
-        pytest.skip("the serving environment is not built (make serving-env)")
-    client = Tracking(default_tracking_uri(root / "mlflow")).client()
-    server, folder = local.serve_alias(client, SPEC.registered_name, CHALLENGER, root, NAME, SPEC.runtime)
+    root, _ = trained
+    server, folder = serve_challenger(trained, SPEC, NAME)
     holdout = pd.read_parquet(sorted((root / "kfp").rglob("holdout"))[0])
     yield server, folder, holdout.head(30).reset_index(drop=True)
     server.stop()
@@ -151,12 +141,7 @@ def test_grpc_answers_as_rest(served, tmp_path):
     server, _, rows = served
     body = _body(rows)
     rest = {o["name"]: o["data"] for o in _infer(server, body).json()["outputs"]}
-    request = tmp_path / "request.json"
-    request.write_text(json.dumps(body))
-    done = subprocess.run([str(local.SERVING_PYTHON), "-m", "serving.grpc_client", "--port", str(server.grpc_port),
-                           "--model", NAME, str(request)], capture_output=True, text=True, timeout=60, cwd=local.REPO)
-    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
-    reply = {o["name"]: o["data"] for o in json.loads(done.stdout.strip().splitlines()[-1])["outputs"]}
+    reply = grpc_outputs(server, NAME, body, tmp_path)
     assert [v.decode() if isinstance(v, bytes) else v for v in reply["message_id"]] == rest["message_id"]
     assert reply["p_open"] == pytest.approx(rest["p_open"]) and reply["p_click"] == pytest.approx(rest["p_click"])
 

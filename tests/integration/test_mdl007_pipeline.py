@@ -16,6 +16,7 @@ import subprocess
 import mlflow.pyfunc
 import pytest
 import requests
+from first_training import first_challenger, serve_challenger
 from typer.testing import CliRunner
 
 from adaptive_delivery.cli import app
@@ -23,8 +24,7 @@ from adaptive_delivery.delivery.models.mdl007_content.corpus import HAM_FOLDERS,
 from adaptive_delivery.delivery.models.mdl007_content.service import OUTPUTS, example_request
 from adaptive_delivery.delivery.models.mdl007_content.training import CORPUS_ENV
 from adaptive_delivery.platform.spec import get
-from adaptive_delivery.platform.training.registry import CHALLENGER, alias_metrics, evaluate_gates
-from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
+from adaptive_delivery.platform.training.registry import evaluate_gates
 from serving import local
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -48,16 +48,12 @@ def trained(spamassassin_corpus, tmp_path_factory):
 
 
 def test_train_runs_the_pipeline_and_registers_a_gated_challenger_beside_the_baseline(trained):
-    root, result = trained
-    assert result.exit_code == 0, result.output
-    client = Tracking(default_tracking_uri(root / "mlflow")).client()
-    version, metrics = alias_metrics(client, SPEC, CHALLENGER)
-    assert version == "1"
+    root, client, metrics = first_challenger(trained, SPEC)
     assert {"f1", "precision", "recall", "fpr", "ece", "baseline_f1", "f1_vs_baseline",
             "suggestion_lowered_share"} <= set(metrics)
     assert metrics["f1_vs_baseline"] == pytest.approx(metrics["f1"] - metrics["baseline_f1"])
     assert metrics["f1"] > 0.6  # it learned spam from a few hundred messages, on a block it never saw
-    mv = client.get_model_version(SPEC.registered_name, version)
+    mv = client.get_model_version(SPEC.registered_name, "1")
     passed, reasons = evaluate_gates(SPEC, metrics, None)
     assert mv.tags["gate"] == ("passed" if passed else "failed") and mv.tags["gate_reasons"] == "; ".join(reasons)
     run = client.get_run(mv.run_id)
@@ -68,16 +64,7 @@ def test_train_runs_the_pipeline_and_registers_a_gated_challenger_beside_the_bas
 
 @pytest.fixture(scope="module")
 def served(trained):
-    root, result = trained
-    assert result.exit_code == 0, result.output
-    if not local.SERVING_PYTHON.exists():
-        pytest.skip("the serving environment is not built (make serving-env)")
-    client = Tracking(default_tracking_uri(root / "mlflow")).client()
-    version, folder = local.resolve_alias(client, SPEC.registered_name, CHALLENGER, root / "models")
-    http, grpc = local.free_port(), local.free_port()
-    settings = local.write_settings(root / "mlserver", {"mdl-007": (version, folder)}, http, grpc,
-                                    runtimes={"mdl-007": SPEC.runtime})
-    server = local.start(settings, http, grpc, "mdl-007")
+    server, folder = serve_challenger(trained, SPEC, "mdl-007")
     yield server, folder
     server.stop()
 

@@ -8,13 +8,11 @@ that wears out asks for a retraining."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-
 import mlflow.pyfunc
 import numpy as np
 import pytest
 import requests
+from first_training import first_challenger, grpc_outputs, serve_challenger
 from typer.testing import CliRunner
 
 from adaptive_delivery.cli import app
@@ -29,9 +27,7 @@ from adaptive_delivery.marketing.models.mkt001_campaign.service import (
 from adaptive_delivery.platform.online.retraining import take_requests
 from adaptive_delivery.platform.spec import get
 from adaptive_delivery.platform.streams import StreamConsumer, connect, ledger, publish
-from adaptive_delivery.platform.training.registry import CHALLENGER, alias_metrics, evaluate_gates
-from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
-from serving import local
+from adaptive_delivery.platform.training.registry import evaluate_gates
 from serving.client import frame_request
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -51,11 +47,7 @@ def trained(hillstrom_file, tmp_path_factory):
 
 
 def test_train_runs_the_pipeline_and_registers_a_gated_challenger_beside_the_baselines(trained):
-    root, result = trained
-    assert result.exit_code == 0, result.output
-    client = Tracking(default_tracking_uri(root / "mlflow")).client()
-    version, metrics = alias_metrics(client, SPEC, CHALLENGER)
-    assert version == "1"
+    root, client, metrics = first_challenger(trained, SPEC)
     for name in ("visit_auc", "conversion_auc", "logistic_visit_auc", "gbm_visit_auc", "womens_uplift_at_30",
                  "two_model_logistic_womens_uplift_at_30", "class_transformation_gbm_womens_qini"):
         assert name in metrics, name
@@ -63,7 +55,7 @@ def test_train_runs_the_pipeline_and_registers_a_gated_challenger_beside_the_bas
     assert metrics["visit_auc"] > 0.6
     assert metrics["womens_uplift_at_30_vs_two_model_logistic"] == pytest.approx(
         metrics["womens_uplift_at_30"] - metrics["two_model_logistic_womens_uplift_at_30"])
-    mv = client.get_model_version(SPEC.registered_name, version)
+    mv = client.get_model_version(SPEC.registered_name, "1")
     passed, reasons = evaluate_gates(SPEC, metrics, None)
     assert mv.tags["gate"] == ("passed" if passed else "failed") and mv.tags["gate_reasons"] == "; ".join(reasons)
     run = client.get_run(mv.run_id)
@@ -74,12 +66,7 @@ def test_train_runs_the_pipeline_and_registers_a_gated_challenger_beside_the_bas
 
 @pytest.fixture(scope="module")
 def served(trained):
-    root, result = trained
-    assert result.exit_code == 0, result.output
-    if not local.SERVING_PYTHON.exists():
-        pytest.skip("the serving environment is not built (make serving-env)")
-    client = Tracking(default_tracking_uri(root / "mlflow")).client()
-    server, folder = local.serve_alias(client, SPEC.registered_name, CHALLENGER, root, NAME, SPEC.runtime)
+    server, folder = serve_challenger(trained, SPEC, NAME)
     yield server, folder
     server.stop()
 
@@ -107,13 +94,7 @@ def test_grpc_answers_as_rest(served, tmp_path, raw):
     server, _ = served
     body = frame_request(example_request())
     rest = {o["name"]: o["data"] for o in _infer(server, body).json()["outputs"]}
-    request = tmp_path / "request.json"
-    request.write_text(json.dumps(body))
-    done = subprocess.run([str(local.SERVING_PYTHON), "-m", "serving.grpc_client", "--port", str(server.grpc_port),
-                           "--model", NAME, *(["--raw"] if raw else []), str(request)], capture_output=True,
-                          text=True, timeout=60, cwd=local.REPO)
-    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
-    reply = {o["name"]: o["data"] for o in json.loads(done.stdout.strip().splitlines()[-1])["outputs"]}
+    reply = grpc_outputs(server, NAME, body, tmp_path, raw=raw)
     assert reply.keys() == rest.keys()
     for name, values in rest.items():
         got = [v.decode() if isinstance(v, bytes) else v for v in reply[name]]

@@ -7,20 +7,16 @@ offline; bad requests get 400 with a reason."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-
 import mlflow.pyfunc
 import pytest
 import requests
+from first_training import first_challenger, grpc_outputs, serve_challenger
 from typer.testing import CliRunner
 
 from adaptive_delivery.cli import app
 from adaptive_delivery.marketing.models.mkt002_bidding.service import OUTPUTS, example_request
 from adaptive_delivery.platform.spec import get
-from adaptive_delivery.platform.training.registry import CHALLENGER, alias_metrics, evaluate_gates
-from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
-from serving import local
+from adaptive_delivery.platform.training.registry import evaluate_gates
 from serving.client import frame_request
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -37,18 +33,14 @@ def trained(tmp_path_factory):
 
 
 def test_train_registers_a_gated_challenger_judged_beside_the_rules_and_the_oracle(trained):
-    root, result = trained
-    assert result.exit_code == 0, result.output
-    client = Tracking(default_tracking_uri(root / "mlflow")).client()
-    version, metrics = alias_metrics(client, SPEC, CHALLENGER)
-    assert version == "1"
+    root, client, metrics = first_challenger(trained, SPEC)
     # the hindsight oracle buys more than any bidder; the served bids buy something
     for bidder in ("", "optimiser_no_prior_", "value_", "linear_"):
         assert 0 < metrics[f"{bidder}share_of_oracle"] < 1, bidder
     assert metrics["gain_over_linear"] == pytest.approx(metrics["share_of_oracle"] - metrics["linear_share_of_oracle"])
     # trained on other campaigns' clicks, the trees rank unseen clicks better than chance
     assert metrics["cvr_auc"] > 0.55
-    mv = client.get_model_version(SPEC.registered_name, version)
+    mv = client.get_model_version(SPEC.registered_name, "1")
     passed, reasons = evaluate_gates(SPEC, metrics, None)
     assert mv.tags["gate"] == ("passed" if passed else "failed") and mv.tags["gate_reasons"] == "; ".join(reasons)
     run = client.get_run(mv.run_id)
@@ -59,12 +51,7 @@ def test_train_registers_a_gated_challenger_judged_beside_the_rules_and_the_orac
 
 @pytest.fixture(scope="module")
 def served(trained):
-    root, result = trained
-    assert result.exit_code == 0, result.output
-    if not local.SERVING_PYTHON.exists():
-        pytest.skip("the serving environment is not built (make serving-env)")
-    client = Tracking(default_tracking_uri(root / "mlflow")).client()
-    server, folder = local.serve_alias(client, SPEC.registered_name, CHALLENGER, root, NAME, SPEC.runtime)
+    server, folder = serve_challenger(trained, SPEC, NAME)
     yield server, folder
     server.stop()
 
@@ -91,12 +78,7 @@ def test_grpc_answers_as_rest(served, tmp_path):
     server, _ = served
     body = frame_request(example_request())
     rest = {o["name"]: o["data"] for o in _infer(server, body).json()["outputs"]}
-    request = tmp_path / "request.json"
-    request.write_text(json.dumps(body))
-    done = subprocess.run([str(local.SERVING_PYTHON), "-m", "serving.grpc_client", "--port", str(server.grpc_port),
-                           "--model", NAME, str(request)], capture_output=True, text=True, timeout=60, cwd=local.REPO)
-    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
-    reply = {o["name"]: o["data"] for o in json.loads(done.stdout.strip().splitlines()[-1])["outputs"]}
+    reply = grpc_outputs(server, NAME, body, tmp_path)
     assert reply.keys() == rest.keys()
     for name, values in rest.items():
         got = [v.decode() if isinstance(v, bytes) else v for v in reply[name]]
