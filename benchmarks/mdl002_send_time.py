@@ -111,9 +111,8 @@ def history_ceiling(history: pd.DataFrame, campaign: pd.DataFrame) -> np.ndarray
 def _ceiling_inputs(world: Path, rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ceiling's history (each campaign subscriber's messages whose window had closed before
     the campaign's send, with their truth offsets) and the campaign rows' kind and propensity."""
-    import pyarrow.dataset as ds
-
     from adaptive_delivery.delivery.events.lake import EventsLake
+    from adaptive_delivery.platform.training.truth import truth_columns
     from adaptive_delivery.twin.providers import PROVIDERS
 
     lake = EventsLake(world / "lake")
@@ -122,13 +121,12 @@ def _ceiling_inputs(world: Path, rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.D
     engaged = lake.read("engagement", columns=["message_id", "event_type", "machine_open", "event_ts"]).to_pandas()
     opens = engaged[(engaged["event_type"] == "open") & ~engaged["machine_open"].astype(bool)]
     first = opens.groupby("message_id")["event_ts"].min().rename("open_ts")
-    truth = ds.dataset(world / "truth" / "messages", format="parquet", partitioning="hive").to_table(
-        columns=["message_id", "subscriber_engagement", "content_quality", "seen_p_open_if_accepted", "p_open_inbox",
-                 "spam_trap"]).to_pandas()
     outcomes = lake.read("outcomes", columns=["message_id", "status"]).to_pandas()
     accepted = set(outcomes.loc[outcomes["status"] == "accepted", "message_id"])
-    sends = sends[sends["message_id"].isin(accepted)]  # only mail that arrived could be opened
-    past = sends.merge(truth, on="message_id").merge(first, on="message_id", how="left")
+    sends = sends[sends["message_id"].isin(accepted)].reset_index(drop=True)  # only mail that arrived could be opened
+    truth = truth_columns(world / "truth", sends["message_id"],
+                          ["subscriber_engagement", "content_quality", "seen_p_open_if_accepted", "p_open_inbox"])
+    past = pd.concat([sends, truth.drop(columns="message_id")], axis=1).merge(first, on="message_id", how="left")
     cutoff = rows.set_index("subscriber_id")["event_timestamp"] - pd.Timedelta(hours=WINDOW_H)
     past = past[past["send_ts"] < past["subscriber_id"].map(cutoff)]
     engagement = np.clip(past["subscriber_engagement"].to_numpy(dtype=float), 1e-6, 1 - 1e-6)

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.dataset as ds
 from provenance import RESULTS, provenance
 from sklearn.metrics import roc_auc_score
 
@@ -30,6 +29,7 @@ from adaptive_delivery.delivery.jobs import worlds
 from adaptive_delivery.delivery.models.mdl005_engagement import model as mdl
 from adaptive_delivery.platform.bundle import TrainedModel
 from adaptive_delivery.platform.protocol import interval
+from adaptive_delivery.platform.training.truth import truth_columns
 
 GRID = np.linspace(-7.0, 4.0, 111)  # engagement logits the posterior is held on
 ROWS = ("model", "best_rule", "ceiling", "oracle")
@@ -84,10 +84,11 @@ def score_world(world: Path) -> dict[str, float]:
     bundle = TrainedModel.load(run / "train-model" / "model")
     p_model, _ = mdl.open_and_click(bundle.predict_proba(holdout))
     p_rule, _ = mdl.open_and_click(mdl.historical_rates(holdout))
-    truth = ds.dataset(world / "truth" / "messages", format="parquet", partitioning="hive").to_table(
-        columns=["message_id", "subscriber_engagement", "p_open_inbox", "seen_p_open_if_accepted"]).to_pandas()
     keys = ["message_id", "label", "subscriber_id", "event_timestamp"]
-    frame = (pd.concat([train.assign(hold=False), holdout[keys].assign(hold=True)]).merge(truth, on="message_id")
+    both = pd.concat([train.assign(hold=False), holdout[keys].assign(hold=True)]).reset_index(drop=True)
+    truth = truth_columns(world / "truth", both["message_id"],
+                          ["subscriber_engagement", "p_open_inbox", "seen_p_open_if_accepted"])
+    frame = (pd.concat([both, truth.drop(columns="message_id")], axis=1)
              .sort_values("event_timestamp", kind="stable").reset_index(drop=True))
     ceiling = pd.Series(history_ceiling(frame), index=frame["message_id"])
     held = holdout["message_id"]

@@ -27,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from provenance import RESULTS, provenance
 
 from adaptive_delivery.delivery.jobs import worlds
 from adaptive_delivery.platform.protocol import interval
+from adaptive_delivery.platform.training.truth import truth_columns
 from adaptive_delivery.twin import dynamics
 
 TARGET_COMPLAINT_RATE = 0.0002  # spec §11: < 0.02%
@@ -45,10 +45,10 @@ def expected_outcomes(world: Path) -> pd.DataFrame:
     [run] = sorted((world / "kfp").glob("train-mdl-005-*"))[-1:]
     holdout = pd.read_parquet(run / "load-training-set" / "holdout",
                               columns=["message_id", "subscriber_id", "subscriber_features__days_since_last_open"])
-    truth = ds.dataset(world / "truth" / "messages", format="parquet", partitioning="hive").to_table(
-        columns=["message_id", "subscriber_engagement", "content_spamminess", "seen_p_inbox", "seen_p_spam",
-                 "seen_p_open_if_accepted", "spam_trap"]).to_pandas()
-    frame = holdout.merge(truth, on="message_id")
+    truth = truth_columns(world / "truth", holdout["message_id"],
+                          ["subscriber_engagement", "content_spamminess", "seen_p_inbox", "seen_p_spam",
+                           "seen_p_open_if_accepted", "spam_trap"])
+    frame = pd.concat([holdout, truth.drop(columns="message_id")], axis=1)
     people = pq.read_table(world / "truth" / "subscribers.parquet", columns=["subscriber_id", "complainer"]).to_pandas()
     frame = frame.merge(people, on="subscriber_id")
     placed = (frame["seen_p_inbox"] + frame["seen_p_spam"]).to_numpy(dtype=float)

@@ -46,8 +46,7 @@ def encode(frame: pd.DataFrame | Mapping[str, np.ndarray], feature_columns: list
     if missing:
         raise TrainingDataError(f"training frame is missing feature columns {missing}")
     categories = dict(categories or {})
-    first = (elements[feature_columns[0]]["base"] if feature_columns[0] in elements else feature_columns[0]) \
-        if feature_columns else None
+    first = next((elements[c]["base"] if c in elements else c for c in feature_columns), None)  # whose length is n
     n = len(frame) if isinstance(frame, pd.DataFrame) else len(frame[first]) if first is not None else 0
     out = np.empty((n, len(feature_columns)), dtype=np.float64, order="F")  # columns written whole
     stacked: dict[str, np.ndarray] = {}

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.dataset as ds
 
 from adaptive_delivery.platform import feature_store as st
 from adaptive_delivery.platform.bundle import TrainedModel
@@ -24,6 +23,7 @@ from adaptive_delivery.platform.training.dataset import (
 )
 from adaptive_delivery.platform.training.evaluation import label_weights, spec_report
 from adaptive_delivery.platform.training.tracking import Tracking
+from adaptive_delivery.platform.training.truth import truth_columns
 
 LABEL = "label"
 
@@ -290,47 +290,37 @@ ORACLE_PREFIX = "seen_p_"
 CLAIRVOYANT_PREFIX = "p_"
 
 
+def _class_probabilities(aligned: pd.DataFrame, prefix: str, classes: tuple[str, ...]) -> np.ndarray:
+    p = aligned[[f"{prefix}{c}" for c in classes]].to_numpy(dtype=float)
+    return p / p.sum(axis=1, keepdims=True)
+
+
 def truth_probabilities(truth_dir: str | Path, message_ids: pd.Series, classes: tuple[str, ...],
                         prefixes: tuple[str, ...] = (ORACLE_PREFIX,)) -> list[np.ndarray]:
     """The simulator's class probabilities for these messages (rows in the given order), one
     matrix per column prefix, read in one pass over the truth table."""
-    names = [[f"{prefix}{c}" for c in classes] for prefix in prefixes]
-    cols = ["message_id", *[n for group in names for n in group]]
-    dataset = ds.dataset(Path(truth_dir) / "messages", format="parquet", partitioning="hive")
-    missing = [c for c in cols if c not in dataset.schema.names]
-    if missing:
-        raise KeyError(f"the world's truth has no {missing} (written by an older simulator: simulate it again)")
-    truth = dataset.to_table(columns=cols).to_pandas()
-    aligned = pd.DataFrame({"message_id": message_ids.to_numpy()}).merge(truth, on="message_id", how="left")
-    if aligned[cols[1:]].isna().any().any():
-        raise KeyError("some messages have no truth record (was the lake written by the simulator?)")
-    out = []
-    for group in names:
-        p = aligned[group].to_numpy(dtype=float)
-        out.append(p / p.sum(axis=1, keepdims=True))
-    return out
+    aligned = truth_columns(truth_dir, message_ids, [f"{prefix}{c}" for prefix in prefixes for c in classes])
+    return [_class_probabilities(aligned, prefix, classes) for prefix in prefixes]
 
 
 def truth_labels(truth_dir: str | Path, message_ids: pd.Series, classes: tuple[str, ...]) -> np.ndarray:
     """The class each of these messages truly had (rows in the given order): the referee's labels."""
-    dataset = ds.dataset(Path(truth_dir) / "messages", format="parquet", partitioning="hive")
-    truth = dataset.to_table(columns=["message_id", "true_class"]).to_pandas()
-    aligned = pd.DataFrame({"message_id": message_ids.to_numpy()}).merge(truth, on="message_id", how="left")
-    if aligned["true_class"].isna().any():
-        raise KeyError("some messages have no truth record (was the lake written by the simulator?)")
-    index = {c: i for i, c in enumerate(classes)}
-    return aligned["true_class"].map(index).to_numpy(dtype=int)
+    return _class_codes(truth_columns(truth_dir, message_ids, ["true_class"]), classes)
+
+
+def _class_codes(aligned: pd.DataFrame, classes: tuple[str, ...]) -> np.ndarray:
+    return aligned["true_class"].map({c: i for i, c in enumerate(classes)}).to_numpy(dtype=int)
 
 
 def referee(spec: ModelSpec, truth_dir: str | Path, holdout: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(true labels, records oracle, clairvoyant) for the holdout's rows: the spec's own referee
-    (`ModelSpec.truth`) or the message truth tables' classes."""
+    (`ModelSpec.truth`) or the message truth tables' classes, read in one pass."""
     if spec.truth is not None:
         return spec.truth(Path(truth_dir), holdout)
-    y = truth_labels(truth_dir, holdout["message_id"], spec.classes)
-    oracle, clairvoyant = truth_probabilities(truth_dir, holdout["message_id"], spec.classes,
-                                              (ORACLE_PREFIX, CLAIRVOYANT_PREFIX))
-    return y, oracle, clairvoyant
+    prefixes = (ORACLE_PREFIX, CLAIRVOYANT_PREFIX)
+    aligned = truth_columns(truth_dir, holdout["message_id"],
+                            ["true_class", *(f"{prefix}{c}" for prefix in prefixes for c in spec.classes)])
+    return (_class_codes(aligned, spec.classes), *(_class_probabilities(aligned, p, spec.classes) for p in prefixes))
 
 
 def oracle_probabilities(truth_dir: str | Path, message_ids: pd.Series, classes: tuple[str, ...]) -> np.ndarray:

@@ -86,8 +86,7 @@ def labels_from_lake(lake_root: str | Path) -> pd.DataFrame:
     return out.drop(columns=["campaign_type"]).sort_values("event_timestamp", kind="stable").reset_index(drop=True)
 
 
-def dataset_from_frame(frame: pd.DataFrame, categories: dict[str, list[str]] | None = None,
-                       extra=None) -> Dataset:
+def dataset_from_frame(frame: pd.DataFrame, categories: dict[str, list[str]] | None = None) -> Dataset:
     """A Feast training frame (labels joined with the mdl_005_engagement service) as model inputs."""
     X, cats = encode(frame, FEATURES, CATEGORICAL, categories)
     return Dataset(X=X, y=frame["label"].to_numpy(dtype=int),
@@ -96,10 +95,6 @@ def dataset_from_frame(frame: pd.DataFrame, categories: dict[str, list[str]] | N
 
 
 # ---- derived inputs --------------------------------------------------------------------------
-DERIVED = ("open_share_send_hour", "open_share_next_3h", "click_share_next_3h", "open_rate_30d", "click_rate_30d",
-           "open_rate_shrunk", "click_rate_shrunk")
-
-
 def with_derived(X: pd.DataFrame) -> pd.DataFrame:
     """`X` plus the subscriber's habits read at this send's hour (the heatmaps' share at the send
     hour and the two after it, when a reply would come), the 30-day open and click rates, and the
@@ -152,7 +147,7 @@ LGBM_PARAMS = ("num_leaves", "learning_rate", "n_estimators", "min_child_samples
 
 
 class EngagementModel:
-    """LightGBM multi-class over the encoded features and DERIVED; `predict_proba` on encoded rows."""
+    """LightGBM multi-class over the encoded features and `with_derived`'s; `predict_proba` on encoded rows."""
 
     def __init__(self, config: EngagementConfig | None = None) -> None:
         self.config = config or EngagementConfig()
@@ -232,8 +227,9 @@ def report(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
 
     from adaptive_delivery.platform.training.evaluation import binary_calibration_error
 
+    p_open, p_click = open_and_click(proba)
     out: dict[str, float] = {}
-    for name, p, hit in (("open", *open_and_click(proba)[:1], y >= OPENED), ("click", open_and_click(proba)[1], y == CLICKED)):
+    for name, p, hit in (("open", p_open, y >= OPENED), ("click", p_click, y == CLICKED)):
         both = 0 < hit.sum() < len(hit)
         out[f"{name}_roc_auc"] = float(roc_auc_score(hit, p)) if both else float("nan")
         out[f"{name}_ece"] = binary_calibration_error(hit, p)
@@ -255,17 +251,9 @@ def referee(truth_dir: Path, holdout: pd.DataFrame) -> tuple[np.ndarray, np.ndar
     sender sees every human open and click. The oracle knows each person's habits and propensity
     and the content's quality, and where the message would land only as a probability (inbox or
     spam folder given accepted); the clairvoyant also knows where it landed."""
-    import pyarrow.dataset as ds
+    from adaptive_delivery.platform.training.truth import truth_columns
 
-    columns = ["message_id", "seen_p_open_if_accepted", "p_open", "p_click_if_opened"]
-    dataset = ds.dataset(Path(truth_dir) / "messages", format="parquet", partitioning="hive")
-    missing = [c for c in columns if c not in dataset.schema.names]
-    if missing:
-        raise KeyError(f"the world's truth has no {missing} (written by an older simulator: simulate it again)")
-    truth = dataset.to_table(columns=columns).to_pandas()
-    rows = pd.DataFrame({"message_id": holdout["message_id"].to_numpy()}).merge(truth, on="message_id", how="left")
-    if rows[columns[1:]].isna().any().any():
-        raise KeyError("some messages have no truth record (was the lake written by the simulator?)")
+    rows = truth_columns(truth_dir, holdout["message_id"], ["seen_p_open_if_accepted", "p_open", "p_click_if_opened"])
     click = rows["p_click_if_opened"].to_numpy(dtype=float)
     oracle = _classes(rows["seen_p_open_if_accepted"].to_numpy(dtype=float), click)
     clairvoyant = _classes(rows["p_open"].to_numpy(dtype=float), click)
