@@ -1,15 +1,16 @@
-"""MDL-002 (in progress): what a per-subscriber send hour is worth in the twin, before MDL-002's own
-stage 1 exists. One campaign per world (every subscriber's latest held-out marketing message, with
-the features the sender had then), scheduled by each candidate under the 15%-an-hour cap of spec
+"""MDL-002's candidates for stage 1: what a per-subscriber send hour is worth in the twin. One
+campaign per world (every subscriber's latest held-out marketing message, with the features the
+sender had then), scheduled by each candidate under the 15%-an-hour cap of spec
 §3.3 (`mdl002_send_time.schedule.assign`), and valued by the twin's truth: each subscriber's true
 P(open) for a send at the chosen UTC hour (`truth/subscribers.parquet`). Candidates:
 
 - random hour; the campaign's best hour chosen from data (the audience's most common open hour;
   spec §3.3's baseline); the most frequent past open hour of each subscriber (what commercial
   send-time optimisation does; the campaign's hour where a person has none);
-- MDL-005 asked for each hour (the hour features changed, everything else as sent): a stand-in
-  stage 1, to see whether an engagement model that saw mail sent at each sender's usual hour ranks
-  the other hours;
+- MDL-005 asked for each hour (the hour features changed, everything else as sent): gradient-boosted
+  trees over the send hour, to see whether an engagement model that saw mail sent at each sender's
+  usual hour ranks the other hours;
+- MDL-002's stage 1 (`mdl002_send_time.model.HourModel`), trained on the same window as MDL-005;
 - the history-bound ceiling: the best any sender could choose from a person's own history, given
   the twin's law (the Bayes posterior over the person's habit, from a prior drawn by the twin's own
   law of habits and time zones, updated by each earlier message: opened or not at its hour, and
@@ -33,20 +34,20 @@ import pyarrow.parquet as pq
 from provenance import RESULTS, provenance
 
 from adaptive_delivery.delivery.jobs import worlds
+from adaptive_delivery.delivery.models.mdl002_send_time import model as stage1
 from adaptive_delivery.delivery.models.mdl002_send_time import schedule as sc
 from adaptive_delivery.delivery.models.mdl005_engagement import model as mdl
 from adaptive_delivery.platform.bundle import TrainedModel
 from adaptive_delivery.platform.protocol import interval
+from adaptive_delivery.platform.training.dataset import encode
 
 HOURS = 24
-CANDIDATES = ("campaign_hour", "most_frequent_open_hour", "mdl005_by_hour", "history_ceiling", "oracle")
+CANDIDATES = ("campaign_hour", "most_frequent_open_hour", "mdl005_by_hour", "stage1", "history_ceiling", "oracle")
+PROBABILITIES = ("mdl005_by_hour", "stage1", "history_ceiling")
+SWEEP = (0.05, 0.1, 0.3, 0.6, 1.0, 2.0)  # hour weights stage 2 could rank by (mdl002.SCHEDULE_HOUR_WEIGHT)  # candidates whose scores are P(open) by hour
 PRIOR_HABITS = 4_000  # habits drawn from the twin's law for the ceiling's prior (per kind of mailbox)
 OPEN_DECAY_H = 14.0  # the twin's law: how an open's chance fades with the hours since delivery
 WINDOW_H = 72
-
-
-def _heatmaps(rows: pd.DataFrame) -> np.ndarray:
-    return np.vstack([np.zeros(HOURS) if v is None else np.asarray(v, dtype=float) for v in rows[mdl.OPEN_HEATMAP]])
 
 
 def by_hour(bundle: TrainedModel, rows: pd.DataFrame) -> np.ndarray:
@@ -150,27 +151,40 @@ def _ceiling_inputs(world: Path, rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.D
 
 
 def score_world(world: Path) -> dict[str, float]:
-    """Each candidate's expected open rate for one campaign, and random's."""
+    """Each candidate's expected open rate for one campaign (`mdl002.campaign`), random's, and how
+    far each one's P(open) by hour is from the truth (mean absolute error over the 24 hours)."""
     [run] = sorted((world / "kfp").glob("train-mdl-005-*"))[-1:]
-    holdout = pd.read_parquet(run / "load-training-set" / "holdout")
-    marketing = holdout[holdout["is_transactional"] == 0].sort_values("event_timestamp", kind="stable")
-    rows = marketing.groupby("subscriber_id").tail(1).reset_index(drop=True)
+    rows = stage1.campaign(pd.read_parquet(run / "load-training-set" / "holdout"))
     truth = pq.read_table(world / "truth" / "subscribers.parquet").to_pandas().set_index("subscriber_id")
     p_true = np.vstack(truth.loc[rows["subscriber_id"], "open_prob_by_utc_hour"].to_numpy())
-    heat = _heatmaps(rows)
-    campaign = int(heat.sum(axis=0).argmax())
-    own = np.where(heat.sum(axis=1, keepdims=True) > 0, heat, 0.0) + 1e-6 * (np.arange(HOURS) == campaign)
+    # MDL-002 trained on the same window as MDL-005 (its rows are MDL-005's, opened or not)
+    frame = pd.read_parquet(run / "load-training-set" / "train")
+    data = stage1.dataset_from_frame(frame.assign(label=(frame["label"] > 0).astype(int)))
+    hours_model = stage1.HourModel().fit(data.X, data.y)
+    X, _ = encode(rows, stage1.FEATURES, stage1.CATEGORICAL, data.categories)
+    heat = np.nan_to_num(X[stage1.HEAT].to_numpy(dtype=float))
+    campaign = stage1.campaign_hour(heat)
     scores = {"campaign_hour": np.tile(np.arange(HOURS) == campaign, (len(rows), 1)).astype(float),
-              "most_frequent_open_hour": own,
+              "most_frequent_open_hour": stage1.most_frequent_open_hour(X),
               "mdl005_by_hour": by_hour(TrainedModel.load(run / "train-model" / "model"), rows),
+              "stage1": hours_model.schedule_scores(X),
               "history_ceiling": history_ceiling(*_ceiling_inputs(world, rows)),
               "oracle": p_true}
     n = np.arange(len(rows))
-    out = {"subscribers": float(len(rows)), "random": float(p_true.mean())}
+    out = {"subscribers": float(len(rows)), "random": float(p_true.mean()),
+           "stage1_hour_weight": float(hours_model.weights[2]),
+           # the flat answer: the person's open rate at every hour (what the best rule knows)
+           "open_rate_mae": float(np.abs(stage1.open_rate(X)[:, None] - p_true).mean())}
+    for weight in SWEEP:  # stage 2's hour weight: what the schedule wins with each
+        chosen = sc.assign(hours_model.by_hour(X, weight)).hour
+        out[f"stage1_weight_{weight:g}"] = float(p_true[n, chosen].mean())
     for name, score in scores.items():
         hours = (np.full(len(rows), campaign) if name == "campaign_hour" else sc.assign(score).hour)
         out[name] = float(p_true[n, hours].mean())
         out[f"{name}_max_hour_share"] = float(np.bincount(hours, minlength=HOURS).max() / len(rows))
+        if name in PROBABILITIES:  # stage 1's answer is its calibrated P(open), not what stage 2 ranks by
+            probability = hours_model.by_hour(X) if name == "stage1" else score
+            out[f"{name}_mae"] = float(np.abs(probability - p_true).mean())
     return out
 
 
@@ -193,6 +207,12 @@ def main() -> None:
               "share_of_oracle_lift": {name: interval(((frame[name] - frame["random"]) /
                                                        (frame["oracle"] - frame["random"])).to_numpy()).to_dict()
                                        for name in CANDIDATES if name != "oracle"},
+              "hour_weight_sweep": {f"{w:g}": interval((frame[f"stage1_weight_{w:g}"] / frame["random"] - 1).to_numpy())
+                                    .to_dict() for w in SWEEP},
+              "stage1_fitted_hour_weight": frame["stage1_hour_weight"].tolist(),
+              # how far each P(open) by hour is from the truth; "open_rate": the same rate at every hour
+              "mae": {name: interval(frame[f"{name}_mae"].to_numpy()).to_dict()
+                      for name in (*PROBABILITIES, "open_rate")},
               "per_world": per_world, "provenance": provenance()}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "mdl002_send_time.json").write_text(json.dumps(result, indent=2, default=float))

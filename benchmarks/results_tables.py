@@ -334,24 +334,84 @@ def mdl005_ceiling(data: dict, _: str) -> str:
             f"**{ci(found['oracle_minus_ceiling'], f3)}**.")
 
 
-MDL002_CANDIDATES = {"campaign_hour": "the campaign's best hour (from the audience's opens), everyone at once",
+MDL002_CANDIDATES = {"campaign_hour": "the campaign's best hour (the hour most of its audience opens in), everyone at once",
                      "most_frequent_open_hour": "each person's most frequent past open hour (the best rule)",
-                     "mdl005_by_hour": "MDL-005 asked for each hour (stand-in stage 1)",
+                     "mdl005_by_hour": "MDL-005 asked for each hour (gradient-boosted trees over the send hour)",
+                     "stage1": "MDL-002 stage 1 (a person's hours, smoothed, with the hour's weight learned)",
                      "history_ceiling": "history-bound ceiling (Bayes-optimal from a person's own history)",
                      "oracle": "oracle: each person's true best hour"}
 
 
-def mdl002_send_time(data: dict, _: str) -> str:
-    lift, share = data["lift_over_random"], data["share_of_oracle_lift"]
-    rows = [[label, ci(lift[k], lambda x: f"{x:+.1%}"), ci(share[k], pct) if k in share else "100%"]
-            for k, label in MDL002_CANDIDATES.items()]
+def mdl002_send_time(data: dict, which: str) -> str:
+    if which == "sweep":
+        rows = [[w, ci(i, lambda x: f"{x:+.1%}")] for w, i in data["hour_weight_sweep"].items()]
+        fitted = ", ".join(f"{w:.3f}" for w in data["stage1_fitted_hour_weight"])
+        return (f"Stage 2 ranking by stage 1 with each hour weight, same worlds and campaign; the weights the "
+                f"training fitted: {fitted}.\n\n" + table(["hour weight", "open rate over random"], rows))
+    lift, share, mae = data["lift_over_random"], data["share_of_oracle_lift"], data.get("mae", {})
+    rows = [[label, ci(lift[k], lambda x: f"{x:+.1%}"), ci(share[k], pct) if k in share else "100%",
+             ci(mae[k], "{:.3f}".format) if k in mae else "—"]
+            for k, label in MDL002_CANDIDATES.items() if k in lift]
     w = data["world"]
+    flat = f" The person's open rate at every hour is off by {ci(mae['open_rate'], '{:.3f}'.format)}." \
+        if "open_rate" in mae else ""
     return (f"Validation worlds {', '.join(map(str, data['seeds']))} ({w['subscribers']:,} subscribers × {w['days']} "
             f"days); one campaign per world: every subscriber's latest held-out marketing message; every "
             f"per-person schedule holds at most {data['max_hour_share']:.0%} of the campaign in one hour. Expected "
             f"human open rate by the twin's truth; random hour "
-            f"{ci(data['open_rate_random'], lambda x: f'{x:.1%}')}. Mean [95% interval] over worlds.\n\n"
-            + table(["send hour chosen by", "open rate over random", "share of the oracle's lift"], rows))
+            f"{ci(data['open_rate_random'], lambda x: f'{x:.1%}')}. The last column: how far a candidate's P(open) "
+            f"by hour is from the truth (mean absolute error over the 24 hours).{flat} Mean [95% interval] over "
+            "worlds.\n\n"
+            + table(["send hour chosen by", "open rate over random", "share of the oracle's lift",
+                     "P(open) by hour, error"], rows))
+
+
+MDL002_LOOP = {"as_planned": "each sender's usual hour, as planned (no cap)",
+               "usual_hour_capped": "the usual hour, spread to its nearest hours under the cap",
+               "random": "a random hour", "campaign_hour": "the campaign's best hour (spec §3.3's baseline)",
+               "most_frequent_open_hour": "each person's most frequent past open hour (the best rule)",
+               "mdl002": "MDL-002", "oracle": "oracle: each person's true P(open) by hour"}
+
+
+def mdl002_in_loop(data: dict, _: str) -> str:
+    rate, lift, share = data["expected_open_rate"], data["lift_over_random"], data["share_of_oracle_lift"]
+    rows = [[label, ci(rate[k], lambda x: f"{x:.2%}"), ci(lift[k], lambda x: f"{x:+.1%}"), ci(share[k], pct),
+             ci(data["accepted_rate"][k], lambda x: f"{x:.1%}")] for k, label in MDL002_LOOP.items()]
+    w = data["world"]
+    over = data["mdl002_over_best_rule"]
+    return (f"Validation worlds {', '.join(map(str, data['seeds']))} ({w['subscribers']:,} subscribers), each "
+            f"simulated again up to its holdout's first day and then {data['loop_days']} more days once per "
+            f"candidate, every campaign message sent at the hour the candidate gave it (at most "
+            f"{data['max_hour_share_cap']:.0%} of a campaign in one hour, except as planned). Opens per campaign "
+            "message sent, expected by the twin given where each message went (blocks and the spam folder "
+            "count); mean [95% interval] over worlds.\n\n"
+            + table(["send hour chosen by", "opens per message sent", "over random", "share of the oracle's lift",
+                     "accepted"], rows) +
+            f"\n\nMDL-002 − the best rule: **{ci(over, lambda x: f'{100 * x:+.2f}')}** points of open rate.")
+
+
+def mdl002_sealed(data: dict, _: str) -> str:
+    found = data["intervals"]
+    f3 = "{:.3f}".format
+    signed = lambda x: f"{x:+.1%}"  # noqa: E731
+    rows = [[label, *(ci(found[k][who], fmt) for who in ("model", "baseline", "oracle"))]
+            for label, k, fmt in (("open rate over a random hour", "schedule_lift", signed),
+                                  ("open rate over the campaign's best hour", "lift_over_campaign_hour", signed),
+                                  ("share of the oracle's lift", "share_of_oracle_lift", pct),
+                                  ("largest share of the campaign in one hour", "max_hour_share", pct),
+                                  ("P(open) ROC-AUC at the hour sent", "open_roc_auc", f3),
+                                  ("P(open) calibration error at the hour sent", "open_ece", f3)) if k in found]
+    w = data["world"]
+    share = found["share_of_oracle_lift"]["model"]
+    over = found["schedule_lift"]["over_baseline"]
+    return (f"Sealed worlds {', '.join(map(str, data['seeds']))} ({len(data['seeds'])} worlds of {w['subscribers']:,} "
+            f"subscribers × {w['days']} days, the last {w['holdout_days']} days of matured labels held out), each "
+            f"trained on by the recipe (profile `{data['profile']}`), used once by version `{data['version']}` "
+            f"({data['sealed_use']['date'][:10]}). One campaign per world (every subscriber's newest held-out "
+            "marketing message), valued by the twin's truth. Mean [95% interval] over worlds.\n\n"
+            + table(["", "MDL-002", "best rule (most frequent open hour)", "oracle"], rows) +
+            f"\n\nOver the best rule: **{ci(over, lambda x: f'{100 * x:+.2f}')}** points of lift; share of the "
+            f"oracle's lift **{ci(share, pct)}** (target ≥ 90%: {'met' if share['mean'] >= 0.9 else 'missed'}).")
 
 
 MDL006_ORDERINGS = {"sunset": "sunset rule: longest without an open first",
@@ -971,6 +1031,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "mdl003_sealed.json": mdl003_sealed, "mdl009_sealed.json": mdl009_sealed, "mdl001_sealed.json": mdl001_sealed,
     "mdl001_gap.json": mdl001_gap, "mdl005_sealed.json": mdl005_sealed, "mdl005_ceiling.json": mdl005_ceiling,
     "mdl005_ceiling_validation.json": mdl005_ceiling, "mdl002_send_time.json": mdl002_send_time,
+    "mdl002_in_loop.json": mdl002_in_loop, "mdl002_sealed.json": mdl002_sealed,
     "mdl006_suppression.json": mdl006_suppression,
     "serving_latency.json": serving_latency, "serving_load.json": serving_load, "decision_path.json": decision_path,
     "content_spam.json": content_spam, "content_spam_base.json": content_spam, "content_latency.json": content_latency,
@@ -1073,6 +1134,17 @@ def plot_mdl005_sealed(data: dict) -> bytes:
     return _auc_bars({who: [c["mean"] for c in cs] for who, cs in cells.items()}, [label for label, _ in rows],
                      "ROC-AUC on the sealed worlds' holdouts (95% interval)",
                      errors={who: _errors(cs) for who, cs in cells.items()})
+
+
+def plot_mdl002_in_loop(data: dict) -> bytes:
+    plt, fig, ax = _figure()
+    names = list(MDL002_LOOP)
+    cells = [data["expected_open_rate"][k] for k in names]
+    ax.barh([MDL002_LOOP[k] for k in names], [c["mean"] for c in cells], color="tab:green", xerr=_errors(cells))
+    ax.set_xlim(min(c["low"] for c in cells) * 0.95, max(c["high"] for c in cells) * 1.02)
+    ax.set_xlabel("opens per campaign message sent, in the loop (validation worlds, 95% interval)")
+    ax.invert_yaxis()
+    return _png(plt, fig)
 
 
 def plot_mdl001_gap(data: dict) -> bytes:
@@ -1184,6 +1256,7 @@ PLOTS: dict[str, Callable[[dict], bytes]] = {
     "mdl001_sealed.json": plot_mdl001_sealed,
     "mdl001_gap.json": plot_mdl001_gap,
     "mdl005_sealed.json": plot_mdl005_sealed,
+    "mdl002_in_loop.json": plot_mdl002_in_loop,
     "ingest_scaling.json": plot_ingest_scaling,
     "mdl009_sealed.json": plot_mdl009_sealed,
     "mdl001_quality.json": plot_mdl001,

@@ -36,7 +36,8 @@ services = {
         name="mdl_002_send_time",
         features=[subscriber_features[["open_hour_heatmap", "click_hour_heatmap", "open_weekday_heatmap",
                                        "typical_response_hours", "engagement_consistency", "days_since_last_open",
-                                       "client", "device", "domain_category"]], temporal_features],
+                                       "client", "device", "domain_category", "opens_30d", "emails_received_30d"]],
+                  temporal_features],
         description="Optimal send time per subscriber",
     ),
     "MDL-003": FeatureService(

@@ -23,7 +23,7 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 # uses it. The test files that use an expensive one stay on one worker, so it is still built once.
 # (xdist's own `--dist loadgroup` marks do not reach its scheduler under pytest 9, so the grouping
 # is done here, by file.)
-EXPENSIVE_FIXTURES = ("main_job", "built_features")
+EXPENSIVE_FIXTURES = ("main_job", "built_features", "engagement_world")
 # A module's own fixture (a pipeline trained, a scenario run, a server started once for the file's
 # tests): the file stays whole on one worker, or each worker would build it again.
 MODULE_FIXTURE = re.compile(r"@pytest\.fixture\(scope=\"module\"")

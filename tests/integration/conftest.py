@@ -34,6 +34,21 @@ def built_features(tiny_world, spark):
     return tiny_world, out, build_all(tiny_world / "lake")
 
 
+@pytest.fixture(scope="session")
+def engagement_world(spark, tmp_path_factory) -> Path:
+    """A world two weeks long with its Spark features, for the models that learn from a person's
+    history (MDL-005, MDL-002): the session's 7-day world leaves four days with labels old enough.
+    Each model's pipeline test trains on it in turn (its own registered model in one MLflow)."""
+    from adaptive_delivery.delivery.features.spark_jobs import build_features
+    from adaptive_delivery.twin.config import WorldConfig
+    from adaptive_delivery.twin.simulator import simulate
+
+    root = tmp_path_factory.mktemp("engagement_world")
+    simulate(WorldConfig(subscribers=4_000, days=14, seed=11), root, progress=False)
+    build_features(root / "lake", root / "features", spark)
+    return root
+
+
 # Throwaway Redis and PostgreSQL servers, started by the tests from the installed binaries on a free
 # port in a temporary folder and stopped after the session: the tests never depend on (or touch) a
 # server that happens to be running. A missing binary skips with the reason, and fails instead

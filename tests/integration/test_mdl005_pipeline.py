@@ -31,16 +31,9 @@ NAME = "mdl-005"
 
 
 @pytest.fixture(scope="module")
-def trained(spark, tmp_path_factory):
-    """A world of its own, two weeks long (engagement needs a history: the session's 7-day world
-    leaves four days with labels old enough), trained on with its last two labelled days held out."""
-    from adaptive_delivery.delivery.features.spark_jobs import build_features
-    from adaptive_delivery.twin.config import WorldConfig
-    from adaptive_delivery.twin.simulator import simulate
-
-    root = tmp_path_factory.mktemp("mdl005")
-    simulate(WorldConfig(subscribers=4_000, days=14, seed=11), root, progress=False)
-    build_features(root / "lake", root / "features", spark)
+def trained(engagement_world):
+    """The session's two-week world, trained on with its last two labelled days held out."""
+    root = engagement_world
     result = CliRunner().invoke(app, ["model", "train", "MDL-005", "--profile", "smoke", "--holdout-days", "2",
                                       "--world", str(root), "--mlflow-home", str(root / "mlflow")])
     return root, result
@@ -90,7 +83,7 @@ def test_its_retraining_dag_runs_the_pipeline_again_and_gates_against_the_champi
 def served(trained):
     root, _ = trained
     server, folder = serve_challenger(trained, SPEC, NAME)
-    holdout = pd.read_parquet(sorted((root / "kfp").rglob("holdout"))[0])
+    holdout = pd.read_parquet(sorted((root / "kfp").glob("train-mdl-005-*/load-training-set/holdout"))[0])
     yield server, folder, holdout.head(30).reset_index(drop=True)
     server.stop()
 

@@ -122,3 +122,32 @@ def test_a_send_filter_decides_which_planned_messages_go_out():
     assert some_sent == all_sent[::2]
     outcomes = filtered.step_day(lambda d, s: [False] * s.num_rows)
     assert outcomes.events == {}  # nothing sent, nothing happens
+
+
+def test_send_hours_move_campaign_mail_to_the_hours_given_and_leave_transactional_mail():
+    import numpy as np
+    import pytest
+
+    from adaptive_delivery.twin.simulator import World
+
+    cfg = WorldConfig(subscribers=3_000, days=3, seed=9)
+    free, scheduled = World(cfg), World(cfg)
+    for _ in range(2):  # a few days in, so that transactional mail is among the planned sends
+        free.step_day()
+        scheduled.step_day()
+
+    def by_subscriber(day: int, sends) -> np.ndarray:
+        ids = sends.column("subscriber_id").to_pylist()
+        return np.array([float(int(s[1:]) % 24) for s in ids])  # each person's own hour, a pattern no sender uses
+
+    planned = free.step_day().events["sends"].to_pandas()
+    moved = scheduled.step_day(send_hours=by_subscriber).events["sends"].to_pandas()
+    assert sorted(planned["message_id"]) == sorted(moved["message_id"])  # the same mail, at other times
+    marketing = moved[moved["campaign_type"] == "marketing"]
+    assert (marketing["send_ts"].dt.hour == marketing["subscriber_id"].str[1:].astype(int) % 24).all()
+    assert moved["send_ts"].is_monotonic_increasing
+    keep = planned.set_index("message_id")["send_ts"]
+    transactional = moved[moved["campaign_type"] == "transactional"]
+    assert len(transactional) and (transactional.set_index("message_id")["send_ts"] == keep[transactional["message_id"]]).all()
+    with pytest.raises(ValueError, match="UTC hours of the day"):
+        World(cfg).step_day(send_hours=lambda d, s: np.full(s.num_rows, 24.0))

@@ -175,6 +175,12 @@ class ModelSpec:
     # `true_class`, `seen_p_*` and `p_*` columns (MDL-001's classes).
     truth: Callable[[Path, pd.DataFrame], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = field(
         default=None, compare=False, repr=False)
+    # What the model is for, judged by a simulated world's truth where row metrics cannot see it:
+    # (truth folder, the trained bundle, holdout rows) -> metrics named as the evaluation logs them
+    # (the model's bare, `baseline_*`, `oracle_*`), logged beside the report's. MDL-002: the opens a
+    # campaign scheduled by it wins, against the best rule's schedule and the oracle's.
+    judge: Callable[[Path, Any, pd.DataFrame], dict[str, float]] | None = field(default=None, compare=False,
+                                                                                repr=False)
     # Feature discovery (spec §9.1): the fields it could read and how its outcomes are cut; its
     # `to_dataset` then takes `extra` (column -> kind) for a shadow trial. None: it takes no part.
     discovery: Discovery | None = field(default=None, compare=False, repr=False)

@@ -67,6 +67,10 @@ SendFilter = Callable[[int, pa.Table], np.ndarray]
 # Sees each campaign's content before it goes out: the content to send (as written, or rewritten
 # with `content.rewrite`), or None to hold the campaign (a sender's pre-send content check).
 ContentGate = Callable[[Content], Content | None]
+# A sender's per-subscriber send time (MDL-002 in the loop): sees the day's planned sends and
+# returns the UTC hour of the day each one goes out at, NaN where it stays as planned. Only
+# campaign mail moves; transactional mail goes when its event happens.
+SendHours = Callable[[int, pa.Table], np.ndarray]
 
 
 @dataclass
@@ -145,10 +149,12 @@ class World:
         return limit, strict, shift
 
     # ---- one day ------------------------------------------------------------------------
-    def step_day(self, send_filter: SendFilter | None = None, content_gate: ContentGate | None = None) -> DayResult:
+    def step_day(self, send_filter: SendFilter | None = None, content_gate: ContentGate | None = None,
+                 send_hours: SendHours | None = None) -> DayResult:
         """Advance one day. `send_filter` sees the day's planned sends (the sends-log rows) before
         anything happens and returns which of them go out: a sender's decision service in the loop.
-        `content_gate` sees each campaign's content first and may rewrite or hold it."""
+        `content_gate` sees each campaign's content first and may rewrite or hold it. `send_hours`
+        then moves each campaign message to the hour its sender's schedule gives it."""
         d = self.day_index
         today = self.config.start + timedelta(days=d)
         day0_us = _epoch_us(today)
@@ -165,6 +171,8 @@ class World:
         if send_filter is not None and msgs["sub"].size:
             keep = np.asarray(send_filter(d, self.sends_table(msgs)), dtype=bool)
             msgs = {k: v[keep] for k, v in msgs.items()}
+        if send_hours is not None and msgs["sub"].size:
+            msgs = self._reschedule(d, day0_us, msgs, np.asarray(send_hours(d, self.sends_table(msgs)), dtype=float))
         if msgs["sub"].size == 0:
             self.day_index += 1
             return DayResult(today, {}, {})
@@ -244,6 +252,22 @@ class World:
         msgs["provider"] = pop.provider[msgs["sub"]].astype(int)
         msgs["sender"] = pop.sender[msgs["sub"]].astype(int)
         return msgs
+
+    def _reschedule(self, d: int, day0_us: int, msgs: dict[str, np.ndarray], hours: np.ndarray) -> dict[str, np.ndarray]:
+        """Campaign messages at the UTC hours given (a uniform moment within the hour, from a
+        generator of its own, so a world with a schedule draws everything else as one without),
+        in time order again."""
+        if hours.shape != msgs["sub"].shape:
+            raise ValueError(f"send_hours answered {hours.shape[0] if hours.ndim else 0} hours for "
+                             f"{msgs['sub'].size} planned sends")
+        move = np.isfinite(hours) & ~msgs["transactional"]
+        if ((hours[move] < 0) | (hours[move] >= 24)).any():
+            raise ValueError("send_hours must give UTC hours of the day, 0 <= hour < 24")
+        within = self._rng("send_hours", d).random(msgs["sub"].size)
+        ts = msgs["ts"].copy()
+        ts[move] = day0_us + ((np.floor(hours[move]) + within[move]) * 3600 * US_PER_S).astype(np.int64)
+        order = np.argsort(ts, kind="stable")
+        return {k: v[order] for k, v in {**msgs, "ts": ts}.items()}
 
     def _decide_fates(self, rng: np.random.Generator, d: int, m: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         pop = self.pop

@@ -365,7 +365,8 @@ def evaluate_step(spec: ModelSpec, tracking: Tracking, run_id: str, model_path: 
                           spec.classes, bundle.feature_importance(), plot, actions, clairvoyant_metrics)
         logged = {**metrics, **{f"oracle_{k}": v for k, v in (oracle_metrics or {}).items()},
                   **{f"clairvoyant_{k}": v for k, v in (clairvoyant_metrics or {}).items()},
-                  **{f"baseline_{k}": v for k, v in baseline_metrics.items()}}
+                  **{f"baseline_{k}": v for k, v in baseline_metrics.items()},
+                  **(spec.judge(Path(truth_dir), bundle, holdout) if truth_dir and spec.judge is not None else {})}
         logged = {k: v for k, v in logged.items() if not np.isnan(v)}
         mlflow.log_metrics(logged)
         client = tracking.client()

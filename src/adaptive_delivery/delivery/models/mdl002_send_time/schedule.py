@@ -88,17 +88,20 @@ def _repair(value: np.ndarray, price: np.ndarray, hour: np.ndarray, cap: int) ->
 
 
 def answer(p_open: np.ndarray, start_hour_utc: int, start_weekday: int, schedule: Schedule,
-           fallbacks: int = 3) -> dict[str, np.ndarray]:
+           fallbacks: int = 3, allowed: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Spec §3.3's per-subscriber answer: the chosen hour (UTC) and day, the confidence (how far
-    the chosen hour's P(open) stands above the campaign window's mean for that person, 0-1), and the
-    next best hours as fallbacks."""
+    the chosen hour's P(open) stands above the person's mean over the allowed hours, as a share of
+    their spread there, 0-1), and the next best allowed hours as fallbacks."""
     p = np.asarray(p_open, dtype=float)
     n = len(p)
+    ok = np.ones_like(p, dtype=bool) if allowed is None else np.broadcast_to(np.asarray(allowed, dtype=bool), p.shape)
     chosen = p[np.arange(n), schedule.hour]
-    spread = p.max(axis=1) - p.min(axis=1)
-    confidence = np.where(spread > 0, (chosen - p.mean(axis=1)) / np.where(spread > 0, spread, 1), 0.0)
-    order = np.argsort(-p, axis=1, kind="stable")
-    others = [row[row != h][:fallbacks] for row, h in zip(order, schedule.hour, strict=True)]
+    high, low = np.where(ok, p, -np.inf).max(axis=1), np.where(ok, p, np.inf).min(axis=1)
+    mean = np.where(ok, p, 0.0).sum(axis=1) / ok.sum(axis=1).clip(1)
+    spread = high - low
+    confidence = np.where(spread > 0, (chosen - mean) / np.where(spread > 0, spread, 1), 0.0)
+    order = np.argsort(-np.where(ok, p, -np.inf), axis=1, kind="stable")
+    others = [row[(row != h) & ok_row[row]][:fallbacks] for row, h, ok_row in zip(order, schedule.hour, ok, strict=True)]
     absolute = start_hour_utc + schedule.hour
     return {
         "optimal_hour_utc": absolute % 24,
