@@ -121,12 +121,12 @@ def test_served_schedule_holds_the_campaigns_constraints_and_matches_the_registe
     p = np.asarray(got["p_open"]["data"]).reshape(len(rows), 24)
     frame = rows.assign(**{mdl.OPEN_HEATMAP: [np.zeros(24) if v is None else np.asarray(v, dtype=float)
                                              for v in rows[mdl.OPEN_HEATMAP]]})
-    for col in (mdl.OPENS, mdl.RECEIVED, mdl.SEND_HOUR, "is_transactional"):
-        frame[col] = frame[col].fillna(0.0).astype(float)
+    for col in (mdl.OPENS, mdl.RECEIVED, "is_transactional"):
+        frame[col] = frame[col].fillna(0)  # each column keeps the type the registered signature holds
     frame[mdl.KIND] = frame[mdl.KIND].fillna("").astype(str)
     model = mlflow.pyfunc.load_model(str(folder))
     for k in (0, 5, 17):  # window column k is 06:00 + k UTC
-        offline = model.predict(frame.assign(**{mdl.SEND_HOUR: float((6 + k) % 24)}))
+        offline = model.predict(frame.assign(**{mdl.SEND_HOUR: (6 + k) % 24}))  # the signature's int64
         assert p[:, k] == pytest.approx(offline["p_opened"].to_numpy(), abs=1e-9)
 
 
