@@ -1286,6 +1286,7 @@ def headlines() -> str:
     """One short table, each figure read from its results file, each row linking to its page."""
     q = load("mdl001_sealed.json")
     e = load("mdl005_sealed.json")
+    st = load("mdl002_sealed.json")["intervals"]
     t = load("mdl003_sealed.json")
     w = load("mdl009_sealed.json")
     b = load("bounce_parser.json")
@@ -1314,6 +1315,11 @@ def headlines() -> str:
          f"calibration error {ci(e['intervals']['open_ece']['model'], f3)} vs rule "
          f"{e['intervals']['open_ece']['baseline']['mean']:.3f} (sealed worlds)",
          "[MDL-005](docs/models/mdl-005.md) · `mdl005_sealed.json`"],
+        ["MDL-002 send time", f"opens {ci(st['schedule_lift']['model'], lambda x: f'{x:+.1%}')} over a random hour "
+         f"vs the best rule (most frequent open hour) {st['schedule_lift']['baseline']['mean']:+.1%} and the oracle "
+         f"{st['schedule_lift']['oracle']['mean']:+.1%}: {pc(st['share_of_oracle_lift']['model']['mean'])} of the "
+         f"oracle's lift (target ≥ 90%); its busiest hour carries {pc(st['max_hour_share']['model']['mean'])} of a "
+         "campaign (cap 15%; sealed worlds)", "[MDL-002](docs/models/mdl-002.md) · `mdl002_sealed.json`"],
         ["MDL-003 throttle", f"{ci(gain, lambda x: f'{x:+.0%}')} throughput over the best rule "
          f"({t['targets']['best_rule']}), {pct(t['targets']['rate_block_rate'], 3)} speed-caused blocks, "
          f"{pct(t['targets']['oracle_share'])} of the oracle (sealed worlds, {t['training_runs']} runs)",
