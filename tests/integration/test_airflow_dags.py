@@ -26,7 +26,10 @@ SPEC = get("MDL-001")
 @pytest.fixture(scope="module")
 def loop(main_job):
     assert main_job.result.returncode == 0, main_job.result.stdout[-3000:]
-    return {**os.environ, "AIRFLOW_HOME": str(main_job.airflow_home), "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+    # the deployment's settings only: an AD_* variable another test left in this worker's
+    # environment (a cluster profile) must not reach the DAGs
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("AD_")}
+    return {**inherited, "AIRFLOW_HOME": str(main_job.airflow_home), "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__PARALLELISM": "2",
             "AD_PROFILE": "local", "AD_HOME": str(main_job.out), "AD_TRACKING_URI": main_job.tracking_uri,
             "AD_WORLD_SUBSCRIBERS": str(main_job.subscribers), "AD_WORLD_SEED": str(main_job.seed),

@@ -2,6 +2,7 @@
 PostgreSQL as the SQL registry, each a throwaway server the tests start themselves (conftest). The
 cluster profile itself is validated as configuration."""
 
+import os
 import uuid
 from pathlib import Path
 
@@ -11,13 +12,23 @@ import pytest
 from adaptive_delivery.platform import feature_store as st
 
 
+SETTINGS = ("AD_FEAST_HOME", "AD_FEATURE_DATA", "AD_FEAST_PROFILE", "AD_FEAST_PROJECT", "AD_FEAST_REGISTRY_URL",
+            "AD_REDIS_CONNECTION", "AD_SPARK_MASTER")
+
+
 @pytest.fixture(autouse=True)
-def _settings_restored(monkeypatch):
-    """`feature_store.configure` writes its AD_* settings into the environment: put them back after
-    each test, so a later job never inherits this file's cluster profile or throwaway servers."""
-    for key in ("AD_FEAST_HOME", "AD_FEATURE_DATA", "AD_FEAST_PROFILE", "AD_FEAST_PROJECT", "AD_FEAST_REGISTRY_URL",
-                "AD_REDIS_CONNECTION", "AD_SPARK_MASTER"):
-        monkeypatch.delenv(key, raising=False)
+def _settings_restored():
+    """`feature_store.configure` writes its AD_* settings into the environment: each test starts
+    without them and the environment is put back as it was after it, so a later test on this worker
+    (an Airflow DAG run) never inherits this file's cluster profile or throwaway servers.
+    (monkeypatch.delenv of an unset variable records nothing to undo.)"""
+    saved = {key: os.environ.pop(key, None) for key in SETTINGS}
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def test_redis_online_store_serves_what_was_materialised(built_features, tmp_path, redis_server):
