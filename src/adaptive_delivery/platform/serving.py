@@ -256,6 +256,32 @@ class FileRuntime(ColumnarRuntime):
         return self.rows(self.model, columns)
 
 
+class BundleRuntime(ColumnarRuntime):
+    """A runtime whose registered model is a trained bundle (`platform.bundle.TrainedModel`, the
+    supervised pipeline's model): loaded from the model's folder, each request answered by the
+    model's service function `respond_with(bundle, columns)` (a staticmethod the subclass sets),
+    whose RequestError is the 400 (`refused`)."""
+
+    respond_with: Callable[[Any, dict[str, np.ndarray]], Mapping]
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if not callable(getattr(cls, "respond_with", None)):
+            raise TypeError(f"{cls.__name__} is a BundleRuntime without respond_with(bundle, columns)")
+
+    async def load(self) -> bool:
+        from adaptive_delivery.platform.bundle import TrainedModel
+
+        params = self.settings.parameters
+        self.bundle = TrainedModel.load(TrainedModel.locate(params.uri))
+        self.model_version = model_version(params)
+        settle()
+        return True
+
+    def answer(self, columns: dict[str, np.ndarray]) -> Mapping:
+        return self.respond_with(self.bundle, columns)
+
+
 def model_version(params) -> str:
     """The registry version a model-settings file names (parameters.version or extra.version)."""
     return str(params.version or (params.extra or {}).get("version", "unknown"))

@@ -89,6 +89,22 @@ def feature_rows(columns: Mapping[str, Sequence | np.ndarray], features: Sequenc
     return pd.DataFrame(out), ids
 
 
+def element_columns(columns: Mapping[str, Sequence | np.ndarray], arrays: Sequence[str], width: int,
+                    what: str = "") -> dict[str, Sequence | np.ndarray]:
+    """The request's columns with each array input (FP64 [n, width]: a subscriber's heatmap) split
+    into the element columns a model reads (`name[k]`, `platform.training.dataset.ELEMENT`);
+    RequestError naming an array that is missing (`what` says what it holds) or misshapen."""
+    out = dict(columns)
+    for base in arrays:
+        if base not in out:
+            raise RequestError(f"missing input {base!r}: {what}FP64 with shape [n, {width}]")
+        values = np.asarray(out.pop(base))
+        if values.ndim != 2 or values.shape[1] != width:
+            raise RequestError(f"input {base!r} must have shape [n, {width}], got {list(values.shape)}")
+        out |= {f"{base}[{k}]": values[:, k] for k in range(width)}
+    return out
+
+
 def _require_text(name: str, values: np.ndarray) -> None:
     """Categories and ids are text (BYTES); a number sent for one is a caller's bug."""
     bad = next((v for v in values if v is not None and not isinstance(v, str)), None)

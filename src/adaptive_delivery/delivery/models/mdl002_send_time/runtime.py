@@ -4,21 +4,11 @@ environment; a malformed request gets HTTP 400 / gRPC INVALID_ARGUMENT with the 
 
 from adaptive_delivery.delivery.decisions.service import RequestError
 from adaptive_delivery.delivery.models.mdl002_send_time import service
-from adaptive_delivery.platform.bundle import TrainedModel
-from adaptive_delivery.platform.serving import ColumnarRuntime, model_version, settle
+from adaptive_delivery.platform.serving import BundleRuntime
 
 
-class SendTimeRuntime(ColumnarRuntime):
+class SendTimeRuntime(BundleRuntime):
     """MDL-002 over V2 (REST and gRPC): a campaign's subscribers in, their hours out."""
 
     refused = (RequestError,)
-
-    async def load(self) -> bool:
-        params = self.settings.parameters
-        self.bundle = TrainedModel.load(TrainedModel.locate(params.uri))
-        self.model_version = model_version(params)
-        settle()
-        return True
-
-    def answer(self, columns: dict) -> dict:
-        return service.answer(self.bundle, columns)
+    respond_with = staticmethod(service.answer)

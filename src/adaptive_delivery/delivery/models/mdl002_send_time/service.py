@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from adaptive_delivery.delivery.decisions.service import RequestError, feature_rows
+from adaptive_delivery.delivery.decisions.service import RequestError, element_columns, feature_rows
 from adaptive_delivery.delivery.models.mdl002_send_time import schedule as sc
 from adaptive_delivery.delivery.models.mdl002_send_time.model import HOURS, OPEN_HEATMAP, SEND_HOUR
 from adaptive_delivery.platform.bundle import TrainedModel
@@ -79,14 +79,8 @@ def answer(bundle: TrainedModel, columns: Mapping[str, np.ndarray]) -> dict[str,
     cols = dict(columns)
     first, allowed, share = campaign_window(cols)
     ids = cols.pop(SUBSCRIBER_ID, None)
-    if OPEN_HEATMAP not in cols:
-        raise RequestError(f"missing input {OPEN_HEATMAP!r}: the subscriber's {HOURS} shares of opens by UTC hour, "
-                           f"FP64 with shape [n, {HOURS}]")
-    heat = np.asarray(cols.pop(OPEN_HEATMAP))
-    if heat.ndim != 2 or heat.shape[1] != HOURS:
-        raise RequestError(f"input {OPEN_HEATMAP!r} must have shape [n, {HOURS}], got {list(heat.shape)}")
-    n = len(heat)
-    cols |= {f"{OPEN_HEATMAP}[{k}]": heat[:, k] for k in range(HOURS)}
+    cols = element_columns(cols, (OPEN_HEATMAP,), HOURS, "the subscriber's shares of opens by UTC hour, ")
+    n = len(cols[f"{OPEN_HEATMAP}[0]"])
     cols |= {SEND_HOUR: np.zeros(n), "is_transactional": np.zeros(n)}  # every hour is answered, campaign mail
     rows, _ = feature_rows(cols, bundle.features, bundle.categorical)
     if ids is not None and (len(ids) != n or any(not isinstance(v, str | bytes) for v in ids)):

@@ -4,21 +4,11 @@ gets HTTP 400 / gRPC INVALID_ARGUMENT with the reason."""
 
 from adaptive_delivery.delivery.decisions.service import RequestError
 from adaptive_delivery.delivery.models.mdl005_engagement import service
-from adaptive_delivery.platform.bundle import TrainedModel
-from adaptive_delivery.platform.serving import ColumnarRuntime, model_version, settle
+from adaptive_delivery.platform.serving import BundleRuntime
 
 
-class EngagementRuntime(ColumnarRuntime):
+class EngagementRuntime(BundleRuntime):
     """MDL-005 over V2 (REST and gRPC): feature columns in, p_open and p_click per message out."""
 
     refused = (RequestError,)
-
-    async def load(self) -> bool:
-        params = self.settings.parameters
-        self.bundle = TrainedModel.load(TrainedModel.locate(params.uri))
-        self.model_version = model_version(params)
-        settle()
-        return True
-
-    def answer(self, columns: dict) -> dict:
-        return service.answer(self.bundle, columns)
+    respond_with = staticmethod(service.answer)
