@@ -11,7 +11,6 @@ import pytest
 
 from adaptive_delivery.platform import feature_store as st
 
-
 SETTINGS = ("AD_FEAST_HOME", "AD_FEATURE_DATA", "AD_FEAST_PROFILE", "AD_FEAST_PROJECT", "AD_FEAST_REGISTRY_URL",
             "AD_REDIS_CONNECTION", "AD_SPARK_MASTER")
 
