@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from adaptive_delivery.delivery.models.mdl005_engagement.model import PRIOR_OPEN_RATE, shrunk_rate
 from adaptive_delivery.delivery.models.mdl005_engagement.model import (
     labels_from_lake as engagement_labels,
 )
@@ -53,9 +54,6 @@ NEIGHBOUR_WEIGHT = 0.3
 # as if hours hardly mattered; validation worlds 1001-1005: any weight from 0.3 to 1.0 schedules
 # alike (benchmarks/results/mdl002_send_time.json), 0.6 is the middle of that plateau.
 SCHEDULE_HOUR_WEIGHT = 0.6
-# The open rate's prior (as MDL-005's best rule): a typical list's rate, four messages' worth.
-PRIOR_OPEN_RATE = 0.20
-PRIOR_MESSAGES = 4.0
 
 
 # ---- labels ----------------------------------------------------------------------------------
@@ -93,10 +91,8 @@ def habit(heat: np.ndarray, opens: np.ndarray, prior: np.ndarray, prior_opens: f
 
 def open_rate(X: pd.DataFrame) -> np.ndarray:
     """Each person's P(open) at the hours they have been mailed at: their 30-day open rate, shrunk
-    toward a typical list's."""
-    opens = np.nan_to_num(X[OPENS].to_numpy(dtype=float)).clip(0)
-    received = np.nan_to_num(X[RECEIVED].to_numpy(dtype=float)).clip(0)
-    return (opens + PRIOR_MESSAGES * PRIOR_OPEN_RATE) / (received + PRIOR_MESSAGES)
+    toward a typical list's (MDL-005's best rule's estimate)."""
+    return shrunk_rate(X[OPENS], X[RECEIVED], PRIOR_OPEN_RATE)
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -146,15 +142,21 @@ class HourModel:
     def by_hour(self, X: pd.DataFrame, hour_weight: float | None = None) -> np.ndarray:
         """P(open) for each row sent at each UTC hour (rows x 24): stage 1's answer (`hour_weight`:
         another weight of the habit than the fitted one)."""
-        a, b, w = self.weights
-        w = w if hour_weight is None else hour_weight
-        z = (a + b * _logit(open_rate(X)))[:, None] + w * np.log(HOURS * self.habits(X))
-        return 1.0 / (1.0 + np.exp(-z))
+        return self.answer_and_ranking(X, hour_weight)[0]
 
     def schedule_scores(self, X: pd.DataFrame) -> np.ndarray:
         """What stage 2 schedules by (rows x 24): `by_hour` with the hour weighing at least
         SCHEDULE_HOUR_WEIGHT."""
-        return self.by_hour(X, max(float(self.weights[2]), SCHEDULE_HOUR_WEIGHT))
+        return self.answer_and_ranking(X)[1]
+
+    def answer_and_ranking(self, X: pd.DataFrame, hour_weight: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(`by_hour`, `schedule_scores`) from one reading of the rows' habits (the served path needs both)."""
+        a, b, w = self.weights
+        base = (a + b * _logit(open_rate(X)))[:, None]
+        log_habit = np.log(HOURS * self.habits(X))
+        answer = base + (w if hour_weight is None else hour_weight) * log_habit
+        ranking = base + max(float(w), SCHEDULE_HOUR_WEIGHT) * log_habit
+        return 1.0 / (1.0 + np.exp(-answer)), 1.0 / (1.0 + np.exp(-ranking))
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """(not opened, opened) for each row at its own send hour (the holdout's metrics)."""

@@ -87,7 +87,7 @@ def answer(bundle: TrainedModel, columns: Mapping[str, np.ndarray]) -> dict[str,
         raise RequestError(f"input {SUBSCRIBER_ID!r} must be one text (BYTES) per subscriber")
     window = (first.hour + np.arange(HOURS)) % HOURS
     X = bundle.encode(rows)
-    p, scores = bundle.model.by_hour(X)[:, window], bundle.model.schedule_scores(X)[:, window]
+    p, scores = (values[:, window] for values in bundle.model.answer_and_ranking(X))
     try:
         chosen = sc.assign(scores, allowed=allowed, max_hour_share=share)
     except sc.ScheduleError as exc:
