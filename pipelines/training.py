@@ -13,6 +13,7 @@ asks for CPU and memory only.
 import argparse
 import warnings
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from kfp import compiler, dsl, kubernetes
@@ -169,31 +170,52 @@ def run_in_process(spec: ModelSpec, *, lake: Path, features: Path, feast_home: P
     stops in a step), with none of a subprocess per step. `run_local` is the Kubeflow run; both log
     the same MLflow runs and register the same way. Returns the gate's verdict."""
     work = Path(workdir).resolve()
-    work.mkdir(parents=True, exist_ok=True)
 
-    def artifact(kind, name: str):
-        return kind(name=name, uri=str(work / name), metadata={})
+    def artifact(kind, task: str, name: str):
+        """An output where KFP's local runner puts it (<run>/<task>/<output>), so readers of a
+        run's artifacts find them whichever runner wrote them."""
+        (work / task).mkdir(parents=True, exist_ok=True)
+        return kind(name=name, uri=str(work / task / name), metadata={})
 
     ids = {"model_id": spec.model_id, "tracking_uri": tracking_uri, "experiment": experiment}
-    train, holdout = artifact(dsl.Dataset, "train"), artifact(dsl.Dataset, "holdout")
-    best, model = artifact(dsl.Artifact, "best_params"), artifact(dsl.Model, "model")
+    train, holdout = artifact(dsl.Dataset, "load-training-set", "train"), artifact(dsl.Dataset, "load-training-set",
+                                                                                  "holdout")
+    best, model = artifact(dsl.Artifact, "tune", "best_params"), artifact(dsl.Model, "train-model", "model")
     try:
         run_id = load_training_set.python_func(
             profile=profile, lake=str(Path(lake).resolve()), features=str(Path(features).resolve()),
             feast_home=str(Path(feast_home).resolve()), train=train, holdout=holdout, holdout_days=holdout_days,
             recalibration_days=recalibration_days, expected_drift=expected_drift, **ids)
         failures = check_drift.python_func(run_id=run_id, train=train, holdout=holdout, expected_drift=expected_drift,
-                                           report=artifact(dsl.HTML, "drift.html"), **ids)
+                                           report=artifact(dsl.HTML, "check-drift", "report"), **ids)
         tune.python_func(profile=profile, run_id=run_id, train=train, best_params=best, **ids)
         train_model.python_func(profile=profile, run_id=run_id, train=train, best_params=best, model=model,
                                 recalibration_days=recalibration_days, **ids)
         evaluate.python_func(run_id=run_id, truth_dir=str(Path(truth_dir).resolve()) if truth_dir else "", model=model,
-                             holdout=holdout, metrics=artifact(dsl.Metrics, "metrics"),
-                             report=artifact(dsl.HTML, "evaluation.html"), **ids)
+                             holdout=holdout, metrics=artifact(dsl.Metrics, "evaluate", "metrics"),
+                             report=artifact(dsl.HTML, "evaluate", "report"), **ids)
         version = register.python_func(run_id=run_id, model=model, holdout=holdout, **ids)
         return gate.python_func(run_id=run_id, version=version, drift_failures=failures, holdout=holdout, **ids)
     except Exception as exc:  # the same contract as run_local: a failing step is a RuntimeError
         raise RuntimeError(f"{spec.model_id} pipeline stopped: {exc}") from exc
+
+
+# Where a supervised pipeline runs in this environment: KFP's local runner (a subprocess per step,
+# as a cluster runs them), or its steps called in this process (the same component functions on the
+# same artifacts: for notebooks, debugging, and runs where a Python start per step costs more than
+# the step). A Kubeflow cluster is the deployment's `kfp_host`.
+RUNNERS = ("kfp-local", "in-process")
+
+
+def run_supervised(spec: ModelSpec, runner: str, *, pipeline_root: Path, **arguments) -> str:
+    """`run_local` or `run_in_process` by name (`RUNNERS`), with `run_local`'s arguments; the
+    in-process run's artifacts go where KFP's would (`<pipeline_root>/train-<model>-<time>/<task>/`)."""
+    if runner == "kfp-local":
+        return run_local(spec, pipeline_root=pipeline_root, **arguments)
+    if runner != "in-process":
+        raise ValueError(f"unknown pipeline runner {runner!r}; choose one of {', '.join(RUNNERS)}")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d-%H-%M-%S-%f")
+    return run_in_process(spec, workdir=Path(pipeline_root) / f"train-{spec.model_id.lower()}-{stamp}", **arguments)
 
 
 # Run arguments a retraining request may set (the monitoring DAG's, answering an alarm); the
@@ -235,7 +257,8 @@ def submit(spec: ModelSpec, host: str, arguments: dict[str, object], *, experime
 
 
 def run_for(spec: ModelSpec, dep, *, experiment: str = "adaptive-delivery", window: dict[str, int] | None = None) -> str:
-    """Run a spec's pipeline where the deployment says: KFP's local runner, or a Kubeflow cluster.
+    """Run a spec's pipeline where the deployment says: a Kubeflow cluster, or here by the
+    deployment's runner (`RUNNERS`; control policies always on KFP's local runner).
     Returns the gate's verdict locally and the run's final state on a cluster (the verdict is in MLflow)."""
     args = pipeline_arguments(spec, dep, window)
     if dep.kfp_host:
@@ -244,10 +267,11 @@ def run_for(spec: ModelSpec, dep, *, experiment: str = "adaptive-delivery", wind
     if not spec.trains_on_features:
         return run_policy_local(spec, tracking_uri=dep.tracking_uri, pipeline_root=root, profile=dep.training_profile,
                                 experiment=experiment)
-    return run_local(spec, lake=dep.lake, features=dep.features, feast_home=dep.feast_home,
-                     tracking_uri=dep.tracking_uri, pipeline_root=root,
-                     truth_dir=Path(args["truth_dir"]) if args["truth_dir"] else None, profile=dep.training_profile,
-                     experiment=experiment, **{k: args[k] for k in WINDOW_ARGUMENTS})
+    return run_supervised(spec, dep.pipeline_runner, lake=dep.lake, features=dep.features, feast_home=dep.feast_home,
+                          tracking_uri=dep.tracking_uri, pipeline_root=root,
+                          truth_dir=Path(args["truth_dir"]) if args["truth_dir"] else None,
+                          profile=dep.training_profile, experiment=experiment,
+                          **{k: args[k] for k in WINDOW_ARGUMENTS})
 
 
 def main() -> None:

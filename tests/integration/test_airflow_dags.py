@@ -1,8 +1,8 @@
 """`airflow dags test`, for real, going on from the deployment the main job left (the session's
 `main_job`: Airflow's ad_main built a 12-day world, its features and MDL-001's first champion): the
 world DAG simulates the next data interval, the daily feature DAG builds with Spark and
-materialises into Feast, MDL-001's retraining DAG runs its Kubeflow pipeline into MLflow against
-that champion, and the monitoring DAG checks the champion."""
+materialises into Feast, MDL-001's retraining DAG runs its pipeline (the steps in the task's
+process) into MLflow against that champion, and the monitoring DAG checks the champion."""
 
 import json
 import os
@@ -33,7 +33,10 @@ def loop(main_job):
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__PARALLELISM": "2",
             "AD_PROFILE": "local", "AD_HOME": str(main_job.out), "AD_TRACKING_URI": main_job.tracking_uri,
             "AD_WORLD_SUBSCRIBERS": str(main_job.subscribers), "AD_WORLD_SEED": str(main_job.seed),
-            "AD_WORLD_HORIZON_DAYS": str(main_job.days + 2), "AD_TRAINING_PROFILE": main_job.profile}
+            "AD_WORLD_HORIZON_DAYS": str(main_job.days + 2), "AD_TRAINING_PROFILE": main_job.profile,
+            # the main job ran MDL-001's pipeline on KFP's local runner; the retraining here runs its
+            # steps in the task's process
+            "AD_PIPELINE_RUNNER": "in-process"}
 
 
 def dags_test(env: dict, dag_id: str, day: str, conf: dict | None = None) -> str:

@@ -1,6 +1,6 @@
 """MDL-002 through the platform for real: its retraining DAG `ad_retrain_mdl_002` runs in
-`airflow dags test` on the session's two-week world and runs the supervised pipeline on KFP's local
-runner (labels from the lake, features from Feast, tune, train, evaluate beside the oracle and the
+`airflow dags test` on the session's two-week world and runs the supervised pipeline, its steps in
+the task's process (`AD_PIPELINE_RUNNER=in-process`; labels from the lake, features from Feast, tune, train, evaluate beside the oracle and the
 best rule, the schedule judged by the twin's truth, register + gate); the registered model is served
 by MLServer on 127.0.0.1 and schedules a campaign over V2 (REST and gRPC) within its constraints;
 bad requests get 400 with a reason. (`model train` runs the same pipeline: MDL-005's test runs it
@@ -35,7 +35,7 @@ def trained(engagement_world):
     root = engagement_world
     env = airflow_env(root / "airflow", {"AD_PROFILE": "local", "AD_HOME": str(root),
                                          "AD_TRACKING_URI": default_tracking_uri(root / "mlflow"),
-                                         "AD_TRAINING_PROFILE": "smoke"})
+                                         "AD_TRAINING_PROFILE": "smoke", "AD_PIPELINE_RUNNER": "in-process"})
     log = root / "logs" / "ad_retrain_mdl_002.log"
     code = airflow_dags_test("ad_retrain_mdl_002", date(2026, 3, 15), env,
                              conf={"reason": "integration test", "holdout_days": 2}, log=log)

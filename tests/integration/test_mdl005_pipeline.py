@@ -1,6 +1,7 @@
 """MDL-005 through the platform for real: `adaptive-delivery model train MDL-005 --profile smoke`
 runs its supervised pipeline (labels from a tiny world's lake, features from Feast, tune, train,
-evaluate beside the twin's oracle and the best rule, register + gate) through KFP's local runner;
+evaluate beside the twin's oracle and the best rule, register + gate), its steps in this process
+(`--runner in-process`: KFP's local runner runs the same steps in MDL-001's and MDL-006's tests);
 its retraining DAG runs the pipeline again in `airflow dags test` and gates the new version against
 the champion; the registered model is resolved by alias, served by MLServer on 127.0.0.1 from the
 serving environment, and answers V2 requests (REST and gRPC) as the registered pyfunc does
@@ -34,7 +35,7 @@ NAME = "mdl-005"
 def trained(engagement_world):
     """The session's two-week world, trained on with its last two labelled days held out."""
     root = engagement_world
-    result = CliRunner().invoke(app, ["model", "train", "MDL-005", "--profile", "smoke", "--holdout-days", "2",
+    result = CliRunner().invoke(app, ["model", "train", "MDL-005", "--profile", "smoke", "--holdout-days", "2", "--runner", "in-process",
                                       "--world", str(root), "--mlflow-home", str(root / "mlflow")])
     return root, result
 
@@ -62,7 +63,7 @@ def test_its_retraining_dag_runs_the_pipeline_again_and_gates_against_the_champi
     assert result.exit_code == 0, result.output
     uri = default_tracking_uri(root / "mlflow")
     env = airflow_env(root / "airflow", {"AD_PROFILE": "local", "AD_HOME": str(root), "AD_TRACKING_URI": uri,
-                                         "AD_TRAINING_PROFILE": "smoke"})
+                                         "AD_TRAINING_PROFILE": "smoke", "AD_PIPELINE_RUNNER": "in-process"})
     log = root / "logs" / "ad_retrain_mdl_005.log"
     code = airflow_dags_test("ad_retrain_mdl_005", date(2026, 3, 15), env,
                              conf={"reason": "integration test", "holdout_days": 2}, log=log)

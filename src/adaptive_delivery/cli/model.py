@@ -37,10 +37,12 @@ def train(
     seed: int = typer.Option(0, help="With --timesteps: the training seed."),
     holdout_days: int = typer.Option(0, min=0, help="Supervised models: hold out this many last days for the "
                                      "evaluation and the gate (0: the model's own; a short world needs fewer)."),
+    runner: str = typer.Option("kfp-local", help="Supervised models: kfp-local (KFP's local runner, a "
+                               "subprocess per step) | in-process (the same steps in this process)."),
 ) -> None:
     """Train MODEL_ID from its spec: the supervised pipeline (tune, train, evaluate, register, gate)
     or, for a policy learned in the twin, its policy pipeline (train, evaluate, register, gate);
-    both run on KFP's local runner."""
+    both run on KFP's local runner unless --runner says otherwise."""
     from adaptive_delivery.platform.spec import get
     from adaptive_delivery.platform.spec import profile as get_profile
     from adaptive_delivery.platform.training.tracking import default_tracking_uri
@@ -61,13 +63,15 @@ def train(
         if not (world / part).is_dir():
             raise typer.BadParameter(f"{world / part} does not exist: run `adaptive-delivery run` or build features first",
                                      param_hint="--world")
+    if runner not in training_pipelines().RUNNERS:
+        raise typer.BadParameter(f"choose one of {', '.join(training_pipelines().RUNNERS)}", param_hint="--runner")
     mlflow_home.mkdir(parents=True, exist_ok=True)
     uri = tracking_uri or default_tracking_uri(mlflow_home)
     truth = world / "truth" if (world / "truth" / "messages").is_dir() else None
     try:
-        verdict = training_pipelines().run_local(
-            spec, lake=world / "lake", features=world / "features", feast_home=world / "feast", tracking_uri=uri,
-            pipeline_root=world / "kfp", truth_dir=truth, profile=profile, holdout_days=holdout_days)
+        verdict = training_pipelines().run_supervised(
+            spec, runner, lake=world / "lake", features=world / "features", feast_home=world / "feast",
+            tracking_uri=uri, pipeline_root=world / "kfp", truth_dir=truth, profile=profile, holdout_days=holdout_days)
     except RuntimeError as exc:
         reason = stopped_reason(uri)
         console.print(f"[red]training stopped[/red]: {reason or exc}")

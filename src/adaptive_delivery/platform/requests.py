@@ -62,3 +62,27 @@ def categories(columns: Mapping[str, Sequence | np.ndarray], name: str, n: int, 
     if unknown:
         raise RequestError(f"input {name!r} has unknown values {unknown[:5]}; expected one of {list(levels)}")
     return np.fromiter((index[v] for v in values), dtype=np.int64, count=n)
+
+
+def take_single(columns: dict, name: str) -> object | None:
+    """A request-wide input's one value (a campaign's start, a threshold), taken out of `columns`
+    so the per-row inputs are left; None when the request leaves it out."""
+    if name not in columns:
+        return None
+    values = np.asarray(columns.pop(name), dtype=object).ravel()
+    if values.size != 1:
+        raise RequestError(f"input {name!r} is one value for the whole request, got {values.size}")
+    return values[0]
+
+
+def bounded_number(value: object, name: str, low: float, high: float) -> float:
+    """A single input's value as a number within [low, high]; RequestError naming the input."""
+    if isinstance(value, str | bytes):
+        raise RequestError(f"input {name!r} must be numeric: send a number, not text")
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as exc:
+        raise RequestError(f"input {name!r} must be numeric") from exc
+    if not (np.isfinite(number) and low <= number <= high):
+        raise RequestError(f"input {name!r} must be between {low:g} and {high:g}, got {value!r}")
+    return number

@@ -50,6 +50,8 @@ class Deployment:
     spark_conf: dict[str, str] = field(default_factory=dict)
     rollout_time_scale: float = 1.0  # multiplies spec §8's stage durations (the simulator compresses them)
     rollout_min_sample: int = 10_000  # per arm, spec §8.1
+    # Without a cluster, how a supervised pipeline runs here (pipelines.training.RUNNERS)
+    pipeline_runner: str = "kfp-local"
 
     @property
     def rollouts(self) -> Path:
@@ -92,6 +94,16 @@ class Deployment:
         return self.spark_master.startswith("local")
 
 
+PIPELINE_RUNNERS = ("kfp-local", "in-process")  # pipelines.training.RUNNERS (not imported: DAG parsing)
+
+
+def _pipeline_runner(env: Mapping[str, str]) -> str:
+    runner = env.get("AD_PIPELINE_RUNNER", "kfp-local")
+    if runner not in PIPELINE_RUNNERS:
+        raise DeploymentError(f"AD_PIPELINE_RUNNER={runner!r}: choose one of {', '.join(PIPELINE_RUNNERS)}")
+    return runner
+
+
 def deployment(env: Mapping[str, str] | None = None) -> Deployment:
     """The deployment described by AD_* environment variables (documented in the README)."""
     env = os.environ if env is None else env
@@ -110,7 +122,8 @@ def deployment(env: Mapping[str, str] | None = None) -> Deployment:
                           env.get("AD_SPARK_MASTER", "local[2]"), env.get("AD_KFP_HOST") or None,
                           env.get("AD_FEAST_PROFILE", "local"), env.get("AD_TRAINING_PROFILE", "quick"), world,
                           rollout_time_scale=float(env.get("AD_ROLLOUT_TIME_SCALE", 1.0)),
-                          rollout_min_sample=int(env.get("AD_ROLLOUT_MIN_SAMPLE", 10_000)))
+                          rollout_min_sample=int(env.get("AD_ROLLOUT_MIN_SAMPLE", 10_000)),
+                          pipeline_runner=_pipeline_runner(env))
     missing = [v for v in ("AD_TRACKING_URI", "AD_SPARK_MASTER", "AD_KFP_HOST") if not env.get(v)]
     if missing:
         raise DeploymentError(f"AD_PROFILE=cluster needs {', '.join(missing)} (an MLflow server, a Spark master such "

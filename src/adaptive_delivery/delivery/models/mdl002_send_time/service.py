@@ -21,6 +21,7 @@ from adaptive_delivery.delivery.decisions.service import RequestError, element_c
 from adaptive_delivery.delivery.models.mdl002_send_time import schedule as sc
 from adaptive_delivery.delivery.models.mdl002_send_time.model import HOURS, OPEN_HEATMAP, SEND_HOUR
 from adaptive_delivery.platform.bundle import TrainedModel
+from adaptive_delivery.platform.requests import bounded_number, take_single
 
 SUBSCRIBER_ID = "subscriber_id"
 CAMPAIGN_INPUTS = ("campaign_start", "deadline_hours", "allowed_hours_utc", "max_hour_share")
@@ -28,29 +29,10 @@ OUTPUTS = ("subscriber_id", "p_open", "optimal_hour_utc", "optimal_day", "confid
 FALLBACKS = 3
 
 
-def _one(columns: dict, name: str) -> object | None:
-    """A campaign input's single value (None when the request leaves it out)."""
-    if name not in columns:
-        return None
-    values = np.asarray(columns.pop(name), dtype=object).ravel()
-    if values.size != 1:
-        raise RequestError(f"input {name!r} is the campaign's: one value, got {values.size}")
-    return values[0]
-
-
-def _number(value: object, name: str, low: float, high: float) -> float:
-    if isinstance(value, str | bytes):
-        raise RequestError(f"input {name!r} must be numeric: send a number, not text")
-    number = float(value)
-    if not (np.isfinite(number) and low <= number <= high):
-        raise RequestError(f"input {name!r} must be between {low:g} and {high:g}, got {value!r}")
-    return number
-
-
 def campaign_window(columns: dict) -> tuple[pd.Timestamp, np.ndarray, float]:
     """(the window's first whole hour, which of its 24 hours the campaign may use, the largest
     share one hour may carry), taking the campaign's inputs out of `columns`."""
-    start = _one(columns, "campaign_start")
+    start = take_single(columns, "campaign_start")
     if start is None:
         raise RequestError("missing input 'campaign_start': the campaign's first send time, ISO 8601 in UTC (BYTES)")
     try:
@@ -59,9 +41,9 @@ def campaign_window(columns: dict) -> tuple[pd.Timestamp, np.ndarray, float]:
         raise RequestError(f"input 'campaign_start' is not an ISO 8601 time: {start!r}") from exc
     first = (first.tz_convert("UTC") if first.tzinfo else first.tz_localize("UTC")).ceil("h")
     allowed = np.ones(HOURS, dtype=bool)
-    deadline = _one(columns, "deadline_hours")
+    deadline = take_single(columns, "deadline_hours")
     if deadline is not None:
-        allowed &= np.arange(HOURS) < _number(deadline, "deadline_hours", 1, HOURS)
+        allowed &= np.arange(HOURS) < bounded_number(deadline, "deadline_hours", 1, HOURS)
     hours = columns.pop("allowed_hours_utc", None)
     if hours is not None:
         hours = np.asarray(hours, dtype=object).ravel()
@@ -70,8 +52,8 @@ def campaign_window(columns: dict) -> tuple[pd.Timestamp, np.ndarray, float]:
                                f"at that UTC hour, 0: not), got {hours.size} values")
         by_utc = hours.astype(float) > 0
         allowed &= by_utc[(first.hour + np.arange(HOURS)) % HOURS]
-    share = _one(columns, "max_hour_share")
-    return first, allowed, sc.MAX_HOUR_SHARE if share is None else _number(share, "max_hour_share", 0.01, 1.0)
+    share = take_single(columns, "max_hour_share")
+    return first, allowed, sc.MAX_HOUR_SHARE if share is None else bounded_number(share, "max_hour_share", 0.01, 1.0)
 
 
 def answer(bundle: TrainedModel, columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
