@@ -432,6 +432,49 @@ def mdl006_suppression(data: dict, _: str) -> str:
                      "complaint rate at 10% of opens lost"], rows))
 
 
+def mdl006_in_loop(data: dict, _: str) -> str:
+    """MDL-006's policy and frontier in the sending loop beside the sunset rule's and the oracle's."""
+    rate, unsub, lost = data["expected_complaint_rate"], data["expected_unsubscribe_rate"], data["opens_lost"]
+    equal = data["mdl006_minus_sunset_at_equal_opens_lost"]
+    per_message = lambda x: pct(x, 3)  # noqa: E731
+    rows = []
+    for name in rate:
+        label = (name.replace("sunset_", "sunset: no open for ") + " days" if name.startswith("sunset_") else
+                 name.replace("mdl006_q", "MDL-006: the riskiest ").replace("oracle_q", "oracle: the worst ") + "%"
+                 if name.startswith(("mdl006_q", "oracle_q")) else
+                 {"none": "nobody suppressed", "mdl006_policy": "**MDL-006's policy as shipped**"}[name])
+        versus = ci(equal[name], lambda x: f"{100 * x:+.3f}") if name in equal else ""
+        rows.append([label, ci(rate[name], per_message), ci(unsub[name], per_message), ci(lost[name], pct), versus,
+                     f"{data['reaches_target'][name]:.0%}"])
+    w = data["world"]
+    return (f"{data['worlds'].capitalize()} worlds {', '.join(map(str, data['seeds']))} ({w['subscribers']:,} "
+            f"subscribers), each simulated again up to its holdout's first day and then {data['loop_days']} more "
+            "days once per candidate, the candidate choosing each morning which marketing messages go out "
+            "(transactional mail always goes). Complaints and unsubscribes per message sent, as the twin's law "
+            "expects them on what was sent; opens lost against nobody suppressed; mean [95% interval] over worlds. "
+            "\"vs sunset\" is the candidate's complaint rate minus the sunset rule's at the same opens lost "
+            "(points of a percent; negative: fewer complaints).\n\n"
+            + table(["suppressing", "complaints / message", "unsubscribes / message", "opens lost", "vs sunset",
+                     f"worlds under {pct(data['target_complaint_rate'], 2)}"], rows))
+
+
+def plot_mdl006_in_loop(data: dict) -> bytes:
+    """The complaint rate against the opens given up: the sunset rule's, MDL-006's and the oracle's frontiers."""
+    plt, fig, ax = _figure()
+    rate, lost = data["expected_complaint_rate"], data["opens_lost"]
+    for family, prefix, style in (("sunset (N days without an open)", "sunset_", "o-"),
+                                  ("MDL-006 (riskiest K%)", "mdl006_q", "s-"), ("oracle (worst K%)", "oracle_q", "^-")):
+        names = ["none", *(k for k in rate if k.startswith(prefix))]
+        ax.plot([100 * lost[k]["mean"] for k in names], [100 * rate[k]["mean"] for k in names], style, label=family)
+    ax.plot(100 * lost["mdl006_policy"]["mean"], 100 * rate["mdl006_policy"]["mean"], "k*", markersize=12,
+            label="MDL-006's policy as shipped")
+    ax.axhline(100 * data["target_complaint_rate"], color="grey", linestyle="--", label="spec §11 target")
+    ax.set_xlabel("human opens lost, % (in the loop, mean over worlds)")
+    ax.set_ylabel("complaints per message sent, %")
+    ax.legend(fontsize=8)
+    return _png(plt, fig)
+
+
 MDL001_GAP_ROWS = {
     "mdl001": "MDL-001 (placement learned from the panel)",
     "oracle_fates": "MDL-001's placement with the oracle's fate head",

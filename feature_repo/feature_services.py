@@ -58,8 +58,12 @@ services = {
     ),
     "MDL-006": FeatureService(
         name="mdl_006_churn_complaint",
-        features=[subscriber_features, content_features[["subject_spam_words", "body_spam_words", "all_caps_share",
-                                                          "exclamation_density", "has_unsubscribe_link"]]],
+        # a person's risk, whatever the campaign: the content's is MDL-007's to judge
+        features=[subscriber_features[["engagement_score", "days_since_last_open", "days_since_last_click", "opens_30d",
+                                       "clicks_30d", "emails_received_30d", "emails_received_total",
+                                       "typical_response_hours", "engagement_consistency", "soft_bounces_total",
+                                       "tenure_days", "days_since_last_delivery", "inbox_placements_30d",
+                                       "spam_placements_30d", "domain_category", "client", "device"]]],
         description="Churn / complaint risk",
     ),
     "MDL-007": FeatureService(

@@ -236,6 +236,13 @@ def complaint_probability(
     return np.where(placed_inbox, base * np.where(complainer, 16.0, 0.45), base * 0.02)
 
 
+def unsubscribe_probability(engagement: np.ndarray, spamminess: np.ndarray, placed_inbox: np.ndarray) -> np.ndarray:
+    """A subscriber who reads the mail in the inbox and no longer wants it unsubscribes (the spam
+    folder's mail is not read closely enough to reach the link)."""
+    base = 0.0022 * (1.0 + 2.0 * np.asarray(spamminess, float)) * (1.2 - np.asarray(engagement, float))
+    return np.where(placed_inbox, base, 0.0)
+
+
 def update_reputation(
     reputation: np.ndarray,
     *,

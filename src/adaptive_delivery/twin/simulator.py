@@ -373,7 +373,7 @@ class World:
         click_ts = open_ts + (rng.exponential(90, n) * US_PER_S).astype(np.int64)
         converted = clicked & (rng.random(n) < 0.06 + 0.06 * fate["quality"])
         conv_ts = click_ts + (rng.exponential(600, n) * US_PER_S).astype(np.int64)
-        p_unsub = 0.0022 * (1 + 2 * fate["spam"]) * (1.2 - fate["engagement"])
+        p_unsub = dyn.unsubscribe_probability(fate["engagement"], fate["spam"], inbox)
         unsub = delivered & inbox & (rng.random(n) < p_unsub)
         unsub_ts = np.where(opened, open_ts, deliver_ts + (rng.exponential(6, n) * 3600 * US_PER_S).astype(np.int64))
         unsub_ts = unsub_ts + (rng.exponential(30, n) * US_PER_S).astype(np.int64)
