@@ -11,9 +11,10 @@ Candidates:
 - `sunset_N`: stop mailing a person once N days have passed without a human open (a person who never
   opened: since they joined), N over SUNSET_DAYS (what senders run; N is the rule's knob).
 - `mdl006_qK`: MDL-006 (the version `model evaluate MDL-006` trained on that world) suppresses the
-  K% of people with the highest P(complaint within 30 days) on the first morning, and from then on
-  whoever's risk, recomputed each morning, passes that bar; K over SHARES traces its frontier as N
-  does the rule's.
+  K% of people whose mail draws the most complaints per open (its P(complaint) over their open
+  rate) on the first morning, and from then on whoever's score, recomputed each morning, passes
+  that bar (recorded: the threshold `suppress_complaints_per_open` that K% means); K over SHARES
+  traces its frontier as N does the rule's.
 - `mdl006_policy`: the registered policy as shipped (`policy.RiskThresholds`: suppress,
   re-permission, reduce frequency), carried out by `policy.ListPolicy`.
 - `oracle_qK`: the twin's truth suppresses the K% whose complaints above the target cost the fewest
@@ -91,13 +92,15 @@ def advance(features: pd.DataFrame, sends: pd.DataFrame, opens: pd.Series) -> pd
 
 
 def model_risk(bundle: TrainedModel, features: pd.DataFrame) -> pd.DataFrame:
-    """MDL-006's 30-day risks per person at their cadence (their last 30 days' messages, scaled to
-    30 days where the history is shorter)."""
-    proba = bundle.predict_proba(features.reset_index(drop=True))
+    """MDL-006's risks per person: P(unsubscribe within 30 days) at their cadence (their last 30
+    days' messages, scaled to 30 days where the history is shorter) and the complaints per open
+    their mail draws (what the policy suppresses by)."""
+    rows = features.reset_index(drop=True)
+    proba = bundle.predict_proba(rows)
     history = np.clip(features[f"{SUBSCRIBER}tenure_days"].to_numpy(dtype=float), 1.0, 30.0)
     cadence = features[mdl.RECEIVED].to_numpy(dtype=float) * 30.0 / history
     return pd.DataFrame({"unsubscribe": policy.thirty_day_risk(proba[:, mdl.UNSUBSCRIBED], cadence),
-                         "complaint": policy.thirty_day_risk(proba[:, mdl.COMPLAINED], cadence)},
+                         "complaint": policy.complaints_per_open(proba[:, mdl.COMPLAINED], mdl.open_rate(rows))},
                         index=features.index)
 
 
@@ -120,9 +123,11 @@ class Candidate:
         self.kind, self.knob, self.features, self.bundle = kind, knob, features, bundle
         self.suppressed: set[str] = set()
         self.threshold = np.inf
+        self.bar = float("nan")
         self.plan = policy.ListPolicy() if kind == "mdl006_policy" else None
         if kind == "mdl006":  # the first morning's top K% sets the bar the loop keeps
             self.threshold = float(np.quantile(model_risk(bundle, features)["complaint"], 1.0 - knob / 100.0))
+            self.bar = self.threshold
         elif kind == "oracle":
             score = oracle_order(world, features.index)
             self.suppressed = set(score.index[score >= np.quantile(score, 1.0 - knob / 100.0)])
@@ -211,8 +216,9 @@ def score_world(world_dir: Path, seed: int, size: worlds.WorldSize, holdout_days
     out: dict[str, object] = {"seed": seed, "loop_from_day": first}
     for name, kind, knob in candidates():
         copy_of = copy.deepcopy(world)
-        metrics = run_candidate(copy_of, Candidate(kind, knob, features, bundle, copy_of), LOOP_DAYS)
-        out |= {f"{name}_{k}": v for k, v in metrics.items()}
+        candidate = Candidate(kind, knob, features, bundle, copy_of)
+        metrics = run_candidate(copy_of, candidate, LOOP_DAYS)
+        out |= {f"{name}_{k}": v for k, v in metrics.items()} | {f"{name}_bar": candidate.bar}
         print(f"  world {seed} {name}: sent {metrics['sent']:.0f}, complaints/msg "
               f"{metrics['expected_complaint_rate']:.6f}, opens {metrics['expected_opens']:.0f}", flush=True)
     for name, _, _ in candidates():
@@ -244,6 +250,7 @@ def main() -> None:
         "worlds": "sealed" if sealed else "validation", "seeds": summary["seeds"], "world": summary["world"],
         "loop_days": LOOP_DAYS, "target_complaint_rate": TARGET_COMPLAINT_RATE,
         "thresholds": vars(policy.RiskThresholds()),
+        "bars": {f"mdl006_q{k}": interval(frame[f"mdl006_q{k}_bar"].to_numpy()).to_dict() for k in SHARES},
         **{metric: {k: interval(frame[f"{k}_{metric}"].to_numpy()).to_dict() for k in names}
            for metric in ("expected_complaint_rate", "complaint_rate", "expected_unsubscribe_rate", "unsubscribe_rate",
                           "opens_lost", "sent")},

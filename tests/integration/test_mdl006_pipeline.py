@@ -44,13 +44,15 @@ def trained(engagement_world):
 def test_train_runs_the_pipeline_and_logs_the_model_beside_the_oracle_and_the_sunset_rule(trained):
     root, client, m = first_challenger(trained, SPEC)
     for who in ("", "oracle_", "clairvoyant_", "baseline_"):
-        for name in ("risk_roc_auc", "unsubscribe_roc_auc", "unsubscribe_ece", "risk_ece"):
+        for name in ("risk_roc_auc", "unsubscribe_roc_auc", "unsubscribe_ece", "risk_ece", "log_loss"):
             assert np.isfinite(m[f"{who}{name}"]), f"{who}{name}"
-    assert m["unsubscribe_positives"] > 10  # the holdout has something to rank
-    # the records oracle knows each person's engagement and who complains by habit: no model of
-    # the logs ranks better; the model learns more than the days since the last open say
-    assert m["oracle_risk_roc_auc"] > m["risk_roc_auc"] > 0.55
-    assert m["risk_roc_auc"] > m["baseline_risk_roc_auc"]
+    assert m["unsubscribe_positives"] >= 5  # the holdout has something to score
+    # two days of a small list hold a dozen unsubscribes and a complaint or two: too few for a
+    # ranking to say much (the validation and sealed worlds judge that). What they do show: the
+    # records oracle (each person's engagement, who complains by habit) beats the model's
+    # probabilities, and the model's calibrated rates beat the sunset rule's order
+    assert m["oracle_log_loss"] < m["log_loss"] < m["baseline_log_loss"]
+    assert m["unsubscribe_ece"] < m["baseline_unsubscribe_ece"]
     run = client.get_run(client.get_model_version(SPEC.registered_name, "1").run_id)
     assert run.data.tags["promoted"] == "true", run.data.tags["verdict"]
     children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'")
@@ -123,7 +125,7 @@ def test_served_answers_equal_the_registered_pyfunc_and_the_policy_offline(serve
     assert r.status_code == 200, r.text
     got = {o["name"]: o["data"] for o in r.json()["outputs"]}
     assert list(got) == ["subscriber_id", "p_unsubscribe", "p_complaint", "p_unsubscribe_30d", "p_complaint_30d",
-                         "action"]
+                         "complaints_per_open", "action"]
     assert got["subscriber_id"] == rows["subscriber_id"].tolist()
     want = mlflow.pyfunc.load_model(str(folder)).predict(_values(rows))
     assert got["p_unsubscribe"] == pytest.approx(want["p_unsubscribed"].tolist(), abs=1e-9)
@@ -131,10 +133,13 @@ def test_served_answers_equal_the_registered_pyfunc_and_the_policy_offline(serve
     cadence = _values(rows)[mdl.RECEIVED].to_numpy()
     complaint_30d = policy.thirty_day_risk(want["p_complained"].to_numpy(), cadence)
     assert got["p_complaint_30d"] == pytest.approx(complaint_30d.tolist(), abs=1e-9)
-    actions = policy.decide(policy.thirty_day_risk(want["p_unsubscribed"].to_numpy(), cadence), complaint_30d)
+    ratio = policy.complaints_per_open(want["p_complained"].to_numpy(), mdl.open_rate(_values(rows)))
+    assert got["complaints_per_open"] == pytest.approx(ratio.tolist(), rel=1e-9)
+    actions = policy.decide(policy.thirty_day_risk(want["p_unsubscribed"].to_numpy(), cadence), ratio)
     assert got["action"] == [policy.ACTIONS[a] for a in actions]
     # a request may tighten the registered thresholds: everyone above a tiny bar is suppressed
-    strict = {o["name"]: o["data"] for o in _infer(server, _body(rows, suppress_complaint_30d=1e-6)).json()["outputs"]}
+    strict = {o["name"]: o["data"] for o in
+              _infer(server, _body(rows, suppress_complaints_per_open=1e-6)).json()["outputs"]}
     assert set(strict["action"]) == {"suppress"}
 
 
@@ -155,8 +160,8 @@ def _change(body: dict, name: str, **fields) -> dict:
     (lambda b: {"inputs": [i for i in b["inputs"] if i["name"] != mdl.DAYS_SINCE_OPEN]}, "missing inputs"),
     (lambda b: _change(b, mdl.RECEIVED, datatype="BYTES", data=["many"] * len(b["inputs"][0]["data"])),
      "must be numeric"),
-    (lambda b: {"inputs": [*b["inputs"], {"name": "suppress_complaint_30d", "datatype": "FP64", "shape": [1],
-                                          "data": [3.0]}]}, "between"),
+    (lambda b: {"inputs": [*b["inputs"], {"name": "suppress_complaints_per_open", "datatype": "FP64",
+                                          "shape": [1], "data": [3.0]}]}, "between"),
     (lambda b: {"inputs": [*b["inputs"], {"name": "messages_30d", "datatype": "FP64", "shape": [
         len(b["inputs"][0]["data"])], "data": [-1.0] * len(b["inputs"][0]["data"])}]}, "messages_30d"),
     (lambda b: _change(b, "provider", datatype="FP64", data=[1.0] * len(b["inputs"][0]["data"])),

@@ -119,21 +119,24 @@ def test_thirty_day_risk_is_a_probability_rising_with_risk_and_cadence(p, q, m, 
     assert policy.thirty_day_risk(np.array([p]), np.array([1.0]))[0] == pytest.approx(p, abs=1e-9)
 
 
-@given(st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1)), min_size=1, max_size=50))
+@given(st.lists(st.tuples(st.floats(0, 1), st.floats(0, 0.01), st.floats(0, 1)), min_size=1, max_size=50))
 @settings(max_examples=200, deadline=None)
-def test_a_riskier_person_never_gets_a_milder_action(pairs):
-    unsub, complaint = (np.array(v) for v in zip(*pairs, strict=True))
+def test_a_riskier_or_less_engaged_person_never_gets_a_milder_action(people):
+    unsub, complaint, opens = (np.array(v) for v in zip(*people, strict=True))
     t = policy.RiskThresholds()
-    base = policy.decide(unsub, complaint, t)
-    worse = policy.decide(np.minimum(unsub * 1.5, 1), np.minimum(complaint * 1.5, 1), t)
+    base = policy.decide(unsub, policy.complaints_per_open(complaint, opens), t)
     severity = {policy.SEND: 0, policy.REDUCE: 1, policy.REPERMISSION: 2, policy.SUPPRESS: 3}
-    assert all(severity[w] >= severity[b] for w, b in zip(worse, base, strict=True))
-    assert (base[complaint >= t.suppress_complaint_30d] == policy.SUPPRESS).all()
+    for worse in (policy.decide(np.minimum(unsub * 1.5, 1), policy.complaints_per_open(complaint * 1.5, opens), t),
+                  policy.decide(unsub, policy.complaints_per_open(complaint, opens / 2), t)):
+        assert all(severity[w] >= severity[b] for w, b in zip(worse, base, strict=True))
+    ratio = policy.complaints_per_open(complaint, opens)
+    assert (base[ratio >= t.suppress_complaints_per_open] == policy.SUPPRESS).all()
+    assert np.isfinite(ratio).all()  # no one's open rate reads as none
 
 
-def test_thresholds_are_probabilities():
-    with pytest.raises(ValueError, match="suppress_complaint_30d"):
-        policy.RiskThresholds(suppress_complaint_30d=0.0)
+def test_thresholds_are_in_range():
+    with pytest.raises(ValueError, match="suppress_complaints_per_open"):
+        policy.RiskThresholds(suppress_complaints_per_open=0.0)
 
 
 def test_the_list_policy_carries_out_each_action_day_by_day():
@@ -171,15 +174,17 @@ def test_the_service_answers_as_the_bundle_and_the_policy_do_and_refuses_bad_req
     proba = bundle.predict_proba(rows)
     assert np.allclose(out["p_unsubscribe"], proba[:, mdl.UNSUBSCRIBED])
     assert np.allclose(out["p_complaint_30d"], policy.thirty_day_risk(proba[:, mdl.COMPLAINED], rows[mdl.RECEIVED]))
+    ratio = policy.complaints_per_open(proba[:, mdl.COMPLAINED], mdl.open_rate(rows))
+    assert np.allclose(out["complaints_per_open"], ratio)
     assert out["subscriber_id"].tolist() == rows["subscriber_id"].tolist() and set(service.OUTPUTS) == set(out)
     assert set(out["action"]) <= set(policy.ACTIONS)
-    strict = service.answer(bundle, {**_request(rows), "suppress_complaint_30d": np.array([1e-6])})
+    strict = service.answer(bundle, {**_request(rows), "suppress_complaints_per_open": np.array([1e-6])})
     assert (strict["action"] == "suppress").all()
     planned = service.answer(bundle, {**_request(rows), "messages_30d": np.full(40, 60.0)})
     assert (planned["p_complaint_30d"] >= out["p_complaint_30d"] - 1e-12).all()
 
-    for bad, reason in (({"suppress_complaint_30d": np.array([2.0])}, "between"),
-                        ({"suppress_complaint_30d": np.array([0.1, 0.2])}, "one value"),
+    for bad, reason in (({"suppress_complaints_per_open": np.array([2.0])}, "between"),
+                        ({"suppress_complaints_per_open": np.array([0.1, 0.2])}, "one value"),
                         ({"messages_30d": np.full(40, -1.0)}, "messages_30d"),
                         ({mdl.RECEIVED: np.array(["x"] * 40, dtype=object)}, "must be numeric")):
         with pytest.raises(RequestError, match=reason):
@@ -246,3 +251,19 @@ def test_the_loop_benchmark_brings_a_morning_forward_and_compares_at_equal_opens
                      **{f"sunset_{n}_expected_complaint_rate": 0.0005 - 0.00005 * k for k, n in enumerate(SUNSET_DAYS, 1)},
                      "mdl006_q5_opens_lost": 0.15})
     assert at_equal_opens_lost(row, "mdl006_q5") == pytest.approx(0.0005 - 0.000075)
+
+
+def test_tuning_folds_may_lack_a_rare_class_the_spec_names():
+    from dataclasses import replace
+
+    from adaptive_delivery.platform.training.dataset import TrainingDataError
+    from adaptive_delivery.platform.training.steps import cv_fold_scores
+
+    frame = _frame(6_000, 6)
+    early = np.arange(len(frame)) < 5_000  # complaints only in the last block: every fold's past lacks them
+    frame.loc[early & (frame["label"] == mdl.COMPLAINED).to_numpy(), "label"] = mdl.STAYED
+    data = mdl.dataset_from_frame(frame)
+    scores = cv_fold_scores(SPEC, data, mdl.baseline_params(), profile("smoke"))
+    assert scores and all(np.isfinite(scores))
+    with pytest.raises(TrainingDataError, match="no cross-validation fold holds every class"):
+        cv_fold_scores(replace(SPEC, rare_classes=()), data, mdl.baseline_params(), profile("smoke"))

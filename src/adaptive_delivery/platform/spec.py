@@ -153,6 +153,9 @@ class ModelSpec:
     # Label codes past the last class that say "one of these classes, not which" (MDL-001: accepted,
     # placement unseen): training may use them, metrics weigh the seen members for the group.
     partial_labels: Mapping[int, tuple[int, ...]] = field(default_factory=dict, compare=False, repr=False)
+    # Classes so rare that an early cross-validation fold's past may hold none (MDL-006: complaints);
+    # the model must then predict their base rate, and the tuning folds need only the others.
+    rare_classes: tuple[str, ...] = ()
     # Every input a caller sends the served model, and where a real sender reads it (a source of the
     # platform's observability catalogue, `platform.observability`; `register` refuses any other).
     served_inputs: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)

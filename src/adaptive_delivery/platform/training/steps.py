@@ -139,22 +139,33 @@ def _cap_rows(frame: pd.DataFrame, limit: int | None, seed: int = 0) -> pd.DataF
     return frame.sample(limit, random_state=seed).sort_values("event_timestamp", kind="stable").reset_index(drop=True)
 
 
+def classes_present(spec: ModelSpec, y: np.ndarray) -> set[int]:
+    """The classes labels show: their own codes, and the class of a partial code that stands for
+    one class only (MDL-006: an unsubscribe where complaints go unseen is an unsubscribe)."""
+    codes = set(np.unique(np.asarray(y, dtype=int)).tolist())
+    return {c for c in codes if c < len(spec.classes)} | {
+        members[0] for code, members in spec.partial_labels.items() if len(members) == 1 and code in codes}
+
+
 def cv_fold_scores(spec: ModelSpec, data: Dataset, params: dict, profile: TrainingProfile) -> list[float]:
     """The primary metric on each time-series fold: train on the past, score on the next block
     (folds whose past lacks a class are left out, the same ones for every parameter set)."""
     from sklearn.model_selection import TimeSeriesSplit
 
     scores = []
+    needed = {i for i, c in enumerate(spec.classes) if c not in spec.rare_classes}
     for train_idx, valid_idx in TimeSeriesSplit(n_splits=profile.cv_folds).split(data.X):
         train = data.subset(np.isin(np.arange(len(data)), train_idx))
-        if len(np.unique(train.y[train.y < len(spec.classes)])) < len(spec.classes):
-            continue  # an early fold without every class cannot train a multi-class model
+        if not needed <= classes_present(spec, train.y):
+            continue  # an early fold without every (common) class cannot train a multi-class model
         model = spec.fit(train, params, profile)
         valid = data.subset(np.isin(np.arange(len(data)), valid_idx))
         proba = model.predict_proba(valid.X)
         scores.append(spec_report(spec, valid.y, proba)[spec.primary_metric])
     if not scores:
-        raise TrainingDataError("no cross-validation fold holds every class; the training window is too short")
+        raise TrainingDataError("no cross-validation fold holds every class"
+                                + (f" but {', '.join(spec.rare_classes)}" if spec.rare_classes else "")
+                                + "; the training window is too short")
     return [float(s) for s in scores]
 
 

@@ -116,12 +116,18 @@ def with_derived(X: pd.DataFrame) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         spam_share = np.where(placed > 0, X[f"{SUBSCRIBER}spam_placements_30d"].fillna(0) / placed, np.nan)
     return X.assign(
-        open_rate_shrunk=shrunk_rate(X[f"{SUBSCRIBER}opens_30d"], received, PRIOR_OPEN_RATE),
+        open_rate_shrunk=open_rate(X),
         click_rate_shrunk=shrunk_rate(X[f"{SUBSCRIBER}clicks_30d"], received, PRIOR_CLICK_RATE),
         spam_placement_share=spam_share,
         log_days_since_open=np.log1p(days_since_open(X)),
         never_opened=(X[DAYS_SINCE_OPEN].fillna(NEVER_DAYS) >= NEVER_DAYS).astype(float),
     )
+
+
+def open_rate(frame: pd.DataFrame) -> np.ndarray:
+    """A person's expected opens per message: their 30-day open rate shrunk toward a typical
+    list's (MDL-005's best-rule estimate, from the same inputs)."""
+    return shrunk_rate(frame[f"{SUBSCRIBER}opens_30d"], frame[RECEIVED], PRIOR_OPEN_RATE)
 
 
 def days_since_open(frame: pd.DataFrame) -> np.ndarray:
@@ -274,8 +280,9 @@ def unsubscribed(y: np.ndarray) -> np.ndarray:
 
 def report(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
     """ROC-AUC and calibration of P(unsubscribe) over every row, of P(complaint) over the rows whose
-    provider reports complaints, and of P(either) over those rows too (`risk_*`, the primary: most
-    of its positives are unsubscribes, so it is measurable on a few days of a small list)."""
+    provider reports complaints, and of P(either) over every row (`risk_*`, the primary: most of
+    its positives are unsubscribes, so it is measurable on a few days of a small list; a complaint
+    no report showed counts as a stay there, for every model alike)."""
     from sklearn.metrics import roc_auc_score
 
     from adaptive_delivery.platform.training.evaluation import binary_calibration_error
@@ -287,7 +294,8 @@ def report(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
     for name, p, hit, rows in (
             ("unsubscribe", proba[:, UNSUBSCRIBED], unsubscribed(y), np.ones(len(y), bool)),
             ("complaint", proba[:, COMPLAINED], y == COMPLAINED, seen),
-            ("risk", proba[:, UNSUBSCRIBED] + proba[:, COMPLAINED], (y == UNSUBSCRIBED) | (y == COMPLAINED), seen)):
+            ("risk", proba[:, UNSUBSCRIBED] + proba[:, COMPLAINED], unsubscribed(y) | (y == COMPLAINED),
+             np.ones(len(y), bool))):
         h, q = hit[rows], p[rows]
         out[f"{name}_roc_auc"] = float(roc_auc_score(h, q)) if 0 < h.sum() < len(h) else float("nan")
         out[f"{name}_ece"] = binary_calibration_error(h, q) if len(h) else float("nan")

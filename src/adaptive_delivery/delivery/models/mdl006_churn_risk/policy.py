@@ -2,14 +2,18 @@
 confirm they still want the mail, or stop mailing them (marketing mail only: transactional mail
 is owed whatever the risk).
 
-The risks are per 30 days at the person's cadence (`thirty_day_risk`); the thresholds are named
+Stopping someone's mail trades their complaints for their opens, so suppression and re-permission
+read the complaints a person's mail draws per open it wins (`complaints_per_open`: MDL-006's
+P(complaint) over the person's open rate), the order in which giving up opens buys the most
+complaints; a 30-day risk would rank whoever gets the most mail first. Reduced frequency reads
+P(unsubscribe within 30 days) at the person's cadence (`thirty_day_risk`). The thresholds are named
 settings (`RiskThresholds`), chosen on validation worlds in the twin's sending loop
-(`benchmarks/mdl006_in_loop.py`), first match wins in the order suppress, re-permission, reduce.
+(`benchmarks/mdl006_in_loop.py`); first match wins in the order suppress, re-permission, reduce.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -20,22 +24,29 @@ REDUCED_EVERY_DAYS = 3
 # Re-permission: the person's next marketing message asks them to confirm; mail continues only if
 # they open it (a human open) within this many days, else they are suppressed.
 REPERMISSION_WAIT_DAYS = 3
+# An open rate below this is read as this (no one's expected opens are exactly none).
+MIN_OPEN_RATE = 0.005
 
 
 @dataclass(frozen=True)
 class RiskThresholds:
-    """P(complaint within 30 days) at or above which a person is suppressed, or asked to confirm;
+    """Complaints per open at or above which a person is suppressed, or asked to confirm;
     P(unsubscribe within 30 days) at or above which they get mail less often."""
 
-    suppress_complaint_30d: float = 0.010
-    repermission_complaint_30d: float = 0.006
-    reduce_unsubscribe_30d: float = 0.08
+    suppress_complaints_per_open: float = 0.05
+    repermission_complaints_per_open: float = 0.03
+    reduce_unsubscribe_30d: float = 0.5
 
     def __post_init__(self) -> None:
-        for name in ("suppress_complaint_30d", "repermission_complaint_30d", "reduce_unsubscribe_30d"):
-            value = getattr(self, name)
+        for f in fields(self):
+            value = getattr(self, f.name)
             if not 0.0 < value <= 1.0:
-                raise ValueError(f"{name} must be a probability in (0, 1], got {value}")
+                raise ValueError(f"{f.name} must be in (0, 1], got {value}")
+
+
+def complaints_per_open(p_complaint: np.ndarray, open_rate: np.ndarray) -> np.ndarray:
+    """Expected complaints per expected open of a person's next message."""
+    return np.asarray(p_complaint, dtype=float) / np.maximum(np.asarray(open_rate, dtype=float), MIN_OPEN_RATE)
 
 
 def thirty_day_risk(p_per_message: np.ndarray, messages_30d: np.ndarray) -> np.ndarray:
@@ -46,15 +57,15 @@ def thirty_day_risk(p_per_message: np.ndarray, messages_30d: np.ndarray) -> np.n
     return -np.expm1(m * np.log1p(-np.minimum(p, 1.0 - 1e-12)))
 
 
-def decide(p_unsubscribe_30d: np.ndarray, p_complaint_30d: np.ndarray,
+def decide(p_unsubscribe_30d: np.ndarray, complaint_per_open: np.ndarray,
            thresholds: RiskThresholds = RiskThresholds()) -> np.ndarray:
     """Each person's action (an index into ACTIONS)."""
     unsub = np.asarray(p_unsubscribe_30d, dtype=float)
-    complaint = np.asarray(p_complaint_30d, dtype=float)
-    if unsub.shape != complaint.shape:
-        raise ValueError(f"one risk of each kind per person: {unsub.shape} vs {complaint.shape}")
+    ratio = np.asarray(complaint_per_open, dtype=float)
+    if unsub.shape != ratio.shape:
+        raise ValueError(f"one risk of each kind per person: {unsub.shape} vs {ratio.shape}")
     t = thresholds
-    return np.select([complaint >= t.suppress_complaint_30d, complaint >= t.repermission_complaint_30d,
+    return np.select([ratio >= t.suppress_complaints_per_open, ratio >= t.repermission_complaints_per_open,
                       unsub >= t.reduce_unsubscribe_30d], [SUPPRESS, REPERMISSION, REDUCE], SEND).astype(int)
 
 

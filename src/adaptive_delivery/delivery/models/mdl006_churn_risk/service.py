@@ -1,6 +1,7 @@
 """MDL-006's answer to a request: a list's subscribers in (their features as the feature store
 holds them, and the mailbox provider), and per subscriber P(unsubscribe) and P(complaint) for the
-next message and within 30 days, with the action the sender's policy takes (`policy.ACTIONS`).
+next message and within 30 days, the complaints per open their mail draws, and the action the
+sender's policy takes (`policy.ACTIONS`).
 
 Optional inputs: `subscriber_id` (text per subscriber), `messages_30d` (how many messages the
 sender plans for each person in the next 30 days; default, their last 30 days' count), and, one
@@ -21,6 +22,7 @@ from adaptive_delivery.delivery.models.mdl006_churn_risk.model import (
     COMPLAINED,
     RECEIVED,
     UNSUBSCRIBED,
+    open_rate,
 )
 from adaptive_delivery.platform.bundle import TrainedModel
 from adaptive_delivery.platform.requests import bounded_number, numbers, take_single
@@ -28,7 +30,8 @@ from adaptive_delivery.platform.requests import bounded_number, numbers, take_si
 SUBSCRIBER_ID = "subscriber_id"
 MESSAGES_30D = "messages_30d"
 THRESHOLDS = tuple(f.name for f in fields(policy.RiskThresholds))
-OUTPUTS = ("subscriber_id", "p_unsubscribe", "p_complaint", "p_unsubscribe_30d", "p_complaint_30d", "action")
+OUTPUTS = ("subscriber_id", "p_unsubscribe", "p_complaint", "p_unsubscribe_30d", "p_complaint_30d",
+           "complaints_per_open", "action")
 
 
 def thresholds_from(columns: dict) -> policy.RiskThresholds:
@@ -53,9 +56,10 @@ def answer(bundle: TrainedModel, columns: Mapping[str, np.ndarray]) -> dict[str,
     proba = bundle.predict_proba(rows)
     unsub_30d = policy.thirty_day_risk(proba[:, UNSUBSCRIBED], messages)
     complaint_30d = policy.thirty_day_risk(proba[:, COMPLAINED], messages)
-    action = policy.decide(unsub_30d, complaint_30d, thresholds)
+    ratio = policy.complaints_per_open(proba[:, COMPLAINED], open_rate(rows))
+    action = policy.decide(unsub_30d, ratio, thresholds)
     return {SUBSCRIBER_ID: np.array([v.decode() if isinstance(v, bytes) else v for v in ids] if ids is not None
                                     else [str(i) for i in range(n)], dtype=object),
             "p_unsubscribe": proba[:, UNSUBSCRIBED], "p_complaint": proba[:, COMPLAINED],
-            "p_unsubscribe_30d": unsub_30d, "p_complaint_30d": complaint_30d,
+            "p_unsubscribe_30d": unsub_30d, "p_complaint_30d": complaint_30d, "complaints_per_open": ratio,
             "action": np.array(policy.ACTIONS, dtype=object)[action]}
