@@ -443,7 +443,7 @@ def mdl006_in_loop(data: dict, _: str) -> str:
                  name.replace("mdl006_q", "MDL-006: the riskiest ").replace("oracle_q", "oracle: the worst ") + "%"
                  if name.startswith(("mdl006_q", "oracle_q")) else
                  {"none": "nobody suppressed", "mdl006_policy": "**MDL-006's policy as shipped**"}[name])
-        versus = ci(equal[name], lambda x: f"{100 * x:+.3f}") if name in equal else ""
+        versus = ci(equal[name], lambda x: f"{1e5 * x:+.1f}") if name in equal else ""
         rows.append([label, ci(rate[name], per_message), ci(unsub[name], per_message), ci(lost[name], pct), versus,
                      f"{data['reaches_target'][name]:.0%}"])
     w = data["world"]
@@ -452,9 +452,11 @@ def mdl006_in_loop(data: dict, _: str) -> str:
             "days once per candidate, the candidate choosing each morning which marketing messages go out "
             "(transactional mail always goes). Complaints and unsubscribes per message sent, as the twin's law "
             "expects them on what was sent; opens lost against nobody suppressed; mean [95% interval] over worlds. "
-            "\"vs sunset\" is the candidate's complaint rate minus the sunset rule's at the same opens lost "
-            "(points of a percent; negative: fewer complaints).\n\n"
-            + table(["suppressing", "complaints / message", "unsubscribes / message", "opens lost", "vs sunset",
+            "\"vs sunset\" is the candidate's complaint rate minus the sunset rule's at the same opens lost, in "
+            "complaints per 100,000 messages (negative: fewer complaints). Dropping even one message reshuffles the "
+            "rest of the day's random draws in the twin, so opens lost within a few points of zero are noise.\n\n"
+            + table(["suppressing", "complaints / message", "unsubscribes / message", "opens lost",
+                     "vs sunset (per 100k)",
                      f"worlds under {pct(data['target_complaint_rate'], 2)}"], rows))
 
 
@@ -1075,7 +1077,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "mdl001_gap.json": mdl001_gap, "mdl005_sealed.json": mdl005_sealed, "mdl005_ceiling.json": mdl005_ceiling,
     "mdl005_ceiling_validation.json": mdl005_ceiling, "mdl002_send_time.json": mdl002_send_time,
     "mdl002_in_loop.json": mdl002_in_loop, "mdl002_sealed.json": mdl002_sealed,
-    "mdl006_suppression.json": mdl006_suppression,
+    "mdl006_suppression.json": mdl006_suppression, "mdl006_in_loop.json": mdl006_in_loop,
     "serving_latency.json": serving_latency, "serving_load.json": serving_load, "decision_path.json": decision_path,
     "content_spam.json": content_spam, "content_spam_base.json": content_spam, "content_latency.json": content_latency,
     "content_gate.json": content_gate, "content_gate_validation.json": content_gate_validation,
@@ -1300,6 +1302,7 @@ PLOTS: dict[str, Callable[[dict], bytes]] = {
     "mdl001_gap.json": plot_mdl001_gap,
     "mdl005_sealed.json": plot_mdl005_sealed,
     "mdl002_in_loop.json": plot_mdl002_in_loop,
+    "mdl006_in_loop.json": plot_mdl006_in_loop,
     "ingest_scaling.json": plot_ingest_scaling,
     "mdl009_sealed.json": plot_mdl009_sealed,
     "mdl001_quality.json": plot_mdl001,
