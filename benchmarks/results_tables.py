@@ -460,6 +460,26 @@ def mdl006_in_loop(data: dict, _: str) -> str:
                      f"worlds under {pct(data['target_complaint_rate'], 2)}"], rows))
 
 
+MDL006_ROWS = [("P(unsubscribe or complain) ROC-AUC", "risk_roc_auc"), ("P(unsubscribe) ROC-AUC", "unsubscribe_roc_auc"),
+               ("P(unsubscribe) calibration error", "unsubscribe_ece"),
+               ("P(complaint) ROC-AUC (reporting providers)", "complaint_roc_auc"),
+               ("P(complaint) calibration error", "complaint_ece"), ("log loss (known rows)", "log_loss")]
+
+
+def mdl006_sealed(data: dict, _: str) -> str:
+    """MDL-006's row metrics on the sealed worlds' holdouts beside the sunset rule's order and the oracle."""
+    f3, f5 = "{:.3f}".format, "{:.5f}".format
+    found = data["intervals"]
+    rows = [[label, *(ci(found[k][who], f5 if "ece" in k else f3) for who in ("model", "baseline", "oracle"))]
+            for label, k in MDL006_ROWS if k in found]
+    w = data["world"]
+    return (f"Sealed worlds {', '.join(map(str, data['seeds']))} ({len(data['seeds'])} worlds of {w['subscribers']:,} "
+            f"subscribers × {w['days']} days, the last {w['holdout_days']} days of matured labels held out), each "
+            f"trained on by the recipe (profile `{data['profile']}`), used once by version `{data['version']}` "
+            f"({data['sealed_use']['date'][:10]}). Accepted messages; mean [95% interval] over worlds.\n\n"
+            + table(["holdout metric", "MDL-006", "sunset rule's order", "oracle"], rows))
+
+
 def plot_mdl006_in_loop(data: dict) -> bytes:
     """The complaint rate against the opens given up: the sunset rule's, MDL-006's and the oracle's frontiers."""
     plt, fig, ax = _figure()
@@ -1078,6 +1098,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "mdl005_ceiling_validation.json": mdl005_ceiling, "mdl002_send_time.json": mdl002_send_time,
     "mdl002_in_loop.json": mdl002_in_loop, "mdl002_sealed.json": mdl002_sealed,
     "mdl006_suppression.json": mdl006_suppression, "mdl006_in_loop.json": mdl006_in_loop,
+    "mdl006_sealed.json": mdl006_sealed,
     "serving_latency.json": serving_latency, "serving_load.json": serving_load, "decision_path.json": decision_path,
     "content_spam.json": content_spam, "content_spam_base.json": content_spam, "content_latency.json": content_latency,
     "content_gate.json": content_gate, "content_gate_validation.json": content_gate_validation,
