@@ -44,7 +44,7 @@ run: $(VENV)/.installed ## Run the main job end to end on the embedded defaults 
 	@$(VENV)/bin/adaptive-delivery run --out runs/latest $(ARGS)
 
 test: $(VENV)/.installed $(SERVING_VENV)/.installed lint docs ## Lint, build the docs, then every test (unit, integration, notebooks, end to end)
-	$(PY) -m pytest -q --durations=20 -n 2
+	$(PY) -m pytest -q --durations=40 -n 2
 
 test-fast: $(VENV)/.installed ## Unit tests only
 	$(PY) -m pytest -q tests/unit

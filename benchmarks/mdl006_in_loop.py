@@ -50,8 +50,8 @@ from adaptive_delivery.delivery.models.mdl006_churn_risk import model as mdl
 from adaptive_delivery.delivery.models.mdl006_churn_risk import policy
 from adaptive_delivery.platform.bundle import TrainedModel
 from adaptive_delivery.platform.protocol import interval
+from adaptive_delivery.platform.spec import get
 from adaptive_delivery.twin import dynamics
-from adaptive_delivery.twin.config import WorldConfig
 from adaptive_delivery.twin.simulator import World
 
 LOOP_DAYS = 10
@@ -205,14 +205,9 @@ def candidates() -> list[tuple[str, str, float]]:
 
 
 def score_world(world_dir: Path, seed: int, size: worlds.WorldSize, holdout_days: int) -> dict[str, object]:
-    [run] = sorted((world_dir / "kfp").glob("train-mdl-006-*"))[-1:]
-    bundle = TrainedModel.load(run / "train-model" / "model")
-    config = WorldConfig(subscribers=size.subscribers, days=size.days, seed=seed)
-    world = World(config)
-    first = size.days - holdout_days
-    for _ in range(first):
-        world.step_day()
-    features = morning_features(world_dir, config.start + timedelta(days=first))
+    bundle = worlds.trained_bundle(world_dir, get("MDL-006"))
+    world, first = worlds.replay_to_holdout(seed, size, holdout_days)
+    features = morning_features(world_dir, world.config.start + timedelta(days=first))
     out: dict[str, object] = {"seed": seed, "loop_from_day": first}
     for name, kind, knob in candidates():
         copy_of = copy.deepcopy(world)

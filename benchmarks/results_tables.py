@@ -1098,7 +1098,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "mdl005_ceiling_validation.json": mdl005_ceiling, "mdl002_send_time.json": mdl002_send_time,
     "mdl002_in_loop.json": mdl002_in_loop, "mdl002_sealed.json": mdl002_sealed,
     "mdl006_suppression.json": mdl006_suppression, "mdl006_in_loop.json": mdl006_in_loop,
-    "mdl006_sealed.json": mdl006_sealed,
+    "mdl006_sealed.json": mdl006_sealed, "mdl006_in_loop_sealed.json": mdl006_in_loop,
     "serving_latency.json": serving_latency, "serving_load.json": serving_load, "decision_path.json": decision_path,
     "content_spam.json": content_spam, "content_spam_base.json": content_spam, "content_latency.json": content_latency,
     "content_gate.json": content_gate, "content_gate_validation.json": content_gate_validation,
@@ -1323,7 +1323,7 @@ PLOTS: dict[str, Callable[[dict], bytes]] = {
     "mdl001_gap.json": plot_mdl001_gap,
     "mdl005_sealed.json": plot_mdl005_sealed,
     "mdl002_in_loop.json": plot_mdl002_in_loop,
-    "mdl006_in_loop.json": plot_mdl006_in_loop,
+    "mdl006_in_loop.json": plot_mdl006_in_loop, "mdl006_in_loop_sealed.json": plot_mdl006_in_loop,
     "ingest_scaling.json": plot_ingest_scaling,
     "mdl009_sealed.json": plot_mdl009_sealed,
     "mdl001_quality.json": plot_mdl001,
@@ -1354,6 +1354,7 @@ def headlines() -> str:
     q = load("mdl001_sealed.json")
     e = load("mdl005_sealed.json")
     st = load("mdl002_sealed.json")["intervals"]
+    ch = load("mdl006_in_loop_sealed.json")
     t = load("mdl003_sealed.json")
     w = load("mdl009_sealed.json")
     b = load("bounce_parser.json")
@@ -1387,6 +1388,13 @@ def headlines() -> str:
          f"{st['schedule_lift']['oracle']['mean']:+.1%}: {pc(st['share_of_oracle_lift']['model']['mean'])} of the "
          f"oracle's lift (target ≥ 90%); its busiest hour carries {pc(st['max_hour_share']['model']['mean'])} of a "
          "campaign (cap 15%; sealed worlds)", "[MDL-002](docs/models/mdl-002.md) · `mdl002_sealed.json`"],
+        ["MDL-006 churn and complaint risk", "in the sending loop, complaints per message "
+         f"{ci(ch['expected_complaint_rate']['mdl006_policy'], lambda x: pct(x, 3))} under its policy vs "
+         f"{pct(ch['expected_complaint_rate']['none']['mean'], 3)} with nobody suppressed; suppressing its riskiest 20%, "
+         f"{ci(ch['mdl006_minus_sunset_at_equal_opens_lost']['mdl006_q20'], lambda x: f'{1e5 * x:+.1f}')} per 100,000 "
+         f"messages vs the sunset rule at equal opens lost; the oracle, knowing who complains by habit, "
+         f"{pct(ch['expected_complaint_rate']['oracle_q5']['mean'], 3)} (target < 0.02%; sealed worlds)",
+         "[MDL-006](docs/models/mdl-006.md) · `mdl006_in_loop_sealed.json`"],
         ["MDL-003 throttle", f"{ci(gain, lambda x: f'{x:+.0%}')} throughput over the best rule "
          f"({t['targets']['best_rule']}), {pct(t['targets']['rate_block_rate'], 3)} speed-caused blocks, "
          f"{pct(t['targets']['oracle_share'])} of the oracle (sealed worlds, {t['training_runs']} runs)",

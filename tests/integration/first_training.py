@@ -1,5 +1,7 @@
 """What every pipeline test checks first about the run its module trained: it finished, and its
-challenger is the registry's first version; the metrics that version logged are what it asserts on."""
+challenger is the registry's first version; the metrics that version logged are what it asserts on.
+And what the supervised models' tests share after it: a second run by the retraining DAG, gated
+against the first, and the challenger served by MLServer."""
 
 from __future__ import annotations
 
@@ -16,6 +18,38 @@ def first_challenger(trained, spec: ModelSpec):
     version, metrics = alias_metrics(client, spec, CHALLENGER)
     assert version == "1"
     return root, client, metrics
+
+
+def retrain_against_champion(trained, spec: ModelSpec) -> tuple:
+    """Its retraining DAG run once more in `airflow dags test` (the pipeline's steps in the task's
+    process) after the fixture's first training: (registry client, the second version, its run's
+    tags), asserting the run succeeded, gated against version 1, and moved the champion only on a
+    pass."""
+    from datetime import date
+
+    from adaptive_delivery.cli.main_job import airflow_dags_test, airflow_env
+    from adaptive_delivery.platform.training.registry import CHAMPION
+
+    root, result = trained
+    assert result.exit_code == 0, result.output
+    uri = default_tracking_uri(root / "mlflow")
+    env = airflow_env(root / "airflow", {"AD_PROFILE": "local", "AD_HOME": str(root), "AD_TRACKING_URI": uri,
+                                         "AD_TRAINING_PROFILE": "smoke", "AD_PIPELINE_RUNNER": "in-process"})
+    dag_id = f"ad_retrain_{spec.model_id.lower().replace('-', '_')}"
+    log = root / "logs" / f"{dag_id}.log"
+    code = airflow_dags_test(dag_id, date(2026, 3, 15), env, conf={"reason": "integration test", "holdout_days": 2},
+                             log=log)
+    out = log.read_text()
+    assert code == 0 and "state=success" in out, out[-4000:]
+    client = Tracking(uri).client()
+    second = client.get_model_version(spec.registered_name, "2")
+    tags = client.get_run(second.run_id).data.tags
+    # the version's gate tag is the run's verdict (the DAG records it; nothing else moves the alias)
+    assert second.tags["gate"] == ("passed" if tags["promoted"] == "true" else "failed"), tags["verdict"]
+    assert "champion" in tags["verdict"] and "no champion yet" not in tags["verdict"]  # judged against version 1
+    champion, _ = alias_metrics(client, spec, CHAMPION)
+    assert champion == ("2" if second.tags["gate"] == "passed" else "1")
+    return client, second, tags
 
 
 def serve_challenger(trained, spec: ModelSpec, name: str):

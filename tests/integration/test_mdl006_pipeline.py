@@ -9,23 +9,23 @@ reason."""
 
 from __future__ import annotations
 
-from datetime import date
-
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import pytest
 import requests
-from first_training import first_challenger, grpc_outputs, serve_challenger
+from first_training import (
+    first_challenger,
+    grpc_outputs,
+    retrain_against_champion,
+    serve_challenger,
+)
 from typer.testing import CliRunner
 
 from adaptive_delivery.cli import app
-from adaptive_delivery.cli.main_job import airflow_dags_test, airflow_env
 from adaptive_delivery.delivery.models.mdl006_churn_risk import model as mdl
 from adaptive_delivery.delivery.models.mdl006_churn_risk import policy
 from adaptive_delivery.platform.spec import get
-from adaptive_delivery.platform.training.registry import CHAMPION, alias_metrics
-from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SPEC = get("MDL-006")
@@ -61,25 +61,9 @@ def test_train_runs_the_pipeline_and_logs_the_model_beside_the_oracle_and_the_su
 
 
 def test_its_retraining_dag_runs_the_pipeline_again_and_gates_against_the_champion(trained):
-    root, result = trained
-    assert result.exit_code == 0, result.output
-    uri = default_tracking_uri(root / "mlflow")
-    env = airflow_env(root / "airflow", {"AD_PROFILE": "local", "AD_HOME": str(root), "AD_TRACKING_URI": uri,
-                                         "AD_TRAINING_PROFILE": "smoke", "AD_PIPELINE_RUNNER": "in-process"})
-    log = root / "logs" / "ad_retrain_mdl_006.log"
-    code = airflow_dags_test("ad_retrain_mdl_006", date(2026, 3, 15), env,
-                             conf={"reason": "integration test", "holdout_days": 2}, log=log)
-    out = log.read_text()
-    assert code == 0 and "state=success" in out, out[-4000:]
-    client = Tracking(uri).client()
-    second = client.get_model_version(SPEC.registered_name, "2")
-    tags = client.get_run(second.run_id).data.tags
-    assert second.tags["gate"] == ("passed" if tags["promoted"] == "true" else "failed"), tags["verdict"]
-    assert "champion" in tags["verdict"] and "no champion yet" not in tags["verdict"]
-    champion, _ = alias_metrics(client, SPEC, CHAMPION)
-    assert champion == ("2" if second.tags["gate"] == "passed" else "1")
+    retrain_against_champion(trained, SPEC)
     # the in-process run laid its artifacts out as KFP's local runner does
-    assert len(sorted((root / "kfp").glob("train-mdl-006-*/load-training-set/holdout"))) == 2
+    assert len(sorted((trained[0] / "kfp").glob("train-mdl-006-*/load-training-set/holdout"))) == 2
 
 
 @pytest.fixture(scope="module")

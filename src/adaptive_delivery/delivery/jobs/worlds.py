@@ -75,6 +75,29 @@ def build_world(root: Path, seed: int, size: WorldSize) -> dict[str, float]:
     return timings
 
 
+def replay_to_holdout(seed: int, size: WorldSize, holdout_days: int):
+    """(the world of `build_world` simulated again, bit for bit, up to its holdout's first day, that
+    day's index): where an evaluation goes on in the sending loop, once per candidate on a copy."""
+    from adaptive_delivery.twin.config import WorldConfig
+    from adaptive_delivery.twin.simulator import World
+
+    world = World(WorldConfig(subscribers=size.subscribers, days=size.days, seed=seed))
+    first = size.days - holdout_days
+    for _ in range(first):
+        world.step_day()
+    return world, first
+
+
+def trained_bundle(world_dir: Path, spec: ModelSpec):
+    """The model the newest pipeline run trained on a world (`score_world`'s)."""
+    from adaptive_delivery.platform.bundle import TrainedModel
+
+    runs = sorted((world_dir / "kfp").glob(f"train-{spec.model_id.lower()}-*"))
+    if not runs:
+        raise FileNotFoundError(f"{world_dir}: no {spec.model_id} pipeline run (run `model evaluate` first)")
+    return TrainedModel.load(runs[-1] / "train-model" / "model")
+
+
 Train = Callable[..., str]  # pipelines.training.run_local
 
 
