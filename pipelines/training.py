@@ -161,6 +161,31 @@ def run_local(spec: ModelSpec, *, lake: Path, features: Path, feast_home: Path, 
     return str(task.output)
 
 
+def _local_artifact(work: Path, kind, task: str, name: str):
+    """An output where KFP's local runner puts it (<run>/<task>/<output>), so readers of a run's
+    artifacts find them whichever runner wrote them."""
+    (work / task).mkdir(parents=True, exist_ok=True)
+    return kind(name=name, uri=str(work / task / name), metadata={})
+
+
+def run_policy_in_process(spec: ModelSpec, *, tracking_uri: str, workdir: Path, profile: str = "quick", seed: int = 0,
+                          experiment: str = "adaptive-delivery") -> str:
+    """A policy pipeline's steps (train, evaluate, register + gate) in this process, on local
+    artifacts laid out as KFP's; the same contract as `run_policy_local`. Returns the verdict."""
+    work = Path(workdir).resolve()
+    policy = _local_artifact(work, dsl.Model, "train-policy", "policy")
+    evaluation = _local_artifact(work, dsl.Artifact, "evaluate-policy", "evaluation")
+    ids = {"model_id": spec.model_id, "profile": profile}
+    try:
+        train_policy.python_func(seed=seed, policy=policy, **ids)
+        evaluate_policy.python_func(policy=policy, evaluation=evaluation,
+                                    metrics=_local_artifact(work, dsl.Metrics, "evaluate-policy", "metrics"), **ids)
+        return register_policy.python_func(tracking_uri=tracking_uri, experiment=experiment, policy=policy,
+                                           evaluation=evaluation, **ids)
+    except Exception as exc:  # the same contract as run_policy_local: a failing step is a RuntimeError
+        raise RuntimeError(f"{spec.model_id} pipeline stopped: {exc}") from exc
+
+
 def run_in_process(spec: ModelSpec, *, lake: Path, features: Path, feast_home: Path, tracking_uri: str,
                    workdir: Path, truth_dir: Path | None = None, profile: str = "quick",
                    experiment: str = "adaptive-delivery", holdout_days: int = 0, recalibration_days: int = 0,
@@ -172,10 +197,7 @@ def run_in_process(spec: ModelSpec, *, lake: Path, features: Path, feast_home: P
     work = Path(workdir).resolve()
 
     def artifact(kind, task: str, name: str):
-        """An output where KFP's local runner puts it (<run>/<task>/<output>), so readers of a
-        run's artifacts find them whichever runner wrote them."""
-        (work / task).mkdir(parents=True, exist_ok=True)
-        return kind(name=name, uri=str(work / task / name), metadata={})
+        return _local_artifact(work, kind, task, name)
 
     ids = {"model_id": spec.model_id, "tracking_uri": tracking_uri, "experiment": experiment}
     train, holdout = artifact(dsl.Dataset, "load-training-set", "train"), artifact(dsl.Dataset, "load-training-set",
@@ -207,15 +229,18 @@ def run_in_process(spec: ModelSpec, *, lake: Path, features: Path, feast_home: P
 RUNNERS = ("kfp-local", "in-process")
 
 
-def run_supervised(spec: ModelSpec, runner: str, *, pipeline_root: Path, **arguments) -> str:
-    """`run_local` or `run_in_process` by name (`RUNNERS`), with `run_local`'s arguments; the
-    in-process run's artifacts go where KFP's would (`<pipeline_root>/train-<model>-<time>/<task>/`)."""
-    if runner == "kfp-local":
-        return run_local(spec, pipeline_root=pipeline_root, **arguments)
-    if runner != "in-process":
+def run_here(spec: ModelSpec, runner: str, *, pipeline_root: Path, **arguments) -> str:
+    """A spec's pipeline in this environment by the runner's name (`RUNNERS`): the supervised one
+    with `run_local`'s arguments, a policy one with `run_policy_local`'s; an in-process run's
+    artifacts go where KFP's would (`<pipeline_root>/train-<model>-<time>/<task>/`)."""
+    if runner not in RUNNERS:
         raise ValueError(f"unknown pipeline runner {runner!r}; choose one of {', '.join(RUNNERS)}")
+    if runner == "kfp-local":
+        run = run_local if spec.trains_on_features else run_policy_local
+        return run(spec, pipeline_root=pipeline_root, **arguments)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d-%H-%M-%S-%f")
-    return run_in_process(spec, workdir=Path(pipeline_root) / f"train-{spec.model_id.lower()}-{stamp}", **arguments)
+    run = run_in_process if spec.trains_on_features else run_policy_in_process
+    return run(spec, workdir=Path(pipeline_root) / f"train-{spec.model_id.lower()}-{stamp}", **arguments)
 
 
 # Run arguments a retraining request may set (the monitoring DAG's, answering an alarm); the
@@ -258,20 +283,19 @@ def submit(spec: ModelSpec, host: str, arguments: dict[str, object], *, experime
 
 def run_for(spec: ModelSpec, dep, *, experiment: str = "adaptive-delivery", window: dict[str, int] | None = None) -> str:
     """Run a spec's pipeline where the deployment says: a Kubeflow cluster, or here by the
-    deployment's runner (`RUNNERS`; control policies always on KFP's local runner).
+    deployment's runner (`RUNNERS`).
     Returns the gate's verdict locally and the run's final state on a cluster (the verdict is in MLflow)."""
     args = pipeline_arguments(spec, dep, window)
     if dep.kfp_host:
         return submit(spec, dep.kfp_host, args, experiment=experiment)
     root = dep.home / "kfp"
     if not spec.trains_on_features:
-        return run_policy_local(spec, tracking_uri=dep.tracking_uri, pipeline_root=root, profile=dep.training_profile,
-                                experiment=experiment)
-    return run_supervised(spec, dep.pipeline_runner, lake=dep.lake, features=dep.features, feast_home=dep.feast_home,
-                          tracking_uri=dep.tracking_uri, pipeline_root=root,
-                          truth_dir=Path(args["truth_dir"]) if args["truth_dir"] else None,
-                          profile=dep.training_profile, experiment=experiment,
-                          **{k: args[k] for k in WINDOW_ARGUMENTS})
+        return run_here(spec, dep.pipeline_runner, tracking_uri=dep.tracking_uri, pipeline_root=root,
+                        profile=dep.training_profile, experiment=experiment)
+    return run_here(spec, dep.pipeline_runner, lake=dep.lake, features=dep.features, feast_home=dep.feast_home,
+                    tracking_uri=dep.tracking_uri, pipeline_root=root,
+                    truth_dir=Path(args["truth_dir"]) if args["truth_dir"] else None,
+                    profile=dep.training_profile, experiment=experiment, **{k: args[k] for k in WINDOW_ARGUMENTS})
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 """MDL-006 through the platform for real: `adaptive-delivery model train MDL-006 --profile smoke`
-runs its supervised pipeline on KFP's local runner (labels from the session's two-week world's lake,
-features from Feast, tune, train, evaluate beside the twin's oracle and the sunset rule, register +
+runs its supervised pipeline, its steps in this process (`--runner in-process`; KFP's local runner
+runs the same steps for MDL-001 in the main job), on labels from the session's two-week world's lake,
+features from Feast (tune, train, evaluate beside the twin's oracle and the sunset rule, register +
 gate); its retraining DAG runs the pipeline again in `airflow dags test` (its steps in the task's
 process) and gates the new version against the champion; the registered model is served by
 MLServer on 127.0.0.1 and answers V2 requests (REST and gRPC) with each subscriber's risks and the
@@ -36,7 +37,7 @@ NAME = "mdl-006"
 def trained(engagement_world):
     """The session's two-week world, trained on with its last two labelled days held out."""
     root = engagement_world
-    result = CliRunner().invoke(app, ["model", "train", "MDL-006", "--profile", "smoke", "--holdout-days", "2",
+    result = CliRunner().invoke(app, ["model", "train", "MDL-006", "--profile", "smoke", "--holdout-days", "2", "--runner", "in-process",
                                       "--world", str(root), "--mlflow-home", str(root / "mlflow")])
     return root, result
 

@@ -1,6 +1,7 @@
 """MDL-007 through the platform for real: `adaptive-delivery model train MDL-007 --profile smoke`
 runs its pipeline (train on the corpus's time split, evaluate on the unseen block beside the TF-IDF
-baseline, register + gate) through KFP's local runner; the registered scorer is resolved by alias,
+baseline, register + gate), its steps in this process (`--runner in-process`: KFP's local runner
+runs the same policy-pipeline steps in MDL-003's test); the registered scorer is resolved by alias,
 served by MLServer on 127.0.0.1 from the serving environment, and answers V2 requests (REST and
 gRPC) exactly as the registered pyfunc does offline; bad requests get 400 with a reason.
 
@@ -42,7 +43,7 @@ def trained(spamassassin_corpus, tmp_path_factory):
     root = tmp_path_factory.mktemp("mdl007")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(CORPUS_ENV, str(corpus))
-        result = CliRunner().invoke(app, ["model", "train", "MDL-007", "--profile", "smoke", "--world",
+        result = CliRunner().invoke(app, ["model", "train", "MDL-007", "--profile", "smoke", "--runner", "in-process", "--world",
                                           str(root / "world"), "--mlflow-home", str(root / "mlflow")])
     return root, result
 

@@ -1,6 +1,7 @@
 """MKT-001 through the platform for real: `adaptive-delivery model train MKT-001 --profile smoke`
 runs its pipeline (train the campaign network and its baselines on a seeded split of the Hillstrom
-file, evaluate on the split's test rows, register + gate) through KFP's local runner; the registered
+file, evaluate on the split's test rows, register + gate), its steps in this process (`--runner
+in-process`: KFP's local runner runs the same policy-pipeline steps in MDL-003's test); the registered
 network is resolved by alias, served by MLServer on 127.0.0.1 from the serving environment, and
 answers V2 requests (REST and gRPC) exactly as the registered pyfunc does offline; bad requests get
 400 with a reason. Campaign feedback streamed through a real Redis updates it online, and a campaign
@@ -41,7 +42,7 @@ def trained(hillstrom_file, tmp_path_factory):
     root = tmp_path_factory.mktemp("mkt001")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(DATA_ENV, str(hillstrom_file.parents[1]))
-        result = CliRunner().invoke(app, ["model", "train", "MKT-001", "--profile", "smoke", "--world",
+        result = CliRunner().invoke(app, ["model", "train", "MKT-001", "--profile", "smoke", "--runner", "in-process", "--world",
                                           str(root / "world"), "--mlflow-home", str(root / "mlflow")])
     return root, result
 

@@ -1,7 +1,8 @@
 """MKT-002 through the platform for real: `adaptive-delivery model train MKT-002 --profile smoke`
 runs its pipeline (collect the training worlds' clicks, fit the conversion trees, bid with them in
-an unseen evaluation world beside the rules and the oracle, register + gate) through KFP's local
-runner; the registered model is resolved by alias, served by MLServer on 127.0.0.1 from the serving
+an unseen evaluation world beside the rules and the oracle, register + gate), its steps in this
+process (`--runner in-process`: KFP's local runner runs the same policy-pipeline steps in MDL-003's
+test); the registered model is resolved by alias, served by MLServer on 127.0.0.1 from the serving
 environment, and answers bid requests (REST and gRPC) exactly as the registered pyfunc does
 offline; bad requests get 400 with a reason."""
 
@@ -27,7 +28,7 @@ NAME = "mkt-002"
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("mkt002")
-    result = CliRunner().invoke(app, ["model", "train", "MKT-002", "--profile", "smoke", "--world",
+    result = CliRunner().invoke(app, ["model", "train", "MKT-002", "--profile", "smoke", "--runner", "in-process", "--world",
                                       str(root / "world"), "--mlflow-home", str(root / "mlflow")])
     return root, result
 

@@ -37,8 +37,8 @@ def train(
     seed: int = typer.Option(0, help="With --timesteps: the training seed."),
     holdout_days: int = typer.Option(0, min=0, help="Supervised models: hold out this many last days for the "
                                      "evaluation and the gate (0: the model's own; a short world needs fewer)."),
-    runner: str = typer.Option("kfp-local", help="Supervised models: kfp-local (KFP's local runner, a "
-                               "subprocess per step) | in-process (the same steps in this process)."),
+    runner: str = typer.Option("kfp-local", help="kfp-local (KFP's local runner, a subprocess per step) | "
+                               "in-process (the same steps in this process)."),
 ) -> None:
     """Train MODEL_ID from its spec: the supervised pipeline (tune, train, evaluate, register, gate)
     or, for a policy learned in the twin, its policy pipeline (train, evaluate, register, gate);
@@ -51,11 +51,13 @@ def train(
         spec, _ = get(model_id), get_profile(profile)
     except KeyError as exc:
         raise typer.BadParameter(str(exc.args[0])) from exc
+    if runner not in training_pipelines().RUNNERS:
+        raise typer.BadParameter(f"choose one of {', '.join(training_pipelines().RUNNERS)}", param_hint="--runner")
     if not spec.trains_on_features:
         if timesteps is not None:
             _train_policy_only(spec, timesteps, seed, out or default_folder(spec))
             return
-        _train_policy(spec, profile, mlflow_home, tracking_uri, world)
+        _train_policy(spec, profile, mlflow_home, tracking_uri, world, runner)
         return
     if timesteps is not None:
         raise typer.BadParameter(f"{spec.model_id} trains on a feature table, not in steps", param_hint="--timesteps")
@@ -63,13 +65,11 @@ def train(
         if not (world / part).is_dir():
             raise typer.BadParameter(f"{world / part} does not exist: run `adaptive-delivery run` or build features first",
                                      param_hint="--world")
-    if runner not in training_pipelines().RUNNERS:
-        raise typer.BadParameter(f"choose one of {', '.join(training_pipelines().RUNNERS)}", param_hint="--runner")
     mlflow_home.mkdir(parents=True, exist_ok=True)
     uri = tracking_uri or default_tracking_uri(mlflow_home)
     truth = world / "truth" if (world / "truth" / "messages").is_dir() else None
     try:
-        verdict = training_pipelines().run_supervised(
+        verdict = training_pipelines().run_here(
             spec, runner, lake=world / "lake", features=world / "features", feast_home=world / "feast",
             tracking_uri=uri, pipeline_root=world / "kfp", truth_dir=truth, profile=profile, holdout_days=holdout_days)
     except RuntimeError as exc:
@@ -82,7 +82,7 @@ def train(
     console.print(f"MLflow: {uri}  (browse: mlflow ui --backend-store-uri {uri})")
 
 
-def _train_policy(spec, profile: str, mlflow_home: Path, tracking_uri: str | None, world: Path) -> None:
+def _train_policy(spec, profile: str, mlflow_home: Path, tracking_uri: str | None, world: Path, runner: str) -> None:
     """A control policy: its own pipeline (train in the world, evaluate, register + gate)."""
     from adaptive_delivery.platform.training.tracking import default_tracking_uri
 
@@ -90,7 +90,8 @@ def _train_policy(spec, profile: str, mlflow_home: Path, tracking_uri: str | Non
     uri = tracking_uri or default_tracking_uri(mlflow_home)
     console.rule(f"{spec.model_id}: policy pipeline ({profile}: {spec.policy_trainer.timesteps[profile]:,} steps)")
     try:
-        verdict = training_pipelines().run_policy_local(spec, tracking_uri=uri, pipeline_root=world / "kfp", profile=profile)
+        verdict = training_pipelines().run_here(spec, runner, tracking_uri=uri, pipeline_root=world / "kfp",
+                                                profile=profile)
     except RuntimeError as exc:
         console.print(f"[red]training stopped[/red]: {exc}")
         raise typer.Exit(code=2) from exc
