@@ -122,12 +122,10 @@ class Candidate:
     def __init__(self, kind: str, knob: float, features: pd.DataFrame, bundle: TrainedModel, world: World) -> None:
         self.kind, self.knob, self.features, self.bundle = kind, knob, features, bundle
         self.suppressed: set[str] = set()
-        self.threshold = np.inf
-        self.bar = float("nan")
+        self.threshold = np.inf  # MDL-006's bar on complaints per open (none for the others)
         self.plan = policy.ListPolicy() if kind == "mdl006_policy" else None
         if kind == "mdl006":  # the first morning's top K% sets the bar the loop keeps
             self.threshold = float(np.quantile(model_risk(bundle, features)["complaint"], 1.0 - knob / 100.0))
-            self.bar = self.threshold
         elif kind == "oracle":
             score = oracle_order(world, features.index)
             self.suppressed = set(score.index[score >= np.quantile(score, 1.0 - knob / 100.0)])
@@ -213,7 +211,7 @@ def score_world(world_dir: Path, seed: int, size: worlds.WorldSize, holdout_days
         copy_of = copy.deepcopy(world)
         candidate = Candidate(kind, knob, features, bundle, copy_of)
         metrics = run_candidate(copy_of, candidate, LOOP_DAYS)
-        out |= {f"{name}_{k}": v for k, v in metrics.items()} | {f"{name}_bar": candidate.bar}
+        out |= {f"{name}_{k}": v for k, v in metrics.items()} | {f"{name}_bar": candidate.threshold if np.isfinite(candidate.threshold) else np.nan}
         print(f"  world {seed} {name}: sent {metrics['sent']:.0f}, complaints/msg "
               f"{metrics['expected_complaint_rate']:.6f}, opens {metrics['expected_opens']:.0f}", flush=True)
     for name, _, _ in candidates():

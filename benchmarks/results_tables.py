@@ -460,24 +460,20 @@ def mdl006_in_loop(data: dict, _: str) -> str:
                      f"worlds under {pct(data['target_complaint_rate'], 2)}"], rows))
 
 
-MDL006_ROWS = [("P(unsubscribe or complain) ROC-AUC", "risk_roc_auc"), ("P(unsubscribe) ROC-AUC", "unsubscribe_roc_auc"),
-               ("P(unsubscribe) calibration error", "unsubscribe_ece"),
-               ("P(complaint) ROC-AUC (reporting providers)", "complaint_roc_auc"),
-               ("P(complaint) calibration error", "complaint_ece"), ("log loss (known rows)", "log_loss")]
-
-
-def mdl006_sealed(data: dict, _: str) -> str:
-    """MDL-006's row metrics on the sealed worlds' holdouts beside the sunset rule's order and the oracle."""
-    f3, f5 = "{:.3f}".format, "{:.5f}".format
+def supervised_sealed(data: dict, _: str = "") -> str:
+    """Any supervised model's sealed headline as `supervised_sealed.py` packages it: each metric of
+    its spec on the held-out days, the model beside the best rule and the oracle (the renderer a
+    model gets without one of its own)."""
     found = data["intervals"]
-    rows = [[label, *(ci(found[k][who], f5 if "ece" in k else f3) for who in ("model", "baseline", "oracle"))]
-            for label, k in MDL006_ROWS if k in found]
+    rows = [[name, *(ci(found[name][who], "{:.5f}".format if "ece" in name else "{:.3f}".format)
+                     for who in ("model", "baseline", "oracle"))]
+            for name in found if {"model", "baseline", "oracle"} <= set(found[name])]
     w = data["world"]
     return (f"Sealed worlds {', '.join(map(str, data['seeds']))} ({len(data['seeds'])} worlds of {w['subscribers']:,} "
             f"subscribers × {w['days']} days, the last {w['holdout_days']} days of matured labels held out), each "
             f"trained on by the recipe (profile `{data['profile']}`), used once by version `{data['version']}` "
-            f"({data['sealed_use']['date'][:10]}). Accepted messages; mean [95% interval] over worlds.\n\n"
-            + table(["holdout metric", "MDL-006", "sunset rule's order", "oracle"], rows))
+            f"({data['sealed_use']['date'][:10]}). Mean [95% interval] over worlds.\n\n"
+            + table(["holdout metric", data["model"], "best rule", "oracle"], rows))
 
 
 def plot_mdl006_in_loop(data: dict) -> bytes:
@@ -1098,7 +1094,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "mdl005_ceiling_validation.json": mdl005_ceiling, "mdl002_send_time.json": mdl002_send_time,
     "mdl002_in_loop.json": mdl002_in_loop, "mdl002_sealed.json": mdl002_sealed,
     "mdl006_suppression.json": mdl006_suppression, "mdl006_in_loop.json": mdl006_in_loop,
-    "mdl006_sealed.json": mdl006_sealed, "mdl006_in_loop_sealed.json": mdl006_in_loop,
+    "mdl006_in_loop_sealed.json": mdl006_in_loop,
     "serving_latency.json": serving_latency, "serving_load.json": serving_load, "decision_path.json": decision_path,
     "content_spam.json": content_spam, "content_spam_base.json": content_spam, "content_latency.json": content_latency,
     "content_gate.json": content_gate, "content_gate_validation.json": content_gate_validation,
@@ -1115,9 +1111,10 @@ def render(name: str, which: str = "", prefix: str = "") -> str:
     """A results file's table in Markdown, with the provenance line and a link to the file under it
     (`prefix` leads from the citing page to the site's root)."""
     data = load(name)
-    if name not in RENDERERS:
+    renderer = RENDERERS.get(name) or (supervised_sealed if {"model", "intervals", "sealed_use"} <= set(data) else None)
+    if renderer is None:
         raise ResultsError(f"benchmarks/results/{name} has no renderer in benchmarks/results_tables.py")
-    return f"{RENDERERS[name](data, which)}\n\n{provenance_line(data)}\n\n[{name}]({prefix}{json_path(name)})"
+    return f"{renderer(data, which)}\n\n{provenance_line(data)}\n\n[{name}]({prefix}{json_path(name)})"
 
 
 # ---- plots -------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from kfp import compiler, dsl, kubernetes
 
-from adaptive_delivery.platform.spec import ModelSpec, all_specs, get
+from adaptive_delivery.platform.spec import PIPELINE_RUNNERS, ModelSpec, all_specs, get
 from components.check_drift import check_drift
 from components.evaluate import evaluate
 from components.evaluate_policy import evaluate_policy
@@ -222,11 +222,10 @@ def run_in_process(spec: ModelSpec, *, lake: Path, features: Path, feast_home: P
         raise RuntimeError(f"{spec.model_id} pipeline stopped: {exc}") from exc
 
 
-# Where a supervised pipeline runs in this environment: KFP's local runner (a subprocess per step,
-# as a cluster runs them), or its steps called in this process (the same component functions on the
-# same artifacts: for notebooks, debugging, and runs where a Python start per step costs more than
-# the step). A Kubeflow cluster is the deployment's `kfp_host`.
-RUNNERS = ("kfp-local", "in-process")
+# Where a pipeline runs in this environment (a Kubeflow cluster is the deployment's `kfp_host`): the
+# in-process runner is for notebooks, debugging, and runs where a Python start per step costs more
+# than the step.
+RUNNERS = PIPELINE_RUNNERS
 
 
 def run_here(spec: ModelSpec, runner: str, *, pipeline_root: Path, **arguments) -> str:

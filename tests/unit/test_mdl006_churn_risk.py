@@ -267,3 +267,20 @@ def test_tuning_folds_may_lack_a_rare_class_the_spec_names():
     assert scores and all(np.isfinite(scores))
     with pytest.raises(TrainingDataError, match="no cross-validation fold holds every class"):
         cv_fold_scores(replace(SPEC, rare_classes=()), data, mdl.baseline_params(), profile("smoke"))
+
+
+def test_a_training_window_without_a_rare_class_still_trains_but_not_one_without_a_common_class():
+    from adaptive_delivery.platform.training.dataset import TrainingDataError, check_training_set
+
+    frame = _frame(3_000, 7)
+    frame.loc[frame["label"] == mdl.COMPLAINED, "label"] = mdl.STAYED
+    # the only unsubscribes are where complaints go unseen: still unsubscribes
+    frame.loc[frame["label"] == mdl.UNSUBSCRIBED, "label"] = mdl.UNSUBSCRIBED_UNSEEN
+    data = mdl.dataset_from_frame(frame)
+    holdout = np.arange(len(frame)) >= 2_500
+    check_training_set(data, SPEC.classes, 1_000, holdout, SPEC.partial_labels, SPEC.rare_classes)
+    with pytest.raises(TrainingDataError, match="complained"):
+        check_training_set(data, SPEC.classes, 1_000, holdout, SPEC.partial_labels)
+    data.y[np.isin(data.y, mdl.UNSEEN[1:])] = mdl.STAYED
+    with pytest.raises(TrainingDataError, match="unsubscribed"):
+        check_training_set(data, SPEC.classes, 1_000, holdout, SPEC.partial_labels, SPEC.rare_classes)

@@ -199,6 +199,11 @@ class ModelSpec:
         return f"{self.model_id.lower()}-{self.name.lower().replace(' ', '-')}"
 
 
+# Where a spec's pipeline runs without a cluster (`pipelines.training.run_here`): KFP's local runner,
+# a Python process per step as a cluster runs them, or the same component functions called in the
+# calling process, artifacts laid out as KFP's. Here, not beside the runners: DAG parsing reads it.
+PIPELINE_RUNNERS = ("kfp-local", "in-process")
+
 # Models register through the `adaptive_delivery.models` entry-point group (pyproject.toml): one
 # line per model, `"MDL-001" = "package.module:SPEC"`. The platform never imports a product; it
 # loads whatever the installed distributions declare.

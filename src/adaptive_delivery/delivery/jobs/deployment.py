@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from adaptive_delivery.platform.image import PLATFORM_IMAGE
+from adaptive_delivery.platform.spec import PIPELINE_RUNNERS
 from adaptive_delivery.twin.config import WorldConfig
 
 PROFILES = ("local", "cluster")
@@ -50,7 +51,7 @@ class Deployment:
     spark_conf: dict[str, str] = field(default_factory=dict)
     rollout_time_scale: float = 1.0  # multiplies spec §8's stage durations (the simulator compresses them)
     rollout_min_sample: int = 10_000  # per arm, spec §8.1
-    # Without a cluster, how a supervised pipeline runs here (pipelines.training.RUNNERS)
+    # Without a cluster, how a pipeline runs here (platform.spec.PIPELINE_RUNNERS)
     pipeline_runner: str = "kfp-local"
 
     @property
@@ -92,9 +93,6 @@ class Deployment:
     @property
     def spark_in_process(self) -> bool:
         return self.spark_master.startswith("local")
-
-
-PIPELINE_RUNNERS = ("kfp-local", "in-process")  # pipelines.training.RUNNERS (not imported: DAG parsing)
 
 
 def _pipeline_runner(env: Mapping[str, str]) -> str:

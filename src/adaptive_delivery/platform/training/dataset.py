@@ -114,13 +114,23 @@ def time_split(keys: pd.DataFrame, holdout_days: int, time_column: str = "event_
     return (ts >= cutoff).to_numpy()
 
 
-def check_training_set(data: Dataset, classes: tuple[str, ...], min_rows: int, holdout: np.ndarray) -> None:
-    """Stop with a readable reason: too small, a class missing, or no holdout to evaluate on."""
+def classes_present(y: np.ndarray, n_classes: int, partial: Mapping[int, tuple[int, ...]] | None = None) -> set[int]:
+    """The classes labels show: their own codes, and the class of a partial code that stands for
+    one class only (MDL-006: an unsubscribe where complaints go unseen is an unsubscribe)."""
+    codes = set(np.unique(np.asarray(y, dtype=int)).tolist())
+    return {c for c in codes if c < n_classes} | {
+        members[0] for code, members in (partial or {}).items() if len(members) == 1 and code in codes}
+
+
+def check_training_set(data: Dataset, classes: tuple[str, ...], min_rows: int, holdout: np.ndarray,
+                       partial: Mapping[int, tuple[int, ...]] | None = None, rare: tuple[str, ...] = ()) -> None:
+    """Stop with a readable reason: too small, a class missing (but a `rare` one, whose base rate
+    the model predicts), or no holdout to evaluate on."""
     train_y = data.y[~holdout]
     if len(train_y) < min_rows:
         raise TrainingDataError(f"training set too small: {len(train_y)} rows before the holdout, need at least {min_rows}")
-    present = set(np.unique(train_y).tolist())
-    absent = [c for i, c in enumerate(classes) if i not in present]
+    present = classes_present(train_y, len(classes), partial)
+    absent = [c for i, c in enumerate(classes) if i not in present and c not in rare]
     if absent:
         raise TrainingDataError(f"label classes missing from the training rows: {absent}")
     if holdout.sum() == 0 or (~holdout).sum() == 0:

@@ -19,6 +19,7 @@ from adaptive_delivery.platform.training.dataset import (
     Dataset,
     TrainingDataError,
     check_training_set,
+    classes_present,
     time_split,
 )
 from adaptive_delivery.platform.training.evaluation import label_weights, spec_report
@@ -48,7 +49,7 @@ def split_training_set(spec: ModelSpec, frame: pd.DataFrame, holdout_days: int =
         raise TrainingDataError("training set is empty: no labelled events in the lake")
     holdout = time_split(frame, holdout_days or spec.holdout_days)
     data = spec.to_dataset(frame)
-    check_training_set(data, spec.classes, spec.min_training_rows, holdout)
+    check_training_set(data, spec.classes, spec.min_training_rows, holdout, spec.partial_labels, spec.rare_classes)
     return frame[~holdout].reset_index(drop=True), frame[holdout].reset_index(drop=True)
 
 
@@ -139,14 +140,6 @@ def _cap_rows(frame: pd.DataFrame, limit: int | None, seed: int = 0) -> pd.DataF
     return frame.sample(limit, random_state=seed).sort_values("event_timestamp", kind="stable").reset_index(drop=True)
 
 
-def classes_present(spec: ModelSpec, y: np.ndarray) -> set[int]:
-    """The classes labels show: their own codes, and the class of a partial code that stands for
-    one class only (MDL-006: an unsubscribe where complaints go unseen is an unsubscribe)."""
-    codes = set(np.unique(np.asarray(y, dtype=int)).tolist())
-    return {c for c in codes if c < len(spec.classes)} | {
-        members[0] for code, members in spec.partial_labels.items() if len(members) == 1 and code in codes}
-
-
 def cv_fold_scores(spec: ModelSpec, data: Dataset, params: dict, profile: TrainingProfile) -> list[float]:
     """The primary metric on each time-series fold: train on the past, score on the next block
     (folds whose past lacks a class are left out, the same ones for every parameter set)."""
@@ -156,7 +149,7 @@ def cv_fold_scores(spec: ModelSpec, data: Dataset, params: dict, profile: Traini
     needed = {i for i, c in enumerate(spec.classes) if c not in spec.rare_classes}
     for train_idx, valid_idx in TimeSeriesSplit(n_splits=profile.cv_folds).split(data.X):
         train = data.subset(np.isin(np.arange(len(data)), train_idx))
-        if not needed <= classes_present(spec, train.y):
+        if not needed <= classes_present(train.y, len(spec.classes), spec.partial_labels):
             continue  # an early fold without every (common) class cannot train a multi-class model
         model = spec.fit(train, params, profile)
         valid = data.subset(np.isin(np.arange(len(data)), valid_idx))
