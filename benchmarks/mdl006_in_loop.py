@@ -59,20 +59,12 @@ TARGET_COMPLAINT_RATE = 0.0002  # spec §11: < 0.02%
 SUNSET_DAYS = (2, 4, 7, 10, 14)
 SHARES = (5, 10, 20, 35, 50)
 TYPICAL_SPAMMINESS = 0.3  # the oracle's order reads a person's reaction to an ordinary campaign
-SUBSCRIBER = "subscriber_features__"
+SUBSCRIBER = worlds.SUBSCRIBER
 
 
 def morning_features(world_dir: Path, day) -> pd.DataFrame:
-    """The subscriber features of the snapshot at `day`'s midnight, named as MDL-006's inputs,
-    indexed by subscriber."""
-    columns = [c.removeprefix(SUBSCRIBER) for c in mdl.FEATURES]
-    table = pd.read_parquet(world_dir / "features" / "subscriber", columns=["subscriber_id", "event_timestamp", *columns])
-    at = pd.Timestamp(day).tz_localize("UTC")
-    rows = table[table["event_timestamp"] == at]
-    if rows.empty:
-        raise SystemExit(f"{world_dir}: no subscriber snapshot at {at}")
-    named = {c: (c if c == "provider" else f"{SUBSCRIBER}{c}") for c in columns}
-    return rows.drop(columns="event_timestamp").rename(columns=named).set_index("subscriber_id")
+    """The subscriber features of the snapshot at `day`'s midnight, named as MDL-006's inputs."""
+    return worlds.subscriber_morning(world_dir, day, mdl.FEATURES)
 
 
 def advance(features: pd.DataFrame, sends: pd.DataFrame, opens: pd.Series) -> pd.DataFrame:

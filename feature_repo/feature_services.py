@@ -84,10 +84,12 @@ services = {
     ),
     "MDL-010": FeatureService(
         name="mdl_010_list_hygiene",
-        features=[subscriber_features[["days_since_last_open", "days_since_last_click", "opens_30d", "emails_received_30d",
-                                       "hard_bounces_total", "soft_bounces_total", "complaints_total", "tenure_days",
-                                       "domain_category", "engagement_score"]]],
-        description="List hygiene scorer",
+        # the address's own history; its source, provider and the address come with the request
+        features=[subscriber_features[["days_since_last_open", "days_since_last_click", "opens_30d", "clicks_30d",
+                                       "emails_received_30d", "emails_received_total", "hard_bounces_total",
+                                       "soft_bounces_total", "days_since_last_bounce", "days_since_last_delivery",
+                                       "tenure_days", "engagement_score", "complaints_total", "domain_category"]]],
+        description="List hygiene scorer: P(hard bounce) and P(soft bounce) of the next message to an address",
     ),
     "MKT-002": FeatureService(
         name="mkt_002_bidding",

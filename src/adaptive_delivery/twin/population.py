@@ -16,11 +16,23 @@ NEVER = np.iinfo(np.int32).max
 CLIENTS = ("gmail_app", "gmail_web", "apple_mail", "outlook", "yahoo_app", "other")
 DEVICES = ("mobile", "desktop", "tablet")
 ACQUISITION = ("signup_form", "checkout", "import", "co_registration")
+ACQUISITION_SHARES = np.array([0.55, 0.25, 0.15, 0.05])
+# How much likelier than the sender's average an address from each source (ACQUISITION's order) is
+# to be dead when it joins, and to be a spam trap: a checkout's address was just used to pay; an
+# imported or co-registered list carries typed-in, abandoned and harvested addresses, and the
+# recycled and pristine traps that list rental and harvesting pick up. Each averages 1 over the
+# sources' shares, so a sender's dead and trap shares are what its config says.
+DEAD_BY_SOURCE = np.array([0.7, 0.3, 2.5, 4.0]) / float(np.dot(ACQUISITION_SHARES, [0.7, 0.3, 2.5, 4.0]))
+TRAP_BY_SOURCE = np.array([0.3, 0.1, 3.0, 8.0]) / float(np.dot(ACQUISITION_SHARES, [0.3, 0.1, 3.0, 8.0]))
 # Where subscribers live (UTC offsets) and how common each is.
 TZ_OFFSETS = np.array([-8, -7, -6, -5, -3, 0, 1, 2, 3, 5, 8, 9, 10], dtype=np.int8)
 TZ_WEIGHTS = np.array([0.12, 0.05, 0.10, 0.20, 0.04, 0.08, 0.14, 0.06, 0.03, 0.05, 0.05, 0.04, 0.04])
-# Daily chance that a valid address goes dead (list decay of roughly 20% a year).
+# Daily chance that a valid address goes dead (list decay of roughly 20% a year), and for someone who
+# no longer reads it (engagement logit under DISENGAGED_LOGIT): abandoned mailboxes are the ones
+# providers close. The two average about STALE_HAZARD_PER_DAY over a typical list.
 STALE_HAZARD_PER_DAY = 0.0006
+STALE_HAZARD_ENGAGED = 0.0004
+STALE_HAZARD_DISENGAGED = 0.0018
 # Spread of each subscriber's private standing with the provider's filter (`noise`, a logit shift).
 FILTER_STANDING_SD = 0.6
 # Full mailboxes: the share full when an address joins, the daily chance an emptied one fills
@@ -116,17 +128,21 @@ class Population:
             self.signup_day[idx] = day
         else:
             self.signup_day[idx] = day - rng.integers(tenure_days[0], tenure_days[1], n)
-        dead = rng.random(n) < invalid_share
-        # an imported address that is dead today died some time ago; a bad sign-up never lived
-        self.invalid_from[idx] = np.where(dead, np.minimum(self.signup_day[idx], day), NEVER)
-        self.invalid_prior[idx] = invalid_share
+        dead_draw = rng.random(n)
         self.joined_day[idx] = day
-        traps = rng.random(n) < trap_share
-        self.trap[idx] = traps
-        self.invalid_from[idx[traps]] = NEVER  # traps accept mail: they never bounce
+        trap_draw = rng.random(n)
         self.client[idx] = _clients(rng, prov)
         self.device[idx] = rng.choice(3, size=n, p=[0.6, 0.33, 0.07])
-        self.acquisition[idx] = rng.choice(4, size=n, p=[0.55, 0.25, 0.15, 0.05])
+        source = rng.choice(4, size=n, p=ACQUISITION_SHARES)
+        self.acquisition[idx] = source
+        # the chance it was dead when it joined follows where it came from
+        self.invalid_prior[idx] = np.clip(invalid_share * DEAD_BY_SOURCE[source], 0.0, 1.0)
+        dead = dead_draw < self.invalid_prior[idx]
+        # an imported address that is dead today died some time ago; a bad sign-up never lived
+        self.invalid_from[idx] = np.where(dead, np.minimum(self.signup_day[idx], day), NEVER)
+        traps = trap_draw < trap_share * TRAP_BY_SOURCE[source]
+        self.trap[idx] = traps
+        self.invalid_from[idx[traps]] = NEVER  # traps accept mail: they never bounce
         self.mailbox_full[idx] = (rng.random(n) < MAILBOX_FULL_AT_JOIN) & ~traps
         return idx
 
@@ -139,11 +155,17 @@ class Population:
         n = self.size
         self.engagement_logit[s] += rng.normal(0.0, 0.05, n).astype(np.float32)
         alive = self.invalid_from[s] == NEVER
-        dies = alive & ~self.trap[s] & (rng.random(n) < STALE_HAZARD_PER_DAY)
+        dies = alive & ~self.trap[s] & (rng.random(n) < stale_hazard(self.engagement_logit[s]))
         self.invalid_from[s] = np.where(dies, day, self.invalid_from[s])
         fills = rng.random(n) < mailbox_fill_probability(self.engagement_logit[s])
         empties = rng.random(n) < MAILBOX_EMPTY_PER_DAY
         self.mailbox_full[s] = np.where(self.mailbox_full[s], ~empties, fills) & ~self.trap[s]
+
+
+def stale_hazard(engagement_logit: np.ndarray) -> np.ndarray:
+    """Daily chance that a live address dies: more for people who hardly read their mail."""
+    disengaged = np.asarray(engagement_logit) < DISENGAGED_LOGIT
+    return np.where(disengaged, STALE_HAZARD_DISENGAGED, STALE_HAZARD_ENGAGED)
 
 
 def mailbox_fill_probability(engagement_logit: np.ndarray) -> np.ndarray:

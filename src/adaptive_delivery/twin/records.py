@@ -23,9 +23,9 @@ from adaptive_delivery.twin.dynamics import CLASS_NAMES
 from adaptive_delivery.twin.population import (
     MAILBOX_EMPTY_PER_DAY,
     MAILBOX_FULL_AT_JOIN,
-    STALE_HAZARD_PER_DAY,
     Population,
     mailbox_fill_probability,
+    stale_hazard,
 )
 
 UNSEEN = -1
@@ -86,8 +86,8 @@ def hidden_state_posterior(
     """P(address dead) and P(mailbox full) for each of a day's messages (in send order), given the
     sender's records from earlier days and the outcomes of earlier messages the same day.
 
-    Dead is absorbing and addresses die between days at `STALE_HAZARD_PER_DAY`; an address joins
-    dead with its join-time share. A mailbox is a two-state chain (fill, empty) between days.
+    Dead is absorbing and addresses die between days at `stale_hazard` (read at today's
+    engagement); an address joins dead with its source's join-time share. A mailbox is a two-state chain (fill, empty) between days.
     Traps are never dead nor full (the oracle knows traits, as it knows engagement)."""
     sub = np.asarray(sub)
     cls = np.asarray(cls)
@@ -97,7 +97,7 @@ def hidden_state_posterior(
     alive_today = _earlier_same_day(sub, reached)
     full_today = _earlier_same_day(sub, reached & soft_full)
 
-    survive = 1.0 - STALE_HAZARD_PER_DAY
+    survive = 1.0 - stale_hazard(pop.engagement_logit[sub]).astype(float)
     alive_day = records.alive_day[sub]
     since_join = day - pop.joined_day[sub]
     p_dead_unseen = 1.0 - (1.0 - pop.invalid_prior[sub].astype(float)) * survive ** since_join

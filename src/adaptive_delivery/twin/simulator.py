@@ -198,17 +198,21 @@ class World:
                 keep &= pop.hard_bounces[mine] < s.suppress_after_hard_bounces
             eligible = mine[keep]
             n_campaigns = int(np.floor(s.campaigns_per_day) + (rng.random() < s.campaigns_per_day % 1))
-            for _ in range(n_campaigns):
+            for c in range(n_campaigns):
                 transactional = rng.random() < s.transactional_share
                 share = 0.08 if transactional else s.audience_share
-                audience = eligible[rng.random(eligible.size) < share]
+                # who is in the audience and in what order it goes out: a draw per person from a
+                # stream of the campaign's own, so worlds whose lists differ (one sender stopped
+                # mailing some addresses) still plan the same campaigns to the same people
+                pick = self._rng("audience", d, k, c)
+                chance, order = pick.random(pop.size), pick.random(pop.size)
+                audience = eligible[chance[eligible] < share]
+                audience = audience[np.argsort(order[audience], kind="stable")]
                 if s.warmup_start_volume is not None and not transactional:
                     cap = int(s.warmup_start_volume * s.warmup_daily_growth ** d)
-                    if audience.size > cap:
-                        audience = np.sort(rng.choice(audience, size=cap, replace=False))
+                    audience = audience[:cap]
                 if audience.size == 0:
                     continue
-                audience = rng.permutation(audience)
                 campaign_no = len(self.campaign_rows)
                 written = make_content(rng, f"{s.org_id}-ct{campaign_no:05d}", s.spamminess, s.quality,
                                        s.one_click_unsubscribe)

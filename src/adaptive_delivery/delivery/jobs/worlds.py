@@ -88,6 +88,23 @@ def replay_to_holdout(seed: int, size: WorldSize, holdout_days: int):
     return world, first
 
 
+SUBSCRIBER = "subscriber_features__"
+
+
+def subscriber_morning(world_dir: Path, day, features: Sequence[str]) -> pd.DataFrame:
+    """What the feature store held of each subscriber at `day`'s midnight: the snapshot's columns
+    among `features` (a model's inputs, `subscriber_features__…`, and `provider`), named as the
+    model reads them and indexed by subscriber; where a sending-loop benchmark starts."""
+    wanted = [c.removeprefix(SUBSCRIBER) for c in features if c.startswith(SUBSCRIBER) or c == "provider"]
+    table = pd.read_parquet(world_dir / "features" / "subscriber", columns=["subscriber_id", "event_timestamp", *wanted])
+    at = pd.Timestamp(day).tz_localize("UTC")
+    rows = table[table["event_timestamp"] == at]
+    if rows.empty:
+        raise SystemExit(f"{world_dir}: no subscriber snapshot at {at}")
+    named = {c: (c if c == "provider" else f"{SUBSCRIBER}{c}") for c in wanted}
+    return rows.drop(columns="event_timestamp").rename(columns=named).set_index("subscriber_id")
+
+
 def trained_bundle(world_dir: Path, spec: ModelSpec):
     """The model the newest pipeline run trained on a world (`score_world`'s)."""
     from adaptive_delivery.platform.bundle import TrainedModel

@@ -16,7 +16,6 @@ an L2-regularised logistic regression on standardised inputs, or LightGBM with l
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +30,8 @@ from adaptive_delivery.delivery.models.mdl005_engagement.model import (
 )
 from adaptive_delivery.delivery.providers import CATALOGUE
 from adaptive_delivery.platform.spec import TrainingProfile
+from adaptive_delivery.platform.training import binary_head
+from adaptive_delivery.platform.training.binary_head import BinaryHead, HeadConfig
 from adaptive_delivery.platform.training.dataset import Dataset, encode
 
 MODEL_ID = "MDL-006"
@@ -140,84 +141,19 @@ def days_since_open(frame: pd.DataFrame) -> np.ndarray:
 
 
 # ---- the model -------------------------------------------------------------------------------
-LEARNERS = ("logistic", "lightgbm")
-
-
-@dataclass
-class RiskConfig:
-    learner: str = "logistic"
-    # logistic: the inverse L2 strength (rare positives: a strong prior toward the base rate)
-    c: float = 0.1
-    # lightgbm: few, large leaves (a few hundred positives per head at most)
-    lgbm_params: dict = field(default_factory=lambda: {
-        "num_leaves": 7, "learning_rate": 0.03, "n_estimators": 200, "min_child_samples": 400,
-        "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.7, "reg_lambda": 5.0})
-    seed: int = 0
-
-
-class _Head:
-    """One binary model: P(positive | x), the base rate where training saw no positive or no negative."""
-
-    def __init__(self, config: RiskConfig, categorical: list[int]) -> None:
-        self.config, self.categorical = config, categorical
-        self.model = None
-        self.rate = 0.0
-        self.centre: np.ndarray | None = None
-        self.scale: np.ndarray | None = None
-        self.levels: dict[int, np.ndarray] = {}
-
-    def _design(self, matrix: np.ndarray) -> np.ndarray:
-        """Logistic inputs: numeric columns standardised (missing -> the training mean, plus a
-        missing flag), categorical ones one-hot over the training vocabulary."""
-        numeric = [j for j in range(matrix.shape[1]) if j not in self.categorical]
-        values = matrix[:, numeric]
-        missing = np.isnan(values)
-        filled = np.where(missing, self.centre, values)
-        parts = [(filled - self.centre) / self.scale, missing.astype(float)]
-        parts += [(matrix[:, [j]] == self.levels[j][None, :]).astype(float) for j in self.categorical]
-        return np.hstack(parts)
-
-    def fit(self, matrix: np.ndarray, y: np.ndarray) -> _Head:
-        self.rate = float((y.sum() + 0.5) / (len(y) + 1.0))
-        if y.all() or not y.any():
-            return self
-        if self.config.learner == "logistic":
-            from sklearn.linear_model import LogisticRegression
-
-            numeric = [j for j in range(matrix.shape[1]) if j not in self.categorical]
-            self.centre = np.nan_to_num(np.nanmean(matrix[:, numeric], axis=0))
-            self.scale = np.nan_to_num(np.nanstd(matrix[:, numeric], axis=0), nan=1.0)
-            self.scale[self.scale == 0] = 1.0
-            self.levels = {j: np.unique(matrix[:, j][matrix[:, j] >= 0]) for j in self.categorical}
-            self.model = LogisticRegression(C=self.config.c, max_iter=2_000).fit(self._design(matrix), y)
-        else:
-            import lightgbm as lgb
-
-            params = {**self.config.lgbm_params}
-            rounds = int(params.pop("n_estimators"))
-            params.update(objective="binary", seed=self.config.seed, verbosity=-1, num_threads=2, deterministic=True,
-                          force_row_wise=True)
-            self.model = lgb.train(params, lgb.Dataset(matrix.astype(np.float32), y.astype(float)),
-                                   num_boost_round=rounds)
-        return self
-
-    def predict(self, matrix: np.ndarray) -> np.ndarray:
-        if self.model is None:
-            return np.full(len(matrix), self.rate)
-        if self.config.learner == "logistic":
-            return self.model.predict_proba(self._design(matrix))[:, 1]
-        return np.asarray(self.model.predict(matrix.astype(np.float32)), dtype=float)
+LEARNERS = binary_head.LEARNERS
+_Head = BinaryHead  # the name models registered before the head moved to the platform pickled
 
 
 class RiskModel:
     """Two heads over the encoded features and `with_derived`'s; `predict_proba` gives the three
     classes' probabilities (stayed, unsubscribed, complained) on encoded rows."""
 
-    def __init__(self, config: RiskConfig | None = None) -> None:
-        self.config = config or RiskConfig()
+    def __init__(self, config: HeadConfig | None = None) -> None:
+        self.config = config or HeadConfig()
         self.columns: list[str] = []
-        self.unsubscribe: _Head | None = None
-        self.complaint: _Head | None = None
+        self.unsubscribe: BinaryHead | None = None
+        self.complaint: BinaryHead | None = None
 
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> RiskModel:
         derived = with_derived(X)
@@ -225,9 +161,9 @@ class RiskModel:
         matrix = derived.to_numpy(dtype=float)
         categorical = [self.columns.index(c) for c in CATEGORICAL]
         y = np.asarray(y, dtype=int)
-        self.unsubscribe = _Head(self.config, categorical).fit(matrix, unsubscribed(y))
+        self.unsubscribe = BinaryHead(self.config, categorical).fit(matrix, unsubscribed(y))
         seen = ~np.isin(y, UNSEEN)  # the complaint head learns where complaints are reported
-        self.complaint = _Head(self.config, categorical).fit(matrix[seen], y[seen] == COMPLAINED)
+        self.complaint = BinaryHead(self.config, categorical).fit(matrix[seen], y[seen] == COMPLAINED)
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
@@ -239,37 +175,16 @@ class RiskModel:
 
 
 def search_space(trial, profile: TrainingProfile) -> dict:
-    """Optuna's search space: which learner, and its regularisation."""
-    learner = trial.suggest_categorical("learner", list(LEARNERS))
-    if learner == "logistic":
-        return {"learner": learner, "c": trial.suggest_float("c", 1e-3, 10.0, log=True)}
-    return {"learner": learner,
-            "num_leaves": trial.suggest_int("num_leaves", 3, 15),
-            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.1, log=True),
-            "n_estimators": trial.suggest_int("n_estimators", 50, 400, step=50),
-            "min_child_samples": trial.suggest_int("min_child_samples", 100, 2_000, log=True),
-            "reg_lambda": trial.suggest_float("reg_lambda", 0.1, 20.0, log=True)}
+    """Optuna's search space: which learner, and its regularisation (`binary_head`'s)."""
+    return binary_head.search_space(trial)
 
 
 def baseline_params() -> dict:
-    """The defaults of RiskConfig as a point of the search space (Optuna's first trial)."""
-    return {"learner": RiskConfig().learner, "c": RiskConfig().c}
-
-
-LGBM_PARAMS = ("num_leaves", "learning_rate", "n_estimators", "min_child_samples", "reg_lambda")
+    return binary_head.baseline_params()
 
 
 def fit(data: Dataset, params: dict, profile: TrainingProfile) -> RiskModel:
-    unknown = set(params) - set(LGBM_PARAMS) - {"learner", "c", "seed"}
-    if unknown:
-        raise ValueError(f"unknown MDL-006 parameters {sorted(unknown)}")
-    learner = str(params.get("learner", RiskConfig().learner))
-    if learner not in LEARNERS:
-        raise ValueError(f"unknown MDL-006 learner {learner!r}; known: {list(LEARNERS)}")
-    base = RiskConfig()
-    config = RiskConfig(learner=learner, c=float(params.get("c", base.c)), seed=int(params.get("seed", 0)),
-                        lgbm_params={**base.lgbm_params, **{k: params[k] for k in LGBM_PARAMS if k in params}})
-    return RiskModel(config).fit(data.X, data.y)
+    return RiskModel(binary_head.config_from(params, MODEL_ID)).fit(data.X, data.y)
 
 
 # ---- metrics, the best rule and the referee ---------------------------------------------------
