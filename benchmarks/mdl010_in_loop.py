@@ -16,6 +16,8 @@ Candidates:
 - `mdl010_qK`: holds the K% of the addresses the floor leaves with the highest P(bounce) (P(hard) +
   P(soft), MDL-010 as `model evaluate MDL-010` trained it on that world) on the first morning, and
   from then on any address whose score, recomputed each morning, passes that bar; K over SHARES.
+- `mdl010_hH_sS`: MDL-010's policy with other thresholds (suppress at P(hard) >= H, hold at
+  P(soft) >= S), over POLICY_GRID: its frontier, where the registered defaults are chosen.
 - `mdl010_policy`: the registered policy as shipped (`policy.HygieneThresholds`: suppress, hold).
 - `oracle`: the twin's truth holds exactly the addresses that are dead or full that morning.
 
@@ -57,8 +59,13 @@ from adaptive_delivery.twin.simulator import World
 
 LOOP_DAYS = 10
 TARGET_BOUNCE_RATE = 0.01  # spec §11: < 1%
-RULE_GRID = tuple((n, d) for n in (np.inf, 30.0, 7.0) for d in (0, 3, 7, 14))
-SHARES = (0.5, 1, 2, 5)
+# (a sunset of 7 days withheld about 14,000 of 20,000 addresses in the first validation run, at
+# bounce rates no lower than 30 days' or none: not tried since)
+RULE_GRID = tuple((n, d) for n in (np.inf, 30.0) for d in (0, 3, 7, 14))
+SHARES = (1, 2, 5)
+# MDL-010's policy at other thresholds (suppress P(hard), hold P(soft)): its frontier, and the
+# validation worlds' choice of the registered defaults
+POLICY_GRID = tuple((0.3, s) for s in (0.3, 0.45, 0.6, 0.75, 0.9)) + tuple((h, 0.6) for h in (0.1, 0.2, 0.5))
 S = worlds.SUBSCRIBER
 # what a feature store says of an address with no history yet
 FRESH = {**{f"{S}{c}": mdl.NEVER_DAYS for c in ("days_since_last_open", "days_since_last_click", "days_since_last_bounce",
@@ -155,7 +162,9 @@ class Candidate:
             hold = floor | ((risk["hard"] + risk["soft"]).to_numpy() >= self.bar)
         elif self.kind == "mdl010_policy":
             risk = bounce_risk(self.bundle, f)
-            action = policy.decide(risk["hard"].to_numpy(), risk["soft"].to_numpy(), f[mdl.ADDRESS_CHECK].to_numpy())
+            thresholds = policy.HygieneThresholds(*self.knobs) if any(self.knobs) else policy.HygieneThresholds()
+            action = policy.decide(risk["hard"].to_numpy(), risk["soft"].to_numpy(), f[mdl.ADDRESS_CHECK].to_numpy(),
+                                   thresholds)
             hold = floor | (action != policy.SEND)
         else:
             raise ValueError(self.kind)
@@ -224,6 +233,7 @@ def rule_name(n: float, d: float) -> str:
 def candidates() -> list[tuple[str, str, tuple[float, float]]]:
     return ([("none", "none", (0.0, 0.0))] + [(rule_name(n, d), "rule", (n, d)) for n, d in RULE_GRID]
             + [(f"mdl010_q{k:g}", "mdl010", (float(k), 0.0)) for k in SHARES]
+            + [(f"mdl010_h{h:g}_s{s:g}", "mdl010_policy", (h, s)) for h, s in POLICY_GRID]
             + [("mdl010_policy", "mdl010_policy", (0.0, 0.0)), ("oracle", "oracle", (0.0, 0.0))])
 
 

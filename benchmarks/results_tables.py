@@ -469,6 +469,9 @@ def mdl010_label(name: str) -> str:
         return "rule: " + ", ".join(parts)
     if name.startswith("mdl010_q"):
         return f"MDL-010: one hard bounce, hold the riskiest {name.removeprefix('mdl010_q')}%"
+    if name.startswith("mdl010_h"):
+        hard, soft = name.removeprefix("mdl010_h").split("_s")
+        return f"MDL-010's policy: suppress at P(hard) ≥ {hard}, hold at P(soft) ≥ {soft}"
     return {"none": "the world's sender (stops after three hard bounces)", "mdl010_policy": "**MDL-010's policy as shipped**",
             "oracle": "oracle: holds exactly the dead and full addresses"}[name]
 
@@ -507,8 +510,9 @@ def plot_mdl010_in_loop(data: dict) -> bytes:
     ax.plot([withheld[k]["mean"] for k in rules], [100 * rate[k]["mean"] for k in rules], "o", label="rules")
     for k in rules:
         ax.annotate(k.removeprefix("rule_"), (withheld[k]["mean"], 100 * rate[k]["mean"]), fontsize=6)
-    model = [k for k in rate if k.startswith("mdl010_q")]
-    ax.plot([withheld[k]["mean"] for k in model], [100 * rate[k]["mean"] for k in model], "s-", label="MDL-010 (riskiest K%)")
+    model = sorted((k for k in rate if k.startswith(("mdl010_q", "mdl010_h"))), key=lambda k: withheld[k]["mean"])
+    ax.plot([withheld[k]["mean"] for k in model], [100 * rate[k]["mean"] for k in model], "s-",
+            label="MDL-010 (policy thresholds, riskiest K%)")
     for name, style, label in (("mdl010_policy", "k*", "MDL-010's policy as shipped"), ("none", "x", "the world's sender"),
                                ("oracle", "^", "oracle")):
         ax.plot(withheld[name]["mean"], 100 * rate[name]["mean"], style, markersize=10, label=label)
