@@ -2,8 +2,10 @@
 for today (the mailbox is likely full: a full mailbox is emptied within days, and mail sent to it
 meanwhile only bounces), or stop mailing the address (likely dead, or not a valid address at all).
 
-The thresholds are named settings (`HygieneThresholds`), chosen on validation worlds in the twin's
-sending loop (`benchmarks/mdl010_in_loop.py`); first match wins in the order suppress, hold.
+The thresholds are named settings (`HygieneThresholds`); the defaults are the even odds (hold a
+message to an address more likely full than not, stop mailing one more likely dead than not), and
+the twin's sending loop traces what other settings trade (`benchmarks/mdl010_in_loop.py`). First
+match wins in the order suppress, hold.
 Transactional mail is owed and is not held.
 """
 
@@ -24,8 +26,8 @@ class HygieneThresholds:
     """P(hard bounce) at or above which an address is suppressed; P(soft bounce) at or above which
     today's message to it is held."""
 
-    suppress_hard_bounce: float = 0.3
-    hold_soft_bounce: float = 0.3
+    suppress_hard_bounce: float = 0.5
+    hold_soft_bounce: float = 0.5
 
     def __post_init__(self) -> None:
         for f in fields(self):
