@@ -533,10 +533,13 @@ def supervised_sealed(data: dict, _: str = "") -> str:
                      for who in ("model", "baseline", "oracle"))]
             for name in found if {"model", "baseline", "oracle"} <= set(found[name])]
     w = data["world"]
-    return (f"Sealed worlds {', '.join(map(str, data['seeds']))} ({len(data['seeds'])} worlds of {w['subscribers']:,} "
-            f"subscribers × {w['days']} days, the last {w['holdout_days']} days of matured labels held out), each "
-            f"trained on by the recipe (profile `{data['profile']}`), used once by version `{data['version']}` "
-            f"({data['sealed_use']['date'][:10]}). Mean [95% interval] over worlds.\n\n"
+    use = data["sealed_use"]
+    which = (f"used once by version `{data['version']}` ({use['date'][:10]})" if use else
+             f"version `{data['version']}`; validation worlds, where choices are made")
+    return (f"{'Sealed' if use else 'Validation'} worlds {', '.join(map(str, data['seeds']))} ({len(data['seeds'])} "
+            f"worlds of {w['subscribers']:,} subscribers × {w['days']} days, the last {w['holdout_days']} days of "
+            f"matured labels held out), each trained on by the recipe (profile `{data['profile']}`), {which}. "
+            "Mean [95% interval] over worlds.\n\n"
             + table(["holdout metric", data["model"], "best rule", "oracle"], rows))
 
 

@@ -6,6 +6,9 @@ sealed ledger's entry for the version; provenance. It evaluates nothing itself, 
 cannot spend the sealed worlds twice, and it refuses a folder whose version the code no longer is.
 
 Run: `.venv/bin/python benchmarks/supervised_sealed.py MDL-001 --evaluation runs/mdl001/sealed-<version>`.
+With `--validation`, a folder of validation worlds (what `model evaluate MODEL --out DIR` wrote) is
+packaged the same way into benchmarks/results/<model>_validation.json: no ledger to check, and the
+version is the recipe's at packaging.
 """
 
 from __future__ import annotations
@@ -49,14 +52,40 @@ def package(model_id: str, evaluation: Path) -> dict:
     }
 
 
+def package_validation(model_id: str, evaluation: Path, command: str) -> dict:
+    """The results record of an evaluation on validation worlds (where choices are made)."""
+    spec = get(model_id)
+    summary = json.loads((evaluation / worlds.SUMMARY_FILE).read_text())
+    if set(summary["seeds"]) & set(protocol.SEALED_SEEDS):
+        raise SystemExit(f"{evaluation} holds sealed worlds: package it without --validation")
+    size = worlds.WorldSize(subscribers=summary["world"]["subscribers"], days=summary["world"]["days"])
+    rows = pd.read_csv(evaluation / worlds.RESULTS_FILE)
+    keep = [c for c in rows.columns
+            if c in WORLD_COLUMNS or c.removeprefix("oracle_").removeprefix("baseline_") in spec.metrics]
+    return {
+        "model": model_id, "version": worlds.recipe_version(spec, summary["profile"], size), "sealed_use": None,
+        "profile": summary["profile"], "world": summary["world"], "seeds": summary["seeds"],
+        "intervals": summary["intervals"], "targets": summary["targets"], "per_world": rows[keep].to_dict("records"),
+        "produced_by": {"commands": [command]}, "provenance": provenance(),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("model", help="a supervised model id, e.g. MDL-001")
     parser.add_argument("--evaluation", type=Path, required=True, help="the folder `model evaluate --sealed` wrote")
+    parser.add_argument("--validation", action="store_true", help="a folder of validation worlds instead")
     args = parser.parse_args()
-    result = package(args.model, args.evaluation)
+    stem = args.model.lower().replace("-", "")
+    if args.validation:
+        summary = json.loads((args.evaluation / worlds.SUMMARY_FILE).read_text())
+        seeds = ",".join(map(str, summary["seeds"]))
+        command = f"adaptive-delivery model evaluate {args.model} --seeds {seeds} --out DIR"
+        result, name = package_validation(args.model, args.evaluation, command), f"{stem}_validation.json"
+    else:
+        result, name = package(args.model, args.evaluation), f"{stem}_sealed.json"
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.model.lower().replace('-', '')}_sealed.json").write_text(json.dumps(result, indent=2, default=float))
+    (RESULTS / name).write_text(json.dumps(result, indent=2, default=float))
     print(json.dumps(result["targets"], indent=2, default=float))
 
 
