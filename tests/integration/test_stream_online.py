@@ -97,7 +97,7 @@ def test_a_world_streamed_leaves_the_online_store_the_batch_path_leaves(built_fe
     pd.testing.assert_frame_equal(streamed.drop(columns="value"), built.drop(columns="value"))
     values = [(_value(a), _value(b)) for a, b in zip(streamed["value"], built["value"], strict=True)]
     assert [a for a, _ in values] == pytest.approx([b for _, b in values], rel=1e-12)
-    assert min(a for a, _ in values) == -1.0 and max(a for a, _ in values) > 0  # a quiet provider and a busy one
+    assert len({a for a, _ in values}) > 2 and max(a for a, _ in values) > 0  # not a store of defaults
     streamed, built = (_online_rows(tmp_path / h, h, SUBSCRIBER_VIEW) for h in ("stream", "batch"))
     subscribers = ref["subscriber"][ref["subscriber"]["event_timestamp"] == clock.floor("1D")]
     assert len(built) == len(subscribers) * len(fd.SUBSCRIBER_FEATURES) and len(subscribers) > 50  # every feature

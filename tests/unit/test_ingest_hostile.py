@@ -254,12 +254,21 @@ def test_ingest_killed_at_random_points_loses_nothing_and_doubles_nothing(tmp_pa
                                                       extra=f" ({i})"))
     lake = tmp_path / "lake"
     rng = random.Random(11)
-    landed = set()
-    for run in range(20):
-        child = subprocess.Popen([sys.executable, "-c", KILLED, str(folder), str(lake), str(run)], stdout=subprocess.PIPE,
+
+    def started(run: int, into: Path) -> subprocess.Popen:
+        child = subprocess.Popen([sys.executable, "-c", KILLED, str(folder), str(into), str(run)], stdout=subprocess.PIPE,
                                  text=True)
         assert child.stdout.readline().strip() == "start"
-        time.sleep(rng.uniform(0.0, 0.6))
+        return child
+
+    # the kills fall anywhere in a run's work at this machine's pace (measured on a run left alone)
+    probe, began = started(0, tmp_path / "probe"), time.monotonic()
+    assert probe.wait() == 0
+    pace = time.monotonic() - began
+    landed = set()
+    for run in range(20):
+        child = started(run, lake)
+        time.sleep(rng.uniform(0.0, 0.8 * pace))
         child.kill()
         child.wait()
         landed_files = ds.dataset(lake / "outcomes").files if (lake / "outcomes").exists() else []

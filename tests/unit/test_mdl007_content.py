@@ -381,7 +381,7 @@ def test_the_twin_gate_records_on_each_content_the_score_of_what_went_out(assess
     from adaptive_delivery.twin.config import WorldConfig
     from adaptive_delivery.twin.simulator import simulate
 
-    config = WorldConfig(subscribers=2_000, days=2, seed=5)
+    config = WorldConfig(subscribers=2_000, days=3, seed=5)  # nine campaigns, the toy scorer holds one
     simulate(config, tmp_path, progress=False, content_gate=content_gate(assessor, config, hold_at=HOLD_AT))
     lake = EventsLake(tmp_path / "lake")
     contents, campaigns = lake.read("contents").to_pandas(), lake.read("campaigns").to_pandas()
