@@ -535,7 +535,8 @@ def supervised_sealed(data: dict, _: str = "") -> str:
     w = data["world"]
     use = data["sealed_use"]
     which = (f"used once by version `{data['version']}` ({use['date'][:10]})" if use else
-             f"version `{data['version']}`; validation worlds, where choices are made")
+             f"evaluated at commit `{(data['produced_by'].get('commit') or 'unrecorded')[:7]}`; validation worlds, where "
+             "choices are made")
     return (f"{'Sealed' if use else 'Validation'} worlds {', '.join(map(str, data['seeds']))} ({len(data['seeds'])} "
             f"worlds of {w['subscribers']:,} subscribers × {w['days']} days, the last {w['holdout_days']} days of "
             f"matured labels held out), each trained on by the recipe (profile `{data['profile']}`), {which}. "

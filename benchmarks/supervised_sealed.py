@@ -7,8 +7,9 @@ cannot spend the sealed worlds twice, and it refuses a folder whose version the 
 
 Run: `.venv/bin/python benchmarks/supervised_sealed.py MDL-001 --evaluation runs/mdl001/sealed-<version>`.
 With `--validation`, a folder of validation worlds (what `model evaluate MODEL --out DIR` wrote) is
-packaged the same way into benchmarks/results/<model>_validation.json: no ledger to check, and the
-version is the recipe's at packaging.
+packaged the same way into benchmarks/results/<model>_validation.json: no ledger to check, and no
+version (a validation folder does not record the recipe it trained; `--evaluated-at` names the
+commit that evaluated it).
 """
 
 from __future__ import annotations
@@ -52,21 +53,20 @@ def package(model_id: str, evaluation: Path) -> dict:
     }
 
 
-def package_validation(model_id: str, evaluation: Path, command: str) -> dict:
+def package_validation(model_id: str, evaluation: Path, command: str, commit: str | None = None) -> dict:
     """The results record of an evaluation on validation worlds (where choices are made)."""
     spec = get(model_id)
     summary = json.loads((evaluation / worlds.SUMMARY_FILE).read_text())
     if set(summary["seeds"]) & set(protocol.SEALED_SEEDS):
         raise SystemExit(f"{evaluation} holds sealed worlds: package it without --validation")
-    size = worlds.WorldSize(subscribers=summary["world"]["subscribers"], days=summary["world"]["days"])
     rows = pd.read_csv(evaluation / worlds.RESULTS_FILE)
     keep = [c for c in rows.columns
             if c in WORLD_COLUMNS or c.removeprefix("oracle_").removeprefix("baseline_") in spec.metrics]
     return {
-        "model": model_id, "version": worlds.recipe_version(spec, summary["profile"], size), "sealed_use": None,
+        "model": model_id, "version": None, "sealed_use": None,
         "profile": summary["profile"], "world": summary["world"], "seeds": summary["seeds"],
         "intervals": summary["intervals"], "targets": summary["targets"], "per_world": rows[keep].to_dict("records"),
-        "produced_by": {"commands": [command]}, "provenance": provenance(),
+        "produced_by": {"commit": commit, "commands": [command]}, "provenance": provenance(),
     }
 
 
@@ -75,13 +75,15 @@ def main() -> None:
     parser.add_argument("model", help="a supervised model id, e.g. MDL-001")
     parser.add_argument("--evaluation", type=Path, required=True, help="the folder `model evaluate --sealed` wrote")
     parser.add_argument("--validation", action="store_true", help="a folder of validation worlds instead")
+    parser.add_argument("--evaluated-at", help="with --validation: the commit that evaluated the folder")
     args = parser.parse_args()
     stem = args.model.lower().replace("-", "")
     if args.validation:
         summary = json.loads((args.evaluation / worlds.SUMMARY_FILE).read_text())
         seeds = ",".join(map(str, summary["seeds"]))
         command = f"adaptive-delivery model evaluate {args.model} --seeds {seeds} --out DIR"
-        result, name = package_validation(args.model, args.evaluation, command), f"{stem}_validation.json"
+        result = package_validation(args.model, args.evaluation, command, args.evaluated_at)
+        name = f"{stem}_validation.json"
     else:
         result, name = package(args.model, args.evaluation), f"{stem}_sealed.json"
     RESULTS.mkdir(exist_ok=True)
