@@ -511,13 +511,14 @@ def plot_mdl010_in_loop(data: dict) -> bytes:
     for k in rules:
         ax.annotate(k.removeprefix("rule_"), (withheld[k]["mean"], 100 * rate[k]["mean"]), fontsize=6)
     model = sorted((k for k in rate if k.startswith(("mdl010_q", "mdl010_h"))), key=lambda k: withheld[k]["mean"])
-    ax.plot([withheld[k]["mean"] for k in model], [100 * rate[k]["mean"] for k in model], "s-",
+    ax.plot([withheld[k]["mean"] for k in model], [100 * rate[k]["mean"] for k in model], "s",
             label="MDL-010 (policy thresholds, riskiest K%)")
     for name, style, label in (("mdl010_policy", "k*", "MDL-010's policy as shipped"), ("none", "x", "the world's sender"),
                                ("oracle", "^", "oracle")):
         ax.plot(withheld[name]["mean"], 100 * rate[name]["mean"], style, markersize=10, label=label)
     ax.axhline(100 * data["target_bounce_rate"], color="grey", linestyle="--", label="spec §11 target")
     ax.set_xscale("symlog", linthresh=10)
+    ax.set_xlim(left=0)
     ax.set_xlabel("good addresses withheld (in the loop, mean over worlds)")
     ax.set_ylabel("bounces per message sent, %")
     ax.legend(fontsize=8)
@@ -535,7 +536,7 @@ def supervised_sealed(data: dict, _: str = "") -> str:
     w = data["world"]
     use = data["sealed_use"]
     which = (f"used once by version `{data['version']}` ({use['date'][:10]})" if use else
-             f"evaluated at commit `{(data['produced_by'].get('commit') or 'unrecorded')[:7]}`; validation worlds, where "
+             f"evaluated at commit `{(data['produced_by'].get('commit') or 'unrecorded')[:7]}`, where "
              "choices are made")
     return (f"{'Sealed' if use else 'Validation'} worlds {', '.join(map(str, data['seeds']))} ({len(data['seeds'])} "
             f"worlds of {w['subscribers']:,} subscribers × {w['days']} days, the last {w['holdout_days']} days of "
@@ -1163,6 +1164,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "mdl002_in_loop.json": mdl002_in_loop, "mdl002_sealed.json": mdl002_sealed,
     "mdl006_suppression.json": mdl006_suppression, "mdl006_in_loop.json": mdl006_in_loop,
     "mdl006_in_loop_sealed.json": mdl006_in_loop,
+    "mdl010_in_loop.json": mdl010_in_loop,
     "serving_latency.json": serving_latency, "serving_load.json": serving_load, "decision_path.json": decision_path,
     "content_spam.json": content_spam, "content_spam_base.json": content_spam, "content_latency.json": content_latency,
     "content_gate.json": content_gate, "content_gate_validation.json": content_gate_validation,
@@ -1389,6 +1391,7 @@ PLOTS: dict[str, Callable[[dict], bytes]] = {
     "mdl005_sealed.json": plot_mdl005_sealed,
     "mdl002_in_loop.json": plot_mdl002_in_loop,
     "mdl006_in_loop.json": plot_mdl006_in_loop, "mdl006_in_loop_sealed.json": plot_mdl006_in_loop,
+    "mdl010_in_loop.json": plot_mdl010_in_loop,
     "ingest_scaling.json": plot_ingest_scaling,
     "mdl009_sealed.json": plot_mdl009_sealed,
     "mdl001_quality.json": plot_mdl001,
