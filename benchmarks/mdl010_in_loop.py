@@ -78,13 +78,22 @@ FRESH = {**{f"{S}{c}": mdl.NEVER_DAYS for c in ("days_since_last_open", "days_si
 AGES = ("days_since_last_open", "days_since_last_click", "days_since_last_bounce", "days_since_last_delivery", "tenure_days")
 
 
+_PEOPLE: dict[tuple[int, int], pd.DataFrame] = {}
+
+
 def people(world: World) -> pd.DataFrame:
     """The request inputs a sender holds for every address: provider, acquisition source, the
-    address's check, and its domain category."""
-    subs = world.dimension_tables()["subscribers"].select(
-        ["subscriber_id", "email", "provider", "domain_category", mdl.ACQUISITION]).to_pandas()
-    subs[mdl.ADDRESS_CHECK] = check_addresses(subs["email"])
-    return subs.rename(columns={"domain_category": f"{S}domain_category"}).set_index("subscriber_id").drop(columns="email")
+    address's check, and its domain category. What an address is does not change once it joined,
+    and every candidate's copy of a world signs up the same people: one table per world and list
+    size, not one per candidate and call."""
+    key = (world.config.seed, world.pop.size)
+    if key not in _PEOPLE:
+        subs = world.dimension_tables()["subscribers"].select(
+            ["subscriber_id", "email", "provider", "domain_category", mdl.ACQUISITION]).to_pandas()
+        subs[mdl.ADDRESS_CHECK] = check_addresses(subs["email"])
+        _PEOPLE[key] = subs.rename(columns={"domain_category": f"{S}domain_category"}).set_index(
+            "subscriber_id").drop(columns="email")
+    return _PEOPLE[key]
 
 
 def with_newcomers(features: pd.DataFrame, world: World) -> pd.DataFrame:
