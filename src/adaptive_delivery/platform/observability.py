@@ -11,6 +11,7 @@ SOURCES: dict[str, str] = {
     "request": "the caller's own request: keys, and what it is about to send",
     "mta": "the MTA's own counters, queue and SMTP replies (sent, accepted, deferred, refused, latency, bounces)",
     "fbl": "the providers' feedback-loop complaint reports (ARF)",
+    "esp": "the sender's own tracking of what it sent: opens and clicks, seed and panel placement",
     "feed": "a provider's reputation feed (delivery.feeds: Google Postmaster Tools, Microsoft SNDS)",
     "plan": "the sender's own sending plan and its history (limits, stages, days, streaks)",
     "calendar": "the clock",

@@ -25,7 +25,7 @@ from adaptive_delivery.delivery.providers import (
     reply_catalog,
 )
 
-__all__ = ["DOMAIN_TO_PROVIDER", "N_PROVIDERS", "PROVIDERS", "PROVIDER_INDEX", "PROVIDER_NAMES", "REPLY_KINDS",
+__all__ = ["BEHAVIOUR_CLASSES", "CLASS_OF", "DOMAIN_TO_PROVIDER", "N_PROVIDERS", "PROVIDERS", "PROVIDER_INDEX", "PROVIDER_NAMES", "REPLY_KINDS",
            "ProviderProfile", "Reply", "provider_array", "provider_for_domain", "reply_catalog"]
 
 
@@ -49,8 +49,24 @@ class ProviderProfile(PublicProvider):
     engagement_weight: float
     base_block: float = 0.006  # hidden: background policy blocks at good reputation
     mpp_share: float = 0.0  # share of its users reading with Apple Mail Privacy Protection
+    # hidden: the family of rules it answers by (`BEHAVIOUR_CLASSES`); MDL-008's referee
+    behaviour_class: str = ""
     extra: dict = field(default_factory=dict)
 
+
+# Providers answer by families of rules: how far past its allowance it tolerates, the reputation
+# it blocks below, its background blocking, how fast a cold IP grows, and its filter. Within a
+# family the rules are the same or close and only the size of the allowance differs (Yahoo and AOL
+# run on one infrastructure; Outlook's and Comcast's filters and block thresholds match). Nothing
+# a sender sees names the family: MDL-008 must find it from the replies.
+BEHAVIOUR_CLASSES: dict[str, tuple[str, ...]] = {
+    "tolerant": ("gmail", "apple"),
+    "verizon_media": ("yahoo", "aol"),
+    "strict": ("outlook", "comcast"),
+    "gateway": ("corporate",),
+    "throwaway": ("disposable",),
+}
+CLASS_OF: dict[str, str] = {p: c for c, members in BEHAVIOUR_CLASSES.items() for p in members}
 
 HIDDEN: dict[str, dict] = {
     'gmail': dict(share=0.4, base_limit_per_hour=24000, block_ratio=2.0, block_reputation=30, cold_capacity_per_day=800, warm_growth=1.8, inbox_intercept=2.45, content_strictness=3.4, engagement_weight=1.4, base_block=0.004, mpp_share=0.08),
@@ -63,7 +79,8 @@ HIDDEN: dict[str, dict] = {
     'disposable': dict(share=0.02, base_limit_per_hour=1000, block_ratio=1.3, block_reputation=40, cold_capacity_per_day=100, warm_growth=1.5, inbox_intercept=2.0, content_strictness=1.5, engagement_weight=0.3, base_block=0.012, mpp_share=0.0),
 }
 
-PROVIDERS: tuple[ProviderProfile, ...] = tuple(ProviderProfile(**asdict(p), **HIDDEN[p.name]) for p in CATALOGUE)
+PROVIDERS: tuple[ProviderProfile, ...] = tuple(
+    ProviderProfile(**asdict(p), **HIDDEN[p.name], behaviour_class=CLASS_OF[p.name]) for p in CATALOGUE)
 
 
 @cache
