@@ -3,7 +3,8 @@ really follow (their hidden behaviour classes), better than the groupings an ope
 does its change test flag a provider whose filter tightened, within a week, without flagging the
 others?
 
-- `--validation` (every choice): the number of clusters k and the change test's window, on the
+- `--validation` (every choice): the number of clusters k (the highest mean ARI) and the change
+  test's window (the most changes flagged within a week less the share of others flagged), on the
   first five validation worlds; the model is trained once (6 training worlds x 21 days, as `model
   train MDL-008 --profile quick`) and each k / window refitted from the same training logs. Writes
   benchmarks/results/mdl008_validation.json.
@@ -118,9 +119,13 @@ def validation() -> dict:
             print(f"window {window} days: flagged {by_window[str(window)]['all']['flagged_within_week']:.0%}", flush=True)
     finally:
         tr.WINDOW_DAYS = saved
+    best_k = max(by_k, key=lambda k: by_k[k]["ari"]["mean"])
+    best_window = max(by_window, key=lambda w: by_window[w]["all"]["flagged_within_week"]
+                      - by_window[w]["all"]["false_flag_share"]["mean"])
     return {"seeds": seeds, "training_worlds": tr.training_seeds(0), "training_days": TRAINING_DAYS,
             "subscribers": tr.WORLD_SUBSCRIBERS, "k_grid": by_k, "window_grid": by_window,
-            "chosen": {"k": tr.N_CLUSTERS, "window_days": tr.WINDOW_DAYS}}
+            "chosen": {"k": int(best_k), "window_days": int(best_window)},
+            "in_use": {"k": tr.N_CLUSTERS, "window_days": tr.WINDOW_DAYS}}
 
 
 def silhouette(model: mm.ClusterModel, profiles: pd.DataFrame) -> float:

@@ -37,7 +37,7 @@ from adaptive_delivery.platform import protocol
 
 MODEL_FILE = "mdl008_clusters.json"  # trained, registered and served
 EVALUATION_TABLE = "isp_behaviour_eval.md"
-N_CLUSTERS = 5  # chosen on validation worlds (benchmarks/mdl008_clusters.py, mdl008_validation.json)
+N_CLUSTERS = 6  # chosen on validation worlds (benchmarks/mdl008_clusters.py, mdl008_validation.json)
 TRAINING_WORLDS = 6
 WORLD_SUBSCRIBERS = 20_000
 WINDOW_DAYS = 3  # the change test's trailing window (chosen on validation worlds)
