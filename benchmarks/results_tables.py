@@ -501,6 +501,80 @@ def mdl010_in_loop(data: dict, _: str) -> str:
                      "opens lost", "vs the rule", f"worlds under {pct(data['target_bounce_rate'], 0)}"], rows))
 
 
+MDL008_GROUPINGS = {"ari": "MDL-008", "ari_rule_mx": "rule: the MTA's MX groups", "ari_rule_category": "rule: the catalogue's category"}
+
+
+def _maybe_ci(i: dict, fmt: Callable[[float], str]) -> str:
+    return ci(i, fmt) if "low" in i else fmt(i["mean"])
+
+
+def _mdl008_change_rows(change: dict) -> list[list[str]]:
+    return [[p, f"{c['flagged_within_week']:.0%} of {c['worlds']}", _maybe_ci(c["days_to_flag"], "{:.1f}".format),
+             _maybe_ci(c["false_flag_share"], pct)] for p, c in change.items()]
+
+
+def mdl008_validation(data: dict, _: str) -> str:
+    """MDL-008's choices on validation worlds: k against the hidden classes, and the change
+    test's window."""
+    k_rows = [[k, ci(g["ari"], "{:.3f}".format), f"{g['silhouette_training']:.3f}"] for k, g in data["k_grid"].items()]
+    rules = next(iter(data["k_grid"].values()))
+    w_rows = []
+    for w, g in data["window_grid"].items():
+        a = g["all"]
+        w_rows.append([f"{w} days", f"{g['threshold']:.2f}", f"{a['flagged_within_week']:.0%}",
+                       _maybe_ci(a["days_to_flag"], "{:.1f}".format), _maybe_ci(a["false_flag_share"], pct)])
+    chosen = data["chosen"]
+    return (f"Validation worlds {', '.join(map(str, data['seeds']))} ({data['subscribers']:,} subscribers); the model "
+            f"trained on {len(data['training_worlds'])} training worlds of {data['training_days']} days. Adjusted Rand "
+            "index (ARI) of the domains' groups over each world's first 14 days against the providers' hidden "
+            f"classes, mean [95% interval] over worlds; the MTA's MX groups score {ci(rules['ari_rule_mx'], '{:.3f}'.format)}"
+            f", the catalogue's category {ci(rules['ari_rule_category'], '{:.3f}'.format)}. The silhouette (on the "
+            "training profiles, needing no labels) is shown for comparison: it would choose another k.\n\n"
+            + table(["clusters (k)", "ARI vs hidden classes", "silhouette (training)"], k_rows)
+            + "\n\nThe change test by window: each of gmail, yahoo, outlook and apple in turn tightens its filter "
+            "on day 14 of each world (inbox logit −1.5); the share of those changes flagged within 7 days, the days "
+            "it took, and the share of the seven unchanged providers flagged in the same week.\n\n"
+            + table(["window", "threshold", "changes flagged within a week", "days to flag", "others flagged"], w_rows)
+            + f"\n\nChosen: k = {chosen['k']}, a {chosen['window_days']}-day window (in use: k = "
+            f"{data['in_use']['k']}, {data['in_use']['window_days']} days).")
+
+
+def mdl008_sealed(data: dict, _: str) -> str:
+    """MDL-008's headline: its groups against the operators' and the hidden classes, and the change
+    test per changed provider."""
+    g = data["grouping"]
+    rows = [[MDL008_GROUPINGS[k], ci(g[k], "{:.3f}".format)] for k in MDL008_GROUPINGS]
+    use = data["sealed_use"]
+    return (f"Sealed worlds {data['seeds'][0]}–{data['seeds'][-1]} ({len(data['seeds'])} worlds), used once by version "
+            f"`{data['version']}` ({use['date'][:10]}); mean [95% interval] over worlds. The model's six groups: "
+            + "; ".join(data["clusters"]) + ".\n\n"
+            + table(["grouping", "ARI vs the hidden classes"], rows)
+            + f"\n\nGain over the best rule ({MDL008_GROUPINGS['ari_rule_' + data['best_rule']]}), world by world: "
+            f"{ci(data['gain_over_best_rule'], '{:+.3f}'.format)}.\n\n"
+            f"The change test ({data['window_days']}-day windows, threshold {data['change_threshold']:.2f}), each "
+            "provider's filter tightening on day 14 in each world:\n\n"
+            + table(["changed provider", "flagged within a week", "days to flag", "unchanged providers flagged"],
+                    _mdl008_change_rows(data["change"])))
+
+
+def plot_mdl008_validation(data: dict) -> bytes:
+    """ARI against k with its interval, the rules as lines, the silhouette beside it."""
+    plt, fig, ax = _figure()
+    ks = [int(k) for k in data["k_grid"]]
+    g = [data["k_grid"][str(k)] for k in ks]
+    mean = [x["ari"]["mean"] for x in g]
+    err = [[m - x["ari"]["low"] for m, x in zip(mean, g, strict=True)],
+           [x["ari"]["high"] - m for m, x in zip(mean, g, strict=True)]]
+    ax.errorbar(ks, mean, yerr=err, fmt="o-", capsize=3, label="MDL-008 (ARI vs hidden classes)")
+    ax.plot(ks, [x["silhouette_training"] for x in g], "s--", label="silhouette on training profiles")
+    ax.axhline(g[0]["ari_rule_mx"]["mean"], color="grey", linestyle="--", label="rule: MX groups")
+    ax.axhline(g[0]["ari_rule_category"]["mean"], color="grey", linestyle=":", label="rule: catalogue category")
+    ax.set_xlabel("clusters (k)")
+    ax.set_ylabel("score")
+    ax.legend(fontsize=7)
+    return _png(plt, fig)
+
+
 def plot_mdl010_in_loop(data: dict) -> bytes:
     """The bounce rate against the good addresses withheld: every rule, MDL-010's frontier, its
     policy and the oracle."""
@@ -1165,6 +1239,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "mdl006_suppression.json": mdl006_suppression, "mdl006_in_loop.json": mdl006_in_loop,
     "mdl006_in_loop_sealed.json": mdl006_in_loop,
     "mdl010_in_loop.json": mdl010_in_loop,
+    "mdl008_validation.json": mdl008_validation, "mdl008_sealed.json": mdl008_sealed,
     "serving_latency.json": serving_latency, "serving_load.json": serving_load, "decision_path.json": decision_path,
     "content_spam.json": content_spam, "content_spam_base.json": content_spam, "content_latency.json": content_latency,
     "content_gate.json": content_gate, "content_gate_validation.json": content_gate_validation,
@@ -1392,6 +1467,7 @@ PLOTS: dict[str, Callable[[dict], bytes]] = {
     "mdl002_in_loop.json": plot_mdl002_in_loop,
     "mdl006_in_loop.json": plot_mdl006_in_loop, "mdl006_in_loop_sealed.json": plot_mdl006_in_loop,
     "mdl010_in_loop.json": plot_mdl010_in_loop,
+    "mdl008_validation.json": plot_mdl008_validation,
     "ingest_scaling.json": plot_ingest_scaling,
     "mdl009_sealed.json": plot_mdl009_sealed,
     "mdl001_quality.json": plot_mdl001,
@@ -1423,6 +1499,7 @@ def headlines() -> str:
     e = load("mdl005_sealed.json")
     st = load("mdl002_sealed.json")["intervals"]
     ch = load("mdl006_in_loop_sealed.json")
+    isp = load("mdl008_sealed.json")
     t = load("mdl003_sealed.json")
     w = load("mdl009_sealed.json")
     b = load("bounce_parser.json")
@@ -1463,6 +1540,12 @@ def headlines() -> str:
          f"messages vs the sunset rule at equal opens lost; the oracle, knowing who complains by habit, "
          f"{pct(ch['expected_complaint_rate']['oracle_q5']['mean'], 3)} (target < 0.02%; sealed worlds)",
          "[MDL-006](docs/models/mdl-006.md) · `mdl006_in_loop_sealed.json`"],
+        ["MDL-008 ISP behaviour", f"groups of recipient domains vs the providers' hidden classes: ARI "
+         f"{ci(isp['grouping']['ari'], f3)} vs the MTA's MX groups {isp['grouping']['ari_rule_mx']['mean']:.3f}; "
+         f"a tightened filter flagged in {ci(isp['change']['all']['days_to_flag'], '{:.1f}'.format)} days in "
+         f"{isp['change']['all']['flagged_within_week']:.0%} of {isp['change']['all']['worlds']} changes, "
+         f"{pct(isp['change']['all']['false_flag_share']['mean'], 0)} of unchanged providers flagged (sealed worlds)",
+         "[MDL-008](docs/models/mdl-008.md) · `mdl008_sealed.json`"],
         ["MDL-003 throttle", f"{ci(gain, lambda x: f'{x:+.0%}')} throughput over the best rule "
          f"({t['targets']['best_rule']}), {pct(t['targets']['rate_block_rate'], 3)} speed-caused blocks, "
          f"{pct(t['targets']['oracle_share'])} of the oracle (sealed worlds, {t['training_runs']} runs)",
