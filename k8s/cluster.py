@@ -32,7 +32,7 @@ class Cluster:
     spark_version: str = pyspark.__version__
     mlflow_port: int = 5000
     kfp_host: str = "http://ml-pipeline-ui.kubeflow:80"
-    postgres_secret: str = "adaptive-delivery-postgres"  # keys: mlflow-uri, feast-registry-uri
+    postgres_secret: str = "adaptive-delivery-postgres"  # keys: mlflow-uri, feast-registry-uri, knowledge-uri
 
     @property
     def mlflow_uri(self) -> str:
@@ -56,6 +56,8 @@ class Cluster:
         out = [{"name": k, "value": v} for k, v in plain.items()]
         out.append({"name": "AD_FEAST_REGISTRY_URL",
                     "valueFrom": {"secretKeyRef": {"name": self.postgres_secret, "key": "feast-registry-uri"}}})
+        out.append({"name": "AD_KNOWLEDGE_URL",
+                    "valueFrom": {"secretKeyRef": {"name": self.postgres_secret, "key": "knowledge-uri"}}})
         return out
 
 

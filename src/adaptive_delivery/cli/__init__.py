@@ -7,6 +7,7 @@ import typer
 from adaptive_delivery.cli.experiment import experiment_app
 from adaptive_delivery.cli.features import features_app
 from adaptive_delivery.cli.ingest import ingest_app
+from adaptive_delivery.cli.knowledge import knowledge_app
 from adaptive_delivery.cli.loop import loop_app
 from adaptive_delivery.cli.main_job import run
 from adaptive_delivery.cli.model import model_app
@@ -26,5 +27,6 @@ app.add_typer(rollout_app, name="rollout")
 app.add_typer(loop_app, name="loop")
 app.add_typer(stream_app, name="stream")
 app.add_typer(experiment_app, name="experiment")
+app.add_typer(knowledge_app, name="knowledge")
 
 __all__ = ["app"]

@@ -53,6 +53,15 @@ class Deployment:
     rollout_min_sample: int = 10_000  # per arm, spec §8.1
     # Without a cluster, how a pipeline runs here (platform.spec.PIPELINE_RUNNERS)
     pipeline_runner: str = "kfp-local"
+    # The knowledge base's SQLAlchemy URL (AD_KNOWLEDGE_URL; PostgreSQL in a cluster); "": an SQLite
+    # file in the deployment's folder
+    knowledge_store: str = ""
+
+    @property
+    def knowledge_url(self) -> str:
+        from adaptive_delivery.delivery.knowledge.store import default_url
+
+        return self.knowledge_store or default_url(self.home)
 
     @property
     def rollouts(self) -> Path:
@@ -121,7 +130,7 @@ def deployment(env: Mapping[str, str] | None = None) -> Deployment:
                           env.get("AD_FEAST_PROFILE", "local"), env.get("AD_TRAINING_PROFILE", "quick"), world,
                           rollout_time_scale=float(env.get("AD_ROLLOUT_TIME_SCALE", 1.0)),
                           rollout_min_sample=int(env.get("AD_ROLLOUT_MIN_SAMPLE", 10_000)),
-                          pipeline_runner=_pipeline_runner(env))
+                          pipeline_runner=_pipeline_runner(env), knowledge_store=env.get("AD_KNOWLEDGE_URL", ""))
     missing = [v for v in ("AD_TRACKING_URI", "AD_SPARK_MASTER", "AD_KFP_HOST") if not env.get(v)]
     if missing:
         raise DeploymentError(f"AD_PROFILE=cluster needs {', '.join(missing)} (an MLflow server, a Spark master such "
@@ -129,7 +138,8 @@ def deployment(env: Mapping[str, str] | None = None) -> Deployment:
     return Deployment(name, home, env["AD_TRACKING_URI"], env["AD_SPARK_MASTER"], env["AD_KFP_HOST"],
                       env.get("AD_FEAST_PROFILE", "cluster"), env.get("AD_TRAINING_PROFILE", "full"), None,
                       {"spark.kubernetes.container.image": env.get("AD_SPARK_IMAGE", PLATFORM_IMAGE),
-                       "spark.kubernetes.namespace": env.get("AD_NAMESPACE", "adaptive-delivery")})
+                       "spark.kubernetes.namespace": env.get("AD_NAMESPACE", "adaptive-delivery")},
+                      knowledge_store=env.get("AD_KNOWLEDGE_URL", ""))
 
 
 # ---- the timeline ------------------------------------------------------------------------------
