@@ -29,14 +29,22 @@ def test_a_reply_reads_as_its_pattern_whatever_message_it_answered():
 
 
 def hours_of(sent: list[int], deferred: list[float], blocked: float = 0.01) -> pd.DataFrame:
-    """First attempts of one IP, one hour each, with the given deferral shares."""
+    """One IP's messages, one hour each: the given share of first attempts deferred (and accepted
+    on the second), a few blocked, the rest accepted at once."""
     rows = []
     for h, (n, share) in enumerate(zip(sent, deferred, strict=True)):
-        k_def, k_block = int(round(n * share)), int(round(n * blocked))
-        status = ["deferred"] * k_def + ["blocked"] * k_block + ["accepted"] * (n - k_def - k_block)
+        k_block = int(round(n * blocked))
+        k_def = int(round((n - k_block) * share))
         ts = pd.Timestamp("2026-03-02 10:00", tz="UTC") + pd.Timedelta(hours=h)
-        rows += [{"message_id": f"m{h}-{i}", "attempt": 1, "event_ts": ts, "status": s, "sending_ip": "192.0.2.10"}
-                 for i, s in enumerate(status)]
+        for i in range(n):
+            base = {"message_id": f"m{h}-{i}", "sending_ip": "192.0.2.10", "reason": None}
+            if i < k_block:
+                rows.append({**base, "attempt": 1, "event_ts": ts, "status": "blocked"})
+                continue
+            first = "deferred" if i < k_block + k_def else "accepted"
+            rows.append({**base, "attempt": 1, "event_ts": ts, "status": first})
+            if first == "deferred":
+                rows.append({**base, "attempt": 2, "event_ts": ts + pd.Timedelta(minutes=40), "status": "accepted"})
     return pd.DataFrame(rows)
 
 

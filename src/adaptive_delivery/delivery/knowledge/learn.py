@@ -1,14 +1,15 @@
 """What the knowledge base learns about each provider from a sender's own events (the outcome,
 send and engagement logs of the delivery lake), and the facts the providers publish (the public
 catalogue). Each learner reads a frame of the window's rows and returns Facts with their evidence;
-`learn_from_lake` runs them all for every provider in the window.
+`learn` runs them all for every provider in the window, `learn_window` from a lake into the store.
 
-Rates: a provider defers what one IP sends past its hourly allowance, and the share deferred past
-the usual background (and, far past it, blocked past the usual blocks) is the share over it
-(`over = 1 - allowance / sent`), so an hour in which an
-IP pushed past the allowance says where the allowance is: `sent x (1 - over)`. The estimate is the
-median over such hours; where no hour pushed past it, the busiest hour with no push-back is a
-lower bound, and the fact says so.
+Rates: a provider defers what one IP sends past its hourly allowance. Among the messages it
+accepted, or let expire after deferring them, the share first deferred past the usual background
+is the share over the allowance (`over = 1 - allowance / sent`; far past it a provider blocks
+instead, and blocked mail is left out), so an hour in which an IP pushed past the allowance says
+where it is: `sent x (1 - over)`. The estimate is the median over such hours of the newest day
+that had any (the allowance moves with the sender's reputation); where no hour pushed past it,
+the busiest hour with no push-back is a lower bound, and the fact says so.
 """
 
 from __future__ import annotations
@@ -75,14 +76,22 @@ def reply_facts(outcomes: pd.DataFrame, now: datetime) -> dict[str, Fact]:
 
 
 def hourly_pushback(outcomes: pd.DataFrame) -> pd.DataFrame:
-    """Per sending IP and hour: first attempts, the share of them deferred, and the share of them
-    blocked (far past the allowance, a provider blocks what it would have deferred)."""
-    first = outcomes[outcomes["attempt"] == 1]
-    hours = first.assign(hour=pd.to_datetime(first["event_ts"], utc=True).dt.floor("h"),
-                         deferred=(first["status"] == "deferred").astype(float),
-                         blocked=(first["status"] == "blocked").astype(float))
-    return hours.groupby(["sending_ip", "hour"]).agg(sent=("deferred", "size"), deferred=("deferred", "mean"),
-                                                     blocked=("blocked", "mean")).reset_index()
+    """Per sending IP and hour of the first attempt: first attempts (`sent`), and the share first
+    deferred (`deferred`) among the messages that were accepted or whose deferral expired: blocks
+    and bounces aside, which far past the allowance replace deferrals."""
+    ordered = outcomes.sort_values(["message_id", "attempt"])
+    first = ordered.drop_duplicates("message_id", keep="first")
+    last = ordered.drop_duplicates("message_id", keep="last").set_index("message_id")
+    final = first["message_id"].map(last["status"])
+    expired = (final == "bounced") & (first["message_id"].map(last["reason"]) == "expired")
+    was_deferred = first["status"] == "deferred"
+    rows = first.assign(hour=pd.to_datetime(first["event_ts"], utc=True).dt.floor("h"),
+                        answered=((final == "accepted") | (expired & was_deferred)).astype(float))
+    rows = rows.assign(deferred=rows["answered"] * was_deferred)
+    hours = rows.groupby(["sending_ip", "hour"]).agg(sent=("answered", "size"), answered=("answered", "sum"),
+                                                      deferred=("deferred", "sum")).reset_index()
+    hours["deferred"] = hours["deferred"] / hours["answered"].clip(lower=1)
+    return hours
 
 
 def rate_facts(outcomes: pd.DataFrame, now: datetime) -> dict[str, Fact]:
@@ -90,15 +99,15 @@ def rate_facts(outcomes: pd.DataFrame, now: datetime) -> dict[str, Fact]:
     hours = hourly_pushback(outcomes)
     hours = hours[hours["sent"] >= MIN_HOUR_MESSAGES]
     pushed = hours[hours["deferred"] > BACKGROUND_DEFERRAL + PUSHBACK_MARGIN]
-    calm = hours[hours["deferred"] <= BACKGROUND_DEFERRAL + PUSHBACK_MARGIN]
-    background_blocks = float(calm["blocked"].median()) if len(calm) else 0.0
     if len(pushed):
-        over = ((pushed["deferred"] - BACKGROUND_DEFERRAL).clip(0, 1)
-                + (pushed["blocked"] - background_blocks).clip(0, 1)).clip(0, 1)
-        estimate = float(np.median(pushed["sent"] * (1 - over)))
+        allowance = pushed["sent"] * (1 - (pushed["deferred"] - BACKGROUND_DEFERRAL).clip(0, 1))
+        # the allowance moves with the sender's reputation: the newest day that pushed back says where it is now
+        newest = pushed["hour"].dt.date == pushed["hour"].max().date()
+        estimate = float(np.median(allowance[newest]))
         evidence = {"kind": "estimate", "hours_past_allowance": int(len(pushed)), "hours_seen": int(len(hours)),
-                    "background_block_share": round(background_blocks, 5),
-                    "spread": [float(v) for v in np.quantile(pushed["sent"] * (1 - over), [0.25, 0.75])]}
+                    "hours_used": [h.isoformat() for h in pushed.loc[newest, "hour"]],
+                    "allowance_by_hour": {h.isoformat(): round(float(a)) for h, a in zip(pushed["hour"], allowance,
+                                                                                            strict=True)}}
     elif len(hours):
         estimate = float(hours["sent"].max())
         evidence = {"kind": "lower_bound", "hours_past_allowance": 0, "hours_seen": int(len(hours))}
