@@ -80,3 +80,12 @@ def test_the_interval_covers_the_true_mean_about_95_percent_of_the_time(seed):
     cells = 10.0 + runs_effect + worlds_effect + rng.normal(0, 0.2, size=(400, 3, 5))
     covered = np.mean([(iv.low <= 10.0 <= iv.high) for iv in map(pr.interval, cells)])
     assert 0.88 <= covered <= 1.0
+
+
+def test_a_benchmark_run_from_its_folder_records_its_use_in_the_checkouts_ledger(tmp_path, monkeypatch):
+    monkeypatch.delenv(pr.LEDGER_ENV, raising=False)
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "benchmarks")
+    assert pr.ledger_path() == tmp_path / "benchmarks" / "results" / "sealed_ledger.jsonl"
+    monkeypatch.chdir(tmp_path)
+    assert pr.ledger_path() == tmp_path / "benchmarks" / "results" / "sealed_ledger.jsonl"

@@ -122,9 +122,17 @@ def artefact_version(paths: Iterable[str | Path]) -> str:
 
 
 def ledger_path() -> Path:
-    """The sealed-use ledger: $AD_SEALED_LEDGER, else benchmarks/results/sealed_ledger.jsonl (kept in
-    git, so every headline's one use is on record)."""
-    return Path(os.environ.get(LEDGER_ENV) or DEFAULT_LEDGER)
+    """The sealed-use ledger: $AD_SEALED_LEDGER, else benchmarks/results/sealed_ledger.jsonl of the
+    checkout the command runs in (found from the working folder upwards, so that a benchmark run
+    from benchmarks/ records its use in the same ledger; kept in git, so every headline's one use
+    is on record)."""
+    if os.environ.get(LEDGER_ENV):
+        return Path(os.environ[LEDGER_ENV])
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / DEFAULT_LEDGER.parent).is_dir():
+            return folder / DEFAULT_LEDGER
+    return DEFAULT_LEDGER
 
 
 def _commit() -> str:
