@@ -575,6 +575,26 @@ def plot_mdl008_validation(data: dict) -> bytes:
     return _png(plt, fig)
 
 
+def knowledge_rates(data: dict, _: str) -> str:
+    """The knowledge base's learned hourly allowance per provider against the twin's, beside spec
+    §6.2's static defaults."""
+    rows = []
+    for p, v in data["providers"].items():
+        rows.append([p, f"{v['worlds_with_estimate']} of {len(data['seeds'])}", _maybe_ci(v["hidden_allowance"], "{:,.0f}".format),
+                     _maybe_ci(v["learned"], "{:,.0f}".format), _maybe_ci(v["error"], lambda x: f"{100 * x:+.1f}%"),
+                     _maybe_ci(v["default_error"], lambda x: f"{100 * x:+.0f}%")])
+    sender = data["sender"]
+    which = f"sealed worlds {data['seeds'][0]}–{data['seeds'][-1]}, version `{data['version']}`" if "version" in data \
+        else f"validation worlds {', '.join(map(str, data['seeds']))}"
+    return (f"On {which}: {data['subscribers']:,} subscribers, one sender pushing every provider past its allowance "
+            f"({sender['ips']} IP, {sender['rate_per_min']:,.0f} messages a minute, {sender['audience_share']:.0%} of the "
+            f"list per campaign), {data['days']} days. The allowance in force is the twin's, in the hours the estimate "
+            "used; mean [95% interval] over worlds. Mean absolute error over providers: learned "
+            f"{ci(data['mean_abs_error'], pct)}, spec §6.2's defaults {ci(data['mean_abs_default_error'], pct)}.\n\n"
+            + table(["provider", "worlds with an estimate", "hidden allowance / h", "learned / h", "error",
+                     "spec §6.2 default's error"], rows))
+
+
 def plot_mdl010_in_loop(data: dict) -> bytes:
     """The bounce rate against the good addresses withheld: every rule, MDL-010's frontier, its
     policy and the oracle."""
@@ -1240,6 +1260,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "mdl006_in_loop_sealed.json": mdl006_in_loop,
     "mdl010_in_loop.json": mdl010_in_loop,
     "mdl008_validation.json": mdl008_validation, "mdl008_sealed.json": mdl008_sealed,
+    "knowledge_rates_validation.json": knowledge_rates, "knowledge_rates_sealed.json": knowledge_rates,
     "serving_latency.json": serving_latency, "serving_load.json": serving_load, "decision_path.json": decision_path,
     "content_spam.json": content_spam, "content_spam_base.json": content_spam, "content_latency.json": content_latency,
     "content_gate.json": content_gate, "content_gate_validation.json": content_gate_validation,
@@ -1500,6 +1521,7 @@ def headlines() -> str:
     st = load("mdl002_sealed.json")["intervals"]
     ch = load("mdl006_in_loop_sealed.json")
     isp = load("mdl008_sealed.json")
+    kr = load("knowledge_rates_sealed.json")
     t = load("mdl003_sealed.json")
     w = load("mdl009_sealed.json")
     b = load("bounce_parser.json")
@@ -1546,6 +1568,11 @@ def headlines() -> str:
          f"{isp['change']['all']['flagged_within_week']:.0%} of {isp['change']['all']['worlds']} changes, "
          f"{pct(isp['change']['all']['false_flag_share']['mean'], 0)} of unchanged providers flagged (sealed worlds)",
          "[MDL-008](docs/models/mdl-008.md) · `mdl008_sealed.json`"],
+        ["knowledge base: safe rates", f"learned hourly allowance per IP vs the twin's: mean absolute error "
+         f"{ci(kr['mean_abs_error'], pct)} over providers vs {pct(kr['mean_abs_default_error']['mean'], 0)} for spec "
+         "§6.2's static defaults (a sender pushing past every allowance, sealed worlds)",
+         "[operations](docs/operations.md#the-knowledge-base-what-each-provider-has-taught-the-sender) · "
+         "`knowledge_rates_sealed.json`"],
         ["MDL-003 throttle", f"{ci(gain, lambda x: f'{x:+.0%}')} throughput over the best rule "
          f"({t['targets']['best_rule']}), {pct(t['targets']['rate_block_rate'], 3)} speed-caused blocks, "
          f"{pct(t['targets']['oracle_share'])} of the oracle (sealed worlds, {t['training_runs']} runs)",
