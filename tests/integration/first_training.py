@@ -82,3 +82,28 @@ def grpc_outputs(server, model: str, body: dict, folder, raw: bool = False) -> d
                           text=True, timeout=60, cwd=local.REPO)
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     return {o["name"]: o["data"] for o in json.loads(done.stdout.strip().splitlines()[-1])["outputs"]}
+
+
+def infer(server, name: str, body: dict):
+    """A V2 REST inference request for model `name` on a test server."""
+    import requests
+
+    return requests.post(f"{server.url}/v2/models/{name}/infer", json=body, timeout=60)
+
+
+def answers_as_registered(server, folder, name: str, frame, body: dict, outputs) -> dict[str, list]:
+    """The served answer to `frame` (sent as the V2 `body`), output by output equal to what the
+    registered pyfunc in `folder` predicts offline (text and flags exactly, numbers within 1e-9);
+    returns the served outputs by name."""
+    import mlflow.pyfunc
+    import pytest
+
+    r = infer(server, name, body)
+    assert r.status_code == 200, r.text
+    got = {o["name"]: o["data"] for o in r.json()["outputs"]}
+    want = mlflow.pyfunc.load_model(str(folder)).predict(frame)
+    assert list(got) == list(outputs)
+    for col in outputs:
+        expected = want[col].tolist()
+        assert got[col] == (expected if want[col].dtype in (object, bool) else pytest.approx(expected, abs=1e-9)), col
+    return got

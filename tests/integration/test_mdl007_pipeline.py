@@ -14,10 +14,8 @@ import json
 import shutil
 import subprocess
 
-import mlflow.pyfunc
 import pytest
-import requests
-from first_training import first_challenger, serve_challenger
+from first_training import answers_as_registered, first_challenger, infer, serve_challenger
 from typer.testing import CliRunner
 
 from adaptive_delivery.cli import app
@@ -75,21 +73,10 @@ def _body(frame) -> dict:
                        for c in frame.columns]}
 
 
-def _infer(server, body: dict):
-    return requests.post(f"{server.url}/v2/models/mdl-007/infer", json=body, timeout=60)
-
-
 def test_served_answers_equal_the_registered_pyfunc_offline(served):
     server, folder = served
     frame = example_request()
-    r = _infer(server, _body(frame))
-    assert r.status_code == 200, r.text
-    got = {o["name"]: o["data"] for o in r.json()["outputs"]}
-    want = mlflow.pyfunc.load_model(str(folder)).predict(frame)
-    assert list(got) == list(OUTPUTS)
-    for col in OUTPUTS:
-        expected = want[col].tolist()
-        assert got[col] == (expected if want[col].dtype == object else pytest.approx(expected, abs=1e-9)), col
+    got = answers_as_registered(server, folder, "mdl-007", frame, _body(frame), OUTPUTS)
     clean, pushy = json.loads(got["issues"][0]), json.loads(got["issues"][1])
     assert {i["code"] for i in pushy} >= {"no_unsubscribe"} and got["approved_for_send"][1] == 0.0
     assert "no_unsubscribe" not in {i["code"] for i in clean}
@@ -104,7 +91,7 @@ def test_grpc_answers_as_rest(served, tmp_path, raw):
     frame = example_request()
     frame.loc[0, "body"] = frame.loc[0, "body"] + "\nMore from the team this month." * 60
     body = _body(frame)
-    rest = {o["name"]: o["data"] for o in _infer(server, body).json()["outputs"]}
+    rest = {o["name"]: o["data"] for o in infer(server, "mdl-007", body).json()["outputs"]}
     request = tmp_path / "request.json"
     request.write_text(json.dumps(body))
     done = subprocess.run([str(local.SERVING_PYTHON), "-m", "serving.grpc_client", "--port", str(server.grpc_port),
@@ -122,14 +109,14 @@ def test_grpc_answers_as_rest(served, tmp_path, raw):
 def test_a_whole_newsletter_is_read_and_an_oversized_body_refused(served):
     server, _ = served
     long = "Our spring collection is here, with notes from the team. " * 100  # about 5,800 characters
-    r = _infer(server, {"inputs": [{"name": "subject", "shape": [1], "datatype": "BYTES", "data": ["Spring"]},
+    r = infer(server, "mdl-007", {"inputs": [{"name": "subject", "shape": [1], "datatype": "BYTES", "data": ["Spring"]},
                                    {"name": "body", "shape": [1], "datatype": "BYTES", "data": [long]}]})
     assert r.status_code == 200, r.text
     huge = {"inputs": [{"name": "subject", "shape": [1], "datatype": "BYTES", "data": ["Spring"]},
                        {"name": "body", "shape": [1], "datatype": "BYTES", "data": ["x" * 100_000]}]}
-    r = _infer(server, huge)
+    r = infer(server, "mdl-007", huge)
     assert r.status_code == 400 and "at most 80000" in r.text, r.text
-    r = _infer(server, {"inputs": [{"name": "subject", "shape": [1], "datatype": "BYTES", "data": ["x" * 3_000]},
+    r = infer(server, "mdl-007", {"inputs": [{"name": "subject", "shape": [1], "datatype": "BYTES", "data": ["x" * 3_000]},
                                    {"name": "body", "shape": [1], "datatype": "BYTES", "data": ["x"]}]})
     assert r.status_code == 400 and "at most 2000" in r.text, r.text
 
@@ -143,6 +130,6 @@ def test_a_whole_newsletter_is_read_and_an_oversized_body_refused(served):
 def test_bad_requests_get_400_with_a_reason(served, inputs, says):
     server, _ = served
     body = {"inputs": [{"name": k, "shape": [len(v)], "datatype": "BYTES", "data": v} for k, v in inputs.items()]}
-    r = _infer(server, body)
+    r = infer(server, "mdl-007", body)
     assert r.status_code == 400, r.text
     assert says in r.text

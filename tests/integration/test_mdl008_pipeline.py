@@ -7,11 +7,15 @@ exactly as the registered pyfunc does offline; bad requests get 400 with a reaso
 
 from __future__ import annotations
 
-import mlflow.pyfunc
 import numpy as np
 import pytest
-import requests
-from first_training import first_challenger, grpc_outputs, serve_challenger
+from first_training import (
+    answers_as_registered,
+    first_challenger,
+    grpc_outputs,
+    infer,
+    serve_challenger,
+)
 from typer.testing import CliRunner
 
 from adaptive_delivery.cli import app
@@ -56,21 +60,10 @@ def served(trained):
     server.stop()
 
 
-def _infer(server, body: dict):
-    return requests.post(f"{server.url}/v2/models/{NAME}/infer", json=body, timeout=60)
-
-
 def test_served_answers_equal_the_registered_pyfunc_offline(served):
     server, folder = served
     frame = example_request()
-    r = _infer(server, frame_request(frame))
-    assert r.status_code == 200, r.text
-    got = {o["name"]: o["data"] for o in r.json()["outputs"]}
-    want = mlflow.pyfunc.load_model(str(folder)).predict(frame)
-    assert list(got) == list(OUTPUTS)
-    for col in OUTPUTS:
-        expected = want[col].tolist()
-        assert got[col] == (expected if want[col].dtype in (object, bool) else pytest.approx(expected, abs=1e-9)), col
+    got = answers_as_registered(server, folder, NAME, frame, frame_request(frame), OUTPUTS)
     # the provider whose mail went to spam moved furthest from its reference
     assert int(np.argmax(got["change_score"])) == 0
 
@@ -78,7 +71,7 @@ def test_served_answers_equal_the_registered_pyfunc_offline(served):
 def test_grpc_answers_as_rest(served, tmp_path):
     server, _ = served
     body = frame_request(example_request())
-    rest = {o["name"]: o["data"] for o in _infer(server, body).json()["outputs"]}
+    rest = {o["name"]: o["data"] for o in infer(server, NAME, body).json()["outputs"]}
     reply = grpc_outputs(server, NAME, body, tmp_path)
     assert reply.keys() == rest.keys()
     for name, values in rest.items():
@@ -94,6 +87,6 @@ def test_grpc_answers_as_rest(served, tmp_path):
 ])
 def test_bad_requests_get_400_with_a_reason(served, change, says):
     server, _ = served
-    r = _infer(server, frame_request(change(example_request())))
+    r = infer(server, NAME, frame_request(change(example_request())))
     assert r.status_code == 400, r.text
     assert says in r.text

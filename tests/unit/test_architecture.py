@@ -104,3 +104,17 @@ def test_the_blocker_itself_blocks():
     code = BLOCKER.format(blocked=BLOCKED, runtimes=("adaptive_delivery.twin.envs.ThrottleEnv",))
     done = subprocess.run([str(SERVING_PYTHON), "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode != 0 and "blocked in this test" in done.stderr
+
+
+def test_a_specs_entry_point_is_imported_only_when_called():
+    import json
+
+    from adaptive_delivery.platform.spec import lazy
+
+    call = lazy("json:dumps")
+    assert call.__name__ == "dumps" and call([1, 2]) == json.dumps([1, 2])
+    never = lazy("adaptive_delivery.no_such_module:run")  # naming it imports nothing
+    with pytest.raises(ModuleNotFoundError):
+        never()
+    with pytest.raises(ValueError, match="not 'module:attribute'"):
+        lazy("json.dumps")

@@ -77,6 +77,23 @@ def profile(name: str) -> TrainingProfile:
         raise KeyError(f"unknown training profile {name!r}; known: {sorted(PROFILES)}") from exc
 
 
+def lazy(target: str) -> Callable[..., Any]:
+    """A callable that imports `module:attribute` only when first called: a spec names its
+    training, evaluation and serving entry points without importing them (a DAG parses every spec)."""
+    module, _, attribute = target.partition(":")
+    if not module or not attribute:
+        raise ValueError(f"{target!r} is not 'module:attribute'")
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(module), attribute)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = attribute
+    call.__doc__ = f"{target}, imported when called."
+    return call
+
+
 @dataclass(frozen=True)
 class PolicyTrainer:
     """How a model trained outside the feature table (in the simulator, or on a labelled corpus)

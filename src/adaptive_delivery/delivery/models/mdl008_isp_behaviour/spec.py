@@ -3,9 +3,7 @@ training, evaluation and serving are imported only when called."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from adaptive_delivery.platform.spec import Gate, ModelSpec, PolicyTrainer, Schedule
+from adaptive_delivery.platform.spec import Gate, ModelSpec, PolicyTrainer, Schedule, lazy
 
 PROFILE_SOURCES = {
     "block_share": "mta", "content_block_share": "mta", "deferral_share": "mta", "refusal_5xx_share": "mta",
@@ -13,34 +11,7 @@ PROFILE_SOURCES = {
 }
 
 
-def _train(budget: int, seed: int, out: Path) -> Path:
-    from adaptive_delivery.delivery.models.mdl008_isp_behaviour.training import train_and_save
-
-    return train_and_save(budget, seed, out)
-
-
-def _evaluate(trained: Path, out: Path, profile: str) -> dict[str, float]:
-    from adaptive_delivery.delivery.models.mdl008_isp_behaviour.training import evaluate_into
-
-    return evaluate_into(trained, out, profile)
-
-
-def _export(trained: Path, folder: Path) -> Path:
-    from adaptive_delivery.delivery.models.mdl008_isp_behaviour.training import export_model
-
-    return export_model(trained, folder)
-
-
-def _example():
-    from adaptive_delivery.delivery.models.mdl008_isp_behaviour.service import example_request
-
-    return example_request()
-
-
-def _pyfunc():
-    from adaptive_delivery.delivery.models.mdl008_isp_behaviour.pyfunc import BehaviourPyfunc
-
-    return BehaviourPyfunc()
+HERE = "adaptive_delivery.delivery.models.mdl008_isp_behaviour"
 
 
 SPEC = ModelSpec(
@@ -75,8 +46,11 @@ SPEC = ModelSpec(
     runtime="adaptive_delivery.delivery.models.mdl008_isp_behaviour.runtime.BehaviourRuntime",
     served_inputs={"unit": "request", "messages": "mta", **PROFILE_SOURCES,
                    **{f"reference_{k}": v for k, v in PROFILE_SOURCES.items()}},
-    policy_trainer=PolicyTrainer(train=_train, evaluate=_evaluate, example=_example, pyfunc=_pyfunc,
-                                 export=_export, artifact="clusters",
+    policy_trainer=PolicyTrainer(train=lazy(f"{HERE}.training:train_and_save"),
+                                 evaluate=lazy(f"{HERE}.training:evaluate_into"),
+                                 example=lazy(f"{HERE}.service:example_request"),
+                                 pyfunc=lazy(f"{HERE}.pyfunc:BehaviourPyfunc"),
+                                 export=lazy(f"{HERE}.training:export_model"), artifact="clusters",
                                  # days of each training world's delivery log
                                  timesteps={"smoke": 10, "quick": 21, "full": 28}),
 )

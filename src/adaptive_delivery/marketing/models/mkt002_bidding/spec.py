@@ -3,39 +3,9 @@ evaluation and serving are imported only when called."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from adaptive_delivery.platform.spec import Gate, ModelSpec, PolicyTrainer, Schedule, lazy
 
-from adaptive_delivery.platform.spec import Gate, ModelSpec, PolicyTrainer, Schedule
-
-
-def _train(budget: int, seed: int, out: Path) -> Path:
-    from adaptive_delivery.marketing.models.mkt002_bidding.training import train_and_save
-
-    return train_and_save(budget, seed, out)
-
-
-def _evaluate(trained: Path, out: Path, profile: str) -> dict[str, float]:
-    from adaptive_delivery.marketing.models.mkt002_bidding.training import evaluate_into
-
-    return evaluate_into(trained, out, profile)
-
-
-def _export(trained: Path, folder: Path) -> Path:
-    from adaptive_delivery.marketing.models.mkt002_bidding.training import export_model
-
-    return export_model(trained, folder)
-
-
-def _example():
-    from adaptive_delivery.marketing.models.mkt002_bidding.service import example_request
-
-    return example_request()
-
-
-def _pyfunc():
-    from adaptive_delivery.marketing.models.mkt002_bidding.pyfunc import BidPyfunc
-
-    return BidPyfunc()
+HERE = "adaptive_delivery.marketing.models.mkt002_bidding"
 
 
 SPEC = ModelSpec(
@@ -67,8 +37,11 @@ SPEC = ModelSpec(
                    "historical_cvr": "ad_platform", "campaign_age": "plan", "hour_cpc": "ad_platform",
                    "value_per_conversion": "plan", "budget": "plan", "budget_left": "ad_platform",
                    "pacing_multiplier": "plan"},
-    policy_trainer=PolicyTrainer(train=_train, evaluate=_evaluate, example=_example, pyfunc=_pyfunc,
-                                 export=_export, artifact="value_model",
+    policy_trainer=PolicyTrainer(train=lazy(f"{HERE}.training:train_and_save"),
+                                 evaluate=lazy(f"{HERE}.training:evaluate_into"),
+                                 example=lazy(f"{HERE}.service:example_request"),
+                                 pyfunc=lazy(f"{HERE}.pyfunc:BidPyfunc"),
+                                 export=lazy(f"{HERE}.training:export_model"), artifact="value_model",
                                  # days of the training campaigns' clicks
                                  timesteps={"smoke": 7, "quick": 14, "full": 28}),
 )
