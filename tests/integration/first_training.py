@@ -107,3 +107,15 @@ def answers_as_registered(server, folder, name: str, frame, body: dict, outputs)
         expected = want[col].tolist()
         assert got[col] == (expected if want[col].dtype in (object, bool) else pytest.approx(expected, abs=1e-9)), col
     return got
+
+
+def train_smoke(root, spec: ModelSpec):
+    """`adaptive-delivery model train MODEL --profile smoke --runner in-process` into `root` (its
+    world and MLflow there): the `(root, CliRunner result)` a pipeline test's fixture returns."""
+    from typer.testing import CliRunner
+
+    from adaptive_delivery.cli import app
+
+    result = CliRunner().invoke(app, ["model", "train", spec.model_id, "--profile", "smoke", "--runner", "in-process",
+                                      "--world", str(root / "world"), "--mlflow-home", str(root / "mlflow")])
+    return root, result

@@ -15,10 +15,9 @@ from first_training import (
     grpc_outputs,
     infer,
     serve_challenger,
+    train_smoke,
 )
-from typer.testing import CliRunner
 
-from adaptive_delivery.cli import app
 from adaptive_delivery.marketing.models.mkt002_bidding.service import OUTPUTS, example_request
 from adaptive_delivery.platform.spec import get
 from adaptive_delivery.platform.training.registry import evaluate_gates
@@ -31,10 +30,7 @@ NAME = "mkt-002"
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mkt002")
-    result = CliRunner().invoke(app, ["model", "train", "MKT-002", "--profile", "smoke", "--runner", "in-process", "--world",
-                                      str(root / "world"), "--mlflow-home", str(root / "mlflow")])
-    return root, result
+    return train_smoke(tmp_path_factory.mktemp("mkt002"), SPEC)
 
 
 def test_train_registers_a_gated_challenger_judged_beside_the_rules_and_the_oracle(trained):
