@@ -1258,7 +1258,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "mdl002_in_loop.json": mdl002_in_loop, "mdl002_sealed.json": mdl002_sealed,
     "mdl006_suppression.json": mdl006_suppression, "mdl006_in_loop.json": mdl006_in_loop,
     "mdl006_in_loop_sealed.json": mdl006_in_loop,
-    "mdl010_in_loop.json": mdl010_in_loop,
+    "mdl010_in_loop.json": mdl010_in_loop, "mdl010_in_loop_sealed.json": mdl010_in_loop,
     "mdl008_validation.json": mdl008_validation, "mdl008_sealed.json": mdl008_sealed,
     "knowledge_rates_validation.json": knowledge_rates, "knowledge_rates_sealed.json": knowledge_rates,
     "serving_latency.json": serving_latency, "serving_load.json": serving_load, "decision_path.json": decision_path,
@@ -1487,7 +1487,7 @@ PLOTS: dict[str, Callable[[dict], bytes]] = {
     "mdl005_sealed.json": plot_mdl005_sealed,
     "mdl002_in_loop.json": plot_mdl002_in_loop,
     "mdl006_in_loop.json": plot_mdl006_in_loop, "mdl006_in_loop_sealed.json": plot_mdl006_in_loop,
-    "mdl010_in_loop.json": plot_mdl010_in_loop,
+    "mdl010_in_loop.json": plot_mdl010_in_loop, "mdl010_in_loop_sealed.json": plot_mdl010_in_loop,
     "mdl008_validation.json": plot_mdl008_validation,
     "ingest_scaling.json": plot_ingest_scaling,
     "mdl009_sealed.json": plot_mdl009_sealed,
@@ -1521,6 +1521,7 @@ def headlines() -> str:
     st = load("mdl002_sealed.json")["intervals"]
     ch = load("mdl006_in_loop_sealed.json")
     isp = load("mdl008_sealed.json")
+    hy, hyl = load("mdl010_sealed.json")["intervals"], load("mdl010_in_loop_sealed.json")
     kr = load("knowledge_rates_sealed.json")
     t = load("mdl003_sealed.json")
     w = load("mdl009_sealed.json")
@@ -1562,6 +1563,13 @@ def headlines() -> str:
          f"messages vs the sunset rule at equal opens lost; the oracle, knowing who complains by habit, "
          f"{pct(ch['expected_complaint_rate']['oracle_q5']['mean'], 3)} (target < 0.02%; sealed worlds)",
          "[MDL-006](docs/models/mdl-006.md) · `mdl006_in_loop_sealed.json`"],
+        ["MDL-010 list hygiene", f"hard-bounce ROC-AUC {ci(hy['hard_bounce_roc_auc']['model'], f3)} vs the rule's order "
+         f"{hy['hard_bounce_roc_auc']['baseline']['mean']:.3f} and the oracle {hy['hard_bounce_roc_auc']['oracle']['mean']:.3f}; "
+         f"in the sending loop its policy {ci(hyl['bounce_rate']['mdl010_policy'], lambda x: pct(x, 2))} bounces "
+         f"(target < 1%) withholding {hyl['good_withheld']['mdl010_policy']['mean']:.0f} good addresses, "
+         f"{ci(hyl['mdl010_minus_rule_at_equal_bounce_rate']['mdl010_policy']['difference'], lambda x: f'{x:+.1f}')} vs "
+         "the best rule at the same bounce rate (sealed worlds)",
+         "[MDL-010](docs/models/mdl-010.md) · `mdl010_in_loop_sealed.json`"],
         ["MDL-008 ISP behaviour", f"groups of recipient domains vs the providers' hidden classes: ARI "
          f"{ci(isp['grouping']['ari'], f3)} vs the MTA's MX groups {isp['grouping']['ari_rule_mx']['mean']:.3f}; "
          f"a tightened filter flagged in {ci(isp['change']['all']['days_to_flag'], '{:.1f}'.format)} days in "
