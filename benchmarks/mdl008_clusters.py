@@ -72,7 +72,7 @@ def change_scores(model: mm.ClusterModel, change_logs: dict[tuple[int, str], obj
     and the share of the other providers flagged."""
     rows = []
     for (seed, provider), log in change_logs.items():
-        flags = tr.change_flags(model, log, tr.REFERENCE_DAYS).set_index("unit")["days_after"]
+        flags = mm.change_flags(model, log, tr.REFERENCE_DAYS).set_index("unit")["days_after"]
         days = float(flags.get(provider, np.nan))
         rows.append({"seed": seed, "provider": provider, "flagged": float(np.isfinite(days)), "days_to_flag": days,
                      "false_flag_share": float(flags.drop(provider, errors="ignore").notna().mean())})

@@ -1,6 +1,7 @@
 """The knowledge base's DAG (spec §9.2): every day, what each mailbox provider answered in the
 week to the data interval's end is learned from the delivery lake and recorded as a new version
-of the knowledge base (SQLite beside the deployment, PostgreSQL in a cluster: AD_KNOWLEDGE_URL)."""
+of the knowledge base (SQLite beside the deployment, PostgreSQL in a cluster: AD_KNOWLEDGE_URL);
+with MDL-008's champion, each provider's behaviour group and whether its answers moved this week."""
 
 from __future__ import annotations
 
@@ -16,11 +17,15 @@ WINDOW = timedelta(days=7)
 @task
 def learn() -> dict:
     from adaptive_delivery.delivery import jobs
+    from adaptive_delivery.delivery.knowledge.behaviour import champion
     from adaptive_delivery.delivery.knowledge.learn import learn_window
 
     dep = deployment()
     _, end = interval(get_current_context(), WINDOW)
-    run = learn_window(dep.lake, dep.knowledge_url, until=end.date(), days=WINDOW.days)
+    # MDL-008's champion, where there is one: each provider's behaviour group and change test join the facts
+    behaviour = champion(dep.tracking_uri, dep.home / "models")
+    print(f"MDL-008 champion: version {behaviour[1]}" if behaviour else "no MDL-008 champion yet: no behaviour facts")
+    run = learn_window(dep.lake, dep.knowledge_url, until=end.date(), days=WINDOW.days, behaviour=behaviour)
     summary = f"knowledge version {run.version}: {run.providers} providers, {run.facts} facts from {run.events:,} events"
     jobs.record(dep, "knowledge", summary, version=run.version)
     print(summary)

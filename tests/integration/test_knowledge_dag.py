@@ -28,6 +28,7 @@ def test_the_daily_dag_learns_into_postgresql_and_keeps_each_version(tiny_world,
     log = tmp_path / "ad_knowledge.log"
     code = airflow_dags_test("ad_knowledge", date(2026, 3, 9), env, log=log)
     assert code == 0 and "state=success" in log.read_text(), log.read_text()[-3000:]
+    assert "no MDL-008 champion yet" in log.read_text()
     monkeypatch.setenv("AD_HOME", str(home))
     monkeypatch.setenv("AD_KNOWLEDGE_URL", postgres_server)
     runner = CliRunner()

@@ -86,3 +86,16 @@ def test_bad_requests_get_400_with_a_reason(served, change, says):
     r = infer(server, NAME, frame_request(change(example_request())))
     assert r.status_code == 400, r.text
     assert says in r.text
+
+
+def test_the_knowledge_base_reads_the_champion_from_the_registry(trained, tmp_path):
+    from adaptive_delivery.delivery.knowledge.behaviour import champion
+    from adaptive_delivery.platform.training.registry import CHAMPION, alias_metrics
+    from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
+
+    root, _ = trained
+    uri = default_tracking_uri(root / "mlflow")
+    version, _ = alias_metrics(Tracking(uri).client(), SPEC, CHAMPION)
+    assert version == "1", "the smoke run's first version passes its gates and is crowned"
+    model, got = champion(uri, tmp_path)
+    assert got == version and model.names and np.isfinite(model.change_threshold)

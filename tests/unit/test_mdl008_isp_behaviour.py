@@ -113,12 +113,12 @@ def test_the_groups_match_the_hidden_classes_better_than_the_catalogue_does(trai
 
 def test_a_tightened_filter_is_flagged_within_a_week_and_the_others_mostly_are_not(trained):
     logs = tr.world_logs(1002, 21, "provider", SUBSCRIBERS, change_day=14, change_provider="gmail", inbox_shift=-2.5)
-    flags = tr.change_flags(trained, logs["provider"], 14).set_index("unit")["days_after"]
+    flags = mm.change_flags(trained, logs["provider"], 14).set_index("unit")["days_after"]
     assert flags["gmail"] <= 7
     assert flags.drop("gmail").notna().mean() <= 0.5
     # without the change, gmail's same days raise no flag
     same = tr.world_logs(1002, 21, "provider", SUBSCRIBERS)
-    assert np.isnan(tr.change_flags(trained, same["provider"], 14).set_index("unit")["days_after"]["gmail"])
+    assert np.isnan(mm.change_flags(trained, same["provider"], 14).set_index("unit")["days_after"]["gmail"])
 
 
 def test_the_model_file_round_trips_and_refuses_another_version(trained, tmp_path):
@@ -173,3 +173,26 @@ def test_what_moves_every_provider_at_once_is_no_provider_change(trained, delta,
     before = service.answer_rows(trained, _columns(base))["change_score"]
     after = service.answer_rows(trained, _columns(moved))["change_score"]
     assert after == pytest.approx(before, abs=1e-6)
+
+
+def test_the_knowledge_base_records_each_providers_group_and_the_change(trained):
+    """MDL-008's verdict as knowledge: every provider gets its group; of the last week's changes,
+    the tightened filter is the one recorded."""
+    from datetime import UTC, datetime
+
+    from adaptive_delivery.delivery.knowledge.behaviour import (
+        RECENT_DAYS,
+        REFERENCE_DAYS,
+        behaviour_facts,
+    )
+
+    outcomes, opens = tr.world_events(1002, REFERENCE_DAYS + RECENT_DAYS, SUBSCRIBERS, change_day=REFERENCE_DAYS,
+                                      change_provider="gmail", inbox_shift=-2.5)
+    facts = behaviour_facts(trained, outcomes, opens, datetime.now(UTC), "7")
+    assert set(facts) == set(outcomes["provider"].unique())
+    for provider, known in facts.items():
+        assert known["behaviour_group"].value["name"] in trained.names, provider
+        assert known["behaviour_change"].evidence["model_version"] == "7"
+    assert facts["gmail"]["behaviour_change"].value["flagged"]
+    assert facts["gmail"]["behaviour_change"].value["days_after_reference"] <= RECENT_DAYS
+    assert np.mean([k["behaviour_change"].value["flagged"] for p, k in facts.items() if p != "gmail"]) <= 0.5

@@ -246,9 +246,11 @@ class LearningRun:
 
 
 def learn_window(lake_root: str | Path, url: str, until: date | None = None, days: int | None = None,
-                 source: str = "delivery lake") -> LearningRun:
+                 source: str = "delivery lake", behaviour: tuple | None = None) -> LearningRun:
     """Learn from the lake's outcome days in [until - days, until) (all of them without `days`;
-    `until` defaults to after the newest) and record a new version in the store at `url`."""
+    `until` defaults to after the newest) and record a new version in the store at `url`.
+    `behaviour`: MDL-008's (model, version), whose groups and change test join the facts (read
+    over the three weeks to `until`)."""
     from adaptive_delivery.delivery.events.lake import EventsLake
     from adaptive_delivery.delivery.knowledge.store import KnowledgeBase, KnowledgeError
 
@@ -258,7 +260,19 @@ def learn_window(lake_root: str | Path, url: str, until: date | None = None, day
     if not window:
         raise KnowledgeError(f"{lake_root} holds no outcome events before {end} to learn from")
     outcomes, opens = read_lake(lake_root, window)
-    facts = learn(outcomes, opens, datetime.now(UTC))
+    now = datetime.now(UTC)
+    facts = learn(outcomes, opens, now)
+    if behaviour is not None:
+        from adaptive_delivery.delivery.knowledge.behaviour import (
+            RECENT_DAYS,
+            REFERENCE_DAYS,
+            behaviour_facts,
+        )
+
+        span = [d for d in held if d < end and d >= end - timedelta(days=REFERENCE_DAYS + RECENT_DAYS)]
+        span_outcomes, span_opens = read_lake(lake_root, span)
+        for provider, extra in behaviour_facts(behaviour[0], span_outcomes, span_opens, now, behaviour[1]).items():
+            facts.setdefault(provider, {}).update(extra)
     ts = pd.to_datetime(outcomes["event_ts"], utc=True)
     version = KnowledgeBase(url).record(facts, source=f"{source}: {window[0]} to {window[-1]}",
                                         window=(ts.min().to_pydatetime(), ts.max().to_pydatetime()))

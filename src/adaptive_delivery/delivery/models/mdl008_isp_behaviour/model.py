@@ -225,3 +225,15 @@ def calibrate_threshold(scores: pd.DataFrame, false_flag_share: float, persisten
     if not np.isfinite(peaks).any():
         raise ValueError("no unit-week has enough windows to calibrate the change threshold")
     return float(np.quantile(peaks[np.isfinite(peaks)], 1.0 - false_flag_share, method="higher"))
+
+
+def change_flags(model: ClusterModel, log: DailyLog, change_day: int) -> pd.DataFrame:
+    """Per provider: days after `change_day` until the end of the first window that completes a
+    flag (NaN: never flagged), its windows after the change scored against its profile before."""
+    diff = window_differences(model, log, change_day)
+    diff = diff.assign(score=change_scores(model, diff), after=diff["end_day"] - change_day)
+    rows = []
+    for unit, frame in diff.groupby("unit"):
+        hit = flagged(frame["score"], model.change_threshold)
+        rows.append({"unit": unit, "days_after": float(frame.loc[hit, "after"].min()) if hit.any() else np.nan})
+    return pd.DataFrame(rows, columns=["unit", "days_after"])

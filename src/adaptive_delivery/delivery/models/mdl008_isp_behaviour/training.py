@@ -51,24 +51,33 @@ EVALUATION = {"smoke": 1, "quick": 2, "full": 5}  # evaluation worlds per profil
 EVALUATION_SEED = 70_001  # 'other' seeds: neither validation nor sealed
 
 
-def world_logs(seed: int, days: int, unit: str, subscribers: int = WORLD_SUBSCRIBERS,
-               **change: object) -> dict[str, DailyLog]:
-    """A twin world's delivery log (what its senders' MTAs record, and which messages people
-    opened), cut into days per each of `units`, in memory."""
+def world_events(seed: int, days: int, subscribers: int = WORLD_SUBSCRIBERS,
+                 **change: object) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A twin world's delivery log (what its senders' MTAs record) and its human opens
+    (`message_id`, `event_ts`), in memory."""
     import pyarrow as pa
 
     from adaptive_delivery.twin.config import WorldConfig
     from adaptive_delivery.twin.simulator import World
 
     world = World(WorldConfig(subscribers=subscribers, days=days, seed=seed, **change))
-    outcomes, opened = [], []
+    outcomes, opens = [], []
     for _ in range(days):
         events = world.step_day().events
         outcomes.append(events["outcomes"].select(list(OUTCOME_COLUMNS)))
-        opened.append(human_opens(events["engagement"].select(["message_id", "event_type", "machine_open"]).to_pandas()))
-    frame = pa.concat_tables(outcomes).to_pandas()
-    ids = np.unique(np.concatenate(opened)) if opened else np.array([], dtype=object)
-    return {u: daily_log(frame, u, opened=ids) for u in unit.split(",")}
+        engagement = events["engagement"].select(["message_id", "event_ts", "event_type", "machine_open"]).to_pandas()
+        opened = human_opens(engagement)
+        opens.append(engagement[engagement["message_id"].isin(opened)].drop_duplicates("message_id")[["message_id",
+                                                                                                         "event_ts"]])
+    return pa.concat_tables(outcomes).to_pandas(), pd.concat(opens, ignore_index=True)
+
+
+def world_logs(seed: int, days: int, unit: str, subscribers: int = WORLD_SUBSCRIBERS,
+               **change: object) -> dict[str, DailyLog]:
+    """A twin world's delivery log cut into days per each of `unit` (comma-separated units)."""
+    outcomes, opens = world_events(seed, days, subscribers, **change)
+    ids = opens["message_id"].to_numpy()
+    return {u: daily_log(outcomes, u, opened=ids) for u in unit.split(",")}
 
 
 def hidden_classes(units: list[str], unit: str = "domain") -> list[str]:
@@ -193,7 +202,7 @@ def judge_world(model: mm.ClusterModel, seed: int, days_after: int = AFTER_DAYS,
     out = {"ari": adjusted_rand_score(truth, model.assign(domains)["cluster"])}
     for rule in RULES:
         out[f"ari_rule_{rule}"] = adjusted_rand_score(truth, rule_groups(list(domains.index), rule))
-    flags = change_flags(model, logs["provider"], REFERENCE_DAYS)
+    flags = mm.change_flags(model, logs["provider"], REFERENCE_DAYS)
     changed = str(change["change_provider"])
     first = flags.loc[flags["unit"] == changed, "days_after"]
     out["flagged"] = float(first.notna().any())
@@ -201,18 +210,6 @@ def judge_world(model: mm.ClusterModel, seed: int, days_after: int = AFTER_DAYS,
     others = flags[flags["unit"] != changed]
     out["false_flag_share"] = float(others["days_after"].notna().mean()) if len(others) else 0.0
     return out
-
-
-def change_flags(model: mm.ClusterModel, log: DailyLog, change_day: int) -> pd.DataFrame:
-    """Per provider: days after `change_day` until the end of the first window that completes a
-    flag (NaN: never flagged), its windows after the change scored against its profile before."""
-    diff = mm.window_differences(model, log, change_day)
-    diff = diff.assign(score=mm.change_scores(model, diff), after=diff["end_day"] - change_day)
-    rows = []
-    for unit, frame in diff.groupby("unit"):
-        hit = mm.flagged(frame["score"], model.change_threshold)
-        rows.append({"unit": unit, "days_after": float(frame.loc[hit, "after"].min()) if hit.any() else np.nan})
-    return pd.DataFrame(rows, columns=["unit", "days_after"])
 
 
 def evaluate_into(trained: Path, out: Path, profile: str) -> dict[str, float]:
