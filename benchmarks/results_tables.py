@@ -226,7 +226,7 @@ def mdl009(data: dict, _: str) -> str:
 
 def ci(i: dict, fmt: Callable[[float], str]) -> str:
     """Mean [95% interval] of a protocol.Interval record."""
-    if i["low"] is None or i["low"] != i["low"]:  # one world: no interval
+    if i.get("low") is None or i["low"] != i["low"]:  # one world: no interval
         return fmt(i["mean"])
     return f"{fmt(i['mean'])} [{fmt(i['low'])}, {fmt(i['high'])}]"
 
@@ -504,13 +504,9 @@ def mdl010_in_loop(data: dict, _: str) -> str:
 MDL008_GROUPINGS = {"ari": "MDL-008", "ari_rule_mx": "rule: the MTA's MX groups", "ari_rule_category": "rule: the catalogue's category"}
 
 
-def _maybe_ci(i: dict, fmt: Callable[[float], str]) -> str:
-    return ci(i, fmt) if "low" in i else fmt(i["mean"])
-
-
 def _mdl008_change_rows(change: dict) -> list[list[str]]:
-    return [[p, f"{c['flagged_within_week']:.0%} of {c['worlds']}", _maybe_ci(c["days_to_flag"], "{:.1f}".format),
-             _maybe_ci(c["false_flag_share"], pct)] for p, c in change.items()]
+    return [[p, f"{c['flagged_within_week']:.0%} of {c['worlds']}", ci(c["days_to_flag"], "{:.1f}".format),
+             ci(c["false_flag_share"], pct)] for p, c in change.items()]
 
 
 def mdl008_validation(data: dict, _: str) -> str:
@@ -522,7 +518,7 @@ def mdl008_validation(data: dict, _: str) -> str:
     for w, g in data["window_grid"].items():
         a = g["all"]
         w_rows.append([f"{w} days", f"{g['threshold']:.2f}", f"{a['flagged_within_week']:.0%}",
-                       _maybe_ci(a["days_to_flag"], "{:.1f}".format), _maybe_ci(a["false_flag_share"], pct)])
+                       ci(a["days_to_flag"], "{:.1f}".format), ci(a["false_flag_share"], pct)])
     chosen = data["chosen"]
     return (f"Validation worlds {', '.join(map(str, data['seeds']))} ({data['subscribers']:,} subscribers); the model "
             f"trained on {len(data['training_worlds'])} training worlds of {data['training_days']} days. Adjusted Rand "
@@ -580,9 +576,9 @@ def knowledge_rates(data: dict, _: str) -> str:
     §6.2's static defaults."""
     rows = []
     for p, v in data["providers"].items():
-        rows.append([p, f"{v['worlds_with_estimate']} of {len(data['seeds'])}", _maybe_ci(v["hidden_allowance"], "{:,.0f}".format),
-                     _maybe_ci(v["learned"], "{:,.0f}".format), _maybe_ci(v["error"], lambda x: f"{100 * x:+.1f}%"),
-                     _maybe_ci(v["default_error"], lambda x: f"{100 * x:+.0f}%")])
+        rows.append([p, f"{v['worlds_with_estimate']} of {len(data['seeds'])}", ci(v["hidden_allowance"], "{:,.0f}".format),
+                     ci(v["learned"], "{:,.0f}".format), ci(v["error"], lambda x: f"{100 * x:+.1f}%"),
+                     ci(v["default_error"], lambda x: f"{100 * x:+.0f}%")])
     sender = data["sender"]
     which = f"sealed worlds {data['seeds'][0]}–{data['seeds'][-1]}, version `{data['version']}`" if "version" in data \
         else f"validation worlds {', '.join(map(str, data['seeds']))}"

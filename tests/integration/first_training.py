@@ -119,3 +119,16 @@ def train_smoke(root, spec: ModelSpec):
     result = CliRunner().invoke(app, ["model", "train", spec.model_id, "--profile", "smoke", "--runner", "in-process",
                                       "--world", str(root / "world"), "--mlflow-home", str(root / "mlflow")])
     return root, result
+
+
+def grpc_answers_as_rest(server, name: str, body: dict, folder, raw: bool = False) -> None:
+    """The gRPC client's answer to a V2 request body equals the REST answer, output by output
+    (text and flags exactly, numbers approximately)."""
+    import pytest
+
+    rest = {o["name"]: o["data"] for o in infer(server, name, body).json()["outputs"]}
+    reply = grpc_outputs(server, name, body, folder, raw=raw)
+    assert reply.keys() == rest.keys()
+    for output, values in rest.items():
+        got = [v.decode() if isinstance(v, bytes) else v for v in reply[output]]
+        assert got == (values if isinstance(values[0], str | bool) else pytest.approx(values)), output

@@ -21,7 +21,6 @@ from adaptive_delivery.delivery.models.mdl008_isp_behaviour.profile import (
     behaviour_profiles,
     daily_log,
     histogram_quantile,
-    human_opens,
 )
 from adaptive_delivery.platform.requests import RequestError
 from adaptive_delivery.platform.spec import get
@@ -84,9 +83,15 @@ def test_histogram_quantiles_find_the_median_within_a_bin():
 
 
 def test_machine_opens_are_not_people_reading():
+    from adaptive_delivery.delivery.features.definitions import human_opens
+
     engagement = pd.DataFrame({"message_id": ["m1", "m2", "m3", "m3"], "event_type": ["open", "open", "click", "open"],
-                               "machine_open": [False, True, False, False]})
-    assert sorted(human_opens(engagement)) == ["m1", "m3"]
+                               "machine_open": [False, True, False, False],
+                               "event_ts": pd.to_datetime(["2026-03-02 10:00", "2026-03-02 10:01", "2026-03-02 10:02",
+                                                           "2026-03-02 10:03"], utc=True)})
+    opened = human_opens(engagement)
+    assert sorted(opened["message_id"]) == ["m1", "m3"]
+    assert opened.set_index("message_id")["event_ts"]["m3"] == pd.Timestamp("2026-03-02 10:03", tz="UTC")
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +201,19 @@ def test_the_knowledge_base_records_each_providers_group_and_the_change(trained)
     assert facts["gmail"]["behaviour_change"].value["flagged"]
     assert facts["gmail"]["behaviour_change"].value["days_after_reference"] <= RECENT_DAYS
     assert np.mean([k["behaviour_change"].value["flagged"] for p, k in facts.items() if p != "gmail"]) <= 0.5
+
+
+def test_the_knowledge_window_learns_the_same_with_mdl008s_verdict_beside_it(trained, tiny_world, tmp_path):
+    """With MDL-008's champion the lake is read once over three weeks; the window's own facts are
+    what reading the window alone teaches, and each provider gets its group besides."""
+    from adaptive_delivery.delivery.knowledge.learn import learn_window
+    from adaptive_delivery.delivery.knowledge.store import KnowledgeBase
+
+    alone, joined = f"sqlite:///{tmp_path / 'alone.db'}", f"sqlite:///{tmp_path / 'joined.db'}"
+    learn_window(tiny_world / "lake", alone, days=3)
+    learn_window(tiny_world / "lake", joined, days=3, behaviour=(trained, "1"))
+    for provider in KnowledgeBase(alone).providers():
+        a, j = KnowledgeBase(alone).current(provider), KnowledgeBase(joined).current(provider)
+        assert set(j) - set(a) == {"behaviour_group"}, provider
+        for name in ("block_patterns", "safe_max_rate_per_hour", "content_sensitivity"):
+            assert a[name].value == j[name].value and a[name].evidence == j[name].evidence, (provider, name)

@@ -222,3 +222,11 @@ def provider_answer_flags(status: pd.Series, smtp_code: pd.Series, reason: pd.Se
         "replies_4xx": (code >= 400) & (code < 500), "replies_5xx": (code >= 500) & (code < 600),
         "throttle_signals": status.isin(["deferred", "blocked"]) & reason.isin(THROTTLE_REASONS),
     }
+
+
+def human_opens(engagement: pd.DataFrame) -> pd.DataFrame:
+    """The messages a person opened and when first: open events that are not a mail client's
+    prefetch (Apple Mail Privacy Protection and similar), as `message_id`, `event_ts`."""
+    machine = engagement["machine_open"].fillna(False).astype(bool)
+    human = engagement[(engagement["event_type"] == "open") & ~machine]
+    return human.sort_values("event_ts").drop_duplicates("message_id")[["message_id", "event_ts"]].reset_index(drop=True)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from adaptive_delivery.delivery.features.definitions import human_opens
 from adaptive_delivery.delivery.knowledge.store import Fact
 from adaptive_delivery.delivery.providers import is_rate_limit_reply, public_facts
 
@@ -34,8 +35,9 @@ SAFE_SHARE = 0.8  # the optimal rate: this share of the allowance, room for a bu
 MIN_HOUR_DELIVERED = 200  # messages on weekdays and at weekends before the two are compared
 MIN_OPENS = 100  # human opens before the hours people read at say anything
 BURST_FACTOR = 3.0  # an hour blocking this many times the provider's usual share is a block burst
+# what the learners read, and MDL-008's profiles (latency, the recipient's domain) beside them
 OUTCOME_COLUMNS = ["message_id", "attempt", "event_ts", "status", "smtp_code", "enhanced_status", "reply_text",
-                   "reason", "placement", "provider", "sending_ip"]
+                   "reason", "placement", "provider", "sending_ip", "latency_ms", "recipient"]
 
 _VARIABLE = [(re.compile(r"\b\d{1,3}(\.\d{1,3}){3}\b"), "<ip>"), (re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"), "<address>"),
              (re.compile(r"\b[0-9a-f]{8,}\b", re.IGNORECASE), "<id>"), (re.compile(r"\b[A-Z0-9]{10,}\b"), "<id>"),
@@ -233,8 +235,7 @@ def read_lake(lake_root: str | Path, days: list[date] | None = None) -> tuple[pd
     lake = EventsLake(lake_root)
     outcomes = lake.read("outcomes", days, columns=OUTCOME_COLUMNS).to_pandas()
     engagement = lake.read("engagement", days, columns=["message_id", "event_ts", "event_type", "machine_open"]).to_pandas()
-    human = engagement[(engagement["event_type"] == "open") & ~engagement["machine_open"].fillna(False).astype(bool)]
-    return outcomes, human[["message_id", "event_ts"]].drop_duplicates("message_id").reset_index(drop=True)
+    return outcomes, human_opens(engagement)
 
 
 @dataclass(frozen=True)
@@ -259,18 +260,25 @@ def learn_window(lake_root: str | Path, url: str, until: date | None = None, day
     window = [d for d in held if end is not None and d < end and (days is None or d >= end - timedelta(days=days))]
     if not window:
         raise KnowledgeError(f"{lake_root} holds no outcome events before {end} to learn from")
-    outcomes, opens = read_lake(lake_root, window)
     now = datetime.now(UTC)
-    facts = learn(outcomes, opens, now)
-    if behaviour is not None:
+    if behaviour is None:
+        outcomes, opens = read_lake(lake_root, window)
+        facts = learn(outcomes, opens, now)
+    else:
+        # MDL-008's change test reads three weeks; the window's facts come from its last days (the
+        # lake is partitioned by event day: the window's outcome rows, read once)
         from adaptive_delivery.delivery.knowledge.behaviour import (
             RECENT_DAYS,
             REFERENCE_DAYS,
             behaviour_facts,
         )
 
-        span = [d for d in held if d < end and d >= end - timedelta(days=REFERENCE_DAYS + RECENT_DAYS)]
+        span = [d for d in held if window[-1] >= d >= min(window[0], end - timedelta(days=REFERENCE_DAYS + RECENT_DAYS))]
         span_outcomes, span_opens = read_lake(lake_root, span)
+        first = pd.Timestamp(window[0], tz="UTC")
+        outcomes = span_outcomes[pd.to_datetime(span_outcomes["event_ts"], utc=True) >= first]
+        opens = span_opens[pd.to_datetime(span_opens["event_ts"], utc=True) >= first]
+        facts = learn(outcomes, opens, now)
         for provider, extra in behaviour_facts(behaviour[0], span_outcomes, span_opens, now, behaviour[1]).items():
             facts.setdefault(provider, {}).update(extra)
     ts = pd.to_datetime(outcomes["event_ts"], utc=True)

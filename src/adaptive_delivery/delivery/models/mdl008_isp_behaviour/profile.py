@@ -172,11 +172,6 @@ def behaviour_profiles(outcomes: pd.DataFrame, unit: str = "domain", min_message
     return daily_log(outcomes, unit, opened=opened).profiles(min_messages=min_messages)
 
 
-def human_opens(engagement: pd.DataFrame) -> np.ndarray:
-    """The message ids a person opened: open events that are not a mail client's prefetch."""
-    opens = engagement[(engagement["event_type"] == "open") & ~engagement["machine_open"].fillna(False).astype(bool)]
-    return opens["message_id"].unique()
-
 
 def profile_from_counts(c: Counts) -> dict[str, np.ndarray]:
     """The share features from their counts (latency comes from the rows themselves)."""

@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from adaptive_delivery.delivery.features.definitions import human_opens
 from adaptive_delivery.delivery.models.mdl008_isp_behaviour import model as mm
 from adaptive_delivery.delivery.models.mdl008_isp_behaviour.profile import (
     OUTCOME_COLUMNS,
     DailyLog,
     daily_log,
-    human_opens,
     provider_of_units,
     windowed_profiles,
 )
@@ -61,15 +61,12 @@ def world_events(seed: int, days: int, subscribers: int = WORLD_SUBSCRIBERS,
     from adaptive_delivery.twin.simulator import World
 
     world = World(WorldConfig(subscribers=subscribers, days=days, seed=seed, **change))
-    outcomes, opens = [], []
+    outcomes, engagement = [], []
     for _ in range(days):
         events = world.step_day().events
         outcomes.append(events["outcomes"].select(list(OUTCOME_COLUMNS)))
-        engagement = events["engagement"].select(["message_id", "event_ts", "event_type", "machine_open"]).to_pandas()
-        opened = human_opens(engagement)
-        opens.append(engagement[engagement["message_id"].isin(opened)].drop_duplicates("message_id")[["message_id",
-                                                                                                         "event_ts"]])
-    return pa.concat_tables(outcomes).to_pandas(), pd.concat(opens, ignore_index=True)
+        engagement.append(events["engagement"].select(["message_id", "event_ts", "event_type", "machine_open"]))
+    return pa.concat_tables(outcomes).to_pandas(), human_opens(pa.concat_tables(engagement).to_pandas())
 
 
 def world_logs(seed: int, days: int, unit: str, subscribers: int = WORLD_SUBSCRIBERS,
