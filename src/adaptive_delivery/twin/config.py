@@ -41,6 +41,12 @@ class SenderConfig:
     warmup_start_volume: int | None = None
     warmup_daily_growth: float = 1.5
     transactional_share: float = 0.1
+    # a bought or rented list imported on `import_day` (None: never): `import_size` times the list
+    # the sender started with, with its own dead and spam-trap shares (MDL-004's scenario)
+    import_day: int | None = None
+    import_size: float = 0.0
+    import_invalid_share: float = 0.15
+    import_trap_share: float = 0.002
 
 
 def default_senders() -> tuple[SenderConfig, ...]:

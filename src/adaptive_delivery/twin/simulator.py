@@ -99,9 +99,10 @@ class World:
         self.config = config
         self.senders: tuple[SenderConfig, ...] = config.senders
         rng = self._rng("init")
-        total_share = sum(s.list_share for s in self.senders)
+        self.total_share = total_share = sum(s.list_share for s in self.senders)
         growth = 1.0 + sum(s.signup_rate_per_day for s in self.senders) * config.days * 1.5
-        self.pop = Population(capacity=int(config.subscribers * growth) + 1000)
+        imported = sum(s.import_size * s.list_share / total_share for s in self.senders if s.import_day is not None)
+        self.pop = Population(capacity=int(config.subscribers * (growth + imported)) + 1000)
         self.records = AddressRecords(self.pop.capacity)
         for k, s in enumerate(self.senders):
             n = int(round(config.subscribers * s.list_share / total_share))
@@ -166,6 +167,10 @@ class World:
                 n_new = rng.poisson(s.signup_rate_per_day * max(np.sum(pop.sender[: pop.size] == k), 1))
                 if n_new:
                     pop.add(rng, int(n_new), k, d, s.signup_invalid_share, s.trap_share * 0.3, tenure_days=None)
+                if s.import_day == d and s.import_size > 0:
+                    n_bought = int(round(self.config.subscribers * s.list_share / self.total_share * s.import_size))
+                    pop.add(self._rng("import", d, k), n_bought, k, d, s.import_invalid_share, s.import_trap_share,
+                            tenure_days=None)
 
         msgs = self._plan_sends(rng, d, day0_us, content_gate)
         if send_filter is not None and msgs["sub"].size:
