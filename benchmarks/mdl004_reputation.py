@@ -54,6 +54,8 @@ def summary(cells: list[dict[str, float]]) -> dict:
         out[f"{event}_gain_over_heuristic"] = interval(
             [c[f"{event}_auc_model"] - c[f"{event}_auc_heuristic"] for c in cells])
     out["warning_gain_hours"] = interval([c["warning_hours_model"] - c["warning_hours_heuristic"] for c in cells])
+    out["warning_gain_hours_equal_alerts"] = interval(
+        [c["warning_hours_model_equal_alerts"] - c["warning_hours_heuristic_equal_alerts"] for c in cells])
     return out
 
 

@@ -571,6 +571,78 @@ def plot_mdl008_validation(data: dict) -> bytes:
     return _png(plt, fig)
 
 
+MDL004_SCORERS = {"model": "MDL-004", "heuristic": "heuristic (bounce, complaint, engagement, blocks)",
+                  "oracle": "oracle: the hidden reputation"}
+
+
+def within(i: dict, low: float = 0.0, high: float = 1.0) -> dict:
+    """An interval of a bounded quantity (an AUC, a share) kept inside its bounds (a t-interval over
+    five worlds can cross them)."""
+    if i.get("low") is None or i["low"] != i["low"]:
+        return i
+    return {**i, "low": max(i["low"], low), "high": min(i["high"], high)}
+
+
+def mdl004(data: dict, _: str) -> str:
+    """MDL-004 beside the tuned heuristic and the hidden-reputation oracle (validation or sealed)."""
+    s = {k: within(v, -1.0 if k.startswith("spearman") else 0.0, 1.0)
+         if k.startswith(("block_event_auc", "listing_auc", "spearman", "false_alert")) else v
+         for k, v in data["summary"].items()}
+    f3 = "{:.3f}".format
+    rows = []
+    for key, label in MDL004_SCORERS.items():
+        spearman = ci(s[f"spearman_{key}"], f3) if f"spearman_{key}" in s else "1 (itself)"
+        warning = ci(s[f"warning_hours_{key}"], "{:.1f}".format) if f"warning_hours_{key}" in s else "—"
+        alerts = ci(s[f"false_alert_share_{key}"], pct) if f"false_alert_share_{key}" in s else "—"
+        rows.append([label, ci(s[f"block_event_auc_{key}"], f3), ci(s[f"listing_auc_{key}"], f3), spearman,
+                     warning, alerts])
+    if "sealed_use" in data:
+        head = (f"Sealed worlds {data['seeds'][0]}–{data['seeds'][-1]} ({len(data['seeds'])} worlds of 28 days), used "
+                f"once by version `{data['version']}` ({data['sealed_use']['date'][:10]})")
+        weights = data["heuristic"]["weights"]
+    else:
+        head = f"Validation worlds {', '.join(map(str, data['seeds']))} (28 days each)"
+        weights = data["chosen"]["heuristic_weights"]
+    terms = ", ".join(f"{k} × {v:g}" for k, v in weights.items())
+    return (f"{head}; mean [95% interval] over worlds, {s['listings']['mean']:.0f} listings a world on average. "
+            "ROC-AUC for a new block event in the next 24 hours (over unit-hours with none in the past 24) and for a "
+            "new listing (over unit-hours not listed); Spearman's correlation of the health score with the hidden "
+            "reputation at each day's end; the median hours of unbroken alert before a listing, and the share of "
+            "quiet unit-hours that alert.\n\n"
+            + table(["scorer", "block event ROC-AUC", "listing ROC-AUC", "Spearman vs hidden reputation",
+                     "hours of warning", "quiet hours alerting"], rows)
+            + f"\n\nMDL-004 minus the heuristic, world by world: block events "
+            f"{ci(s['block_event_gain_over_heuristic'], '{:+.3f}'.format)}, listings "
+            f"{ci(s['listing_gain_over_heuristic'], '{:+.3f}'.format)}, warning "
+            f"{ci(s['warning_gain_hours'], '{:+.1f}'.format)} hours{_equal_alerts(s)}. The heuristic's weights "
+            f"(chosen on validation worlds): {terms}.")
+
+
+def _equal_alerts(s: dict) -> str:
+    if "warning_gain_hours_equal_alerts" not in s:
+        return ""
+    return (f" (at an equal false-alert rate, each alerting on 10% of the world's quiet unit-hours: MDL-004 "
+            f"{ci(s['warning_hours_model_equal_alerts'], '{:.1f}'.format)}, the heuristic "
+            f"{ci(s['warning_hours_heuristic_equal_alerts'], '{:.1f}'.format)}, a difference of "
+            f"{ci(s['warning_gain_hours_equal_alerts'], '{:+.1f}'.format)})")
+
+
+def plot_mdl004(data: dict) -> bytes:
+    """Each scorer's ROC-AUC for both events with its interval."""
+    plt, fig, ax = _figure()
+    s = data["summary"]
+    for k, (key, label) in enumerate(MDL004_SCORERS.items()):
+        means = [s[f"{e}_auc_{key}"]["mean"] for e in ("block_event", "listing")]
+        err = [[m - s[f"{e}_auc_{key}"].get("low", m) for m, e in zip(means, ("block_event", "listing"), strict=True)],
+               [s[f"{e}_auc_{key}"].get("high", m) - m for m, e in zip(means, ("block_event", "listing"), strict=True)]]
+        ax.errorbar([x + 0.12 * (k - 1) for x in (0, 1)], means, yerr=err, fmt="o", capsize=3, label=label)
+    ax.set_xticks([0, 1], ["new block event in 24 h", "new listing in 24 h"])
+    ax.set_ylabel("ROC-AUC")
+    ax.axhline(0.5, color="grey", linestyle=":")
+    ax.legend(fontsize=7)
+    return _png(plt, fig)
+
+
 def knowledge_rates(data: dict, _: str) -> str:
     """The knowledge base's learned hourly allowance per provider against the twin's, beside spec
     §6.2's static defaults."""
@@ -1256,6 +1328,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "mdl006_in_loop_sealed.json": mdl006_in_loop,
     "mdl010_in_loop.json": mdl010_in_loop, "mdl010_in_loop_sealed.json": mdl010_in_loop,
     "mdl008_validation.json": mdl008_validation, "mdl008_sealed.json": mdl008_sealed,
+    "mdl004_validation.json": mdl004, "mdl004_sealed.json": mdl004,
     "knowledge_rates_validation.json": knowledge_rates, "knowledge_rates_sealed.json": knowledge_rates,
     "serving_latency.json": serving_latency, "serving_load.json": serving_load, "decision_path.json": decision_path,
     "content_spam.json": content_spam, "content_spam_base.json": content_spam, "content_latency.json": content_latency,
@@ -1485,6 +1558,7 @@ PLOTS: dict[str, Callable[[dict], bytes]] = {
     "mdl006_in_loop.json": plot_mdl006_in_loop, "mdl006_in_loop_sealed.json": plot_mdl006_in_loop,
     "mdl010_in_loop.json": plot_mdl010_in_loop, "mdl010_in_loop_sealed.json": plot_mdl010_in_loop,
     "mdl008_validation.json": plot_mdl008_validation,
+    "mdl004_validation.json": plot_mdl004, "mdl004_sealed.json": plot_mdl004,
     "ingest_scaling.json": plot_ingest_scaling,
     "mdl009_sealed.json": plot_mdl009_sealed,
     "mdl001_quality.json": plot_mdl001,

@@ -165,8 +165,12 @@ def snapshot_frame(c: HourlyCounts, t: np.ndarray | None = None) -> pd.DataFrame
     last_sent = np.full((n_units, len(t)), np.nan)
     for i in range(n_units):
         hours_sent = np.flatnonzero(c.counts[i, :, 0] > 0)
+        if hours_sent.size == 0:
+            last_sent[i] = MAX_HOURS_SINCE
+            continue
         pos = np.searchsorted(hours_sent, t, side="left") - 1
-        last_sent[i] = np.where(pos >= 0, t - 1 - hours_sent[np.maximum(pos, 0)], MAX_HOURS_SINCE)
+        last_sent[i] = np.where(pos >= 0, np.minimum(t - 1 - hours_sent[np.maximum(pos, 0)], MAX_HOURS_SINCE),
+                                MAX_HOURS_SINCE)
     block24 = _rate(w("block", 24), final24, TYPICAL["block"])
     block7 = _rate(w("block", WEEK_H), final7, TYPICAL["block"])
     open7 = _rate(w("opens", WEEK_H), acc7, TYPICAL["open"])

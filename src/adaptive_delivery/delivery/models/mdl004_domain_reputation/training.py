@@ -37,15 +37,21 @@ EVALUATION_TABLE = "reputation_eval.md"
 TRAINING_WORLDS = 6
 EVALUATION_DAYS = 28
 EVALUATION = {"smoke": 1, "quick": 2, "full": 5}  # evaluation worlds per profile
+# the smoke profile (a budget under two weeks: tests, notebooks) trains and judges on two and one
+# small worlds: every step runs, at a fraction of the cost
+SMALL_BUDGET_DAYS = 14
+SMALL_WORLDS = 2
+SMALL_SUBSCRIBERS = 16_000
+SMALL_EVALUATION_DAYS = 16
 EVALUATION_SEED = 40_001  # 'other' seeds: neither validation nor sealed
 WARNING_LOOKBACK_H = 72
 # The heuristic's terms: a signal and the level an operator calls "too much" (engagement: the open
 # rate it falls short of). Its weights: chosen on validation worlds (benchmarks/mdl004_reputation.py
 # --validation, mdl004_validation.json); an IP on a public blocklist is always the worst.
 HEURISTIC_TERMS = {"hard_rate_24h": 0.02, "complaint_rate_7d": 0.001, "open_rate_7d": -0.15, "block_rate_24h": 0.02}
-HEURISTIC_WEIGHTS = {"hard_rate_24h": 1.0, "complaint_rate_7d": 1.0, "open_rate_7d": 1.0, "block_rate_24h": 1.0}
+HEURISTIC_WEIGHTS = {"hard_rate_24h": 1.0, "complaint_rate_7d": 0.0, "open_rate_7d": 0.5, "block_rate_24h": 4.0}
 HEURISTIC_GRID = (0.0, 0.5, 1.0, 2.0, 4.0)
-HEURISTIC_ALERT = 3.0  # its alert threshold: FALSE_ALERT_SHARE of quiet validation unit-hours reach it
+HEURISTIC_ALERT = 29.8  # its alert threshold: FALSE_ALERT_SHARE of quiet validation unit-hours reach it
 
 
 # ---- rows --------------------------------------------------------------------------------------
@@ -78,9 +84,12 @@ def training_seeds(seed: int, worlds: int = TRAINING_WORLDS) -> list[int]:
     return [protocol.TRAINING_SEED_FLOOR + 4_000 * seed + 400 + k for k in range(worlds)]
 
 
-def train_and_save(budget: int, seed: int, out: Path, subscribers: int = WORLD_SUBSCRIBERS,
-                   worlds: int = TRAINING_WORLDS) -> Path:
+def train_and_save(budget: int, seed: int, out: Path, subscribers: int | None = None,
+                   worlds: int | None = None) -> Path:
     """`budget` days of every training world's log -> both heads, saved."""
+    small = budget < SMALL_BUDGET_DAYS
+    worlds = worlds or (SMALL_WORLDS if small else TRAINING_WORLDS)
+    subscribers = subscribers or (SMALL_SUBSCRIBERS if small else WORLD_SUBSCRIBERS)
     seeds = training_seeds(seed, worlds)
     rows = []
     for k, s in enumerate(seeds):
@@ -211,7 +220,13 @@ def judge(model: rm.ReputationModel, rows: pd.DataFrame, hidden: pd.DataFrame,
     out["listings"] = float(len(warn_model))
     out["warning_hours_model"] = float(np.median(warn_model)) if warn_model else float("nan")
     out["warning_hours_heuristic"] = float(np.median(warn_rule)) if warn_rule else float("nan")
-    quiet = rows["listing"].to_numpy() == 0
+    # the same, each at the threshold that alerts on exactly FALSE_ALERT_SHARE of this world's quiet
+    # unit-hours: warnings at an equal false-alert rate
+    listing = rows["listing"].to_numpy()
+    for name, score in (("model", scored["p_listing"].to_numpy()), ("heuristic", heuristic)):
+        warned = warning_hours(rows, score, alert_threshold(score, listing))
+        out[f"warning_hours_{name}_equal_alerts"] = float(np.median(warned)) if warned else float("nan")
+    quiet = listing == 0
     out["false_alert_share_model"] = float(np.mean(scored["p_listing"].to_numpy()[quiet] >= model.alert["listing"]))
     out["false_alert_share_heuristic"] = float(np.mean(heuristic[quiet] >= heuristic_alert))
     out["block_event_share"] = float(np.nanmean(rows["block_event"]))
@@ -229,19 +244,20 @@ def evaluate_into(trained: Path, out: Path, profile: str) -> dict[str, float]:
     oracle's beside ours."""
     model = rm.ReputationModel.load(trained)
     worlds = EVALUATION.get(profile, EVALUATION["quick"])
-    cells = [judge_world(model, EVALUATION_SEED + w) for w in range(worlds)]
+    size = (SMALL_EVALUATION_DAYS, SMALL_SUBSCRIBERS) if profile == "smoke" else (EVALUATION_DAYS, WORLD_SUBSCRIBERS)
+    cells = [judge_world(model, EVALUATION_SEED + w, *size) for w in range(worlds)]
     metrics = {name: float(np.nanmean([c[name] for c in cells])) if any(np.isfinite(c[name]) for c in cells)
                else float("nan") for name in cells[0]}
     metrics["gain_over_heuristic"] = metrics["block_event_auc_model"] - metrics["block_event_auc_heuristic"]
     metrics.update(evaluation_worlds=float(worlds))
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-    (out / EVALUATION_TABLE).write_text(evaluation_table(metrics, worlds))
+    (out / EVALUATION_TABLE).write_text(evaluation_table(metrics, worlds, size[0]))
     return metrics
 
 
-def evaluation_table(m: dict[str, float], worlds: int) -> str:
-    lines = [f"# MDL-004 in {worlds} evaluation world(s) of {EVALUATION_DAYS} days", "",
+def evaluation_table(m: dict[str, float], worlds: int, days: int) -> str:
+    lines = [f"# MDL-004 in {worlds} evaluation world(s) of {days} days", "",
              "| scorer | block event in 24 h: ROC-AUC | listing in 24 h: ROC-AUC | Spearman with hidden reputation |",
              "|---|---|---|---|",
              f"| MDL-004 | {m['block_event_auc_model']:.3f} | {m['listing_auc_model']:.3f} | {m['spearman_model']:.3f} |",
