@@ -592,7 +592,7 @@ def mdl004(data: dict, _: str) -> str:
     rows = []
     for key, label in MDL004_SCORERS.items():
         spearman = ci(s[f"spearman_{key}"], f3) if f"spearman_{key}" in s else "1 (itself)"
-        warning = ci(s[f"warning_hours_{key}"], "{:.1f}".format) if f"warning_hours_{key}" in s else "—"
+        warning = ci(at_least_zero(s[f"warning_hours_{key}"]), "{:.1f}".format) if f"warning_hours_{key}" in s else "—"
         alerts = ci(s[f"false_alert_share_{key}"], pct) if f"false_alert_share_{key}" in s else "—"
         rows.append([label, ci(s[f"block_event_auc_{key}"], f3), ci(s[f"listing_auc_{key}"], f3), spearman,
                      warning, alerts])
@@ -615,15 +615,31 @@ def mdl004(data: dict, _: str) -> str:
             f"{ci(s['block_event_gain_over_heuristic'], '{:+.3f}'.format)}, listings "
             f"{ci(s['listing_gain_over_heuristic'], '{:+.3f}'.format)}, warning "
             f"{ci(s['warning_gain_hours'], '{:+.1f}'.format)} hours{_equal_alerts(s)}. The heuristic's weights "
-            f"(chosen on validation worlds): {terms}.")
+            f"(chosen on validation worlds): {terms}." + _mdl004_grid(data))
+
+
+def _mdl004_grid(data: dict) -> str:
+    """The validation's choice of training worlds and learners."""
+    if "grid" not in data:
+        return ""
+    f3 = "{:.3f}".format
+    rows = [[key, ci(within(g["block_event_auc_model"]), f3), ci(within(g["listing_auc_model"]), f3),
+             ci(within(g["spearman_model"], -1.0), f3), ci(at_least_zero(g["warning_hours_model_equal_alerts"]),
+                                                           "{:.1f}".format),
+             ci(within(g["false_alert_share_model"]), pct)] for key, g in data["grid"].items()]
+    return ("\n\nThe model's choices: how many training worlds, and each head's learners (both averaged, or one "
+            "alone); the table above is the model in use.\n\n"
+            + table(["training worlds, learners", "block event ROC-AUC", "listing ROC-AUC", "Spearman",
+                     "hours of warning at equal alerts", "quiet hours alerting"], rows)
+            + f"\n\nChosen: {data['chosen']['model']} (in use: {data['in_use']['model']}).")
 
 
 def _equal_alerts(s: dict) -> str:
     if "warning_gain_hours_equal_alerts" not in s:
         return ""
     return (f" (at an equal false-alert rate, each alerting on 10% of the world's quiet unit-hours: MDL-004 "
-            f"{ci(s['warning_hours_model_equal_alerts'], '{:.1f}'.format)}, the heuristic "
-            f"{ci(s['warning_hours_heuristic_equal_alerts'], '{:.1f}'.format)}, a difference of "
+            f"{ci(at_least_zero(s['warning_hours_model_equal_alerts']), '{:.1f}'.format)}, the heuristic "
+            f"{ci(at_least_zero(s['warning_hours_heuristic_equal_alerts']), '{:.1f}'.format)}, a difference of "
             f"{ci(s['warning_gain_hours_equal_alerts'], '{:+.1f}'.format)})")
 
 

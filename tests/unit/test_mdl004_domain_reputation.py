@@ -162,6 +162,15 @@ def test_the_file_loads_back_to_the_same_answers_and_refuses_another_version(tin
         rm.ReputationModel.load(path)
 
 
+def test_each_learner_alone_answers_its_part_of_the_ensemble(tiny):
+    model, (rows, _) = tiny
+    X = rm.matrix(rows.head(300))
+    for name, head in model.heads.items():
+        alone = [model.with_learners(k).heads[name].logit(X) for k in ("logistic", "lightgbm")]
+        assert head.logit(X) == pytest.approx(0.5 * (alone[0] + alone[1])), name
+        assert not np.allclose(alone[0], alone[1])
+
+
 def test_the_service_answers_the_example_and_the_bought_list_looks_worse(tiny):
     model, _ = tiny
     frame = service.example_request()

@@ -47,6 +47,9 @@ class Head:
     intercept: float
     trees: str  # LightGBM's text model ("" where training saw one class only)
     rate: float  # training base rate
+    # which learners answer: "both" (the ensemble), or one alone ("logistic", "lightgbm": the
+    # validation's comparison)
+    learners: str = "both"
     _booster: object = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -78,16 +81,18 @@ class Head:
     def logit(self, X: np.ndarray) -> np.ndarray:
         """The ensemble's log-odds: the mean of the two learners'."""
         linear = self._standard(X) @ self.coef + self.intercept
-        if not self.trees:
+        if not self.trees or self.learners == "logistic":
             return linear
-        return 0.5 * (linear + self.booster().predict(X, raw_score=True))
+        trees = self.booster().predict(X, raw_score=True)
+        return trees if self.learners == "lightgbm" else 0.5 * (linear + trees)
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Each signal's share of the log-odds, rows × FEATURES (their sum plus a constant is `logit`)."""
         linear = self._standard(X) * self.coef
-        if not self.trees:
+        if not self.trees or self.learners == "logistic":
             return linear
-        return 0.5 * (linear + self.booster().predict(X, pred_contrib=True)[:, :-1])
+        trees = self.booster().predict(X, pred_contrib=True)[:, :-1]
+        return trees if self.learners == "lightgbm" else 0.5 * (linear + trees)
 
     def to_json(self) -> dict:
         return {"centre": self.centre.tolist(), "scale": self.scale.tolist(), "coef": self.coef.tolist(),
@@ -144,6 +149,13 @@ class ReputationModel:
             out.append("; ".join(f"{FEATURES[j]} ({row[j]:+.2f})" for j in top if row[j] > 0.05) or "none")
         return out
 
+    def with_learners(self, learners: str) -> ReputationModel:
+        """The same heads answering with `learners` only ("logistic" or "lightgbm"; "both": as trained)."""
+        from dataclasses import replace
+
+        return ReputationModel({k: replace(h, learners=learners, _booster=None) for k, h in self.heads.items()},
+                               dict(self.alert), dict(self.meta))
+
     def save(self, path: Path) -> Path:
         path.write_text(json.dumps({"format": FORMAT, "features": list(FEATURES), "alert": self.alert,
                                     "meta": self.meta, "heads": {k: h.to_json() for k, h in self.heads.items()}}))
@@ -167,14 +179,25 @@ def category_of(risk: np.ndarray) -> np.ndarray:
 
 
 def fit(rows: pd.DataFrame, seed: int = 0) -> ReputationModel:
-    """Both heads from training rows (FEATURES, block_event, listing: NaN where unknown); each
-    head's alert threshold: the risk that at most FALSE_ALERT_SHARE of its quiet rows reach."""
+    """Both heads from training rows (FEATURES, block_event, listing: NaN where unknown; `world`:
+    which training world a row is from). Each head's alert threshold: the risk at most
+    FALSE_ALERT_SHARE of its quiet rows reach, scored out of fold (each half of the worlds by
+    heads fitted on the other half), as unseen worlds will be scored; in-sample with one world."""
     heads, alert = {}, {}
+    worlds = np.asarray(rows["world"]) if "world" in rows else np.zeros(len(rows))
+    names = np.unique(worlds)
+    fold = np.isin(worlds, names[::2])
     for name in HEADS:
-        known = rows[rows[name].notna()]
-        y = known[name].to_numpy(dtype=int)
-        heads[name] = Head.fit(matrix(known), y, seed)
-        quiet = _sigmoid(heads[name].logit(matrix(known[y == 0])))
+        known = rows[name].notna().to_numpy()
+        y = rows[name].to_numpy()
+        heads[name] = Head.fit(matrix(rows[known]), y[known].astype(int), seed)
+        if len(names) > 1:
+            quiet = [_sigmoid(Head.fit(matrix(rows[known & a]), y[known & a].astype(int), seed)
+                              .logit(matrix(rows[known & b & (y == 0)])))
+                     for a, b in ((fold, ~fold), (~fold, fold))]
+            quiet = np.concatenate(quiet)
+        else:
+            quiet = _sigmoid(heads[name].logit(matrix(rows[known & (y == 0)])))
         alert[name] = float(np.quantile(quiet, 1.0 - FALSE_ALERT_SHARE)) if quiet.size else 1.0
     return ReputationModel(heads, alert, {"rows": int(len(rows)),
                                           "positives": {h: int(np.nansum(rows[h])) for h in HEADS}})

@@ -34,7 +34,7 @@ from adaptive_delivery.platform import protocol
 
 MODEL_FILE = "mdl004_reputation.json"  # trained, registered and served
 EVALUATION_TABLE = "reputation_eval.md"
-TRAINING_WORLDS = 6
+TRAINING_WORLDS = 12  # chosen on validation worlds over 6 (mdl004_validation.json)
 EVALUATION_DAYS = 28
 EVALUATION = {"smoke": 1, "quick": 2, "full": 5}  # evaluation worlds per profile
 # the smoke profile (a budget under two weeks: tests, notebooks) trains and judges on two and one
@@ -84,6 +84,15 @@ def training_seeds(seed: int, worlds: int = TRAINING_WORLDS) -> list[int]:
     return [protocol.TRAINING_SEED_FLOOR + 4_000 * seed + 400 + k for k in range(worlds)]
 
 
+def training_rows(budget: int, seed: int, subscribers: int, worlds: int) -> pd.DataFrame:
+    """Every training world's unit-hours, `world` naming which (0, 1, …)."""
+    rows = []
+    for k, s in enumerate(training_seeds(seed, worlds)):
+        rows.append(world_rows(run_world(s, budget, subscribers)).assign(world=k))
+        print(f"training world {k + 1}/{worlds} (seed {s}): {len(rows[-1])} unit-hours", flush=True)
+    return pd.concat(rows, ignore_index=True)
+
+
 def train_and_save(budget: int, seed: int, out: Path, subscribers: int | None = None,
                    worlds: int | None = None) -> Path:
     """`budget` days of every training world's log -> both heads, saved."""
@@ -91,11 +100,7 @@ def train_and_save(budget: int, seed: int, out: Path, subscribers: int | None = 
     worlds = worlds or (SMALL_WORLDS if small else TRAINING_WORLDS)
     subscribers = subscribers or (SMALL_SUBSCRIBERS if small else WORLD_SUBSCRIBERS)
     seeds = training_seeds(seed, worlds)
-    rows = []
-    for k, s in enumerate(seeds):
-        rows.append(world_rows(run_world(s, budget, subscribers)))
-        print(f"training world {k + 1}/{len(seeds)} (seed {s}): {len(rows[-1])} unit-hours", flush=True)
-    frame = pd.concat(rows, ignore_index=True)
+    frame = training_rows(budget, seed, subscribers, worlds)
     model = rm.fit(frame, seed)
     model.meta.update(training_worlds=seeds, days=budget, subscribers=subscribers)
     print(f"MDL-004 from {len(frame)} unit-hours: {model.meta['positives']} positives; alert thresholds "
