@@ -64,6 +64,19 @@ def categories(columns: Mapping[str, Sequence | np.ndarray], name: str, n: int, 
     return np.fromiter((index[v] for v in values), dtype=np.int64, count=n)
 
 
+def names(columns: Mapping[str, Sequence | np.ndarray], name: str, n: int, what: str) -> np.ndarray:
+    """Input `name` as n non-empty texts (strings or bytes in), stripped and lower-cased: the keys a
+    row is about (a provider, a sending IP or domain); RequestError naming the input and `what` it is."""
+    if name not in columns:
+        raise RequestError(f"missing input {name!r} ({what})")
+    values = [v.decode() if isinstance(v, bytes) else v for v in np.asarray(columns[name], dtype=object).reshape(-1)]
+    if len(values) != n:
+        raise RequestError(f"input {name!r} has {len(values)} values for {n} rows")
+    if not all(isinstance(v, str) and v.strip() for v in values):
+        raise RequestError(f"input {name!r} must be non-empty text")
+    return np.array([v.strip().lower() for v in values], dtype=object)
+
+
 def take_single(columns: dict, name: str) -> object | None:
     """A request-wide input's one value (a campaign's start, a threshold), taken out of `columns`
     so the per-row inputs are left; None when the request leaves it out."""

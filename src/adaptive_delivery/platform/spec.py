@@ -94,6 +94,14 @@ def lazy(target: str) -> Callable[..., Any]:
     return call
 
 
+def export_as_trained(trained: Path, folder: Path) -> Path:
+    """A `PolicyTrainer.export` for a model saved as one file: that file, copied under its name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / trained.name
+    path.write_bytes(trained.read_bytes())
+    return path
+
+
 @dataclass(frozen=True)
 class PolicyTrainer:
     """How a model trained outside the feature table (in the simulator, or on a labelled corpus)

@@ -16,7 +16,7 @@ from adaptive_delivery.delivery.models.mdl004_domain_reputation.signals import (
     FEATURES,
     MAX_HOURS_SINCE,
 )
-from adaptive_delivery.platform.requests import RequestError, batch_size, numbers
+from adaptive_delivery.platform.requests import RequestError, batch_size, names, numbers
 
 MAX_BATCH = 1_000  # units per request
 LOG_HOURS = float(np.log1p(MAX_HOURS_SINCE))
@@ -39,24 +39,13 @@ def load_model(path: Path) -> rm.ReputationModel:
     return rm.ReputationModel.load(path)
 
 
-def unit_names(columns: Mapping[str, np.ndarray], n: int) -> np.ndarray:
-    if "unit" not in columns:
-        raise RequestError("missing input 'unit' (a sending IP or domain)")
-    values = [v.decode() if isinstance(v, bytes) else v for v in np.asarray(columns["unit"], dtype=object).reshape(-1)]
-    if len(values) != n:
-        raise RequestError(f"input 'unit' has {len(values)} values for {n} rows")
-    if not all(isinstance(v, str) and v.strip() for v in values):
-        raise RequestError("input 'unit' must be non-empty text")
-    return np.array([v.strip().lower() for v in values], dtype=object)
-
-
 def answer_rows(model: rm.ReputationModel, columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """One array per output, one value per unit; RequestError on anything the caller must fix."""
     unknown = sorted(set(columns) - set(INPUTS))
     if unknown:
         raise RequestError(f"unknown inputs {unknown}; MDL-004 reads {list(INPUTS)}")
     n = batch_size(columns, MAX_BATCH)
-    units = unit_names(columns, n)
+    units = names(columns, "unit", n, "a sending IP or domain")
     frame = pd.DataFrame({f: numbers(columns, f, n, *BOUNDS[f][:2], integer=BOUNDS[f][2]) for f in FEATURES})
     scored = model.score(frame)
     return {"unit": units, **{name: scored[name].to_numpy() for name in OUTPUTS[1:5]},

@@ -3,7 +3,14 @@ training, evaluation and serving are imported only when called."""
 
 from __future__ import annotations
 
-from adaptive_delivery.platform.spec import Gate, ModelSpec, PolicyTrainer, Schedule, lazy
+from adaptive_delivery.platform.spec import (
+    Gate,
+    ModelSpec,
+    PolicyTrainer,
+    Schedule,
+    export_as_trained,
+    lazy,
+)
 
 HERE = "adaptive_delivery.delivery.models.mdl004_domain_reputation"
 # where each served signal comes from: the sender's MTA log, its tracking, the feedback loops, and
@@ -52,7 +59,7 @@ SPEC = ModelSpec(
                                  evaluate=lazy(f"{HERE}.training:evaluate_into"),
                                  example=lazy(f"{HERE}.service:example_request"),
                                  pyfunc=lazy(f"{HERE}.pyfunc:ReputationPyfunc"),
-                                 export=lazy(f"{HERE}.training:export_model"), artifact="reputation",
+                                 export=export_as_trained, artifact="reputation",
                                  # days of each training world's log
                                  timesteps={"smoke": 10, "quick": 21, "full": 28}),
 )

@@ -108,12 +108,6 @@ def train_and_save(budget: int, seed: int, out: Path, subscribers: int | None = 
     return model.save(out / MODEL_FILE)
 
 
-def export_model(trained: Path, folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / MODEL_FILE
-    path.write_bytes(trained.read_bytes())
-    return path
-
 
 # ---- the best rule ---------------------------------------------------------------------------
 def heuristic_risk(frame: pd.DataFrame, weights: dict[str, float] | None = None) -> np.ndarray:

@@ -18,7 +18,7 @@ from adaptive_delivery.delivery.models.mdl008_isp_behaviour.profile import (
     PROFILE_FEATURES,
     SHARE_FEATURES,
 )
-from adaptive_delivery.platform.requests import RequestError, batch_size, numbers
+from adaptive_delivery.platform.requests import RequestError, batch_size, names, numbers
 
 MAX_BATCH = 1_000  # units per request
 MAX_LOG_LATENCY = float(np.log(1e6))  # log ms: a reply after 1,000 s is no reply
@@ -30,17 +30,6 @@ OUTPUTS = ("cluster", "cluster_name", "distance", "next_distance", "change_score
 def load_model(path: Path) -> mm.ClusterModel:
     """The registered clusters; ValueError where the file is another version's."""
     return mm.ClusterModel.load(path)
-
-
-def unit_names(columns: Mapping[str, np.ndarray], n: int) -> np.ndarray:
-    if "unit" not in columns:
-        raise RequestError("missing input 'unit' (a recipient domain or a provider)")
-    values = [v.decode() if isinstance(v, bytes) else v for v in np.asarray(columns["unit"], dtype=object).reshape(-1)]
-    if len(values) != n:
-        raise RequestError(f"input 'unit' has {len(values)} values for {n} rows")
-    if not all(isinstance(v, str) and v.strip() for v in values):
-        raise RequestError("input 'unit' must be non-empty text")
-    return np.array([v.strip().lower() for v in values], dtype=object)
 
 
 def profile_frame(columns: Mapping[str, np.ndarray], n: int, prefix: str = "") -> pd.DataFrame:
@@ -59,7 +48,7 @@ def answer_rows(model: mm.ClusterModel, columns: Mapping[str, np.ndarray]) -> di
     if unknown:
         raise RequestError(f"unknown inputs {unknown}; MDL-008 reads {list(INPUTS)}")
     n = batch_size(columns, MAX_BATCH)
-    units = unit_names(columns, n)
+    units = names(columns, "unit", n, "a recipient domain or a provider")
     messages = numbers(columns, "messages", n, 1.0, np.inf, integer=True)
     profiles = profile_frame(columns, n).assign(messages=messages)
     groups = model.assign(profiles)

@@ -3,7 +3,14 @@ training, evaluation and serving are imported only when called."""
 
 from __future__ import annotations
 
-from adaptive_delivery.platform.spec import Gate, ModelSpec, PolicyTrainer, Schedule, lazy
+from adaptive_delivery.platform.spec import (
+    Gate,
+    ModelSpec,
+    PolicyTrainer,
+    Schedule,
+    export_as_trained,
+    lazy,
+)
 
 PROFILE_SOURCES = {
     "block_share": "mta", "content_block_share": "mta", "deferral_share": "mta", "refusal_5xx_share": "mta",
@@ -50,7 +57,7 @@ SPEC = ModelSpec(
                                  evaluate=lazy(f"{HERE}.training:evaluate_into"),
                                  example=lazy(f"{HERE}.service:example_request"),
                                  pyfunc=lazy(f"{HERE}.pyfunc:BehaviourPyfunc"),
-                                 export=lazy(f"{HERE}.training:export_model"), artifact="clusters",
+                                 export=export_as_trained, artifact="clusters",
                                  # days of each training world's delivery log
                                  timesteps={"smoke": 10, "quick": 21, "full": 28}),
 )

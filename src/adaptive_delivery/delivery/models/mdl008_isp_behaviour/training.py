@@ -154,12 +154,6 @@ def train_and_save(budget: int, seed: int, out: Path, subscribers: int = WORLD_S
     return model.save(out / MODEL_FILE)
 
 
-def export_model(trained: Path, folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / MODEL_FILE
-    path.write_bytes(trained.read_bytes())
-    return path
-
 
 # ---- the rules an operator groups providers by ---------------------------------------------
 # KumoMTA's shaping.toml groups destinations by their MX hosts (its `provider` blocks): Yahoo and

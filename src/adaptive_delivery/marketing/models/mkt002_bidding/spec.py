@@ -3,7 +3,14 @@ evaluation and serving are imported only when called."""
 
 from __future__ import annotations
 
-from adaptive_delivery.platform.spec import Gate, ModelSpec, PolicyTrainer, Schedule, lazy
+from adaptive_delivery.platform.spec import (
+    Gate,
+    ModelSpec,
+    PolicyTrainer,
+    Schedule,
+    export_as_trained,
+    lazy,
+)
 
 HERE = "adaptive_delivery.marketing.models.mkt002_bidding"
 
@@ -41,7 +48,7 @@ SPEC = ModelSpec(
                                  evaluate=lazy(f"{HERE}.training:evaluate_into"),
                                  example=lazy(f"{HERE}.service:example_request"),
                                  pyfunc=lazy(f"{HERE}.pyfunc:BidPyfunc"),
-                                 export=lazy(f"{HERE}.training:export_model"), artifact="value_model",
+                                 export=export_as_trained, artifact="value_model",
                                  # days of the training campaigns' clicks
                                  timesteps={"smoke": 7, "quick": 14, "full": 28}),
 )

@@ -83,12 +83,6 @@ def train_and_save(budget: int, seed: int, out: Path) -> Path:
     return path
 
 
-def export_model(trained: Path, folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / MODEL_FILE
-    path.write_bytes(trained.read_bytes())
-    return path
-
 
 def bidder(kind: str, campaign: tw.Campaign, prior: bd.CvrModel):
     unit = bd.PRIOR_CVR * campaign.value
