@@ -646,7 +646,7 @@ def _equal_alerts(s: dict) -> str:
 def plot_mdl004(data: dict) -> bytes:
     """Each scorer's ROC-AUC for both events with its interval."""
     plt, fig, ax = _figure()
-    s = data["summary"]
+    s = {k: within(v) for k, v in data["summary"].items() if "_auc_" in k}
     for k, (key, label) in enumerate(MDL004_SCORERS.items()):
         means = [s[f"{e}_auc_{key}"]["mean"] for e in ("block_event", "listing")]
         err = [[m - s[f"{e}_auc_{key}"].get("low", m) for m, e in zip(means, ("block_event", "listing"), strict=True)],
@@ -1607,6 +1607,7 @@ def headlines() -> str:
     st = load("mdl002_sealed.json")["intervals"]
     ch = load("mdl006_in_loop_sealed.json")
     isp = load("mdl008_sealed.json")
+    rep = load("mdl004_sealed.json")["summary"]
     hy, hyl = load("mdl010_sealed.json")["intervals"], load("mdl010_in_loop_sealed.json")
     kr = load("knowledge_rates_sealed.json")
     t = load("mdl003_sealed.json")
@@ -1662,6 +1663,14 @@ def headlines() -> str:
          f"{isp['change']['all']['flagged_within_week']:.0%} of {isp['change']['all']['worlds']} changes, "
          f"{pct(isp['change']['all']['false_flag_share']['mean'], 0)} of unchanged providers flagged (sealed worlds)",
          "[MDL-008](docs/models/mdl-008.md) · `mdl008_sealed.json`"],
+        ["MDL-004 domain reputation", f"a new listing in the next 24 h: ROC-AUC {ci(within(rep['listing_auc_model']), f3)} "
+         f"vs the tuned heuristic {rep['listing_auc_heuristic']['mean']:.3f} and the hidden-reputation oracle "
+         f"{rep['listing_auc_oracle']['mean']:.3f}; a new block event {ci(within(rep['block_event_auc_model']), f3)} vs "
+         f"{rep['block_event_auc_heuristic']['mean']:.3f} and {rep['block_event_auc_oracle']['mean']:.3f}; health score vs "
+         f"hidden reputation Spearman {ci(within(rep['spearman_model'], -1.0), f3)} (heuristic "
+         f"{rep['spearman_heuristic']['mean']:.3f}); median warning before a listing "
+         f"{ci(at_least_zero(rep['warning_hours_model']), '{:.1f}'.format)} h (sealed worlds)",
+         "[MDL-004](docs/models/mdl-004.md) · `mdl004_sealed.json`"],
         ["knowledge base: safe rates", f"learned hourly allowance per IP vs the twin's: mean absolute error "
          f"{ci(kr['mean_abs_error'], pct)} over providers vs {pct(kr['mean_abs_default_error']['mean'], 0)} for spec "
          "§6.2's static defaults (a sender pushing past every allowance, sealed worlds)",
