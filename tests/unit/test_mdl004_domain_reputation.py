@@ -182,6 +182,16 @@ def test_the_service_answers_the_example_and_the_bought_list_looks_worse(tiny):
     assert "hard_rate_24h" in got["factors"][1] or "block" in got["factors"][1]
 
 
+def test_the_service_accepts_every_signal_a_world_computes(tiny):
+    """What `signals` computes from a log is always a valid request: the rows of an unseen world
+    with the most extreme values of every signal, scored as the model scores them offline."""
+    model, (rows, _) = tiny
+    picks = {int(i) for f in sg.FEATURES for i in (rows[f].idxmin(), rows[f].idxmax())}
+    frame = rows.loc[sorted(picks)].reset_index(drop=True)
+    got = service.answer_rows(model, {"unit": frame["unit"].to_numpy(), **{f: frame[f].to_numpy() for f in sg.FEATURES}})
+    assert got["risk"] == pytest.approx(model.score(frame)["risk"].to_numpy())
+
+
 @pytest.mark.parametrize(("change", "says"), [
     (lambda f: f.drop(columns="unit"), "missing input 'unit'"),
     (lambda f: f.drop(columns="snds"), "missing input 'snds'"),

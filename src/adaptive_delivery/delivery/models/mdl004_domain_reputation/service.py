@@ -20,11 +20,16 @@ from adaptive_delivery.platform.requests import RequestError, batch_size, names,
 
 MAX_BATCH = 1_000  # units per request
 LOG_HOURS = float(np.log1p(MAX_HOURS_SINCE))
+RATIO_HIGH = 1_000.0
 # each signal's valid range: (low, high, whole numbers)
 BOUNDS: dict[str, tuple[float, float, bool]] = {
     **{f: (0.0, 1.0, False) for f in FEATURES if f.endswith(("_24h", "_7d")) and "rate" in f},
+    # opens and complaints are counted when they happen, acceptances when they happen: a unit whose
+    # mail stopped being accepted can show more of them than acceptances in a window
+    **{f: (0.0, RATIO_HIGH, False) for f in ("open_rate_7d", "complaint_rate_7d", "deferral_rate_24h")},
+    "open_trend": (-RATIO_HIGH, RATIO_HIGH, False),
     "worst_provider_block_24h": (0.0, 1.0, False), "block_trend": (-1.0, 1.0, False),
-    "open_trend": (-1.0, 1.0, False), "is_domain": (0.0, 1.0, True), "listed_now": (0.0, 1.0, True),
+    "is_domain": (0.0, 1.0, True), "listed_now": (0.0, 1.0, True),
     "log_sent_24h": (0.0, 30.0, False), "log_sent_7d": (0.0, 30.0, False), "volume_spike": (-30.0, 30.0, False),
     "log_hours_since_sent": (0.0, LOG_HOURS, False), "log_hours_since_listed": (0.0, LOG_HOURS, False),
     "listings_30d": (0.0, 31.0, True), "postmaster": (0.0, 1.0, False), "snds": (0.0, 1.0, False),
