@@ -22,7 +22,7 @@ from provenance import write_results
 from adaptive_delivery.marketing import bidding as bd
 from adaptive_delivery.marketing.models.mkt002_bidding import training
 from adaptive_delivery.marketing.models.mkt002_bidding.service import answer_rows, load_value_model
-from adaptive_delivery.platform.spec import export_as_trained, get
+from adaptive_delivery.platform.spec import export_as, get
 from adaptive_delivery.twin import marketing as tw
 
 NAME = "mkt-002"
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         tmp = Path(tmp_name)
         trained = training.train_and_save(spec.policy_trainer.timesteps["quick"], 0, tmp / "trained")
         folder = tmp / "model"
-        path = export_as_trained(trained, folder)
+        path = export_as(training.MODEL_FILE)(trained, folder)
         model = load_value_model(path)
         rows = auction_rows(model, 4_000)
         http_port, grpc_port = local.free_port(), local.free_port()

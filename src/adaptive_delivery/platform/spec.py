@@ -94,12 +94,18 @@ def lazy(target: str) -> Callable[..., Any]:
     return call
 
 
-def export_as_trained(trained: Path, folder: Path) -> Path:
-    """A `PolicyTrainer.export` for a model saved as one file: that file, copied under its name."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / trained.name
-    path.write_bytes(trained.read_bytes())
-    return path
+def export_as(name: str) -> Callable[[Path, Path], Path]:
+    """A `PolicyTrainer.export` for a model saved as one file: the trained file (wherever the
+    pipeline kept it) copied into the folder as `name`, the name its runtime looks for."""
+
+    def export(trained: Path, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / name
+        path.write_bytes(trained.read_bytes())
+        return path
+
+    export.__name__ = export.__qualname__ = f"export_as_{name}"
+    return export
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,12 @@ from adaptive_delivery.platform.spec import (
     ModelSpec,
     PolicyTrainer,
     Schedule,
-    export_as_trained,
+    export_as,
     lazy,
 )
 
 HERE = "adaptive_delivery.delivery.models.mdl004_domain_reputation"
+MODEL_FILE = "mdl004_reputation.json"  # trained, registered and served
 # where each served signal comes from: the sender's MTA log, its tracking, the feedback loops, and
 # reputation feeds — the providers' own (Postmaster Tools, SNDS) and the public DNS blocklists the
 # providers consult (a lookup anyone can make)
@@ -59,7 +60,7 @@ SPEC = ModelSpec(
                                  evaluate=lazy(f"{HERE}.training:evaluate_into"),
                                  example=lazy(f"{HERE}.service:example_request"),
                                  pyfunc=lazy(f"{HERE}.pyfunc:ReputationPyfunc"),
-                                 export=export_as_trained, artifact="reputation",
+                                 export=export_as(MODEL_FILE), artifact="reputation",
                                  # days of each training world's log
                                  timesteps={"smoke": 10, "quick": 21, "full": 28}),
 )

@@ -25,6 +25,7 @@ import pandas as pd
 
 from adaptive_delivery.delivery.models.mdl004_domain_reputation import model as rm
 from adaptive_delivery.delivery.models.mdl004_domain_reputation import signals as sg
+from adaptive_delivery.delivery.models.mdl004_domain_reputation.spec import MODEL_FILE
 from adaptive_delivery.delivery.models.mdl004_domain_reputation.worlds import (
     WORLD_SUBSCRIBERS,
     WorldRun,
@@ -32,7 +33,6 @@ from adaptive_delivery.delivery.models.mdl004_domain_reputation.worlds import (
 )
 from adaptive_delivery.platform import protocol
 
-MODEL_FILE = "mdl004_reputation.json"  # trained, registered and served
 EVALUATION_TABLE = "reputation_eval.md"
 TRAINING_WORLDS = 12  # chosen on validation worlds over 6 (mdl004_validation.json)
 EVALUATION_DAYS = 28

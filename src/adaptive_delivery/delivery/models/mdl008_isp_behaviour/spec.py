@@ -8,7 +8,7 @@ from adaptive_delivery.platform.spec import (
     ModelSpec,
     PolicyTrainer,
     Schedule,
-    export_as_trained,
+    export_as,
     lazy,
 )
 
@@ -19,6 +19,7 @@ PROFILE_SOURCES = {
 
 
 HERE = "adaptive_delivery.delivery.models.mdl008_isp_behaviour"
+MODEL_FILE = "mdl008_clusters.json"  # trained, registered and served
 
 
 SPEC = ModelSpec(
@@ -57,7 +58,7 @@ SPEC = ModelSpec(
                                  evaluate=lazy(f"{HERE}.training:evaluate_into"),
                                  example=lazy(f"{HERE}.service:example_request"),
                                  pyfunc=lazy(f"{HERE}.pyfunc:BehaviourPyfunc"),
-                                 export=export_as_trained, artifact="clusters",
+                                 export=export_as(MODEL_FILE), artifact="clusters",
                                  # days of each training world's delivery log
                                  timesteps={"smoke": 10, "quick": 21, "full": 28}),
 )

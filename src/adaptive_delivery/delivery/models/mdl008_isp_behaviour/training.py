@@ -33,9 +33,9 @@ from adaptive_delivery.delivery.models.mdl008_isp_behaviour.profile import (
     provider_of_units,
     windowed_profiles,
 )
+from adaptive_delivery.delivery.models.mdl008_isp_behaviour.spec import MODEL_FILE
 from adaptive_delivery.platform import protocol
 
-MODEL_FILE = "mdl008_clusters.json"  # trained, registered and served
 EVALUATION_TABLE = "isp_behaviour_eval.md"
 N_CLUSTERS = 6  # chosen on validation worlds (benchmarks/mdl008_clusters.py, mdl008_validation.json)
 TRAINING_WORLDS = 6

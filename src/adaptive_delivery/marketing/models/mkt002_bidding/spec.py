@@ -8,11 +8,12 @@ from adaptive_delivery.platform.spec import (
     ModelSpec,
     PolicyTrainer,
     Schedule,
-    export_as_trained,
+    export_as,
     lazy,
 )
 
 HERE = "adaptive_delivery.marketing.models.mkt002_bidding"
+MODEL_FILE = "mkt002_value_model.json"  # trained, registered and served: XGBoost's JSON
 
 
 SPEC = ModelSpec(
@@ -48,7 +49,7 @@ SPEC = ModelSpec(
                                  evaluate=lazy(f"{HERE}.training:evaluate_into"),
                                  example=lazy(f"{HERE}.service:example_request"),
                                  pyfunc=lazy(f"{HERE}.pyfunc:BidPyfunc"),
-                                 export=export_as_trained, artifact="value_model",
+                                 export=export_as(MODEL_FILE), artifact="value_model",
                                  # days of the training campaigns' clicks
                                  timesteps={"smoke": 7, "quick": 14, "full": 28}),
 )

@@ -23,10 +23,10 @@ import numpy as np
 
 from adaptive_delivery.marketing import bidding as bd
 from adaptive_delivery.marketing.models.mkt002_bidding.service import load_value_model
+from adaptive_delivery.marketing.models.mkt002_bidding.spec import MODEL_FILE
 from adaptive_delivery.platform import protocol
 from adaptive_delivery.twin import marketing as tw
 
-MODEL_FILE = "mkt002_value_model.json"  # trained, registered and served: XGBoost's JSON
 EVALUATION_TABLE = "bidding_eval.md"
 TRAINING_WORLDS = 6  # worlds of four campaigns each
 DAILY_OPPORTUNITIES = 20_000  # a training or evaluation campaign's weekday auctions (the twin's default)
