@@ -126,7 +126,7 @@ class ReputationModel:
         """The probabilities, the risk of either, the health score (100: no risk), its word, the
         alerts, and the factors behind the risk."""
         out = self.probabilities(frame)
-        risk = 1.0 - (1.0 - out["p_block_event"]) * (1.0 - out["p_listing"])
+        risk = either(out)
         out["risk"] = risk
         out["health_score"] = 100.0 * (1.0 - risk)
         out["category"] = category_of(risk.to_numpy())
@@ -170,6 +170,11 @@ class ReputationModel:
         if d.get("format") != FORMAT or d.get("features") != list(FEATURES):
             raise ValueError(f"an MDL-004 model file of another version ({d.get('format')!r}); this code reads {FORMAT!r}")
         return cls({k: Head.from_json(h) for k, h in d["heads"].items()}, d.get("alert", {}), d.get("meta", {}))
+
+
+def either(probabilities: pd.DataFrame) -> pd.Series:
+    """P(a block event or a listing), the two taken as independent."""
+    return 1.0 - (1.0 - probabilities["p_block_event"]) * (1.0 - probabilities["p_listing"])
 
 
 def category_of(risk: np.ndarray) -> np.ndarray:

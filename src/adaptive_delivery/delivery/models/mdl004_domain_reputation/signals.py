@@ -68,9 +68,14 @@ class HourlyCounts:
     postmaster: np.ndarray
     snds: np.ndarray
 
+    def __post_init__(self) -> None:
+        # running sums from hour 0, one column ahead: every window is a difference of two columns
+        self.running = np.concatenate([np.zeros((len(self.units), 1, len(COUNTERS))), np.cumsum(self.counts, axis=1)],
+                                      axis=1)
+
     def window(self, counter: str, t: np.ndarray, width: int) -> np.ndarray:
         """Sum of `counter` over hours [t - width, t), units × len(t)."""
-        c = np.concatenate([np.zeros((len(self.units), 1)), np.cumsum(self.counts[:, :, COUNTERS.index(counter)], axis=1)], axis=1)
+        c = self.running[:, :, COUNTERS.index(counter)]
         return c[:, t] - c[:, np.maximum(t - width, 0)]
 
 

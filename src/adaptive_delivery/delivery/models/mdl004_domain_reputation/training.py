@@ -199,7 +199,7 @@ def judge(model: rm.ReputationModel, rows: pd.DataFrame, hidden: pd.DataFrame,
     from scipy.stats import spearmanr
 
     heuristic_alert = HEURISTIC_ALERT if heuristic_alert is None else heuristic_alert
-    scored = model.score(rows)
+    scored = model.probabilities(rows)  # the referee needs no factors
     heuristic = heuristic_risk(rows, weights)
     yesterday = rows.assign(day=rows["t"] // 24 - 1).merge(hidden, on=["unit", "day"], how="left")
     oracle = -yesterday["reputation"].to_numpy(dtype=float)
@@ -208,11 +208,11 @@ def judge(model: rm.ReputationModel, rows: pd.DataFrame, hidden: pd.DataFrame,
                                    "heuristic": (heuristic, heuristic), "oracle": (oracle, oracle)}.items():
         for event, auc in event_aucs(rows, block, listing).items():
             out[f"{event}_auc_{name}"] = auc
-    day_end = rows[rows["t"] % 24 == 0].assign(day=lambda f: f["t"] // 24 - 1)
+    day_end = rows.assign(health=100.0 * (1.0 - rm.either(scored).to_numpy()))
+    day_end = day_end[day_end["t"] % 24 == 0].assign(day=lambda f: f["t"] // 24 - 1)
     day_end = day_end.merge(hidden, on=["unit", "day"])
     day_end = day_end[day_end["sent"] > 0]
-    health = model.score(day_end)["health_score"].to_numpy()
-    out["spearman_model"] = float(spearmanr(health, day_end["reputation"]).statistic)
+    out["spearman_model"] = float(spearmanr(day_end["health"], day_end["reputation"]).statistic)
     out["spearman_heuristic"] = float(spearmanr(-heuristic_risk(day_end, weights), day_end["reputation"]).statistic)
     warn_model = warning_hours(rows, scored["p_listing"].to_numpy(), model.alert["listing"])
     warn_rule = warning_hours(rows, heuristic, heuristic_alert)

@@ -97,6 +97,7 @@ def run_world(seed: int, days: int, subscribers: int = WORLD_SUBSCRIBERS) -> Wor
     postmaster_by_day: dict[int, np.ndarray] = {}
     snds_by_day: dict[int, np.ndarray] = {}
     listed_today = np.zeros(n_ips, bool)
+    ip_index = {ip: i for i, ip in enumerate(world.ip_names)}
     for d in range(days):
         result = world.step_day()
         ev = result.events
@@ -107,7 +108,6 @@ def run_world(seed: int, days: int, subscribers: int = WORLD_SUBSCRIBERS) -> Wor
             complaints.append(ev["complaints"].select(["message_id", "event_ts"]).to_pandas())
             engagement.append(ev["engagement"].select(["message_id", "event_ts", "event_type", "machine_open"]).to_pandas())
             msgs = sends[-1]
-            ip_index = {ip: i for i, ip in enumerate(world.ip_names)}
             np.add.at(volume, (msgs["sending_ip"].map(ip_index).to_numpy(), msgs["provider"].map(PROVIDER_INDEX).to_numpy()), 1)
         combined = 0.5 * world.ip_reputation + 0.5 * world.domain_reputation[world.ip_sender]
         weights = np.where(volume.sum(axis=1, keepdims=True) > 0, volume, 1.0)
