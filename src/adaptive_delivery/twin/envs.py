@@ -19,7 +19,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from adaptive_delivery.delivery.decisions.rails import is_block_event, known_limit_per_min
+from adaptive_delivery.delivery.decisions.rails import (
+    is_block_event,
+    known_limit_per_min,
+    static_rate_per_min,
+)
 from adaptive_delivery.delivery.features.definitions import warmup_stage
 from adaptive_delivery.delivery.feeds import worst_reading
 from adaptive_delivery.delivery.schemas import MTA_WINDOW_FIELDS, WARMUP_ACTIONS, WARMUP_FACTORS
@@ -32,14 +36,6 @@ from adaptive_delivery.twin.providers import (
     provider_array,
     reply_catalog,
 )
-
-# Spec §6.2: the per-provider "safe default" rates a static MTA configuration would use (msgs/min).
-STATIC_DEFAULT_RATE_PER_MIN = {"gmail": 100, "yahoo": 150, "outlook": 200, "aol": 100}
-DEFAULT_RATE_PER_MIN = 50
-
-
-def static_rate_per_min(provider: str) -> float:
-    return float(STATIC_DEFAULT_RATE_PER_MIN.get(provider, DEFAULT_RATE_PER_MIN))
 
 # Spec §3.2 multipliers.
 THROTTLE_MULTIPLIERS = (0.1, 0.5, 1.0, 1.5, 2.0, 3.0)
@@ -146,7 +142,10 @@ class ThrottleEnv(gym.Env):
     (what rule-based MTAs react to), `info["refused_replies"]` those its refused messages got.
 
     `limit_jitter` draws each episode's hidden limit scale from [1/(1+j), 1+j] (log-uniform), so
-    worlds with different seeds have different capacities and a policy must find them.
+    worlds with different seeds have different capacities and a policy must find them;
+    `limit_scale` fixes it instead (a world matched to another simulation's allowance).
+    `start_rate_per_min` is where the MTA starts (spec §6.2's default, or what the knowledge base
+    learned), and the rate its memory of a good rate starts at.
     `step(action)` multiplies the current rate by one of the spec's multipliers; `step_rate(rate)`
     sets a rate directly (what a safety-railed controller does).
     """
@@ -165,6 +164,7 @@ class ThrottleEnv(gym.Env):
         backlog: int | None = None,
         arrivals_per_min: float = 0.0,
         start_rate_per_min: float | None = None,
+        limit_scale: float | None = None,
         limit_change_step: int | None = None,
         limit_change_scale: float = 0.5,
         limit_jitter: float = 0.0,
@@ -186,6 +186,7 @@ class ThrottleEnv(gym.Env):
         self.arrivals_per_min = arrivals_per_min
         self.base_rate = static_rate_per_min(provider)
         self.start_rate = start_rate_per_min or self.base_rate
+        self.fixed_limit_scale = limit_scale
         self.limit_change_step = limit_change_step
         self.limit_change_scale = limit_change_scale
         self.limit_jitter = limit_jitter
@@ -264,6 +265,8 @@ class ThrottleEnv(gym.Env):
         self.t = 0
         j = float(self.limit_jitter)
         self.limit_scale = float(np.exp(self.np_random.uniform(-np.log1p(j), np.log1p(j)))) if j > 0 else 1.0
+        if self.fixed_limit_scale is not None:
+            self.limit_scale = float(self.fixed_limit_scale)
         self.reputation = float(self.reputation0)
         self.warm = float(self.warm0)
         self.rate = float(self.start_rate)
@@ -271,7 +274,7 @@ class ThrottleEnv(gym.Env):
         # per window: (sent, delivered, deferred, blocks, 4xx, 5xx)
         self.history: deque[tuple[int, int, int, int, int, int]] = deque(maxlen=30)
         self.hour_stats = {k: 0.0 for k in ("sent", "hard", "complaints", "blocks", "opens")}
-        self.good_rate = self.base_rate
+        self.good_rate = self.start_rate  # the MTA remembers the rate it was configured to start at as good
         self.known_limit = known_limit_per_min(self.provider)
         self.ceiling = self.known_limit
         self.latency = self.profile.reply_latency_ms

@@ -5,7 +5,8 @@ rails clamp it, and they say which rail bound so the decision record explains it
 invariants (property-tested in tests/unit/test_rails.py for arbitrary proposals):
 
 throttle (MDL-003), every 30 s per provider
-  - never above the provider's known limit, never below 10 messages/minute;
+  - never above the provider's ceiling (its published limit, or lower where the knowledge base
+    learned the allowance: `knowledge.limits`), never below 10 messages/minute;
   - at most a 50% change from the current rate per update (when the current rate is inside the
     limits; a rate outside them is brought inside first, since the limits rank above smoothness).
 
@@ -34,6 +35,10 @@ KNOWN_LIMIT_PER_MIN = {
     "comcast": 120.0, "corporate": 100.0, "disposable": 60.0,
 }
 DEFAULT_KNOWN_LIMIT_PER_MIN = 100.0
+# Spec §6.2: the per-provider "safe default" rates a static MTA configuration starts at (msgs/min),
+# where nothing has been learned of the provider.
+STATIC_DEFAULT_RATE_PER_MIN = {"gmail": 100.0, "yahoo": 150.0, "outlook": 200.0, "aol": 100.0}
+DEFAULT_RATE_PER_MIN = 50.0
 
 # Spec §3.5 warm-up rails.
 MAX_DAILY_INCREASE = 0.5
@@ -57,6 +62,10 @@ def is_block_event(block_rate: float, rate_limit_refusal_rate: float, baseline_b
 
 def known_limit_per_min(provider: str) -> float:
     return KNOWN_LIMIT_PER_MIN.get(provider, DEFAULT_KNOWN_LIMIT_PER_MIN)
+
+
+def static_rate_per_min(provider: str) -> float:
+    return float(STATIC_DEFAULT_RATE_PER_MIN.get(provider, DEFAULT_RATE_PER_MIN))
 
 
 @dataclass(frozen=True)

@@ -9,19 +9,21 @@ blocks that training penalises with the world's truth).
 Exploration happens only inside the rails: the learning controller samples its action from the
 policy's own distribution, mapped onto the moves the ±50% rail lets through, and every rate goes
 through `ThrottleRails`. On any model error (an exception, a non-finite action) the controller
-falls back to the provider's safe default rate (spec §6.2's static rate) and says why in the
-decision; an update that leaves non-finite weights is undone, and the decision says so too.
+falls back to the provider's safe default rate (the knowledge base's optimal rate, spec §6.2's
+static rate where it knows nothing) and says why in the decision; an update that leaves
+non-finite weights is undone, and the decision says so too. The rails' ceiling is the knowledge
+base's too (`knowledge.limits`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from adaptive_delivery.delivery.decisions.rails import ThrottleRails
+from adaptive_delivery.delivery.knowledge.limits import KnownLimits
 from adaptive_delivery.delivery.models.mdl003_throttle.features import multiplier, throttle_features
 from adaptive_delivery.delivery.models.mdl003_throttle.training import (
     SPEED_BLOCK_PENALTY,
@@ -30,7 +32,7 @@ from adaptive_delivery.delivery.models.mdl003_throttle.training import (
 from adaptive_delivery.delivery.providers import PROVIDER_INDEX, is_rate_limit_reply
 from adaptive_delivery.delivery.schemas import MTA_WINDOW_FIELDS
 from adaptive_delivery.platform.rl.online import OnlinePPO
-from adaptive_delivery.twin.envs import OUTCOME_KINDS, static_rate_per_min, throttle_reward
+from adaptive_delivery.twin.envs import OUTCOME_KINDS, throttle_reward
 
 UPDATE_EVERY = 1_000  # the issue's cadence: one update per 1,000 actions
 # Smaller than training's 3e-4: an update sees one provider's last 1,000 windows, not four worlds'
@@ -135,9 +137,10 @@ class OnlineThrottle:
     learning_rate: float = LEARNING_RATE
     seed: int = 0
     fallbacks: int = 0
+    limits: KnownLimits = field(default_factory=KnownLimits.none)  # the knowledge base's start and ceiling
 
     def __post_init__(self) -> None:
-        self.rails = ThrottleRails.for_provider(self.provider)
+        self.rails = self.limits.throttle_rails(self.provider)
         self.learner = OnlinePPO(self.model, learn=self.learn, update_every=self.update_every,
                                  learning_rate=self.learning_rate, seed=self.seed)
 
@@ -154,7 +157,8 @@ class OnlineThrottle:
         return self.learner.update_seconds
 
     def safe_default(self) -> float:
-        return min(max(static_rate_per_min(self.provider), self.rails.min_rate_per_min), self.rails.max_rate_per_min)
+        """The rate the knowledge base learned to start at (spec §6.2's default where it knows nothing)."""
+        return self.limits.start_rate_per_min(self.provider)
 
     def decide(self, record: WindowRecord) -> Decision:
         """The next window's rate from this window's record (and, learning, this window's reward

@@ -18,7 +18,11 @@ from typing import Protocol
 
 import numpy as np
 
-from adaptive_delivery.delivery.decisions.rails import ThrottleRails, known_limit_per_min
+from adaptive_delivery.delivery.decisions.rails import (
+    ThrottleRails,
+    known_limit_per_min,
+    static_rate_per_min,
+)
 from adaptive_delivery.delivery.models.mdl003_throttle.features import (
     FEATURE_NAMES,
     OBS,
@@ -34,7 +38,6 @@ from adaptive_delivery.twin.envs import (
     STEP_SECONDS,
     THROTTLE_MULTIPLIERS,
     ThrottleEnv,
-    static_rate_per_min,
 )
 
 
@@ -233,6 +236,10 @@ class ContextualBandit:
 
 
 # ---- the harness -----------------------------------------------------------------------------
+# Settled throughput: the 5-minute rolling delivery within 10% of the last hour's mean.
+SETTLE_WINDOW = 10
+SETTLE_TOLERANCE = 0.10
+SETTLE_TAIL = 120
 @dataclass
 class Trace:
     """Per-step record of one policy on one provider (arrays of equal length)."""
@@ -268,6 +275,23 @@ class Trace:
         self.complaints.append(info["complaints"])
         self.rails.append(rails)
 
+    def settling_step(self, window: int = SETTLE_WINDOW, tolerance: float = SETTLE_TOLERANCE,
+                      tail: int = SETTLE_TAIL) -> int:
+        """The window from which throughput has settled: the rolling delivery over `window`
+        windows stays within `tolerance` of the steady level (the mean of the last `tail` windows)
+        from there to the end, or within three standard deviations of counting noise where a slow
+        provider's few messages make that wider. The trace's length where it never settles (or is
+        too short to tell)."""
+        delivered = np.asarray(self.delivered, dtype=float)
+        if len(delivered) < max(window, tail):
+            return len(delivered)
+        steady = float(delivered[-tail:].mean())
+        rolling = np.convolve(delivered, np.ones(window) / window)[:len(delivered)]
+        rolling[:window - 1] = np.cumsum(delivered[:window - 1]) / np.arange(1, window)
+        band = max(tolerance, 3.0 / np.sqrt(max(steady * window, 1.0))) * max(steady, 1.0)
+        off = np.flatnonzero(np.abs(rolling - steady) > band)
+        return 0 if off.size == 0 else int(off[-1]) + 1
+
     def summary(self) -> dict[str, float | str | int]:
         hours = len(self.rate) * STEP_SECONDS / 3600.0
         sent = max(sum(self.sent), 1)
@@ -286,10 +310,13 @@ class Trace:
         }
 
 
-def run_policy(policy: ThrottlePolicy, env: ThrottleEnv, seed: int, steps: int) -> Trace:
-    """Run `policy` for `steps` 30-second windows on `env` (reset with `seed`)."""
+def run_policy(policy: ThrottlePolicy, env: ThrottleEnv, seed: int, steps: int,
+               rails: ThrottleRails | None = None) -> Trace:
+    """Run `policy` for `steps` 30-second windows on `env` (reset with `seed`), a railed policy
+    behind `rails` (the provider's published limit by default; `knowledge.limits` gives the
+    knowledge base's)."""
     obs, _ = env.reset(seed=seed)
-    rails = ThrottleRails.for_provider(env.provider)
+    rails = rails or ThrottleRails.for_provider(env.provider)
     rate = env.rate
     policy.reset(env.provider, rate)
     trace = Trace(policy.name, env.provider, seed, run=int(getattr(policy, "run", 0)))

@@ -2,6 +2,7 @@
 Runs in the serving environment with numpy only (the exported actor): no gymnasium, SB3 or twin."""
 
 from adaptive_delivery.delivery.decisions.service import RequestError
+from adaptive_delivery.delivery.knowledge.limits import KnownLimits
 from adaptive_delivery.delivery.models.mdl003_throttle.service import check_actor, recommend
 from adaptive_delivery.platform.serving import (
     ColumnarRuntime,
@@ -22,11 +23,13 @@ class ThrottleRuntime(ColumnarRuntime):
         params = self.settings.parameters
         self.actor = load_actor(params.uri, check_actor)
         self.model_version = model_version(params)
+        # the rails' ceilings: the knowledge base's export the deployment names (AD_KNOWLEDGE_EXPORT)
+        self.limits = KnownLimits.from_environment()
         settle()  # long-lived objects out of the collector's way
         return True
 
     def answer(self, columns: dict):
-        out = recommend(self.actor, columns, self.model_version)
+        out = recommend(self.actor, columns, self.model_version, self.limits)
         m = serving_metrics()
         for rec in out[["provider", "recommended_rate_per_min", "multiplier"]].itertuples(index=False):
             m["throttle_recommended_rate"].labels(isp=rec.provider).set(rec.recommended_rate_per_min)

@@ -17,6 +17,7 @@ from adaptive_delivery.delivery.decisions.service import (
     check_reading,
     non_negative_numbers,
 )
+from adaptive_delivery.delivery.knowledge.limits import KnownLimits
 from adaptive_delivery.delivery.models.mdl003_throttle.features import (
     FEATURE_NAMES,
     multiplier,
@@ -70,8 +71,11 @@ def validate(columns: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]
     return providers, rows
 
 
-def recommend(actor: MlpActor, columns: Mapping[str, np.ndarray], model_version: str) -> pd.DataFrame:
-    """One recommendation per row: rate (messages/minute), action, confidence, rails, notes."""
+def recommend(actor: MlpActor, columns: Mapping[str, np.ndarray], model_version: str,
+              limits: KnownLimits | None = None) -> pd.DataFrame:
+    """One recommendation per row: rate (messages/minute), action, confidence, rails, notes. The
+    rails stop at the ceiling `limits` (the knowledge base) allows, the published limit without it."""
+    limits = limits or KnownLimits.none()
     providers, rows = validate(columns)
     known = [str(p) in PROVIDER_INDEX for p in providers]
     served = [str(p) if k else DEFAULT_PROVIDER for p, k in zip(providers, known, strict=True)]
@@ -81,7 +85,8 @@ def recommend(actor: MlpActor, columns: Mapping[str, np.ndarray], model_version:
     for i, (provider, row) in enumerate(zip(served, rows, strict=True)):
         current = float(row[REQUIRED.index("current_send_rate")])
         mult = multiplier(float(actions[i]))
-        railed = ThrottleRails.for_provider(provider).apply(current * mult, current)
+        limit = limits.limit(provider)
+        railed = ThrottleRails(max_rate_per_min=limit.ceiling_per_min).apply(current * mult, current)
         out.append({
             "provider": str(providers[i]),
             "recommended_rate_per_min": railed.rate_per_min,
@@ -90,6 +95,8 @@ def recommend(actor: MlpActor, columns: Mapping[str, np.ndarray], model_version:
             "policy_multiplier": mult,
             "confidence": float(confidence[i]),
             "rails_applied": ",".join(railed.rails),
+            "ceiling_per_min": limit.ceiling_per_min,
+            "ceiling_source": limit.ceiling_source,
             "model_version": model_version,
             "note": "" if known[i] else f"unknown provider: served with {DEFAULT_PROVIDER}'s limits",
         })

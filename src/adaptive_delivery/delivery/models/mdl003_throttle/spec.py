@@ -65,6 +65,8 @@ SPEC = ModelSpec(
         "action": "hold | increase_N_percent | decrease_N_percent",
         "confidence": "the policy's probability of acting within 0.1 of its chosen action",
         "rails_applied": "which safety rails bound the recommendation",
+        "ceiling_per_min": "the rails' ceiling: the knowledge base's learned allowance with headroom, or the published limit",
+        "ceiling_source": "where the ceiling came from (knowledge base version and date, or the published limit)",
     },
     trainer="simulator",
     runtime="adaptive_delivery.delivery.models.mdl003_throttle.runtime.ThrottleRuntime",
