@@ -120,3 +120,16 @@ def test_the_harness_runs_a_railed_policy_behind_the_given_rails():
     trace = run_policy(Oracle(), env, seed=1, steps=20, rails=limits.throttle_rails("gmail"))
     assert max(trace.rate) <= limits.limit("gmail").ceiling_per_min + 1e-9 < max(trace.limit)
     assert any("provider_limit" in r for r in trace.rails)
+
+
+def test_a_runtime_reads_the_export_then_the_store_then_nothing(tmp_path, monkeypatch):
+    monkeypatch.delenv("AD_KNOWLEDGE_EXPORT", raising=False)
+    monkeypatch.delenv("AD_KNOWLEDGE_URL", raising=False)
+    assert KnownLimits.from_environment() == KnownLimits.none()
+    store = KnowledgeBase(f"sqlite:///{tmp_path / 'kb.db'}")
+    store.record({"gmail": {"optimal_rate_per_hour": Fact(9_600, {"kind": "estimate"})}}, source="test")
+    monkeypatch.setenv("AD_KNOWLEDGE_URL", store.url)
+    assert KnownLimits.from_environment().start_rate_per_min("gmail") == pytest.approx(160.0)
+    (tmp_path / "kb.json").write_text('{"providers": {}}')
+    monkeypatch.setenv("AD_KNOWLEDGE_EXPORT", str(tmp_path / "kb.json"))
+    assert KnownLimits.from_environment().start_rate_per_min("gmail") == static_rate_per_min("gmail")

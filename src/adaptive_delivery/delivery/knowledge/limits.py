@@ -9,8 +9,9 @@ run far past one that was measured. A fact learned longer ago than `max_age` is 
 allowance moves with reputation), and a lower bound (an IP never pushed back) starts the rate but
 never lowers a ceiling. Every answer names where it came from, so a decision record can say why.
 
-Reads a mapping of facts (the store's `current`, or the JSON of `knowledge export`): no database
-driver is needed where a runtime is given the export.
+Reads a mapping of facts (the store's, or the JSON of `knowledge export`): a runtime reads the
+export `AD_KNOWLEDGE_EXPORT` names, else the store `AD_KNOWLEDGE_URL` names, and again every
+`REFRESH_SECONDS`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from adaptive_delivery.delivery.decisions.rails import (
 CEILING_HEADROOM = 1.5  # the rails' ceiling over the learned allowance
 MAX_AGE = timedelta(days=14)  # older facts are not used: the allowance follows the sender's reputation
 ENV_EXPORT = "AD_KNOWLEDGE_EXPORT"  # a `knowledge export` JSON the runtimes read their limits from
+ENV_STORE = "AD_KNOWLEDGE_URL"  # else the store itself (the deployment's setting)
+REFRESH_SECONDS = 3600.0  # how often a runtime reads them again (the knowledge base learns daily)
 DEFAULT_SOURCE = "spec §6.2 default"
 
 
@@ -82,9 +85,13 @@ class KnownLimits:
 
     @classmethod
     def from_environment(cls) -> KnownLimits:
-        """The export `AD_KNOWLEDGE_EXPORT` names, or nothing learned where it is unset."""
-        path = os.environ.get(ENV_EXPORT)
-        return cls.from_file(path) if path else cls.none()
+        """The export `AD_KNOWLEDGE_EXPORT` names, else the store `AD_KNOWLEDGE_URL` names, else
+        nothing learned (spec §6.2's defaults and the published limits)."""
+        if path := os.environ.get(ENV_EXPORT):
+            return cls.from_file(path)
+        if url := os.environ.get(ENV_STORE):
+            return cls.from_store(url)
+        return cls.none()
 
     def _fact(self, provider: str, name: str) -> tuple[float | None, str, str]:
         """(value, kind, why) of one rate fact; value None where it is missing, unknown or stale."""
