@@ -10,6 +10,7 @@ from adaptive_delivery.delivery.decisions.rails import (
     MIN_RATE_PER_MIN,
     Approval,
     DayMetrics,
+    ReputationReading,
     ThrottleRails,
     WarmupRails,
     known_limit_per_min,
@@ -103,3 +104,37 @@ def test_an_approval_names_its_approver():
         Approval("resume", " ")
     with pytest.raises(ValueError, match="kind"):
         Approval("skip_rails", "ops")
+
+
+readings = st.builds(ReputationReading, health_score=st.floats(0, 100), alert=st.booleans())
+
+
+@given(proposed=any_float, current=rates, limit=limits, reading=readings)
+def test_a_bad_reputation_reading_never_lets_a_throttle_rise(proposed, current, limit, reading):
+    out = ThrottleRails(max_rate_per_min=limit).apply(proposed, current, reading)
+    assert MIN_RATE_PER_MIN <= out.rate_per_min <= limit
+    if reading.holds:
+        assert out.rate_per_min <= max(current, MIN_RATE_PER_MIN) + 1e-9
+    else:
+        assert out == ThrottleRails(max_rate_per_min=limit).apply(proposed, current)
+
+
+@given(proposed=any_float, current=st.floats(0, 1e7), day=clean, paused=st.booleans(), ok=approvals, reading=readings)
+def test_a_bad_reputation_reading_never_lets_a_warmup_rise(proposed, current, day, paused, ok, reading):
+    rails = WarmupRails()
+    out = rails.apply(proposed, current, day, paused=paused, approvals=ok, reputation=reading)
+    if reading.holds:
+        assert out.volume <= max(current, rails.min_volume) + 1e-6
+    else:
+        assert out == rails.apply(proposed, current, day, paused=paused, approvals=ok)
+
+
+def test_the_reputation_hold_names_itself_and_reads_only_a_valid_score():
+    bad = ReputationReading(health_score=30.0)
+    assert bad.holds and ReputationReading(health_score=90.0, alert=True).holds
+    assert not ReputationReading(health_score=90.0).holds
+    assert ThrottleRails.for_provider("gmail").apply(150, 100, bad).rails == ("reputation_hold",)
+    assert WarmupRails().apply(1_200, 1_000, None, reputation=bad).rails == ("reputation_hold",)
+    for score in (-1.0, 101.0, float("nan")):
+        with pytest.raises(ValueError, match="health score"):
+            ReputationReading(health_score=score)

@@ -107,3 +107,17 @@ def test_a_policy_trained_on_another_feature_set_is_refused_with_the_reason():
     with pytest.raises(ValueError, match="reads 10 features.*retrain MDL-003"):
         check_actor(old)
     assert check_actor(_actor(1.0)) is not None
+
+
+def test_mdl004_reading_holds_the_rate_where_it_is():
+    columns = _columns(example_request())
+    hidden = ((np.zeros((4, len(FEATURE_NAMES))), np.zeros(4)),)
+    actor = MlpActor(hidden, np.zeros((1, 4)), np.array([10.0]), "continuous", np.array([-2.0]))  # always +50%
+    free = recommend(actor, columns, "1")
+    held = recommend(actor, {**columns, "reputation_health": np.array([20.0, np.nan, 95.0]),
+                             "reputation_alert": np.array([0.0, 0.0, 1.0])}, "1")
+    assert (free.multiplier > 1.4).all()
+    assert list(held.multiplier.round(6)) == [1.0, round(free.multiplier[1], 6), 1.0]
+    assert ["reputation_hold" in r for r in held.rails_applied] == [True, False, True]
+    with pytest.raises(RequestError, match="between 0 and 100"):
+        recommend(actor, {**columns, "reputation_health": np.array([-3.0, 1, 1])}, "1")

@@ -155,3 +155,26 @@ def test_a_rule_file_that_is_not_a_railed_rule_is_refused(config, message, tmp_p
     path.write_text(json.dumps(config))
     with pytest.raises(ValueError, match=message):
         load_planner(path)
+
+
+def test_mdl004_reading_holds_the_volume_and_says_why():
+    frame = example_request().iloc[[0]]
+    ok = plan_day(_always("increase_50"), _columns(frame.assign(reputation_health=92.0)), "7").iloc[0]
+    assert ok.new_daily_limit == 750 and "reputation_hold" not in ok.rails_applied
+    for reading in ({"reputation_health": 31.0}, {"reputation_health": 92.0, "reputation_alert": 1.0}):
+        held = plan_day(_always("increase_50"), _columns(frame.assign(**reading)), "7").iloc[0]
+        assert held.new_daily_limit == 500 and "reputation_hold" in held.rails_applied
+        assert "MDL-004 health" in held.risk_factors
+    no_reading = plan_day(_always("increase_50"), _columns(frame.assign(reputation_health=np.nan)), "7").iloc[0]
+    assert no_reading.new_daily_limit == 750
+
+
+@pytest.mark.parametrize(("reading", "message"), [
+    ({"reputation_health": 140.0}, "between 0 and 100"),
+    ({"reputation_health": "good"}, "reputation_health"),
+    ({"reputation_health": 50.0, "reputation_alert": 0.5}, "reputation_alert"),
+    ({"reputation_alert": 1.0}, "needs 'reputation_health'"),
+])
+def test_a_bad_mdl004_reading_gets_a_reason(reading, message):
+    with pytest.raises(RequestError, match=message):
+        plan_day(_always("hold"), _columns(example_request().assign(**reading)), "7")

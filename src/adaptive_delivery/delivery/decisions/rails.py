@@ -8,13 +8,19 @@ throttle (MDL-003), every 30 s per provider
   - never above the provider's ceiling (its published limit, or lower where the knowledge base
     learned the allowance: `knowledge.limits`), never below 10 messages/minute;
   - at most a 50% change from the current rate per update (when the current rate is inside the
-    limits; a rate outside them is brought inside first, since the limits rank above smoothness).
+    limits; a rate outside them is brought inside first, since the limits rank above smoothness);
+  - no rise while MDL-004 reads the sending IP or domain as bad or alerts (`ReputationReading`).
 
 warm-up (MDL-009), every day per IP/domain
   - tomorrow's volume at most +50% over today's limit;
   - automatic pause when the day's bounce rate > 5%, complaint rate > 0.1%, or on a block event;
   - a rise of more than one warm-up stage, or a resume after a pause, needs a recorded human
-    approval; without one the rail holds the volume (or the pause).
+    approval; without one the rail holds the volume (or the pause);
+  - no rise while MDL-004 reads the IP or domain as bad or alerts.
+
+MDL-004's reading is computed from what the sender observes (its own logs, FBL, public blocklists
+and the providers' postmaster feeds), so a rail that reads it still reads only observable data; a
+request without one is railed as before.
 """
 
 from __future__ import annotations
@@ -68,6 +74,28 @@ def static_rate_per_min(provider: str) -> float:
     return float(STATIC_DEFAULT_RATE_PER_MIN.get(provider, DEFAULT_RATE_PER_MIN))
 
 
+# MDL-004's health score below this is Postmaster's "bad" (P(block event or listing in 24 h) >= 0.5).
+HOLD_HEALTH = 50.0
+
+
+@dataclass(frozen=True)
+class ReputationReading:
+    """MDL-004's reading of the sending IP or domain: its health score (0-100) and whether one of
+    its alerts (a block event or a listing expected within 24 hours) fired."""
+
+    health_score: float
+    alert: bool = False
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.health_score) and 0.0 <= self.health_score <= 100.0):
+            raise ValueError(f"a health score is in [0, 100], got {self.health_score}")
+
+    @property
+    def holds(self) -> bool:
+        """Whether the rails hold the rate and volume where they are (no rise)."""
+        return self.alert or self.health_score < HOLD_HEALTH
+
+
 @dataclass(frozen=True)
 class RailedRate:
     rate_per_min: float
@@ -93,7 +121,7 @@ class ThrottleRails:
     def for_provider(cls, provider: str, **kwargs: float) -> ThrottleRails:
         return cls(max_rate_per_min=known_limit_per_min(provider), **kwargs)
 
-    def apply(self, proposed: float, current: float) -> RailedRate:
+    def apply(self, proposed: float, current: float, reputation: ReputationReading | None = None) -> RailedRate:
         rails: list[str] = []
         rate = float(proposed)
         if not math.isfinite(rate) or rate < 0:
@@ -104,6 +132,11 @@ class ThrottleRails:
             if rate > high or rate < low:
                 rails.append("max_change")
                 rate = min(max(rate, low), high)
+        # no rise on a bad reading: from a rate in force, or past the minimum where none is yet
+        held = current if math.isfinite(current) and current > 0 else self.min_rate_per_min
+        if reputation is not None and reputation.holds and rate > held:
+            rails.append("reputation_hold")
+            rate = held
         if rate > self.max_rate_per_min:
             rails.append("provider_limit")
             rate = self.max_rate_per_min
@@ -177,8 +210,10 @@ class WarmupRails:
         *,
         paused: bool = False,
         approvals: tuple[Approval, ...] = (),
+        reputation: ReputationReading | None = None,
     ) -> RailedVolume:
-        """Tomorrow's volume from a proposal, today's limit and today's metrics.
+        """Tomorrow's volume from a proposal, today's limit and today's metrics (and MDL-004's
+        reading of the IP, where there is one).
 
         `proposed` of 0 (or less) means the policy itself asks to pause."""
         rails: list[str] = []
@@ -204,6 +239,9 @@ class WarmupRails:
         if vol > ceiling:
             rails.append("max_daily_increase")
             vol = ceiling
+        if reputation is not None and reputation.holds and vol > current:
+            rails.append("reputation_hold")
+            vol = current
         if warmup_stage(vol) > warmup_stage(current) + 1:
             jump = _take(approvals, "stage_jump")
             if jump is None:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from adaptive_delivery.delivery.decisions.actions import ActionThresholds, decide
+from adaptive_delivery.delivery.decisions.rails import ReputationReading
 from adaptive_delivery.delivery.features.definitions import UNSCORED
 from adaptive_delivery.delivery.feeds import is_reading
 from adaptive_delivery.platform.bundle import TrainedModel
@@ -41,6 +42,33 @@ def check_reading(values: np.ndarray, name: str) -> None:
     if not all(is_reading(v) for v in np.asarray(values, dtype=float)):
         raise RequestError(f"input {name!r} is a reputation-feed reading: 0 (no reading) or 1-4 "
                            "(bad, low, medium, high)")
+
+
+# MDL-004's reading of the sending IP or domain, optional beside a throttle or warm-up request.
+REPUTATION_INPUTS = ("reputation_health", "reputation_alert")
+
+
+def reputation_readings(columns: Mapping[str, Sequence | np.ndarray], n: int) -> list[ReputationReading | None]:
+    """MDL-004's reading per row for the rails: `reputation_health` (0-100; NaN where the unit has
+    none) and, optionally, `reputation_alert` (1 where one of its alerts fired). None per row
+    without a reading; RequestError naming the input on anything else."""
+    if "reputation_health" not in columns:
+        if "reputation_alert" in columns:
+            raise RequestError("input 'reputation_alert' needs 'reputation_health' beside it (MDL-004's health score)")
+        return [None] * n
+    try:
+        health = np.asarray(columns["reputation_health"], dtype=float).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise RequestError(f"input 'reputation_health' must be numbers (MDL-004's 0-100 health score): {exc}") from exc
+    if len(health) != n:
+        raise RequestError(f"input 'reputation_health' has {len(health)} values for {n} rows")
+    known = ~np.isnan(health)
+    if ((health[known] < 0) | (health[known] > 100)).any():
+        raise RequestError("input 'reputation_health' is MDL-004's health score: between 0 and 100 (NaN: no reading)")
+    alert = numbers(columns, "reputation_alert", n) if "reputation_alert" in columns else np.zeros(n)
+    if not np.isin(alert, (0.0, 1.0)).all():
+        raise RequestError("input 'reputation_alert' is 1 where one of MDL-004's alerts fired, else 0")
+    return [ReputationReading(float(h), bool(a)) if k else None for h, a, k in zip(health, alert, known, strict=True)]
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)

@@ -1,4 +1,5 @@
-"""MDL-003 as a service: a rate request (what an MTA knows about one provider right now) in, the
+"""MDL-003 as a service: a rate request (what an MTA knows about one provider right now, and
+optionally MDL-004's reading of the sending IP: `decisions.service.REPUTATION_INPUTS`) in, the
 recommended rate, the action, the policy's confidence and the rails that bound it out.
 
 Pure numpy (the exported actor): runs in the serving environment's MLServer runtime and in tests.
@@ -16,6 +17,7 @@ from adaptive_delivery.delivery.decisions.service import (
     RequestError,
     check_reading,
     non_negative_numbers,
+    reputation_readings,
 )
 from adaptive_delivery.delivery.knowledge.limits import KnownLimits
 from adaptive_delivery.delivery.models.mdl003_throttle.features import (
@@ -77,6 +79,7 @@ def recommend(actor: MlpActor, columns: Mapping[str, np.ndarray], model_version:
     rails stop at the ceiling `limits` (the knowledge base) allows, the published limit without it."""
     limits = limits or KnownLimits.none()
     providers, rows = validate(columns)
+    readings = reputation_readings(columns, len(providers))
     known = [str(p) in PROVIDER_INDEX for p in providers]
     served = [str(p) if k else DEFAULT_PROVIDER for p, k in zip(providers, known, strict=True)]
     features = np.stack([throttle_features(r.astype(np.float32), p) for r, p in zip(rows, served, strict=True)])
@@ -86,7 +89,7 @@ def recommend(actor: MlpActor, columns: Mapping[str, np.ndarray], model_version:
         current = float(row[REQUIRED.index("current_send_rate")])
         mult = multiplier(float(actions[i]))
         limit = limits.limit(provider)
-        railed = ThrottleRails(max_rate_per_min=limit.ceiling_per_min).apply(current * mult, current)
+        railed = ThrottleRails(max_rate_per_min=limit.ceiling_per_min).apply(current * mult, current, readings[i])
         out.append({
             "provider": str(providers[i]),
             "recommended_rate_per_min": railed.rate_per_min,

@@ -1,4 +1,5 @@
-"""MDL-009 as a service: one row per IP (its plan in force and yesterday's observed outcomes) in,
+"""MDL-009 as a service: one row per IP (its plan in force and yesterday's observed outcomes, and
+optionally MDL-004's reading of it: `decisions.service.REPUTATION_INPUTS`) in,
 the day's plan record of spec §3.5 out, with the rails applied and any human approval recorded
 through the command line consumed. Pure numpy: the serving runtime and the pyfunc model both answer
 with it. The champion proposing the volumes is either the learned policy (its exported actor) or,
@@ -22,6 +23,7 @@ from adaptive_delivery.delivery.decisions.service import (
     RequestError,
     check_reading,
     non_negative_numbers,
+    reputation_readings,
 )
 from adaptive_delivery.delivery.features.definitions import warmup_stage
 from adaptive_delivery.delivery.models.mdl009_warmup.plan import (
@@ -167,6 +169,7 @@ def plan_day(champion: Planner | MlpActor, columns: Mapping[str, np.ndarray], mo
     """Tomorrow's plan per IP: the champion proposes, the rails bound it, approvals recorded for
     the IP (and still pending) let a stage jump or a resume through, and are then marked used."""
     ips, domains, numbers = validate(columns)
+    readings = reputation_readings(columns, len(ips))
     states = [ip_state(numbers, i) for i in range(len(ips))]
     volumes, confidence = as_planner(champion).propose(states)
     rails = WarmupRails()
@@ -174,11 +177,15 @@ def plan_day(champion: Planner | MlpActor, columns: Mapping[str, np.ndarray], mo
     for i, (ip, state) in enumerate(zip(ips, states, strict=True)):
         proposed = min(float(volumes[i]), state.target)
         approvals = ledger.approvals_for(ip) if ledger is not None else ()
-        decision = rails.apply(proposed, state.limit, state.last, paused=state.paused, approvals=approvals)
+        decision = rails.apply(proposed, state.limit, state.last, paused=state.paused, approvals=approvals,
+                               reputation=readings[i])
         plan = warmup_plan(ip=ip, domain=domains[i], current_limit=state.limit, decision=decision,
                            action=action_for(proposed, state.limit), confidence=float(confidence[i]), last=state.last)
         if ledger is not None:
             ledger.mark_used(ip, decision.approvals_used, plan=f"{model_version}:{plan['recommended_action']}")
+        if readings[i] is not None and readings[i].holds:
+            plan["risk_factors"] = [*plan["risk_factors"], f"MDL-004 health {readings[i].health_score:.0f}"
+                                    + (" with an alert" if readings[i].alert else "")]
         rows.append({**plan, "approvals_used": [f"{a.kind} by {a.approved_by}" for a in decision.approvals_used],
                      "model_version": model_version})
     frame = pd.DataFrame(rows, columns=list(PLAN_COLUMNS))
