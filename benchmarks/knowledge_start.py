@@ -10,8 +10,8 @@ learned ceiling, on the same matched world and seed. Means with 95% intervals ov
 world the mean over its eight providers and the policy's training runs); the difference is paired.
 
 Run: `.venv/bin/python benchmarks/knowledge_start.py --validation --policy runs/rl/mdl003-run0/mdl003_ppo.zip`
-(seeds 1001-1005), then `--sealed` with the same policies (once per version of the learner, the
-limits and the policies; recorded in the sealed ledger). About 3 minutes each.
+(seeds 1001-1010), then `--sealed` with the same policies (once per version of the learner, the
+limits and the policies; recorded in the sealed ledger). About 3 minutes per training run.
 Writes benchmarks/results/knowledge_start_validation.json or knowledge_start_sealed.json.
 """
 
@@ -36,7 +36,7 @@ from adaptive_delivery.platform import protocol
 from adaptive_delivery.twin.config import WorldConfig
 from adaptive_delivery.twin.simulator import World
 
-WORLDS = 5
+WORLDS = 10
 DAYS = 4
 SUBSCRIBERS = 300_000
 SENDER = dataclasses.replace(PUSHER, send_rate_per_min=1_500.0)

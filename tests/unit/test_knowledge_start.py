@@ -34,6 +34,15 @@ def test_a_late_fall_unsettles_and_a_short_trace_never_settles():
     late = np.r_[np.full(100, 100.0), np.full(140, 50.0)]
     assert trace_of(late).settling_step() >= 100
     assert trace_of(np.full(50, 100.0)).settling_step() == 50
+    assert trace_of(np.full(50, 100.0)).reaching_step() == 50
+
+
+def test_reaching_is_the_first_entry_settling_the_last():
+    dip = np.r_[np.linspace(10, 100, 30), np.full(60, 100.0), np.full(20, 40.0), np.full(130, 100.0)]
+    trace = trace_of(dip)
+    assert 25 <= trace.reaching_step() <= 40 < 110 <= trace.settling_step() <= 120
+    overshoot = np.r_[np.full(10, 300.0), np.full(230, 100.0)]
+    assert trace_of(overshoot).reaching_step() == trace_of(overshoot).settling_step() >= 10
 
 
 def test_counting_noise_on_a_slow_provider_is_not_unsettled():

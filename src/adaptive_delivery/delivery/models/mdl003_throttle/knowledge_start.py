@@ -35,7 +35,8 @@ from adaptive_delivery.twin.simulator import World
 ARMS = ("spec defaults", "knowledge base")
 STEPS = 240  # two hours of 30-second windows
 FIRST_HOUR = 3600 // STEP_SECONDS
-METRICS = ("settling_minutes", "delivered_first_hour", "rate_blocks_first_hour", "steady_per_hour")
+METRICS = ("reaching_minutes", "settling_minutes", "delivered_first_hour", "rate_blocks_first_hour",
+           "steady_per_hour")
 
 
 def learned_limits(outcomes: pd.DataFrame, now: datetime | None = None) -> KnownLimits:
@@ -77,7 +78,8 @@ def run_arm(policy: ThrottlePolicy, world: World, provider: str, arm: str, limit
 def measure(trace: Trace) -> dict[str, float]:
     hours = len(trace.delivered) * STEP_SECONDS / 3600.0
     tail = trace.delivered[-FIRST_HOUR:]
-    return {"settling_minutes": trace.settling_step() * STEP_SECONDS / 60.0,
+    return {"reaching_minutes": trace.reaching_step() * STEP_SECONDS / 60.0,
+            "settling_minutes": trace.settling_step() * STEP_SECONDS / 60.0,
             "delivered_first_hour": float(sum(trace.delivered[:FIRST_HOUR])),
             "rate_blocks_first_hour": float(sum(trace.rate_blocks[:FIRST_HOUR])),
             "steady_per_hour": float(np.mean(tail)) * 3600.0 / STEP_SECONDS,
@@ -117,9 +119,9 @@ def summarise(rows: Sequence[Mapping], metrics: Sequence[str] = METRICS) -> dict
         cell = group.groupby(["seed", "arm"])[list(metrics)].mean()
         gap = cell.xs("knowledge base", level="arm") - cell.xs("spec defaults", level="arm")
         out["providers"][str(provider)] = {
-            "settling_minutes": {arm: float(cell.xs(arm, level="arm")["settling_minutes"].mean()) for arm in ARMS},
-            "delivered_first_hour": {arm: float(cell.xs(arm, level="arm")["delivered_first_hour"].mean()) for arm in ARMS},
-            "settling_difference": interval(gap["settling_minutes"].to_numpy()).to_dict() if len(gap) >= 2 else None,
+            **{m: {arm: float(cell.xs(arm, level="arm")[m].mean()) for arm in ARMS} for m in metrics},
+            **{f"{m}_difference": interval(gap[m].to_numpy()).to_dict() if len(gap) >= 2 else None for m in metrics},
         }
-    out["faster_share"] = float((diff["settling_minutes"] < 0).mean())
+    out["worlds_sooner"] = {m: {"sooner": int((diff[m] < 0).sum()), "same": int((diff[m] == 0).sum()),
+                                "later": int((diff[m] > 0).sum())} for m in ("reaching_minutes", "settling_minutes")}
     return out

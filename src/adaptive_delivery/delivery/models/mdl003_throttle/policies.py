@@ -275,22 +275,38 @@ class Trace:
         self.complaints.append(info["complaints"])
         self.rails.append(rails)
 
-    def settling_step(self, window: int = SETTLE_WINDOW, tolerance: float = SETTLE_TOLERANCE,
-                      tail: int = SETTLE_TAIL) -> int:
-        """The window from which throughput has settled: the rolling delivery over `window`
-        windows stays within `tolerance` of the steady level (the mean of the last `tail` windows)
-        from there to the end, or within three standard deviations of counting noise where a slow
-        provider's few messages make that wider. The trace's length where it never settles (or is
-        too short to tell)."""
+    def _off_steady(self, window: int, tolerance: float, tail: int) -> np.ndarray | None:
+        """Per window, whether the rolling delivery over `window` windows lies outside the band
+        around the steady level (the mean of the last `tail` windows): `tolerance` of it, or three
+        standard deviations of counting noise where a slow provider's few messages make that
+        wider. None where the trace is too short to tell."""
         delivered = np.asarray(self.delivered, dtype=float)
         if len(delivered) < max(window, tail):
-            return len(delivered)
+            return None
         steady = float(delivered[-tail:].mean())
         rolling = np.convolve(delivered, np.ones(window) / window)[:len(delivered)]
         rolling[:window - 1] = np.cumsum(delivered[:window - 1]) / np.arange(1, window)
         band = max(tolerance, 3.0 / np.sqrt(max(steady * window, 1.0))) * max(steady, 1.0)
-        off = np.flatnonzero(np.abs(rolling - steady) > band)
-        return 0 if off.size == 0 else int(off[-1]) + 1
+        return np.abs(rolling - steady) > band
+
+    def settling_step(self, window: int = SETTLE_WINDOW, tolerance: float = SETTLE_TOLERANCE,
+                      tail: int = SETTLE_TAIL) -> int:
+        """The window from which throughput has settled: inside the steady band from there to the
+        end. The trace's length where it never settles (or is too short to tell)."""
+        off = self._off_steady(window, tolerance, tail)
+        if off is None:
+            return len(self.delivered)
+        outside = np.flatnonzero(off)
+        return 0 if outside.size == 0 else int(outside[-1]) + 1
+
+    def reaching_step(self, window: int = SETTLE_WINDOW, tolerance: float = SETTLE_TOLERANCE,
+                      tail: int = SETTLE_TAIL) -> int:
+        """The first window inside the steady band (a ramp's end, whatever comes after it)."""
+        off = self._off_steady(window, tolerance, tail)
+        if off is None:
+            return len(self.delivered)
+        inside = np.flatnonzero(~off)
+        return int(inside[0]) if inside.size else len(self.delivered)
 
     def summary(self) -> dict[str, float | str | int]:
         hours = len(self.rate) * STEP_SECONDS / 3600.0
