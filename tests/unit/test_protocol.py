@@ -34,6 +34,16 @@ def test_a_version_claims_the_sealed_worlds_once(tmp_path):
     assert [u["version"] for u in ledger.uses("MDL-003")] == ["abc", "def"] and len(ledger.uses()) == 3
 
 
+def test_a_new_version_is_judged_on_sealed_worlds_the_model_has_not_seen(tmp_path):
+    ledger = pr.SealedLedger(tmp_path / "ledger.jsonl")
+    assert ledger.unseen_seeds("MDL-010", 5) == list(pr.SEALED_SEEDS[:5])
+    ledger.claim("MDL-010", "v1", pr.SEALED_SEEDS[:5])
+    ledger.claim("MDL-004", "v1", pr.SEALED_SEEDS[5:])  # another model's use does not count
+    assert ledger.unseen_seeds("MDL-010", 5) == list(pr.SEALED_SEEDS[5:10])
+    ledger.claim("MDL-010", "v2", ledger.unseen_seeds("MDL-010", 5))
+    assert ledger.unseen_seeds("MDL-010", 5) == list(pr.SEALED_SEEDS[:5])  # none left: the first again
+
+
 def test_a_claim_needs_enough_sealed_worlds(tmp_path):
     ledger = pr.SealedLedger(tmp_path / "ledger.jsonl")
     with pytest.raises(ValueError, match="at least"):

@@ -330,7 +330,8 @@ def _evaluate_supervised(spec, days: int, subscribers: int, profile: str, seeds:
     size = jw.WorldSize(subscribers=subscribers, days=days)
     if sealed:
         version = jw.recipe_version(spec, profile, size)
-        seed_list = _claim_sealed(spec.model_id, version, seeds, protocol.SEALED_SEEDS[:worlds],
+        unseen = protocol.SealedLedger(protocol.ledger_path()).unseen_seeds(spec.model_id, worlds)
+        seed_list = _claim_sealed(spec.model_id, version, seeds, tuple(unseen),
                                   f"{subscribers:,} subscribers x {days} days, profile {profile}")
         out = out / f"sealed-{version}"
     else:

@@ -159,6 +159,14 @@ class SealedLedger:
         """The recorded use of the sealed worlds by this version (None: it has not used them)."""
         return next((u for u in self.uses(model_id) if u["version"] == version), None)
 
+    def unseen_seeds(self, model_id: str, n: int, sealed: Sequence[int] = SEALED_SEEDS) -> list[int]:
+        """The first `n` sealed worlds no earlier version of `model_id` was judged on, so that a
+        version changed after a sealed result is judged on worlds that result did not come from;
+        the first `n` of all once fewer than `n` are left (the ledger still records each use)."""
+        seen = {s for u in self.uses(model_id) for s in u["seeds"]}
+        fresh = [s for s in sealed if s not in seen]
+        return fresh[:n] if len(fresh) >= n else list(sealed[:n])
+
     def claim(self, model_id: str, version: str, seeds: Sequence[int], command: str = "") -> dict:
         """Record a use of the sealed worlds by `version` of `model_id` before it happens (a crash
         mid-run still counts as the use); refuse a second use of the same version."""
