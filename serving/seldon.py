@@ -40,6 +40,10 @@ class ServedVersion:
     storage_uri: str  # the MLflow artifact location of the model version (object store)
 
 
+# The cluster's PostgreSQL secret (k8s/cluster.py) and its key for the knowledge base's store.
+KNOWLEDGE_SECRET = ("adaptive-delivery-postgres", "knowledge-uri")
+
+
 def model_name(model_id: str, version: str) -> str:
     return f"{model_id.lower()}-v{version}"
 
@@ -78,7 +82,11 @@ def _mlserver() -> dict:
            REPOSITORY_ENV: "1", **SERVING_ENV}
     return {"name": "mlserver", "image": SERVING_IMAGE, "workingDir": IMAGE_ROOT, "command": MLSERVER_COMMAND,
             "env": [{"name": k, "value": v} for k, v in env.items()] + [
-                {"name": TOKEN_ENV, "valueFrom": {"secretKeyRef": {"name": TOKEN_SECRET, "key": "token"}}}],
+                {"name": TOKEN_ENV, "valueFrom": {"secretKeyRef": {"name": TOKEN_SECRET, "key": "token"}}},
+                # the knowledge base's store, whose limits MDL-003's rails read (optional: without it,
+                # spec §6.2's defaults and the published limits)
+                {"name": "AD_KNOWLEDGE_URL", "valueFrom": {"secretKeyRef": {
+                    "name": KNOWLEDGE_SECRET[0], "key": KNOWLEDGE_SECRET[1], "optional": True}}}],
             "resources": {"requests": {"cpu": "0.5", "memory": "2G"}},
             "lifecycle": {"preStop": {"exec": {"command": ["/bin/sh", "-c", "/bin/sleep 10"]}}},
             "livenessProbe": _probe("/v2/health/live", periodSeconds=10),

@@ -97,6 +97,10 @@ def test_the_server_pods_mlserver_runs_behind_the_guard_with_the_token_from_a_se
     env = {e["name"]: e for e in mlserver["env"]}
     assert env[TOKEN_ENV] == {"name": TOKEN_ENV, "valueFrom": {"secretKeyRef": {"name": TOKEN_SECRET, "key": "token"}}}
     assert env["MLSERVER_HOST"]["value"] == "127.0.0.1" and env[REPOSITORY_ENV]["value"] == "1"
+    from k8s.cluster import Cluster
+
+    knowledge = env["AD_KNOWLEDGE_URL"]["valueFrom"]["secretKeyRef"]  # MDL-003's rails read the knowledge base
+    assert (knowledge["name"], knowledge["key"]) == (Cluster().postgres_secret, "knowledge-uri") and knowledge["optional"]
     from serving.local import SERVING_ENV
 
     assert {k: env[k]["value"] for k in SERVING_ENV} == SERVING_ENV  # the local server's native settings
