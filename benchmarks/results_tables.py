@@ -679,6 +679,63 @@ def knowledge_rates(data: dict, _: str) -> str:
                      "spec §6.2 default's error"], rows))
 
 
+KNOWLEDGE_START_METRICS = {
+    "reaching_minutes": ("minutes until throughput first reaches its steady level", "{:.1f}"),
+    "settling_minutes": ("minutes until throughput stays there", "{:.1f}"),
+    "delivered_first_hour": ("delivered in the first hour", "{:,.0f}"),
+    "rate_blocks_first_hour": ("refused for speed in the first hour", "{:,.1f}"),
+    "steady_per_hour": ("steady delivery / h (second hour)", "{:,.0f}"),
+}
+
+
+def knowledge_start(data: dict, _: str) -> str:
+    """MDL-003 from the knowledge base's start and ceiling against spec §6.2's defaults, per world
+    and per provider."""
+    arms, diff = data["arms"], data["difference"]
+    rows = [[label, ci(arms["spec defaults"][k], fmt.format), ci(arms["knowledge base"][k], fmt.format),
+             ci(diff[k], fmt.replace("{:", "{:+").format)] for k, (label, fmt) in KNOWLEDGE_START_METRICS.items()]
+    def gap(v: dict, m: str) -> str:
+        return "—" if v[f"{m}_difference"] is None else ci(v[f"{m}_difference"], "{:+.1f}".format)
+
+    per = [[p, f"{v['reaching_minutes']['spec defaults']:.1f}", f"{v['reaching_minutes']['knowledge base']:.1f}",
+            gap(v, "reaching_minutes"), f"{v['settling_minutes']['spec defaults']:.1f}",
+            f"{v['settling_minutes']['knowledge base']:.1f}", gap(v, "settling_minutes"),
+            f"{v['rate_blocks_first_hour']['spec defaults']:,.1f}", f"{v['rate_blocks_first_hour']['knowledge base']:,.1f}"]
+           for p, v in data["providers"].items()]
+    sooner = data["worlds_sooner"]
+    sender = data["sender"]
+    which = f"sealed worlds {data['seeds'][0]}–{data['seeds'][-1]}, version `{data['version']}`" if "version" in data \
+        else f"validation worlds {', '.join(map(str, data['seeds']))}"
+    runs = data["training_runs"]
+    return (f"On {which}: after {data['days']} days of one sender's mail ({sender['ips']} IP, "
+            f"{sender['rate_per_min']:,.0f} messages a minute, {sender['audience_share']:.0%} of {data['subscribers']:,} "
+            f"subscribers per campaign), MDL-003 ({runs} training run{'s' if runs != 1 else ''}) sends to each provider for "
+            f"{data['steps'] * 30 / 3600:.0f} hours; mean [95% interval] over worlds of the mean over providers, and the "
+            "paired difference. From the knowledge base, throughput reached its steady level sooner in "
+            f"{sooner['reaching_minutes']['sooner']} of {len(data['seeds'])} worlds (later in "
+            f"{sooner['reaching_minutes']['later']}) and stayed there sooner in {sooner['settling_minutes']['sooner']} "
+            f"(later in {sooner['settling_minutes']['later']}).\n\n"
+            + table(["", "spec §6.2 defaults", "knowledge base", "difference"], rows)
+            + "\n\nPer provider, means over worlds (minutes until throughput reaches its steady level, until it stays "
+            "there, and refusals for speed in the first hour), from spec §6.2's defaults and from the knowledge base:\n\n"
+            + table(["provider", "reaches: defaults", "reaches: knowledge", "difference", "stays: defaults",
+                     "stays: knowledge", "difference", "speed refusals: defaults", "speed refusals: knowledge"], per))
+
+
+def plot_knowledge_start(data: dict) -> bytes:
+    """Minutes until throughput reaches its steady level per provider, from spec §6.2's defaults
+    and from the knowledge base, with the paired difference's interval."""
+    plt, fig, ax = _figure()
+    providers = list(data["providers"])
+    for i, (arm, colour) in enumerate((("spec defaults", "tab:grey"), ("knowledge base", "tab:blue"))):
+        values = [data["providers"][p]["reaching_minutes"][arm] for p in providers]
+        ax.bar([j + (i - 0.5) * 0.4 for j in range(len(providers))], values, 0.4, label=arm, color=colour)
+    ax.set_xticks(range(len(providers)), providers)
+    ax.set_ylabel("minutes until throughput\nreaches its steady level")
+    ax.legend()
+    return _png(plt, fig)
+
+
 def plot_mdl010_in_loop(data: dict) -> bytes:
     """The bounce rate against the good addresses withheld: every rule, MDL-010's frontier, its
     policy and the oracle."""
@@ -1346,6 +1403,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "mdl008_validation.json": mdl008_validation, "mdl008_sealed.json": mdl008_sealed,
     "mdl004_validation.json": mdl004, "mdl004_sealed.json": mdl004,
     "knowledge_rates_validation.json": knowledge_rates, "knowledge_rates_sealed.json": knowledge_rates,
+    "knowledge_start_validation.json": knowledge_start, "knowledge_start_sealed.json": knowledge_start,
     "serving_latency.json": serving_latency, "serving_load.json": serving_load, "decision_path.json": decision_path,
     "content_spam.json": content_spam, "content_spam_base.json": content_spam, "content_latency.json": content_latency,
     "content_gate.json": content_gate, "content_gate_validation.json": content_gate_validation,
@@ -1575,6 +1633,7 @@ PLOTS: dict[str, Callable[[dict], bytes]] = {
     "mdl010_in_loop.json": plot_mdl010_in_loop, "mdl010_in_loop_sealed.json": plot_mdl010_in_loop,
     "mdl008_validation.json": plot_mdl008_validation,
     "mdl004_validation.json": plot_mdl004, "mdl004_sealed.json": plot_mdl004,
+    "knowledge_start_validation.json": plot_knowledge_start, "knowledge_start_sealed.json": plot_knowledge_start,
     "ingest_scaling.json": plot_ingest_scaling,
     "mdl009_sealed.json": plot_mdl009_sealed,
     "mdl001_quality.json": plot_mdl001,
@@ -1610,6 +1669,7 @@ def headlines() -> str:
     rep = load("mdl004_sealed.json")["summary"]
     hy, hyl = load("mdl010_sealed.json")["intervals"], load("mdl010_in_loop_sealed.json")
     kr = load("knowledge_rates_sealed.json")
+    ks = load("knowledge_start_sealed.json")
     t = load("mdl003_sealed.json")
     w = load("mdl009_sealed.json")
     b = load("bounce_parser.json")
@@ -1671,11 +1731,14 @@ def headlines() -> str:
          f"{rep['spearman_heuristic']['mean']:.3f}); median warning before a listing "
          f"{ci(at_least_zero(rep['warning_hours_model']), '{:.1f}'.format)} h (sealed worlds)",
          "[MDL-004](docs/models/mdl-004.md) · `mdl004_sealed.json`"],
-        ["knowledge base: safe rates", f"learned hourly allowance per IP vs the twin's: mean absolute error "
+        ["knowledge base", f"learned hourly allowance per IP vs the twin's: mean absolute error "
          f"{ci(kr['mean_abs_error'], pct)} over providers vs {pct(kr['mean_abs_default_error']['mean'], 0)} for spec "
-         "§6.2's static defaults (a sender pushing past every allowance, sealed worlds)",
+         "§6.2's static defaults (a sender pushing past every allowance); MDL-003 started from it reaches a "
+         f"provider's steady throughput in {ks['arms']['knowledge base']['reaching_minutes']['mean']:.1f} min vs "
+         f"{ks['arms']['spec defaults']['reaching_minutes']['mean']:.1f} from spec §6.2's defaults (difference "
+         f"{ci(ks['difference']['reaching_minutes'], '{:+.1f}'.format)} min; sealed worlds, {ks['training_runs']} runs)",
          "[operations](docs/operations.md#the-knowledge-base-what-each-provider-has-taught-the-sender) · "
-         "`knowledge_rates_sealed.json`"],
+         "`knowledge_rates_sealed.json` · `knowledge_start_sealed.json`"],
         ["MDL-003 throttle", f"{ci(gain, lambda x: f'{x:+.0%}')} throughput over the best rule "
          f"({t['targets']['best_rule']}), {pct(t['targets']['rate_block_rate'], 3)} speed-caused blocks, "
          f"{pct(t['targets']['oracle_share'])} of the oracle (sealed worlds, {t['training_runs']} runs)",
