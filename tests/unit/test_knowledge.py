@@ -107,6 +107,10 @@ def test_every_provider_of_a_world_gets_its_facts(learned):
         assert known["authentication"].value["requires_spf_or_dkim_and_dmarc"] == published.requires_auth
         shares = [p["share"] for p in known["block_patterns"].value]
         assert shares == sorted(shares, reverse=True) and sum(shares) <= 1 + 1e-9
+    # each provider's share of the mail: what a day's volume puts on it
+    assert sum(known["mail_share"].value for known in facts.values()) == pytest.approx(1.0, abs=1e-3)
+    first = outcomes[outcomes["attempt"] == 1]
+    assert facts["gmail"]["mail_share"].value == pytest.approx((first["provider"] == "gmail").mean(), abs=1e-4)
     gmail = facts["gmail"]
     assert gmail["rate_limit_signals"].value, "the twin's Gmail defers with its real rate-limit replies"
     by_hour = gmail["best_hours_utc"].evidence["open_share_by_hour"]

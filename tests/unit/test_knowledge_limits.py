@@ -133,3 +133,37 @@ def test_a_runtime_reads_the_export_then_the_store_then_nothing(tmp_path, monkey
     (tmp_path / "kb.json").write_text('{"providers": {}}')
     monkeypatch.setenv("AD_KNOWLEDGE_EXPORT", str(tmp_path / "kb.json"))
     assert KnownLimits.from_environment().start_rate_per_min("gmail") == static_rate_per_min("gmail")
+
+
+def with_share(facts: dict, share: float) -> dict:
+    return {**facts, "mail_share": {"value": share, "evidence": {}, "learned_at": NOW.isoformat(), "version": 3}}
+
+
+def test_the_daily_ceiling_is_where_the_first_provider_runs_out():
+    limits = KnownLimits({"gmail": with_share(rate_facts(12_000, 9_600), 0.5),   # 12,000 x 4 / 0.5 = 96,000
+                          "yahoo": with_share(rate_facts(3_000, 2_400), 0.2),    # 3,000 x 4 / 0.2 = 60,000
+                          "tiny": with_share(rate_facts(10, 8), 0.005),          # too little of the mail to bound it
+                          "aol": with_share(rate_facts(100, 100, kind="lower_bound"), 0.3)}, now=NOW)
+    ceiling, source = limits.daily_ceiling(send_hours=4.0)
+    assert ceiling == pytest.approx(60_000.0) and source.startswith("yahoo's learned allowance at 20%")
+    assert KnownLimits.none().daily_ceiling() == (float("inf"), "nothing learned bounds it")
+    assert KnownLimits({"gmail": rate_facts(12_000, 9_600)}, now=NOW).daily_ceiling()[0] == float("inf")  # no share
+
+
+def test_the_warmup_plan_stops_at_the_learned_daily_ceiling():
+    from adaptive_delivery.delivery.models.mdl009_warmup.plan import FEATURE_NAMES
+    from adaptive_delivery.delivery.models.mdl009_warmup.service import example_request, plan_day
+    from adaptive_delivery.delivery.schemas import WARMUP_ACTIONS
+
+    hidden = ((np.zeros((4, len(FEATURE_NAMES))), np.zeros(4)),)
+    bias = np.full(len(WARMUP_ACTIONS), -5.0)
+    bias[WARMUP_ACTIONS.index("increase_50")] = 5.0
+    actor = MlpActor(hidden, np.zeros((len(WARMUP_ACTIONS), 4)), bias, "discrete")
+    frame = example_request().iloc[[0]].assign(current_daily_limit=30_000.0)
+    columns = {c: frame[c].to_numpy() for c in frame.columns}
+    free = plan_day(actor, columns, "1").iloc[0]
+    limits = KnownLimits({"gmail": with_share(rate_facts(3_000, 2_400, age_days=0), 0.3)})  # 40,000 a day
+    capped = plan_day(actor, columns, "1", limits=limits).iloc[0]
+    assert free.new_daily_limit == 45_000
+    assert capped.new_daily_limit == 40_000 and "learned_capacity" in capped.rails_applied
+    assert "gmail's learned allowance" in capped.risk_factors

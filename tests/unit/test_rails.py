@@ -138,3 +138,12 @@ def test_the_reputation_hold_names_itself_and_reads_only_a_valid_score():
     for score in (-1.0, 101.0, float("nan")):
         with pytest.raises(ValueError, match="health score"):
             ReputationReading(health_score=score)
+
+
+@given(proposed=any_float, current=st.floats(0, 1e7), day=any_day, paused=st.booleans(), ok=approvals,
+       ceiling=st.floats(50, 1e7))
+def test_warmup_never_plans_past_the_learned_daily_ceiling(proposed, current, day, paused, ok, ceiling):
+    out = WarmupRails(max_volume=ceiling).apply(proposed, current, day, paused=paused, approvals=ok)
+    assert out.volume <= ceiling
+    with pytest.raises(ValueError, match="max_volume"):
+        WarmupRails(max_volume=10.0)

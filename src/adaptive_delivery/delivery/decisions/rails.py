@@ -16,7 +16,9 @@ warm-up (MDL-009), every day per IP/domain
   - automatic pause when the day's bounce rate > 5%, complaint rate > 0.1%, or on a block event;
   - a rise of more than one warm-up stage, or a resume after a pause, needs a recorded human
     approval; without one the rail holds the volume (or the pause);
-  - no rise while MDL-004 reads the IP or domain as bad or alerts.
+  - no rise while MDL-004 reads the IP or domain as bad or alerts;
+  - never above what the providers were learned to take from one of the sender's IPs in a day
+    (`max_volume`, from the knowledge base).
 
 MDL-004's reading is computed from what the sender observes (its own logs, FBL, public blocklists
 and the providers' postmaster feeds), so a rail that reads it still reads only observable data; a
@@ -201,6 +203,13 @@ class RailedVolume:
 class WarmupRails:
     max_daily_increase: float = MAX_DAILY_INCREASE
     min_volume: float = MIN_DAILY_VOLUME
+    # what the providers were learned to take from one of the sender's established IPs in a day
+    # (`knowledge.limits.KnownLimits.daily_ceiling`): a warming IP is planned no higher
+    max_volume: float = math.inf
+
+    def __post_init__(self) -> None:
+        if not self.max_volume >= self.min_volume:
+            raise ValueError(f"max_volume ({self.max_volume}) must be at least min_volume ({self.min_volume})")
 
     def apply(
         self,
@@ -242,6 +251,9 @@ class WarmupRails:
         if reputation is not None and reputation.holds and vol > current:
             rails.append("reputation_hold")
             vol = current
+        if vol > self.max_volume:
+            rails.append("learned_capacity")
+            vol = self.max_volume
         if warmup_stage(vol) > warmup_stage(current) + 1:
             jump = _take(approvals, "stage_jump")
             if jump is None:

@@ -215,11 +215,19 @@ Learner = Callable[[pd.DataFrame, datetime], dict[str, Fact]]
 LEARNERS: tuple[Learner, ...] = (reply_facts, rate_facts, content_facts, recovery_facts)
 
 
+def mail_share(rows: pd.DataFrame, first_attempts: int, now: datetime) -> Fact:
+    """The provider's share of the sender's mail (first attempts): what a day's volume puts on it."""
+    mine = int((rows["attempt"] == 1).sum())
+    return Fact(round(mine / max(first_attempts, 1), 5), {"first_attempts": mine, "all_first_attempts": first_attempts},
+                now)
+
+
 def learn(outcomes: pd.DataFrame, opens: pd.DataFrame, now: datetime) -> dict[str, dict[str, Fact]]:
     """Every learner, for every provider in `outcomes`."""
     out: dict[str, dict[str, Fact]] = {}
+    first_attempts = int((outcomes["attempt"] == 1).sum())
     for provider, rows in outcomes.groupby("provider"):
-        facts: dict[str, Fact] = {}
+        facts: dict[str, Fact] = {"mail_share": mail_share(rows, first_attempts, now)}
         for learner in LEARNERS:
             facts.update(learner(rows, now))
         facts.update(time_facts(rows, opens, now))

@@ -17,8 +17,10 @@ export `AD_KNOWLEDGE_EXPORT` names, else the store `AD_KNOWLEDGE_URL` names, and
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,11 +35,33 @@ from adaptive_delivery.delivery.decisions.rails import (
 )
 
 CEILING_HEADROOM = 1.5  # the rails' ceiling over the learned allowance
+SEND_HOURS = 4.0  # hours a day a warming IP's mail is spread over (a setting of the sender's plan)
+MIN_MAIL_SHARE = 0.01  # a provider with less of the mail than this does not bound a day's volume
 MAX_AGE = timedelta(days=14)  # older facts are not used: the allowance follows the sender's reputation
 ENV_EXPORT = "AD_KNOWLEDGE_EXPORT"  # a `knowledge export` JSON the runtimes read their limits from
 ENV_STORE = "AD_KNOWLEDGE_URL"  # else the store itself (the deployment's setting)
 REFRESH_SECONDS = 3600.0  # how often a runtime reads them again (the knowledge base learns daily)
 DEFAULT_SOURCE = "spec §6.2 default"
+logger = logging.getLogger(__name__)
+
+
+class LimitsReader:
+    """What a runtime holds: the limits the deployment names (`KnownLimits.from_environment`),
+    read again once they are `REFRESH_SECONDS` old; a read that fails keeps the ones in force."""
+
+    def __init__(self, refresh_seconds: float = REFRESH_SECONDS) -> None:
+        self.refresh_seconds = refresh_seconds
+        self.limits = KnownLimits.from_environment()  # a misnamed file or store fails the load, loudly
+        self.read_at = time.monotonic()
+
+    def current(self) -> KnownLimits:
+        if time.monotonic() - self.read_at > self.refresh_seconds:
+            self.read_at = time.monotonic()
+            try:
+                self.limits = KnownLimits.from_environment()
+            except Exception as exc:  # noqa: BLE001 - a store that is down must not stop the decisions
+                logger.warning("knowledge base limits not read again (%s); the last ones stay in force", exc)
+        return self.limits
 
 
 @dataclass(frozen=True)
@@ -134,6 +158,22 @@ class KnownLimits:
 
     def start_rate_per_min(self, provider: str) -> float:
         return self.limit(provider).start_rate_per_min
+
+    def daily_ceiling(self, send_hours: float = SEND_HOURS) -> tuple[float, str]:
+        """The most one IP of this sender can send in a day spread over `send_hours` without going
+        past any provider's learned allowance, at each provider's share of the mail (the provider
+        whose allowance runs out first bounds it): MDL-009's ceiling for a warm-up, which cannot
+        go past what the sender's established IPs are allowed. Infinite where nothing bounds it."""
+        bounds = []
+        for provider in self.facts:
+            allowance, kind, why = self._fact(provider, "safe_max_rate_per_hour")
+            share, _, _ = self._fact(provider, "mail_share")
+            if allowance is not None and kind == "estimate" and share is not None and share >= MIN_MAIL_SHARE:
+                bounds.append((allowance * send_hours / share, f"{provider}'s learned allowance at {share:.0%} of the "
+                                                               f"mail over {send_hours:g} h, {why}"))
+        if not bounds:
+            return math.inf, "nothing learned bounds it"
+        return min(bounds)
 
     def throttle_rails(self, provider: str) -> ThrottleRails:
         """MDL-003's rails for `provider`, with the ceiling the knowledge base allows."""

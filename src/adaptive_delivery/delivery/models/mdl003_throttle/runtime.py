@@ -1,11 +1,8 @@
 """MLServer runtime for MDL-003: one row per provider window in, the railed rate recommendation out.
 Runs in the serving environment with numpy only (the exported actor): no gymnasium, SB3 or twin."""
 
-import logging
-import time
-
 from adaptive_delivery.delivery.decisions.service import RequestError
-from adaptive_delivery.delivery.knowledge.limits import REFRESH_SECONDS, KnownLimits
+from adaptive_delivery.delivery.knowledge.limits import LimitsReader
 from adaptive_delivery.delivery.models.mdl003_throttle.service import check_actor, recommend
 from adaptive_delivery.platform.serving import (
     ColumnarRuntime,
@@ -14,8 +11,6 @@ from adaptive_delivery.platform.serving import (
     serving_metrics,
     settle,
 )
-
-logger = logging.getLogger(__name__)
 
 
 class ThrottleRuntime(ColumnarRuntime):
@@ -28,24 +23,12 @@ class ThrottleRuntime(ColumnarRuntime):
         params = self.settings.parameters
         self.actor = load_actor(params.uri, check_actor)
         self.model_version = model_version(params)
-        # the rails' ceilings: the knowledge base the deployment names (knowledge.limits), read
-        # again every hour; a load that fails keeps the limits in force and says so
-        self.limits = KnownLimits.from_environment()
-        self.limits_read = time.monotonic()
+        self.limits = LimitsReader()  # the rails' ceilings: the knowledge base the deployment names
         settle()  # long-lived objects out of the collector's way
         return True
 
-    def current_limits(self) -> KnownLimits:
-        if time.monotonic() - self.limits_read > REFRESH_SECONDS:
-            self.limits_read = time.monotonic()
-            try:
-                self.limits = KnownLimits.from_environment()
-            except Exception as exc:  # noqa: BLE001 - a store that is down must not stop the decisions
-                logger.warning("knowledge base limits not refreshed (%s); the last ones stay in force", exc)
-        return self.limits
-
     def answer(self, columns: dict):
-        out = recommend(self.actor, columns, self.model_version, self.current_limits())
+        out = recommend(self.actor, columns, self.model_version, self.limits.current())
         m = serving_metrics()
         for rec in out[["provider", "recommended_rate_per_min", "multiplier"]].itertuples(index=False):
             m["throttle_recommended_rate"].labels(isp=rec.provider).set(rec.recommended_rate_per_min)

@@ -9,6 +9,7 @@ from mlserver.errors import MLServerError
 
 from adaptive_delivery.delivery.decisions.approvals import ApprovalLedger
 from adaptive_delivery.delivery.decisions.service import RequestError
+from adaptive_delivery.delivery.knowledge.limits import LimitsReader
 from adaptive_delivery.delivery.models.mdl009_warmup.service import load_planner, plan_day
 from adaptive_delivery.platform.serving import ColumnarRuntime, model_version, policy_file, settle
 
@@ -28,8 +29,9 @@ class WarmupRuntime(ColumnarRuntime):
         self.model_version = model_version(params)
         ledger = (params.extra or {}).get("approvals")
         self.ledger = ApprovalLedger(ledger) if ledger else None
+        self.limits = LimitsReader()  # the learned daily ceiling: the knowledge base the deployment names
         settle()  # long-lived objects out of the collector's way
         return True
 
     def answer(self, columns: dict):
-        return plan_day(self.planner, columns, self.model_version, self.ledger)
+        return plan_day(self.planner, columns, self.model_version, self.ledger, self.limits.current())

@@ -26,6 +26,7 @@ from adaptive_delivery.delivery.decisions.service import (
     reputation_readings,
 )
 from adaptive_delivery.delivery.features.definitions import warmup_stage
+from adaptive_delivery.delivery.knowledge.limits import KnownLimits
 from adaptive_delivery.delivery.models.mdl009_warmup.plan import (
     FEATURE_NAMES,
     ObservedState,
@@ -165,14 +166,17 @@ def ip_state(numbers: dict[str, np.ndarray], i: int) -> ObservedState:
 
 
 def plan_day(champion: Planner | MlpActor, columns: Mapping[str, np.ndarray], model_version: str,
-             ledger: ApprovalLedger | None = None) -> pd.DataFrame:
-    """Tomorrow's plan per IP: the champion proposes, the rails bound it, approvals recorded for
-    the IP (and still pending) let a stage jump or a resume through, and are then marked used."""
+             ledger: ApprovalLedger | None = None, limits: KnownLimits | None = None) -> pd.DataFrame:
+    """Tomorrow's plan per IP: the champion proposes, the rails bound it (below what the knowledge
+    base learned one of the sender's IPs may carry in a day, where `limits` knows), approvals
+    recorded for the IP (and still pending) let a stage jump or a resume through, and are then
+    marked used."""
     ips, domains, numbers = validate(columns)
     readings = reputation_readings(columns, len(ips))
     states = [ip_state(numbers, i) for i in range(len(ips))]
     volumes, confidence = as_planner(champion).propose(states)
-    rails = WarmupRails()
+    ceiling, ceiling_source = (limits or KnownLimits.none()).daily_ceiling()
+    rails = WarmupRails(max_volume=max(ceiling, WarmupRails.min_volume))
     rows = []
     for i, (ip, state) in enumerate(zip(ips, states, strict=True)):
         proposed = min(float(volumes[i]), state.target)
@@ -183,6 +187,8 @@ def plan_day(champion: Planner | MlpActor, columns: Mapping[str, np.ndarray], mo
                            action=action_for(proposed, state.limit), confidence=float(confidence[i]), last=state.last)
         if ledger is not None:
             ledger.mark_used(ip, decision.approvals_used, plan=f"{model_version}:{plan['recommended_action']}")
+        if "learned_capacity" in decision.rails:
+            plan["risk_factors"] = [*plan["risk_factors"], f"capped at {ceiling:,.0f} a day: {ceiling_source}"]
         if readings[i] is not None and readings[i].holds:
             plan["risk_factors"] = [*plan["risk_factors"], f"MDL-004 health {readings[i].health_score:.0f}"
                                     + (" with an alert" if readings[i].alert else "")]
