@@ -60,7 +60,8 @@ def test_a_lower_bound_starts_the_rate_but_never_lowers_the_ceiling():
 
 
 @pytest.mark.parametrize("facts", [rate_facts(12_000, 9_600, age_days=30), rate_facts(None, None),
-                                   rate_facts(0.0, 0.0), rate_facts(float("nan"), float("nan"))])
+                                   rate_facts(0.0, 0.0), rate_facts(float("nan"), float("nan")),
+                                   rate_facts({"per": "hour"}, "fast")])
 def test_stale_missing_or_unusable_facts_fall_back_to_the_defaults(facts):
     limit = KnownLimits({"outlook": facts}, now=NOW).limit("outlook")
     assert limit.start_rate_per_min == static_rate_per_min("outlook")

@@ -77,8 +77,8 @@ class ProviderLimit:
 
 @dataclass(frozen=True)
 class KnownLimits:
-    """Per provider, the facts `safe_max_rate_per_hour` and `optimal_rate_per_hour` as values
-    with evidence and learning time (`{"value", "evidence", "learned_at"}`, as exported)."""
+    """Per provider, the facts `safe_max_rate_per_hour`, `optimal_rate_per_hour` and `mail_share`
+    as values with evidence and learning time (`{"value", "evidence", "learned_at"}`, as exported)."""
 
     facts: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
     max_age: timedelta = MAX_AGE
@@ -118,12 +118,16 @@ class KnownLimits:
         return cls.none()
 
     def _fact(self, provider: str, name: str) -> tuple[float | None, str, str]:
-        """(value, kind, why) of one rate fact; value None where it is missing, unknown or stale."""
+        """(value, kind, why) of one numeric fact; value None where it is missing, not a number,
+        not positive, or stale."""
         fact = self.facts.get(provider, {}).get(name)
         if not fact or fact.get("value") is None:
             return None, "unknown", f"nothing learned of {provider}"
-        value = float(fact["value"])
         kind = str((fact.get("evidence") or {}).get("kind", "estimate"))
+        try:
+            value = float(fact["value"])
+        except (TypeError, ValueError):
+            return None, kind, f"{name} of {provider} is not a number ({fact['value']!r})"
         learned = fact.get("learned_at")
         version = fact.get("version")
         label = f"knowledge base v{version}" if version is not None else "knowledge base"
