@@ -98,6 +98,14 @@ class ReputationReading:
         return self.alert or self.health_score < HOLD_HEALTH
 
 
+def _capped(value: float, cap: float, rail: str, rails: list[str]) -> float:
+    """`value` no higher than `cap`, the rail named in `rails` when it bound."""
+    if value > cap:
+        rails.append(rail)
+        return cap
+    return value
+
+
 @dataclass(frozen=True)
 class RailedRate:
     rate_per_min: float
@@ -134,14 +142,11 @@ class ThrottleRails:
             if rate > high or rate < low:
                 rails.append("max_change")
                 rate = min(max(rate, low), high)
-        # no rise on a bad reading: from a rate in force, or past the minimum where none is yet
-        held = current if math.isfinite(current) and current > 0 else self.min_rate_per_min
-        if reputation is not None and reputation.holds and rate > held:
-            rails.append("reputation_hold")
-            rate = held
-        if rate > self.max_rate_per_min:
-            rails.append("provider_limit")
-            rate = self.max_rate_per_min
+        if reputation is not None and reputation.holds:
+            # no rise on a bad reading: from a rate in force, or past the minimum where none is yet
+            held = current if math.isfinite(current) and current > 0 else self.min_rate_per_min
+            rate = _capped(rate, held, "reputation_hold", rails)
+        rate = _capped(rate, self.max_rate_per_min, "provider_limit", rails)
         if rate < self.min_rate_per_min:
             rails.append("min_rate")
             rate = self.min_rate_per_min
@@ -244,16 +249,10 @@ class WarmupRails:
                 return RailedVolume(0.0, True, float(proposed), ("resume_needs_approval",), needs_approval=("resume",))
             used.append(resume)
             rails.append("resume_approved")
-        ceiling = current * (1 + self.max_daily_increase)
-        if vol > ceiling:
-            rails.append("max_daily_increase")
-            vol = ceiling
-        if reputation is not None and reputation.holds and vol > current:
-            rails.append("reputation_hold")
-            vol = current
-        if vol > self.max_volume:
-            rails.append("learned_capacity")
-            vol = self.max_volume
+        vol = _capped(vol, current * (1 + self.max_daily_increase), "max_daily_increase", rails)
+        if reputation is not None and reputation.holds:
+            vol = _capped(vol, current, "reputation_hold", rails)
+        vol = _capped(vol, self.max_volume, "learned_capacity", rails)
         if warmup_stage(vol) > warmup_stage(current) + 1:
             jump = _take(approvals, "stage_jump")
             if jump is None:
