@@ -74,6 +74,10 @@ class ProviderLimit:
     start_source: str
     ceiling_source: str
 
+    def rails(self) -> ThrottleRails:
+        """MDL-003's rails, stopping at this ceiling."""
+        return ThrottleRails(max_rate_per_min=self.ceiling_per_min)
+
 
 @dataclass(frozen=True)
 class KnownLimits:
@@ -181,4 +185,4 @@ class KnownLimits:
 
     def throttle_rails(self, provider: str) -> ThrottleRails:
         """MDL-003's rails for `provider`, with the ceiling the knowledge base allows."""
-        return ThrottleRails(max_rate_per_min=self.limit(provider).ceiling_per_min)
+        return self.limit(provider).rails()

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from adaptive_delivery.delivery.decisions.rails import ThrottleRails
 from adaptive_delivery.delivery.knowledge import learn
 from adaptive_delivery.delivery.knowledge.limits import KnownLimits, ProviderLimit
 from adaptive_delivery.delivery.models.mdl003_throttle.policies import (
@@ -67,12 +66,11 @@ def arm_limit(arm: str, provider: str, limits: KnownLimits) -> ProviderLimit:
     return (limits if arm == "knowledge base" else KnownLimits.none()).limit(provider)
 
 
-def run_arm(policy: ThrottlePolicy, world: World, provider: str, arm: str, limits: KnownLimits, seed: int,
+def run_arm(policy: ThrottlePolicy, world: World, provider: str, limit: ProviderLimit, seed: int,
             steps: int = STEPS) -> Trace:
-    """One run of `policy` on `provider`'s matched world, started and railed as `arm` says."""
-    limit = arm_limit(arm, provider, limits)
+    """One run of `policy` on `provider`'s matched world, started and railed as `limit` says."""
     env = matched_env(world, provider, steps=steps, start_rate_per_min=limit.start_rate_per_min)
-    return run_policy(policy, env, seed, steps, rails=ThrottleRails(max_rate_per_min=limit.ceiling_per_min))
+    return run_policy(policy, env, seed, steps, rails=limit.rails())
 
 
 def measure(trace: Trace) -> dict[str, float]:
@@ -92,11 +90,11 @@ def compare_starts(policies: Sequence[ThrottlePolicy], world: World, limits: Kno
     oracle's delivery in the same world (the most a sender could deliver without pressure)."""
     rows = []
     for provider in providers or sorted(PROVIDER_INDEX):
-        oracle = measure(run_arm(Oracle(), world, provider, "spec defaults", limits, seed, steps))
+        arm_limits = {arm: arm_limit(arm, provider, limits) for arm in ARMS}
+        oracle = measure(run_arm(Oracle(), world, provider, arm_limits["spec defaults"], seed, steps))
         for policy in policies:
-            for arm in ARMS:
-                trace = run_arm(policy, world, provider, arm, limits, seed, steps)
-                limit = arm_limit(arm, provider, limits)
+            for arm, limit in arm_limits.items():
+                trace = run_arm(policy, world, provider, limit, seed, steps)
                 rows.append({"seed": seed, "provider": provider, "policy": policy.name, "run": int(getattr(policy, "run", 0)),
                              "arm": arm, "start_rate_per_min": limit.start_rate_per_min,
                              "ceiling_per_min": limit.ceiling_per_min,

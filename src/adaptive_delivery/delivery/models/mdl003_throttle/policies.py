@@ -240,6 +240,8 @@ class ContextualBandit:
 SETTLE_WINDOW = 10
 SETTLE_TOLERANCE = 0.10
 SETTLE_TAIL = 120
+
+
 @dataclass
 class Trace:
     """Per-step record of one policy on one provider (arrays of equal length)."""

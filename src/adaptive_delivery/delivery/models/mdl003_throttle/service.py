@@ -12,7 +12,6 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from adaptive_delivery.delivery.decisions.rails import ThrottleRails
 from adaptive_delivery.delivery.decisions.service import (
     RequestError,
     check_reading,
@@ -83,13 +82,15 @@ def recommend(actor: MlpActor, columns: Mapping[str, np.ndarray], model_version:
     known = [str(p) in PROVIDER_INDEX for p in providers]
     served = [str(p) if k else DEFAULT_PROVIDER for p, k in zip(providers, known, strict=True)]
     features = np.stack([throttle_features(r.astype(np.float32), p) for r, p in zip(rows, served, strict=True)])
+    by_provider = {p: limits.limit(p) for p in set(served)}  # once per provider, not per row
+    rails = {p: limit.rails() for p, limit in by_provider.items()}
     actions, confidence = actor.act(features)
     out = []
     for i, (provider, row) in enumerate(zip(served, rows, strict=True)):
         current = float(row[REQUIRED.index("current_send_rate")])
         mult = multiplier(float(actions[i]))
-        limit = limits.limit(provider)
-        railed = ThrottleRails(max_rate_per_min=limit.ceiling_per_min).apply(current * mult, current, readings[i])
+        limit = by_provider[provider]
+        railed = rails[provider].apply(current * mult, current, readings[i])
         out.append({
             "provider": str(providers[i]),
             "recommended_rate_per_min": railed.rate_per_min,
