@@ -1,8 +1,9 @@
 """The drift-and-performance DAG: every day, each served supervised model's champion is checked on
 the outcomes that arrived in the data interval (Evidently data and prediction drift against its
-training window, feature shift, its primary metric beside the oracle's). A model that must retrain
-gets its retraining DAG triggered with the reason, as does a model whose online learner asked for
-one (AD_HOME/reports/retrain_requests.jsonl); reports go to MLflow and AD_HOME/reports."""
+training window, feature shift, its primary metric beside the oracle's), and each model trained on
+the twin's logs that can observe the deployment's own (MDL-004, MDL-008) on them. A model that must
+retrain gets its retraining DAG triggered with the reason, as does a model whose online learner
+asked for one (AD_HOME/reports/retrain_requests.jsonl); reports go to MLflow and AD_HOME/reports."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from adaptive_delivery.platform.spec import all_specs
 
-MONITORED = [s.model_id for s in all_specs() if s.trains_on_features]
+MONITORED = [s.model_id for s in all_specs() if s.monitored]
 
 
 @task

@@ -64,6 +64,14 @@ def tiny_world(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def twelve_day_world(tmp_path_factory) -> Path:
+    """4,000 subscribers over 12 days (2026-03-02..13): a week of history before a checked window."""
+    out = tmp_path_factory.mktemp("twelve_day_world")
+    simulate(WorldConfig(subscribers=4_000, days=12, seed=12), out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
 def bounce_corpus() -> Path:
     path = SHARED_DATA / "bounces"
     if not (path / "expected.json").exists():

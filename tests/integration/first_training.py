@@ -132,3 +132,27 @@ def grpc_answers_as_rest(server, name: str, body: dict, folder, raw: bool = Fals
     for output, values in rest.items():
         got = [v.decode() if isinstance(v, bytes) else v for v in reply[output]]
         assert got == (values if isinstance(values[0], str | bool) else pytest.approx(values)), output
+
+
+def monitor_on_logs(trained, spec: ModelSpec, lake) -> tuple[dict, object, object]:
+    """The monitoring job (`jobs.monitor`, what the ad_monitor DAG runs) on the fixture's first
+    version as champion, with `lake` as the deployment's logs, for the day 2026-03-13 (the twelve-day
+    world's last): (the report it wrote, the deployment, the registry client)."""
+    import json
+    from datetime import UTC, datetime
+
+    from adaptive_delivery.delivery import jobs
+    from adaptive_delivery.platform.training.registry import CHAMPION
+
+    root, client, _ = first_challenger(trained, spec)
+    if CHAMPION not in client.get_model_version(spec.registered_name, "1").aliases:
+        client.set_registered_model_alias(spec.registered_name, CHAMPION, "1")  # whatever its smoke gate said
+    home = root / "deployment"
+    home.mkdir(exist_ok=True)
+    if not (home / "lake").exists():
+        (home / "lake").symlink_to(lake, target_is_directory=True)
+    dep = jobs.deployment({"AD_PROFILE": "local", "AD_HOME": str(home),
+                           "AD_TRACKING_URI": default_tracking_uri(root / "mlflow")})
+    jobs.monitor(dep, spec.model_id, datetime(2026, 3, 13, tzinfo=UTC), datetime(2026, 3, 14, tzinfo=UTC))
+    report = json.loads((dep.reports / "monitor" / spec.model_id / "2026-03-14T0000" / "monitor.json").read_text())
+    return report, dep, client

@@ -13,6 +13,7 @@ from first_training import (
     first_challenger,
     grpc_answers_as_rest,
     infer,
+    monitor_on_logs,
     serve_challenger,
     train_smoke,
 )
@@ -83,3 +84,27 @@ def test_bad_requests_get_400_with_a_reason(served, change, says):
     r = infer(server, NAME, frame_request(change(example_request())))
     assert r.status_code == 400, r.text
     assert says in r.text
+
+
+def test_the_monitoring_job_checks_the_champion_on_the_deployments_own_logs(trained, twelve_day_world):
+    """The daily check of a model trained on the twin's logs: its signals recomputed from the
+    deployment's lake over the window (three days at least) and the days before, drift judged by
+    Evidently and PSI/KS on what the lake can tell (not the lookups and feeds it lacks), and the
+    verdict in the report, MLflow and the timeline."""
+    from adaptive_delivery.delivery import jobs
+    from adaptive_delivery.delivery.models.mdl004_domain_reputation.monitoring import NOT_IN_LAKE
+
+    report, dep, client = monitor_on_logs(trained, SPEC, twelve_day_world / "lake")
+    assert report["source"] == "the deployment's logs" and report["version"] == "1"
+    assert report["window"] == ["2026-03-11 00:00", "2026-03-14 00:00"]
+    assert report["rows_current"] > 0 and report["rows_reference"] > 0
+    assert report["data_drift"]["checked"] > 0 and not set(NOT_IN_LAKE) & set(report["stability"]["features"])
+    # block events are judged only where the lake holds enough of them; else it says so
+    judged = "block_event_auc_model" in report["measured"]
+    assert judged or any("not judged on the logs" in a for a in report["alerts"])
+    assert report["details"]["units"] > 0
+    assert (dep.reports / "monitor" / "MDL-004" / "2026-03-14T0000" / "data_drift.html").stat().st_size > 10_000
+    runs = client.search_runs([client.get_experiment_by_name(jobs.MONITOR_EXPERIMENT).experiment_id],
+                              "tags.model_id = 'MDL-004'")
+    assert runs and runs[0].data.tags["version"] == "1"
+    assert [e["step"] for e in jobs.timeline(dep)][-1:] == ["monitor"]

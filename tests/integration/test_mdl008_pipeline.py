@@ -14,6 +14,7 @@ from first_training import (
     first_challenger,
     grpc_answers_as_rest,
     infer,
+    monitor_on_logs,
     serve_challenger,
     train_smoke,
 )
@@ -94,3 +95,36 @@ def test_the_knowledge_base_reads_the_champion_from_the_registry(trained, tmp_pa
     assert version == "1", "the smoke run's first version passes its gates and is crowned"
     model, got = champion(uri, tmp_path)
     assert got == version and model.names and np.isfinite(model.change_threshold)
+
+
+def test_the_monitoring_job_checks_the_champion_on_the_deployments_own_logs(trained, twelve_day_world):
+    """The weekly model's daily check: the recipient domains' daily profiles over the window beside
+    the days before (drift of what it reads and of its distances), the domains whose group moved,
+    and the providers its change test flags, in the report and MLflow."""
+    from adaptive_delivery.delivery import jobs
+    from adaptive_delivery.delivery.models.mdl008_isp_behaviour.profile import PROFILE_FEATURES
+
+    report, dep, client = monitor_on_logs(trained, SPEC, twelve_day_world / "lake")
+    assert report["source"] == "the deployment's logs" and report["rows_current"] > 0
+    assert set(report["stability"]["features"]) <= set(PROFILE_FEATURES) and report["data_drift"]["checked"] > 0
+    details, names = report["details"], set(group_names(dep.tracking_uri))
+    assert details["domain_groups"] and set(details["domain_groups"].values()) <= names
+    assert all({s["from"], s["to"]} <= names and s["from"] != s["to"] for s in details["group_switches"].values())
+    # nothing changed in this world: a flag would be one of the test's false alarms, and never a retraining
+    assert len(details["moved_providers"]) <= 2 and report["retrain"] == []
+    runs = client.search_runs([client.get_experiment_by_name(jobs.MONITOR_EXPERIMENT).experiment_id],
+                              "tags.model_id = 'MDL-008'")
+    assert runs and "prediction_drift.html" in {a.path.rsplit("/", 1)[-1] for a in client.list_artifacts(
+        runs[0].info.run_id, "reports")}
+
+
+def group_names(tracking_uri: str) -> list[str]:
+    """The group names of the registered version 1 (its clusters file)."""
+    import tempfile
+    from pathlib import Path
+
+    from adaptive_delivery.delivery.models.mdl008_isp_behaviour.model import ClusterModel
+    from adaptive_delivery.platform.training.policies import served_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return ClusterModel.load(served_file(tracking_uri, SPEC, "1", Path(tmp))).names

@@ -152,6 +152,26 @@ def test_the_model_ranks_an_unseen_world_better_than_a_weak_scorer(tiny):
     assert 0 < got["false_alert_share_model"] < 0.5 and quiet.any()
 
 
+def test_on_a_deployments_logs_block_events_are_judged_beside_the_heuristic_only_when_there_are_enough(tiny):
+    from adaptive_delivery.delivery.models.mdl004_domain_reputation.monitoring import (
+        MIN_EVENTS,
+        window_metrics,
+    )
+
+    model, (rows, _) = tiny
+    known = rows[rows["block_event"].notna()]
+    metrics, labelled, alerts = window_metrics(model, rows)
+    assert labelled == len(known) and known["block_event"].sum() >= MIN_EVENTS
+    p_block = model.probabilities(known)["p_block_event"].to_numpy()
+    assert metrics["block_event_auc_model"] == pytest.approx(tr.event_aucs(known, p_block)["block_event"])
+    rule = tr.event_aucs(known, tr.heuristic_risk(known))["block_event"]
+    assert metrics["block_event_auc_heuristic"] == pytest.approx(rule)
+    assert any("heuristic ranks" in a for a in alerts) == (rule > metrics["block_event_auc_model"])
+    few = pd.concat([known[known["block_event"] == 1].head(MIN_EVENTS - 1), known[known["block_event"] == 0]])
+    none, _, said = window_metrics(model, few)
+    assert none == {} and f"{MIN_EVENTS - 1} block event(s)" in said[0] and "not judged" in said[0]
+
+
 def test_the_file_loads_back_to_the_same_answers_and_refuses_another_version(tiny, tmp_path):
     model, (rows, _) = tiny
     path = model.save(tmp_path / "m.json")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from adaptive_delivery.platform import observability
 
 if TYPE_CHECKING:
+    from datetime import datetime
     from pathlib import Path
 
     import numpy as np
@@ -130,6 +131,10 @@ class PolicyTrainer:
     # Where the model can serve a rule as champion: (evaluation folder) -> (the best rule's settings,
     # its registry metrics on the same worlds). Registered as champion while no learned policy beats it.
     best_rule: Callable[[Path], tuple[dict[str, object], dict[str, float]]] | None = None
+    # How its champion is checked on the deployment's own logs by the monitoring DAG: (the lake's
+    # folder, the served file, window start, window end) -> `monitoring.logs.Observed`. None: its
+    # health is judged by its rails, rollouts and evaluations only.
+    observe: Callable[[Path, Path, datetime, datetime], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -223,6 +228,11 @@ class ModelSpec:
     def trains_on_features(self) -> bool:
         """Trained by the supervised pipeline from the feature table (else by its `policy_trainer`)."""
         return self.trainer == "pipeline"
+
+    @property
+    def monitored(self) -> bool:
+        """Checked daily by the monitoring DAG: on the feature table, or on the logs it can observe."""
+        return self.trains_on_features or (self.policy_trainer is not None and self.policy_trainer.observe is not None)
 
     @property
     def registered_name(self) -> str:

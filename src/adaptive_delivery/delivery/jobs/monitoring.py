@@ -69,9 +69,11 @@ def monitor(dep: Deployment, model_id: str, start: datetime, end: datetime) -> d
     )
 
     spec = get(model_id)
+    if not spec.monitored:
+        raise ValueError(f"{model_id} is not trained on the feature table and cannot observe the deployment's logs; "
+                         "its health is judged by its rails, rollouts and evaluations, not drift")
     if not spec.trains_on_features:
-        raise ValueError(f"{model_id} is not trained on the feature table; its health is judged by its rails, "
-                         "rollouts and evaluations, not feature drift")
+        return monitor_from_logs(dep, spec, start, end)
     mlflow.set_tracking_uri(dep.tracking_uri)  # models:/ URIs resolve through the global registry
     mlflow.set_registry_uri(dep.tracking_uri)
     client = MlflowClient(dep.tracking_uri, registry_uri=dep.tracking_uri)
@@ -111,6 +113,43 @@ def monitor(dep: Deployment, model_id: str, start: datetime, end: datetime) -> d
     out = {**result.as_dict(), "block_rate_by_provider": provider_block_rates(spec, labels[in_cur]), "served": served}
     monitor_metrics(out).export(dep.home)
     record(dep, "monitor", result.summary(), model_id=model_id, version=version, retrain=result.retrain,
+           alerts=result.alerts, report=str(out_dir))
+    return out
+
+
+def monitor_from_logs(dep: Deployment, spec, start: datetime, end: datetime) -> dict:
+    """Check the champion of a model trained on the twin's logs (`PolicyTrainer.observe`) on the
+    deployment's own logs of [start, end) (at least MONITOR_WINDOW) beside the days before:
+    drift of its inputs and outputs, and the gated metrics its outcomes already tell."""
+    import tempfile
+
+    import mlflow
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    from adaptive_delivery.platform.monitoring.logs import check
+    from adaptive_delivery.platform.monitoring.metrics import monitor_metrics
+    from adaptive_delivery.platform.training.policies import served_file, trainer_of
+    from adaptive_delivery.platform.training.registry import CHAMPION, alias_metrics
+
+    mlflow.set_tracking_uri(dep.tracking_uri)  # models:/ URIs resolve through the global registry
+    mlflow.set_registry_uri(dep.tracking_uri)
+    client = MlflowClient(dep.tracking_uri, registry_uri=dep.tracking_uri)
+    version, registered = alias_metrics(client, spec, CHAMPION)
+    if version is None:
+        record(dep, "monitor", f"{spec.model_id}: no champion yet, nothing to monitor", model_id=spec.model_id)
+        return {"model_id": spec.model_id, "retrain": [f"{spec.model_id} has no champion"], "alerts": [],
+                "summary": "no champion"}
+    start = min(pd.Timestamp(start), pd.Timestamp(end) - MONITOR_WINDOW).to_pydatetime()
+    with tempfile.TemporaryDirectory() as tmp:
+        model_file = served_file(dep.tracking_uri, spec, version, Path(tmp))
+        observed = trainer_of(spec).observe(dep.lake, model_file, start, end)
+    out_dir = dep.reports / "monitor" / spec.model_id / f"{end:%Y-%m-%dT%H%M}"
+    result = check(spec, observed, version=version, registered=registered, out_dir=out_dir, window=(start, end))
+    _log_monitor_run(client, result, out_dir)
+    out = {**result.as_dict(), "measured": observed.metrics, "details": observed.details}
+    monitor_metrics(out).export(dep.home)
+    record(dep, "monitor", result.summary(), model_id=spec.model_id, version=version, retrain=result.retrain,
            alerts=result.alerts, report=str(out_dir))
     return out
 

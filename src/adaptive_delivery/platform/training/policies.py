@@ -217,3 +217,21 @@ def _export_actor(spec: ModelSpec, policy: Path, folder: Path) -> Path:
     from adaptive_delivery.platform.rl.policy_export import save_actor
 
     return save_actor(PPO.load(str(policy), device="cpu"), folder / f"{spec.model_id.lower()}_actor.npz")
+
+
+def served_file(tracking_uri: str, spec: ModelSpec, version: str, dest: Path) -> Path:
+    """The file a registered version of a model with its own trainer serves (the pyfunc artifact
+    logged under its trainer's `artifact` key), downloaded under `dest`."""
+    import mlflow.artifacts
+    import yaml
+
+    folder = Path(mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{spec.registered_name}/{version}",
+        dst_path=str(Path(dest) / f"{spec.registered_name}-v{version}"), tracking_uri=tracking_uri))
+    meta = yaml.safe_load((folder / "MLmodel").read_text())
+    artifacts = meta.get("flavors", {}).get("python_function", {}).get("artifacts", {})
+    key = trainer_of(spec).artifact
+    if key not in artifacts:
+        raise FileNotFoundError(f"{spec.model_id} version {version} logged no {key!r} artifact "
+                                f"(it holds {sorted(artifacts) or 'none'})")
+    return folder / artifacts[key]["path"]

@@ -61,6 +61,7 @@ SPEC = ModelSpec(
                                  example=lazy(f"{HERE}.service:example_request"),
                                  pyfunc=lazy(f"{HERE}.pyfunc:ReputationPyfunc"),
                                  export=export_as(MODEL_FILE), artifact="reputation",
+                                 observe=lazy(f"{HERE}.monitoring:observe"),
                                  # days of each training world's log
                                  timesteps={"smoke": 10, "quick": 21, "full": 28}),
 )

@@ -59,6 +59,7 @@ SPEC = ModelSpec(
                                  example=lazy(f"{HERE}.service:example_request"),
                                  pyfunc=lazy(f"{HERE}.pyfunc:BehaviourPyfunc"),
                                  export=export_as(MODEL_FILE), artifact="clusters",
+                                 observe=lazy(f"{HERE}.monitoring:observe"),
                                  # days of each training world's delivery log
                                  timesteps={"smoke": 10, "quick": 21, "full": 28}),
 )
