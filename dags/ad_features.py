@@ -1,6 +1,7 @@
 """Feature DAGs: the hourly build refreshes sender and provider features (spec §4.1 TTLs of 1 h and
-15 min), the daily build refreshes every table; each then materialises its data interval into the
-online store. Spark runs in-process or through spark-submit, as the deployment profile says."""
+15 min), the daily build refreshes every table; each then publishes the models' scores as features
+(MDL-004's hourly reputation) and materialises its data interval into the online store. Spark runs
+in-process or through spark-submit, as the deployment profile says."""
 
 from __future__ import annotations
 
@@ -24,6 +25,15 @@ def build(tables: list[str] | None) -> dict[str, int]:
 
 
 @task
+def score() -> dict[str, int]:
+    """The tables models publish their scores in (MDL-004's reputation of each sending IP and
+    domain), from the lake the build read, as each champion scores it."""
+    from adaptive_delivery.delivery.jobs import score_features
+
+    return score_features(deployment())
+
+
+@task
 def materialize(tables: list[str] | None, period_hours: float) -> list[str]:
     """Load the data interval's feature values into the online store."""
     from adaptive_delivery.delivery.jobs import materialize as load
@@ -38,7 +48,7 @@ def feature_dag(dag_id: str, cron: str, tables: tuple[str, ...] | None, period_h
          doc_md=doc, dagrun_timeout=timedelta(hours=period_hours))
     def features():
         chosen = list(tables) if tables is not None else None
-        build(chosen) >> materialize(chosen, period_hours)
+        build(chosen) >> score() >> materialize(chosen, period_hours)
 
     return features()
 

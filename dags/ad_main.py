@@ -28,9 +28,12 @@ def calibrate() -> dict:
 
 @task
 def build_features() -> dict[str, int]:
+    """Spark's feature tables, then the tables models publish their scores in."""
     from adaptive_delivery.delivery.jobs import build_features as build
+    from adaptive_delivery.delivery.jobs import score_features
 
-    return build(deployment())
+    dep = deployment()
+    return {**build(dep), **score_features(dep)}
 
 
 @task

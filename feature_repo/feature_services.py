@@ -11,6 +11,7 @@ from feature_views import (
     content_features,
     content_provider_features,
     provider_features,
+    scored_views,
     sender_domain_features,
     sender_ip_features,
     sender_provider_features,
@@ -100,7 +101,8 @@ services = {
 }
 
 _VIEWS = {v.name: v for v in (campaign_performance, content_features, content_provider_features, provider_features, sender_domain_features,
-                             sender_ip_features, sender_provider_features, subscriber_features, temporal_features)}
+                             sender_ip_features, sender_provider_features, subscriber_features, temporal_features,
+                             *scored_views.values())}
 
 
 def _adopted(model_id: str) -> list[str]:

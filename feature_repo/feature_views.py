@@ -10,6 +10,7 @@ from feast.types import Array, Bool, Float64, Int64, String, UnixTimestamp
 
 from adaptive_delivery.delivery.features import definitions as fd
 from adaptive_delivery.marketing import feature_definitions as md
+from adaptive_delivery.platform.spec import scored_tables
 from entities import campaign, content, provider, sender_domain, sender_ip, subscriber
 from sources import (
     campaign_hourly_source,
@@ -18,6 +19,7 @@ from sources import (
     provider_push,
     sender_domain_source,
     sender_ip_source,
+    scored_sources,
     sender_provider_source,
     subscriber_push,
 )
@@ -110,6 +112,18 @@ campaign_performance = FeatureView(
     online=True,
     tags={"owner": "ml", "product": "marketing", "refresh": "hourly"},
 )
+
+# what models publish for others (ModelSpec.scored_features, e.g. MDL-004's ip_reputation): one view
+# per table, named `<table>_features`, keyed by the entity its join key names
+_ENTITIES = {e.join_key: e for e in (campaign, content, provider, sender_domain, sender_ip, subscriber)}
+scored_views = {
+    table: FeatureView(name=f"{table}_features", entities=[_ENTITIES[key]], ttl=declared.ttl,
+                       schema=_fields(dict(features)), source=scored_sources[table], online=True,
+                       tags={"owner": "ml", "refresh": "hourly", "scored_by": model_id})
+    for table, (model_id, declared) in scored_tables().items()
+    for key, features in [declared.tables[table]]
+}
+globals().update({view.name: view for view in scored_views.values()})
 
 send_time = RequestSource(name="send_time", schema=[Field(name="send_ts", dtype=UnixTimestamp)])
 

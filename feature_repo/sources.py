@@ -7,6 +7,8 @@ from feast import FileSource, PushSource
 from feast.data_format import ParquetFormat
 from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
 
+from adaptive_delivery.platform.spec import scored_tables
+
 DATA = os.environ.get("AD_FEATURE_DATA", "data/features")
 PROFILE = os.environ.get("AD_FEAST_PROFILE", "local")
 
@@ -28,6 +30,10 @@ provider_source = _source("provider")
 content_source = _source("content")
 content_provider_source = _source("content_provider")
 campaign_hourly_source = _source("campaign_hourly")  # marketing.features
+# the tables models publish their scores in (ModelSpec.scored_features), one source each, named
+# `<table>_source` like the others
+scored_sources = {table: _source(table) for table in scored_tables()}
+globals().update({f"{table}_source": source for table, source in scored_sources.items()})
 
 # The feedback loop pushes fresh engagement and provider signals between batch builds.
 subscriber_push = PushSource(name="subscriber_push", batch_source=subscriber_source)

@@ -108,3 +108,51 @@ def test_the_monitoring_job_checks_the_champion_on_the_deployments_own_logs(trai
                               "tags.model_id = 'MDL-004'")
     assert runs and runs[0].data.tags["version"] == "1"
     assert [e["step"] for e in jobs.timeline(dep)][-1:] == ["monitor"]
+
+
+def test_its_champion_publishes_each_ips_hourly_reputation_as_features_other_models_read(trained, twelve_day_world):
+    """MDL-004's scores as features (spec §2.1: they feed MDL-001): the features job scores the
+    deployment's whole lake hour by hour with the champion and publishes the tables; Feast joins
+    each message to the score its sending IP had in the hour it went out, and the online store
+    serves the newest."""
+    import pandas as pd
+
+    from adaptive_delivery.delivery.events.lake import EventsLake
+    from adaptive_delivery.platform import feature_store as st
+
+    _, dep, _ = monitor_on_logs(trained, SPEC, twelve_day_world / "lake")  # version 1 is champion
+    rows = jobs_score(dep)
+    ip = pd.read_parquet(dep.features / "ip_reputation")
+    sends = EventsLake(dep.lake).read("sends", columns=["sending_ip", "sending_domain", "send_ts"]).to_pandas()
+    assert rows["ip_reputation"] == len(ip) and rows["domain_reputation"] > 0
+    assert set(ip["sending_ip"]) == set(sends["sending_ip"])
+    assert ip["health_score"].between(0, 100).all() and (ip["event_timestamp"].dt.minute == 0).all()
+    sample = sends.sample(200, random_state=0).rename(columns={"send_ts": "event_timestamp"}).reset_index(drop=True)
+    fs = st.open_store(dep.feast_home, dep.features, dep.feast_profile)
+    st.apply(fs)
+    joined = st.historical(fs, sample, ["ip_reputation_features:health_score"]).sort_values("event_timestamp")
+    expect = pd.merge_asof(sample.sort_values("event_timestamp"), ip.sort_values("event_timestamp"),
+                           on="event_timestamp", by="sending_ip", tolerance=pd.Timedelta(hours=1))
+    assert joined["ip_reputation_features__health_score"].notna().mean() > 0.9
+    assert joined["ip_reputation_features__health_score"].to_numpy() == pytest.approx(
+        expect["health_score"].to_numpy(), nan_ok=True)
+    end = ip["event_timestamp"].max().to_pydatetime()
+    views = jobs_materialize(dep, end)
+    assert {"ip_reputation_features", "domain_reputation_features"} <= set(views)
+    newest = ip[ip["event_timestamp"] == ip["event_timestamp"].max()].set_index("sending_ip")["health_score"]
+    online = st.online(fs, ["ip_reputation_features:health_score"], [{"sending_ip": i} for i in newest.index])
+    assert online["ip_reputation_features__health_score"] == pytest.approx(newest.to_list())
+
+
+def jobs_score(dep):
+    from adaptive_delivery.delivery import jobs
+
+    return jobs.score_features(dep)
+
+
+def jobs_materialize(dep, end):
+    from datetime import timedelta
+
+    from adaptive_delivery.delivery import jobs
+
+    return jobs.materialize(dep, end - timedelta(hours=6), end + timedelta(hours=1), tables=[])

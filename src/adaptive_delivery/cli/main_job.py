@@ -128,7 +128,8 @@ def run(
         dep = jobs.deployment(env)
     else:
         dep = jobs.deployment({**os.environ, **env})
-        calls = (lambda: jobs.simulate_until(dep, until), lambda: jobs.calibrate(dep), lambda: jobs.build_features(dep),
+        calls = (lambda: jobs.simulate_until(dep, until), lambda: jobs.calibrate(dep),
+                 lambda: {**jobs.build_features(dep), **jobs.score_features(dep)},
                  lambda: _materialize_last_day(dep), lambda: training_pipelines().run_for(model_spec(jobs.MAIN_MODEL), dep))
         for i, (stage, call) in enumerate(zip(stages, calls, strict=True), start=1):
             try:

@@ -247,7 +247,9 @@ def discovery_frame(spec: ModelSpec, labels: pd.DataFrame, features_dir: str | P
 
     fs = st.open_store(feast_home, features_dir, project=project)
     st.apply(fs)
-    refs = list(dict.fromkeys(service_refs(fs, spec.feature_service) + feature_refs(list(discovery_of(spec).candidates()))))
+    built = set(st.built_views(fs))  # a candidate whose table nobody has written yet is not a column
+    candidates = [r for r in feature_refs(list(discovery_of(spec).candidates())) if r.split(":", 1)[0] in built]
+    refs = list(dict.fromkeys(service_refs(fs, spec.feature_service) + candidates))
     frame = st.historical(fs, labels, refs)
     return frame.sort_values("event_timestamp", kind="stable").reset_index(drop=True)
 
@@ -268,7 +270,7 @@ def weekly_report(spec: ModelSpec, frame: pd.DataFrame, model: TrainedModel | No
     exclude = {**dict.fromkeys(reads, "the model reads it"),
                **{d.feature: f"adopted by {d.by} on {d.at[:10]}" for d in decided["adopted"]},
                **{d.feature: f"rejected by {d.by} on {d.at[:10]}" for d in decided["rejected"]}}
-    candidates = {c: k for c, k in disc.candidates().items() if c not in reads}
+    candidates = {c: k for c, k in disc.candidates().items() if c not in reads and c in frame}
     ts = pd.to_datetime(frame["event_timestamp"], utc=True)
     end = pd.Timestamp(until)
     end = end.tz_convert("UTC") if end.tzinfo else end.tz_localize("UTC")

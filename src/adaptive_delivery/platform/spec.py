@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -138,6 +139,21 @@ class PolicyTrainer:
 
 
 @dataclass(frozen=True)
+class ScoredFeatures:
+    """Scores a model's champion writes into the feature store for other models to read (spec
+    §2.1: MDL-004's reputation is one of MDL-001's features). Each table is keyed by one entity's
+    join key and stamped like every feature table (a row at `event_timestamp` reads only what came
+    before it); the features job writes them after each Spark build, and the feature repo declares
+    one view per table (`<table>_features`)."""
+
+    # table -> (the entity's join key, feature -> kind as in the feature definitions)
+    tables: Mapping[str, tuple[str, Mapping[str, str]]]
+    # (the events lake's folder, the champion's served file) -> table -> rows (key, event_timestamp, features)
+    score: Callable[[Path, Path], Mapping[str, pd.DataFrame]] = field(compare=False, repr=False)
+    ttl: timedelta = timedelta(hours=1)  # how long a row answers for (its table's cadence)
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     model_id: str  # MDL-001 …
     name: str
@@ -223,6 +239,8 @@ class ModelSpec:
     # Feature discovery (spec §9.1): the fields it could read and how its outcomes are cut; its
     # `to_dataset` then takes `extra` (column -> kind) for a shadow trial. None: it takes no part.
     discovery: Discovery | None = field(default=None, compare=False, repr=False)
+    # Scores its champion publishes as features for other models (None: none).
+    scored_features: ScoredFeatures | None = field(default=None, compare=False, repr=False)
 
     @property
     def trains_on_features(self) -> bool:
@@ -276,6 +294,17 @@ def get(model_id: str) -> ModelSpec:
 def all_specs() -> list[ModelSpec]:
     _load_all()
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def scored_tables() -> dict[str, tuple[str, ScoredFeatures]]:
+    """Every table a model's scores are published in: table -> (the model, its declaration)."""
+    out: dict[str, tuple[str, ScoredFeatures]] = {}
+    for spec in all_specs():
+        for table in (spec.scored_features.tables if spec.scored_features else {}):
+            if table in out:
+                raise ValueError(f"{spec.model_id} and {out[table][0]} both publish the feature table {table!r}")
+            out[table] = (spec.model_id, spec.scored_features)
+    return out
 
 
 def _load_all() -> None:

@@ -33,6 +33,7 @@ from adaptive_delivery.delivery.jobs.features import (
     latest_feature_hour,
     materialize,
     online_sample,
+    score_features,
     spark_submit_command,
 )
 from adaptive_delivery.delivery.jobs.loop import (
@@ -73,6 +74,7 @@ __all__ = [
     "ONLINE_WINDOW",
     "latest_feature_hour",
     "online_sample",
+    "score_features",
     "calibrate",
     "MONITOR_EXPERIMENT",
     "REFERENCE_ROWS",

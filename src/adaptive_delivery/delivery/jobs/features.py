@@ -55,6 +55,62 @@ def build_features(dep: Deployment, tables: Iterable[str] | None = None, submit:
     return rows
 
 
+def score_features(dep: Deployment) -> dict[str, int]:
+    """Publish every model's scores as feature tables (`ModelSpec.scored_features`: MDL-004's
+    reputation of each sending IP and domain, hour by hour over the lake), as the champion scores
+    them; a model without a champion publishes its tables empty (the features read unknown, and
+    a model trained on them learns nothing from them). Rows per table."""
+    import tempfile
+
+    from adaptive_delivery.platform.feature_publish import build_and_publish
+    from adaptive_delivery.platform.spec import all_specs
+    from adaptive_delivery.platform.training.policies import served_file
+    from adaptive_delivery.platform.training.registry import CHAMPION, alias_metrics
+
+    publishing = [s for s in all_specs() if s.scored_features is not None]
+    if not publishing:
+        return {}
+    client = _registry(dep)
+    frames: dict[str, object] = {}
+    said = []
+    for spec in publishing:
+        version, _ = alias_metrics(client, spec, CHAMPION)
+        if version is None:
+            frames.update({t: _empty_scores(key, features) for t, (key, features) in spec.scored_features.tables.items()})
+            said.append(f"{spec.model_id}: no champion, its tables published empty")
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            scored = spec.scored_features.score(dep.lake, served_file(dep.tracking_uri, spec, version, Path(tmp)))
+        frames.update(scored)
+        said.append(f"{spec.model_id} v{version}: " + ", ".join(f"{len(f):,} {t} rows" for t, f in scored.items()))
+
+    def build(staging: Path) -> dict[str, int]:
+        for table, frame in frames.items():
+            (staging / table).mkdir(parents=True, exist_ok=True)
+            frame.to_parquet(staging / table / "part-00000.parquet", index=False, coerce_timestamps="us")
+        return {table: len(frame) for table, frame in frames.items()}
+
+    rows = build_and_publish(dep.features, build)
+    record(dep, "score_features", "; ".join(said), rows=rows)
+    return rows
+
+
+def _empty_scores(key: str, features: dict[str, str]):
+    import pandas as pd
+
+    return pd.DataFrame({key: pd.Series(dtype=str), "event_timestamp": pd.Series(dtype="datetime64[us, UTC]"),
+                         **{name: pd.Series(dtype=float) for name in features}})
+
+
+def _registry(dep: Deployment):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    mlflow.set_tracking_uri(dep.tracking_uri)  # models:/ URIs resolve through the global registry
+    mlflow.set_registry_uri(dep.tracking_uri)
+    return MlflowClient(dep.tracking_uri, registry_uri=dep.tracking_uri)
+
+
 def _spark_submit(dep: Deployment, tables: tuple[str, ...] | None) -> dict[str, int]:
     import pyspark
 
@@ -84,7 +140,11 @@ def materialize(dep: Deployment, start: datetime, end: datetime, tables: Iterabl
 
     if end <= start:
         raise ValueError(f"empty data interval {start} .. {end}")
-    views = feature_views_for(tables if tables is not None else spark_jobs.ALL_TABLES)
+    from adaptive_delivery.platform.spec import scored_tables
+
+    # the models' published scores ride along wherever their tables exist (`score_features`)
+    scored = [t for t in scored_tables() if (dep.features / t).is_dir()]
+    views = feature_views_for([*(tables if tables is not None else spark_jobs.ALL_TABLES), *scored])
     fs = st.open_store(dep.feast_home, dep.features, dep.feast_profile)
     st.apply(fs)
     st.materialize(fs, start, end, views)

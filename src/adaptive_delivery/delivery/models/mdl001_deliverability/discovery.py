@@ -24,9 +24,13 @@ INBOX, SPAM, SOFT, HARD, BLOCK = (CLASSES.index(c) for c in ("inbox", "spam", "s
 
 def candidates() -> dict[str, str]:
     """Every scalar feature of the feature store's views the model does not read (as the training
-    frame names it), and the request fields above: column -> numeric | categorical."""
+    frame names it; the scores other models publish too: MDL-004's reputation), and the request
+    fields above: column -> numeric | categorical."""
+    from adaptive_delivery.platform.spec import scored_tables
+
+    scored = {table: declared.tables[table] for table, (_, declared) in scored_tables().items()}
     out = {}
-    for table, (_, features) in FEATURE_TABLES.items():
+    for table, (_, features) in {**FEATURE_TABLES, **scored}.items():
         if table in ON_DEMAND:
             continue
         for name, kind in features.items():

@@ -14,7 +14,7 @@ look like a sender starting from nothing.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +22,10 @@ import pandas as pd
 
 from adaptive_delivery.delivery.models.mdl004_domain_reputation import model as rm
 from adaptive_delivery.delivery.models.mdl004_domain_reputation import signals as sg
+from adaptive_delivery.delivery.models.mdl004_domain_reputation.scoring import read_logs, unit_hours
 from adaptive_delivery.delivery.models.mdl004_domain_reputation.training import (
     event_aucs,
     heuristic_risk,
-)
-from adaptive_delivery.delivery.models.mdl004_domain_reputation.worlds import (
-    OUTCOME_COLUMNS,
-    SEND_COLUMNS,
 )
 from adaptive_delivery.platform.monitoring.logs import Observed
 
@@ -37,38 +34,6 @@ HISTORY = pd.Timedelta(hours=sg.WEEK_H)  # a snapshot reads the week before it
 MIN_EVENTS = 5  # block events (and as many quiet unit-hours) before an AUC is judged
 # signals the lake cannot give (lookups and feeds): left out of the drift checks
 NOT_IN_LAKE = ("listed_now", "log_hours_since_listed", "listings_30d", "postmaster", "snds")
-PUBLIC_COLUMNS = ["sending_ip", "day", "listed", "postmaster", "snds"]
-
-
-def read_logs(lake_root: str | Path, first: date, last: date) -> dict[str, pd.DataFrame]:
-    """The lake's sends, final and deferred outcomes, complaints and human opens of days
-    [first, last], in the columns `signals.hourly_counts` reads."""
-    from adaptive_delivery.delivery.events.lake import EventsLake
-    from adaptive_delivery.delivery.features.definitions import human_opens
-
-    lake = EventsLake(lake_root)
-    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    engagement = lake.read("engagement", days, columns=["message_id", "event_ts", "event_type", "machine_open"])
-    return {"sends": lake.read("sends", days, columns=SEND_COLUMNS).to_pandas(),
-            "outcomes": lake.read("outcomes", days, columns=OUTCOME_COLUMNS).to_pandas(),
-            "complaints": lake.read("complaints", days, columns=["message_id", "event_ts"]).to_pandas(),
-            "opens": human_opens(engagement.to_pandas())[["message_id", "event_ts"]]}
-
-
-def unit_hours(logs: dict[str, pd.DataFrame], origin: pd.Timestamp, hours: int) -> pd.DataFrame:
-    """Every IP's and domain's signals and labels at each hour since `origin` (the row at t reads
-    hours < t), units that sent nothing in the week before left out; `ts` is the snapshot's time."""
-    sends = logs["sends"]
-    ips = sends[["sending_ip", "sending_domain"]].drop_duplicates().reset_index(drop=True)
-    public = pd.DataFrame({c: pd.Series(dtype=float if c != "sending_ip" else object) for c in PUBLIC_COLUMNS})
-    parts = []
-    for kind in sg.UNITS:
-        counts = sg.hourly_counts(kind, origin, hours, ips, sends, logs["outcomes"], logs["complaints"],
-                                  logs["opens"], public)
-        parts.append(sg.snapshot_frame(counts).merge(sg.labels(counts), on=["unit", "t"]).assign(kind=kind))
-    rows = pd.concat(parts, ignore_index=True)
-    rows = rows[rows["log_sent_7d"] > 0].reset_index(drop=True)
-    return rows.assign(ts=origin + pd.to_timedelta(rows["t"], unit="h"))
 
 
 def window_metrics(model: rm.ReputationModel, rows: pd.DataFrame) -> tuple[dict[str, float], int, list[str]]:

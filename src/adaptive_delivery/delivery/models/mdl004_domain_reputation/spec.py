@@ -8,6 +8,7 @@ from adaptive_delivery.platform.spec import (
     ModelSpec,
     PolicyTrainer,
     Schedule,
+    ScoredFeatures,
     export_as,
     lazy,
 )
@@ -25,6 +26,11 @@ SIGNAL_SOURCES = {
     "open_rate_7d": "esp", "open_trend": "esp", "listed_now": "feed", "log_hours_since_listed": "feed",
     "listings_30d": "feed", "postmaster": "feed", "snds": "feed",
 }
+
+# What the champion publishes for other models, hourly per sending IP and domain (written by
+# scoring.score_lake)
+SCORES = {"health_score": "float", "p_block_event": "float", "p_listing": "float"}
+PUBLISHED = {"ip_reputation": ("sending_ip", SCORES), "domain_reputation": ("sending_domain", SCORES)}
 
 SPEC = ModelSpec(
     model_id="MDL-004",
@@ -64,4 +70,5 @@ SPEC = ModelSpec(
                                  observe=lazy(f"{HERE}.monitoring:observe"),
                                  # days of each training world's log
                                  timesteps={"smoke": 10, "quick": 21, "full": 28}),
+    scored_features=ScoredFeatures(tables=PUBLISHED, score=lazy(f"{HERE}.scoring:score_lake")),
 )
