@@ -1142,6 +1142,28 @@ def feature_discovery(data: dict, _: str) -> str:
                    "verdict"], rows, "lllrlrrl"))
 
 
+def reputation_feature(data: dict, _: str) -> str:
+    """MDL-004's published scores in MDL-001's shadow trials, on validation worlds."""
+    names = {"ip_reputation_features__health_score": "sending IP's health score",
+             "ip_reputation_features__p_block_event": "sending IP's P(block event)",
+             "domain_reputation_features__health_score": "sending domain's health score"}
+    summary = [[names.get(f, f), f"{s['mean_difference']:+.4f} [{s['ci95'][0]:+.4f}, {s['ci95'][1]:+.4f}]",
+                ", ".join(f"{n} {v}" for v, n in sorted(s["verdicts"].items()))]
+               for f, s in data["summary"].items()]
+    rows = [[str(r["seed"]), names.get(r["field"], r["field"]), f"{r['without']:.4f}", f"{r['placebo']:.4f}",
+             f"{r['with']:.4f}", f"{r['difference']:+.4f} [{r['ci95'][0]:+.4f}, {r['ci95'][1]:+.4f}]",
+             f"{r['scored_share']:.0%}"] for r in data["rows"]]
+    return (f"Validation worlds {', '.join(map(str, data['seeds']))} ({data['subscribers']:,} subscribers, "
+            f"{data['days']} days, MDL-004's sampled senders); MDL-004 trained on its own training worlds "
+            f"({data['mdl004_training_days']} days each); MDL-001 ({data['profile']} profile) trained on the days "
+            f"before the {data['holdout_days']} holdout days with the score and with the score shuffled (its "
+            f"placebo), {data['trial_seeds']} runs each. Gain: macro ROC-AUC with minus placebo; mean [95% "
+            "interval] over the worlds.\n\n" +
+            table(["published score", "MDL-001's AUC gain", "trials' verdicts"], summary, "lrl") +
+            "\n\nPer world (each trial's interval counts the holdout's messages and the runs):\n\n" +
+            table(["world", "score", "without", "placebo", "with", "gain [95%]", "messages scored"], rows))
+
+
 HILLSTROM_MODELS = {"ours": "MKT-001 campaign network", "two_model_logistic": "two-model logistic",
                     "class_transformation_gbm": "class transformation (gradient boosting)"}
 HILLSTROM_RESPONSE = {"ours": "MKT-001 campaign network", "logistic": "logistic regression",

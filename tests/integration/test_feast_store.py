@@ -129,3 +129,23 @@ def test_rows_without_a_value_inside_the_ttl_are_kept_with_missing_features(loca
     assert len(got) == 2
     assert pd.isna(got["subscriber_features__engagement_score"].iloc[0])
     assert not pd.isna(got["subscriber_features__engagement_score"].iloc[1])
+
+
+def test_a_model_without_a_champion_publishes_its_scores_empty_and_readers_get_missing_values(tmp_path):
+    """The features job publishes every declared scored table (MDL-004's reputation) even before
+    the model has a champion: a reader's join and the materialisation go through, with no value."""
+    from datetime import UTC, datetime
+
+    from adaptive_delivery.delivery import jobs
+    from adaptive_delivery.platform.spec import scored_tables
+
+    dep = jobs.deployment({"AD_PROFILE": "local", "AD_HOME": str(tmp_path)})
+    rows = jobs.score_features(dep)
+    assert rows == dict.fromkeys(scored_tables(), 0) and {"ip_reputation", "domain_reputation"} <= set(rows)
+    views = jobs.materialize(dep, datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 2, tzinfo=UTC), tables=[])
+    assert sorted(views) == sorted(f"{t}_features" for t in rows)
+    fs = st.open_store(dep.feast_home, dep.features, dep.feast_profile)
+    entity = pd.DataFrame({"sending_ip": ["192.0.2.10"], "event_timestamp": [pd.Timestamp("2026-03-01T10:00Z")]})
+    joined = st.historical(fs, entity, ["ip_reputation_features:health_score"])
+    assert len(joined) == 1 and joined["ip_reputation_features__health_score"].isna().all()
+    assert [e["step"] for e in jobs.timeline(dep)] == ["score_features", "materialize"]

@@ -71,35 +71,47 @@ def score_features(dep: Deployment) -> dict[str, int]:
     if not publishing:
         return {}
     client = _registry(dep)
-    frames: dict[str, object] = {}
+    tables = {}
     said = []
     for spec in publishing:
+        declared = spec.scored_features.tables
         version, _ = alias_metrics(client, spec, CHAMPION)
         if version is None:
-            frames.update({t: _empty_scores(key, features) for t, (key, features) in spec.scored_features.tables.items()})
+            scored = {}
             said.append(f"{spec.model_id}: no champion, its tables published empty")
-            continue
-        with tempfile.TemporaryDirectory() as tmp:
-            scored = spec.scored_features.score(dep.lake, served_file(dep.tracking_uri, spec, version, Path(tmp)))
-        frames.update(scored)
-        said.append(f"{spec.model_id} v{version}: " + ", ".join(f"{len(f):,} {t} rows" for t, f in scored.items()))
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                scored = spec.scored_features.score(dep.lake, served_file(dep.tracking_uri, spec, version, Path(tmp)))
+            said.append(f"{spec.model_id} v{version}: " + ", ".join(f"{len(f):,} {t} rows" for t, f in scored.items()))
+        tables.update({t: _scored_table(scored.get(t), key, features) for t, (key, features) in declared.items()})
 
     def build(staging: Path) -> dict[str, int]:
-        for table, frame in frames.items():
+        import pyarrow.parquet as pq
+
+        for table, rows in tables.items():
             (staging / table).mkdir(parents=True, exist_ok=True)
-            frame.to_parquet(staging / table / "part-00000.parquet", index=False, coerce_timestamps="us")
-        return {table: len(frame) for table, frame in frames.items()}
+            pq.write_table(rows, staging / table / "part-00000.parquet")
+        return {table: rows.num_rows for table, rows in tables.items()}
 
     rows = build_and_publish(dep.features, build)
     record(dep, "score_features", "; ".join(said), rows=rows)
     return rows
 
 
-def _empty_scores(key: str, features: dict[str, str]):
-    import pandas as pd
+_ARROW_KINDS = {"float": "float64", "int": "int64", "str": "string", "bool": "bool"}
 
-    return pd.DataFrame({key: pd.Series(dtype=str), "event_timestamp": pd.Series(dtype="datetime64[us, UTC]"),
-                         **{name: pd.Series(dtype=float) for name in features}})
+
+def _scored_table(frame, key: str, features: dict[str, str]):
+    """A published table in its declared types (an empty one too: the join key stays a string)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    schema = pa.schema([(key, pa.string()), ("event_timestamp", pa.timestamp("us", tz="UTC")),
+                        *((name, pa.type_for_alias(_ARROW_KINDS[kind])) for name, kind in features.items())])
+    if frame is None or len(frame) == 0:
+        return schema.empty_table()
+    frame = frame.assign(event_timestamp=pd.to_datetime(frame["event_timestamp"], utc=True).astype("datetime64[us, UTC]"))
+    return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
 
 
 def _registry(dep: Deployment):

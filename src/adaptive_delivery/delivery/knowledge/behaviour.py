@@ -45,14 +45,11 @@ def behaviour_facts(model: mm.ClusterModel, outcomes: pd.DataFrame, opens: pd.Da
 def champion(tracking_uri: str, dest) -> tuple[mm.ClusterModel, str] | None:
     """MDL-008's champion from the deployment's registry (its clusters file copied under `dest`)
     and its version; None before the first champion."""
-    from pathlib import Path
-
     import mlflow
-    import mlflow.artifacts
     from mlflow.tracking import MlflowClient
 
     from adaptive_delivery.delivery.models.mdl008_isp_behaviour.spec import SPEC
-    from adaptive_delivery.delivery.models.mdl008_isp_behaviour.training import MODEL_FILE
+    from adaptive_delivery.platform.training.policies import served_file
     from adaptive_delivery.platform.training.registry import CHAMPION, alias_metrics
 
     mlflow.set_tracking_uri(tracking_uri)
@@ -61,10 +58,4 @@ def champion(tracking_uri: str, dest) -> tuple[mm.ClusterModel, str] | None:
     version, _ = alias_metrics(client, SPEC, CHAMPION)
     if version is None:
         return None
-    folder = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{SPEC.registered_name}/{version}",
-                                                 dst_path=str(Path(dest) / f"{SPEC.registered_name}-v{version}"),
-                                                 tracking_uri=tracking_uri)
-    found = sorted(Path(folder).rglob(MODEL_FILE))
-    if not found:
-        raise FileNotFoundError(f"MDL-008 version {version} holds no {MODEL_FILE}")
-    return mm.ClusterModel.load(found[0]), version
+    return mm.ClusterModel.load(served_file(tracking_uri, SPEC, version, dest)), version
