@@ -1435,6 +1435,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "mdl003_online.json": mdl003_online,
     "mdl009_online.json": mdl009_online,
     "feature_discovery.json": feature_discovery,
+    "reputation_feature.json": reputation_feature,
 }
 
 
