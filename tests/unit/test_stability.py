@@ -83,3 +83,20 @@ def test_prediction_bias_needs_a_real_gap_beyond_noise():
     assert biased and bias["observed"] < bias["predicted"]
     result = stability.check_stability(pd.DataFrame({"p": p}), pd.DataFrame({"p": p}), ["p"], p, faded)
     assert result.acted == [] and "predictions biased" in result.retrain()[0]
+
+
+def test_a_small_sample_is_not_judged_by_psi_and_a_real_move_still_shows_in_ks():
+    """Thirty unit-days against ten of one population: PSI's chance value alone passes the warn
+    level, so it is not read; KS still sees a large move."""
+    rng = np.random.default_rng(4)
+    chance = [stability.psi(rng.normal(0, 1, 10), rng.normal(0, 1, 30)) for _ in range(200)]
+    assert np.mean(np.array(chance) >= stability.PSI_WARN) > 0.5  # why PSI needs rows
+    small = stability.check_stability(pd.DataFrame({"x": rng.normal(0, 1, 60)}), pd.DataFrame({"x": rng.normal(0, 1, 30)}),
+                                      ["x"])
+    assert np.isnan(small.features["x"].psi) and small.features["x"].level == "stable"
+    moved = stability.check_stability(pd.DataFrame({"x": rng.normal(0, 1, 60)}), pd.DataFrame({"x": rng.normal(3, 1, 30)}),
+                                      ["x"])
+    assert moved.features["x"].level == "warn" and moved.acted == []
+    enough = stability.check_stability(pd.DataFrame({"x": rng.normal(0, 1, stability.PSI_MIN_ROWS)}),
+                                       pd.DataFrame({"x": rng.normal(0, 1, stability.PSI_MIN_ROWS)}), ["x"])
+    assert np.isfinite(enough.features["x"].psi)

@@ -11,7 +11,8 @@ marketing spec's monitoring; Evidently's report stays beside them for people to 
   z-score (binomial noise) and an absolute floor, as the delivery monitor judges its segments.
 
 A feature is *acted on* only when PSI reaches 0.25 and KS agrees, so one noisy statistic alone
-does not retrain a model; PSI between 0.1 and 0.25 warns."""
+does not retrain a model; PSI between 0.1 and 0.25 warns. PSI is read only with PSI_MIN_ROWS rows
+on each side: below that its sampling noise alone reaches the warn level."""
 
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ PSI_WARN = 0.1
 PSI_ACT = 0.25
 PSI_BINS = 10
 PSI_FLOOR = 1e-4  # an empty bin's share, so the logarithm stays finite
+# Rows each side needs before PSI is read: two samples of one population score about
+# (bins - 1) * (1/n_ref + 1/n_cur) by chance, under half the warn level from 400 rows each. With
+# fewer (a small deployment's unit-days) PSI is not judged and KS alone may warn.
+PSI_MIN_ROWS = 400
 KS_ALPHA = 0.01  # family-wise, split over the features checked (Bonferroni)
 KS_MIN_GAP = 0.1  # the smallest distribution gap worth acting on
 BIAS_MIN_GAP = 0.02  # prediction vs observed rate: an absolute gap smaller than this is tolerated
@@ -139,7 +144,8 @@ def check_stability(reference: pd.DataFrame, current: pd.DataFrame, columns: Seq
     result = StabilityResult()
     for c in checked:
         ref, cur = reference[c].to_numpy(dtype=float), current[c].to_numpy(dtype=float)
-        value = psi(ref, cur)
+        enough = min(np.isfinite(ref).sum(), np.isfinite(cur).sum()) >= PSI_MIN_ROWS
+        value = psi(ref, cur) if enough else float("nan")
         gap, p_value = ks(ref, cur)
         result.features[c] = FeatureStability(psi=value, ks=gap, p_value=p_value,
                                               level=_level(value, gap, p_value, len(checked)))
