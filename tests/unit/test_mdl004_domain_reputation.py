@@ -172,6 +172,31 @@ def test_on_a_deployments_logs_block_events_are_judged_beside_the_heuristic_only
     assert none == {} and f"{MIN_EVENTS - 1} block event(s)" in said[0] and "not judged" in said[0]
 
 
+def test_published_scores_read_only_the_hours_before_them(tiny, tiny_world, tmp_path):
+    """The features MDL-004 publishes for other models cannot leak the future: scoring the lake as
+    it stood at a cut gives every row up to the cut exactly as scoring the whole lake does."""
+    import shutil
+
+    from adaptive_delivery.delivery.models.mdl004_domain_reputation import scoring
+
+    model, _ = tiny
+    path = model.save(tmp_path / "model.json")
+    cut = pd.Timestamp("2026-03-06", tz="UTC")
+    shutil.copytree(tiny_world / "lake" / "dim", tmp_path / "lake" / "dim")
+    for kind in ("sends", "outcomes", "complaints", "engagement"):
+        for day in (tiny_world / "lake" / kind).glob("date=*"):
+            if pd.Timestamp(day.name.split("=", 1)[1], tz="UTC") < cut:
+                shutil.copytree(day, tmp_path / "lake" / kind / day.name)
+    whole, before = scoring.score_lake(tiny_world / "lake", path), scoring.score_lake(tmp_path / "lake", path)
+    for table, (key, _) in scoring.TABLES.items():
+        def upto(frame: pd.DataFrame) -> pd.DataFrame:
+            rows = frame[frame["event_timestamp"] <= cut]
+            return rows.sort_values([key, "event_timestamp"]).reset_index(drop=True)
+
+        assert len(upto(whole[table])) > 100 and len(whole[table]) > len(upto(whole[table]))
+        pd.testing.assert_frame_equal(upto(whole[table]), upto(before[table]))
+
+
 def test_the_file_loads_back_to_the_same_answers_and_refuses_another_version(tiny, tmp_path):
     model, (rows, _) = tiny
     path = model.save(tmp_path / "m.json")
