@@ -188,13 +188,13 @@ def test_published_scores_read_only_the_hours_before_them(tiny, tiny_world, tmp_
             if pd.Timestamp(day.name.split("=", 1)[1], tz="UTC") < cut:
                 shutil.copytree(day, tmp_path / "lake" / kind / day.name)
     whole, before = scoring.score_lake(tiny_world / "lake", path), scoring.score_lake(tmp_path / "lake", path)
-    for table, (key, _) in scoring.TABLES.items():
-        def upto(frame: pd.DataFrame) -> pd.DataFrame:
-            rows = frame[frame["event_timestamp"] <= cut]
-            return rows.sort_values([key, "event_timestamp"]).reset_index(drop=True)
+    def upto(frame: pd.DataFrame, key: str) -> pd.DataFrame:
+        rows = frame[frame["event_timestamp"] <= cut]
+        return rows.sort_values([key, "event_timestamp"]).reset_index(drop=True)
 
-        assert len(upto(whole[table])) > 100 and len(whole[table]) > len(upto(whole[table]))
-        pd.testing.assert_frame_equal(upto(whole[table]), upto(before[table]))
+    for table, (key, _) in scoring.TABLES.items():
+        assert len(upto(whole[table], key)) > 100 and len(whole[table]) > len(upto(whole[table], key))
+        pd.testing.assert_frame_equal(upto(whole[table], key), upto(before[table], key))
 
 
 def test_the_file_loads_back_to_the_same_answers_and_refuses_another_version(tiny, tmp_path):
