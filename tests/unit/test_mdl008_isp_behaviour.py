@@ -126,6 +126,17 @@ def test_a_tightened_filter_is_flagged_within_a_week_and_the_others_mostly_are_n
     assert np.isnan(mm.change_flags(trained, same["provider"], 14).set_index("unit")["days_after"]["gmail"])
 
 
+def test_the_monitor_alerts_with_the_provider_whose_answers_moved_and_not_without_a_change(trained):
+    from adaptive_delivery.delivery.models.mdl008_isp_behaviour.monitoring import moved_providers
+
+    changed = tr.world_events(1002, 21, SUBSCRIBERS, change_day=14, change_provider="gmail", inbox_shift=-2.5)
+    origin = pd.to_datetime(changed[0]["event_ts"], utc=True).min().normalize()
+    moved, alerts = moved_providers(trained, *changed, origin, 14)
+    assert moved["gmail"] <= 7 and len(alerts) == 1 and "gmail (" in alerts[0]
+    same = tr.world_events(1002, 21, SUBSCRIBERS)
+    assert "gmail" not in moved_providers(trained, *same, origin, 14)[0]
+
+
 def test_the_model_file_round_trips_and_refuses_another_version(trained, tmp_path):
     path = trained.save(tmp_path / tr.MODEL_FILE)
     back = mm.ClusterModel.load(path)
