@@ -1,6 +1,7 @@
 """Feast on the local profile, for real: apply, materialise into SQLite, point-in-time retrieval,
 online reads."""
 
+import os
 from datetime import timedelta
 
 import pandas as pd
@@ -131,16 +132,25 @@ def test_rows_without_a_value_inside_the_ttl_are_kept_with_missing_features(loca
     assert not pd.isna(got["subscriber_features__engagement_score"].iloc[1])
 
 
-def test_a_model_without_a_champion_publishes_its_scores_empty_and_readers_get_missing_values(tmp_path):
-    """The features job publishes every declared scored table (MDL-004's reputation) even before
-    the model has a champion: a reader's join and the materialisation go through, with no value."""
+def test_a_model_without_a_champion_publishes_its_scores_empty_and_readers_get_missing_values(tmp_path, monkeypatch):
+    """`adaptive-delivery features score` publishes every declared scored table (MDL-004's
+    reputation) even before the model has a champion: a reader's join and the materialisation go
+    through, with no value."""
     from datetime import UTC, datetime
 
+    from typer.testing import CliRunner
+
+    from adaptive_delivery.cli import app
     from adaptive_delivery.delivery import jobs
     from adaptive_delivery.platform.spec import scored_tables
 
+    for name in [k for k in os.environ if k.startswith("AD_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AD_HOME", str(tmp_path))
+    done = CliRunner().invoke(app, ["features", "score"])
+    assert done.exit_code == 0 and "ip_reputation" in done.output and "domain_reputation" in done.output, done.output
     dep = jobs.deployment({"AD_PROFILE": "local", "AD_HOME": str(tmp_path)})
-    rows = jobs.score_features(dep)
+    rows = {t: len(pd.read_parquet(dep.features / t)) for t in scored_tables()}
     assert rows == dict.fromkeys(scored_tables(), 0) and {"ip_reputation", "domain_reputation"} <= set(rows)
     views = jobs.materialize(dep, datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 2, tzinfo=UTC), tables=[])
     assert sorted(views) == sorted(f"{t}_features" for t in rows)

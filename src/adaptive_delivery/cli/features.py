@@ -95,6 +95,20 @@ def features_materialize(
                   f"into the {profile} online store under {home}")
 
 
+@features_app.command("score")
+def features_score() -> None:
+    """Publish the models' scores as feature tables (AD_HOME's lake, each champion from the
+    registry: MDL-004's hourly reputation of every sending IP and domain), as the feature DAGs do
+    after each Spark build; a model without a champion publishes its tables empty."""
+    from adaptive_delivery.delivery import jobs
+
+    try:
+        rows = jobs.score_features(_deployment())
+    except (FileNotFoundError, ValueError) as exc:
+        raise _fail(exc) from exc
+    print_rows("published score tables", rows)
+
+
 # ---- feature discovery (spec §9.1): the weekly report, shadow trials, a person's decision ----------
 MODEL_HELP = "The model whose fields are discovered (one that declares ModelSpec.discovery)."
 
