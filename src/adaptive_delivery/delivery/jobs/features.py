@@ -66,11 +66,12 @@ def score_features(dep: Deployment) -> dict[str, int]:
     from adaptive_delivery.platform.spec import all_specs
     from adaptive_delivery.platform.training.policies import served_file
     from adaptive_delivery.platform.training.registry import CHAMPION, alias_metrics
+    from adaptive_delivery.platform.training.tracking import Tracking
 
     publishing = [s for s in all_specs() if s.scored_features is not None]
     if not publishing:
         return {}
-    client = _registry(dep)
+    client = Tracking(dep.tracking_uri).client()
     tables = {}
     said = []
     for spec in publishing:
@@ -112,15 +113,6 @@ def _scored_table(frame, key: str, features: dict[str, str]):
         return schema.empty_table()
     frame = frame.assign(event_timestamp=pd.to_datetime(frame["event_timestamp"], utc=True).astype("datetime64[us, UTC]"))
     return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
-
-
-def _registry(dep: Deployment):
-    import mlflow
-    from mlflow.tracking import MlflowClient
-
-    mlflow.set_tracking_uri(dep.tracking_uri)  # models:/ URIs resolve through the global registry
-    mlflow.set_registry_uri(dep.tracking_uri)
-    return MlflowClient(dep.tracking_uri, registry_uri=dep.tracking_uri)
 
 
 def _spark_submit(dep: Deployment, tables: tuple[str, ...] | None) -> dict[str, int]:

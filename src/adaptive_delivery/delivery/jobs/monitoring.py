@@ -123,18 +123,15 @@ def monitor_from_logs(dep: Deployment, spec, start: datetime, end: datetime) -> 
     drift of its inputs and outputs, and the gated metrics its outcomes already tell."""
     import tempfile
 
-    import mlflow
     import pandas as pd
-    from mlflow.tracking import MlflowClient
 
     from adaptive_delivery.platform.monitoring.logs import check
     from adaptive_delivery.platform.monitoring.metrics import monitor_metrics
     from adaptive_delivery.platform.training.policies import served_file, trainer_of
     from adaptive_delivery.platform.training.registry import CHAMPION, alias_metrics
+    from adaptive_delivery.platform.training.tracking import Tracking
 
-    mlflow.set_tracking_uri(dep.tracking_uri)  # models:/ URIs resolve through the global registry
-    mlflow.set_registry_uri(dep.tracking_uri)
-    client = MlflowClient(dep.tracking_uri, registry_uri=dep.tracking_uri)
+    client = Tracking(dep.tracking_uri).client()  # models:/ URIs resolve through the global registry
     version, registered = alias_metrics(client, spec, CHAMPION)
     if version is None:
         record(dep, "monitor", f"{spec.model_id}: no champion yet, nothing to monitor", model_id=spec.model_id)

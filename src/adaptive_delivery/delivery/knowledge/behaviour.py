@@ -45,16 +45,12 @@ def behaviour_facts(model: mm.ClusterModel, outcomes: pd.DataFrame, opens: pd.Da
 def champion(tracking_uri: str, dest) -> tuple[mm.ClusterModel, str] | None:
     """MDL-008's champion from the deployment's registry (its clusters file copied under `dest`)
     and its version; None before the first champion."""
-    import mlflow
-    from mlflow.tracking import MlflowClient
-
     from adaptive_delivery.delivery.models.mdl008_isp_behaviour.spec import SPEC
     from adaptive_delivery.platform.training.policies import served_file
     from adaptive_delivery.platform.training.registry import CHAMPION, alias_metrics
+    from adaptive_delivery.platform.training.tracking import Tracking
 
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
-    client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    client = Tracking(tracking_uri).client()
     version, _ = alias_metrics(client, SPEC, CHAMPION)
     if version is None:
         return None

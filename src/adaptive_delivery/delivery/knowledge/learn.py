@@ -236,12 +236,14 @@ def learn(outcomes: pd.DataFrame, opens: pd.DataFrame, now: datetime) -> dict[st
     return out
 
 
-def read_lake(lake_root: str | Path, days: list[date] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The window's outcomes and its human opens (`message_id`, `event_ts`), from the delivery lake."""
+def read_lake(lake_root: str | Path, days: list[date] | None = None,
+              columns: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The window's outcomes (OUTCOME_COLUMNS, or `columns`) and its human opens (`message_id`,
+    `event_ts`), from the delivery lake."""
     from adaptive_delivery.delivery.events.lake import EventsLake
 
     lake = EventsLake(lake_root)
-    outcomes = lake.read("outcomes", days, columns=OUTCOME_COLUMNS).to_pandas()
+    outcomes = lake.read("outcomes", days, columns=columns or OUTCOME_COLUMNS).to_pandas()
     engagement = lake.read("engagement", days, columns=["message_id", "event_ts", "event_type", "machine_open"]).to_pandas()
     return outcomes, human_opens(engagement)
 

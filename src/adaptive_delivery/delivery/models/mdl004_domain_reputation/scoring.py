@@ -67,7 +67,7 @@ def score_lake(lake_root: str | Path, model_file: Path) -> dict[str, pd.DataFram
     model = rm.ReputationModel.load(model_file)
     days = sorted(EventsLake(lake_root).partitions("sends"))
     if not days:
-        return {table: empty_table(table) for table in TABLES}
+        return {}  # nothing sent yet: the features job publishes the tables empty, in their declared types
     logs = read_logs(lake_root, days[0], days[-1] + timedelta(days=1))
     origin = pd.Timestamp(days[0], tz="UTC")
     last = pd.to_datetime(pd.concat([logs["sends"]["send_ts"], logs["outcomes"]["event_ts"]]), utc=True).max()
@@ -82,9 +82,3 @@ def score_lake(lake_root: str | Path, model_file: Path) -> dict[str, pd.DataFram
         out[table] = pd.DataFrame({key: part["unit"].astype(str).to_numpy(), "event_timestamp": part["ts"].to_numpy(),
                                    **{c: part[c].to_numpy(dtype=float) for c in SCORES}})
     return out
-
-
-def empty_table(table: str) -> pd.DataFrame:
-    key, _ = TABLES[table]
-    return pd.DataFrame({key: pd.Series(dtype=str), "event_timestamp": pd.Series(dtype="datetime64[us, UTC]"),
-                         **{c: pd.Series(dtype=float) for c in SCORES}})

@@ -38,14 +38,10 @@ OUTPUTS = ["distance", "next_distance"]
 
 def read_logs(lake_root: str | Path, first: date, last: date) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The lake's outcomes (OUTCOME_COLUMNS) and human opens of days [first, last]."""
-    from adaptive_delivery.delivery.events.lake import EventsLake
-    from adaptive_delivery.delivery.features.definitions import human_opens
+    from adaptive_delivery.delivery.knowledge.learn import read_lake
 
-    lake = EventsLake(lake_root)
-    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    outcomes = lake.read("outcomes", days, columns=list(OUTCOME_COLUMNS)).to_pandas()
-    engagement = lake.read("engagement", days, columns=["message_id", "event_ts", "event_type", "machine_open"])
-    return outcomes, human_opens(engagement.to_pandas())
+    return read_lake(lake_root, [first + timedelta(days=i) for i in range((last - first).days + 1)],
+                     list(OUTCOME_COLUMNS))
 
 
 def daily_profiles(log: DailyLog, first_day: int, end_day: int) -> pd.DataFrame:
