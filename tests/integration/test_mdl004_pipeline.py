@@ -93,6 +93,7 @@ def test_the_monitoring_job_checks_the_champion_on_the_deployments_own_logs(trai
     verdict in the report, MLflow and the timeline."""
     from adaptive_delivery.delivery import jobs
     from adaptive_delivery.delivery.models.mdl004_domain_reputation.monitoring import NOT_IN_LAKE
+    from adaptive_delivery.platform.training.tracking import Tracking
 
     report, dep, client = monitor_on_logs(trained, SPEC, twelve_day_world / "lake")
     assert report["source"] == "the deployment's logs" and report["version"] == "1"
@@ -107,6 +108,8 @@ def test_the_monitoring_job_checks_the_champion_on_the_deployments_own_logs(trai
     runs = client.search_runs([client.get_experiment_by_name(jobs.MONITOR_EXPERIMENT).experiment_id],
                               "tags.model_id = 'MDL-004'")
     assert runs and runs[0].data.tags["version"] == "1"
+    # the reports sit beside the tracking store, never in the working directory
+    assert runs[0].info.artifact_uri.startswith(Tracking(dep.tracking_uri).artifact_location())
     assert [e["step"] for e in jobs.timeline(dep)][-1:] == ["monitor"]
 
 

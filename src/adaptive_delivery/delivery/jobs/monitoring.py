@@ -109,7 +109,7 @@ def monitor(dep: Deployment, model_id: str, start: datetime, end: datetime) -> d
                    registered=(registered or {}).get(spec.primary_metric), out_dir=out_dir, window=(start, end),
                    oracle_proba=oracle, seen_before=previous_gaps(dep, model_id, version, out_dir.name))
     served = served_quality(spec, dep.predictions, dep.lake, version)
-    _log_monitor_run(client, result, out_dir, served)
+    _log_monitor_run(dep.tracking_uri, result, out_dir, served)
     out = {**result.as_dict(), "block_rate_by_provider": provider_block_rates(spec, labels[in_cur]), "served": served}
     monitor_metrics(out).export(dep.home)
     record(dep, "monitor", result.summary(), model_id=model_id, version=version, retrain=result.retrain,
@@ -143,7 +143,7 @@ def monitor_from_logs(dep: Deployment, spec, start: datetime, end: datetime) -> 
         observed = trainer_of(spec).observe(dep.lake, model_file, start, end)
     out_dir = dep.reports / "monitor" / spec.model_id / f"{end:%Y-%m-%dT%H%M}"
     result = check(spec, observed, version=version, registered=registered, out_dir=out_dir, window=(start, end))
-    _log_monitor_run(client, result, out_dir)
+    _log_monitor_run(dep.tracking_uri, result, out_dir)
     out = {**result.as_dict(), "measured": observed.metrics, "details": observed.details}
     monitor_metrics(out).export(dep.home)
     record(dep, "monitor", result.summary(), model_id=spec.model_id, version=version, retrain=result.retrain,
@@ -183,10 +183,13 @@ def _training_params(client, run_id: str) -> dict[str, str]:
     return params
 
 
-def _log_monitor_run(client, result, out_dir: Path, served: dict | None = None) -> str:
-    """One MLflow run per check: its metrics, verdict and the Evidently HTML reports."""
-    experiment = client.get_experiment_by_name(MONITOR_EXPERIMENT)
-    experiment_id = experiment.experiment_id if experiment else client.create_experiment(MONITOR_EXPERIMENT)
+def _log_monitor_run(tracking_uri: str, result, out_dir: Path, served: dict | None = None) -> str:
+    """One MLflow run per check: its metrics, verdict and the Evidently HTML reports (its
+    artifacts beside the tracking store, never in the working directory)."""
+    from adaptive_delivery.platform.training.tracking import Tracking
+
+    tracking = Tracking(tracking_uri, MONITOR_EXPERIMENT)
+    client, experiment_id = tracking.client(), tracking.experiment_id()
     run = client.create_run(experiment_id, run_name=f"monitor {result.model_id} {result.window[1]}",
                             tags={"model_id": result.model_id, "version": result.version,
                                   "verdict": ("RETRAIN: " + "; ".join(result.retrain))[:4900] if result.retrain else "OK",
