@@ -8,6 +8,7 @@ from adaptive_delivery.cli.experiment import experiment_app
 from adaptive_delivery.cli.features import features_app
 from adaptive_delivery.cli.ingest import ingest_app
 from adaptive_delivery.cli.knowledge import knowledge_app
+from adaptive_delivery.cli.kpi import kpi
 from adaptive_delivery.cli.loop import loop_app
 from adaptive_delivery.cli.main_job import run
 from adaptive_delivery.cli.model import model_app
@@ -20,6 +21,7 @@ app.command()(simulate)
 app.command()(calibrate)
 app.command()(run)
 app.command("score-bounces")(score_bounces)
+app.command()(kpi)
 app.add_typer(model_app, name="model")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(features_app, name="features")

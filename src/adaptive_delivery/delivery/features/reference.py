@@ -117,8 +117,10 @@ def subscriber_features(inp: dict) -> pd.DataFrame:
 
 def _share_table(events: pd.DataFrame, bucket: pd.Series, width: int, index: pd.Index) -> np.ndarray:
     """Per entity, the share of its events in each bucket (zeros for an entity with none)."""
-    counts = pd.crosstab(events["subscriber_id"], bucket).reindex(index=index, columns=range(width), fill_value=0)
-    arr = counts.to_numpy(dtype=float)
+    rows = index.get_indexer(events["subscriber_id"])
+    known = rows >= 0
+    arr = np.zeros((len(index), width))
+    np.add.at(arr, (rows[known], bucket.to_numpy(dtype=np.int64)[known]), 1.0)
     total = arr.sum(axis=1, keepdims=True)
     return np.divide(arr, total, out=np.zeros_like(arr), where=total > 0)
 
