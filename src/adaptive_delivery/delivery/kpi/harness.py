@@ -36,7 +36,7 @@ from adaptive_delivery.twin.simulator import (
 )
 
 PACKAGE = worlds.PACKAGE
-TRAINED = ("MDL-010", "MDL-006", "MDL-002")  # the learned parts trained on each world's history
+TRAINED = ("MDL-010", "MDL-006", "MDL-002", "MDL-001")  # the learned parts trained on each world's history
 WORLD_FILE = "kpi_world.json"
 LEDGER_ID = "KPI"  # the sealed ledger's name for the whole system's headline
 
@@ -114,7 +114,8 @@ def train_parts(root: Path, train: worlds.Train, profile: str, scorer: sd.Conten
                   tracking_uri=tracking.uri, pipeline_root=root / "kfp", truth_dir=root / "truth", profile=profile,
                   experiment=tracking.experiment)
         bundles[model_id] = worlds.trained_bundle(root, spec)
-    return sd.Models(hygiene=bundles["MDL-010"], risk=bundles["MDL-006"], timing=bundles["MDL-002"], content=scorer)
+    return sd.Models(hygiene=bundles["MDL-010"], risk=bundles["MDL-006"], timing=bundles["MDL-002"], content=scorer,
+                     delivery=bundles["MDL-001"])
 
 
 def run_sender(design: sd.Design, world: World, first_day: int, days: int, models: sd.Models, rules: sd.Rules,
@@ -123,17 +124,26 @@ def run_sender(design: sd.Design, world: World, first_day: int, days: int, model
     risk = sd.Risk(design.risk, rules, models.risk, world)
     gate = models.content if design.content == sd.MODEL else None
     tally = Tally()
+    predicted: dict[str, int] = {}  # MDL-001's most likely class of each message it let out
+    correct = judged = 0
     started = time.perf_counter()
     for offset in range(days):
         day = first_day + offset
         morning = datetime.combine(world.config.start + timedelta(days=day), datetime.min.time())
-        features = records.morning(morning)
+        tables = records.morning(morning)
+        features = records.subscribers(tables)
 
-        def send_filter(d: int, sends, features=features) -> np.ndarray:
+        def send_filter(d: int, sends, features=features, tables=tables) -> np.ndarray:
             ids, marketing = sd._ids(sends)
             held = marketing & sd.hygiene_held(design.hygiene, features, ids, rules, models.hygiene, world, d)
             keep = ~held
             keep[~held] = risk.keep(features, d, ids[~held], marketing[~held])
+            if design.delivery == sd.MODEL and keep.any():
+                where = np.flatnonzero(keep)
+                stop, likely = sd.delivery_held(tables, sends.take(where), models.delivery)
+                keep[where] = ~(stop & marketing[where])
+                mids = sends.column("message_id").to_numpy(zero_copy_only=False)[where]
+                predicted.update(zip(mids, likely.tolist(), strict=True))
             return keep
 
         def hours(d: int, sends, features=features) -> np.ndarray:
@@ -141,14 +151,25 @@ def run_sender(design: sd.Design, world: World, first_day: int, days: int, model
 
         result = world.step_day(send_filter=send_filter, content_gate=gate, send_hours=hours)
         if result.events:
-            tally.add_day(result.truth["messages"], result.events.get("engagement"))
+            truth = result.truth["messages"]
+            tally.add_day(truth, result.events.get("engagement"))
+            if predicted:
+                classes = np.array(models.delivery.classes, dtype=object)
+                mids = truth.column("message_id").to_numpy(zero_copy_only=False)
+                true = truth.column("true_class").to_numpy(zero_copy_only=False)
+                guess = np.array([predicted.pop(m, -1) for m in mids])
+                seen = guess >= 0
+                judged += int(seen.sum())
+                correct += int((classes[guess[seen]] == true[seen]).sum())
+                predicted.clear()
             engagement = result.events.get("engagement")
             if engagement is not None and engagement.num_rows:
                 e = engagement.select(["subscriber_id", "event_type", "machine_open"]).to_pandas()
                 risk.opened(e.loc[(e["event_type"] == "open") & ~e["machine_open"].astype(bool), "subscriber_id"].unique())
         records.write(result, world)
+    accuracy = {"prediction_accuracy": correct / judged if judged else float("nan"), "predictions_judged": judged}
     return {"sender": design.name, "design": asdict(design), "seconds": round(time.perf_counter() - started, 1),
-            **tally.summary()}
+            **tally.summary(), **accuracy}
 
 
 def run_world(root: Path, seed: int, size: KpiSize, designs: list[sd.Design], train: worlds.Train, profile: str,

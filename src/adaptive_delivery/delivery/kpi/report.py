@@ -20,7 +20,6 @@ MAIN = (sd.BUSINESS_AS_USUAL.name, sd.ADAPTIVE.name, sd.ORACLE.name)
 VOLUMES = ("sent", "human_opens", "complaints")
 # §11's lines no sender of this run can move yet, and why (said in the report, not left out)
 NOT_IN_THE_LOOP = {
-    "prediction_accuracy": "MDL-001 does not decide in the KPI run's sending loop yet",
     "throughput_lift": "the twin's sending loop sends at each sender's fixed rate; MDL-003 and MDL-009 are "
                        "judged in their own environments (mdl003_sealed.json, mdl009_sealed.json)",
 }
@@ -38,13 +37,18 @@ def summarise(worlds: list[dict], *, size: dict, rules: dict, seeds_kind: str) -
         return [float(w["senders"][name][metric]) for w in worlds]
 
     metrics = {name: {m: _cell(per_world(name, m)) for m in (*RATES, *VOLUMES)} for name in names}
+    for name in names:  # where MDL-001 decided: its most likely class against the true one, per message
+        accuracy = per_world(name, "prediction_accuracy")
+        if np.isfinite(accuracy).all():
+            metrics[name]["prediction_accuracy"] = _cell(accuracy)
     table: dict[str, dict] = {}
-    for m in ("inbox_placement", "bounce_rate", "block_rate", "complaint_rate"):
+    for m in ("inbox_placement", "bounce_rate", "block_rate", "complaint_rate", "prediction_accuracy"):
         target = TARGETS[m]
         table[m] = {"baseline": target.baseline, "target": target.target,
                     "higher_is_better": target.higher_is_better,
                     **{n: {**metrics[n][m], "met": target.met(metrics[n][m]["mean"]),
-                           "missed_by": target.missed_by(metrics[n][m]["mean"])} for n in MAIN if n in metrics}}
+                           "missed_by": target.missed_by(metrics[n][m]["mean"])}
+                       for n in MAIN if n in metrics and m in metrics[n]}}
     target = TARGETS["open_rate_lift"]
     table["open_rate_lift"] = {"baseline": None, "target": target.target, "higher_is_better": True, **{
         n: {**(cell := _cell([lift(a, b) for a, b in zip(per_world(n, "open_rate"), per_world(MAIN[0], "open_rate"),

@@ -10,11 +10,16 @@
   campaign moved whole), MDL-002's schedule under the 15% cap, or each person's true best hours
   under the same cap;
 - **content** (the pre-send check): none, or MDL-007's gate (suggestions applied, held when still
-  too risky); the oracle uses MDL-007's gate too, as the twin has no truer rewrite.
+  too risky); the oracle uses MDL-007's gate too, as the twin has no truer rewrite;
+- **delivery** (each planned message): sent as planned, or MDL-001's decision service (a message
+  it would skip or defer is held back). The oracle uses MDL-001 too: the twin's per-message law
+  depends on the day's own traffic, which no one knows before the day's decisions.
 
 Every learned part reads only the sender's own records: the subscriber features the feature store
 would hold that morning, computed by the reference feature build (held equal to the Spark job by
 the parity test) from the sender's own lake: the shared history and the days this sender ran.
+MDL-001 reads every feature table so described, joined per message as the rollout scenario joins
+them (`scenarios.rollout.decision_rows`).
 """
 
 from __future__ import annotations
@@ -43,10 +48,11 @@ from adaptive_delivery.twin.population import NEVER
 from adaptive_delivery.twin.simulator import DayResult, World, write_day
 
 S = "subscriber_features__"
-PARTS = ("hygiene", "risk", "timing", "content")
+PARTS = ("hygiene", "risk", "timing", "content", "delivery")
 RULE, MODEL, TRUTH, NONE = "rule", "model", "truth", "none"
 # which model each part's learned form is
-PART_MODEL = {"hygiene": "MDL-010", "risk": "MDL-006", "timing": "MDL-002", "content": "MDL-007"}
+PART_MODEL = {"hygiene": "MDL-010", "risk": "MDL-006", "timing": "MDL-002", "content": "MDL-007",
+              "delivery": "MDL-001"}
 HOURS = 24
 
 ContentGate = Callable  # twin content -> twin content | None (mdl007_content.twin_gate)
@@ -62,22 +68,23 @@ class Rules:
 
 @dataclass(frozen=True)
 class Design:
-    """Which form each part takes: RULE, MODEL or TRUTH (content: NONE or MODEL)."""
+    """Which form each part takes: RULE, MODEL or TRUTH (content and delivery: NONE or MODEL)."""
 
     name: str
     hygiene: str
     risk: str
     timing: str
     content: str
+    delivery: str
 
     def without(self, part: str, usual: Design) -> Design:
         """This design with one part as `usual` has it (an ablation)."""
         return replace(self, name=f"{self.name}_without_{PART_MODEL[part]}", **{part: getattr(usual, part)})
 
 
-BUSINESS_AS_USUAL = Design("business_as_usual", RULE, RULE, RULE, NONE)
-ADAPTIVE = Design("adaptive", MODEL, MODEL, MODEL, MODEL)
-ORACLE = Design("oracle", TRUTH, TRUTH, TRUTH, MODEL)
+BUSINESS_AS_USUAL = Design("business_as_usual", RULE, RULE, RULE, NONE, NONE)
+ADAPTIVE = Design("adaptive", MODEL, MODEL, MODEL, MODEL, MODEL)
+ORACLE = Design("oracle", TRUTH, TRUTH, TRUTH, MODEL, MODEL)
 
 
 def designs(ablations: bool, with_content: bool) -> list[Design]:
@@ -99,6 +106,7 @@ class Models:
     risk: TrainedModel | None = None  # MDL-006
     timing: TrainedModel | None = None  # MDL-002
     content: ContentGate | None = None  # MDL-007's twin gate
+    delivery: TrainedModel | None = None  # MDL-001
 
 
 # ---- the sender's records --------------------------------------------------------------------
@@ -115,13 +123,17 @@ class Records:
         for kind, table in world.dimension_tables().items():
             self.lake.write_dimension(kind, table)
 
-    def morning(self, at: datetime) -> pd.DataFrame:
-        """Every subscriber who had joined by `at`, with their features as of `at` (named as the
-        models read them), the provider, acquisition source and address check of their record."""
-        inputs = reference.load_inputs(self.lake.root, fd.Instant(at))
-        frame = reference.subscriber_features(inputs).drop(columns="event_timestamp").set_index("subscriber_id")
+    def morning(self, at: datetime) -> dict[str, pd.DataFrame]:
+        """Every feature table as the store would hold it at `at` (the reference build)."""
+        return reference.build_all(self.lake.root, fd.Instant(at))
+
+    def subscribers(self, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+        """Every subscriber who had joined by the morning, with their features (named as the models
+        read them), the provider, acquisition source and address check of their record."""
+        frame = tables["subscriber"].drop(columns="event_timestamp").set_index("subscriber_id")
         frame = frame.rename(columns={c: c if c == "provider" else f"{S}{c}" for c in frame.columns})
-        people = inputs["subscribers"].set_index("subscriber_id").reindex(frame.index)
+        people = self.lake.read("subscribers", columns=["subscriber_id", "email", mdl010.ACQUISITION]).to_pandas()
+        people = people.set_index("subscriber_id").reindex(frame.index)
         frame[mdl010.ACQUISITION] = people[mdl010.ACQUISITION].to_numpy()
         frame[mdl010.ADDRESS_CHECK] = check_addresses(people["email"])
         return frame
@@ -231,3 +243,15 @@ def send_hours(kind: str, features: pd.DataFrame, sends: pa.Table, model: Traine
             scores = model.model.schedule_scores(model.encode(_mdl002_rows(features, ids)))
         hours[pos] = schedule.assign(scores).hour
     return hours
+
+
+def delivery_held(tables: dict[str, pd.DataFrame], sends: pa.Table, model: TrainedModel) -> tuple[np.ndarray, np.ndarray]:
+    """Per planned message: MDL-001's decision holds it back (skip or defer), and its most likely
+    class (an index into the model's classes: what §11's prediction accuracy is measured on)."""
+    from adaptive_delivery.delivery.decisions.actions import decide
+    from adaptive_delivery.delivery.scenarios.rollout import SENT_ACTIONS, decision_rows
+
+    frame = sends.to_pandas()
+    proba = model.predict_proba(decision_rows(tables, frame))
+    action = decide(proba).action
+    return ~np.isin(action, SENT_ACTIONS), proba.argmax(axis=1)
