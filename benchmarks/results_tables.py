@@ -1401,6 +1401,71 @@ def campaign_ingest(data: dict, _: str) -> str:
             + table(["validation", *(f"batches of {b:,}" for b in data["batches"])], rows))
 
 
+KPI_SENDERS = (("business_as_usual", "business as usual"), ("adaptive", "adaptive"), ("oracle", "oracle"))
+KPI_RATES = (("inbox_placement", "inbox placement"), ("bounce_rate", "bounce rate"), ("block_rate", "block rate"),
+             ("complaint_rate", "complaint rate"), ("open_rate", "human open rate"),
+             ("unsubscribe_rate", "unsubscribe rate"))
+
+
+def _kpi_cell(line: dict, name: str, digits: int) -> str:
+    cell = line.get(name)
+    if cell is None:
+        return "—"
+    verdict = "met" if cell["met"] else f"missed by {100 * cell['missed_by']:.{digits}f} pt"
+    fmt = (lambda x: f"{100 * x:+.1f}%") if "lift" in line.get("kind", "") else (lambda x: pct(x, digits))
+    return f"{ci(cell, fmt)} ({verdict})"
+
+
+def kpi(data: dict, which: str) -> str:
+    """The whole system against spec §11: the table, the volumes, the ablations, the providers."""
+    senders = [(k, n) for k, n in KPI_SENDERS if k in data["metrics"]]
+    if which == "ablations":
+        rows = [[model, *(ci(parts[m], lambda x: f"{100 * x:+.3f} pt") for m, _ in KPI_RATES),
+                 ci(parts["sent"], lambda x: f"{x:+,.0f}"), ci(parts["human_opens"], lambda x: f"{x:+,.0f}")]
+                for model, parts in data["ablations"].items()]
+        said = [[model, ", ".join(v["better"]).replace("_", " ") or "—", ", ".join(v["worse"]).replace("_", " ") or "—"]
+                for model, v in data["ablation_verdicts"].items()]
+        return (table(["learned part", *(n for _, n in KPI_RATES), "messages sent", "human opens"], rows)
+                + "\n\nWhere the interval lies wholly on one side of no change (against the rule in its place):\n\n"
+                + table(["learned part", "better than the rule", "worse than the rule"], said, "lll"))
+    if which == "providers":
+        rows = [[provider, *(f"{pct(data['by_provider'][k][provider]['inbox_placement'])} / "
+                             f"{pct(data['by_provider'][k][provider]['bounce_rate'], 2)} / "
+                             f"{pct(data['by_provider'][k][provider]['block_rate'], 2)}" for k, _ in senders)]
+                for provider in data["by_provider"]["business_as_usual"]]
+        return ("Inbox placement / bounce rate / block rate per message sent to each provider, mean over the "
+                "worlds.\n\n" + table(["provider", *(n for _, n in senders)], rows))
+    lines = data["section_11"]
+    digits = {"inbox_placement": 1, "bounce_rate": 2, "block_rate": 2, "complaint_rate": 3, "prediction_accuracy": 1,
+              "open_rate_lift": 1}
+    rows = []
+    for metric, line in lines.items():
+        target = ("> " if line["higher_is_better"] else "< ") + (f"{100 * line['target']:+.0f}%" if "lift" in metric
+                                                                  else pct(line["target"], digits.get(metric, 1)))
+        if "not_measured" in line:
+            rows.append([metric.replace("_", " "), *(["not measured"] * len(senders)), target])
+            continue
+        marked = {**line, "kind": metric}
+        rows.append([metric.replace("_", " "), *(_kpi_cell(marked, k, digits[metric]) for k, _ in senders), target])
+    volume = [[label, *(ci(data["metrics"][k][v], lambda x: f"{x:,.0f}") for k, _ in senders)]
+              for v, label in (("sent", "messages sent"), ("human_opens", "human opens"), ("complaints", "complaints"))]
+    other = [[label, *(ci(data["metrics"][k][m], lambda x: pct(x, 2)) for k, _ in senders)]
+             for m, label in KPI_RATES if m in ("open_rate", "unsubscribe_rate")]
+    size = data["size"]
+    return (f"{data['worlds']} {data['seeds_kind']} worlds ({', '.join(map(str, data['seeds']))}), "
+            f"{size['subscribers']:,} subscribers, {size['history_days']} days of history, {size['days']} days compared "
+            f"({size['change_provider'] or 'no provider'} changes halfway); mean [95% interval] over the worlds, every "
+            "rate per message sent, placement on the twin's truth. Spec §11:\n\n"
+            + table(["metric", *(n for _, n in senders), "target"], rows)
+            + "\n\nVolumes and the other rates:\n\n" + table(["", *(n for _, n in senders)], volume + other))
+
+
+def plot_kpi(data: dict) -> bytes:
+    from adaptive_delivery.delivery.kpi.report import plot_png
+
+    return plot_png(data)
+
+
 RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "campaign_ingest.json": campaign_ingest,
     "bid_prior.json": bid_prior,

@@ -199,8 +199,20 @@ def run_world(root: Path, seed: int, size: KpiSize, designs: list[sd.Design], tr
                  f"bounces {row['bounce_rate']:.4f}, blocks {row['block_rate']:.4f}, "
                  f"complaints {row['complaint_rate']:.5f}, opens {row['open_rate']:.4f} ({row['seconds']:.0f} s)")
         shutil.rmtree(mine, ignore_errors=True)
-    done.write_text(json.dumps(out, indent=2, default=float))
+    out = _json_safe(out)
+    done.write_text(json.dumps(out, indent=2))
     return out
+
+
+def _json_safe(value):
+    """`value` with every NaN as None (JSON has no NaN: an orchestrator's results store refuses it)."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return None if not np.isfinite(value) else float(value)
+    return value
 
 
 def content_check(scorer_file: Path | None, size: KpiSize) -> sd.ContentGate | None:

@@ -17,6 +17,9 @@ from adaptive_delivery.delivery.kpi.measure import RATES, TARGETS, lift
 from adaptive_delivery.platform.protocol import interval
 
 MAIN = (sd.BUSINESS_AS_USUAL.name, sd.ADAPTIVE.name, sd.ORACLE.name)
+# which way is better for each rate a part can move (the verdict on an ablation)
+BETTER_HIGHER = {"inbox_placement": True, "bounce_rate": False, "block_rate": False, "complaint_rate": False,
+                 "open_rate": True, "unsubscribe_rate": False, "human_opens": True}
 VOLUMES = ("sent", "human_opens", "complaints")
 # §11's lines no sender of this run can move yet, and why (said in the report, not left out)
 NOT_IN_THE_LOOP = {
@@ -29,12 +32,32 @@ def _cell(values: list[float]) -> dict[str, float]:
     return interval(np.asarray(values, dtype=float)).to_dict()
 
 
+def verdict(parts: dict[str, dict]) -> dict[str, list[str]]:
+    """Where a part's interval lies wholly on one side of no change: the metrics it improved and
+    the ones it made worse (where a rule beats a model, the report says so)."""
+    found: dict[str, list[str]] = {"better": [], "worse": []}
+    for metric, higher in BETTER_HIGHER.items():
+        cell = parts.get(metric)
+        if cell is None or not np.isfinite(cell["low"]):
+            continue
+        if cell["low"] > 0 or cell["high"] < 0:
+            found["better" if (cell["low"] > 0) == higher else "worse"].append(metric)
+    return found
+
+
+def _mean(values: list) -> float | None:
+    """The mean of the values a world has (None: no world has one)."""
+    found = [float(v) for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(found)) if found else None
+
+
 def summarise(worlds: list[dict], *, size: dict, rules: dict, seeds_kind: str) -> dict[str, object]:
     """The report's numbers from every world's `run_world` result."""
     names = [n for n in worlds[0]["senders"] if all(n in w["senders"] for w in worlds)]
 
     def per_world(name: str, metric: str) -> list[float]:
-        return [float(w["senders"][name][metric]) for w in worlds]
+        values = [w["senders"][name][metric] for w in worlds]
+        return [float("nan") if v is None else float(v) for v in values]
 
     metrics = {name: {m: _cell(per_world(name, m)) for m in (*RATES, *VOLUMES)} for name in names}
     for name in names:  # where MDL-001 decided: its most likely class against the true one, per message
@@ -64,11 +87,13 @@ def summarise(worlds: list[dict], *, size: dict, rules: dict, seeds_kind: str) -
         ablations[name.removeprefix(f"{sd.ADAPTIVE.name}_without_")] = {
             m: _cell([a - b for a, b in zip(per_world(sd.ADAPTIVE.name, m), per_world(name, m), strict=True)])
             for m in (*RATES, *VOLUMES)}
+    verdicts = {model: verdict(parts) for model, parts in ablations.items()}
     providers = sorted({p for w in worlds for n in MAIN if n in w["senders"] for p in w["senders"][n]["by_provider"]})
-    by_provider = {n: {p: {m: float(np.mean([w["senders"][n]["by_provider"].get(p, {}).get(m, np.nan) for w in worlds]))
+    by_provider = {n: {p: {m: _mean([w["senders"][n]["by_provider"].get(p, {}).get(m) for w in worlds])
                            for m in ("sent", *RATES)} for p in providers} for n in MAIN if n in metrics}
     return {"worlds": len(worlds), "seeds": [w["seed"] for w in worlds], "seeds_kind": seeds_kind, "size": size,
             "rules": rules, "senders": names, "metrics": metrics, "section_11": table, "ablations": ablations,
+            "ablation_verdicts": verdicts,
             "by_provider": by_provider, "per_world": worlds}
 
 

@@ -1,0 +1,112 @@
+"""The KPI run's measurement, designs and report, on small hand-made tables."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from adaptive_delivery.delivery.kpi import report
+from adaptive_delivery.delivery.kpi import senders as sd
+from adaptive_delivery.delivery.kpi.measure import TARGETS, Tally, rates
+
+
+def _truth(classes, complained=None, opened=None, providers=None):
+    n = len(classes)
+    return pa.table({"message_id": [f"m{i}" for i in range(n)], "provider": providers or ["gmail"] * n,
+                     "true_class": classes, "complained": complained or [False] * n, "human_open": opened or [False] * n})
+
+
+def test_every_rate_is_per_message_sent_and_counted_by_provider():
+    tally = Tally()
+    truth = _truth(["inbox", "inbox", "spam", "block", "hard_bounce", "soft_bounce", "inbox", "inbox"],
+                   complained=[True] + [False] * 7, opened=[True, True, False, False, False, False, True, False],
+                   providers=["gmail"] * 4 + ["yahoo"] * 4)
+    engagement = pa.table({"message_id": ["m1", "m1", "m6"], "event_type": ["open", "unsubscribe", "open"]})
+    tally.add_day(truth, engagement)
+    s = tally.summary()
+    assert s["sent"] == 8 and s["inbox_placement"] == 4 / 8 and s["bounce_rate"] == 2 / 8
+    assert s["block_rate"] == 1 / 8 and s["complaint_rate"] == 1 / 8 and s["open_rate"] == 3 / 8
+    assert s["unsubscribe_rate"] == 1 / 8
+    assert s["by_provider"]["gmail"]["inbox_placement"] == 2 / 4 and s["by_provider"]["yahoo"]["bounce_rate"] == 2 / 4
+    tally.add_day(_truth(["inbox", "inbox"]), None)
+    assert tally.summary()["sent"] == 10 and tally.summary()["inbox_placement"] == 6 / 10
+
+
+def test_nothing_sent_gives_no_rate_rather_than_a_perfect_one():
+    assert all(math.isnan(v) for v in rates(dict.fromkeys(("sent", "inbox", "spam", "block", "hard_bounce", "soft_bounce",
+                                                           "complaints", "human_opens", "unsubscribes"), 0.0)).values())
+
+
+def test_targets_read_the_right_way_round():
+    assert TARGETS["inbox_placement"].met(0.96) and not TARGETS["inbox_placement"].met(0.90)
+    assert TARGETS["inbox_placement"].missed_by(0.90) == pytest.approx(0.05)
+    assert TARGETS["bounce_rate"].met(0.005) and not TARGETS["bounce_rate"].met(0.01)
+    assert TARGETS["complaint_rate"].missed_by(0.0005) == pytest.approx(0.0003) and TARGETS["block_rate"].missed_by(0) == 0
+
+
+def test_an_ablation_swaps_one_part_for_the_rule_and_every_learned_part_gets_one():
+    without = sd.ADAPTIVE.without("timing", sd.BUSINESS_AS_USUAL)
+    assert without.name == "adaptive_without_MDL-002" and without.timing == sd.RULE and without.hygiene == sd.MODEL
+    names = [d.name for d in sd.designs(ablations=True, with_content=True)]
+    assert names[:3] == ["business_as_usual", "adaptive", "oracle"]
+    assert {n.removeprefix("adaptive_without_") for n in names[3:]} == set(sd.PART_MODEL.values())
+    plain = sd.designs(ablations=True, with_content=False)
+    assert all(d.content == sd.NONE for d in plain) and "adaptive_without_MDL-007" not in [d.name for d in plain]
+
+
+def _world(seed, rows):
+    return {"seed": seed, "senders": {name: {"sent": 100.0, "human_opens": 100.0 * r["open_rate"], "complaints": 0.0,
+                                             "inbox_placement": r["inbox"], "bounce_rate": r["bounce"], "block_rate": 0.0,
+                                             "complaint_rate": 0.0, "open_rate": r["open_rate"], "unsubscribe_rate": 0.0,
+                                             "prediction_accuracy": r.get("accuracy", float("nan")),
+                                             "by_provider": {"gmail": {"sent": 100.0, "inbox_placement": r["inbox"]}}}
+                                      for name, r in rows.items()}}
+
+
+def test_the_report_states_met_or_missed_lifts_and_ablations_world_by_world():
+    worlds = [_world(s, {"business_as_usual": {"inbox": 0.80, "bounce": 0.02, "open_rate": 0.20},
+                         "adaptive": {"inbox": 0.96 + d, "bounce": 0.005, "open_rate": 0.25 + d, "accuracy": 0.8},
+                         "oracle": {"inbox": 0.97, "bounce": 0.001, "open_rate": 0.30, "accuracy": 0.9},
+                         "adaptive_without_MDL-010": {"inbox": 0.95, "bounce": 0.015 + d, "open_rate": 0.25}})
+              for s, d in ((1001, 0.0), (1002, 0.01), (1003, -0.01))]
+    summary = report.summarise(worlds, size={}, rules={}, seeds_kind="validation")
+    table = summary["section_11"]
+    assert table["inbox_placement"]["adaptive"]["met"] and not table["inbox_placement"]["business_as_usual"]["met"]
+    assert table["bounce_rate"]["business_as_usual"]["missed_by"] == pytest.approx(0.01)
+    assert table["open_rate_lift"]["adaptive"]["mean"] == pytest.approx(0.25, abs=1e-9)
+    assert table["open_rate_lift"]["adaptive"]["met"] and "business_as_usual" not in table["open_rate_lift"]
+    assert "business_as_usual" not in table["prediction_accuracy"] and not table["prediction_accuracy"]["adaptive"]["met"]
+    assert summary["ablations"]["MDL-010"]["bounce_rate"]["mean"] == pytest.approx(-0.01)
+    assert summary["ablations"]["MDL-010"]["bounce_rate"]["high"] > -0.01 > summary["ablations"]["MDL-010"]["bounce_rate"]["low"]
+    html = report.to_html(summary)
+    assert "missed by 1.000 pt" in html and "not measured" in html and "data:image/png;base64," in html
+
+
+def test_the_truths_risk_part_spends_the_sunsets_budget_on_the_least_engaged():
+    class FakeWorld:
+        def subscriber_truth(self):
+            return pa.table({"subscriber_id": ["s1", "s2", "s3", "s4"], "complainer": [False, False, True, False],
+                             "engagement_propensity": [0.9, 0.05, 0.5, 0.4]})
+
+    import pandas as pd
+
+    features = pd.DataFrame({sd.mdl006.DAYS_SINCE_OPEN: [40.0, 1.0, 1.0, 1.0], sd.mdl006.TENURE: [100.0] * 4},
+                            index=["s1", "s2", "s3", "s4"])
+    risk = sd.Risk(sd.TRUTH, sd.Rules(sunset_days=30), None, FakeWorld())
+    ids = np.array(["s1", "s2", "s3", "s4"], dtype=object)
+    keep = risk.keep(features, 0, ids, np.array([True, True, True, True]))
+    # the sunset would withhold one message (s1's); the truth withholds the least engaged (s2) and the complainer
+    assert keep.tolist() == [True, False, False, True]
+    rule = sd.Risk(sd.RULE, sd.Rules(sunset_days=30), None, FakeWorld())
+    assert rule.keep(features, 0, ids, np.array([True, True, True, False])).tolist() == [False, True, True, True]
+
+
+def test_an_ablation_verdict_needs_the_whole_interval_on_one_side():
+    parts = {"bounce_rate": {"mean": -0.002, "low": -0.003, "high": -0.001},
+             "open_rate": {"mean": -0.01, "low": -0.02, "high": -0.005},
+             "inbox_placement": {"mean": 0.01, "low": -0.01, "high": 0.03},
+             "human_opens": {"mean": 5.0, "low": float("nan"), "high": float("nan")}}
+    assert report.verdict(parts) == {"better": ["bounce_rate"], "worse": ["open_rate"]}
