@@ -1,5 +1,5 @@
 """The weekly KPI DAG for real: `airflow dags test ad_kpi` simulates a tiny world's history, trains
-MDL-010, MDL-006, MDL-002 and MDL-001 on it through their own pipelines, runs its future under the
+MDL-010, MDL-005, MDL-006, MDL-002 and MDL-001 on it through their own pipelines, runs its future under the
 business-as-usual, adaptive and oracle senders and the ablations, and writes the report. The
 claims a tiny world can hold: the truth's hygiene bounces less than the rule's, the truth spends
 the sunset's budget on better opens, and the adaptive sender without MDL-010 bounces more."""
@@ -29,7 +29,7 @@ def test_the_weekly_kpi_dag_runs_unattended_and_the_truth_beats_the_rules(tmp_pa
     assert (folder / "kpi.html").read_text().startswith("<!doctype html>")
     assert summary["seeds"] == [1001] and summary["seeds_kind"] == "validation"
     m = summary["metrics"]
-    assert set(m) == {"business_as_usual", "adaptive", "oracle", "adaptive_without_MDL-010",
+    assert set(m) == {"business_as_usual", "adaptive", "oracle", "adaptive_without_MDL-010", "adaptive_without_MDL-005",
                       "adaptive_without_MDL-006", "adaptive_without_MDL-002", "adaptive_without_MDL-001"}
     assert all(m[n]["sent"]["mean"] > 500 for n in m)
     assert m["oracle"]["bounce_rate"]["mean"] < m["business_as_usual"]["bounce_rate"]["mean"]

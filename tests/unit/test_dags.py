@@ -55,7 +55,7 @@ def test_every_dag_is_tagged_owned_retried_and_bounded(bag):
 
 def test_the_loop_has_its_dags(bag):
     expected = {"ad_main", "ad_world", "ad_features_hourly", "ad_features_daily", "ad_monitor", "ad_rollout",
-                "ad_feature_discovery", "ad_campaign_features", "ad_knowledge", *(f"ad_retrain_{s.model_id.lower().replace('-', '_')}" for s in all_specs())}
+                "ad_feature_discovery", "ad_campaign_features", "ad_knowledge", "ad_kpi", *(f"ad_retrain_{s.model_id.lower().replace('-', '_')}" for s in all_specs())}
     assert expected <= set(bag["dags"])
 
 

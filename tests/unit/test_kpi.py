@@ -85,7 +85,7 @@ def test_the_report_states_met_or_missed_lifts_and_ablations_world_by_world():
     assert "missed by 1.000 pt" in html and "not measured" in html and "data:image/png;base64," in html
 
 
-def test_the_truths_risk_part_spends_the_sunsets_budget_on_the_least_engaged():
+def test_the_truth_spends_the_sunsets_budget_on_the_least_engaged():
     class FakeWorld:
         def subscriber_truth(self):
             return pa.table({"subscriber_id": ["s1", "s2", "s3", "s4"], "complainer": [False, False, True, False],
@@ -95,13 +95,20 @@ def test_the_truths_risk_part_spends_the_sunsets_budget_on_the_least_engaged():
 
     features = pd.DataFrame({sd.mdl006.DAYS_SINCE_OPEN: [40.0, 1.0, 1.0, 1.0], sd.mdl006.TENURE: [100.0] * 4},
                             index=["s1", "s2", "s3", "s4"])
-    risk = sd.Risk(sd.TRUTH, sd.Rules(sunset_days=30), None, FakeWorld())
+    sends = pa.table({"subscriber_id": ["s1", "s2", "s3", "s4"]})
+    everyone = np.array([True, True, True, True])
+    rules = sd.Rules(sunset_days=30)
+    # the sunset holds s1's message (40 days without an open); the truth holds as many, the least engaged (s2)
+    assert sd.engagement_held(sd.RULE, features, {}, sends, everyone, rules, None, FakeWorld()).tolist() == \
+        [True, False, False, False]
+    assert sd.engagement_held(sd.TRUTH, features, {}, sends, everyone, rules, None, FakeWorld()).tolist() == \
+        [False, True, False, False]
+    # a message another part already held is neither counted nor chosen
+    assert not sd.engagement_held(sd.TRUTH, features, {}, sends, np.array([False, True, True, True]), rules, None,
+                                  FakeWorld()).any()
     ids = np.array(["s1", "s2", "s3", "s4"], dtype=object)
-    keep = risk.keep(features, 0, ids, np.array([True, True, True, True]))
-    # the sunset would withhold one message (s1's); the truth withholds the least engaged (s2) and the complainer
-    assert keep.tolist() == [True, False, False, True]
-    rule = sd.Risk(sd.RULE, sd.Rules(sunset_days=30), None, FakeWorld())
-    assert rule.keep(features, 0, ids, np.array([True, True, True, False])).tolist() == [False, True, True, True]
+    assert sd.Risk(sd.TRUTH, None, FakeWorld()).keep(features, 0, ids, everyone).tolist() == [True, True, False, True]
+    assert sd.Risk(sd.NONE, None, FakeWorld()).keep(features, 0, ids, everyone).all()
 
 
 def test_an_ablation_verdict_needs_the_whole_interval_on_one_side():

@@ -36,7 +36,7 @@ from adaptive_delivery.twin.simulator import (
 )
 
 PACKAGE = worlds.PACKAGE
-TRAINED = ("MDL-010", "MDL-006", "MDL-002", "MDL-001")  # the learned parts trained on each world's history
+TRAINED = ("MDL-010", "MDL-005", "MDL-006", "MDL-002", "MDL-001")  # the learned parts trained on each world's history
 WORLD_FILE = "kpi_world.json"
 LEDGER_ID = "KPI"  # the sealed ledger's name for the whole system's headline
 
@@ -114,14 +114,14 @@ def train_parts(root: Path, train: worlds.Train, profile: str, scorer: sd.Conten
                   tracking_uri=tracking.uri, pipeline_root=root / "kfp", truth_dir=root / "truth", profile=profile,
                   experiment=tracking.experiment)
         bundles[model_id] = worlds.trained_bundle(root, spec)
-    return sd.Models(hygiene=bundles["MDL-010"], risk=bundles["MDL-006"], timing=bundles["MDL-002"], content=scorer,
-                     delivery=bundles["MDL-001"])
+    return sd.Models(hygiene=bundles["MDL-010"], engagement=bundles["MDL-005"], risk=bundles["MDL-006"],
+                     timing=bundles["MDL-002"], content=scorer, delivery=bundles["MDL-001"])
 
 
 def run_sender(design: sd.Design, world: World, first_day: int, days: int, models: sd.Models, rules: sd.Rules,
                records: sd.Records) -> dict[str, object]:
     """`days` days of the world under one sender, from day `first_day`: what it sent and what came of it."""
-    risk = sd.Risk(design.risk, rules, models.risk, world)
+    risk = sd.Risk(design.risk, models.risk, world)
     gate = models.content if design.content == sd.MODEL else None
     tally = Tally()
     predicted: dict[str, int] = {}  # MDL-001's most likely class of each message it let out
@@ -136,6 +136,8 @@ def run_sender(design: sd.Design, world: World, first_day: int, days: int, model
         def send_filter(d: int, sends, features=features, tables=tables) -> np.ndarray:
             ids, marketing = sd._ids(sends)
             held = marketing & sd.hygiene_held(design.hygiene, features, ids, rules, models.hygiene, world, d)
+            held |= sd.engagement_held(design.engagement, features, tables, sends, marketing & ~held, rules,
+                                       models.engagement, world)
             keep = ~held
             keep[~held] = risk.keep(features, d, ids[~held], marketing[~held])
             if design.delivery == sd.MODEL and keep.any():

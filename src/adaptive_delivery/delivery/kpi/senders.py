@@ -1,11 +1,13 @@
-"""The three senders of the KPI run, built from four parts a sender decides with every morning:
+"""The three senders of the KPI run, built from six parts a sender decides with every morning:
 
 - **hygiene** (which addresses get no marketing mail): the best rule (stop after one hard bounce,
   hold for `soft_hold_days` after a soft bounce: mdl010_in_loop.json's cheapest rule under 1%),
   MDL-010's policy, or the truth (dead, full or a trap);
-- **risk** (who is mailed less or not at all): a sunset rule (`sunset_days` without a human open),
-  MDL-006's list policy, or the truth (the habitual complainers, and as many more messages as the
-  sunset would withhold, from the people least likely to open: the rule's budget spent knowing);
+- **engagement** (who is not mailed for not opening): a sunset rule (`sunset_days` without a human
+  open), or the sunset's budget (as many of the day's marketing messages as it would hold) spent on
+  the messages least likely to be opened: by MDL-005's P(open), or by the twin's propensity;
+- **risk** (who is mailed less for the complaints and unsubscribes they bring): nothing (business
+  as usual runs no such model), MDL-006's list policy, or the truth (the habitual complainers);
 - **timing** (each campaign message's hour): the campaign's best hour (spec §3.3's baseline, the
   campaign moved whole), MDL-002's schedule under the 15% cap, or each person's true best hours
   under the same cap;
@@ -48,10 +50,10 @@ from adaptive_delivery.twin.population import NEVER
 from adaptive_delivery.twin.simulator import DayResult, World, write_day
 
 S = "subscriber_features__"
-PARTS = ("hygiene", "risk", "timing", "content", "delivery")
+PARTS = ("hygiene", "engagement", "risk", "timing", "content", "delivery")
 RULE, MODEL, TRUTH, NONE = "rule", "model", "truth", "none"
 # which model each part's learned form is
-PART_MODEL = {"hygiene": "MDL-010", "risk": "MDL-006", "timing": "MDL-002", "content": "MDL-007",
+PART_MODEL = {"hygiene": "MDL-010", "engagement": "MDL-005", "risk": "MDL-006", "timing": "MDL-002", "content": "MDL-007",
               "delivery": "MDL-001"}
 HOURS = 24
 
@@ -68,10 +70,11 @@ class Rules:
 
 @dataclass(frozen=True)
 class Design:
-    """Which form each part takes: RULE, MODEL or TRUTH (content and delivery: NONE or MODEL)."""
+    """Which form each part takes: RULE, MODEL or TRUTH (risk, content and delivery: NONE for none)."""
 
     name: str
     hygiene: str
+    engagement: str
     risk: str
     timing: str
     content: str
@@ -82,9 +85,9 @@ class Design:
         return replace(self, name=f"{self.name}_without_{PART_MODEL[part]}", **{part: getattr(usual, part)})
 
 
-BUSINESS_AS_USUAL = Design("business_as_usual", RULE, RULE, RULE, NONE, NONE)
-ADAPTIVE = Design("adaptive", MODEL, MODEL, MODEL, MODEL, MODEL)
-ORACLE = Design("oracle", TRUTH, TRUTH, TRUTH, MODEL, MODEL)
+BUSINESS_AS_USUAL = Design("business_as_usual", RULE, RULE, NONE, RULE, NONE, NONE)
+ADAPTIVE = Design("adaptive", MODEL, MODEL, MODEL, MODEL, MODEL, MODEL)
+ORACLE = Design("oracle", TRUTH, TRUTH, TRUTH, TRUTH, MODEL, MODEL)
 
 
 def designs(ablations: bool, with_content: bool) -> list[Design]:
@@ -103,6 +106,7 @@ class Models:
     """The learned parts: each trained by its own pipeline on the world's history."""
 
     hygiene: TrainedModel | None = None  # MDL-010
+    engagement: TrainedModel | None = None  # MDL-005
     risk: TrainedModel | None = None  # MDL-006
     timing: TrainedModel | None = None  # MDL-002
     content: ContentGate | None = None  # MDL-007's twin gate
@@ -167,35 +171,54 @@ def hygiene_held(kind: str, features: pd.DataFrame, ids: np.ndarray, rules: Rule
     return hard | (action != hygiene_policy.SEND)
 
 
-class Risk:
-    """The risk part's state over the run (MDL-006's list policy remembers who it asked and when).
-    The truth spends the sunset rule's budget: it withholds as many of the day's marketing messages
-    as the rule would, from the people least likely to open, and every habitual complainer's."""
+def sunset(features: pd.DataFrame, ids: np.ndarray, rules: Rules) -> np.ndarray:
+    """Per planned message: its person has gone `sunset_days` without a human open (one who never
+    opened: since joining)."""
+    f = features.reindex(ids)
+    return mdl006.days_since_open(f.fillna({mdl006.TENURE: 0.0})) >= rules.sunset_days
 
-    def __init__(self, kind: str, rules: Rules, model: TrainedModel | None, world: World) -> None:
-        self.kind, self.rules, self.model = kind, rules, model
+
+def engagement_held(kind: str, features: pd.DataFrame, tables: dict[str, pd.DataFrame], sends: pa.Table,
+                    candidate: np.ndarray, rules: Rules, model: TrainedModel | None, world: World) -> np.ndarray:
+    """Per planned message: held for its person's lack of engagement. Only `candidate` messages
+    (marketing mail the earlier parts let through) are considered; the model and the truth hold as
+    many as the sunset would, the least likely to be opened."""
+    ids = sends.column("subscriber_id").to_numpy(zero_copy_only=False)
+    quiet = candidate & sunset(features, ids, rules)
+    budget = int(quiet.sum())
+    if kind == RULE or budget == 0:
+        return quiet
+    where = np.flatnonzero(candidate)
+    if kind == MODEL:
+        from adaptive_delivery.delivery.models.mdl005_engagement.model import CLASSES
+        from adaptive_delivery.delivery.scenarios.rollout import decision_rows
+
+        proba = model.predict_proba(decision_rows(tables, sends.take(where).to_pandas()))
+        p_open = 1.0 - proba[:, CLASSES.index("not_opened")]
+    else:
+        truth = world.subscriber_truth().select(["subscriber_id", "engagement_propensity"]).to_pandas()
+        p_open = truth.set_index("subscriber_id")["engagement_propensity"].reindex(ids[where]).fillna(0.0).to_numpy()
+    held = np.zeros(len(ids), dtype=bool)
+    held[where[np.argsort(p_open, kind="stable")[:budget]]] = True
+    return held
+
+
+class Risk:
+    """The risk part's state over the run (MDL-006's list policy remembers who it asked and when)."""
+
+    def __init__(self, kind: str, model: TrainedModel | None, world: World) -> None:
+        self.kind, self.model = kind, model
         self.plan = risk_policy.ListPolicy() if kind == MODEL else None
         if kind == TRUTH:
-            truth = world.subscriber_truth().select(["subscriber_id", "complainer", "engagement_propensity"]).to_pandas()
-            self.truth = truth.set_index("subscriber_id")
-
-    def _sunset(self, features: pd.DataFrame, ids: np.ndarray) -> np.ndarray:
-        f = features.reindex(ids)
-        return mdl006.days_since_open(f.fillna({mdl006.TENURE: 0.0})) >= self.rules.sunset_days
+            truth = world.subscriber_truth().select(["subscriber_id", "complainer"]).to_pandas()
+            self.complainers = set(truth.loc[truth["complainer"].astype(bool), "subscriber_id"])
 
     def keep(self, features: pd.DataFrame, day: int, ids: np.ndarray, marketing: np.ndarray) -> np.ndarray:
         """Which of these planned messages go out (transactional ones always)."""
-        if self.kind == RULE:
-            return ~marketing | ~self._sunset(features, ids)
+        if self.kind == NONE:
+            return np.ones(len(ids), dtype=bool)
         if self.kind == TRUTH:
-            truth = self.truth.reindex(ids)
-            complainer = truth["complainer"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-            budget = int((marketing & self._sunset(features, ids)).sum())
-            engagement = truth["engagement_propensity"].fillna(0.0).to_numpy(dtype=float)
-            order = np.argsort(np.where(marketing, engagement, np.inf), kind="stable")[:budget]
-            held = marketing & complainer
-            held[order] = True
-            return ~held
+            return ~marketing | ~pd.Series(ids).isin(self.complainers).to_numpy()
         rows = features.reset_index(drop=True)
         proba = self.model.predict_proba(rows)
         history = np.clip(features[mdl006.TENURE].to_numpy(dtype=float), 1.0, 30.0)
