@@ -1,8 +1,9 @@
 """The weekly KPI DAG for real: `airflow dags test ad_kpi` simulates a tiny world's history, trains
 MDL-010, MDL-005, MDL-006, MDL-002 and MDL-001 on it through their own pipelines, runs its future under the
 business-as-usual, adaptive and oracle senders and the ablations, and writes the report. The
-claims a tiny world can hold: the truth's hygiene bounces less than the rule's, the truth spends
-the sunset's budget on better opens, and the adaptive sender without MDL-010 bounces more."""
+claims a tiny world can hold, on the law's expectation of what each sender sent: the truth's
+hygiene bounces less than the rule's, the truth spends the sunset's budget on likelier opens, and
+the adaptive sender without MDL-010 bounces more."""
 
 from __future__ import annotations
 
@@ -32,13 +33,15 @@ def test_the_weekly_kpi_dag_runs_unattended_and_the_truth_beats_the_rules(tmp_pa
     assert set(m) == {"business_as_usual", "adaptive", "oracle", "adaptive_without_MDL-010", "adaptive_without_MDL-005",
                       "adaptive_without_MDL-006", "adaptive_without_MDL-002", "adaptive_without_MDL-001"}
     assert all(m[n]["sent"]["mean"] > 500 for n in m)
-    assert m["oracle"]["bounce_rate"]["mean"] < m["business_as_usual"]["bounce_rate"]["mean"]
-    assert m["oracle"]["open_rate"]["mean"] > m["business_as_usual"]["open_rate"]["mean"]
-    assert m["adaptive_without_MDL-010"]["bounce_rate"]["mean"] > m["adaptive"]["bounce_rate"]["mean"]
+    # on the law's expectation of what each sender sent: a few thousand messages are too few for single draws
+    assert m["oracle"]["expected_bounce_rate"]["mean"] < m["business_as_usual"]["expected_bounce_rate"]["mean"]
+    assert m["oracle"]["expected_open_rate"]["mean"] > m["business_as_usual"]["expected_open_rate"]["mean"]
+    assert m["adaptive_without_MDL-010"]["expected_bounce_rate"]["mean"] > m["adaptive"]["expected_bounce_rate"]["mean"]
     table = summary["section_11"]
     assert table["throughput_lift"]["not_measured"] and "business_as_usual" not in table["prediction_accuracy"]
     assert 0 < table["prediction_accuracy"]["adaptive"]["mean"] <= 1
-    ablation = summary["ablations"]["MDL-010"]["bounce_rate"]["mean"]
-    assert ablation == pytest.approx(m["adaptive"]["bounce_rate"]["mean"] - m["adaptive_without_MDL-010"]["bounce_rate"]["mean"])
+    ablation = summary["ablations"]["MDL-010"]["expected_bounce_rate"]["mean"]
+    assert ablation == pytest.approx(m["adaptive"]["expected_bounce_rate"]["mean"]
+                                     - m["adaptive_without_MDL-010"]["expected_bounce_rate"]["mean"])
     timeline = [json.loads(line) for line in (home / "timeline.jsonl").read_text().splitlines()]
     assert [e["step"] for e in timeline] == ["kpi"] and "adaptive meets" in timeline[0]["summary"]

@@ -10,13 +10,15 @@ import pytest
 
 from adaptive_delivery.delivery.kpi import report
 from adaptive_delivery.delivery.kpi import senders as sd
-from adaptive_delivery.delivery.kpi.measure import TARGETS, Tally, rates
+from adaptive_delivery.delivery.kpi.measure import COUNTS, TARGETS, Tally, rates
 
 
 def _truth(classes, complained=None, opened=None, providers=None):
     n = len(classes)
     return pa.table({"message_id": [f"m{i}" for i in range(n)], "provider": providers or ["gmail"] * n,
-                     "true_class": classes, "complained": complained or [False] * n, "human_open": opened or [False] * n})
+                     "true_class": classes, "complained": complained or [False] * n, "human_open": opened or [False] * n,
+                     "p_inbox": [0.8] * n, "p_soft_bounce": [0.01] * n, "p_hard_bounce": [0.02] * n,
+                     "p_block": [0.05] * n, "p_open": [0.25] * n})
 
 
 def test_every_rate_is_per_message_sent_and_counted_by_provider():
@@ -30,14 +32,14 @@ def test_every_rate_is_per_message_sent_and_counted_by_provider():
     assert s["sent"] == 8 and s["inbox_placement"] == 4 / 8 and s["bounce_rate"] == 2 / 8
     assert s["block_rate"] == 1 / 8 and s["complaint_rate"] == 1 / 8 and s["open_rate"] == 3 / 8
     assert s["unsubscribe_rate"] == 1 / 8
+    assert s["expected_bounce_rate"] == pytest.approx(0.03) and s["expected_open_rate"] == pytest.approx(0.25)
     assert s["by_provider"]["gmail"]["inbox_placement"] == 2 / 4 and s["by_provider"]["yahoo"]["bounce_rate"] == 2 / 4
     tally.add_day(_truth(["inbox", "inbox"]), None)
     assert tally.summary()["sent"] == 10 and tally.summary()["inbox_placement"] == 6 / 10
 
 
 def test_nothing_sent_gives_no_rate_rather_than_a_perfect_one():
-    assert all(math.isnan(v) for v in rates(dict.fromkeys(("sent", "inbox", "spam", "block", "hard_bounce", "soft_bounce",
-                                                           "complaints", "human_opens", "unsubscribes"), 0.0)).values())
+    assert all(math.isnan(v) for v in rates(dict.fromkeys(COUNTS, 0.0)).values())
 
 
 def test_targets_read_the_right_way_round():

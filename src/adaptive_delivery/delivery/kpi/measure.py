@@ -11,8 +11,11 @@ import pandas as pd
 import pyarrow as pa
 
 COUNTS = ("sent", "inbox", "spam", "block", "hard_bounce", "soft_bounce", "complaints", "human_opens",
-          "unsubscribes")
+          "unsubscribes", "expected_inbox", "expected_bounces", "expected_blocks", "expected_opens")
 RATES = ("inbox_placement", "bounce_rate", "block_rate", "complaint_rate", "open_rate", "unsubscribe_rate")
+# The law's expectation of the same rates over what was sent (the twin's probabilities for each
+# message as it went): no luck of single draws, so small worlds can still tell senders apart.
+EXPECTED_RATES = ("expected_inbox_placement", "expected_bounce_rate", "expected_block_rate", "expected_open_rate")
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,11 @@ def rates(counts: dict[str, float]) -> dict[str, float]:
     """§11's rates from a tally's counts: every one per message sent."""
     sent = counts["sent"]
     if sent <= 0:
-        return dict.fromkeys(RATES, float("nan"))
-    return {"inbox_placement": counts["inbox"] / sent,
+        return dict.fromkeys((*RATES, *EXPECTED_RATES), float("nan"))
+    return {"expected_inbox_placement": counts["expected_inbox"] / sent,
+            "expected_bounce_rate": counts["expected_bounces"] / sent,
+            "expected_block_rate": counts["expected_blocks"] / sent, "expected_open_rate": counts["expected_opens"] / sent,
+            "inbox_placement": counts["inbox"] / sent,
             "bounce_rate": (counts["hard_bounce"] + counts["soft_bounce"]) / sent,
             "block_rate": counts["block"] / sent, "complaint_rate": counts["complaints"] / sent,
             "open_rate": counts["human_opens"] / sent, "unsubscribe_rate": counts["unsubscribes"] / sent}
@@ -64,12 +70,15 @@ class Tally:
 
     def add_day(self, truth: pa.Table, engagement: pa.Table | None) -> None:
         """One day's messages (the twin's truth table) and the unsubscribes among its engagement."""
-        t = truth.select(["message_id", "provider", "true_class", "complained", "human_open"]).to_pandas()
+        t = truth.select(["message_id", "provider", "true_class", "complained", "human_open", "p_inbox", "p_soft_bounce",
+                          "p_hard_bounce", "p_block", "p_open"]).to_pandas()
         frame = pd.DataFrame({
             "provider": t["provider"].astype(str), "sent": 1.0,
             **{k: (t["true_class"] == k).astype(float) for k in ("inbox", "spam", "block", "hard_bounce", "soft_bounce")},
             "complaints": t["complained"].astype(float), "human_opens": t["human_open"].astype(float),
-            "unsubscribes": 0.0})
+            "unsubscribes": 0.0, "expected_inbox": t["p_inbox"].astype(float),
+            "expected_bounces": (t["p_soft_bounce"] + t["p_hard_bounce"]).astype(float),
+            "expected_blocks": t["p_block"].astype(float), "expected_opens": t["p_open"].astype(float)})
         if engagement is not None and engagement.num_rows:
             e = engagement.select(["message_id", "event_type"]).to_pandas()
             unsubscribed = set(e.loc[e["event_type"] == "unsubscribe", "message_id"])
