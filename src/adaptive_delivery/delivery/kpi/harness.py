@@ -134,7 +134,7 @@ def run_sender(design: sd.Design, world: World, first_day: int, days: int, model
         features = records.subscribers(tables)
 
         def send_filter(d: int, sends, features=features, tables=tables) -> np.ndarray:
-            ids, marketing = sd._ids(sends)
+            ids, marketing = sd.recipients(sends)
             held = marketing & sd.hygiene_held(design.hygiene, features, ids, rules, models.hygiene, world, d)
             held |= sd.engagement_held(design.engagement, features, tables, sends, marketing & ~held, rules,
                                        models.engagement, world)

@@ -144,7 +144,8 @@ class Records:
 
 
 # ---- the parts -------------------------------------------------------------------------------
-def _ids(sends: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+def recipients(sends: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """Each planned message's subscriber, and whether it is marketing mail (transactional mail is owed)."""
     ids = sends.column("subscriber_id").to_numpy(zero_copy_only=False)
     marketing = sends.column("campaign_type").to_numpy(zero_copy_only=False) == "marketing"
     return ids, marketing
