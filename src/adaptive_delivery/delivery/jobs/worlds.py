@@ -54,7 +54,6 @@ def recipe_version(spec: ModelSpec, profile: str, size: WorldSize) -> str:
 def build_world(root: Path, seed: int, size: WorldSize) -> dict[str, float]:
     """Simulate the world into ROOT/lake and ROOT/truth and build its features (Spark, local[2]);
     a part already there is kept. Returns the seconds each part took."""
-    from adaptive_delivery.delivery.features.spark_jobs import build_features, spark_session
     from adaptive_delivery.twin.config import WorldConfig
     from adaptive_delivery.twin.simulator import simulate
 
@@ -65,14 +64,21 @@ def build_world(root: Path, seed: int, size: WorldSize) -> dict[str, float]:
         timings["simulate_s"] = time.perf_counter() - t
     if not (root / "features").exists():
         t = time.perf_counter()
-        spark = spark_session(master="local[2]")
-        spark.sparkContext.setLogLevel("ERROR")
-        try:
-            build_features(root / "lake", root / "features", spark)
-        finally:
-            spark.stop()
+        build_world_features(root)
         timings["features_s"] = time.perf_counter() - t
     return timings
+
+
+def build_world_features(root: Path) -> None:
+    """ROOT/lake's feature tables into ROOT/features by the Spark job (local[2], as the embedded default)."""
+    from adaptive_delivery.delivery.features.spark_jobs import build_features, spark_session
+
+    spark = spark_session(master="local[2]")
+    spark.sparkContext.setLogLevel("ERROR")
+    try:
+        build_features(root / "lake", root / "features", spark)
+    finally:
+        spark.stop()
 
 
 def replay_to_holdout(seed: int, size: WorldSize, holdout_days: int):

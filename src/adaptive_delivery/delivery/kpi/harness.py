@@ -96,15 +96,8 @@ def _write_late(result, late, end_us: int) -> None:
 
 def train_parts(root: Path, train: worlds.Train, profile: str, scorer: sd.ContentGate | None) -> sd.Models:
     """Each learned part's model, trained by its own pipeline on the history (the in-process runner)."""
-    from adaptive_delivery.delivery.features.spark_jobs import build_features, spark_session
-
     if not (root / "features").exists():
-        spark = spark_session(master="local[2]")
-        spark.sparkContext.setLogLevel("ERROR")
-        try:
-            build_features(root / "lake", root / "features", spark)
-        finally:
-            spark.stop()
+        worlds.build_world_features(root)
     tracking = Tracking(default_tracking_uri(root / "mlflow"), "kpi-history")
     bundles = {}
     for model_id in TRAINED:
