@@ -1460,6 +1460,28 @@ def kpi(data: dict, which: str) -> str:
             + "\n\nVolumes and the other rates:\n\n" + table(["", *(n for _, n in senders)], volume + other))
 
 
+def kpi_headline(data: dict) -> list[str]:
+    """The README's row for the whole system: the adaptive sender beside business as usual and the oracle."""
+    m, lines = data["metrics"], data["section_11"]
+
+    def three(metric: str, digits: int) -> str:
+        return (f"{ci(m['adaptive'][metric], lambda x: pct(x, digits))} vs {pct(m['business_as_usual'][metric]['mean'], digits)}"
+                f" (rules), {pct(m['oracle'][metric]['mean'], digits)} (oracle)")
+
+    measured = {k: v for k, v in lines.items() if "not_measured" not in v and "adaptive" in v}
+    met = [k.replace("_", " ") for k, v in measured.items() if v["adaptive"]["met"]]
+    lift = lines["open_rate_lift"]["adaptive"]
+    volume = m["adaptive"]["sent"]["mean"] / m["business_as_usual"]["sent"]["mean"] - 1
+    return ["whole system vs spec §11 (in progress)",
+            f"adaptive sender, per message sent: inbox {three('inbox_placement', 1)}; blocks {three('block_rate', 2)}; "
+            f"bounces {three('bounce_rate', 2)}; complaints {three('complaint_rate', 3)}; human opens per message "
+            f"{ci(lift, lambda x: f'{x:+.1%}')} over the rules (target +15%), sending {abs(volume):.0%} "
+            f"{'fewer' if volume < 0 else 'more'} messages; "
+            f"meets {len(met)} of {len(measured)} measured targets ({', '.join(met) or 'none'}); throughput not in the loop "
+            f"({data['worlds']} {data['seeds_kind']} worlds, {data['size']['days']} days)",
+            "[the whole system](docs/kpi.md) · `kpi_validation.json`"]
+
+
 def plot_kpi(data: dict) -> bytes:
     from adaptive_delivery.delivery.kpi.report import plot_png
 
@@ -1467,6 +1489,7 @@ def plot_kpi(data: dict) -> bytes:
 
 
 RENDERERS: dict[str, Callable[[dict, str], str]] = {
+    "kpi_validation.json": kpi, "kpi_sealed.json": kpi,
     "campaign_ingest.json": campaign_ingest,
     "bid_prior.json": bid_prior,
     "campaign_online.json": campaign_online,
@@ -1707,6 +1730,7 @@ def plot_open_bandit_ope(data: dict) -> bytes:
 
 
 PLOTS: dict[str, Callable[[dict], bytes]] = {
+    "kpi_validation.json": plot_kpi,
     "open_bandit_ope.json": plot_open_bandit_ope,
     "hillstrom_campaign.json": plot_hillstrom_campaign,
     "campaign_online.json": plot_campaign_online,
@@ -1767,6 +1791,7 @@ def headlines() -> str:
     hillstrom = load("hillstrom_campaign.json")
     h, hp = hillstrom["uplift"], hillstrom["paired"]
     m = load("bid_prior.json")["horizons"]["7"]
+    kpi_data = load("kpi_validation.json")
     gain = t["intervals"]["ppo"]["gain_vs_best_rule"]
     f3 = "{:.3f}".format
 
@@ -1853,6 +1878,7 @@ def headlines() -> str:
          f"oracle's value with the model as prior vs {pc(m['optimiser_no_prior']['share_of_oracle']['mean'])} from its own "
          f"clicks alone and {pc(m['linear']['share_of_oracle']['mean'])} for linear bidding, the best rule "
          "(marketing twin, second price, sealed worlds, 3 runs)", "[MKT-002](docs/models/mkt-002.md) · `bid_prior.json`"],
+        kpi_headline(kpi_data),
         ["bounce parsing", f"outcome class {pct(b['ours']['outcome_class'])}, reason {pct(b['ours']['reason'])} "
          f"on {b['verdicts']} real verdicts", "[results](docs/results.md) · `bounce_parser.json`"],
         ["simulator", f"{num(s['end_to_end'][-1]['events_per_second'])} events/s "
