@@ -119,3 +119,15 @@ def test_an_ablation_verdict_needs_the_whole_interval_on_one_side():
              "inbox_placement": {"mean": 0.01, "low": -0.01, "high": 0.03},
              "human_opens": {"mean": 5.0, "low": float("nan"), "high": float("nan")}}
     assert report.verdict(parts) == {"better": ["bounce_rate"], "worse": ["open_rate"]}
+
+
+def test_accuracy_scores_only_what_was_sent_against_its_true_class():
+    from adaptive_delivery.delivery.kpi.measure import Accuracy
+
+    accuracy = Accuracy(classes=("inbox", "spam", "block"))
+    accuracy.record(["m0", "m1", "m2", "m9"], [0, 0, 2, 1])  # m9 was held back after all: never judged
+    accuracy.judge(_truth(["inbox", "spam", "block"]))
+    assert accuracy.summary() == {"prediction_accuracy": 2 / 3, "predictions_judged": 3}
+    accuracy.judge(_truth(["inbox"]))  # nothing recorded for the next day: nothing judged
+    assert accuracy.summary()["predictions_judged"] == 3
+    assert math.isnan(Accuracy().summary()["prediction_accuracy"])

@@ -23,7 +23,7 @@ import numpy as np
 
 from adaptive_delivery.delivery.jobs import worlds
 from adaptive_delivery.delivery.kpi import senders as sd
-from adaptive_delivery.delivery.kpi.measure import Tally
+from adaptive_delivery.delivery.kpi.measure import Accuracy, Tally
 from adaptive_delivery.platform.spec import get
 from adaptive_delivery.platform.training.tracking import Tracking, default_tracking_uri
 from adaptive_delivery.twin.config import WorldConfig
@@ -95,7 +95,7 @@ def _write_late(result, late, end_us: int) -> None:
 
 
 def train_parts(root: Path, train: worlds.Train, profile: str, scorer: sd.ContentGate | None) -> sd.Models:
-    """Each learned part's model, trained by its own pipeline on the history (the in-process runner)."""
+    """Each learned part's model, trained by its own pipeline (`train`: the runner's) on the history."""
     if not (root / "features").exists():
         worlds.build_world_features(root)
     tracking = Tracking(default_tracking_uri(root / "mlflow"), "kpi-history")
@@ -111,60 +111,58 @@ def train_parts(root: Path, train: worlds.Train, profile: str, scorer: sd.Conten
                      timing=bundles["MDL-002"], content=scorer, delivery=bundles["MDL-001"])
 
 
+def send_filter(design: sd.Design, models: sd.Models, rules: sd.Rules, risk: sd.Risk, accuracy: Accuracy,
+                world: World, tables: dict, features) -> Callable:
+    """The twin's `send_filter` hook for one morning: which planned messages go out, part by part
+    (hygiene, engagement, risk, then MDL-001 on what is left)."""
+
+    def keep_of(day: int, sends) -> np.ndarray:
+        ids, marketing = sd.recipients(sends)
+        held = marketing & sd.hygiene_held(design.hygiene, features, ids, rules, models.hygiene, world, day)
+        held |= sd.engagement_held(design.engagement, features, tables, sends, marketing & ~held, rules,
+                                   models.engagement, world)
+        keep = ~held
+        keep[~held] = risk.keep(features, day, ids[~held], marketing[~held])
+        if design.delivery == sd.MODEL and keep.any():
+            where = np.flatnonzero(keep)
+            stop, likely = sd.delivery_held(tables, sends.take(where), models.delivery)
+            keep[where] = ~(stop & marketing[where])
+            accuracy.record(sends.column("message_id").to_numpy(zero_copy_only=False)[where], likely)
+        return keep
+
+    return keep_of
+
+
+def human_openers(engagement) -> np.ndarray:
+    """The subscribers a day's engagement events show opening by hand (machine opens are not)."""
+    if engagement is None or not engagement.num_rows:
+        return np.array([], dtype=object)
+    e = engagement.select(["subscriber_id", "event_type", "machine_open"]).to_pandas()
+    return e.loc[(e["event_type"] == "open") & ~e["machine_open"].astype(bool), "subscriber_id"].unique()
+
+
 def run_sender(design: sd.Design, world: World, first_day: int, days: int, models: sd.Models, rules: sd.Rules,
                records: sd.Records) -> dict[str, object]:
     """`days` days of the world under one sender, from day `first_day`: what it sent and what came of it."""
     risk = sd.Risk(design.risk, models.risk, world)
     gate = models.content if design.content == sd.MODEL else None
     tally = Tally()
-    predicted: dict[str, int] = {}  # MDL-001's most likely class of each message it let out
-    correct = judged = 0
+    accuracy = Accuracy(classes=tuple(models.delivery.classes) if models.delivery is not None else ())
     started = time.perf_counter()
-    for offset in range(days):
-        day = first_day + offset
-        morning = datetime.combine(world.config.start + timedelta(days=day), datetime.min.time())
-        tables = records.morning(morning)
+    for day in range(first_day, first_day + days):
+        tables = records.morning(datetime.combine(world.config.start + timedelta(days=day), datetime.min.time()))
         features = records.subscribers(tables)
-
-        def send_filter(d: int, sends, features=features, tables=tables) -> np.ndarray:
-            ids, marketing = sd.recipients(sends)
-            held = marketing & sd.hygiene_held(design.hygiene, features, ids, rules, models.hygiene, world, d)
-            held |= sd.engagement_held(design.engagement, features, tables, sends, marketing & ~held, rules,
-                                       models.engagement, world)
-            keep = ~held
-            keep[~held] = risk.keep(features, d, ids[~held], marketing[~held])
-            if design.delivery == sd.MODEL and keep.any():
-                where = np.flatnonzero(keep)
-                stop, likely = sd.delivery_held(tables, sends.take(where), models.delivery)
-                keep[where] = ~(stop & marketing[where])
-                mids = sends.column("message_id").to_numpy(zero_copy_only=False)[where]
-                predicted.update(zip(mids, likely.tolist(), strict=True))
-            return keep
-
-        def hours(d: int, sends, features=features) -> np.ndarray:
-            return sd.send_hours(design.timing, features, sends, models.timing, world)
-
-        result = world.step_day(send_filter=send_filter, content_gate=gate, send_hours=hours)
+        result = world.step_day(
+            send_filter=send_filter(design, models, rules, risk, accuracy, world, tables, features), content_gate=gate,
+            send_hours=lambda d, sends, features=features: sd.send_hours(design.timing, features, sends, models.timing,
+                                                                         world))
         if result.events:
-            truth = result.truth["messages"]
-            tally.add_day(truth, result.events.get("engagement"))
-            if predicted:
-                classes = np.array(models.delivery.classes, dtype=object)
-                mids = truth.column("message_id").to_numpy(zero_copy_only=False)
-                true = truth.column("true_class").to_numpy(zero_copy_only=False)
-                guess = np.array([predicted.pop(m, -1) for m in mids])
-                seen = guess >= 0
-                judged += int(seen.sum())
-                correct += int((classes[guess[seen]] == true[seen]).sum())
-                predicted.clear()
-            engagement = result.events.get("engagement")
-            if engagement is not None and engagement.num_rows:
-                e = engagement.select(["subscriber_id", "event_type", "machine_open"]).to_pandas()
-                risk.opened(e.loc[(e["event_type"] == "open") & ~e["machine_open"].astype(bool), "subscriber_id"].unique())
+            tally.add_day(result.truth["messages"], result.events.get("engagement"))
+            accuracy.judge(result.truth["messages"])
+            risk.opened(human_openers(result.events.get("engagement")))
         records.write(result, world)
-    accuracy = {"prediction_accuracy": correct / judged if judged else float("nan"), "predictions_judged": judged}
     return {"sender": design.name, "design": asdict(design), "seconds": round(time.perf_counter() - started, 1),
-            **tally.summary(), **accuracy}
+            **tally.summary(), **accuracy.summary()}
 
 
 def run_world(root: Path, seed: int, size: KpiSize, designs: list[sd.Design], train: worlds.Train, profile: str,

@@ -95,6 +95,36 @@ class Tally:
                 "by_provider": {p: {**c, **rates(c)} for p, c in sorted(self.by_provider.items())}}
 
 
+@dataclass
+class Accuracy:
+    """A model's most likely class for each message it let out, scored against the true class when
+    the day's truth comes (spec §11's prediction accuracy)."""
+
+    classes: tuple[str, ...] = ()
+    predicted: dict[str, int] = field(default_factory=dict)
+    correct: int = 0
+    judged: int = 0
+
+    def record(self, message_ids, most_likely) -> None:
+        self.predicted.update(zip(message_ids, np.asarray(most_likely).tolist(), strict=True))
+
+    def judge(self, truth: pa.Table) -> None:
+        """Score the recorded messages among `truth`'s; what was not sent is forgotten."""
+        if not self.predicted:
+            return
+        mids = truth.column("message_id").to_numpy(zero_copy_only=False)
+        true = truth.column("true_class").to_numpy(zero_copy_only=False)
+        guess = np.array([self.predicted.get(m, -1) for m in mids], dtype=int)
+        seen = guess >= 0
+        self.judged += int(seen.sum())
+        self.correct += int((np.asarray(self.classes, dtype=object)[guess[seen]] == true[seen]).sum())
+        self.predicted.clear()
+
+    def summary(self) -> dict[str, float]:
+        return {"prediction_accuracy": self.correct / self.judged if self.judged else float("nan"),
+                "predictions_judged": self.judged}
+
+
 def lift(new: float, old: float) -> float:
     """new / old - 1 (nan where old is 0)."""
     return float(new / old - 1.0) if old else float("nan")
