@@ -43,10 +43,8 @@ def main() -> None:
     rules = Rules()
     out = args.out
     if args.sealed:
-        version = harness.kpi_version(size, args.profile, rules, args.content_scorer)
-        ledger = protocol.SealedLedger(protocol.ledger_path())
-        seeds = ledger.unseen_seeds(harness.LEDGER_ID, args.worlds)
-        ledger.claim(harness.LEDGER_ID, version, tuple(seeds), command=shlex.join(sys.argv))
+        version, seeds = harness.claim_sealed(size, args.profile, rules, args.content_scorer, args.worlds,
+                                              command=shlex.join(sys.argv))
         out = out / f"sealed-{version}"
     else:
         lo, _, hi = args.seeds.partition("-")

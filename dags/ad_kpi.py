@@ -50,10 +50,8 @@ def choose_worlds() -> list[int]:
     n = int(params["worlds"])
     if not params["sealed"]:
         return list(protocol.VALIDATION_SEEDS[:n])
-    ledger = protocol.SealedLedger(protocol.ledger_path())
-    version = harness.kpi_version(size, _profile(params), rules, scorer)
-    seeds = ledger.unseen_seeds(harness.LEDGER_ID, n)
-    ledger.claim(harness.LEDGER_ID, version, tuple(seeds), command=f"airflow: ad_kpi {get_current_context()['run_id']}")
+    _, seeds = harness.claim_sealed(size, _profile(params), rules, scorer, n,
+                                    command=f"airflow: ad_kpi {get_current_context()['run_id']}")
     return seeds
 
 

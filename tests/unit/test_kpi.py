@@ -131,3 +131,18 @@ def test_accuracy_scores_only_what_was_sent_against_its_true_class():
     accuracy.judge(_truth(["inbox"]))  # nothing recorded for the next day: nothing judged
     assert accuracy.summary()["predictions_judged"] == 3
     assert math.isnan(Accuracy().summary()["prediction_accuracy"])
+
+
+def test_a_sealed_claim_is_once_per_version_and_a_new_version_gets_fresh_worlds(tmp_path, monkeypatch):
+    from adaptive_delivery.delivery.kpi import harness
+    from adaptive_delivery.platform import protocol
+
+    monkeypatch.setenv(protocol.LEDGER_ENV, str(tmp_path / "ledger.jsonl"))
+    size, rules = harness.KpiSize(subscribers=600, history_days=8, days=2), sd.Rules()
+    version, seeds = harness.claim_sealed(size, "smoke", rules, None, 5, command="test")
+    assert seeds == list(protocol.SEALED_SEEDS[:5]) and len(version) == 16
+    with pytest.raises(protocol.SealedReuseError):
+        harness.claim_sealed(size, "smoke", rules, None, 5, command="test again")
+    other, fresh = harness.claim_sealed(harness.KpiSize(subscribers=700, history_days=8, days=2), "smoke", rules,
+                                        None, 5, command="a new version")
+    assert other != version and not set(fresh) & set(seeds)

@@ -40,12 +40,19 @@ def kpi(
                            change_provider=change_provider or None)
     rules = Rules(soft_hold_days=soft_hold_days, sunset_days=sunset_days)
     if sealed:
-        from adaptive_delivery.cli.model import _claim_sealed
+        import shlex
+        import sys
 
-        version = harness.kpi_version(size, profile, rules, content_scorer)
-        unseen = protocol.SealedLedger(protocol.ledger_path()).unseen_seeds(harness.LEDGER_ID, worlds)
-        seed_list = _claim_sealed(harness.LEDGER_ID, version, seeds, tuple(unseen),
-                                  f"{subscribers:,} subscribers, {history_days}+{days} days, profile {profile}")
+        if seeds:
+            raise typer.BadParameter("--sealed runs on the sealed worlds; --seeds is for validation", param_hint="--seeds")
+        try:
+            version, seed_list = harness.claim_sealed(size, profile, rules, content_scorer, worlds,
+                                                      command=shlex.join(["adaptive-delivery", *sys.argv[1:]]))
+        except protocol.SealedReuseError as exc:
+            console.print(f"[red]refused: {exc}")
+            raise typer.Exit(code=3) from exc
+        console.print(f"KPI version {version}: sealed worlds {seed_list} claimed ({subscribers:,} subscribers, "
+                      f"{history_days}+{days} days, profile {profile})")
         out = out / f"sealed-{version}"
     else:
         try:

@@ -233,6 +233,19 @@ def kpi_version(size: KpiSize, profile: str, rules: sd.Rules, scorer_file: Path 
     return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
+def claim_sealed(size: KpiSize, profile: str, rules: sd.Rules, scorer_file: Path | None, worlds: int,
+                 command: str) -> tuple[str, list[int]]:
+    """This version and the sealed worlds it is judged on, claimed in the ledger before the run (once
+    per version; worlds an earlier version was judged on are left to none but it while fresh ones last)."""
+    from adaptive_delivery.platform import protocol
+
+    version = kpi_version(size, profile, rules, scorer_file)
+    ledger = protocol.SealedLedger(protocol.ledger_path())
+    seeds = ledger.unseen_seeds(LEDGER_ID, worlds)
+    ledger.claim(LEDGER_ID, version, tuple(seeds), command=command)
+    return version, list(seeds)
+
+
 def run(out: Path, seeds: list[int], size: KpiSize, *, train: worlds.Train, profile: str, rules: sd.Rules,
         scorer_file: Path | None, ablations: bool, seeds_kind: str, progress: Progress = print) -> dict[str, object]:
     """Every world in turn, then the report (OUT/kpi.json and OUT/kpi.html); returns the summary."""
