@@ -47,6 +47,20 @@ def test_addresses_are_checked_as_a_column_with_repeats_checked_once():
     assert out.tolist() == ["ok", "invalid", "ok", "invalid"] and out.dtype == object
 
 
+def test_verdicts_kept_across_calls_are_reused_and_equal_fresh_ones(monkeypatch):
+    from adaptive_delivery.delivery.models.mdl010_list_hygiene import address
+
+    known: dict[object, str] = {}
+    first = check_addresses(["a@gmail.com", "info@acme.com"], known)
+    checked: list[object] = []
+    real = address.check_address
+    monkeypatch.setattr(address, "check_address", lambda a: checked.append(a) or real(a))
+    again = check_addresses(["info@acme.com", "a@gmail.com", "bad@"], known)
+    assert checked == ["bad@"]  # only the address new to the list is checked
+    assert again.tolist() == [first[1], first[0], "invalid"] == check_addresses(["info@acme.com", "a@gmail.com",
+                                                                                 "bad@"]).tolist()
+
+
 def _frame(n: int, seed: int) -> pd.DataFrame:
     """Feature rows of a list's next sends: an address is dead with a chance that grows with the
     days since mail last reached it and with where it came from (co-registration worst), and dead

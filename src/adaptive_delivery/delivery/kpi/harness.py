@@ -179,6 +179,7 @@ def run_world(root: Path, seed: int, size: KpiSize, designs: list[sd.Design], tr
     progress(f"world {seed}: history of {size.history_days} days and its models ready "
              f"({time.perf_counter() - t:.0f} s)")
     out: dict[str, object] = {"seed": seed, "senders": {}}
+    address_checks: dict[object, str] = {}  # an address's verdict is the same for every sender
     for design in designs:
         mine = root / design.name
         shutil.rmtree(mine, ignore_errors=True)
@@ -186,7 +187,7 @@ def run_world(root: Path, seed: int, size: KpiSize, designs: list[sd.Design], tr
         if (root / "history" / "late").exists():
             shutil.copytree(root / "history" / "late", mine / "lake", dirs_exist_ok=True)
         row = run_sender(design, copy.deepcopy(world), size.history_days, size.days, models, rules,
-                         sd.Records(mine / "lake", mine / "truth"))
+                         sd.Records(mine / "lake", mine / "truth", address_checks))
         out["senders"][design.name] = row
         progress(f"world {seed} {design.name}: sent {row['sent']:.0f}, inbox {row['inbox_placement']:.4f}, "
                  f"bounces {row['bounce_rate']:.4f}, blocks {row['block_rate']:.4f}, "

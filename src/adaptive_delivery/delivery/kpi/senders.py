@@ -118,9 +118,11 @@ class Records:
     """One sender's own lake (the shared history, then its own days) and what the feature store
     would hold of its subscribers at any morning."""
 
-    def __init__(self, lake_root: Path, truth_dir: Path) -> None:
+    def __init__(self, lake_root: Path, truth_dir: Path, address_checks: dict[object, str] | None = None) -> None:
         self.lake = EventsLake(lake_root)
         self.truth_dir = truth_dir
+        # each address is checked once, not every morning (senders of one world may share the verdicts)
+        self.address_checks: dict[object, str] = address_checks if address_checks is not None else {}
 
     def write(self, result: DayResult, world: World) -> None:
         write_day(result, self.lake, self.truth_dir)
@@ -139,7 +141,7 @@ class Records:
         people = self.lake.read("subscribers", columns=["subscriber_id", "email", mdl010.ACQUISITION]).to_pandas()
         people = people.set_index("subscriber_id").reindex(frame.index)
         frame[mdl010.ACQUISITION] = people[mdl010.ACQUISITION].to_numpy()
-        frame[mdl010.ADDRESS_CHECK] = check_addresses(people["email"])
+        frame[mdl010.ADDRESS_CHECK] = check_addresses(people["email"], self.address_checks)
         return frame
 
 

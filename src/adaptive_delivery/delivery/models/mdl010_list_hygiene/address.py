@@ -42,10 +42,11 @@ def check_address(address: object) -> str:
     return OK
 
 
-def check_addresses(addresses: Iterable[object]) -> np.ndarray:
-    """Each address's verdict, as an object array (repeats are checked once)."""
+def check_addresses(addresses: Iterable[object], known: dict[object, str] | None = None) -> np.ndarray:
+    """Each address's verdict, as an object array (repeats are checked once). `known` keeps the
+    verdicts across calls, so a list checked every morning checks only the addresses new to it."""
     values = list(addresses)
-    cache: dict[object, str] = {}
+    cache: dict[object, str] = known if known is not None else {}
     out = np.empty(len(values), dtype=object)
     for i, a in enumerate(values):
         key = a if isinstance(a, str) else None
