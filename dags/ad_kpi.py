@@ -97,7 +97,7 @@ def report(results: list[dict]) -> dict:
      doc_md=__doc__, dagrun_timeout=timedelta(hours=24),
      params={"worlds": Param(5, type="integer", minimum=1), "sealed": Param(False, type="boolean"),
              "subscribers": Param(10_000, type="integer", minimum=500),
-             "history_days": Param(21, type="integer", minimum=8), "days": Param(28, type="integer", minimum=1),
+             "history_days": Param(35, type="integer", minimum=8), "days": Param(28, type="integer", minimum=1),
              "change_provider": Param("gmail", type="string"), "profile": Param("", type="string"),
              "ablations": Param(True, type="boolean"), "content_scorer": Param("", type="string")})
 def ad_kpi():

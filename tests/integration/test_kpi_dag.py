@@ -3,8 +3,9 @@ MDL-010, MDL-005, MDL-006, MDL-002 and MDL-001 on it through their own pipelines
 business-as-usual, adaptive and oracle senders and the ablations, and writes the report. The
 claims a tiny world can hold, on the law's expectation of what each sender sent: the truth's
 hygiene bounces less than the rule's and the truth spends the sunset's budget on likelier opens;
-each learned part changes what the adaptive sender sends (whether for the better is for the
-validation worlds: a few days of a tiny list train weak models)."""
+each learned part its gate promoted changes what the adaptive sender sends (whether for the better
+is for the validation worlds: a few days of a tiny list train weak models), and one its gate stopped
+is not served."""
 
 from __future__ import annotations
 
@@ -37,13 +38,22 @@ def test_the_weekly_kpi_dag_runs_unattended_and_the_truth_beats_the_rules(tmp_pa
     # on the law's expectation of what each sender sent: a few thousand messages are too few for single draws
     assert m["oracle"]["expected_bounce_rate"]["mean"] < m["business_as_usual"]["expected_bounce_rate"]["mean"]
     assert m["oracle"]["expected_open_rate"]["mean"] > m["business_as_usual"]["expected_open_rate"]["mean"]
-    # each learned part is in the loop: taking one out changes what was sent and what came of it (whether
-    # for the better is the validation worlds' question: models trained on a few days of a tiny list)
+    # a part is served where its gate promoted its model, and then it is in the loop: taking it out changes
+    # what was sent and what came of it (whether for the better is the validation worlds' question: models
+    # trained on a few days of a tiny list); a part whose gate stopped its model ran the rule, so its ablation
+    # changes nothing
+    assert set(summary["served"]) == {"MDL-010", "MDL-005", "MDL-006", "MDL-002", "MDL-001"}
+    served = [model for model in ("MDL-010", "MDL-005", "MDL-002") if summary["served"][model]]
+    assert served, summary["per_world"][0]["gates"]
     for model in ("MDL-010", "MDL-005", "MDL-002"):
-        assert m[f"adaptive_without_{model}"]["expected_open_rate"]["mean"] != m["adaptive"]["expected_open_rate"]["mean"]
+        changed = m[f"adaptive_without_{model}"]["expected_open_rate"]["mean"] != m["adaptive"]["expected_open_rate"]["mean"]
+        assert changed == (model in served), (model, summary["per_world"][0]["gates"][model])
     table = summary["section_11"]
     assert table["throughput_lift"]["not_measured"] and "business_as_usual" not in table["prediction_accuracy"]
-    assert 0 < table["prediction_accuracy"]["adaptive"]["mean"] <= 1
+    if summary["served"]["MDL-001"]:
+        assert 0 < table["prediction_accuracy"]["adaptive"]["mean"] <= 1
+    else:
+        assert "adaptive" not in table["prediction_accuracy"]
     ablation = summary["ablations"]["MDL-005"]["expected_open_rate"]["mean"]
     assert ablation == pytest.approx(m["adaptive"]["expected_open_rate"]["mean"]
                                      - m["adaptive_without_MDL-005"]["expected_open_rate"]["mean"])

@@ -146,3 +146,23 @@ def test_a_sealed_claim_is_once_per_version_and_a_new_version_gets_fresh_worlds(
     other, fresh = harness.claim_sealed(harness.KpiSize(subscribers=700, history_days=8, days=2), "smoke", rules,
                                         None, 5, command="a new version")
     assert other != version and not set(fresh) & set(seeds)
+
+
+def test_a_part_whose_gate_stopped_its_model_runs_the_rule_and_the_report_counts_where_each_was_served():
+    fake = object()
+    models = sd.Models(hygiene=fake, engagement=fake, risk=None, timing=fake, content=None, delivery=None)
+    served = sd.served(sd.ADAPTIVE, models)
+    assert (served.hygiene, served.engagement, served.timing) == (sd.MODEL,) * 3
+    assert (served.risk, served.content, served.delivery) == (sd.NONE,) * 3 and served.name == "adaptive"
+    assert sd.served(sd.BUSINESS_AS_USUAL, models) == sd.BUSINESS_AS_USUAL
+    everything = sd.Models(hygiene=fake, engagement=fake, risk=fake, timing=fake, content=fake, delivery=fake)
+    assert sd.served(sd.ADAPTIVE, everything) == sd.ADAPTIVE
+    rows = {"business_as_usual": {"inbox": 0.8, "bounce": 0.02, "open_rate": 0.2},
+            "adaptive": {"inbox": 0.9, "bounce": 0.01, "open_rate": 0.25, "accuracy": 0.7}}
+    worlds = [{**_world(1001, rows), "gates": {"MDL-001": {"promoted": True}, "MDL-006": {"promoted": False}}},
+              {**_world(1002, {**rows, "adaptive": {**rows["adaptive"], "accuracy": float("nan")}}),
+               "gates": {"MDL-001": {"promoted": False}, "MDL-006": {"promoted": False}}}]
+    summary = report.summarise(worlds, size={}, rules={}, seeds_kind="validation")
+    assert summary["served"] == {"MDL-001": 1, "MDL-006": 0}
+    assert summary["metrics"]["adaptive"]["prediction_accuracy"]["mean"] == pytest.approx(0.7)  # where it decided
+    assert "MDL-001 in 1 of 2" in report.to_html(summary)

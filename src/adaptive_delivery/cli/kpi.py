@@ -15,7 +15,7 @@ def kpi(
     worlds: int = typer.Option(5, min=1, help="How many worlds."),
     sealed: bool = typer.Option(False, help="The headline: sealed worlds, once per version (recorded in the ledger)."),
     subscribers: int = typer.Option(10_000, min=500),
-    history_days: int = typer.Option(21, min=8, help="Days of history the models are trained on."),
+    history_days: int = typer.Option(35, min=8, help="Days of history the models are trained on."),
     days: int = typer.Option(28, min=1, help="Days each sender's future runs."),
     change_provider: str = typer.Option("gmail", help="The provider whose filter tightens halfway ('' for none)."),
     profile: str = typer.Option("quick", help="Training profile of the learned parts."),

@@ -47,7 +47,7 @@ class KpiSize:
     the provider that changes halfway through them (none: no change)."""
 
     subscribers: int = 10_000
-    history_days: int = 21
+    history_days: int = 35  # the 30-day features have settled: a gate judges drift that is the world's, not the window's
     days: int = 28
     change_provider: str | None = "gmail"
     strictness_scale: float = 1.5  # its spam filter grows stricter, as in the drift scenario
@@ -94,21 +94,29 @@ def _write_late(result, late, end_us: int) -> None:
                                  part=f"sim-{result.day.isoformat()}")
 
 
-def train_parts(root: Path, train: worlds.Train, profile: str, scorer: sd.ContentGate | None) -> sd.Models:
-    """Each learned part's model, trained by its own pipeline (`train`: the runner's) on the history."""
+def train_parts(root: Path, train: worlds.Train, profile: str,
+                scorer: sd.ContentGate | None) -> tuple[sd.Models, dict[str, dict[str, object]]]:
+    """Each learned part's model, trained by its own pipeline (`train`: the runner's) on the history,
+    where its gate promoted it (the system serves no model its gate stopped: that part runs the
+    rule), and each gate's verdict."""
+    from adaptive_delivery.platform.training.registry import latest_training_run
+
     if not (root / "features").exists():
         worlds.build_world_features(root)
     tracking = Tracking(default_tracking_uri(root / "mlflow"), "kpi-history")
-    bundles = {}
+    bundles, gates = {}, {}
     for model_id in TRAINED:
         spec = get(model_id)
         if not list((root / "kfp").glob(f"train-{model_id.lower()}-*")):
             train(spec, lake=root / "lake", features=root / "features", feast_home=root / "feast",
                   tracking_uri=tracking.uri, pipeline_root=root / "kfp", truth_dir=root / "truth", profile=profile,
                   experiment=tracking.experiment)
-        bundles[model_id] = worlds.trained_bundle(root, spec)
-    return sd.Models(hygiene=bundles["MDL-010"], engagement=bundles["MDL-005"], risk=bundles["MDL-006"],
-                     timing=bundles["MDL-002"], content=scorer, delivery=bundles["MDL-001"])
+        run = latest_training_run(tracking.uri, spec)
+        gates[model_id] = {"promoted": bool(run.get("promoted")), "verdict": str(run.get("verdict", ""))[:300]}
+        bundles[model_id] = worlds.trained_bundle(root, spec) if gates[model_id]["promoted"] else None
+    models = sd.Models(hygiene=bundles["MDL-010"], engagement=bundles["MDL-005"], risk=bundles["MDL-006"],
+                       timing=bundles["MDL-002"], content=scorer, delivery=bundles["MDL-001"])
+    return models, gates
 
 
 def send_filter(design: sd.Design, models: sd.Models, rules: sd.Rules, risk: sd.Risk, accuracy: Accuracy,
@@ -143,7 +151,9 @@ def human_openers(engagement) -> np.ndarray:
 
 def run_sender(design: sd.Design, world: World, first_day: int, days: int, models: sd.Models, rules: sd.Rules,
                records: sd.Records) -> dict[str, object]:
-    """`days` days of the world under one sender, from day `first_day`: what it sent and what came of it."""
+    """`days` days of the world under one sender, from day `first_day`: what it sent and what came of
+    it. A part whose model is not served runs as business as usual runs it (`senders.served`)."""
+    planned, design = design, sd.served(design, models)
     risk = sd.Risk(design.risk, models.risk, world)
     gate = models.content if design.content == sd.MODEL else None
     tally = Tally()
@@ -161,7 +171,8 @@ def run_sender(design: sd.Design, world: World, first_day: int, days: int, model
             accuracy.judge(result.truth["messages"])
             risk.opened(human_openers(result.events.get("engagement")))
         records.write(result, world)
-    return {"sender": design.name, "design": asdict(design), "seconds": round(time.perf_counter() - started, 1),
+    return {"sender": design.name, "design": asdict(planned), "served": asdict(design),
+            "seconds": round(time.perf_counter() - started, 1),
             **tally.summary(), **accuracy.summary()}
 
 
@@ -175,10 +186,11 @@ def run_world(root: Path, seed: int, size: KpiSize, designs: list[sd.Design], tr
     config = size.config(seed)
     t = time.perf_counter()
     world = build_history(root / "history", config, size.history_days)
-    models = train_parts(root / "history", train, profile, scorer)
+    models, gates = train_parts(root / "history", train, profile, scorer)
+    stopped = [m for m, g in gates.items() if not g["promoted"]]
     progress(f"world {seed}: history of {size.history_days} days and its models ready "
-             f"({time.perf_counter() - t:.0f} s)")
-    out: dict[str, object] = {"seed": seed, "senders": {}}
+             f"({time.perf_counter() - t:.0f} s; stopped by their gates: {', '.join(stopped) or 'none'})")
+    out: dict[str, object] = {"seed": seed, "gates": gates, "senders": {}}
     address_checks: dict[object, str] = {}  # an address's verdict is the same for every sender
     for design in designs:
         mine = root / design.name

@@ -63,8 +63,8 @@ def summarise(worlds: list[dict], *, size: dict, rules: dict, seeds_kind: str) -
     measured = [m for m in (*RATES, *EXPECTED_RATES, *VOLUMES) if all(m in w["senders"][names[0]] for w in worlds)]
     metrics = {name: {m: _cell(per_world(name, m)) for m in measured} for name in names}
     for name in names:  # where MDL-001 decided: its most likely class against the true one, per message
-        accuracy = per_world(name, "prediction_accuracy")
-        if np.isfinite(accuracy).all():
+        accuracy = [a for a in per_world(name, "prediction_accuracy") if np.isfinite(a)]
+        if accuracy:  # the worlds where MDL-001 was served
             metrics[name]["prediction_accuracy"] = _cell(accuracy)
     table: dict[str, dict] = {}
     for m in ("inbox_placement", "bounce_rate", "block_rate", "complaint_rate", "prediction_accuracy"):
@@ -93,9 +93,11 @@ def summarise(worlds: list[dict], *, size: dict, rules: dict, seeds_kind: str) -
     providers = sorted({p for w in worlds for n in MAIN if n in w["senders"] for p in w["senders"][n]["by_provider"]})
     by_provider = {n: {p: {m: _mean([w["senders"][n]["by_provider"].get(p, {}).get(m) for w in worlds])
                            for m in ("sent", *RATES)} for p in providers} for n in MAIN if n in metrics}
+    served = {m: sum(bool(w.get("gates", {}).get(m, {}).get("promoted", True)) for w in worlds)
+              for m in sorted({m for w in worlds for m in w.get("gates", {})})}
     return {"worlds": len(worlds), "seeds": [w["seed"] for w in worlds], "seeds_kind": seeds_kind, "size": size,
             "rules": rules, "senders": names, "metrics": metrics, "section_11": table, "ablations": ablations,
-            "ablation_verdicts": verdicts,
+            "ablation_verdicts": verdicts, "served": served,
             "by_provider": by_provider, "per_world": worlds}
 
 
@@ -159,11 +161,13 @@ def to_html(summary: dict) -> str:
     ablation = "".join(_row(model, [_fmt(m, cell) for m, cell in parts.items() if m in RATES])
                        for model, parts in summary["ablations"].items())
     rate_heads = "".join(f"<th>{m}</th>" for m in RATES)
+    served = ", ".join(f"{m} in {k} of {summary['worlds']}" for m, k in summary.get("served", {}).items())
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Adaptive Delivery KPI report</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:4px 8px}}table{{border-collapse:collapse}}</style>
 </head><body><h1>Spec §11: business as usual, adaptive, oracle</h1>
 <p>{summary['worlds']} {summary['seeds_kind']} worlds ({', '.join(map(str, summary['seeds']))}); mean [95% interval];
 every rate per message sent, placement on the twin's truth.</p>
+<p>Models their gates promoted (served; elsewhere the part ran the rule): {served or 'not recorded'}.</p>
 <table><tr><th>metric</th>{head}<th>target</th></tr>{''.join(rows)}</table>
 <h2>Volume</h2><table><tr><th></th>{head}</tr>{volume}</table>
 <h2>Ablations: adaptive minus adaptive without the model</h2>

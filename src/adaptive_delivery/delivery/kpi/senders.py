@@ -17,6 +17,9 @@
   it would skip or defer is held back). The oracle uses MDL-001 too: the twin's per-message law
   depends on the day's own traffic, which no one knows before the day's decisions.
 
+A part's model is served only where its pipeline's gate promoted it; a part whose gate stopped
+its model runs as business as usual runs it (`served`), as the deployed system would.
+
 Every learned part reads only the sender's own records: the subscriber features the feature store
 would hold that morning, computed by the reference feature build (held equal to the Spark job by
 the parity test) from the sender's own lake: the shared history and the days this sender ran.
@@ -111,6 +114,13 @@ class Models:
     timing: TrainedModel | None = None  # MDL-002
     content: ContentGate | None = None  # MDL-007's twin gate
     delivery: TrainedModel | None = None  # MDL-001
+
+
+def served(design: Design, models: Models) -> Design:
+    """The design as the system can serve it: a part whose model is missing (its gate stopped it,
+    or no scorer was given) runs as business as usual runs it."""
+    missing = {p: getattr(BUSINESS_AS_USUAL, p) for p in PARTS if getattr(design, p) == MODEL and getattr(models, p) is None}
+    return replace(design, **missing)
 
 
 # ---- the sender's records --------------------------------------------------------------------
