@@ -1420,12 +1420,15 @@ def kpi(data: dict, which: str) -> str:
     """The whole system against spec §11: the table, the volumes, the ablations, the providers."""
     senders = [(k, n) for k, n in KPI_SENDERS if k in data["metrics"]]
     if which == "ablations":
-        rows = [[model, *(ci(parts[m], lambda x: f"{100 * x:+.3f} pt") for m, _ in KPI_RATES),
+        served = data.get("served", {})  # worlds where the model's gate promoted it (absent: not recorded)
+        rows = [[model, f"{served[model]} of {data['worlds']}" if model in served else "—",
+                 *(ci(parts[m], lambda x: f"{100 * x:+.3f} pt") for m, _ in KPI_RATES),
                  ci(parts["sent"], lambda x: f"{x:+,.0f}"), ci(parts["human_opens"], lambda x: f"{x:+,.0f}")]
                 for model, parts in data["ablations"].items()]
         said = [[model, ", ".join(v["better"]).replace("_", " ") or "—", ", ".join(v["worse"]).replace("_", " ") or "—"]
                 for model, v in data["ablation_verdicts"].items()]
-        return (table(["learned part", *(n for _, n in KPI_RATES), "messages sent", "human opens"], rows)
+        return (table(["learned part", "served in (worlds)", *(n for _, n in KPI_RATES), "messages sent", "human opens"],
+                      rows)
                 + "\n\nWhere the interval lies wholly on one side of no change (against the rule in its place):\n\n"
                 + table(["learned part", "better than the rule", "worse than the rule"], said, "lll"))
     if which == "providers":
@@ -1478,8 +1481,8 @@ def kpi_headline(data: dict) -> list[str]:
             f"{ci(lift, lambda x: f'{x:+.1%}')} over the rules (target +15%), sending {abs(volume):.0%} "
             f"{'fewer' if volume < 0 else 'more'} messages; "
             f"meets {len(met)} of {len(measured)} measured targets ({', '.join(met) or 'none'}); throughput not in the loop "
-            f"({data['worlds']} {data['seeds_kind']} worlds, {data['size']['days']} days)",
-            "[the whole system](docs/kpi.md) · `kpi_validation.json`"]
+            f"({data['worlds']} {data['seeds_kind']} worlds, {data['size']['days']} days, version {data['version'][:8]})",
+            f"[the whole system](docs/kpi.md) · `kpi_{data['seeds_kind']}.json`"]
 
 
 def plot_kpi(data: dict) -> bytes:
