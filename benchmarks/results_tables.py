@@ -1485,6 +1485,20 @@ def kpi_headline(data: dict) -> list[str]:
             f"[the whole system](docs/kpi.md) · `kpi_{data['seeds_kind']}.json`"]
 
 
+def kpi_allowance(data: dict, _: str) -> str:
+    """Whether a throttle has anything to act on in the KPI worlds (the day's mail against one hour's allowance)."""
+    rows = [[str(w["seed"]), f"{w['messages']:,}", pct(w["over_allowance"], 2), f"{w['highest_day_over_hour']:.2f}",
+             max(w["by_provider"], key=lambda p: w["by_provider"][p]["highest_day_over_hour"])]
+            for w in data["worlds"]]
+    size = data["size"]
+    return (f"Every message the twin's senders plan over each world's {size['history_days']} + {size['days']} days "
+            f"({size['subscribers']:,} subscribers), all of it sent. A day's mail over one hour's allowance is the "
+            "most that any schedule could put into one hour. Under 1, no sender of the KPI run, which sends a part of "
+            "that mail, reaches an allowance (at the allowances of the world as planned).\n\n"
+            + table(["world", "messages", "sent over the allowance", "a day's mail / an hour's allowance (highest)",
+                     "where"], rows, "lrrrl"))
+
+
 def plot_kpi(data: dict) -> bytes:
     from adaptive_delivery.delivery.kpi.report import plot_png
 
@@ -1492,7 +1506,7 @@ def plot_kpi(data: dict) -> bytes:
 
 
 RENDERERS: dict[str, Callable[[dict, str], str]] = {
-    "kpi_validation.json": kpi, "kpi_sealed.json": kpi,
+    "kpi_validation.json": kpi, "kpi_sealed.json": kpi, "kpi_allowance.json": kpi_allowance,
     "campaign_ingest.json": campaign_ingest,
     "bid_prior.json": bid_prior,
     "campaign_online.json": campaign_online,
