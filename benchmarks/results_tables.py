@@ -1422,7 +1422,9 @@ def kpi(data: dict, which: str) -> str:
     if which == "ablations":
         served = data.get("served", {})  # worlds where the model's gate promoted it (absent: not recorded)
         given = "every world (the scorer file)" if data.get("content_scorer") else "—"
-        rows = [[model, f"{served[model]} of {data['worlds']}" if model in served else given if model == "MDL-007" else "—",
+        tried = set(data.get("challengers", []))  # not shipped: adaptive with it minus adaptive
+        rows = [[f"{model} (challenger)" if model in tried else model,
+                 f"{served[model]} of {data['worlds']}" if model in served else given if model == "MDL-007" else "—",
                  *(ci(parts[m], lambda x: f"{100 * x:+.3f} pt") for m, _ in KPI_RATES),
                  ci(parts["sent"], lambda x: f"{x:+,.0f}"), ci(parts["human_opens"], lambda x: f"{x:+,.0f}")]
                 for model, parts in data["ablations"].items()]

@@ -1,7 +1,7 @@
 """The whole system against spec §11, every week (`adaptive-delivery kpi`, unattended): each world's
 history is simulated, its learned parts trained on it by their own pipelines (the deployment's
 runner), and its future run by a business-as-usual, an adaptive and an oracle sender (and the
-adaptive sender less each learned part) side by side, one task per world; then the report
+adaptive sender less each learned part it ships, and with each challenger) side by side, one task per world; then the report
 (KPI_FOLDER/<logical date>/kpi.json and kpi.html) and a line on the timeline.
 
 Validation worlds by default; `sealed: true` claims this version's sealed worlds once, in the

@@ -1,6 +1,6 @@
 """The weekly KPI DAG for real: `airflow dags test ad_kpi` simulates a tiny world's history, trains
 MDL-010, MDL-005, MDL-006, MDL-002 and MDL-001 on it through their own pipelines, runs its future under the
-business-as-usual, adaptive and oracle senders and the ablations, and writes the report. The
+business-as-usual, adaptive and oracle senders, the ablations and the challenger, and writes the report. The
 claims a tiny world can hold, on the law's expectation of what each sender sent: the truth's
 hygiene bounces less than the rule's and the truth spends the sunset's budget on likelier opens;
 each learned part its gate promoted changes what the adaptive sender sends (whether for the better
@@ -32,7 +32,7 @@ def test_the_weekly_kpi_dag_runs_unattended_and_the_truth_beats_the_rules(tmp_pa
     assert (folder / "kpi.html").read_text().startswith("<!doctype html>")
     assert summary["seeds"] == [1001] and summary["seeds_kind"] == "validation"
     m = summary["metrics"]
-    assert set(m) == {"business_as_usual", "adaptive", "oracle", "adaptive_without_MDL-010", "adaptive_without_MDL-005",
+    assert set(m) == {"business_as_usual", "adaptive", "oracle", "adaptive_without_MDL-010", "adaptive_with_MDL-005",
                       "adaptive_without_MDL-006", "adaptive_without_MDL-002", "adaptive_without_MDL-001"}
     assert all(m[n]["sent"]["mean"] > 500 for n in m)
     # on the law's expectation of what each sender sent: a few thousand messages are too few for single draws
@@ -45,8 +45,9 @@ def test_the_weekly_kpi_dag_runs_unattended_and_the_truth_beats_the_rules(tmp_pa
     assert set(summary["served"]) == {"MDL-010", "MDL-005", "MDL-006", "MDL-002", "MDL-001"}
     served = [model for model in ("MDL-010", "MDL-005", "MDL-002") if summary["served"][model]]
     assert served, summary["per_world"][0]["gates"]
-    for model in ("MDL-010", "MDL-005", "MDL-002"):
-        changed = m[f"adaptive_without_{model}"]["expected_open_rate"]["mean"] != m["adaptive"]["expected_open_rate"]["mean"]
+    for model, sender in (("MDL-010", "adaptive_without_MDL-010"), ("MDL-005", "adaptive_with_MDL-005"),
+                          ("MDL-002", "adaptive_without_MDL-002")):  # MDL-005 is a challenger: tried, not shipped
+        changed = m[sender]["expected_open_rate"]["mean"] != m["adaptive"]["expected_open_rate"]["mean"]
         assert changed == (model in served), (model, summary["per_world"][0]["gates"][model])
     table = summary["section_11"]
     assert table["throughput_lift"]["not_measured"] and "business_as_usual" not in table["prediction_accuracy"]
@@ -54,8 +55,11 @@ def test_the_weekly_kpi_dag_runs_unattended_and_the_truth_beats_the_rules(tmp_pa
         assert 0 < table["prediction_accuracy"]["adaptive"]["mean"] <= 1
     else:
         assert "adaptive" not in table["prediction_accuracy"]
-    ablation = summary["ablations"]["MDL-005"]["expected_open_rate"]["mean"]
+    ablation = summary["ablations"]["MDL-010"]["expected_open_rate"]["mean"]
     assert ablation == pytest.approx(m["adaptive"]["expected_open_rate"]["mean"]
-                                     - m["adaptive_without_MDL-005"]["expected_open_rate"]["mean"])
+                                     - m["adaptive_without_MDL-010"]["expected_open_rate"]["mean"])
+    trial = summary["ablations"]["MDL-005"]["expected_open_rate"]["mean"]
+    assert trial == pytest.approx(m["adaptive_with_MDL-005"]["expected_open_rate"]["mean"]
+                                  - m["adaptive"]["expected_open_rate"]["mean"]) and summary["challengers"] == ["MDL-005"]
     timeline = [json.loads(line) for line in (home / "timeline.jsonl").read_text().splitlines()]
     assert [e["step"] for e in timeline] == ["kpi"] and "adaptive meets" in timeline[0]["summary"]

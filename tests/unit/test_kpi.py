@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -54,9 +55,15 @@ def test_an_ablation_swaps_one_part_for_the_rule_and_every_learned_part_gets_one
     assert without.name == "adaptive_without_MDL-002" and without.timing == sd.RULE and without.hygiene == sd.MODEL
     names = [d.name for d in sd.designs(ablations=True, with_content=True)]
     assert names[:3] == ["business_as_usual", "adaptive", "oracle"]
-    assert {n.removeprefix("adaptive_without_") for n in names[3:]} == set(sd.PART_MODEL.values())
+    # every learned part is measured: taken out where the adaptive sender ships it, tried where it does not
+    shipped = {n.removeprefix("adaptive_without_") for n in names[3:] if "_without_" in n}
+    tried = {n.removeprefix("adaptive_with_") for n in names[3:] if "_with_" in n}
+    assert shipped | tried == set(sd.PART_MODEL.values()) and not shipped & tried and tried == {"MDL-005"}
+    challenger = next(d for d in sd.designs(True, True) if d.name == "adaptive_with_MDL-005")
+    assert challenger.engagement == sd.MODEL and sd.ADAPTIVE.engagement == sd.BUSINESS_AS_USUAL.engagement
     plain = sd.designs(ablations=True, with_content=False)
-    assert all(d.content == sd.NONE for d in plain) and "adaptive_without_MDL-007" not in [d.name for d in plain]
+    assert all(d.content == sd.NONE for d in plain)
+    assert not [d.name for d in plain if d.name.endswith("MDL-007")]
 
 
 def _world(seed, rows):
@@ -72,7 +79,8 @@ def test_the_report_states_met_or_missed_lifts_and_ablations_world_by_world():
     worlds = [_world(s, {"business_as_usual": {"inbox": 0.80, "bounce": 0.02, "open_rate": 0.20},
                          "adaptive": {"inbox": 0.96 + d, "bounce": 0.005, "open_rate": 0.25 + d, "accuracy": 0.8},
                          "oracle": {"inbox": 0.97, "bounce": 0.001, "open_rate": 0.30, "accuracy": 0.9},
-                         "adaptive_without_MDL-010": {"inbox": 0.95, "bounce": 0.015 + d, "open_rate": 0.25}})
+                         "adaptive_without_MDL-010": {"inbox": 0.95, "bounce": 0.015 + d, "open_rate": 0.25},
+                         "adaptive_with_MDL-005": {"inbox": 0.96 + d, "bounce": 0.006, "open_rate": 0.24 + d}})
               for s, d in ((1001, 0.0), (1002, 0.01), (1003, -0.01))]
     summary = report.summarise(worlds, size={}, rules={}, seeds_kind="validation")
     table = summary["section_11"]
@@ -83,6 +91,11 @@ def test_the_report_states_met_or_missed_lifts_and_ablations_world_by_world():
     assert "business_as_usual" not in table["prediction_accuracy"] and not table["prediction_accuracy"]["adaptive"]["met"]
     assert summary["ablations"]["MDL-010"]["bounce_rate"]["mean"] == pytest.approx(-0.01)
     assert summary["ablations"]["MDL-010"]["bounce_rate"]["high"] > -0.01 > summary["ablations"]["MDL-010"]["bounce_rate"]["low"]
+    # a challenger: adaptive with it minus adaptive (here it opens less than the rule it would replace)
+    assert summary["challengers"] == ["MDL-005"]
+    assert summary["ablations"]["MDL-005"]["open_rate"]["mean"] == pytest.approx(-0.01)
+    assert summary["ablations"]["MDL-005"]["bounce_rate"]["mean"] == pytest.approx(0.001)
+    assert "open_rate" in summary["ablation_verdicts"]["MDL-005"]["worse"]
     html = report.to_html(summary)
     assert "missed by 1.000 pt" in html and "not measured" in html and "data:image/png;base64," in html
 
@@ -151,12 +164,15 @@ def test_a_sealed_claim_is_once_per_version_and_a_new_version_gets_fresh_worlds(
 def test_a_part_whose_gate_stopped_its_model_runs_the_rule_and_the_report_counts_where_each_was_served():
     fake = object()
     models = sd.Models(hygiene=fake, engagement=fake, risk=None, timing=fake, content=None, delivery=None)
-    served = sd.served(sd.ADAPTIVE, models)
+    planned = sd.ADAPTIVE.with_model("engagement")
+    served = sd.served(planned, models)
     assert (served.hygiene, served.engagement, served.timing) == (sd.MODEL,) * 3
-    assert (served.risk, served.content, served.delivery) == (sd.NONE,) * 3 and served.name == "adaptive"
+    assert (served.risk, served.content, served.delivery) == (sd.NONE,) * 3 and served.name == planned.name
     assert sd.served(sd.BUSINESS_AS_USUAL, models) == sd.BUSINESS_AS_USUAL
     everything = sd.Models(hygiene=fake, engagement=fake, risk=fake, timing=fake, content=fake, delivery=fake)
-    assert sd.served(sd.ADAPTIVE, everything) == sd.ADAPTIVE
+    assert sd.served(planned, everything) == planned
+    nothing = sd.Models()
+    assert sd.served(planned, nothing) == dataclasses.replace(sd.BUSINESS_AS_USUAL, name=planned.name)
     rows = {"business_as_usual": {"inbox": 0.8, "bounce": 0.02, "open_rate": 0.2},
             "adaptive": {"inbox": 0.9, "bounce": 0.01, "open_rate": 0.25, "accuracy": 0.7}}
     worlds = [{**_world(1001, rows), "gates": {"MDL-001": {"promoted": True}, "MDL-006": {"promoted": False}}},

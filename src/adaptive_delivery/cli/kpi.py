@@ -23,7 +23,7 @@ def kpi(
     content_scorer: Path | None = typer.Option(
         None, exists=True, dir_okay=False, help="An exported MDL-007 scorer: the adaptive and oracle senders gate "
                                                 "content with it (without one, no sender checks content)."),
-    ablations: bool = typer.Option(True, help="Also run the adaptive sender without each learned part."),
+    ablations: bool = typer.Option(True, help="Also run the adaptive sender without each learned part it ships, and with each challenger."),
     sunset_days: float = typer.Option(30.0, min=1.0, help="Business as usual's sunset: days without a human open."),
     soft_hold_days: float = typer.Option(2.0, min=0.0, help="Business as usual's hold after a soft bounce (days)."),
 ) -> None:

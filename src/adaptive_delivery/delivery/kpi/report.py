@@ -1,6 +1,7 @@
 """The KPI report: spec §11's table for business as usual, adaptive and oracle (mean and 95%
 interval over the worlds, each stated as met or missed and by how much), the volume each sent, the
-ablations (what each learned part brought: adaptive minus adaptive without it, world by world), and
+ablations (what each learned part brought: adaptive minus adaptive without it, world by world; for a
+challenger the adaptive sender does not ship, adaptive with it minus adaptive), and
 the per-provider breakdown; as JSON and as an HTML page with plots."""
 
 from __future__ import annotations
@@ -82,13 +83,16 @@ def summarise(worlds: list[dict], *, size: dict, rules: dict, seeds_kind: str) -
         for n in MAIN[1:] if n in metrics}}
     for m, why in NOT_IN_THE_LOOP.items():
         table[m] = {"baseline": None, "target": TARGETS[m].target, "higher_is_better": True, "not_measured": why}
-    ablations = {}
-    for name in names:
-        if not name.startswith(f"{sd.ADAPTIVE.name}_without_"):
-            continue
-        ablations[name.removeprefix(f"{sd.ADAPTIVE.name}_without_")] = {
-            m: _cell([a - b for a, b in zip(per_world(sd.ADAPTIVE.name, m), per_world(name, m), strict=True)])
-            for m in measured}
+    ablations, challengers = {}, []
+    for name in names:  # what a part brings: adaptive minus adaptive without it, or a challenger's trial minus adaptive
+        for mark, sign in ((sd.WITHOUT, 1.0), (sd.WITH, -1.0)):
+            if not name.startswith(f"{sd.ADAPTIVE.name}{mark}"):
+                continue
+            model = name.removeprefix(f"{sd.ADAPTIVE.name}{mark}")
+            challengers += [model] if sign < 0 else []
+            ablations[model] = {m: _cell([sign * (a - b) for a, b in zip(per_world(sd.ADAPTIVE.name, m),
+                                                                          per_world(name, m), strict=True)])
+                                for m in measured}
     verdicts = {model: verdict(parts) for model, parts in ablations.items()}
     providers = sorted({p for w in worlds for n in MAIN if n in w["senders"] for p in w["senders"][n]["by_provider"]})
     by_provider = {n: {p: {m: _mean([w["senders"][n]["by_provider"].get(p, {}).get(m) for w in worlds])
@@ -97,7 +101,7 @@ def summarise(worlds: list[dict], *, size: dict, rules: dict, seeds_kind: str) -
               for m in sorted({m for w in worlds for m in w.get("gates", {})})}
     return {"worlds": len(worlds), "seeds": [w["seed"] for w in worlds], "seeds_kind": seeds_kind, "size": size,
             "rules": rules, "senders": names, "metrics": metrics, "section_11": table, "ablations": ablations,
-            "ablation_verdicts": verdicts, "served": served,
+            "ablation_verdicts": verdicts, "served": served, "challengers": challengers,
             "by_provider": by_provider, "per_world": worlds}
 
 
@@ -170,7 +174,7 @@ every rate per message sent, placement on the twin's truth.</p>
 <p>Models their gates promoted (served; elsewhere the part ran the rule): {served or 'not recorded'}.</p>
 <table><tr><th>metric</th>{head}<th>target</th></tr>{''.join(rows)}</table>
 <h2>Volume</h2><table><tr><th></th>{head}</tr>{volume}</table>
-<h2>Ablations: adaptive minus adaptive without the model</h2>
+<h2>Ablations: adaptive minus adaptive without the model (a challenger: adaptive with it, minus adaptive)</h2>
 <table><tr><th>model</th>{rate_heads}</tr>{ablation}</table>
 <img src="data:image/png;base64,{base64.b64encode(plot_png(summary)).decode()}" alt="spec section 11 rates"></body></html>"""
 
