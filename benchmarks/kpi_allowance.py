@@ -29,7 +29,7 @@ def world_pressure(seed: int, size: KpiSize) -> dict[str, object]:
     a day's mail (one IP, one provider) to one hour's allowance, overall and per provider."""
     world = World(size.config(seed))
     pressure: list[np.ndarray] = []
-    usage: list[np.ndarray] = []
+    day_over_hour: list[np.ndarray] = []
     providers: list[np.ndarray] = []
     for _ in range(size.history_days + size.days):
         result = world.step_day()
@@ -37,9 +37,9 @@ def world_pressure(seed: int, size: KpiSize) -> dict[str, object]:
             continue
         m = result.truth["messages"]
         pressure.append(m.column("pressure").to_numpy())
-        usage.append(_hourly_usage(result))
+        day_over_hour.append(_day_over_hour(result))
         providers.append(m.column("provider").to_numpy(zero_copy_only=False))
-    p, used, prov = np.concatenate(pressure), np.concatenate(usage), np.concatenate(providers)
+    p, used, prov = np.concatenate(pressure), np.concatenate(day_over_hour), np.concatenate(providers)
     by_provider = {str(name): {"messages": int((prov == name).sum()), "over_allowance": float((p[prov == name] > 0).mean()),
                                "highest_day_over_hour": float(used[prov == name].max())}
                    for name in np.unique(prov)}
@@ -47,7 +47,7 @@ def world_pressure(seed: int, size: KpiSize) -> dict[str, object]:
             "highest_day_over_hour": float(used.max()), "by_provider": by_provider}
 
 
-def _hourly_usage(result) -> np.ndarray:
+def _day_over_hour(result) -> np.ndarray:
     """Per message: the day's messages from its IP to its provider over that pair's smallest hourly
     allowance of the day (what any schedule could at most put into one hour)."""
     sends = result.events["sends"].select(["message_id", "sending_ip"]).to_pandas()

@@ -182,3 +182,19 @@ def test_a_part_whose_gate_stopped_its_model_runs_the_rule_and_the_report_counts
     assert summary["served"] == {"MDL-001": 1, "MDL-006": 0}
     assert summary["metrics"]["adaptive"]["prediction_accuracy"]["mean"] == pytest.approx(0.7)  # where it decided
     assert "MDL-001 in 1 of 2" in report.to_html(summary)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--sealed", "--seeds", "1001-1005"], "--seeds is for validation"),
+    (["--seeds", "9001-9005"], "sealed test worlds"),
+])
+def test_the_kpi_command_refuses_what_the_protocol_forbids_and_claims_nothing(args, message, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from adaptive_delivery.cli import app
+    from adaptive_delivery.platform import protocol
+
+    monkeypatch.setenv(protocol.LEDGER_ENV, str(tmp_path / "ledger.jsonl"))
+    result = CliRunner().invoke(app, ["kpi", *args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and message in " ".join(result.output.replace("│", " ").split()), result.output
+    assert not (tmp_path / "ledger.jsonl").exists() and not (tmp_path / "out").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -17,6 +18,38 @@ DEFAULT_MLFLOW_HOME = Path("runs/mlflow")
 
 DEFAULT_ROLLOUTS = Path("runs/rollouts")
 DEFAULT_EXPERIMENTS = Path("runs/experiments")
+
+
+def claim_sealed(what: str, seeds: str | None, detail: str,
+                 claim: Callable[[str], tuple[str, list[int]]]) -> tuple[str, list[int]]:
+    """A version's sealed worlds, once its use of them is on record: `claim` records it in the ledger
+    (given the command line) and returns the version and the worlds; refuses what the protocol forbids."""
+    import shlex
+    import sys
+
+    from adaptive_delivery.platform import protocol
+
+    if seeds:
+        raise typer.BadParameter("--sealed evaluates on the sealed worlds; --seeds is for validation", param_hint="--seeds")
+    try:
+        version, claimed = claim(shlex.join(["adaptive-delivery", *sys.argv[1:]]))
+    except protocol.SealedReuseError as exc:
+        console.print(f"[red]refused: {exc}")
+        raise typer.Exit(code=3) from exc
+    console.print(f"{what} version {version}: sealed worlds {list(claimed)} claimed in {protocol.ledger_path()} "
+                  f"({detail})")
+    return version, list(claimed)
+
+
+def ledger_claim(model_id: str, version: str, sealed) -> Callable[[str], tuple[str, list[int]]]:
+    """`claim_sealed`'s claim of `sealed` for one model version in the sealed ledger."""
+    from adaptive_delivery.platform import protocol
+
+    def claim(command: str) -> tuple[str, list[int]]:
+        protocol.SealedLedger(protocol.ledger_path()).claim(model_id, version, tuple(sealed), command=command)
+        return version, list(sealed)
+
+    return claim
 
 
 def prepare_out(out: Path, overwrite: bool) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from adaptive_delivery.cli.common import console, parse_seeds, training_pipelines
+from adaptive_delivery.cli.common import claim_sealed, console, parse_seeds, training_pipelines
 
 
 def kpi(
@@ -40,19 +40,9 @@ def kpi(
                            change_provider=change_provider or None)
     rules = Rules(soft_hold_days=soft_hold_days, sunset_days=sunset_days)
     if sealed:
-        import shlex
-        import sys
-
-        if seeds:
-            raise typer.BadParameter("--sealed runs on the sealed worlds; --seeds is for validation", param_hint="--seeds")
-        try:
-            version, seed_list = harness.claim_sealed(size, profile, rules, content_scorer, worlds,
-                                                      command=shlex.join(["adaptive-delivery", *sys.argv[1:]]))
-        except protocol.SealedReuseError as exc:
-            console.print(f"[red]refused: {exc}")
-            raise typer.Exit(code=3) from exc
-        console.print(f"KPI version {version}: sealed worlds {seed_list} claimed ({subscribers:,} subscribers, "
-                      f"{history_days}+{days} days, profile {profile})")
+        version, seed_list = claim_sealed(
+            harness.LEDGER_ID, seeds, f"{subscribers:,} subscribers, {history_days}+{days} days, profile {profile}",
+            lambda command: harness.claim_sealed(size, profile, rules, content_scorer, worlds, command=command))
         out = out / f"sealed-{version}"
     else:
         try:

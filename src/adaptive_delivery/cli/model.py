@@ -11,7 +11,9 @@ from rich.table import Table
 from adaptive_delivery.cli.common import (
     DEFAULT_MLFLOW_HOME,
     DEFAULT_ROLLOUTS,
+    claim_sealed,
     console,
+    ledger_claim,
     model_spec,
     parse_seeds,
     pd_records_markdown,
@@ -273,8 +275,8 @@ def evaluate(
             raise typer.BadParameter(f"a sealed evaluation judges a trained policy; not found: {', '.join(missing)}",
                                      param_hint="--policy")
         version = protocol.artefact_version(found)
-        seed_list = _claim_sealed(spec.model_id, version, seeds, protocol.SEALED_SEEDS,
-                                  f"{days:g} days, {len(found)} training run(s)")
+        _, seed_list = claim_sealed(spec.model_id, seeds, f"{days:g} days, {len(found)} training run(s)",
+                                    ledger_claim(spec.model_id, version, protocol.SEALED_SEEDS))
         out = out / f"sealed-{version}"
     else:
         seed_list = _validation_seeds(seeds, spec.evaluation_worlds)
@@ -295,25 +297,6 @@ def _validation_seeds(seeds: str | None, worlds: int) -> list[int]:
         raise typer.BadParameter(str(exc), param_hint="--seeds") from exc
 
 
-def _claim_sealed(model_id: str, version: str, seeds: str | None, sealed: tuple[int, ...], detail: str) -> list[int]:
-    """The sealed seeds, once this version's use of them is on record; refuses what the protocol forbids."""
-    import shlex
-    import sys
-
-    from adaptive_delivery.platform import protocol
-
-    if seeds:
-        raise typer.BadParameter("--sealed evaluates on the sealed worlds; --seeds is for validation", param_hint="--seeds")
-    ledger = protocol.SealedLedger(protocol.ledger_path())
-    try:
-        ledger.claim(model_id, version, sealed, command=shlex.join(["adaptive-delivery", *sys.argv[1:]]))
-    except protocol.SealedReuseError as exc:
-        console.print(f"[red]refused: {exc}")
-        raise typer.Exit(code=3) from exc
-    console.print(f"{model_id} version {version}: sealed worlds claimed in {ledger.path} ({len(sealed)} worlds, {detail})")
-    return list(sealed)
-
-
 def _evaluate_supervised(spec, days: int, subscribers: int, profile: str, seeds: str | None, sealed: bool,
                          worlds: int, out: Path) -> None:
     """Each world simulated, featurised and trained on by the model's own pipeline, then the intervals."""
@@ -331,8 +314,8 @@ def _evaluate_supervised(spec, days: int, subscribers: int, profile: str, seeds:
     if sealed:
         version = jw.recipe_version(spec, profile, size)
         unseen = protocol.SealedLedger(protocol.ledger_path()).unseen_seeds(spec.model_id, worlds)
-        seed_list = _claim_sealed(spec.model_id, version, seeds, tuple(unseen),
-                                  f"{subscribers:,} subscribers x {days} days, profile {profile}")
+        _, seed_list = claim_sealed(spec.model_id, seeds, f"{subscribers:,} subscribers x {days} days, profile {profile}",
+                                    ledger_claim(spec.model_id, version, unseen))
         out = out / f"sealed-{version}"
     else:
         seed_list = _validation_seeds(seeds, worlds)

@@ -248,8 +248,8 @@ def kpi_version(size: KpiSize, profile: str, rules: sd.Rules, scorer_file: Path 
 
 def claim_sealed(size: KpiSize, profile: str, rules: sd.Rules, scorer_file: Path | None, worlds: int,
                  command: str) -> tuple[str, list[int]]:
-    """This version and the sealed worlds it is judged on, claimed in the ledger before the run (once
-    per version; worlds an earlier version was judged on are left to none but it while fresh ones last)."""
+    """This version and the sealed worlds it is judged on, claimed in the ledger before the run: once
+    per version, on sealed worlds no earlier version was judged on while any are left."""
     from adaptive_delivery.platform import protocol
 
     version = kpi_version(size, profile, rules, scorer_file)

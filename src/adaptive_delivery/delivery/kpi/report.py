@@ -89,7 +89,8 @@ def summarise(worlds: list[dict], *, size: dict, rules: dict, seeds_kind: str) -
             if not name.startswith(f"{sd.ADAPTIVE.name}{mark}"):
                 continue
             model = name.removeprefix(f"{sd.ADAPTIVE.name}{mark}")
-            challengers += [model] if sign < 0 else []
+            if mark == sd.WITH:
+                challengers.append(model)
             ablations[model] = {m: _cell([sign * (a - b) for a, b in zip(per_world(sd.ADAPTIVE.name, m),
                                                                           per_world(name, m), strict=True)])
                                 for m in measured}
@@ -97,6 +98,7 @@ def summarise(worlds: list[dict], *, size: dict, rules: dict, seeds_kind: str) -
     providers = sorted({p for w in worlds for n in MAIN if n in w["senders"] for p in w["senders"][n]["by_provider"]})
     by_provider = {n: {p: {m: _mean([w["senders"][n]["by_provider"].get(p, {}).get(m) for w in worlds])
                            for m in ("sent", *RATES)} for p in providers} for n in MAIN if n in metrics}
+    # worlds where each model's gate promoted it (a world kept from before gates were recorded: served)
     served = {m: sum(bool(w.get("gates", {}).get(m, {}).get("promoted", True)) for w in worlds)
               for m in sorted({m for w in worlds for m in w.get("gates", {})})}
     return {"worlds": len(worlds), "seeds": [w["seed"] for w in worlds], "seeds_kind": seeds_kind, "size": size,
