@@ -10,8 +10,9 @@ from adaptive_delivery.platform import protocol as pr
 
 
 def test_the_splits_do_not_overlap_and_hold_enough_worlds():
-    assert not set(pr.VALIDATION_SEEDS) & set(pr.SEALED_SEEDS)
-    assert max(pr.VALIDATION_SEEDS + pr.SEALED_SEEDS) < pr.TRAINING_SEED_FLOOR
+    sealed = pr.SEALED_SEEDS + pr.SEALED_RESERVE
+    assert not set(pr.VALIDATION_SEEDS) & set(sealed) and len(set(sealed)) == len(sealed)
+    assert max(pr.VALIDATION_SEEDS + sealed) < pr.TRAINING_SEED_FLOOR
     assert len(pr.SEALED_SEEDS) >= pr.MIN_WORLDS and len(pr.VALIDATION_SEEDS) >= pr.MIN_WORLDS
     assert [pr.split_of(s) for s in (pr.VALIDATION_SEEDS[0], pr.SEALED_SEEDS[-1], 10**6, 7)] == \
         ["validation", "sealed", "training", "other"]
@@ -41,7 +42,14 @@ def test_a_new_version_is_judged_on_sealed_worlds_the_model_has_not_seen(tmp_pat
     ledger.claim("MDL-004", "v1", pr.SEALED_SEEDS[5:])  # another model's use does not count
     assert ledger.unseen_seeds("MDL-010", 5) == list(pr.SEALED_SEEDS[5:10])
     ledger.claim("MDL-010", "v2", ledger.unseen_seeds("MDL-010", 5))
-    assert ledger.unseen_seeds("MDL-010", 5) == list(pr.SEALED_SEEDS[:5])  # none left: the first again
+    # every one of the first ten used: the reserve, which no earlier version saw
+    assert ledger.unseen_seeds("MDL-010", 5) == list(pr.SEALED_RESERVE[:5])
+    assert all(pr.split_of(s) == "sealed" for s in pr.SEALED_RESERVE)
+    with pytest.raises(ValueError, match="sealed"):
+        pr.require_unsealed([pr.SEALED_RESERVE[-1]])
+    few = pr.SealedLedger(tmp_path / "few.jsonl")
+    few.claim("MDL-010", "v1", pr.SEALED_SEEDS[:5])
+    assert few.unseen_seeds("MDL-010", 5, sealed=pr.SEALED_SEEDS[:5]) == list(pr.SEALED_SEEDS[:5])  # none left: the first again
 
 
 def test_a_claim_needs_enough_sealed_worlds(tmp_path):

@@ -29,6 +29,9 @@ from scipy import stats
 TRAINING_SEED_FLOOR = 100_000
 VALIDATION_SEEDS: tuple[int, ...] = tuple(range(1001, 1021))
 SEALED_SEEDS: tuple[int, ...] = tuple(range(9001, 9011))
+# sealed worlds beyond the first ten, drawn only by a model that has used all ten: a version changed
+# after a sealed result still meets worlds no earlier version of it was judged on
+SEALED_RESERVE: tuple[int, ...] = tuple(range(9011, 9101))
 MIN_WORLDS = 5
 MIN_TRAINING_RUNS = 3
 SPLITS = ("training", "validation", "sealed")
@@ -46,7 +49,7 @@ def split_of(seed: int) -> str:
         return "training"
     if seed in VALIDATION_SEEDS:
         return "validation"
-    if seed in SEALED_SEEDS:
+    if seed in SEALED_SEEDS or seed in SEALED_RESERVE:
         return "sealed"
     return "other"
 
@@ -159,10 +162,11 @@ class SealedLedger:
         """The recorded use of the sealed worlds by this version (None: it has not used them)."""
         return next((u for u in self.uses(model_id) if u["version"] == version), None)
 
-    def unseen_seeds(self, model_id: str, n: int, sealed: Sequence[int] = SEALED_SEEDS) -> list[int]:
-        """The first `n` sealed worlds no earlier version of `model_id` was judged on, so that a
-        version changed after a sealed result is judged on worlds that result did not come from;
-        the first `n` of all once fewer than `n` are left (the ledger still records each use)."""
+    def unseen_seeds(self, model_id: str, n: int, sealed: Sequence[int] = SEALED_SEEDS + SEALED_RESERVE) -> list[int]:
+        """The first `n` sealed worlds no earlier version of `model_id` was judged on (the first ten,
+        then the reserve), so that a version changed after a sealed result is judged on worlds that
+        result did not come from; the first `n` of all once fewer than `n` are left (the ledger still
+        records each use)."""
         seen = {s for u in self.uses(model_id) for s in u["seeds"]}
         fresh = [s for s in sealed if s not in seen]
         return fresh[:n] if len(fresh) >= n else list(sealed[:n])
