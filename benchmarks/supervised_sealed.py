@@ -57,7 +57,7 @@ def package_validation(model_id: str, evaluation: Path, command: str, commit: st
     """The results record of an evaluation on validation worlds (where choices are made)."""
     spec = get(model_id)
     summary = json.loads((evaluation / worlds.SUMMARY_FILE).read_text())
-    if set(summary["seeds"]) & set(protocol.SEALED_SEEDS):
+    if any(protocol.split_of(s) == "sealed" for s in summary["seeds"]):
         raise SystemExit(f"{evaluation} holds sealed worlds: package it without --validation")
     rows = pd.read_csv(evaluation / worlds.RESULTS_FILE)
     keep = [c for c in rows.columns
