@@ -1416,6 +1416,16 @@ def _kpi_cell(line: dict, name: str, digits: int) -> str:
     return f"{ci(cell, fmt)} ({verdict})"
 
 
+def _kpi_elsewhere(metric: str, sender: str) -> str:
+    """A §11 line this loop does not measure: where a sealed result of the part that would move it
+    stands, in its own environment (throughput: MDL-003 against the best rule, as the adaptive
+    sender's throttle would be)."""
+    if metric != "throughput_lift" or sender != "adaptive":
+        return "not measured"
+    gain = load("mdl003_sealed.json")["intervals"]["ppo"]["gain_vs_best_rule"]
+    return f"not in this loop; MDL-003 in its own environment: {ci(gain, lambda x: f'{x:+.0%}')} (`mdl003_sealed.json`)"
+
+
 def kpi(data: dict, which: str) -> str:
     """The whole system against spec §11: the table, the volumes, the ablations, the providers."""
     senders = [(k, n) for k, n in KPI_SENDERS if k in data["metrics"]]
@@ -1449,7 +1459,7 @@ def kpi(data: dict, which: str) -> str:
         target = ("> " if line["higher_is_better"] else "< ") + (f"{100 * line['target']:+.0f}%" if "lift" in metric
                                                                   else pct(line["target"], digits.get(metric, 1)))
         if "not_measured" in line:
-            rows.append([metric.replace("_", " "), *(["not measured"] * len(senders)), target])
+            rows.append([metric.replace("_", " "), *(_kpi_elsewhere(metric, k) for k, _ in senders), target])
             continue
         marked = {**line, "kind": metric}
         rows.append([metric.replace("_", " "), *(_kpi_cell(marked, k, digits[metric]) for k, _ in senders), target])
