@@ -1426,8 +1426,28 @@ def _kpi_elsewhere(metric: str, sender: str) -> str:
     return f"not in this loop; MDL-003 in its own environment: {ci(gain, lambda x: f'{x:+.0%}')} (`mdl003_sealed.json`)"
 
 
+def kpi_paired(data: dict) -> str:
+    """Adaptive minus business as usual, and the oracle minus adaptive, world by world (each pair
+    met the same people, campaigns and luck), from the per-world results."""
+    from adaptive_delivery.platform.protocol import interval
+
+    def diff(a: str, b: str, metric: str) -> dict:
+        return interval([w["senders"][a][metric] - w["senders"][b][metric] for w in data["per_world"]]).to_dict()
+
+    pairs = (("adaptive", "business_as_usual", "adaptive − business as usual"), ("oracle", "adaptive", "oracle − adaptive"))
+    rows = [[label, *(ci(diff(a, b, m), lambda x: f"{100 * x:+.3f} pt") for a, b, _ in pairs)] for m, label in KPI_RATES]
+    rows += [[label, *(ci(diff(a, b, m), lambda x: f"{x:+,.0f}") for a, b, _ in pairs)]
+             for m, label in (("sent", "messages sent"), ("human_opens", "human opens"), ("complaints", "complaints"))]
+    return ("The differences world by world, mean [95% interval] (both senders of a pair met the same people, "
+            "campaigns and luck): what the adaptive sender gains over the rules, and what the oracle still gains "
+            "over it.\n\n" + table(["", *(label for _, _, label in pairs)], rows))
+
+
 def kpi(data: dict, which: str) -> str:
-    """The whole system against spec §11: the table, the volumes, the ablations, the providers."""
+    """The whole system against spec §11: the table, the volumes, the paired differences, the
+    ablations, the providers."""
+    if which == "paired":
+        return kpi_paired(data)
     senders = [(k, n) for k, n in KPI_SENDERS if k in data["metrics"]]
     if which == "ablations":
         served = data.get("served", {})  # worlds where the model's gate promoted it (absent: not recorded)
@@ -1488,11 +1508,12 @@ def kpi_headline(data: dict) -> list[str]:
     met = [k.replace("_", " ") for k, v in measured.items() if v["adaptive"]["met"]]
     lift = lines["open_rate_lift"]["adaptive"]
     volume = m["adaptive"]["sent"]["mean"] / m["business_as_usual"]["sent"]["mean"] - 1
+    opens = m["adaptive"]["human_opens"]["mean"] / m["business_as_usual"]["human_opens"]["mean"] - 1
     return ["whole system vs spec §11 (in progress)",
             f"adaptive sender, per message sent: inbox {three('inbox_placement', 1)}; blocks {three('block_rate', 2)}; "
             f"bounces {three('bounce_rate', 2)}; complaints {three('complaint_rate', 3)}; human opens per message "
             f"{ci(lift, lambda x: f'{x:+.1%}')} over the rules (target +15%), sending {abs(volume):.0%} "
-            f"{'fewer' if volume < 0 else 'more'} messages; "
+            f"{'fewer' if volume < 0 else 'more'} messages for {abs(opens):.0%} {'fewer' if opens < 0 else 'more'} human opens; "
             f"meets {len(met)} of {len(measured)} measured targets ({', '.join(met) or 'none'}); throughput not in the loop "
             f"({data['worlds']} {data['seeds_kind']} worlds, {data['size']['days']} days, version {data['version'][:8]})",
             f"[the whole system](docs/kpi.md) · `kpi_{data['seeds_kind']}.json`"]
@@ -1761,6 +1782,7 @@ def plot_open_bandit_ope(data: dict) -> bytes:
 
 PLOTS: dict[str, Callable[[dict], bytes]] = {
     "kpi_validation.json": plot_kpi,
+    "kpi_sealed.json": plot_kpi,
     "open_bandit_ope.json": plot_open_bandit_ope,
     "hillstrom_campaign.json": plot_hillstrom_campaign,
     "campaign_online.json": plot_campaign_online,
@@ -1821,7 +1843,7 @@ def headlines() -> str:
     hillstrom = load("hillstrom_campaign.json")
     h, hp = hillstrom["uplift"], hillstrom["paired"]
     m = load("bid_prior.json")["horizons"]["7"]
-    kpi_data = load("kpi_validation.json")
+    kpi_data = load("kpi_sealed.json")
     gain = t["intervals"]["ppo"]["gain_vs_best_rule"]
     f3 = "{:.3f}".format
 
