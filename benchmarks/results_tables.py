@@ -1432,6 +1432,9 @@ def kpi_paired(data: dict) -> str:
     from adaptive_delivery.platform.protocol import interval
 
     def diff(a: str, b: str, metric: str) -> dict:
+        """The report's own pair (a run since it kept them), else the same from the worlds' rows."""
+        if f"{a}_minus_{b}" in data.get("paired", {}):
+            return data["paired"][f"{a}_minus_{b}"][metric]
         return interval([w["senders"][a][metric] - w["senders"][b][metric] for w in data["per_world"]]).to_dict()
 
     pairs = (("adaptive", "business_as_usual", "adaptive − business as usual"), ("oracle", "adaptive", "oracle − adaptive"))

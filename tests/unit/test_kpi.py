@@ -96,8 +96,13 @@ def test_the_report_states_met_or_missed_lifts_and_ablations_world_by_world():
     assert summary["ablations"]["MDL-005"]["open_rate"]["mean"] == pytest.approx(-0.01)
     assert summary["ablations"]["MDL-005"]["bounce_rate"]["mean"] == pytest.approx(0.001)
     assert "open_rate" in summary["ablation_verdicts"]["MDL-005"]["worse"]
+    # the headline's pairs, world by world: the system over the rules, the oracle over the system
+    gain, left = summary["paired"]["adaptive_minus_business_as_usual"], summary["paired"]["oracle_minus_adaptive"]
+    assert gain["inbox_placement"]["mean"] == pytest.approx(0.16) and gain["inbox_placement"]["low"] > 0
+    assert left["inbox_placement"]["mean"] == pytest.approx(0.01) and left["open_rate"]["mean"] == pytest.approx(0.05)
     html = report.to_html(summary)
     assert "missed by 1.000 pt" in html and "not measured" in html and "data:image/png;base64," in html
+    assert "adaptive − business_as_usual" in html
 
 
 def test_the_truth_spends_the_sunsets_budget_on_the_least_engaged():

@@ -23,6 +23,9 @@ BETTER_HIGHER = {"inbox_placement": True, "bounce_rate": False, "block_rate": Fa
                  "open_rate": True, "unsubscribe_rate": False, "human_opens": True, "expected_inbox_placement": True,
                  "expected_bounce_rate": False, "expected_block_rate": False, "expected_open_rate": True}
 VOLUMES = ("sent", "human_opens", "complaints")
+# the headline's paired differences, world by world: what the system gains over the rules, and what
+# the oracle still gains over the system
+PAIRS = ((sd.ADAPTIVE.name, sd.BUSINESS_AS_USUAL.name), (sd.ORACLE.name, sd.ADAPTIVE.name))
 # §11's lines no sender of this run can move yet, and why (said in the report, not left out)
 NOT_IN_THE_LOOP = {
     "throughput_lift": "the twin's sending loop sends at each sender's fixed rate; MDL-003 and MDL-009 are "
@@ -95,6 +98,9 @@ def summarise(worlds: list[dict], *, size: dict, rules: dict, seeds_kind: str) -
                                                                           per_world(name, m), strict=True)])
                                 for m in measured}
     verdicts = {model: verdict(parts) for model, parts in ablations.items()}
+    paired = {f"{a}_minus_{b}": {m: _cell([x - y for x, y in zip(per_world(a, m), per_world(b, m), strict=True)])
+                                 for m in measured}
+              for a, b in PAIRS if a in metrics and b in metrics}
     providers = sorted({p for w in worlds for n in MAIN if n in w["senders"] for p in w["senders"][n]["by_provider"]})
     by_provider = {n: {p: {m: _mean([w["senders"][n]["by_provider"].get(p, {}).get(m) for w in worlds])
                            for m in ("sent", *RATES)} for p in providers} for n in MAIN if n in metrics}
@@ -102,7 +108,8 @@ def summarise(worlds: list[dict], *, size: dict, rules: dict, seeds_kind: str) -
     served = {m: sum(bool(w.get("gates", {}).get(m, {}).get("promoted", True)) for w in worlds)
               for m in sorted({m for w in worlds for m in w.get("gates", {})})}
     return {"worlds": len(worlds), "seeds": [w["seed"] for w in worlds], "seeds_kind": seeds_kind, "size": size,
-            "rules": rules, "senders": names, "metrics": metrics, "section_11": table, "ablations": ablations,
+            "rules": rules, "senders": names, "metrics": metrics, "section_11": table, "paired": paired,
+            "ablations": ablations,
             "ablation_verdicts": verdicts, "served": served, "challengers": challengers,
             "by_provider": by_provider, "per_world": worlds}
 
@@ -167,6 +174,9 @@ def to_html(summary: dict) -> str:
     ablation = "".join(_row(model, [_fmt(m, cell) for m, cell in parts.items() if m in RATES])
                        for model, parts in summary["ablations"].items())
     rate_heads = "".join(f"<th>{m}</th>" for m in RATES)
+    pair_heads = "".join(f"<th>{html.escape(pair.replace('_minus_', ' − '))}</th>" for pair in summary["paired"])
+    paired = "".join(_row(m, [_fmt(m, cells[m]) for cells in summary["paired"].values()])
+                     for m in (*RATES, *VOLUMES) if all(m in cells for cells in summary["paired"].values()))
     served = ", ".join(f"{m} in {k} of {summary['worlds']}" for m, k in summary.get("served", {}).items())
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Adaptive Delivery KPI report</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:4px 8px}}table{{border-collapse:collapse}}</style>
@@ -176,6 +186,7 @@ every rate per message sent, placement on the twin's truth.</p>
 <p>Models their gates promoted (served; elsewhere the part ran the rule): {served or 'not recorded'}.</p>
 <table><tr><th>metric</th>{head}<th>target</th></tr>{''.join(rows)}</table>
 <h2>Volume</h2><table><tr><th></th>{head}</tr>{volume}</table>
+<h2>Paired differences, world by world</h2><table><tr><th></th>{pair_heads}</tr>{paired}</table>
 <h2>Ablations: adaptive minus adaptive without the model (a challenger: adaptive with it, minus adaptive)</h2>
 <table><tr><th>model</th>{rate_heads}</tr>{ablation}</table>
 <img src="data:image/png;base64,{base64.b64encode(plot_png(summary)).decode()}" alt="spec section 11 rates"></body></html>"""
