@@ -224,3 +224,15 @@ def test_drift_check_flags_shifted_and_emptied_features_and_passes_stable_ones(t
 def test_drift_columns_skip_exempt_constant_and_text_columns():
     frame = pd.DataFrame({"a": [1.0, 2.0], "age": [1.0, 2.0], "const": [1.0, 1.0], "text": ["x", "y"]})
     assert drift_columns(frame, ["a", "age", "const", "text", "absent"], exempt=("age",)) == ["a"]
+
+
+def test_a_trainer_takes_the_threads_its_process_was_given(monkeypatch):
+    from adaptive_delivery.platform.training.threads import DEFAULT_THREADS, training_threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert training_threads() == 1
+    for unusable in ("", "0", "two", "-3"):
+        monkeypatch.setenv("OMP_NUM_THREADS", unusable)
+        assert training_threads() == DEFAULT_THREADS
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert training_threads() == DEFAULT_THREADS == 2

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from adaptive_delivery.platform.training.threads import training_threads
+
 LEARNERS = ("logistic", "lightgbm")
 LGBM_PARAMS = ("num_leaves", "learning_rate", "n_estimators", "min_child_samples", "reg_lambda")
 
@@ -70,7 +72,7 @@ class BinaryHead:
 
             params = {**self.config.lgbm_params}
             rounds = int(params.pop("n_estimators"))
-            params.update(objective="binary", seed=self.config.seed, verbosity=-1, num_threads=2, deterministic=True,
+            params.update(objective="binary", seed=self.config.seed, verbosity=-1, num_threads=training_threads(), deterministic=True,
                           force_row_wise=True)
             self.model = lgb.train(params, lgb.Dataset(matrix.astype(np.float32), y.astype(float)),
                                    num_boost_round=rounds)

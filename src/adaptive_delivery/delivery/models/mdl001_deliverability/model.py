@@ -17,6 +17,7 @@ from adaptive_delivery.platform import feature_adoption
 from adaptive_delivery.platform.compiled_trees import NumpyTrees
 from adaptive_delivery.platform.spec import TrainingProfile
 from adaptive_delivery.platform.training.dataset import Dataset, encode
+from adaptive_delivery.platform.training.threads import training_threads
 
 MODEL_ID = "MDL-001"
 CLASSES = ("inbox", "spam", "soft_bounce", "hard_bounce", "block")
@@ -350,7 +351,7 @@ class DeliverabilityEnsemble:
         binary = n_classes == 2
         callbacks = [xgb.callback.EarlyStopping(rounds=stop, metric_name="slice_auc", maximize=True, save_best=True)] if stop else None
         objective = {"objective": "binary:logistic"} if binary else {"objective": "multi:softprob", "num_class": n_classes}
-        model = xgb.XGBClassifier(**objective, tree_method="hist", n_jobs=2, random_state=self.config.seed,
+        model = xgb.XGBClassifier(**objective, tree_method="hist", n_jobs=training_threads(), random_state=self.config.seed,
                                   eval_metric=slice_auc, callbacks=callbacks, **self.config.xgb_params)
         if stop:
             model.fit(matrix[:cut], target[:cut], eval_set=[(matrix[cut:], target[cut:])], verbose=False)

@@ -18,6 +18,7 @@ import pandas as pd
 from adaptive_delivery.delivery.events.lake import EventsLake
 from adaptive_delivery.platform.spec import TrainingProfile
 from adaptive_delivery.platform.training.dataset import Dataset, encode
+from adaptive_delivery.platform.training.threads import training_threads
 
 MODEL_ID = "MDL-005"
 CLASSES = ("not_opened", "opened", "clicked")
@@ -164,7 +165,7 @@ class EngagementModel:
         params = {**self.config.lgbm_params}
         rounds = int(params.pop("n_estimators"))
         params.update(objective="multiclass", num_class=len(CLASSES), seed=self.config.seed, verbosity=-1,
-                      num_threads=2, deterministic=True, force_row_wise=True)
+                      num_threads=training_threads(), deterministic=True, force_row_wise=True)
         train = lgb.Dataset(derived.iloc[:cut].to_numpy(np.float32), y[:cut], free_raw_data=True)
         valid = lgb.Dataset(derived.iloc[cut:].to_numpy(np.float32), y[cut:], reference=train)
         self.booster = lgb.train(params, train, num_boost_round=rounds, valid_sets=[valid],
