@@ -86,21 +86,21 @@ def summarise(worlds: list[dict], *, size: dict, rules: dict, seeds_kind: str) -
         for n in MAIN[1:] if n in metrics}}
     for m, why in NOT_IN_THE_LOOP.items():
         table[m] = {"baseline": None, "target": TARGETS[m].target, "higher_is_better": True, "not_measured": why}
+    def difference(a: str, b: str) -> dict[str, dict]:
+        """a − b on every measured metric, world by world (the same world's draws: paired)."""
+        return {m: _cell([x - y for x, y in zip(per_world(a, m), per_world(b, m), strict=True)]) for m in measured}
+
     ablations, challengers = {}, []
     for name in names:  # what a part brings: adaptive minus adaptive without it, or a challenger's trial minus adaptive
-        for mark, sign in ((sd.WITHOUT, 1.0), (sd.WITH, -1.0)):
-            if not name.startswith(f"{sd.ADAPTIVE.name}{mark}"):
-                continue
-            model = name.removeprefix(f"{sd.ADAPTIVE.name}{mark}")
-            if mark == sd.WITH:
-                challengers.append(model)
-            ablations[model] = {m: _cell([sign * (a - b) for a, b in zip(per_world(sd.ADAPTIVE.name, m),
-                                                                          per_world(name, m), strict=True)])
-                                for m in measured}
+        model = name.removeprefix(f"{sd.ADAPTIVE.name}{sd.WITHOUT}")
+        if model != name:
+            ablations[model] = difference(sd.ADAPTIVE.name, name)
+        model = name.removeprefix(f"{sd.ADAPTIVE.name}{sd.WITH}")
+        if model != name:
+            challengers.append(model)
+            ablations[model] = difference(name, sd.ADAPTIVE.name)
     verdicts = {model: verdict(parts) for model, parts in ablations.items()}
-    paired = {f"{a}_minus_{b}": {m: _cell([x - y for x, y in zip(per_world(a, m), per_world(b, m), strict=True)])
-                                 for m in measured}
-              for a, b in PAIRS if a in metrics and b in metrics}
+    paired = {f"{a}_minus_{b}": difference(a, b) for a, b in PAIRS if a in metrics and b in metrics}
     providers = sorted({p for w in worlds for n in MAIN if n in w["senders"] for p in w["senders"][n]["by_provider"]})
     by_provider = {n: {p: {m: _mean([w["senders"][n]["by_provider"].get(p, {}).get(m) for w in worlds])
                            for m in ("sent", *RATES)} for p in providers} for n in MAIN if n in metrics}
