@@ -1,5 +1,5 @@
 """What every process of ours does first: Feast imported without typeguard's import-time rewriting
-of its classes (about 5 s of each process's start)."""
+of its classes (`import feast`: 6.6 s, 3.0 s without it)."""
 
 from __future__ import annotations
 
