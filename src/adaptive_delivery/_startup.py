@@ -12,7 +12,6 @@ uses typeguard; Feast's own validation of its objects is untouched.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from typing import Any
 
 
@@ -32,5 +31,4 @@ def skip_feast_import_instrumentation() -> None:
         import typeguard
     except ImportError:  # an environment without Feast (or typeguard) has nothing to skip
         return
-    decorator: Callable[..., Any] = _passthrough
-    typeguard.typechecked = decorator  # type: ignore[assignment]
+    typeguard.typechecked = _passthrough

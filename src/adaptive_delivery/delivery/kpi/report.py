@@ -86,6 +86,7 @@ def summarise(worlds: list[dict], *, size: dict, rules: dict, seeds_kind: str) -
         for n in MAIN[1:] if n in metrics}}
     for m, why in NOT_IN_THE_LOOP.items():
         table[m] = {"baseline": None, "target": TARGETS[m].target, "higher_is_better": True, "not_measured": why}
+
     def difference(a: str, b: str) -> dict[str, dict]:
         """a − b on every measured metric, world by world (the same world's draws: paired)."""
         return {m: _cell([x - y for x, y in zip(per_world(a, m), per_world(b, m), strict=True)]) for m in measured}
