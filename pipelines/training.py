@@ -11,12 +11,15 @@ asks for CPU and memory only.
 
 
 import argparse
+import inspect
+import types
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from kfp import compiler, dsl, kubernetes
+from kfp.dsl import pipeline_task as _kfp_pipeline_task
 
 from adaptive_delivery.platform.spec import PIPELINE_RUNNERS, ModelSpec, all_specs, get
 from components.check_drift import check_drift
@@ -29,6 +32,17 @@ from components.register_policy import register_policy
 from components.train_model import train_model
 from components.train_policy import train_policy
 from components.tune import tune
+
+
+def _frames_without_source(context: int = 1) -> list[inspect.FrameInfo]:
+    """`inspect.stack()` for the caller, without reading each frame's source: KFP asks for the stack
+    only for the calling method's name (for an error message), on every resource it sets; with the
+    source, each call looks every frame's module up across `sys.modules`, which took 15-34 s to compile
+    the pipelines inside a test worker or an Airflow task that has imported much."""
+    return inspect.stack(0)[1:]
+
+
+_kfp_pipeline_task.inspect = types.SimpleNamespace(stack=_frames_without_source)
 
 # Where GPU steps run on the cluster: A100 nodes (GKE's accelerator label; other clouds relabel).
 GPU_NODE_LABEL = ("cloud.google.com/gke-accelerator", "nvidia-tesla-a100")

@@ -78,3 +78,44 @@ def test_a_simulator_trained_policy_gets_its_own_pipeline_on_cpu(model_id, tmp_p
     assert not any(ex["container"]["resources"].get("accelerator") for ex in executors.values())
     assert all(ex["container"]["resources"]["cpuRequest"] > 0 for ex in executors.values())
     assert {"tracking_uri", "profile", "seed", "experiment"} <= set(docs[0]["root"]["inputDefinitions"]["parameters"])
+
+
+def test_kfp_still_names_the_method_that_set_a_resource_without_reading_any_source():
+    """KFP looks the calling method's name up on the stack for its error message: the stack it gets
+    is the real one, from its own frame up, with no source lines read (that was the slow part)."""
+    from kfp.dsl import pipeline_task
+
+    def ensure_container_spec_exists():  # stands in for KFP's own check, one frame below the setter
+        return pipeline_task.inspect.stack()
+
+    def set_cpu_request():
+        return ensure_container_spec_exists()
+
+    frames = set_cpu_request()
+    assert [f.function for f in frames[:2]] == ["ensure_container_spec_exists", "set_cpu_request"]
+    assert all(f.code_context is None for f in frames)
+
+
+def test_a_resource_set_on_a_pipeline_used_as_a_step_is_refused_naming_the_setter():
+    """The check KFP runs on every resource setter still refuses a pipeline used as a step, by name."""
+    from kfp import dsl
+
+    @dsl.component(base_image="python:3.11")
+    def noop():
+        pass
+
+    @dsl.pipeline(name="inner")
+    def inner():
+        noop()
+
+    refused = []
+
+    @dsl.pipeline(name="outer")
+    def outer():
+        try:
+            inner().set_cpu_request("1")
+        except ValueError as e:
+            refused.append(str(e))
+
+    assert outer.pipeline_spec is not None
+    assert refused and refused[0].startswith("set_cpu_request can only be used on single-step components")
